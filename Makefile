@@ -1,0 +1,111 @@
+# e2b - one non-recursive Makefile.
+#
+#   make                 build $(B)/e2b (host), $(B)/envd (static guest applets), man pages
+#   make check           unit tests, the same under ASan+UBSan, end-to-end and SDK tests
+#   make install         PREFIX=/usr/local DESTDIR=
+#   make B=build-x ...   build elsewhere (lets several builds share one tree)
+#
+# New files need no edit here: lib/*.c go into libe2b.a, cmd/*.c into e2b,
+# tests/unit/t-*.c become unit tests. Guest-side code (linked statically into
+# envd) is lib/envd-*.c except the client, plus the base modules in GUEST_BASE.
+
+VERSION := 0.1.0
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR ?= $(PREFIX)/share/zsh/site-functions
+FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
+DESTDIR ?=
+
+B ?= build
+CC ?= cc
+PKG_CONFIG ?= pkg-config
+HOST_PKGS := libcurl jansson libarchive libgit2 libevent libseccomp
+GUEST_PKGS := jansson libevent
+
+WFLAGS := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	-Wold-style-definition -Wpointer-arith -Wvla -Wno-unused-parameter \
+	-Werror=implicit-function-declaration -Werror
+E2B_CPPFLAGS := -D_GNU_SOURCE -DE2B_VERSION='"$(VERSION)"' -Ilib
+E2B_CFLAGS := -std=gnu11 -O2 -g $(WFLAGS) $(E2B_CPPFLAGS) $(CPPFLAGS) $(CFLAGS)
+HOST_CFLAGS := $(E2B_CFLAGS) $(shell $(PKG_CONFIG) --cflags $(HOST_PKGS))
+HOST_LIBS := $(shell $(PKG_CONFIG) --libs $(HOST_PKGS)) -lutil -lpthread
+GUEST_LIBS := -Wl,-Bstatic $(shell $(PKG_CONFIG) --libs --static $(GUEST_PKGS)) -lutil
+
+GUEST_BASE := lib/util.c lib/error.c lib/strbuf.c lib/json.c lib/fsutil.c
+LIB_SRCS := $(sort $(wildcard lib/*.c))
+GUEST_SRCS := $(GUEST_BASE) $(filter-out lib/envd-client%.c,$(wildcard lib/envd-*.c))
+CMD_SRCS := $(filter-out cmd/guest-main.c,$(sort $(wildcard cmd/*.c)))
+UNIT_SRCS := $(sort $(wildcard tests/unit/t-*.c))
+MAN_SRCS := $(sort $(wildcard man/*.scd))
+
+LIB_OBJS := $(LIB_SRCS:%.c=$(B)/%.o)
+GUEST_OBJS := $(GUEST_SRCS:%.c=$(B)/guest/%.o) $(B)/guest/cmd/guest-main.o
+CMD_OBJS := $(CMD_SRCS:%.c=$(B)/%.o)
+UNIT_BINS := $(UNIT_SRCS:%.c=$(B)/%)
+MAN_PAGES := $(MAN_SRCS:man/%.scd=$(B)/man/%)
+
+all: $(B)/e2b $(B)/envd man
+
+$(B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(HOST_CFLAGS) -MMD -MP -c -o $@ $<
+
+# Guest objects are compiled separately: -DE2B_GUEST keeps host-only code out.
+$(B)/guest/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(E2B_CFLAGS) -DE2B_GUEST $(shell $(PKG_CONFIG) --cflags $(GUEST_PKGS)) -MMD -MP -c -o $@ $<
+
+$(B)/libe2b.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(B)/e2b: $(CMD_OBJS) $(B)/libe2b.a
+	$(CC) $(E2B_CFLAGS) $(LDFLAGS) -o $@ $(CMD_OBJS) $(B)/libe2b.a $(HOST_LIBS)
+
+# The guest agent must run in any root filesystem, so it is fully static.
+$(B)/envd: $(GUEST_OBJS)
+	$(CC) $(E2B_CFLAGS) $(LDFLAGS) -static -o $@ $^ $(GUEST_LIBS) 2> $(B)/envd.link.log || \
+		{ cat $(B)/envd.link.log; exit 1; }
+
+$(B)/tests/unit/%: tests/unit/%.c tests/unit/tap.h $(B)/libe2b.a
+	@mkdir -p $(dir $@)
+	$(CC) $(HOST_CFLAGS) -Itests/unit -o $@ $< $(B)/libe2b.a $(HOST_LIBS)
+
+# Man pages: SYNOPSIS and OPTIONS come from the command table (e2b __man).
+man: $(MAN_PAGES)
+$(B)/man/%: man/%.scd $(B)/e2b tools/gen-man.sh
+	@mkdir -p $(dir $@)
+	tools/gen-man.sh $(B)/e2b $< | scdoc > $@.tmp && mv $@.tmp $@
+
+unit: $(UNIT_BINS)
+
+check: all unit
+	tools/check.sh "$(B)"
+
+check-unit: all unit
+	prove -f $(UNIT_BINS)
+
+check-asan:
+	$(MAKE) B=$(B)-asan CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -O1" \
+		LDFLAGS="-fsanitize=address,undefined" $(B)-asan/e2b unit
+	prove -f $(UNIT_SRCS:%.c=$(B)-asan/%)
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(BASHCOMPDIR) \
+		$(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR) $(DESTDIR)$(PREFIX)/lib/e2b
+	install -m 0755 $(B)/e2b $(DESTDIR)$(BINDIR)/e2b
+	install -m 0755 $(B)/envd $(DESTDIR)$(PREFIX)/lib/e2b/envd
+	install -m 0644 $(MAN_PAGES) $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 completions/e2b.bash $(DESTDIR)$(BASHCOMPDIR)/e2b
+	install -m 0644 completions/_e2b $(DESTDIR)$(ZSHCOMPDIR)/_e2b
+	install -m 0644 completions/e2b.fish $(DESTDIR)$(FISHCOMPDIR)/e2b.fish
+
+clean:
+	rm -rf $(B) $(B)-asan
+
+.PHONY: all man unit check check-unit check-asan install clean
+.DELETE_ON_ERROR:
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

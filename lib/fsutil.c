@@ -1,0 +1,124 @@
+/* fsutil.c - see fsutil.h */
+#define _GNU_SOURCE
+#include "fsutil.h"
+
+#include <fcntl.h>
+#include <ftw.h>
+#include <libgen.h>
+#include <sys/stat.h>
+
+int e2b_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
+                          struct e2b_error **err)
+{
+    _cleanup_free_ char *tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
+    _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+    if (fd < 0)
+        return e2b_error_sys(err, errno, "cannot create '%s'", tmp);
+    if (fchmod(fd, mode) < 0)
+        goto fail;
+    const char *p = data;
+    size_t left = len;
+    while (left) {
+        ssize_t n = write(fd, p, left);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            goto fail;
+        p += n;
+        left -= (size_t)n;
+    }
+    if (fsync(fd) < 0)
+        goto fail;
+    if (close(TAKE_FD(fd)) < 0)
+        goto fail_closed;
+    if (rename(tmp, path) < 0)
+        goto fail_closed;
+    return 0;
+fail:;
+    int e = errno;
+    unlink(tmp);
+    return e2b_error_sys(err, e, "cannot write '%s'", path);
+fail_closed:
+    e = errno;
+    unlink(tmp);
+    return e2b_error_sys(err, e, "cannot write '%s'", path);
+}
+
+int e2b_read_file(const char *path, char **ret_data, size_t *ret_len, struct e2b_error **err)
+{
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return e2b_error_sys(err, errno, "cannot open '%s'", path);
+    size_t alloc = 4096, len = 0;
+    _cleanup_free_ char *buf = xmalloc(alloc);
+    for (;;) {
+        if (len + 1 >= alloc) {
+            alloc *= 2;
+            buf = xrealloc(buf, alloc);
+        }
+        ssize_t n = read(fd, buf + len, alloc - len - 1);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return e2b_error_sys(err, errno, "cannot read '%s'", path);
+        if (n == 0)
+            break;
+        len += (size_t)n;
+    }
+    buf[len] = '\0';
+    if (ret_len)
+        *ret_len = len;
+    *ret_data = TAKE_PTR(buf);
+    return 0;
+}
+
+int e2b_mkdir_p(const char *path, mode_t mode, struct e2b_error **err)
+{
+    _cleanup_free_ char *p = xstrdup(path);
+    for (char *s = p + 1; *s; s++) {
+        if (*s != '/')
+            continue;
+        *s = '\0';
+        if (mkdir(p, mode) < 0 && errno != EEXIST)
+            return e2b_error_sys(err, errno, "cannot create directory '%s'", p);
+        *s = '/';
+    }
+    if (mkdir(p, mode) < 0 && errno != EEXIST)
+        return e2b_error_sys(err, errno, "cannot create directory '%s'", p);
+    return 0;
+}
+
+static int rm_one(const char *fpath, const struct stat *sb, int typeflag, struct FTW *ftwbuf)
+{
+    (void)sb;
+    (void)ftwbuf;
+    int r = typeflag == FTW_DP ? rmdir(fpath) : unlink(fpath);
+    if (r < 0 && errno != ENOENT)
+        return errno;
+    return 0;
+}
+
+int e2b_rm_rf(const char *path, struct e2b_error **err)
+{
+    struct stat st;
+    if (lstat(path, &st) < 0)
+        return errno == ENOENT ? 0 : e2b_error_sys(err, errno, "cannot remove '%s'", path);
+    int r = nftw(path, rm_one, 64, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+    if (r > 0)
+        return e2b_error_sys(err, r, "cannot remove '%s'", path);
+    if (r < 0)
+        return e2b_error_sys(err, errno, "cannot remove '%s'", path);
+    return 0;
+}
+
+char *e2b_path_join(const char *a, const char *b)
+{
+    size_t la = strlen(a);
+    while (la > 1 && a[la - 1] == '/')
+        la--;
+    while (*b == '/')
+        b++;
+    if (la == 1 && a[0] == '/')
+        return xasprintf("/%s", b);
+    return xasprintf("%.*s/%s", (int)la, a, b);
+}

@@ -1,0 +1,21 @@
+/* fsutil.h - file system helpers: atomic writes, mkdir -p, whole-file reads. */
+#ifndef E2B_FSUTIL_H
+#define E2B_FSUTIL_H
+
+#include "error.h"
+#include <sys/types.h>
+
+/* Write data to path atomically: a temp file in the same directory, fsync,
+ * rename. The file gets `mode` exactly (umask does not apply). */
+int e2b_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
+                          struct e2b_error **err);
+/* Read a whole file into a NUL-terminated buffer. */
+int e2b_read_file(const char *path, char **ret_data, size_t *ret_len, struct e2b_error **err);
+/* mkdir -p with mode for the directories it creates. */
+int e2b_mkdir_p(const char *path, mode_t mode, struct e2b_error **err);
+/* rm -rf that does not cross mount points or follow symlinks. */
+int e2b_rm_rf(const char *path, struct e2b_error **err);
+/* Join two path parts with exactly one '/'. */
+char *e2b_path_join(const char *a, const char *b);
+
+#endif

@@ -1,0 +1,73 @@
+/* json.c - see json.h */
+#include "json.h"
+#include "fsutil.h"
+
+int e2b_json_load_file(const char *path, json_t **ret, struct e2b_error **err)
+{
+    json_error_t jerr;
+    json_t *j = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+    if (!j) {
+        if (access(path, R_OK) < 0)
+            return e2b_error_sys(err, errno, "cannot read '%s'", path);
+        return e2b_error_set(err, E2B_ERR_INVALID, "%s:%d:%d: bad JSON: %s", path, jerr.line,
+                             jerr.column, jerr.text);
+    }
+    *ret = j;
+    return 0;
+}
+
+int e2b_json_parse(const char *data, size_t len, const char *what, json_t **ret,
+                   struct e2b_error **err)
+{
+    json_error_t jerr;
+    json_t *j = json_loadb(data, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
+    if (!j)
+        return e2b_error_set(err, E2B_ERR_INVALID, "%s: bad JSON at line %d column %d: %s",
+                             what, jerr.line, jerr.column, jerr.text);
+    *ret = j;
+    return 0;
+}
+
+char *e2b_json_dump(const json_t *j, size_t flags)
+{
+    char *s = json_dumps(j, flags | JSON_ENCODE_ANY);
+    if (!s)
+        abort();
+    return s;
+}
+
+int e2b_json_save_file(const char *path, const json_t *j, mode_t mode, struct e2b_error **err)
+{
+    _cleanup_free_ char *s = e2b_json_dump(j, JSON_INDENT(2));
+    size_t n = strlen(s);
+    s = xrealloc(s, n + 2);
+    s[n] = '\n';
+    s[n + 1] = '\0';
+    return e2b_write_file_atomic(path, s, n + 1, mode, err);
+}
+
+const char *e2b_json_str(const json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+long long e2b_json_int(const json_t *obj, const char *key, long long def)
+{
+    json_t *v = json_object_get(obj, key);
+    if (json_is_integer(v))
+        return json_integer_value(v);
+    if (json_is_string(v)) { /* proto3 JSON encodes int64 as strings */
+        char *end;
+        long long r = strtoll(json_string_value(v), &end, 10);
+        if (*end == '\0')
+            return r;
+    }
+    return def;
+}
+
+bool e2b_json_bool(const json_t *obj, const char *key, bool def)
+{
+    json_t *v = json_object_get(obj, key);
+    return json_is_boolean(v) ? json_is_true(v) : def;
+}

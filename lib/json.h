@@ -1,0 +1,30 @@
+/* json.h - helpers over jansson: file loading with positions, typed getters. */
+#ifndef E2B_JSON_H
+#define E2B_JSON_H
+
+#include "error.h"
+#include <jansson.h>
+
+static inline void e2b_json_decrefp(json_t **j)
+{
+    if (*j)
+        json_decref(*j);
+}
+#define _cleanup_json_ _cleanup_(e2b_json_decrefp)
+
+/* Parse a file; errors name the file, line and column. */
+int e2b_json_load_file(const char *path, json_t **ret, struct e2b_error **err);
+/* Parse a buffer; `what` names it in errors ("request body"). */
+int e2b_json_parse(const char *data, size_t len, const char *what, json_t **ret,
+                   struct e2b_error **err);
+/* Serialise compactly (flags 0) or indented (JSON_INDENT(2)); caller frees. */
+char *e2b_json_dump(const json_t *j, size_t flags);
+/* Write atomically with `mode`. */
+int e2b_json_save_file(const char *path, const json_t *j, mode_t mode, struct e2b_error **err);
+
+/* Getters that tolerate missing keys and wrong types. */
+const char *e2b_json_str(const json_t *obj, const char *key);     /* NULL if absent */
+long long e2b_json_int(const json_t *obj, const char *key, long long def);
+bool e2b_json_bool(const json_t *obj, const char *key, bool def);
+
+#endif
