@@ -81,7 +81,11 @@ $(B)/man/%: man/%.scd $(B)/e2b tools/gen-man.sh
 
 unit: $(UNIT_BINS)
 
-check: all unit
+# check installs what it needs first, then builds with a fresh make (whose
+# pkg-config calls then find the libraries).
+check:
+	tools/deps.sh
+	$(MAKE) all unit
 	tools/check.sh "$(B)"
 
 check-unit: all unit
@@ -90,7 +94,7 @@ check-unit: all unit
 check-asan:
 	$(MAKE) B=$(B)-asan CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -O1" \
 		LDFLAGS="-fsanitize=address,undefined" $(B)-asan/e2b unit
-	prove -f $(UNIT_SRCS:%.c=$(B)-asan/%)
+	ASAN_OPTIONS=detect_leaks=1 prove -f $(UNIT_SRCS:%.c=$(B)-asan/%)
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(BASHCOMPDIR) \

@@ -1,5 +1,4 @@
 /* fsutil.c - see fsutil.h */
-#define _GNU_SOURCE
 #include "fsutil.h"
 
 #include <fcntl.h>

@@ -1,0 +1,120 @@
+# test-lib.sh - sourced by tests/e2e/tNNNN-*.sh; prints TAP (git's t/test-lib.sh shape).
+#
+#   . "$(dirname "$0")/test-lib.sh"
+#   test_expect_success 'lists verbs' 'e2b sandbox 2>err; test $? = 2'
+#   test_done
+#
+# Each script runs in its own scratch directory ($TRASH) with HOME inside it,
+# so nothing touches the real ~/.e2b. $E2B is the binary under test; `e2b`
+# is on PATH. Cleanups registered with test_when_finished run after each test,
+# and test_atexit ones when the script ends (even on failure or signal).
+
+set -u
+TEST_DIR=$(cd "$(dirname "$0")" && pwd)
+SRC_DIR=$(cd "$TEST_DIR/../.." && pwd)
+BUILD_DIR=${E2B_BUILD_DIR:-$SRC_DIR/build}
+case $BUILD_DIR in /*) ;; *) BUILD_DIR=$SRC_DIR/$BUILD_DIR ;; esac
+E2B=$BUILD_DIR/e2b
+ENVD_BIN=$BUILD_DIR/envd
+TRASH=$(mktemp -d "${TMPDIR:-/tmp}/e2b-test.$(basename "$0" .sh).XXXXXX")
+export HOME=$TRASH/home XDG_CONFIG_HOME=$TRASH/home/.config XDG_DATA_HOME=$TRASH/home/.local/share
+export E2B_RUNTIME_DIR=$TRASH/run E2B_DATA_DIR=$TRASH/data
+unset E2B_API_KEY E2B_API_URL E2B_DOMAIN E2B_SANDBOX_URL E2B_CONFIG E2B_DEBUG
+mkdir -p "$HOME" "$TRASH/bin"
+ln -s "$E2B" "$TRASH/bin/e2b"
+export PATH=$TRASH/bin:$PATH
+cd "$TRASH" || exit 1
+
+test_count=0
+test_failed=0
+_cleanups=""
+_atexit=""
+
+test_when_finished() { _cleanups="$1; $_cleanups"; }
+test_atexit() { _atexit="$1; $_atexit"; }
+
+_run_atexit() {
+    [ -n "$_atexit" ] && (eval "$_atexit") >/dev/null 2>&1
+    _atexit=""
+    [ -n "${E2B_KEEP_TRASH:-}" ] || rm -rf "$TRASH"
+}
+trap '_run_atexit' EXIT
+trap '_run_atexit; exit 130' INT TERM
+
+_report() { # status desc
+    test_count=$((test_count + 1))
+    if [ "$1" = 0 ]; then
+        echo "ok $test_count - $2"
+    else
+        test_failed=$((test_failed + 1))
+        echo "not ok $test_count - $2"
+        [ -s "$TRASH/.test-output" ] && sed 's/^/#   /' "$TRASH/.test-output" | tail -n 40
+    fi
+}
+
+test_expect_success() { # desc body
+    _cleanups=""
+    (set -e; eval "$2") >"$TRASH/.test-output" 2>&1
+    local rc=$?
+    [ -n "$_cleanups" ] && (eval "$_cleanups") >/dev/null 2>&1
+    _report $rc "$1"
+}
+
+test_skip() { # desc why
+    test_count=$((test_count + 1))
+    echo "ok $test_count - $1 # SKIP $2"
+}
+
+# Runs a command that must fail in the ordinary way (exit 1..124), not crash.
+test_must_fail() {
+    "$@"
+    local rc=$?
+    if [ $rc = 0 ]; then echo "test_must_fail: '$*' succeeded" >&2; return 1; fi
+    if [ $rc -gt 124 ]; then echo "test_must_fail: '$*' died with $rc" >&2; return 1; fi
+    return 0
+}
+
+test_expect_code() { # code cmd...
+    local want=$1; shift
+    "$@"
+    local rc=$?
+    [ $rc = "$want" ] && return 0
+    echo "test_expect_code: '$*' exited $rc, want $want" >&2
+    return 1
+}
+
+test_cmp() { diff -u "$1" "$2"; }
+
+# Lines of a file must contain a string.
+test_grep() { # [-v] pattern file
+    if [ "$1" = -v ]; then
+        shift
+        ! grep -q -e "$1" "$2" || { echo "found '$1' in $2:" >&2; cat "$2" >&2; return 1; }
+    else
+        grep -q -e "$1" "$2" || { echo "no '$1' in $2:" >&2; cat "$2" >&2; return 1; }
+    fi
+}
+
+# A free TCP port on 127.0.0.1.
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# Wait (bounded) until a command succeeds.
+wait_for() { # tries cmd...
+    local n=$1; shift
+    while [ "$n" -gt 0 ]; do
+        "$@" >/dev/null 2>&1 && return 0
+        sleep 0.1
+        n=$((n - 1))
+    done
+    return 1
+}
+
+test_have_root() { [ "$(id -u)" = 0 ]; }
+
+test_done() {
+    echo "1..$test_count"
+    [ $test_failed = 0 ]
+    exit $?
+}

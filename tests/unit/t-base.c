@@ -1,0 +1,74 @@
+/* t-base.c - strbuf, error wrapping, atomic files, JSON helpers, output. */
+#include "error.h"
+#include "fsutil.h"
+#include "json.h"
+#include "output.h"
+#include "strbuf.h"
+#include "tap.h"
+
+#include <sys/stat.h>
+
+int main(void)
+{
+    struct strbuf sb = STRBUF_INIT;
+    is_str(sb.buf ? sb.buf : "", "", "empty strbuf");
+    strbuf_addf(&sb, "%d-%s", 42, "x");
+    strbuf_addch(&sb, '!');
+    is_str(sb.buf, "42-x!", "addf and addch");
+    strbuf_consume(&sb, 3);
+    is_str(sb.buf, "x!", "consume");
+    strbuf_reset(&sb);
+    strbuf_add_shell_quoted(&sb, "it's");
+    is_str(sb.buf, "'it'\\''s'", "shell quoting");
+    strbuf_release(&sb);
+
+    struct e2b_error *err = NULL;
+    e2b_error_sys(&err, ENOENT, "cannot open '%s'", "x");
+    e2b_error_wrap(&err, "cannot load template");
+    is_str(err->msg, "cannot load template: cannot open 'x': No such file or directory", "wrap adds context");
+    is_int(err->code, E2B_ERR_NOT_FOUND, "ENOENT maps to not found");
+    is_int(e2b_error_exit_code(err), 1, "exit code 1");
+    e2b_error_set(&err, E2B_ERR_USAGE, "ignored");
+    ok(strstr(err->msg, "ignored") == NULL, "a second set keeps the first error");
+    e2b_error_free(err), err = NULL;
+
+    char dir[] = "/tmp/t-base.XXXXXX";
+    ok(mkdtemp(dir) != NULL, "scratch dir");
+    _cleanup_free_ char *deep = e2b_path_join(dir, "a/b/c");
+    ok(e2b_mkdir_p(deep, 0700, &err) == 0, "mkdir -p");
+    _cleanup_free_ char *f = e2b_path_join(deep, "f.json");
+    ok(e2b_write_file_atomic(f, "{\"a\": 1}", 8, 0600, &err) == 0, "atomic write");
+    struct stat st;
+    ok(stat(f, &st) == 0 && (st.st_mode & 07777) == 0600, "mode 0600 exactly");
+    json_t *j = NULL;
+    ok(e2b_json_load_file(f, &j, &err) == 0 && e2b_json_int(j, "a", 0) == 1, "JSON round trip");
+    json_decref(j);
+    e2b_write_file_atomic(f, "{\n\"a\": 1,\n oops}", 16, 0600, &err);
+    ok(e2b_json_load_file(f, &j, &err) < 0 && strstr(err->msg, ":3:"), "bad JSON error has the line");
+    ok(err && strstr(err->msg, f), "bad JSON error names the file");
+    e2b_error_free(err), err = NULL;
+    _cleanup_free_ char *join = e2b_path_join("/", "/x");
+    is_str(join, "/x", "join at root");
+    ok(e2b_rm_rf(dir, &err) == 0 && access(dir, F_OK) < 0, "rm -rf");
+
+    static const struct e2b_column cols[] = {{"id", "ID"}, {"n", "N"}, {NULL, NULL}};
+    struct e2b_table *t = e2b_table_new(cols);
+    json_t *row = e2b_table_add_row(t);
+    json_object_set_new(row, "id", json_string("abc"));
+    json_object_set_new(row, "n", json_integer(7));
+    json_object_set_new(row, "extra", json_string("json only"));
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *mf = open_memstream(&buf, &len);
+    e2b_table_print(t, mf, false);
+    fclose(mf);
+    is_str(buf, "ID   N\nabc  7\n", "text table");
+    free(buf);
+    mf = open_memstream(&buf, &len);
+    e2b_table_print(t, mf, true);
+    fclose(mf);
+    ok(strstr(buf, "\"extra\": \"json only\"") != NULL, "JSON output has every field");
+    free(buf);
+    e2b_table_free(t);
+    return tap_done();
+}

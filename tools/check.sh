@@ -1,0 +1,26 @@
+#!/bin/sh
+# check.sh BUILD_DIR - everything `make check` runs, after the build:
+# unit tests, the unit tests again under ASan+UBSan, end-to-end tests, and
+# the official SDK against our envd and server.
+set -u
+B=${1:-build}
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top" || exit 1
+export E2B_BUILD_DIR="$top/$B"
+status=0
+
+echo "# unit tests"
+prove -f "$B"/tests/unit/t-* || status=1
+
+echo "# unit tests under AddressSanitizer and UndefinedBehaviorSanitizer"
+make -s check-asan B="$B" >/dev/null || status=1
+
+echo "# end-to-end tests"
+prove -f tests/e2e/t[0-9]*.sh || status=1
+
+for sdk in tests/sdk/run-*.sh; do
+    [ -x "$sdk" ] || continue
+    echo "# official SDK: $sdk"
+    "$sdk" "$top/$B" || status=1
+done
+exit $status
