@@ -67,17 +67,16 @@ test_skip() { # desc why
 
 # Runs a command that must fail in the ordinary way (exit 1..124), not crash.
 test_must_fail() {
-    "$@"
-    local rc=$?
+    local rc=0
+    "$@" || rc=$?
     if [ $rc = 0 ]; then echo "test_must_fail: '$*' succeeded" >&2; return 1; fi
     if [ $rc -gt 124 ]; then echo "test_must_fail: '$*' died with $rc" >&2; return 1; fi
     return 0
 }
 
 test_expect_code() { # code cmd...
-    local want=$1; shift
-    "$@"
-    local rc=$?
+    local want=$1 rc=0; shift
+    "$@" || rc=$?
     [ $rc = "$want" ] && return 0
     echo "test_expect_code: '$*' exited $rc, want $want" >&2
     return 1
