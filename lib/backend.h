@@ -1,0 +1,98 @@
+/* backend.h - what the CLI and `e2b serve` ask of "where sandboxes live".
+ *
+ * Two implementations: local (this machine: the namespace runtime and the
+ * template store) and remote (an E2B-compatible REST API: E2B cloud or
+ * `e2b serve`). Sandboxes and templates travel as JSON objects in E2B's own
+ * REST schema (shared/reference/e2b-protocol.md section 2), so the server
+ * can send what the local backend returns, the remote backend can pass on
+ * what the server sent, and the CLI prints either with lib/output.h.
+ *
+ *   sandbox (ListedSandbox / SandboxDetail): templateID, alias, sandboxID,
+ *     clientID, startedAt, endAt (RFC 3339), cpuCount, memoryMB, diskSizeMB,
+ *     metadata {}, state "running"|"paused", envdVersion, envdAccessToken?,
+ *     allowInternetAccess, domain
+ *   template: templateID, buildID, cpuCount, memoryMB, diskSizeMB, public,
+ *     aliases [], names [], createdAt, updatedAt, envdVersion, buildStatus
+ */
+#ifndef E2B_BACKEND_H
+#define E2B_BACKEND_H
+
+#include "json.h"
+
+struct e2b_sandbox_spec {
+    const char *template;    /* template ID or alias; "base" when NULL */
+    int timeout_s;           /* seconds until killed (or paused with auto_pause) */
+    json_t *metadata;        /* {str:str} or NULL */
+    json_t *env_vars;        /* {str:str} or NULL */
+    bool secure;             /* envd requires an access token */
+    bool allow_internet;
+    bool auto_pause;
+    int cpu_count;           /* 0: the template's */
+    int memory_mb;           /* 0: the template's */
+};
+
+struct e2b_sandbox_filter {
+    const char *states;      /* "running", "paused", "running,paused"; NULL: running */
+    json_t *metadata;        /* {str:str} all must match, or NULL */
+    const char *template;    /* ID or alias, or NULL */
+    int limit;               /* 0: no limit */
+    const char *next_token;  /* from a previous page, or NULL */
+};
+
+/* How to reach a sandbox's envd (lib/envd-client.h uses this). */
+struct e2b_envd_endpoint {
+    char *base;              /* "unix:/run/e2b/sandboxes/<id>/envd.sock" or "https://..." */
+    char *sandbox_id;        /* sent as E2b-Sandbox-Id when going through a router */
+    char *access_token;      /* X-Access-Token, or NULL */
+};
+void e2b_envd_endpoint_release(struct e2b_envd_endpoint *ep);
+
+struct e2b_backend;
+
+struct e2b_backend_ops {
+    const char *name; /* "local" or "remote" */
+    int (*create)(struct e2b_backend *b, const struct e2b_sandbox_spec *spec, json_t **ret_sandbox,
+                  struct e2b_error **err);
+    /* ret_list: JSON array of sandboxes; ret_next_token: NULL on the last page. */
+    int (*list)(struct e2b_backend *b, const struct e2b_sandbox_filter *filter, json_t **ret_list,
+                char **ret_next_token, struct e2b_error **err);
+    int (*get)(struct e2b_backend *b, const char *id, json_t **ret_sandbox, struct e2b_error **err);
+    int (*kill)(struct e2b_backend *b, const char *id, struct e2b_error **err);
+    /* Overwrite the time left: the sandbox ends timeout_s from now. */
+    int (*set_timeout)(struct e2b_backend *b, const char *id, int timeout_s, struct e2b_error **err);
+    int (*pause)(struct e2b_backend *b, const char *id, struct e2b_error **err);
+    /* Resume (or extend when running) with a new timeout; *ret_resumed tells which. */
+    int (*connect)(struct e2b_backend *b, const char *id, int timeout_s, json_t **ret_sandbox,
+                   bool *ret_resumed, struct e2b_error **err);
+    /* JSON array of SandboxMetric {timestampUnix, cpuCount, cpuUsedPct, memUsed, memTotal, diskUsed, diskTotal}. */
+    int (*metrics)(struct e2b_backend *b, const char *id, json_t **ret_list, struct e2b_error **err);
+    /* JSON array of log entries {timestamp, level, message, fields{}}. */
+    int (*logs)(struct e2b_backend *b, const char *id, json_t **ret_list, struct e2b_error **err);
+    int (*envd_endpoint)(struct e2b_backend *b, const char *id, struct e2b_envd_endpoint *ret,
+                         struct e2b_error **err);
+    int (*template_list)(struct e2b_backend *b, json_t **ret_list, struct e2b_error **err);
+    int (*template_get)(struct e2b_backend *b, const char *id_or_alias, json_t **ret_template,
+                        struct e2b_error **err);
+    int (*template_delete)(struct e2b_backend *b, const char *id_or_alias, struct e2b_error **err);
+    void (*free)(struct e2b_backend *b);
+};
+
+struct e2b_backend {
+    const struct e2b_backend_ops *ops;
+    void *impl;
+};
+
+/* Pick the backend for a command line: remote when an API URL is configured
+ * (flag, E2B_API_URL, E2B_DOMAIN or `auth configure`), local otherwise. */
+int e2b_backend_open(const char *flag_api_url, const char *flag_api_key, struct e2b_backend **ret,
+                     struct e2b_error **err);
+void e2b_backend_free(struct e2b_backend *b);
+static inline void e2b_backend_freep(struct e2b_backend **b) { e2b_backend_free(*b); }
+#define _cleanup_backend_ _cleanup_(e2b_backend_freep)
+
+/* Constructors (backend-local.c, backend-remote.c). */
+int e2b_backend_local_new(struct e2b_backend **ret, struct e2b_error **err);
+int e2b_backend_remote_new(const char *api_url, const char *api_key, const char *sandbox_url,
+                           struct e2b_backend **ret, struct e2b_error **err);
+
+#endif
