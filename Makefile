@@ -21,8 +21,8 @@ DESTDIR ?=
 B ?= build
 CC ?= cc
 PKG_CONFIG ?= pkg-config
-HOST_PKGS := libcurl jansson libarchive libgit2 libevent libseccomp
-GUEST_PKGS := jansson libevent
+HOST_PKGS := libcurl jansson libarchive libgit2 libevent libseccomp zlib
+GUEST_PKGS := jansson libevent zlib
 
 WFLAGS := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wold-style-definition -Wpointer-arith -Wvla -Wno-unused-parameter \

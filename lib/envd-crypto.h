@@ -1,0 +1,34 @@
+/* envd-crypto.h - SHA-256, base64 (standard alphabet) and constant-time compare.
+ *
+ * Small enough to carry in the static envd; used for /files signatures and
+ * for the bytes fields of Connect JSON messages (proto3 maps bytes to base64).
+ */
+#ifndef E2B_ENVD_CRYPTO_H
+#define E2B_ENVD_CRYPTO_H
+
+#include "util.h"
+
+#define E2B_SHA256_LEN 32
+
+struct e2b_sha256 {
+    uint32_t h[8];
+    uint64_t len;
+    uint8_t buf[64];
+    size_t fill;
+};
+
+void e2b_sha256_init(struct e2b_sha256 *c);
+void e2b_sha256_update(struct e2b_sha256 *c, const void *data, size_t len);
+void e2b_sha256_final(struct e2b_sha256 *c, uint8_t out[E2B_SHA256_LEN]);
+void e2b_sha256(const void *data, size_t len, uint8_t out[E2B_SHA256_LEN]);
+
+/* Encode len bytes; pad selects '=' padding. Returns a malloc'd string. */
+char *e2b_base64_encode(const void *data, size_t len, bool pad);
+/* Decode standard or URL-safe base64, padded or not; whitespace is refused.
+ * Returns the decoded length, or -1 on bad input. *ret is malloc'd (NUL-terminated). */
+ssize_t e2b_base64_decode(const char *s, size_t len, uint8_t **ret);
+
+/* Compare without leaking where the first difference is. */
+bool e2b_consttime_streq(const char *a, const char *b);
+
+#endif

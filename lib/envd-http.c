@@ -1,0 +1,890 @@
+/* envd-http.c - see envd-http.h */
+#include "envd-http.h"
+#include "strbuf.h"
+
+#include <arpa/inet.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+
+#define MAX_HEAD (64 * 1024)
+#define MAX_HEADERS 128
+#define DRAIN_MARK (256 * 1024)
+#define READ_PAUSE_MARK (1024 * 1024)
+
+enum body_mode { BODY_UNTAKEN, BODY_BUFFER, BODY_STREAM, BODY_DISCARD };
+enum chunk_state { CH_SIZE, CH_DATA, CH_DATA_END, CH_TRAILER };
+enum reply_state { REPLY_NONE, REPLY_STREAMING, REPLY_DONE };
+
+struct conn;
+
+struct e2b_http_req {
+    struct conn *c;
+    char *method, *path, *rawquery;
+    int minor;
+    char *hname[MAX_HEADERS], *hval[MAX_HEADERS];
+    size_t nh;
+    char **qk, **qv;
+    size_t nq;
+    bool qparsed;
+
+    /* body */
+    bool chunked, body_done, expect_continue, continue_sent;
+    int64_t clen, remaining;
+    enum chunk_state cstate;
+    enum body_mode mode;
+    size_t max;
+    struct evbuffer *buf;
+    e2b_http_body_done done_cb;
+    e2b_http_body_data data_cb;
+    e2b_http_body_end end_cb;
+    void *body_arg;
+
+    /* reply */
+    struct strbuf outh;
+    enum reply_state rstate;
+    bool chunked_reply, head_only;
+    void (*drain_cb)(struct e2b_http_req *, void *);
+    void *drain_arg;
+    void (*close_cb)(struct e2b_http_req *, void *);
+    void *close_arg;
+};
+
+struct conn {
+    struct e2b_http_server *srv;
+    struct bufferevent *bev;
+    struct conn *prev, *next;
+    struct e2b_http_req *req;
+    bool closing, dead, in_read;
+};
+
+struct e2b_http_server {
+    struct event_base *base;
+    e2b_http_handler handler;
+    void *arg;
+    struct evconnlistener *ls[8];
+    size_t nls;
+    struct conn *conns;
+    size_t nconns;
+};
+
+static void conn_free(struct conn *c);
+static void conn_process(struct conn *c);
+
+/* ---- helpers ---- */
+
+const char *e2b_http_reason(int s)
+{
+    switch (s) {
+    case 100: return "Continue";
+    case 200: return "OK";
+    case 204: return "No Content";
+    case 206: return "Partial Content";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 406: return "Not Acceptable";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 411: return "Length Required";
+    case 413: return "Payload Too Large";
+    case 415: return "Unsupported Media Type";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 499: return "Client Closed Request";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
+    case 507: return "Insufficient Storage";
+    default: return "Unknown";
+    }
+}
+
+static int hexval(int ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+char *e2b_http_unescape(const char *s, size_t len, bool form)
+{
+    char *out = xmalloc(len + 1), *o = out;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '%') {
+            if (i + 2 >= len) {
+                free(out);
+                return NULL;
+            }
+            int h = hexval((unsigned char)s[i + 1]), l = hexval((unsigned char)s[i + 2]);
+            if (h < 0 || l < 0) {
+                free(out);
+                return NULL;
+            }
+            *o++ = (char)(h << 4 | l);
+            i += 2;
+        } else if (form && s[i] == '+') {
+            *o++ = ' ';
+        } else {
+            *o++ = s[i];
+        }
+    }
+    *o = '\0';
+    if ((size_t)(o - out) != strlen(out)) { /* an escaped NUL */
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+static void req_free(struct e2b_http_req *r)
+{
+    if (!r)
+        return;
+    free(r->method);
+    free(r->path);
+    free(r->rawquery);
+    for (size_t i = 0; i < r->nh; i++) {
+        free(r->hname[i]);
+        free(r->hval[i]);
+    }
+    for (size_t i = 0; i < r->nq; i++) {
+        free(r->qk[i]);
+        free(r->qv[i]);
+    }
+    free(r->qk);
+    free(r->qv);
+    if (r->buf)
+        evbuffer_free(r->buf);
+    strbuf_release(&r->outh);
+    free(r);
+}
+
+const char *e2b_http_method(const struct e2b_http_req *r) { return r->method; }
+const char *e2b_http_path(const struct e2b_http_req *r) { return r->path; }
+
+const char *e2b_http_header(const struct e2b_http_req *r, const char *name)
+{
+    for (size_t i = 0; i < r->nh; i++)
+        if (strcasecmp(r->hname[i], name) == 0)
+            return r->hval[i];
+    return NULL;
+}
+
+bool e2b_http_header_at(const struct e2b_http_req *r, size_t i, const char **name, const char **value)
+{
+    if (i >= r->nh)
+        return false;
+    *name = r->hname[i];
+    *value = r->hval[i];
+    return true;
+}
+
+static void parse_query(struct e2b_http_req *r)
+{
+    r->qparsed = true;
+    if (!r->rawquery)
+        return;
+    for (char *p = r->rawquery; *p;) {
+        size_t n = strcspn(p, "&");
+        const char *eq = memchr(p, '=', n);
+        size_t kl = eq ? (size_t)(eq - p) : n;
+        char *k = e2b_http_unescape(p, kl, true);
+        char *v = eq ? e2b_http_unescape(eq + 1, n - kl - 1, true) : xstrdup("");
+        if (k && v && *k) {
+            r->qk = xrealloc(r->qk, (r->nq + 1) * sizeof(char *));
+            r->qv = xrealloc(r->qv, (r->nq + 1) * sizeof(char *));
+            r->qk[r->nq] = k;
+            r->qv[r->nq++] = v;
+        } else {
+            free(k);
+            free(v);
+        }
+        p += n;
+        if (*p == '&')
+            p++;
+    }
+}
+
+const char *e2b_http_query(const struct e2b_http_req *cr, const char *key)
+{
+    struct e2b_http_req *r = (struct e2b_http_req *)cr;
+    if (!r->qparsed)
+        parse_query(r);
+    for (size_t i = 0; i < r->nq; i++)
+        if (STREQ(r->qk[i], key))
+            return r->qv[i];
+    return NULL;
+}
+
+int64_t e2b_http_content_length(const struct e2b_http_req *r) { return r->chunked ? -1 : r->clen; }
+bool e2b_http_has_body(const struct e2b_http_req *r) { return r->chunked || r->clen > 0; }
+bool e2b_http_replied(const struct e2b_http_req *r) { return r->rstate != REPLY_NONE; }
+
+size_t e2b_http_pending(const struct e2b_http_req *r)
+{
+    return r->c->dead ? 0 : evbuffer_get_length(bufferevent_get_output(r->c->bev));
+}
+
+void e2b_http_set_drain_cb(struct e2b_http_req *r, void (*cb)(struct e2b_http_req *, void *), void *arg)
+{
+    r->drain_cb = cb;
+    r->drain_arg = arg;
+}
+
+void e2b_http_set_close_cb(struct e2b_http_req *r, void (*cb)(struct e2b_http_req *, void *), void *arg)
+{
+    r->close_cb = cb;
+    r->close_arg = arg;
+}
+
+/* ---- replies ---- */
+
+void e2b_http_add_header(struct e2b_http_req *r, const char *name, const char *value)
+{
+    if (r->rstate != REPLY_NONE)
+        return;
+    strbuf_addf(&r->outh, "%s: %s\r\n", name, value);
+}
+
+static bool wants_close(struct e2b_http_req *r)
+{
+    const char *c = e2b_http_header(r, "Connection");
+    if (r->minor == 0)
+        return !(c && strcasecmp(c, "keep-alive") == 0);
+    return c && strcasecmp(c, "close") == 0;
+}
+
+static void write_head(struct e2b_http_req *r, int status, const char *ctype, int64_t len)
+{
+    struct conn *c = r->c;
+    /* A body we never asked for (100-continue not sent) may or may not come:
+     * the connection cannot be reused then. */
+    if (!r->body_done && r->expect_continue && !r->continue_sent)
+        c->closing = true;
+    if (wants_close(r))
+        c->closing = true;
+    if (len < 0 && r->minor == 0)
+        c->closing = true;
+    char date[64];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status, e2b_http_reason(status), date);
+    if (ctype)
+        evbuffer_add_printf(out, "Content-Type: %s\r\n", ctype);
+    if (len >= 0) {
+        if (status != 204 && status != 304)
+            evbuffer_add_printf(out, "Content-Length: %lld\r\n", (long long)len);
+    } else if (r->minor >= 1) {
+        evbuffer_add_printf(out, "Transfer-Encoding: chunked\r\n");
+        r->chunked_reply = true;
+    }
+    if (c->closing)
+        evbuffer_add_printf(out, "Connection: close\r\n");
+    evbuffer_add(out, r->outh.buf ? r->outh.buf : "", r->outh.len);
+    evbuffer_add(out, "\r\n", 2);
+}
+
+static void after_reply(struct e2b_http_req *r)
+{
+    struct conn *c = r->c;
+    r->rstate = REPLY_DONE;
+    if (!r->body_done && r->mode == BODY_UNTAKEN)
+        r->mode = BODY_DISCARD;
+    if (c->closing && !r->body_done)
+        r->body_done = true; /* no need to read the rest: we close */
+    if (!c->in_read)
+        conn_process(c);
+}
+
+void e2b_http_reply(struct e2b_http_req *r, int status, const char *ctype, const void *body, size_t len)
+{
+    if (r->rstate != REPLY_NONE || r->c->dead)
+        return;
+    write_head(r, status, ctype, (int64_t)len);
+    if (len && !r->head_only)
+        evbuffer_add(bufferevent_get_output(r->c->bev), body, len);
+    after_reply(r);
+}
+
+void e2b_http_reply_file(struct e2b_http_req *r, int status, const char *ctype, int fd, off_t len)
+{
+    if (r->rstate != REPLY_NONE || r->c->dead) {
+        close(fd);
+        return;
+    }
+    write_head(r, status, ctype, len);
+    if (len > 0 && !r->head_only)
+        evbuffer_add_file(bufferevent_get_output(r->c->bev), fd, 0, len); /* takes fd */
+    else
+        close(fd);
+    after_reply(r);
+}
+
+void e2b_http_reply_start(struct e2b_http_req *r, int status, const char *ctype)
+{
+    if (r->rstate != REPLY_NONE || r->c->dead)
+        return;
+    write_head(r, status, ctype, -1);
+    r->rstate = REPLY_STREAMING;
+    bufferevent_flush(r->c->bev, EV_WRITE, BEV_FLUSH);
+}
+
+void e2b_http_reply_chunk(struct e2b_http_req *r, const void *data, size_t len)
+{
+    if (r->rstate != REPLY_STREAMING || r->c->dead || len == 0 || r->head_only)
+        return;
+    struct evbuffer *out = bufferevent_get_output(r->c->bev);
+    if (r->chunked_reply)
+        evbuffer_add_printf(out, "%zx\r\n", len);
+    evbuffer_add(out, data, len);
+    if (r->chunked_reply)
+        evbuffer_add(out, "\r\n", 2);
+}
+
+void e2b_http_reply_end(struct e2b_http_req *r)
+{
+    if (r->rstate != REPLY_STREAMING || r->c->dead)
+        return;
+    if (r->chunked_reply && !r->head_only)
+        evbuffer_add(bufferevent_get_output(r->c->bev), "0\r\n\r\n", 5);
+    after_reply(r);
+}
+
+/* ---- body ---- */
+
+static void send_continue(struct e2b_http_req *r)
+{
+    if (r->expect_continue && !r->continue_sent && !r->body_done && r->rstate == REPLY_NONE) {
+        evbuffer_add(bufferevent_get_output(r->c->bev), "HTTP/1.1 100 Continue\r\n\r\n", 25);
+        r->continue_sent = true;
+    }
+}
+
+void e2b_http_read_body(struct e2b_http_req *r, size_t max, e2b_http_body_done done, void *arg)
+{
+    r->mode = BODY_BUFFER;
+    r->max = max;
+    r->done_cb = done;
+    r->body_arg = arg;
+    r->buf = evbuffer_new();
+    if (r->body_done) { /* no body at all */
+        done(r, r->buf, arg);
+        return;
+    }
+    if (!r->chunked && r->clen > (int64_t)max) {
+        r->mode = BODY_DISCARD;
+        e2b_http_reply(r, 413, "text/plain", "request body too large\n", 23);
+        return;
+    }
+    send_continue(r);
+    if (!r->c->in_read)
+        conn_process(r->c);
+}
+
+void e2b_http_stream_body(struct e2b_http_req *r, e2b_http_body_data on_data, e2b_http_body_end on_end,
+                          void *arg)
+{
+    r->mode = BODY_STREAM;
+    r->data_cb = on_data;
+    r->end_cb = on_end;
+    r->body_arg = arg;
+    if (r->body_done) {
+        on_end(r, true, arg);
+        return;
+    }
+    send_continue(r);
+    if (!r->c->in_read)
+        conn_process(r->c);
+}
+
+/* Hand a piece of body to whoever takes it. */
+static void deliver(struct e2b_http_req *r, const char *data, size_t len)
+{
+    switch (r->mode) {
+    case BODY_BUFFER:
+        if (evbuffer_get_length(r->buf) + len > r->max) {
+            r->mode = BODY_DISCARD;
+            e2b_http_reply(r, 413, "text/plain", "request body too large\n", 23);
+            return;
+        }
+        evbuffer_add(r->buf, data, len);
+        break;
+    case BODY_STREAM:
+        if (r->data_cb(r, data, len, r->body_arg) < 0) {
+            r->mode = BODY_DISCARD;
+            r->end_cb(r, false, r->body_arg);
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+static void body_finished(struct e2b_http_req *r)
+{
+    r->body_done = true;
+    if (r->mode == BODY_BUFFER)
+        r->done_cb(r, r->buf, r->body_arg);
+    else if (r->mode == BODY_STREAM)
+        r->end_cb(r, true, r->body_arg);
+}
+
+static void fail_conn(struct conn *c, int status, const char *msg)
+{
+    struct e2b_http_req *r = c->req;
+    c->closing = true;
+    if (r && r->rstate == REPLY_NONE) {
+        e2b_http_reply(r, status, "text/plain", msg, strlen(msg));
+    } else if (!r) {
+        struct evbuffer *out = bufferevent_get_output(c->bev);
+        evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
+                                 "Connection: close\r\n\r\n%s",
+                            status, e2b_http_reason(status), strlen(msg), msg);
+    }
+    if (r) {
+        if (!r->body_done && r->mode == BODY_STREAM)
+            r->end_cb(r, false, r->body_arg);
+        r->body_done = true;
+        r->mode = BODY_DISCARD;
+    }
+}
+
+/* Consume body bytes from input; returns false when waiting for more. */
+static bool read_body(struct conn *c, struct evbuffer *in)
+{
+    struct e2b_http_req *r = c->req;
+    char tmp[65536];
+    while (!r->body_done) {
+        if (r->mode == BODY_UNTAKEN)
+            return false; /* the handler has not decided yet */
+        if (!r->chunked) {
+            size_t avail = evbuffer_get_length(in);
+            if (avail == 0)
+                return false;
+            size_t n = avail < (size_t)r->remaining ? avail : (size_t)r->remaining;
+            if (n > sizeof(tmp))
+                n = sizeof(tmp);
+            evbuffer_remove(in, tmp, n);
+            r->remaining -= (int64_t)n;
+            deliver(r, tmp, n);
+            if (r->remaining == 0 && !r->body_done)
+                body_finished(r);
+            continue;
+        }
+        switch (r->cstate) {
+        case CH_SIZE:
+        case CH_DATA_END:
+        case CH_TRAILER: {
+            size_t n;
+            char *line = evbuffer_readln(in, &n, EVBUFFER_EOL_CRLF);
+            if (!line) {
+                if (evbuffer_get_length(in) > 4096)
+                    fail_conn(c, 400, "bad chunked body\n");
+                return false;
+            }
+            if (r->cstate == CH_DATA_END) {
+                bool okline = n == 0;
+                free(line);
+                if (!okline) {
+                    fail_conn(c, 400, "bad chunked body\n");
+                    return false;
+                }
+                r->cstate = CH_SIZE;
+                break;
+            }
+            if (r->cstate == CH_TRAILER) {
+                free(line);
+                if (n == 0)
+                    body_finished(r);
+                break;
+            }
+            char *end;
+            errno = 0;
+            long long sz = strtoll(line, &end, 16);
+            bool bad = end == line || (*end && *end != ';' && *end != ' ') || sz < 0 || errno;
+            free(line);
+            if (bad) {
+                fail_conn(c, 400, "bad chunk size\n");
+                return false;
+            }
+            if (sz == 0)
+                r->cstate = CH_TRAILER;
+            else {
+                r->remaining = sz;
+                r->cstate = CH_DATA;
+            }
+            break;
+        }
+        case CH_DATA: {
+            size_t avail = evbuffer_get_length(in);
+            if (avail == 0)
+                return false;
+            size_t n = avail < (size_t)r->remaining ? avail : (size_t)r->remaining;
+            if (n > sizeof(tmp))
+                n = sizeof(tmp);
+            evbuffer_remove(in, tmp, n);
+            r->remaining -= (int64_t)n;
+            if (r->remaining == 0)
+                r->cstate = CH_DATA_END;
+            deliver(r, tmp, n);
+            break;
+        }
+        }
+    }
+    return true;
+}
+
+/* ---- request head ---- */
+
+static char *trim(char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+        s[--n] = '\0';
+    return s;
+}
+
+/* Parse one head from input; returns 1 parsed, 0 need more, -1 failed (replied). */
+static int read_head(struct conn *c, struct evbuffer *in)
+{
+    /* tolerate stray CRLFs between requests */
+    while (evbuffer_get_length(in) >= 2) {
+        unsigned char two[2];
+        evbuffer_copyout(in, two, 2);
+        if (two[0] == '\r' && two[1] == '\n')
+            evbuffer_drain(in, 2);
+        else
+            break;
+    }
+    struct evbuffer_ptr end = evbuffer_search(in, "\r\n\r\n", 4, NULL);
+    if (end.pos < 0) {
+        if (evbuffer_get_length(in) > MAX_HEAD) {
+            fail_conn(c, 431, "request head too large\n");
+            return -1;
+        }
+        return 0;
+    }
+    size_t hl = (size_t)end.pos + 4;
+    _cleanup_free_ char *head = xmalloc(hl + 1);
+    evbuffer_remove(in, head, hl);
+    head[hl] = '\0';
+
+    struct e2b_http_req *r = xcalloc(1, sizeof(*r));
+    r->c = c;
+    strbuf_init(&r->outh);
+    c->req = r;
+
+    char *save = NULL, *line = strtok_r(head, "\r\n", &save);
+    char *sp1 = line ? strchr(line, ' ') : NULL, *sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
+    if (!sp1 || !sp2 || strncmp(sp2 + 1, "HTTP/1.", 7) || !sp2[8] || sp2[9]) {
+        r->minor = 1;
+        fail_conn(c, 400, "bad request line\n");
+        return -1;
+    }
+    r->minor = sp2[8] == '0' ? 0 : 1;
+    r->method = xstrndup(line, (size_t)(sp1 - line));
+    char *target = sp1 + 1;
+    *sp2 = '\0';
+    char *q = strchr(target, '?');
+    if (q) {
+        *q = '\0';
+        r->rawquery = xstrdup(q + 1);
+    }
+    if (target[0] != '/' || !(r->path = e2b_http_unescape(target, strlen(target), false))) {
+        fail_conn(c, 400, "bad request target\n");
+        return -1;
+    }
+    while ((line = strtok_r(NULL, "\r\n", &save))) {
+        char *colon = strchr(line, ':');
+        if (!colon || line[0] == ' ' || line[0] == '\t' || colon == line) {
+            fail_conn(c, 400, "bad header line\n");
+            return -1;
+        }
+        if (r->nh == MAX_HEADERS) {
+            fail_conn(c, 431, "too many headers\n");
+            return -1;
+        }
+        *colon = '\0';
+        r->hname[r->nh] = xstrdup(trim(line));
+        r->hval[r->nh++] = xstrdup(trim(colon + 1));
+    }
+    r->head_only = STREQ(r->method, "HEAD");
+    const char *te = e2b_http_header(r, "Transfer-Encoding");
+    const char *cl = e2b_http_header(r, "Content-Length");
+    if (te) {
+        if (strcasecmp(te, "chunked") != 0) {
+            fail_conn(c, 501, "unsupported transfer encoding\n");
+            return -1;
+        }
+        r->chunked = true;
+        r->cstate = CH_SIZE;
+    } else if (cl) {
+        char *e;
+        errno = 0;
+        long long v = strtoll(cl, &e, 10);
+        if (!*cl || *e || v < 0 || errno || *cl == '-' || *cl == '+') {
+            fail_conn(c, 400, "bad content length\n");
+            return -1;
+        }
+        r->clen = r->remaining = v;
+    }
+    r->body_done = !r->chunked && r->clen == 0;
+    const char *ex = e2b_http_header(r, "Expect");
+    if (ex && strcasecmp(ex, "100-continue") == 0 && r->minor >= 1)
+        r->expect_continue = true;
+    return 1;
+}
+
+/* Drive the connection: heads, bodies, finished requests. */
+static void conn_process(struct conn *c)
+{
+    if (c->in_read || c->dead)
+        return;
+    c->in_read = true;
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    for (;;) {
+        if (c->dead)
+            break;
+        if (!c->req) {
+            if (c->closing)
+                break;
+            int rc = read_head(c, in);
+            if (rc == 0)
+                break;
+            if (rc > 0)
+                c->srv->handler(c->req, c->srv->arg);
+            continue;
+        }
+        struct e2b_http_req *r = c->req;
+        if (!r->body_done && !read_body(c, in))
+            if (!r->body_done)
+                break;
+        if (r->rstate != REPLY_DONE)
+            break;
+        /* request complete */
+        c->req = NULL;
+        req_free(r);
+        if (c->closing)
+            break;
+    }
+    c->in_read = false;
+    if (c->dead) {
+        conn_free(c);
+        return;
+    }
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    if (c->closing && !c->req) {
+        if (evbuffer_get_length(out) == 0) {
+            conn_free(c);
+            return;
+        }
+        bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+        bufferevent_disable(c->bev, EV_READ);
+        return;
+    }
+    /* do not hoard pipelined input while a reply is pending */
+    if (c->req && c->req->body_done && evbuffer_get_length(in) > READ_PAUSE_MARK)
+        bufferevent_disable(c->bev, EV_READ);
+    else
+        bufferevent_enable(c->bev, EV_READ);
+}
+
+static void conn_readcb(struct bufferevent *bev, void *arg)
+{
+    (void)bev;
+    conn_process(arg);
+}
+
+static void conn_writecb(struct bufferevent *bev, void *arg)
+{
+    struct conn *c = arg;
+    struct evbuffer *out = bufferevent_get_output(bev);
+    if (c->closing && !c->req) {
+        if (evbuffer_get_length(out) == 0)
+            conn_free(c);
+        return;
+    }
+    if (c->req && c->req->rstate == REPLY_STREAMING && c->req->drain_cb)
+        c->req->drain_cb(c->req, c->req->drain_arg);
+    if (c->req && c->req->rstate == REPLY_DONE && !c->in_read)
+        conn_process(c);
+}
+
+static void conn_eventcb(struct bufferevent *bev, short what, void *arg)
+{
+    (void)bev;
+    struct conn *c = arg;
+    if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)))
+        return;
+    /* The peer is gone (a half-close while we still reply counts too:
+     * HTTP clients do not half-close while waiting). */
+    struct e2b_http_req *r = c->req;
+    c->dead = true;
+    if (r) {
+        if (!r->body_done && r->mode == BODY_STREAM) {
+            r->body_done = true;
+            r->end_cb(r, false, r->body_arg);
+        }
+        if (r->rstate != REPLY_DONE && r->close_cb)
+            r->close_cb(r, r->close_arg);
+    }
+    if (!c->in_read)
+        conn_free(c);
+}
+
+static void conn_free(struct conn *c)
+{
+    struct e2b_http_server *s = c->srv;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    s->nconns--;
+    req_free(c->req);
+    bufferevent_free(c->bev);
+    free(c);
+}
+
+static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
+                      void *arg)
+{
+    (void)l;
+    (void)salen;
+    struct e2b_http_server *s = arg;
+    if (sa->sa_family == AF_INET || sa->sa_family == AF_INET6) {
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    }
+    struct conn *c = xcalloc(1, sizeof(*c));
+    c->srv = s;
+    c->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (!c->bev) {
+        close(fd);
+        free(c);
+        return;
+    }
+    bufferevent_set_max_single_read(c->bev, 256 * 1024);
+    bufferevent_set_max_single_write(c->bev, 1024 * 1024);
+    bufferevent_setcb(c->bev, conn_readcb, conn_writecb, conn_eventcb, c);
+    bufferevent_setwatermark(c->bev, EV_WRITE, DRAIN_MARK, 0);
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    c->next = s->conns;
+    if (s->conns)
+        s->conns->prev = c;
+    s->conns = c;
+    s->nconns++;
+}
+
+struct e2b_http_server *e2b_http_server_new(struct event_base *base, e2b_http_handler h, void *arg)
+{
+    struct e2b_http_server *s = xcalloc(1, sizeof(*s));
+    s->base = base;
+    s->handler = h;
+    s->arg = arg;
+    return s;
+}
+
+void e2b_http_server_free(struct e2b_http_server *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->nls; i++)
+        evconnlistener_free(s->ls[i]);
+    while (s->conns)
+        conn_free(s->conns);
+    free(s);
+}
+
+size_t e2b_http_nconns(const struct e2b_http_server *s) { return s->nconns; }
+
+static int add_listener(struct e2b_http_server *s, int fd, struct e2b_error **err)
+{
+    if (s->nls == ARRAY_SIZE(s->ls)) {
+        close(fd);
+        return e2b_error_set(err, E2B_ERR_USAGE, "too many listeners");
+    }
+    evutil_make_socket_nonblocking(fd);
+    struct evconnlistener *l = evconnlistener_new(s->base, accept_cb, s, LEV_OPT_CLOSE_ON_FREE, -1, fd);
+    if (!l) {
+        close(fd);
+        return e2b_error_set(err, E2B_ERR_GENERIC, "cannot listen");
+    }
+    s->ls[s->nls++] = l;
+    return 0;
+}
+
+int e2b_http_listen_tcp(struct e2b_http_server *s, const char *addr, int port, struct e2b_error **err)
+{
+    struct sockaddr_storage ss = {0};
+    socklen_t sl;
+    const char *a = addr && *addr ? addr : "0.0.0.0";
+    struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, a, &in4->sin_addr) == 1) {
+        in4->sin_family = AF_INET;
+        in4->sin_port = htons((uint16_t)port);
+        sl = sizeof(*in4);
+    } else if (inet_pton(AF_INET6, a, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons((uint16_t)port);
+        sl = sizeof(*in6);
+    } else {
+        return e2b_error_set(err, E2B_ERR_USAGE, "bad listen address '%s'", a);
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return e2b_error_sys(err, errno, "cannot create socket");
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 128) < 0) {
+        int e = errno;
+        close(fd);
+        return e2b_error_sys(err, e, "cannot listen on %s:%d", a, port);
+    }
+    return add_listener(s, fd, err);
+}
+
+int e2b_http_listen_unix(struct e2b_http_server *s, const char *path, struct e2b_error **err)
+{
+    struct sockaddr_un un = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof(un.sun_path))
+        return e2b_error_set(err, E2B_ERR_USAGE, "unix socket path too long: '%s'", path);
+    strcpy(un.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return e2b_error_sys(err, errno, "cannot create socket");
+    struct stat st;
+    if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+        unlink(path);
+    if (bind(fd, (struct sockaddr *)&un, sizeof(un)) < 0 || listen(fd, 128) < 0) {
+        int e = errno;
+        close(fd);
+        return e2b_error_sys(err, e, "cannot listen on '%s'", path);
+    }
+    return add_listener(s, fd, err);
+}

@@ -1,0 +1,930 @@
+/* envd-process.c - see envd-process.h */
+#include "envd-process.h"
+#include "envd-crypto.h"
+#include "envd-fs.h"
+#include "strbuf.h"
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <termios.h>
+
+#define STD_CHUNK (32 * 1024)
+#define PTY_CHUNK (16 * 1024)
+#define DRAIN_MAX (16 * 1024 * 1024)
+
+struct proc;
+
+struct sub {
+    struct e2b_rpc_stream *s;
+    struct proc *p;
+    struct sub *next;
+    bool is_start;
+};
+
+struct proc {
+    struct proc *next;
+    pid_t pid;
+    char *tag;
+    json_t *config;
+    bool pty;
+    int in_fd, out_fd, err_fd;
+    struct event *out_ev, *err_ev, *in_ev, *timeout_ev;
+    struct evbuffer *inbuf;
+    bool close_in_after_flush;
+    struct sub *subs;
+    bool exited;
+    int wstatus;
+};
+
+static struct proc *procs;
+static struct event_base *loop;
+static struct event *sigchld_ev;
+
+size_t e2b_process_count(void)
+{
+    size_t n = 0;
+    for (struct proc *p = procs; p; p = p->next)
+        n++;
+    return n;
+}
+
+/* ---- environment ---- */
+
+static char **env_set(char **env, const char *k, const char *v)
+{
+    size_t kl = strlen(k);
+    for (char **e = env; e && *e; e++)
+        if (strncmp(*e, k, kl) == 0 && (*e)[kl] == '=') {
+            free(*e);
+            *e = xasprintf("%s=%s", k, v);
+            return env;
+        }
+    _cleanup_free_ char *kv = xasprintf("%s=%s", k, v);
+    return e2b_strv_push(env, kv);
+}
+
+char **e2b_process_env(const struct e2b_user *u, const json_t *extra)
+{
+    char **env = xcalloc(1, sizeof(char *));
+    const char *path = getenv("PATH");
+    env = env_set(env, "PATH", path && *path ? path : E2B_ENVD_DEFAULT_PATH);
+    env = env_set(env, "HOME", u->home);
+    env = env_set(env, "USER", u->name);
+    env = env_set(env, "LOGNAME", u->name);
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)e2b_envd.env, k, v) if (json_is_string(v)) env = env_set(env, k, json_string_value(v));
+    json_object_foreach((json_t *)extra, k, v) if (json_is_string(v)) env = env_set(env, k, json_string_value(v));
+    return env;
+}
+
+static const char *env_get(char **env, const char *k)
+{
+    size_t kl = strlen(k);
+    for (char **e = env; e && *e; e++)
+        if (strncmp(*e, k, kl) == 0 && (*e)[kl] == '=')
+            return *e + kl + 1;
+    return NULL;
+}
+
+/* Find cmd on the child's PATH (as the user would). */
+static char *lookup_cmd(const char *cmd, char **env)
+{
+    if (strchr(cmd, '/'))
+        return xstrdup(cmd);
+    const char *path = env_get(env, "PATH");
+    if (!path)
+        path = E2B_ENVD_DEFAULT_PATH;
+    for (const char *p = path;;) {
+        const char *c = strchr(p, ':');
+        size_t l = c ? (size_t)(c - p) : strlen(p);
+        char *cand = xasprintf("%.*s/%s", (int)l, l ? p : ".", cmd);
+        struct stat st;
+        if (stat(cand, &st) == 0 && S_ISREG(st.st_mode) && access(cand, X_OK) == 0)
+            return cand;
+        free(cand);
+        if (!c)
+            break;
+        p = c + 1;
+    }
+    return xstrdup(cmd); /* execve reports ENOENT */
+}
+
+/* ---- events to subscribers ---- */
+
+static json_t *event_msg(const char *kind, json_t *body)
+{
+    return json_pack("{s:{s:o}}", "event", kind, body);
+}
+
+static void broadcast(struct proc *p, json_t *msg)
+{
+    for (struct sub *s = p->subs; s; s = s->next)
+        e2b_rpc_stream_send(s->s, json_incref(msg));
+    json_decref(msg);
+}
+
+static void unlink_sub(struct sub *s)
+{
+    struct proc *p = s->p;
+    for (struct sub **pp = &p->subs; *pp; pp = &(*pp)->next)
+        if (*pp == s) {
+            *pp = s->next;
+            break;
+        }
+    free(s);
+}
+
+static void sub_gone(struct e2b_rpc_stream *st, int reason, void *arg)
+{
+    (void)st;
+    struct sub *s = arg;
+    struct proc *p = s->p;
+    bool kill_it = s->is_start && reason == RPC_DEADLINE_EXCEEDED;
+    unlink_sub(s);
+    if (kill_it && !p->exited)
+        kill(-p->pid, SIGKILL) < 0 ? (void)kill(p->pid, SIGKILL) : (void)0;
+}
+
+static void add_sub(struct proc *p, struct e2b_http_req *req, bool is_start)
+{
+    struct sub *s = xcalloc(1, sizeof(*s));
+    s->p = p;
+    s->is_start = is_start;
+    s->s = e2b_rpc_stream_start(req, event_msg("keepalive", json_object()), sub_gone, s);
+    s->next = p->subs;
+    p->subs = s;
+    e2b_rpc_stream_send(s->s, event_msg("start", json_pack("{s:i}", "pid", (int)p->pid)));
+}
+
+/* ---- output ---- */
+
+static void close_out(struct proc *p, int *fd, struct event **ev)
+{
+    if (*ev) {
+        event_free(*ev);
+        *ev = NULL;
+    }
+    if (*fd >= 0) {
+        if (p->pty && *fd == p->in_fd)
+            p->in_fd = -1;
+        close(*fd);
+        *fd = -1;
+    }
+}
+
+/* Read one chunk; returns bytes read, 0 at EOF, -1 when nothing now. */
+static ssize_t pump(struct proc *p, int fd, const char *kind)
+{
+    char buf[STD_CHUNK];
+    ssize_t n = read(fd, buf, p->pty ? PTY_CHUNK : STD_CHUNK);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return -1;
+    if (n <= 0)
+        return 0; /* EOF, or EIO on a PTY whose slave side is gone */
+    _cleanup_free_ char *b64 = e2b_base64_encode(buf, (size_t)n, true);
+    broadcast(p, event_msg("data", json_pack("{s:s}", kind, b64)));
+    return n;
+}
+
+static void maybe_finish(struct proc *p);
+
+static void on_output(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    struct proc *p = arg;
+    bool is_err = fd == p->err_fd;
+    ssize_t n = pump(p, fd, p->pty ? "pty" : is_err ? "stderr" : "stdout");
+    if (n == 0) {
+        if (is_err)
+            close_out(p, &p->err_fd, &p->err_ev);
+        else
+            close_out(p, &p->out_fd, &p->out_ev);
+        maybe_finish(p);
+    }
+}
+
+static const char *signame(int sig)
+{
+    switch (sig) { /* Go's names, as upstream's status strings use them */
+    case SIGHUP: return "hangup";
+    case SIGINT: return "interrupt";
+    case SIGQUIT: return "quit";
+    case SIGILL: return "illegal instruction";
+    case SIGTRAP: return "trace/breakpoint trap";
+    case SIGABRT: return "aborted";
+    case SIGBUS: return "bus error";
+    case SIGFPE: return "floating point exception";
+    case SIGKILL: return "killed";
+    case SIGUSR1: return "user defined signal 1";
+    case SIGSEGV: return "segmentation fault";
+    case SIGUSR2: return "user defined signal 2";
+    case SIGPIPE: return "broken pipe";
+    case SIGALRM: return "alarm clock";
+    case SIGTERM: return "terminated";
+    default: return NULL;
+    }
+}
+
+static void proc_free(struct proc *p)
+{
+    for (struct proc **pp = &procs; *pp; pp = &(*pp)->next)
+        if (*pp == p) {
+            *pp = p->next;
+            break;
+        }
+    close_out(p, &p->out_fd, &p->out_ev);
+    close_out(p, &p->err_fd, &p->err_ev);
+    if (p->in_ev)
+        event_free(p->in_ev);
+    if (p->timeout_ev)
+        event_free(p->timeout_ev);
+    if (p->in_fd >= 0)
+        close(p->in_fd);
+    if (p->inbuf)
+        evbuffer_free(p->inbuf);
+    json_decref(p->config);
+    free(p->tag);
+    free(p);
+}
+
+static void finish(struct proc *p)
+{
+    int st = p->wstatus;
+    json_t *end = json_object();
+    _cleanup_free_ char *status = NULL;
+    if (WIFEXITED(st)) {
+        if (WEXITSTATUS(st))
+            json_object_set_new(end, "exitCode", json_integer(WEXITSTATUS(st)));
+        json_object_set_new(end, "exited", json_true());
+        status = xasprintf("exit status %d", WEXITSTATUS(st));
+    } else {
+        int sig = WTERMSIG(st);
+        const char *nm = signame(sig);
+        json_object_set_new(end, "exitCode", json_integer(-1));
+        status = nm ? xasprintf("signal: %s%s", nm, WCOREDUMP(st) ? " (core dumped)" : "")
+                    : xasprintf("signal: signal %d%s", sig, WCOREDUMP(st) ? " (core dumped)" : "");
+    }
+    json_object_set_new(end, "status", json_string(status));
+    if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0))
+        json_object_set_new(end, "error", json_string(status));
+    broadcast(p, event_msg("end", end));
+    while (p->subs) {
+        struct sub *s = p->subs;
+        p->subs = s->next;
+        e2b_rpc_stream_end(s->s, RPC_OK, NULL);
+        free(s);
+    }
+    proc_free(p);
+}
+
+static void maybe_finish(struct proc *p)
+{
+    if (!p->exited)
+        return;
+    /* Drain what the process wrote before it exited; do not wait for
+     * descendants that still hold the pipes. */
+    size_t total = 0;
+    int *fds[2] = {&p->out_fd, &p->err_fd};
+    for (int i = 0; i < 2; i++)
+        while (*fds[i] >= 0 && total < DRAIN_MAX) {
+            ssize_t n = pump(p, *fds[i], p->pty ? "pty" : i ? "stderr" : "stdout");
+            if (n <= 0)
+                break;
+            total += (size_t)n;
+        }
+    finish(p);
+}
+
+static void on_sigchld(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    int st;
+    pid_t pid;
+    while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+        for (struct proc *p = procs; p; p = p->next)
+            if (p->pid == pid && !p->exited) {
+                p->exited = true;
+                p->wstatus = st;
+                maybe_finish(p);
+                break;
+            }
+    }
+}
+
+int e2b_process_init(struct event_base *base, struct e2b_error **err)
+{
+    loop = base;
+    sigchld_ev = evsignal_new(base, SIGCHLD, on_sigchld, NULL);
+    if (!sigchld_ev || event_add(sigchld_ev, NULL) < 0)
+        return e2b_error_set(err, E2B_ERR_GENERIC, "cannot watch SIGCHLD");
+    return 0;
+}
+
+void e2b_process_shutdown(void)
+{
+    for (struct proc *p = procs; p; p = p->next)
+        if (!p->exited)
+            kill(-p->pid, SIGKILL) < 0 ? (void)kill(p->pid, SIGKILL) : (void)0;
+    while (procs) {
+        struct proc *p = procs;
+        while (p->subs) {
+            struct sub *s = p->subs;
+            p->subs = s->next;
+            e2b_rpc_stream_end(s->s, RPC_UNAVAILABLE, "envd is shutting down");
+            free(s);
+        }
+        proc_free(p);
+    }
+    if (sigchld_ev)
+        event_free(sigchld_ev);
+    sigchld_ev = NULL;
+}
+
+/* ---- input ---- */
+
+static void on_input_writable(evutil_socket_t fd, short what, void *arg);
+
+static void flush_input(struct proc *p)
+{
+    while (p->in_fd >= 0 && evbuffer_get_length(p->inbuf) > 0) {
+        ssize_t n = evbuffer_write(p->inbuf, p->in_fd);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EINTR) {
+                if (!p->in_ev)
+                    p->in_ev = event_new(loop, p->in_fd, EV_WRITE, on_input_writable, p);
+                event_add(p->in_ev, NULL);
+                return;
+            }
+            evbuffer_drain(p->inbuf, evbuffer_get_length(p->inbuf)); /* reader gone */
+        }
+    }
+    if (p->close_in_after_flush && p->in_fd >= 0 && !p->pty) {
+        if (p->in_ev) {
+            event_free(p->in_ev);
+            p->in_ev = NULL;
+        }
+        close(p->in_fd);
+        p->in_fd = -1;
+    }
+}
+
+static void on_input_writable(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    flush_input(arg);
+}
+
+static int write_input(struct proc *p, const uint8_t *data, size_t len, struct e2b_error **err)
+{
+    if (p->in_fd < 0 || p->close_in_after_flush)
+        return e2b_error_set(err, E2B_ERR_INVALID, "stdin of process %d is not open", (int)p->pid);
+    evbuffer_add(p->inbuf, data, len);
+    flush_input(p);
+    return 0;
+}
+
+/* ---- selectors ---- */
+
+static struct proc *find_proc(const json_t *sel, int *code, char **msg)
+{
+    _cleanup_error_ struct e2b_error *err = NULL;
+    uint32_t pid = 0;
+    bool has_pid = false;
+    const char *tag = NULL;
+    if (!sel || e2b_pj_u32(sel, "pid", NULL, &pid, &has_pid, &err) < 0 ||
+        e2b_pj_str(sel, "tag", NULL, &tag, &err) < 0) {
+        *code = RPC_INVALID_ARGUMENT;
+        *msg = xstrdup(err ? err->msg : "process selector is required");
+        return NULL;
+    }
+    if (!has_pid && !tag) {
+        *code = RPC_INVALID_ARGUMENT;
+        *msg = xstrdup("process selector needs a pid or a tag");
+        return NULL;
+    }
+    for (struct proc *p = procs; p; p = p->next) {
+        if (p->exited)
+            continue;
+        if (has_pid ? p->pid == (pid_t)pid : (p->tag && STREQ(p->tag, tag)))
+            return p;
+    }
+    *code = RPC_NOT_FOUND;
+    *msg = has_pid ? xasprintf("process with pid %u not found", pid) : xasprintf("process with tag '%s' not found", tag);
+    return NULL;
+}
+
+/* Parse {process: selector} and find it; replies on failure. */
+static struct proc *req_proc(struct e2b_http_req *req, json_t *msg, bool stream)
+{
+    _cleanup_error_ struct e2b_error *err = NULL;
+    json_t *sel = NULL;
+    if (e2b_pj_obj(msg, "process", NULL, &sel, &err) < 0) {
+        if (stream)
+            e2b_envd_stream_error(req, RPC_INVALID_ARGUMENT, "%s", err->msg);
+        else
+            e2b_rpc_error(req, RPC_INVALID_ARGUMENT, "%s", err->msg);
+        return NULL;
+    }
+    int code;
+    _cleanup_free_ char *m = NULL;
+    struct proc *p = find_proc(sel, &code, &m);
+    if (!p) {
+        if (stream)
+            e2b_envd_stream_error(req, code, "%s", m);
+        else
+            e2b_rpc_error(req, code, "%s", m);
+    }
+    return p;
+}
+
+/* ---- start ---- */
+
+struct start_opts {
+    const char *cmd;
+    json_t *args, *envs;
+    const char *cwd;
+    bool pty;
+    uint32_t cols, rows;
+    const char *tag;
+    bool stdin_on;
+};
+
+static int parse_start(json_t *msg, struct start_opts *o, struct e2b_error **err)
+{
+    json_t *proc = NULL, *pty = NULL;
+    o->stdin_on = true;
+    o->cols = 80;
+    o->rows = 24;
+    if (e2b_pj_obj(msg, "process", NULL, &proc, err) < 0 || e2b_pj_obj(msg, "pty", NULL, &pty, err) < 0 ||
+        e2b_pj_str(msg, "tag", NULL, &o->tag, err) < 0 || e2b_pj_bool(msg, "stdin", NULL, &o->stdin_on, err) < 0)
+        return -1;
+    if (!proc)
+        return e2b_error_set(err, E2B_ERR_INVALID, "process config is required");
+    o->cmd = NULL;
+    if (e2b_pj_str(proc, "cmd", NULL, &o->cmd, err) < 0 || e2b_pj_str(proc, "cwd", NULL, &o->cwd, err) < 0)
+        return -1;
+    if (!o->cmd || !*o->cmd)
+        return e2b_error_set(err, E2B_ERR_INVALID, "process.cmd is required");
+    o->args = e2b_pj_get(proc, "args", NULL);
+    if (o->args && !json_is_array(o->args))
+        return e2b_error_set(err, E2B_ERR_INVALID, "invalid value for repeated string field args");
+    size_t i;
+    json_t *v;
+    json_array_foreach(o->args, i, v) if (!json_is_string(v)) return e2b_error_set(
+        err, E2B_ERR_INVALID, "invalid value for repeated string field args");
+    o->envs = e2b_pj_get(proc, "envs", NULL);
+    if (o->envs && !json_is_object(o->envs))
+        return e2b_error_set(err, E2B_ERR_INVALID, "invalid value for map field envs");
+    const char *k;
+    json_object_foreach(o->envs, k, v) if (!json_is_string(v)) return e2b_error_set(
+        err, E2B_ERR_INVALID, "invalid value for map field envs");
+    if (pty) {
+        json_t *size = NULL;
+        o->pty = true;
+        if (e2b_pj_obj(pty, "size", NULL, &size, err) < 0)
+            return -1;
+        if (size && (e2b_pj_u32(size, "cols", NULL, &o->cols, NULL, err) < 0 ||
+                     e2b_pj_u32(size, "rows", NULL, &o->rows, NULL, err) < 0))
+            return -1;
+        if (o->cols == 0 || o->rows == 0 || o->cols > 65535 || o->rows > 65535)
+            return e2b_error_set(err, E2B_ERR_INVALID, "bad pty size %ux%u", o->cols, o->rows);
+    }
+    return 0;
+}
+
+static void child_fail(int errfd, int e)
+{
+    ssize_t w = write(errfd, &e, sizeof(e));
+    (void)w;
+    _exit(127);
+}
+
+void e2b_process_start(struct e2b_http_req *req, json_t *msg, const struct e2b_user *user)
+{
+    _cleanup_error_ struct e2b_error *err = NULL;
+    struct start_opts o = {0};
+    if (parse_start(msg, &o, &err) < 0) {
+        e2b_envd_stream_error(req, RPC_INVALID_ARGUMENT, "%s", err->msg);
+        return;
+    }
+    _cleanup_free_ char *cwd = e2b_envd_resolve_path(o.cwd ? o.cwd : "", user, e2b_envd.default_workdir, &err);
+    if (!cwd) {
+        e2b_envd_stream_error(req, RPC_INVALID_ARGUMENT, "%s", err->msg);
+        return;
+    }
+    struct stat st;
+    e2b_envd_fs_as(user);
+    int src = stat(cwd, &st);
+    e2b_envd_fs_restore();
+    if (src < 0 || !S_ISDIR(st.st_mode)) {
+        e2b_envd_stream_error(req, RPC_INVALID_ARGUMENT, "cwd '%s' does not exist", cwd);
+        return;
+    }
+    _cleanup_strv_ char **env = e2b_process_env(user, o.envs);
+    _cleanup_free_ char *exe = lookup_cmd(o.cmd, env);
+    size_t nargs = json_array_size(o.args);
+    _cleanup_free_ char **argv = xcalloc(nargs + 2, sizeof(char *));
+    argv[0] = (char *)o.cmd;
+    for (size_t i = 0; i < nargs; i++)
+        argv[i + 1] = (char *)json_string_value(json_array_get(o.args, i));
+
+    int in[2] = {-1, -1}, out[2] = {-1, -1}, errp[2] = {-1, -1}, ep[2] = {-1, -1};
+    int master = -1;
+    _cleanup_free_ char *slave_name = NULL;
+    if (pipe2(ep, O_CLOEXEC) < 0)
+        goto sysfail;
+    if (o.pty) {
+        master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+        if (master < 0 || grantpt(master) < 0 || unlockpt(master) < 0)
+            goto sysfail;
+        char name[128];
+        if (ptsname_r(master, name, sizeof(name)) != 0)
+            goto sysfail;
+        slave_name = xstrdup(name);
+        struct winsize ws = {.ws_row = (unsigned short)o.rows, .ws_col = (unsigned short)o.cols};
+        ioctl(master, TIOCSWINSZ, &ws);
+    } else {
+        if ((o.stdin_on && pipe2(in, O_CLOEXEC) < 0) || pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0)
+            goto sysfail;
+    }
+    pid_t pid = fork();
+    if (pid < 0)
+        goto sysfail;
+    if (pid == 0) {
+        sigset_t all;
+        sigemptyset(&all);
+        sigprocmask(SIG_SETMASK, &all, NULL);
+        for (int s = 1; s < NSIG; s++)
+            signal(s, SIG_DFL);
+        setsid();
+        if (o.pty) {
+            int sl = open(slave_name, O_RDWR);
+            if (sl < 0)
+                child_fail(ep[1], errno);
+            ioctl(sl, TIOCSCTTY, 0);
+            dup2(sl, 0);
+            dup2(sl, 1);
+            dup2(sl, 2);
+            if (sl > 2)
+                close(sl);
+        } else {
+            int devnull = o.stdin_on ? -1 : open("/dev/null", O_RDONLY);
+            dup2(o.stdin_on ? in[0] : devnull, 0);
+            dup2(out[1], 1);
+            dup2(errp[1], 2);
+        }
+        if (geteuid() == 0) {
+            if (setgroups(user->ngroups, user->groups) < 0 || setgid(user->gid) < 0 || setuid(user->uid) < 0)
+                child_fail(ep[1], errno);
+        } else if (getuid() != user->uid) {
+            child_fail(ep[1], EPERM);
+        }
+        if (chdir(cwd) < 0)
+            child_fail(ep[1], errno);
+        execve(exe, argv, env);
+        child_fail(ep[1], errno);
+    }
+    close(ep[1]);
+    ep[1] = -1;
+    int child_errno = 0;
+    ssize_t rn;
+    do
+        rn = read(ep[0], &child_errno, sizeof(child_errno));
+    while (rn < 0 && errno == EINTR);
+    close(ep[0]);
+    ep[0] = -1;
+    if (rn == (ssize_t)sizeof(child_errno)) {
+        waitpid(pid, NULL, 0);
+        if (master >= 0)
+            close(master);
+        for (int i = 0; i < 2; i++) {
+            if (in[i] >= 0) close(in[i]);
+            if (out[i] >= 0) close(out[i]);
+            if (errp[i] >= 0) close(errp[i]);
+        }
+        e2b_envd_stream_error(req, child_errno == ENOENT ? RPC_NOT_FOUND : RPC_INTERNAL,
+                              "cannot start '%s': %s", o.cmd, strerror(child_errno));
+        return;
+    }
+
+    struct proc *p = xcalloc(1, sizeof(*p));
+    p->pid = pid;
+    p->tag = o.tag && *o.tag ? xstrdup(o.tag) : NULL;
+    p->pty = o.pty;
+    p->inbuf = evbuffer_new();
+    p->config = json_pack("{s:s,s:O,s:O}", "cmd", o.cmd, "args", o.args ? o.args : json_array(), "envs",
+                          o.envs ? o.envs : json_object());
+    if (!o.args) /* json_pack O increfs; drop the temporaries */
+        json_decref(json_object_get(p->config, "args"));
+    if (!o.envs)
+        json_decref(json_object_get(p->config, "envs"));
+    if (o.cwd)
+        json_object_set_new(p->config, "cwd", json_string(o.cwd));
+    if (o.pty) {
+        p->in_fd = master;
+        p->out_fd = master;
+        p->err_fd = -1;
+    } else {
+        if (in[0] >= 0)
+            close(in[0]);
+        close(out[1]);
+        close(errp[1]);
+        p->in_fd = in[1];
+        p->out_fd = out[0];
+        p->err_fd = errp[0];
+    }
+    if (p->in_fd >= 0)
+        fcntl(p->in_fd, F_SETFL, fcntl(p->in_fd, F_GETFL) | O_NONBLOCK);
+    fcntl(p->out_fd, F_SETFL, fcntl(p->out_fd, F_GETFL) | O_NONBLOCK);
+    p->out_ev = event_new(loop, p->out_fd, EV_READ | EV_PERSIST, on_output, p);
+    event_add(p->out_ev, NULL);
+    if (p->err_fd >= 0) {
+        fcntl(p->err_fd, F_SETFL, fcntl(p->err_fd, F_GETFL) | O_NONBLOCK);
+        p->err_ev = event_new(loop, p->err_fd, EV_READ | EV_PERSIST, on_output, p);
+        event_add(p->err_ev, NULL);
+    }
+    p->next = procs;
+    procs = p;
+    add_sub(p, req, true);
+    return;
+
+sysfail:;
+    int e = errno;
+    int fds[] = {in[0], in[1], out[0], out[1], errp[0], errp[1], ep[0], ep[1], master};
+    for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    e2b_envd_stream_error(req, RPC_INTERNAL, "cannot start process: %s", strerror(e));
+}
+
+void e2b_process_connect(struct e2b_http_req *req, json_t *msg, const struct e2b_user *user)
+{
+    (void)user;
+    struct proc *p = req_proc(req, msg, true);
+    if (p)
+        add_sub(p, req, false);
+}
+
+void e2b_process_list(struct e2b_http_req *req, json_t *msg, const struct e2b_user *user)
+{
+    (void)msg;
+    (void)user;
+    json_t *list = json_array();
+    for (struct proc *p = procs; p; p = p->next) {
+        if (p->exited)
+            continue;
+        json_t *pi = json_pack("{s:O,s:i}", "config", p->config, "pid", (int)p->pid);
+        if (p->tag)
+            json_object_set_new(pi, "tag", json_string(p->tag));
+        json_array_append_new(list, pi);
+    }
+    e2b_rpc_reply(req, json_pack("{s:o}", "processes", list));
+}
+
+/* Parse ProcessInput {stdin|pty} and write it. */
+static int send_input(struct proc *p, json_t *input, struct e2b_error **err)
+{
+    _cleanup_free_ uint8_t *data = NULL;
+    size_t len = 0;
+    bool has_stdin = false, has_pty = false;
+    if (!input)
+        return 0;
+    if (e2b_pj_bytes(input, "stdin", NULL, &data, &len, &has_stdin, err) < 0)
+        return -1;
+    if (!has_stdin && e2b_pj_bytes(input, "pty", NULL, &data, &len, &has_pty, err) < 0)
+        return -1;
+    if (has_pty && !p->pty)
+        return e2b_error_set(err, E2B_ERR_INVALID, "process %d has no pty", (int)p->pid);
+    if (has_stdin && p->pty)
+        return write_input(p, data, len, err); /* upstream accepts stdin on a PTY too */
+    if (!has_stdin && !has_pty)
+        return 0;
+    return write_input(p, data, len, err);
+}
+
+void e2b_process_send_input(struct e2b_http_req *req, json_t *msg, const struct e2b_user *user)
+{
+    (void)user;
+    struct proc *p = req_proc(req, msg, false);
+    if (!p)
+        return;
+    _cleanup_error_ struct e2b_error *err = NULL;
+    json_t *input = NULL;
+    if (e2b_pj_obj(msg, "input", NULL, &input, &err) < 0 || send_input(p, input, &err) < 0) {
+        e2b_rpc_error(req, err->code == E2B_ERR_INVALID && strstr(err->msg, "not open") ? RPC_FAILED_PRECONDITION
+                                                                                         : RPC_INVALID_ARGUMENT,
+                      "%s", err->msg);
+        return;
+    }
+    e2b_rpc_reply(req, json_object());
+}
+
+void e2b_process_send_signal(struct e2b_http_req *req, json_t *msg, const struct e2b_user *user)
+{
+    (void)user;
+    struct proc *p = req_proc(req, msg, false);
+    if (!p)
+        return;
+    json_t *sv = e2b_pj_get(msg, "signal", NULL);
+    int sig = 0;
+    if (json_is_string(sv)) {
+        const char *s = json_string_value(sv);
+        if (STREQ(s, "SIGNAL_SIGKILL"))
+            sig = SIGKILL;
+        else if (STREQ(s, "SIGNAL_SIGTERM"))
+            sig = SIGTERM;
+    } else if (json_is_integer(sv)) {
+        json_int_t v = json_integer_value(sv);
+        if (v == SIGKILL || v == SIGTERM)
+            sig = (int)v;
+    }
+    if (!sig) {
+        e2b_rpc_error(req, RPC_INVALID_ARGUMENT, "unsupported signal");
+        return;
+    }
+    if (kill(-p->pid, sig) < 0 && kill(p->pid, sig) < 0) {
+        e2b_rpc_error(req, e2b_rpc_code_from_errno(errno), "cannot signal process %d: %s", (int)p->pid,
+                      strerror(errno));
+        return;
+    }
+    e2b_rpc_reply(req, json_object());
+}
+
+void e2b_process_close_stdin(struct e2b_http_req *req, json_t *msg, const struct e2b_user *user)
+{
+    (void)user;
+    struct proc *p = req_proc(req, msg, false);
+    if (!p)
+        return;
+    if (p->pty) {
+        e2b_rpc_error(req, RPC_FAILED_PRECONDITION, "cannot close stdin of a pty process");
+        return;
+    }
+    p->close_in_after_flush = true;
+    flush_input(p);
+    e2b_rpc_reply(req, json_object());
+}
+
+void e2b_process_update(struct e2b_http_req *req, json_t *msg, const struct e2b_user *user)
+{
+    (void)user;
+    struct proc *p = req_proc(req, msg, false);
+    if (!p)
+        return;
+    _cleanup_error_ struct e2b_error *err = NULL;
+    json_t *pty = NULL, *size = NULL;
+    uint32_t cols = 0, rows = 0;
+    if (e2b_pj_obj(msg, "pty", NULL, &pty, &err) < 0 || (pty && e2b_pj_obj(pty, "size", NULL, &size, &err) < 0) ||
+        (size && (e2b_pj_u32(size, "cols", NULL, &cols, NULL, &err) < 0 ||
+                  e2b_pj_u32(size, "rows", NULL, &rows, NULL, &err) < 0))) {
+        e2b_rpc_error(req, RPC_INVALID_ARGUMENT, "%s", err->msg);
+        return;
+    }
+    if (!size) {
+        e2b_rpc_reply(req, json_object());
+        return;
+    }
+    if (!p->pty) {
+        e2b_rpc_error(req, RPC_FAILED_PRECONDITION, "process %d has no pty", (int)p->pid);
+        return;
+    }
+    if (cols == 0 || rows == 0 || cols > 65535 || rows > 65535) {
+        e2b_rpc_error(req, RPC_INVALID_ARGUMENT, "bad pty size %ux%u", cols, rows);
+        return;
+    }
+    struct winsize ws = {.ws_row = (unsigned short)rows, .ws_col = (unsigned short)cols};
+    if (ioctl(p->in_fd, TIOCSWINSZ, &ws) < 0) {
+        e2b_rpc_error(req, RPC_INTERNAL, "cannot resize pty: %s", strerror(errno));
+        return;
+    }
+    e2b_rpc_reply(req, json_object());
+}
+
+/* ---- StreamInput (client stream) ---- */
+
+struct sin {
+    struct strbuf buf;
+    pid_t pid; /* 0 until the start message */
+    bool failed;
+};
+
+static void sin_fail(struct e2b_http_req *req, struct sin *s, int code, const char *fmt, ...) _printf_(4, 5);
+static void sin_fail(struct e2b_http_req *req, struct sin *s, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    _cleanup_free_ char *m = NULL;
+    if (vasprintf(&m, fmt, ap) < 0)
+        abort();
+    va_end(ap);
+    s->failed = true;
+    e2b_envd_stream_error(req, code, "%s", m);
+}
+
+static struct proc *proc_by_pid(pid_t pid)
+{
+    for (struct proc *p = procs; p; p = p->next)
+        if (p->pid == pid && !p->exited)
+            return p;
+    return NULL;
+}
+
+static int sin_data(struct e2b_http_req *req, const char *data, size_t len, void *arg)
+{
+    struct sin *s = arg;
+    if (s->failed)
+        return -1;
+    strbuf_add(&s->buf, data, len);
+    for (;;) {
+        unsigned flags;
+        const char *payload;
+        size_t plen;
+        ssize_t n = e2b_rpc_unframe(s->buf.buf, s->buf.len, &flags, &payload, &plen);
+        if (n == 0)
+            return 0;
+        if (n < 0) {
+            sin_fail(req, s, RPC_INVALID_ARGUMENT, "protocol error: bad envelope");
+            return -1;
+        }
+        if (flags & E2B_RPC_FLAG_COMPRESSED) {
+            sin_fail(req, s, RPC_INTERNAL, "protocol error: compressed message without encoding");
+            return -1;
+        }
+        json_error_t jerr;
+        json_t *msg = json_loadb(payload, plen, JSON_REJECT_DUPLICATES, &jerr);
+        strbuf_consume(&s->buf, (size_t)n);
+        if (!json_is_object(msg)) {
+            json_decref(msg);
+            sin_fail(req, s, RPC_INVALID_ARGUMENT, "unmarshal request: %s", msg ? "not an object" : jerr.text);
+            return -1;
+        }
+        _cleanup_error_ struct e2b_error *err = NULL;
+        json_t *start = NULL, *dat = NULL;
+        int rc = 0;
+        if (e2b_pj_obj(msg, "start", NULL, &start, &err) < 0 || e2b_pj_obj(msg, "data", NULL, &dat, &err) < 0) {
+            rc = -1;
+            sin_fail(req, s, RPC_INVALID_ARGUMENT, "%s", err->msg);
+        } else if (start) {
+            int code;
+            _cleanup_free_ char *m = NULL;
+            struct proc *p = find_proc(e2b_pj_get(start, "process", NULL), &code, &m);
+            if (!p) {
+                rc = -1;
+                sin_fail(req, s, code, "%s", m);
+            } else {
+                s->pid = p->pid;
+            }
+        } else if (dat) {
+            struct proc *p = s->pid ? proc_by_pid(s->pid) : NULL;
+            json_t *input = NULL;
+            if (!s->pid) {
+                rc = -1;
+                sin_fail(req, s, RPC_FAILED_PRECONDITION, "input before the start message");
+            } else if (!p) {
+                rc = -1;
+                sin_fail(req, s, RPC_NOT_FOUND, "process with pid %d not found", (int)s->pid);
+            } else if (e2b_pj_obj(dat, "input", NULL, &input, &err) < 0 || send_input(p, input, &err) < 0) {
+                rc = -1;
+                sin_fail(req, s, RPC_INVALID_ARGUMENT, "%s", err->msg);
+            }
+        }
+        json_decref(msg);
+        if (rc < 0)
+            return -1;
+    }
+}
+
+static void sin_end(struct e2b_http_req *req, bool complete, void *arg)
+{
+    struct sin *s = arg;
+    if (!s->failed && complete) {
+        if (s->buf.len)
+            e2b_envd_stream_error(req, RPC_INVALID_ARGUMENT, "protocol error: truncated message");
+        else {
+            struct e2b_rpc_stream *st = e2b_rpc_stream_start(req, NULL, NULL, NULL);
+            e2b_rpc_stream_send(st, json_object());
+            e2b_rpc_stream_end(st, RPC_OK, NULL);
+        }
+    }
+    strbuf_release(&s->buf);
+    free(s);
+}
+
+void e2b_process_stream_input(struct e2b_http_req *req, const struct e2b_user *user)
+{
+    (void)user;
+    struct sin *s = xcalloc(1, sizeof(*s));
+    strbuf_init(&s->buf);
+    e2b_http_stream_body(req, sin_data, sin_end, s);
+}

@@ -1,0 +1,613 @@
+/* envd-server.c - see envd-server.h */
+#include "envd-server.h"
+#include "envd-crypto.h"
+#include "envd-files.h"
+#include "envd-fs.h"
+#include "envd-process.h"
+#include "envd-watch.h"
+#include "strbuf.h"
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <strings.h>
+#include <sys/fsuid.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/time.h>
+#include <grp.h>
+#include <time.h>
+
+struct e2b_envd e2b_envd;
+
+struct event_base *e2b_envd_event_base(void) { return e2b_envd.base; }
+
+#define MAX_RPC_BODY (16u * 1024 * 1024)
+
+enum rpc_kind { RPC_UNARY, RPC_SERVER_STREAM, RPC_CLIENT_STREAM };
+
+struct route {
+    const char *path;
+    enum rpc_kind kind;
+    e2b_envd_rpc_fn fn;
+};
+
+static const struct route routes[] = {
+    {"/process.Process/Start", RPC_SERVER_STREAM, e2b_process_start},
+    {"/process.Process/Connect", RPC_SERVER_STREAM, e2b_process_connect},
+    {"/process.Process/List", RPC_UNARY, e2b_process_list},
+    {"/process.Process/SendInput", RPC_UNARY, e2b_process_send_input},
+    {"/process.Process/SendSignal", RPC_UNARY, e2b_process_send_signal},
+    {"/process.Process/CloseStdin", RPC_UNARY, e2b_process_close_stdin},
+    {"/process.Process/Update", RPC_UNARY, e2b_process_update},
+    {"/process.Process/StreamInput", RPC_CLIENT_STREAM, NULL},
+    {"/filesystem.Filesystem/Stat", RPC_UNARY, e2b_fs_stat},
+    {"/filesystem.Filesystem/MakeDir", RPC_UNARY, e2b_fs_make_dir},
+    {"/filesystem.Filesystem/Move", RPC_UNARY, e2b_fs_move},
+    {"/filesystem.Filesystem/ListDir", RPC_UNARY, e2b_fs_list_dir},
+    {"/filesystem.Filesystem/Remove", RPC_UNARY, e2b_fs_remove},
+    {"/filesystem.Filesystem/WatchDir", RPC_SERVER_STREAM, e2b_fs_watch_dir},
+    {"/filesystem.Filesystem/CreateWatcher", RPC_UNARY, e2b_fs_create_watcher},
+    {"/filesystem.Filesystem/GetWatcherEvents", RPC_UNARY, e2b_fs_get_watcher_events},
+    {"/filesystem.Filesystem/RemoveWatcher", RPC_UNARY, e2b_fs_remove_watcher},
+};
+
+/* ---- helpers shared by the services ---- */
+
+void e2b_envd_fs_as(const struct e2b_user *u)
+{
+    if (geteuid() != 0 || !u)
+        return;
+    setgroups(u->ngroups, u->groups);
+    setfsgid(u->gid);
+    setfsuid(u->uid);
+}
+
+void e2b_envd_fs_restore(void)
+{
+    if (geteuid() != 0)
+        return;
+    setfsuid(0);
+    setfsgid(0);
+    setgroups(0, NULL);
+}
+
+void e2b_envd_stream_error(struct e2b_http_req *req, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    _cleanup_free_ char *m = NULL;
+    if (vasprintf(&m, fmt, ap) < 0)
+        abort();
+    va_end(ap);
+    struct e2b_rpc_stream *s = e2b_rpc_stream_start(req, NULL, NULL, NULL);
+    e2b_rpc_stream_end(s, code, m);
+}
+
+void e2b_envd_http_error(struct e2b_http_req *req, int status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    _cleanup_free_ char *m = NULL;
+    if (vasprintf(&m, fmt, ap) < 0)
+        abort();
+    va_end(ap);
+    json_t *j = json_pack("{s:i,s:s}", "code", status, "message", m);
+    _cleanup_free_ char *s = e2b_json_dump(j, JSON_COMPACT);
+    json_decref(j);
+    e2b_http_reply(req, status, "application/json", s, strlen(s));
+}
+
+bool e2b_envd_token_ok(struct e2b_http_req *req)
+{
+    if (!e2b_envd.access_token)
+        return true;
+    const char *t = e2b_http_header(req, "X-Access-Token");
+    return t && e2b_consttime_streq(t, e2b_envd.access_token);
+}
+
+int e2b_envd_request_user(struct e2b_http_req *req, const char *name, struct e2b_user **ret,
+                          struct e2b_error **err)
+{
+    _cleanup_free_ uint8_t *dec = NULL;
+    const char *auth = e2b_http_header(req, "Authorization");
+    if (auth && !(name && *name)) {
+        if (strncasecmp(auth, "Basic ", 6) != 0)
+            return e2b_error_set(err, E2B_ERR_AUTH, "unsupported authorization scheme");
+        const char *b = auth + 6;
+        while (*b == ' ')
+            b++;
+        ssize_t n = e2b_base64_decode(b, strlen(b), &dec);
+        if (n < 0 || memchr(dec, '\0', (size_t)n))
+            return e2b_error_set(err, E2B_ERR_AUTH, "invalid authorization header");
+        char *colon = strchr((char *)dec, ':');
+        if (colon)
+            *colon = '\0';
+        name = (const char *)dec;
+    }
+    if (!name || !*name)
+        name = e2b_envd.default_user;
+    if (e2b_user_lookup(name, ret, err) < 0)
+        return e2b_error_wrap(err, "invalid user");
+    return 0;
+}
+
+/* ---- plain routes ---- */
+
+static void handle_envs(struct e2b_http_req *req)
+{
+    e2b_http_add_header(req, "Cache-Control", "no-store");
+    _cleanup_free_ char *s = e2b_json_dump(e2b_envd.env, JSON_COMPACT);
+    e2b_http_reply(req, 200, "application/json", s, strlen(s));
+}
+
+static unsigned long long prev_busy, prev_total;
+
+static void handle_metrics(struct e2b_http_req *req)
+{
+    unsigned long long v[10] = {0}, busy = 0, total = 0;
+    FILE *f = fopen("/proc/stat", "re");
+    if (f) {
+        if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+                   &v[4], &v[5], &v[6], &v[7]) >= 4) {
+            for (int i = 0; i < 8; i++)
+                total += v[i];
+            busy = total - v[3] - v[4];
+        }
+        fclose(f);
+    }
+    double pct = 0;
+    if (total > prev_total)
+        pct = 100.0 * (double)(busy - prev_busy) / (double)(total - prev_total);
+    prev_busy = busy;
+    prev_total = total;
+    unsigned long long mtotal = 0, mavail = 0, mcache = 0, mfree = 0, mbuf = 0;
+    f = fopen("/proc/meminfo", "re");
+    if (f) {
+        char line[256];
+        while (fgets(line, sizeof(line), f)) {
+            unsigned long long x;
+            if (sscanf(line, "MemTotal: %llu", &x) == 1) mtotal = x * 1024;
+            else if (sscanf(line, "MemAvailable: %llu", &x) == 1) mavail = x * 1024;
+            else if (sscanf(line, "MemFree: %llu", &x) == 1) mfree = x * 1024;
+            else if (sscanf(line, "Buffers: %llu", &x) == 1) mbuf = x * 1024;
+            else if (sscanf(line, "Cached: %llu", &x) == 1) mcache = x * 1024;
+        }
+        fclose(f);
+    }
+    if (!mavail)
+        mavail = mfree + mbuf + mcache;
+    unsigned long long mused = mtotal > mavail ? mtotal - mavail : 0;
+    struct statvfs sv;
+    unsigned long long dtotal = 0, dused = 0;
+    if (statvfs("/", &sv) == 0) {
+        dtotal = (unsigned long long)sv.f_blocks * sv.f_frsize;
+        dused = dtotal - (unsigned long long)sv.f_bfree * sv.f_frsize;
+    }
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    json_t *j = json_pack("{s:I,s:I,s:f,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "ts", (json_int_t)time(NULL),
+                          "cpu_count", (json_int_t)(ncpu > 0 ? ncpu : 1), "cpu_used_pct",
+                          (double)((int)(pct * 100)) / 100.0, "mem_total", (json_int_t)mtotal,
+                          "mem_used", (json_int_t)mused, "mem_cache", (json_int_t)mcache,
+                          "mem_total_mib", (json_int_t)(mtotal >> 20), "mem_used_mib",
+                          (json_int_t)(mused >> 20), "disk_used", (json_int_t)dused, "disk_total",
+                          (json_int_t)dtotal);
+    _cleanup_free_ char *s = e2b_json_dump(j, JSON_COMPACT);
+    json_decref(j);
+    e2b_http_add_header(req, "Cache-Control", "no-store");
+    e2b_http_reply(req, 200, "application/json", s, strlen(s));
+}
+
+static void init_done(struct e2b_http_req *req, struct evbuffer *body, void *arg)
+{
+    (void)arg;
+    size_t n = evbuffer_get_length(body);
+    json_t *j = NULL;
+    _cleanup_error_ struct e2b_error *err = NULL;
+    if (n == 0) {
+        j = json_object();
+    } else if (e2b_json_parse((const char *)evbuffer_pullup(body, -1), n, "init body", &j, &err) < 0) {
+        e2b_envd_http_error(req, 400, "%s", err->msg);
+        return;
+    }
+    if (!json_is_object(j)) {
+        json_decref(j);
+        e2b_envd_http_error(req, 400, "init body: not a JSON object");
+        return;
+    }
+    const char *token = NULL, *user = NULL, *workdir = NULL, *ts = NULL;
+    json_t *envs = NULL;
+    if (e2b_pj_str(j, "accessToken", "access_token", &token, &err) < 0 ||
+        e2b_pj_str(j, "defaultUser", "default_user", &user, &err) < 0 ||
+        e2b_pj_str(j, "defaultWorkdir", "default_workdir", &workdir, &err) < 0 ||
+        e2b_pj_str(j, "timestamp", NULL, &ts, &err) < 0 ||
+        e2b_pj_obj(j, "envVars", "env_vars", &envs, &err) < 0) {
+        json_decref(j);
+        e2b_envd_http_error(req, 400, "%s", err->msg);
+        return;
+    }
+    /* Once secured, only the holder of the token may re-initialise. */
+    if (e2b_envd.access_token && !e2b_envd_token_ok(req) &&
+        !(token && e2b_consttime_streq(token, e2b_envd.access_token))) {
+        json_decref(j);
+        e2b_envd_http_error(req, 401, "access token mismatch");
+        return;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(envs, k, v) {
+        if (!json_is_string(v)) {
+            json_decref(j);
+            e2b_envd_http_error(req, 400, "envVars.%s: not a string", k);
+            return;
+        }
+    }
+    json_object_foreach(envs, k, v) json_object_set(e2b_envd.env, k, v);
+    if (token) {
+        free(e2b_envd.access_token);
+        e2b_envd.access_token = *token ? xstrdup(token) : NULL;
+    }
+    if (user && *user) {
+        free(e2b_envd.default_user);
+        e2b_envd.default_user = xstrdup(user);
+    }
+    if (workdir && *workdir) {
+        free(e2b_envd.default_workdir);
+        e2b_envd.default_workdir = xstrdup(workdir);
+    }
+    if (ts && e2b_envd.sync_clock) {
+        struct tm tm = {0};
+        const char *rest = strptime(ts, "%Y-%m-%dT%H:%M:%S", &tm);
+        if (rest) {
+            struct timeval tv = {timegm(&tm), 0};
+            struct timeval now;
+            gettimeofday(&now, NULL);
+            if (tv.tv_sec > now.tv_sec + 1 || tv.tv_sec < now.tv_sec - 1)
+                settimeofday(&tv, NULL);
+        }
+    }
+    json_decref(j);
+    e2b_http_add_header(req, "X-Envd-Version", E2B_ENVD_VERSION);
+    e2b_http_add_header(req, "Cache-Control", "no-store");
+    e2b_http_reply(req, 204, NULL, NULL, 0);
+}
+
+/* ---- Connect dispatch ---- */
+
+struct rpc_call {
+    const struct route *rt;
+    struct e2b_user *user;
+};
+
+static bool ctype_is(const char *ct, const char *want)
+{
+    if (!ct)
+        return false;
+    size_t n = strlen(want);
+    if (strncasecmp(ct, want, n) != 0)
+        return false;
+    return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
+}
+
+static void rpc_body_done(struct e2b_http_req *req, struct evbuffer *body, void *arg)
+{
+    struct rpc_call *call = arg;
+    const struct route *rt = call->rt;
+    _cleanup_(e2b_user_freep) struct e2b_user *user = call->user;
+    free(call);
+    size_t n = evbuffer_get_length(body);
+    const char *data = n ? (const char *)evbuffer_pullup(body, -1) : "";
+    bool stream = rt->kind == RPC_SERVER_STREAM;
+    if (stream) {
+        unsigned flags;
+        const char *payload;
+        size_t plen;
+        ssize_t fl = e2b_rpc_unframe(data, n, &flags, &payload, &plen);
+        if (fl <= 0 || (size_t)fl != n) {
+            e2b_envd_stream_error(req, RPC_INVALID_ARGUMENT, "protocol error: bad request envelope");
+            return;
+        }
+        if (flags & E2B_RPC_FLAG_COMPRESSED) {
+            e2b_envd_stream_error(req, RPC_INTERNAL, "protocol error: compressed message without encoding");
+            return;
+        }
+        data = payload;
+        n = plen;
+    }
+    json_t *msg = NULL;
+    json_error_t jerr;
+    if (n == 0 || !(msg = json_loadb(data, n, JSON_REJECT_DUPLICATES, &jerr)) || !json_is_object(msg)) {
+        const char *why = n == 0 ? "zero-length payload is not a valid JSON object"
+                          : msg   ? "message is not a JSON object"
+                                  : jerr.text;
+        json_decref(msg);
+        if (stream)
+            e2b_envd_stream_error(req, RPC_INVALID_ARGUMENT, "unmarshal request: %s", why);
+        else
+            e2b_rpc_error(req, RPC_INVALID_ARGUMENT, "unmarshal request: %s", why);
+        return;
+    }
+    rt->fn(req, msg, user);
+    json_decref(msg);
+}
+
+static void handle_rpc(struct e2b_http_req *req, const struct route *rt)
+{
+    if (!STREQ(e2b_http_method(req), "POST")) {
+        e2b_http_add_header(req, "Allow", "POST");
+        e2b_rpc_error(req, RPC_UNIMPLEMENTED, "method %s not allowed", e2b_http_method(req));
+        return;
+    }
+    const char *ct = e2b_http_header(req, "Content-Type");
+    bool want_stream = rt->kind != RPC_UNARY;
+    if (!ctype_is(ct, want_stream ? "application/connect+json" : "application/json")) {
+        e2b_http_add_header(req, "Accept-Post", want_stream ? "application/connect+json" : "application/json");
+        e2b_http_reply(req, 415, NULL, NULL, 0);
+        return;
+    }
+    if (e2b_rpc_timeout_ms(req) < 0) {
+        if (want_stream)
+            e2b_envd_stream_error(req, RPC_INVALID_ARGUMENT, "protocol error: invalid Connect-Timeout-Ms");
+        else
+            e2b_rpc_error(req, RPC_INVALID_ARGUMENT, "protocol error: invalid Connect-Timeout-Ms");
+        return;
+    }
+    const char *enc = e2b_http_header(req, want_stream ? "Connect-Content-Encoding" : "Content-Encoding");
+    if (enc && strcasecmp(enc, "identity") != 0) {
+        if (want_stream)
+            e2b_envd_stream_error(req, RPC_UNIMPLEMENTED, "unsupported compression '%s'", enc);
+        else
+            e2b_rpc_error(req, RPC_UNIMPLEMENTED, "unsupported compression '%s'", enc);
+        return;
+    }
+    _cleanup_error_ struct e2b_error *err = NULL;
+    struct e2b_user *user = NULL;
+    if (e2b_envd_request_user(req, NULL, &user, &err) < 0) {
+        if (want_stream)
+            e2b_envd_stream_error(req, RPC_UNAUTHENTICATED, "%s", err->msg);
+        else
+            e2b_rpc_error(req, RPC_UNAUTHENTICATED, "%s", err->msg);
+        return;
+    }
+    if (rt->kind == RPC_CLIENT_STREAM) {
+        e2b_process_stream_input(req, user);
+        e2b_user_free(user);
+        return;
+    }
+    struct rpc_call *call = xcalloc(1, sizeof(*call));
+    call->rt = rt;
+    call->user = user;
+    e2b_http_read_body(req, MAX_RPC_BODY, rpc_body_done, call);
+    if (e2b_http_replied(req) && call && !e2b_http_has_body(req)) {
+        /* unreachable: a body-less request completes inside read_body */
+    }
+}
+
+static void handle(struct e2b_http_req *req, void *arg)
+{
+    (void)arg;
+    const char *path = e2b_http_path(req), *method = e2b_http_method(req);
+    bool get = STREQ(method, "GET") || STREQ(method, "HEAD");
+    if (e2b_envd.verbose)
+        fprintf(stderr, "envd: %s %s\n", method, path);
+
+    if (STREQ(method, "OPTIONS")) { /* CORS preflight: anything goes, like upstream */
+        e2b_http_add_header(req, "Access-Control-Allow-Origin", "*");
+        e2b_http_add_header(req, "Access-Control-Allow-Methods", "HEAD, GET, POST, PUT, PATCH, DELETE");
+        e2b_http_add_header(req, "Access-Control-Allow-Headers", "*");
+        e2b_http_add_header(req, "Access-Control-Max-Age", "7200");
+        e2b_http_reply(req, 204, NULL, NULL, 0);
+        return;
+    }
+    if (STREQ(path, "/health")) {
+        if (!get) {
+            e2b_envd_http_error(req, 405, "method not allowed");
+            return;
+        }
+        e2b_http_add_header(req, "Cache-Control", "no-store");
+        e2b_http_reply(req, 204, NULL, NULL, 0);
+        return;
+    }
+    if (STREQ(path, "/init")) {
+        if (!STREQ(method, "POST")) {
+            e2b_envd_http_error(req, 405, "method not allowed");
+            return;
+        }
+        e2b_http_read_body(req, 1024 * 1024, init_done, NULL);
+        return;
+    }
+    if (STREQ(path, "/files") || STREQ(path, "/files/compose")) {
+        e2b_files_handle(req);
+        return;
+    }
+    const struct route *rt = NULL;
+    for (size_t i = 0; i < ARRAY_SIZE(routes) && !rt; i++)
+        if (STREQ(routes[i].path, path))
+            rt = &routes[i];
+    if (!e2b_envd_token_ok(req)) {
+        if (rt)
+            e2b_rpc_error(req, RPC_UNAUTHENTICATED, "invalid access token");
+        else
+            e2b_envd_http_error(req, 401, "invalid access token");
+        return;
+    }
+    if (rt) {
+        handle_rpc(req, rt);
+        return;
+    }
+    if (STREQ(path, "/envs") || STREQ(path, "/metrics")) {
+        if (!get) {
+            e2b_envd_http_error(req, 405, "method not allowed");
+            return;
+        }
+        if (STREQ(path, "/envs"))
+            handle_envs(req);
+        else
+            handle_metrics(req);
+        return;
+    }
+    if (e2b_str_has_prefix(path, "/process.Process/") || e2b_str_has_prefix(path, "/filesystem.Filesystem/")) {
+        e2b_rpc_error(req, RPC_UNIMPLEMENTED, "%s is not implemented", path);
+        return;
+    }
+    e2b_envd_http_error(req, 404, "not found");
+}
+
+/* ---- main ---- */
+
+static void on_term(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    event_base_loopexit(e2b_envd.base, NULL);
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: envd [--port N] [--listen ADDR:PORT] [--unix PATH] [--no-tcp] [-v]\n"
+               "\n"
+               "The E2B guest agent: Connect-RPC process and filesystem services,\n"
+               "/files, /health, /init, /envs and /metrics over HTTP/1.1.\n"
+               "\n"
+               "  --port N            TCP port (default %d), on 0.0.0.0\n"
+               "  --listen ADDR:PORT  TCP address to listen on (repeatable)\n"
+               "  --unix PATH         also listen on a unix socket\n"
+               "  --no-tcp            no TCP listener (with --unix)\n"
+               "  --user NAME         default user before /init (default root)\n"
+               "  --access-token T    require X-Access-Token T (as /init would set)\n"
+               "  --sync-clock        let /init's timestamp set the system clock\n"
+               "  -v, --verbose       log requests to stderr\n"
+               "  --version           print the version\n",
+            E2B_ENVD_DEFAULT_PORT);
+}
+
+int e2b_envd_main(int argc, char **argv)
+{
+    int port = E2B_ENVD_DEFAULT_PORT;
+    bool no_tcp = false;
+    char *listens[8];
+    size_t nlisten = 0;
+    const char *unix_path = NULL, *user = "root", *token = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (a[0] == '-' && a[1] == '-')
+            a++; /* accept -flag and --flag, like Go's flag package */
+        const char *val = NULL;
+        bool needs = STREQ(a, "-port") || STREQ(a, "-listen") || STREQ(a, "-unix") || STREQ(a, "-user") ||
+                     STREQ(a, "-access-token") || STREQ(a, "-cgroup-root");
+        if (needs) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "envd: option '%s' needs a value\n", argv[i]);
+                return 2;
+            }
+            val = argv[++i];
+        }
+        if (STREQ(a, "-port")) {
+            char *e;
+            long p = strtol(val, &e, 10);
+            if (*e || p < 0 || p > 65535) {
+                fprintf(stderr, "envd: bad port '%s'\n", val);
+                return 2;
+            }
+            port = (int)p;
+        } else if (STREQ(a, "-listen")) {
+            if (nlisten == ARRAY_SIZE(listens)) {
+                fprintf(stderr, "envd: too many --listen\n");
+                return 2;
+            }
+            listens[nlisten++] = (char *)val;
+        } else if (STREQ(a, "-unix")) {
+            unix_path = val;
+        } else if (STREQ(a, "-no-tcp")) {
+            no_tcp = true;
+        } else if (STREQ(a, "-user")) {
+            user = val;
+        } else if (STREQ(a, "-access-token")) {
+            token = val;
+        } else if (STREQ(a, "-sync-clock")) {
+            e2b_envd.sync_clock = true;
+        } else if (STREQ(a, "-v") || STREQ(a, "-verbose")) {
+            e2b_envd.verbose = true;
+        } else if (STREQ(a, "-isnotfc") || STREQ(a, "-no-cgroups") || STREQ(a, "-cgroup-root")) {
+            /* upstream flags without meaning here */
+        } else if (STREQ(a, "-version")) {
+            printf("%s\n", E2B_ENVD_VERSION);
+            return 0;
+        } else if (STREQ(a, "-h") || STREQ(a, "-help")) {
+            usage(stdout);
+            return 0;
+        } else {
+            fprintf(stderr, "envd: unknown option '%s'\n", argv[i]);
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (no_tcp && !unix_path) {
+        fprintf(stderr, "envd: --no-tcp needs --unix\n");
+        return 2;
+    }
+
+    signal(SIGPIPE, SIG_IGN);
+    umask(022);
+    e2b_envd.default_user = xstrdup(user);
+    e2b_envd.access_token = token && *token ? xstrdup(token) : NULL;
+    e2b_envd.env = json_object();
+
+    struct event_config *cfg = event_config_new();
+    event_config_avoid_method(cfg, "select");
+    e2b_envd.base = event_base_new_with_config(cfg);
+    event_config_free(cfg);
+    if (!e2b_envd.base) {
+        fprintf(stderr, "envd: cannot create event loop\n");
+        return 1;
+    }
+    _cleanup_error_ struct e2b_error *err = NULL;
+    e2b_envd.http = e2b_http_server_new(e2b_envd.base, handle, NULL);
+    int rc = 0;
+    if (!no_tcp) {
+        if (nlisten == 0)
+            rc = e2b_http_listen_tcp(e2b_envd.http, NULL, port, &err);
+        for (size_t i = 0; i < nlisten && rc == 0; i++) {
+            char *colon = strrchr(listens[i], ':');
+            if (!colon) {
+                fprintf(stderr, "envd: --listen wants ADDR:PORT, got '%s'\n", listens[i]);
+                return 2;
+            }
+            _cleanup_free_ char *host = xstrndup(listens[i], (size_t)(colon - listens[i]));
+            size_t hl = strlen(host);
+            if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
+                memmove(host, host + 1, hl - 2);
+                host[hl - 2] = '\0';
+            }
+            rc = e2b_http_listen_tcp(e2b_envd.http, host, atoi(colon + 1), &err);
+        }
+    }
+    if (rc == 0 && unix_path)
+        rc = e2b_http_listen_unix(e2b_envd.http, unix_path, &err);
+    if (rc == 0)
+        rc = e2b_process_init(e2b_envd.base, &err);
+    if (rc == 0)
+        rc = e2b_watch_init(e2b_envd.base, &err);
+    if (rc < 0) {
+        fprintf(stderr, "envd: %s\n", err->msg);
+        return 1;
+    }
+    struct event *sigterm = evsignal_new(e2b_envd.base, SIGTERM, on_term, NULL);
+    struct event *sigint = evsignal_new(e2b_envd.base, SIGINT, on_term, NULL);
+    event_add(sigterm, NULL);
+    event_add(sigint, NULL);
+    if (e2b_envd.verbose)
+        fprintf(stderr, "envd %s: listening%s%s\n", E2B_ENVD_VERSION, unix_path ? " on " : "",
+                unix_path ? unix_path : "");
+    event_base_dispatch(e2b_envd.base);
+
+    e2b_process_shutdown();
+    e2b_http_server_free(e2b_envd.http);
+    if (unix_path)
+        unlink(unix_path);
+    event_free(sigterm);
+    event_free(sigint);
+    return 0;
+}
