@@ -1,0 +1,59 @@
+/* template-store.h - templates on this machine, updated atomically.
+ *
+ * Layout under <data dir>/templates (e2b_data_dir()):
+ *   <templateID>/current -> builds/<buildID>     (a symlink, switched by rename)
+ *   <templateID>/builds/<buildID>/template.json  (E2B Template schema + ours)
+ *   <templateID>/builds/<buildID>/rootfs/        (the root tree, overlay lower dir)
+ *   <templateID>/builds/<buildID>/rootfs.ext4    (the same tree as an ext4 image)
+ *   .staging/<buildID>/                          (a build in progress)
+ * A build writes into staging and becomes visible by one rename of the
+ * `current` symlink, so a failed or killed build leaves the old version.
+ */
+#ifndef E2B_TEMPLATE_STORE_H
+#define E2B_TEMPLATE_STORE_H
+
+#include "json.h"
+
+struct e2b_store {
+    char *root; /* <data dir>/templates */
+};
+
+struct e2b_store_txn {
+    struct e2b_store *store;
+    char *template_id;
+    char *build_id;
+    char *dir;       /* staging directory to fill */
+    bool existing;   /* replaces a build of an existing template */
+};
+
+int e2b_store_open(struct e2b_store *store, struct e2b_error **err);
+void e2b_store_close(struct e2b_store *store);
+
+/* Find by ID or alias/name. ret_meta: template.json (new reference);
+ * ret_dir: the current build directory. Either may be NULL. */
+int e2b_store_find(struct e2b_store *store, const char *id_or_alias, json_t **ret_meta,
+                   char **ret_dir, struct e2b_error **err);
+/* All templates' metadata, newest first. */
+int e2b_store_list(struct e2b_store *store, json_t **ret_list, struct e2b_error **err);
+int e2b_store_delete(struct e2b_store *store, const char *id_or_alias, struct e2b_error **err);
+
+/* Start a build for `name` (an alias; a new template when no template has
+ * it, a new build of that template otherwise). */
+int e2b_store_begin(struct e2b_store *store, const char *name, struct e2b_store_txn *txn,
+                    struct e2b_error **err);
+/* Write meta as template.json and make the staged build current. */
+int e2b_store_commit(struct e2b_store_txn *txn, json_t *meta, struct e2b_error **err);
+/* Throw the staged build away (safe after commit: does nothing). */
+void e2b_store_abort(struct e2b_store_txn *txn);
+
+/* Remove staging directories of builds whose process is gone. */
+void e2b_store_clean_stale(struct e2b_store *store);
+
+/* 20 characters of [a-z0-9] from the kernel's random source, E2B's ID shape. */
+char *e2b_random_id(void);
+/* Template names: lowercase [a-z0-9-_], at most 128 (E2B's rule). */
+bool e2b_template_name_valid(const char *name);
+/* RFC 3339 UTC timestamp for a wall-clock time in ms; caller frees. */
+char *e2b_rfc3339(int64_t wall_ms);
+
+#endif
