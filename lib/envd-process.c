@@ -153,6 +153,25 @@ static void sub_gone(struct e2b_rpc_stream *st, int reason, void *arg)
         kill(-p->pid, SIGKILL) < 0 ? (void)kill(p->pid, SIGKILL) : (void)0;
 }
 
+static void on_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct proc *p = arg;
+    /* The Start stream ends with deadline_exceeded (its own timer); the
+     * process dies whether or not anyone is still attached. */
+    for (struct sub *s = p->subs, *next; s; s = next) {
+        next = s->next;
+        if (s->is_start) {
+            struct e2b_rpc_stream *st = s->s;
+            unlink_sub(s);
+            e2b_rpc_stream_end(st, RPC_DEADLINE_EXCEEDED, "process timed out");
+        }
+    }
+    if (!p->exited)
+        kill(-p->pid, SIGKILL) < 0 ? (void)kill(p->pid, SIGKILL) : (void)0;
+}
+
 static void add_sub(struct proc *p, struct e2b_http_req *req, bool is_start)
 {
     struct sub *s = xcalloc(1, sizeof(*s));
@@ -653,6 +672,12 @@ void e2b_process_start(struct e2b_http_req *req, json_t *msg, const struct e2b_u
         fcntl(p->err_fd, F_SETFL, fcntl(p->err_fd, F_GETFL) | O_NONBLOCK);
         p->err_ev = event_new(loop, p->err_fd, EV_READ | EV_PERSIST, on_output, p);
         event_add(p->err_ev, NULL);
+    }
+    int64_t tmo = e2b_rpc_timeout_ms(req);
+    if (tmo > 0) {
+        struct timeval tv = {tmo / 1000, (tmo % 1000) * 1000};
+        p->timeout_ev = evtimer_new(loop, on_timeout, p);
+        event_add(p->timeout_ev, &tv);
     }
     p->next = procs;
     procs = p;
