@@ -31,7 +31,7 @@ enum {
 struct e2b_command {
     const char *group;    /* "sandbox", "sandbox files", NULL for top level */
     const char *name;     /* "create" */
-    const char *alias;    /* "cr", or NULL */
+    const char *alias;    /* "cr", several as "cr spawn sp", or NULL */
     e2b_cmd_fn *fn;
     const struct e2b_opt *opts;
     const char *summary;  /* one line, lowercase, no full stop */
@@ -56,6 +56,8 @@ extern const struct e2b_command e2b_commands[];
 extern const struct e2b_group e2b_groups[];
 extern const struct e2b_opt e2b_global_opts[];
 
+/* Is word the command's name or one of its aliases? */
+bool e2b_command_matches(const struct e2b_command *c, const char *word);
 /* "sandbox create" / "serve": the command's full name; caller frees. */
 char *e2b_command_path(const struct e2b_command *c);
 const struct e2b_group *e2b_group_find(const char *name_or_alias, const char *parent);

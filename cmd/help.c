@@ -15,7 +15,7 @@ void e2b_print_command_help(FILE *f, const struct e2b_command *c)
     _cleanup_free_ char *pos = e2b_opt_positionals(c->opts);
     fprintf(f, "usage: e2b %s [options]%s%s\n", path, *pos ? " " : "", pos);
     if (c->alias)
-        fprintf(f, "alias: e2b %s %s\n", c->group ? c->group : "", c->alias);
+        fprintf(f, "alias: %s\n", c->alias);
     fprintf(f, "\n%s\n", c->summary);
     if (*pos) {
         fprintf(f, "\nArguments:\n");
@@ -92,8 +92,7 @@ static const struct e2b_command *resolve(const char *const *words, size_t n, con
             continue;
         }
         for (const struct e2b_command *c = e2b_commands; c->name; c++)
-            if (in_group(c->group, *group) &&
-                (STREQ(c->name, words[i]) || (c->alias && STREQ(c->alias, words[i])))) {
+            if (in_group(c->group, *group) && e2b_command_matches(c, words[i])) {
                 *used = i + 1;
                 return c;
             }
@@ -358,6 +357,16 @@ int cmd_man(struct e2b_ctx *ctx, struct e2b_args *args)
     const char *group;
     size_t used;
     const struct e2b_command *c = resolve(words, n, &group, &used);
+    if (n == 1 && !c) { /* a man page name: "sandbox-set-timeout" */
+        for (const struct e2b_command *x = e2b_commands; x->name && !c; x++) {
+            _cleanup_free_ char *page = e2b_command_path(x);
+            for (char *p = page; *p; p++)
+                if (*p == ' ')
+                    *p = '-';
+            if (STREQ(page, words[0]))
+                c = x, used = 1;
+        }
+    }
     if (!c || used != n) {
         strbuf_release(&sb);
         return e2b_usage_error("__man", "no such command");
@@ -372,8 +381,7 @@ int cmd_man(struct e2b_ctx *ctx, struct e2b_args *args)
         }
         strbuf_addch(&sb, '\n');
         if (c->alias)
-            strbuf_addf(&sb, "\n*e2b %s%s%s* (alias)\n", c->group ? c->group : "",
-                        c->group ? " " : "", c->alias);
+            strbuf_addf(&sb, "\nAliases: %s\n", c->alias);
     } else if (STREQ(what, "options")) {
         bool any = false;
         for (const struct e2b_opt *o = c->opts; o->type; o++)

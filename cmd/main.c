@@ -33,7 +33,7 @@ static const struct e2b_command *find_command(const char *group, const char *wor
 {
     for (const struct e2b_command *c = e2b_commands; c->name; c++) {
         bool group_ok = group ? (c->group && STREQ(c->group, group)) : !c->group;
-        if (group_ok && (STREQ(c->name, word) || (c->alias && STREQ(c->alias, word))))
+        if (group_ok && e2b_command_matches(c, word))
             return c;
     }
     return NULL;

@@ -31,6 +31,21 @@ const struct e2b_opt e2b_global_opts[] = {
     E2B_OPT_END,
 };
 
+bool e2b_command_matches(const struct e2b_command *c, const char *word)
+{
+    if (STREQ(c->name, word))
+        return true;
+    size_t n = strlen(word);
+    for (const char *a = c->alias; a && *a;) {
+        size_t len = strcspn(a, " ");
+        if (len == n && strncmp(a, word, n) == 0)
+            return true;
+        a += len;
+        a += strspn(a, " ");
+    }
+    return false;
+}
+
 char *e2b_command_path(const struct e2b_command *c)
 {
     return c->group ? xasprintf("%s %s", c->group, c->name) : xstrdup(c->name);

@@ -6,14 +6,12 @@ set -eu
 e2b=$1
 src=$2
 page=$(basename "$src" .1.scd)
-words=$(echo "${page#e2b}" | sed 's/^-//; s/-/ /g')
+words=$(echo "${page#e2b}" | sed 's/^-//')
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 if [ -n "$words" ]; then
-    # shellcheck disable=SC2086
-    "$e2b" __man synopsis $words > "$tmp/synopsis"
-    # shellcheck disable=SC2086
-    "$e2b" __man options $words > "$tmp/options"
+    "$e2b" __man synopsis "$words" > "$tmp/synopsis"
+    "$e2b" __man options "$words" > "$tmp/options"
 fi
 "$e2b" __man commands > "$tmp/commands"
 while IFS= read -r line || [ -n "$line" ]; do
