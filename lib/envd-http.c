@@ -395,6 +395,7 @@ void e2b_http_read_body(struct e2b_http_req *r, size_t max, e2b_http_body_done d
     if (!r->chunked && r->clen > (int64_t)max) {
         r->mode = BODY_DISCARD;
         e2b_http_reply(r, 413, "text/plain", "request body too large\n", 23);
+        done(r, NULL, arg);
         return;
     }
     send_continue(r);
@@ -426,6 +427,7 @@ static void deliver(struct e2b_http_req *r, const char *data, size_t len)
         if (evbuffer_get_length(r->buf) + len > r->max) {
             r->mode = BODY_DISCARD;
             e2b_http_reply(r, 413, "text/plain", "request body too large\n", 23);
+            r->done_cb(r, NULL, r->body_arg);
             return;
         }
         evbuffer_add(r->buf, data, len);
@@ -465,6 +467,8 @@ static void fail_conn(struct conn *c, int status, const char *msg)
     if (r) {
         if (!r->body_done && r->mode == BODY_STREAM)
             r->end_cb(r, false, r->body_arg);
+        if (!r->body_done && r->mode == BODY_BUFFER)
+            r->done_cb(r, NULL, r->body_arg);
         r->body_done = true;
         r->mode = BODY_DISCARD;
     }
@@ -747,6 +751,11 @@ static void conn_eventcb(struct bufferevent *bev, short what, void *arg)
         if (!r->body_done && r->mode == BODY_STREAM) {
             r->body_done = true;
             r->end_cb(r, false, r->body_arg);
+        }
+        if (!r->body_done && r->mode == BODY_BUFFER) {
+            r->body_done = true;
+            r->mode = BODY_DISCARD;
+            r->done_cb(r, NULL, r->body_arg);
         }
         if (r->rstate != REPLY_DONE && r->close_cb)
             r->close_cb(r, r->close_arg);

@@ -46,7 +46,8 @@ bool e2b_http_header_at(const struct e2b_http_req *req, size_t i, const char **n
 int64_t e2b_http_content_length(const struct e2b_http_req *req);
 bool e2b_http_has_body(const struct e2b_http_req *req);
 
-/* Buffer the whole body (at most max bytes, else 413) then call done. */
+/* Buffer the whole body (at most max bytes, else 413) then call done; done
+ * gets body NULL when the body was refused or cut (the reply is then made). */
 typedef void (*e2b_http_body_done)(struct e2b_http_req *req, struct evbuffer *body, void *arg);
 void e2b_http_read_body(struct e2b_http_req *req, size_t max, e2b_http_body_done done, void *arg);
 /* Stream the body. on_data returns <0 to stop taking data (the rest is then

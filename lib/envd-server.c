@@ -202,6 +202,8 @@ static void handle_metrics(struct e2b_http_req *req)
 static void init_done(struct e2b_http_req *req, struct evbuffer *body, void *arg)
 {
     (void)arg;
+    if (!body)
+        return;
     size_t n = evbuffer_get_length(body);
     json_t *j = NULL;
     _cleanup_error_ struct e2b_error *err = NULL;
@@ -296,6 +298,8 @@ static void rpc_body_done(struct e2b_http_req *req, struct evbuffer *body, void 
     const struct route *rt = call->rt;
     _cleanup_(e2b_user_freep) struct e2b_user *user = call->user;
     free(call);
+    if (!body)
+        return;
     size_t n = evbuffer_get_length(body);
     const char *data = n ? (const char *)evbuffer_pullup(body, -1) : "";
     bool stream = rt->kind == RPC_SERVER_STREAM;
@@ -336,7 +340,7 @@ static void handle_rpc(struct e2b_http_req *req, const struct route *rt)
 {
     if (!STREQ(e2b_http_method(req), "POST")) {
         e2b_http_add_header(req, "Allow", "POST");
-        e2b_rpc_error(req, RPC_UNIMPLEMENTED, "method %s not allowed", e2b_http_method(req));
+        e2b_http_reply(req, 405, NULL, NULL, 0);
         return;
     }
     const char *ct = e2b_http_header(req, "Content-Type");
@@ -379,9 +383,6 @@ static void handle_rpc(struct e2b_http_req *req, const struct route *rt)
     call->rt = rt;
     call->user = user;
     e2b_http_read_body(req, MAX_RPC_BODY, rpc_body_done, call);
-    if (e2b_http_replied(req) && call && !e2b_http_has_body(req)) {
-        /* unreachable: a body-less request completes inside read_body */
-    }
 }
 
 static void handle(struct e2b_http_req *req, void *arg)
@@ -448,7 +449,12 @@ static void handle(struct e2b_http_req *req, void *arg)
         return;
     }
     if (e2b_str_has_prefix(path, "/process.Process/") || e2b_str_has_prefix(path, "/filesystem.Filesystem/")) {
-        e2b_rpc_error(req, RPC_UNIMPLEMENTED, "%s is not implemented", path);
+        /* no such procedure: 404 like an HTTP mux, with a Connect body */
+        _cleanup_free_ char *m = xasprintf("%s is not implemented", path);
+        json_t *j = e2b_rpc_error_json(RPC_UNIMPLEMENTED, m);
+        _cleanup_free_ char *s = e2b_json_dump(j, JSON_COMPACT);
+        json_decref(j);
+        e2b_http_reply(req, 404, "application/json", s, strlen(s));
         return;
     }
     e2b_envd_http_error(req, 404, "not found");

@@ -1,0 +1,208 @@
+#!/bin/sh
+# envd answers bad Connect and HTTP input with the right error and keeps serving.
+. "$(dirname "$0")/test-lib.sh"
+. "$TEST_DIR/lib-envd.sh"
+
+envd_start
+
+test_expect_success 'health answers 204' '
+    envd_alive
+'
+
+test_expect_success 'malformed JSON is invalid_argument (400)' '
+    st=$(rpc filesystem.Filesystem/Stat "{\"path\": ") &&
+    expect_status "$st" 400 && expect_code invalid_argument && envd_alive
+'
+
+test_expect_success 'a JSON array instead of an object is invalid_argument' '
+    st=$(rpc filesystem.Filesystem/Stat "[1,2]") &&
+    expect_status "$st" 400 && expect_code invalid_argument && envd_alive
+'
+
+test_expect_success 'an empty unary body is invalid_argument' '
+    st=$(rpc process.Process/List "") &&
+    expect_status "$st" 400 && expect_code invalid_argument && envd_alive
+'
+
+test_expect_success 'unknown fields are ignored (Connect discards them)' '
+    st=$(rpc filesystem.Filesystem/Stat "{\"path\":\"/\",\"bogus\":{\"x\":1}}") &&
+    expect_status "$st" 200 && grep -q FILE_TYPE_DIRECTORY "$TRASH/out" && envd_alive
+'
+
+test_expect_success 'a field of the wrong type is invalid_argument' '
+    st=$(rpc filesystem.Filesystem/Stat "{\"path\":42}") &&
+    expect_status "$st" 400 && expect_code invalid_argument &&
+    st=$(rpc filesystem.Filesystem/ListDir "{\"path\":\"/\",\"depth\":\"deep\"}") &&
+    expect_status "$st" 400 && expect_code invalid_argument && envd_alive
+'
+
+test_expect_success 'proto field names (snake_case) are accepted' '
+    st=$(rpc filesystem.Filesystem/GetWatcherEvents "{\"watcher_id\":\"nope\"}") &&
+    expect_status "$st" 404 && expect_code not_found
+'
+
+test_expect_success 'wrong content type for a unary call is 415' '
+    st=$(curl -s -o "$TRASH/out" -w "%{http_code}" -X POST -H "Content-Type: text/plain" \
+        --data "{}" "$ENVD_URL/process.Process/List") &&
+    expect_status "$st" 415 &&
+    st=$(curl -s -o "$TRASH/out" -w "%{http_code}" -X POST -H "Content-Type: application/proto" \
+        --data "{}" "$ENVD_URL/process.Process/List") &&
+    expect_status "$st" 415 &&
+    st=$(curl -s -o "$TRASH/out" -w "%{http_code}" -X POST -H "Content-Type: application/connect+json" \
+        --data "{}" "$ENVD_URL/process.Process/List") &&
+    expect_status "$st" 415 && envd_alive
+'
+
+test_expect_success 'a unary content type on a streaming procedure is 415' '
+    st=$(rpc process.Process/Start "{\"process\":{\"cmd\":\"true\"}}") &&
+    expect_status "$st" 415 && envd_alive
+'
+
+test_expect_success 'GET on a procedure is 405, unknown procedure 404' '
+    st=$(curl -s -o "$TRASH/out" -w "%{http_code}" "$ENVD_URL/process.Process/List") &&
+    expect_status "$st" 405 &&
+    st=$(rpc process.Process/Nope "{}") &&
+    expect_status "$st" 404 && expect_code unimplemented &&
+    st=$(curl -s -o "$TRASH/out" -w "%{http_code}" "$ENVD_URL/nowhere") &&
+    expect_status "$st" 404 && envd_alive
+'
+
+test_expect_success 'a bad stream envelope ends the stream with invalid_argument' '
+    printf "\000\000\000\000\377{}" >"$TRASH/bad.bin" &&
+    st=$(curl -s -o "$TRASH/raw" -w "%{http_code}" -X POST -H "Content-Type: application/connect+json" \
+        --data-binary @"$TRASH/bad.bin" "$ENVD_URL/process.Process/Start") &&
+    unframe <"$TRASH/raw" >"$TRASH/out" &&
+    expect_status "$st" 200 && grep -q "^END .*invalid_argument" "$TRASH/out" && envd_alive
+'
+
+test_expect_success 'bad JSON inside a stream envelope is invalid_argument' '
+    st=$(srpc process.Process/Start "{nope") &&
+    expect_status "$st" 200 && grep -q "^END .*invalid_argument" "$TRASH/out" && envd_alive
+'
+
+test_expect_success 'Start without a command is invalid_argument' '
+    st=$(srpc process.Process/Start "{\"process\":{\"args\":[\"x\"]}}") &&
+    grep -q "^END .*invalid_argument" "$TRASH/out" &&
+    st=$(srpc process.Process/Start "{\"process\":{\"cmd\":\"true\",\"args\":[1]}}") &&
+    grep -q "^END .*invalid_argument" "$TRASH/out" && envd_alive
+'
+
+test_expect_success 'Start of a missing program is not_found, missing cwd invalid_argument' '
+    st=$(srpc process.Process/Start "{\"process\":{\"cmd\":\"/no/such/program\"}}") &&
+    grep -q "^END .*not_found" "$TRASH/out" &&
+    st=$(srpc process.Process/Start "{\"process\":{\"cmd\":\"true\",\"cwd\":\"/no/such/dir\"}}") &&
+    grep -q "^END .*invalid_argument" "$TRASH/out" && envd_alive
+'
+
+test_expect_success 'a bad Connect-Timeout-Ms is invalid_argument' '
+    st=$(rpc process.Process/List "{}" -H "Connect-Timeout-Ms: soon") &&
+    expect_status "$st" 400 && expect_code invalid_argument
+'
+
+test_expect_success 'Start streams start, data and end events' '
+    st=$(srpc process.Process/Start "{\"process\":{\"cmd\":\"/bin/sh\",\"args\":[\"-c\",\"echo out; echo err >&2; exit 3\"]}}") &&
+    expect_status "$st" 200 &&
+    grep -q "\"start\":{\"pid\":" "$TRASH/out" &&
+    grep -q "\"stdout\":\"b3V0Cg==\"" "$TRASH/out" &&
+    grep -q "\"stderr\":\"ZXJyCg==\"" "$TRASH/out" &&
+    grep -q "\"exitCode\":3" "$TRASH/out" && grep -q "exit status 3" "$TRASH/out" &&
+    grep -qx "END {}" "$TRASH/out"
+'
+
+test_expect_success 'Connect-Timeout-Ms kills the process: deadline_exceeded' '
+    st=$(srpc process.Process/Start "{\"process\":{\"cmd\":\"sleep\",\"args\":[\"30\"]}}" -H "Connect-Timeout-Ms: 300") &&
+    grep -q "^END .*deadline_exceeded" "$TRASH/out" &&
+    sleep 0.3 && st=$(rpc process.Process/List "{}") && ! grep -q "\"30\"" "$TRASH/out"
+'
+
+test_expect_success 'selectors of unknown processes are not_found' '
+    st=$(rpc process.Process/SendSignal "{\"process\":{\"pid\":999999},\"signal\":\"SIGNAL_SIGKILL\"}") &&
+    expect_status "$st" 404 && expect_code not_found &&
+    st=$(rpc process.Process/SendInput "{\"process\":{\"tag\":\"nope\"},\"input\":{\"stdin\":\"aGkK\"}}") &&
+    expect_status "$st" 404 && expect_code not_found &&
+    st=$(srpc process.Process/Connect "{\"process\":{\"pid\":999999}}") &&
+    grep -q "^END .*not_found" "$TRASH/out" &&
+    st=$(rpc process.Process/SendSignal "{\"process\":{}}") &&
+    expect_status "$st" 400 && expect_code invalid_argument && envd_alive
+'
+
+test_expect_success 'filesystem errors: not_found, invalid_argument, already_exists' '
+    st=$(rpc filesystem.Filesystem/Stat "{\"path\":\"/no/such/file\"}") &&
+    expect_status "$st" 404 && expect_code not_found &&
+    echo x >"$TRASH/file" &&
+    st=$(rpc filesystem.Filesystem/ListDir "{\"path\":\"$TRASH/file\"}") &&
+    expect_status "$st" 400 && expect_code invalid_argument &&
+    st=$(rpc filesystem.Filesystem/MakeDir "{\"path\":\"$TRASH\"}") &&
+    expect_status "$st" 409 && expect_code already_exists &&
+    st=$(rpc filesystem.Filesystem/Remove "{\"path\":\"$TRASH/nothing\"}") &&
+    expect_status "$st" 404 && expect_code not_found && envd_alive
+'
+
+test_expect_success 'an unknown user is unauthenticated (401)' '
+    st=$(rpc filesystem.Filesystem/Stat "{\"path\":\"/\"}" -H "Authorization: Basic $(printf "nosuchuser:" | base64)") &&
+    expect_status "$st" 401 && expect_code unauthenticated &&
+    st=$(rpc filesystem.Filesystem/Stat "{\"path\":\"/\"}" -H "Authorization: Basic !!!") &&
+    expect_status "$st" 401 && expect_code unauthenticated &&
+    st=$(curl -s -o "$TRASH/out" -w "%{http_code}" "$ENVD_URL/files?path=/etc/hostname&username=nosuchuser") &&
+    expect_status "$st" 401 && envd_alive
+'
+
+test_expect_success 'a body over the limit is 413' '
+    head -c 17000000 /dev/zero >"$TRASH/big" &&
+    st=$(curl -s -o "$TRASH/out" -w "%{http_code}" -X POST -H "Content-Type: application/json" \
+        --data-binary @"$TRASH/big" "$ENVD_URL/process.Process/List") &&
+    expect_status "$st" 413 && envd_alive
+'
+
+test_expect_success 'malformed HTTP is 400 and the server stays up' '
+    printf "GARBAGE\r\n\r\n" | curl -s --max-time 5 -o "$TRASH/out" telnet://127.0.0.1:$ENVD_PORT || true
+    grep -q "400 Bad Request" "$TRASH/out" &&
+    printf "POST /process.Process/List HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n" |
+        curl -s --max-time 5 -o "$TRASH/out" telnet://127.0.0.1:$ENVD_PORT || true
+    grep -q "400 Bad Request" "$TRASH/out" &&
+    printf "GET /health HTTP/1.1\r\nContent-Length: -5\r\n\r\n" |
+        curl -s --max-time 5 -o "$TRASH/out" telnet://127.0.0.1:$ENVD_PORT || true
+    grep -q "400 Bad Request" "$TRASH/out" && envd_alive
+'
+
+test_expect_success 'a client that hangs up mid-stream does not hurt' '
+    curl -s --max-time 1 -o /dev/null -X POST -H "Content-Type: application/connect+json" \
+        --data-binary @"$TRASH/req.bin" "$ENVD_URL/process.Process/Start" || true
+    frame "{\"process\":{\"cmd\":\"sleep\",\"args\":[\"2\"]}}" >"$TRASH/sleep.bin" &&
+    { curl -s --max-time 0.5 -o /dev/null -X POST -H "Content-Type: application/connect+json" \
+        --data-binary @"$TRASH/sleep.bin" "$ENVD_URL/process.Process/Start" || true; } &&
+    envd_alive
+'
+
+test_expect_success 'upload errors: content type, missing path, gzip junk' '
+    st=$(curl -s -o "$TRASH/out" -w "%{http_code}" -X POST -H "Content-Type: text/plain" \
+        --data "x" "$ENVD_URL/files?path=$TRASH/u.txt") &&
+    expect_status "$st" 415 &&
+    st=$(curl -s -o "$TRASH/out" -w "%{http_code}" -X POST -H "Content-Type: application/octet-stream" \
+        --data "x" "$ENVD_URL/files") &&
+    expect_status "$st" 400 &&
+    st=$(curl -s -o "$TRASH/out" -w "%{http_code}" -X POST -H "Content-Type: application/octet-stream" \
+        -H "Content-Encoding: gzip" --data "not gzip at all" "$ENVD_URL/files?path=$TRASH/u.txt") &&
+    expect_status "$st" 400 && test ! -e "$TRASH/u.txt" &&
+    st=$(curl -s -o "$TRASH/out" -w "%{http_code}" -X POST -H "Content-Type: multipart/form-data; boundary=XX" \
+        --data-binary "--XX\r\nbroken" "$ENVD_URL/files?path=$TRASH/u.txt") &&
+    expect_status "$st" 400 && test ! -e "$TRASH/u.txt" && envd_alive
+'
+
+test_expect_success 'download errors: directory 400, missing 404, no acceptable encoding 406' '
+    st=$(curl -s -o "$TRASH/out" -w "%{http_code}" "$ENVD_URL/files?path=$TRASH") &&
+    expect_status "$st" 400 &&
+    st=$(curl -s -o "$TRASH/out" -w "%{http_code}" "$ENVD_URL/files?path=$TRASH/missing") &&
+    expect_status "$st" 404 &&
+    st=$(curl -s -o "$TRASH/out" -w "%{http_code}" -H "Accept-Encoding: br, identity;q=0" \
+        "$ENVD_URL/files?path=$TRASH/file") &&
+    expect_status "$st" 406 && envd_alive
+'
+
+test_expect_success 'bad metadata headers are 400' '
+    st=$(curl -s -o "$TRASH/out" -w "%{http_code}" -X POST -H "Content-Type: application/octet-stream" \
+        -H "X-Metadata-k: $(head -c 5000 /dev/zero | tr "\0" a)" --data "x" "$ENVD_URL/files?path=$TRASH/m.txt") &&
+    expect_status "$st" 400 && test ! -e "$TRASH/m.txt" && envd_alive
+'
+
+test_done
