@@ -18,9 +18,14 @@ make -s check-asan B="$B" >/dev/null || status=1
 echo "# end-to-end tests"
 prove -f tests/e2e/t[0-9]*.sh || status=1
 
+# Each runner takes the build directory (run-envd.sh: the envd binary in it).
+export E2B_ENVD="$top/$B/envd"
 for sdk in tests/sdk/run-*.sh; do
     [ -x "$sdk" ] || continue
     echo "# official SDK: $sdk"
-    "$sdk" "$top/$B" || status=1
+    case $sdk in
+    */run-envd.sh) "$sdk" "$E2B_ENVD" || status=1 ;;
+    *) "$sdk" "$top/$B" || status=1 ;;
+    esac
 done
 exit $status
