@@ -96,6 +96,10 @@ check-asan:
 		LDFLAGS="-fsanitize=address,undefined" $(B)-asan/e2b unit
 	ASAN_OPTIONS=detect_leaks=1 prove -f $(UNIT_SRCS:%.c=$(B)-asan/%)
 
+# Benchmarks print our figures beside a peer's, measured in the same run.
+bench: all
+	@for b in tests/bench/*.sh; do echo "## $$b"; E2B_BUILD_DIR=$(CURDIR)/$(B) sh "$$b" || exit 1; done
+
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(BASHCOMPDIR) \
 		$(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR) $(DESTDIR)$(PREFIX)/lib/e2b
@@ -109,7 +113,7 @@ install: all
 clean:
 	rm -rf $(B) $(B)-asan
 
-.PHONY: all man unit check check-unit check-asan install clean
+.PHONY: all man unit check check-unit check-asan bench install clean
 .DELETE_ON_ERROR:
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
