@@ -71,9 +71,10 @@ expect_code() {
     return 1
 }
 
-# sig PATH OP USER TOKEN [EXP]: a /files signature.
+# sig PATH OP USER TOKEN [EXP]: a /files signature, URL-encoded for a query.
 sig() {
-    python3 -c 'import sys,hashlib,base64
+    python3 -c 'import sys,hashlib,base64,urllib.parse
 raw=":".join(sys.argv[1:])
-print("v1_"+base64.b64encode(hashlib.sha256(raw.encode()).digest()).decode().rstrip("="))' "$@"
+s="v1_"+base64.b64encode(hashlib.sha256(raw.encode()).digest()).decode().rstrip("=")
+print(urllib.parse.quote(s, safe=""))' "$@"
 }

@@ -1,0 +1,105 @@
+#!/bin/sh
+# envd: "../" and symlink paths resolve predictably; users cannot reach what
+# their permissions do not allow.
+. "$(dirname "$0")/test-lib.sh"
+. "$TEST_DIR/lib-envd.sh"
+
+envd_start
+D=$TRASH/data
+mkdir -p "$D/sub" "$D/real"
+echo secret >"$D/real/target.txt"
+ln -s "$D/real" "$D/link"
+ln -s "$D/real/target.txt" "$D/filelink"
+ln -s "$D/nowhere" "$D/dangling"
+ln -s "$D/loop1" "$D/loop2"
+ln -s "$D/loop2" "$D/loop1"
+NOBODY="Authorization: Basic $(printf "nobody:" | base64)"
+
+test_expect_success '../ in a path is resolved lexically' '
+    st=$(rpc filesystem.Filesystem/Stat "{\"path\":\"$D/sub/../real/./target.txt\"}") &&
+    expect_status "$st" 200 && grep -q "\"path\":\"$D/real/target.txt\"" "$TRASH/out"
+'
+
+test_expect_success '../ cannot climb above /' '
+    st=$(rpc filesystem.Filesystem/Stat "{\"path\":\"/../../../../etc/..\"}") &&
+    expect_status "$st" 200 && grep -q "\"path\":\"/\"" "$TRASH/out"
+'
+
+test_expect_success 'an upload to a/../b lands at b' '
+    st=$(curl -s -o "$TRASH/out" -w "%{http_code}" -X POST -H "Content-Type: application/octet-stream" \
+        --data "dotdot" "$ENVD_URL/files?path=$D/sub/../up.txt") &&
+    expect_status "$st" 200 && test "$(cat "$D/up.txt")" = dotdot &&
+    grep -q "\"path\":\"$D/up.txt\"" "$TRASH/out"
+'
+
+test_expect_success 'relative paths and ~ resolve in the user home' '
+    st=$(rpc filesystem.Filesystem/Stat "{\"path\":\"~/../root/..\"}") &&
+    expect_status "$st" 200 && grep -q "\"path\":\"/\"" "$TRASH/out"
+'
+
+test_expect_success 'Stat of a symlink reports type and target' '
+    st=$(rpc filesystem.Filesystem/Stat "{\"path\":\"$D/link\"}") &&
+    expect_status "$st" 200 && grep -q FILE_TYPE_SYMLINK "$TRASH/out" &&
+    grep -q "\"symlinkTarget\":\"$D/real\"" "$TRASH/out" &&
+    st=$(rpc filesystem.Filesystem/Stat "{\"path\":\"$D/dangling\"}") &&
+    expect_status "$st" 200 && grep -q "\"symlinkTarget\":\"$D/nowhere\"" "$TRASH/out"
+'
+
+test_expect_success 'ListDir follows a symlinked directory' '
+    st=$(rpc filesystem.Filesystem/ListDir "{\"path\":\"$D/link\"}") &&
+    expect_status "$st" 200 && grep -q "target.txt" "$TRASH/out"
+'
+
+test_expect_success 'a symlink loop is invalid_argument, envd keeps serving' '
+    st=$(rpc filesystem.Filesystem/ListDir "{\"path\":\"$D/loop1\"}") &&
+    expect_status "$st" 400 && expect_code invalid_argument &&
+    st=$(curl -s -o "$TRASH/out" -w "%{http_code}" "$ENVD_URL/files?path=$D/loop1") &&
+    expect_status "$st" 400 && envd_alive
+'
+
+test_expect_success 'a dangling symlink downloads as 404' '
+    st=$(curl -s -o "$TRASH/out" -w "%{http_code}" "$ENVD_URL/files?path=$D/dangling") &&
+    expect_status "$st" 404 && envd_alive
+'
+
+test_expect_success 'download and upload through a file symlink use its target' '
+    test "$(curl -s "$ENVD_URL/files?path=$D/filelink")" = secret &&
+    st=$(curl -s -o "$TRASH/out" -w "%{http_code}" -X POST -H "Content-Type: application/octet-stream" \
+        --data "changed" "$ENVD_URL/files?path=$D/filelink") &&
+    expect_status "$st" 200 && test -L "$D/filelink" && test "$(cat "$D/real/target.txt")" = changed
+'
+
+if test_have_root && grep -q "^nobody:" /etc/passwd; then
+    chmod 700 "$D/real"
+    test_expect_success 'nobody cannot read through ../ into a private dir (403)' '
+        st=$(curl -s -o "$TRASH/out" -w "%{http_code}" "$ENVD_URL/files?path=$D/sub/../real/target.txt&username=nobody") &&
+        expect_status "$st" 403 &&
+        st=$(curl -s -o "$TRASH/out" -w "%{http_code}" "$ENVD_URL/files?path=$D/link/target.txt&username=nobody") &&
+        expect_status "$st" 403 && envd_alive
+    '
+    test_expect_success 'nobody cannot write into a private dir via a symlink (403)' '
+        st=$(curl -s -o "$TRASH/out" -w "%{http_code}" -X POST -H "Content-Type: application/octet-stream" \
+            --data "x" "$ENVD_URL/files?path=$D/link/evil.txt&username=nobody") &&
+        expect_status "$st" 403 && test ! -e "$D/real/evil.txt" &&
+        st=$(rpc filesystem.Filesystem/Remove "{\"path\":\"$D/real/target.txt\"}" -H "$NOBODY") &&
+        expect_status "$st" 403 && expect_code permission_denied && test -e "$D/real/target.txt" &&
+        st=$(rpc filesystem.Filesystem/ListDir "{\"path\":\"$D/link\"}" -H "$NOBODY") &&
+        expect_status "$st" 403 && expect_code permission_denied && envd_alive
+    '
+    test_expect_success 'files nobody uploads are owned by nobody' '
+        chmod 755 "$TRASH" "$D" && chmod 777 "$D/sub" &&
+        st=$(curl -s -o "$TRASH/out" -w "%{http_code}" -X POST -H "Content-Type: application/octet-stream" \
+            --data "mine" "$ENVD_URL/files?path=$D/sub/new/own.txt&username=nobody") &&
+        expect_status "$st" 200 && test "$(stat -c %U "$D/sub/new/own.txt")" = nobody &&
+        test "$(stat -c %U "$D/sub/new")" = nobody
+    '
+    test_expect_success 'processes run as the requested user' '
+        st=$(srpc process.Process/Start "{\"process\":{\"cmd\":\"/bin/sh\",\"args\":[\"-c\",\"id -un; echo \$HOME \$USER\"],\"cwd\":\"/\"}}" -H "$NOBODY") &&
+        grep -q "\"stdout\":\"$(printf "nobody\n" | base64)\"" "$TRASH/out" || grep -q "bm9ib2R5" "$TRASH/out"
+    '
+    chmod 755 "$D/real"
+else
+    test_skip 'permission checks as nobody' 'needs root and a nobody user'
+fi
+
+test_done
