@@ -17,6 +17,7 @@
 #include <sys/statvfs.h>
 #include <sys/time.h>
 #include <grp.h>
+#include <malloc.h>
 #include <time.h>
 
 struct e2b_envd e2b_envd;
@@ -385,9 +386,25 @@ static void handle_rpc(struct e2b_http_req *req, const struct route *rt)
     e2b_http_read_body(req, MAX_RPC_BODY, rpc_body_done, call);
 }
 
+/* Give freed heap back to the kernel once requests stop coming, so an idle
+ * envd stays small after a burst (a big ListDir, a large JSON body). */
+static struct event *trim_ev;
+
+static void trim_heap(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    malloc_trim(0);
+}
+
 static void handle(struct e2b_http_req *req, void *arg)
 {
     (void)arg;
+    if (trim_ev) {
+        struct timeval tv = {2, 0};
+        event_add(trim_ev, &tv);
+    }
     const char *path = e2b_http_path(req), *method = e2b_http_method(req);
     bool get = STREQ(method, "GET") || STREQ(method, "HEAD");
     if (e2b_envd.verbose)
@@ -600,6 +617,7 @@ int e2b_envd_main(int argc, char **argv)
         fprintf(stderr, "envd: %s\n", err->msg);
         return 1;
     }
+    trim_ev = evtimer_new(e2b_envd.base, trim_heap, NULL);
     struct event *sigterm = evsignal_new(e2b_envd.base, SIGTERM, on_term, NULL);
     struct event *sigint = evsignal_new(e2b_envd.base, SIGINT, on_term, NULL);
     event_add(sigterm, NULL);
@@ -615,5 +633,7 @@ int e2b_envd_main(int argc, char **argv)
         unlink(unix_path);
     event_free(sigterm);
     event_free(sigint);
+    event_free(trim_ev);
+    trim_ev = NULL;
     return 0;
 }
