@@ -136,7 +136,25 @@ struct e2b_rpc_stream {
     struct event *ka_ev, *deadline_ev;
     e2b_rpc_stream_gone on_gone;
     void *arg;
+    void (*drain_cb)(void *);
+    void *drain_arg;
 };
+
+static void stream_drained(struct e2b_http_req *req, void *arg)
+{
+    (void)req;
+    struct e2b_rpc_stream *s = arg;
+    if (s->drain_cb)
+        s->drain_cb(s->drain_arg);
+}
+
+void e2b_rpc_stream_set_drain_cb(struct e2b_rpc_stream *s, void (*cb)(void *arg), void *arg)
+{
+    s->drain_cb = cb;
+    s->drain_arg = arg;
+    if (s->req)
+        e2b_http_set_drain_cb(s->req, cb ? stream_drained : NULL, s);
+}
 
 static void stream_free(struct e2b_rpc_stream *s)
 {
@@ -226,6 +244,7 @@ void e2b_rpc_stream_end(struct e2b_rpc_stream *s, int code, const char *msg)
         e2b_rpc_frame(&b, E2B_RPC_FLAG_END, end);
         json_decref(end);
         e2b_http_set_close_cb(s->req, NULL, NULL);
+        e2b_http_set_drain_cb(s->req, NULL, NULL);
         e2b_http_reply_chunk(s->req, b.buf, b.len);
         strbuf_release(&b);
         e2b_http_reply_end(s->req);

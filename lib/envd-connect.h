@@ -66,6 +66,8 @@ void e2b_rpc_stream_send(struct e2b_rpc_stream *s, json_t *msg);
 /* End with code (RPC_OK for success) and free the stream. */
 void e2b_rpc_stream_end(struct e2b_rpc_stream *s, int code, const char *msg);
 size_t e2b_rpc_stream_pending(const struct e2b_rpc_stream *s);
+/* Called when the stream's queued output drains (for flow control). */
+void e2b_rpc_stream_set_drain_cb(struct e2b_rpc_stream *s, void (*cb)(void *arg), void *arg);
 struct e2b_http_req *e2b_rpc_stream_req(const struct e2b_rpc_stream *s);
 
 /* Request headers. Connect-Timeout-Ms: returns 0 when absent, -1 when bad. */

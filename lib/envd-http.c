@@ -443,6 +443,23 @@ static void deliver(struct e2b_http_req *r, const char *data, size_t len)
     }
 }
 
+/* Deliver n bytes straight from the input buffer's segments (no copy). */
+static void deliver_from(struct e2b_http_req *r, struct evbuffer *in, size_t n)
+{
+    while (n > 0) {
+        struct evbuffer_iovec v[16];
+        int nv = evbuffer_peek(in, (ev_ssize_t)n, NULL, v, 16);
+        size_t done = 0;
+        for (int i = 0; i < nv && i < 16 && done < n; i++) {
+            size_t l = v[i].iov_len < n - done ? v[i].iov_len : n - done;
+            deliver(r, v[i].iov_base, l);
+            done += l;
+        }
+        evbuffer_drain(in, done);
+        n -= done;
+    }
+}
+
 static void body_finished(struct e2b_http_req *r)
 {
     r->body_done = true;
@@ -478,7 +495,6 @@ static void fail_conn(struct conn *c, int status, const char *msg)
 static bool read_body(struct conn *c, struct evbuffer *in)
 {
     struct e2b_http_req *r = c->req;
-    char tmp[65536];
     while (!r->body_done) {
         if (r->mode == BODY_UNTAKEN)
             return false; /* the handler has not decided yet */
@@ -487,11 +503,8 @@ static bool read_body(struct conn *c, struct evbuffer *in)
             if (avail == 0)
                 return false;
             size_t n = avail < (size_t)r->remaining ? avail : (size_t)r->remaining;
-            if (n > sizeof(tmp))
-                n = sizeof(tmp);
-            evbuffer_remove(in, tmp, n);
             r->remaining -= (int64_t)n;
-            deliver(r, tmp, n);
+            deliver_from(r, in, n);
             if (r->remaining == 0 && !r->body_done)
                 body_finished(r);
             continue;
@@ -545,13 +558,10 @@ static bool read_body(struct conn *c, struct evbuffer *in)
             if (avail == 0)
                 return false;
             size_t n = avail < (size_t)r->remaining ? avail : (size_t)r->remaining;
-            if (n > sizeof(tmp))
-                n = sizeof(tmp);
-            evbuffer_remove(in, tmp, n);
             r->remaining -= (int64_t)n;
             if (r->remaining == 0)
                 r->cstate = CH_DATA_END;
-            deliver(r, tmp, n);
+            deliver_from(r, in, n);
             break;
         }
         }

@@ -18,6 +18,8 @@
 #define STD_CHUNK (32 * 1024)
 #define PTY_CHUNK (16 * 1024)
 #define DRAIN_MAX (16 * 1024 * 1024)
+/* Stop reading a process's output while a client has this much unsent. */
+#define BACKLOG_MAX (2 * 1024 * 1024)
 
 struct proc;
 
@@ -39,6 +41,7 @@ struct proc {
     struct evbuffer *inbuf;
     bool close_in_after_flush;
     struct sub *subs;
+    bool paused;
     bool exited;
     int wstatus;
 };
@@ -131,6 +134,8 @@ static void broadcast(struct proc *p, json_t *msg)
     json_decref(msg);
 }
 
+static void resume_output(void *arg);
+
 static void unlink_sub(struct sub *s)
 {
     struct proc *p = s->p;
@@ -140,6 +145,7 @@ static void unlink_sub(struct sub *s)
             break;
         }
     free(s);
+    resume_output(p);
 }
 
 static void sub_gone(struct e2b_rpc_stream *st, int reason, void *arg)
@@ -178,6 +184,7 @@ static void add_sub(struct proc *p, struct e2b_http_req *req, bool is_start)
     s->p = p;
     s->is_start = is_start;
     s->s = e2b_rpc_stream_start(req, event_msg("keepalive", json_object()), sub_gone, s);
+    e2b_rpc_stream_set_drain_cb(s->s, resume_output, p);
     s->next = p->subs;
     p->subs = s;
     e2b_rpc_stream_send(s->s, event_msg("start", json_pack("{s:i}", "pid", (int)p->pid)));
@@ -215,12 +222,43 @@ static ssize_t pump(struct proc *p, int fd, const char *kind)
 
 static void maybe_finish(struct proc *p);
 
+/* Flow control: a slow client pauses the reads; its drain resumes them. */
+static void resume_output(void *arg)
+{
+    struct proc *p = arg;
+    if (!p->paused)
+        return;
+    for (struct sub *s = p->subs; s; s = s->next)
+        if (e2b_rpc_stream_pending(s->s) > BACKLOG_MAX)
+            return;
+    p->paused = false;
+    if (p->out_ev)
+        event_add(p->out_ev, NULL);
+    if (p->err_ev)
+        event_add(p->err_ev, NULL);
+}
+
+static void check_backlog(struct proc *p)
+{
+    for (struct sub *s = p->subs; s; s = s->next)
+        if (e2b_rpc_stream_pending(s->s) > BACKLOG_MAX) {
+            p->paused = true;
+            if (p->out_ev)
+                event_del(p->out_ev);
+            if (p->err_ev)
+                event_del(p->err_ev);
+            return;
+        }
+}
+
 static void on_output(evutil_socket_t fd, short what, void *arg)
 {
     (void)what;
     struct proc *p = arg;
     bool is_err = fd == p->err_fd;
     ssize_t n = pump(p, fd, p->pty ? "pty" : is_err ? "stderr" : "stdout");
+    if (n > 0)
+        check_backlog(p);
     if (n == 0) {
         if (is_err)
             close_out(p, &p->err_fd, &p->err_ev);

@@ -1,0 +1,138 @@
+#!/bin/sh
+# envd streams: keepalives, StreamInput (client stream), several clients on
+# one process, tags, polled watchers, flow control, the unix socket listener.
+. "$(dirname "$0")/test-lib.sh"
+. "$TEST_DIR/lib-envd.sh"
+
+envd_start
+W=$TRASH/watched
+mkdir -p "$W"
+
+bg_start() { # OUT JSON [curl args]: a Start stream in the background
+    local out=$1 body=$2
+    shift 2
+    frame "$body" >"$out.req"
+    curl -s -N -o "$out" -X POST -H "Content-Type: application/connect+json" \
+        --data-binary @"$out.req" "$@" "$ENVD_URL/process.Process/Start" &
+}
+
+listed() { # TAG: the process with this tag is listed
+    rpc process.Process/List "{}" >/dev/null && grep -q "\"tag\":\"$1\"" "$TRASH/out"
+}
+
+test_expect_success 'keepalive events arrive at the requested interval' '
+    st=$(srpc process.Process/Start "{\"process\":{\"cmd\":\"sleep\",\"args\":[\"2.5\"]}}" -H "Keepalive-Ping-Interval: 1") &&
+    expect_status "$st" 200 &&
+    test "$(grep -c "\"keepalive\":{}" "$TRASH/out")" -ge 2 && grep -qx "END {}" "$TRASH/out"
+'
+
+test_expect_success 'StreamInput feeds stdin of a tagged process' '
+    bg_start "$TRASH/cat.out" "{\"process\":{\"cmd\":\"cat\"},\"tag\":\"catty\",\"stdin\":true}" &&
+    wait_for 50 listed catty &&
+    { frame "{\"start\":{\"process\":{\"tag\":\"catty\"}}}"; frame "{\"keepalive\":{}}";
+      frame "{\"data\":{\"input\":{\"stdin\":\"$(printf "via stream\n" | base64)\"}}}"; } >"$TRASH/si.bin" &&
+    st=$(curl -s -o "$TRASH/raw" -w "%{http_code}" -X POST -H "Content-Type: application/connect+json" \
+        -H "Transfer-Encoding: chunked" --data-binary @"$TRASH/si.bin" "$ENVD_URL/process.Process/StreamInput") &&
+    unframe <"$TRASH/raw" >"$TRASH/out" && expect_status "$st" 200 && grep -qx "END {}" "$TRASH/out" &&
+    st=$(rpc process.Process/CloseStdin "{\"process\":{\"tag\":\"catty\"}}") && expect_status "$st" 200 &&
+    wait &&
+    unframe <"$TRASH/cat.out" >"$TRASH/out" &&
+    grep -q "\"stdout\":\"$(printf "via stream\n" | base64)\"" "$TRASH/out" && grep -q "exit status 0" "$TRASH/out"
+'
+
+test_expect_success 'StreamInput to an unknown process is not_found' '
+    frame "{\"start\":{\"process\":{\"pid\":999999}}}" >"$TRASH/si.bin" &&
+    st=$(curl -s -o "$TRASH/raw" -w "%{http_code}" -X POST -H "Content-Type: application/connect+json" \
+        --data-binary @"$TRASH/si.bin" "$ENVD_URL/process.Process/StreamInput") &&
+    unframe <"$TRASH/raw" >"$TRASH/out" && grep -q "^END .*not_found" "$TRASH/out" && envd_alive
+'
+
+test_expect_success 'two clients connected to one process both get its output' '
+    bg_start "$TRASH/one.out" "{\"process\":{\"cmd\":\"/bin/sh\",\"args\":[\"-c\",\"sleep 1; echo shared\"]},\"tag\":\"shared\"}" &&
+    wait_for 50 listed shared &&
+    st=$(srpc process.Process/Connect "{\"process\":{\"tag\":\"shared\"}}") && expect_status "$st" 200 &&
+    wait &&
+    grep -q "c2hhcmVkCg==" "$TRASH/out" && grep -q "exit status 0" "$TRASH/out" &&
+    unframe <"$TRASH/one.out" | grep -q "c2hhcmVkCg=="
+'
+
+test_expect_success 'a Connect deadline ends that stream, not the process' '
+    bg_start "$TRASH/long.out" "{\"process\":{\"cmd\":\"sleep\",\"args\":[\"1.5\"]},\"tag\":\"long\"}" &&
+    wait_for 50 listed long &&
+    st=$(srpc process.Process/Connect "{\"process\":{\"tag\":\"long\"}}" -H "Connect-Timeout-Ms: 200") &&
+    grep -q "^END .*deadline_exceeded" "$TRASH/out" && listed long &&
+    wait && unframe <"$TRASH/long.out" | grep -q "exit status 0"
+'
+
+test_expect_success 'SIGTERM through SendSignal ends with signal: terminated' '
+    bg_start "$TRASH/term.out" "{\"process\":{\"cmd\":\"sleep\",\"args\":[\"30\"]},\"tag\":\"term\"}" &&
+    wait_for 50 listed term &&
+    st=$(rpc process.Process/SendSignal "{\"process\":{\"tag\":\"term\"},\"signal\":\"SIGNAL_SIGTERM\"}") &&
+    expect_status "$st" 200 && wait &&
+    unframe <"$TRASH/term.out" | grep -q "\"exitCode\":-1.*signal: terminated"
+'
+
+test_expect_success 'a slow reader does not make envd buffer without bound' '
+    timeout 5 curl -s --limit-rate 1M -o /dev/null -X POST -H "Content-Type: application/connect+json" \
+        -H "Connect-Timeout-Ms: 2000" --data-binary @"$(frame "{\"process\":{\"cmd\":\"yes\"}}" >"$TRASH/yes.bin"; echo "$TRASH/yes.bin")" \
+        "$ENVD_URL/process.Process/Start" || true
+    hwm=$(awk "/^VmHWM/ {print \$2}" /proc/$ENVD_PID/status) &&
+    echo "VmHWM $hwm kB" && test "$hwm" -lt 16384 && envd_alive
+'
+
+test_expect_success 'polled watcher: create, get events, remove' '
+    st=$(rpc filesystem.Filesystem/CreateWatcher "{\"path\":\"$W\",\"recursive\":true,\"includeEntry\":true}") &&
+    expect_status "$st" 200 &&
+    id=$(sed -n "s/.*\"watcherId\":\"\\([^\"]*\\)\".*/\\1/p" "$TRASH/out") && test -n "$id" &&
+    echo hi >"$W/polled.txt" && mkdir "$W/d" && sleep 0.2 && echo deep >"$W/d/deep.txt" && rm "$W/polled.txt" && sleep 0.2 &&
+    st=$(rpc filesystem.Filesystem/GetWatcherEvents "{\"watcherId\":\"$id\"}") && expect_status "$st" 200 &&
+    grep -q "\"name\":\"polled.txt\",\"type\":\"EVENT_TYPE_CREATE\"" "$TRASH/out" &&
+    grep -q "\"name\":\"polled.txt\",\"type\":\"EVENT_TYPE_REMOVE\"" "$TRASH/out" &&
+    grep -q "\"name\":\"d/deep.txt\"" "$TRASH/out" && grep -q "\"entry\":{" "$TRASH/out" &&
+    st=$(rpc filesystem.Filesystem/GetWatcherEvents "{\"watcherId\":\"$id\"}") &&
+    test "$(cat "$TRASH/out")" = "{\"events\":[]}" &&
+    st=$(rpc filesystem.Filesystem/RemoveWatcher "{\"watcherId\":\"$id\"}") && expect_status "$st" 200 &&
+    st=$(rpc filesystem.Filesystem/GetWatcherEvents "{\"watcherId\":\"$id\"}") && expect_status "$st" 404
+'
+
+test_expect_success 'WatchDir on a file or a missing path fails' '
+    echo x >"$TRASH/plain" &&
+    st=$(srpc filesystem.Filesystem/WatchDir "{\"path\":\"$TRASH/plain\"}") &&
+    grep -q "^END .*invalid_argument" "$TRASH/out" &&
+    st=$(srpc filesystem.Filesystem/WatchDir "{\"path\":\"$TRASH/missing\"}") &&
+    grep -q "^END .*not_found" "$TRASH/out" && envd_alive
+'
+
+test_expect_success 'WatchDir streams a start event then file events' '
+    frame "{\"path\":\"$W\"}" >"$TRASH/w.req" &&
+    { curl -s -N --max-time 1.5 -o "$TRASH/w.raw" -X POST -H "Content-Type: application/connect+json" \
+        --data-binary @"$TRASH/w.req" "$ENVD_URL/filesystem.Filesystem/WatchDir" || true; } &
+    sleep 0.5 && echo x >"$W/streamed.txt" && wait &&
+    unframe <"$TRASH/w.raw" >"$TRASH/out" &&
+    head -n 1 "$TRASH/out" | grep -qx "{\"start\":{}}" &&
+    grep -q "\"name\":\"streamed.txt\",\"type\":\"EVENT_TYPE_CREATE\"" "$TRASH/out" &&
+    grep -q "\"name\":\"streamed.txt\",\"type\":\"EVENT_TYPE_WRITE\"" "$TRASH/out" && envd_alive
+'
+
+test_expect_success 'envd serves a unix socket alone with --unix --no-tcp' '
+    "$ENVD_BIN" --unix "$TRASH/envd.sock" --no-tcp >"$TRASH/unix.log" 2>&1 &
+    upid=$!
+    test_when_finished "kill $upid"
+    wait_for 50 test -S "$TRASH/envd.sock" &&
+    test "$(curl -s -o /dev/null -w "%{http_code}" --unix-socket "$TRASH/envd.sock" http://x/health)" = 204 &&
+    curl -s --unix-socket "$TRASH/envd.sock" -X POST -H "Content-Type: application/json" -d "{}" \
+        http://x/process.Process/List | grep -q "processes"
+'
+
+test_expect_success 'GET /files supports gzip, HEAD and keep-alive reuse' '
+    head -c 100000 /dev/urandom >"$TRASH/blob" &&
+    curl -s --compressed -o "$TRASH/blob.gz.out" "$ENVD_URL/files?path=$TRASH/blob" &&
+    cmp "$TRASH/blob" "$TRASH/blob.gz.out" &&
+    curl -s -H "Accept-Encoding: gzip" -D "$TRASH/hdr" -o /dev/null "$ENVD_URL/files?path=$TRASH/blob" &&
+    grep -qi "^Content-Encoding: gzip" "$TRASH/hdr" &&
+    curl -s -I "$ENVD_URL/files?path=$TRASH/blob" | grep -qi "^Content-Length: 100000" &&
+    curl -s -o /dev/null -o /dev/null -w "%{num_connects}\n" "$ENVD_URL/health" "$ENVD_URL/health" >"$TRASH/nc" &&
+    test "$(sed -n 2p "$TRASH/nc")" = 0
+'
+
+test_done
