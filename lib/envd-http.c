@@ -48,6 +48,7 @@ struct e2b_http_req {
     e2b_http_body_data data_cb;
     e2b_http_body_end end_cb;
     void *body_arg;
+    bool notified; /* done_cb / end_cb has run */
 
     /* reply */
     struct strbuf outh;
@@ -305,14 +306,31 @@ static void write_head(struct e2b_http_req *r, int status, const char *ctype, in
     evbuffer_add(out, "\r\n", 2);
 }
 
+/* The body will not be read to its end: tell its taker once. */
+static void abandon_body(struct e2b_http_req *r)
+{
+    enum body_mode m = r->mode;
+    r->mode = BODY_DISCARD;
+    if (r->notified)
+        return;
+    r->notified = true;
+    if (m == BODY_BUFFER)
+        r->done_cb(r, NULL, r->body_arg);
+    else if (m == BODY_STREAM)
+        r->end_cb(r, false, r->body_arg);
+}
+
 static void after_reply(struct e2b_http_req *r)
 {
     struct conn *c = r->c;
     r->rstate = REPLY_DONE;
     if (!r->body_done && r->mode == BODY_UNTAKEN)
         r->mode = BODY_DISCARD;
-    if (c->closing && !r->body_done)
+    if (c->closing && !r->body_done) {
+        if (r->mode == BODY_BUFFER)
+            abandon_body(r);
         r->body_done = true; /* no need to read the rest: we close */
+    }
     if (!c->in_read)
         conn_process(c);
 }
@@ -389,13 +407,13 @@ void e2b_http_read_body(struct e2b_http_req *r, size_t max, e2b_http_body_done d
     r->body_arg = arg;
     r->buf = evbuffer_new();
     if (r->body_done) { /* no body at all */
+        r->notified = true;
         done(r, r->buf, arg);
         return;
     }
     if (!r->chunked && r->clen > (int64_t)max) {
-        r->mode = BODY_DISCARD;
         e2b_http_reply(r, 413, "text/plain", "request body too large\n", 23);
-        done(r, NULL, arg);
+        abandon_body(r);
         return;
     }
     send_continue(r);
@@ -411,6 +429,7 @@ void e2b_http_stream_body(struct e2b_http_req *r, e2b_http_body_data on_data, e2
     r->end_cb = on_end;
     r->body_arg = arg;
     if (r->body_done) {
+        r->notified = true;
         on_end(r, true, arg);
         return;
     }
@@ -425,18 +444,15 @@ static void deliver(struct e2b_http_req *r, const char *data, size_t len)
     switch (r->mode) {
     case BODY_BUFFER:
         if (evbuffer_get_length(r->buf) + len > r->max) {
-            r->mode = BODY_DISCARD;
             e2b_http_reply(r, 413, "text/plain", "request body too large\n", 23);
-            r->done_cb(r, NULL, r->body_arg);
+            abandon_body(r);
             return;
         }
         evbuffer_add(r->buf, data, len);
         break;
     case BODY_STREAM:
-        if (r->data_cb(r, data, len, r->body_arg) < 0) {
-            r->mode = BODY_DISCARD;
-            r->end_cb(r, false, r->body_arg);
-        }
+        if (r->data_cb(r, data, len, r->body_arg) < 0)
+            abandon_body(r);
         break;
     default:
         break;
@@ -463,6 +479,9 @@ static void deliver_from(struct e2b_http_req *r, struct evbuffer *in, size_t n)
 static void body_finished(struct e2b_http_req *r)
 {
     r->body_done = true;
+    if (r->notified)
+        return;
+    r->notified = true;
     if (r->mode == BODY_BUFFER)
         r->done_cb(r, r->buf, r->body_arg);
     else if (r->mode == BODY_STREAM)
@@ -473,6 +492,8 @@ static void fail_conn(struct conn *c, int status, const char *msg)
 {
     struct e2b_http_req *r = c->req;
     c->closing = true;
+    if (r)
+        abandon_body(r);
     if (r && r->rstate == REPLY_NONE) {
         e2b_http_reply(r, status, "text/plain", msg, strlen(msg));
     } else if (!r) {
@@ -481,14 +502,8 @@ static void fail_conn(struct conn *c, int status, const char *msg)
                                  "Connection: close\r\n\r\n%s",
                             status, e2b_http_reason(status), strlen(msg), msg);
     }
-    if (r) {
-        if (!r->body_done && r->mode == BODY_STREAM)
-            r->end_cb(r, false, r->body_arg);
-        if (!r->body_done && r->mode == BODY_BUFFER)
-            r->done_cb(r, NULL, r->body_arg);
+    if (r)
         r->body_done = true;
-        r->mode = BODY_DISCARD;
-    }
 }
 
 /* Consume body bytes from input; returns false when waiting for more. */
@@ -758,15 +773,8 @@ static void conn_eventcb(struct bufferevent *bev, short what, void *arg)
     struct e2b_http_req *r = c->req;
     c->dead = true;
     if (r) {
-        if (!r->body_done && r->mode == BODY_STREAM) {
-            r->body_done = true;
-            r->end_cb(r, false, r->body_arg);
-        }
-        if (!r->body_done && r->mode == BODY_BUFFER) {
-            r->body_done = true;
-            r->mode = BODY_DISCARD;
-            r->done_cb(r, NULL, r->body_arg);
-        }
+        abandon_body(r);
+        r->body_done = true;
         if (r->rstate != REPLY_DONE && r->close_cb)
             r->close_cb(r, r->close_arg);
     }

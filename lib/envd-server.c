@@ -241,8 +241,8 @@ static void init_done(struct e2b_http_req *req, struct evbuffer *body, void *arg
     json_t *v;
     json_object_foreach(envs, k, v) {
         if (!json_is_string(v)) {
-            json_decref(j);
             e2b_envd_http_error(req, 400, "envVars.%s: not a string", k);
+            json_decref(j);
             return;
         }
     }

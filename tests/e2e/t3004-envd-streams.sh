@@ -72,6 +72,9 @@ test_expect_success 'SIGTERM through SendSignal ends with signal: terminated' '
     unframe <"$TRASH/term.out" | grep -q "\"exitCode\":-1.*signal: terminated"
 '
 
+if [ -n "${E2B_TEST_ASAN:-}" ]; then
+    test_skip 'a slow reader does not make envd buffer without bound' 'memory use is not meaningful under ASan'
+else
 test_expect_success 'a slow reader does not make envd buffer without bound' '
     timeout 5 curl -s --limit-rate 1M -o /dev/null -X POST -H "Content-Type: application/connect+json" \
         -H "Connect-Timeout-Ms: 2000" --data-binary @"$(frame "{\"process\":{\"cmd\":\"yes\"}}" >"$TRASH/yes.bin"; echo "$TRASH/yes.bin")" \
@@ -79,6 +82,7 @@ test_expect_success 'a slow reader does not make envd buffer without bound' '
     hwm=$(awk "/^VmHWM/ {print \$2}" /proc/$ENVD_PID/status) &&
     echo "VmHWM $hwm kB" && test "$hwm" -lt 16384 && envd_alive
 '
+fi
 
 test_expect_success 'polled watcher: create, get events, remove' '
     st=$(rpc filesystem.Filesystem/CreateWatcher "{\"path\":\"$W\",\"recursive\":true,\"includeEntry\":true}") &&
