@@ -74,6 +74,7 @@ struct e2b_http_server {
     void *arg;
     struct evconnlistener *ls[8];
     size_t nls;
+    struct event *resume_ev; /* re-enables listeners after EMFILE */
     struct conn *conns;
     size_t nconns;
 };
@@ -844,10 +845,37 @@ void e2b_http_server_free(struct e2b_http_server *s)
         evconnlistener_free(s->ls[i]);
     while (s->conns)
         conn_free(s->conns);
+    if (s->resume_ev)
+        event_free(s->resume_ev);
     free(s);
 }
 
 size_t e2b_http_nconns(const struct e2b_http_server *s) { return s->nconns; }
+
+static void resume_listeners(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct e2b_http_server *s = arg;
+    for (size_t i = 0; i < s->nls; i++)
+        evconnlistener_enable(s->ls[i]);
+}
+
+/* Out of descriptors: stop accepting for a moment instead of spinning. */
+static void accept_error(struct evconnlistener *l, void *arg)
+{
+    (void)l;
+    struct e2b_http_server *s = arg;
+    int e = EVUTIL_SOCKET_ERROR();
+    if (e != EMFILE && e != ENFILE && e != ENOBUFS && e != ENOMEM)
+        return;
+    for (size_t i = 0; i < s->nls; i++)
+        evconnlistener_disable(s->ls[i]);
+    if (!s->resume_ev)
+        s->resume_ev = evtimer_new(s->base, resume_listeners, s);
+    struct timeval tv = {0, 100 * 1000};
+    event_add(s->resume_ev, &tv);
+}
 
 static int add_listener(struct e2b_http_server *s, int fd, struct e2b_error **err)
 {
@@ -856,11 +884,12 @@ static int add_listener(struct e2b_http_server *s, int fd, struct e2b_error **er
         return e2b_error_set(err, E2B_ERR_USAGE, "too many listeners");
     }
     evutil_make_socket_nonblocking(fd);
-    struct evconnlistener *l = evconnlistener_new(s->base, accept_cb, s, LEV_OPT_CLOSE_ON_FREE, -1, fd);
+    struct evconnlistener *l = evconnlistener_new(s->base, accept_cb, s, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
     if (!l) {
         close(fd);
         return e2b_error_set(err, E2B_ERR_GENERIC, "cannot listen");
     }
+    evconnlistener_set_error_cb(l, accept_error);
     s->ls[s->nls++] = l;
     return 0;
 }

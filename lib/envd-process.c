@@ -11,7 +11,9 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <sys/ioctl.h>
+#include <dirent.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <termios.h>
 
@@ -560,6 +562,26 @@ static int parse_start(json_t *msg, struct start_opts *o, struct e2b_error **err
     return 0;
 }
 
+/* In the child: nothing but 0-2 may reach the new program (like Go's exec). */
+static void cloexec_from_3(void)
+{
+#ifdef SYS_close_range
+    if (syscall(SYS_close_range, 3U, ~0U, 4U /* CLOSE_RANGE_CLOEXEC */) == 0)
+        return;
+#endif
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return;
+    int self = dirfd(d);
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        int fd = atoi(de->d_name);
+        if (fd > 2 && fd != self)
+            fcntl(fd, F_SETFD, FD_CLOEXEC);
+    }
+    closedir(d);
+}
+
 static void child_fail(int errfd, int e)
 {
     ssize_t w = write(errfd, &e, sizeof(e));
@@ -649,6 +671,7 @@ void e2b_process_start(struct e2b_http_req *req, json_t *msg, const struct e2b_u
         }
         if (chdir(cwd) < 0)
             child_fail(ep[1], errno);
+        cloexec_from_3();
         execve(exe, argv, env);
         child_fail(ep[1], errno);
     }

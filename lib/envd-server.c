@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <strings.h>
 #include <sys/fsuid.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/time.h>
@@ -574,6 +575,11 @@ int e2b_envd_main(int argc, char **argv)
 
     signal(SIGPIPE, SIG_IGN);
     umask(022);
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max; /* many clients, pipes and watchers */
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
     e2b_envd.default_user = xstrdup(user);
     e2b_envd.access_token = token && *token ? xstrdup(token) : NULL;
     e2b_envd.env = json_object();
