@@ -723,13 +723,149 @@ static void upload(struct e2b_http_req *req, struct e2b_user *user, const char *
     e2b_http_stream_body(req, up_data, up_end, u);
 }
 
+/* ---- compose: concatenate files (copy_file_range), delete the sources ---- */
+
+static int append_file(int out, const char *src, int *err_status, char **emsg)
+{
+    int in = open(src, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    struct stat st;
+    if (in < 0 || fstat(in, &st) < 0 || !S_ISREG(st.st_mode)) {
+        int e = in < 0 ? errno : EINVAL;
+        if (in >= 0)
+            close(in);
+        *err_status = e == EINVAL ? 400 : errno_status(e);
+        *emsg = xasprintf("cannot read source '%s': %s", src, e == EINVAL ? "not a regular file" : strerror(e));
+        return -1;
+    }
+    for (;;) {
+        ssize_t n = copy_file_range(in, NULL, out, NULL, 1 << 30, 0);
+        if (n == 0)
+            break;
+        if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP)) {
+            char buf[65536]; /* different file systems: plain copy */
+            ssize_t r;
+            while ((r = read(in, buf, sizeof(buf))) > 0)
+                if (write(out, buf, (size_t)r) != r) {
+                    n = -1;
+                    break;
+                }
+            if (r == 0)
+                break;
+        }
+        if (n < 0) {
+            int e = errno;
+            close(in);
+            *err_status = errno_status(e);
+            *emsg = xasprintf("cannot compose '%s': %s", src, strerror(e));
+            return -1;
+        }
+    }
+    close(in);
+    return 0;
+}
+
+static void compose_body(struct e2b_http_req *req, struct evbuffer *body, void *arg)
+{
+    (void)arg;
+    if (!body)
+        return;
+    _cleanup_error_ struct e2b_error *err = NULL;
+    json_t *j = NULL;
+    size_t n = evbuffer_get_length(body);
+    if (e2b_json_parse(n ? (const char *)evbuffer_pullup(body, -1) : "", n, "compose body", &j, &err) < 0) {
+        e2b_envd_http_error(req, 400, "%s", err->msg);
+        return;
+    }
+    const char *dest = NULL, *uname = NULL;
+    json_t *srcs = json_object_get(j, "source_paths");
+    if (!json_is_object(j) || e2b_pj_str(j, "destination", NULL, &dest, &err) < 0 ||
+        e2b_pj_str(j, "username", NULL, &uname, &err) < 0 || !dest || !*dest || !json_is_array(srcs) ||
+        json_array_size(srcs) == 0) {
+        json_decref(j);
+        e2b_envd_http_error(req, 400, "compose wants {destination, source_paths[], username?}");
+        return;
+    }
+    size_t i;
+    json_t *v;
+    json_array_foreach(srcs, i, v) if (!json_is_string(v))
+    {
+        json_decref(j);
+        e2b_envd_http_error(req, 400, "source_paths must be strings");
+        return;
+    }
+    struct e2b_user *user = NULL;
+    if (e2b_envd_request_user(req, uname, &user, &err) < 0) {
+        json_decref(j);
+        e2b_envd_http_error(req, 401, "%s", err->msg);
+        return;
+    }
+    struct upload u = {.user = user, .cur = {.fd = -1}};
+    _cleanup_free_ char *dpath = e2b_envd_resolve_path(dest, user, e2b_envd.default_workdir, &err);
+    _cleanup_free_ char *emsg = NULL;
+    int status = 0;
+    if (!dpath) {
+        status = 400;
+        emsg = xstrdup(err->msg);
+    } else {
+        status = sink_open(&u, dpath, &emsg);
+    }
+    char **resolved = xcalloc(json_array_size(srcs) + 1, sizeof(char *));
+    e2b_envd_fs_as(user);
+    json_array_foreach(srcs, i, v) {
+        if (status)
+            break;
+        struct e2b_error *e2 = NULL;
+        resolved[i] = e2b_envd_resolve_path(json_string_value(v), user, e2b_envd.default_workdir, &e2);
+        if (!resolved[i]) {
+            status = 400;
+            emsg = xstrdup(e2->msg);
+            e2b_error_free(e2);
+            break;
+        }
+        if (append_file(u.cur.fd, resolved[i], &status, &emsg) < 0)
+            break;
+    }
+    e2b_envd_fs_restore();
+    if (!status) {
+        u.results = json_array();
+        status = sink_commit(&u, &emsg);
+    }
+    if (status) {
+        sink_abort(&u.cur);
+        e2b_envd_http_error(req, status, "%s", emsg ? emsg : "compose failed");
+    } else {
+        e2b_envd_fs_as(user);
+        for (i = 0; resolved[i]; i++)
+            if (!STREQ(resolved[i], dpath))
+                unlink(resolved[i]);
+        e2b_envd_fs_restore();
+        json_t *entry = json_incref(json_array_get(u.results, 0));
+        _cleanup_free_ char *out = e2b_json_dump(entry, JSON_COMPACT);
+        json_decref(entry);
+        e2b_http_reply(req, 200, "application/json", out, strlen(out));
+    }
+    for (i = 0; resolved[i]; i++)
+        free(resolved[i]);
+    free(resolved);
+    json_decref(u.results);
+    e2b_user_free(user);
+    json_decref(j);
+}
+
 void e2b_files_handle(struct e2b_http_req *req)
 {
     const char *method = e2b_http_method(req);
     bool get = STREQ(method, "GET") || STREQ(method, "HEAD");
     bool post = STREQ(method, "POST");
     if (STREQ(e2b_http_path(req), "/files/compose")) {
-        e2b_envd_http_error(req, 501, "compose is not supported");
+        if (!post) {
+            e2b_http_add_header(req, "Allow", "POST");
+            e2b_envd_http_error(req, 405, "method not allowed");
+        } else if (!e2b_envd_token_ok(req)) {
+            e2b_envd_http_error(req, 401, "invalid access token");
+        } else {
+            e2b_http_read_body(req, 1024 * 1024, compose_body, NULL);
+        }
         return;
     }
     if (!get && !post) {

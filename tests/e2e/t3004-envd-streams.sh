@@ -139,4 +139,18 @@ test_expect_success 'GET /files supports gzip, HEAD and keep-alive reuse' '
     test "$(sed -n 2p "$TRASH/nc")" = 0
 '
 
+test_expect_success '/files/compose concatenates and deletes the sources' '
+    printf "a-" >"$TRASH/p1" && printf "b-" >"$TRASH/p2" && printf "c" >"$TRASH/p3" &&
+    st=$(curl -s -o "$TRASH/out" -w "%{http_code}" -X POST -H "Content-Type: application/json" \
+        --data "{\"destination\":\"$TRASH/joined/all\",\"source_paths\":[\"$TRASH/p1\",\"$TRASH/p2\",\"$TRASH/p3\"]}" \
+        "$ENVD_URL/files/compose") &&
+    expect_status "$st" 200 && test "$(cat "$TRASH/joined/all")" = "a-b-c" &&
+    test ! -e "$TRASH/p1" && test ! -e "$TRASH/p3" && grep -q "\"type\":\"file\"" "$TRASH/out" &&
+    st=$(curl -s -o "$TRASH/out" -w "%{http_code}" -X POST --data "{\"destination\":\"$TRASH/x\",\"source_paths\":[\"$TRASH/none\"]}" \
+        "$ENVD_URL/files/compose") &&
+    expect_status "$st" 404 && test ! -e "$TRASH/x" &&
+    st=$(curl -s -o "$TRASH/out" -w "%{http_code}" -X POST --data "{\"destination\":\"$TRASH/x\"}" "$ENVD_URL/files/compose") &&
+    expect_status "$st" 400 && envd_alive
+'
+
 test_done
