@@ -7,7 +7,8 @@
 # Each script runs in its own scratch directory ($TRASH) with HOME inside it,
 # so nothing touches the real ~/.e2b. $E2B is the binary under test; `e2b`
 # is on PATH. Cleanups registered with test_when_finished run after each test,
-# and test_atexit ones when the script ends (even on failure or signal).
+# and test_atexit ones when the script ends (even on failure or signal); each
+# cleanup is one line of shell.
 
 set -u
 TEST_DIR=$(cd "$(dirname "$0")" && pwd)
@@ -27,15 +28,26 @@ cd "$TRASH" || exit 1
 
 test_count=0
 test_failed=0
-_cleanups=""
-_atexit=""
+# Cleanups live in files: test bodies run in a subshell, so a variable set
+# there would be lost with it. Newest first, like a stack.
+_CLEANUPS=$TRASH/.cleanups
+_ATEXIT=$TRASH/.atexit
+: > "$_CLEANUPS"
+: > "$_ATEXIT"
 
-test_when_finished() { _cleanups="$1; $_cleanups"; }
-test_atexit() { _atexit="$1; $_atexit"; }
+_push() { { printf '%s\n' "$2"; cat "$1"; } > "$1.new" && mv "$1.new" "$1"; }
+test_when_finished() { _push "$_CLEANUPS" "$1"; }
+test_atexit() { _push "$_ATEXIT" "$1"; }
+
+_run_file() { # run each line of a cleanup file, ignoring failures
+    [ -s "$1" ] || return 0
+    while IFS= read -r _line; do (eval "$_line") >/dev/null 2>&1; done < "$1"
+    : > "$1"
+}
 
 _run_atexit() {
-    [ -n "$_atexit" ] && (eval "$_atexit") >/dev/null 2>&1
-    _atexit=""
+    _run_file "$_CLEANUPS"
+    _run_file "$_ATEXIT"
     [ -n "${E2B_KEEP_TRASH:-}" ] || rm -rf "$TRASH"
 }
 trap '_run_atexit' EXIT
@@ -53,10 +65,9 @@ _report() { # status desc
 }
 
 test_expect_success() { # desc body
-    _cleanups=""
     (set -e; eval "$2") >"$TRASH/.test-output" 2>&1
     local rc=$?
-    [ -n "$_cleanups" ] && (eval "$_cleanups") >/dev/null 2>&1
+    _run_file "$_CLEANUPS"
     _report $rc "$1"
 }
 
