@@ -7,6 +7,7 @@ B=${1:-build}
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top" || exit 1
 export E2B_BUILD_DIR="$top/$B"
+export E2B_ENVD="$top/$B/envd"   # the real server some unit tests talk to
 status=0
 
 echo "# unit tests"
@@ -19,7 +20,6 @@ echo "# end-to-end tests"
 prove -f tests/e2e/t[0-9]*.sh || status=1
 
 # Each runner takes the build directory (run-envd.sh: the envd binary in it).
-export E2B_ENVD="$top/$B/envd"
 for sdk in tests/sdk/run-*.sh; do
     [ -x "$sdk" ] || continue
     echo "# official SDK: $sdk"
