@@ -1,0 +1,245 @@
+/* backend-local.c - the backend for this machine: sandboxes from
+ * local-sandbox.c, templates from the template store. Turns our state files
+ * into E2B's REST schema so every consumer sees one shape. */
+#include "backend.h"
+#include "local-sandbox.h"
+#include "template-store.h"
+
+#include <strings.h>
+
+#define ENVD_VERSION "0.6.13"
+
+/* E2B's ListedSandbox / SandboxDetail from a state file. */
+static json_t *sandbox_json(const json_t *st, bool detail)
+{
+    json_t *o = json_object();
+    json_object_set(o, "templateID", json_object_get(st, "templateID"));
+    json_object_set(o, "alias", json_object_get(st, "alias") ? json_object_get(st, "alias") : json_null());
+    json_object_set(o, "sandboxID", json_object_get(st, "sandboxID"));
+    json_object_set_new(o, "clientID", json_string("6532622b"));
+    json_object_set(o, "startedAt", json_object_get(st, "startedAt"));
+    _cleanup_free_ char *end = e2b_rfc3339(e2b_json_int(st, "endAtMs", 0));
+    json_object_set_new(o, "endAt", json_string(end));
+    json_object_set(o, "cpuCount", json_object_get(st, "cpuCount"));
+    json_object_set(o, "memoryMB", json_object_get(st, "memoryMB"));
+    json_object_set(o, "diskSizeMB", json_object_get(st, "diskSizeMB"));
+    json_object_set(o, "metadata", json_object_get(st, "metadata"));
+    json_object_set(o, "state", json_object_get(st, "state"));
+    json_object_set_new(o, "envdVersion", json_string(ENVD_VERSION));
+    if (detail) {
+        json_t *tok = json_object_get(st, "envdAccessToken");
+        if (tok)
+            json_object_set(o, "envdAccessToken", tok);
+        json_object_set(o, "allowInternetAccess", json_object_get(st, "allowInternetAccess"));
+        json_object_set_new(o, "lifecycle", json_pack("{s:b, s:s}", "autoResume", 0, "onTimeout", "kill"));
+    }
+    return o;
+}
+
+static int l_create(struct e2b_backend *b, const struct e2b_sandbox_spec *spec, json_t **ret,
+                    struct e2b_error **err)
+{
+    struct e2b_local_options o = {
+        .template = spec->template, .timeout_s = spec->timeout_s, .metadata = spec->metadata,
+        .env_vars = spec->env_vars, .secure = spec->secure, .internet = spec->allow_internet,
+        .cpu_count = spec->cpu_count, .memory_mb = spec->memory_mb,
+    };
+    _cleanup_json_ json_t *st = NULL;
+    if (e2b_local_create(&o, &st, err) < 0)
+        return -1;
+    *ret = sandbox_json(st, true);
+    return 0;
+}
+
+static bool matches(const json_t *st, const struct e2b_sandbox_filter *f)
+{
+    const char *state = e2b_json_str(st, "state");
+    const char *want = f->states ? f->states : "running";
+    if (!state || !strstr(want, state))
+        return false;
+    if (f->template) {
+        const char *id = e2b_json_str(st, "templateID"), *alias = e2b_json_str(st, "alias");
+        if (!(id && STREQ(id, f->template)) && !(alias && STREQ(alias, f->template)))
+            return false;
+    }
+    const char *k;
+    json_t *v;
+    json_t *meta = json_object_get(st, "metadata");
+    json_object_foreach(f->metadata, k, v) {
+        const char *have = e2b_json_str(meta, k);
+        if (!have || !json_is_string(v) || !STREQ(have, json_string_value(v)))
+            return false;
+    }
+    return true;
+}
+
+static int l_list(struct e2b_backend *b, const struct e2b_sandbox_filter *f, json_t **ret,
+                  char **ret_next, struct e2b_error **err)
+{
+    _cleanup_json_ json_t *all = NULL;
+    if (e2b_local_list(&all, err) < 0)
+        return -1;
+    /* Oldest first, so a page token (an offset) stays meaningful. */
+    size_t n = json_array_size(all);
+    for (size_t i = 1; i < n; i++)
+        for (size_t j = i; j > 0 && e2b_json_int(json_array_get(all, j - 1), "startedAtMs", 0) >
+                                        e2b_json_int(json_array_get(all, j), "startedAtMs", 0); j--) {
+            json_t *x = json_incref(json_array_get(all, j - 1));
+            json_array_set(all, j - 1, json_array_get(all, j));
+            json_array_set_new(all, j, x);
+        }
+    size_t skip = f->next_token ? strtoul(f->next_token, NULL, 10) : 0, seen = 0;
+    json_t *page = json_array();
+    *ret_next = NULL;
+    size_t i;
+    json_t *st;
+    json_array_foreach(all, i, st) {
+        if (!matches(st, f))
+            continue;
+        if (seen++ < skip)
+            continue;
+        if (f->limit > 0 && json_array_size(page) >= (size_t)f->limit) {
+            *ret_next = xasprintf("%zu", seen - 1);
+            break;
+        }
+        json_array_append_new(page, sandbox_json(st, false));
+    }
+    *ret = page;
+    return 0;
+}
+
+static int l_get(struct e2b_backend *b, const char *id, json_t **ret, struct e2b_error **err)
+{
+    _cleanup_json_ json_t *st = NULL;
+    if (e2b_local_get(id, &st, err) < 0)
+        return -1;
+    *ret = sandbox_json(st, true);
+    return 0;
+}
+
+static int l_kill(struct e2b_backend *b, const char *id, struct e2b_error **err)
+{
+    return e2b_local_kill(id, err);
+}
+
+static int l_set_timeout(struct e2b_backend *b, const char *id, int t, struct e2b_error **err)
+{
+    return e2b_local_set_timeout(id, t, err);
+}
+
+static int l_pause(struct e2b_backend *b, const char *id, struct e2b_error **err)
+{
+    return e2b_local_pause(id, err);
+}
+
+static int l_connect(struct e2b_backend *b, const char *id, int t, json_t **ret, bool *ret_resumed,
+                     struct e2b_error **err)
+{
+    if (e2b_local_resume(id, t, ret_resumed, err) < 0)
+        return -1;
+    return l_get(b, id, ret, err);
+}
+
+static int l_metrics(struct e2b_backend *b, const char *id, json_t **ret, struct e2b_error **err)
+{
+    json_t *m = NULL;
+    if (e2b_local_metrics(id, &m, err) < 0)
+        return -1;
+    *ret = json_array();
+    json_array_append_new(*ret, m);
+    return 0;
+}
+
+static int l_logs(struct e2b_backend *b, const char *id, json_t **ret, struct e2b_error **err)
+{
+    return e2b_local_logs(id, ret, err);
+}
+
+static int l_envd_endpoint(struct e2b_backend *b, const char *id, struct e2b_envd_endpoint *ep,
+                           struct e2b_error **err)
+{
+    _cleanup_json_ json_t *st = NULL;
+    if (e2b_local_get(id, &st, err) < 0)
+        return -1;
+    memset(ep, 0, sizeof(*ep));
+    ep->base = e2b_local_envd_base(id);
+    ep->sandbox_id = xstrdup(id);
+    if (e2b_json_str(st, "envdAccessToken"))
+        ep->access_token = xstrdup(e2b_json_str(st, "envdAccessToken"));
+    return 0;
+}
+
+/* The built-in template needs no build. */
+static json_t *host_template(void)
+{
+    return json_pack("{s:s, s:s, s:i, s:i, s:i, s:b, s:[s], s:[s], s:s, s:s, s:b}", "templateID",
+                     "host", "buildID", "host", "cpuCount", 2, "memoryMB", 1024, "diskSizeMB", 1024,
+                     "public", 0, "aliases", "host", "names", "host", "envdVersion", ENVD_VERSION,
+                     "buildStatus", "ready", "builtIn", 1);
+}
+
+static int l_template_list(struct e2b_backend *b, json_t **ret, struct e2b_error **err)
+{
+    struct e2b_store store;
+    if (e2b_store_open(&store, err) < 0)
+        return -1;
+    int r = e2b_store_list(&store, ret, err);
+    e2b_store_close(&store);
+    if (r == 0)
+        json_array_append_new(*ret, host_template());
+    return r;
+}
+
+static int l_template_get(struct e2b_backend *b, const char *name, json_t **ret, struct e2b_error **err)
+{
+    if (STREQ(name, "host")) {
+        *ret = host_template();
+        return 0;
+    }
+    struct e2b_store store;
+    if (e2b_store_open(&store, err) < 0)
+        return -1;
+    int r = e2b_store_find(&store, name, ret, NULL, err);
+    e2b_store_close(&store);
+    return r;
+}
+
+static int l_template_delete(struct e2b_backend *b, const char *name, struct e2b_error **err)
+{
+    if (STREQ(name, "host"))
+        return e2b_error_set(err, E2B_ERR_PERMISSION, "template 'host' is built in and cannot be deleted");
+    struct e2b_store store;
+    if (e2b_store_open(&store, err) < 0)
+        return -1;
+    int r = e2b_store_delete(&store, name, err);
+    e2b_store_close(&store);
+    return r;
+}
+
+static void l_free(struct e2b_backend *b) { free(b); }
+
+static const struct e2b_backend_ops local_ops = {
+    .name = "local",
+    .create = l_create,
+    .list = l_list,
+    .get = l_get,
+    .kill = l_kill,
+    .set_timeout = l_set_timeout,
+    .pause = l_pause,
+    .connect = l_connect,
+    .metrics = l_metrics,
+    .logs = l_logs,
+    .envd_endpoint = l_envd_endpoint,
+    .template_list = l_template_list,
+    .template_get = l_template_get,
+    .template_delete = l_template_delete,
+    .free = l_free,
+};
+
+int e2b_backend_local_new(struct e2b_backend **ret, struct e2b_error **err)
+{
+    struct e2b_backend *b = xcalloc(1, sizeof(*b));
+    b->ops = &local_ops;
+    *ret = b;
+    return 0;
+}

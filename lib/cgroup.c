@@ -1,0 +1,232 @@
+/* cgroup.c - see cgroup.h */
+#include "cgroup.h"
+#include "fsutil.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+
+#define CG_ROOT "/sys/fs/cgroup"
+
+static const char *const v1_ctrls[] = {"memory", "pids", "cpu", "cpuacct", "freezer"};
+
+bool e2b_cgroup_v2(void)
+{
+    return access(CG_ROOT "/cgroup.controllers", F_OK) == 0;
+}
+
+static char *dir_for(const char *ctrl, const char *id)
+{
+    if (!ctrl)
+        return xasprintf(CG_ROOT "/e2b/%s", id);
+    return xasprintf(CG_ROOT "/%s/e2b/%s", ctrl, id);
+}
+
+static int write_str(const char *dir, const char *file, const char *value, struct e2b_error **err)
+{
+    _cleanup_free_ char *p = e2b_path_join(dir, file);
+    _cleanup_close_ int fd = open(p, O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || write(fd, value, strlen(value)) < 0)
+        return e2b_error_sys(err, errno, "cannot write %s", p);
+    return 0;
+}
+
+static uint64_t read_u64(const char *dir, const char *file, const char *key)
+{
+    _cleanup_free_ char *p = e2b_path_join(dir, file);
+    _cleanup_free_ char *data = NULL;
+    if (e2b_read_file(p, &data, NULL, NULL) < 0)
+        return 0;
+    if (!key)
+        return strtoull(data, NULL, 10);
+    size_t kl = strlen(key);
+    for (char *line = data; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
+        if (strncmp(line, key, kl) == 0 && line[kl] == ' ')
+            return strtoull(line + kl + 1, NULL, 10);
+    return 0;
+}
+
+int e2b_cgroup_create(const char *id, const struct e2b_cgroup_limits *lim, struct e2b_error **err)
+{
+    char buf[64];
+    if (e2b_cgroup_v2()) {
+        write_str(CG_ROOT, "cgroup.subtree_control", "+memory +pids +cpu", NULL);
+        _cleanup_free_ char *parent = xstrdup(CG_ROOT "/e2b");
+        if (e2b_mkdir_p(parent, 0755, err) < 0)
+            return -1;
+        write_str(parent, "cgroup.subtree_control", "+memory +pids +cpu", NULL);
+        _cleanup_free_ char *d = dir_for(NULL, id);
+        if (mkdir(d, 0755) < 0 && errno != EEXIST)
+            return e2b_error_sys(err, errno, "cannot create cgroup %s", d);
+        if (lim->memory_bytes) {
+            snprintf(buf, sizeof(buf), "%llu", (unsigned long long)lim->memory_bytes);
+            if (write_str(d, "memory.max", buf, err) < 0)
+                return -1;
+            write_str(d, "memory.swap.max", "0", NULL);
+            write_str(d, "memory.oom.group", "0", NULL);
+        }
+        if (lim->pids_max) {
+            snprintf(buf, sizeof(buf), "%llu", (unsigned long long)lim->pids_max);
+            if (write_str(d, "pids.max", buf, err) < 0)
+                return -1;
+        }
+        if (lim->cpu_count) {
+            snprintf(buf, sizeof(buf), "%u 100000", lim->cpu_count * 100000);
+            write_str(d, "cpu.max", buf, NULL);
+        }
+        return 0;
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(v1_ctrls); i++) {
+        _cleanup_free_ char *root = xasprintf(CG_ROOT "/%s", v1_ctrls[i]);
+        if (access(root, F_OK) < 0)
+            continue; /* a hierarchy this host does not have */
+        _cleanup_free_ char *d = dir_for(v1_ctrls[i], id);
+        if (e2b_mkdir_p(d, 0755, err) < 0)
+            return -1;
+    }
+    _cleanup_free_ char *mem = dir_for("memory", id);
+    if (lim->memory_bytes) {
+        snprintf(buf, sizeof(buf), "%llu", (unsigned long long)lim->memory_bytes);
+        if (write_str(mem, "memory.limit_in_bytes", buf, err) < 0)
+            return -1;
+        /* No swap: the limit is the limit (fails quietly where swap accounting is off). */
+        write_str(mem, "memory.memsw.limit_in_bytes", buf, NULL);
+        write_str(mem, "memory.swappiness", "0", NULL);
+    }
+    if (lim->pids_max) {
+        _cleanup_free_ char *pids = dir_for("pids", id);
+        snprintf(buf, sizeof(buf), "%llu", (unsigned long long)lim->pids_max);
+        if (write_str(pids, "pids.max", buf, err) < 0)
+            return -1;
+    }
+    if (lim->cpu_count) {
+        _cleanup_free_ char *cpu = dir_for("cpu", id);
+        write_str(cpu, "cpu.cfs_period_us", "100000", NULL);
+        snprintf(buf, sizeof(buf), "%u", lim->cpu_count * 100000);
+        write_str(cpu, "cpu.cfs_quota_us", buf, NULL);
+    }
+    return 0;
+}
+
+int e2b_cgroup_add(const char *id, pid_t pid, struct e2b_error **err)
+{
+    char buf[32];
+    snprintf(buf, sizeof(buf), "%d", (int)pid);
+    if (e2b_cgroup_v2()) {
+        _cleanup_free_ char *d = dir_for(NULL, id);
+        return write_str(d, "cgroup.procs", buf, err);
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(v1_ctrls); i++) {
+        _cleanup_free_ char *d = dir_for(v1_ctrls[i], id);
+        if (access(d, F_OK) < 0)
+            continue;
+        if (write_str(d, "cgroup.procs", buf, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+int e2b_cgroup_freeze(const char *id, bool frozen, struct e2b_error **err)
+{
+    if (e2b_cgroup_v2()) {
+        _cleanup_free_ char *d = dir_for(NULL, id);
+        return write_str(d, "cgroup.freeze", frozen ? "1" : "0", err);
+    }
+    _cleanup_free_ char *d = dir_for("freezer", id);
+    if (write_str(d, "freezer.state", frozen ? "FROZEN" : "THAWED", err) < 0)
+        return -1;
+    /* FREEZING is transient; wait (bounded) until the kernel reports FROZEN. */
+    for (int i = 0; frozen && i < 200; i++) {
+        _cleanup_free_ char *p = e2b_path_join(d, "freezer.state");
+        _cleanup_free_ char *s = NULL;
+        if (e2b_read_file(p, &s, NULL, NULL) == 0 && strncmp(s, "FROZEN", 6) == 0)
+            return 0;
+        usleep(5000);
+    }
+    return 0;
+}
+
+int e2b_cgroup_stats(const char *id, struct e2b_cgroup_stats *st, struct e2b_error **err)
+{
+    memset(st, 0, sizeof(*st));
+    if (e2b_cgroup_v2()) {
+        _cleanup_free_ char *d = dir_for(NULL, id);
+        if (access(d, F_OK) < 0)
+            return e2b_error_sys(err, errno, "no cgroup for sandbox '%s'", id);
+        st->cpu_usage_ns = read_u64(d, "cpu.stat", "usage_usec") * 1000;
+        st->memory_bytes = read_u64(d, "memory.current", NULL);
+        st->memory_limit = read_u64(d, "memory.max", NULL);
+        st->pids = read_u64(d, "pids.current", NULL);
+        st->oom_killed = read_u64(d, "memory.events", "oom_kill") > 0;
+        return 0;
+    }
+    _cleanup_free_ char *mem = dir_for("memory", id);
+    if (access(mem, F_OK) < 0)
+        return e2b_error_sys(err, errno, "no cgroup for sandbox '%s'", id);
+    _cleanup_free_ char *acct = dir_for("cpuacct", id);
+    _cleanup_free_ char *pids = dir_for("pids", id);
+    st->cpu_usage_ns = read_u64(acct, "cpuacct.usage", NULL);
+    st->memory_bytes = read_u64(mem, "memory.usage_in_bytes", NULL);
+    st->memory_limit = read_u64(mem, "memory.limit_in_bytes", NULL);
+    st->pids = read_u64(pids, "pids.current", NULL);
+    st->oom_killed = read_u64(mem, "memory.oom_control", "oom_kill") > 0;
+    return 0;
+}
+
+static void kill_and_remove(const char *d)
+{
+    if (access(d, F_OK) < 0)
+        return;
+    /* Bounded: whatever is left is killed; rmdir succeeds once it is empty. */
+    for (int i = 0; i < 100; i++) {
+        _cleanup_free_ char *procs = e2b_path_join(d, "cgroup.procs");
+        _cleanup_free_ char *data = NULL;
+        bool any = false;
+        if (e2b_read_file(procs, &data, NULL, NULL) == 0)
+            for (char *p = data; *p;) {
+                long pid = strtol(p, &p, 10);
+                if (pid > 0) {
+                    kill((pid_t)pid, SIGKILL);
+                    any = true;
+                }
+                while (*p == '\n')
+                    p++;
+            }
+        if (!any && rmdir(d) == 0)
+            return;
+        if (rmdir(d) == 0)
+            return;
+        usleep(10000);
+    }
+}
+
+void e2b_cgroup_destroy(const char *id)
+{
+    if (e2b_cgroup_v2()) {
+        _cleanup_free_ char *d = dir_for(NULL, id);
+        write_str(d, "cgroup.freeze", "0", NULL);
+        write_str(d, "cgroup.kill", "1", NULL);
+        kill_and_remove(d);
+        return;
+    }
+    _cleanup_free_ char *fz = dir_for("freezer", id);
+    write_str(fz, "freezer.state", "THAWED", NULL); /* frozen tasks cannot die */
+    for (size_t i = 0; i < ARRAY_SIZE(v1_ctrls); i++) {
+        _cleanup_free_ char *d = dir_for(v1_ctrls[i], id);
+        kill_and_remove(d);
+    }
+}
+
+bool e2b_cgroup_exists(const char *id)
+{
+    if (e2b_cgroup_v2()) {
+        _cleanup_free_ char *d = dir_for(NULL, id);
+        return access(d, F_OK) == 0;
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(v1_ctrls); i++) {
+        _cleanup_free_ char *d = dir_for(v1_ctrls[i], id);
+        if (access(d, F_OK) == 0)
+            return true;
+    }
+    return false;
+}

@@ -1,0 +1,772 @@
+/* local-sandbox.c - see local-sandbox.h.
+ *
+ * Processes per sandbox:
+ *   supervisor  (double-forked from the CLI, setsid; owns cgroups, timeout, cleanup)
+ *     └─ init   (pid 1 of the sandbox's pid namespace; builds the root, reaps)
+ *          └─ envd (the agent; every sandbox process is its descendant)
+ * When envd or init dies the sandbox ends; when the supervisor dies init gets
+ * SIGKILL (PDEATHSIG) and the namespaces go with it.
+ */
+#include "local-sandbox.h"
+#include "cgroup.h"
+#include "config.h"
+#include "fsutil.h"
+#include "http.h"
+#include "sandbox-root.h"
+#include "strbuf.h"
+#include "template-store.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <time.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/wait.h>
+
+#define DEFAULT_CPUS 2
+#define DEFAULT_MEMORY_MB 1024
+#define DEFAULT_DISK_MB 1024
+#define DEFAULT_PIDS 4096
+#define READY_TIMEOUT_MS 30000
+
+/* ---- paths and state ---------------------------------------------------- */
+
+static char *sandboxes_dir(void)
+{
+    _cleanup_free_ char *rt = e2b_runtime_dir();
+    return e2b_path_join(rt, "sandboxes");
+}
+
+static char *sandbox_dir(const char *id)
+{
+    _cleanup_free_ char *d = sandboxes_dir();
+    return e2b_path_join(d, id);
+}
+
+static bool valid_id(const char *id)
+{
+    if (!id || strlen(id) != 20)
+        return false;
+    for (const char *p = id; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9')))
+            return false;
+    return true;
+}
+
+char *e2b_local_envd_base(const char *id)
+{
+    _cleanup_free_ char *d = sandbox_dir(id);
+    return xasprintf("unix:%s/run/envd.sock", d);
+}
+
+/* Serialise read-modify-write of a state file between CLI and supervisor. */
+static int lock_dir(const char *dir)
+{
+    _cleanup_free_ char *p = e2b_path_join(dir, ".lock");
+    int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd >= 0)
+        flock(fd, LOCK_EX);
+    return fd;
+}
+
+static int read_state(const char *dir, json_t **ret, struct e2b_error **err)
+{
+    _cleanup_free_ char *p = e2b_path_join(dir, "state.json");
+    return e2b_json_load_file(p, ret, err);
+}
+
+static int write_state(const char *dir, json_t *state, struct e2b_error **err)
+{
+    _cleanup_free_ char *p = e2b_path_join(dir, "state.json");
+    return e2b_json_save_file(p, state, 0600, err);
+}
+
+static bool alive(pid_t pid)
+{
+    return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+}
+
+/* Append one JSON log entry to the sandbox's log. */
+static void sbx_log(const char *dir, const char *level, const char *fmt, ...) _printf_(3, 4);
+static void sbx_log(const char *dir, const char *level, const char *fmt, ...)
+{
+    char *msg = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    if (vasprintf(&msg, fmt, ap) < 0)
+        msg = NULL;
+    va_end(ap);
+    if (!msg)
+        return;
+    _cleanup_free_ char *ts = e2b_rfc3339(e2b_wall_ms());
+    json_t *e = json_pack("{s:s, s:s, s:s, s:{s:s}}", "timestamp", ts, "level", level, "message",
+                          msg, "fields", "logger", "supervisor");
+    _cleanup_free_ char *line = e2b_json_dump(e, 0);
+    json_decref(e);
+    free(msg);
+    _cleanup_free_ char *p = e2b_path_join(dir, "sandbox.log");
+    int fd = open(p, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        dprintf(fd, "%s\n", line);
+        close(fd);
+    }
+}
+
+/* ---- finding things ------------------------------------------------------- */
+
+char *e2b_local_find_envd(void)
+{
+    const char *env = getenv("E2B_ENVD");
+    if (env && *env)
+        return xstrdup(env);
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n > 0) {
+        self[n] = '\0';
+        char *slash = strrchr(self, '/');
+        if (slash) {
+            *slash = '\0';
+            _cleanup_free_ char *beside = e2b_path_join(self, "envd");
+            if (access(beside, X_OK) == 0)
+                return TAKE_PTR(beside);
+            _cleanup_free_ char *installed = xasprintf("%s/../lib/e2b/envd", self);
+            if (access(installed, X_OK) == 0)
+                return TAKE_PTR(installed);
+        }
+    }
+    return NULL;
+}
+
+/* Does the root's /etc/passwd have this user? */
+static bool root_has_user(const char *root, const char *user)
+{
+    _cleanup_free_ char *p = xasprintf("%s/etc/passwd", root);
+    _cleanup_free_ char *data = NULL;
+    if (e2b_read_file(p, &data, NULL, NULL) < 0)
+        return false;
+    size_t n = strlen(user);
+    for (char *line = data; line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
+        if (strncmp(line, user, n) == 0 && line[n] == ':')
+            return true;
+    return false;
+}
+
+/* ---- envd over its socket ------------------------------------------------- */
+
+static int envd_call(const char *base, const char *method, const char *path, const char *body,
+                     long timeout_ms, struct e2b_error **err)
+{
+    const char *headers[] = {"Content-Type: application/json", NULL};
+    struct e2b_http_req req = {.method = method, .base = base, .path = path, .headers = headers,
+                               .body = body, .body_len = body ? strlen(body) : 0,
+                               .timeout_ms = timeout_ms, .connect_timeout_ms = timeout_ms};
+    struct e2b_http_resp resp;
+    int r = e2b_http_request(&req, &resp, err);
+    e2b_http_resp_release(&resp);
+    return r;
+}
+
+static int wait_envd(const char *base, const char *sock, pid_t init_pid, struct e2b_error **err)
+{
+    int64_t deadline = e2b_now_ms() + READY_TIMEOUT_MS;
+    useconds_t pause_us = 1000;
+    while (e2b_now_ms() < deadline) {
+        if (!alive(init_pid) || waitpid(init_pid, NULL, WNOHANG) == init_pid)
+            return e2b_error_set(err, E2B_ERR_GENERIC, "the sandbox exited while starting");
+        if (access(sock, F_OK) == 0 && envd_call(base, "GET", "/health", NULL, 1000, NULL) == 0)
+            return 0;
+        usleep(pause_us);
+        if (pause_us < 20000)
+            pause_us *= 2;
+    }
+    return e2b_error_set(err, E2B_ERR_TIMEOUT, "envd did not answer within %d s", READY_TIMEOUT_MS / 1000);
+}
+
+/* ---- the supervisor ------------------------------------------------------- */
+
+struct supervisor {
+    char *id;
+    char *dir;
+    pid_t init_pid;
+    struct e2b_sandbox_root root;
+};
+
+static void supervisor_cleanup(struct supervisor *s, const char *why)
+{
+    sbx_log(s->dir, "info", "sandbox ends: %s", why);
+    e2b_cgroup_freeze(s->id, false, NULL); /* frozen tasks cannot take SIGKILL */
+    if (s->init_pid > 0) {
+        kill(s->init_pid, SIGKILL);
+        while (waitpid(s->init_pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+    }
+    e2b_cgroup_destroy(s->id);
+    e2b_rm_rf(s->dir, NULL);
+}
+
+/* Report to the waiting CLI: "ok" or the error message. */
+static void report(int fd, const char *msg)
+{
+    if (fd < 0)
+        return;
+    /* One line: init inherits this pipe, so the reader cannot wait for EOF. */
+    dprintf(fd, "%s\n", msg);
+    close(fd);
+}
+
+static _noreturn_ void supervise(struct supervisor *s, const struct e2b_local_options *o,
+                                 json_t *state, int ready_fd)
+{
+    _cleanup_error_ struct e2b_error *err = NULL;
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGCHLD);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGHUP);
+    sigaddset(&mask, SIGUSR1);
+    sigprocmask(SIG_BLOCK, &mask, NULL);
+
+    struct e2b_cgroup_limits lim = {
+        .memory_bytes = (uint64_t)json_integer_value(json_object_get(state, "memoryMB")) << 20,
+        .pids_max = (uint64_t)(o->pids_max ? o->pids_max : DEFAULT_PIDS),
+        .cpu_count = (unsigned)json_integer_value(json_object_get(state, "cpuCount")),
+    };
+    if (e2b_cgroup_create(s->id, &lim, &err) < 0)
+        goto fail;
+    if (e2b_sandbox_root_spawn(&s->root, s->id, &s->init_pid, &err) < 0)
+        goto fail;
+    /* From here the sandbox exists; it is fully set up only once envd answers. */
+    _cleanup_free_ char *base = e2b_local_envd_base(s->id);
+    _cleanup_free_ char *sock = xasprintf("%s/run/envd.sock", s->dir);
+    if (wait_envd(base, sock, s->init_pid, &err) < 0) {
+        _cleanup_free_ char *boot = xasprintf("%s/run/init.log", s->dir);
+        _cleanup_free_ char *log = NULL;
+        if (e2b_read_file(boot, &log, NULL, NULL) == 0 && *log) {
+            size_t n = strlen(log);
+            while (n && log[n - 1] == '\n')
+                log[--n] = '\0';
+            e2b_error_wrap(&err, "%s", log);
+        }
+        goto fail;
+    }
+    /* /init: the global env, default user and, for secure sandboxes, the token. */
+    {
+        json_t *init = json_object();
+        json_t *env = json_object();
+        json_object_update(env, json_object_get(state, "envVars"));
+        json_object_set_new(env, "E2B_SANDBOX", json_string("true"));
+        json_object_set_new(env, "E2B_SANDBOX_ID", json_string(s->id));
+        json_object_set_new(env, "E2B_TEMPLATE_ID", json_string(e2b_json_str(state, "templateID")));
+        json_object_set_new(init, "envVars", env);
+        json_object_set(init, "defaultUser", json_object_get(state, "defaultUser"));
+        if (e2b_json_str(state, "defaultWorkdir"))
+            json_object_set(init, "defaultWorkdir", json_object_get(state, "defaultWorkdir"));
+        if (e2b_json_str(state, "envdAccessToken"))
+            json_object_set(init, "accessToken", json_object_get(state, "envdAccessToken"));
+        _cleanup_free_ char *ts = e2b_rfc3339(e2b_wall_ms());
+        json_object_set_new(init, "timestamp", json_string(ts));
+        _cleanup_free_ char *body = e2b_json_dump(init, 0);
+        json_decref(init);
+        if (envd_call(base, "POST", "/init", body, 10000, &err) < 0)
+            goto fail;
+    }
+    {
+        int lk = lock_dir(s->dir);
+        json_object_set_new(state, "state", json_string("running"));
+        json_object_set_new(state, "initPid", json_integer(s->init_pid));
+        int r = write_state(s->dir, state, &err);
+        close(lk);
+        if (r < 0)
+            goto fail;
+    }
+    sbx_log(s->dir, "info", "sandbox started from template '%s'", e2b_json_str(state, "templateID"));
+    report(ready_fd, "ok");
+    ready_fd = -1;
+
+    /* Wait for the end: the deadline (unless paused), a kill, or init's death. */
+    for (;;) {
+        json_t *cur = NULL;
+        int lk = lock_dir(s->dir);
+        if (read_state(s->dir, &cur, NULL) == 0) {
+            json_decref(state);
+            state = cur;
+        }
+        close(lk);
+        bool paused = STREQ(e2b_json_str(state, "state") ? e2b_json_str(state, "state") : "", "paused");
+        int64_t left = e2b_json_int(state, "endAtMs", 0) - e2b_wall_ms();
+        if (!paused && left <= 0) {
+            supervisor_cleanup(s, "timeout");
+            _exit(0);
+        }
+        struct timespec ts = {.tv_sec = paused ? 3600 : left / 1000,
+                              .tv_nsec = paused ? 0 : (left % 1000) * 1000000};
+        siginfo_t si;
+        int sig = sigtimedwait(&mask, &si, &ts);
+        if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP) {
+            supervisor_cleanup(s, "killed");
+            _exit(0);
+        }
+        if (sig == SIGCHLD) {
+            int status;
+            if (waitpid(s->init_pid, &status, WNOHANG) == s->init_pid) {
+                s->init_pid = -1;
+                supervisor_cleanup(s, WIFSIGNALED(status) ? "init was killed" : "envd exited");
+                _exit(0);
+            }
+        }
+        /* SIGUSR1 (state changed) and timeouts loop to re-read the state. */
+    }
+
+fail:
+    sbx_log(s->dir, "error", "cannot start: %s", err ? err->msg : "unknown error");
+    report(ready_fd, err ? err->msg : "unknown error");
+    supervisor_cleanup(s, "start failed");
+    _exit(1);
+}
+
+/* ---- create ----------------------------------------------------------------- */
+
+static int resolve_template(const char *name, struct e2b_sandbox_root *root, json_t *state,
+                            struct e2b_error **err)
+{
+    if (STREQ(name, "host")) {
+        root->host = true;
+        json_object_set_new(state, "templateID", json_string("host"));
+        json_object_set_new(state, "alias", json_string("host"));
+        json_object_set_new(state, "defaultUser", json_string(root_has_user("", "user") ? "user" : "root"));
+        return 0;
+    }
+    struct e2b_store store;
+    if (e2b_store_open(&store, err) < 0)
+        return -1;
+    _cleanup_json_ json_t *meta = NULL;
+    _cleanup_free_ char *dir = NULL;
+    int r = e2b_store_find(&store, name, &meta, &dir, err);
+    e2b_store_close(&store);
+    if (r < 0) {
+        if ((*err)->code == E2B_ERR_NOT_FOUND)
+            e2b_error_wrap(err, "cannot start a sandbox (build it with 'e2b template build', or use 'host')");
+        return -1;
+    }
+    root->lower = e2b_path_join(dir, "rootfs");
+    json_object_set_new(state, "templateID", json_string(e2b_json_str(meta, "templateID")));
+    json_t *aliases = json_object_get(meta, "aliases");
+    if (json_array_size(aliases))
+        json_object_set(state, "alias", json_array_get(aliases, 0));
+    const char *user = e2b_json_str(meta, "user");
+    if (!user || !*user)
+        user = root_has_user(root->lower, "user") ? "user" : "root";
+    json_object_set_new(state, "defaultUser", json_string(user));
+    if (e2b_json_str(meta, "workdir"))
+        json_object_set(state, "defaultWorkdir", json_object_get(meta, "workdir"));
+    json_t *env = json_object_get(meta, "env");
+    if (json_is_object(env))
+        json_object_set(state, "templateEnv", env);
+    if (!json_object_get(state, "cpuCount") && e2b_json_int(meta, "cpuCount", 0))
+        json_object_set(state, "cpuCount", json_object_get(meta, "cpuCount"));
+    if (!json_object_get(state, "memoryMB") && e2b_json_int(meta, "memoryMB", 0))
+        json_object_set(state, "memoryMB", json_object_get(meta, "memoryMB"));
+    return 0;
+}
+
+static char *random_token(void)
+{
+    _cleanup_free_ char *a = e2b_random_id();
+    _cleanup_free_ char *b = e2b_random_id();
+    return xasprintf("%s%s", a, b);
+}
+
+int e2b_local_create(const struct e2b_local_options *o, json_t **ret_state, struct e2b_error **err)
+{
+    if (geteuid() != 0)
+        return e2b_error_set(err, E2B_ERR_PERMISSION,
+                             "local sandboxes need root here (namespaces, cgroups, overlay)");
+    e2b_local_reap();
+    _cleanup_free_ char *envd = o->envd_path ? xstrdup(o->envd_path) : e2b_local_find_envd();
+    if (!envd || access(envd, X_OK) < 0)
+        return e2b_error_set(err, E2B_ERR_NOT_FOUND,
+                             "cannot find the guest agent 'envd' (build it, or set E2B_ENVD)");
+    if (o->timeout_s <= 0)
+        return e2b_error_set(err, E2B_ERR_INVALID, "timeout must be greater than 0");
+
+    _cleanup_free_ char *runsub = NULL, *started = NULL;
+    struct supervisor s = {.id = e2b_random_id()};
+    s.dir = sandbox_dir(s.id);
+    s.root.envd = xstrdup(envd);
+    s.root.disk_mb = o->disk_mb ? o->disk_mb : DEFAULT_DISK_MB;
+    s.root.internet = o->internet;
+    _cleanup_json_ json_t *state = json_object();
+    if (resolve_template(o->template ? o->template : "base", &s.root, state, err) < 0)
+        goto fail_early;
+    runsub = e2b_path_join(s.dir, "run");
+    if (e2b_mkdir_p(runsub, 0700, err) < 0)
+        goto fail_early;
+    s.root.state_dir = xstrdup(s.dir);
+
+    int64_t now = e2b_wall_ms();
+    started = e2b_rfc3339(now);
+    json_object_set_new(state, "sandboxID", json_string(s.id));
+    json_object_set_new(state, "state", json_string("starting"));
+    json_object_set_new(state, "startedAt", json_string(started));
+    json_object_set_new(state, "startedAtMs", json_integer(now));
+    json_object_set_new(state, "endAtMs", json_integer(now + (int64_t)o->timeout_s * 1000));
+    if (o->cpu_count || !json_object_get(state, "cpuCount"))
+        json_object_set_new(state, "cpuCount", json_integer(o->cpu_count ? o->cpu_count : DEFAULT_CPUS));
+    if (o->memory_mb || !json_object_get(state, "memoryMB"))
+        json_object_set_new(state, "memoryMB",
+                            json_integer(o->memory_mb ? o->memory_mb : DEFAULT_MEMORY_MB));
+    json_object_set_new(state, "diskSizeMB", json_integer(s.root.disk_mb));
+    json_object_set(state, "metadata", o->metadata ? o->metadata : json_object());
+    json_t *env = json_object();
+    json_object_update(env, json_object_get(state, "templateEnv"));
+    if (o->env_vars)
+        json_object_update(env, o->env_vars);
+    json_object_set_new(state, "envVars", env);
+    json_object_del(state, "templateEnv");
+    json_object_set_new(state, "allowInternetAccess", json_boolean(o->internet));
+    if (o->secure) {
+        _cleanup_free_ char *tok = random_token();
+        json_object_set_new(state, "envdAccessToken", json_string(tok));
+    }
+    s.root.user = xstrdup(e2b_json_str(state, "defaultUser"));
+    json_object_set_new(state, "supervisorPid", json_integer(0));
+    if (write_state(s.dir, state, err) < 0)
+        goto fail_early;
+
+    int pipefd[2];
+    if (pipe2(pipefd, O_CLOEXEC) < 0) {
+        e2b_error_sys(err, errno, "cannot start sandbox");
+        goto fail_early;
+    }
+    fflush(NULL);
+    pid_t middle = fork();
+    if (middle < 0) {
+        e2b_error_sys(err, errno, "cannot start sandbox");
+        close(pipefd[0]), close(pipefd[1]);
+        goto fail_early;
+    }
+    if (middle == 0) {
+        close(pipefd[0]);
+        setsid();
+        pid_t sup = fork();
+        if (sup != 0)
+            _exit(sup < 0 ? 1 : 0);
+        /* The supervisor: no terminal, its own log, our signals back to default. */
+        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+        _cleanup_free_ char *logp = xasprintf("%s/supervisor.log", s.dir);
+        int log = open(logp, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        dup2(null, 0), dup2(log >= 0 ? log : null, 1), dup2(log >= 0 ? log : null, 2);
+        signal(SIGPIPE, SIG_IGN);
+        int lk = lock_dir(s.dir);
+        json_object_set_new(state, "supervisorPid", json_integer(getpid()));
+        write_state(s.dir, state, NULL);
+        close(lk);
+        supervise(&s, o, json_incref(state), pipefd[1]);
+    }
+    close(pipefd[1]);
+    while (waitpid(middle, NULL, 0) < 0 && errno == EINTR)
+        ;
+    /* Wait for the supervisor's word: "ok" or why not. */
+    struct strbuf msg = STRBUF_INIT;
+    struct pollfd pfd = {.fd = pipefd[0], .events = POLLIN};
+    int64_t deadline = e2b_now_ms() + READY_TIMEOUT_MS + 5000;
+    for (;;) {
+        int64_t left = deadline - e2b_now_ms();
+        if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
+            break;
+        char buf[512];
+        ssize_t n = read(pipefd[0], buf, sizeof(buf));
+        if (n <= 0)
+            break;
+        strbuf_add(&msg, buf, (size_t)n);
+        if (memchr(buf, '\n', (size_t)n))
+            break;
+    }
+    close(pipefd[0]);
+    strbuf_rtrim(&msg);
+    if (!STREQ(msg.buf, "ok")) {
+        e2b_error_set(err, E2B_ERR_GENERIC, "cannot start sandbox from '%s': %s",
+                      o->template ? o->template : "base", msg.len ? msg.buf : "the supervisor died");
+        strbuf_release(&msg);
+        e2b_local_kill(s.id, NULL);
+        goto fail_late;
+    }
+    strbuf_release(&msg);
+    json_t *fresh = NULL;
+    if (read_state(s.dir, &fresh, err) < 0)
+        goto fail_late;
+    *ret_state = fresh;
+    e2b_sandbox_root_release(&s.root);
+    free(s.id);
+    free(s.dir);
+    return 0;
+
+fail_early:
+    e2b_rm_rf(s.dir, NULL);
+fail_late:
+    e2b_sandbox_root_release(&s.root);
+    free(s.id);
+    free(s.dir);
+    return -1;
+}
+
+/* ---- the other verbs ------------------------------------------------------ */
+
+static int load(const char *id, char **ret_dir, json_t **ret_state, struct e2b_error **err)
+{
+    if (!valid_id(id))
+        return e2b_error_set(err, E2B_ERR_NOT_FOUND, "sandbox '%s' not found", id ? id : "");
+    _cleanup_free_ char *dir = sandbox_dir(id);
+    json_t *st = NULL;
+    if (access(dir, F_OK) < 0 || read_state(dir, &st, NULL) < 0)
+        return e2b_error_set(err, E2B_ERR_NOT_FOUND, "sandbox '%s' not found", id);
+    pid_t sup = (pid_t)e2b_json_int(st, "supervisorPid", 0);
+    if (sup > 0 && !alive(sup)) {
+        json_decref(st);
+        e2b_local_reap();
+        return e2b_error_set(err, E2B_ERR_NOT_FOUND, "sandbox '%s' not found (it has ended)", id);
+    }
+    if (ret_state)
+        *ret_state = st;
+    else
+        json_decref(st);
+    if (ret_dir)
+        *ret_dir = TAKE_PTR(dir);
+    return 0;
+}
+
+int e2b_local_get(const char *id, json_t **ret_state, struct e2b_error **err)
+{
+    return load(id, NULL, ret_state, err);
+}
+
+int e2b_local_list(json_t **ret_states, struct e2b_error **err)
+{
+    e2b_local_reap();
+    json_t *list = json_array();
+    _cleanup_free_ char *root = sandboxes_dir();
+    _cleanup_closedir_ DIR *d = opendir(root);
+    struct dirent *de;
+    while (d && (de = readdir(d))) {
+        if (!valid_id(de->d_name))
+            continue;
+        json_t *st = NULL;
+        if (load(de->d_name, NULL, &st, NULL) == 0) {
+            const char *s = e2b_json_str(st, "state");
+            if (s && (STREQ(s, "running") || STREQ(s, "paused")))
+                json_array_append(list, st);
+            json_decref(st);
+        }
+    }
+    *ret_states = list;
+    return 0;
+}
+
+int e2b_local_kill(const char *id, struct e2b_error **err)
+{
+    _cleanup_free_ char *dir = NULL;
+    _cleanup_json_ json_t *st = NULL;
+    if (load(id, &dir, &st, err) < 0)
+        return -1;
+    pid_t sup = (pid_t)e2b_json_int(st, "supervisorPid", 0);
+    if (sup > 0)
+        kill(sup, SIGTERM);
+    /* The supervisor removes the state dir when all is gone; wait for that. */
+    for (int i = 0; i < 500 && access(dir, F_OK) == 0; i++) {
+        if (sup > 0 && !alive(sup))
+            break;
+        usleep(10000);
+    }
+    if (access(dir, F_OK) == 0) {
+        if (sup > 0 && alive(sup))
+            kill(sup, SIGKILL);
+        usleep(20000);
+        e2b_local_reap();
+    }
+    return 0;
+}
+
+static int update(const char *id, struct e2b_error **err,
+                  int (*fn)(const char *id, json_t *st, void *ud, struct e2b_error **err), void *ud)
+{
+    _cleanup_free_ char *dir = NULL;
+    if (load(id, &dir, NULL, err) < 0)
+        return -1;
+    int lk = lock_dir(dir);
+    json_t *st = NULL;
+    int r = read_state(dir, &st, err);
+    if (r == 0)
+        r = fn(id, st, ud, err);
+    if (r == 0)
+        r = write_state(dir, st, err);
+    close(lk);
+    pid_t sup = (pid_t)e2b_json_int(st, "supervisorPid", 0);
+    if (r == 0 && sup > 0)
+        kill(sup, SIGUSR1); /* re-read the state: the deadline may have moved */
+    json_decref(st);
+    return r;
+}
+
+static int do_set_timeout(const char *id, json_t *st, void *ud, struct e2b_error **err)
+{
+    int timeout = *(int *)ud;
+    json_object_set_new(st, "endAtMs", json_integer(e2b_wall_ms() + (int64_t)timeout * 1000));
+    return 0;
+}
+
+int e2b_local_set_timeout(const char *id, int timeout_s, struct e2b_error **err)
+{
+    if (timeout_s <= 0)
+        return e2b_error_set(err, E2B_ERR_INVALID, "timeout must be greater than 0");
+    return update(id, err, do_set_timeout, &timeout_s);
+}
+
+static int do_pause(const char *id, json_t *st, void *ud, struct e2b_error **err)
+{
+    if (!STREQ(e2b_json_str(st, "state") ? e2b_json_str(st, "state") : "", "running"))
+        return e2b_error_set(err, E2B_ERR_EXISTS, "sandbox '%s' is not running (it is %s)", id,
+                             e2b_json_str(st, "state") ? e2b_json_str(st, "state") : "unknown");
+    if (e2b_cgroup_freeze(id, true, err) < 0)
+        return -1;
+    json_object_set_new(st, "state", json_string("paused"));
+    json_object_set_new(st, "pausedAtMs", json_integer(e2b_wall_ms()));
+    return 0;
+}
+
+int e2b_local_pause(const char *id, struct e2b_error **err)
+{
+    return update(id, err, do_pause, NULL);
+}
+
+struct resume_args {
+    int timeout_s;
+    bool was_paused;
+};
+
+static int do_resume(const char *id, json_t *st, void *ud, struct e2b_error **err)
+{
+    struct resume_args *a = ud;
+    int64_t now = e2b_wall_ms();
+    a->was_paused = STREQ(e2b_json_str(st, "state") ? e2b_json_str(st, "state") : "", "paused");
+    if (a->was_paused) {
+        if (e2b_cgroup_freeze(id, false, err) < 0)
+            return -1;
+        /* The clock stood still while paused: what was left is left again. */
+        int64_t left = e2b_json_int(st, "endAtMs", now) - e2b_json_int(st, "pausedAtMs", now);
+        json_object_set_new(st, "endAtMs", json_integer(now + (left > 1000 ? left : 1000)));
+        json_object_set_new(st, "state", json_string("running"));
+        json_object_del(st, "pausedAtMs");
+    }
+    if (a->timeout_s > 0) {
+        int64_t want = now + (int64_t)a->timeout_s * 1000;
+        /* connect only extends a running sandbox's time; a resumed one gets it outright */
+        if (a->was_paused || want > e2b_json_int(st, "endAtMs", 0))
+            json_object_set_new(st, "endAtMs", json_integer(want));
+    }
+    return 0;
+}
+
+int e2b_local_resume(const char *id, int timeout_s, bool *ret_was_paused, struct e2b_error **err)
+{
+    struct resume_args a = {.timeout_s = timeout_s};
+    int r = update(id, err, do_resume, &a);
+    if (ret_was_paused)
+        *ret_was_paused = a.was_paused;
+    return r;
+}
+
+int e2b_local_metrics(const char *id, json_t **ret, struct e2b_error **err)
+{
+    _cleanup_json_ json_t *st = NULL;
+    if (load(id, NULL, &st, err) < 0)
+        return -1;
+    struct e2b_cgroup_stats a, b;
+    if (e2b_cgroup_stats(id, &a, err) < 0)
+        return -1;
+    int64_t t0 = e2b_now_ms();
+    usleep(100000); /* CPU use is a rate: two samples */
+    if (e2b_cgroup_stats(id, &b, err) < 0)
+        return -1;
+    int64_t dt = e2b_now_ms() - t0;
+    long long cpus = e2b_json_int(st, "cpuCount", 1);
+    double pct = dt > 0 ? (double)(b.cpu_usage_ns - a.cpu_usage_ns) / ((double)dt * 1e6) * 100.0 / (double)cpus : 0;
+    json_t *m = json_object();
+    json_object_set_new(m, "timestampUnix", json_integer(e2b_wall_ms() / 1000));
+    _cleanup_free_ char *ts = e2b_rfc3339(e2b_wall_ms());
+    json_object_set_new(m, "timestamp", json_string(ts));
+    json_object_set_new(m, "cpuCount", json_integer(cpus));
+    json_object_set_new(m, "cpuUsedPct", json_real((double)(long long)(pct * 100) / 100.0));
+    json_object_set_new(m, "memUsed", json_integer((json_int_t)b.memory_bytes));
+    json_object_set_new(m, "memTotal", json_integer(e2b_json_int(st, "memoryMB", 0) << 20));
+    json_object_set_new(m, "pids", json_integer((json_int_t)b.pids));
+    /* The writable layer's file system, seen through init's root. */
+    _cleanup_free_ char *rootp = xasprintf("/proc/%lld/root/", e2b_json_int(st, "initPid", 0));
+    struct statvfs vfs;
+    if (statvfs(rootp, &vfs) == 0) {
+        json_object_set_new(m, "diskUsed", json_integer((json_int_t)((vfs.f_blocks - vfs.f_bfree) * vfs.f_frsize)));
+        json_object_set_new(m, "diskTotal", json_integer((json_int_t)(vfs.f_blocks * vfs.f_frsize)));
+    }
+    *ret = m;
+    return 0;
+}
+
+int e2b_local_logs(const char *id, json_t **ret, struct e2b_error **err)
+{
+    _cleanup_free_ char *dir = NULL;
+    if (load(id, &dir, NULL, err) < 0)
+        return -1;
+    json_t *list = json_array();
+    _cleanup_free_ char *p = e2b_path_join(dir, "sandbox.log");
+    _cleanup_free_ char *data = NULL;
+    if (e2b_read_file(p, &data, NULL, NULL) == 0)
+        for (char *line = strtok(data, "\n"); line; line = strtok(NULL, "\n")) {
+            json_t *e = json_loads(line, 0, NULL);
+            if (e)
+                json_array_append_new(list, e);
+        }
+    /* envd's own stderr, one entry a line */
+    _cleanup_free_ char *ep = xasprintf("%s/run/envd.log", dir);
+    _cleanup_free_ char *edata = NULL;
+    if (e2b_read_file(ep, &edata, NULL, NULL) == 0)
+        for (char *line = strtok(edata, "\n"); line; line = strtok(NULL, "\n")) {
+            json_t *e = json_pack("{s:s, s:s, s:s, s:{s:s}}", "timestamp", "", "level", "info",
+                                  "message", line, "fields", "logger", "envd");
+            json_array_append_new(list, e);
+        }
+    *ret = list;
+    return 0;
+}
+
+void e2b_local_reap(void)
+{
+    _cleanup_free_ char *root = sandboxes_dir();
+    _cleanup_closedir_ DIR *d = opendir(root);
+    struct dirent *de;
+    while (d && (de = readdir(d))) {
+        if (!valid_id(de->d_name))
+            continue;
+        _cleanup_free_ char *dir = e2b_path_join(root, de->d_name);
+        json_t *st = NULL;
+        pid_t sup = 0;
+        if (read_state(dir, &st, NULL) == 0) {
+            sup = (pid_t)e2b_json_int(st, "supervisorPid", 0);
+            json_decref(st);
+        }
+        if (sup == 0) {
+            /* starting: give its creator a grace period */
+            struct stat sb;
+            if (stat(dir, &sb) == 0 && time(NULL) - sb.st_mtime < 60)
+                continue;
+        } else if (alive(sup)) {
+            continue;
+        }
+        e2b_cgroup_destroy(de->d_name);
+        e2b_rm_rf(dir, NULL);
+    }
+}

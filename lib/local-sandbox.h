@@ -1,0 +1,58 @@
+/* local-sandbox.h - sandboxes on this machine, in Linux namespaces.
+ *
+ * `create` forks a supervisor per sandbox (double-forked, so it outlives the
+ * CLI; no daemon). The supervisor makes the sandbox's cgroups and clones its
+ * init into new pid, mount, net, ipc, uts and cgroup namespaces; init builds
+ * the root (overlay of the template, or the host's programs for `host`),
+ * pivots into it, drops privileges (capabilities, no_new_privs, seccomp) and
+ * runs envd on a unix socket in the state directory. The supervisor enforces
+ * the timeout and removes everything when the sandbox ends; if it is killed,
+ * the kernel takes the namespaces down (init has PDEATHSIG) and the next e2b
+ * run removes what is left (e2b_local_reap).
+ *
+ * State: <runtime dir>/sandboxes/<id>/state.json, written atomically under a
+ * lock; envd's socket is <runtime dir>/sandboxes/<id>/run/envd.sock.
+ */
+#ifndef E2B_LOCAL_SANDBOX_H
+#define E2B_LOCAL_SANDBOX_H
+
+#include "backend.h"
+
+struct e2b_local_options {
+    const char *template;  /* "host" or a template ID/name in the store */
+    int timeout_s;
+    json_t *metadata;      /* {str:str} or NULL */
+    json_t *env_vars;      /* {str:str} or NULL */
+    bool secure;           /* envd requires an access token */
+    bool internet;         /* outbound network through slirp4netns */
+    int cpu_count;         /* 0: template's or 2 */
+    int memory_mb;         /* 0: template's or 1024 */
+    int disk_mb;           /* writable layer size; 0: 1024 */
+    int pids_max;          /* 0: 4096 */
+    const char *envd_path; /* NULL: found next to the e2b binary or installed */
+};
+
+/* Start a sandbox; returns when envd answers. ret_state: the state JSON. */
+int e2b_local_create(const struct e2b_local_options *opts, json_t **ret_state,
+                     struct e2b_error **err);
+/* State of every sandbox (reaping dead ones first). */
+int e2b_local_list(json_t **ret_states, struct e2b_error **err);
+int e2b_local_get(const char *id, json_t **ret_state, struct e2b_error **err);
+int e2b_local_kill(const char *id, struct e2b_error **err);
+int e2b_local_set_timeout(const char *id, int timeout_s, struct e2b_error **err);
+int e2b_local_pause(const char *id, struct e2b_error **err);
+/* Thaw (if paused) and set the time left to timeout_s (0: keep what was left). */
+int e2b_local_resume(const char *id, int timeout_s, bool *ret_was_paused, struct e2b_error **err);
+/* {timestampUnix, cpuCount, cpuUsedPct, memUsed, memTotal, diskUsed, diskTotal} */
+int e2b_local_metrics(const char *id, json_t **ret_metric, struct e2b_error **err);
+/* The sandbox's log: JSON lines the supervisor and envd wrote. */
+int e2b_local_logs(const char *id, json_t **ret_entries, struct e2b_error **err);
+/* "unix:<state dir>/run/envd.sock" */
+char *e2b_local_envd_base(const char *id);
+/* Remove what sandboxes whose supervisor died left behind. */
+void e2b_local_reap(void);
+
+/* The static guest agent: $E2B_ENVD, next to the running binary, or installed. */
+char *e2b_local_find_envd(void);
+
+#endif

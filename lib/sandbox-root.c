@@ -1,0 +1,417 @@
+/* sandbox-root.c - see sandbox-root.h */
+#include "sandbox-root.h"
+#include "cgroup.h"
+#include "fsutil.h"
+#include "sandbox-seccomp.h"
+
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <net/if.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+
+void e2b_sandbox_root_release(struct e2b_sandbox_root *r)
+{
+    free(r->lower);
+    free(r->envd);
+    free(r->state_dir);
+    free(r->user);
+    memset(r, 0, sizeof(*r));
+}
+
+/* ---- inside init: errors go to the boot log, then init exits ------------- */
+
+static int boot_log = -1;
+
+static _noreturn_ void die(const char *fmt, ...) _printf_(1, 2);
+static _noreturn_ void die(const char *fmt, ...)
+{
+    int e = errno;
+    va_list ap;
+    va_start(ap, fmt);
+    if (boot_log >= 0) {
+        vdprintf(boot_log, fmt, ap);
+        dprintf(boot_log, e ? ": %s\n" : "\n", strerror(e));
+    }
+    va_end(ap);
+    _exit(1);
+}
+
+static void must_mount(const char *src, const char *dst, const char *type, unsigned long flags,
+                       const char *data)
+{
+    if (mount(src, dst, type, flags, data) < 0)
+        die("cannot mount %s on %s", type ? type : src ? src : "(remount)", dst);
+}
+
+static void bind_ro(const char *src, const char *dst)
+{
+    must_mount(src, dst, NULL, MS_BIND | MS_REC, NULL);
+    must_mount(NULL, dst, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL);
+}
+
+static void mkdir_in(const char *root, const char *rel, mode_t mode)
+{
+    _cleanup_free_ char *p = e2b_path_join(root, rel);
+    if (e2b_mkdir_p(p, mode, NULL) < 0)
+        die("cannot create %s", p);
+    chmod(p, mode);
+}
+
+/* The host's programs, read-only, secrets masked; everything else fresh. */
+static void build_host_root(const char *root)
+{
+    static const char *const top[] = {"usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc"};
+    for (size_t i = 0; i < ARRAY_SIZE(top); i++) {
+        _cleanup_free_ char *src = xasprintf("/%s", top[i]);
+        _cleanup_free_ char *dst = e2b_path_join(root, top[i]);
+        struct stat st;
+        if (lstat(src, &st) < 0)
+            continue;
+        if (S_ISLNK(st.st_mode)) { /* merged /usr: keep the same links */
+            char target[256];
+            ssize_t n = readlink(src, target, sizeof(target) - 1);
+            if (n <= 0)
+                continue;
+            target[n] = '\0';
+            if (symlink(target, dst) < 0)
+                die("cannot link %s", dst);
+            continue;
+        }
+        if (!S_ISDIR(st.st_mode))
+            continue;
+        mkdir_in(root, top[i], 0755);
+        bind_ro(src, dst);
+    }
+    /* Masks: empty files over secrets, empty dirs over key stores. */
+    static const char *const files[] = {"etc/shadow", "etc/gshadow", "etc/shadow-", "etc/gshadow-",
+                                        "etc/sudoers", "etc/machine-id"};
+    for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+        _cleanup_free_ char *p = e2b_path_join(root, files[i]);
+        if (access(p, F_OK) == 0)
+            must_mount("/dev/null", p, NULL, MS_BIND, NULL);
+    }
+    static const char *const dirs[] = {"etc/ssh", "etc/ssl/private", "etc/sudoers.d", "etc/e2b"};
+    for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
+        _cleanup_free_ char *p = e2b_path_join(root, dirs[i]);
+        struct stat st;
+        if (stat(p, &st) == 0 && S_ISDIR(st.st_mode))
+            must_mount("tmpfs", p, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=755");
+    }
+    mkdir_in(root, "root", 0700);
+    mkdir_in(root, "home", 0755);
+    mkdir_in(root, "var/tmp", 01777);
+    mkdir_in(root, "var/lib", 0755);
+    mkdir_in(root, "var/cache", 0755);
+    mkdir_in(root, "opt", 0755);
+}
+
+static void make_dev(const char *root)
+{
+    _cleanup_free_ char *dev = e2b_path_join(root, "dev");
+    must_mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "size=64k,mode=755");
+    static const struct {
+        const char *name;
+        unsigned maj, min;
+    } nodes[] = {{"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7}, {"random", 1, 8},
+                 {"urandom", 1, 9}, {"tty", 5, 0}};
+    for (size_t i = 0; i < ARRAY_SIZE(nodes); i++) {
+        _cleanup_free_ char *p = e2b_path_join(dev, nodes[i].name);
+        if (mknod(p, S_IFCHR | 0666, makedev(nodes[i].maj, nodes[i].min)) < 0)
+            die("cannot create %s", p);
+        chmod(p, 0666);
+    }
+    mkdir_in(dev, "pts", 0755);
+    mkdir_in(dev, "shm", 01777);
+    _cleanup_free_ char *pts = e2b_path_join(dev, "pts");
+    must_mount("devpts", pts, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5");
+    _cleanup_free_ char *shm = e2b_path_join(dev, "shm");
+    must_mount("shm", shm, "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=1777");
+    static const char *const links[][2] = {{"pts/ptmx", "ptmx"}, {"/proc/self/fd", "fd"},
+                                           {"/proc/self/fd/0", "stdin"}, {"/proc/self/fd/1", "stdout"},
+                                           {"/proc/self/fd/2", "stderr"}};
+    for (size_t i = 0; i < ARRAY_SIZE(links); i++) {
+        _cleanup_free_ char *p = e2b_path_join(dev, links[i][1]);
+        if (symlink(links[i][0], p) < 0)
+            die("cannot link %s", p);
+    }
+}
+
+static void loopback_up(void)
+{
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    struct ifreq ifr = {0};
+    strcpy(ifr.ifr_name, "lo");
+    if (s < 0 || ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
+        die("cannot read loopback flags");
+    ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+    if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
+        die("cannot bring loopback up");
+    close(s);
+}
+
+/* /proc entries that reveal or change the host: hidden or read-only. */
+static void restrict_proc(void)
+{
+    static const char *const hidden[] = {"/proc/kcore", "/proc/keys", "/proc/timer_list",
+                                         "/proc/sched_debug", "/proc/kallsyms"};
+    for (size_t i = 0; i < ARRAY_SIZE(hidden); i++)
+        if (access(hidden[i], F_OK) == 0)
+            mount("/dev/null", hidden[i], NULL, MS_BIND, NULL);
+    static const char *const ro[] = {"/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus",
+                                     "/proc/fs"};
+    for (size_t i = 0; i < ARRAY_SIZE(ro); i++)
+        if (access(ro[i], F_OK) == 0) {
+            mount(ro[i], ro[i], NULL, MS_BIND | MS_REC, NULL);
+            mount(NULL, ro[i], NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+        }
+}
+
+/* Keep what a container's root user needs; SYS_ADMIN, SYS_PTRACE, SYS_MODULE,
+ * NET_ADMIN, SYS_TIME, BPF, PERFMON and the rest are gone for good. */
+static void drop_capabilities(void)
+{
+    static const int keep[] = {CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_FSETID, CAP_KILL,
+                               CAP_SETGID, CAP_SETUID, CAP_SETPCAP, CAP_NET_BIND_SERVICE,
+                               CAP_SYS_CHROOT, CAP_AUDIT_WRITE, CAP_SETFCAP, CAP_MKNOD};
+    int last = CAP_LAST_CAP;
+    _cleanup_free_ char *s = NULL;
+    if (e2b_read_file("/proc/sys/kernel/cap_last_cap", &s, NULL, NULL) == 0)
+        last = atoi(s);
+    uint64_t kept = 0;
+    for (size_t i = 0; i < ARRAY_SIZE(keep); i++)
+        kept |= 1ULL << keep[i];
+    for (int c = 0; c <= last; c++)
+        if (!(kept & (1ULL << c)) && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL)
+            die("cannot drop capability %d", c);
+    /* And from init's own sets, so nothing it runs can regain them. */
+    struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+    struct __user_cap_data_struct data[2] = {{0}};
+    data[0].effective = data[0].permitted = data[0].inheritable = (uint32_t)kept;
+    data[1].effective = data[1].permitted = data[1].inheritable = (uint32_t)(kept >> 32);
+    if (syscall(SYS_capset, &hdr, data) < 0)
+        die("cannot set capabilities");
+}
+
+static _noreturn_ void run_envd(const char *user)
+{
+    int log = open("/run/e2b/envd.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    dup2(null, 0);
+    if (log >= 0)
+        dup2(log, 1), dup2(log, 2);
+    setsid();
+    char *const argv[] = {"envd", "--unix", "/run/e2b/envd.sock", "--no-tcp", "--user", (char *)user, NULL};
+    char *const envp[] = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                          "HOME=/root", "E2B_SANDBOX=true", "LANG=C.UTF-8", NULL};
+    execve("/run/e2b/envd", argv, envp);
+    dprintf(2, "cannot run envd: %s\n", strerror(errno));
+    _exit(127);
+}
+
+/* pid 1 of the sandbox: set up, start envd, reap orphans until envd dies. */
+static _noreturn_ void init_main(struct e2b_sandbox_root *r, const char *id, int go_fd, int net_fd)
+{
+    char go;
+    if (read(go_fd, &go, 1) != 1)
+        _exit(1); /* the supervisor gave up */
+    close(go_fd);
+    if (unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP) < 0)
+        die("cannot create namespaces");
+    if (net_fd >= 0) { /* let the supervisor attach user-mode networking, wait for it */
+        (void)!write(net_fd, "n", 1);
+        if (read(net_fd, &go, 1) != 1 || go != 'g')
+            die("user-mode networking did not start");
+        close(net_fd);
+    }
+    must_mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
+
+    _cleanup_free_ char *scratch = e2b_path_join(r->state_dir, "mnt");
+    mkdir(scratch, 0700);
+    _cleanup_free_ char *opts = xasprintf("size=%dm,mode=755", r->disk_mb);
+    must_mount("e2b-sandbox", scratch, "tmpfs", MS_NOSUID | MS_NODEV, opts);
+    _cleanup_free_ char *root = e2b_path_join(scratch, "root");
+    mkdir(root, 0755);
+    if (r->host) {
+        must_mount(root, root, NULL, MS_BIND, NULL); /* pivot_root wants a mount point */
+        build_host_root(root);
+    } else {
+        mkdir_in(scratch, "upper", 0755);
+        mkdir_in(scratch, "work", 0755);
+        _cleanup_free_ char *ov = xasprintf("lowerdir=%s,upperdir=%s/upper,workdir=%s/work", r->lower,
+                                            scratch, scratch);
+        must_mount("overlay", root, "overlay", 0, ov);
+    }
+    mkdir_in(root, "proc", 0555);
+    mkdir_in(root, "dev", 0755);
+    mkdir_in(root, "tmp", 01777);
+    mkdir_in(root, "run/e2b", 0755);
+    make_dev(root);
+    _cleanup_free_ char *proc = e2b_path_join(root, "proc");
+    must_mount("proc", proc, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+    _cleanup_free_ char *run = e2b_path_join(r->state_dir, "run");
+    _cleanup_free_ char *inrun = e2b_path_join(root, "run/e2b");
+    must_mount(run, inrun, NULL, MS_BIND, NULL);
+    /* The agent: the host's static binary, read-only, never copied into the template. */
+    _cleanup_free_ char *slot = e2b_path_join(run, "envd");
+    int fd = open(slot, O_WRONLY | O_CREAT | O_CLOEXEC, 0755);
+    if (fd < 0)
+        die("cannot create %s", slot);
+    close(fd);
+    _cleanup_free_ char *inslot = e2b_path_join(inrun, "envd");
+    must_mount(r->envd, inslot, NULL, MS_BIND, NULL);
+    must_mount(NULL, inslot, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NODEV, NULL);
+    /* /.e2b as E2B's templates have it */
+    _cleanup_free_ char *marker = e2b_path_join(root, ".e2b");
+    _cleanup_free_ char *text = xasprintf("SANDBOX_ID=%s\nENV_ID=%s\n", id, r->host ? "host" : "template");
+    e2b_write_file_atomic(marker, text, strlen(text), 0644, NULL);
+    if (r->internet) { /* slirp4netns's resolver */
+        _cleanup_free_ char *resolv = e2b_path_join(run, "resolv.conf");
+        e2b_write_file_atomic(resolv, "nameserver 10.0.2.3\n", 20, 0644, NULL);
+        _cleanup_free_ char *etc_resolv = e2b_path_join(root, "etc/resolv.conf");
+        if (r->host)
+            mount(resolv, etc_resolv, NULL, MS_BIND, NULL);
+        else
+            e2b_write_file_atomic(etc_resolv, "nameserver 10.0.2.3\n", 20, 0644, NULL);
+    }
+
+    if (sethostname("e2b", 3) < 0)
+        die("cannot set the hostname");
+    loopback_up();
+    if (chdir(root) < 0 || syscall(SYS_pivot_root, ".", ".") < 0)
+        die("cannot pivot into the sandbox root");
+    if (umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)
+        die("cannot detach the host root");
+    restrict_proc();
+
+    drop_capabilities();
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        die("cannot set no_new_privs");
+    _cleanup_error_ struct e2b_error *err = NULL;
+    if (e2b_seccomp_apply(&err) < 0) {
+        errno = 0;
+        die("%s", err->msg);
+    }
+
+    sigset_t all;
+    sigfillset(&all);
+    sigprocmask(SIG_BLOCK, &all, NULL);
+    pid_t envd = fork();
+    if (envd < 0)
+        die("cannot start envd");
+    if (envd == 0) {
+        sigprocmask(SIG_UNBLOCK, &all, NULL);
+        run_envd(r->user);
+    }
+    close(boot_log);
+    for (;;) {
+        siginfo_t si;
+        int sig = sigwaitinfo(&all, &si);
+        if (sig == SIGTERM || sig == SIGINT) {
+            kill(-1, SIGKILL);
+            _exit(0);
+        }
+        if (sig != SIGCHLD)
+            continue;
+        pid_t p;
+        int status;
+        while ((p = waitpid(-1, &status, WNOHANG)) > 0)
+            if (p == envd)
+                _exit(0); /* no agent, no sandbox: the kernel kills the rest with us */
+    }
+}
+
+/* slirp4netns gives the sandbox's netns outbound access; it exits with us
+ * (--exit-fd) and cannot reach the host's loopback (--disable-host-loopback). */
+static int start_slirp(const char *id, pid_t init_pid, int *ret_exit_w, struct e2b_error **err)
+{
+    int exitp[2], readyp[2];
+    if (pipe2(exitp, O_CLOEXEC) < 0 || pipe2(readyp, O_CLOEXEC) < 0)
+        return e2b_error_sys(err, errno, "cannot start slirp4netns");
+    pid_t pid = fork();
+    if (pid < 0)
+        return e2b_error_sys(err, errno, "cannot start slirp4netns");
+    if (pid == 0) {
+        dup2(exitp[0], 3);
+        dup2(readyp[1], 4);
+        char pidbuf[16];
+        snprintf(pidbuf, sizeof(pidbuf), "%d", (int)init_pid);
+        execlp("slirp4netns", "slirp4netns", "--configure", "--mtu=65520", "--disable-host-loopback",
+               "--exit-fd=3", "--ready-fd=4", pidbuf, "tap0", (char *)NULL);
+        _exit(127);
+    }
+    close(exitp[0]);
+    close(readyp[1]);
+    e2b_cgroup_add(id, pid, NULL);
+    char c;
+    ssize_t n = read(readyp[0], &c, 1);
+    close(readyp[0]);
+    if (n != 1) {
+        close(exitp[1]);
+        return e2b_error_set(err, E2B_ERR_NETWORK, "slirp4netns did not start (is it installed?)");
+    }
+    *ret_exit_w = exitp[1]; /* held open by the supervisor for the sandbox's life */
+    return 0;
+}
+
+int e2b_sandbox_root_spawn(struct e2b_sandbox_root *r, const char *id, pid_t *ret_init_pid,
+                           struct e2b_error **err)
+{
+    int gop[2], netp[2] = {-1, -1};
+    if (pipe2(gop, O_CLOEXEC) < 0)
+        return e2b_error_sys(err, errno, "cannot start the sandbox");
+    if (r->internet && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, netp) < 0)
+        return e2b_error_sys(err, errno, "cannot start the sandbox");
+    _cleanup_free_ char *logp = xasprintf("%s/run/init.log", r->state_dir);
+    pid_t supervisor = getpid();
+    /* fork() into a new pid namespace: init is pid 1 there, and the
+     * supervisor's other children (slirp4netns) stay outside it. */
+    pid_t pid = (pid_t)syscall(SYS_clone, CLONE_NEWPID | SIGCHLD, NULL, NULL, NULL, NULL);
+    if (pid < 0)
+        return e2b_error_sys(err, errno, "cannot start the sandbox");
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        (void)supervisor; /* getppid() is 0 in a new pid namespace; the go byte is the check */
+        close(gop[1]);
+        if (netp[0] >= 0)
+            close(netp[0]);
+        boot_log = open(logp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        init_main(r, id, gop[0], netp[1]);
+    }
+    close(gop[0]);
+    if (netp[1] >= 0)
+        close(netp[1]);
+    *ret_init_pid = pid;
+    if (e2b_cgroup_add(id, pid, err) < 0) {
+        close(gop[1]);
+        return -1;
+    }
+    if (write(gop[1], "g", 1) != 1) {
+        close(gop[1]);
+        return e2b_error_sys(err, errno, "the sandbox's init died");
+    }
+    close(gop[1]);
+    if (r->internet) {
+        char c;
+        int slirp_exit = -1;
+        if (read(netp[0], &c, 1) != 1)
+            return e2b_error_set(err, E2B_ERR_GENERIC, "the sandbox's init died");
+        if (start_slirp(id, pid, &slirp_exit, err) < 0) {
+            close(netp[0]);
+            return -1;
+        }
+        (void)!write(netp[0], "g", 1);
+        close(netp[0]);
+        (void)slirp_exit; /* stays open: slirp4netns lives until the supervisor exits */
+    }
+    return 0;
+}

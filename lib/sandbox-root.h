@@ -1,0 +1,32 @@
+/* sandbox-root.h - a sandbox's init: namespaces, root file system, envd.
+ *
+ * Called by the supervisor. The init process runs in new pid, mount, net,
+ * ipc, uts and cgroup namespaces, builds the root (an overlay of the
+ * template's tree with a size-limited tmpfs as the writable layer, or for
+ * `host` the host's programs bound read-only under fresh tmpfs dirs), mounts
+ * /proc, a minimal /dev and /run/e2b, pivots into it, drops capabilities,
+ * sets no_new_privs and the seccomp filter, then runs envd and reaps.
+ */
+#ifndef E2B_SANDBOX_ROOT_H
+#define E2B_SANDBOX_ROOT_H
+
+#include "error.h"
+#include <sys/types.h>
+
+struct e2b_sandbox_root {
+    bool host;          /* the built-in `host` template */
+    char *lower;        /* template root tree (overlay lower dir), unless host */
+    char *envd;         /* static envd binary on the host */
+    char *state_dir;    /* <runtime>/sandboxes/<id>; its run/ becomes /run/e2b */
+    char *user;         /* envd's default user */
+    int disk_mb;        /* size of the writable layer */
+    bool internet;      /* outbound network through slirp4netns */
+};
+
+/* Fork init (in the caller's cgroup for this id), return its pid. Failures
+ * inside init are written to <state_dir>/run/init.log. */
+int e2b_sandbox_root_spawn(struct e2b_sandbox_root *r, const char *id, pid_t *ret_init_pid,
+                           struct e2b_error **err);
+void e2b_sandbox_root_release(struct e2b_sandbox_root *r);
+
+#endif
