@@ -1,0 +1,17 @@
+/* sandbox-cli.h - helpers the sandbox verbs in cmd/ share. */
+#ifndef E2B_SANDBOX_CLI_H
+#define E2B_SANDBOX_CLI_H
+
+#include "backend.h"
+#include "cmd.h"
+
+/* Open the backend for this command line; prints the error and returns 1. */
+int e2b_cli_open_backend(struct e2b_ctx *ctx, struct e2b_backend **ret);
+/* KEY=VALUE list to a JSON object; prints a usage error and returns 2. */
+int e2b_cli_parse_kv(const char *const *list, const char *what, json_t **ret);
+/* An interactive terminal (PTY) in a sandbox until its shell exits; returns
+ * the shell's exit status. envs: NULL-terminated KEY=VALUE list or NULL. */
+int e2b_cli_terminal(struct e2b_ctx *ctx, struct e2b_backend *b, const char *sandbox_id,
+                     const char *user, const char *cwd, const char *const *envs);
+
+#endif

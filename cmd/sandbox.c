@@ -1,0 +1,433 @@
+/* sandbox.c - sandbox lifecycle verbs over a backend (local or remote):
+ * create/spawn, list, info, kill, set-timeout, pause, resume, metrics, logs.
+ * The verbs that work inside a sandbox (exec, files, pty, connect) live in
+ * their own files on top of the envd client. */
+#include "backend.h"
+#include "cmd.h"
+#include "output.h"
+#include "sandbox-cli.h"
+#include "strbuf.h"
+
+#include <signal.h>
+
+static const struct e2b_column sandbox_cols[] = {
+    {"sandboxID", "SANDBOX ID"}, {"templateID", "TEMPLATE ID"}, {"alias", "ALIAS"},
+    {"state", "STATE"},          {"startedAt", "STARTED AT"},   {"endAt", "END AT"},
+    {"cpuCount", "VCPUS"},       {"memoryMB", "RAM MIB"},       {"metadata", "METADATA"},
+    {NULL, NULL},
+};
+
+static const struct e2b_column detail_cols[] = {
+    {"sandboxID", "Sandbox ID"}, {"templateID", "Template ID"}, {"alias", "Alias"},
+    {"state", "State"},          {"startedAt", "Started at"},   {"endAt", "End at"},
+    {"cpuCount", "vCPUs"},       {"memoryMB", "Memory MiB"},    {"diskSizeMB", "Disk MiB"},
+    {"envdVersion", "envd version"}, {"allowInternetAccess", "Internet"},
+    {"metadata", "Metadata"},    {NULL, NULL},
+};
+
+int e2b_cli_open_backend(struct e2b_ctx *ctx, struct e2b_backend **ret)
+{
+    _cleanup_error_ struct e2b_error *err = NULL;
+    if (e2b_backend_open(ctx->api_url, ctx->api_key, ret, &err) < 0)
+        return e2b_fail(err);
+    return 0;
+}
+
+int e2b_cli_parse_kv(const char *const *list, const char *what, json_t **ret)
+{
+    json_t *obj = json_object();
+    for (; *list; list++) {
+        const char *eq = strchr(*list, '=');
+        if (!eq || eq == *list) {
+            json_decref(obj);
+            return e2b_usage_error(NULL, "%s '%s' is not KEY=VALUE", what, *list);
+        }
+        _cleanup_free_ char *k = xstrndup(*list, (size_t)(eq - *list));
+        json_object_set_new(obj, k, json_string(eq + 1));
+    }
+    *ret = obj;
+    return 0;
+}
+
+const struct e2b_opt opts_sandbox_create[] = {
+    E2B_OPT_INT(0, "timeout", "SECONDS", "kill the sandbox after this long (default 300)"),
+    E2B_OPT_LIST('e', "env", "KEY=VALUE", "environment variable for every process (repeatable)"),
+    E2B_OPT_LIST('m', "metadata", "KEY=VALUE", "metadata to attach (repeatable)"),
+    E2B_OPT_INT(0, "cpu", "COUNT", "vCPUs (default: the template's)"),
+    E2B_OPT_INT(0, "memory", "MIB", "memory limit in MiB (default: the template's)"),
+    E2B_OPT_FLAG(0, "internet", "give the sandbox outbound internet access"),
+    E2B_OPT_FLAG(0, "secure", "require an access token for envd (sandbox info shows it)"),
+    E2B_OPT_FLAG('d', "detach", "print the sandbox ID and leave it running"),
+    E2B_OPT_STRING('u', "user", "USER", "user for the terminal (default: the template's)"),
+    E2B_OPT_STRING('c', "cwd", "DIR", "working directory for the terminal"),
+    E2B_OPT_ARG_C("template", 0, "template ID or name (default: base)", E2B_COMPLETE_TEMPLATE),
+    E2B_OPT_END,
+};
+
+int cmd_sandbox_create(struct e2b_ctx *ctx, struct e2b_args *args)
+{
+    _cleanup_error_ struct e2b_error *err = NULL;
+    _cleanup_backend_ struct e2b_backend *b = NULL;
+    _cleanup_json_ json_t *env = NULL, *meta = NULL, *sbx = NULL;
+    long long timeout = e2b_args_int(args, "timeout", 300);
+    if (timeout <= 0 || timeout > 24 * 3600)
+        return e2b_usage_error("sandbox create", "--timeout must be between 1 and 86400 seconds");
+    if (e2b_cli_parse_kv(e2b_args_list(args, "env", NULL), "--env", &env) ||
+        e2b_cli_parse_kv(e2b_args_list(args, "metadata", NULL), "--metadata", &meta))
+        return 2;
+    long long cpu = e2b_args_int(args, "cpu", 0), mem = e2b_args_int(args, "memory", 0);
+    if (cpu < 0 || cpu > 64 || mem < 0 || (mem && mem < 16))
+        return e2b_usage_error("sandbox create", "--cpu must be 1..64 and --memory at least 16 MiB");
+    if (e2b_cli_open_backend(ctx, &b))
+        return 1;
+    struct e2b_sandbox_spec spec = {
+        .template = e2b_args_str(args, "template") ? e2b_args_str(args, "template") : "base",
+        .timeout_s = (int)timeout,
+        .metadata = meta,
+        .env_vars = env,
+        .secure = e2b_args_flag(args, "secure"),
+        .allow_internet = e2b_args_flag(args, "internet"),
+        .cpu_count = (int)cpu,
+        .memory_mb = (int)mem,
+    };
+    if (b->ops->create(b, &spec, &sbx, &err) < 0)
+        return e2b_fail(err);
+    const char *id = e2b_json_str(sbx, "sandboxID");
+    if (e2b_args_flag(args, "detach")) {
+        if (ctx->json)
+            e2b_object_print(sbx, detail_cols, stdout, true);
+        else
+            printf("%s\n", id);
+        return 0;
+    }
+    /* Like E2B's CLI: a terminal in the new sandbox, which ends with it. */
+    int rc = e2b_cli_terminal(ctx, b, id, e2b_args_str(args, "user"), e2b_args_str(args, "cwd"), NULL);
+    if (b->ops->kill(b, id, &err) < 0 && err->code != E2B_ERR_NOT_FOUND)
+        e2b_fail(err);
+    return rc;
+}
+
+const struct e2b_opt opts_sandbox_list[] = {
+    E2B_OPT_CHOICE('s', "state", "STATES", "running, paused or running,paused (default running)",
+                   "running,paused"),
+    E2B_OPT_LIST('m', "metadata", "KEY=VALUE", "only sandboxes with this metadata (repeatable)"),
+    E2B_OPT_STRING_C('t', "template", "TEMPLATE", "only sandboxes of this template", E2B_COMPLETE_TEMPLATE),
+    E2B_OPT_INT('l', "limit", "N", "at most N sandboxes (default 1000, 0 for all)"),
+    E2B_OPT_END,
+};
+
+static int list_all(struct e2b_backend *b, const struct e2b_sandbox_filter *f0, long long limit,
+                    json_t **ret, struct e2b_error **err)
+{
+    struct e2b_sandbox_filter f = *f0;
+    json_t *all = json_array();
+    _cleanup_free_ char *token = NULL;
+    for (;;) {
+        json_t *page = NULL;
+        char *next = NULL;
+        f.next_token = token;
+        f.limit = limit > 0 && limit - (long long)json_array_size(all) < 100
+                      ? (int)(limit - (long long)json_array_size(all)) : 100;
+        if (b->ops->list(b, &f, &page, &next, err) < 0) {
+            json_decref(all);
+            return -1;
+        }
+        json_array_extend(all, page);
+        json_decref(page);
+        free(token);
+        token = next;
+        if (!token || (limit > 0 && (long long)json_array_size(all) >= limit))
+            break;
+    }
+    *ret = all;
+    return 0;
+}
+
+int cmd_sandbox_list(struct e2b_ctx *ctx, struct e2b_args *args)
+{
+    _cleanup_error_ struct e2b_error *err = NULL;
+    _cleanup_backend_ struct e2b_backend *b = NULL;
+    _cleanup_json_ json_t *meta = NULL, *list = NULL;
+    const char *state = e2b_args_str(args, "state");
+    if (state && !STREQ(state, "running") && !STREQ(state, "paused") &&
+        !STREQ(state, "running,paused") && !STREQ(state, "paused,running"))
+        return e2b_usage_error("sandbox list", "unknown state '%s' (running, paused)", state);
+    if (e2b_cli_parse_kv(e2b_args_list(args, "metadata", NULL), "--metadata", &meta))
+        return 2;
+    long long limit = e2b_args_int(args, "limit", 1000);
+    if (limit < 0)
+        return e2b_usage_error("sandbox list", "--limit cannot be negative");
+    if (e2b_cli_open_backend(ctx, &b))
+        return 1;
+    struct e2b_sandbox_filter f = {.states = state, .metadata = json_object_size(meta) ? meta : NULL,
+                                   .template = e2b_args_str(args, "template")};
+    if (list_all(b, &f, limit, &list, &err) < 0)
+        return e2b_fail(err);
+    struct e2b_table *t = e2b_table_new(sandbox_cols);
+    json_array_extend(e2b_table_rows(t), list);
+    e2b_table_print(t, stdout, ctx->json);
+    e2b_table_free(t);
+    return 0;
+}
+
+#define SANDBOX_ID_ONLY_OPTS(id)                                                                   \
+    const struct e2b_opt opts_##id[] = {                                                           \
+        E2B_OPT_ARG_C("sandbox", E2B_OPTF_REQUIRED, "sandbox ID", E2B_COMPLETE_SANDBOX),           \
+        E2B_OPT_END,                                                                               \
+    }
+
+SANDBOX_ID_ONLY_OPTS(sandbox_info);
+int cmd_sandbox_info(struct e2b_ctx *ctx, struct e2b_args *args)
+{
+    _cleanup_error_ struct e2b_error *err = NULL;
+    _cleanup_backend_ struct e2b_backend *b = NULL;
+    _cleanup_json_ json_t *sbx = NULL;
+    if (e2b_cli_open_backend(ctx, &b))
+        return 1;
+    if (b->ops->get(b, e2b_args_str(args, "sandbox"), &sbx, &err) < 0)
+        return e2b_fail(err);
+    e2b_object_print(sbx, detail_cols, stdout, ctx->json);
+    return 0;
+}
+
+const struct e2b_opt opts_sandbox_kill[] = {
+    E2B_OPT_FLAG('a', "all", "kill every sandbox (with --state/--metadata: every matching one)"),
+    E2B_OPT_CHOICE('s', "state", "STATES", "with --all: running, paused or running,paused",
+                   "running,paused"),
+    E2B_OPT_LIST('m', "metadata", "KEY=VALUE", "with --all: only sandboxes with this metadata"),
+    E2B_OPT_ARGS_C("sandbox", 0, "sandbox IDs", E2B_COMPLETE_SANDBOX),
+    E2B_OPT_END,
+};
+
+int cmd_sandbox_kill(struct e2b_ctx *ctx, struct e2b_args *args)
+{
+    _cleanup_error_ struct e2b_error *err = NULL;
+    _cleanup_backend_ struct e2b_backend *b = NULL;
+    _cleanup_json_ json_t *meta = NULL, *list = NULL;
+    size_t n;
+    const char *const *ids = e2b_args_list(args, "sandbox", &n);
+    bool all = e2b_args_flag(args, "all");
+    if (all == (n > 0))
+        return e2b_usage_error("sandbox kill", "give sandbox IDs or --all, not %s",
+                               all ? "both" : "neither");
+    if (!all && (e2b_args_has(args, "state") || e2b_args_has(args, "metadata")))
+        return e2b_usage_error("sandbox kill", "--state and --metadata need --all");
+    if (e2b_cli_parse_kv(e2b_args_list(args, "metadata", NULL), "--metadata", &meta))
+        return 2;
+    if (e2b_cli_open_backend(ctx, &b))
+        return 1;
+    list = json_array();
+    if (all) {
+        const char *state = e2b_args_str(args, "state");
+        struct e2b_sandbox_filter f = {.states = state ? state : "running,paused",
+                                       .metadata = json_object_size(meta) ? meta : NULL};
+        json_decref(list);
+        if (list_all(b, &f, 0, &list, &err) < 0)
+            return e2b_fail(err);
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            json_t *o = json_object();
+            json_object_set_new(o, "sandboxID", json_string(ids[i]));
+            json_array_append_new(list, o);
+        }
+    }
+    int rc = 0;
+    size_t i;
+    json_t *s;
+    json_array_foreach(list, i, s) {
+        const char *id = e2b_json_str(s, "sandboxID");
+        if (b->ops->kill(b, id, &err) < 0) {
+            rc = e2b_fail(err);
+            e2b_error_free(err);
+            err = NULL;
+        } else if (!ctx->quiet) {
+            fprintf(stderr, "Killed sandbox %s\n", id);
+        }
+    }
+    if (all && json_array_size(list) == 0 && !ctx->quiet)
+        fprintf(stderr, "No sandboxes to kill\n");
+    return rc;
+}
+
+const struct e2b_opt opts_sandbox_set_timeout[] = {
+    E2B_OPT_ARG_C("sandbox", E2B_OPTF_REQUIRED, "sandbox ID", E2B_COMPLETE_SANDBOX),
+    E2B_OPT_ARG("seconds", E2B_OPTF_REQUIRED, "seconds from now until the sandbox is killed"),
+    E2B_OPT_END,
+};
+
+int cmd_sandbox_set_timeout(struct e2b_ctx *ctx, struct e2b_args *args)
+{
+    _cleanup_error_ struct e2b_error *err = NULL;
+    _cleanup_backend_ struct e2b_backend *b = NULL;
+    char *end = NULL;
+    long secs = strtol(e2b_args_str(args, "seconds"), &end, 10);
+    if (*end || secs <= 0 || secs > 24 * 3600)
+        return e2b_usage_error("sandbox set-timeout", "seconds must be a number from 1 to 86400");
+    if (e2b_cli_open_backend(ctx, &b))
+        return 1;
+    if (b->ops->set_timeout(b, e2b_args_str(args, "sandbox"), (int)secs, &err) < 0)
+        return e2b_fail(err);
+    return 0;
+}
+
+SANDBOX_ID_ONLY_OPTS(sandbox_pause);
+int cmd_sandbox_pause(struct e2b_ctx *ctx, struct e2b_args *args)
+{
+    _cleanup_error_ struct e2b_error *err = NULL;
+    _cleanup_backend_ struct e2b_backend *b = NULL;
+    if (e2b_cli_open_backend(ctx, &b))
+        return 1;
+    if (b->ops->pause(b, e2b_args_str(args, "sandbox"), &err) < 0)
+        return e2b_fail(err);
+    if (!ctx->quiet)
+        fprintf(stderr, "Paused sandbox %s\n", e2b_args_str(args, "sandbox"));
+    return 0;
+}
+
+const struct e2b_opt opts_sandbox_resume[] = {
+    E2B_OPT_INT(0, "timeout", "SECONDS", "time left after resuming (default 300)"),
+    E2B_OPT_ARG_C("sandbox", E2B_OPTF_REQUIRED, "sandbox ID", E2B_COMPLETE_SANDBOX),
+    E2B_OPT_END,
+};
+
+int cmd_sandbox_resume(struct e2b_ctx *ctx, struct e2b_args *args)
+{
+    _cleanup_error_ struct e2b_error *err = NULL;
+    _cleanup_backend_ struct e2b_backend *b = NULL;
+    _cleanup_json_ json_t *sbx = NULL;
+    long long timeout = e2b_args_int(args, "timeout", 300);
+    if (timeout <= 0 || timeout > 24 * 3600)
+        return e2b_usage_error("sandbox resume", "--timeout must be between 1 and 86400 seconds");
+    if (e2b_cli_open_backend(ctx, &b))
+        return 1;
+    bool resumed = false;
+    if (b->ops->connect(b, e2b_args_str(args, "sandbox"), (int)timeout, &sbx, &resumed, &err) < 0)
+        return e2b_fail(err);
+    if (ctx->json)
+        e2b_object_print(sbx, detail_cols, stdout, true);
+    else if (!ctx->quiet)
+        fprintf(stderr, "%s sandbox %s\n", resumed ? "Resumed" : "Already running:",
+                e2b_args_str(args, "sandbox"));
+    return 0;
+}
+
+const struct e2b_opt opts_sandbox_metrics[] = {
+    E2B_OPT_FLAG('f', "follow", "keep printing new figures every 5 seconds"),
+    E2B_OPT_ARG_C("sandbox", E2B_OPTF_REQUIRED, "sandbox ID", E2B_COMPLETE_SANDBOX),
+    E2B_OPT_END,
+};
+
+static volatile sig_atomic_t interrupted;
+static void on_interrupt(int sig) { interrupted = sig; }
+
+int cmd_sandbox_metrics(struct e2b_ctx *ctx, struct e2b_args *args)
+{
+    static const struct e2b_column cols[] = {
+        {"timestamp", "TIMESTAMP"}, {"cpuCount", "VCPUS"}, {"cpuUsedPct", "CPU %"},
+        {"memUsed", "MEM USED"},    {"memTotal", "MEM TOTAL"}, {"diskUsed", "DISK USED"},
+        {"diskTotal", "DISK TOTAL"}, {NULL, NULL},
+    };
+    _cleanup_error_ struct e2b_error *err = NULL;
+    _cleanup_backend_ struct e2b_backend *b = NULL;
+    if (e2b_cli_open_backend(ctx, &b))
+        return 1;
+    bool follow = e2b_args_flag(args, "follow");
+    signal(SIGINT, on_interrupt);
+    signal(SIGTERM, on_interrupt);
+    do {
+        json_t *list = NULL;
+        if (b->ops->metrics(b, e2b_args_str(args, "sandbox"), &list, &err) < 0)
+            return e2b_fail(err);
+        struct e2b_table *t = e2b_table_new(cols);
+        json_array_extend(e2b_table_rows(t), list);
+        json_decref(list);
+        e2b_table_print(t, stdout, ctx->json);
+        e2b_table_free(t);
+        fflush(stdout);
+        for (int i = 0; follow && i < 50 && !interrupted; i++)
+            usleep(100000);
+    } while (follow && !interrupted);
+    return 0;
+}
+
+const struct e2b_opt opts_sandbox_logs[] = {
+    E2B_OPT_CHOICE(0, "level", "LEVEL", "lowest level shown: DEBUG, INFO, WARN, ERROR (default INFO)",
+                   "DEBUG,INFO,WARN,ERROR"),
+    E2B_OPT_FLAG('f', "follow", "keep printing new entries"),
+    E2B_OPT_ARG_C("sandbox", E2B_OPTF_REQUIRED, "sandbox ID", E2B_COMPLETE_SANDBOX),
+    E2B_OPT_END,
+};
+
+static int level_rank(const char *l)
+{
+    static const char *const names[] = {"debug", "info", "warn", "error"};
+    for (int i = 0; l && i < 4; i++)
+        if (strcasecmp(l, names[i]) == 0)
+            return i;
+    return 1;
+}
+
+int cmd_sandbox_logs(struct e2b_ctx *ctx, struct e2b_args *args)
+{
+    _cleanup_error_ struct e2b_error *err = NULL;
+    _cleanup_backend_ struct e2b_backend *b = NULL;
+    int min = level_rank(e2b_args_str(args, "level"));
+    if (e2b_cli_open_backend(ctx, &b))
+        return 1;
+    bool follow = e2b_args_flag(args, "follow");
+    signal(SIGINT, on_interrupt);
+    signal(SIGTERM, on_interrupt);
+    size_t shown = 0;
+    do {
+        json_t *list = NULL;
+        if (b->ops->logs(b, e2b_args_str(args, "sandbox"), &list, &err) < 0) {
+            /* A followed sandbox that ends is the end of its log, not an error. */
+            if (follow && shown && err->code == E2B_ERR_NOT_FOUND)
+                return 0;
+            return e2b_fail(err);
+        }
+        for (size_t i = shown; i < json_array_size(list); i++) {
+            json_t *e = json_array_get(list, i);
+            if (level_rank(e2b_json_str(e, "level")) < min)
+                continue;
+            if (ctx->json) {
+                _cleanup_free_ char *s = e2b_json_dump(e, 0);
+                printf("%s\n", s);
+            } else {
+                printf("%s %-5s %s\n", e2b_json_str(e, "timestamp") ? e2b_json_str(e, "timestamp") : "",
+                       e2b_json_str(e, "level") ? e2b_json_str(e, "level") : "",
+                       e2b_json_str(e, "message") ? e2b_json_str(e, "message") : "");
+            }
+        }
+        shown = json_array_size(list);
+        json_decref(list);
+        fflush(stdout);
+        for (int i = 0; follow && i < 10 && !interrupted; i++)
+            usleep(100000);
+    } while (follow && !interrupted);
+    return 0;
+}
+
+/* Sandbox IDs for shell completion (fast: local state only). */
+void e2b_complete_sandboxes(const char *prefix);
+void e2b_complete_sandboxes(const char *prefix)
+{
+    struct e2b_backend *b = NULL;
+    json_t *list = NULL;
+    char *next = NULL;
+    struct e2b_sandbox_filter f = {.states = "running,paused", .limit = 100};
+    if (e2b_backend_local_new(&b, NULL) < 0)
+        return;
+    if (b->ops->list(b, &f, &list, &next, NULL) == 0) {
+        size_t i;
+        json_t *s;
+        json_array_foreach(list, i, s) {
+            const char *id = e2b_json_str(s, "sandboxID");
+            if (id && e2b_str_has_prefix(id, prefix))
+                printf("%s\n", id);
+        }
+        json_decref(list);
+    }
+    free(next);
+    e2b_backend_free(b);
+}

@@ -1,0 +1,257 @@
+/* backend-remote.c - the backend for an E2B-compatible REST API (E2B cloud
+ * or `e2b serve`): every op is one or two API calls with X-API-Key. */
+#include "backend.h"
+#include "http.h"
+#include "strbuf.h"
+
+struct remote {
+    char *api_url;
+    char *api_key;
+    char *sandbox_url; /* E2B_SANDBOX_URL, or NULL */
+};
+
+static int call(struct remote *r, const char *method, const char *path, json_t *body,
+                json_t **ret, struct e2b_http_resp *ret_resp, struct e2b_error **err)
+{
+    _cleanup_free_ char *key = xasprintf("X-API-Key: %s", r->api_key);
+    const char *headers[] = {key, "Content-Type: application/json", "Accept: application/json", NULL};
+    _cleanup_free_ char *data = body ? e2b_json_dump(body, 0) : NULL;
+    struct e2b_http_req req = {.method = method, .base = r->api_url, .path = path, .headers = headers,
+                               .body = data, .body_len = data ? strlen(data) : 0,
+                               .timeout_ms = 120000, .retries = 2};
+    struct e2b_http_resp resp;
+    if (e2b_http_request(&req, &resp, err) < 0) {
+        e2b_http_resp_release(&resp);
+        return -1;
+    }
+    int rc = 0;
+    if (ret) {
+        *ret = NULL;
+        if (resp.body.len)
+            rc = e2b_json_parse(resp.body.buf, resp.body.len, "API response", ret, err);
+        else
+            *ret = json_null();
+    }
+    if (ret_resp)
+        *ret_resp = resp;
+    else
+        e2b_http_resp_release(&resp);
+    return rc;
+}
+
+static char *enc(const char *s) { return e2b_url_escape(s, false); }
+
+static int r_create(struct e2b_backend *b, const struct e2b_sandbox_spec *s, json_t **ret,
+                    struct e2b_error **err)
+{
+    _cleanup_json_ json_t *body = json_pack("{s:s, s:i, s:b, s:b, s:b}", "templateID",
+                                            s->template ? s->template : "base", "timeout",
+                                            s->timeout_s, "secure", s->secure,
+                                            "allow_internet_access", s->allow_internet,
+                                            "autoPause", s->auto_pause);
+    if (s->metadata)
+        json_object_set(body, "metadata", s->metadata);
+    if (s->env_vars)
+        json_object_set(body, "envVars", s->env_vars);
+    return call(b->impl, "POST", "/sandboxes", body, ret, NULL, err);
+}
+
+static int r_list(struct e2b_backend *b, const struct e2b_sandbox_filter *f, json_t **ret,
+                  char **ret_next, struct e2b_error **err)
+{
+    struct strbuf q = STRBUF_INIT;
+    strbuf_addf(&q, "/v2/sandboxes?state=%s", f->states ? f->states : "running");
+    if (f->limit > 0)
+        strbuf_addf(&q, "&limit=%d", f->limit);
+    if (f->next_token) {
+        _cleanup_free_ char *t = enc(f->next_token);
+        strbuf_addf(&q, "&nextToken=%s", t);
+    }
+    if (f->template) {
+        _cleanup_free_ char *t = enc(f->template);
+        strbuf_addf(&q, "&template=%s", t);
+    }
+    if (f->metadata && json_object_size(f->metadata)) {
+        struct strbuf m = STRBUF_INIT;
+        const char *k;
+        json_t *v;
+        json_object_foreach(f->metadata, k, v) {
+            _cleanup_free_ char *ek = enc(k);
+            _cleanup_free_ char *ev = enc(json_string_value(v) ? json_string_value(v) : "");
+            strbuf_addf(&m, "%s%s=%s", m.len ? "&" : "", ek, ev);
+        }
+        _cleanup_free_ char *em = enc(m.buf);
+        strbuf_addf(&q, "&metadata=%s", em);
+        strbuf_release(&m);
+    }
+    struct e2b_http_resp resp;
+    int r = call(b->impl, "GET", q.buf, NULL, ret, &resp, err);
+    strbuf_release(&q);
+    if (r == 0) {
+        const char *next = e2b_http_resp_header(&resp, "X-Next-Token");
+        *ret_next = next && *next ? xstrdup(next) : NULL;
+        if (!json_is_array(*ret)) {
+            json_decref(*ret);
+            r = e2b_error_set(err, E2B_ERR_API, "API returned something other than a list of sandboxes");
+        }
+    }
+    e2b_http_resp_release(&resp);
+    return r;
+}
+
+static int r_get(struct e2b_backend *b, const char *id, json_t **ret, struct e2b_error **err)
+{
+    _cleanup_free_ char *e = enc(id);
+    _cleanup_free_ char *p = xasprintf("/sandboxes/%s", e);
+    return call(b->impl, "GET", p, NULL, ret, NULL, err);
+}
+
+static int simple(struct e2b_backend *b, const char *method, const char *id, const char *suffix,
+                  json_t *body, struct e2b_error **err)
+{
+    _cleanup_free_ char *e = enc(id);
+    _cleanup_free_ char *p = xasprintf("/sandboxes/%s%s", e, suffix);
+    return call(b->impl, method, p, body, NULL, NULL, err);
+}
+
+static int r_kill(struct e2b_backend *b, const char *id, struct e2b_error **err)
+{
+    return simple(b, "DELETE", id, "", NULL, err);
+}
+
+static int r_set_timeout(struct e2b_backend *b, const char *id, int t, struct e2b_error **err)
+{
+    _cleanup_json_ json_t *body = json_pack("{s:i}", "timeout", t);
+    return simple(b, "POST", id, "/timeout", body, err);
+}
+
+static int r_pause(struct e2b_backend *b, const char *id, struct e2b_error **err)
+{
+    return simple(b, "POST", id, "/pause", NULL, err);
+}
+
+static int r_connect(struct e2b_backend *b, const char *id, int t, json_t **ret, bool *ret_resumed,
+                     struct e2b_error **err)
+{
+    _cleanup_json_ json_t *body = json_pack("{s:i}", "timeout", t);
+    _cleanup_free_ char *e = enc(id);
+    _cleanup_free_ char *p = xasprintf("/sandboxes/%s/connect", e);
+    struct e2b_http_resp resp;
+    if (call(b->impl, "POST", p, body, ret, &resp, err) < 0)
+        return -1;
+    *ret_resumed = resp.status == 201;
+    e2b_http_resp_release(&resp);
+    return 0;
+}
+
+static int r_metrics(struct e2b_backend *b, const char *id, json_t **ret, struct e2b_error **err)
+{
+    _cleanup_free_ char *e = enc(id);
+    _cleanup_free_ char *p = xasprintf("/sandboxes/%s/metrics", e);
+    return call(b->impl, "GET", p, NULL, ret, NULL, err);
+}
+
+static int r_logs(struct e2b_backend *b, const char *id, json_t **ret, struct e2b_error **err)
+{
+    _cleanup_free_ char *e = enc(id);
+    _cleanup_free_ char *p = xasprintf("/v2/sandboxes/%s/logs?limit=1000", e);
+    json_t *o = NULL;
+    if (call(b->impl, "GET", p, NULL, &o, NULL, err) < 0)
+        return -1;
+    json_t *logs = json_object_get(o, "logs");
+    *ret = json_is_array(logs) ? json_incref(logs) : json_array();
+    json_decref(o);
+    return 0;
+}
+
+static int r_envd_endpoint(struct e2b_backend *b, const char *id, struct e2b_envd_endpoint *ep,
+                           struct e2b_error **err)
+{
+    struct remote *r = b->impl;
+    _cleanup_json_ json_t *sbx = NULL;
+    if (r_get(b, id, &sbx, err) < 0)
+        return -1;
+    memset(ep, 0, sizeof(*ep));
+    if (r->sandbox_url) {
+        ep->base = xstrdup(r->sandbox_url);
+    } else {
+        const char *domain = e2b_json_str(sbx, "domain");
+        if (!domain)
+            domain = getenv("E2B_DOMAIN") && *getenv("E2B_DOMAIN") ? getenv("E2B_DOMAIN") : "e2b.app";
+        ep->base = xasprintf("https://49983-%s.%s", id, domain);
+    }
+    ep->sandbox_id = xstrdup(id);
+    if (e2b_json_str(sbx, "envdAccessToken"))
+        ep->access_token = xstrdup(e2b_json_str(sbx, "envdAccessToken"));
+    return 0;
+}
+
+static int r_template_list(struct e2b_backend *b, json_t **ret, struct e2b_error **err)
+{
+    return call(b->impl, "GET", "/templates", NULL, ret, NULL, err);
+}
+
+static int r_template_get(struct e2b_backend *b, const char *name, json_t **ret, struct e2b_error **err)
+{
+    _cleanup_free_ char *e = enc(name);
+    _cleanup_free_ char *p = xasprintf("/templates/%s", e);
+    return call(b->impl, "GET", p, NULL, ret, NULL, err);
+}
+
+static int r_template_delete(struct e2b_backend *b, const char *name, struct e2b_error **err)
+{
+    _cleanup_free_ char *e = enc(name);
+    _cleanup_free_ char *p = xasprintf("/templates/%s", e);
+    /* An alias: ask what ID it names, as the API deletes by ID. */
+    _cleanup_free_ char *ap = xasprintf("/templates/aliases/%s", e);
+    json_t *alias = NULL;
+    if (call(b->impl, "GET", ap, NULL, &alias, NULL, NULL) == 0 && e2b_json_str(alias, "templateID")) {
+        _cleanup_free_ char *eid = enc(e2b_json_str(alias, "templateID"));
+        free(p);
+        p = xasprintf("/templates/%s", eid);
+    }
+    json_decref(alias);
+    return call(b->impl, "DELETE", p, NULL, NULL, NULL, err);
+}
+
+static void r_free(struct e2b_backend *b)
+{
+    struct remote *r = b->impl;
+    free(r->api_url);
+    free(r->api_key);
+    free(r->sandbox_url);
+    free(r);
+    free(b);
+}
+
+static const struct e2b_backend_ops remote_ops = {
+    .name = "remote",
+    .create = r_create,
+    .list = r_list,
+    .get = r_get,
+    .kill = r_kill,
+    .set_timeout = r_set_timeout,
+    .pause = r_pause,
+    .connect = r_connect,
+    .metrics = r_metrics,
+    .logs = r_logs,
+    .envd_endpoint = r_envd_endpoint,
+    .template_list = r_template_list,
+    .template_get = r_template_get,
+    .template_delete = r_template_delete,
+    .free = r_free,
+};
+
+int e2b_backend_remote_new(const char *api_url, const char *api_key, const char *sandbox_url,
+                           struct e2b_backend **ret, struct e2b_error **err)
+{
+    struct remote *r = xcalloc(1, sizeof(*r));
+    r->api_url = xstrdup(api_url);
+    r->api_key = xstrdup(api_key);
+    r->sandbox_url = sandbox_url ? xstrdup(sandbox_url) : NULL;
+    struct e2b_backend *b = xcalloc(1, sizeof(*b));
+    b->ops = &remote_ops;
+    b->impl = r;
+    *ret = b;
+    return 0;
+}

@@ -1,0 +1,32 @@
+/* process-client.h - run processes in a sandbox through its envd
+ * (process.Process over Connect JSON): foreground with output streamed and
+ * stdin piped, background, and an interactive terminal. */
+#ifndef E2B_PROCESS_CLIENT_H
+#define E2B_PROCESS_CLIENT_H
+
+#include "backend.h"
+
+struct e2b_run_opts {
+    const char *const *argv;  /* argv[0] is the program; run through /bin/sh -c when shell */
+    bool shell;               /* argv joined and run by /bin/bash -l -c (E2B SDK style) */
+    json_t *envs;             /* {str:str} or NULL */
+    const char *cwd;          /* NULL: the user's home / sandbox default */
+    const char *user;         /* NULL: the sandbox's default user */
+    const char *tag;
+    bool send_stdin;          /* pipe our stdin to the process */
+    long timeout_ms;          /* process lifetime (Connect-Timeout-Ms); 0: none */
+    int out_fd, err_fd;       /* where output goes (1 and 2 normally) */
+};
+
+/* Run to the end. *ret_exit: the process's exit code (128+signal when killed). */
+int e2b_process_run(const struct e2b_envd_endpoint *ep, const struct e2b_run_opts *o,
+                    int *ret_exit, struct e2b_error **err);
+/* Start and return once it runs; it keeps running without us. */
+int e2b_process_start_background(const struct e2b_envd_endpoint *ep, const struct e2b_run_opts *o,
+                                 unsigned *ret_pid, struct e2b_error **err);
+/* Interactive terminal on our TTY (raw mode, resize on SIGWINCH) running the
+ * user's login shell; returns its exit status. */
+int e2b_process_terminal(const struct e2b_envd_endpoint *ep, const char *user, const char *cwd,
+                         json_t *envs, int *ret_exit, struct e2b_error **err);
+
+#endif
