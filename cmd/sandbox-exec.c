@@ -84,7 +84,7 @@ int cmd_sandbox_exec(struct e2b_ctx *ctx, struct e2b_args *args)
     e2b_envd_endpoint_release(&ep);
     if (err) {
         e2b_fail(err);
-        return 125;
+        return err->code == E2B_ERR_TIMEOUT ? 124 : 125; /* 124: as timeout(1) */
     }
     return rc;
 }

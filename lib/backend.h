@@ -29,6 +29,7 @@ struct e2b_sandbox_spec {
     bool auto_pause;
     int cpu_count;           /* 0: the template's */
     int memory_mb;           /* 0: the template's */
+    int disk_mb;             /* writable layer size; 0: the default */
 };
 
 struct e2b_sandbox_filter {

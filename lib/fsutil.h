@@ -11,6 +11,10 @@ int e2b_write_file_atomic(const char *path, const void *data, size_t len, mode_t
                           struct e2b_error **err);
 /* Read a whole file into a NUL-terminated buffer. */
 int e2b_read_file(const char *path, char **ret_data, size_t *ret_len, struct e2b_error **err);
+/* Read a file a sandbox could have planted: no symlink is followed at the
+ * last component, and at most `max` bytes are read (the rest is dropped). */
+int e2b_read_file_untrusted(const char *path, size_t max, char **ret_data, size_t *ret_len,
+                            struct e2b_error **err);
 /* mkdir -p with mode for the directories it creates. */
 int e2b_mkdir_p(const char *path, mode_t mode, struct e2b_error **err);
 /* rm -rf that does not cross mount points or follow symlinks. */

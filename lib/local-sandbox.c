@@ -247,7 +247,7 @@ static _noreturn_ void supervise(struct supervisor *s, const struct e2b_local_op
     if (wait_envd(base, sock, s->init_pid, &err) < 0) {
         _cleanup_free_ char *boot = xasprintf("%s/run/init.log", s->dir);
         _cleanup_free_ char *log = NULL;
-        if (e2b_read_file(boot, &log, NULL, NULL) == 0 && *log) {
+        if (e2b_read_file_untrusted(boot, 4096, &log, NULL, NULL) == 0 && *log) {
             size_t n = strlen(log);
             while (n && log[n - 1] == '\n')
                 log[--n] = '\0';
@@ -733,7 +733,7 @@ int e2b_local_logs(const char *id, json_t **ret, struct e2b_error **err)
     /* envd's own stderr, one entry a line */
     _cleanup_free_ char *ep = xasprintf("%s/run/envd.log", dir);
     _cleanup_free_ char *edata = NULL;
-    if (e2b_read_file(ep, &edata, NULL, NULL) == 0)
+    if (e2b_read_file_untrusted(ep, 1 << 20, &edata, NULL, NULL) == 0) /* the sandbox can write there */
         for (char *line = strtok(edata, "\n"); line; line = strtok(NULL, "\n")) {
             json_t *e = json_pack("{s:s, s:s, s:s, s:{s:s}}", "timestamp", "", "level", "info",
                                   "message", line, "fields", "logger", "envd");

@@ -111,11 +111,13 @@ static void on_event(struct stream *s, json_t *ev)
         }
     } else if (end) {
         s->ended = true;
-        bool exited = e2b_json_bool(end, "exited", false);
-        long long code = e2b_json_int(end, "exitCode", -1);
+        /* proto3 JSON leaves zero values out: no exitCode means 0. A signal
+         * shows in status ("signal: killed") with exitCode -1. */
+        long long code = e2b_json_int(end, "exitCode", 0);
         const char *status = e2b_json_str(end, "status");
-        if (!exited && status && e2b_str_has_prefix(status, "signal: "))
-            code = 128 + (strstr(status, "killed") ? 9 : strstr(status, "terminated") ? 15 : 1);
+        if (status && e2b_str_has_prefix(status, "signal: "))
+            code = 128 + (strstr(status, "killed") ? 9 : strstr(status, "terminated") ? 15
+                          : strstr(status, "interrupt") ? 2 : 1);
         s->exit_code = code < 0 ? 128 + 9 : (int)code;
     }
 }
@@ -132,8 +134,11 @@ static int on_data(const void *data, size_t len, void *ud)
         json_t *msg = json_loadb(s->buf.buf + 5, n, 0, NULL);
         if (p[0] & 0x02) {
             json_t *e = json_object_get(msg, "error");
+            const char *code = e2b_json_str(e, "code");
             if (e && !s->err)
-                e2b_error_set(&s->err, E2B_ERR_API, "envd: %s: %s",
+                e2b_error_set(&s->err,
+                              code && STREQ(code, "deadline_exceeded") ? E2B_ERR_TIMEOUT : E2B_ERR_API,
+                              "envd: %s: %s",
                               e2b_json_str(e, "code") ? e2b_json_str(e, "code") : "error",
                               e2b_json_str(e, "message") ? e2b_json_str(e, "message") : "");
         } else if (msg) {

@@ -249,7 +249,7 @@ static _noreturn_ void init_main(struct e2b_sandbox_root *r, const char *id, int
         mkdir_in(scratch, "work", 0755);
         _cleanup_free_ char *ov = xasprintf("lowerdir=%s,upperdir=%s/upper,workdir=%s/work", r->lower,
                                             scratch, scratch);
-        must_mount("overlay", root, "overlay", 0, ov);
+        must_mount("overlay", root, "overlay", MS_NODEV, ov); /* device nodes only in /dev */
     }
     mkdir_in(root, "proc", 0555);
     mkdir_in(root, "dev", 0755);

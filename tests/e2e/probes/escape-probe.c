@@ -1,0 +1,80 @@
+/* escape-probe.c - run inside a sandbox: try what a sandbox must not do and
+ * print one line per attempt, "BLOCKED <name>" or "ALLOWED <name>".
+ * Built statically by tests/e2e/t4100-sandbox-escape.sh and sent in on stdin. */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/perf_event.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/ptrace.h>
+#include <sys/reboot.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static int failures;
+
+static void report(const char *name, long r)
+{
+    if (r < 0) {
+        printf("BLOCKED %s (%s)\n", name, strerror(errno));
+    } else {
+        printf("ALLOWED %s\n", name);
+        failures++;
+    }
+}
+
+int main(int argc, char **argv)
+{
+    int host_port = argc > 1 ? atoi(argv[1]) : 0;
+    pid_t envd = argc > 2 ? atoi(argv[2]) : 2;
+    report("mount tmpfs", mount("none", "/mnt", "tmpfs", 0, NULL));
+    report("remount root read-write", mount(NULL, "/usr", NULL, MS_REMOUNT | MS_BIND, NULL));
+    report("umount /proc", umount2("/proc", MNT_DETACH));
+    report("unshare user namespace", unshare(CLONE_NEWUSER));
+    report("unshare mount namespace", unshare(CLONE_NEWNS));
+    report("init_module", syscall(SYS_init_module, "", 0, ""));
+    report("finit_module", syscall(SYS_finit_module, 0, "", 0));
+    report("delete_module", syscall(SYS_delete_module, "loop", 0));
+    report("add_key", syscall(SYS_add_key, "user", "e2b", "x", 1, -2 /* session keyring */));
+    report("keyctl", syscall(SYS_keyctl, 0 /* GET_KEYRING_ID */, -3, 0));
+    report("bpf", syscall(SYS_bpf, 0 /* MAP_CREATE */, NULL, 0));
+    struct perf_event_attr pe = {.type = PERF_TYPE_SOFTWARE, .size = sizeof(pe),
+                                 .config = PERF_COUNT_SW_CPU_CLOCK};
+    report("perf_event_open", syscall(SYS_perf_event_open, &pe, 0, -1, -1, 0));
+    report("ptrace envd", ptrace(PTRACE_ATTACH, envd, NULL, NULL));
+    report("ptrace init", ptrace(PTRACE_ATTACH, 1, NULL, NULL));
+    report("process_vm_readv", syscall(SYS_process_vm_readv, 1, NULL, 0, NULL, 0, 0));
+    report("kexec_load", syscall(SYS_kexec_load, 0, 0, NULL, 0));
+    report("reboot", syscall(SYS_reboot, 0xfee1dead, 672274793, RB_AUTOBOOT, NULL));
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    report("clock_settime", clock_settime(CLOCK_REALTIME, &ts));
+    report("swapoff", syscall(SYS_swapoff, "/dev/null"));
+    report("open_by_handle_at", syscall(SYS_open_by_handle_at, AT_FDCWD, NULL, 0));
+    report("iopl", syscall(SYS_iopl, 3));
+    report("io_uring_setup", syscall(SYS_io_uring_setup, 1, NULL));
+    report("mknod block device", mknod("/tmp/sda", S_IFBLK | 0600, makedev(8, 0)) < 0 ? -1 :
+           open("/tmp/sda", O_RDONLY));
+    report("write /proc/sysrq-trigger", open("/proc/sysrq-trigger", O_WRONLY));
+    report("write /proc/sys/kernel/hostname", open("/proc/sys/kernel/hostname", O_WRONLY));
+    report("read /proc/kcore", ({ int fd = open("/proc/kcore", O_RDONLY); char c; fd < 0 ? -1 : read(fd, &c, 1) > 0 ? 0 : -1; }));
+    if (host_port) {
+        int s = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(host_port)};
+        inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+        report("connect to the host's 127.0.0.1 listener", connect(s, (struct sockaddr *)&a, sizeof(a)));
+    }
+    printf("%d allowed\n", failures);
+    return failures ? 1 : 0;
+}

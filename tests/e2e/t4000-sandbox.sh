@@ -1,0 +1,128 @@
+#!/bin/sh
+# Local sandboxes: create, list, info, exec, pause/resume, timeouts, kill,
+# and that an ended sandbox leaves nothing behind.
+. "$(dirname "$0")/test-lib.sh"
+. "$TEST_DIR/lib-sandbox.sh"
+
+sbx_create host --timeout 120 -e GREETING=hello -m owner=tests -m team=e2b 2>"$TRASH/create.err" ||
+    { echo "Bail out! cannot create a sandbox: $(cat "$TRASH/create.err")"; exit 1; }
+ID=$SBX
+
+test_expect_success 'a new sandbox has an E2B-shaped ID' '
+    echo "$ID" | grep -Eq "^[a-z0-9]{20}$"
+'
+
+test_expect_success 'list shows it, filters by metadata and state' '
+    e2b sandbox list > out && test_grep "$ID" out &&
+    e2b sandbox list -m owner=tests --json > out.json && test_grep "\"sandboxID\": \"$ID\"" out.json &&
+    e2b sandbox list -m owner=nobody > out && test_grep -v "$ID" out &&
+    e2b sandbox list --state paused > out && test_grep -v "$ID" out
+'
+
+test_expect_success 'info in E2B'"'"'s schema' '
+    e2b sandbox info "$ID" --json > info.json &&
+    python3 - "$ID" <<-\EOF
+	import json, sys
+	d = json.load(open("info.json"))
+	assert d["sandboxID"] == sys.argv[1] and d["templateID"] == "host" and d["state"] == "running", d
+	assert d["metadata"] == {"owner": "tests", "team": "e2b"}, d
+	for k in ("startedAt", "endAt", "cpuCount", "memoryMB", "envdVersion"):
+	    assert k in d, k
+	EOF
+'
+
+test_expect_success 'exec: output, exit status, stdin, env, cwd, user' '
+    test "$(e2b sandbox exec "$ID" echo hi)" = hi &&
+    test_expect_code 7 e2b sandbox exec "$ID" "exit 7" &&
+    test "$(echo piped | e2b sandbox exec "$ID" cat)" = piped &&
+    test "$(e2b sandbox exec "$ID" "echo \$GREETING \$E2B_SANDBOX")" = "hello true" &&
+    test "$(e2b sandbox exec -e X=1 "$ID" "echo \$X")" = 1 &&
+    test "$(e2b sandbox exec -c /tmp "$ID" pwd)" = /tmp &&
+    test "$(e2b sandbox exec "$ID" -- printf "%s|" "a b" c)" = "a b|c|" &&
+    e2b sandbox exec "$ID" "echo err >&2" 2>err >out && test_grep "^err$" err && ! test -s out
+'
+
+test_expect_success 'exec --timeout kills a command that runs too long' '
+    test_expect_code 124 e2b sandbox exec --timeout 1 "$ID" "sleep 30" 2>err &&
+    test_grep "timed out" err
+'
+
+test_expect_success 'exec into a missing sandbox fails with 125 and a clear message' '
+    test_expect_code 125 e2b sandbox exec aaaaaaaaaaaaaaaaaaaa true 2>err &&
+    test_grep "sandbox .aaaaaaaaaaaaaaaaaaaa. not found" err
+'
+
+test_expect_success 'the sandbox is isolated: its own pid 1, hostname, /tmp' '
+    test "$(e2b sandbox exec "$ID" "cat /proc/1/comm")" != systemd &&
+    test "$(e2b sandbox exec "$ID" hostname)" = e2b &&
+    touch "$TRASH/host-only" &&
+    e2b sandbox exec "$ID" "test ! -e $TRASH/host-only" &&
+    e2b sandbox exec "$ID" "test -f /.e2b"
+'
+
+test_expect_success 'background commands keep running' '
+    pid=$(e2b sandbox exec --background "$ID" "sleep 60") &&
+    e2b sandbox exec "$ID" "kill -0 $pid"
+'
+
+test_expect_success 'metrics and logs' '
+    e2b sandbox metrics "$ID" --json > m.json &&
+    python3 -c "import json; m=json.load(open(\"m.json\"))[0]; assert m[\"memUsed\"] > 0 and m[\"memTotal\"] > 0 and \"diskUsed\" in m, m" &&
+    e2b sandbox logs "$ID" > logs && test_grep "sandbox started" logs
+'
+
+test_expect_success 'pause freezes it, resume thaws it' '
+    e2b sandbox pause "$ID" &&
+    e2b sandbox list --state paused > out && test_grep "$ID" out &&
+    grep -q FROZEN /sys/fs/cgroup/freezer/e2b/$ID/freezer.state 2>/dev/null ||
+        grep -q 1 /sys/fs/cgroup/e2b/$ID/cgroup.freeze &&
+    test_must_fail e2b sandbox pause "$ID" 2>err && test_grep "not running" err &&
+    e2b sandbox resume "$ID" &&
+    test "$(e2b sandbox exec "$ID" echo back)" = back
+'
+
+test_expect_success 'kill removes everything' '
+    e2b sandbox kill "$ID" && sbx_gone "$ID" &&
+    test_must_fail e2b sandbox info "$ID" 2>err && test_grep "not found" err
+'
+
+test_expect_success 'an expired timeout kills the sandbox and frees everything' '
+    sbx_create host --timeout 2 && id=$SBX &&
+    e2b sandbox exec "$id" true &&
+    wait_for 100 sbx_gone "$id"
+'
+
+test_expect_success 'a paused sandbox'"'"'s clock stops' '
+    sbx_create host --timeout 3 && id=$SBX &&
+    e2b sandbox pause "$id" && sleep 4 &&
+    e2b sandbox info "$id" > /dev/null &&
+    e2b sandbox resume "$id" --timeout 2 &&
+    e2b sandbox exec "$id" true &&
+    wait_for 100 sbx_gone "$id"
+'
+
+test_expect_success 'set-timeout moves the deadline' '
+    sbx_create host --timeout 300 && id=$SBX &&
+    e2b sandbox set-timeout "$id" 1 &&
+    wait_for 100 sbx_gone "$id"
+'
+
+test_expect_success 'kill --all with a metadata filter' '
+    sbx_create host -m batch=a && a=$SBX && sbx_create host -m batch=b && b=$SBX &&
+    e2b sandbox kill --all -m batch=a && sbx_gone "$a" &&
+    e2b sandbox info "$b" > /dev/null && e2b sandbox kill "$b" && sbx_gone "$b"
+'
+
+test_expect_success 'an unknown template is a clear error and leaves nothing' '
+    test_must_fail e2b sandbox create -d no-such-template 2>err &&
+    test_grep "template .no-such-template. not found" err &&
+    test -z "$(ls "$E2B_RUNTIME_DIR/sandboxes" 2>/dev/null)"
+'
+
+test_expect_success 'bad options are usage errors' '
+    test_expect_code 2 e2b sandbox create -d host --timeout 0 2>err && test_grep "timeout" err &&
+    test_expect_code 2 e2b sandbox create -d host -e NOEQUALS 2>err && test_grep "KEY=VALUE" err &&
+    test_expect_code 2 e2b sandbox kill 2>err && test_grep "IDs or --all" err
+'
+
+test_done
