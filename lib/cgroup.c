@@ -177,8 +177,9 @@ static void kill_and_remove(const char *d)
 {
     if (access(d, F_OK) < 0)
         return;
-    /* Bounded: whatever is left is killed; rmdir succeeds once it is empty. */
-    for (int i = 0; i < 100; i++) {
+    /* Bounded (10 s: thousands of dying processes take a while): whatever is
+     * left is killed; rmdir succeeds once it is empty. */
+    for (int i = 0; i < 1000; i++) {
         _cleanup_free_ char *procs = e2b_path_join(d, "cgroup.procs");
         _cleanup_free_ char *data = NULL;
         bool any = false;

@@ -219,7 +219,8 @@ int e2b_http_request(const struct e2b_http_req *req, struct e2b_http_resp *resp,
     if (resp->status >= 400 && !req->keep_error_status) {
         _cleanup_free_ char *m = e2b_http_error_message(resp->status, resp->body.buf, resp->body.len);
         int r = e2b_error_set(err, e2b_http_status_errcode(resp->status), "%s said %s", where, m);
-        (*err)->http_status = resp->status;
+        if (err && *err) /* callers may pass no error to fill */
+            (*err)->http_status = resp->status;
         return r;
     }
     return 0;

@@ -578,7 +578,7 @@ int e2b_local_kill(const char *id, struct e2b_error **err)
     if (sup > 0)
         kill(sup, SIGTERM);
     /* The supervisor removes the state dir when all is gone; wait for that. */
-    for (int i = 0; i < 500 && access(dir, F_OK) == 0; i++) {
+    for (int i = 0; i < 1500 && access(dir, F_OK) == 0; i++) {
         if (sup > 0 && !alive(sup))
             break;
         usleep(10000);

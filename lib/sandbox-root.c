@@ -391,6 +391,15 @@ int e2b_sandbox_root_spawn(struct e2b_sandbox_root *r, const char *id, pid_t *re
     if (netp[1] >= 0)
         close(netp[1]);
     *ret_init_pid = pid;
+    /* init and envd are the sandbox: shield them from the OOM killer where
+     * the host allows it (it needs CAP_SYS_RESOURCE); envd also raises its
+     * children's score, which works everywhere. */
+    _cleanup_free_ char *oom = xasprintf("/proc/%d/oom_score_adj", (int)pid);
+    int oomfd = open(oom, O_WRONLY | O_CLOEXEC);
+    if (oomfd >= 0) {
+        (void)!write(oomfd, "-1000", 5);
+        close(oomfd);
+    }
     if (e2b_cgroup_add(id, pid, err) < 0) {
         close(gop[1]);
         return -1;

@@ -1,0 +1,110 @@
+#!/bin/sh
+# Attacks from inside a sandbox. Each test passes only when the attack fails,
+# and the host and a second sandbox stay healthy throughout.
+. "$(dirname "$0")/test-lib.sh"
+. "$TEST_DIR/lib-sandbox.sh"
+
+sbx_create host --timeout 300 --memory 256 --disk 64 2>"$TRASH/err" ||
+    { echo "Bail out! cannot create a sandbox: $(cat "$TRASH/err")"; exit 1; }
+A=$SBX
+sbx_create host --timeout 300 || { echo "Bail out! cannot create a second sandbox"; exit 1; }
+B=$SBX
+
+# The probe tries privileged system calls; built here, sent in on stdin.
+cc -static -O1 -o "$TRASH/probe" "$TEST_DIR/probes/escape-probe.c" 2>"$TRASH/cc.err" ||
+    { echo "Bail out! cannot build the probe: $(cat "$TRASH/cc.err")"; exit 1; }
+e2b sandbox exec "$A" "cat > /tmp/probe && chmod +x /tmp/probe" < "$TRASH/probe"
+
+python3 -m http.server --bind 127.0.0.1 "$(free_port)" > "$TRASH/listener.log" 2>&1 &
+LISTENER=$!
+test_atexit "kill $LISTENER"
+sleep 0.5
+LPORT=$(sed -n 's/.*port \([0-9]*\).*/\1/p' /proc/$LISTENER/cmdline 2>/dev/null)
+LPORT=$(tr '\0' ' ' < /proc/$LISTENER/cmdline | awk '{print $NF}')
+
+healthy() { e2b sandbox exec "$B" true && e2b sandbox exec "$A" true; }
+
+test_expect_success 'privileged system calls are all refused (mount, modules, keyring, bpf, perf, ptrace of envd and init, kexec, reboot, clock, io_uring, raw devices, host loopback)' '
+    envd_pid=$(e2b sandbox exec "$A" "for p in /proc/[0-9]*; do [ \"\$(cat \$p/comm)\" = envd ] && basename \$p; done | head -1") &&
+    e2b sandbox exec "$A" "/tmp/probe $LPORT $envd_pid" > probe.out; rc=$?
+    cat probe.out
+    test_grep -v "^ALLOWED" probe.out && test_grep "^0 allowed" probe.out && test $rc = 0 &&
+    test_grep "BLOCKED ptrace envd" probe.out && test_grep "BLOCKED connect to the host" probe.out &&
+    ! grep -q "GET\|CONNECT" "$TRASH/listener.log" && healthy
+'
+
+test_expect_success 'host files outside the template cannot be read' '
+    echo "host secret" > "$TRASH/secret" && chmod 600 "$TRASH/secret" &&
+    test_must_fail e2b sandbox exec "$A" "cat $TRASH/secret" &&
+    test "$(e2b sandbox exec "$A" "cat /etc/shadow | wc -c")" = 0 &&
+    test "$(e2b sandbox exec "$A" "ls /root | wc -l")" = 0 &&
+    test_must_fail e2b sandbox exec "$A" "ls /sys/fs/cgroup/pids/e2b" &&
+    healthy
+'
+
+test_expect_success 'host files cannot be written: /usr and /etc are read-only' '
+    test_must_fail e2b sandbox exec "$A" "touch /usr/bin/e2b-escape" &&
+    test_must_fail e2b sandbox exec "$A" "echo x >> /etc/passwd" &&
+    test ! -e /usr/bin/e2b-escape && ! grep -q "^x$" /etc/passwd
+'
+
+test_expect_success '/proc/self/root and /proc/1/root lead only to the sandbox root' '
+    test_must_fail e2b sandbox exec "$A" "ls /proc/1/root$TRASH" &&
+    test_must_fail e2b sandbox exec "$A" "cat /proc/self/root$TRASH/secret" &&
+    test "$(e2b sandbox exec "$A" "cat /proc/1/root/etc/shadow | wc -c")" = 0
+'
+
+test_expect_success 'host processes are invisible and cannot be signalled' '
+    sleep 300 &
+    victim=$!
+    test_when_finished "kill $victim"
+    test "$(e2b sandbox exec "$A" "ls -d /proc/[0-9]* | wc -l")" -lt 20 &&
+    test_must_fail e2b sandbox exec "$A" "kill -9 $victim" &&
+    kill -0 $victim &&
+    test_must_fail e2b sandbox exec "$A" "kill -9 $$"
+'
+
+test_expect_success 'a symlink through the files API stays inside the sandbox' '
+    e2b sandbox exec "$A" "ln -sf / /tmp/hostroot" &&
+    sock=$E2B_RUNTIME_DIR/sandboxes/$A/run/envd.sock &&
+    curl -s --unix-socket "$sock" -o got "http://x/files?path=/tmp/hostroot$TRASH/secret&username=root" &&
+    test_grep -v "host secret" got &&
+    curl -s --unix-socket "$sock" -o shadow "http://x/files?path=/tmp/hostroot/etc/shadow&username=root" &&
+    test_grep -v "^root:" shadow
+'
+
+test_expect_success 'a symlink planted in the sandbox'"'"'s log dir does not make the host read host files' '
+    e2b sandbox exec "$A" "rm -f /run/e2b/envd.log; ln -s /etc/shadow-host /run/e2b/envd.log; ln -sf $TRASH/secret /run/e2b/envd.log" &&
+    e2b sandbox logs "$A" > logs 2>&1; test_grep -v "host secret" logs
+'
+
+test_expect_success 'a fork bomb is contained by the pids limit, and killing the sandbox ends it' '
+    e2b sandbox exec --timeout 5 "$A" "bomb() { bomb | bomb & }; bomb; sleep 4" >/dev/null 2>&1 || :
+    n=$(cat /sys/fs/cgroup/pids/e2b/$A/pids.current 2>/dev/null || cat /sys/fs/cgroup/e2b/$A/pids.current) &&
+    echo "pids in the sandbox: $n" &&
+    test "$n" -le 4096 && test "$n" -gt 500 &&
+    e2b sandbox exec "$B" true &&
+    e2b sandbox kill "$A" && wait_for 100 sbx_gone "$A"
+'
+
+test_expect_success 'memory exhaustion OOM-kills inside the sandbox only' '
+    sbx_create host --memory 64 --disk 32 && C=$SBX &&
+    test_expect_code 137 e2b sandbox exec "$C" "python3 -c \"b = bytearray(512 << 20); print(len(b))\"" &&
+    e2b sandbox exec "$C" "echo survived" | grep -q survived &&
+    e2b sandbox exec "$B" true
+'
+
+test_expect_success 'filling the disk stops at the writable layer'"'"'s size' '
+    sbx_create host --disk 16 --memory 256 && D=$SBX &&
+    test_must_fail e2b sandbox exec "$D" "dd if=/dev/zero of=/tmp/fill bs=1M count=64 2>&1" > dd.out &&
+    test_grep "No space left" dd.out &&
+    e2b sandbox exec "$D" "rm /tmp/fill && echo ok" | grep -q ok &&
+    e2b sandbox exec "$B" true
+'
+
+test_expect_success 'the host stayed healthy' '
+    test "$(cat /proc/loadavg | cut -d" " -f4 | cut -d/ -f2)" -lt 5000 &&
+    e2b sandbox list > /dev/null && e2b sandbox exec "$B" "echo fine" | grep -q fine
+'
+
+test_done
