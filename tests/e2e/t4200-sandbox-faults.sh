@@ -1,0 +1,62 @@
+#!/bin/sh
+# Faults: kill -9 of the supervisor, of envd and of the CLI in the middle of
+# an exec leave no mount, cgroup, namespace or process behind.
+. "$(dirname "$0")/test-lib.sh"
+. "$TEST_DIR/lib-sandbox.sh"
+
+state() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" \
+    "$E2B_RUNTIME_DIR/sandboxes/$1/state.json" "$2"; }
+
+# Namespaces held by any process of the sandbox (by its init's pid ns inode).
+ns_alive() { # id init-pidns
+    for p in /proc/[0-9]*; do
+        [ "$(readlink "$p/ns/pid" 2>/dev/null)" = "$2" ] && return 0
+    done
+    return 1
+}
+
+test_expect_success 'kill -9 of the supervisor: the sandbox dies with it, the next e2b run clears the rest' '
+    sbx_create host && id=$SBX &&
+    sup=$(state "$id" supervisorPid) && init=$(state "$id" initPid) &&
+    pidns=$(readlink /proc/$init/ns/pid) &&
+    e2b sandbox exec --background "$id" "sleep 300" > /dev/null &&
+    kill -9 "$sup" &&
+    wait_for 100 sh -c "! kill -0 $init 2>/dev/null" &&
+    ! ns_alive "$id" "$pidns" &&
+    e2b sandbox list > /dev/null &&
+    sbx_gone "$id"
+'
+
+test_expect_success 'kill -9 of envd ends the sandbox and frees everything' '
+    sbx_create host && id=$SBX &&
+    init=$(state "$id" initPid) && pidns=$(readlink /proc/$init/ns/pid) &&
+    envd=$(cat /proc/$init/task/$init/children | tr " " "\n" | head -1) &&
+    test "$(cat /proc/$envd/comm)" = envd &&
+    kill -9 "$envd" &&
+    wait_for 100 sbx_gone "$id" &&
+    ! ns_alive "$id" "$pidns"
+'
+
+test_expect_success 'kill -9 of the CLI in the middle of exec, then kill: nothing left' '
+    sbx_create host && id=$SBX &&
+    init=$(state "$id" initPid) && pidns=$(readlink /proc/$init/ns/pid) &&
+    { e2b sandbox exec "$id" "sleep 300" & } && cli=$! &&
+    sleep 1 && kill -9 $cli &&
+    e2b sandbox exec "$id" true &&
+    e2b sandbox kill "$id" &&
+    sbx_gone "$id" && ! ns_alive "$id" "$pidns" &&
+    ! pgrep -f "sleep 300" > /dev/null
+'
+
+test_expect_success 'kill -9 of a create in flight leaves nothing once reaped' '
+    { e2b sandbox create -d host > /dev/null 2>&1 & } && cli=$! &&
+    kill -9 $cli; sleep 2;
+    for d in "$E2B_RUNTIME_DIR"/sandboxes/*; do
+        [ -d "$d" ] || continue
+        e2b sandbox kill "$(basename "$d")" 2>/dev/null || :
+    done
+    e2b sandbox list > /dev/null &&
+    test -z "$(ls "$E2B_RUNTIME_DIR/sandboxes")"
+'
+
+test_done
