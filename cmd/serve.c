@@ -1,0 +1,112 @@
+/* serve.c - `e2b serve` and `e2b key create|list|revoke`. */
+#include "cmd.h"
+#include "output.h"
+#include "serve-keys.h"
+#include "serve.h"
+
+#include <signal.h>
+
+static volatile int stop_serving;
+static void on_stop(int sig) { stop_serving = sig; }
+
+static void ready(const char *addr, void *ud)
+{
+    const struct e2b_ctx *ctx = ud;
+    if (!ctx->quiet)
+        fprintf(stderr, "e2b serve: listening on http://%s (E2B_API_URL and E2B_SANDBOX_URL)\n", addr);
+}
+
+const struct e2b_opt opts_serve[] = {
+    E2B_OPT_STRING(0, "listen", "ADDR:PORT", "address to serve on (default 127.0.0.1:3000)"),
+    E2B_OPT_STRING(0, "domain", "DOMAIN", "route <port>-<sandboxID>.DOMAIN hosts to sandboxes"),
+    E2B_OPT_END,
+};
+
+int cmd_serve(struct e2b_ctx *ctx, struct e2b_args *args)
+{
+    _cleanup_error_ struct e2b_error *err = NULL;
+    struct e2b_backend *b = NULL;
+    if (e2b_backend_local_new(&b, &err) < 0)
+        return e2b_fail(err);
+    _cleanup_free_ char *keys = e2b_serve_keys_path();
+    struct sigaction sa = {.sa_handler = on_stop};
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    struct e2b_serve_opts o = {
+        .listen = e2b_args_str(args, "listen") ? e2b_args_str(args, "listen") : "127.0.0.1:3000",
+        .domain = e2b_args_str(args, "domain"), .backend = b, .keys_path = keys,
+        .stop = &stop_serving, .on_ready = ready, .ud = ctx,
+    };
+    int r = e2b_serve_run(&o, &err);
+    e2b_backend_free(b);
+    if (r < 0)
+        return e2b_fail(err);
+    return 0;
+}
+
+const struct e2b_opt opts_key_create[] = {
+    E2B_OPT_STRING('n', "name", "NAME", "a name to recognise the key by"),
+    E2B_OPT_END,
+};
+
+int cmd_key_create(struct e2b_ctx *ctx, struct e2b_args *args)
+{
+    _cleanup_error_ struct e2b_error *err = NULL;
+    _cleanup_free_ char *path = e2b_serve_keys_path();
+    _cleanup_free_ char *key = NULL;
+    _cleanup_json_ json_t *entry = NULL;
+    if (e2b_serve_key_create(path, e2b_args_str(args, "name"), &key, &entry, &err) < 0)
+        return e2b_fail(err);
+    if (ctx->json) {
+        json_object_set_new(entry, "key", json_string(key));
+        e2b_object_print(entry, NULL, stdout, true);
+    } else {
+        printf("%s\n", key);
+        if (!ctx->quiet)
+            fprintf(stderr, "Created key %s; it is shown only now\n", e2b_json_str(entry, "id"));
+    }
+    return 0;
+}
+
+const struct e2b_opt opts_key_list[] = {E2B_OPT_END};
+
+int cmd_key_list(struct e2b_ctx *ctx, struct e2b_args *args)
+{
+    static const struct e2b_column cols[] = {{"id", "ID"}, {"name", "NAME"}, {"prefix", "KEY"},
+                                             {"createdAt", "CREATED"}, {NULL, NULL}};
+    _cleanup_error_ struct e2b_error *err = NULL;
+    _cleanup_free_ char *path = e2b_serve_keys_path();
+    json_t *list = NULL;
+    if (e2b_serve_key_list(path, &list, &err) < 0)
+        return e2b_fail(err);
+    struct e2b_table *t = e2b_table_new(cols);
+    json_array_extend(e2b_table_rows(t), list);
+    json_decref(list);
+    e2b_table_print(t, stdout, ctx->json);
+    e2b_table_free(t);
+    return 0;
+}
+
+const struct e2b_opt opts_key_revoke[] = {
+    E2B_OPT_ARGS("id", E2B_OPTF_REQUIRED, "IDs of the keys to revoke (from 'e2b key list')"),
+    E2B_OPT_END,
+};
+
+int cmd_key_revoke(struct e2b_ctx *ctx, struct e2b_args *args)
+{
+    _cleanup_error_ struct e2b_error *err = NULL;
+    _cleanup_free_ char *path = e2b_serve_keys_path();
+    size_t n;
+    const char *const *ids = e2b_args_list(args, "id", &n);
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (e2b_serve_key_revoke(path, ids[i], &err) < 0) {
+            rc = e2b_fail(err);
+            e2b_error_free(err);
+            err = NULL;
+        } else if (!ctx->quiet) {
+            fprintf(stderr, "Revoked key %s\n", ids[i]);
+        }
+    }
+    return rc;
+}
