@@ -87,6 +87,7 @@ static const char *reason(int status)
     case 405: return "Method Not Allowed";
     case 409: return "Conflict";
     case 411: return "Length Required";
+    case 431: return "Request Header Fields Too Large";
     case 413: return "Payload Too Large";
     case 500: return "Internal Server Error";
     case 502: return "Bad Gateway";
@@ -638,6 +639,74 @@ static void api(struct conn *c, const struct request *r, struct reply *out)
 
 /* ---- connections ------------------------------------------------------------------ */
 
+/* Fill more of buf from the socket; false at EOF or error. */
+static bool fill(int fd, struct strbuf *buf)
+{
+    char tmp[16384];
+    for (;;) {
+        ssize_t n = recv(fd, tmp, sizeof(tmp), 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return false;
+        strbuf_add(buf, tmp, (size_t)n);
+        return true;
+    }
+}
+
+/* The request body into r->body, by Content-Length or chunked (bounded by
+ * MAX_BODY); consumed from buf. 0, an HTTP status, or -1 if the peer left. */
+static int read_body(int fd, struct strbuf *buf, struct request *r)
+{
+    const char *te = header(r, "Transfer-Encoding");
+    if (te && strcasecmp(te, "chunked") == 0) {
+        for (;;) {
+            char *eol;
+            while (!(eol = memmem(buf->buf, buf->len, "\r\n", 2)))
+                if (buf->len > 1024 || !fill(fd, buf))
+                    return buf->len > 1024 ? 400 : -1;
+            char *end = NULL;
+            unsigned long size = strtoul(buf->buf, &end, 16);
+            if (end == buf->buf)
+                return 400;
+            size_t line = (size_t)(eol - buf->buf) + 2;
+            if (size == 0) { /* last chunk, then trailers until an empty line */
+                strbuf_consume(buf, line);
+                for (;;) {
+                    while (!(eol = memmem(buf->buf, buf->len, "\r\n", 2)))
+                        if (!fill(fd, buf))
+                            return -1;
+                    bool empty = eol == buf->buf;
+                    strbuf_consume(buf, (size_t)(eol - buf->buf) + 2);
+                    if (empty)
+                        return 0;
+                }
+            }
+            if (r->body.len + size > MAX_BODY)
+                return 413;
+            while (buf->len < line + size + 2)
+                if (!fill(fd, buf))
+                    return -1;
+            strbuf_add(&r->body, buf->buf + line, size);
+            strbuf_consume(buf, line + size + 2);
+        }
+    }
+    if (te && strcasecmp(te, "identity") != 0)
+        return 400;
+    const char *cl = header(r, "Content-Length");
+    long long len = cl ? strtoll(cl, NULL, 10) : 0;
+    if (len < 0)
+        return 400;
+    if (len > MAX_BODY)
+        return 413;
+    while ((long long)buf->len < len)
+        if (!fill(fd, buf))
+            return -1;
+    strbuf_add(&r->body, buf->buf, (size_t)len);
+    strbuf_consume(buf, (size_t)len);
+    return 0;
+}
+
 static void *conn_main(void *ud)
 {
     struct conn *c = ud;
@@ -665,43 +734,19 @@ static void *conn_main(void *ud)
             break;
         }
         /* API request: the whole body first (bounded). */
-        const char *cl = header(&r, "Content-Length");
-        const char *te = header(&r, "Transfer-Encoding");
-        long long len = cl ? strtoll(cl, NULL, 10) : 0;
         bool close_after = header(&r, "Connection") && !strcasecmp(header(&r, "Connection"), "close");
-        if (te && strcasecmp(te, "identity") != 0) {
-            json_t *b = error_body(411, "send a Content-Length, not %s", te);
-            respond(c->fd, 411, b, NULL, true);
-            json_decref(b);
-            request_free(&r);
-            break;
-        }
-        if (len < 0 || len > MAX_BODY) {
-            json_t *b = error_body(413, "request body over %d bytes", MAX_BODY);
-            respond(c->fd, 413, b, NULL, true);
-            json_decref(b);
-            request_free(&r);
-            break;
-        }
         strbuf_consume(&buf, r.head_len);
-        bool broken = false;
-        while ((long long)buf.len < len) {
-            char tmp[16384];
-            ssize_t n = recv(c->fd, tmp, sizeof(tmp), 0);
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n <= 0) {
-                broken = true;
-                break;
+        int bst = read_body(c->fd, &buf, &r);
+        if (bst != 0) {
+            if (bst > 0) {
+                json_t *b = bst == 413 ? error_body(413, "request body over %d bytes", MAX_BODY)
+                                       : error_body(bst, "malformed request body");
+                respond(c->fd, bst, b, NULL, true);
+                json_decref(b);
             }
-            strbuf_add(&buf, tmp, (size_t)n);
-        }
-        if (broken) {
             request_free(&r);
             break;
         }
-        strbuf_add(&r.body, buf.buf, (size_t)len);
-        strbuf_consume(&buf, (size_t)len);
         struct reply out = {0};
         api(c, &r, &out);
         bool ok = respond(c->fd, out.status, out.body, out.headers, close_after);

@@ -1,0 +1,101 @@
+// The official JS SDK (npm `e2b`, pinned in package.json), unmodified,
+// against `e2b serve`: run-serve.sh sets E2B_API_URL, E2B_SANDBOX_URL and
+// E2B_API_KEY (a key from `e2b key create`). Sandboxes are local ones from
+// the built-in `host` template; envd traffic goes through the server's router.
+import { test, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { Sandbox, CommandExitError, FilesystemEventType, NotFoundError, SandboxNotFoundError } from 'e2b'
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+const made = []
+let sbx
+
+after(async () => {
+  for (const id of made) await Sandbox.kill(id).catch(() => {})
+})
+
+test('Sandbox.create with template, metadata, envs and timeout', async () => {
+  sbx = await Sandbox.create('host', { metadata: { suite: 'serve', run: String(process.pid) },
+    envs: { GREETING: 'hello from the SDK' }, timeoutMs: 120_000 })
+  made.push(sbx.sandboxId)
+  assert.match(sbx.sandboxId, /^[a-z0-9]{20}$/)
+  const r = await sbx.commands.run('echo $GREETING; echo $E2B_SANDBOX')
+  assert.equal(r.stdout, 'hello from the SDK\ntrue\n')
+})
+
+test('list and getInfo', async () => {
+  const info = await sbx.getInfo()
+  assert.equal(info.sandboxId, sbx.sandboxId)
+  assert.equal(info.templateId, 'host')
+  assert.deepEqual(info.metadata, { suite: 'serve', run: String(process.pid) })
+  assert.equal(info.state, 'running')
+  const page = Sandbox.list({ query: { metadata: { run: String(process.pid) } } })
+  const items = await page.nextItems()
+  assert.ok(items.some((s) => s.sandboxId === sbx.sandboxId), JSON.stringify(items))
+})
+
+test('commands: foreground, exit codes, background, connect, kill', async () => {
+  await assert.rejects(sbx.commands.run('echo partial; exit 4'), (e) => e instanceof CommandExitError && e.exitCode === 4)
+  const h = await sbx.commands.run('for i in 1 2 3; do echo tick$i; sleep 0.2; done', { background: true })
+  const h2 = await sbx.commands.connect(h.pid)
+  const r = await h2.wait()
+  assert.match(r.stdout, /tick3\n$/)
+  const k = await sbx.commands.run('sleep 30', { background: true })
+  assert.equal(await sbx.commands.kill(k.pid), true)
+  await assert.rejects(k.wait(), (e) => e instanceof CommandExitError)
+})
+
+test('files: write, read, list, watchDir', async () => {
+  const dir = `/tmp/sdk-${process.pid}`
+  await sbx.files.makeDir(dir)
+  const events = []
+  const w = await sbx.files.watchDir(dir, (e) => events.push(e))
+  await sbx.files.write(`${dir}/a.txt`, 'through the router')
+  assert.equal(await sbx.files.read(`${dir}/a.txt`), 'through the router')
+  const big = 'x'.repeat(3 << 20)
+  await sbx.files.write(`${dir}/big.txt`, big)
+  assert.equal((await sbx.files.read(`${dir}/big.txt`)).length, big.length)
+  const list = await sbx.files.list(dir)
+  assert.deepEqual(list.map((e) => e.name).sort(), ['a.txt', 'big.txt'])
+  for (let i = 0; i < 30 && !events.some((e) => e.name === 'a.txt'); i++) await sleep(100)
+  await w.stop()
+  assert.ok(events.some((e) => e.name === 'a.txt' && e.type === FilesystemEventType.CREATE), JSON.stringify(events))
+})
+
+test('pty', async () => {
+  let out = ''
+  const dec = new TextDecoder()
+  const h = await sbx.pty.create({ cols: 80, rows: 24, onData: (d) => (out += dec.decode(d)), timeoutMs: 20000 })
+  await sbx.pty.sendInput(h.pid, new TextEncoder().encode('echo mark-$((6*7))\n'))
+  for (let i = 0; i < 50 && !out.includes('mark-42'); i++) await sleep(100)
+  assert.ok(out.includes('mark-42'), out)
+  await sbx.pty.resize(h.pid, { cols: 100, rows: 40 })
+  assert.equal(await sbx.pty.kill(h.pid), true)
+})
+
+test('setTimeout', async () => {
+  await sbx.setTimeout(60_000)
+  const info = await sbx.getInfo()
+  const left = new Date(info.endAt).getTime() - Date.now()
+  assert.ok(left > 40_000 && left <= 61_000, `time left ${left}`)
+})
+
+test('pause and resume', async () => {
+  await sbx.commands.run('echo kept > /tmp/state.txt')
+  assert.equal(await sbx.pause(), true)
+  assert.equal((await sbx.getInfo()).state, 'paused')
+  assert.equal(await Sandbox.pause(sbx.sandboxId), false, 'pausing twice is a no-op')
+  const again = await Sandbox.connect(sbx.sandboxId)
+  assert.equal((await again.getInfo()).state, 'running')
+  assert.equal((await again.commands.run('cat /tmp/state.txt')).stdout, 'kept\n')
+})
+
+test('kill', async () => {
+  await sbx.kill()
+  await assert.rejects(sbx.getInfo(), (e) => e instanceof NotFoundError || e instanceof SandboxNotFoundError || /not found/i.test(String(e)))
+  assert.equal(await Sandbox.kill(sbx.sandboxId), false)
+})
+
+test('an unknown template is refused', async () => {
+  await assert.rejects(Sandbox.create('no-such-template-here'), (e) => /not found/i.test(String(e)))
+})
