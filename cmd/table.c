@@ -26,7 +26,7 @@ const struct e2b_opt e2b_global_opts[] = {
     E2B_OPT_CHOICE(0, "format", "FORMAT", "output format: pretty or json", "pretty,json"),
     E2B_OPT_FLAG('q', "quiet", "print only what scripts need, no progress"),
     E2B_OPT_FLAG('v', "verbose", "print more about what is happening"),
-    E2B_OPT_STRING(0, "api-url", "URL", "E2B-compatible API to use (default: local backend)"),
+    E2B_OPT_STRING(0, "api-url", "URL", "E2B-compatible API to use (\"\" for this machine; default: local unless configured)"),
     E2B_OPT_STRING(0, "api-key", "KEY", "API key (default: E2B_API_KEY, then the stored one)"),
     E2B_OPT_END,
 };

@@ -18,7 +18,12 @@ static json_t *sandbox_json(const json_t *st, bool detail)
     json_object_set(o, "sandboxID", json_object_get(st, "sandboxID"));
     json_object_set_new(o, "clientID", json_string("6532622b"));
     json_object_set(o, "startedAt", json_object_get(st, "startedAt"));
-    _cleanup_free_ char *end = e2b_rfc3339(e2b_json_int(st, "endAtMs", 0));
+    /* The deadline is kept on the boot clock; show it on the wall clock. A
+     * paused sandbox's time left does not shrink. */
+    int64_t now_boot = e2b_boot_ms();
+    int64_t at = e2b_json_int(st, "pausedAtBootMs", now_boot);
+    int64_t left = e2b_json_int(st, "deadlineBootMs", now_boot) - at;
+    _cleanup_free_ char *end = e2b_rfc3339(e2b_wall_ms() + (left > 0 ? left : 0));
     json_object_set_new(o, "endAt", json_string(end));
     json_object_set(o, "cpuCount", json_object_get(st, "cpuCount"));
     json_object_set(o, "memoryMB", json_object_get(st, "memoryMB"));

@@ -101,7 +101,9 @@ int e2b_endpoint_resolve(const char *flag_url, const char *flag_key, struct e2b_
     const char *domain = env("E2B_DOMAIN") ? env("E2B_DOMAIN") : e2b_config_get(&cfg, "domain");
     if (domain)
         ep->domain = xstrdup(domain);
-    if (flag_url)
+    if (flag_url && !*flag_url)
+        ep->api_url_source = "--api-url"; /* --api-url "": this machine, whatever else says */
+    else if (flag_url)
         ep->api_url = xstrdup(flag_url), ep->api_url_source = "--api-url";
     else if (env("E2B_API_URL"))
         ep->api_url = xstrdup(env("E2B_API_URL")), ep->api_url_source = "E2B_API_URL";

@@ -27,7 +27,8 @@ void e2b_config_release(struct e2b_config *cfg);
 const char *e2b_config_get(const struct e2b_config *cfg, const char *key);
 void e2b_config_set(struct e2b_config *cfg, const char *key, const char *value);
 
-/* Where API calls go and with what key. api_url NULL means the local backend. */
+/* Where API calls go and with what key. api_url NULL means the local backend
+ * (also forced by an empty --api-url). */
 struct e2b_endpoint {
     char *api_url;
     char *api_key;

@@ -299,7 +299,7 @@ static _noreturn_ void supervise(struct supervisor *s, const struct e2b_local_op
         }
         close(lk);
         bool paused = STREQ(e2b_json_str(state, "state") ? e2b_json_str(state, "state") : "", "paused");
-        int64_t left = e2b_json_int(state, "endAtMs", 0) - e2b_wall_ms();
+        int64_t left = e2b_json_int(state, "deadlineBootMs", 0) - e2b_boot_ms();
         if (!paused && left <= 0) {
             supervisor_cleanup(s, "timeout");
             _exit(0);
@@ -415,7 +415,7 @@ int e2b_local_create(const struct e2b_local_options *o, json_t **ret_state, stru
     json_object_set_new(state, "state", json_string("starting"));
     json_object_set_new(state, "startedAt", json_string(started));
     json_object_set_new(state, "startedAtMs", json_integer(now));
-    json_object_set_new(state, "endAtMs", json_integer(now + (int64_t)o->timeout_s * 1000));
+    json_object_set_new(state, "deadlineBootMs", json_integer(e2b_boot_ms() + (int64_t)o->timeout_s * 1000));
     if (o->cpu_count || !json_object_get(state, "cpuCount"))
         json_object_set_new(state, "cpuCount", json_integer(o->cpu_count ? o->cpu_count : DEFAULT_CPUS));
     if (o->memory_mb || !json_object_get(state, "memoryMB"))
@@ -462,6 +462,12 @@ int e2b_local_create(const struct e2b_local_options *o, json_t **ret_state, stru
         _cleanup_free_ char *logp = xasprintf("%s/supervisor.log", s.dir);
         int log = open(logp, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
         dup2(null, 0), dup2(log >= 0 ? log : null, 1), dup2(log >= 0 ? log : null, 2);
+        /* Nothing else of the creator's: a server's listening socket or its
+         * clients' connections must not live on in every sandbox it made. */
+        dup2(pipefd[1], 3);
+        fcntl(3, F_SETFD, FD_CLOEXEC);
+        pipefd[1] = 3;
+        close_range(4, ~0U, 0);
         signal(SIGPIPE, SIG_IGN);
         int lk = lock_dir(s.dir);
         json_object_set_new(state, "supervisorPid", json_integer(getpid()));
@@ -616,7 +622,7 @@ static int update(const char *id, struct e2b_error **err,
 static int do_set_timeout(const char *id, json_t *st, void *ud, struct e2b_error **err)
 {
     int timeout = *(int *)ud;
-    json_object_set_new(st, "endAtMs", json_integer(e2b_wall_ms() + (int64_t)timeout * 1000));
+    json_object_set_new(st, "deadlineBootMs", json_integer(e2b_boot_ms() + (int64_t)timeout * 1000));
     return 0;
 }
 
@@ -635,7 +641,7 @@ static int do_pause(const char *id, json_t *st, void *ud, struct e2b_error **err
     if (e2b_cgroup_freeze(id, true, err) < 0)
         return -1;
     json_object_set_new(st, "state", json_string("paused"));
-    json_object_set_new(st, "pausedAtMs", json_integer(e2b_wall_ms()));
+    json_object_set_new(st, "pausedAtBootMs", json_integer(e2b_boot_ms()));
     return 0;
 }
 
@@ -652,22 +658,22 @@ struct resume_args {
 static int do_resume(const char *id, json_t *st, void *ud, struct e2b_error **err)
 {
     struct resume_args *a = ud;
-    int64_t now = e2b_wall_ms();
+    int64_t now = e2b_boot_ms();
     a->was_paused = STREQ(e2b_json_str(st, "state") ? e2b_json_str(st, "state") : "", "paused");
     if (a->was_paused) {
         if (e2b_cgroup_freeze(id, false, err) < 0)
             return -1;
         /* The clock stood still while paused: what was left is left again. */
-        int64_t left = e2b_json_int(st, "endAtMs", now) - e2b_json_int(st, "pausedAtMs", now);
-        json_object_set_new(st, "endAtMs", json_integer(now + (left > 1000 ? left : 1000)));
+        int64_t left = e2b_json_int(st, "deadlineBootMs", now) - e2b_json_int(st, "pausedAtBootMs", now);
+        json_object_set_new(st, "deadlineBootMs", json_integer(now + (left > 1000 ? left : 1000)));
         json_object_set_new(st, "state", json_string("running"));
-        json_object_del(st, "pausedAtMs");
+        json_object_del(st, "pausedAtBootMs");
     }
     if (a->timeout_s > 0) {
         int64_t want = now + (int64_t)a->timeout_s * 1000;
         /* connect only extends a running sandbox's time; a resumed one gets it outright */
-        if (a->was_paused || want > e2b_json_int(st, "endAtMs", 0))
-            json_object_set_new(st, "endAtMs", json_integer(want));
+        if (a->was_paused || want > e2b_json_int(st, "deadlineBootMs", 0))
+            json_object_set_new(st, "deadlineBootMs", json_integer(want));
     }
     return 0;
 }

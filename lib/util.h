@@ -93,5 +93,9 @@ bool e2b_str_has_suffix(const char *s, const char *suffix);
 /* Monotonic and wall clock in milliseconds. */
 int64_t e2b_now_ms(void);
 int64_t e2b_wall_ms(void);
+/* CLOCK_BOOTTIME: one clock for every process on the machine that neither
+ * jumps with the wall clock nor stops in suspend; used for deadlines kept in
+ * state files. */
+int64_t e2b_boot_ms(void);
 
 #endif
