@@ -98,6 +98,7 @@ check-asan:
 
 # Benchmarks print our figures beside a peer's, measured in the same run.
 bench: all
+	tools/deps.sh bench
 	@for b in tests/bench/*.sh; do echo "## $$b"; E2B_BUILD_DIR=$(CURDIR)/$(B) sh "$$b" || exit 1; done
 
 install: all
@@ -110,10 +111,19 @@ install: all
 	install -m 0644 completions/_e2b $(DESTDIR)$(ZSHCOMPDIR)/_e2b
 	install -m 0644 completions/e2b.fish $(DESTDIR)$(FISHCOMPDIR)/e2b.fish
 
+# A Debian package of `make install` into /usr, with the systemd unit.
+deb: all
+	rm -rf $(B)/deb && $(MAKE) install DESTDIR=$(abspath $(B)/deb) PREFIX=/usr
+	install -D -m 0644 packaging/e2b-serve.service $(B)/deb/lib/systemd/system/e2b-serve.service
+	mkdir -p $(B)/deb/DEBIAN
+	sed -e 's/@VERSION@/$(VERSION)/' -e "s/@ARCH@/$$(dpkg --print-architecture)/" \
+		packaging/debian/control.in > $(B)/deb/DEBIAN/control
+	dpkg-deb --root-owner-group --build $(B)/deb $(B)/e2b_$(VERSION)_$$(dpkg --print-architecture).deb
+
 clean:
 	rm -rf $(B) $(B)-asan
 
-.PHONY: all man unit check check-unit check-asan bench install clean
+.PHONY: all man unit check check-unit check-asan bench install deb clean
 .DELETE_ON_ERROR:
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -1,7 +1,7 @@
 #!/bin/sh
 # deps.sh - install the Debian packages e2b needs to build, test and run,
 # when they are missing. Idempotent and quiet when all are there.
-# Usage: tools/deps.sh [build|test|all]   (default: all)
+# Usage: tools/deps.sh [build|test|bench|all]   (default: all = build and test)
 set -eu
 what=${1:-all}
 
@@ -13,9 +13,13 @@ libgit2-dev libevent-dev libseccomp-dev scdoc"
 test_pkgs="perl curl python3 e2fsprogs man-db bash-completion zsh fish iproute2 procps
 util-linux slirp4netns"
 
+# Benchmarks run peers side by side (make bench).
+bench_pkgs="bubblewrap crun bc"
+
 case $what in
 build) pkgs=$build_pkgs ;;
 test) pkgs=$test_pkgs ;;
+bench) pkgs="$build_pkgs $test_pkgs $bench_pkgs" ;;
 *) pkgs="$build_pkgs $test_pkgs" ;;
 esac
 command -v node >/dev/null 2>&1 || pkgs="$pkgs nodejs"

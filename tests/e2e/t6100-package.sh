@@ -1,0 +1,24 @@
+#!/bin/sh
+# make deb: a Debian package with the binary, the guest agent, man pages,
+# completions and the systemd unit for e2b serve.
+. "$(dirname "$0")/test-lib.sh"
+
+test_expect_success 'make deb builds a package with what e2b needs' '
+    cp -a "$SRC_DIR" "$TRASH/src" && rm -rf "$TRASH/src/build"* &&
+    make -s -C "$TRASH/src" B="$TRASH/b" deb > make.log 2>&1 &&
+    deb=$(ls "$TRASH"/b/e2b_*.deb) &&
+    dpkg-deb -c "$deb" > contents &&
+    test_grep "./usr/bin/e2b$" contents &&
+    test_grep "./usr/lib/e2b/envd$" contents &&
+    test_grep "./usr/share/man/man1/e2b-serve.1$" contents &&
+    test_grep "./usr/share/bash-completion/completions/e2b$" contents &&
+    test_grep "./lib/systemd/system/e2b-serve.service$" contents &&
+    dpkg-deb -f "$deb" Depends | grep -q libcurl4
+'
+
+test_expect_success 'the systemd unit runs e2b serve' '
+    grep -q "^ExecStart=/usr/bin/e2b serve --listen" "$SRC_DIR/packaging/e2b-serve.service" &&
+    grep -q "^KillMode=process" "$SRC_DIR/packaging/e2b-serve.service"
+'
+
+test_done
