@@ -107,6 +107,22 @@ test_expect_success 'set-timeout moves the deadline' '
     wait_for 100 sbx_gone "$id"
 '
 
+test_expect_success 'no network but loopback by default; --internet adds slirp4netns without the host loopback' '
+    port=$(free_port)
+    python3 -m http.server --bind 127.0.0.1 "$port" > http.log 2>&1 &
+    hp=$!
+    test_when_finished "kill $hp"
+    wait_for 100 curl -sf -o /dev/null "http://127.0.0.1:$port/" &&
+    sbx_create host && plain=$SBX &&
+    test_must_fail e2b sandbox exec "$plain" "grep -q tap0 /proc/net/dev" && e2b sandbox kill "$plain" &&
+    sbx_create host --internet && net=$SBX &&
+    e2b sandbox exec "$net" "grep -q tap0 /proc/net/dev" &&
+    e2b sandbox exec "$net" "grep -q 0202000A /proc/net/route" &&
+    test_must_fail e2b sandbox exec --timeout 10 "$net" "exec 3<>/dev/tcp/10.0.2.2/$port" &&
+    test_must_fail e2b sandbox exec --timeout 10 "$net" "exec 3<>/dev/tcp/127.0.0.1/$port" &&
+    e2b sandbox kill "$net" && sbx_gone "$net"
+'
+
 test_expect_success 'kill --all with a metadata filter' '
     sbx_create host -m batch=a && a=$SBX && sbx_create host -m batch=b && b=$SBX &&
     e2b sandbox kill --all -m batch=a && sbx_gone "$a" &&
