@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <termios.h>
 
 struct stream {
@@ -59,21 +60,6 @@ static char **auth_headers(const struct e2b_envd_endpoint *ep, const char *user,
     return h;
 }
 
-/* One unary Connect call; the reply body is ignored. */
-static int unary(const struct e2b_envd_endpoint *ep, const char *user, const char *proc, json_t *msg,
-                 struct e2b_error **err)
-{
-    _cleanup_strv_ char **h = auth_headers(ep, user, "application/json", 0);
-    _cleanup_free_ char *body = e2b_json_dump(msg, 0);
-    _cleanup_free_ char *path = xasprintf("/process.Process/%s", proc);
-    struct e2b_http_req req = {.base = ep->base, .path = path, .headers = (const char *const *)h,
-                               .body = body, .body_len = strlen(body), .timeout_ms = 30000};
-    struct e2b_http_resp resp;
-    int r = e2b_http_request(&req, &resp, err);
-    e2b_http_resp_release(&resp);
-    return r;
-}
-
 static void write_all(int fd, const void *data, size_t len)
 {
     const char *p = data;
@@ -86,6 +72,83 @@ static void write_all(int fd, const void *data, size_t len)
         p += n;
         len -= (size_t)n;
     }
+}
+
+int e2b_envd_call(const struct e2b_envd_endpoint *ep, const char *user, const char *procedure,
+                  json_t *msg, json_t **ret, struct e2b_error **err)
+{
+    _cleanup_strv_ char **h = auth_headers(ep, user, "application/json", 0);
+    _cleanup_free_ char *body = e2b_json_dump(msg, 0);
+    _cleanup_free_ char *path = xasprintf("/%s", procedure);
+    struct e2b_http_req req = {.base = ep->base, .path = path, .headers = (const char *const *)h,
+                               .body = body, .body_len = strlen(body), .timeout_ms = 30000};
+    struct e2b_http_resp resp;
+    int r = e2b_http_request(&req, &resp, err);
+    if (r == 0 && ret)
+        r = e2b_json_parse(resp.body.buf, resp.body.len, "envd reply", ret, err);
+    e2b_http_resp_release(&resp);
+    return r;
+}
+
+/* One unary process.Process call; the reply body is ignored. */
+static int unary(const struct e2b_envd_endpoint *ep, const char *user, const char *proc, json_t *msg,
+                 struct e2b_error **err)
+{
+    _cleanup_free_ char *procedure = xasprintf("process.Process/%s", proc);
+    return e2b_envd_call(ep, user, procedure, msg, NULL, err);
+}
+
+static int to_fd(const void *data, size_t len, void *ud)
+{
+    write_all(*(int *)ud, data, len);
+    return 0;
+}
+
+static ssize_t from_fd(void *buf, size_t len, void *ud)
+{
+    for (;;) {
+        ssize_t n = read(*(int *)ud, buf, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        return n;
+    }
+}
+
+static char *files_path(const char *user, const char *path)
+{
+    _cleanup_free_ char *p = e2b_url_escape(path, false);
+    if (!user)
+        return xasprintf("/files?path=%s", p);
+    _cleanup_free_ char *u = e2b_url_escape(user, false);
+    return xasprintf("/files?path=%s&username=%s", p, u);
+}
+
+int e2b_envd_download(const struct e2b_envd_endpoint *ep, const char *user, const char *path, int fd,
+                      struct e2b_error **err)
+{
+    _cleanup_strv_ char **h = auth_headers(ep, user, "application/octet-stream", 0);
+    _cleanup_free_ char *p = files_path(user, path);
+    struct e2b_http_req req = {.base = ep->base, .path = p, .headers = (const char *const *)h,
+                               .on_data = to_fd, .ud = &fd};
+    struct e2b_http_resp resp;
+    int r = e2b_http_request(&req, &resp, err);
+    e2b_http_resp_release(&resp);
+    return r;
+}
+
+int e2b_envd_upload(const struct e2b_envd_endpoint *ep, const char *user, const char *path, int fd,
+                    struct e2b_error **err)
+{
+    _cleanup_strv_ char **h = auth_headers(ep, user, "application/octet-stream", 0);
+    _cleanup_free_ char *p = files_path(user, path);
+    struct stat st;
+    long long size = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? (long long)st.st_size : -1;
+    struct e2b_http_req req = {.base = ep->base, .path = p, .headers = (const char *const *)h,
+                               .read_body = from_fd, .body_size = size, .ud = &fd};
+    struct e2b_http_resp resp;
+    int r = e2b_http_request(&req, &resp, err);
+    e2b_http_resp_release(&resp);
+    return r;
 }
 
 static void on_event(struct stream *s, json_t *ev)

@@ -29,4 +29,15 @@ int e2b_process_start_background(const struct e2b_envd_endpoint *ep, const struc
 int e2b_process_terminal(const struct e2b_envd_endpoint *ep, const char *user, const char *cwd,
                          json_t *envs, int *ret_exit, struct e2b_error **err);
 
+/* One unary Connect call, e.g. "filesystem.Filesystem/ListDir"; *ret gets
+ * the reply (may be NULL to ignore it). */
+int e2b_envd_call(const struct e2b_envd_endpoint *ep, const char *user, const char *procedure,
+                  json_t *msg, json_t **ret, struct e2b_error **err);
+/* GET /files streamed into fd. */
+int e2b_envd_download(const struct e2b_envd_endpoint *ep, const char *user, const char *path, int fd,
+                      struct e2b_error **err);
+/* POST /files (octet-stream) streamed from fd; parent dirs are created. */
+int e2b_envd_upload(const struct e2b_envd_endpoint *ep, const char *user, const char *path, int fd,
+                    struct e2b_error **err);
+
 #endif

@@ -52,6 +52,19 @@ test_expect_success 'exec into a missing sandbox fails with 125 and a clear mess
     test_grep "sandbox .aaaaaaaaaaaaaaaaaaaa. not found" err
 '
 
+test_expect_success 'files: upload and download a tree byte for byte, write, cat, mv, stat, rm' '
+    mkdir -p tree/a/b && head -c 1000000 /dev/urandom > tree/a/b/blob && echo hi > tree/top.txt &&
+    e2b sandbox files upload "$ID" tree /root/tree &&
+    e2b sandbox files ls "$ID" /root/tree --depth 3 > ls.out && test_grep "/root/tree/a/b/blob" ls.out &&
+    e2b sbx fs download "$ID" /root/tree back && diff -r tree back &&
+    echo data | e2b sandbox files write "$ID" /tmp/w.txt &&
+    test "$(e2b sandbox files cat "$ID" /tmp/w.txt)" = data &&
+    e2b sandbox files mv "$ID" /tmp/w.txt /tmp/w2.txt &&
+    e2b sandbox files stat "$ID" /tmp/w2.txt --json | grep -q "\"size\": \"5\"" &&
+    e2b sandbox files rm "$ID" /tmp/w2.txt &&
+    test_must_fail e2b sandbox files cat "$ID" /tmp/w2.txt 2>err && test_grep "No such file" err
+'
+
 test_expect_success 'the sandbox is isolated: its own pid 1, hostname, /tmp' '
     test "$(e2b sandbox exec "$ID" "cat /proc/1/comm")" != systemd &&
     test "$(e2b sandbox exec "$ID" hostname)" = e2b &&
