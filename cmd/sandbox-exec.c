@@ -5,9 +5,8 @@
 #include "sandbox-cli.h"
 #include "strbuf.h"
 
-/* The envd of a sandbox, or one named directly with --envd. */
-static int endpoint_for(struct e2b_ctx *ctx, struct e2b_args *args, struct e2b_backend **b,
-                        struct e2b_envd_endpoint *ep)
+int e2b_cli_envd_endpoint(struct e2b_ctx *ctx, struct e2b_args *args, struct e2b_backend **b,
+                          struct e2b_envd_endpoint *ep)
 {
     _cleanup_error_ struct e2b_error *err = NULL;
     const char *direct = e2b_args_str(args, "envd");
@@ -51,7 +50,7 @@ int cmd_sandbox_exec(struct e2b_ctx *ctx, struct e2b_args *args)
     if (timeout < 0)
         return e2b_usage_error("sandbox exec", "--timeout cannot be negative");
     struct e2b_envd_endpoint ep;
-    if (endpoint_for(ctx, args, &b, &ep) < 0)
+    if (e2b_cli_envd_endpoint(ctx, args, &b, &ep) < 0)
         return 125;
     /* One argument is a shell command line (as E2B's CLI runs it); several are
      * an argv, passed through the shell untouched so PATH lookup still works. */

@@ -27,20 +27,9 @@ struct files_ctx {
 
 static int open_files(struct e2b_ctx *ctx, struct e2b_args *args, struct files_ctx *f)
 {
-    _cleanup_error_ struct e2b_error *err = NULL;
     memset(f, 0, sizeof(*f));
     f->user = e2b_args_str(args, "user");
-    if (e2b_args_str(args, "envd")) {
-        f->ep.base = xstrdup(e2b_args_str(args, "envd"));
-        return 0;
-    }
-    if (e2b_cli_open_backend(ctx, &f->backend))
-        return -1;
-    if (f->backend->ops->envd_endpoint(f->backend, e2b_args_str(args, "sandbox"), &f->ep, &err) < 0) {
-        e2b_fail(err);
-        return -1;
-    }
-    return 0;
+    return e2b_cli_envd_endpoint(ctx, args, &f->backend, &f->ep);
 }
 
 static void close_files(struct files_ctx *f)

@@ -325,14 +325,16 @@ static void *resize_main(void *ud)
     }
 }
 
-static int run_stream(const struct e2b_envd_endpoint *ep, const struct e2b_run_opts *o, bool pty,
-                      bool background, int *ret_exit, unsigned *ret_pid, struct e2b_error **err)
+/* A Start (or, with `attach`, a Connect) stream to its end. */
+static int stream_call(const struct e2b_envd_endpoint *ep, const struct e2b_run_opts *o, bool pty,
+                       bool background, json_t *attach, int *ret_exit, unsigned *ret_pid,
+                       struct e2b_error **err)
 {
     int cols = 80, rows = 24;
     struct winsize ws;
     if (pty && ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col)
         cols = ws.ws_col, rows = ws.ws_row;
-    _cleanup_json_ json_t *req = start_request(o, pty, cols, rows);
+    _cleanup_json_ json_t *req = attach ? json_incref(attach) : start_request(o, pty, cols, rows);
     _cleanup_free_ char *json = e2b_json_dump(req, 0);
     size_t n = strlen(json);
     _cleanup_free_ char *frame = xmalloc(n + 5);
@@ -355,7 +357,8 @@ static int run_stream(const struct e2b_envd_endpoint *ep, const struct e2b_run_o
         signal(SIGWINCH, on_winch);
         rz_started = pthread_create(&rz_tid, NULL, resize_main, &rz) == 0;
     }
-    struct e2b_http_req hr = {.base = ep->base, .path = "/process.Process/Start",
+    struct e2b_http_req hr = {.base = ep->base,
+                              .path = attach ? "/process.Process/Connect" : "/process.Process/Start",
                               .headers = (const char *const *)h, .body = frame, .body_len = n + 5,
                               .on_data = on_data, .ud = &s};
     struct e2b_http_resp resp;
@@ -400,10 +403,26 @@ static int run_stream(const struct e2b_envd_endpoint *ep, const struct e2b_run_o
     return r;
 }
 
+static int run_stream(const struct e2b_envd_endpoint *ep, const struct e2b_run_opts *o, bool pty,
+                      bool background, int *ret_exit, unsigned *ret_pid, struct e2b_error **err)
+{
+    return stream_call(ep, o, pty, background, NULL, ret_exit, ret_pid, err);
+}
+
 int e2b_process_run(const struct e2b_envd_endpoint *ep, const struct e2b_run_opts *o,
                     int *ret_exit, struct e2b_error **err)
 {
     return run_stream(ep, o, false, false, ret_exit, NULL, err);
+}
+
+int e2b_process_attach(const struct e2b_envd_endpoint *ep, const char *user, unsigned pid,
+                       const char *tag, int *ret_exit, struct e2b_error **err)
+{
+    json_t *sel = tag ? json_pack("{s:s}", "tag", tag) : json_pack("{s:i}", "pid", pid);
+    _cleanup_json_ json_t *req = json_pack("{s:o}", "process", sel);
+    struct e2b_run_opts o = {.user = user, .send_stdin = !isatty(STDIN_FILENO),
+                             .out_fd = STDOUT_FILENO, .err_fd = STDERR_FILENO};
+    return stream_call(ep, &o, false, false, req, ret_exit, NULL, err);
 }
 
 int e2b_process_start_background(const struct e2b_envd_endpoint *ep, const struct e2b_run_opts *o,

@@ -29,6 +29,10 @@ int e2b_process_start_background(const struct e2b_envd_endpoint *ep, const struc
 int e2b_process_terminal(const struct e2b_envd_endpoint *ep, const char *user, const char *cwd,
                          json_t *envs, int *ret_exit, struct e2b_error **err);
 
+/* Re-attach to a running process (by pid, or by tag when tag is non-NULL):
+ * its output streams to us, our stdin (if not a terminal) to it. */
+int e2b_process_attach(const struct e2b_envd_endpoint *ep, const char *user, unsigned pid,
+                       const char *tag, int *ret_exit, struct e2b_error **err);
 /* One unary Connect call, e.g. "filesystem.Filesystem/ListDir"; *ret gets
  * the reply (may be NULL to ignore it). */
 int e2b_envd_call(const struct e2b_envd_endpoint *ep, const char *user, const char *procedure,

@@ -78,6 +78,16 @@ test_expect_success 'background commands keep running' '
     e2b sandbox exec "$ID" "kill -0 $pid"
 '
 
+test_expect_success 'process list, attach (exit status passed through) and kill' '
+    pid=$(e2b sandbox exec -b "$ID" "sleep 1; echo attached-output; exit 5") &&
+    e2b sandbox process list "$ID" > ps.out && test_grep "^$pid " ps.out &&
+    test_expect_code 5 e2b sandbox process attach "$ID" "$pid" > att.out && test_grep attached-output att.out &&
+    p2=$(e2b sandbox exec -b "$ID" "sleep 100") &&
+    e2b sandbox process kill "$ID" "$p2" &&
+    wait_for 50 sh -c "! e2b sandbox process list $ID | grep -q \"^$p2 \"" &&
+    test_expect_code 2 e2b sandbox process kill "$ID" 2>err && test_grep "PID or --tag" err
+'
+
 test_expect_success 'metrics and logs' '
     e2b sandbox metrics "$ID" --json > m.json &&
     python3 -c "import json; m=json.load(open(\"m.json\"))[0]; assert m[\"memUsed\"] > 0 and m[\"memTotal\"] > 0 and \"diskUsed\" in m, m" &&
