@@ -5,7 +5,7 @@
 . "$(dirname "$0")/test-lib.sh"
 . "$TEST_DIR/lib-sandbox.sh"
 
-KEY=$(e2b key create --name tests) || { echo "Bail out! cannot create a key"; exit 1; }
+KEY=$(e2b key create -q --name tests) || { echo "Bail out! cannot create a key"; exit 1; }
 PORT=$(free_port)
 URL=http://127.0.0.1:$PORT
 e2b serve --listen 127.0.0.1:$PORT > "$TRASH/serve.log" 2>&1 &
