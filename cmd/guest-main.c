@@ -1,8 +1,9 @@
 /* guest-main.c - the static guest binary: busybox-style applets.
  *
- * The applet is basename(argv[0]) (`envd`, later `init`); when argv[0] is
- * not an applet name, the first argument names it (`build/e2b-guest envd ...`).
+ * The applet is the first argument when it names one (`envd init ...`),
+ * else basename(argv[0]) (`envd`, or `init` through a link of that name).
  */
+#include "envd-init.h"
 #include "envd-server.h"
 
 #include <libgen.h>
@@ -14,6 +15,7 @@ struct applet {
 
 static const struct applet applets[] = {
     {"envd", e2b_envd_main},
+    {"init", e2b_init_main},
 };
 
 static const struct applet *find(const char *name)
@@ -30,11 +32,13 @@ int main(int argc, char **argv)
     const char *name = basename(self);
     if (name[0] == '-')
         name++; /* login-shell style */
-    const struct applet *a = find(name);
+    /* An applet named as the first argument wins (`envd init ...`): envd's
+     * own arguments are all options, so this never takes one of them. */
+    const struct applet *a = argc > 1 ? find(argv[1]) : NULL;
     if (a)
-        return a->main(argc, argv);
-    if (argc > 1 && (a = find(argv[1])))
         return a->main(argc - 1, argv + 1);
+    if ((a = find(name)))
+        return a->main(argc, argv);
     fprintf(stderr, "%s: unknown applet; usage: envd [options] (or: %s envd [options])\n", name, name);
     return 2;
 }

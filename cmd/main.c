@@ -27,7 +27,8 @@ int e2b_usage_error(const char *hint_cmd, const char *fmt, ...)
 }
 
 /* Applets the busybox way: a link named `envd` runs `e2b envd`. */
-static const char *const applets[] = {"envd", "init", NULL};
+/* The host binary's applets; `init` is in the static guest binary (build/envd). */
+static const char *const applets[] = {"envd", NULL};
 
 static const struct e2b_command *find_command(const char *group, const char *word)
 {

@@ -1,0 +1,12 @@
+/* envd-init.h - the guest `init` applet: pid 1 of a microVM (or of any new
+ * pid namespace) whose only job is to give envd a working system and keep it
+ * running. Mounts /proc, /sys, /dev, /dev/pts, /dev/shm, /tmp and /run when
+ * missing, sets the hostname, brings loopback up, starts envd (restarting it
+ * if it dies), reaps orphans, and on SIGTERM stops everything and powers off. */
+#ifndef E2B_ENVD_INIT_H
+#define E2B_ENVD_INIT_H
+
+/* init [--hostname NAME] [--envd PATH] [-- ENVD-ARGS...] */
+int e2b_init_main(int argc, char **argv);
+
+#endif
