@@ -1,0 +1,176 @@
+/* template-build.c - `e2b template build`: e2b.toml + flags over lib/build. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "build.h"
+#include "cmd.h"
+#include "e2b-toml.h"
+#include "fsutil.h"
+#include "gitctx.h"
+#include "util.h"
+
+const struct e2b_opt opts_template_build[] = {
+    E2B_OPT_STRING('p', "path", "DIR", "directory with e2b.toml and the Dockerfile (default .)"),
+    E2B_OPT_STRING('d', "dockerfile", "FILE", "Dockerfile (default e2b.Dockerfile, then Dockerfile)"),
+    E2B_OPT_STRING('n', "name", "NAME", "template name"),
+    E2B_OPT_STRING('c', "cmd", "COMMAND", "start command run when a sandbox starts"),
+    E2B_OPT_STRING(0, "ready-cmd", "COMMAND", "command that succeeds once the sandbox is ready"),
+    E2B_OPT_INT(0, "ready-timeout", "SECONDS", "how long the ready command may keep failing (default 60)"),
+    E2B_OPT_INT(0, "cpu-count", "N", "vCPUs of sandboxes from this template"),
+    E2B_OPT_INT(0, "memory-mb", "MIB", "memory of sandboxes (even number)"),
+    E2B_OPT_INT(0, "disk-size", "MIB", "free space in the root file system beyond the content"),
+    E2B_OPT_LIST(0, "build-arg", "KEY=VALUE", "set a Dockerfile ARG (repeatable)"),
+    E2B_OPT_STRING(0, "target", "STAGE", "build up to this stage"),
+    E2B_OPT_STRING(0, "platform", "OS/ARCH", "platform of base images (default linux/amd64)"),
+    E2B_OPT_STRING(0, "network", "MODE", "network of RUN steps: none (default) or host"),
+    E2B_OPT_FLAG(0, "no-cache", "rebuild every step"),
+    E2B_OPT_LIST(0, "insecure-registry", "HOST", "allow plain HTTP for this registry (repeatable)"),
+    E2B_OPT_STRING(0, "config", "FILE", "e2b.toml to read and update (default <path>/e2b.toml)"),
+    E2B_OPT_FLAG(0, "dry-run", "print the parsed instructions and build nothing"),
+    E2B_OPT_ARG("context", 0, "build context: a directory or a git repository URL[#ref[:subdir]]"),
+    E2B_OPT_END,
+};
+
+static void on_progress(void *data, const char *line)
+{
+    if (!*(bool *)data)
+        fprintf(stderr, "%s\n", line);
+}
+
+static void on_output(void *data, const char *buf, size_t len)
+{
+    if (!*(bool *)data)
+        fwrite(buf, 1, len, stderr);
+}
+
+int cmd_template_build(struct e2b_ctx *ctx, struct e2b_args *args)
+{
+    _cleanup_error_ struct e2b_error *err = NULL;
+    const char *path = e2b_args_str(args, "path") ?: ".";
+    _cleanup_free_ char *cfg_path = e2b_args_str(args, "config") ? xstrdup(e2b_args_str(args, "config"))
+                                                                  : e2b_path_join(path, "e2b.toml");
+    struct e2b_toml toml;
+    if (e2b_toml_load(&toml, cfg_path, !e2b_args_has(args, "config"), &err) < 0)
+        return e2b_fail(err);
+
+    long mem = e2b_args_int(args, "memory-mb", toml.memory_mb);
+    if (mem && (mem % 2 || mem < 128)) {
+        e2b_toml_free(&toml);
+        return e2b_usage_error("template build", "--memory-mb must be an even number of at least 128");
+    }
+    const char *net = e2b_args_str(args, "network") ?: "none";
+    if (strcmp(net, "none") && strcmp(net, "host")) {
+        e2b_toml_free(&toml);
+        return e2b_usage_error("template build", "--network must be none or host");
+    }
+    const char *plat = e2b_args_str(args, "platform");
+    if (plat && strcmp(plat, "linux/amd64") && strcmp(plat, "linux/x86_64")) {
+        e2b_toml_free(&toml);
+        return e2b_usage_error("template build", "--platform %s: only linux/amd64 builds here", plat);
+    }
+
+    /* context: a directory or a git repository */
+    const char *ctx_arg = e2b_args_str(args, "context");
+    _cleanup_free_ char *checkout = NULL, *context = NULL;
+    if (ctx_arg && e2b_git_context_is(ctx_arg)) {
+        struct e2b_git_spec spec;
+        const char *tmp = getenv("TMPDIR") ?: "/tmp";
+        if (e2b_git_spec_parse(ctx_arg, &spec, &err) < 0 ||
+            e2b_git_fetch_context(&spec, tmp, &checkout, &context, &err) < 0) {
+            e2b_toml_free(&toml);
+            return e2b_fail(err);
+        }
+        e2b_git_spec_free(&spec);
+    } else {
+        context = xstrdup(ctx_arg ?: path);
+    }
+
+    /* Dockerfile: flag, e2b.toml, e2b.Dockerfile, Dockerfile (in the
+     * context for git contexts, in --path otherwise) */
+    const char *dbase = checkout ? context : path;
+    const char *dflag = e2b_args_str(args, "dockerfile") ?: toml.dockerfile;
+    _cleanup_free_ char *dockerfile = NULL;
+    if (dflag) {
+        dockerfile = dflag[0] == '/' ? xstrdup(dflag) : e2b_path_join(dbase, dflag);
+    } else {
+        dockerfile = e2b_path_join(dbase, "e2b.Dockerfile");
+        if (access(dockerfile, F_OK) < 0) {
+            free(dockerfile);
+            dockerfile = e2b_path_join(dbase, "Dockerfile");
+        }
+    }
+    const char *name = e2b_args_str(args, "name") ?: toml.template_name ?: toml.template_id;
+    int rc = 0;
+    if (!name && !e2b_args_flag(args, "dry-run")) {
+        rc = e2b_usage_error("template build", "name the template with --name (or template_name in e2b.toml)");
+        goto out;
+    }
+    size_t nba = 0;
+    const char *const *ba = e2b_args_list(args, "build-arg", &nba);
+    bool quiet = ctx->quiet;
+    struct e2b_build_opts o = {
+        .context = context,
+        .dockerfile = dockerfile,
+        .name = name,
+        .start_cmd = e2b_args_str(args, "cmd") ?: toml.start_cmd,
+        .ready_cmd = e2b_args_str(args, "ready-cmd") ?: toml.ready_cmd,
+        .ready_timeout_s = (int)e2b_args_int(args, "ready-timeout", 60),
+        .cpu_count = e2b_args_int(args, "cpu-count", toml.cpu_count),
+        .memory_mb = mem,
+        .disk_headroom_mb = e2b_args_int(args, "disk-size", 0),
+        .build_args = ba,
+        .n_build_args = nba,
+        .target = e2b_args_str(args, "target"),
+        .network_host = !strcmp(net, "host"),
+        .no_cache = e2b_args_flag(args, "no-cache"),
+        .progress = on_progress,
+        .output = on_output,
+        .data = &quiet,
+    };
+    if (e2b_args_flag(args, "dry-run")) {
+        _cleanup_json_ json_t *j = NULL;
+        if (e2b_build_parse(&o, &j, &err) < 0) {
+            rc = e2b_fail(err);
+            goto out;
+        }
+        char *s = e2b_json_dump(j, JSON_INDENT(2));
+        puts(s);
+        free(s);
+        goto out;
+    }
+    _cleanup_json_ json_t *meta = NULL;
+    if (e2b_build_run(&o, &meta, &err) < 0) {
+        rc = e2b_fail(err);
+        goto out;
+    }
+    const char *id = e2b_json_str(meta, "templateID");
+    /* like E2B's CLI: remember the template in e2b.toml */
+    if (access(cfg_path, F_OK) == 0 || e2b_args_has(args, "config")) {
+        struct e2b_error *werr = NULL;
+        if (e2b_toml_set(cfg_path, "template_id", id, &werr) < 0) {
+            fprintf(stderr, "e2b: warning: %s\n", werr->msg);
+            e2b_error_free(werr);
+        }
+    }
+    if (ctx->json) {
+        char *s = e2b_json_dump(meta, JSON_INDENT(2));
+        puts(s);
+        free(s);
+    } else {
+        printf("%s\n", id);
+        if (!ctx->quiet)
+            fprintf(stderr, "Built template %s (%s), build %s\n", name, id, e2b_json_str(meta, "buildID"));
+    }
+out:
+    if (checkout) {
+        struct e2b_error *e2 = NULL;
+        e2b_rm_rf(checkout, &e2);
+        e2b_error_free(e2);
+    }
+    e2b_toml_free(&toml);
+    return rc;
+}

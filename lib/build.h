@@ -1,0 +1,42 @@
+/* build.h - build a template root from a Dockerfile into the template store.
+ *
+ * Steps run in order per stage: FROM (scratch or an earlier stage), RUN in a
+ * build sandbox (mount, pid, ipc, uts and network namespaces, chroot into the
+ * stage root, as USER in WORKDIR with ENV), COPY/ADD from the context
+ * (honouring .dockerignore, --chown, --chmod, --from), and ENV, ARG, WORKDIR,
+ * USER, LABEL, CMD, ENTRYPOINT, EXPOSE, STOPSIGNAL recorded as metadata. The
+ * last stage (or --target) becomes the template: `user` added, /.e2b
+ * written, ext4 image made, and the store transaction committed only at the
+ * end, so a failed build leaves the previous version.
+ */
+#ifndef E2B_BUILD_H
+#define E2B_BUILD_H
+
+#include <stdbool.h>
+#include "error.h"
+#include "json.h"
+
+struct e2b_build_opts {
+    const char *context;       /* directory (already cloned for git contexts) */
+    const char *dockerfile;    /* path of the Dockerfile */
+    const char *name;          /* template name (alias) */
+    const char *start_cmd, *ready_cmd;
+    int ready_timeout_s;
+    long cpu_count, memory_mb, disk_headroom_mb;
+    const char *const *build_args; /* K=V */
+    size_t n_build_args;
+    const char *target;
+    bool network_host;
+    bool no_cache;
+    /* progress: one call per step and for step output; may be NULL */
+    void (*progress)(void *data, const char *line);
+    void (*output)(void *data, const char *buf, size_t len);
+    void *data;
+};
+
+/* Parse only: the instructions as JSON (for --dry-run). */
+int e2b_build_parse(const struct e2b_build_opts *o, json_t **ret, struct e2b_error **err);
+/* Build and commit; ret_meta: the template.json written (new reference). */
+int e2b_build_run(const struct e2b_build_opts *o, json_t **ret_meta, struct e2b_error **err);
+
+#endif
