@@ -91,7 +91,7 @@ int cmd_template_build(struct e2b_ctx *ctx, struct e2b_args *args)
 
     /* Dockerfile: flag, e2b.toml, e2b.Dockerfile, Dockerfile (in the
      * context for git contexts, in --path otherwise) */
-    const char *dbase = checkout ? context : path;
+    const char *dbase = checkout || (ctx_arg && !e2b_args_has(args, "path")) ? context : path;
     const char *dflag = e2b_args_str(args, "dockerfile") ?: toml.dockerfile;
     _cleanup_free_ char *dockerfile = NULL;
     if (dflag) {

@@ -1,0 +1,142 @@
+#!/bin/sh
+# e2b template build from scratch: a minimal root made of the host's dash
+# and its libraries; COPY, .dockerignore, ENV/ARG, RUN, metadata, the user
+# account, ext4 content, git contexts, e2b.toml; bad input leaves v1 intact.
+. "$(dirname "$0")/test-lib.sh"
+
+command -v debugfs >/dev/null || { echo "1..0 # SKIP no debugfs"; exit 0; }
+
+mkroot() { # dir: a context holding a tiny root (dash + libs + etc)
+    mkdir -p "$1/root/bin" "$1/root/etc" &&
+    cp /bin/dash "$1/root/bin/sh" &&
+    for l in $(ldd /bin/dash | grep -o "/[^ ]*"); do
+        mkdir -p "$1/root$(dirname $l)" && cp "$l" "$1/root$l" || return 1
+    done &&
+    printf "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534::/:/bin/sh\n" > "$1/root/etc/passwd" &&
+    printf "root:x:0:\nnogroup:x:65534:\n" > "$1/root/etc/group"
+}
+tpl_dir() { echo "$E2B_DATA_DIR/templates/$(cat "$1")/current"; }
+img_cat() { debugfs -R "cat $2" "$1/rootfs.ext4" 2>/dev/null; }
+
+mkroot ctx
+echo hi > ctx/hello.txt
+echo secret > ctx/secret.txt
+mkdir -p ctx/sub/deep && echo d > ctx/sub/deep/x.log && echo k > ctx/sub/keep.log
+printf 'secret.txt\n**/*.log\n!sub/keep.log\n' > ctx/.dockerignore
+cat > ctx/e2b.Dockerfile <<'DF'
+# a comment
+FROM scratch
+ARG GREETING=hello
+COPY root/ /
+ENV FOO=bar \
+    BAZ="two words"
+WORKDIR /app
+COPY hello.txt sub ./
+COPY --chown=nobody:nogroup --chmod=600 hello.txt /owned.txt
+RUN echo "$GREETING $FOO" > /app/run.txt; echo step-output; id -u 2>/dev/null; true
+LABEL org.example=yes
+EXPOSE 8080
+CMD ["/bin/sh"]
+DF
+
+test_expect_success 'build from a directory context' '
+    e2b template build -n t1 --build-arg GREETING=hey --memory-mb 1024 -p ctx > id 2>err &&
+    test_grep "^\[1/11\] FROM scratch" err && test_grep "step-output" err &&
+    test -s id
+'
+
+test_expect_success 'RUN saw ARG and ENV; files copied; ignored files left out' '
+    d=$(tpl_dir id) &&
+    test "$(img_cat $d /app/run.txt)" = "hey bar" &&
+    test "$(img_cat $d /app/hello.txt)" = "hi" &&
+    test "$(img_cat $d /app/keep.log)" = "k" &&
+    test ! -e $d/rootfs/app/deep/x.log && test ! -e $d/rootfs/app/secret.txt &&
+    test "$(stat -c %u:%g:%a $d/rootfs/owned.txt)" = "65534:65534:600"
+'
+
+test_expect_success 'user account and /.e2b' '
+    d=$(tpl_dir id) &&
+    img_cat $d /etc/passwd | grep -q "^user:x:1000:1000::/home/user:/bin/sh$" &&
+    test "$(stat -c %u $d/rootfs/home/user)" = 1000 &&
+    img_cat $d /.e2b | grep -q "^ENV_ID=$(cat id)$"
+'
+
+test_expect_success 'metadata in template.json' '
+    m=$(tpl_dir id)/template.json &&
+    python3 - "$m" "$(cat id)" <<PY
+import json, sys
+m = json.load(open(sys.argv[1]))
+assert m["templateID"] == sys.argv[2], m
+assert m["aliases"] == ["t1"] and m["names"] == ["t1"] and m["public"] is False
+assert m["memoryMB"] == 1024 and m["buildStatus"] == "ready"
+assert m["env"] == {"FOO": "bar", "BAZ": "two words"}, m["env"]
+assert m["workdir"] == "/app" and m["cmd"] == ["/bin/sh"]
+assert m["labels"] == {"org.example": "yes"} and "8080/tcp" in m["exposedPorts"]
+PY
+'
+
+test_expect_success 'template list shows it' '
+    e2b template list --json > list && grep -q "$(cat id)" list
+'
+
+test_expect_success 'e2b.toml read and template_id written back' '
+    cp -r ctx ctx2 &&
+    printf "dockerfile = \"e2b.Dockerfile\"\ntemplate_name = \"t2\"\nmemory_mb = 256\n" > ctx2/e2b.toml &&
+    e2b template build -p ctx2 > id2 2>/dev/null &&
+    grep -q "^template_id = \"$(cat id2)\"$" ctx2/e2b.toml &&
+    grep -q "\"memoryMB\": 256" $(tpl_dir id2)/template.json
+'
+
+test_expect_success 'dry run prints instructions and builds nothing' '
+    e2b template build --dry-run --json -p ctx > dry &&
+    grep -q "\"instruction\": \"RUN\"" dry && ! e2b template list --json | grep -q dry
+'
+
+test_expect_success 'git context with #ref:subdir' '
+    mkroot repo/app && cp ctx/e2b.Dockerfile ctx/hello.txt repo/app/ && cp -r ctx/sub repo/app/ &&
+    (cd repo && git init -q -b main && git add -A && git -c user.email=t@t -c user.name=t commit -qm 1 &&
+     git tag v1 && echo changed > app/hello.txt && git -c user.email=t@t -c user.name=t commit -qam 2) &&
+    e2b template build -n tgit "file://$TRASH/repo#v1:app" > idg 2>err &&
+    test "$(img_cat $(tpl_dir idg) /app/hello.txt)" = "hi" &&
+    e2b template build -n tgit2 "$TRASH/repo#main:app" > idg2 2>err &&
+    test "$(img_cat $(tpl_dir idg2) /app/hello.txt)" = "changed" &&
+    ! ls "${TMPDIR:-/tmp}" | grep -q "^git-context-"
+'
+
+v1_intact() {
+    d=$(tpl_dir id) && test "$(img_cat $d /app/run.txt)" = "hey bar" &&
+    test "$(readlink $E2B_DATA_DIR/templates/$(cat id)/current)" = "$(cat v1link)" &&
+    test -z "$(ls $E2B_DATA_DIR/templates/.staging 2>/dev/null)"
+}
+readlink $E2B_DATA_DIR/templates/$(cat id)/current > v1link
+
+test_expect_success 'a failing RUN names its exit code and output; v1 stays' '
+    mkdir bad && cp -r ctx/root bad/ &&
+    printf "FROM scratch\nCOPY root/ /\nRUN echo before-fail; exit 7\n" > bad/Dockerfile &&
+    test_expect_code 1 e2b template build -n t1 bad 2>err &&
+    test_grep "Dockerfile:3: RUN.*exit code 7" err && test_grep "before-fail" err &&
+    v1_intact
+'
+
+test_expect_success 'malformed Dockerfile: line and column' '
+    printf "FROM scratch\n  BOGUS x\n" > bad/Dockerfile &&
+    ! e2b template build -n t1 bad 2>err && test_grep "Dockerfile:2:3: unknown instruction BOGUS" err &&
+    v1_intact
+'
+
+test_expect_success 'unknown base image' '
+    printf "FROM nosuch.invalid/img:1\n" > bad/Dockerfile &&
+    ! e2b template build -n t1 bad 2>err && test_grep "unknown base image" err && v1_intact
+'
+
+test_expect_success 'COPY ../ refused' '
+    printf "FROM scratch\nCOPY ../etc/passwd /x\n" > bad/Dockerfile &&
+    ! e2b template build -n t1 bad 2>err && test_grep "outside the build context" err && v1_intact
+'
+
+test_expect_success 'bad flags' '
+    test_expect_code 2 e2b template build -n t1 --memory-mb 129 ctx 2>err &&
+    test_expect_code 2 e2b template build -n t1 --network bogus ctx 2>err
+'
+
+test_done
