@@ -353,8 +353,14 @@ static int copy_tree(struct state *st, const char *src, const char *rel, const c
         char buf[65536];
         ssize_t n;
         while ((n = read(in, buf, sizeof(buf))) > 0) {
-            if (write(out, buf, (size_t)n) != n)
-                return e2b_error_sys(err, errno ? errno : ENOSPC, "write %s", dst);
+            for (ssize_t off = 0; off < n;) {
+                ssize_t w = write(out, buf + off, (size_t)(n - off));
+                if (w < 0 && errno == EINTR)
+                    continue;
+                if (w <= 0)
+                    return e2b_error_sys(err, w < 0 ? errno : ENOSPC, "write %s", dst);
+                off += w;
+            }
         }
         if (n < 0)
             return e2b_error_sys(err, errno, "read %s", src);

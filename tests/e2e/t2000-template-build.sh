@@ -134,6 +134,18 @@ test_expect_success 'COPY ../ refused' '
     ! e2b template build -n t1 bad 2>err && test_grep "outside the build context" err && v1_intact
 '
 
+test_expect_success 'a full disk fails clearly and leaves the old build' '
+    mkdir small && mount -t tmpfs -o size=32m tmpfs small && test_atexit "umount $TRASH/small" &&
+    mkdir small/data && cp -r ctx bigctx && rm bigctx/e2b.Dockerfile && head -c 40000000 /dev/zero > bigctx/big.bin &&
+    printf "FROM scratch\nCOPY root/ /\nCOPY big.bin /\n" > bigctx/Dockerfile &&
+    E2B_DATA_DIR=$TRASH/small/data e2b template build -n small -p ctx > ids 2>/dev/null &&
+    ! E2B_DATA_DIR=$TRASH/small/data e2b template build -n small bigctx 2>err &&
+    test_grep "No space left" err &&
+    test -z "$(ls $TRASH/small/data/templates/.staging 2>/dev/null)" &&
+    E2B_DATA_DIR=$TRASH/small/data e2b template list --json | grep -q "$(cat ids)" &&
+    test "$(img_cat $TRASH/small/data/templates/$(cat ids)/current /app/run.txt)" = "hello bar"
+'
+
 test_expect_success 'bad flags' '
     test_expect_code 2 e2b template build -n t1 --memory-mb 129 ctx 2>err &&
     test_expect_code 2 e2b template build -n t1 --network bogus ctx 2>err
