@@ -75,6 +75,14 @@ assert m["labels"] == {"org.example": "yes"} and "8080/tcp" in m["exposedPorts"]
 PY
 '
 
+test_expect_success 'a sandbox starts from the template' '
+    export E2B_ENVD=$ENVD_BIN &&
+    sid=$(e2b sandbox create -d t1) && test_atexit "E2B_ENVD=$ENVD_BIN e2b sandbox kill $sid" &&
+    e2b sandbox exec $sid -- sh -c "read x < /app/run.txt; echo \"\$x|\$FOO|\$BAZ\"" > out &&
+    test "$(cat out)" = "hey bar|bar|two words" &&
+    e2b sandbox kill $sid
+'
+
 test_expect_success 'template list shows it' '
     e2b template list --json > list && grep -q "$(cat id)" list
 '
