@@ -121,6 +121,42 @@ static int parse_file(const char *text, struct instr **ret, size_t *ret_n, struc
                 break;
             }
         }
+        /* heredocs (`<<EOF`, `<<-EOF`, quoted): the body lines join the
+         * instruction, so a shell-form RUN hands them to the shell as is */
+        const char *h = strstr(b.buf, "<<");
+        if (h && h[2] != '<' && !strcmp(word, "RUN")) {
+            const char *t = h + 2;
+            if (*t == '-')
+                t++;
+            if (*t == '"' || *t == '\'')
+                t++;
+            const char *te = t;
+            while (*te && *te != ' ' && *te != '"' && *te != '\'' && *te != ';' && *te != '\n')
+                te++;
+            _cleanup_free_ char *term = xstrndup(t, (size_t)(te - t));
+            bool closed = false;
+            while (*term && *s) {
+                lineno++;
+                const char *e2 = strchrnul(s, '\n');
+                _cleanup_free_ char *l2 = xstrndup(s, (size_t)(e2 - s));
+                s = *e2 ? e2 + 1 : e2;
+                strbuf_addch(&b, '\n');
+                strbuf_addstr(&b, l2);
+                const char *q = l2;
+                while (*q == '\t')
+                    q++;
+                if (!strcmp(q, term)) {
+                    closed = true;
+                    break;
+                }
+            }
+            if (*term && !closed) {
+                strbuf_release(&b);
+                instrs_free(v, n);
+                return e2b_error_set(err, E2B_ERR_INVALID, "Dockerfile:%d:%d: heredoc %s is never closed",
+                                     start, (int)(h - b.buf) + (int)(p - line) + 1, term);
+            }
+        }
         char *rest = strbuf_detach(&b, NULL);
         char *r = rest;
         while (*r == ' ' || *r == '\t')
@@ -727,7 +763,16 @@ int e2b_build_run(const struct e2b_build_opts *o, json_t **ret_meta, struct e2b_
             free(st.user);
             st.user = expand(in->rest, vars);
         } else if (!strcmp(in->cmd, "RUN")) {
-            json_t *argv = command_form(in->rest);
+            json_t *argv;
+            if (e2b_str_has_prefix(in->rest, "<<") && strchr(in->rest, '\n')) {
+                /* `RUN <<EOF` alone: the body is the script */
+                const char *body = strchr(in->rest, '\n') + 1;
+                const char *last = strrchr(in->rest, '\n');
+                _cleanup_free_ char *script = last > body ? xstrndup(body, (size_t)(last - body)) : xstrdup("");
+                argv = json_pack("[sss]", "/bin/sh", "-c", script);
+            } else {
+                argv = command_form(in->rest);
+            }
             sr = do_run(&st, argv, err);
             json_decref(argv);
         } else if (!strcmp(in->cmd, "COPY") || !strcmp(in->cmd, "ADD")) {

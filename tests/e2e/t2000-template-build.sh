@@ -34,6 +34,10 @@ WORKDIR /app
 COPY hello.txt sub ./
 COPY --chown=nobody:nogroup --chmod=600 hello.txt /owned.txt
 RUN echo "$GREETING $FOO" > /app/run.txt; echo step-output; id -u 2>/dev/null; true
+RUN <<EOS
+echo line1 > /app/heredoc.txt
+echo "$FOO" >> /app/heredoc.txt
+EOS
 LABEL org.example=yes
 EXPOSE 8080
 CMD ["/bin/sh"]
@@ -41,7 +45,7 @@ DF
 
 test_expect_success 'build from a directory context' '
     e2b template build -n t1 --build-arg GREETING=hey --memory-mb 1024 -p ctx > id 2>err &&
-    test_grep "^\[1/11\] FROM scratch" err && test_grep "step-output" err &&
+    test_grep "^\[1/12\] FROM scratch" err && test_grep "step-output" err &&
     test -s id
 '
 
@@ -50,6 +54,7 @@ test_expect_success 'RUN saw ARG and ENV; files copied; ignored files left out' 
     test "$(img_cat $d /app/run.txt)" = "hey bar" &&
     test "$(img_cat $d /app/hello.txt)" = "hi" &&
     test "$(img_cat $d /app/keep.log)" = "k" &&
+    printf "line1\nbar\n" > want && img_cat $d /app/heredoc.txt > got && cmp want got &&
     test ! -e $d/rootfs/app/deep/x.log && test ! -e $d/rootfs/app/secret.txt &&
     test "$(stat -c %u:%g:%a $d/rootfs/owned.txt)" = "65534:65534:600"
 '
