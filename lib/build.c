@@ -806,6 +806,26 @@ int e2b_build_run(const struct e2b_build_opts *o, json_t **ret_meta, struct e2b_
     }
     json_decref(buildargs);
 
+    if (o->ready_cmd || o->start_cmd) {
+        /* start command in the background, ready command retried every 2 s;
+         * the pid namespace ends both when the script exits */
+        int limit = o->ready_timeout_s > 0 ? o->ready_timeout_s : 60;
+        _cleanup_free_ char *script = xasprintf(
+            "%s%s%s"
+            "n=0; until ( %s ); do n=$((n+2)); if [ $n -ge %d ]; then "
+            "echo \"ready command did not succeed within %d s\" >&2; exit 1; fi; sleep 2; done",
+            o->start_cmd ? "( " : "", o->start_cmd ? o->start_cmd : "", o->start_cmd ? " ) & " : "",
+            o->ready_cmd ? o->ready_cmd : "true", limit, limit);
+        progress(o, "start and ready commands");
+        json_t *argv = json_pack("[sss]", "/bin/sh", "-c", script);
+        int rr = do_run(&st, argv, err);
+        json_decref(argv);
+        if (rr < 0) {
+            e2b_error_wrap(err, "ready command");
+            free(base_image);
+            goto out;
+        }
+    }
     progress(o, "finishing: user account, /.e2b, ext4 image");
     struct e2b_user_info ui;
     marker = xasprintf("ENV_ID=%s\nBUILD_ID=%s\n", txn.template_id, txn.build_id);

@@ -159,6 +159,14 @@ test_expect_success 'a full disk fails clearly and leaves the old build' '
     test "$(img_cat $TRASH/small/data/templates/$(cat ids)/current /app/run.txt)" = "hello bar"
 '
 
+test_expect_success 'start and ready commands run after the build; a never-ready build fails' '
+    e2b template build -n tready -c "echo started" --ready-cmd "read x < /app/run.txt" ctx > idr 2>err &&
+    grep -q "\"startCmd\": \"echo started\"" $(tpl_dir idr)/template.json &&
+    ! e2b template build -n tready --ready-cmd "exit 3" --ready-timeout 1 ctx 2>err &&
+    test_grep "ready command did not succeed" err &&
+    test "$(readlink $E2B_DATA_DIR/templates/$(cat idr)/current)" != ""
+'
+
 test_expect_success 'bad flags' '
     test_expect_code 2 e2b template build -n t1 --memory-mb 129 ctx 2>err &&
     test_expect_code 2 e2b template build -n t1 --network bogus ctx 2>err
