@@ -56,6 +56,7 @@ const struct e2b_opt opts_sandbox_create[] = {
     E2B_OPT_INT(0, "cpu", "COUNT", "vCPUs (default: the template's)"),
     E2B_OPT_INT(0, "memory", "MIB", "memory limit in MiB (default: the template's)"),
     E2B_OPT_INT(0, "disk", "MIB", "size of the writable layer in MiB (default 1024)"),
+    E2B_OPT_INT(0, "pids", "N", "most processes the sandbox may have (default 4096)"),
     E2B_OPT_FLAG(0, "internet", "give the sandbox outbound internet access"),
     E2B_OPT_FLAG(0, "secure", "require an access token for envd (sandbox info shows it)"),
     E2B_OPT_FLAG('d', "detach", "print the sandbox ID and leave it running"),
@@ -77,7 +78,9 @@ int cmd_sandbox_create(struct e2b_ctx *ctx, struct e2b_args *args)
         e2b_cli_parse_kv(e2b_args_list(args, "metadata", NULL), "--metadata", &meta))
         return 2;
     long long cpu = e2b_args_int(args, "cpu", 0), mem = e2b_args_int(args, "memory", 0);
-    long long disk = e2b_args_int(args, "disk", 0);
+    long long disk = e2b_args_int(args, "disk", 0), pids = e2b_args_int(args, "pids", 0);
+    if (pids < 0 || (pids && pids < 8))
+        return e2b_usage_error("sandbox create", "--pids must be at least 8");
     if (cpu < 0 || cpu > 64 || mem < 0 || (mem && mem < 16) || disk < 0 || (disk && disk < 8))
         return e2b_usage_error("sandbox create", "--cpu must be 1..64, --memory at least 16 MiB "
                                                  "and --disk at least 8 MiB");
@@ -93,6 +96,7 @@ int cmd_sandbox_create(struct e2b_ctx *ctx, struct e2b_args *args)
         .cpu_count = (int)cpu,
         .memory_mb = (int)mem,
         .disk_mb = (int)disk,
+        .pids_max = (int)pids,
     };
     if (b->ops->create(b, &spec, &sbx, &err) < 0)
         return e2b_fail(err);

@@ -48,6 +48,7 @@ static int l_create(struct e2b_backend *b, const struct e2b_sandbox_spec *spec, 
         .template = spec->template, .timeout_s = spec->timeout_s, .metadata = spec->metadata,
         .env_vars = spec->env_vars, .secure = spec->secure, .internet = spec->allow_internet,
         .cpu_count = spec->cpu_count, .memory_mb = spec->memory_mb, .disk_mb = spec->disk_mb,
+        .pids_max = spec->pids_max,
     };
     _cleanup_json_ json_t *st = NULL;
     if (e2b_local_create(&o, &st, err) < 0)

@@ -30,6 +30,7 @@ struct e2b_sandbox_spec {
     int cpu_count;           /* 0: the template's */
     int memory_mb;           /* 0: the template's */
     int disk_mb;             /* writable layer size; 0: the default */
+    int pids_max;            /* process limit; 0: the default (4096) */
 };
 
 struct e2b_sandbox_filter {
