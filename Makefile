@@ -94,7 +94,8 @@ check-unit: all unit
 check-asan:
 	$(MAKE) B=$(B)-asan CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -O1" \
 		LDFLAGS="-fsanitize=address,undefined" $(B)-asan/e2b unit
-	ASAN_OPTIONS=detect_leaks=1 prove -f $(UNIT_SRCS:%.c=$(B)-asan/%)
+	ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/unit/lsan.supp \
+		prove -f $(UNIT_SRCS:%.c=$(B)-asan/%)
 
 # Benchmarks print our figures beside a peer's, measured in the same run.
 bench: all
