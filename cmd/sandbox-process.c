@@ -51,6 +51,23 @@ int cmd_sandbox_process_list(struct e2b_ctx *ctx, struct e2b_args *args)
     return 0;
 }
 
+/* The process a kill or attach names: a PID argument or --tag, exactly one.
+ * Returns 0, or the usage error's exit status (printed). */
+static int process_selector(struct e2b_args *args, const char *cmd, unsigned *ret_pid,
+                            const char **ret_tag)
+{
+    const char *pid = e2b_args_str(args, "pid"), *tag = e2b_args_str(args, "tag");
+    if (!pid == !tag)
+        return e2b_usage_error(cmd, "give a PID or --tag, not %s", pid ? "both" : "neither");
+    char *end = NULL;
+    long n = pid ? strtol(pid, &end, 10) : 0;
+    if (pid && (*end || n <= 0))
+        return e2b_usage_error(cmd, "'%s' is not a process ID", pid);
+    *ret_pid = (unsigned)n;
+    *ret_tag = tag;
+    return 0;
+}
+
 const struct e2b_opt opts_sandbox_process_kill[] = {
     E2B_OPT_FLAG(0, "term", "send SIGTERM instead of SIGKILL"),
     E2B_OPT_STRING(0, "tag", "TAG", "the process started with this tag (instead of a PID)"),
@@ -63,17 +80,15 @@ int cmd_sandbox_process_kill(struct e2b_ctx *ctx, struct e2b_args *args)
 {
     _cleanup_error_ struct e2b_error *err = NULL;
     _cleanup_backend_ struct e2b_backend *b = NULL;
-    const char *pid = e2b_args_str(args, "pid"), *tag = e2b_args_str(args, "tag");
-    if (!pid == !tag)
-        return e2b_usage_error("sandbox process kill", "give a PID or --tag, not %s", pid ? "both" : "neither");
-    char *end = NULL;
-    long n = pid ? strtol(pid, &end, 10) : 0;
-    if (pid && (*end || n <= 0))
-        return e2b_usage_error("sandbox process kill", "'%s' is not a process ID", pid);
+    unsigned pid;
+    const char *tag;
+    int usage = process_selector(args, "sandbox process kill", &pid, &tag);
+    if (usage)
+        return usage;
     struct e2b_envd_endpoint ep;
     if (e2b_cli_envd_endpoint(ctx, args, &b, &ep) < 0)
         return 1;
-    json_t *sel = tag ? json_pack("{s:s}", "tag", tag) : json_pack("{s:i}", "pid", (int)n);
+    json_t *sel = tag ? json_pack("{s:s}", "tag", tag) : json_pack("{s:i}", "pid", (int)pid);
     json_t *req = json_pack("{s:o, s:s}", "process", sel, "signal",
                             e2b_args_flag(args, "term") ? "SIGNAL_SIGTERM" : "SIGNAL_SIGKILL");
     int r = e2b_envd_call(&ep, e2b_args_str(args, "user"), "process.Process/SendSignal", req, NULL, &err);
@@ -93,15 +108,16 @@ int cmd_sandbox_process_attach(struct e2b_ctx *ctx, struct e2b_args *args)
 {
     _cleanup_error_ struct e2b_error *err = NULL;
     _cleanup_backend_ struct e2b_backend *b = NULL;
-    const char *pid = e2b_args_str(args, "pid"), *tag = e2b_args_str(args, "tag");
-    if (!pid == !tag)
-        return e2b_usage_error("sandbox process attach", "give a PID or --tag, not %s", pid ? "both" : "neither");
+    unsigned pid;
+    const char *tag;
+    int usage = process_selector(args, "sandbox process attach", &pid, &tag);
+    if (usage)
+        return usage;
     struct e2b_envd_endpoint ep;
     if (e2b_cli_envd_endpoint(ctx, args, &b, &ep) < 0)
         return 125;
     int code = 0;
-    int r = e2b_process_attach(&ep, e2b_args_str(args, "user"), pid ? (unsigned)strtoul(pid, NULL, 10) : 0,
-                               tag, &code, &err);
+    int r = e2b_process_attach(&ep, e2b_args_str(args, "user"), pid, tag, &code, &err);
     e2b_envd_endpoint_release(&ep);
     if (r < 0) {
         e2b_fail(err);
