@@ -159,6 +159,11 @@ static int do_once(const struct e2b_http_req *req, struct e2b_http_resp *resp, C
     curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(curl, CURLOPT_HEADERDATA, &t);
     curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (req->follow_redirects) {
+        curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 1L);
+        curl_easy_setopt(curl, CURLOPT_MAXREDIRS, 10L);
+        curl_easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    }
     bool has_body = req->body || req->read_body;
     const char *method = req->method ? req->method : has_body ? "POST" : "GET";
     if (has_body) {

@@ -30,6 +30,8 @@ struct e2b_http_req {
     long connect_timeout_ms;       /* 0 = 10 s */
     int retries;                   /* extra tries when the connection fails */
     bool keep_error_status;        /* return 0 for >=400 answers; caller looks at status */
+    bool follow_redirects;         /* follow 3xx Location (up to 10); headers then describe
+                                    * the last answer. Authorization is not sent to other hosts. */
 };
 
 struct e2b_http_resp {

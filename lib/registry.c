@@ -1,0 +1,1056 @@
+/* registry.c - see registry.h */
+#include "registry.h"
+#include "config.h"
+#include "fsutil.h"
+#include "http.h"
+#include "imageref.h"
+#include "json.h"
+#include "sha256.h"
+#include "strbuf.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+
+#define MANIFEST_MAX (4u << 20)  /* the distribution spec lets registries refuse more */
+#define TOKEN_MAX (1u << 20)
+
+#if defined(__x86_64__)
+#define HOST_PLATFORM "linux/amd64"
+#elif defined(__aarch64__)
+#define HOST_PLATFORM "linux/arm64"
+#elif defined(__arm__)
+#define HOST_PLATFORM "linux/arm/v7"
+#elif defined(__riscv) && __riscv_xlen == 64
+#define HOST_PLATFORM "linux/riscv64"
+#elif defined(__s390x__)
+#define HOST_PLATFORM "linux/s390x"
+#elif defined(__powerpc64__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define HOST_PLATFORM "linux/ppc64le"
+#else
+#define HOST_PLATFORM "linux/amd64"
+#endif
+
+struct session {
+    const struct e2b_registry_opts *o;
+    const char *display;        /* the reference as given, for messages */
+    const char *host;           /* API host[:port] */
+    const char *repo;
+    char *base;                 /* "https://host[:port]" */
+    bool plain_http;
+    char *cache;                /* <cache dir>/sha256 */
+    char *auth;                 /* "Authorization: ..." once known */
+    bool creds_looked_up;
+    char *user, *pass;
+    bool used_creds;            /* the current auth carries the credentials */
+    struct e2b_pulled_image *img;
+};
+
+static void session_release(struct session *s)
+{
+    free(s->base);
+    free(s->cache);
+    free(s->auth);
+    free(s->user);
+    if (s->pass)
+        explicit_bzero(s->pass, strlen(s->pass));
+    free(s->pass);
+}
+
+/* --- small helpers --- */
+
+bool e2b_registry_is_loopback(const char *host)
+{
+    _cleanup_free_ char *h = NULL;
+    if (host[0] == '[') {
+        const char *close = strchr(host, ']');
+        h = close ? xstrndup(host + 1, (size_t)(close - host - 1)) : xstrdup(host);
+    } else {
+        const char *colon = strchr(host, ':');
+        h = colon ? xstrndup(host, (size_t)(colon - host)) : xstrdup(host);
+    }
+    if (strcasecmp(h, "localhost") == 0)
+        return true;
+    struct in_addr a4;
+    if (inet_pton(AF_INET, h, &a4) == 1)
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    struct in6_addr a6;
+    if (inet_pton(AF_INET6, h, &a6) == 1)
+        return IN6_IS_ADDR_LOOPBACK(&a6);
+    return false;
+}
+
+static bool is_insecure(const char *host, const char *const *list)
+{
+    if (e2b_registry_is_loopback(host))
+        return true;
+    for (const char *const *p = list; p && *p; p++) {
+        if (strcasecmp(*p, host) == 0)
+            return true;
+        /* "host" also covers "host:port" */
+        size_t n = strlen(*p);
+        if (!strchr(*p, ':') && strncasecmp(*p, host, n) == 0 && host[n] == ':')
+            return true;
+    }
+    return false;
+}
+
+int e2b_platform_check(const char *platform, struct e2b_error **err)
+{
+    int parts = 1;
+    bool empty = !*platform;
+    for (const char *p = platform; *p; p++) {
+        if (*p == '/') {
+            parts++;
+            if (p == platform || !p[1] || p[1] == '/')
+                empty = true;
+        } else if (!isalnum((unsigned char)*p) && *p != '_' && *p != '-' && *p != '.') {
+            empty = true;
+        }
+    }
+    if (empty || parts < 2 || parts > 3)
+        return e2b_error_set(err, E2B_ERR_USAGE,
+                             "invalid platform '%s': expected os/arch[/variant], e.g. linux/arm64",
+                             platform);
+    return 0;
+}
+
+char *e2b_blob_cache_dir(void)
+{
+    _cleanup_free_ char *data = e2b_data_dir();
+    return xasprintf("%s/cache/blobs", data);
+}
+
+static const char *base64_chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+static char *base64_encode(const char *s)
+{
+    size_t n = strlen(s);
+    struct strbuf sb = STRBUF_INIT;
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0) |
+                     (i + 2 < n ? p[i + 2] : 0);
+        strbuf_addch(&sb, base64_chars[(v >> 18) & 63]);
+        strbuf_addch(&sb, base64_chars[(v >> 12) & 63]);
+        strbuf_addch(&sb, i + 1 < n ? base64_chars[(v >> 6) & 63] : '=');
+        strbuf_addch(&sb, i + 2 < n ? base64_chars[v & 63] : '=');
+    }
+    return strbuf_detach(&sb, NULL);
+}
+
+/* Decode standard base64 (padding optional); NULL when malformed. */
+static char *base64_decode(const char *s)
+{
+    struct strbuf sb = STRBUF_INIT;
+    uint32_t v = 0;
+    int bits = 0;
+    for (const char *p = s; *p && *p != '='; p++) {
+        const char *c = strchr(base64_chars, *p);
+        if (!c || !*p) {
+            strbuf_release(&sb);
+            return NULL;
+        }
+        v = v << 6 | (uint32_t)(c - base64_chars);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            strbuf_addch(&sb, (char)((v >> bits) & 0xff));
+        }
+    }
+    return strbuf_detach(&sb, NULL);
+}
+
+/* --- credentials --- */
+
+/* "https://index.docker.io/v1/" -> "index.docker.io" */
+static char *normalize_auth_key(const char *key)
+{
+    const char *k = key;
+    if (e2b_str_has_prefix(k, "https://"))
+        k += 8;
+    else if (e2b_str_has_prefix(k, "http://"))
+        k += 7;
+    size_t n = strcspn(k, "/");
+    return xstrndup(k, n);
+}
+
+static bool auth_key_matches(const char *key, const char *registry)
+{
+    _cleanup_free_ char *k = normalize_auth_key(key);
+    if (strcasecmp(k, registry) == 0)
+        return true;
+    static const char *const hub[] = {"docker.io", "index.docker.io", "registry-1.docker.io"};
+    bool k_hub = false, r_hub = false;
+    for (size_t i = 0; i < ARRAY_SIZE(hub); i++) {
+        k_hub |= strcasecmp(k, hub[i]) == 0;
+        r_hub |= strcasecmp(registry, hub[i]) == 0;
+    }
+    return k_hub && r_hub;
+}
+
+/* 1 and credentials when `path` has an entry for registry, 0 when not (or no file). */
+static int creds_from_file(const char *path, const char *registry, char **ret_user, char **ret_pass,
+                           struct e2b_error **err)
+{
+    if (access(path, F_OK) < 0)
+        return 0;
+    _cleanup_json_ json_t *j = NULL;
+    if (e2b_json_load_file(path, &j, err) < 0)
+        return -1;
+    json_t *auths = json_object_get(j, "auths");
+    if (!auths)
+        return 0;
+    if (!json_is_object(auths))
+        return e2b_error_set(err, E2B_ERR_INVALID, "%s: \"auths\" is not an object", path);
+    const char *key;
+    json_t *entry;
+    json_object_foreach(auths, key, entry) {
+        if (!auth_key_matches(key, registry) || !json_is_object(entry))
+            continue;
+        const char *auth = e2b_json_str(entry, "auth");
+        if (auth && *auth) {
+            _cleanup_free_ char *dec = base64_decode(auth);
+            char *colon = dec ? strchr(dec, ':') : NULL;
+            if (!colon)
+                return e2b_error_set(err, E2B_ERR_INVALID,
+                                     "%s: the \"auth\" of '%s' is not base64 of user:password",
+                                     path, key);
+            *ret_user = xstrndup(dec, (size_t)(colon - dec));
+            *ret_pass = xstrdup(colon + 1);
+            explicit_bzero(dec, strlen(dec));
+            return 1;
+        }
+        const char *u = e2b_json_str(entry, "username"), *p = e2b_json_str(entry, "password");
+        if (u && p) {
+            *ret_user = xstrdup(u);
+            *ret_pass = xstrdup(p);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int e2b_registry_find_credentials(const char *registry, const char *auth_file, char **ret_user,
+                                  char **ret_pass, struct e2b_error **err)
+{
+    *ret_user = *ret_pass = NULL;
+    char *files[5] = {0};
+    size_t n = 0;
+    if (auth_file)
+        files[n++] = xstrdup(auth_file);
+    const char *env = getenv("REGISTRY_AUTH_FILE");
+    if (env && *env)
+        files[n++] = xstrdup(env);
+    env = getenv("XDG_RUNTIME_DIR");
+    if (env && *env)
+        files[n++] = xasprintf("%s/containers/auth.json", env);
+    env = getenv("DOCKER_CONFIG");
+    if (env && *env)
+        files[n++] = xasprintf("%s/config.json", env);
+    else if (getenv("HOME"))
+        files[n++] = xasprintf("%s/.docker/config.json", getenv("HOME"));
+    int r = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (r == 0)
+            r = creds_from_file(files[i], registry, ret_user, ret_pass, err);
+        free(files[i]);
+    }
+    return r < 0 ? -1 : 0;
+}
+
+static int load_creds(struct session *s, struct e2b_error **err)
+{
+    if (s->creds_looked_up)
+        return 0;
+    s->creds_looked_up = true;
+    if (s->o->username && s->o->password) {
+        s->user = xstrdup(s->o->username);
+        s->pass = xstrdup(s->o->password);
+        return 0;
+    }
+    return e2b_registry_find_credentials(s->host, s->o->auth_file, &s->user, &s->pass, err);
+}
+
+static char *basic_header(const struct session *s)
+{
+    _cleanup_free_ char *up = xasprintf("%s:%s", s->user, s->pass);
+    _cleanup_free_ char *b = base64_encode(up);
+    explicit_bzero(up, strlen(up));
+    return xasprintf("Authorization: Basic %s", b);
+}
+
+/* --- auth challenges --- */
+
+struct challenge {
+    char *scheme, *realm, *service, *scope;
+};
+
+static void challenge_release(struct challenge *c)
+{
+    free(c->scheme);
+    free(c->realm);
+    free(c->service);
+    free(c->scope);
+}
+
+/* `Bearer realm="https://a/token",service="reg",scope="repository:x:pull"` */
+static void parse_challenge(const char *h, struct challenge *c)
+{
+    memset(c, 0, sizeof(*c));
+    while (*h == ' ')
+        h++;
+    size_t n = strcspn(h, " ");
+    c->scheme = xstrndup(h, n);
+    h += n;
+    while (*h) {
+        while (*h == ' ' || *h == ',')
+            h++;
+        size_t kl = strcspn(h, "=, ");
+        if (!kl || h[kl] != '=')
+            break;
+        _cleanup_free_ char *key = xstrndup(h, kl);
+        h += kl + 1;
+        struct strbuf v = STRBUF_INIT;
+        if (*h == '"') {
+            for (h++; *h && *h != '"'; h++) {
+                if (*h == '\\' && h[1])
+                    h++;
+                strbuf_addch(&v, *h);
+            }
+            if (*h == '"')
+                h++;
+        } else {
+            size_t vl = strcspn(h, ",");
+            strbuf_add(&v, h, vl);
+            h += vl;
+        }
+        char **slot = strcasecmp(key, "realm") == 0     ? &c->realm
+                      : strcasecmp(key, "service") == 0 ? &c->service
+                      : strcasecmp(key, "scope") == 0   ? &c->scope
+                                                        : NULL;
+        if (slot) {
+            free(*slot);
+            *slot = strbuf_detach(&v, NULL);
+        } else {
+            strbuf_release(&v);
+        }
+    }
+}
+
+static int need_creds_error(struct session *s, struct e2b_error **err)
+{
+    return e2b_error_set(err, E2B_ERR_AUTH,
+                         "registry %s needs credentials and none were found for it "
+                         "(~/.docker/config.json \"auths\", $DOCKER_CONFIG or "
+                         "${XDG_RUNTIME_DIR}/containers/auth.json)",
+                         s->host);
+}
+
+static int refused_error(struct session *s, struct e2b_error **err)
+{
+    return e2b_error_set(err, E2B_ERR_AUTH, "registry %s refused the credentials of user '%s'",
+                         s->host, s->user ? s->user : "");
+}
+
+static int fetch_token(struct session *s, const struct challenge *c, struct e2b_error **err)
+{
+    if (!c->realm || !*c->realm)
+        return e2b_error_set(err, E2B_ERR_API, "registry %s asked for a token without a realm",
+                             s->host);
+    bool realm_https = e2b_str_has_prefix(c->realm, "https://");
+    if (!realm_https && !(e2b_str_has_prefix(c->realm, "http://") && s->plain_http))
+        return e2b_error_set(err, E2B_ERR_API,
+                             "registry %s sent a token realm '%s' that is not https", s->host,
+                             c->realm);
+    struct strbuf q = STRBUF_INIT;
+    _cleanup_free_ char *scope_default = xasprintf("repository:%s:pull", s->repo);
+    const char *scope = c->scope ? c->scope : scope_default;
+    char sep = strchr(c->realm, '?') ? '&' : '?';
+    if (c->service) {
+        _cleanup_free_ char *e = e2b_url_escape(c->service, false);
+        strbuf_addf(&q, "%cservice=%s", sep, e);
+        sep = '&';
+    }
+    _cleanup_free_ char *es = e2b_url_escape(scope, false);
+    strbuf_addf(&q, "%cscope=%s", sep, es);
+    _cleanup_free_ char *path = strbuf_detach(&q, NULL);
+
+    {
+        /* With credentials if there are any, else anonymously. */
+        if (load_creds(s, err) < 0)
+            return -1;
+        bool with_creds = s->user != NULL;
+        _cleanup_free_ char *basic = with_creds ? basic_header(s) : NULL;
+        const char *hdrs[] = {basic, NULL};
+        struct e2b_http_req req = {.base = c->realm, .path = path, .headers = hdrs,
+                                   .keep_error_status = true, .follow_redirects = true,
+                                   .retries = 2, .connect_timeout_ms = s->o->connect_timeout_ms,
+                                   .timeout_ms = 60000};
+        struct e2b_http_resp resp;
+        int r = e2b_http_request(&req, &resp, err);
+        if (basic)
+            explicit_bzero(basic, strlen(basic));
+        if (r < 0) {
+            e2b_http_resp_release(&resp);
+            return e2b_error_wrap(err, "cannot get a token for registry %s", s->host);
+        }
+        if (resp.status == 401 || resp.status == 403) {
+            e2b_http_resp_release(&resp);
+            return with_creds ? refused_error(s, err) : need_creds_error(s, err);
+        }
+        if (resp.status >= 300) {
+            _cleanup_free_ char *m = e2b_http_error_message(resp.status, resp.body.buf, resp.body.len);
+            e2b_http_resp_release(&resp);
+            return e2b_error_set(err, e2b_http_status_errcode(resp.status),
+                                 "token server of registry %s said %s", s->host, m);
+        }
+        _cleanup_json_ json_t *j = NULL;
+        r = resp.body.len > TOKEN_MAX ? -1 : 0;
+        if (r == 0)
+            r = e2b_json_parse(resp.body.buf, resp.body.len, "token answer", &j, err);
+        e2b_http_resp_release(&resp);
+        if (r < 0)
+            return e2b_error_set(err, E2B_ERR_API, "bad token answer from registry %s", s->host);
+        const char *tok = e2b_json_str(j, "token");
+        if (!tok || !*tok)
+            tok = e2b_json_str(j, "access_token");
+        if (!tok || !*tok)
+            return e2b_error_set(err, E2B_ERR_API, "token answer of registry %s has no token",
+                                 s->host);
+        free(s->auth);
+        s->auth = xasprintf("Authorization: Bearer %s", tok);
+        s->used_creds = with_creds;
+        return 0;
+    }
+}
+
+/* A 401 answer: get what its challenge asks for. */
+static int authenticate(struct session *s, const struct e2b_http_resp *resp,
+                        struct e2b_error **err)
+{
+    const char *h = e2b_http_resp_header(resp, "WWW-Authenticate");
+    _cleanup_(challenge_release) struct challenge c = {0};
+    parse_challenge(h ? h : "Basic", &c);
+    if (strcasecmp(c.scheme, "Bearer") == 0)
+        return fetch_token(s, &c, err);
+    if (strcasecmp(c.scheme, "Basic") == 0) {
+        if (load_creds(s, err) < 0)
+            return -1;
+        if (!s->user)
+            return need_creds_error(s, err);
+        if (s->used_creds)
+            return refused_error(s, err);
+        free(s->auth);
+        s->auth = basic_header(s);
+        s->used_creds = true;
+        return 0;
+    }
+    return e2b_error_set(err, E2B_ERR_UNSUPPORTED,
+                         "registry %s asks for '%s' authentication, which is not supported",
+                         s->host, c.scheme);
+}
+
+/* GET path on the registry with the session's auth; on a 401, authenticate
+ * once and ask again. Any other status is the caller's to judge. */
+static int request(struct session *s, const char *path, const char *extra_header,
+                   const char *accept, int (*on_data)(const void *, size_t, void *), void *ud,
+                   struct e2b_http_resp *resp, struct e2b_error **err)
+{
+    for (int attempt = 0;; attempt++) {
+        const char *hdrs[4] = {0};
+        size_t n = 0;
+        if (s->auth)
+            hdrs[n++] = s->auth;
+        if (accept)
+            hdrs[n++] = accept;
+        if (extra_header)
+            hdrs[n++] = extra_header;
+        struct e2b_http_req req = {.base = s->base, .path = path, .headers = hdrs,
+                                   .on_data = on_data, .ud = ud, .keep_error_status = true,
+                                   .follow_redirects = true, .retries = 2,
+                                   .connect_timeout_ms = s->o->connect_timeout_ms};
+        if (e2b_http_request(&req, resp, err) < 0)
+            return -1;
+        if (resp->status != 401 || attempt > 0)
+            return 0;
+        int r = authenticate(s, resp, err);
+        e2b_http_resp_release(resp);
+        if (r < 0)
+            return -1;
+    }
+}
+
+/* An error answer to an error. */
+static int status_error(struct session *s, const struct e2b_http_resp *resp, const char *what,
+                        struct e2b_error **err)
+{
+    if (resp->status == 401)
+        return s->used_creds ? refused_error(s, err) : need_creds_error(s, err);
+    if (resp->status == 403)
+        return e2b_error_set(err, E2B_ERR_AUTH, "registry %s denied access to %s%s", s->host, what,
+                             s->used_creds ? "" : " (no credentials were sent)");
+    _cleanup_free_ char *m = e2b_http_error_message(resp->status, resp->body.buf, resp->body.len);
+    int r = e2b_error_set(err, e2b_http_status_errcode(resp->status), "registry %s said %s", s->host,
+                          m);
+    if (err && *err)
+        (*err)->http_status = resp->status;
+    return r;
+}
+
+/* --- manifests --- */
+
+struct capped {
+    struct strbuf *sb;
+    size_t max;
+    bool over;
+};
+
+static int collect_capped(const void *data, size_t len, void *ud)
+{
+    struct capped *c = ud;
+    if (c->sb->len + len > c->max) {
+        c->over = true;
+        return -1;
+    }
+    strbuf_add(c->sb, data, len);
+    return 0;
+}
+
+static char *manifest_cache_path(const struct session *s, const char *digest)
+{
+    return xasprintf("%s/%s", s->cache, digest + 7);
+}
+
+/* Fetch a manifest by tag or digest, check it against its digest, and
+ * cache it (by digest). Returns the body, its digest and media type. */
+static int fetch_manifest(struct session *s, const char *target, bool top, char **ret_body,
+                          size_t *ret_len, char **ret_digest, char **ret_type,
+                          struct e2b_error **err)
+{
+    bool by_digest = e2b_str_has_prefix(target, "sha256:");
+    _cleanup_strbuf_ struct strbuf body = STRBUF_INIT;
+    _cleanup_free_ char *ctype = NULL;
+    _cleanup_free_ char *cached = by_digest ? manifest_cache_path(s, target) : NULL;
+    char hex[E2B_SHA256_HEX];
+    bool from_cache = false;
+
+    if (cached && access(cached, F_OK) == 0) {
+        char *data = NULL;
+        size_t len = 0;
+        if (e2b_read_file(cached, &data, &len, NULL) == 0) {
+            e2b_sha256_hex(data, len, hex);
+            if (STREQ(hex, target + 7)) {
+                strbuf_add(&body, data, len);
+                from_cache = true;
+            }
+            free(data);
+        }
+    }
+    if (!from_cache) {
+        _cleanup_free_ char *path = xasprintf("/v2/%s/manifests/%s", s->repo, target);
+        const char *accept = "Accept: " E2B_MT_OCI_MANIFEST ", " E2B_MT_OCI_INDEX
+                             ", " E2B_MT_DOCKER_MANIFEST ", " E2B_MT_DOCKER_LIST;
+        struct capped cap = {.sb = &body, .max = MANIFEST_MAX};
+        struct e2b_http_resp resp;
+        if (request(s, path, NULL, accept, collect_capped, &cap, &resp, err) < 0) {
+            e2b_http_resp_release(&resp);
+            if (cap.over) {
+                e2b_error_free(*err);
+                *err = NULL;
+                return e2b_error_set(err, E2B_ERR_INVALID,
+                                     "manifest of '%s' is larger than 4 MiB", s->display);
+            }
+            return -1;
+        }
+        if (resp.status == 404) {
+            e2b_http_resp_release(&resp);
+            if (top)
+                return e2b_error_set(err, E2B_ERR_NOT_FOUND, "image '%s' not found in registry %s",
+                                     s->display, s->host);
+            return e2b_error_set(err, E2B_ERR_NOT_FOUND,
+                                 "manifest %s of image '%s' not found in registry %s", target,
+                                 s->display, s->host);
+        }
+        if (resp.status >= 300) {
+            _cleanup_free_ char *what = xasprintf("'%s'", s->display);
+            int r = status_error(s, &resp, what, err);
+            e2b_http_resp_release(&resp);
+            return r;
+        }
+        const char *ct = e2b_http_resp_header(&resp, "Content-Type");
+        if (ct)
+            ctype = xstrndup(ct, strcspn(ct, "; "));
+        e2b_sha256_hex(body.buf, body.len, hex);
+        const char *said = e2b_http_resp_header(&resp, "Docker-Content-Digest");
+        bool bad = by_digest ? !STREQ(hex, target + 7)
+                             : (said && e2b_str_has_prefix(said, "sha256:") &&
+                                strncmp(said + 7, hex, 64) != 0);
+        e2b_http_resp_release(&resp);
+        if (bad)
+            return e2b_error_set(err, E2B_ERR_INVALID,
+                                 "manifest of '%s' does not match its digest %s (got sha256:%s)",
+                                 s->display, by_digest ? target : said, hex);
+        _cleanup_free_ char *dst = xasprintf("%s/%s", s->cache, hex);
+        if (access(dst, F_OK) < 0 &&
+            e2b_write_file_atomic(dst, body.buf, body.len, 0644, err) < 0)
+            return -1;
+    }
+    /* The media type: the manifest's own mediaType, else the answer's Content-Type. */
+    _cleanup_json_ json_t *j = json_loadb(body.buf, body.len, 0, NULL);
+    const char *mt = j ? e2b_json_str(j, "mediaType") : NULL;
+    if (mt)
+        *ret_type = xstrdup(mt);
+    else if (j && json_is_array(json_object_get(j, "manifests")))
+        *ret_type = xstrdup(E2B_MT_OCI_INDEX);
+    else
+        *ret_type = ctype ? xstrdup(ctype) : xstrdup(E2B_MT_OCI_MANIFEST);
+    *ret_digest = xasprintf("sha256:%s", hex);
+    *ret_len = body.len;
+    *ret_body = strbuf_detach(&body, NULL);
+    return 0;
+}
+
+static bool is_index_type(const char *mt)
+{
+    return STREQ(mt, E2B_MT_OCI_INDEX) || STREQ(mt, E2B_MT_DOCKER_LIST);
+}
+
+static bool is_manifest_type(const char *mt)
+{
+    return STREQ(mt, E2B_MT_OCI_MANIFEST) || STREQ(mt, E2B_MT_DOCKER_MANIFEST);
+}
+
+/* arm64's variant defaults to v8, arm's to v7 */
+static const char *norm_variant(const char *arch, const char *variant)
+{
+    if (variant && *variant)
+        return variant;
+    if (STREQ(arch, "arm64"))
+        return "v8";
+    if (STREQ(arch, "arm"))
+        return "v7";
+    return "";
+}
+
+/* Pick the manifest for `platform` from an index: returns its digest. */
+static int select_platform(struct session *s, const char *body, size_t len, const char *platform,
+                           char **ret_digest, char **ret_platform, struct e2b_error **err)
+{
+    _cleanup_json_ json_t *j = NULL;
+    if (e2b_json_parse(body, len, "image index", &j, err) < 0)
+        return e2b_error_wrap(err, "bad image index for '%s'", s->display);
+    json_t *list = json_object_get(j, "manifests");
+    if (!json_is_array(list))
+        return e2b_error_set(err, E2B_ERR_INVALID, "image index of '%s' has no \"manifests\"",
+                             s->display);
+    _cleanup_free_ char *want = xstrdup(platform);
+    char *w_arch = strchr(want, '/');
+    *w_arch++ = '\0';
+    char *w_var = strchr(w_arch, '/');
+    if (w_var)
+        *w_var++ = '\0';
+    struct strbuf have = STRBUF_INIT;
+    size_t i;
+    json_t *m;
+    json_array_foreach(list, i, m) {
+        json_t *p = json_object_get(m, "platform");
+        const char *os = e2b_json_str(p, "os"), *arch = e2b_json_str(p, "architecture");
+        const char *var = e2b_json_str(p, "variant"), *mt = e2b_json_str(m, "mediaType");
+        const char *digest = e2b_json_str(m, "digest");
+        if (!os || !arch || STREQ(os, "unknown"))
+            continue; /* attestations and other non-images */
+        if (mt && !is_manifest_type(mt))
+            continue;
+        strbuf_addf(&have, "%s%s/%s%s%s", have.len ? ", " : "", os, arch, var ? "/" : "",
+                    var ? var : "");
+        if (!STREQ(os, want) || !STREQ(arch, w_arch))
+            continue;
+        if (w_var && !STREQ(norm_variant(arch, var), norm_variant(w_arch, w_var)))
+            continue;
+        if (!e2b_digest_valid(digest)) {
+            strbuf_release(&have);
+            return e2b_error_set(err, E2B_ERR_INVALID,
+                                 "image index of '%s' has a bad digest for %s", s->display,
+                                 platform);
+        }
+        strbuf_release(&have);
+        *ret_digest = xstrdup(digest);
+        *ret_platform = xasprintf("%s/%s%s%s", os, arch, var ? "/" : "", var ? var : "");
+        return 0;
+    }
+    int r = e2b_error_set(err, E2B_ERR_NOT_FOUND, "image '%s' has no %s variant (it has: %s)",
+                          s->display, platform, have.len ? have.buf : "nothing runnable");
+    strbuf_release(&have);
+    return r;
+}
+
+/* --- blobs --- */
+
+struct blob_dl {
+    struct session *s;
+    struct e2b_http_resp *resp;
+    int fd;
+    struct e2b_sha256 hash;
+    uint64_t done, total, received;
+    bool checked_range, too_big;
+    int write_errno;
+    struct e2b_pull_progress prog;
+};
+
+static int blob_data(const void *data, size_t len, void *ud)
+{
+    struct blob_dl *b = ud;
+    if (!b->checked_range) {
+        b->checked_range = true;
+        /* Asked for a range but got the whole blob: start over. */
+        if (b->done > 0 && !e2b_http_resp_header(b->resp, "Content-Range")) {
+            if (ftruncate(b->fd, 0) < 0 || lseek(b->fd, 0, SEEK_SET) < 0) {
+                b->write_errno = errno;
+                return -1;
+            }
+            e2b_sha256_init(&b->hash);
+            b->done = 0;
+        }
+    }
+    if (b->done + len > b->total) {
+        b->too_big = true;
+        return -1;
+    }
+    for (const char *p = data, *end = p + len; p < end;) {
+        ssize_t n = write(b->fd, p, (size_t)(end - p));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            b->write_errno = errno;
+            return -1;
+        }
+        p += n;
+    }
+    e2b_sha256_update(&b->hash, data, len);
+    b->done += len;
+    b->received += len;
+    if (b->s->o->progress) {
+        b->prog.done = b->done;
+        b->s->o->progress(&b->prog, b->s->o->ud);
+    }
+    return 0;
+}
+
+/* Hash what a partial download already holds. */
+static int hash_fd(int fd, uint64_t len, struct e2b_sha256 *c)
+{
+    char buf[65536];
+    uint64_t off = 0;
+    while (off < len) {
+        ssize_t n = pread(fd, buf, sizeof(buf), (off_t)off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        e2b_sha256_update(c, buf, (size_t)n);
+        off += (uint64_t)n;
+    }
+    return 0;
+}
+
+/* Open and lock <final>.partial; 1 with *ret_fd = -1 when the blob appeared meanwhile. */
+static int open_partial(const char *partial, const char *final, int *ret_fd,
+                        struct e2b_error **err)
+{
+    for (;;) {
+        _cleanup_close_ int fd = open(partial, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (fd < 0)
+            return e2b_error_sys(err, errno, "cannot create '%s'", partial);
+        if (flock(fd, LOCK_EX) < 0)
+            return e2b_error_sys(err, errno, "cannot lock '%s'", partial);
+        struct stat a, b;
+        if (fstat(fd, &a) < 0)
+            return e2b_error_sys(err, errno, "cannot stat '%s'", partial);
+        bool same = stat(partial, &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev;
+        if (access(final, F_OK) == 0) {
+            if (same && a.st_size == 0)
+                unlink(partial);
+            *ret_fd = -1;
+            return 1;
+        }
+        if (!same)
+            continue; /* another pull finished or removed it: open the new one */
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+    }
+}
+
+static int fetch_blob(struct session *s, const char *digest, const char *media_type,
+                      uint64_t size, size_t index, size_t count, char **ret_path,
+                      struct e2b_error **err)
+{
+    _cleanup_free_ char *final = xasprintf("%s/%s", s->cache, digest + 7);
+    _cleanup_free_ char *partial = xasprintf("%s.partial", final);
+    struct e2b_pull_progress prog = {.digest = digest, .media_type = media_type,
+                                     .total = size, .index = index, .count = count};
+    struct stat st;
+    if (stat(final, &st) == 0 && (uint64_t)st.st_size == size) {
+        if (s->o->progress) {
+            prog.done = size;
+            prog.cached = true;
+            s->o->progress(&prog, s->o->ud);
+        }
+        *ret_path = TAKE_PTR(final);
+        return 0;
+    }
+    if (stat(final, &st) == 0) /* a cached file of the wrong size cannot be this blob */
+        unlink(final);
+
+    _cleanup_close_ int fd = -1;
+    int r = open_partial(partial, final, &fd, err);
+    if (r < 0)
+        return -1;
+    if (r == 1) /* another pull just finished it */
+        return fetch_blob(s, digest, media_type, size, index, count, ret_path, err);
+
+    struct e2b_http_resp resp;
+    struct blob_dl b = {.s = s, .resp = &resp, .fd = fd, .total = size, .prog = prog};
+    e2b_sha256_init(&b.hash);
+    if (fstat(fd, &st) < 0)
+        return e2b_error_sys(err, errno, "cannot stat '%s'", partial);
+    b.done = (uint64_t)st.st_size;
+    if (b.done > size || (b.done && hash_fd(fd, b.done, &b.hash) < 0)) {
+        if (ftruncate(fd, 0) < 0)
+            return e2b_error_sys(err, errno, "cannot truncate '%s'", partial);
+        b.done = 0;
+        e2b_sha256_init(&b.hash);
+    }
+    if (lseek(fd, (off_t)b.done, SEEK_SET) < 0)
+        return e2b_error_sys(err, errno, "cannot seek in '%s'", partial);
+
+    _cleanup_free_ char *path = xasprintf("/v2/%s/blobs/%s", s->repo, digest);
+    for (int attempt = 0; b.done < size; attempt++) {
+        _cleanup_free_ char *range =
+            b.done ? xasprintf("Range: bytes=%llu-", (unsigned long long)b.done) : NULL;
+        b.checked_range = false;
+        r = request(s, path, range, NULL, blob_data, &b, &resp, err);
+        if (r < 0) {
+            e2b_http_resp_release(&resp);
+            if (b.too_big || b.write_errno) {
+                e2b_error_free(*err);
+                *err = NULL;
+            }
+            if (b.too_big) {
+                unlink(partial);
+                return e2b_error_set(err, E2B_ERR_INVALID,
+                                     "blob %s of '%s' is larger than the %llu bytes its manifest "
+                                     "says; the download was removed",
+                                     digest, s->display, (unsigned long long)size);
+            }
+            if (b.write_errno)
+                return e2b_error_sys(err, b.write_errno, "cannot write '%s'", partial);
+            return e2b_error_wrap(err, "cannot download blob %s (%llu of %llu bytes kept "
+                                       "to resume)",
+                                  digest, (unsigned long long)b.done, (unsigned long long)size);
+        }
+        if (resp.status == 416 && attempt == 0) { /* our range is past its end: start over */
+            e2b_http_resp_release(&resp);
+            if (ftruncate(fd, 0) < 0 || lseek(fd, 0, SEEK_SET) < 0)
+                return e2b_error_sys(err, errno, "cannot truncate '%s'", partial);
+            b.done = 0;
+            e2b_sha256_init(&b.hash);
+            continue;
+        }
+        if (resp.status == 404) {
+            e2b_http_resp_release(&resp);
+            return e2b_error_set(err, E2B_ERR_NOT_FOUND,
+                                 "blob %s of image '%s' not found in registry %s", digest,
+                                 s->display, s->host);
+        }
+        if (resp.status >= 300) {
+            _cleanup_free_ char *what = xasprintf("blob %s", digest);
+            r = status_error(s, &resp, what, err);
+            e2b_http_resp_release(&resp);
+            return r;
+        }
+        e2b_http_resp_release(&resp);
+        if (b.done < size)
+            return e2b_error_set(err, E2B_ERR_NETWORK,
+                                 "download of blob %s ended early at %llu of %llu bytes "
+                                 "(kept to resume)",
+                                 digest, (unsigned long long)b.done, (unsigned long long)size);
+    }
+    char hex[E2B_SHA256_HEX];
+    e2b_sha256_final_hex(&b.hash, hex);
+    if (!STREQ(hex, digest + 7)) {
+        unlink(partial);
+        return e2b_error_set(err, E2B_ERR_INVALID,
+                             "blob %s of '%s' does not match its digest (got sha256:%s); "
+                             "the download was removed",
+                             digest, s->display, hex);
+    }
+    if (fsync(fd) < 0)
+        return e2b_error_sys(err, errno, "cannot write '%s'", partial);
+    if (rename(partial, final) < 0)
+        return e2b_error_sys(err, errno, "cannot rename '%s'", partial);
+    if (b.received) {
+        s->img->blobs_downloaded++;
+        s->img->bytes_downloaded += b.received;
+    } else if (s->o->progress) { /* a finished partial: nothing new came */
+        prog.done = size;
+        s->o->progress(&prog, s->o->ud);
+    }
+    *ret_path = TAKE_PTR(final);
+    return 0;
+}
+
+/* --- the image manifest --- */
+
+static int descriptor(struct session *s, json_t *d, const char *what, const char **ret_digest,
+                      const char **ret_type, uint64_t *ret_size, struct e2b_error **err)
+{
+    const char *digest = e2b_json_str(d, "digest");
+    json_t *size = json_object_get(d, "size");
+    if (!json_is_object(d) || !e2b_digest_valid(digest) || !json_is_integer(size) ||
+        json_integer_value(size) < 0) {
+        if (digest && !e2b_str_has_prefix(digest, "sha256:") && strchr(digest, ':'))
+            return e2b_error_set(err, E2B_ERR_UNSUPPORTED,
+                                 "manifest of '%s': %s digest '%s' is not sha256", s->display,
+                                 what, digest);
+        return e2b_error_set(err, E2B_ERR_INVALID,
+                             "manifest of '%s': %s needs a sha256 digest and a size", s->display,
+                             what);
+    }
+    *ret_digest = digest;
+    *ret_type = e2b_json_str(d, "mediaType") ? e2b_json_str(d, "mediaType") : "";
+    *ret_size = (uint64_t)json_integer_value(size);
+    return 0;
+}
+
+static int pull_manifest(struct session *s, struct e2b_pulled_image *img, struct e2b_error **err)
+{
+    _cleanup_json_ json_t *j = NULL;
+    if (e2b_json_parse(img->manifest, img->manifest_len, "image manifest", &j, err) < 0)
+        return e2b_error_wrap(err, "bad manifest for '%s'", s->display);
+    if (e2b_json_int(j, "schemaVersion", 0) != 2)
+        return e2b_error_set(err, E2B_ERR_UNSUPPORTED,
+                             "manifest of '%s' has schemaVersion %lld; only 2 is supported",
+                             s->display, e2b_json_int(j, "schemaVersion", 0));
+    json_t *layers = json_object_get(j, "layers");
+    if (!json_is_array(layers))
+        return e2b_error_set(err, E2B_ERR_INVALID, "manifest of '%s' has no \"layers\"",
+                             s->display);
+    size_t n = json_array_size(layers);
+    const char *digest, *mt;
+    uint64_t size;
+    if (descriptor(s, json_object_get(j, "config"), "config", &digest, &mt, &size, err) < 0)
+        return -1;
+    img->config_digest = xstrdup(digest);
+    img->config_media_type = xstrdup(mt);
+    if (fetch_blob(s, digest, mt, size, 0, n + 1, &img->config_path, err) < 0)
+        return -1;
+    img->layers = xcalloc(n ? n : 1, sizeof(*img->layers));
+    for (size_t i = 0; i < n; i++) {
+        _cleanup_free_ char *what = xasprintf("layer %zu", i + 1);
+        if (descriptor(s, json_array_get(layers, i), what, &digest, &mt, &size, err) < 0)
+            return -1;
+        struct e2b_pulled_layer *l = &img->layers[i];
+        img->n_layers = i + 1;
+        l->digest = xstrdup(digest);
+        l->media_type = xstrdup(mt);
+        l->size = (int64_t)size;
+        if (fetch_blob(s, digest, mt, size, i + 1, n + 1, &l->path, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int pull(struct session *s, const struct e2b_imageref *ref, const char *platform,
+                struct e2b_pulled_image *img, struct e2b_error **err)
+{
+    _cleanup_free_ char *body = NULL, *digest = NULL, *type = NULL;
+    size_t len = 0;
+    if (fetch_manifest(s, e2b_imageref_target(ref), true, &body, &len, &digest, &type, err) < 0)
+        return -1;
+    if (is_index_type(type)) {
+        _cleanup_free_ char *child = NULL;
+        img->index_digest = TAKE_PTR(digest);
+        if (select_platform(s, body, len, platform, &child, &img->platform, err) < 0)
+            return -1;
+        free(body);
+        free(type);
+        body = type = NULL;
+        if (fetch_manifest(s, child, false, &body, &len, &digest, &type, err) < 0)
+            return -1;
+        if (is_index_type(type))
+            return e2b_error_set(err, E2B_ERR_UNSUPPORTED,
+                                 "image '%s': nested image indexes are not supported", s->display);
+    } else {
+        img->platform = xstrdup(platform);
+    }
+    if (!is_manifest_type(type))
+        return e2b_error_set(err, E2B_ERR_UNSUPPORTED,
+                             "image '%s' has a manifest of type '%s', which is not supported",
+                             s->display, type);
+    img->manifest = TAKE_PTR(body);
+    img->manifest_len = len;
+    img->manifest_digest = TAKE_PTR(digest);
+    img->manifest_media_type = TAKE_PTR(type);
+    return pull_manifest(s, img, err);
+}
+
+int e2b_registry_pull(const char *refstr, const struct e2b_registry_opts *opts,
+                      struct e2b_pulled_image *ret, struct e2b_error **err)
+{
+    static const struct e2b_registry_opts no_opts;
+    const struct e2b_registry_opts *o = opts ? opts : &no_opts;
+    memset(ret, 0, sizeof(*ret));
+    const char *platform = o->platform ? o->platform : HOST_PLATFORM;
+    if (e2b_platform_check(platform, err) < 0)
+        return -1;
+    _cleanup_(e2b_imageref_release) struct e2b_imageref ref = {0};
+    if (e2b_imageref_parse(refstr, &ref, err) < 0)
+        return -1;
+
+    _cleanup_(session_release) struct session s = {.o = o, .display = refstr, .host = ref.host,
+                                                   .repo = ref.repo, .img = ret};
+    s.plain_http = is_insecure(ref.host, o->insecure_registries);
+    s.base = xasprintf("%s://%s", s.plain_http ? "http" : "https", ref.host);
+    _cleanup_free_ char *cache = o->cache_dir ? xstrdup(o->cache_dir) : e2b_blob_cache_dir();
+    s.cache = xasprintf("%s/sha256", cache);
+    if (e2b_mkdir_p(s.cache, 0755, err) < 0)
+        return e2b_error_wrap(err, "cannot pull '%s'", refstr);
+
+    ret->ref = e2b_imageref_format(&ref);
+    ret->registry = xstrdup(ref.host);
+    ret->repo = xstrdup(ref.repo);
+    if (pull(&s, &ref, platform, ret, err) < 0) {
+        e2b_pulled_image_release(ret);
+        if (err && *err && (*err)->code != E2B_ERR_NOT_FOUND)
+            e2b_error_wrap(err, "cannot pull '%s'", refstr);
+        return -1;
+    }
+    return 0;
+}
+
+void e2b_pulled_image_release(struct e2b_pulled_image *img)
+{
+    if (!img)
+        return;
+    free(img->ref);
+    free(img->registry);
+    free(img->repo);
+    free(img->index_digest);
+    free(img->manifest_digest);
+    free(img->manifest_media_type);
+    free(img->manifest);
+    free(img->platform);
+    free(img->config_digest);
+    free(img->config_media_type);
+    free(img->config_path);
+    for (size_t i = 0; i < img->n_layers; i++) {
+        free(img->layers[i].digest);
+        free(img->layers[i].media_type);
+        free(img->layers[i].path);
+    }
+    free(img->layers);
+    memset(img, 0, sizeof(*img));
+}
