@@ -898,12 +898,14 @@ struct ictx {
     const char *rest;   /* arguments after the flags */
     size_t rest_off;    /* their offset in the instruction text */
     enum scope sc;      /* where variables come from; NONE for ONBUILD triggers */
+    const struct e2b_df_word *fw; /* the flags as written, for positions */
     const struct e2b_df_logical *lg; /* heredocs; NULL for triggers */
 };
 
 static int parse_from(struct ictx *c)
 {
     struct pstate *st = c->st;
+    _cleanup_free_ char *lname = NULL;
     struct e2b_df_word *w = NULL;
     size_t n = 0;
     int r = -1;
@@ -928,7 +930,7 @@ static int parse_from(struct ictx *c)
         r = perr(st, (ssize_t)(c->rest_off + w[0].off), "FROM: base name '%s' should not be blank", w[0].text);
         goto out;
     }
-    _cleanup_free_ char *lname = n == 3 ? lowercase(c->in->args[2]) : NULL;
+    lname = n == 3 ? lowercase(c->in->args[2]) : NULL;
     if (lname && !valid_stage_name(lname)) {
         r = perr(st, (ssize_t)(c->rest_off + w[2].off),
                  "invalid stage name '%s': it must start with a letter and contain only letters, digits, '-', '_' and '.'",
@@ -1044,7 +1046,7 @@ static int parse_run(struct ictx *c)
             continue;
         struct e2b_df_mount m;
         in->mounts = xrealloc(in->mounts, (in->n_mounts + 1) * sizeof(m));
-        if (parse_mount(st, in->flags[i].value, c->rest_off, c->sc, nssh, &m) < 0) {
+        if (parse_mount(st, in->flags[i].value, c->fw[i].off, c->sc, nssh, &m) < 0) {
             in->mounts[in->n_mounts++] = m; /* freed with the instruction */
             return -1;
         }
@@ -1359,6 +1361,7 @@ static int parse_instruction(struct pstate *st, const char *text, enum scope sc,
     size_t cmd_off, cmd_len, nf, rest_off;
     struct e2b_df_word *fw = NULL;
     const struct kind_spec *ks = NULL;
+    _cleanup_free_ char *rest = NULL; /* before any goto: it is freed at every exit */
     int r = -1;
 
     e2b_df_split_command(text, &cmd_off, &cmd_len, &fw, &nf, &rest_off);
@@ -1383,13 +1386,13 @@ static int parse_instruction(struct pstate *st, const char *text, enum scope sc,
     if (parse_flags(st, in, ks, fw, nf, in->kind == E2B_DF_FROM && sc != SCOPE_NONE ? SCOPE_GLOBAL : sc) < 0)
         goto out;
 
-    _cleanup_free_ char *rest = xstrdup(text + rest_off);
+    rest = xstrdup(text + rest_off);
     {
         size_t l = strlen(rest);
         while (l && isspace((unsigned char)rest[l - 1]))
             rest[--l] = '\0';
     }
-    struct ictx c = {.st = st, .in = in, .rest = rest, .rest_off = rest_off, .sc = sc, .lg = lg};
+    struct ictx c = {.st = st, .in = in, .rest = rest, .rest_off = rest_off, .sc = sc, .fw = fw, .lg = lg};
     switch (in->kind) {
     case E2B_DF_FROM:
         r = parse_from(&c);
