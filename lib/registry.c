@@ -5,7 +5,7 @@
 #include "http.h"
 #include "imageref.h"
 #include "json.h"
-#include "sha256.h"
+#include "envd-crypto.h"
 #include "strbuf.h"
 
 #include <arpa/inet.h>
@@ -123,44 +123,60 @@ char *e2b_blob_cache_dir(void)
     return xasprintf("%s/cache/blobs", data);
 }
 
-static const char *base64_chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+#define HEX_LEN 65 /* 64 hex digits and the NUL */
 
-static char *base64_encode(const char *s)
+static void final_hex(struct e2b_sha256 *c, char hex[HEX_LEN])
 {
-    size_t n = strlen(s);
-    struct strbuf sb = STRBUF_INIT;
-    const unsigned char *p = (const unsigned char *)s;
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0) |
-                     (i + 2 < n ? p[i + 2] : 0);
-        strbuf_addch(&sb, base64_chars[(v >> 18) & 63]);
-        strbuf_addch(&sb, base64_chars[(v >> 12) & 63]);
-        strbuf_addch(&sb, i + 1 < n ? base64_chars[(v >> 6) & 63] : '=');
-        strbuf_addch(&sb, i + 2 < n ? base64_chars[v & 63] : '=');
+    static const char digits[] = "0123456789abcdef";
+    uint8_t d[E2B_SHA256_LEN];
+    e2b_sha256_final(c, d);
+    for (size_t i = 0; i < sizeof(d); i++) {
+        hex[2 * i] = digits[d[i] >> 4];
+        hex[2 * i + 1] = digits[d[i] & 15];
     }
-    return strbuf_detach(&sb, NULL);
+    hex[64] = '\0';
 }
 
-/* Decode standard base64 (padding optional); NULL when malformed. */
-static char *base64_decode(const char *s)
+static void sha256_hex(const void *data, size_t len, char hex[HEX_LEN])
 {
-    struct strbuf sb = STRBUF_INIT;
-    uint32_t v = 0;
-    int bits = 0;
-    for (const char *p = s; *p && *p != '='; p++) {
-        const char *c = strchr(base64_chars, *p);
-        if (!c || !*p) {
-            strbuf_release(&sb);
-            return NULL;
-        }
-        v = v << 6 | (uint32_t)(c - base64_chars);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            strbuf_addch(&sb, (char)((v >> bits) & 0xff));
-        }
+    struct e2b_sha256 c;
+    e2b_sha256_init(&c);
+    e2b_sha256_update(&c, data, len);
+    final_hex(&c, hex);
+}
+
+/* Hash what a file holds (its first len bytes) into c. */
+static int hash_fd(int fd, uint64_t len, struct e2b_sha256 *c)
+{
+    char buf[65536];
+    uint64_t off = 0;
+    while (off < len) {
+        ssize_t n = pread(fd, buf, len - off < sizeof(buf) ? (size_t)(len - off) : sizeof(buf),
+                          (off_t)off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        e2b_sha256_update(c, buf, (size_t)n);
+        off += (uint64_t)n;
     }
-    return strbuf_detach(&sb, NULL);
+    return 0;
+}
+
+int e2b_blob_digest_file(const char *path, char **ret_digest, struct e2b_error **err)
+{
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0)
+        return e2b_error_sys(err, errno, "cannot open '%s'", path);
+    struct e2b_sha256 c;
+    e2b_sha256_init(&c);
+    if (hash_fd(fd, (uint64_t)st.st_size, &c) < 0)
+        return e2b_error_sys(err, errno ? errno : EIO, "cannot read '%s'", path);
+    char hex[HEX_LEN];
+    final_hex(&c, hex);
+    *ret_digest = xasprintf("sha256:%s", hex);
+    return 0;
 }
 
 /* --- credentials --- */
@@ -212,7 +228,9 @@ static int creds_from_file(const char *path, const char *registry, char **ret_us
             continue;
         const char *auth = e2b_json_str(entry, "auth");
         if (auth && *auth) {
-            _cleanup_free_ char *dec = base64_decode(auth);
+            _cleanup_free_ uint8_t *raw = NULL;
+            ssize_t rawlen = e2b_base64_decode(auth, strlen(auth), &raw);
+            char *dec = rawlen >= 0 && !memchr(raw, 0, (size_t)rawlen) ? (char *)raw : NULL;
             char *colon = dec ? strchr(dec, ':') : NULL;
             if (!colon)
                 return e2b_error_set(err, E2B_ERR_INVALID,
@@ -277,7 +295,7 @@ static int load_creds(struct session *s, struct e2b_error **err)
 static char *basic_header(const struct session *s)
 {
     _cleanup_free_ char *up = xasprintf("%s:%s", s->user, s->pass);
-    _cleanup_free_ char *b = base64_encode(up);
+    _cleanup_free_ char *b = e2b_base64_encode(up, strlen(up), true);
     explicit_bzero(up, strlen(up));
     return xasprintf("Authorization: Basic %s", b);
 }
@@ -534,14 +552,14 @@ static int fetch_manifest(struct session *s, const char *target, bool top, char 
     _cleanup_strbuf_ struct strbuf body = STRBUF_INIT;
     _cleanup_free_ char *ctype = NULL;
     _cleanup_free_ char *cached = by_digest ? manifest_cache_path(s, target) : NULL;
-    char hex[E2B_SHA256_HEX];
+    char hex[HEX_LEN];
     bool from_cache = false;
 
     if (cached && access(cached, F_OK) == 0) {
         char *data = NULL;
         size_t len = 0;
         if (e2b_read_file(cached, &data, &len, NULL) == 0) {
-            e2b_sha256_hex(data, len, hex);
+            sha256_hex(data, len, hex);
             if (STREQ(hex, target + 7)) {
                 strbuf_add(&body, data, len);
                 from_cache = true;
@@ -583,7 +601,7 @@ static int fetch_manifest(struct session *s, const char *target, bool top, char 
         const char *ct = e2b_http_resp_header(&resp, "Content-Type");
         if (ct)
             ctype = xstrndup(ct, strcspn(ct, "; "));
-        e2b_sha256_hex(body.buf, body.len, hex);
+        sha256_hex(body.buf, body.len, hex);
         const char *said = e2b_http_resp_header(&resp, "Docker-Content-Digest");
         bool bad = by_digest ? !STREQ(hex, target + 7)
                              : (said && e2b_str_has_prefix(said, "sha256:") &&
@@ -739,23 +757,6 @@ static int blob_data(const void *data, size_t len, void *ud)
     return 0;
 }
 
-/* Hash what a partial download already holds. */
-static int hash_fd(int fd, uint64_t len, struct e2b_sha256 *c)
-{
-    char buf[65536];
-    uint64_t off = 0;
-    while (off < len) {
-        ssize_t n = pread(fd, buf, sizeof(buf), (off_t)off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        e2b_sha256_update(c, buf, (size_t)n);
-        off += (uint64_t)n;
-    }
-    return 0;
-}
-
 /* Open and lock <final>.partial; 1 with *ret_fd = -1 when the blob appeared meanwhile. */
 static int open_partial(const char *partial, const char *final, int *ret_fd,
                         struct e2b_error **err)
@@ -878,8 +879,8 @@ static int fetch_blob(struct session *s, const char *digest, const char *media_t
                                  "(kept to resume)",
                                  digest, (unsigned long long)b.done, (unsigned long long)size);
     }
-    char hex[E2B_SHA256_HEX];
-    e2b_sha256_final_hex(&b.hash, hex);
+    char hex[HEX_LEN];
+    final_hex(&b.hash, hex);
     if (!STREQ(hex, digest + 7)) {
         unlink(partial);
         return e2b_error_set(err, E2B_ERR_INVALID,

@@ -87,6 +87,8 @@ void e2b_pulled_image_release(struct e2b_pulled_image *img);
 char *e2b_blob_cache_dir(void);
 /* Is this registry host ("h", "h:port", "[::1]:p") on the loopback? */
 bool e2b_registry_is_loopback(const char *host);
+/* "sha256:<hex>" of a file's content, for checking blobs. */
+int e2b_blob_digest_file(const char *path, char **ret_digest, struct e2b_error **err);
 /* Check "os/arch[/variant]". */
 int e2b_platform_check(const char *platform, struct e2b_error **err);
 /* Basic credentials for a registry from the auth files (see above); 0 and
