@@ -584,6 +584,26 @@ static void group_network(void)
     e2b_error_free(err);
 }
 
+static void group_datadir(const char *reg)
+{
+    /* no cache_dir: blobs go to <e2b_data_dir()>/cache/blobs, shared by every pull */
+    _cleanup_free_ char *ref = xasprintf("%s/test/busybox:1", reg);
+    _cleanup_free_ char *dir = e2b_blob_cache_dir();
+    _cleanup_free_ char *want_prefix = xasprintf("%s/sha256/", dir);
+    struct e2b_pulled_image img;
+    struct e2b_error *err = NULL;
+    ok(e2b_registry_pull(ref, NULL, &img, &err) == 0 &&
+           e2b_str_has_prefix(img.layers[0].path, want_prefix),
+       "default cache under the data dir (%s)%s%s", dir, err ? ": " : "", err ? err->msg : "");
+    if (!err) {
+        e2b_pulled_image_release(&img);
+        ok(e2b_registry_pull(ref, NULL, &img, &err) == 0 && img.blobs_downloaded == 0,
+           "  reused by the next pull");
+        e2b_pulled_image_release(&img);
+    }
+    e2b_error_free(err);
+}
+
 int main(int argc, char **argv)
 {
     only = argc > 1 ? argv[1] : NULL;
@@ -613,6 +633,8 @@ int main(int argc, char **argv)
         group_token();
     if (want("fault", "E2B_TEST_FAULT_500"))
         group_fault();
+    if (only && STREQ(only, "datadir") && want("datadir", "E2B_TEST_REGISTRY"))
+        group_datadir(reg);
     if (want("network", NULL))
         group_network();
     e2b_rm_rf(scratch, NULL);
