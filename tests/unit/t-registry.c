@@ -396,7 +396,7 @@ static void group_resume(const char *reg)
     _cleanup_free_ char *cache2 = cache_dir("resume-bad");
     _cleanup_free_ char *dir2 = xasprintf("%s/sha256", cache2);
     e2b_mkdir_p(dir2, 0755, NULL);
-    _cleanup_free_ char *partial2 = xasprintf("%s/%s.partial", dir2, strrchr(partial, '/') + 1);
+    _cleanup_free_ char *partial2 = xasprintf("%s/%s", dir2, strrchr(partial, '/') + 1);
     memset(data, 'x', len / 2);
     e2b_write_file_atomic(partial2, data, len / 2, 0644, NULL);
     ok(pull(ref, cache2, NULL, &img, &err, NULL) < 0 && err && err->code == E2B_ERR_INVALID &&
