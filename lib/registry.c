@@ -505,6 +505,14 @@ static int request(struct session *s, const char *path, const char *extra_header
 static int status_error(struct session *s, const struct e2b_http_resp *resp, const char *what,
                         struct e2b_error **err)
 {
+    if (resp->status == 401 && !s->used_creds && s->auth)
+        /* an anonymous token that does not reach far enough (Docker Hub's answer for
+         * private and for missing repositories alike) */
+        return e2b_error_set(err, E2B_ERR_AUTH,
+                             "registry %s denied anonymous access to %s: it may not exist, or "
+                             "may need credentials (none found in ~/.docker/config.json, "
+                             "$DOCKER_CONFIG or ${XDG_RUNTIME_DIR}/containers/auth.json)",
+                             s->host, what);
     if (resp->status == 401)
         return s->used_creds ? refused_error(s, err) : need_creds_error(s, err);
     if (resp->status == 403)
