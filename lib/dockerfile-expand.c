@@ -18,7 +18,10 @@ struct lexer {
     unsigned flags;
     e2b_df_lookup_fn lookup;
     void *ud;
+    unsigned depth; /* ${...} nesting, bounded so hostile input cannot exhaust the stack */
 };
+
+#define MAX_DEPTH 64
 
 static bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
 
@@ -274,7 +277,17 @@ static int process_in_braces(struct lexer *lx, int stop, bool raw, char **ret, s
     return 0;
 }
 
+static int dollar_braces(struct lexer *lx, char **ret, struct e2b_error **err);
+
 static int dollar(struct lexer *lx, char **ret, struct e2b_error **err)
+{
+    lx->depth++;
+    int r = dollar_braces(lx, ret, err);
+    lx->depth--;
+    return r;
+}
+
+static int dollar_braces(struct lexer *lx, char **ret, struct e2b_error **err)
 {
     lx->pos++; /* $ */
     if (lx->pos >= lx->len || lx->s[lx->pos] != '{') {
@@ -291,6 +304,8 @@ static int dollar(struct lexer *lx, char **ret, struct e2b_error **err)
     lx->pos++; /* { */
     if (lx->pos >= lx->len)
         return missing_brace(err);
+    if (lx->depth >= MAX_DEPTH)
+        return e2b_error_set(err, E2B_ERR_INVALID, "substitutions nested more than %d deep", MAX_DEPTH);
     if (strchr("{}:", lx->s[lx->pos]))
         return e2b_error_set(err, E2B_ERR_INVALID, "syntax error: bad substitution");
 

@@ -7,6 +7,15 @@
 #include <strings.h>
 #include <jansson.h>
 
+/* Grow an array that holds n elements so it can take one more: capacity
+ * doubles (at 0 and each power of two), keeping appends linear. */
+static void *grow(void *p, size_t n, size_t size)
+{
+    if (n && (n & (n - 1)))
+        return p;
+    return xrealloc(p, (n ? 2 * n : 1) * size);
+}
+
 static bool blank(char c) { return c == ' ' || c == '\t'; }
 static bool space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
 
@@ -19,7 +28,7 @@ void e2b_df_words_free(struct e2b_df_word *w, size_t n)
 
 static void words_add(struct e2b_df_word **w, size_t *n, char *text, size_t off)
 {
-    *w = xrealloc(*w, (*n + 1) * sizeof(**w));
+    *w = grow(*w, *n, sizeof(**w));
     (*w)[*n] = (struct e2b_df_word){text, off};
     (*n)++;
 }
@@ -417,7 +426,7 @@ int e2b_df_lex(const char *name, const char *text, size_t len, struct e2b_df_lex
             lg.end_line = lineno;
             if (is_comment(s, l) || is_blank(s, l))
                 continue;
-            lg.segs = xrealloc(lg.segs, (nseg + 1) * sizeof(*lg.segs));
+            lg.segs = grow(lg.segs, nseg, sizeof(*lg.segs));
             lg.segs[nseg++] = (struct e2b_df_seg){sb.len, lineno, 1};
             c = continuation(s, l, lx.escape);
             strbuf_add(&sb, s, c >= 0 ? (size_t)c : l);
@@ -469,12 +478,12 @@ int e2b_df_lex(const char *name, const char *text, size_t len, struct e2b_df_lex
                     goto fail;
                 }
                 h.content = strbuf_detach(&body, NULL);
-                lg.heredocs = xrealloc(lg.heredocs, (lg.n_heredocs + 1) * sizeof(*lg.heredocs));
+                lg.heredocs = grow(lg.heredocs, lg.n_heredocs, sizeof(*lg.heredocs));
                 lg.heredocs[lg.n_heredocs++] = h;
             }
             e2b_df_words_free(w, nw);
         }
-        lx.lines = xrealloc(lx.lines, (lx.n_lines + 1) * sizeof(*lx.lines));
+        lx.lines = grow(lx.lines, lx.n_lines, sizeof(*lx.lines));
         lx.lines[lx.n_lines++] = lg;
     }
     *ret = lx;

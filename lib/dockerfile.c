@@ -69,6 +69,15 @@ const char *e2b_df_kind_name(enum e2b_df_kind kind)
     return "?";
 }
 
+/* Grow an array that holds n elements so it can take one more: capacity
+ * doubles (at 0 and each power of two), keeping appends linear. */
+static void *grow(void *p, size_t n, size_t size)
+{
+    if (n && (n & (n - 1)))
+        return p;
+    return xrealloc(p, (n ? 2 * n : 1) * size);
+}
+
 /* --- variables ------------------------------------------------------------ */
 
 /* An ordered name -> value list; a NULL value is "declared, no value". */
@@ -113,8 +122,8 @@ static void vars_set(struct vars *vs, const char *k, const char *v)
         vs->v[i] = v ? xstrdup(v) : NULL;
         return;
     }
-    vs->k = xrealloc(vs->k, (vs->n + 1) * sizeof(char *));
-    vs->v = xrealloc(vs->v, (vs->n + 1) * sizeof(char *));
+    vs->k = grow(vs->k, vs->n, sizeof(char *));
+    vs->v = grow(vs->v, vs->n, sizeof(char *));
     vs->k[vs->n] = xstrdup(k);
     vs->v[vs->n] = v ? xstrdup(v) : NULL;
     vs->n++;
@@ -222,7 +231,8 @@ static int expand(struct pstate *st, enum scope sc, const char *word, size_t off
     }
     if (e2b_df_expand_word(word, (flags & E2B_DF_EXPAND_KEEP_QUOTES) ? '\\' : st->esc, flags,
                            sc == SCOPE_GLOBAL ? lookup_global : lookup_stage, st, ret, &e) < 0)
-        return perr(st, (ssize_t)off, "cannot expand '%s': %s", word, e->msg);
+        return perr(st, (ssize_t)off, "cannot expand '%.*s%s': %s", strlen(word) > 80 ? 77 : (int)strlen(word),
+                    word, strlen(word) > 80 ? "..." : "", e->msg);
     return 0;
 }
 
@@ -559,7 +569,7 @@ static void args_push(struct e2b_df_instr *in, char *s)
 
 static void kv_push(struct e2b_df_instr *in, char *k, char *v)
 {
-    in->kvs = xrealloc(in->kvs, (in->n_kvs + 1) * sizeof(*in->kvs));
+    in->kvs = grow(in->kvs, in->n_kvs, sizeof(*in->kvs));
     in->kvs[in->n_kvs++] = (struct e2b_df_kv){k, v};
 }
 
@@ -617,7 +627,7 @@ static int parse_flags(struct pstate *st, struct e2b_df_instr *in, const struct 
             if (expand(st, fs->expand ? sc : SCOPE_NONE, eq + 1, fw[i].off, 0, &value) < 0)
                 return -1;
         }
-        in->flags = xrealloc(in->flags, (in->n_flags + 1) * sizeof(*in->flags));
+        in->flags = grow(in->flags, in->n_flags, sizeof(*in->flags));
         in->flags[in->n_flags++] = (struct e2b_df_flag){TAKE_PTR(fname), TAKE_PTR(value)};
     }
     return 0;
@@ -1335,6 +1345,15 @@ static int parse_onbuild(struct ictx *c)
         return perr(st, -1, "ONBUILD requires at least one argument");
     c->in->args = e2b_strv_push(NULL, c->rest);
     c->in->n_args = 1;
+    {
+        /* refuse ONBUILD ONBUILD before recursing into it */
+        size_t co, cl, nf, ro;
+        struct e2b_df_word *fw = NULL;
+        e2b_df_split_command(c->rest, &co, &cl, &fw, &nf, &ro);
+        e2b_df_words_free(fw, nf);
+        if (cl == 7 && !strncasecmp(c->rest + co, "onbuild", 7))
+            return perr(st, (ssize_t)c->rest_off, "ONBUILD ONBUILD is not allowed");
+    }
     struct e2b_df_instr *t = c->in->trigger = xcalloc(1, sizeof(*t));
     size_t saved = st->base;
     st->base += c->rest_off;
@@ -1573,10 +1592,10 @@ static int start_stage(struct pstate *st, struct e2b_df_instr *in)
         if (!vars_has(&st->env, "PATH"))
             vars_set(&st->env, "PATH", DEFAULT_PATH);
     }
-    sg.instrs = xmalloc(sizeof(*sg.instrs));
+    sg.instrs = grow(NULL, 0, sizeof(*sg.instrs));
     sg.instrs[0] = *in;
     sg.n_instrs = 1;
-    df->stages = xrealloc(df->stages, (df->n_stages + 1) * sizeof(sg));
+    df->stages = grow(df->stages, df->n_stages, sizeof(sg));
     df->stages[df->n_stages++] = sg;
     st->in_stage = true;
     return 0;
@@ -1660,19 +1679,31 @@ static void add_dep(struct e2b_df_stage *sg, size_t d)
     sg->deps[sg->n_deps++] = d;
 }
 
-static int visit(const struct e2b_dockerfile *df, size_t s, unsigned char *color, int *cyc)
+/* Depth-first search for a cycle, with an explicit stack (stage chains can be long). */
+static int find_cycle(const struct e2b_dockerfile *df, size_t start, unsigned char *color, size_t *stack,
+                      size_t *next, int *cyc)
 {
-    color[s] = 1;
-    for (size_t i = 0; i < df->stages[s].n_deps; i++) {
-        size_t d = df->stages[s].deps[i];
+    size_t sp = 0;
+    stack[sp++] = start;
+    color[start] = 1;
+    while (sp) {
+        size_t s = stack[sp - 1];
+        const struct e2b_df_stage *sg = &df->stages[s];
+        if (next[s] >= sg->n_deps) {
+            color[s] = 2;
+            sp--;
+            continue;
+        }
+        size_t d = sg->deps[next[s]++];
         if (color[d] == 1) {
             *cyc = (int)d;
             return -1;
         }
-        if (color[d] == 0 && visit(df, d, color, cyc) < 0)
-            return -1;
+        if (color[d] == 0) {
+            color[d] = 1;
+            stack[sp++] = d;
+        }
     }
-    color[s] = 2;
     return 0;
 }
 
@@ -1709,10 +1740,12 @@ static int link_stages(struct pstate *st)
             }
         }
     }
-    _cleanup_free_ unsigned char *color = xcalloc(df->n_stages ? df->n_stages : 1, 1);
+    _cleanup_free_ unsigned char *color = xcalloc(df->n_stages + 1, 1);
+    _cleanup_free_ size_t *stack = xmalloc((df->n_stages + 1) * sizeof(size_t));
+    _cleanup_free_ size_t *next = xcalloc(df->n_stages + 1, sizeof(size_t));
     for (size_t s = 0; s < df->n_stages; s++) {
         int cyc = -1;
-        if (!color[s] && visit(df, s, color, &cyc) < 0) {
+        if (!color[s] && find_cycle(df, s, color, stack, next, &cyc) < 0) {
             const struct e2b_df_stage *c = &df->stages[cyc];
             return e2b_error_set(st->err, E2B_ERR_INVALID, "%s:%d: circular dependency detected on stage '%s'",
                                  st->name, c->instrs[0].line, c->name ? c->name : c->base);
@@ -1770,7 +1803,7 @@ static int parse_all(struct pstate *st, const struct e2b_df_lexed *lx)
         if (!st->in_stage) { /* a global ARG */
             apply_arg(st, &in, true);
             kv_args(&in);
-            df->global_args = xrealloc(df->global_args, (df->n_global_args + 1) * sizeof(in));
+            df->global_args = grow(df->global_args, df->n_global_args, sizeof(in));
             df->global_args[df->n_global_args++] = in;
             continue;
         }
@@ -1790,7 +1823,7 @@ static int parse_all(struct pstate *st, const struct e2b_df_lexed *lx)
             break;
         }
         struct e2b_df_stage *sg = &df->stages[df->n_stages - 1];
-        sg->instrs = xrealloc(sg->instrs, (sg->n_instrs + 1) * sizeof(in));
+        sg->instrs = grow(sg->instrs, sg->n_instrs, sizeof(in));
         sg->instrs[sg->n_instrs++] = in;
     }
     stage_finish(st);
@@ -1873,11 +1906,18 @@ const struct e2b_df_stage *e2b_dockerfile_find_stage(const struct e2b_dockerfile
 
 static void need(const struct e2b_dockerfile *df, size_t s, bool *needed)
 {
-    if (needed[s])
-        return;
+    _cleanup_free_ size_t *work = xmalloc((df->n_stages + 1) * sizeof(size_t));
+    size_t n = 0;
     needed[s] = true;
-    for (size_t i = 0; i < df->stages[s].n_deps; i++)
-        need(df, df->stages[s].deps[i], needed);
+    work[n++] = s;
+    while (n) {
+        const struct e2b_df_stage *sg = &df->stages[work[--n]];
+        for (size_t i = 0; i < sg->n_deps; i++)
+            if (!needed[sg->deps[i]]) {
+                needed[sg->deps[i]] = true;
+                work[n++] = sg->deps[i];
+            }
+    }
 }
 
 int e2b_dockerfile_select(const struct e2b_dockerfile *df, const char *target, size_t *ret_stage,
@@ -2019,6 +2059,10 @@ json_t *e2b_dockerfile_to_json(const struct e2b_dockerfile *df, const bool *need
         json_array_append_new(ga, json_pack("{s:s,s:o}", "key", df->globals[i].key, "value",
                                             str_or_null(df->globals[i].value)));
     json_object_set_new(o, "global_args", ga);
+    json_t *gi = json_array();
+    for (size_t i = 0; i < df->n_global_args; i++)
+        json_array_append_new(gi, e2b_dockerfile_instr_to_json(&df->global_args[i]));
+    json_object_set_new(o, "global_instructions", gi);
     if (needed && target < df->n_stages)
         json_object_set_new(o, "target", json_integer((json_int_t)target));
     json_t *stages = json_array();

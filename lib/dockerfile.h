@@ -69,7 +69,8 @@ enum e2b_df_kind {
 /* Upper-case name of a kind ("RUN"). */
 const char *e2b_df_kind_name(enum e2b_df_kind kind);
 
-/* --flag or --flag=value, the value expanded where Docker expands it. */
+/* --flag or --flag=value, the value expanded where Docker expands it
+ * (RUN --mount values are kept as written here; mounts[] has them expanded). */
 struct e2b_df_flag {
     char *name;  /* without the dashes: "mount" */
     char *value; /* NULL for a bare boolean flag (--link) */

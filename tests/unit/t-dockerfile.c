@@ -1,6 +1,7 @@
 /* t-dockerfile.c - the Dockerfile parser: syntax, expansion, stages, errors. */
 #include "dockerfile.h"
 #include "dockerfile-expand.h"
+#include "strbuf.h"
 #include "tap.h"
 
 static struct e2b_dockerfile *parse_ba(const char *text, const char *const *ba, size_t nba)
@@ -746,6 +747,36 @@ static void test_errors(void)
            "unterminated quote in LABEL");
 }
 
+static void test_limits(void)
+{
+    /* hostile shapes must fail cleanly, not exhaust the stack */
+    struct strbuf sb = STRBUF_INIT;
+    strbuf_init(&sb);
+    strbuf_addstr(&sb, "FROM a\nENV X=");
+    for (int i = 0; i < 20000; i++)
+        strbuf_addstr(&sb, "${A:-");
+    strbuf_addstr(&sb, "\n");
+    ok(strstr(error_of(sb.buf), "substitutions nested more than 64 deep") != NULL, "deeply nested substitutions");
+    strbuf_reset(&sb);
+    strbuf_addstr(&sb, "FROM a\nONBUILD");
+    for (int i = 0; i < 20000; i++)
+        strbuf_addstr(&sb, " ONBUILD");
+    strbuf_addstr(&sb, " RUN x\n");
+    is_str(error_of(sb.buf), "e2b.Dockerfile:2:9: ONBUILD ONBUILD is not allowed", "ONBUILD chains");
+    strbuf_reset(&sb);
+    strbuf_addstr(&sb, "FROM a AS s0\n");
+    for (int i = 1; i < 3000; i++)
+        strbuf_addf(&sb, "FROM s%d AS s%d\nCOPY --from=s%d / /\n", i - 1, i, i - 1);
+    struct e2b_dockerfile *df = parse(sb.buf);
+    size_t t = 0;
+    bool *needed = NULL;
+    ok(df && e2b_dockerfile_select(df, "s5", &t, &needed, NULL) == 0 && t == 5 && needed[0] && !needed[6],
+       "a long chain of stages");
+    free(needed);
+    e2b_dockerfile_free(df);
+    strbuf_release(&sb);
+}
+
 static void test_json(void)
 {
     static const char *const ba[] = {"V=2"};
@@ -791,6 +822,7 @@ int main(void)
     test_image_env();
     test_stages();
     test_errors();
+    test_limits();
     test_json();
     return tap_done();
 }
