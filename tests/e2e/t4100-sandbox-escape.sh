@@ -15,11 +15,10 @@ cc -static -O1 -o "$TRASH/probe" "$TEST_DIR/probes/escape-probe.c" 2>"$TRASH/cc.
     { echo "Bail out! cannot build the probe: $(cat "$TRASH/cc.err")"; exit 1; }
 e2b sandbox exec "$A" "cat > /tmp/probe && chmod +x /tmp/probe" < "$TRASH/probe"
 
-python3 -m http.server --bind 127.0.0.1 "$(free_port)" > "$TRASH/listener.log" 2>&1 &
+LPORT=$(free_port)
+python3 -m http.server --bind 127.0.0.1 "$LPORT" > "$TRASH/listener.log" 2>&1 &
 LISTENER=$!
 test_atexit "kill $LISTENER"
-sleep 0.5
-LPORT=$(tr '\0' ' ' < /proc/$LISTENER/cmdline | awk '{print $NF}')
 wait_for 100 curl -sf -o /dev/null "http://127.0.0.1:$LPORT/" || echo "# listener not up"
 : > "$TRASH/listener.log" # from now on, any request in it came from a sandbox
 
