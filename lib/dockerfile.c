@@ -746,6 +746,15 @@ static int csv_fields(const char *s, char ***ret)
     return 0;
 }
 
+/* Does `from` name the stage being parsed? */
+static bool self_reference(struct pstate *st, const char *from)
+{
+    if (!st->in_stage || !st->df->n_stages)
+        return false;
+    const char *cur = st->df->stages[st->df->n_stages - 1].name;
+    return cur && !strcasecmp(cur, from);
+}
+
 static int parse_mount(struct pstate *st, const char *spec, size_t off, enum scope sc, size_t nth,
                        struct e2b_df_mount *m)
 {
@@ -891,6 +900,8 @@ static int parse_mount(struct pstate *st, const char *spec, size_t off, enum sco
             m->id = xstrdup(m->target);
         break;
     }
+    if (m->from && sc != SCOPE_NONE && self_reference(st, m->from))
+        return perr(st, (ssize_t)off, "circular dependency: stage '%s' mounts itself", m->from);
     if (m->from && all_digits(m->from)) {
         long idx = strtol(m->from, NULL, 10);
         if (!st->in_stage || strlen(m->from) > 9 || idx >= (long)st->df->n_stages - 1)
@@ -1152,6 +1163,10 @@ static int parse_copy(struct ictx *c, bool is_add)
         r = perr(st, -1, "%s --from needs a stage name, index or image", what);
         goto out;
     }
+    if (from && c->sc != SCOPE_NONE && self_reference(st, from)) {
+        r = perr(st, -1, "circular dependency: stage '%s' copies from itself", from);
+        goto out;
+    }
     if (from && all_digits(from) && c->sc != SCOPE_NONE) {
         long idx = strtol(from, NULL, 10);
         if (idx >= (long)st->df->n_stages - 1 || strlen(from) > 9) {
@@ -1405,6 +1420,8 @@ static int parse_instruction(struct pstate *st, const char *text, enum scope sc,
     if (parse_flags(st, in, ks, fw, nf, in->kind == E2B_DF_FROM && sc != SCOPE_NONE ? SCOPE_GLOBAL : sc) < 0)
         goto out;
 
+    while (text[rest_off] && isspace((unsigned char)text[rest_off]))
+        rest_off++; /* after "--" */
     rest = xstrdup(text + rest_off);
     {
         size_t l = strlen(rest);

@@ -185,7 +185,8 @@ static void test_lines(void)
                "FROM alpine:3.20   \n"
                "RUN echo a \\\n"
                "  && echo b\n"
-               "RUN echo '#not a comment' # nor this\n");
+               "RUN echo '#not a comment' # nor this\n"
+               "RUN --  --not-a-flag\n");
     ok(df != NULL, "basic file parses");
     if (df) {
         is_str(df->syntax, "docker/dockerfile:1.7", "syntax directive");
@@ -196,6 +197,7 @@ static void test_lines(void)
         is_int(I(df, 0, 1)->end_line, 8, "end line of a continued instruction");
         is_str(arg(I(df, 0, 1), 0), "echo a   && echo b", "continuation joins without adding a space");
         is_str(arg(I(df, 0, 2), 0), "echo '#not a comment' # nor this", "# inside a line is text");
+        is_str(arg(I(df, 0, 3), 0), "--not-a-flag", "-- ends the flags");
         is_int(I(df, 0, 2)->json, 0, "shell form");
     }
     e2b_dockerfile_free(df);
@@ -650,6 +652,10 @@ static void test_stages(void)
            "bad stage name");
     is_err("FROM a AS x\nCOPY --from=x / /\n", "e2b.Dockerfile:2: circular dependency: stage 'x' copies from itself",
            "COPY from itself");
+    is_err("FROM a AS x\nRUN --mount=from=X,target=/x true\n",
+           "e2b.Dockerfile:2:5: circular dependency: stage 'X' mounts itself", "mount from itself");
+    is_err("FROM a AS x\nCOPY --from=x / /\nFROM b AS x\n", "e2b.Dockerfile:2: circular dependency: stage 'x' copies from itself",
+           "errors come in file order");
     is_err("FROM a AS x\nCOPY --from=y / /\nFROM b AS y\nCOPY --from=x / /\n",
            "e2b.Dockerfile:1: circular dependency detected on stage 'x'", "stage cycle");
     is_err("FROM a\nCOPY --from=0 / /\n", "e2b.Dockerfile:2: COPY --from=0 refers to the current or a later stage",
