@@ -540,6 +540,9 @@ static int apply_hardlink(struct apply *c, int pfd, const char *leaf, bool exist
     if (tpfd < 0)
         return -1;
     struct stat st;
+    if (fstatat(tpfd, tleaf, &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT)
+        return e2b_error_set(err, E2B_ERR_INVALID, "layer %s: entry '%s': hardlink target '%s' not found",
+                             c->name, entry, link);
     if (fstatat(tpfd, tleaf, &st, AT_SYMLINK_NOFOLLOW) < 0)
         return e2b_error_sys(err, errno, "layer %s: entry '%s': hardlink target '%s'", c->name, entry, link);
     if (S_ISDIR(st.st_mode))
@@ -704,10 +707,12 @@ static int run_apply(struct apply *c, const char *blob, const char *root, struct
         return e2b_error_set(err, E2B_ERR_UNSUPPORTED,
                              "layer %s: unsupported compression (only gzip, zstd or none)", c->name);
 
-    c->inbuf = xmalloc(BUFSZ);
-    c->tarbuf = xmalloc(BUFSZ);
     e2b_sha256_init(&c->blob_sha);
     e2b_sha256_init(&c->tar_sha);
+    if (!c->blob_size) /* an empty blob is an empty layer (the raw reader refuses it) */
+        goto digests;
+    c->inbuf = xmalloc(BUFSZ);
+    c->tarbuf = xmalloc(BUFSZ);
 
     /* outer: decompress to a raw stream; inner: read that stream as tar */
     c->outer = archive_read_new();
@@ -754,6 +759,7 @@ static int run_apply(struct apply *c, const char *blob, const char *root, struct
         ;
     if (n < 0)
         return archive_fail(c, c->outer, "cannot read", err);
+digests:
     sha_hex(&c->blob_sha, c->res.digest);
     sha_hex(&c->tar_sha, c->res.diff_id);
     if (c->o->expect_digest && !STREQ(c->o->expect_digest, c->res.digest))
