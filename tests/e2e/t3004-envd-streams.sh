@@ -109,9 +109,9 @@ test_expect_success 'WatchDir on a file or a missing path fails' '
 
 test_expect_success 'WatchDir streams a start event then file events' '
     frame "{\"path\":\"$W\"}" >"$TRASH/w.req" &&
-    { curl -s -N --max-time 1.5 -o "$TRASH/w.raw" -X POST -H "Content-Type: application/connect+json" \
+    { curl -s -N --max-time 4 -o "$TRASH/w.raw" -X POST -H "Content-Type: application/connect+json" \
         --data-binary @"$TRASH/w.req" "$ENVD_URL/filesystem.Filesystem/WatchDir" || true; } &
-    sleep 0.5 && echo x >"$W/streamed.txt" && wait &&
+    wait_for 30 test -s "$TRASH/w.raw" && echo x >"$W/streamed.txt" && wait &&
     unframe <"$TRASH/w.raw" >"$TRASH/out" &&
     head -n 1 "$TRASH/out" | grep -qx "{\"start\":{}}" &&
     grep -q "\"name\":\"streamed.txt\",\"type\":\"EVENT_TYPE_CREATE\"" "$TRASH/out" &&
