@@ -1,6 +1,7 @@
 /* layer.c - see layer.h */
 #include "layer.h"
 #include "envd-crypto.h"
+#include "registry.h"
 #include "strbuf.h"
 
 #include <archive.h>
@@ -778,6 +779,16 @@ int e2b_layer_apply(const char *blob, const char *root, const struct e2b_layer_o
     struct apply c = {.o = o ? o : &none, .rootfd = -1, .blobfd = -1, .root_user = geteuid() == 0};
     c.name = c.o->name ? c.o->name : blob;
     int r = run_apply(&c, blob, root, err);
+    if (r < 0 && c.o->expect_digest && err && *err && !strstr((*err)->msg, "has digest")) {
+        /* a corrupt blob usually fails as bad gzip or tar first: say what it is */
+        _cleanup_free_ char *got = NULL;
+        if (e2b_blob_digest_file(blob, &got, NULL) == 0 && !STREQ(got, c.o->expect_digest)) {
+            e2b_error_free(*err);
+            *err = NULL;
+            e2b_error_set(err, E2B_ERR_INVALID, "layer %s: blob '%s' has digest %s, not %s", c.name, blob, got,
+                          c.o->expect_digest);
+        }
+    }
     if (ret)
         *ret = c.res;
     apply_release(&c);

@@ -386,16 +386,22 @@ static void test_bad_blobs(void)
     const char *blob = mktar("good.tar.gz", "gzip", v, 1);
     _cleanup_error_ struct e2b_error *err = NULL;
     struct e2b_layer_opts o = {.name = "sha256:abc", .expect_digest = "sha256:0000"};
-    ok(e2b_layer_apply(blob, root, &o, NULL, &err) < 0 && err && strstr(err->msg, "layer sha256:abc") &&
-           strstr(err->msg, "not sha256:0000"),
+    {
+        int rc_ = e2b_layer_apply(blob, root, &o, NULL, &err);
+        ok(rc_ < 0 && err && strstr(err->msg, "layer sha256:abc") &&
+               strstr(err->msg, "not sha256:0000"),
        "digest mismatch names the layer (%s)", err ? err->msg : "");
+    }
     e2b_error_freep(&err);
     struct e2b_layer_result r;
     ok(e2b_layer_apply(blob, root, NULL, &r, &err) == 0, "no options");
     struct e2b_layer_opts o2 = {.expect_digest = r.digest, .expect_diff_id = r.diff_id};
     ok(e2b_layer_apply(blob, root, &o2, NULL, &err) == 0, "matching digest and diff_id");
     struct e2b_layer_opts o3 = {.expect_diff_id = r.digest};
-    ok(e2b_layer_apply(blob, root, &o3, NULL, &err) < 0 && err && strstr(err->msg, "diff_id"), "diff_id mismatch");
+    {
+        int rc_ = e2b_layer_apply(blob, root, &o3, NULL, &err);
+        ok(rc_ < 0 && err && strstr(err->msg, "diff_id"), "diff_id mismatch");
+    }
     e2b_error_freep(&err);
 
     /* a truncated gzip */
@@ -405,16 +411,25 @@ static void test_bad_blobs(void)
     size_t len;
     e2b_read_file(blob, &d, &len, NULL);
     e2b_write_file_atomic(p, d, len / 2, 0644, NULL);
-    ok(e2b_layer_apply(p, root, NULL, NULL, &err) < 0 && err, "truncated gzip fails: %s", err ? err->msg : "");
+    {
+        int rc_ = e2b_layer_apply(p, root, NULL, NULL, &err);
+        ok(rc_ < 0 && err, "truncated gzip fails: %s", err ? err->msg : "");
+    }
     e2b_error_freep(&err);
     snprintf(p, sizeof(p), "%s/junk", base);
     e2b_write_file_atomic(p, "this is not a tar archive at all, really not", 44, 0644, NULL);
-    ok(e2b_layer_apply(p, root, NULL, NULL, &err) < 0 && err, "junk fails: %s", err ? err->msg : "");
+    {
+        int rc_ = e2b_layer_apply(p, root, NULL, NULL, &err);
+        ok(rc_ < 0 && err, "junk fails: %s", err ? err->msg : "");
+    }
     e2b_error_freep(&err);
     snprintf(p, sizeof(p), "%s/x.xz", base);
     e2b_write_file_atomic(p, "\xfd" "7zXZ\0\0\0\0", 10, 0644, NULL);
-    ok(e2b_layer_apply(p, root, NULL, NULL, &err) < 0 && err && strstr(err->msg, "unsupported compression"),
+    {
+        int rc_ = e2b_layer_apply(p, root, NULL, NULL, &err);
+        ok(rc_ < 0 && err && strstr(err->msg, "unsupported compression"),
        "xz refused: %s", err ? err->msg : "");
+    }
     e2b_error_freep(&err);
     snprintf(p, sizeof(p), "%s/empty", base);
     e2b_write_file_atomic(p, "", 0, 0644, NULL);
