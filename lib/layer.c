@@ -254,6 +254,7 @@ static int open_parent(struct apply *c, const char *entry, const char *rel, bool
             if (mkdirat(dfd, p, 0755) < 0 && errno != EEXIST)
                 return e2b_error_sys(err, errno, "layer %s: entry '%s': cannot create directory '%s'",
                                      c->name, entry, dir);
+            (void)fchmodat(dfd, p, 0755, AT_SYMLINK_NOFOLLOW); /* mkdir obeys the umask */
             pathset_add(&c->written, dir); /* dir is the prefix up to p here */
             fd = openat(dfd, p, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         }

@@ -440,10 +440,46 @@ static void test_bad_blobs(void)
        "missing blob");
 }
 
+/* A layer written by GNU tar (pax xattr records, long names, hardlinks). */
+static void test_gnu_tar(void)
+{
+    if (system("command -v setcap >/dev/null && command -v tar >/dev/null") != 0) {
+        ok(1, "# SKIP setcap or tar missing");
+        return;
+    }
+    fresh_root();
+    char cmd[2048];
+    const char *longname = "a-very-long-directory-name-that-is-longer-than-one-hundred-characters-in-total-for-sure/"
+                           "and-a-long-file-name-too.txt";
+    snprintf(cmd, sizeof(cmd),
+             "set -e; s='%s/gsrc'; rm -rf \"$s\"; mkdir -p \"$s/bin\" \"$s/$(dirname %s)\"; echo ping > \"$s/bin/ping\";"
+             " setcap cap_net_raw+ep \"$s/bin/ping\"; echo long > \"$s/%s\"; ln \"$s/bin/ping\" \"$s/bin/ping6\";"
+             " tar --xattrs --xattrs-include='*' --format=posix --numeric-owner -C \"$s\" -czf '%s/gnu.tar.gz' .",
+             base, longname, longname, base);
+    ok(system(cmd) == 0, "GNU tar layer written");
+    char blob[600];
+    snprintf(blob, sizeof(blob), "%s/gnu.tar.gz", base);
+    _cleanup_error_ struct e2b_error *err = NULL;
+    int rc = apply(blob, NULL, &err);
+    ok(rc == 0, "GNU tar layer applies (%s)", err ? err->msg : "");
+    char a[1024], b[1024];
+    snprintf(a, sizeof(a), "%s/gsrc/bin/ping", base);
+    snprintf(b, sizeof(b), "%s/bin/ping", root);
+    uint8_t va[64], vb[64];
+    ssize_t na = getxattr(a, "security.capability", va, sizeof(va));
+    ssize_t nb = getxattr(b, "security.capability", vb, sizeof(vb));
+    ok(na > 0 && na == nb && !memcmp(va, vb, (size_t)na), "file capability from GNU tar's pax record");
+    struct stat s1, s2;
+    ok(lst("bin/ping", &s1) == 0 && lst("bin/ping6", &s2) == 0 && s1.st_ino == s2.st_ino, "GNU tar hardlink");
+    _cleanup_free_ char *l = slurp(longname);
+    is_str(l, "long\n", "long name");
+}
+
 int main(void)
 {
     if (geteuid() != 0)
         tap_skip_all("needs root (owners, device nodes, security xattrs)");
+    umask(077); /* modes must come from the layer, not the umask */
     snprintf(base, sizeof(base), "/tmp/t-layer-%d", (int)getpid());
     snprintf(root, sizeof(root), "%s/root", base);
     mkdir(base, 0755);
@@ -461,6 +497,7 @@ int main(void)
     test_whiteouts();
     test_attacks();
     test_bad_blobs();
+    test_gnu_tar();
 
     e2b_rm_rf(base, NULL);
     return tap_done();
