@@ -508,13 +508,13 @@ static int watch_msg(json_t *msg, void *ud)
 }
 
 int e2b_envd_fs_watch(const struct e2b_envd_client *c, const char *path, bool recursive,
-                      int (*on_started)(void *ud), int (*fn)(json_t *event, void *ud), void *ud,
+                      long timeout_ms, int (*on_started)(void *ud), int (*fn)(json_t *event, void *ud), void *ud,
                       struct e2b_error **err)
 {
     struct watch_ctx w = {.on_started = on_started, .fn = fn, .ud = ud};
     _cleanup_json_ json_t *req = json_pack("{s:s, s:b, s:b}", "path", path, "recursive", recursive,
                                            "includeEntry", true);
-    return e2b_envd_stream(c, "filesystem.Filesystem/WatchDir", req, 0, watch_msg, &w, err);
+    return e2b_envd_stream(c, "filesystem.Filesystem/WatchDir", req, timeout_ms, watch_msg, &w, err);
 }
 
 const char *e2b_envd_short_type(const char *e)

@@ -158,9 +158,10 @@ int e2b_envd_fs_move(const struct e2b_envd_client *c, const char *src, const cha
                      struct e2b_error **err);
 int e2b_envd_fs_remove(const struct e2b_envd_client *c, const char *path, struct e2b_error **err);
 /* WatchDir stream: fn gets each FilesystemEvent object {name, type, entry?};
- * on_started (may be NULL) runs once the watch is in place. */
+ * on_started (may be NULL) runs once the watch is in place. timeout_ms (0:
+ * none) bounds the watch; its end is then an E2B_ERR_TIMEOUT error. */
 int e2b_envd_fs_watch(const struct e2b_envd_client *c, const char *path, bool recursive,
-                      int (*on_started)(void *ud), int (*fn)(json_t *event, void *ud), void *ud,
+                      long timeout_ms, int (*on_started)(void *ud), int (*fn)(json_t *event, void *ud), void *ud,
                       struct e2b_error **err);
 /* "FILE_TYPE_DIRECTORY" -> "dir" etc.; "EVENT_TYPE_CREATE" -> "create". */
 const char *e2b_envd_short_type(const char *proto_enum);
