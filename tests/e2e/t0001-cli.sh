@@ -55,7 +55,7 @@ test_expect_success 'help, man page and completion show the same options for eve
         test -f "$page" || { echo "no man page for $cmd: $page"; return 1; }
         e2b help $cmd | sed -n "/^Options:\\|^Global options:/,\$p" | opt_names > help.opts &&
         e2b $cmd -h | sed -n "/^Options:\\|^Global options:/,\$p" | opt_names > dash-h.opts &&
-        MANWIDTH=200 man -l "$page" 2>/dev/null | sed -n "/^OPTIONS/,/^SEE ALSO/p" | opt_names > man.opts &&
+        MANWIDTH=200 man -l "$page" 2>/dev/null | awk "/^[A-Z]/ { on = /^OPTIONS/ } on" | opt_names > man.opts &&
         e2b __complete -- $cmd -- | opt_names > comp.opts &&
         test_cmp help.opts dash-h.opts &&
         test_cmp help.opts comp.opts || { echo "completion differs for $cmd"; return 1; }
