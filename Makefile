@@ -2,6 +2,7 @@
 #
 #   make                 build $(B)/e2b (host), $(B)/envd (static guest applets), man pages
 #   make check           unit tests, the same under ASan+UBSan, end-to-end and SDK tests
+#   make fuzz            fuzz the Dockerfile parser (libFuzzer with clang, else replay)
 #   make install         PREFIX=/usr/local DESTDIR=
 #   make B=build-x ...   build elsewhere (lets several builds share one tree)
 #
@@ -97,6 +98,44 @@ check-asan:
 	ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/unit/lsan.supp \
 		prove -f $(UNIT_SRCS:%.c=$(B)-asan/%)
 
+# Fuzzing the Dockerfile parser. The harness links only the modules it needs,
+# compiled with the sanitizers. With clang: libFuzzer for FUZZ_TIME seconds,
+# new inputs kept in $(B)/fuzz/corpus, crashes written to $(B)/fuzz/crash-*.
+# Without clang (and in make check): the corpus replayed under ASan+UBSan.
+FUZZ_TIME ?= 60
+FUZZ_SRCS := lib/dockerfile.c lib/dockerfile-lex.c lib/dockerfile-expand.c $(GUEST_BASE) \
+	tests/fuzz/fuzz-dockerfile.c
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_FLAGS := -std=gnu11 -g -O1 $(E2B_CPPFLAGS) $(shell $(PKG_CONFIG) --cflags jansson)
+FUZZ_LIBS := $(shell $(PKG_CONFIG) --libs jansson)
+CLANG ?= $(shell command -v clang 2>/dev/null)
+
+$(B)/fuzz/replay-dockerfile: $(FUZZ_SRCS) $(wildcard lib/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(FUZZ_FLAGS) $(FUZZ_SAN) -o $@ $(FUZZ_SRCS) $(FUZZ_LIBS)
+
+$(B)/fuzz/fuzz-dockerfile: $(FUZZ_SRCS) $(wildcard lib/*.h)
+	@mkdir -p $(dir $@)
+	$(CLANG) $(FUZZ_FLAGS) -DE2B_LIBFUZZER -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $(FUZZ_SRCS) $(FUZZ_LIBS)
+
+fuzz-replay: $(B)/fuzz/replay-dockerfile
+	ASAN_OPTIONS=detect_leaks=1 $(B)/fuzz/replay-dockerfile tests/fuzz/corpus/dockerfile
+
+# fuzz installs clang first (tools/deps.sh fuzz), then a fresh make finds it.
+fuzz:
+	tools/deps.sh fuzz
+	$(MAKE) fuzz-run
+
+ifneq ($(CLANG),)
+fuzz-run: $(B)/fuzz/fuzz-dockerfile
+	@mkdir -p $(B)/fuzz/corpus
+	$(B)/fuzz/fuzz-dockerfile -max_total_time=$(FUZZ_TIME) -max_len=8192 -timeout=10 \
+		-artifact_prefix=$(B)/fuzz/ $(B)/fuzz/corpus tests/fuzz/corpus/dockerfile
+else
+fuzz-run: fuzz-replay
+	@echo "fuzz: no clang, replayed the corpus only (apt-get install clang for libFuzzer)"
+endif
+
 # Benchmarks print our figures beside a peer's, measured in the same run.
 bench: all
 	tools/deps.sh bench
@@ -124,7 +163,7 @@ deb: all
 clean:
 	rm -rf $(B) $(B)-asan
 
-.PHONY: all man unit check check-unit check-asan bench install deb clean
+.PHONY: all man unit check check-unit check-asan fuzz fuzz-run fuzz-replay bench install deb clean
 .DELETE_ON_ERROR:
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

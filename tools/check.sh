@@ -1,7 +1,7 @@
 #!/bin/sh
 # check.sh BUILD_DIR - everything `make check` runs, after the build:
-# unit tests, the unit tests again under ASan+UBSan, end-to-end tests, and
-# the official SDK against our envd and server.
+# unit tests, the unit tests again under ASan+UBSan, the fuzz corpus replay,
+# end-to-end tests, and the official SDK against our envd and server.
 set -u
 B=${1:-build}
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -15,6 +15,9 @@ prove -f "$B"/tests/unit/t-* || status=1
 
 echo "# unit tests under AddressSanitizer and UndefinedBehaviorSanitizer"
 make -s check-asan B="$B" >/dev/null || status=1
+
+echo "# Dockerfile fuzz corpus replayed under ASan+UBSan"
+make -s fuzz-replay B="$B" || status=1
 
 echo "# end-to-end tests"
 prove -f tests/e2e/t[0-9]*.sh || status=1

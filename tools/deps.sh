@@ -1,7 +1,7 @@
 #!/bin/sh
 # deps.sh - install the Debian packages e2b needs to build, test and run,
 # when they are missing. Idempotent and quiet when all are there.
-# Usage: tools/deps.sh [build|test|bench|all]   (default: all = build and test)
+# Usage: tools/deps.sh [build|test|bench|fuzz|all]   (default: all = build and test)
 set -eu
 what=${1:-all}
 
@@ -16,10 +16,14 @@ util-linux slirp4netns docker-registry skopeo apache2-utils busybox-static"
 # Benchmarks run peers side by side (make bench).
 bench_pkgs="bubblewrap crun bc"
 
+# make fuzz uses libFuzzer, which comes with clang.
+fuzz_pkgs="clang"
+
 case $what in
 build) pkgs=$build_pkgs ;;
 test) pkgs=$test_pkgs ;;
 bench) pkgs="$build_pkgs $test_pkgs $bench_pkgs" ;;
+fuzz) pkgs="$build_pkgs $fuzz_pkgs" ;;
 *) pkgs="$build_pkgs $test_pkgs" ;;
 esac
 command -v node >/dev/null 2>&1 || pkgs="$pkgs nodejs"
