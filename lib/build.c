@@ -468,6 +468,15 @@ static int do_copy(struct state *st, const char *rest, bool add, struct e2b_erro
             r = -1;
             break;
         }
+        /* a file copied onto an existing directory ("COPY f ." after WORKDIR) goes into it */
+        struct stat ds;
+        if (!dir_dest && !S_ISDIR(s.st_mode) && stat(dst, &ds) == 0 && S_ISDIR(ds.st_mode)) {
+            free(dst);
+            if (!(dst = dest_in_root(st, dest, true, base, err))) {
+                r = -1;
+                break;
+            }
+        }
         r = copy_tree(st, src, rel, dst, uid, gid, chown_s != NULL, mode, true, err);
     }
     e2b_strv_free(w);
