@@ -354,14 +354,26 @@ static int resolve_template(const char *name, struct e2b_sandbox_root *root, jso
             e2b_error_wrap(err, "cannot start a sandbox (build it with 'e2b template build', or use 'host')");
         return -1;
     }
-    root->lower = e2b_path_join(dir, "rootfs");
+    /* The tree when the store has it (no block device, page cache shared
+     * with the build), else the ext4 image on a loop device. */
+    _cleanup_free_ char *tree = e2b_path_join(dir, "rootfs");
+    _cleanup_free_ char *image = e2b_path_join(dir, "rootfs.ext4");
+    struct stat st;
+    if (stat(tree, &st) == 0 && S_ISDIR(st.st_mode))
+        root->lower = TAKE_PTR(tree);
+    else if (stat(image, &st) == 0 && S_ISREG(st.st_mode))
+        root->image = TAKE_PTR(image);
+    else
+        return e2b_error_set(err, E2B_ERR_NOT_FOUND,
+                             "template '%s' has no root file system (neither %s/rootfs/ nor rootfs.ext4)",
+                             name, dir);
     json_object_set_new(state, "templateID", json_string(e2b_json_str(meta, "templateID")));
     json_t *aliases = json_object_get(meta, "aliases");
     if (json_array_size(aliases))
         json_object_set(state, "alias", json_array_get(aliases, 0));
     const char *user = e2b_json_str(meta, "user");
     if (!user || !*user)
-        user = root_has_user(root->lower, "user") ? "user" : "root";
+        user = root->lower && root_has_user(root->lower, "user") ? "user" : "root";
     json_object_set_new(state, "defaultUser", json_string(user));
     if (e2b_json_str(meta, "workdir"))
         json_object_set(state, "defaultWorkdir", json_object_get(meta, "workdir"));

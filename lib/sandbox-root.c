@@ -6,6 +6,7 @@
 
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <linux/loop.h>
 #include <net/if.h>
 #include <sched.h>
 #include <signal.h>
@@ -22,6 +23,7 @@
 void e2b_sandbox_root_release(struct e2b_sandbox_root *r)
 {
     free(r->lower);
+    free(r->image);
     free(r->envd);
     free(r->state_dir);
     free(r->user);
@@ -146,6 +148,48 @@ static void make_dev(const char *root)
     }
 }
 
+/* Attach the image read-only to a free loop device and mount it on dst. The
+ * device is autoclear and only this mount namespace holds it: it is detached
+ * when the sandbox's processes are gone, whoever kills them. */
+static void mount_image(const char *image, const char *dst)
+{
+    int img = open(image, O_RDONLY | O_CLOEXEC);
+    if (img < 0)
+        die("cannot open the template image %s", image);
+    int ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
+    if (ctl < 0)
+        die("cannot open /dev/loop-control for the template image");
+    for (int tries = 0;; tries++) {
+        int n = ioctl(ctl, LOOP_CTL_GET_FREE);
+        if (n < 0)
+            die("no free loop device for the template image");
+        char dev[32];
+        snprintf(dev, sizeof(dev), "/dev/loop%d", n);
+        int lfd = open(dev, O_RDONLY | O_CLOEXEC);
+        if (lfd < 0)
+            die("cannot open %s", dev);
+        struct loop_config cfg = {.fd = (uint32_t)img,
+                                  .info.lo_flags = LO_FLAGS_READ_ONLY | LO_FLAGS_AUTOCLEAR};
+        snprintf((char *)cfg.info.lo_file_name, LO_NAME_SIZE, "%s", image);
+        if (ioctl(lfd, LOOP_CONFIGURE, &cfg) == 0) {
+            close(img);
+            close(ctl);
+            /* noload: never replay a journal on a shared, read-only image */
+            if (mount(dev, dst, "ext4", MS_RDONLY | MS_NODEV, "noload") < 0)
+                die("the template image %s is not a valid ext4 file system (corrupt?)", image);
+            close(lfd); /* the mount holds the device now; autoclear frees it after */
+            return;
+        }
+        int e = errno;
+        close(lfd);
+        /* another sandbox took that device between GET_FREE and CONFIGURE */
+        if (e != EBUSY || tries >= 100) {
+            errno = e;
+            die("cannot attach the template image %s to %s", image, dev);
+        }
+    }
+}
+
 static void loopback_up(void)
 {
     int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -247,7 +291,12 @@ static _noreturn_ void init_main(struct e2b_sandbox_root *r, const char *id, int
     } else {
         mkdir_in(scratch, "upper", 0755);
         mkdir_in(scratch, "work", 0755);
-        _cleanup_free_ char *ov = xasprintf("lowerdir=%s,upperdir=%s/upper,workdir=%s/work", r->lower,
+        _cleanup_free_ char *lower = r->lower ? xstrdup(r->lower) : e2b_path_join(scratch, "lower");
+        if (r->image) {
+            mkdir_in(scratch, "lower", 0755);
+            mount_image(r->image, lower);
+        }
+        _cleanup_free_ char *ov = xasprintf("lowerdir=%s,upperdir=%s/upper,workdir=%s/work", lower,
                                             scratch, scratch);
         must_mount("overlay", root, "overlay", MS_NODEV, ov); /* device nodes only in /dev */
     }

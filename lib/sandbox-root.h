@@ -2,7 +2,7 @@
  *
  * Called by the supervisor. The init process runs in new pid, mount, net,
  * ipc, uts and cgroup namespaces, builds the root (an overlay of the
- * template's tree with a size-limited tmpfs as the writable layer, or for
+ * template's tree or ext4 image with a size-limited tmpfs as the writable layer, or for
  * `host` the host's programs bound read-only under fresh tmpfs dirs), mounts
  * /proc, a minimal /dev and /run/e2b, pivots into it, drops capabilities,
  * sets no_new_privs and the seccomp filter, then runs envd and reaps.
@@ -15,7 +15,10 @@
 
 struct e2b_sandbox_root {
     bool host;          /* the built-in `host` template */
-    char *lower;        /* template root tree (overlay lower dir), unless host */
+    char *lower;        /* template root tree (overlay lower dir), unless host or image */
+    char *image;        /* or the template's rootfs.ext4: attached read-only to a loop
+                         * device (autoclear) and mounted inside init's mount namespace,
+                         * so it is detached when the sandbox's last process is gone */
     char *envd;         /* static envd binary on the host */
     char *state_dir;    /* <runtime>/sandboxes/<id>; its run/ becomes /run/e2b */
     char *user;         /* envd's default user */

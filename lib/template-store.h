@@ -5,6 +5,8 @@
  *   <templateID>/builds/<buildID>/template.json  (E2B Template schema + ours)
  *   <templateID>/builds/<buildID>/rootfs/        (the root tree, overlay lower dir)
  *   <templateID>/builds/<buildID>/rootfs.ext4    (the same tree as an ext4 image)
+ * Local sandboxes use rootfs/ when it is there and rootfs.ext4 (on a loop
+ * device) when only the image is, e.g. after rootfs/ was removed to save space.
  *   .staging/<buildID>/                          (a build in progress)
  * A build writes into staging and becomes visible by one rename of the
  * `current` symlink, so a failed or killed build leaves the old version.

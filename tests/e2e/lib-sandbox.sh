@@ -2,6 +2,10 @@
 #
 #   sbx_create [create options]   start a detached sandbox; its ID in $SBX (killed at exit)
 #   sbx_gone ID                   nothing of it is left: state, cgroups, mounts, processes
+#   sbx_tiny_template NAME CTX [SH]
+#                                 build template NAME from scratch: the host's dash and its
+#                                 libraries as /bin/sh (no other programs); SH runs before the
+#                                 build to add files under CTX/root; prints the template ID
 
 export E2B_ENVD=${E2B_ENVD:-$ENVD_BIN}
 
@@ -21,6 +25,19 @@ sbx_gone() {
     ! grep -q "$E2B_RUNTIME_DIR/sandboxes/$id" /proc/[0-9]*/cmdline 2>/dev/null || {
         echo "process of $id left"; return 1; }
     return 0
+}
+
+sbx_tiny_template() {
+    mkdir -p "$2/root/bin" "$2/root/etc" &&
+    cp /bin/dash "$2/root/bin/sh" &&
+    for l in $(ldd /bin/dash | grep -o "/[^ ]*"); do
+        mkdir -p "$2/root$(dirname $l)" && cp "$l" "$2/root$l" || return 1
+    done &&
+    printf "root:x:0:0:root:/root:/bin/sh\n" > "$2/root/etc/passwd" &&
+    printf "root:x:0:\n" > "$2/root/etc/group" &&
+    printf "FROM scratch\nCOPY root/ /\n" > "$2/e2b.Dockerfile" &&
+    eval "${3:-:}" &&
+    e2b template build -n "$1" -p "$2" 2>"$2.build.err"
 }
 
 # Every pid in the sandbox's cgroup (none once it is gone).

@@ -158,6 +158,35 @@ test_expect_success 'an unknown template is a clear error and leaves nothing' '
     test -z "$(ls "$E2B_RUNTIME_DIR/sandboxes" 2>/dev/null)"
 '
 
+test_expect_success 'a template with only its ext4 image starts from the image' '
+    sbx_tiny_template img4 ctx4 "echo from-image > ctx4/root/etc/marker" > tid &&
+    tdir=$(readlink -f "$E2B_DATA_DIR/templates/$(cat tid)/current") &&
+    test -f "$tdir/rootfs.ext4" && rm -rf "$tdir/rootfs" &&
+    sbx_create img4 2>err && id=$SBX &&
+    test "$(e2b sandbox exec "$id" "read x < /etc/marker; echo \$x")" = from-image &&
+    e2b sandbox exec "$id" "echo new > /etc/marker" &&
+    test "$(e2b sandbox exec "$id" "read x < /etc/marker; echo \$x")" = new &&
+    losetup -j "$tdir/rootfs.ext4" > loops && test -s loops &&
+    e2b sandbox kill "$id" && sbx_gone "$id" &&
+    wait_for 100 sh -c "test -z \"\$(losetup -j $tdir/rootfs.ext4)\""
+'
+
+test_expect_success 'a corrupt template image is a clear error and leaves nothing' '
+    tdir=$(readlink -f "$E2B_DATA_DIR/templates/$(cat tid)/current") &&
+    dd if=/dev/urandom of="$tdir/rootfs.ext4" bs=1k seek=1 count=4 conv=notrunc 2>/dev/null &&
+    test_must_fail e2b sandbox create -d img4 2>err &&
+    test_grep "template image .*rootfs.ext4 is not a valid ext4" err &&
+    test -z "$(ls "$E2B_RUNTIME_DIR/sandboxes" 2>/dev/null)" &&
+    wait_for 100 sh -c "test -z \"\$(losetup -j $tdir/rootfs.ext4)\""
+'
+
+test_expect_success 'a template with neither tree nor image is a clear error' '
+    tdir=$(readlink -f "$E2B_DATA_DIR/templates/$(cat tid)/current") &&
+    rm -f "$tdir/rootfs.ext4" &&
+    test_must_fail e2b sandbox create -d img4 2>err &&
+    test_grep "has no root file system" err
+'
+
 test_expect_success 'bad options are usage errors' '
     test_expect_code 2 e2b sandbox create -d host --timeout 0 2>err && test_grep "timeout" err &&
     test_expect_code 2 e2b sandbox create -d host -e NOEQUALS 2>err && test_grep "KEY=VALUE" err &&

@@ -27,6 +27,18 @@ test_expect_success 'kill -9 of the supervisor: the sandbox dies with it, the ne
     sbx_gone "$id"
 '
 
+test_expect_success 'kill -9 of the supervisor of an ext4-image sandbox leaves no loop device' '
+    sbx_tiny_template img ctx > tid &&
+    tdir=$(readlink -f "$E2B_DATA_DIR/templates/$(cat tid)/current") && rm -rf "$tdir/rootfs" &&
+    sbx_create img && id=$SBX &&
+    losetup -j "$tdir/rootfs.ext4" > loops && test -s loops &&
+    sup=$(state "$id" supervisorPid) && init=$(state "$id" initPid) &&
+    kill -9 "$sup" &&
+    wait_for 100 sh -c "! kill -0 $init 2>/dev/null" &&
+    wait_for 100 sh -c "test -z \"\$(losetup -j $tdir/rootfs.ext4)\"" &&
+    e2b sandbox list > /dev/null && sbx_gone "$id"
+'
+
 test_expect_success 'kill -9 of envd ends the sandbox and frees everything' '
     sbx_create host && id=$SBX &&
     init=$(state "$id" initPid) && pidns=$(readlink /proc/$init/ns/pid) &&
