@@ -13,7 +13,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -23,6 +27,7 @@
 #include "build.h"
 #include "ext4.h"
 #include "fsutil.h"
+#include "sandbox-seccomp.h"
 #include "strbuf.h"
 #include "template-store.h"
 #include "util.h"
@@ -483,6 +488,89 @@ static int do_copy(struct state *st, const char *rest, bool add, struct e2b_erro
     return r;
 }
 
+/* The RUN step's process (pid 1 of new mount and pid namespaces, still the
+ * host's root): pivot into the stage root (chroot alone can be climbed out
+ * of by root), give it /proc and a minimal /dev of its own, and drop what a
+ * container's root has no need for, as the sandbox runtime does. Messages
+ * go to stderr (the step's output). */
+static int enter_build_root(struct state *st)
+{
+    static const struct {
+        const char *name;
+        unsigned maj, min;
+    } nodes[] = {{"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7}, {"random", 1, 8}, {"urandom", 1, 9},
+                 {"tty", 5, 0}};
+    static const char *const links[][2] = {{"/proc/self/fd", "fd"}, {"/proc/self/fd/0", "stdin"},
+                                           {"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"}};
+    static const int keep[] = {CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_FSETID, CAP_KILL, CAP_SETGID,
+                               CAP_SETUID, CAP_SETPCAP, CAP_NET_BIND_SERVICE, CAP_SYS_CHROOT,
+                               CAP_AUDIT_WRITE, CAP_SETFCAP};
+    const char *root = st->root;
+    _cleanup_free_ char *proc = e2b_path_join(root, "proc");
+    _cleanup_free_ char *dev = e2b_path_join(root, "dev");
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+        mount(root, root, NULL, MS_BIND, NULL) < 0) { /* pivot_root wants a mount point */
+        dprintf(2, "e2b build: cannot set up the mounts of the build root: %m\n");
+        return -1;
+    }
+    (void)mkdir(proc, 0555);
+    (void)mkdir(dev, 0755);
+    if (mount("proc", proc, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0 ||
+        mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "size=64k,mode=755") < 0) {
+        dprintf(2, "e2b build: cannot mount /proc and /dev in the build root: %m\n");
+        return -1;
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(nodes); i++) {
+        _cleanup_free_ char *p = e2b_path_join(dev, nodes[i].name);
+        if (mknod(p, S_IFCHR | 0666, makedev(nodes[i].maj, nodes[i].min)) < 0) {
+            dprintf(2, "e2b build: cannot create /dev/%s: %m\n", nodes[i].name);
+            return -1;
+        }
+        chmod(p, 0666);
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(links); i++) {
+        _cleanup_free_ char *p = e2b_path_join(dev, links[i][1]);
+        (void)!symlink(links[i][0], p);
+    }
+    if (chdir(root) < 0 || syscall(SYS_pivot_root, ".", ".") < 0 || umount2(".", MNT_DETACH) < 0) {
+        dprintf(2, "e2b build: cannot pivot into the build root: %m\n");
+        return -1;
+    }
+    if (chdir(st->workdir) < 0) {
+        dprintf(2, "e2b build: cannot enter WORKDIR %s: %m\n", st->workdir);
+        return -1;
+    }
+    /* /proc/sys and friends read-only, as in a sandbox */
+    static const char *const ro[] = {"/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus"};
+    for (size_t i = 0; i < ARRAY_SIZE(ro); i++)
+        if (mount(ro[i], ro[i], NULL, MS_BIND | MS_REC, NULL) == 0)
+            mount(NULL, ro[i], NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+    /* the filter first, while CAP_SYS_ADMIN lets it in without no_new_privs
+     * (setuid programs in RUN steps keep working) */
+    _cleanup_error_ struct e2b_error *e = NULL;
+    if (e2b_seccomp_apply(&e) < 0) {
+        dprintf(2, "e2b build: %s\n", e->msg);
+        return -1;
+    }
+    uint64_t kept = 0;
+    for (size_t i = 0; i < ARRAY_SIZE(keep); i++)
+        kept |= 1ULL << keep[i];
+    for (int c = 0; c <= 63; c++)
+        if (!(kept & (1ULL << c)) && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL) {
+            dprintf(2, "e2b build: cannot drop capability %d: %m\n", c);
+            return -1;
+        }
+    struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+    struct __user_cap_data_struct data[2] = {{0}};
+    data[0].effective = data[0].permitted = data[0].inheritable = (uint32_t)kept;
+    data[1].effective = data[1].permitted = data[1].inheritable = (uint32_t)(kept >> 32);
+    if (syscall(SYS_capset, &hdr, data) < 0) {
+        dprintf(2, "e2b build: cannot set capabilities: %m\n");
+        return -1;
+    }
+    return 0;
+}
+
 /* Run argv in the stage root: new namespaces, chroot, USER, WORKDIR, ENV. */
 static int do_run(struct state *st, json_t *argv_j, struct e2b_error **err)
 {
@@ -546,24 +634,14 @@ static int do_run(struct state *st, json_t *argv_j, struct e2b_error **err)
                 ;
             _exit(WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws));
         }
-        mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
-        char *proc = e2b_path_join(st->root, "proc");
-        struct stat ps;
-        if (stat(proc, &ps) == 0 && S_ISDIR(ps.st_mode))
-            mount("proc", proc, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
-        char *dev = e2b_path_join(st->root, "dev");
-        if (stat(dev, &ps) == 0 && S_ISDIR(ps.st_mode))
-            mount("/dev", dev, NULL, MS_BIND | MS_REC, NULL);
         sethostname("e2b-build", 9);
         dup2(pfd[1], 1);
         dup2(pfd[1], 2);
         int nul = open("/dev/null", O_RDONLY);
         if (nul >= 0)
             dup2(nul, 0);
-        if (chroot(st->root) < 0 || chdir(st->workdir) < 0) {
-            dprintf(2, "e2b build: cannot enter the root at %s: %m\n", st->workdir);
+        if (enter_build_root(st) < 0)
             _exit(125);
-        }
         if (setgroups(0, NULL) < 0 || setgid(gid) < 0 || setuid(uid) < 0)
             _exit(125);
         execvpe(argv[0], argv, envp);

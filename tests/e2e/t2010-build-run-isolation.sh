@@ -1,0 +1,57 @@
+#!/bin/sh
+# RUN steps of `e2b template build` run as root in the build root: they must
+# not reach the host. Attacks from a busybox root (FROM scratch): the chroot
+# climb, the privileged system calls of the sandbox escape probe, device
+# nodes, mounts; each leaves proof in outside/ or in its output when it
+# works. Ordinary root work (chown, su-less uid switches, /dev/null) still works.
+. "$(dirname "$0")/test-lib.sh"
+. "$TEST_DIR/lib-image.sh"
+
+test_have_root || { echo "1..0 # SKIP template builds need root"; exit 0; }
+command -v busybox >/dev/null || { echo "1..0 # SKIP no busybox"; exit 0; }
+mkdir -p ctx outside
+touch outside/.keep
+for p in chroot-escape escape-probe; do
+    cc -static -O1 -o "ctx/$p" "$TEST_DIR/probes/$p.c" 2> cc.err ||
+        { echo "Bail out! cannot build the $p probe: $(cat cc.err)"; exit 1; }
+done
+sha256sum /etc/passwd /etc/shadow /etc/group > host-etc.sum
+img_busybox unused 1 ctx/root > /dev/null 2>&1 && mkdir -p ctx/root/mnt ctx/root/usr
+cat > ctx/Dockerfile <<DF
+FROM scratch
+COPY root/ /
+COPY chroot-escape escape-probe /bin/
+RUN chroot-escape $TRASH/outside/escaped > /escape.out 2>&1; cat /escape.out
+RUN escape-probe > /probe.out 2>&1; cat /probe.out; true
+RUN if mknod /blk b 8 0 2>/dev/null; then echo made > $TRASH/outside/mknod; fi; ls /dev > /devlist
+RUN if mount -t tmpfs x /mnt 2>/dev/null; then echo mounted > $TRASH/outside/mount; fi; true
+RUN echo ok > /dev/null && chown 65534:65534 /mnt && stat -c %u /mnt > /owner
+DF
+
+test_expect_success 'the build runs the attacks and succeeds' '
+    e2b template build -n iso ctx > id 2>err
+'
+root=$E2B_DATA_DIR/templates/$(cat id 2>/dev/null)/current/rootfs
+
+test_expect_success 'the chroot climb is stopped: nothing written on the host' '
+    cat "$root/escape.out" && test_grep "^BLOCKED" "$root/escape.out" &&
+    test ! -e outside/escaped && test "$(ls -A outside)" = .keep
+'
+
+test_expect_success 'privileged system calls are refused (mount, modules, ptrace, bpf, mknod, kexec...)' '
+    cat "$root/probe.out" &&
+    test_grep -v "^ALLOWED" "$root/probe.out" && test_grep "^0 allowed" "$root/probe.out"
+'
+
+test_expect_success 'no host devices: a minimal /dev, no block device made' '
+    printf "fd\nfull\nnull\nrandom\nstderr\nstdin\nstdout\ntty\nurandom\nzero\n" > want &&
+    test_cmp want "$root/devlist" && test ! -e "$root/blk" &&
+    test ! -e outside/mknod && test ! -e outside/mount
+'
+
+test_expect_success 'ordinary root work still works; the host /etc is untouched' '
+    test "$(cat "$root/owner")" = 65534 &&
+    sha256sum -c --quiet host-etc.sum
+'
+
+test_done
