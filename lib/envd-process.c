@@ -663,11 +663,12 @@ void e2b_process_start(struct e2b_http_req *req, json_t *msg, const struct e2b_u
             dup2(out[1], 1);
             dup2(errp[1], 2);
         }
-        /* What envd runs goes before envd when memory runs out (as E2B's
-         * envd does with 100): raising a score needs no privilege. */
+        /* What envd runs goes well before envd when memory runs out: envd
+         * cannot go below 0 without CAP_SYS_RESOURCE, but raising a score
+         * needs no privilege. +500 outweighs half the sandbox's memory. */
         int oom = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
         if (oom >= 0) {
-            (void)!write(oom, "100", 3);
+            (void)!write(oom, "500", 3);
             close(oom);
         }
         if (geteuid() == 0) {

@@ -96,6 +96,29 @@ test_expect_success 'memory exhaustion OOM-kills inside the sandbox only' '
     e2b sandbox exec "$B" true
 '
 
+# Many processes, each smaller than envd, exhaust the memory together: with
+# equal scores the OOM killer would take envd (or init), the largest.
+cc -static -O1 -o "$TRASH/hog" "$TEST_DIR/probes/mem-hog.c" 2>"$TRASH/cc.err" ||
+    echo "# cannot build mem-hog: $(cat "$TRASH/cc.err")"
+oom_kills() {
+    sed -n "s/^oom_kill //p" /sys/fs/cgroup/memory/e2b/$1/memory.oom_control /sys/fs/cgroup/e2b/$1/memory.events 2>/dev/null
+}
+
+test_expect_success 'envd survives an OOM storm of processes smaller than itself; their score is raised, not its' '
+    sbx_create host --memory 64 --disk 32 && E=$SBX &&
+    init=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[\"initPid\"])" \
+        "$E2B_RUNTIME_DIR/sandboxes/$E/state.json") &&
+    envd=$(cut -d" " -f1 /proc/$init/task/$init/children) && test "$(cat /proc/$envd/comm)" = envd &&
+    test "$(cat /proc/$envd/oom_score_adj)" -le 0 &&
+    test "$(e2b sandbox exec "$E" "cat /proc/self/oom_score_adj")" = 500 &&
+    e2b sandbox exec "$E" "cat > /tmp/hog && chmod +x /tmp/hog" < "$TRASH/hog" &&
+    { e2b sandbox exec --timeout 10 "$E" "/tmp/hog 512 200" > /dev/null 2>&1 || :; } &&
+    echo "OOM kills in the sandbox: $(oom_kills "$E")" && test "$(oom_kills "$E")" -gt 0 &&
+    test "$(cat /proc/$envd/comm)" = envd &&
+    e2b sandbox exec "$E" "echo still answering" | grep -q "still answering" &&
+    e2b sandbox exec "$B" true
+'
+
 test_expect_success 'filling the disk stops at the writable layer'"'"'s size' '
     sbx_create host --disk 16 --memory 256 && D=$SBX &&
     test_must_fail e2b sandbox exec "$D" "dd if=/dev/zero of=/tmp/fill bs=1M count=64 2>&1" > dd.out &&
