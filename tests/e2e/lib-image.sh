@@ -17,6 +17,11 @@
 #                                       a day per arch and cached in $E2B_TEST_CACHE
 #                                       (default /var/cache/e2b-tests)
 #   img_archives LAYOUT:TAG OUT         OUT.oci.tar and OUT.docker.tar (skopeo copy)
+#   registry_start NAME [HTPASSWD]      Debian's docker-registry on a free 127.0.0.1 port,
+#                                       storage in $TRASH/NAME/storage; sets REG_NAME to
+#                                       host:port; stopped at exit (needs test-lib.sh; call
+#                                       it outside test bodies so REG_NAME stays set)
+#   registry_push LAYOUT:TAG DEST [SKOPEO-ARGS]   skopeo copy to docker://DEST over http
 # Archives are reproducible: sorted names, uid/gid 0 (OCI_KEEP_OWNER=1 keeps
 # the files' owners), mtime 0, gzip -n.
 
@@ -142,4 +147,27 @@ img_debian() {
 img_archives() { # layout:tag out
     skopeo --insecure-policy copy -q "oci:$1" "oci-archive:$2.oci.tar" &&
     skopeo --insecure-policy copy -q "oci:$1" "docker-archive:$2.docker.tar:e2b-test/${1##*:}:latest"
+}
+
+registry_start() { # name [htpasswd-file]
+    local name=$1 port
+    port=$(free_port)
+    mkdir -p "$TRASH/$name/storage"
+    {
+        printf 'version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n'
+        printf 'storage:\n  filesystem:\n    rootdirectory: %s\n' "$TRASH/$name/storage"
+        printf 'http:\n  addr: 127.0.0.1:%s\n' "$port"
+        [ -z "${2:-}" ] || printf 'auth:\n  htpasswd:\n    realm: test\n    path: %s\n' "$2"
+    } > "$TRASH/$name/config.yml"
+    docker-registry serve "$TRASH/$name/config.yml" > "$TRASH/$name/log" 2>&1 &
+    test_atexit "kill $!"
+    eval "REG_$name=127.0.0.1:$port"
+    # /v2/ answers 200, or 401 with auth: either way it is up
+    wait_for 100 sh -c "curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:$port/v2/ | grep -q '^[24]'"
+}
+
+registry_push() { # layout:tag dest [skopeo args]
+    local src=$1 dst=$2
+    shift 2
+    skopeo --insecure-policy copy -q --dest-tls-verify=false "$@" "oci:$src" "docker://$dst"
 }

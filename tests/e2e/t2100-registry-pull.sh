@@ -15,24 +15,6 @@ done
 BUSYBOX=$(command -v busybox) || { echo "1..0 # SKIP no busybox"; exit 0; }
 unset DOCKER_CONFIG REGISTRY_AUTH_FILE XDG_RUNTIME_DIR
 
-registry_start() { # name [htpasswd-file]: sets REG_<name> (host:port)
-    local name=$1 port
-    port=$(free_port)
-    mkdir -p "$TRASH/$name/storage"
-    {
-        printf 'version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n'
-        printf 'storage:\n  filesystem:\n    rootdirectory: %s\n' "$TRASH/$name/storage"
-        printf 'http:\n  addr: 127.0.0.1:%s\n' "$port"
-        [ -z "${2:-}" ] || printf 'auth:\n  htpasswd:\n    realm: test\n    path: %s\n' "$2"
-    } > "$TRASH/$name/config.yml"
-    docker-registry serve "$TRASH/$name/config.yml" > "$TRASH/$name/log" 2>&1 &
-    echo $! > "$TRASH/$name/pid"
-    test_atexit "kill $(cat "$TRASH/$name/pid")"
-    eval "REG_$name=127.0.0.1:$port"
-    # /v2/ answers 200, or 401 with auth: either way it is up
-    wait_for 100 sh -c "curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:$port/v2/ | grep -q '^[24]'"
-}
-
 fault_start() { # name mode [args]: sets FAULT_<name>
     local name=$1
     shift
@@ -40,12 +22,6 @@ fault_start() { # name mode [args]: sets FAULT_<name>
     test_atexit "kill $!"
     wait_for 100 test -s "$TRASH/fault-$name.port" || return 1
     eval "FAULT_$name=127.0.0.1:$(cat "$TRASH/fault-$name.port")"
-}
-
-push() { # layout:tag dest [skopeo args]
-    local src=$1 dst=$2
-    shift 2
-    skopeo --insecure-policy copy -q --dest-tls-verify=false "$@" "oci:$src" "docker://$dst"
 }
 
 test_expect_success 'build OCI layouts of a busybox root' '
@@ -68,9 +44,9 @@ REG_open=${REG_open:-} REG_auth=${REG_auth:-}
 
 test_expect_success 'registries (open and htpasswd) are up; push with skopeo' '
     test -n "$REG_open" && test -n "$REG_auth" &&
-    push busybox:1 "$REG_open/test/busybox:1" &&
-    push multi:1 "$REG_open/test/multi:1" --all &&
-    push busybox:1 "$REG_auth/test/busybox:1" --dest-creds user:s3cret &&
+    registry_push busybox:1 "$REG_open/test/busybox:1" &&
+    registry_push multi:1 "$REG_open/test/multi:1" --all &&
+    registry_push busybox:1 "$REG_auth/test/busybox:1" --dest-creds user:s3cret &&
     curl -sf "http://$REG_open/v2/test/busybox/tags/list" | grep -q "\"1\""
 '
 # the registry-side digests, for the pull tests to compare with
