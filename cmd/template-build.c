@@ -11,6 +11,7 @@
 #include "e2b-toml.h"
 #include "fsutil.h"
 #include "gitctx.h"
+#include "registry.h"
 #include "util.h"
 
 const struct e2b_opt opts_template_build[] = {
@@ -35,10 +36,22 @@ const struct e2b_opt opts_template_build[] = {
     E2B_OPT_END,
 };
 
+static bool status_shown;
+
 static void on_progress(void *data, const char *line)
 {
-    if (!*(bool *)data)
-        fprintf(stderr, "%s\n", line);
+    if (*(bool *)data)
+        return;
+    fprintf(stderr, "%s%s\n", status_shown ? "\r\033[K" : "", line);
+    status_shown = false;
+}
+
+static void on_status(void *data, const char *line)
+{
+    if (*(bool *)data)
+        return;
+    fprintf(stderr, "\r\033[K%s", line);
+    status_shown = true;
 }
 
 static void on_output(void *data, const char *buf, size_t len)
@@ -68,9 +81,9 @@ int cmd_template_build(struct e2b_ctx *ctx, struct e2b_args *args)
         return e2b_usage_error("template build", "--network must be none or host");
     }
     const char *plat = e2b_args_str(args, "platform");
-    if (plat && strcmp(plat, "linux/amd64") && strcmp(plat, "linux/x86_64")) {
+    if (plat && e2b_platform_check(plat, &err) < 0) {
         e2b_toml_free(&toml);
-        return e2b_usage_error("template build", "--platform %s: only linux/amd64 builds here", plat);
+        return e2b_usage_error("template build", "--platform: %s", err->msg);
     }
 
     /* context: a directory or a git repository */
@@ -105,6 +118,7 @@ int cmd_template_build(struct e2b_ctx *ctx, struct e2b_args *args)
     }
     const char *name = e2b_args_str(args, "name") ?: toml.template_name ?: toml.template_id;
     int rc = 0;
+    const char **insv = NULL;
     if (!name && !e2b_args_flag(args, "dry-run")) {
         rc = e2b_usage_error("template build", "name the template with --name (or template_name in e2b.toml)");
         goto out;
@@ -112,6 +126,11 @@ int cmd_template_build(struct e2b_ctx *ctx, struct e2b_args *args)
     size_t nba = 0;
     const char *const *ba = e2b_args_list(args, "build-arg", &nba);
     bool quiet = ctx->quiet;
+    size_t nins = 0;
+    const char *const *ins = e2b_args_list(args, "insecure-registry", &nins);
+    insv = xcalloc(nins + 1, sizeof(char *));
+    for (size_t i = 0; i < nins; i++)
+        insv[i] = ins[i];
     struct e2b_build_opts o = {
         .context = context,
         .dockerfile = dockerfile,
@@ -125,10 +144,13 @@ int cmd_template_build(struct e2b_ctx *ctx, struct e2b_args *args)
         .build_args = ba,
         .n_build_args = nba,
         .target = e2b_args_str(args, "target"),
+        .platform = plat,
+        .insecure_registries = insv,
         .network_host = !strcmp(net, "host"),
         .no_cache = e2b_args_flag(args, "no-cache"),
         .progress = on_progress,
         .output = on_output,
+        .status = !quiet && isatty(2) ? on_status : NULL,
         .data = &quiet,
     };
     if (e2b_args_flag(args, "dry-run")) {
@@ -166,6 +188,7 @@ int cmd_template_build(struct e2b_ctx *ctx, struct e2b_args *args)
             fprintf(stderr, "Built template %s (%s), build %s\n", name, id, e2b_json_str(meta, "buildID"));
     }
 out:
+    free(insv);
     if (checkout) {
         struct e2b_error *e2 = NULL;
         e2b_rm_rf(checkout, &e2);

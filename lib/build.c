@@ -1,8 +1,24 @@
-/* build.c - Dockerfile steps into a template root, then the store.
+/* build.c - Dockerfile stages into a template root, then the store.
  *
- * The instruction reader here is the interim one (line continuations,
- * comments, JSON exec form, $VAR/${VAR} expansion); lib/dockerfile takes its
- * place when it lands.
+ * lib/dockerfile parses, expands and picks the stages the target needs;
+ * each needed stage is built in order on a stack of directories: its base
+ * (an empty directory for scratch, the cached unpacked root of an image, or
+ * the stack of an earlier stage) and one overlayfs upper directory per step
+ * that changes files (RUN, COPY, ADD, WORKDIR). A step runs on an overlay
+ * of the stack with a fresh upper; the upper then becomes the top of the
+ * stack. Uppers are kept in the step cache under a key hashing everything
+ * the step's result depends on, so a hit only pushes the cached directory.
+ * The target stage's merged view is copied into the store's staging root.
+ *
+ * Cache layout, <data dir>/cache/build:
+ *   layers/<id>/upper      a step's changes (overlayfs upper: whiteouts are
+ *                          0:0 character devices, opaque dirs an xattr)
+ *   layers/<id>.tmp-<pid>  a step being built
+ *   steps/<key> -> ../layers/<id>   the result of a step; replaced by
+ *                          rename, layers are never modified once linked
+ *   mounts/<template>/<id> RUN --mount=type=cache directories
+ * The build runs in its own mount namespace: every overlay vanishes with the
+ * process, whatever way it ends.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -13,40 +29,66 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <linux/capability.h>
+#include <linux/openat2.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
-#include <sys/syscall.h>
-#include <sys/sysmacros.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <archive.h>
+#include <archive_entry.h>
+
+#include "base-image.h"
 #include "build-context.h"
 #include "build-user.h"
 #include "build.h"
+#include "cgroup.h"
+#include "config.h"
+#include "dockerfile.h"
+#include "envd-crypto.h"
 #include "ext4.h"
 #include "fsutil.h"
+#include "http.h"
 #include "sandbox-seccomp.h"
 #include "strbuf.h"
 #include "template-store.h"
 #include "util.h"
 
-struct instr {
-    char *cmd;     /* upper case */
-    char *rest;    /* raw arguments (continuations joined) */
-    int line;
+#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+struct stage {
+    const struct e2b_df_stage *sg;
+    bool needed, built;
+    char **layers;          /* bottom first: base root (or the empty dir), then uppers */
+    size_t n_layers;
+    char key[65];           /* the running step key */
+    struct e2b_base_image *image; /* the image at the bottom of the stack, if any */
+    json_t *env;            /* ENV, object */
+    json_t *labels, *ports, *volumes, *cmd, *entrypoint, *health, *shell;
+    char *workdir, *user, *stopsignal;
+    char *view;             /* read-only merged view once built */
+    bool cmd_set;           /* CMD given in this stage */
 };
 
-struct state {
+struct build {
     const struct e2b_build_opts *o;
-    char *root;
-    json_t *env;      /* object */
-    json_t *args;     /* object: ARG values */
-    json_t *labels, *ports;
-    json_t *cmd, *entrypoint;
-    char *workdir, *user, *stopsignal;
+    struct e2b_dockerfile *df;
+    struct stage *stages;
+    size_t n_stages, target;
+    struct e2b_base_image **images;
+    size_t n_images;
+    struct e2b_base_opts bo;
     struct e2b_ignore ig;
+    char *cache;            /* <data dir>/cache/build */
+    char *work;             /* scratch dir for mount points */
+    char *empty;            /* an empty directory: the bottom of scratch stacks */
+    size_t step, n_steps;
+    unsigned cached_steps, run_steps;
 };
 
 static void progress(const struct e2b_build_opts *o, const char *fmt, ...) _printf_(2, 3);
@@ -63,268 +105,682 @@ static void progress(const struct e2b_build_opts *o, const char *fmt, ...)
     free(s);
 }
 
-static void instrs_free(struct instr *v, size_t n)
+static void on_base_progress(void *ud, const char *line, bool final)
 {
-    for (size_t i = 0; i < n; i++) {
-        free(v[i].cmd);
-        free(v[i].rest);
-    }
-    free(v);
+    const struct e2b_build_opts *o = ud;
+    if (final)
+        progress(o, "%s", line);
+    else if (o->status)
+        o->status(o->data, line);
 }
 
-static int parse_file(const char *text, struct instr **ret, size_t *ret_n, struct e2b_error **err)
+/* ---- images ---- */
+
+static struct e2b_base_image *image_get(struct build *b, const char *ref, const char *platform,
+                                        struct e2b_error **err)
 {
-    struct instr *v = NULL;
-    size_t n = 0;
-    const char *s = text;
-    int lineno = 0;
-    while (*s) {
-        lineno++;
-        const char *eol = strchrnul(s, '\n');
-        _cleanup_free_ char *line = xstrndup(s, (size_t)(eol - s));
-        s = *eol ? eol + 1 : eol;
-        char *p = line;
-        while (*p == ' ' || *p == '\t')
-            p++;
-        if (!*p || *p == '#' || *p == '\r')
-            continue;
-        int start = lineno;
-        char *w = p;
-        while (*p && *p != ' ' && *p != '\t')
-            p++;
-        _cleanup_free_ char *word = xstrndup(w, (size_t)(p - w));
-        for (char *c = word; *c; c++) {
-            if (*c >= 'a' && *c <= 'z')
-                *c = (char)(*c - 32);
-            else if (*c < 'A' || *c > 'Z') {
-                instrs_free(v, n);
-                return e2b_error_set(err, E2B_ERR_INVALID, "Dockerfile:%d:%d: not an instruction: %s",
-                                     start, (int)(w - line) + 1, word);
-            }
-        }
-        struct strbuf b = STRBUF_INIT;
-        strbuf_init(&b);
-        strbuf_addstr(&b, p);
-        /* continuation lines */
-        for (;;) {
-            strbuf_rtrim(&b);
-            if (!b.len || b.buf[b.len - 1] != '\\' || !*s)
-                break;
-            strbuf_setlen(&b, b.len - 1);
-            for (;;) {
-                lineno++;
-                const char *e2 = strchrnul(s, '\n');
-                _cleanup_free_ char *l2 = xstrndup(s, (size_t)(e2 - s));
-                s = *e2 ? e2 + 1 : e2;
-                const char *q = l2;
-                while (*q == ' ' || *q == '\t')
-                    q++;
-                if (*q == '#' && *s)
-                    continue;
-                strbuf_addch(&b, ' ');
-                strbuf_addstr(&b, l2);
-                break;
-            }
-        }
-        /* heredocs (`<<EOF`, `<<-EOF`, quoted): the body lines join the
-         * instruction, so a shell-form RUN hands them to the shell as is */
-        const char *h = strstr(b.buf, "<<");
-        if (h && h[2] != '<' && !strcmp(word, "RUN")) {
-            const char *t = h + 2;
-            if (*t == '-')
-                t++;
-            if (*t == '"' || *t == '\'')
-                t++;
-            const char *te = t;
-            while (*te && *te != ' ' && *te != '"' && *te != '\'' && *te != ';' && *te != '\n')
-                te++;
-            _cleanup_free_ char *term = xstrndup(t, (size_t)(te - t));
-            bool closed = false;
-            while (*term && *s) {
-                lineno++;
-                const char *e2 = strchrnul(s, '\n');
-                _cleanup_free_ char *l2 = xstrndup(s, (size_t)(e2 - s));
-                s = *e2 ? e2 + 1 : e2;
-                strbuf_addch(&b, '\n');
-                strbuf_addstr(&b, l2);
-                const char *q = l2;
-                while (*q == '\t')
-                    q++;
-                if (!strcmp(q, term)) {
-                    closed = true;
-                    break;
-                }
-            }
-            if (*term && !closed) {
-                strbuf_release(&b);
-                instrs_free(v, n);
-                return e2b_error_set(err, E2B_ERR_INVALID, "Dockerfile:%d:%d: heredoc %s is never closed",
-                                     start, (int)(h - b.buf) + (int)(p - line) + 1, term);
-            }
-        }
-        char *rest = strbuf_detach(&b, NULL);
-        char *r = rest;
-        while (*r == ' ' || *r == '\t')
-            r++;
-        static const char *known[] = {"FROM", "RUN", "COPY", "ADD", "ENV", "ARG", "WORKDIR", "USER", "LABEL",
-                                      "CMD", "ENTRYPOINT", "EXPOSE", "STOPSIGNAL", "HEALTHCHECK", "SHELL",
-                                      "VOLUME", "ONBUILD", "MAINTAINER", NULL};
-        bool ok = false;
-        for (size_t k = 0; known[k]; k++)
-            ok = ok || !strcmp(known[k], word);
-        if (!ok || (!*r && strcmp(word, "ONBUILD"))) {
-            free(rest);
-            instrs_free(v, n);
-            return e2b_error_set(err, E2B_ERR_INVALID, "Dockerfile:%d:%d: %s %s", start,
-                                 (int)(w - line) + 1, ok ? "missing arguments for" : "unknown instruction",
-                                 word);
-        }
-        v = xrealloc(v, (n + 1) * sizeof(*v));
-        v[n].cmd = xstrdup(word);
-        v[n].rest = xstrdup(r);
-        v[n].line = start;
-        n++;
-        free(rest);
+    for (size_t i = 0; i < b->n_images; i++)
+        if (!strcmp(b->images[i]->ref, ref))
+            return b->images[i];
+    struct e2b_base_opts bo = b->bo;
+    if (platform)
+        bo.platform = platform;
+    struct e2b_base_image *img = xcalloc(1, sizeof(*img));
+    if (e2b_base_image_open(ref, &bo, img, err) < 0) {
+        free(img);
+        e2b_error_wrap(err, "FROM %s: unknown base image", ref);
+        return NULL;
     }
-    if (!n || strcmp(v[0].cmd, "FROM") != 0) {
-        bool arg_first = n && !strcmp(v[0].cmd, "ARG");
-        if (!arg_first) {
-            int l = n ? v[0].line : 1;
-            instrs_free(v, n);
-            return e2b_error_set(err, E2B_ERR_INVALID, "Dockerfile:%d:1: the first instruction must be FROM", l);
-        }
-    }
+    b->images = xrealloc(b->images, (b->n_images + 1) * sizeof(*b->images));
+    b->images[b->n_images++] = img;
+    return img;
+}
+
+static int image_env_cb(void *ud, const char *image, const char *platform, char ***ret, struct e2b_error **err)
+{
+    struct build *b = ud;
+    *ret = NULL;
+    if (!strcmp(image, "scratch"))
+        return 0;
+    struct e2b_base_image *img = image_get(b, image, platform, err);
+    if (!img)
+        return -1;
+    char **v = NULL;
+    for (char **e = img->img.config.env; e && *e; e++)
+        v = e2b_strv_push(v, *e);
+    if (!v)
+        v = xcalloc(1, sizeof(char *));
     *ret = v;
-    *ret_n = n;
     return 0;
 }
 
-/* $VAR, ${VAR}, ${VAR:-default}; \$ escapes. */
-static char *expand(const char *s, json_t *vars)
+/* ---- parse ---- */
+
+static int parse(const struct e2b_build_opts *o, struct build *b, bool resolve_images, struct e2b_error **err)
 {
-    struct strbuf b = STRBUF_INIT;
-    strbuf_init(&b);
-    while (*s) {
-        if (*s == '\\' && s[1] == '$') {
-            strbuf_addch(&b, '$');
-            s += 2;
-        } else if (*s == '$' && (s[1] == '{' || s[1] == '_' || (s[1] >= 'A' && s[1] <= 'Z') ||
-                                 (s[1] >= 'a' && s[1] <= 'z'))) {
-            const char *n = s + 1, *e;
-            char *name, *def = NULL;
-            if (*n == '{') {
-                e = strchr(n, '}');
-                if (!e) {
-                    strbuf_addch(&b, *s++);
-                    continue;
-                }
-                name = xstrndup(n + 1, (size_t)(e - n - 1));
-                char *c = strstr(name, ":-");
-                if (c) {
-                    *c = '\0';
-                    def = c + 2;
-                }
-                e++;
-            } else {
-                e = n;
-                while (*e == '_' || (*e >= 'A' && *e <= 'Z') || (*e >= 'a' && *e <= 'z') ||
-                       (*e >= '0' && *e <= '9'))
-                    e++;
-                name = xstrndup(n, (size_t)(e - n));
-            }
-            const char *val = e2b_json_str(vars, name);
-            if (val && *val)
-                strbuf_addstr(&b, val);
-            else if (def)
-                strbuf_addstr(&b, def);
-            free(name);
-            s = e;
-        } else {
-            strbuf_addch(&b, *s++);
-        }
+    _cleanup_free_ char *text = NULL;
+    size_t len;
+    if (e2b_read_file(o->dockerfile, &text, &len, err) < 0)
+        return -1;
+    struct e2b_build_args ba = {
+        .args = o->build_args,
+        .n_args = o->n_build_args,
+        .target_platform = o->platform,
+        .image_env = resolve_images ? image_env_cb : NULL,
+        .userdata = b,
+    };
+    const char *slash = strrchr(o->dockerfile, '/');
+    const char *name = slash ? slash + 1 : o->dockerfile;
+    if (e2b_dockerfile_parse(name, text, len, &ba, &b->df, err) < 0)
+        return -1;
+    bool *needed = NULL;
+    if (e2b_dockerfile_select(b->df, o->target, &b->target, &needed, err) < 0)
+        return -1;
+    b->n_stages = b->df->n_stages;
+    b->stages = xcalloc(b->n_stages, sizeof(*b->stages));
+    for (size_t i = 0; i < b->n_stages; i++) {
+        b->stages[i].sg = &b->df->stages[i];
+        b->stages[i].needed = needed[i];
+        if (needed[i])
+            b->n_steps += b->df->stages[i].n_instrs;
     }
-    return strbuf_detach(&b, NULL);
+    free(needed);
+    return 0;
 }
 
-/* Split on blanks with "..." and '...' quoting. */
-static char **split_words(const char *s)
+int e2b_build_parse(const struct e2b_build_opts *o, json_t **ret, struct e2b_error **err)
 {
-    char **v = NULL;
-    while (*s) {
-        while (*s == ' ' || *s == '\t')
-            s++;
-        if (!*s)
+    struct build b = {.o = o};
+    int r = parse(o, &b, false, err);
+    if (r == 0) {
+        bool *needed = xcalloc(b.n_stages, sizeof(bool));
+        for (size_t i = 0; i < b.n_stages; i++)
+            needed[i] = b.stages[i].needed;
+        json_t *j = e2b_dockerfile_to_json(b.df, needed, b.target);
+        /* only the stages the target needs */
+        json_t *stages = json_object_get(j, "stages");
+        for (size_t i = json_array_size(stages); i-- > 0;)
+            if (!needed[i])
+                json_array_remove(stages, i);
+        json_object_set_new(j, "dockerfile", json_string(o->dockerfile));
+        free(needed);
+        *ret = j;
+    }
+    free(b.stages);
+    e2b_dockerfile_free(b.df);
+    return r;
+}
+
+/* ---- step keys ---- */
+
+static void kh_str(struct e2b_sha256 *c, const char *s)
+{
+    uint64_t n = s ? strlen(s) : UINT64_MAX;
+    e2b_sha256_update(c, &n, sizeof(n));
+    if (s)
+        e2b_sha256_update(c, s, strlen(s));
+}
+
+static void kh_final(struct e2b_sha256 *c, char out[65])
+{
+    uint8_t d[E2B_SHA256_LEN];
+    e2b_sha256_final(c, d);
+    for (int i = 0; i < E2B_SHA256_LEN; i++)
+        sprintf(out + 2 * i, "%02x", d[i]);
+}
+
+static void kh_json(struct e2b_sha256 *c, json_t *j)
+{
+    char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    kh_str(c, s);
+    free(s);
+}
+
+static int kh_file(struct e2b_sha256 *c, const char *path, struct e2b_error **err)
+{
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return e2b_error_sys(err, errno, "%s", path);
+    char buf[65536];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof(buf))) > 0)
+        e2b_sha256_update(c, buf, (size_t)n);
+    if (n < 0)
+        return e2b_error_sys(err, errno, "read %s", path);
+    return 0;
+}
+
+/* Content of a COPY source tree (names, types, modes, contents, link
+ * targets), skipping what .dockerignore excludes when ig is given. */
+static int kh_tree(struct e2b_sha256 *c, const char *path, const char *rel, const struct e2b_ignore *ig,
+                   struct e2b_error **err)
+{
+    if (ig && strcmp(rel, ".") && e2b_ignore_match(ig, rel))
+        return 0;
+    struct stat s;
+    if (lstat(path, &s) < 0)
+        return e2b_error_sys(err, errno, "%s", path);
+    char hdr[64];
+    snprintf(hdr, sizeof(hdr), "%o %u %u", (unsigned)s.st_mode, (unsigned)s.st_uid, (unsigned)s.st_gid);
+    kh_str(c, rel);
+    kh_str(c, hdr);
+    if (S_ISREG(s.st_mode))
+        return kh_file(c, path, err);
+    if (S_ISLNK(s.st_mode)) {
+        char t[4096];
+        ssize_t n = readlink(path, t, sizeof(t) - 1);
+        t[n < 0 ? 0 : n] = '\0';
+        kh_str(c, t);
+        return 0;
+    }
+    if (!S_ISDIR(s.st_mode))
+        return 0;
+    struct dirent **names;
+    int n = scandir(path, &names, NULL, alphasort);
+    if (n < 0)
+        return e2b_error_sys(err, errno, "%s", path);
+    int r = 0;
+    for (int i = 0; i < n; i++) {
+        if (r == 0 && strcmp(names[i]->d_name, ".") && strcmp(names[i]->d_name, "..")) {
+            _cleanup_free_ char *p2 = e2b_path_join(path, names[i]->d_name);
+            _cleanup_free_ char *r2 = strcmp(rel, ".") ? e2b_path_join(rel, names[i]->d_name)
+                                                      : xstrdup(names[i]->d_name);
+            r = kh_tree(c, p2, r2, ig, err);
+        }
+        free(names[i]);
+    }
+    free(names);
+    return r;
+}
+
+/* ---- the step cache ---- */
+
+static char *cache_lookup(struct build *b, const char *key)
+{
+    if (b->o->no_cache)
+        return NULL;
+    _cleanup_free_ char *link = xasprintf("%s/steps/%s", b->cache, key);
+    _cleanup_free_ char *upper = xasprintf("%s/upper", link);
+    struct stat s;
+    if (stat(upper, &s) < 0 || !S_ISDIR(s.st_mode))
+        return NULL;
+    return realpath(upper, NULL);
+}
+
+/* A new layer directory: <cache>/layers/<id>.tmp-<pid>/{upper,work}. */
+static char *layer_new(struct build *b, struct e2b_error **err)
+{
+    _cleanup_free_ char *id = e2b_random_id();
+    char *dir = xasprintf("%s/layers/%s.tmp-%d", b->cache, id, (int)getpid());
+    _cleanup_free_ char *up = e2b_path_join(dir, "upper"), *wk = e2b_path_join(dir, "work");
+    if (e2b_mkdir_p(up, 0755, err) < 0 || e2b_mkdir_p(wk, 0700, err) < 0) {
+        free(dir);
+        return NULL;
+    }
+    return dir;
+}
+
+/* Finish a layer: drop overlay's work dir, rename into place and point
+ * steps/<key> at it. Returns the upper's final path. */
+static char *layer_commit(struct build *b, const char *tmp, const char *key, struct e2b_error **err)
+{
+    _cleanup_free_ char *wk = e2b_path_join(tmp, "work");
+    e2b_rm_rf(wk, NULL);
+    _cleanup_free_ char *final = xstrndup(tmp, (size_t)(strstr(tmp, ".tmp-") - tmp));
+    if (rename(tmp, final) < 0) {
+        e2b_error_sys(err, errno, "rename %s", tmp);
+        return NULL;
+    }
+    const char *id = strrchr(final, '/') + 1;
+    _cleanup_free_ char *target = xasprintf("../layers/%s", id);
+    _cleanup_free_ char *link = xasprintf("%s/steps/%s", b->cache, key);
+    _cleanup_free_ char *ltmp = xasprintf("%s.tmp-%d", link, (int)getpid());
+    unlink(ltmp);
+    if (symlink(target, ltmp) < 0 || rename(ltmp, link) < 0) {
+        e2b_error_sys(err, errno, "step cache %s", link);
+        unlink(ltmp);
+        return NULL;
+    }
+    return e2b_path_join(final, "upper");
+}
+
+/* Layers and links of builds whose process is gone. */
+static void cache_clean_stale(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        const char *t = strstr(de->d_name, ".tmp-");
+        if (!t)
+            continue;
+        pid_t pid = (pid_t)atoi(t + 5);
+        if (pid > 0 && pid != getpid() && kill(pid, 0) < 0 && errno == ESRCH) {
+            _cleanup_free_ char *p = e2b_path_join(dir, de->d_name);
+            e2b_rm_rf(p, NULL);
+        }
+    }
+    closedir(d);
+}
+
+/* ---- overlays ---- */
+
+/* Mount an overlay of `layers` (bottom first) at target: read-write with
+ * upper/work, read-only without. */
+static int ovl_mount(char *const *layers, size_t n, const char *upper, const char *work, const char *target,
+                     struct e2b_error **err)
+{
+    int fs = fsopen("overlay", FSOPEN_CLOEXEC);
+    if (fs < 0)
+        return e2b_error_sys(err, errno, "overlayfs");
+    int r = 0;
+    for (size_t i = n; r == 0 && i-- > 0;)
+        if (fsconfig(fs, FSCONFIG_SET_STRING, "lowerdir+", layers[i], 0) < 0)
+            r = e2b_error_sys(err, errno, "overlay lower layer %s", layers[i]);
+    if (r == 0 && upper &&
+        (fsconfig(fs, FSCONFIG_SET_STRING, "upperdir", upper, 0) < 0 ||
+         fsconfig(fs, FSCONFIG_SET_STRING, "workdir", work, 0) < 0))
+        r = e2b_error_sys(err, errno, "overlay upper %s", upper);
+    if (r == 0 && fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+        r = e2b_error_sys(err, errno, "overlay of %zu layers", n);
+    int mfd = -1;
+    if (r == 0 && (mfd = fsmount(fs, FSMOUNT_CLOEXEC, upper ? 0 : MOUNT_ATTR_RDONLY)) < 0)
+        r = e2b_error_sys(err, errno, "overlay mount");
+    if (r == 0 && move_mount(mfd, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+        r = e2b_error_sys(err, errno, "mount overlay on %s", target);
+    if (mfd >= 0)
+        close(mfd);
+    close(fs);
+    return r;
+}
+
+static void stage_push(struct stage *s, const char *dir)
+{
+    s->layers = xrealloc(s->layers, (s->n_layers + 1) * sizeof(char *));
+    s->layers[s->n_layers++] = xstrdup(dir);
+}
+
+/* The stage's stack as a read-only tree: one layer is itself, more are an
+ * overlay (which wants two lowers at least, hence the empty bottom). */
+static int stage_view(struct build *b, struct stage *s, struct e2b_error **err)
+{
+    if (s->view)
+        return 0;
+    if (s->n_layers == 1) {
+        s->view = xstrdup(s->layers[0]);
+        return 0;
+    }
+    char *mp = xasprintf("%s/s%zu", b->work, s->sg->index);
+    if (mkdir(mp, 0755) < 0 && errno != EEXIST) {
+        free(mp);
+        return e2b_error_sys(err, errno, "mkdir");
+    }
+    if (ovl_mount(s->layers, s->n_layers, NULL, NULL, mp, err) < 0) {
+        free(mp);
+        return -1;
+    }
+    s->view = mp;
+    return 0;
+}
+
+/* ---- stage state ---- */
+
+static json_t *strv_json(char *const *v)
+{
+    json_t *a = json_array();
+    for (; v && *v; v++)
+        json_array_append_new(a, json_string(*v));
+    return a;
+}
+
+static void env_set_kv(json_t *obj, const char *kv)
+{
+    const char *eq = strchr(kv, '=');
+    if (!eq)
+        return;
+    _cleanup_free_ char *k = xstrndup(kv, (size_t)(eq - kv));
+    json_object_set_new(obj, k, json_string(eq + 1));
+}
+
+static void stage_seed_image(struct stage *s, const struct e2b_image_config *c)
+{
+    for (char **e = c->env; e && *e; e++)
+        env_set_kv(s->env, *e);
+    if (c->working_dir) {
+        free(s->workdir);
+        s->workdir = xstrdup(c->working_dir);
+    }
+    if (c->user && *c->user) {
+        free(s->user);
+        s->user = xstrdup(c->user);
+    }
+    if (c->cmd)
+        s->cmd = strv_json(c->cmd);
+    if (c->entrypoint)
+        s->entrypoint = strv_json(c->entrypoint);
+    for (char **p = c->exposed_ports; p && *p; p++)
+        json_object_set_new(s->ports, *p, json_object());
+    for (char **p = c->volumes; p && *p; p++)
+        json_object_set_new(s->volumes, *p, json_object());
+    for (size_t i = 0; i < c->n_labels; i++)
+        json_object_set_new(s->labels, c->labels[i].key, json_string(c->labels[i].value ?: ""));
+    if (c->stop_signal)
+        s->stopsignal = xstrdup(c->stop_signal);
+    if (c->has_healthcheck && c->healthcheck.test)
+        s->health = json_pack("{s:o,s:I,s:I,s:I,s:I,s:i}", "test", strv_json(c->healthcheck.test), "intervalNs",
+                              (json_int_t)c->healthcheck.interval_ns, "timeoutNs",
+                              (json_int_t)c->healthcheck.timeout_ns, "startPeriodNs",
+                              (json_int_t)c->healthcheck.start_period_ns, "startIntervalNs",
+                              (json_int_t)c->healthcheck.start_interval_ns, "retries", c->healthcheck.retries);
+}
+
+static void stage_inherit(struct stage *s, const struct stage *p)
+{
+    json_object_update(s->env, p->env);
+    json_object_update(s->labels, p->labels);
+    json_object_update(s->ports, p->ports);
+    json_object_update(s->volumes, p->volumes);
+    free(s->workdir);
+    s->workdir = xstrdup(p->workdir);
+    free(s->user);
+    s->user = xstrdup(p->user);
+    s->cmd = json_deep_copy(p->cmd);
+    s->entrypoint = json_deep_copy(p->entrypoint);
+    s->health = json_deep_copy(p->health);
+    s->shell = json_deep_copy(p->shell);
+    s->stopsignal = p->stopsignal ? xstrdup(p->stopsignal) : NULL;
+    s->image = p->image;
+    for (size_t i = 0; i < p->n_layers; i++)
+        stage_push(s, p->layers[i]);
+}
+
+static void stage_free(struct stage *s)
+{
+    for (size_t i = 0; i < s->n_layers; i++)
+        free(s->layers[i]);
+    free(s->layers);
+    json_decref(s->env);
+    json_decref(s->labels);
+    json_decref(s->ports);
+    json_decref(s->volumes);
+    json_decref(s->cmd);
+    json_decref(s->entrypoint);
+    json_decref(s->health);
+    json_decref(s->shell);
+    free(s->workdir);
+    free(s->user);
+    free(s->stopsignal);
+    free(s->view);
+}
+
+/* ---- RUN ---- */
+
+struct run_spec {
+    const char *root;       /* merged root to chroot into */
+    char **argv;
+    char **envp;
+    const char *workdir, *user;
+    bool network_host;
+    /* bind mounts made inside the root before chroot: src -> target (in root) */
+    char **bind_src, **bind_dst;
+    bool *bind_ro;
+    size_t n_binds;
+    char **tmpfs_dst;
+    size_t n_tmpfs;
+    bool limits;            /* cgroup limits + seccomp (build steps; not the ready command) */
+};
+
+/* Resolve a path inside root without leaving it (symlinks resolved in it). */
+static int mkdir_in_root(const char *root, const char *path, struct e2b_error **err)
+{
+    _cleanup_close_ int rfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (rfd < 0)
+        return e2b_error_sys(err, errno, "%s", root);
+    _cleanup_free_ char *p = xstrdup(path);
+    char *save = NULL;
+    int cur = dup(rfd);
+    for (char *c = strtok_r(p, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
+        if (!strcmp(c, ".") || !strcmp(c, ".."))
+            continue;
+        if (mkdirat(cur, c, 0755) < 0 && errno != EEXIST) {
+            close(cur);
+            return e2b_error_sys(err, errno, "mkdir %s", path);
+        }
+        struct open_how how = {.flags = O_PATH | O_DIRECTORY | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT};
+        _cleanup_free_ char *sub = xstrndup(path, (size_t)(c - p) + strlen(c));
+        int nfd = (int)syscall(SYS_openat2, rfd, sub, &how, sizeof(how));
+        close(cur);
+        if (nfd < 0)
+            return e2b_error_sys(err, errno, "%s: not a directory in the image", path);
+        cur = nfd;
+    }
+    close(cur);
+    return 0;
+}
+
+static int do_run(struct build *b, const struct run_spec *rs, const char *what, struct e2b_error **err)
+{
+    const struct e2b_build_opts *o = b->o;
+    uid_t uid = 0;
+    gid_t gid = 0;
+    if (rs->user && *rs->user) {
+        _cleanup_free_ char *u = xstrdup(rs->user);
+        char *g = strchr(u, ':');
+        if (g)
+            *g++ = '\0';
+        if (e2b_root_lookup_uid(rs->root, u, &uid, &gid, err) < 0 ||
+            (g && e2b_root_lookup_gid(rs->root, g, &gid, err) < 0))
+            return -1;
+    }
+    if (mkdir_in_root(rs->root, rs->workdir, err) < 0)
+        return -1;
+    for (size_t i = 0; i < rs->n_binds; i++)
+        if (mkdir_in_root(rs->root, rs->bind_dst[i], err) < 0)
+            return -1;
+    for (size_t i = 0; i < rs->n_tmpfs; i++)
+        if (mkdir_in_root(rs->root, rs->tmpfs_dst[i], err) < 0)
+            return -1;
+    _cleanup_free_ char *cg = NULL;
+    if (rs->limits && (o->memory_mb > 0 || o->cpu_count > 0)) {
+        cg = xasprintf("build-%d-%zu", (int)getpid(), b->step);
+        struct e2b_cgroup_limits lim = {
+            .memory_bytes = (uint64_t)(o->memory_mb > 0 ? o->memory_mb : 0) << 20,
+            .cpu_count = (unsigned)(o->cpu_count > 0 ? o->cpu_count : 0),
+            .pids_max = 4096,
+        };
+        if (e2b_cgroup_create(cg, &lim, err) < 0)
+            return e2b_error_wrap(err, "RUN cgroup");
+    }
+    int pfd[2];
+    if (pipe2(pfd, O_CLOEXEC) < 0) {
+        if (cg)
+            e2b_cgroup_destroy(cg);
+        return e2b_error_sys(err, errno, "pipe");
+    }
+    int gate[2];
+    if (pipe2(gate, O_CLOEXEC) < 0) {
+        close(pfd[0]);
+        close(pfd[1]);
+        if (cg)
+            e2b_cgroup_destroy(cg);
+        return e2b_error_sys(err, errno, "pipe");
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        int e = errno;
+        close(pfd[0]);
+        close(pfd[1]);
+        close(gate[0]);
+        close(gate[1]);
+        if (cg)
+            e2b_cgroup_destroy(cg);
+        return e2b_error_sys(err, e, "fork");
+    }
+    if (pid == 0) {
+        /* wait until the cgroup holds us */
+        close(gate[1]);
+        char c;
+        while (read(gate[0], &c, 1) < 0 && errno == EINTR)
+            ;
+        int fl = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS;
+        if (!rs->network_host)
+            fl |= CLONE_NEWNET;
+        if (unshare(fl) < 0)
+            _exit(125);
+        pid_t ch = fork();
+        if (ch < 0)
+            _exit(125);
+        if (ch > 0) {
+            int ws;
+            while (waitpid(ch, &ws, 0) < 0 && errno == EINTR)
+                ;
+            _exit(WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws));
+        }
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        dup2(pfd[1], 1);
+        dup2(pfd[1], 2);
+        mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
+        if (!rs->network_host) {
+            /* loopback up in the new network namespace */
+            int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+            struct ifreq ifr = {0};
+            strcpy(ifr.ifr_name, "lo");
+            if (s >= 0 && ioctl(s, SIOCGIFFLAGS, &ifr) == 0) {
+                ifr.ifr_flags |= IFF_UP;
+                ioctl(s, SIOCSIFFLAGS, &ifr);
+            }
+            if (s >= 0)
+                close(s);
+        }
+        char *proc = e2b_path_join(rs->root, "proc");
+        struct stat ps;
+        if (stat(proc, &ps) == 0 && S_ISDIR(ps.st_mode))
+            mount("proc", proc, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+        char *dev = e2b_path_join(rs->root, "dev");
+        if (lstat(dev, &ps) == 0 && S_ISDIR(ps.st_mode))
+            mount("/dev", dev, NULL, MS_BIND | MS_REC, NULL);
+        for (size_t i = 0; i < rs->n_binds; i++) {
+            char *t = e2b_path_join(rs->root, rs->bind_dst[i]);
+            if (mount(rs->bind_src[i], t, NULL, MS_BIND | MS_REC, NULL) < 0 ||
+                (rs->bind_ro[i] && mount(NULL, t, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0)) {
+                dprintf(2, "e2b build: mount %s: %m\n", rs->bind_dst[i]);
+                _exit(125);
+            }
+        }
+        for (size_t i = 0; i < rs->n_tmpfs; i++) {
+            char *t = e2b_path_join(rs->root, rs->tmpfs_dst[i]);
+            if (mount("tmpfs", t, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") < 0) {
+                dprintf(2, "e2b build: tmpfs %s: %m\n", rs->tmpfs_dst[i]);
+                _exit(125);
+            }
+        }
+        sethostname("e2b-build", 9);
+        int nul = open("/dev/null", O_RDONLY);
+        if (nul >= 0)
+            dup2(nul, 0);
+        if (chroot(rs->root) < 0 || chdir(rs->workdir) < 0) {
+            dprintf(2, "e2b build: cannot enter the root at %s: %m\n", rs->workdir);
+            _exit(125);
+        }
+        if (setgroups(0, NULL) < 0 || setgid(gid) < 0 || setuid(uid) < 0)
+            _exit(125);
+        if (rs->limits) {
+            struct e2b_error *se = NULL;
+            prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+            if (e2b_seccomp_apply(&se) < 0) {
+                dprintf(2, "e2b build: %s\n", se->msg);
+                _exit(125);
+            }
+        }
+        execvpe(rs->argv[0], rs->argv, rs->envp);
+        dprintf(2, "%s: %m\n", rs->argv[0]);
+        _exit(127);
+    }
+    close(pfd[1]);
+    close(gate[0]);
+    int r = 0;
+    if (cg && e2b_cgroup_add(cg, pid, err) < 0) {
+        kill(pid, SIGKILL);
+        r = e2b_error_wrap(err, "RUN cgroup");
+    }
+    close(gate[1]);
+    char tail[2048];
+    size_t tlen = 0;
+    char buf[4096];
+    ssize_t m;
+    while ((m = read(pfd[0], buf, sizeof(buf))) != 0) {
+        if (m < 0) {
+            if (errno == EINTR)
+                continue;
             break;
-        struct strbuf b = STRBUF_INIT;
-        strbuf_init(&b);
-        while (*s && *s != ' ' && *s != '\t') {
-            if (*s == '"' || *s == '\'') {
-                char q = *s++;
-                while (*s && *s != q) {
-                    if (q == '"' && *s == '\\' && s[1])
-                        s++;
-                    strbuf_addch(&b, *s++);
-                }
-                if (*s)
-                    s++;
-            } else {
-                strbuf_addch(&b, *s++);
-            }
         }
-        char *w = strbuf_detach(&b, NULL);
-        v = e2b_strv_push(v, w);
-        free(w);
+        if (o->output)
+            o->output(o->data, buf, (size_t)m);
+        for (ssize_t i = 0; i < m; i++) {
+            if (tlen == sizeof(tail)) {
+                memmove(tail, tail + 1024, 1024);
+                tlen = 1024;
+            }
+            tail[tlen++] = buf[i];
+        }
     }
-    if (!v)
-        v = xcalloc(1, sizeof(char *));
-    return v;
+    close(pfd[0]);
+    int ws;
+    while (waitpid(pid, &ws, 0) < 0 && errno == EINTR)
+        ;
+    bool oom = false;
+    if (cg) {
+        struct e2b_cgroup_stats cs = {0};
+        if (e2b_cgroup_stats(cg, &cs, NULL) == 0)
+            oom = cs.oom_killed;
+        e2b_cgroup_destroy(cg);
+    }
+    int code = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+    if (r == 0 && code != 0) {
+        while (tlen && tail[tlen - 1] == '\n')
+            tlen--;
+        r = e2b_error_set(err, E2B_ERR_GENERIC, "%s: exit code %d%s%s%.*s", what, code,
+                          oom ? " (out of memory: --memory-mb)" : "", tlen ? "; last output:\n" : "",
+                          (int)tlen, tail);
+    }
+    return r;
 }
 
-/* JSON exec form or shell form wrapped in /bin/sh -c. */
-static json_t *command_form(const char *rest)
-{
-    if (rest[0] == '[') {
-        json_error_t je;
-        json_t *j = json_loads(rest, 0, &je);
-        if (j && json_is_array(j))
-            return j;
-        json_decref(j);
-    }
-    return json_pack("[sss]", "/bin/sh", "-c", rest);
-}
+/* ---- COPY / ADD ---- */
 
-static json_t *vars_of(struct state *st)
-{
-    json_t *v = json_deep_copy(st->args);
-    json_object_update(v, st->env);
-    return v;
-}
+struct copy_spec {
+    uid_t uid;
+    gid_t gid;
+    bool own;
+    long mode;
+    const struct e2b_ignore *ig; /* context copies only */
+};
 
 /* Resolve dest inside the root; refuses a parent that resolves outside it. */
-static char *dest_in_root(struct state *st, const char *dest, bool is_dir_hint, const char *base,
+static char *dest_in_root(const char *root, const char *workdir, const char *dest, const char *base,
                           struct e2b_error **err)
 {
-    _cleanup_free_ char *abs = dest[0] == '/' ? xstrdup(dest) : e2b_path_join(st->workdir, dest);
+    _cleanup_free_ char *abs = dest[0] == '/' ? xstrdup(dest) : e2b_path_join(workdir, dest);
     _cleanup_free_ char *clean = e2b_context_clean(abs, err);
     if (!clean)
         return NULL;
-    char *full = e2b_path_join(st->root, clean);
-    if (is_dir_hint && base) {
+    char *full = e2b_path_join(root, clean);
+    if (base) {
         char *f2 = e2b_path_join(full, base);
         free(full);
         full = f2;
     }
-    /* make parents, then check where they really are */
     char *parent = xstrdup(full);
     char *slash = strrchr(parent, '/');
     if (slash)
         *slash = '\0';
-    if (e2b_mkdir_p(parent, 0755, err) < 0) {
+    if (mkdir_in_root(root, parent + strlen(root), err) < 0) {
         free(parent);
         free(full);
         return NULL;
     }
-    char *rp = realpath(parent, NULL), *rr = realpath(st->root, NULL);
+    char *rp = realpath(parent, NULL), *rr = realpath(root, NULL);
     bool inside = rp && rr && e2b_str_has_prefix(rp, rr) && (rp[strlen(rr)] == '/' || !rp[strlen(rr)]);
     free(rp);
     free(rr);
@@ -337,10 +793,25 @@ static char *dest_in_root(struct state *st, const char *dest, bool is_dir_hint, 
     return full;
 }
 
-static int copy_tree(struct state *st, const char *src, const char *rel, const char *dst, uid_t uid,
-                     gid_t gid, bool own, long mode, bool ignore, struct e2b_error **err)
+static int write_all(int fd, const void *p, size_t n, const char *what, struct e2b_error **err)
 {
-    if (ignore && strcmp(rel, ".") && e2b_ignore_match(&st->ig, rel))
+    const char *s = p;
+    while (n) {
+        ssize_t w = write(fd, s, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return e2b_error_sys(err, w < 0 ? errno : ENOSPC, "write %s", what);
+        s += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static int copy_tree(const struct copy_spec *cs, const char *src, const char *rel, const char *dst,
+                     struct e2b_error **err)
+{
+    if (cs->ig && strcmp(rel, ".") && e2b_ignore_match(cs->ig, rel))
         return 0;
     struct stat s;
     if (lstat(src, &s) < 0)
@@ -361,7 +832,7 @@ static int copy_tree(struct state *st, const char *src, const char *rel, const c
                 continue;
             char *s2 = e2b_path_join(src, de->d_name), *d2 = e2b_path_join(dst, de->d_name);
             char *r2 = strcmp(rel, ".") ? e2b_path_join(rel, de->d_name) : xstrdup(de->d_name);
-            r = copy_tree(st, s2, r2, d2, uid, gid, own, mode, ignore, err);
+            r = copy_tree(cs, s2, r2, d2, err);
             free(s2);
             free(d2);
             free(r2);
@@ -378,7 +849,7 @@ static int copy_tree(struct state *st, const char *src, const char *rel, const c
         unlink(dst);
         if (symlink(target, dst) < 0)
             return e2b_error_sys(err, errno, "symlink %s", dst);
-        if (lchown(dst, own ? uid : s.st_uid, own ? gid : s.st_gid) < 0 && errno != EPERM)
+        if (lchown(dst, cs->own ? cs->uid : s.st_uid, cs->own ? cs->gid : s.st_gid) < 0 && errno != EPERM)
             return e2b_error_sys(err, errno, "chown %s", dst);
         return 0;
     } else if (S_ISREG(s.st_mode)) {
@@ -393,390 +864,881 @@ static int copy_tree(struct state *st, const char *src, const char *rel, const c
             return e2b_error_sys(err, errno, "COPY to %s", dst);
         char buf[65536];
         ssize_t n;
-        while ((n = read(in, buf, sizeof(buf))) > 0) {
-            for (ssize_t off = 0; off < n;) {
-                ssize_t w = write(out, buf + off, (size_t)(n - off));
-                if (w < 0 && errno == EINTR)
-                    continue;
-                if (w <= 0)
-                    return e2b_error_sys(err, w < 0 ? errno : ENOSPC, "write %s", dst);
-                off += w;
-            }
-        }
+        while ((n = read(in, buf, sizeof(buf))) > 0)
+            if (write_all(out, buf, (size_t)n, dst, err) < 0)
+                return -1;
         if (n < 0)
             return e2b_error_sys(err, errno, "read %s", src);
     } else {
         return 0; /* devices, fifos and sockets of the context are skipped */
     }
-    if (chown(dst, own ? uid : 0, own ? gid : 0) < 0 && errno != EPERM)
+    /* context files belong to root unless --chown; files from stages and
+     * images keep their owners */
+    uid_t u = cs->own ? cs->uid : (cs->ig ? 0 : s.st_uid);
+    gid_t g = cs->own ? cs->gid : (cs->ig ? 0 : s.st_gid);
+    if (chown(dst, u, g) < 0 && errno != EPERM)
         return e2b_error_sys(err, errno, "chown %s", dst);
-    if (chmod(dst, mode >= 0 ? (mode_t)mode : (s.st_mode & 07777)) < 0)
+    if (chmod(dst, cs->mode >= 0 ? (mode_t)cs->mode : (s.st_mode & 07777)) < 0)
         return e2b_error_sys(err, errno, "chmod %s", dst);
     return 0;
 }
 
-static int do_copy(struct state *st, const char *rest, bool add, struct e2b_error **err)
+/* Is the file a tar archive libarchive can read (plain or compressed)? */
+static bool is_archive(const char *path)
 {
-    _cleanup_free_ char *x = expand(rest, json_object_size(st->args) ? st->args : st->env);
-    char **w = split_words(x);
-    const char *chown_s = NULL, *from = NULL;
-    long mode = -1;
-    size_t i = 0, n = e2b_strv_len(w);
-    int r = 0;
-    for (; i < n && e2b_str_has_prefix(w[i], "--"); i++) {
-        if (e2b_str_has_prefix(w[i], "--chown="))
-            chown_s = w[i] + 8;
-        else if (e2b_str_has_prefix(w[i], "--chmod="))
-            mode = strtol(w[i] + 8, NULL, 8);
-        else if (e2b_str_has_prefix(w[i], "--from="))
-            from = w[i] + 7;
+    struct archive *a = archive_read_new();
+    archive_read_support_filter_all(a);
+    archive_read_support_format_tar(a);
+    bool ok = false;
+    if (archive_read_open_filename(a, path, 65536) == ARCHIVE_OK) {
+        struct archive_entry *e;
+        ok = archive_read_next_header(a, &e) == ARCHIVE_OK;
     }
-    if (n - i < 2) {
-        e2b_strv_free(w);
-        return e2b_error_set(err, E2B_ERR_INVALID, "%s needs a source and a destination", add ? "ADD" : "COPY");
-    }
-    if (from) {
-        e2b_strv_free(w);
-        return e2b_error_set(err, E2B_ERR_INVALID, "COPY --from is not supported yet");
-    }
-    uid_t uid = 0;
-    gid_t gid = 0;
-    if (chown_s) {
-        _cleanup_free_ char *u = xstrdup(chown_s);
-        char *g = strchr(u, ':');
-        if (g)
-            *g++ = '\0';
-        if (e2b_root_lookup_uid(st->root, u, &uid, &gid, err) < 0 ||
-            (g && e2b_root_lookup_gid(st->root, g, &gid, err) < 0)) {
-            e2b_strv_free(w);
-            return -1;
-        }
-    }
-    const char *dest = w[n - 1];
-    size_t nsrc = n - 1 - i;
-    bool dir_dest = e2b_str_has_suffix(dest, "/") || nsrc > 1;
-    for (size_t k = i; r == 0 && k < n - 1; k++) {
-        _cleanup_free_ char *rel = e2b_context_clean(w[k], err);
-        if (!rel) {
-            r = e2b_error_wrap(err, "%s", add ? "ADD" : "COPY");
-            break;
-        }
-        _cleanup_free_ char *src = e2b_path_join(st->o->context, rel);
-        struct stat s;
-        if (lstat(src, &s) < 0 || (strcmp(rel, ".") && e2b_ignore_match(&st->ig, rel))) {
-            r = e2b_error_set(err, E2B_ERR_NOT_FOUND, "%s %s: not in the build context", add ? "ADD" : "COPY", w[k]);
-            break;
-        }
-        const char *base = strrchr(rel, '/') ? strrchr(rel, '/') + 1 : rel;
-        _cleanup_free_ char *dst = dest_in_root(st, dest, dir_dest && !S_ISDIR(s.st_mode), base, err);
-        if (!dst) {
-            r = -1;
-            break;
-        }
-        /* a file copied onto an existing directory ("COPY f ." after WORKDIR) goes into it */
-        struct stat ds;
-        if (!dir_dest && !S_ISDIR(s.st_mode) && stat(dst, &ds) == 0 && S_ISDIR(ds.st_mode)) {
-            free(dst);
-            if (!(dst = dest_in_root(st, dest, true, base, err))) {
-                r = -1;
-                break;
-            }
-        }
-        r = copy_tree(st, src, rel, dst, uid, gid, chown_s != NULL, mode, true, err);
-    }
-    e2b_strv_free(w);
-    return r;
+    archive_read_free(a);
+    return ok;
 }
 
-/* The RUN step's process (pid 1 of new mount and pid namespaces, still the
- * host's root): pivot into the stage root (chroot alone can be climbed out
- * of by root), give it /proc and a minimal /dev of its own, and drop what a
- * container's root has no need for, as the sandbox runtime does. Messages
- * go to stderr (the step's output). */
-static int enter_build_root(struct state *st)
+/* ADD of a local tar: unpacked into dest by a child chrooted into the
+ * root, with libarchive's guards against '..', absolute names and writes
+ * through symlinks. */
+static int add_unpack(const char *archive_path, const char *root, const char *dest_in, struct e2b_error **err)
 {
-    static const struct {
-        const char *name;
-        unsigned maj, min;
-    } nodes[] = {{"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7}, {"random", 1, 8}, {"urandom", 1, 9},
-                 {"tty", 5, 0}};
-    static const char *const links[][2] = {{"/proc/self/fd", "fd"}, {"/proc/self/fd/0", "stdin"},
-                                           {"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"}};
-    static const int keep[] = {CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_FSETID, CAP_KILL, CAP_SETGID,
-                               CAP_SETUID, CAP_SETPCAP, CAP_NET_BIND_SERVICE, CAP_SYS_CHROOT,
-                               CAP_AUDIT_WRITE, CAP_SETFCAP};
-    const char *root = st->root;
-    _cleanup_free_ char *proc = e2b_path_join(root, "proc");
-    _cleanup_free_ char *dev = e2b_path_join(root, "dev");
-    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
-        mount(root, root, NULL, MS_BIND, NULL) < 0) { /* pivot_root wants a mount point */
-        dprintf(2, "e2b build: cannot set up the mounts of the build root: %m\n");
+    _cleanup_close_ int fd = open(archive_path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return e2b_error_sys(err, errno, "%s", archive_path);
+    if (mkdir_in_root(root, dest_in, err) < 0)
         return -1;
-    }
-    (void)mkdir(proc, 0555);
-    (void)mkdir(dev, 0755);
-    if (mount("proc", proc, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0 ||
-        mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "size=64k,mode=755") < 0) {
-        dprintf(2, "e2b build: cannot mount /proc and /dev in the build root: %m\n");
-        return -1;
-    }
-    for (size_t i = 0; i < ARRAY_SIZE(nodes); i++) {
-        _cleanup_free_ char *p = e2b_path_join(dev, nodes[i].name);
-        if (mknod(p, S_IFCHR | 0666, makedev(nodes[i].maj, nodes[i].min)) < 0) {
-            dprintf(2, "e2b build: cannot create /dev/%s: %m\n", nodes[i].name);
-            return -1;
-        }
-        chmod(p, 0666);
-    }
-    for (size_t i = 0; i < ARRAY_SIZE(links); i++) {
-        _cleanup_free_ char *p = e2b_path_join(dev, links[i][1]);
-        (void)!symlink(links[i][0], p);
-    }
-    if (chdir(root) < 0 || syscall(SYS_pivot_root, ".", ".") < 0 || umount2(".", MNT_DETACH) < 0) {
-        dprintf(2, "e2b build: cannot pivot into the build root: %m\n");
-        return -1;
-    }
-    if (chdir(st->workdir) < 0) {
-        dprintf(2, "e2b build: cannot enter WORKDIR %s: %m\n", st->workdir);
-        return -1;
-    }
-    /* /proc/sys and friends read-only, as in a sandbox */
-    static const char *const ro[] = {"/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus"};
-    for (size_t i = 0; i < ARRAY_SIZE(ro); i++)
-        if (mount(ro[i], ro[i], NULL, MS_BIND | MS_REC, NULL) == 0)
-            mount(NULL, ro[i], NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
-    /* the filter first, while CAP_SYS_ADMIN lets it in without no_new_privs
-     * (setuid programs in RUN steps keep working) */
-    _cleanup_error_ struct e2b_error *e = NULL;
-    if (e2b_seccomp_apply(&e) < 0) {
-        dprintf(2, "e2b build: %s\n", e->msg);
-        return -1;
-    }
-    uint64_t kept = 0;
-    for (size_t i = 0; i < ARRAY_SIZE(keep); i++)
-        kept |= 1ULL << keep[i];
-    for (int c = 0; c <= 63; c++)
-        if (!(kept & (1ULL << c)) && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL) {
-            dprintf(2, "e2b build: cannot drop capability %d: %m\n", c);
-            return -1;
-        }
-    struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
-    struct __user_cap_data_struct data[2] = {{0}};
-    data[0].effective = data[0].permitted = data[0].inheritable = (uint32_t)kept;
-    data[1].effective = data[1].permitted = data[1].inheritable = (uint32_t)(kept >> 32);
-    if (syscall(SYS_capset, &hdr, data) < 0) {
-        dprintf(2, "e2b build: cannot set capabilities: %m\n");
-        return -1;
-    }
-    return 0;
-}
-
-/* Run argv in the stage root: new namespaces, chroot, USER, WORKDIR, ENV. */
-static int do_run(struct state *st, json_t *argv_j, struct e2b_error **err)
-{
-    size_t n = json_array_size(argv_j);
-    if (!n)
-        return e2b_error_set(err, E2B_ERR_INVALID, "RUN: empty command");
-    char **argv = xcalloc(n + 1, sizeof(char *));
-    for (size_t i = 0; i < n; i++)
-        argv[i] = xstrdup(json_string_value(json_array_get(argv_j, i)) ?: "");
-    char **envp = NULL;
-    json_t *vars = vars_of(st);
-    const char *k;
-    json_t *v;
-    bool has_path = false;
-    json_object_foreach(vars, k, v)
-    {
-        char *e = xasprintf("%s=%s", k, json_string_value(v) ?: "");
-        envp = e2b_strv_push(envp, e);
-        free(e);
-        has_path = has_path || !strcmp(k, "PATH");
-    }
-    json_decref(vars);
-    if (!has_path)
-        envp = e2b_strv_push(envp, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-    uid_t uid = 0;
-    gid_t gid = 0;
-    int r = 0;
-    if (st->user && *st->user) {
-        _cleanup_free_ char *u = xstrdup(st->user);
-        char *g = strchr(u, ':');
-        if (g)
-            *g++ = '\0';
-        if (e2b_root_lookup_uid(st->root, u, &uid, &gid, err) < 0 ||
-            (g && e2b_root_lookup_gid(st->root, g, &gid, err) < 0))
-            r = -1;
-    }
-    _cleanup_free_ char *wd = e2b_path_join(st->root, st->workdir);
-    if (r == 0)
-        e2b_mkdir_p(wd, 0755, NULL);
-    int pfd[2] = {-1, -1};
-    if (r == 0 && pipe2(pfd, O_CLOEXEC) < 0)
-        r = e2b_error_sys(err, errno, "pipe");
-    pid_t pid = -1;
-    if (r == 0) {
-        pid = fork();
-        if (pid < 0)
-            r = e2b_error_sys(err, errno, "fork");
-    }
+    int pfd[2];
+    if (pipe2(pfd, O_CLOEXEC) < 0)
+        return e2b_error_sys(err, errno, "pipe");
+    pid_t pid = fork();
+    if (pid < 0)
+        return e2b_error_sys(err, errno, "fork");
     if (pid == 0) {
-        int fl = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS;
-        if (!st->o->network_host)
-            fl |= CLONE_NEWNET;
-        if (unshare(fl) < 0)
-            _exit(125);
-        pid_t c = fork();
-        if (c < 0)
-            _exit(125);
-        if (c > 0) {
-            int ws;
-            while (waitpid(c, &ws, 0) < 0 && errno == EINTR)
-                ;
-            _exit(WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws));
-        }
-        sethostname("e2b-build", 9);
-        dup2(pfd[1], 1);
-        dup2(pfd[1], 2);
-        int nul = open("/dev/null", O_RDONLY);
-        if (nul >= 0)
-            dup2(nul, 0);
-        if (enter_build_root(st) < 0)
-            _exit(125);
-        if (setgroups(0, NULL) < 0 || setgid(gid) < 0 || setuid(uid) < 0)
-            _exit(125);
-        execvpe(argv[0], argv, envp);
-        dprintf(2, "%s: %m\n", argv[0]);
-        _exit(127);
-    }
-    char tail[2048];
-    size_t tlen = 0;
-    if (pid > 0) {
-        close(pfd[1]);
-        pfd[1] = -1;
-        char buf[4096];
-        ssize_t m;
-        while ((m = read(pfd[0], buf, sizeof(buf))) != 0) {
-            if (m < 0) {
-                if (errno == EINTR)
-                    continue;
-                break;
-            }
-            if (st->o->output)
-                st->o->output(st->o->data, buf, (size_t)m);
-            for (ssize_t i = 0; i < m; i++) {
-                if (tlen == sizeof(tail)) {
-                    memmove(tail, tail + 1024, 1024);
-                    tlen = 1024;
-                }
-                tail[tlen++] = buf[i];
-            }
-        }
-        int ws;
-        while (waitpid(pid, &ws, 0) < 0 && errno == EINTR)
-            ;
-        int code = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
-        if (code != 0) {
-            while (tlen && tail[tlen - 1] == '\n')
-                tlen--;
-            r = e2b_error_set(err, E2B_ERR_GENERIC, "RUN %s: exit code %d%s%.*s", argv[n - 1], code,
-                              tlen ? "; last output:\n" : "", (int)tlen, tail);
-        }
-    }
-    if (pfd[0] >= 0)
         close(pfd[0]);
-    if (pfd[1] >= 0)
-        close(pfd[1]);
-    e2b_strv_free(argv);
-    e2b_strv_free(envp);
-    return r;
-}
-
-static int do_env(json_t *obj, const char *rest, json_t *vars, bool arg)
-{
-    _cleanup_free_ char *x = expand(rest, vars);
-    char **w = split_words(x);
-    size_t n = e2b_strv_len(w);
-    if (!arg && n >= 2 && !strchr(w[0], '=')) {
-        /* legacy `ENV KEY value words` */
-        const char *sp = x;
-        while (*sp == ' ')
-            sp++;
-        sp += strlen(w[0]);
-        while (*sp == ' ')
-            sp++;
-        json_object_set_new(obj, w[0], json_string(sp));
-    } else {
-        for (size_t i = 0; i < n; i++) {
-            char *eq = strchr(w[i], '=');
-            if (eq) {
-                *eq = '\0';
-                json_object_set_new(obj, w[i], json_string(eq + 1));
-            } else if (arg && !json_object_get(obj, w[i])) {
-                json_object_set_new(obj, w[i], json_string(""));
+        if (chroot(root) < 0 || chdir("/") < 0 || chdir(dest_in) < 0) {
+            dprintf(pfd[1], "cannot enter %s: %m", dest_in);
+            _exit(1);
+        }
+        struct archive *a = archive_read_new(), *w = archive_write_disk_new();
+        archive_read_support_filter_all(a);
+        archive_read_support_format_tar(a);
+        archive_write_disk_set_options(w, ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
+                                              ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS | ARCHIVE_EXTRACT_OWNER |
+                                              ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME |
+                                              ARCHIVE_EXTRACT_XATTR | ARCHIVE_EXTRACT_UNLINK);
+        archive_write_disk_set_standard_lookup(w);
+        if (archive_read_open_fd(a, fd, 65536) != ARCHIVE_OK) {
+            dprintf(pfd[1], "%s", archive_error_string(a));
+            _exit(1);
+        }
+        struct archive_entry *e;
+        int rr;
+        while ((rr = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
+            if (archive_write_header(w, e) != ARCHIVE_OK) {
+                dprintf(pfd[1], "entry '%s': %s", archive_entry_pathname(e), archive_error_string(w));
+                _exit(1);
+            }
+            const void *buf;
+            size_t len;
+            int64_t off;
+            int dr;
+            while ((dr = archive_read_data_block(a, &buf, &len, &off)) == ARCHIVE_OK)
+                if (archive_write_data_block(w, buf, len, off) < 0) {
+                    dprintf(pfd[1], "%s: %s", archive_entry_pathname(e), archive_error_string(w));
+                    _exit(1);
+                }
+            if (dr != ARCHIVE_EOF) {
+                dprintf(pfd[1], "%s", archive_error_string(a));
+                _exit(1);
+            }
+            if (archive_write_finish_entry(w) != ARCHIVE_OK) {
+                dprintf(pfd[1], "%s: %s", archive_entry_pathname(e), archive_error_string(w));
+                _exit(1);
             }
         }
+        if (rr != ARCHIVE_EOF) {
+            dprintf(pfd[1], "%s", archive_error_string(a));
+            _exit(1);
+        }
+        _exit(archive_write_close(w) == ARCHIVE_OK ? 0 : 1);
     }
-    e2b_strv_free(w);
+    close(pfd[1]);
+    char msg[1024];
+    ssize_t n, t = 0;
+    while (t < (ssize_t)sizeof(msg) - 1 && (n = read(pfd[0], msg + t, sizeof(msg) - 1 - (size_t)t)) > 0)
+        t += n;
+    msg[t] = '\0';
+    close(pfd[0]);
+    int ws;
+    while (waitpid(pid, &ws, 0) < 0 && errno == EINTR)
+        ;
+    if (!WIFEXITED(ws) || WEXITSTATUS(ws))
+        return e2b_error_set(err, E2B_ERR_INVALID, "ADD %s: %s", strrchr(archive_path, '/') + 1,
+                             *msg ? msg : "cannot unpack");
     return 0;
 }
 
-static json_t *instrs_json(struct instr *v, size_t n)
+struct dl {
+    int fd;
+    struct e2b_sha256 h;
+    struct e2b_error **err;
+};
+
+static int dl_data(const void *data, size_t len, void *ud)
 {
-    json_t *a = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(a, json_pack("{s:s,s:s,s:i}", "instruction", v[i].cmd, "args", v[i].rest,
-                                           "line", v[i].line));
+    struct dl *d = ud;
+    e2b_sha256_update(&d->h, data, len);
+    return write_all(d->fd, data, len, "download", NULL);
+}
+
+/* ADD https://...: download into dir/<name>, checked against --checksum. */
+static int add_fetch(const char *url, const char *checksum, const char *path, char out_digest[72],
+                     struct e2b_error **err)
+{
+    struct dl d = {.err = err};
+    d.fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (d.fd < 0)
+        return e2b_error_sys(err, errno, "%s", path);
+    e2b_sha256_init(&d.h);
+    struct e2b_http_req req = {
+        .base = url, .path = "", .on_data = dl_data, .ud = &d, .follow_redirects = true,
+        .timeout_ms = 600000, .retries = 2,
+    };
+    struct e2b_http_resp resp = {0};
+    int r = e2b_http_request(&req, &resp, err);
+    e2b_http_resp_release(&resp);
+    if (close(d.fd) < 0 && r == 0)
+        r = e2b_error_sys(err, errno, "write %s", path);
+    if (r < 0)
+        return e2b_error_wrap(err, "ADD %s", url);
+    char hex[65];
+    kh_final(&d.h, hex);
+    snprintf(out_digest, 72, "sha256:%s", hex);
+    if (checksum && strcmp(checksum, out_digest))
+        return e2b_error_set(err, E2B_ERR_INVALID, "ADD %s: checksum mismatch: expected %s, got %s", url,
+                             checksum, out_digest);
+    return 0;
+}
+
+static bool is_url(const char *s)
+{
+    return e2b_str_has_prefix(s, "http://") || e2b_str_has_prefix(s, "https://");
+}
+
+/* ---- steps ---- */
+
+static const char *instr_text(const struct e2b_df_instr *in, char *buf, size_t n)
+{
+    const char *t = in->original ? in->original : e2b_df_kind_name(in->kind);
+    size_t l = strcspn(t, "\n");
+    if (l > n - 4)
+        l = n - 4;
+    snprintf(buf, n, "%.*s%s", (int)l, t, t[l] ? "..." : "");
+    return buf;
+}
+
+static void key_instr(struct e2b_sha256 *c, const struct e2b_df_instr *in)
+{
+    json_t *j = e2b_dockerfile_instr_to_json(in);
+    json_object_del(j, "line");
+    json_object_del(j, "end_line");
+    json_object_del(j, "original");
+    json_object_del(j, "from_stage");
+    kh_json(c, j);
+    json_decref(j);
+}
+
+static char **run_env(const struct e2b_df_instr *in)
+{
+    char **v = NULL;
+    bool path = false;
+    for (char **e = in->env; e && *e; e++) {
+        v = e2b_strv_push(v, *e);
+        path = path || e2b_str_has_prefix(*e, "PATH=");
+    }
+    if (!path)
+        v = e2b_strv_push(v, "PATH=" DEFAULT_PATH);
+    return v;
+}
+
+/* RUN's argv: exec form as is; shell form through SHELL (default /bin/sh -c)
+ * with heredoc bodies appended the way a shell reads them; `RUN <<EOF`
+ * alone runs the body as the script. */
+static char **run_argv(const struct stage *s, const struct e2b_df_instr *in)
+{
+    char **v = NULL;
+    if (in->json) {
+        for (size_t i = 0; i < in->n_args; i++)
+            v = e2b_strv_push(v, in->args[i]);
+        return v;
+    }
+    if (s->shell && json_array_size(s->shell)) {
+        size_t i;
+        json_t *x;
+        json_array_foreach(s->shell, i, x) v = e2b_strv_push(v, json_string_value(x) ?: "");
+    } else {
+        v = e2b_strv_push(v, "/bin/sh");
+        v = e2b_strv_push(v, "-c");
+    }
+    const char *cmd = in->n_args ? in->args[0] : "";
+    struct strbuf sb = STRBUF_INIT;
+    strbuf_init(&sb);
+    const char *p = cmd;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    if (in->n_heredocs == 1 && e2b_str_has_prefix(p, "<<") && !strchr(p, ' ')) {
+        strbuf_addstr(&sb, in->heredocs[0].content);
+    } else {
+        strbuf_addstr(&sb, cmd);
+        for (size_t i = 0; i < in->n_heredocs; i++) {
+            strbuf_addch(&sb, '\n');
+            strbuf_addstr(&sb, in->heredocs[i].content);
+            strbuf_addstr(&sb, in->heredocs[i].name);
+        }
+    }
+    char *c = strbuf_detach(&sb, NULL);
+    v = e2b_strv_push(v, c);
+    free(c);
+    return v;
+}
+
+static int parse_chown(const char *root, const char *spec, uid_t *uid, gid_t *gid, struct e2b_error **err)
+{
+    _cleanup_free_ char *u = xstrdup(spec);
+    char *g = strchr(u, ':');
+    if (g)
+        *g++ = '\0';
+    if (e2b_root_lookup_uid(root, u, uid, gid, err) < 0 || (g && e2b_root_lookup_gid(root, g, gid, err) < 0))
+        return -1;
+    return 0;
+}
+
+struct copy_src {
+    char *path;       /* on this machine */
+    char *rel;        /* relative name for .dockerignore, "." for the root */
+    char *name;       /* base name at the destination */
+    bool ignore;      /* honour .dockerignore */
+    bool unpack;      /* ADD of a local archive */
+};
+
+/* Sources of COPY/ADD: context files (wildcards in the last component),
+ * another stage or image, heredocs, URLs (downloaded into tmpdir). */
+static int copy_sources(struct build *b, struct stage *s, const struct e2b_df_instr *in, const char *tmpdir,
+                        struct copy_src **ret, size_t *ret_n, struct e2b_sha256 *kc, struct e2b_error **err)
+{
+    bool add = in->kind == E2B_DF_ADD;
+    const char *what = add ? "ADD" : "COPY";
+    const char *from = e2b_df_flag(in, "from", NULL);
+    const char *checksum = e2b_df_flag(in, "checksum", NULL);
+    const char *base = NULL;
+    if (from) {
+        struct stage *fs = NULL;
+        if (in->from_stage >= 0)
+            fs = &b->stages[in->from_stage];
+        if (fs) {
+            if (!fs->built)
+                return e2b_error_set(err, E2B_ERR_INVALID, "%s --from=%s: stage not built", what, from);
+            if (stage_view(b, fs, err) < 0)
+                return -1;
+            base = fs->view;
+            kh_str(kc, fs->key);
+        } else {
+            struct e2b_base_image *img = image_get(b, from, NULL, err);
+            if (!img || e2b_base_image_root(img, &b->bo, err) < 0)
+                return -1;
+            base = img->root;
+            kh_str(kc, img->id);
+        }
+    }
+    struct copy_src *v = NULL;
+    size_t n = 0;
+    for (size_t i = 0; i + 1 < in->n_args; i++) {
+        const char *a = in->args[i];
+        if (e2b_str_has_prefix(a, "<<")) {
+            _cleanup_free_ char *nm = xstrdup(a + 2 + (a[2] == '-'));
+            size_t nl = strlen(nm);
+            if (nl >= 2 && (nm[0] == '"' || nm[0] == '\'') && nm[nl - 1] == nm[0]) {
+                memmove(nm, nm + 1, nl - 2);
+                nm[nl - 2] = '\0';
+            }
+            const struct e2b_df_heredoc *h = NULL;
+            for (size_t k = 0; !h && k < in->n_heredocs; k++)
+                if (!strcmp(in->heredocs[k].name, nm))
+                    h = &in->heredocs[k];
+            if (!h)
+                return e2b_error_set(err, E2B_ERR_INVALID, "%s %s: no such heredoc", what, a);
+            char *p = xasprintf("%s/heredoc-%zu", tmpdir, i);
+            if (e2b_write_file_atomic(p, h->content, strlen(h->content), 0644, err) < 0) {
+                free(p);
+                return -1;
+            }
+            kh_str(kc, h->content);
+            v = xrealloc(v, (n + 1) * sizeof(*v));
+            v[n++] = (struct copy_src){.path = p, .rel = xstrdup("."), .name = xstrdup(h->name)};
+            continue;
+        }
+        if (add && is_url(a) && !from) {
+            const char *q = strrchr(a, '/');
+            _cleanup_free_ char *nm = xstrndup(q + 1, strcspn(q + 1, "?#"));
+            if (!*nm) {
+                free(nm);
+                nm = xstrdup("download");
+            }
+            char *p = xasprintf("%s/url-%zu", tmpdir, i);
+            char dg[72];
+            progress(b->o, "  fetching %s", a);
+            if (add_fetch(a, checksum, p, dg, err) < 0) {
+                free(p);
+                return -1;
+            }
+            kh_str(kc, dg);
+            v = xrealloc(v, (n + 1) * sizeof(*v));
+            v[n++] = (struct copy_src){.path = p, .rel = xstrdup("."), .name = xstrdup(nm)};
+            continue;
+        }
+        _cleanup_free_ char *rel = e2b_context_clean(a, err);
+        if (!rel)
+            return e2b_error_wrap(err, "%s", what);
+        const char *root = base ? base : b->o->context;
+        /* wildcards in the last component */
+        const char *last = strrchr(rel, '/') ? strrchr(rel, '/') + 1 : rel;
+        char **matches = NULL;
+        if (strpbrk(last, "*?[")) {
+            _cleanup_free_ char *dirrel = last > rel ? xstrndup(rel, (size_t)(last - rel - 1)) : xstrdup(".");
+            _cleanup_free_ char *dp = e2b_path_join(root, dirrel);
+            struct dirent **names;
+            int nn = scandir(dp, &names, NULL, alphasort);
+            for (int k = 0; k < nn; k++) {
+                if (names[k]->d_name[0] != '.' || last[0] == '.')
+                    if (strcmp(names[k]->d_name, ".") && strcmp(names[k]->d_name, "..") &&
+                        e2b_glob_match(last, names[k]->d_name)) {
+                        char *m = strcmp(dirrel, ".") ? e2b_path_join(dirrel, names[k]->d_name)
+                                                     : xstrdup(names[k]->d_name);
+                        if (base || !e2b_ignore_match(&b->ig, m))
+                            matches = e2b_strv_push(matches, m);
+                        free(m);
+                    }
+                free(names[k]);
+            }
+            if (nn >= 0)
+                free(names);
+            if (!matches)
+                return e2b_error_set(err, E2B_ERR_NOT_FOUND, "%s %s: no source files match", what, a);
+        } else {
+            matches = e2b_strv_push(NULL, rel);
+        }
+        for (char **m = matches; *m; m++) {
+            _cleanup_free_ char *p = e2b_path_join(root, *m);
+            struct stat st;
+            if (lstat(p, &st) < 0 || (!base && strcmp(*m, ".") && e2b_ignore_match(&b->ig, *m))) {
+                e2b_strv_free(matches);
+                return e2b_error_set(err, E2B_ERR_NOT_FOUND, "%s %s: not %s", what, a,
+                                     base ? "in that stage or image" : "in the build context");
+            }
+            if (base) {
+                /* a path in another root: resolve it there, not on the host */
+                _cleanup_free_ char *rp = realpath(p, NULL), *rb = realpath(base, NULL);
+                if (!rp || !rb || !e2b_str_has_prefix(rp, rb)) {
+                    e2b_strv_free(matches);
+                    return e2b_error_set(err, E2B_ERR_PERMISSION, "%s --from %s: leads outside that root", what, a);
+                }
+            }
+            /* another stage's or image's content is named by its key already */
+            if (base)
+                kh_str(kc, *m);
+            else if (kh_tree(kc, p, *m, &b->ig, err) < 0) {
+                e2b_strv_free(matches);
+                return -1;
+            }
+            const char *bn = strrchr(*m, '/') ? strrchr(*m, '/') + 1 : *m;
+            v = xrealloc(v, (n + 1) * sizeof(*v));
+            v[n++] = (struct copy_src){
+                .path = xstrdup(p), .rel = xstrdup(*m), .name = xstrdup(bn), .ignore = !base,
+                .unpack = add && !base && S_ISREG(st.st_mode) && is_archive(p),
+            };
+        }
+        e2b_strv_free(matches);
+    }
+    *ret = v;
+    *ret_n = n;
+    return 0;
+}
+
+static void copy_srcs_free(struct copy_src *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(v[i].path);
+        free(v[i].rel);
+        free(v[i].name);
+    }
+    free(v);
+}
+
+static int do_copy(struct build *b, struct stage *s, const struct e2b_df_instr *in, const char *root,
+                   struct copy_src *srcs, size_t n, struct e2b_error **err)
+{
+    const char *what = in->kind == E2B_DF_ADD ? "ADD" : "COPY";
+    struct copy_spec cs = {.mode = -1};
+    const char *ch = e2b_df_flag(in, "chown", NULL), *cm = e2b_df_flag(in, "chmod", NULL);
+    if (ch) {
+        if (parse_chown(root, ch, &cs.uid, &cs.gid, err) < 0)
+            return e2b_error_wrap(err, "%s --chown", what);
+        cs.own = true;
+    }
+    if (cm) {
+        char *end;
+        cs.mode = strtol(cm, &end, 8);
+        if (*end || cs.mode < 0 || cs.mode > 07777)
+            return e2b_error_set(err, E2B_ERR_INVALID, "%s --chmod=%s: not an octal mode", what, cm);
+    }
+    const char *dest = in->args[in->n_args - 1];
+    bool dir_dest = e2b_str_has_suffix(dest, "/") || n > 1;
+    for (size_t i = 0; i < n; i++) {
+        struct stat st;
+        if (lstat(srcs[i].path, &st) < 0)
+            return e2b_error_sys(err, errno, "%s %s", what, srcs[i].rel);
+        if (srcs[i].unpack) {
+            _cleanup_free_ char *abs = dest[0] == '/' ? xstrdup(dest) : e2b_path_join(s->workdir, dest);
+            if (add_unpack(srcs[i].path, root, abs, err) < 0)
+                return -1;
+            continue;
+        }
+        bool into = dir_dest && !S_ISDIR(st.st_mode);
+        if (!into && !S_ISDIR(st.st_mode)) {
+            /* an existing directory at dest receives the file */
+            _cleanup_free_ char *abs = dest[0] == '/' ? xstrdup(dest) : e2b_path_join(s->workdir, dest);
+            _cleanup_free_ char *full = e2b_path_join(root, abs);
+            struct stat ds;
+            into = lstat(full, &ds) == 0 && S_ISDIR(ds.st_mode);
+        }
+        _cleanup_free_ char *dst = dest_in_root(root, s->workdir, dest, into ? srcs[i].name : NULL, err);
+        if (!dst)
+            return -1;
+        cs.ig = srcs[i].ignore ? &b->ig : NULL;
+        if (S_ISDIR(st.st_mode) && mkdir_in_root(root, dst + strlen(root), err) < 0)
+            return -1;
+        if (copy_tree(&cs, srcs[i].path, srcs[i].rel, dst, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* RUN --mount: cache dirs kept per template, binds from the context or a
+ * stage (read-only unless rw), tmpfs. */
+static int run_mounts(struct build *b, const struct e2b_df_instr *in, struct run_spec *rs, struct e2b_sha256 *kc,
+                      struct e2b_error **err)
+{
+    for (size_t i = 0; i < in->n_mounts; i++) {
+        const struct e2b_df_mount *m = &in->mounts[i];
+        if (!m->target)
+            return e2b_error_set(err, E2B_ERR_INVALID, "RUN --mount: no target");
+        const char *t = m->target;
+        if (m->type == E2B_DF_MOUNT_TMPFS) {
+            rs->tmpfs_dst = e2b_strv_push(rs->tmpfs_dst, t);
+            rs->n_tmpfs++;
+            continue;
+        }
+        char *src;
+        bool ro = false;
+        if (m->type == E2B_DF_MOUNT_CACHE) {
+            /* a persistent directory per template and cache id */
+            const char *id = m->id ? m->id : t;
+            struct e2b_sha256 c;
+            e2b_sha256_init(&c);
+            kh_str(&c, id);
+            char h[65];
+            kh_final(&c, h);
+            src = xasprintf("%s/mounts/%s/%.32s", b->cache, b->o->name ? b->o->name : "_", h);
+            if (e2b_mkdir_p(src, 0755, err) < 0) {
+                free(src);
+                return -1;
+            }
+            if (m->uid >= 0 || m->gid >= 0)
+                if (chown(src, m->uid >= 0 ? (uid_t)m->uid : 0, m->gid >= 0 ? (gid_t)m->gid : 0) < 0) {
+                    free(src);
+                    return e2b_error_sys(err, errno, "chown cache mount");
+                }
+            if (m->mode >= 0)
+                chmod(src, (mode_t)m->mode);
+        } else if (m->type == E2B_DF_MOUNT_BIND) {
+            const char *base = b->o->context;
+            if (m->from_stage >= 0) {
+                struct stage *fs = &b->stages[m->from_stage];
+                if (stage_view(b, fs, err) < 0)
+                    return -1;
+                base = fs->view;
+                kh_str(kc, fs->key);
+            } else if (m->from) {
+                struct e2b_base_image *img = image_get(b, m->from, NULL, err);
+                if (!img || e2b_base_image_root(img, &b->bo, err) < 0)
+                    return -1;
+                base = img->root;
+                kh_str(kc, img->id);
+            }
+            _cleanup_free_ char *rel = e2b_context_clean(m->source ? m->source : ".", err);
+            if (!rel)
+                return e2b_error_wrap(err, "RUN --mount source");
+            src = e2b_path_join(base, rel);
+            if (base == b->o->context && kh_tree(kc, src, rel, &b->ig, err) < 0) {
+                free(src);
+                return -1;
+            }
+            ro = m->readonly;
+        } else {
+            return e2b_error_set(err, E2B_ERR_INVALID, "RUN --mount=type=%s is not supported by this builder",
+                                 m->type == E2B_DF_MOUNT_SECRET ? "secret" : "ssh");
+        }
+        size_t k = rs->n_binds++;
+        rs->bind_src = xrealloc(rs->bind_src, rs->n_binds * sizeof(char *));
+        rs->bind_dst = xrealloc(rs->bind_dst, rs->n_binds * sizeof(char *));
+        rs->bind_ro = xrealloc(rs->bind_ro, rs->n_binds * sizeof(bool));
+        rs->bind_src[k] = src;
+        rs->bind_dst[k] = xstrdup(t);
+        rs->bind_ro[k] = ro;
+    }
+    return 0;
+}
+
+static void run_spec_free(struct run_spec *rs)
+{
+    e2b_strv_free(rs->argv);
+    e2b_strv_free(rs->envp);
+    for (size_t i = 0; i < rs->n_binds; i++) {
+        free(rs->bind_src[i]);
+        free(rs->bind_dst[i]);
+    }
+    free(rs->bind_src);
+    free(rs->bind_dst);
+    free(rs->bind_ro);
+    e2b_strv_free(rs->tmpfs_dst);
+}
+
+/* One file-changing step: key, cache lookup, else an overlay with a fresh
+ * upper to run it in. */
+static int fs_step(struct build *b, struct stage *s, const struct e2b_df_instr *in, const char *text,
+                   struct e2b_error **err)
+{
+    struct e2b_sha256 kc;
+    e2b_sha256_init(&kc);
+    kh_str(&kc, s->key);
+    key_instr(&kc, in);
+    kh_str(&kc, s->workdir);
+    kh_str(&kc, s->user);
+    _cleanup_free_ char *tmpdir = xasprintf("%s/t%zu", b->work, b->step);
+    if (mkdir(tmpdir, 0700) < 0 && errno != EEXIST)
+        return e2b_error_sys(err, errno, "mkdir %s", tmpdir);
+    struct copy_src *srcs = NULL;
+    size_t nsrc = 0;
+    struct run_spec rs = {0};
+    char *layer = NULL, *mnt = NULL;
+    int r = 0;
+    bool net_host = b->o->network_host;
+    if (in->kind == E2B_DF_RUN) {
+        const char *net = e2b_df_flag(in, "network", NULL);
+        if (net && !strcmp(net, "host"))
+            net_host = true;
+        else if (net && (!strcmp(net, "none") || !strcmp(net, "default")))
+            net_host = !strcmp(net, "default") && b->o->network_host;
+        else if (net)
+            r = e2b_error_set(err, E2B_ERR_INVALID, "RUN --network=%s: expected none, host or default", net);
+        rs.argv = run_argv(s, in);
+        rs.envp = run_env(in);
+        char **e;
+        for (e = rs.argv; *e; e++)
+            kh_str(&kc, *e);
+        for (e = rs.envp; *e; e++)
+            kh_str(&kc, *e);
+        kh_str(&kc, net_host ? "net:host" : "net:none");
+        if (r == 0)
+            r = run_mounts(b, in, &rs, &kc, err);
+    } else if (in->kind == E2B_DF_COPY || in->kind == E2B_DF_ADD) {
+        r = copy_sources(b, s, in, tmpdir, &srcs, &nsrc, &kc, err);
+    }
+    char key[65];
+    kh_final(&kc, key);
+    _cleanup_free_ char *hit = r == 0 ? cache_lookup(b, key) : NULL;
+    if (r == 0 && hit) {
+        progress(b->o, "[%zu/%zu] %s (cached)", b->step, b->n_steps, text);
+        stage_push(s, hit);
+        memcpy(s->key, key, sizeof(key));
+        b->cached_steps++;
+        goto out;
+    }
+    if (r == 0)
+        progress(b->o, "[%zu/%zu] %s", b->step, b->n_steps, text);
+    layer = r == 0 ? layer_new(b, err) : NULL;
+    if (r == 0 && !layer)
+        r = -1;
+    mnt = xasprintf("%s/m", b->work);
+    bool mounted = false;
+    if (r == 0) {
+        _cleanup_free_ char *up = e2b_path_join(layer, "upper"), *wk = e2b_path_join(layer, "work");
+        if (mkdir(mnt, 0755) < 0 && errno != EEXIST)
+            r = e2b_error_sys(err, errno, "mkdir %s", mnt);
+        else if (ovl_mount(s->layers, s->n_layers, up, wk, mnt, err) < 0)
+            r = -1;
+        else
+            mounted = true;
+    }
+    if (r == 0) {
+        b->run_steps++;
+        if (in->kind == E2B_DF_RUN) {
+            rs.root = mnt;
+            rs.workdir = s->workdir;
+            rs.user = s->user;
+            rs.network_host = net_host;
+            rs.limits = true;
+            r = do_run(b, &rs, "RUN", err);
+        } else if (in->kind == E2B_DF_WORKDIR) {
+            r = mkdir_in_root(mnt, s->workdir, err);
+        } else {
+            r = do_copy(b, s, in, mnt, srcs, nsrc, err);
+        }
+    }
+    if (mounted && umount2(mnt, 0) < 0 && umount2(mnt, MNT_DETACH) < 0 && r == 0)
+        r = e2b_error_sys(err, errno, "umount %s", mnt);
+    if (r == 0) {
+        char *up = layer_commit(b, layer, key, err);
+        if (!up) {
+            r = -1;
+        } else {
+            stage_push(s, up);
+            free(up);
+            memcpy(s->key, key, sizeof(key));
+        }
+    } else if (layer) {
+        e2b_rm_rf(layer, NULL);
+    }
+out:
+    free(layer);
+    free(mnt);
+    copy_srcs_free(srcs, nsrc);
+    run_spec_free(&rs);
+    e2b_rm_rf(tmpdir, NULL);
+    return r;
+}
+
+static json_t *cmd_json(const struct stage *s, const struct e2b_df_instr *in)
+{
+    if (in->json)
+        return strv_json(in->args);
+    json_t *a = s->shell && json_array_size(s->shell) ? json_deep_copy(s->shell) : json_pack("[ss]", "/bin/sh", "-c");
+    json_array_append_new(a, json_string(in->n_args ? in->args[0] : ""));
     return a;
 }
 
-int e2b_build_parse(const struct e2b_build_opts *o, json_t **ret, struct e2b_error **err)
+static int stage_build(struct build *b, struct stage *s, struct e2b_error **err)
 {
-    _cleanup_free_ char *text = NULL;
-    size_t len;
-    struct instr *v;
-    size_t n;
-    if (e2b_read_file(o->dockerfile, &text, &len, err) < 0 || parse_file(text, &v, &n, err) < 0)
-        return -1;
-    *ret = json_pack("{s:s,s:o}", "dockerfile", o->dockerfile, "instructions", instrs_json(v, n));
-    instrs_free(v, n);
+    const struct e2b_df_stage *sg = s->sg;
+    s->env = json_object();
+    s->labels = json_object();
+    s->ports = json_object();
+    s->volumes = json_object();
+    s->workdir = xstrdup("/");
+    s->user = xstrdup("");
+    char text[160];
+    b->step++;
+    progress(b->o, "[%zu/%zu] %s", b->step, b->n_steps, instr_text(&sg->instrs[0], text, sizeof(text)));
+    struct e2b_sha256 kc;
+    e2b_sha256_init(&kc);
+    if (sg->base_stage >= 0) {
+        struct stage *p = &b->stages[sg->base_stage];
+        stage_inherit(s, p);
+        kh_str(&kc, p->key);
+    } else if (!strcmp(sg->base, "scratch")) {
+        stage_push(s, b->empty);
+        kh_str(&kc, "scratch");
+    } else {
+        struct e2b_base_image *img = image_get(b, sg->base, sg->platform, err);
+        if (!img || e2b_base_image_root(img, &b->bo, err) < 0)
+            return -1;
+        stage_push(s, img->root);
+        stage_seed_image(s, &img->img.config);
+        s->image = img;
+        kh_str(&kc, img->id);
+    }
+    kh_final(&kc, s->key);
+
+    for (size_t i = 1; i < sg->n_instrs; i++) {
+        const struct e2b_df_instr *in = &sg->instrs[i];
+        b->step++;
+        instr_text(in, text, sizeof(text));
+        int r = 0;
+        bool fs = false;
+        switch (in->kind) {
+        case E2B_DF_RUN:
+        case E2B_DF_COPY:
+        case E2B_DF_ADD:
+            fs = true;
+            break;
+        case E2B_DF_WORKDIR: {
+            const char *w = in->n_args ? in->args[0] : "/";
+            _cleanup_free_ char *nw = w[0] == '/' ? xstrdup(w) : e2b_path_join(s->workdir, w);
+            _cleanup_free_ char *c = e2b_context_clean(nw, err);
+            if (!c) {
+                r = -1;
+                break;
+            }
+            free(s->workdir);
+            s->workdir = xasprintf("/%s", strcmp(c, ".") ? c : "");
+            fs = true;
+            break;
+        }
+        case E2B_DF_ENV:
+            for (size_t k = 0; k < in->n_kvs; k++)
+                json_object_set_new(s->env, in->kvs[k].key, json_string(in->kvs[k].value ?: ""));
+            break;
+        case E2B_DF_LABEL:
+            for (size_t k = 0; k < in->n_kvs; k++)
+                json_object_set_new(s->labels, in->kvs[k].key, json_string(in->kvs[k].value ?: ""));
+            break;
+        case E2B_DF_USER:
+            free(s->user);
+            s->user = xstrdup(in->n_args ? in->args[0] : "");
+            break;
+        case E2B_DF_CMD:
+            json_decref(s->cmd);
+            s->cmd = cmd_json(s, in);
+            s->cmd_set = true;
+            break;
+        case E2B_DF_ENTRYPOINT:
+            json_decref(s->entrypoint);
+            s->entrypoint = cmd_json(s, in);
+            /* Docker: a new ENTRYPOINT resets an inherited CMD */
+            if (!s->cmd_set) {
+                json_decref(s->cmd);
+                s->cmd = NULL;
+            }
+            break;
+        case E2B_DF_SHELL:
+            json_decref(s->shell);
+            s->shell = strv_json(in->args);
+            break;
+        case E2B_DF_EXPOSE:
+            for (size_t k = 0; k < in->n_args; k++) {
+                char *p = strchr(in->args[k], '/') ? xstrdup(in->args[k]) : xasprintf("%s/tcp", in->args[k]);
+                json_object_set_new(s->ports, p, json_object());
+                free(p);
+            }
+            break;
+        case E2B_DF_VOLUME:
+            for (size_t k = 0; k < in->n_args; k++)
+                json_object_set_new(s->volumes, in->args[k], json_object());
+            break;
+        case E2B_DF_STOPSIGNAL:
+            free(s->stopsignal);
+            s->stopsignal = xstrdup(in->n_args ? in->args[0] : "");
+            break;
+        case E2B_DF_HEALTHCHECK: {
+            const struct e2b_df_healthcheck *h = in->health;
+            json_decref(s->health);
+            s->health = NULL;
+            if (h && !h->none)
+                s->health = json_pack("{s:o,s:I,s:I,s:I,s:I,s:i}", "test", strv_json(h->test), "intervalNs",
+                                      (json_int_t)h->interval_ns, "timeoutNs", (json_int_t)h->timeout_ns,
+                                      "startPeriodNs", (json_int_t)h->start_period_ns, "startIntervalNs",
+                                      (json_int_t)h->start_interval_ns, "retries", h->retries);
+            else if (h)
+                s->health = json_pack("{s:[s]}", "test", "NONE");
+            break;
+        }
+        default: /* ARG (the parser scoped it), MAINTAINER, ONBUILD */
+            break;
+        }
+        if (r == 0 && fs)
+            r = fs_step(b, s, in, text, err);
+        else if (r == 0)
+            progress(b->o, "[%zu/%zu] %s", b->step, b->n_steps, text);
+        if (r == 0 && !fs) {
+            /* metadata steps change what later steps see: fold them into the key */
+            e2b_sha256_init(&kc);
+            kh_str(&kc, s->key);
+            key_instr(&kc, in);
+            kh_final(&kc, s->key);
+        }
+        if (r < 0)
+            return e2b_error_wrap(err, "%s:%d: %s", b->df->name, in->line, e2b_df_kind_name(in->kind));
+    }
+    s->built = true;
     return 0;
 }
 
-static void state_free(struct state *st)
+/* Copy the merged view into the staging root (cp -a keeps owners, modes,
+ * links, xattrs and devices; overlay's own xattrs are not visible). */
+static int copy_root(const char *from, const char *to, struct e2b_error **err)
 {
-    json_decref(st->env);
-    json_decref(st->args);
-    json_decref(st->labels);
-    json_decref(st->ports);
-    json_decref(st->cmd);
-    json_decref(st->entrypoint);
-    free(st->workdir);
-    free(st->user);
-    free(st->stopsignal);
-    e2b_ignore_free(&st->ig);
+    _cleanup_free_ char *src = xasprintf("%s/.", from);
+    pid_t pid = fork();
+    if (pid < 0)
+        return e2b_error_sys(err, errno, "fork");
+    if (pid == 0) {
+        execlp("cp", "cp", "-a", "--no-target-directory", src, to, (char *)NULL);
+        _exit(127);
+    }
+    int ws;
+    while (waitpid(pid, &ws, 0) < 0 && errno == EINTR)
+        ;
+    if (!WIFEXITED(ws) || WEXITSTATUS(ws))
+        return e2b_error_set(err, E2B_ERR_GENERIC, "copying the final root failed (cp -a %s)", from);
+    return 0;
+}
+
+static void build_free(struct build *b)
+{
+    for (size_t i = 0; i < b->n_stages; i++)
+        stage_free(&b->stages[i]);
+    free(b->stages);
+    for (size_t i = 0; i < b->n_images; i++) {
+        e2b_base_image_release(b->images[i]);
+        free(b->images[i]);
+    }
+    free(b->images);
+    e2b_dockerfile_free(b->df);
+    e2b_ignore_free(&b->ig);
+    free(b->cache);
+    free(b->empty);
+    free(b->work);
+}
+
+/* Unmount what is mounted under the work dir (stage views). */
+static void unmount_views(struct build *b)
+{
+    for (size_t i = 0; i < b->n_stages; i++)
+        if (b->stages[i].view && e2b_str_has_prefix(b->stages[i].view, b->work))
+            umount2(b->stages[i].view, MNT_DETACH);
 }
 
 int e2b_build_run(const struct e2b_build_opts *o, json_t **ret_meta, struct e2b_error **err)
 {
-    _cleanup_free_ char *text = NULL;
-    size_t len;
-    struct instr *v = NULL;
-    size_t n = 0;
-    if (e2b_read_file(o->dockerfile, &text, &len, err) < 0 || parse_file(text, &v, &n, err) < 0)
+    struct build b = {.o = o};
+    b.bo = (struct e2b_base_opts){
+        .platform = o->platform,
+        .insecure_registries = o->insecure_registries,
+        .progress = on_base_progress,
+        .tty = o->status != NULL,
+        .ud = (void *)o,
+    };
+    /* a private mount namespace: overlays die with this process */
+    if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+        return e2b_error_sys(err, errno, "build mount namespace (root needed)");
+    if (parse(o, &b, true, err) < 0) {
+        build_free(&b);
         return -1;
+    }
     struct e2b_store store = {0};
     struct e2b_store_txn txn = {0};
-    struct state st = {.o = o};
     bool began = false;
     int r = -1;
-    _cleanup_free_ char *marker = NULL, *image = NULL, *now = NULL;
-    st.env = json_object();
-    st.args = json_object();
-    st.labels = json_object();
-    st.ports = json_object();
-    st.workdir = xstrdup("/");
-    st.user = xstrdup("root");
-    if (e2b_ignore_load(&st.ig, o->context, err) < 0)
+    _cleanup_free_ char *marker = NULL, *image = NULL, *now = NULL, *root = NULL;
+    _cleanup_free_ char *data = e2b_data_dir();
+    b.cache = e2b_path_join(data, "cache/build");
+    _cleanup_free_ char *ld = e2b_path_join(b.cache, "layers"), *sd = e2b_path_join(b.cache, "steps");
+    if (e2b_mkdir_p(ld, 0700, err) < 0 || e2b_mkdir_p(sd, 0700, err) < 0)
+        goto out;
+    cache_clean_stale(ld);
+    cache_clean_stale(sd);
+    if (e2b_ignore_load(&b.ig, o->context, err) < 0)
         goto out;
     if (e2b_store_open(&store, err) < 0)
         goto out;
@@ -784,114 +1746,21 @@ int e2b_build_run(const struct e2b_build_opts *o, json_t **ret_meta, struct e2b_
     if (e2b_store_begin(&store, o->name, &txn, err) < 0)
         goto out;
     began = true;
-    st.root = e2b_path_join(txn.dir, "rootfs");
-    if (e2b_mkdir_p(st.root, 0755, err) < 0)
+    root = e2b_path_join(txn.dir, "rootfs");
+    b.work = e2b_path_join(txn.dir, "work");
+    b.empty = e2b_path_join(b.work, "empty");
+    if (e2b_mkdir_p(b.empty, 0755, err) < 0)
         goto out;
-    json_t *buildargs = json_object();
-    for (size_t i = 0; i < o->n_build_args; i++)
-        do_env(buildargs, o->build_args[i], buildargs, true);
-    int stages = 0;
-    char *base_image = NULL;
-    for (size_t i = 0; i < n; i++) {
-        struct instr *in = &v[i];
-        progress(o, "[%zu/%zu] %s %s", i + 1, n, in->cmd, in->rest);
-        json_t *vars = vars_of(&st);
-        int sr = 0;
-        if (!strcmp(in->cmd, "FROM")) {
-            if (++stages > 1) {
-                sr = e2b_error_set(err, E2B_ERR_INVALID, "multi-stage builds are not supported yet");
-            } else {
-                _cleanup_free_ char *img = expand(in->rest, buildargs);
-                char **w = split_words(img);
-                if (!w[0] || strcmp(w[0], "scratch") != 0)
-                    sr = e2b_error_set(err, E2B_ERR_NOT_FOUND, "FROM %s: unknown base image (only scratch until "
-                                       "image sources land)", w[0] ? w[0] : "");
-                else
-                    base_image = xstrdup(w[0]);
-                e2b_strv_free(w);
-            }
-        } else if (!strcmp(in->cmd, "ARG")) {
-            /* build-arg values win over defaults */
-            json_t *tmp = json_object();
-            do_env(tmp, in->rest, vars, true);
-            const char *k;
-            json_t *val;
-            json_object_foreach(tmp, k, val)
-            {
-                json_t *given = json_object_get(buildargs, k);
-                json_object_set(st.args, k, given ? given : val);
-            }
-            json_decref(tmp);
-        } else if (!strcmp(in->cmd, "ENV")) {
-            do_env(st.env, in->rest, vars, false);
-        } else if (!strcmp(in->cmd, "LABEL")) {
-            do_env(st.labels, in->rest, vars, false);
-        } else if (!strcmp(in->cmd, "WORKDIR")) {
-            _cleanup_free_ char *x = expand(in->rest, vars);
-            char *nw = x[0] == '/' ? xstrdup(x) : e2b_path_join(st.workdir, x);
-            _cleanup_free_ char *c = e2b_context_clean(nw, err);
-            free(nw);
-            if (!c) {
-                sr = -1;
-            } else {
-                free(st.workdir);
-                st.workdir = xasprintf("/%s", strcmp(c, ".") ? c : "");
-                _cleanup_free_ char *d = dest_in_root(&st, st.workdir, true, "x", err);
-                if (!d)
-                    sr = -1;
-                else
-                    e2b_mkdir_p(st.root, 0755, NULL), sr = mkdir(d, 0755) < 0 && errno != EEXIST ?
-                        e2b_error_sys(err, errno, "WORKDIR") : 0;
-                /* d ends in /x: mkdir made the parent, remove the marker name */
-                if (d)
-                    rmdir(d);
-            }
-        } else if (!strcmp(in->cmd, "USER")) {
-            free(st.user);
-            st.user = expand(in->rest, vars);
-        } else if (!strcmp(in->cmd, "RUN")) {
-            json_t *argv;
-            if (e2b_str_has_prefix(in->rest, "<<") && strchr(in->rest, '\n')) {
-                /* `RUN <<EOF` alone: the body is the script */
-                const char *body = strchr(in->rest, '\n') + 1;
-                const char *last = strrchr(in->rest, '\n');
-                _cleanup_free_ char *script = last > body ? xstrndup(body, (size_t)(last - body)) : xstrdup("");
-                argv = json_pack("[sss]", "/bin/sh", "-c", script);
-            } else {
-                argv = command_form(in->rest);
-            }
-            sr = do_run(&st, argv, err);
-            json_decref(argv);
-        } else if (!strcmp(in->cmd, "COPY") || !strcmp(in->cmd, "ADD")) {
-            sr = do_copy(&st, in->rest, !strcmp(in->cmd, "ADD"), err);
-        } else if (!strcmp(in->cmd, "CMD")) {
-            json_decref(st.cmd);
-            st.cmd = command_form(in->rest);
-        } else if (!strcmp(in->cmd, "ENTRYPOINT")) {
-            json_decref(st.entrypoint);
-            st.entrypoint = command_form(in->rest);
-        } else if (!strcmp(in->cmd, "EXPOSE")) {
-            _cleanup_free_ char *x = expand(in->rest, vars);
-            char **w = split_words(x);
-            for (size_t k = 0; w[k]; k++) {
-                char *p = strchr(w[k], '/') ? xstrdup(w[k]) : xasprintf("%s/tcp", w[k]);
-                json_object_set_new(st.ports, p, json_object());
-                free(p);
-            }
-            e2b_strv_free(w);
-        } else if (!strcmp(in->cmd, "STOPSIGNAL")) {
-            free(st.stopsignal);
-            st.stopsignal = expand(in->rest, vars);
-        }
-        json_decref(vars);
-        if (sr < 0) {
-            e2b_error_wrap(err, "Dockerfile:%d: %s", in->line, in->cmd);
-            json_decref(buildargs);
-            free(base_image);
+
+    for (size_t i = 0; i < b.n_stages; i++)
+        if (b.stages[i].needed && stage_build(&b, &b.stages[i], err) < 0)
             goto out;
-        }
-    }
-    json_decref(buildargs);
+    struct stage *t = &b.stages[b.target];
+    progress(o, "steps: %u run, %u cached", b.run_steps, b.cached_steps);
+    if (stage_view(&b, t, err) < 0 || copy_root(t->view, root, err) < 0)
+        goto out;
+    unmount_views(&b);
+    e2b_rm_rf(b.work, NULL);
 
     if (o->ready_cmd || o->start_cmd) {
         /* start command in the background, ready command retried every 2 s;
@@ -904,25 +1773,40 @@ int e2b_build_run(const struct e2b_build_opts *o, json_t **ret_meta, struct e2b_
             o->start_cmd ? "( " : "", o->start_cmd ? o->start_cmd : "", o->start_cmd ? " ) & " : "",
             o->ready_cmd ? o->ready_cmd : "true", limit, limit);
         progress(o, "start and ready commands");
-        json_t *argv = json_pack("[sss]", "/bin/sh", "-c", script);
-        int rr = do_run(&st, argv, err);
-        json_decref(argv);
-        if (rr < 0) {
-            e2b_error_wrap(err, "ready command");
-            free(base_image);
-            goto out;
+        struct run_spec rs = {
+            .root = root,
+            .workdir = t->workdir,
+            .user = t->user,
+            .network_host = o->network_host,
+        };
+        rs.argv = e2b_strv_push(NULL, "/bin/sh");
+        rs.argv = e2b_strv_push(rs.argv, "-c");
+        rs.argv = e2b_strv_push(rs.argv, script);
+        const char *k;
+        json_t *v;
+        bool path = false;
+        json_object_foreach(t->env, k, v)
+        {
+            char *e = xasprintf("%s=%s", k, json_string_value(v) ?: "");
+            rs.envp = e2b_strv_push(rs.envp, e);
+            free(e);
+            path = path || !strcmp(k, "PATH");
         }
+        if (!path)
+            rs.envp = e2b_strv_push(rs.envp, "PATH=" DEFAULT_PATH);
+        int rr = do_run(&b, &rs, "ready command", err);
+        run_spec_free(&rs);
+        if (rr < 0)
+            goto out;
     }
     progress(o, "finishing: user account, /.e2b, ext4 image");
     struct e2b_user_info ui;
     marker = xasprintf("ENV_ID=%s\nBUILD_ID=%s\n", txn.template_id, txn.build_id);
     image = e2b_path_join(txn.dir, "rootfs.ext4");
     uint64_t size_mb = 0;
-    if (e2b_root_add_user(st.root, "user", &ui, err) < 0 || e2b_root_write_marker(st.root, marker, err) < 0 ||
-        e2b_ext4_from_dir(st.root, image, o->disk_headroom_mb, &size_mb, err) < 0) {
-        free(base_image);
+    if (e2b_root_add_user(root, "user", &ui, err) < 0 || e2b_root_write_marker(root, marker, err) < 0 ||
+        e2b_ext4_from_dir(root, image, o->disk_headroom_mb, &size_mb, err) < 0)
         goto out;
-    }
     now = e2b_rfc3339(e2b_wall_ms());
     json_t *meta = json_pack("{s:s,s:s,s:i,s:i,s:i,s:b,s:[s],s:[s],s:s,s:s,s:s,s:s}", "templateID",
                              txn.template_id, "buildID", txn.build_id, "cpuCount", (int)(o->cpu_count ?: 2),
@@ -931,17 +1815,21 @@ int e2b_build_run(const struct e2b_build_opts *o, json_t **ret_meta, struct e2b_
                              "envdVersion", E2B_VERSION, "buildStatus", "ready");
     json_object_set_new(meta, "startCmd", o->start_cmd ? json_string(o->start_cmd) : json_null());
     json_object_set_new(meta, "readyCmd", o->ready_cmd ? json_string(o->ready_cmd) : json_null());
-    json_object_set(meta, "env", st.env);
-    json_object_set_new(meta, "workdir", json_string(st.workdir));
-    json_object_set_new(meta, "user", json_string(st.user));
-    json_object_set(meta, "entrypoint", st.entrypoint ? st.entrypoint : json_null());
-    json_object_set(meta, "cmd", st.cmd ? st.cmd : json_null());
-    json_object_set(meta, "labels", st.labels);
-    json_object_set(meta, "exposedPorts", st.ports);
-    json_object_set_new(meta, "stopSignal", st.stopsignal ? json_string(st.stopsignal) : json_null());
-    json_object_set_new(meta, "imageConfig", json_null());
-    json_object_set_new(meta, "baseImage", base_image ? json_string(base_image) : json_null());
-    free(base_image);
+    json_object_set(meta, "env", t->env);
+    json_object_set_new(meta, "workdir", json_string(t->workdir));
+    json_object_set_new(meta, "user", json_string(*t->user ? t->user : "root"));
+    json_object_set(meta, "entrypoint", t->entrypoint ? t->entrypoint : json_null());
+    json_object_set(meta, "cmd", t->cmd ? t->cmd : json_null());
+    json_object_set(meta, "labels", t->labels);
+    json_object_set(meta, "exposedPorts", t->ports);
+    json_object_set(meta, "volumes", t->volumes);
+    json_object_set_new(meta, "stopSignal", t->stopsignal ? json_string(t->stopsignal) : json_null());
+    json_object_set(meta, "healthcheck", t->health ? t->health : json_null());
+    json_object_set(meta, "shell", t->shell ? t->shell : json_null());
+    json_object_set_new(meta, "imageConfig",
+                        t->image ? e2b_image_config_to_json(&t->image->img.config) : json_null());
+    json_object_set_new(meta, "baseImage", t->image ? json_string(t->image->ref) : json_null());
+    json_object_set_new(meta, "baseImageID", t->image ? json_string(t->image->id) : json_null());
     if (e2b_store_commit(&txn, meta, err) < 0) {
         json_decref(meta);
         goto out;
@@ -952,11 +1840,13 @@ int e2b_build_run(const struct e2b_build_opts *o, json_t **ret_meta, struct e2b_
         json_decref(meta);
     r = 0;
 out:
+    if (b.work) {
+        unmount_views(&b);
+        e2b_rm_rf(b.work, NULL);
+    }
     if (began)
         e2b_store_abort(&txn);
-    free(st.root);
-    state_free(&st);
-    instrs_free(v, n);
+    build_free(&b);
     e2b_store_close(&store);
     return r;
 }

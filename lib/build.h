@@ -1,13 +1,19 @@
 /* build.h - build a template root from a Dockerfile into the template store.
  *
- * Steps run in order per stage: FROM (scratch or an earlier stage), RUN in a
- * build sandbox (mount, pid, ipc, uts and network namespaces, chroot into the
- * stage root, as USER in WORKDIR with ENV), COPY/ADD from the context
- * (honouring .dockerignore, --chown, --chmod, --from), and ENV, ARG, WORKDIR,
- * USER, LABEL, CMD, ENTRYPOINT, EXPOSE, STOPSIGNAL recorded as metadata. The
- * last stage (or --target) becomes the template: `user` added, /.e2b
- * written, ext4 image made, and the store transaction committed only at the
- * end, so a failed build leaves the previous version.
+ * lib/dockerfile parses; the stages the target needs are built in order,
+ * each from scratch, an image (base-image.h: registry, oci:, oci-archive:,
+ * docker-archive:) or an earlier stage. RUN runs in a build sandbox (mount,
+ * pid, ipc, uts and network namespaces, cgroup limits from cpu_count and
+ * memory_mb, the sandbox seccomp filter, chroot into the stage root, as USER
+ * in WORKDIR with ENV, through SHELL), COPY/ADD from the context (honouring
+ * .dockerignore, --chown, --chmod, --from, heredocs; ADD unpacks local tars
+ * and fetches URLs), and ENV, WORKDIR, USER, LABEL, CMD, ENTRYPOINT, EXPOSE,
+ * VOLUME, STOPSIGNAL, HEALTHCHECK, SHELL are recorded as metadata. Steps that
+ * change files are cached (see build.c). The target stage becomes the
+ * template: `user` added, /.e2b written, ext4 image made, and the store
+ * transaction committed only at the end, so a failed build leaves the
+ * previous version. e2b_build_run moves the calling process into a private
+ * mount namespace (it must be single-threaded and root).
  */
 #ifndef E2B_BUILD_H
 #define E2B_BUILD_H
@@ -26,11 +32,15 @@ struct e2b_build_opts {
     const char *const *build_args; /* K=V */
     size_t n_build_args;
     const char *target;
+    const char *platform;      /* of base images; NULL: the host's */
+    const char *const *insecure_registries; /* NULL-ended */
     bool network_host;
     bool no_cache;
     /* progress: one call per step and for step output; may be NULL */
     void (*progress)(void *data, const char *line);
     void (*output)(void *data, const char *buf, size_t len);
+    /* on a TTY: transient status lines (progress bars), each replacing the last */
+    void (*status)(void *data, const char *line);
     void *data;
 };
 
