@@ -573,7 +573,9 @@ static int do_run(struct build *b, const struct run_spec *rs, const char *what, 
             (g && e2b_root_lookup_gid(rs->root, g, &gid, err) < 0))
             return -1;
     }
-    if (mkdir_in_root(rs->root, rs->workdir, err) < 0)
+    /* /proc and /dev are always there for RUN, as with Docker */
+    if (mkdir_in_root(rs->root, rs->workdir, err) < 0 || mkdir_in_root(rs->root, "/proc", err) < 0 ||
+        mkdir_in_root(rs->root, "/dev", err) < 0)
         return -1;
     for (size_t i = 0; i < rs->n_binds; i++)
         if (mkdir_in_root(rs->root, rs->bind_dst[i], err) < 0)
@@ -740,7 +742,7 @@ static int do_run(struct build *b, const struct run_spec *rs, const char *what, 
     if (r == 0 && code != 0) {
         while (tlen && tail[tlen - 1] == '\n')
             tlen--;
-        r = e2b_error_set(err, E2B_ERR_GENERIC, "%s: exit code %d%s%s%.*s", what, code,
+        r = e2b_error_set(err, E2B_ERR_GENERIC, "%s%sexit code %d%s%s%.*s", what ? what : "", what ? ": " : "", code,
                           oom ? " (out of memory: --memory-mb)" : "", tlen ? "; last output:\n" : "",
                           (int)tlen, tail);
     }
@@ -1489,7 +1491,7 @@ static int fs_step(struct build *b, struct stage *s, const struct e2b_df_instr *
             rs.user = s->user;
             rs.network_host = net_host;
             rs.limits = true;
-            r = do_run(b, &rs, "RUN", err);
+            r = do_run(b, &rs, NULL, err);
         } else if (in->kind == E2B_DF_WORKDIR) {
             r = mkdir_in_root(mnt, s->workdir, err);
         } else {

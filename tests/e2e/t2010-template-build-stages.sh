@@ -1,0 +1,194 @@
+#!/bin/sh
+# e2b template build from images (oci:, oci-archive:, docker-archive: of a
+# busybox-static root), the step cache and --no-cache, multi-stage builds and
+# --target, SHELL, COPY heredocs, ADD of tars and URLs, RUN --mount=type=cache,
+# RUN networks, cgroup limits and the seccomp filter of build steps.
+. "$(dirname "$0")/test-lib.sh"
+. "$TEST_DIR/lib-image.sh"
+
+command -v debugfs >/dev/null || { echo "1..0 # SKIP no debugfs"; exit 0; }
+BUSYBOX=$(command -v busybox) || { echo "1..0 # SKIP no busybox"; exit 0; }
+
+tpl_dir() { echo "$E2B_DATA_DIR/templates/$(cat "$1")/current"; }
+img_cat() { debugfs -R "cat $2" "$(tpl_dir "$1")/rootfs.ext4" 2>/dev/null; }
+build() { e2b template build "$@" > id 2>err; }
+
+test_expect_success 'an OCI layout of a busybox root' '
+    mkdir -p root/bin root/etc root/tmp &&
+    cp "$BUSYBOX" root/bin/busybox &&
+    for a in $(root/bin/busybox --list); do [ "$a" = busybox ] || ln -s busybox root/bin/$a; done &&
+    printf "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534::/:/bin/sh\n" > root/etc/passwd &&
+    printf "root:x:0:\nnogroup:x:65534:\n" > root/etc/group &&
+    echo base > root/etc/base-file &&
+    oci_layout_from_dir root img 1 &&
+    IMG="oci:$TRASH/img:1" && echo "$IMG" > img.ref
+'
+IMG=oci:$TRASH/img:1
+
+mkdir -p ctx
+echo one > ctx/a.txt
+cat > ctx/Dockerfile <<DF
+FROM $IMG
+ENV GREETING=hi
+RUN cat /proc/sys/kernel/random/uuid > /uuid1
+COPY a.txt /a.txt
+RUN cat /proc/sys/kernel/random/uuid > /uuid2
+CMD ["/bin/sh", "-c", "echo started"]
+DF
+
+test_expect_success 'FROM oci: image: layers unpacked, RUN ran, image config seeds metadata' '
+    build -n img1 ctx && test_grep "layer 1/1 .* unpacked" err &&
+    test "$(img_cat id /etc/base-file)" = base && test "$(img_cat id /a.txt)" = one &&
+    test -n "$(img_cat id /uuid1)" && cp id id1 &&
+    python3 - "$(tpl_dir id)/template.json" <<PY
+import json, sys
+m = json.load(open(sys.argv[1]))
+assert m["env"]["PATH"].startswith("/usr/local/sbin"), m["env"]
+assert m["env"]["GREETING"] == "hi"
+assert m["cmd"] == ["/bin/sh", "-c", "echo started"], m["cmd"]
+assert m["imageConfig"]["cmd"] == ["/bin/sh"], m["imageConfig"]
+assert m["baseImageID"].startswith("sha256:")
+PY
+'
+
+test_expect_success 'second build: root not unpacked again, every step cached' '
+    build -n img2 ctx &&
+    test_grep "already unpacked" err && ! grep -q "unpacked [0-9]" err &&
+    test_grep "RUN cat /proc/sys/kernel/random/uuid > /uuid1 (cached)" err &&
+    test_grep "steps: 0 run, 3 cached" err &&
+    test "$(img_cat id /uuid1)" = "$(img_cat id1 /uuid1)" &&
+    test "$(img_cat id /uuid2)" = "$(img_cat id1 /uuid2)"
+'
+
+test_expect_success 'a changed COPY source reruns that step and the ones after, not those before' '
+    echo two > ctx/a.txt && build -n img2 ctx &&
+    test_grep "uuid1 (cached)" err && ! grep -q "uuid2 (cached)" err &&
+    test "$(img_cat id /uuid1)" = "$(img_cat id1 /uuid1)" &&
+    test "$(img_cat id /uuid2)" != "$(img_cat id1 /uuid2)" && test "$(img_cat id /a.txt)" = two
+'
+
+test_expect_success '--no-cache runs every step again' '
+    build -n img2 --no-cache ctx && test_grep "steps: 3 run, 0 cached" err &&
+    test "$(img_cat id /uuid1)" != "$(img_cat id1 /uuid1)"
+'
+
+test_expect_success 'oci-archive: and docker-archive: sources' '
+    skopeo copy -q oci:img:1 oci-archive:img.tar &&
+    skopeo copy -q oci:img:1 docker-archive:docker.tar:busybox:1 &&
+    mkdir arch && printf "FROM oci-archive:$TRASH/img.tar\nRUN echo oa > /from\n" > arch/Dockerfile &&
+    build -n arch1 arch && test "$(img_cat id /from)" = oa && test "$(img_cat id /etc/base-file)" = base &&
+    printf "FROM docker-archive:$TRASH/docker.tar:busybox:1\nRUN echo da > /from\n" > arch/Dockerfile &&
+    build -n arch2 arch && test "$(img_cat id /from)" = da
+'
+
+mkdir -p ms
+cat > ms/Dockerfile <<DF
+FROM $IMG AS builder
+RUN mkdir -p /out && echo built > /out/x
+FROM builder AS tester
+RUN test -f /out/x && echo tested > /out/t
+FROM $IMG AS unused
+RUN echo unused-stage-ran; exit 9
+FROM scratch
+COPY --from=builder /out/x /x
+COPY --from=1 /out/t /t
+COPY --from=$IMG /etc/base-file /b
+DF
+
+test_expect_success 'multi-stage: COPY --from a stage name, an index and an image; unneeded stages skipped' '
+    build -n ms ms && ! grep -q unused-stage-ran err &&
+    test "$(img_cat id /x)" = built && test "$(img_cat id /t)" = tested && test "$(img_cat id /b)" = base
+'
+
+test_expect_success '--target builds only that stage and what it needs' '
+    build -n mst --target tester ms && test "$(img_cat id /out/t)" = tested &&
+    ! grep -q unused-stage-ran err &&
+    test_expect_code 1 e2b template build -n mst --target nosuch ms 2>err &&
+    test_grep "target stage .nosuch. could not be found" err
+'
+
+test_expect_success 'dry run: expanded instructions of the needed stages only' '
+    e2b template build --dry-run --json --target tester ms > dry &&
+    python3 - dry <<PY
+import json, sys
+d = json.load(open(sys.argv[1]))
+names = [s["name"] for s in d["stages"]]
+assert names == ["builder", "tester"], names
+assert d["stages"][1]["instructions"][1]["instruction"] == "RUN"
+PY
+'
+
+test_expect_success 'SHELL wraps shell-form RUN; COPY heredoc; HEALTHCHECK recorded' '
+    mkdir sh && cat > sh/Dockerfile <<DF &&
+FROM $IMG
+ARG WHO=world
+SHELL ["/bin/sh", "-c", "echo via-shell >> /shell.log; eval \"\$1\"", "wrapper"]
+RUN echo cmd-ran >> /shell.log
+COPY <<EOT /etc/greeting
+hello \$WHO
+EOT
+HEALTHCHECK --interval=5s CMD ["true"]
+DF
+    build -n sh sh &&
+    printf "via-shell\ncmd-ran\n" > want && img_cat id /shell.log > got && test_cmp want got &&
+    test "$(img_cat id /etc/greeting)" = "hello world" &&
+    grep -q "\"intervalNs\": 5000000000" "$(tpl_dir id)/template.json"
+'
+
+test_expect_success 'ADD unpacks local tars (gzip, xz, bzip2, zstd) and refuses escaping entries' '
+    mkdir -p add/t/d && echo in-tar > add/t/d/f &&
+    tar -C add/t -czf add/a.tgz d && tar -C add/t -cJf add/a.txz d &&
+    tar -C add/t -cjf add/a.tbz d && tar -C add/t --zstd -cf add/a.tzst d &&
+    printf "FROM $IMG\nADD a.tgz /g/\nADD a.txz /x/\nADD a.tbz /b/\nADD a.tzst /z/\n" > add/Dockerfile &&
+    build -n add add && for d in g x b z; do test "$(img_cat id /$d/d/f)" = in-tar || return 1; done &&
+    python3 -c "
+import tarfile, io
+t = tarfile.open(\"add/evil.tar\", \"w\")
+i = tarfile.TarInfo(\"../../escaped\"); d = b\"x\"; i.size = 1
+t.addfile(i, io.BytesIO(d)); t.close()" &&
+    printf "FROM $IMG\nADD evil.tar /e/\n" > add/Dockerfile &&
+    test_expect_code 1 e2b template build -n add add 2>err && test_grep "ADD evil.tar" err &&
+    test ! -e "$TRASH/escaped" && test "$(img_cat id /g/d/f)" = in-tar
+'
+
+test_expect_success 'ADD of an http URL, with --checksum' '
+    mkdir -p www && echo served > www/file.txt && port=$(free_port) &&
+    { python3 -m http.server -d www -b 127.0.0.1 $port >/dev/null 2>&1 & } &&
+    srv=$! && test_atexit "kill $srv" &&
+    wait_for 50 curl -sf http://127.0.0.1:$port/file.txt &&
+    sum=$(sha256sum www/file.txt | cut -d" " -f1) &&
+    printf "FROM $IMG\nADD --checksum=sha256:$sum http://127.0.0.1:$port/file.txt /dl/\n" > add/Dockerfile &&
+    build -n url add && test "$(img_cat id /dl/file.txt)" = served &&
+    printf "FROM $IMG\nADD --checksum=sha256:%064d http://127.0.0.1:$port/file.txt /dl/\n" 0 > add/Dockerfile &&
+    test_expect_code 1 e2b template build -n url add 2>err && test_grep "checksum mismatch" err
+'
+
+test_expect_success 'RUN --mount=type=cache keeps its content across builds' '
+    mkdir cm && printf "FROM $IMG\nRUN --mount=type=cache,target=/var/cache/x echo run >> /var/cache/x/log && wc -l < /var/cache/x/log > /count\n" > cm/Dockerfile &&
+    build -n cm cm && test "$(img_cat id /count)" = 1 &&
+    build -n cm --no-cache cm && test "$(img_cat id /count)" = 2 &&
+    test -z "$(img_cat id /var/cache/x/log)"
+'
+
+test_expect_success 'RUN network: none by default, host when asked' '
+    mkdir net && printf "FROM $IMG\nRUN grep -c : /proc/net/dev > /n1\nRUN --network=host grep -c : /proc/net/dev > /n2\n" > net/Dockerfile &&
+    build -n net net && test "$(img_cat id /n1)" = 1 && test "$(img_cat id /n2)" -gt 1
+'
+
+test_expect_success 'RUN steps get a cgroup with --memory-mb and the seccomp filter' '
+    mkdir lim && printf "FROM $IMG\nRUN cat /proc/self/cgroup > /cg\n" > lim/Dockerfile &&
+    build -n lim --memory-mb 256 lim && img_cat id /cg | grep -q "build-" &&
+    readlink "$E2B_DATA_DIR/templates/$(cat id)/current" > lim.link &&
+    printf "FROM $IMG\nRUN mkdir -p /m && mount -t tmpfs none /m && echo mounted\n" > lim/Dockerfile &&
+    test_expect_code 1 e2b template build -n lim lim 2>err &&
+    test_grep "RUN: exit code" err && ! grep -q "^mounted" err &&
+    test "$(readlink "$E2B_DATA_DIR/templates/$(cat id)/current")" = "$(cat lim.link)"
+'
+
+test_expect_success 'nothing left mounted or staged' '
+    ! grep -q "$TRASH" /proc/self/mountinfo &&
+    test -z "$(ls "$E2B_DATA_DIR/templates/.staging" 2>/dev/null)" &&
+    test -z "$(ls "$E2B_DATA_DIR/cache/build/layers" | grep tmp)"
+'
+
+test_done
