@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
 #include <linux/openat2.h>
 #include <net/if.h>
 #include <sys/ioctl.h>
@@ -37,6 +38,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -528,7 +530,7 @@ struct run_spec {
     size_t n_binds;
     char **tmpfs_dst;
     size_t n_tmpfs;
-    bool limits;            /* cgroup limits + seccomp (build steps; not the ready command) */
+    bool limits;            /* cgroup limits (build steps; not the ready command) */
 };
 
 /* Resolve a path inside root without leaving it (symlinks resolved in it). */
@@ -559,6 +561,105 @@ static int mkdir_in_root(const char *root, const char *path, struct e2b_error **
     return 0;
 }
 
+/* The RUN step's process (pid 1 of new mount and pid namespaces, still the
+ * host's root): pivot into the stage root (chroot alone can be climbed out
+ * of by root), give it /proc and a minimal /dev of its own, and drop what a
+ * container's root has no need for, as the sandbox runtime does. Messages
+ * go to stderr (the step's output). */
+static int enter_build_root(const struct run_spec *rs)
+{
+    static const struct {
+        const char *name;
+        unsigned maj, min;
+    } nodes[] = {{"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7}, {"random", 1, 8}, {"urandom", 1, 9},
+                 {"tty", 5, 0}};
+    static const char *const links[][2] = {{"/proc/self/fd", "fd"}, {"/proc/self/fd/0", "stdin"},
+                                           {"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"}};
+    static const int keep[] = {CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_FSETID, CAP_KILL, CAP_SETGID,
+                               CAP_SETUID, CAP_SETPCAP, CAP_NET_BIND_SERVICE, CAP_SYS_CHROOT,
+                               CAP_AUDIT_WRITE, CAP_SETFCAP};
+    const char *root = rs->root;
+    _cleanup_free_ char *proc = e2b_path_join(root, "proc");
+    _cleanup_free_ char *dev = e2b_path_join(root, "dev");
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+        mount(root, root, NULL, MS_BIND, NULL) < 0) { /* pivot_root wants a mount point */
+        dprintf(2, "e2b build: cannot set up the mounts of the build root: %m\n");
+        return -1;
+    }
+    (void)mkdir(proc, 0555);
+    (void)mkdir(dev, 0755);
+    if (mount("proc", proc, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0 ||
+        mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "size=64k,mode=755") < 0) {
+        dprintf(2, "e2b build: cannot mount /proc and /dev in the build root: %m\n");
+        return -1;
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(nodes); i++) {
+        _cleanup_free_ char *p = e2b_path_join(dev, nodes[i].name);
+        if (mknod(p, S_IFCHR | 0666, makedev(nodes[i].maj, nodes[i].min)) < 0) {
+            dprintf(2, "e2b build: cannot create /dev/%s: %m\n", nodes[i].name);
+            return -1;
+        }
+        chmod(p, 0666);
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(links); i++) {
+        _cleanup_free_ char *p = e2b_path_join(dev, links[i][1]);
+        (void)!symlink(links[i][0], p);
+    }
+    /* RUN --mount: binds (cache dirs, context, stages) and tmpfs */
+    for (size_t i = 0; i < rs->n_binds; i++) {
+        _cleanup_free_ char *t = e2b_path_join(root, rs->bind_dst[i]);
+        if (mount(rs->bind_src[i], t, NULL, MS_BIND | MS_REC, NULL) < 0 ||
+            (rs->bind_ro[i] && mount(NULL, t, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0)) {
+            dprintf(2, "e2b build: mount %s: %m\n", rs->bind_dst[i]);
+            return -1;
+        }
+    }
+    for (size_t i = 0; i < rs->n_tmpfs; i++) {
+        _cleanup_free_ char *t = e2b_path_join(root, rs->tmpfs_dst[i]);
+        if (mount("tmpfs", t, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") < 0) {
+            dprintf(2, "e2b build: tmpfs %s: %m\n", rs->tmpfs_dst[i]);
+            return -1;
+        }
+    }
+    if (chdir(root) < 0 || syscall(SYS_pivot_root, ".", ".") < 0 || umount2(".", MNT_DETACH) < 0) {
+        dprintf(2, "e2b build: cannot pivot into the build root: %m\n");
+        return -1;
+    }
+    if (chdir(rs->workdir) < 0) {
+        dprintf(2, "e2b build: cannot enter WORKDIR %s: %m\n", rs->workdir);
+        return -1;
+    }
+    /* /proc/sys and friends read-only, as in a sandbox */
+    static const char *const ro[] = {"/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus"};
+    for (size_t i = 0; i < ARRAY_SIZE(ro); i++)
+        if (mount(ro[i], ro[i], NULL, MS_BIND | MS_REC, NULL) == 0)
+            mount(NULL, ro[i], NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+    /* the filter first, while CAP_SYS_ADMIN lets it in without no_new_privs
+     * (setuid programs in RUN steps keep working) */
+    _cleanup_error_ struct e2b_error *e = NULL;
+    if (e2b_seccomp_apply(&e) < 0) {
+        dprintf(2, "e2b build: %s\n", e->msg);
+        return -1;
+    }
+    uint64_t kept = 0;
+    for (size_t i = 0; i < ARRAY_SIZE(keep); i++)
+        kept |= 1ULL << keep[i];
+    for (int c = 0; c <= 63; c++)
+        if (!(kept & (1ULL << c)) && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL) {
+            dprintf(2, "e2b build: cannot drop capability %d: %m\n", c);
+            return -1;
+        }
+    struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+    struct __user_cap_data_struct data[2] = {{0}};
+    data[0].effective = data[0].permitted = data[0].inheritable = (uint32_t)kept;
+    data[1].effective = data[1].permitted = data[1].inheritable = (uint32_t)(kept >> 32);
+    if (syscall(SYS_capset, &hdr, data) < 0) {
+        dprintf(2, "e2b build: cannot set capabilities: %m\n");
+        return -1;
+    }
+    return 0;
+}
+
 static int do_run(struct build *b, const struct run_spec *rs, const char *what, struct e2b_error **err)
 {
     const struct e2b_build_opts *o = b->o;
@@ -573,9 +674,7 @@ static int do_run(struct build *b, const struct run_spec *rs, const char *what, 
             (g && e2b_root_lookup_gid(rs->root, g, &gid, err) < 0))
             return -1;
     }
-    /* /proc and /dev are always there for RUN, as with Docker */
-    if (mkdir_in_root(rs->root, rs->workdir, err) < 0 || mkdir_in_root(rs->root, "/proc", err) < 0 ||
-        mkdir_in_root(rs->root, "/dev", err) < 0)
+    if (mkdir_in_root(rs->root, rs->workdir, err) < 0)
         return -1;
     for (size_t i = 0; i < rs->n_binds; i++)
         if (mkdir_in_root(rs->root, rs->bind_dst[i], err) < 0)
@@ -642,7 +741,6 @@ static int do_run(struct build *b, const struct run_spec *rs, const char *what, 
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         dup2(pfd[1], 1);
         dup2(pfd[1], 2);
-        mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
         if (!rs->network_host) {
             /* loopback up in the new network namespace */
             int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -655,46 +753,14 @@ static int do_run(struct build *b, const struct run_spec *rs, const char *what, 
             if (s >= 0)
                 close(s);
         }
-        char *proc = e2b_path_join(rs->root, "proc");
-        struct stat ps;
-        if (stat(proc, &ps) == 0 && S_ISDIR(ps.st_mode))
-            mount("proc", proc, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
-        char *dev = e2b_path_join(rs->root, "dev");
-        if (lstat(dev, &ps) == 0 && S_ISDIR(ps.st_mode))
-            mount("/dev", dev, NULL, MS_BIND | MS_REC, NULL);
-        for (size_t i = 0; i < rs->n_binds; i++) {
-            char *t = e2b_path_join(rs->root, rs->bind_dst[i]);
-            if (mount(rs->bind_src[i], t, NULL, MS_BIND | MS_REC, NULL) < 0 ||
-                (rs->bind_ro[i] && mount(NULL, t, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0)) {
-                dprintf(2, "e2b build: mount %s: %m\n", rs->bind_dst[i]);
-                _exit(125);
-            }
-        }
-        for (size_t i = 0; i < rs->n_tmpfs; i++) {
-            char *t = e2b_path_join(rs->root, rs->tmpfs_dst[i]);
-            if (mount("tmpfs", t, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") < 0) {
-                dprintf(2, "e2b build: tmpfs %s: %m\n", rs->tmpfs_dst[i]);
-                _exit(125);
-            }
-        }
         sethostname("e2b-build", 9);
         int nul = open("/dev/null", O_RDONLY);
         if (nul >= 0)
             dup2(nul, 0);
-        if (chroot(rs->root) < 0 || chdir(rs->workdir) < 0) {
-            dprintf(2, "e2b build: cannot enter the root at %s: %m\n", rs->workdir);
+        if (enter_build_root(rs) < 0)
             _exit(125);
-        }
         if (setgroups(0, NULL) < 0 || setgid(gid) < 0 || setuid(uid) < 0)
             _exit(125);
-        if (rs->limits) {
-            struct e2b_error *se = NULL;
-            prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-            if (e2b_seccomp_apply(&se) < 0) {
-                dprintf(2, "e2b build: %s\n", se->msg);
-                _exit(125);
-            }
-        }
         execvpe(rs->argv[0], rs->argv, rs->envp);
         dprintf(2, "%s: %m\n", rs->argv[0]);
         _exit(127);
