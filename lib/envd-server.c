@@ -502,6 +502,7 @@ static void usage(FILE *f)
                "  --user NAME         default user before /init (default root)\n"
                "  --access-token T    require X-Access-Token T (as /init would set)\n"
                "  --sync-clock        let /init's timestamp set the system clock\n"
+               "  --ready-fd N        write one byte to fd N once listening, then close it\n"
                "  -v, --verbose       log requests to stderr\n"
                "  --version           print the version\n",
             E2B_ENVD_DEFAULT_PORT);
@@ -514,13 +515,14 @@ int e2b_envd_main(int argc, char **argv)
     char *listens[8];
     size_t nlisten = 0;
     const char *unix_path = NULL, *user = "root", *token = NULL;
+    int ready_fd = -1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (a[0] == '-' && a[1] == '-')
             a++; /* accept -flag and --flag, like Go's flag package */
         const char *val = NULL;
         bool needs = STREQ(a, "-port") || STREQ(a, "-listen") || STREQ(a, "-unix") || STREQ(a, "-user") ||
-                     STREQ(a, "-access-token") || STREQ(a, "-cgroup-root");
+                     STREQ(a, "-access-token") || STREQ(a, "-cgroup-root") || STREQ(a, "-ready-fd");
         if (needs) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "envd: option '%s' needs a value\n", argv[i]);
@@ -550,6 +552,14 @@ int e2b_envd_main(int argc, char **argv)
             user = val;
         } else if (STREQ(a, "-access-token")) {
             token = val;
+        } else if (STREQ(a, "-ready-fd")) {
+            char *e;
+            long fd = strtol(val, &e, 10);
+            if (*e || fd < 0 || fd > 1024) {
+                fprintf(stderr, "envd: bad --ready-fd '%s'\n", val);
+                return 2;
+            }
+            ready_fd = (int)fd;
         } else if (STREQ(a, "-sync-clock")) {
             e2b_envd.sync_clock = true;
         } else if (STREQ(a, "-v") || STREQ(a, "-verbose")) {
@@ -628,6 +638,10 @@ int e2b_envd_main(int argc, char **argv)
     struct event *sigint = evsignal_new(e2b_envd.base, SIGINT, on_term, NULL);
     event_add(sigterm, NULL);
     event_add(sigint, NULL);
+    if (ready_fd >= 0) { /* the sandbox's supervisor waits on this, not by polling */
+        (void)!write(ready_fd, "r", 1);
+        close(ready_fd);
+    }
     if (e2b_envd.verbose)
         fprintf(stderr, "envd %s: listening%s%s\n", E2B_ENVD_VERSION, unix_path ? " on " : "",
                 unix_path ? unix_path : "");

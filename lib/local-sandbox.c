@@ -171,20 +171,30 @@ static int envd_call(const char *base, const char *method, const char *path, con
     return r;
 }
 
-static int wait_envd(const char *base, const char *sock, pid_t init_pid, struct e2b_error **err)
+/* envd writes one byte to the readiness pipe once it listens; EOF means
+ * init or envd died first. No polling: the byte wakes us at once. */
+static int wait_envd(int ready_fd, struct e2b_error **err)
 {
+    struct pollfd pfd = {.fd = ready_fd, .events = POLLIN};
     int64_t deadline = e2b_now_ms() + READY_TIMEOUT_MS;
-    useconds_t pause_us = 1000;
-    while (e2b_now_ms() < deadline) {
-        if (!alive(init_pid) || waitpid(init_pid, NULL, WNOHANG) == init_pid)
-            return e2b_error_set(err, E2B_ERR_GENERIC, "the sandbox exited while starting");
-        if (access(sock, F_OK) == 0 && envd_call(base, "GET", "/health", NULL, 1000, NULL) == 0)
-            return 0;
-        usleep(pause_us);
-        if (pause_us < 20000)
-            pause_us *= 2;
+    for (;;) {
+        int64_t left = deadline - e2b_now_ms();
+        if (left <= 0)
+            return e2b_error_set(err, E2B_ERR_TIMEOUT, "envd did not answer within %d s",
+                                 READY_TIMEOUT_MS / 1000);
+        int n = poll(&pfd, 1, (int)left);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return e2b_error_sys(err, errno, "cannot wait for envd");
+        if (n == 0)
+            continue;
+        char c;
+        ssize_t r = read(ready_fd, &c, 1);
+        if (r < 0 && errno == EINTR)
+            continue;
+        return r == 1 ? 0 : e2b_error_set(err, E2B_ERR_GENERIC, "the sandbox exited while starting");
     }
-    return e2b_error_set(err, E2B_ERR_TIMEOUT, "envd did not answer within %d s", READY_TIMEOUT_MS / 1000);
 }
 
 /* ---- the supervisor ------------------------------------------------------- */
@@ -243,8 +253,9 @@ static _noreturn_ void supervise(struct supervisor *s, const struct e2b_local_op
         goto fail;
     /* From here the sandbox exists; it is fully set up only once envd answers. */
     _cleanup_free_ char *base = e2b_local_envd_base(s->id);
-    _cleanup_free_ char *sock = xasprintf("%s/run/envd.sock", s->dir);
-    if (wait_envd(base, sock, s->init_pid, &err) < 0) {
+    int wr = wait_envd(s->root.ready_fd, &err);
+    close(s->root.ready_fd);
+    if (wr < 0) {
         _cleanup_free_ char *boot = xasprintf("%s/run/init.log", s->dir);
         _cleanup_free_ char *log = NULL;
         if (e2b_read_file_untrusted(boot, 4096, &log, NULL, NULL) == 0 && *log) {

@@ -246,7 +246,7 @@ static void drop_capabilities(void)
         die("cannot set capabilities");
 }
 
-static _noreturn_ void run_envd(const char *user)
+static _noreturn_ void run_envd(const char *user, int ready_w)
 {
     int log = open("/run/e2b/envd.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -254,7 +254,10 @@ static _noreturn_ void run_envd(const char *user)
     if (log >= 0)
         dup2(log, 1), dup2(log, 2);
     setsid();
-    char *const argv[] = {"envd", "--unix", "/run/e2b/envd.sock", "--no-tcp", "--user", (char *)user, NULL};
+    if (dup2(ready_w, 3) < 0) /* dup2 clears close-on-exec */
+        _exit(127);
+    char *const argv[] = {"envd", "--unix", "/run/e2b/envd.sock", "--no-tcp", "--ready-fd", "3",
+                          "--user", (char *)user, NULL};
     char *const envp[] = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
                           "HOME=/root", "E2B_SANDBOX=true", "LANG=C.UTF-8", NULL};
     execve("/run/e2b/envd", argv, envp);
@@ -263,7 +266,8 @@ static _noreturn_ void run_envd(const char *user)
 }
 
 /* pid 1 of the sandbox: set up, start envd, reap orphans until envd dies. */
-static _noreturn_ void init_main(struct e2b_sandbox_root *r, const char *id, int go_fd, int net_fd)
+static _noreturn_ void init_main(struct e2b_sandbox_root *r, const char *id, int go_fd, int net_fd,
+                                 int ready_w)
 {
     char go;
     if (read(go_fd, &go, 1) != 1)
@@ -359,8 +363,9 @@ static _noreturn_ void init_main(struct e2b_sandbox_root *r, const char *id, int
         die("cannot start envd");
     if (envd == 0) {
         sigprocmask(SIG_UNBLOCK, &all, NULL);
-        run_envd(r->user);
+        run_envd(r->user, ready_w);
     }
+    close(ready_w); /* envd holds it now: its death before listening is EOF */
     close(boot_log);
     for (;;) {
         siginfo_t si;
@@ -415,9 +420,13 @@ static int start_slirp(const char *id, pid_t init_pid, int *ret_exit_w, struct e
 int e2b_sandbox_root_spawn(struct e2b_sandbox_root *r, const char *id, pid_t *ret_init_pid,
                            struct e2b_error **err)
 {
-    int gop[2], netp[2] = {-1, -1};
+    int gop[2], netp[2] = {-1, -1}, readyp[2];
     if (pipe2(gop, O_CLOEXEC) < 0)
         return e2b_error_sys(err, errno, "cannot start the sandbox");
+    if (pipe2(readyp, O_CLOEXEC) < 0) {
+        close(gop[0]), close(gop[1]);
+        return e2b_error_sys(err, errno, "cannot start the sandbox");
+    }
     if (r->internet && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, netp) < 0)
         return e2b_error_sys(err, errno, "cannot start the sandbox");
     _cleanup_free_ char *logp = xasprintf("%s/run/init.log", r->state_dir);
@@ -433,10 +442,13 @@ int e2b_sandbox_root_spawn(struct e2b_sandbox_root *r, const char *id, pid_t *re
         close(gop[1]);
         if (netp[0] >= 0)
             close(netp[0]);
+        close(readyp[0]);
         boot_log = open(logp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        init_main(r, id, gop[0], netp[1]);
+        init_main(r, id, gop[0], netp[1], readyp[1]);
     }
     close(gop[0]);
+    close(readyp[1]);
+    r->ready_fd = readyp[0];
     if (netp[1] >= 0)
         close(netp[1]);
     *ret_init_pid = pid;

@@ -24,6 +24,8 @@ struct e2b_sandbox_root {
     char *user;         /* envd's default user */
     int disk_mb;        /* size of the writable layer */
     bool internet;      /* outbound network through slirp4netns */
+    int ready_fd;       /* set by spawn: envd writes a byte here once it listens;
+                         * EOF means init or envd died first */
 };
 
 /* Fork init (in the caller's cgroup for this id), return its pid. Failures
