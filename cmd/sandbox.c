@@ -22,7 +22,7 @@ static const struct e2b_column detail_cols[] = {
     {"state", "State"},          {"startedAt", "Started at"},   {"endAt", "End at"},
     {"cpuCount", "vCPUs"},       {"memoryMB", "Memory MiB"},    {"diskSizeMB", "Disk MiB"},
     {"envdVersion", "envd version"}, {"allowInternetAccess", "Internet"},
-    {"metadata", "Metadata"},    {NULL, NULL},
+    {"limits", "Limits"},        {"metadata", "Metadata"},    {NULL, NULL},
 };
 
 int e2b_cli_open_backend(struct e2b_ctx *ctx, struct e2b_backend **ret)
@@ -101,6 +101,8 @@ int cmd_sandbox_create(struct e2b_ctx *ctx, struct e2b_args *args)
     if (b->ops->create(b, &spec, &sbx, &err) < 0)
         return e2b_fail(err);
     const char *id = e2b_json_str(sbx, "sandboxID");
+    if (e2b_json_str(sbx, "limits"))
+        fprintf(stderr, "e2b: warning: sandbox %s: limits: %s\n", id, e2b_json_str(sbx, "limits"));
     if (e2b_args_flag(args, "detach")) {
         if (ctx->json)
             e2b_object_print(sbx, detail_cols, stdout, true);

@@ -36,6 +36,8 @@ static json_t *sandbox_json(const json_t *st, bool detail)
         if (tok)
             json_object_set(o, "envdAccessToken", tok);
         json_object_set(o, "allowInternetAccess", json_object_get(st, "allowInternetAccess"));
+        if (json_object_get(st, "limits")) /* unprivileged: what is not enforced */
+            json_object_set(o, "limits", json_object_get(st, "limits"));
         json_object_set_new(o, "lifecycle", json_pack("{s:b, s:s}", "autoResume", 0, "onTimeout", "kill"));
     }
     return o;

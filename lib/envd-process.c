@@ -672,7 +672,11 @@ void e2b_process_start(struct e2b_http_req *req, json_t *msg, const struct e2b_u
             close(oom);
         }
         if (geteuid() == 0) {
-            if (setgroups(user->ngroups, user->groups) < 0 || setgid(user->gid) < 0 || setuid(user->uid) < 0)
+            /* In a user namespace with one mapped id setgroups is denied;
+             * staying who we are is fine then. */
+            bool same = user->uid == getuid() && user->gid == getgid();
+            if ((setgroups(user->ngroups, user->groups) < 0 && !(same && errno == EPERM)) ||
+                setgid(user->gid) < 0 || setuid(user->uid) < 0)
                 child_fail(ep[1], errno);
         } else if (getuid() != user->uid) {
             child_fail(ep[1], EPERM);

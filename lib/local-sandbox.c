@@ -247,7 +247,7 @@ static _noreturn_ void supervise(struct supervisor *s, const struct e2b_local_op
         .pids_max = (uint64_t)(o->pids_max ? o->pids_max : DEFAULT_PIDS),
         .cpu_count = (unsigned)json_integer_value(json_object_get(state, "cpuCount")),
     };
-    if (e2b_cgroup_create(s->id, &lim, &err) < 0)
+    if (!s->root.userns && e2b_cgroup_create(s->id, &lim, &err) < 0)
         goto fail;
     if (e2b_sandbox_root_spawn(&s->root, s->id, &s->init_pid, &err) < 0)
         goto fail;
@@ -350,7 +350,9 @@ static int resolve_template(const char *name, struct e2b_sandbox_root *root, jso
         root->host = true;
         json_object_set_new(state, "templateID", json_string("host"));
         json_object_set_new(state, "alias", json_string("host"));
-        json_object_set_new(state, "defaultUser", json_string(root_has_user("", "user") ? "user" : "root"));
+        /* unprivileged with one mapped id, only root exists inside */
+        bool ids = geteuid() == 0 || e2b_sandbox_userns_ranges();
+        json_object_set_new(state, "defaultUser", json_string(ids && root_has_user("", "user") ? "user" : "root"));
         return 0;
     }
     struct e2b_store store;
@@ -372,6 +374,10 @@ static int resolve_template(const char *name, struct e2b_sandbox_root *root, jso
     struct stat st;
     if (stat(tree, &st) == 0 && S_ISDIR(st.st_mode))
         root->lower = TAKE_PTR(tree);
+    else if (stat(image, &st) == 0 && S_ISREG(st.st_mode) && geteuid() != 0)
+        return e2b_error_set(err, E2B_ERR_PERMISSION,
+                             "template '%s' has only an ext4 image, and loop devices need root (keep its rootfs/ tree)",
+                             name);
     else if (stat(image, &st) == 0 && S_ISREG(st.st_mode))
         root->image = TAKE_PTR(image);
     else
@@ -407,9 +413,6 @@ static char *random_token(void)
 
 int e2b_local_create(const struct e2b_local_options *o, json_t **ret_state, struct e2b_error **err)
 {
-    if (geteuid() != 0)
-        return e2b_error_set(err, E2B_ERR_PERMISSION,
-                             "local sandboxes need root here (namespaces, cgroups, overlay)");
     e2b_local_reap();
     _cleanup_free_ char *envd = o->envd_path ? xstrdup(o->envd_path) : e2b_local_find_envd();
     if (!envd || access(envd, X_OK) < 0)
@@ -424,6 +427,7 @@ int e2b_local_create(const struct e2b_local_options *o, json_t **ret_state, stru
     s.root.envd = xstrdup(envd);
     s.root.disk_mb = o->disk_mb ? o->disk_mb : DEFAULT_DISK_MB;
     s.root.internet = o->internet;
+    s.root.userns = geteuid() != 0;
     _cleanup_json_ json_t *state = json_object();
     if (resolve_template(o->template ? o->template : "base", &s.root, state, err) < 0)
         goto fail_early;
@@ -453,6 +457,12 @@ int e2b_local_create(const struct e2b_local_options *o, json_t **ret_state, stru
     json_object_set_new(state, "envVars", env);
     json_object_del(state, "templateEnv");
     json_object_set_new(state, "allowInternetAccess", json_boolean(o->internet));
+    if (s.root.userns) {
+        /* No delegated cgroup here: say so rather than pretend to limit. */
+        json_object_set_new(state, "unprivileged", json_true());
+        json_object_set_new(state, "limits",
+                            json_string("none (unprivileged, no delegated cgroup: cpu, memory and pids are not limited)"));
+    }
     if (o->secure) {
         _cleanup_free_ char *tok = random_token();
         json_object_set_new(state, "envdAccessToken", json_string(tok));

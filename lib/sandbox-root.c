@@ -8,6 +8,7 @@
 #include <linux/capability.h>
 #include <linux/loop.h>
 #include <net/if.h>
+#include <pwd.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -15,6 +16,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/statvfs.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -55,10 +57,28 @@ static void must_mount(const char *src, const char *dst, const char *type, unsig
         die("cannot mount %s on %s", type ? type : src ? src : "(remount)", dst);
 }
 
+/* Remount a bind read-only, keeping the flags it has: in a user namespace
+ * the kernel refuses to clear flags locked by the outer mount. */
+static void remount_ro(const char *dst, unsigned long extra)
+{
+    unsigned long keep = 0;
+    struct statvfs vfs;
+    if (statvfs(dst, &vfs) == 0) {
+        static const struct {
+            unsigned long st, ms;
+        } map[] = {{ST_NOSUID, MS_NOSUID}, {ST_NODEV, MS_NODEV}, {ST_NOEXEC, MS_NOEXEC},
+                   {ST_NOATIME, MS_NOATIME}, {ST_NODIRATIME, MS_NODIRATIME}, {ST_RELATIME, MS_RELATIME}};
+        for (size_t i = 0; i < ARRAY_SIZE(map); i++)
+            if (vfs.f_flag & map[i].st)
+                keep |= map[i].ms;
+    }
+    must_mount(NULL, dst, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | keep | extra, NULL);
+}
+
 static void bind_ro(const char *src, const char *dst)
 {
     must_mount(src, dst, NULL, MS_BIND | MS_REC, NULL);
-    must_mount(NULL, dst, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL);
+    remount_ro(dst, MS_NOSUID | MS_NODEV);
 }
 
 static void mkdir_in(const char *root, const char *rel, mode_t mode)
@@ -117,7 +137,7 @@ static void build_host_root(const char *root)
     mkdir_in(root, "opt", 0755);
 }
 
-static void make_dev(const char *root)
+static void make_dev(const char *root, bool userns)
 {
     _cleanup_free_ char *dev = e2b_path_join(root, "dev");
     must_mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "size=64k,mode=755");
@@ -128,6 +148,15 @@ static void make_dev(const char *root)
                  {"urandom", 1, 9}, {"tty", 5, 0}};
     for (size_t i = 0; i < ARRAY_SIZE(nodes); i++) {
         _cleanup_free_ char *p = e2b_path_join(dev, nodes[i].name);
+        if (userns) { /* no mknod in a user namespace: bind the host's nodes */
+            _cleanup_free_ char *host = xasprintf("/dev/%s", nodes[i].name);
+            int fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
+            if (fd < 0)
+                die("cannot create %s", p);
+            close(fd);
+            must_mount(host, p, NULL, MS_BIND, NULL);
+            continue;
+        }
         if (mknod(p, S_IFCHR | 0666, makedev(nodes[i].maj, nodes[i].min)) < 0)
             die("cannot create %s", p);
         chmod(p, 0666);
@@ -135,7 +164,9 @@ static void make_dev(const char *root)
     mkdir_in(dev, "pts", 0755);
     mkdir_in(dev, "shm", 01777);
     _cleanup_free_ char *pts = e2b_path_join(dev, "pts");
-    must_mount("devpts", pts, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5");
+    /* gid 5 (tty) exists only when the user namespace maps more than root */
+    must_mount("devpts", pts, "devpts", MS_NOSUID | MS_NOEXEC,
+               userns ? "newinstance,ptmxmode=0666,mode=0620" : "newinstance,ptmxmode=0666,mode=0620,gid=5");
     _cleanup_free_ char *shm = e2b_path_join(dev, "shm");
     must_mount("shm", shm, "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=1777");
     static const char *const links[][2] = {{"pts/ptmx", "ptmx"}, {"/proc/self/fd", "fd"},
@@ -267,12 +298,16 @@ static _noreturn_ void run_envd(const char *user, int ready_w)
 
 /* pid 1 of the sandbox: set up, start envd, reap orphans until envd dies. */
 static _noreturn_ void init_main(struct e2b_sandbox_root *r, const char *id, int go_fd, int net_fd,
-                                 int ready_w)
+                                 int ready_w, const char *logp)
 {
     char go;
     if (read(go_fd, &go, 1) != 1)
         _exit(1); /* the supervisor gave up */
     close(go_fd);
+    /* only now: in a user namespace our ids are mapped once the go byte came */
+    boot_log = open(logp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (r->userns && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0))
+        die("cannot become root in the user namespace");
     if (unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP) < 0)
         die("cannot create namespaces");
     if (net_fd >= 0) { /* let the supervisor attach user-mode networking, wait for it */
@@ -308,7 +343,7 @@ static _noreturn_ void init_main(struct e2b_sandbox_root *r, const char *id, int
     mkdir_in(root, "dev", 0755);
     mkdir_in(root, "tmp", 01777);
     mkdir_in(root, "run/e2b", 0755);
-    make_dev(root);
+    make_dev(root, r->userns);
     _cleanup_free_ char *proc = e2b_path_join(root, "proc");
     must_mount("proc", proc, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
     _cleanup_free_ char *run = e2b_path_join(r->state_dir, "run");
@@ -322,7 +357,7 @@ static _noreturn_ void init_main(struct e2b_sandbox_root *r, const char *id, int
     close(fd);
     _cleanup_free_ char *inslot = e2b_path_join(inrun, "envd");
     must_mount(r->envd, inslot, NULL, MS_BIND, NULL);
-    must_mount(NULL, inslot, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NODEV, NULL);
+    remount_ro(inslot, MS_NODEV);
     /* /.e2b as E2B's templates have it */
     _cleanup_free_ char *marker = e2b_path_join(root, ".e2b");
     _cleanup_free_ char *text = xasprintf("SANDBOX_ID=%s\nENV_ID=%s\n", id, r->host ? "host" : "template");
@@ -386,8 +421,13 @@ static _noreturn_ void init_main(struct e2b_sandbox_root *r, const char *id, int
 
 /* slirp4netns gives the sandbox's netns outbound access; it exits with us
  * (--exit-fd) and cannot reach the host's loopback (--disable-host-loopback). */
-static int start_slirp(const char *id, pid_t init_pid, int *ret_exit_w, struct e2b_error **err)
+static int start_slirp(const char *id, pid_t init_pid, bool userns, int *ret_exit_w, struct e2b_error **err)
 {
+    /* slirp4netns opens /dev/net/tun as this user once inside the sandbox */
+    if (userns && access("/dev/net/tun", R_OK | W_OK) < 0)
+        return e2b_error_set(err, E2B_ERR_PERMISSION,
+                             "--internet without root needs /dev/net/tun usable by this user (%s)",
+                             strerror(errno));
     int exitp[2], readyp[2];
     if (pipe2(exitp, O_CLOEXEC) < 0 || pipe2(readyp, O_CLOEXEC) < 0)
         return e2b_error_sys(err, errno, "cannot start slirp4netns");
@@ -399,8 +439,16 @@ static int start_slirp(const char *id, pid_t init_pid, int *ret_exit_w, struct e
         dup2(readyp[1], 4);
         char pidbuf[16];
         snprintf(pidbuf, sizeof(pidbuf), "%d", (int)init_pid);
-        execlp("slirp4netns", "slirp4netns", "--configure", "--mtu=65520", "--disable-host-loopback",
-               "--exit-fd=3", "--ready-fd=4", pidbuf, "tap0", (char *)NULL);
+        /* unprivileged, it must enter init's user namespace to join its netns */
+        char userns_opt[64];
+        snprintf(userns_opt, sizeof(userns_opt), "--userns-path=/proc/%d/ns/user", (int)init_pid);
+        const char *argv[] = {"slirp4netns", "--configure", "--mtu=65520", "--disable-host-loopback",
+                              "--exit-fd=3", "--ready-fd=4", pidbuf, "tap0", NULL, NULL};
+        if (userns) { /* the option goes before the PID */
+            memmove(&argv[7], &argv[6], 3 * sizeof(argv[0]));
+            argv[6] = userns_opt;
+        }
+        execvp("slirp4netns", (char **)argv);
         _exit(127);
     }
     close(exitp[0]);
@@ -414,6 +462,93 @@ static int start_slirp(const char *id, pid_t init_pid, int *ret_exit_w, struct e
         return e2b_error_set(err, E2B_ERR_NETWORK, "slirp4netns did not start (is it installed?)");
     }
     *ret_exit_w = exitp[1]; /* held open by the supervisor for the sandbox's life */
+    return 0;
+}
+
+/* This user's range in /etc/subuid or /etc/subgid ("name-or-id:start:count"). */
+static bool subid_range(const char *file, const char *name, unsigned long id, unsigned long *start,
+                        unsigned long *count)
+{
+    _cleanup_free_ char *data = NULL;
+    if (e2b_read_file(file, &data, NULL, NULL) < 0)
+        return false;
+    char idbuf[24];
+    snprintf(idbuf, sizeof(idbuf), "%lu", id);
+    for (char *line = strtok(data, "\n"); line; line = strtok(NULL, "\n")) {
+        char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+        if (!c2)
+            continue;
+        *c1 = '\0';
+        if ((name && STREQ(line, name)) || STREQ(line, idbuf)) {
+            *start = strtoul(c1 + 1, NULL, 10);
+            *count = strtoul(c2 + 1, NULL, 10);
+            return *count > 0;
+        }
+    }
+    return false;
+}
+
+static int run_idmap(const char *prog, pid_t pid, unsigned long outer, unsigned long start,
+                     unsigned long count)
+{
+    char a[5][24];
+    snprintf(a[0], 24, "%d", (int)pid);
+    snprintf(a[1], 24, "%lu", outer);
+    snprintf(a[2], 24, "%lu", start);
+    snprintf(a[3], 24, "%lu", count);
+    pid_t c = fork();
+    if (c < 0)
+        return -1;
+    if (c == 0) {
+        int null = open("/dev/null", O_RDWR);
+        dup2(null, 0), dup2(null, 1), dup2(null, 2);
+        execlp(prog, prog, a[0], "0", a[1], "1", "1", a[2], a[3], (char *)NULL);
+        _exit(127);
+    }
+    int status;
+    while (waitpid(c, &status, 0) < 0)
+        if (errno != EINTR)
+            return -1;
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+static int write_proc(pid_t pid, const char *file, const char *text)
+{
+    _cleanup_free_ char *p = xasprintf("/proc/%d/%s", (int)pid, file);
+    _cleanup_close_ int fd = open(p, O_WRONLY | O_CLOEXEC);
+    return fd >= 0 && write(fd, text, strlen(text)) == (ssize_t)strlen(text) ? 0 : -1;
+}
+
+bool e2b_sandbox_userns_ranges(void)
+{
+    struct passwd *pw = getpwuid(getuid());
+    unsigned long st, n;
+    return subid_range("/etc/subuid", pw ? pw->pw_name : NULL, getuid(), &st, &n) &&
+           subid_range("/etc/subgid", pw ? pw->pw_name : NULL, getuid(), &st, &n) &&
+           access("/usr/bin/newuidmap", X_OK) == 0;
+}
+
+/* Map the caller to root in init's user namespace: with its subordinate
+ * ranges (newuidmap/newgidmap) when it has them, else that one id. */
+static int map_ids(pid_t pid, struct e2b_error **err)
+{
+    uid_t uid = getuid();
+    gid_t gid = getgid();
+    struct passwd *pw = getpwuid(uid);
+    const char *name = pw ? pw->pw_name : NULL;
+    unsigned long us, uc, gs, gc;
+    if (subid_range("/etc/subuid", name, uid, &us, &uc) && subid_range("/etc/subgid", name, uid, &gs, &gc) &&
+        run_idmap("newuidmap", pid, uid, us, uc) == 0 && run_idmap("newgidmap", pid, gid, gs, gc) == 0)
+        return 0;
+    char map[64];
+    snprintf(map, sizeof(map), "0 %u 1\n", (unsigned)uid);
+    if (write_proc(pid, "uid_map", map) < 0)
+        return e2b_error_sys(err, errno, "cannot map uid %u into the sandbox's user namespace", (unsigned)uid);
+    if (write_proc(pid, "setgroups", "deny") < 0 && errno != ENOENT)
+        return e2b_error_sys(err, errno, "cannot set up the sandbox's user namespace");
+    snprintf(map, sizeof(map), "0 %u 1\n", (unsigned)gid);
+    if (write_proc(pid, "gid_map", map) < 0)
+        return e2b_error_sys(err, errno, "cannot map gid %u into the sandbox's user namespace", (unsigned)gid);
     return 0;
 }
 
@@ -433,7 +568,8 @@ int e2b_sandbox_root_spawn(struct e2b_sandbox_root *r, const char *id, pid_t *re
     pid_t supervisor = getpid();
     /* fork() into a new pid namespace: init is pid 1 there, and the
      * supervisor's other children (slirp4netns) stay outside it. */
-    pid_t pid = (pid_t)syscall(SYS_clone, CLONE_NEWPID | SIGCHLD, NULL, NULL, NULL, NULL);
+    unsigned long flags = CLONE_NEWPID | SIGCHLD | (r->userns ? CLONE_NEWUSER : 0);
+    pid_t pid = (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, NULL);
     if (pid < 0)
         return e2b_error_sys(err, errno, "cannot start the sandbox");
     if (pid == 0) {
@@ -443,8 +579,7 @@ int e2b_sandbox_root_spawn(struct e2b_sandbox_root *r, const char *id, pid_t *re
         if (netp[0] >= 0)
             close(netp[0]);
         close(readyp[0]);
-        boot_log = open(logp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        init_main(r, id, gop[0], netp[1], readyp[1]);
+        init_main(r, id, gop[0], netp[1], readyp[1], logp);
     }
     close(gop[0]);
     close(readyp[1]);
@@ -461,7 +596,7 @@ int e2b_sandbox_root_spawn(struct e2b_sandbox_root *r, const char *id, pid_t *re
         (void)!write(oomfd, "-1000", 5);
         close(oomfd);
     }
-    if (e2b_cgroup_add(id, pid, err) < 0) {
+    if (r->userns ? map_ids(pid, err) < 0 : e2b_cgroup_add(id, pid, err) < 0) {
         close(gop[1]);
         return -1;
     }
@@ -475,7 +610,7 @@ int e2b_sandbox_root_spawn(struct e2b_sandbox_root *r, const char *id, pid_t *re
         int slirp_exit = -1;
         if (read(netp[0], &c, 1) != 1)
             return e2b_error_set(err, E2B_ERR_GENERIC, "the sandbox's init died");
-        if (start_slirp(id, pid, &slirp_exit, err) < 0) {
+        if (start_slirp(id, pid, r->userns, &slirp_exit, err) < 0) {
             close(netp[0]);
             return -1;
         }

@@ -24,6 +24,8 @@ struct e2b_sandbox_root {
     char *user;         /* envd's default user */
     int disk_mb;        /* size of the writable layer */
     bool internet;      /* outbound network through slirp4netns */
+    bool userns;        /* unprivileged: a user namespace maps the caller to root
+                         * (and its /etc/subuid range, via newuidmap, when it has one) */
     int ready_fd;       /* set by spawn: envd writes a byte here once it listens;
                          * EOF means init or envd died first */
 };
@@ -32,6 +34,9 @@ struct e2b_sandbox_root {
  * inside init are written to <state_dir>/run/init.log. */
 int e2b_sandbox_root_spawn(struct e2b_sandbox_root *r, const char *id, pid_t *ret_init_pid,
                            struct e2b_error **err);
+/* Unprivileged: does this user have subordinate ids (so more than root is
+ * mapped in the sandbox)? */
+bool e2b_sandbox_userns_ranges(void);
 void e2b_sandbox_root_release(struct e2b_sandbox_root *r);
 
 #endif
