@@ -81,6 +81,21 @@ test_expect_success 'oci-archive: and docker-archive: sources' '
     build -n arch2 arch && test "$(img_cat id /from)" = da
 '
 
+test_expect_success 'FROM a registry image (docker-registry on 127.0.0.1), pulled once' '
+    registry_start reg && registry_push img:1 "$REG_reg/test/bb:1" &&
+    mkdir regctx && printf "FROM $REG_reg/test/bb:1\nRUN echo pulled > /from\n" > regctx/Dockerfile &&
+    build -n reg1 regctx && test "$(img_cat id /from)" = pulled && test_grep "blob 2/2 [0-9a-f]* \(pulled\|cached\)" err &&
+    grep -q "\"baseImage\": \"$REG_reg/test/bb:1\"" "$(tpl_dir id)/template.json" &&
+    build -n reg2 regctx && test_grep "blob 2/2 .* cached" err && test_grep "(cached)" err
+'
+
+test_expect_success 'a sandbox starts from a template built on an image' '
+    export E2B_ENVD=$ENVD_BIN &&
+    sid=$(e2b sandbox create -d reg1) && test_atexit "E2B_ENVD=$ENVD_BIN e2b sandbox kill $sid" &&
+    test "$(e2b sandbox exec $sid -- cat /from)" = pulled &&
+    e2b sandbox kill $sid
+'
+
 mkdir -p ms
 cat > ms/Dockerfile <<DF
 FROM $IMG AS builder
