@@ -72,6 +72,18 @@ test_expect_success '--no-cache runs every step again' '
     test "$(img_cat id /uuid1)" != "$(img_cat id1 /uuid1)"
 '
 
+test_expect_success 'deletions in one step hide lower files in later steps and in the result' '
+    mkdir wh && cat > wh/Dockerfile <<DF &&
+FROM $IMG
+RUN mkdir -p /d/sub && echo x > /d/sub/f && echo y > /d/keep
+RUN rm /etc/base-file && rm -r /d/sub
+RUN test ! -e /etc/base-file && test ! -e /d/sub && ls /d > /d.list && mkdir /d/sub && echo new > /d/sub/g
+DF
+    build -n wh wh && test "$(img_cat id /d.list)" = keep && test "$(img_cat id /d/sub/g)" = new &&
+    debugfs -R "stat /etc/base-file" "$(tpl_dir id)/rootfs.ext4" 2>&1 | grep -q "File not found" &&
+    debugfs -R "stat /d/sub/f" "$(tpl_dir id)/rootfs.ext4" 2>&1 | grep -q "File not found"
+'
+
 test_expect_success 'oci-archive: and docker-archive: sources' '
     skopeo copy -q oci:img:1 oci-archive:img.tar &&
     skopeo copy -q oci:img:1 docker-archive:docker.tar:busybox:1 &&
