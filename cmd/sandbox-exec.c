@@ -26,6 +26,7 @@ int e2b_cli_envd_endpoint(struct e2b_ctx *ctx, struct e2b_args *args, struct e2b
 
 const struct e2b_opt opts_sandbox_exec[] = {
     E2B_OPT_FLAG('b', "background", "start the command, print its PID and return"),
+    E2B_OPT_FLAG('i', "stdin", "with --background: keep the command's stdin open for `process attach`"),
     E2B_OPT_STRING('c', "cwd", "DIR", "working directory"),
     E2B_OPT_STRING('u', "user", "USER", "user to run as (default: the sandbox's)"),
     E2B_OPT_LIST('e', "env", "KEY=VALUE", "environment variable (repeatable)"),
@@ -44,11 +45,15 @@ int cmd_sandbox_exec(struct e2b_ctx *ctx, struct e2b_args *args)
     _cleanup_json_ json_t *env = NULL;
     size_t n;
     const char *const *cmd = e2b_args_list(args, "command", &n);
-    if (e2b_cli_parse_kv(e2b_args_list(args, "env", NULL), "--env", &env))
-        return 125;
+    int usage = e2b_cli_parse_kv(e2b_args_list(args, "env", NULL), "--env", &env);
+    if (usage)
+        return usage;
     long long timeout = e2b_args_int(args, "timeout", 0);
     if (timeout < 0)
         return e2b_usage_error("sandbox exec", "--timeout cannot be negative");
+    if (e2b_args_flag(args, "stdin") && !e2b_args_flag(args, "background"))
+        return e2b_usage_error("sandbox exec", "--stdin goes with --background (a foreground command "
+                                               "gets stdin whenever it is not a terminal)");
     struct e2b_envd_endpoint ep;
     if (e2b_cli_envd_endpoint(ctx, args, &b, &ep) < 0)
         return 125;
@@ -67,7 +72,8 @@ int cmd_sandbox_exec(struct e2b_ctx *ctx, struct e2b_args *args)
     }
     struct e2b_run_opts o = {.argv = argv, .envs = env, .cwd = e2b_args_str(args, "cwd"),
                              .user = e2b_args_str(args, "user"), .timeout_ms = timeout * 1000,
-                             .send_stdin = !isatty(STDIN_FILENO) && !e2b_args_flag(args, "background"),
+                             .send_stdin = e2b_args_flag(args, "background") ? e2b_args_flag(args, "stdin")
+                                                                             : !isatty(STDIN_FILENO),
                              .out_fd = STDOUT_FILENO, .err_fd = STDERR_FILENO};
     int rc;
     if (e2b_args_flag(args, "background")) {

@@ -56,6 +56,10 @@ struct session {
     int exit_code;
     bool ended;
     int wake[2];          /* written when the stream is over */
+    /* Once our input has run out: the program printed something since the
+     * last ^D, so it may be reading again (see input_main). */
+    bool input_over;
+    int nudge[2];
 };
 
 static void get_size(unsigned *cols, unsigned *rows)
@@ -79,6 +83,9 @@ static int on_start(unsigned pid, void *ud)
 
 static int on_output(enum e2b_output_kind kind, const void *data, size_t len, void *ud)
 {
+    struct session *s = ud;
+    if (__atomic_load_n(&s->input_over, __ATOMIC_ACQUIRE))
+        (void)!write(s->nudge[1], "n", 1); /* nonblocking: a full pipe already says it */
     const char *p = data;
     int fd = kind == E2B_OUT_STDERR ? STDERR_FILENO : STDOUT_FILENO;
     while (len) {
@@ -113,19 +120,49 @@ static void *input_main(void *ud)
     if (!pid)
         return NULL;
     struct e2b_process_sel sel = {.pid = pid};
-    bool in_open = true;
+    bool in_open = true, eot_due = false;
+    struct timespec last_eot = {0};
     char buf[16384];
     for (;;) {
-        struct pollfd p[3] = {{.fd = s->wake[0], .events = POLLIN},
+        /* ^D ends input only when the terminal is in canonical mode: one
+         * typed ahead of a program that sets its own mode (readline) turns
+         * into a plain byte. So after our input is over, each time the
+         * program prints (a prompt: it reads again) it gets another ^D, at
+         * most every EOT_GAP_MS so a chatty program is not flooded. */
+        enum { EOT_GAP_MS = 100 };
+        int timeout = -1;
+        if (eot_due) {
+            struct timespec now;
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            long long since = (now.tv_sec - last_eot.tv_sec) * 1000LL + (now.tv_nsec - last_eot.tv_nsec) / 1000000;
+            timeout = since >= EOT_GAP_MS ? 0 : (int)(EOT_GAP_MS - since);
+        }
+        struct pollfd p[4] = {{.fd = s->wake[0], .events = POLLIN},
                               {.fd = winch_pipe[0], .events = POLLIN},
-                              {.fd = in_open ? STDIN_FILENO : -1, .events = POLLIN}};
-        if (poll(p, 3, -1) < 0) {
+                              {.fd = in_open ? STDIN_FILENO : -1, .events = POLLIN},
+                              {.fd = s->nudge[0], .events = POLLIN}};
+        int np = poll(p, 4, timeout);
+        if (np < 0) {
             if (errno == EINTR)
                 continue;
             break;
         }
         if (p[0].revents)
             break;
+        if (p[3].revents) {
+            char drain[256];
+            (void)!read(s->nudge[0], drain, sizeof(drain));
+            eot_due = true;
+            continue;
+        }
+        if (np == 0 && eot_due) {
+            struct e2b_error *err = NULL;
+            eot_due = false;
+            clock_gettime(CLOCK_MONOTONIC, &last_eot);
+            e2b_envd_process_send_input(&s->c, sel, true, "\x04", 1, &err);
+            e2b_error_free(err);
+            continue;
+        }
         if (p[1].revents) {
             char drain[64];
             (void)!read(winch_pipe[0], drain, sizeof(drain));
@@ -144,7 +181,9 @@ static void *input_main(void *ud)
                 /* Input that is not a terminal ran out: end the shell's input
                  * as a terminal would, with ^D, and keep showing output. */
                 in_open = false;
+                clock_gettime(CLOCK_MONOTONIC, &last_eot);
                 e2b_envd_process_send_input(&s->c, sel, true, "\x04", 1, &err);
+                __atomic_store_n(&s->input_over, true, __ATOMIC_RELEASE);
             } else {
                 e2b_envd_process_send_input(&s->c, sel, true, buf, (size_t)n, &err);
             }
@@ -170,8 +209,9 @@ int cmd_sandbox_pty(struct e2b_ctx *ctx, struct e2b_args *args)
     _cleanup_error_ struct e2b_error *err = NULL;
     _cleanup_backend_ struct e2b_backend *b = NULL;
     _cleanup_json_ json_t *env = NULL, *req = NULL;
-    if (e2b_cli_parse_kv(e2b_args_list(args, "env", NULL), "--env", &env))
-        return 125;
+    int usage = e2b_cli_parse_kv(e2b_args_list(args, "env", NULL), "--env", &env);
+    if (usage)
+        return usage;
     struct e2b_envd_endpoint ep;
     if (e2b_cli_envd_endpoint(ctx, args, &b, &ep) < 0)
         return 125;
@@ -191,10 +231,11 @@ int cmd_sandbox_pty(struct e2b_ctx *ctx, struct e2b_args *args)
                                     rows);
 
     struct session s = {.c = {.ep = &ep, .user = e2b_args_str(args, "user"), .keepalive_s = 50},
-                        .wake = {-1, -1}};
+                        .wake = {-1, -1}, .nudge = {-1, -1}};
     pthread_mutex_init(&s.lock, NULL);
     pthread_cond_init(&s.cond, NULL);
-    if (pipe2(s.wake, O_CLOEXEC) < 0 || pipe2(winch_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
+    if (pipe2(s.wake, O_CLOEXEC) < 0 || pipe2(winch_pipe, O_CLOEXEC | O_NONBLOCK) < 0 ||
+        pipe2(s.nudge, O_CLOEXEC | O_NONBLOCK) < 0) {
         e2b_envd_endpoint_release(&ep);
         e2b_error_sys(&err, errno, "cannot make a pipe");
         e2b_fail(err);
@@ -233,6 +274,7 @@ int cmd_sandbox_pty(struct e2b_ctx *ctx, struct e2b_args *args)
     signal(SIGWINCH, SIG_DFL);
     for (int i = 0; i < 2; i++) {
         close(s.wake[i]);
+        close(s.nudge[i]);
         close(winch_pipe[i]);
         winch_pipe[i] = -1;
     }

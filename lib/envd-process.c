@@ -605,6 +605,14 @@ void e2b_process_start(struct e2b_http_req *req, json_t *msg, const struct e2b_u
     struct stat st;
     e2b_envd_fs_as(user);
     int src = stat(cwd, &st);
+    bool implicit_home = (!o.cwd || !*o.cwd) && !(e2b_envd.default_workdir && *e2b_envd.default_workdir);
+    if ((src < 0 || !S_ISDIR(st.st_mode)) && implicit_home) {
+        /* A user whose home is missing (nobody's is /nonexistent) starts in
+         * "/", as login(1) does; only a cwd someone asked for must exist. */
+        free(cwd);
+        cwd = xstrdup("/");
+        src = stat(cwd, &st);
+    }
     e2b_envd_fs_restore();
     if (src < 0 || !S_ISDIR(st.st_mode)) {
         e2b_envd_stream_error(req, RPC_INVALID_ARGUMENT, "cwd '%s' does not exist", cwd);

@@ -47,21 +47,29 @@ test_expect_success 'StreamInput to an unknown process is not_found' '
     unframe <"$TRASH/raw" >"$TRASH/out" && grep -q "^END .*not_found" "$TRASH/out" && envd_alive
 '
 
+# gate NAME: shell that waits (bounded) until $TRASH/NAME exists, so a test
+# decides when a process goes on instead of racing a sleep.
+gate() { echo "i=0; while ! test -e $TRASH/$1 && test \$i -lt 1200; do sleep 0.1; i=\$((i+1)); done"; }
+
 test_expect_success 'two clients connected to one process both get its output' '
-    bg_start "$TRASH/one.out" "{\"process\":{\"cmd\":\"/bin/sh\",\"args\":[\"-c\",\"sleep 1; echo shared\"]},\"tag\":\"shared\"}" &&
+    bg_start "$TRASH/one.out" "{\"process\":{\"cmd\":\"/bin/sh\",\"args\":[\"-c\",\"$(gate go-shared); echo shared\"]},\"tag\":\"shared\"}" &&
     wait_for 50 listed shared &&
-    st=$(srpc process.Process/Connect "{\"process\":{\"tag\":\"shared\"}}") && expect_status "$st" 200 &&
-    wait &&
+    frame "{\"process\":{\"tag\":\"shared\"}}" >"$TRASH/conn.req" &&
+    { curl -s -N -m 120 -o "$TRASH/two.out" -X POST -H "Content-Type: application/connect+json" \
+        --data-binary @"$TRASH/conn.req" "$ENVD_URL/process.Process/Connect" & } &&
+    wait_for 600 grep -q start "$TRASH/two.out" &&
+    touch "$TRASH/go-shared" && wait &&
+    unframe <"$TRASH/two.out" >"$TRASH/out" &&
     grep -q "c2hhcmVkCg==" "$TRASH/out" && grep -q "exit status 0" "$TRASH/out" &&
     unframe <"$TRASH/one.out" | grep -q "c2hhcmVkCg=="
 '
 
 test_expect_success 'a Connect deadline ends that stream, not the process' '
-    bg_start "$TRASH/long.out" "{\"process\":{\"cmd\":\"sleep\",\"args\":[\"1.5\"]},\"tag\":\"long\"}" &&
+    bg_start "$TRASH/long.out" "{\"process\":{\"cmd\":\"/bin/sh\",\"args\":[\"-c\",\"$(gate go-long)\"]},\"tag\":\"long\"}" &&
     wait_for 50 listed long &&
     st=$(srpc process.Process/Connect "{\"process\":{\"tag\":\"long\"}}" -H "Connect-Timeout-Ms: 200") &&
     grep -q "^END .*deadline_exceeded" "$TRASH/out" && listed long &&
-    wait && unframe <"$TRASH/long.out" | grep -q "exit status 0"
+    touch "$TRASH/go-long" && wait && unframe <"$TRASH/long.out" | grep -q "exit status 0"
 '
 
 test_expect_success 'SIGTERM through SendSignal ends with signal: terminated' '
