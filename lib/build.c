@@ -8,7 +8,8 @@
  * of the stack with a fresh upper; the upper then becomes the top of the
  * stack. Uppers are kept in the step cache under a key hashing everything
  * the step's result depends on, so a hit only pushes the cached directory.
- * The target stage's merged view is copied into the store's staging root.
+ * The target stage's stack is flattened into the store's staging root
+ * (hard links to the layers' files, so nothing is copied twice).
  *
  * Cache layout, <data dir>/cache/build:
  *   layers/<id>/upper      a step's changes (overlayfs upper: whiteouts are
@@ -25,6 +26,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <sched.h>
+#include <search.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +42,7 @@
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <archive.h>
@@ -384,6 +387,13 @@ static int ovl_mount(char *const *layers, size_t n, const char *upper, const cha
         (fsconfig(fs, FSCONFIG_SET_STRING, "upperdir", upper, 0) < 0 ||
          fsconfig(fs, FSCONFIG_SET_STRING, "workdir", work, 0) < 0))
         r = e2b_error_sys(err, errno, "overlay upper %s", upper);
+    /* uppers become lower layers and get flattened: only plain whiteouts
+     * and opaque directories in them, no redirects, metacopy or index */
+    if (r == 0 && upper) {
+        (void)fsconfig(fs, FSCONFIG_SET_STRING, "redirect_dir", "off", 0);
+        (void)fsconfig(fs, FSCONFIG_SET_STRING, "metacopy", "off", 0);
+        (void)fsconfig(fs, FSCONFIG_SET_STRING, "index", "off", 0);
+    }
     if (r == 0 && fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
         r = e2b_error_sys(err, errno, "overlay of %zu layers", n);
     int mfd = -1;
@@ -1732,24 +1742,137 @@ static int stage_build(struct build *b, struct stage *s, struct e2b_error **err)
     return 0;
 }
 
-/* Copy the merged view into the staging root (cp -a keeps owners, modes,
- * links, xattrs and devices; overlay's own xattrs are not visible). */
-static int copy_root(const char *from, const char *to, struct e2b_error **err)
+/* ---- the final tree ---- */
+
+static int cmp_str(const void *a, const void *b)
 {
-    _cleanup_free_ char *src = xasprintf("%s/.", from);
-    pid_t pid = fork();
-    if (pid < 0)
-        return e2b_error_sys(err, errno, "fork");
-    if (pid == 0) {
-        execlp("cp", "cp", "-a", "--no-target-directory", src, to, (char *)NULL);
-        _exit(127);
+    return strcmp(a, b);
+}
+
+static bool ovl_opaque(const char *dir)
+{
+    char v[4];
+    ssize_t n = lgetxattr(dir, "trusted.overlay.opaque", v, sizeof(v));
+    return n == 1 && v[0] == 'y';
+}
+
+static int copy_meta(const char *src, const char *dst, const struct stat *st, struct e2b_error **err)
+{
+    if (lchown(dst, st->st_uid, st->st_gid) < 0)
+        return e2b_error_sys(err, errno, "chown %s", dst);
+    if (!S_ISLNK(st->st_mode) && chmod(dst, st->st_mode & 07777) < 0)
+        return e2b_error_sys(err, errno, "chmod %s", dst);
+    char names[8192];
+    ssize_t n = llistxattr(src, names, sizeof(names));
+    for (ssize_t off = 0; n > 0 && off < n; off += (ssize_t)strlen(names + off) + 1) {
+        const char *k = names + off;
+        if (e2b_str_has_prefix(k, "trusted.overlay."))
+            continue;
+        char val[65536];
+        ssize_t vl = lgetxattr(src, k, val, sizeof(val));
+        if (vl >= 0 && lsetxattr(dst, k, val, (size_t)vl, 0) < 0 && errno != ENOTSUP && errno != EPERM)
+            return e2b_error_sys(err, errno, "xattr %s on %s", k, dst);
     }
-    int ws;
-    while (waitpid(pid, &ws, 0) < 0 && errno == EINTR)
-        ;
-    if (!WIFEXITED(ws) || WEXITSTATUS(ws))
-        return e2b_error_set(err, E2B_ERR_GENERIC, "copying the final root failed (cp -a %s)", from);
+    struct timespec ts[2] = {st->st_atim, st->st_mtim};
+    utimensat(AT_FDCWD, dst, ts, AT_SYMLINK_NOFOLLOW);
     return 0;
+}
+
+static int copy_data(const char *src, const char *dst, struct e2b_error **err)
+{
+    _cleanup_close_ int in = open(src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    _cleanup_close_ int out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (in < 0 || out < 0)
+        return e2b_error_sys(err, errno, "copy %s", dst);
+    for (;;) {
+        ssize_t n = copy_file_range(in, NULL, out, NULL, 1 << 30, 0);
+        if (n == 0)
+            return 0;
+        if (n < 0)
+            return e2b_error_sys(err, errno, "copy %s", dst);
+    }
+}
+
+/* Merge directories of a layer stack (top first) into dst the way overlayfs
+ * shows them: the topmost entry of a name wins, a 0:0 character device
+ * hides the name below, an opaque directory hides the layers below it.
+ * Regular files are hard links to the layers' files (the template tree is
+ * only read: sandboxes use it as a lower layer), copied when the link
+ * cannot be made. */
+static int flatten(char **dirs, size_t n, const char *dst, struct e2b_error **err)
+{
+    void *seen = NULL;
+    int r = 0;
+    for (size_t i = 0; r == 0 && i < n; i++) {
+        DIR *d = opendir(dirs[i]);
+        if (!d) {
+            r = e2b_error_sys(err, errno, "%s", dirs[i]);
+            break;
+        }
+        struct dirent *de;
+        while (r == 0 && (de = readdir(d))) {
+            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+                continue;
+            if (tfind(de->d_name, &seen, cmp_str))
+                continue;
+            tsearch(xstrdup(de->d_name), &seen, cmp_str);
+            _cleanup_free_ char *src = e2b_path_join(dirs[i], de->d_name);
+            _cleanup_free_ char *out = e2b_path_join(dst, de->d_name);
+            struct stat st;
+            if (lstat(src, &st) < 0) {
+                r = e2b_error_sys(err, errno, "%s", src);
+                break;
+            }
+            if (S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0))
+                continue; /* whiteout */
+            if (S_ISDIR(st.st_mode)) {
+                char **sub = e2b_strv_push(NULL, src);
+                size_t m = 1;
+                for (size_t j = i + 1; !ovl_opaque(sub[m - 1]) && j < n; j++) {
+                    _cleanup_free_ char *p = e2b_path_join(dirs[j], de->d_name);
+                    struct stat ls;
+                    if (lstat(p, &ls) < 0)
+                        continue;
+                    if (!S_ISDIR(ls.st_mode))
+                        break;
+                    sub = e2b_strv_push(sub, p);
+                    m++;
+                }
+                if (mkdir(out, 0700) < 0)
+                    r = e2b_error_sys(err, errno, "mkdir %s", out);
+                if (r == 0)
+                    r = flatten(sub, m, out, err);
+                if (r == 0)
+                    r = copy_meta(src, out, &st, err);
+                e2b_strv_free(sub);
+            } else if (S_ISREG(st.st_mode)) {
+                if (link(src, out) < 0) {
+                    if (errno != EXDEV && errno != EMLINK && errno != EPERM)
+                        r = e2b_error_sys(err, errno, "link %s", out);
+                    else if ((r = copy_data(src, out, err)) == 0)
+                        r = copy_meta(src, out, &st, err);
+                }
+            } else if (S_ISLNK(st.st_mode)) {
+                char t[4096];
+                ssize_t l = readlink(src, t, sizeof(t) - 1);
+                if (l < 0 || (t[l] = '\0', symlink(t, out) < 0))
+                    r = e2b_error_sys(err, errno, "symlink %s", out);
+                else
+                    r = copy_meta(src, out, &st, err);
+            } else if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) || S_ISFIFO(st.st_mode)) {
+                if (mknod(out, st.st_mode, st.st_rdev) < 0)
+                    r = e2b_error_sys(err, errno, "mknod %s", out);
+                else
+                    r = copy_meta(src, out, &st, err);
+            }
+        }
+        closedir(d);
+        /* an opaque directory hides everything below it */
+        if (ovl_opaque(dirs[i]))
+            break;
+    }
+    tdestroy(seen, free);
+    return r;
 }
 
 static void build_free(struct build *b)
@@ -1798,6 +1921,8 @@ int e2b_build_run(const struct e2b_build_opts *o, json_t **ret_meta, struct e2b_
     struct e2b_store_txn txn = {0};
     bool began = false;
     int r = -1;
+    const char *fin_mounted = NULL;
+    _cleanup_free_ char *fin = NULL, *fin_up = NULL, *fin_wk = NULL, *fin_mnt = NULL;
     _cleanup_free_ char *marker = NULL, *image = NULL, *now = NULL, *root = NULL;
     _cleanup_free_ char *data = e2b_data_dir();
     b.cache = e2b_path_join(data, "cache/build");
@@ -1825,10 +1950,17 @@ int e2b_build_run(const struct e2b_build_opts *o, json_t **ret_meta, struct e2b_
             goto out;
     struct stage *t = &b.stages[b.target];
     progress(o, "steps: %u run, %u cached", b.run_steps, b.cached_steps);
-    if (stage_view(&b, t, err) < 0 || copy_root(t->view, root, err) < 0)
-        goto out;
+    /* the last changes (start/ready commands, user account, /.e2b) go into
+     * one more upper over the target's stack, then the stack is flattened */
     unmount_views(&b);
-    e2b_rm_rf(b.work, NULL);
+    fin = e2b_path_join(b.work, "final");
+    fin_up = e2b_path_join(fin, "upper");
+    fin_wk = e2b_path_join(fin, "work");
+    fin_mnt = e2b_path_join(b.work, "f");
+    if (e2b_mkdir_p(fin_up, 0755, err) < 0 || e2b_mkdir_p(fin_wk, 0700, err) < 0 ||
+        e2b_mkdir_p(fin_mnt, 0755, err) < 0 || ovl_mount(t->layers, t->n_layers, fin_up, fin_wk, fin_mnt, err) < 0)
+        goto out;
+    fin_mounted = fin_mnt;
 
     if (o->ready_cmd || o->start_cmd) {
         /* start command in the background, ready command retried every 2 s;
@@ -1842,7 +1974,7 @@ int e2b_build_run(const struct e2b_build_opts *o, json_t **ret_meta, struct e2b_
             o->ready_cmd ? o->ready_cmd : "true", limit, limit);
         progress(o, "start and ready commands");
         struct run_spec rs = {
-            .root = root,
+            .root = fin_mnt,
             .workdir = t->workdir,
             .user = t->user,
             .network_host = o->network_host,
@@ -1872,8 +2004,24 @@ int e2b_build_run(const struct e2b_build_opts *o, json_t **ret_meta, struct e2b_
     marker = xasprintf("ENV_ID=%s\nBUILD_ID=%s\n", txn.template_id, txn.build_id);
     image = e2b_path_join(txn.dir, "rootfs.ext4");
     uint64_t size_mb = 0;
-    if (e2b_root_add_user(root, "user", &ui, err) < 0 || e2b_root_write_marker(root, marker, err) < 0 ||
-        e2b_ext4_from_dir(root, image, o->disk_headroom_mb, &size_mb, err) < 0)
+    if (e2b_root_add_user(fin_mnt, "user", &ui, err) < 0 || e2b_root_write_marker(fin_mnt, marker, err) < 0)
+        goto out;
+    if (umount2(fin_mnt, 0) < 0) {
+        e2b_error_sys(err, errno, "umount %s", fin_mnt);
+        goto out;
+    }
+    fin_mounted = NULL;
+    stage_push(t, fin_up);
+    char **stack = xcalloc(t->n_layers + 1, sizeof(char *));
+    for (size_t i = 0; i < t->n_layers; i++)
+        stack[i] = t->layers[t->n_layers - 1 - i];
+    int fr = mkdir(root, 0755) < 0 && errno != EEXIST ? e2b_error_sys(err, errno, "mkdir %s", root)
+                                                       : flatten(stack, t->n_layers, root, err);
+    free(stack);
+    if (fr < 0)
+        goto out;
+    e2b_rm_rf(b.work, NULL);
+    if (e2b_ext4_from_dir(root, image, o->disk_headroom_mb, &size_mb, err) < 0)
         goto out;
     now = e2b_rfc3339(e2b_wall_ms());
     json_t *meta = json_pack("{s:s,s:s,s:i,s:i,s:i,s:b,s:[s],s:[s],s:s,s:s,s:s,s:s}", "templateID",
@@ -1908,6 +2056,8 @@ int e2b_build_run(const struct e2b_build_opts *o, json_t **ret_meta, struct e2b_
         json_decref(meta);
     r = 0;
 out:
+    if (fin_mounted)
+        umount2(fin_mounted, MNT_DETACH);
     if (b.work) {
         unmount_views(&b);
         e2b_rm_rf(b.work, NULL);
