@@ -17,7 +17,6 @@ for p in chroot-escape escape-probe; do
     cc -static -O1 -o "ctx/$p" "$TEST_DIR/probes/$p.c" 2> cc.err ||
         { echo "Bail out! cannot build the $p probe: $(cat cc.err)"; exit 1; }
 done
-sha256sum /etc/passwd /etc/shadow /etc/group > host-etc.sum
 img_busybox unused 1 ctx/root > /dev/null 2>&1 && mkdir -p ctx/root/mnt ctx/root/usr
 cat > ctx/Dockerfile <<DF
 FROM scratch
@@ -52,9 +51,8 @@ test_expect_success 'no host devices: a minimal /dev, no block device made' '
     test ! -e outside/mknod && test ! -e outside/mount
 '
 
-test_expect_success 'ordinary root work still works; the host /etc is untouched' '
-    test "$(cat owner)" = 65534 &&
-    sha256sum -c --quiet host-etc.sum
+test_expect_success 'ordinary root work still works' '
+    test "$(cat owner)" = 65534
 '
 
 test_done
