@@ -72,6 +72,12 @@ struct e2b_backend_ops {
     int (*logs)(struct e2b_backend *b, const char *id, json_t **ret_list, struct e2b_error **err);
     int (*envd_endpoint)(struct e2b_backend *b, const char *id, struct e2b_envd_endpoint *ret,
                          struct e2b_error **err);
+    /* A TCP connection to `port` on the sandbox's own loopback (what E2B's
+     * edge reaches as <port>-<id>.<domain>). Errors: E2B_ERR_NOT_FOUND (no
+     * such sandbox), E2B_ERR_NETWORK (nothing listens there), others.
+     * NULL where sandboxes are not on this machine (remote). */
+    int (*port_connect)(struct e2b_backend *b, const char *id, int port, int *ret_fd,
+                        struct e2b_error **err);
     int (*template_list)(struct e2b_backend *b, json_t **ret_list, struct e2b_error **err);
     int (*template_get)(struct e2b_backend *b, const char *id_or_alias, json_t **ret_template,
                         struct e2b_error **err);

@@ -276,44 +276,78 @@ static int connect_upstream(const char *base)
     return fd;
 }
 
-/* Relay one request to envd and its answer back, both streamed. The
- * forwarded request says "Connection: close", so the answer ends when
- * envd closes; then we close too (the client reconnects as needed). */
-static void proxy(struct conn *c, struct strbuf *buf, struct request *r, const char *id, int port)
+/* The answer E2B's edge gives when it cannot reach a sandbox or its port:
+ * a JSON body {message, sandboxId, port?, code}. */
+static void guest_error(int fd, int status, const char *msg, const char *id, int port)
+{
+    json_t *b = json_pack("{s:s, s:s, s:i}", "message", msg, "sandboxId", id, "code", status);
+    if (port)
+        json_object_set_new(b, "port", json_integer(port));
+    respond(fd, status, b, NULL, true);
+    json_decref(b);
+}
+
+/* A connection to envd (49983) or to another port of the sandbox; -1 when
+ * the answer to the client has been sent. */
+static int open_upstream(struct conn *c, const char *id, int port)
 {
     _cleanup_error_ struct e2b_error *err = NULL;
-    struct e2b_envd_endpoint ep = {0};
+    struct e2b_backend *b = c->o->backend;
     if (port != 49983) {
-        json_t *b = error_body(502, "port %d of sandbox '%s' is not reachable through this server "
-                                    "(only envd's 49983)", port, id);
-        respond(c->fd, 502, b, NULL, true);
-        json_decref(b);
-        return;
+        int fd = -1;
+        if (!b->ops->port_connect) {
+            guest_error(c->fd, 502, "this server reaches no port of its sandboxes but envd's", id, port);
+            return -1;
+        }
+        if (b->ops->port_connect(b, id, port, &fd, &err) == 0)
+            return fd;
+        if (err->code == E2B_ERR_NOT_FOUND)
+            guest_error(c->fd, 502, "The sandbox was not found", id, 0);
+        else if (err->code == E2B_ERR_NETWORK)
+            guest_error(c->fd, 502, "The sandbox is running but port is not open", id, port);
+        else if (err->code == E2B_ERR_INVALID)
+            guest_error(c->fd, 400, err->msg, id, port);
+        else
+            guest_error(c->fd, 502, err->msg, id, port);
+        return -1;
     }
-    if (c->o->backend->ops->envd_endpoint(c->o->backend, id, &ep, &err) < 0) {
-        int st = status_of(err) == 404 ? 502 : status_of(err);
-        json_t *b = error_body(st, "sandbox '%s' is not reachable: %s", id, err->msg);
-        respond(c->fd, st, b, NULL, true);
-        json_decref(b);
-        return;
+    struct e2b_envd_endpoint ep = {0};
+    if (b->ops->envd_endpoint(b, id, &ep, &err) < 0) {
+        if (err->code == E2B_ERR_NOT_FOUND)
+            guest_error(c->fd, 502, "The sandbox was not found", id, 0);
+        else
+            guest_error(c->fd, status_of(err), err->msg, id, 0);
+        return -1;
     }
     int up = connect_upstream(ep.base);
     e2b_envd_endpoint_release(&ep);
-    if (up < 0) {
-        json_t *b = error_body(502, "sandbox '%s' is not reachable: envd does not answer", id);
-        respond(c->fd, 502, b, NULL, true);
-        json_decref(b);
+    if (up < 0)
+        guest_error(c->fd, 502, "The sandbox is running but port is not open", id, port);
+    return up;
+}
+
+/* Relay one request to the sandbox and its answer back, both streamed. The
+ * forwarded request says "Connection: close" (or "Upgrade" for a WebSocket
+ * or other upgrade, after which bytes flow both ways as they come), so the
+ * answer ends when the sandbox side closes; then we close too (the client
+ * reconnects as needed). */
+static void proxy(struct conn *c, struct strbuf *buf, struct request *r, const char *id, int port)
+{
+    int up = open_upstream(c, id, port);
+    if (up < 0)
         return;
-    }
     struct strbuf head = STRBUF_INIT;
     strbuf_addf(&head, "%s %s HTTP/1.1\r\n", r->method, r->target);
     for (char **h = r->headers; h && *h; h++) {
         if (strncasecmp(*h, "Connection:", 11) == 0 || strncasecmp(*h, "Keep-Alive:", 11) == 0 ||
             strncasecmp(*h, "Proxy-", 6) == 0)
             continue;
+        if (port != 49983 && (strncasecmp(*h, "E2b-Sandbox-Id:", 15) == 0 ||
+                              strncasecmp(*h, "E2b-Sandbox-Port:", 17) == 0))
+            continue; /* routing for us, not for the program behind the port */
         strbuf_addf(&head, "%s\r\n", *h);
     }
-    strbuf_addstr(&head, "Connection: close\r\n\r\n");
+    strbuf_addf(&head, "Connection: %s\r\n\r\n", header(r, "Upgrade") ? "Upgrade" : "close");
     bool ok = write_all(up, head.buf, head.len) &&
               (buf->len == r->head_len || write_all(up, buf->buf + r->head_len, buf->len - r->head_len));
     strbuf_release(&head);

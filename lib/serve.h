@@ -2,7 +2,9 @@
  *
  * One listener. A request carrying `E2b-Sandbox-Id` (or a Host
  * `<port>-<sandboxID>.<domain>`) is relayed byte for byte to that sandbox's
- * envd, streamed both ways; everything else is the REST API, authenticated
+ * envd (port 49983) or to whatever listens on that port on the sandbox's
+ * loopback (backend port_connect), streamed both ways, upgrades included; a
+ * closed port or unknown sandbox gets E2B's 502 JSON. Everything else is the REST API, authenticated
  * by `X-API-Key` against the keys of serve-keys.h. Each connection has its
  * own thread, so a long stream never holds up another request.
  */

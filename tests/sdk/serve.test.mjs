@@ -3,6 +3,7 @@
 // E2B_API_KEY (a key from `e2b key create`). Sandboxes are local ones from
 // the built-in `host` template; envd traffic goes through the server's router.
 import { test, after } from 'node:test'
+import http from 'node:http'
 import assert from 'node:assert/strict'
 import { Sandbox, CommandExitError, FilesystemEventType, NotFoundError, SandboxNotFoundError } from 'e2b'
 
@@ -78,6 +79,47 @@ test('setTimeout', async () => {
   const info = await sbx.getInfo()
   const left = new Date(info.endAt).getTime() - Date.now()
   assert.ok(left > 40_000 && left <= 61_000, `time left ${left}`)
+})
+
+// GET through the router with the Host the SDK names (<port>-<id>.<domain>
+// needs no DNS: the connection goes to the server, the Host header routes).
+function getVia(host, path) {
+  const u = new URL(process.env.E2B_SANDBOX_URL)
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: u.hostname, port: u.port, path, headers: { host }, timeout: 30000 }, (res) => {
+      const chunks = []
+      res.on('data', (c) => chunks.push(c))
+      res.on('end', () => resolve({ status: res.statusCode, body: Buffer.concat(chunks), json: () => JSON.parse(Buffer.concat(chunks)) }))
+    })
+    req.on('timeout', () => req.destroy(new Error('timed out')))
+    req.on('error', reject)
+  })
+}
+
+test('getHost(port) reaches a server a command runs in the sandbox', async () => {
+  const dir = `/tmp/www-${process.pid}`
+  await sbx.files.makeDir(dir)
+  const big = 'y'.repeat(5 << 20)
+  await sbx.files.write(`${dir}/big.txt`, big)
+  await sbx.files.write(`${dir}/hi.txt`, 'served from the sandbox\n')
+  const srv = await sbx.commands.run(`cd ${dir} && exec python3 -m http.server 8765 --bind 127.0.0.1`, { background: true })
+  const host = sbx.getHost(8765)
+  assert.match(host, new RegExp(`^8765-${sbx.sandboxId}\\.`))
+  let res
+  for (let i = 0; i < 100; i++) {
+    res = await getVia(host, '/hi.txt')
+    if (res.status === 200) break
+    await sleep(100)
+  }
+  assert.equal(res.status, 200)
+  assert.equal(res.body.toString(), 'served from the sandbox\n')
+  const b = await getVia(host, '/big.txt')
+  assert.equal(b.status, 200)
+  assert.equal(b.body.length, big.length)
+  const closed = await getVia(sbx.getHost(8766), '/')
+  assert.equal(closed.status, 502)
+  assert.deepEqual(closed.json(), { message: 'The sandbox is running but port is not open', sandboxId: sbx.sandboxId, port: 8766, code: 502 })
+  await srv.kill()
 })
 
 test('pause and resume', async () => {
