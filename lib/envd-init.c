@@ -33,11 +33,24 @@ static void loopback_up(void)
         close(s);
 }
 
+/* As pid 1 of a namespace, a signal from outside whose disposition is the
+ * default is dropped by the kernel, even one we mean to sigwait for when it
+ * lands before the mask is set: a handler makes every one count. */
+static const int stop_signals[] = {SIGTERM, SIGINT, SIGPWR};
+static volatile sig_atomic_t stop_requested;
+
+static void on_stop(int sig)
+{
+    stop_requested = sig;
+}
+
 static pid_t start_envd(const char *envd, char **envd_args)
 {
     pid_t pid = fork();
     if (pid != 0)
         return pid;
+    for (size_t i = 0; i < ARRAY_SIZE(stop_signals); i++)
+        signal(stop_signals[i], SIG_DFL);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
@@ -54,6 +67,10 @@ static pid_t start_envd(const char *envd, char **envd_args)
 
 int e2b_init_main(int argc, char **argv)
 {
+    struct sigaction sa = {.sa_handler = on_stop};
+    sigfillset(&sa.sa_mask);
+    for (size_t i = 0; i < ARRAY_SIZE(stop_signals); i++)
+        sigaction(stop_signals[i], &sa, NULL);
     const char *hostname = "e2b", *envd = "/proc/self/exe";
     char **envd_args = NULL;
     int i = 1;
@@ -93,7 +110,7 @@ int e2b_init_main(int argc, char **argv)
     pid_t agent = start_envd(envd, envd_args);
     for (;;) {
         siginfo_t si;
-        int sig = sigwaitinfo(&all, &si);
+        int sig = stop_requested ? stop_requested : sigwaitinfo(&all, &si);
         if (sig == SIGTERM || sig == SIGINT || sig == SIGPWR) {
             kill(-1, SIGTERM);
             sleep(1);

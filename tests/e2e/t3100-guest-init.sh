@@ -35,6 +35,28 @@ test_expect_success 'init restarts envd when it dies' '
     test_grep "restarting" init.log
 '
 
+test_expect_success 'init catches SIGTERM, SIGINT and SIGPWR (pid 1 drops default-handled ones from outside)' '
+    init_pid=$(pgrep -P "$UNSHARE" | head -1) && test -n "$init_pid" &&
+    cgt=$(sed -n "s/^SigCgt:[[:space:]]*//p" /proc/$init_pid/status) &&
+    for sig in 15 2 30; do
+        test $(( 0x$cgt >> (sig - 1) & 1 )) = 1 || { echo "signal $sig not caught: SigCgt $cgt"; return 1; }
+    done
+'
+
+test_expect_success 'SIGTERM from outside right after init starts powers it off, bounded' '
+    for i in 1 2 3 4 5; do
+        unshare --pid --fork --mount --uts --net --propagation private \
+            "$ENVD_BIN" init -- --unix "$SOCKDIR/early$i.sock" --no-tcp >early.log 2>&1 &
+        u=$! &&
+        wait_for 100 pgrep -x -P "$u" envd &&
+        ip=$(pgrep -x -P "$u" envd) &&
+        kill -TERM "$ip" &&
+        if ! wait_for 100 sh -c "! kill -0 $u 2>/dev/null"; then
+            echo "init $ip ignored SIGTERM"; kill -KILL "$ip"; return 1
+        fi || return 1
+    done
+'
+
 test_expect_success 'SIGTERM to init ends the namespace and everything in it' '
     init_pid=$(pgrep -P "$UNSHARE" | head -1) && test -n "$init_pid" &&
     kill -TERM "$init_pid" &&
