@@ -23,6 +23,13 @@ B ?= build
 CC ?= cc
 PKG_CONFIG ?= pkg-config
 HOST_PKGS := libcurl jansson libarchive libgit2 libevent libseccomp zlib
+# Opened with dlopen on first use, not linked (lib/dl.h says why): their
+# sonames are compiled in.
+DL_PKGS := libarchive libgit2
+LINK_PKGS := $(filter-out $(DL_PKGS),$(HOST_PKGS))
+soname = $(shell objdump -p $$($(PKG_CONFIG) --variable=libdir $(1))/$(1).so 2>/dev/null | awk '/SONAME/ {print $$2}')
+DL_SONAMES := -DE2B_ARCHIVE_SONAME='"$(call soname,libarchive)"' \
+	-DE2B_GIT_SONAME='"$(call soname,libgit2)"'
 GUEST_PKGS := jansson libevent zlib
 
 WFLAGS := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -31,7 +38,9 @@ WFLAGS := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-protot
 E2B_CPPFLAGS := -D_GNU_SOURCE -DE2B_VERSION='"$(VERSION)"' -Ilib
 E2B_CFLAGS := -std=gnu11 -O2 -g $(WFLAGS) $(E2B_CPPFLAGS) $(CPPFLAGS) $(CFLAGS)
 HOST_CFLAGS := $(E2B_CFLAGS) $(shell $(PKG_CONFIG) --cflags $(HOST_PKGS))
-HOST_LIBS := $(shell $(PKG_CONFIG) --libs $(HOST_PKGS)) -lutil -lpthread
+HOST_LIBS := $(shell $(PKG_CONFIG) --libs $(LINK_PKGS)) -ldl -lutil -lpthread
+# Unit tests also call the libraries directly (to write test archives).
+TEST_LIBS := $(HOST_LIBS) $(shell $(PKG_CONFIG) --libs $(DL_PKGS))
 GUEST_LIBS := -Wl,-Bstatic $(shell $(PKG_CONFIG) --libs --static $(GUEST_PKGS)) -lutil
 
 GUEST_BASE := lib/util.c lib/error.c lib/strbuf.c lib/json.c lib/fsutil.c
@@ -53,6 +62,8 @@ $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(HOST_CFLAGS) -MMD -MP -c -o $@ $<
 
+$(B)/lib/dl-archive.o $(B)/lib/dl-git.o: HOST_CFLAGS += $(DL_SONAMES)
+
 # Guest objects are compiled separately: -DE2B_GUEST keeps host-only code out.
 $(B)/guest/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -72,7 +83,7 @@ $(B)/envd: $(GUEST_OBJS)
 
 $(B)/tests/unit/%: tests/unit/%.c tests/unit/tap.h $(B)/libe2b.a
 	@mkdir -p $(dir $@)
-	$(CC) $(HOST_CFLAGS) -Itests/unit -o $@ $< $(B)/libe2b.a $(HOST_LIBS)
+	$(CC) $(HOST_CFLAGS) -Itests/unit -o $@ $< $(B)/libe2b.a $(TEST_LIBS)
 
 # Man pages: SYNOPSIS and OPTIONS come from the command table (e2b __man).
 man: $(MAN_PAGES)

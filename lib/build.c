@@ -45,10 +45,9 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-#include <archive.h>
-#include <archive_entry.h>
 
 #include "base-image.h"
+#include "dl-archive.h"
 #include "build-context.h"
 #include "build-user.h"
 #include "build.h"

@@ -1,6 +1,6 @@
 /* gitctx.c - clone a git build context with libgit2. */
 #include <errno.h>
-#include <git2.h>
+#include "dl-git.h"
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -81,11 +81,8 @@ static int git_fail(struct e2b_error **err, const char *what)
 int e2b_git_fetch_context(const struct e2b_git_spec *spec, const char *tmpdir,
                           char **ret_checkout, char **ret_context, struct e2b_error **err)
 {
-    static bool inited;
-    if (!inited) {
-        git_libgit2_init();
-        inited = true;
-    }
+    if (e2b_git_load(err) < 0) /* also runs git_libgit2_init */
+        return -1;
     _cleanup_free_ char *tmpl = e2b_path_join(tmpdir, "git-context-XXXXXX");
     if (!mkdtemp(tmpl))
         return e2b_error_sys(err, errno, "%s", tmpl);

@@ -1,11 +1,10 @@
 /* layer.c - see layer.h */
 #include "layer.h"
+#include "dl-archive.h"
 #include "envd-crypto.h"
 #include "registry.h"
 #include "strbuf.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <sys/stat.h>
@@ -779,6 +778,8 @@ int e2b_layer_apply(const char *blob, const char *root, const struct e2b_layer_o
     static const struct e2b_layer_opts none;
     struct apply c = {.o = o ? o : &none, .rootfd = -1, .blobfd = -1, .root_user = geteuid() == 0};
     c.name = c.o->name ? c.o->name : blob;
+    if (e2b_archive_load(err) < 0)
+        return -1;
     int r = run_apply(&c, blob, root, err);
     if (r < 0 && c.o->expect_digest && err && *err && !strstr((*err)->msg, "has digest")) {
         /* a corrupt blob usually fails as bad gzip or tar first: say what it is */

@@ -1,13 +1,12 @@
 /* oci.c - see oci.h */
 #include "oci.h"
+#include "dl-archive.h"
 #include "envd-crypto.h"
 #include "fsutil.h"
 #include "imageref.h"
 #include "json.h"
 #include "strbuf.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 

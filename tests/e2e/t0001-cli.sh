@@ -125,4 +125,9 @@ test_expect_success 'a closed stdout is an error, not silent success' '
     if [ -w /dev/full ]; then test_expect_code 1 e2b help auth login >/dev/full 2>err; fi
 '
 
+test_expect_success 'libarchive and libgit2 are opened only when used, not at start' '
+    LD_DEBUG=libs e2b --version 2>libs >/dev/null &&
+    test_grep "libcurl" libs && test_grep -v "libarchive\|libgit2" libs
+'
+
 test_done
