@@ -24,6 +24,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <glob.h>
 #include <grp.h>
 #include <sched.h>
 #include <search.h>
@@ -80,6 +81,7 @@ struct stage {
     json_t *env;            /* ENV, object */
     json_t *labels, *ports, *volumes, *cmd, *entrypoint, *health, *shell;
     char *workdir, *user, *stopsignal;
+    bool workdir_set;       /* WORKDIR given, inherited or from the image */
     char *view;             /* read-only merged view once built */
     bool cmd_set;           /* CMD given in this stage */
 };
@@ -90,7 +92,9 @@ struct build {
     struct stage *stages;
     size_t n_stages, target;
     struct e2b_base_image **images;
+    char **image_keys;      /* "ref platform" of each image */
     size_t n_images;
+    char **wanted;          /* base image and platform pairs of the needed stages */
     struct e2b_base_opts bo;
     struct e2b_ignore ig;
     int ctx_fd;             /* the build context, O_PATH: every context path is resolved in it */
@@ -129,8 +133,10 @@ static void on_base_progress(void *ud, const char *line, bool final)
 static struct e2b_base_image *image_get(struct build *b, const char *ref, const char *platform,
                                         struct e2b_error **err)
 {
+    /* one image per reference and platform: FROM --platform may differ */
+    _cleanup_free_ char *key = xasprintf("%s %s", ref, platform ? platform : b->bo.platform ? b->bo.platform : "");
     for (size_t i = 0; i < b->n_images; i++)
-        if (!strcmp(b->images[i]->ref, ref))
+        if (!strcmp(b->image_keys[i], key))
             return b->images[i];
     struct e2b_base_opts bo = b->bo;
     if (platform)
@@ -142,6 +148,8 @@ static struct e2b_base_image *image_get(struct build *b, const char *ref, const 
         return NULL;
     }
     b->images = xrealloc(b->images, (b->n_images + 1) * sizeof(*b->images));
+    b->image_keys = xrealloc(b->image_keys, (b->n_images + 1) * sizeof(char *));
+    b->image_keys[b->n_images] = TAKE_PTR(key);
     b->images[b->n_images++] = img;
     return img;
 }
@@ -151,6 +159,12 @@ static int image_env_cb(void *ud, const char *image, const char *platform, char 
     struct build *b = ud;
     *ret = NULL;
     if (!strcmp(image, "scratch"))
+        return 0;
+    /* only the images of stages the target needs are fetched */
+    bool wanted = false;
+    for (char **w = b->wanted; w && *w && !wanted; w += 2)
+        wanted = !strcmp(w[0], image) && !strcmp(w[1], platform ? platform : "");
+    if (!wanted)
         return 0;
     struct e2b_base_image *img = image_get(b, image, platform, err);
     if (!img)
@@ -166,6 +180,11 @@ static int image_env_cb(void *ud, const char *image, const char *platform, char 
 
 /* ---- parse ---- */
 
+/* Parse, pick the stages the target needs; with resolve_images, parse a
+ * second time with the needed stages' base images known (their ENV, say
+ * PATH, is what `ENV PATH=$PATH:/x` expands), and only theirs: a stage the
+ * target does not need costs no download. FROM lines depend only on global
+ * ARGs, so both parses see the same stages. */
 static int parse(const struct e2b_build_opts *o, struct build *b, bool resolve_images, struct e2b_error **err)
 {
     _cleanup_free_ char *text = NULL;
@@ -176,7 +195,6 @@ static int parse(const struct e2b_build_opts *o, struct build *b, bool resolve_i
         .args = o->build_args,
         .n_args = o->n_build_args,
         .target_platform = o->platform,
-        .image_env = resolve_images ? image_env_cb : NULL,
         .userdata = b,
     };
     const char *slash = strrchr(o->dockerfile, '/');
@@ -186,6 +204,23 @@ static int parse(const struct e2b_build_opts *o, struct build *b, bool resolve_i
     bool *needed = NULL;
     if (e2b_dockerfile_select(b->df, o->target, &b->target, &needed, err) < 0)
         return -1;
+    if (resolve_images) {
+        for (size_t i = 0; i < b->df->n_stages; i++) {
+            const struct e2b_df_stage *sg = &b->df->stages[i];
+            if (needed[i] && sg->base_stage < 0 && strcmp(sg->base, "scratch")) {
+                b->wanted = e2b_strv_push(b->wanted, sg->base);
+                b->wanted = e2b_strv_push(b->wanted, sg->platform ? sg->platform : "");
+            }
+        }
+        free(needed);
+        needed = NULL;
+        e2b_dockerfile_free(b->df);
+        b->df = NULL;
+        ba.image_env = image_env_cb;
+        if (e2b_dockerfile_parse(name, text, len, &ba, &b->df, err) < 0 ||
+            e2b_dockerfile_select(b->df, o->target, &b->target, &needed, err) < 0)
+            return -1;
+    }
     b->n_stages = b->df->n_stages;
     b->stages = xcalloc(b->n_stages, sizeof(*b->stages));
     for (size_t i = 0; i < b->n_stages; i++) {
@@ -317,6 +352,24 @@ static void cache_clean_stale(const char *dir)
     closedir(d);
 }
 
+/* RUN cgroups (build-<pid>-<step>) of builders that were killed. */
+static void cgroups_clean_stale(void)
+{
+    static const char *const pats[] = {"/sys/fs/cgroup/e2b/build-*", "/sys/fs/cgroup/*/e2b/build-*"};
+    for (size_t i = 0; i < ARRAY_SIZE(pats); i++) {
+        glob_t g;
+        if (glob(pats[i], GLOB_NOSORT | GLOB_ONLYDIR, NULL, &g) != 0)
+            continue;
+        for (size_t k = 0; k < g.gl_pathc; k++) {
+            const char *name = strrchr(g.gl_pathv[k], '/') + 1;
+            pid_t pid = (pid_t)atoi(name + 6);
+            if (pid > 0 && pid != getpid() && kill(pid, 0) < 0 && errno == ESRCH)
+                e2b_cgroup_destroy(name);
+        }
+        globfree(&g);
+    }
+}
+
 /* ---- overlays ---- */
 
 /* Mount an overlay of `layers` (bottom first) at target: read-write with
@@ -407,9 +460,10 @@ static void stage_seed_image(struct stage *s, const struct e2b_image_config *c)
 {
     for (char **e = c->env; e && *e; e++)
         env_set_kv(s->env, *e);
-    if (c->working_dir) {
+    if (c->working_dir && *c->working_dir) {
         free(s->workdir);
         s->workdir = xstrdup(c->working_dir);
+        s->workdir_set = true;
     }
     if (c->user && *c->user) {
         free(s->user);
@@ -443,6 +497,7 @@ static void stage_inherit(struct stage *s, const struct stage *p)
     json_object_update(s->volumes, p->volumes);
     free(s->workdir);
     s->workdir = xstrdup(p->workdir);
+    s->workdir_set = p->workdir_set;
     free(s->user);
     s->user = xstrdup(p->user);
     s->cmd = json_deep_copy(p->cmd);
@@ -731,6 +786,7 @@ static int do_run(struct build *b, const struct run_spec *rs, const char *what, 
             e2b_cgroup_destroy(cg);
         return e2b_error_sys(err, errno, "pipe");
     }
+    pid_t builder = getpid();
     pid_t pid = fork();
     if (pid < 0) {
         int e = errno;
@@ -743,6 +799,12 @@ static int do_run(struct build *b, const struct run_spec *rs, const char *what, 
         return e2b_error_sys(err, e, "fork");
     }
     if (pid == 0) {
+        /* a builder killed with -9 takes its step along: this process, then
+         * (by its own PDEATHSIG) the step's pid 1 and its whole namespace,
+         * and with them every mount the step had */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != builder)
+            _exit(125);
         /* wait until the cgroup holds us */
         close(gate[1]);
         char c;
@@ -913,6 +975,7 @@ static int add_unpack(int path_fd, const char *name, const char *root, const cha
         return e2b_error_sys(err, errno, "fork");
     if (pid == 0) {
         close(pfd[0]);
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (chroot(root) < 0 || chdir("/") < 0 || chdir(dest_in) < 0) {
             dprintf(pfd[1], "cannot enter %s: %m", dest_in);
             _exit(1);
@@ -1794,6 +1857,7 @@ static int stage_build(struct build *b, struct stage *s, struct e2b_error **err)
             }
             free(s->workdir);
             s->workdir = xasprintf("/%s", strcmp(c, ".") ? c : "");
+            s->workdir_set = true;
             fs = true;
             break;
         }
@@ -2017,8 +2081,11 @@ static void build_free(struct build *b)
     for (size_t i = 0; i < b->n_images; i++) {
         e2b_base_image_release(b->images[i]);
         free(b->images[i]);
+        free(b->image_keys[i]);
     }
     free(b->images);
+    free(b->image_keys);
+    e2b_strv_free(b->wanted);
     e2b_dockerfile_free(b->df);
     e2b_ignore_free(&b->ig);
     if (b->ctx_fd >= 0)
@@ -2046,6 +2113,14 @@ int e2b_build_run(const struct e2b_build_opts *o, json_t **ret_meta, struct e2b_
         .tty = o->status != NULL,
         .ud = (void *)o,
     };
+    /* the name becomes part of paths (cache mounts) and of the store */
+    if (!o->name || !e2b_template_name_valid(o->name))
+        return e2b_error_set(err, E2B_ERR_INVALID,
+                             "invalid template name '%s': use lowercase letters, digits, - and _ (at most 128)",
+                             o->name ? o->name : "");
+    for (const char *const *t = o->tags; t && *t; t++)
+        if (!e2b_template_tag_valid(*t))
+            return e2b_error_set(err, E2B_ERR_INVALID, "invalid tag '%s'", *t);
     /* a private mount namespace: overlays die with this process */
     if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
         return e2b_error_sys(err, errno, "build mount namespace (root needed)");
@@ -2067,6 +2142,7 @@ int e2b_build_run(const struct e2b_build_opts *o, json_t **ret_meta, struct e2b_
         goto out;
     cache_clean_stale(ld);
     cache_clean_stale(sd);
+    cgroups_clean_stale();
     b.ctx_fd = open(o->context, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (b.ctx_fd < 0) {
         e2b_error_sys(err, errno, "cannot open the build context '%s'", o->context);
@@ -2119,6 +2195,7 @@ int e2b_build_run(const struct e2b_build_opts *o, json_t **ret_meta, struct e2b_
             .workdir = t->workdir,
             .user = t->user,
             .network_host = o->network_host,
+            .timeout_s = limit, /* a ready command that hangs is bounded too */
         };
         rs.argv = e2b_strv_push(NULL, "/bin/sh");
         rs.argv = e2b_strv_push(rs.argv, "-c");
@@ -2170,11 +2247,19 @@ int e2b_build_run(const struct e2b_build_opts *o, json_t **ret_meta, struct e2b_
                              "memoryMB", (int)(o->memory_mb ?: 512), "diskSizeMB", (int)size_mb, "public", 0,
                              "aliases", o->name, "names", o->name, "createdAt", now, "updatedAt", now,
                              "envdVersion", E2B_VERSION, "buildStatus", "ready");
+    json_t *tags = json_array();
+    for (const char *const *t2 = o->tags; t2 && *t2; t2++)
+        json_array_append_new(tags, json_string(*t2));
+    if (!json_array_size(tags))
+        json_array_append_new(tags, json_string("default"));
+    json_object_set_new(meta, "tags", tags);
     json_object_set_new(meta, "startCmd", o->start_cmd ? json_string(o->start_cmd) : json_null());
     json_object_set_new(meta, "readyCmd", o->ready_cmd ? json_string(o->ready_cmd) : json_null());
     json_object_set(meta, "env", t->env);
-    json_object_set_new(meta, "workdir", json_string(t->workdir));
-    json_object_set_new(meta, "user", json_string(*t->user ? t->user : "root"));
+    /* no WORKDIR: sandbox commands start in the user's home, as on E2B */
+    json_object_set_new(meta, "workdir", t->workdir_set ? json_string(t->workdir) : json_null());
+    /* no USER (in the Dockerfile or the image): E2B's templates run as `user` */
+    json_object_set_new(meta, "user", json_string(*t->user ? t->user : "user"));
     json_object_set(meta, "entrypoint", t->entrypoint ? t->entrypoint : json_null());
     json_object_set(meta, "cmd", t->cmd ? t->cmd : json_null());
     json_object_set(meta, "labels", t->labels);
