@@ -144,7 +144,7 @@ static struct e2b_base_image *image_get(struct build *b, const char *ref, const 
     struct e2b_base_image *img = xcalloc(1, sizeof(*img));
     if (e2b_base_image_open(ref, &bo, img, err) < 0) {
         free(img);
-        e2b_error_wrap(err, "FROM %s: unknown base image", ref);
+        e2b_error_wrap(err, "unknown base image");
         return NULL;
     }
     b->images = xrealloc(b->images, (b->n_images + 1) * sizeof(*b->images));

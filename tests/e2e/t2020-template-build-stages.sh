@@ -8,6 +8,7 @@
 
 command -v debugfs >/dev/null || { echo "1..0 # SKIP no debugfs"; exit 0; }
 BUSYBOX=$(command -v busybox) || { echo "1..0 # SKIP no busybox"; exit 0; }
+command -v setcap >/dev/null || { echo "1..0 # SKIP no setcap"; exit 0; }
 
 tpl_dir() { echo "$E2B_DATA_DIR/templates/$(cat "$1")/current"; }
 img_cat() { debugfs -R "cat $2" "$(tpl_dir "$1")/rootfs.ext4" 2>/dev/null; }
@@ -296,6 +297,24 @@ test_expect_success 'flags this builder cannot honour are refused, not ignored' 
     test_expect_code 1 e2b template build -n rf rf 2>err && test_grep "keep-git-dir" err &&
     printf "FROM $IMG\nRUN --mount=type=cache,target=/c,sharing=locked echo locked > /c/x && cat /c/x > /out\n" > rf/Dockerfile &&
     build -n rf rf && test "$(img_cat id /out)" = locked
+'
+
+test_expect_success 'file capabilities and xattrs survive from layers and the context into rootfs.ext4' '
+    mkdir -p xl/usr/local/bin && cp "$BUSYBOX" xl/usr/local/bin/grep && setcap cap_net_raw+ep xl/usr/local/bin/grep &&
+    echo n > xl/note && python3 -c "import os; os.setxattr(\"xl/note\", \"user.e2b.test\", b\"from-layer\")" &&
+    m=$(OCI_KEEP_OWNER=1 oci_image ximg amd64 root xl) &&
+    _oci_index_json ximg 1 application/vnd.oci.image.manifest.v1+json ${m% *} ${m#* } "$(_oci_platform amd64)" &&
+    mkdir -p xctx && echo c > xctx/ctxfile && cp "$BUSYBOX" xctx/ctxcap &&
+    python3 -c "import os; os.setxattr(\"xctx/ctxfile\", \"user.e2b.test\", b\"from-context\")" &&
+    setcap cap_net_bind_service+ep xctx/ctxcap &&
+    printf "FROM oci:$TRASH/ximg:1\nCOPY ctxfile ctxcap /x/\nRUN echo step > /step\n" > xctx/Dockerfile &&
+    build -n xattr xctx && img=$(tpl_dir id)/rootfs.ext4 &&
+    debugfs -R "ea_list /usr/local/bin/grep" "$img" 2>/dev/null > ea1 && test_grep "security.capability" ea1 &&
+    debugfs -R "ea_list /note" "$img" 2>/dev/null > ea2 && test_grep "user.e2b.test.*from-layer" ea2 &&
+    debugfs -R "ea_list /x/ctxfile" "$img" 2>/dev/null > ea3 && test_grep "user.e2b.test.*from-context" ea3 &&
+    debugfs -R "ea_list /x/ctxcap" "$img" 2>/dev/null > ea4 && test_grep "security.capability" ea4 &&
+    getcap "$(tpl_dir id)/rootfs/usr/local/bin/grep" | grep -q cap_net_raw=ep &&
+    getcap "$(tpl_dir id)/rootfs/x/ctxcap" | grep -q cap_net_bind_service=ep
 '
 
 test_expect_success 'nothing left mounted or staged' '
