@@ -34,7 +34,7 @@ int e2b_tree_reopen(int path_fd, int flags)
     return open(p, flags | O_CLOEXEC);
 }
 
-int e2b_tree_mkdir_p(int root_fd, const char *path, struct e2b_error **err)
+static int mkdir_p(int root_fd, const char *path, int depth, struct e2b_error **err)
 {
     int cur = dup(root_fd);
     if (cur < 0)
@@ -53,6 +53,22 @@ int e2b_tree_mkdir_p(int root_fd, const char *path, struct e2b_error **err)
          * is followed inside the tree, `..` stops at its top */
         _cleanup_free_ char *sub = xstrndup(path, (size_t)(c - p) + strlen(c));
         int nfd = e2b_tree_open(root_fd, sub, O_PATH | O_DIRECTORY);
+        char t[4096];
+        ssize_t tl;
+        if (nfd < 0 && errno == ENOENT && depth < 40 && (tl = readlinkat(cur, c, t, sizeof(t) - 1)) > 0) {
+            /* a symlink to a directory that is not there yet: make it
+             * where the link leads, inside the tree (as BuildKit does) */
+            t[tl] = '\0';
+            _cleanup_free_ char *dir = xstrndup(path, (size_t)(c - p));
+            _cleanup_free_ char *to = t[0] == '/' ? xstrdup(t) : e2b_path_join(*dir ? dir : "/", t);
+            int tfd = mkdir_p(root_fd, to, depth + 1, err);
+            if (tfd < 0) {
+                close(cur);
+                return -1;
+            }
+            close(tfd);
+            nfd = e2b_tree_open(root_fd, sub, O_PATH | O_DIRECTORY);
+        }
         int e = errno;
         close(cur);
         if (nfd < 0)
@@ -60,6 +76,11 @@ int e2b_tree_mkdir_p(int root_fd, const char *path, struct e2b_error **err)
         cur = nfd;
     }
     return cur;
+}
+
+int e2b_tree_mkdir_p(int root_fd, const char *path, struct e2b_error **err)
+{
+    return mkdir_p(root_fd, path, 0, err);
 }
 
 /* ---- --chmod ---- */
