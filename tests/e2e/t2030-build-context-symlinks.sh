@@ -127,6 +127,12 @@ RUN --mount=type=bind,source=tree,target=/etclink/mnt cat /etclink/mnt/file > /b
     test "$(img_cat btarget.id /bound.txt)" = data && test "$(img_cat btarget.id /bound2.txt)" = data
 '
 
+test_expect_success 'a git context is the checked-out tree: no .git in it' '
+    build_both cdot "FROM $IMG
+COPY . /ctxcopy" &&
+    img_has cdot-git.id /ctxcopy/tree/file && ! img_has cdot-git.id /ctxcopy/.git
+'
+
 test_expect_success 'nothing of the host in the templates, nothing left mounted' '
     root_line=$(grep "^root:" /etc/shadow) && test -n "$root_line" &&
     ! grep -rqF "$root_line" "$E2B_DATA_DIR/templates" &&
