@@ -192,6 +192,16 @@ static bool skipped(const struct e2b_copy_opts *o, const char *rel, const char *
     return o->exclude && xrel && strcmp(xrel, ".") && e2b_ignore_match(o->exclude, xrel);
 }
 
+/* An excluded directory an exception may reach into: walked anyway, and
+ * kept only if something in it was copied. */
+static bool walk_excluded(const struct e2b_copy_opts *o, const char *rel, const char *xrel)
+{
+    bool ig = o->ignore && rel && strcmp(rel, ".") && e2b_ignore_match(o->ignore, rel);
+    bool ex = o->exclude && xrel && strcmp(xrel, ".") && e2b_ignore_match(o->exclude, xrel);
+    return (!ig || e2b_ignore_may_include_below(o->ignore, rel)) &&
+           (!ex || e2b_ignore_may_include_below(o->exclude, xrel));
+}
+
 /* Owner, mode and extended attributes of a new destination object. fd is
  * the object itself (O_PATH for symlinks and devices). */
 static int set_meta(const struct walk *w, int fd, const struct stat *st, int src_fd, const char *what,
@@ -231,15 +241,16 @@ static int set_meta(const struct walk *w, int fd, const struct stat *st, int src
 }
 
 static int copy_obj(struct walk *w, int src, const struct stat *st, const char *rel, const char *xrel, int dst_dir,
-                    const char *dst_path, const char *name, struct e2b_error **err);
+                    const char *dst_path, const char *name, bool excluded, bool *copied, struct e2b_error **err);
 
 /* The directory a source directory merges into: the existing one, one a
  * symlink leads to inside the tree (left as it is), or a new one. */
 static int dest_dir(struct walk *w, int dst_dir, const char *dst_path, const char *name, bool *ret_meta,
-                    struct e2b_error **err)
+                    bool *ret_made, struct e2b_error **err)
 {
     struct stat ds;
     *ret_meta = true;
+    *ret_made = false;
     if (fstatat(dst_dir, name, &ds, AT_SYMLINK_NOFOLLOW) == 0) {
         if (S_ISDIR(ds.st_mode))
             goto open;
@@ -257,6 +268,7 @@ static int dest_dir(struct walk *w, int dst_dir, const char *dst_path, const cha
     }
     if (mkdirat(dst_dir, name, 0700) < 0)
         return e2b_error_sys(err, errno, "mkdir %s", dst_path);
+    *ret_made = true;
 open:;
     int fd = openat(dst_dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
@@ -264,11 +276,14 @@ open:;
     return fd;
 }
 
+/* excluded: the directory itself is excluded (.dockerignore or --exclude)
+ * and walked only for what exceptions re-include; *copied: something of it
+ * is in the destination now. */
 static int copy_dir(struct walk *w, int src, const struct stat *st, const char *rel, const char *xrel, int dst_dir,
-                    const char *dst_path, const char *name, struct e2b_error **err)
+                    const char *dst_path, const char *name, bool excluded, bool *copied, struct e2b_error **err)
 {
-    bool meta;
-    _cleanup_close_ int out = name ? dest_dir(w, dst_dir, dst_path, name, &meta, err) : dup(dst_dir);
+    bool meta, made = false;
+    _cleanup_close_ int out = name ? dest_dir(w, dst_dir, dst_path, name, &meta, &made, err) : dup(dst_dir);
     if (out < 0)
         return name ? -1 : e2b_error_sys(err, errno, "dup");
     if (!name)
@@ -281,11 +296,13 @@ static int copy_dir(struct walk *w, int src, const struct stat *st, const char *
         return e2b_error_sys(err, errno, "COPY %s", rel ? rel : dst_path);
     struct dirent *de;
     int r = 0;
+    bool any = false;
     while (r == 0 && (de = readdir(d))) {
         if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
             continue;
         _cleanup_free_ char *r2 = child_name(rel, de->d_name), *x2 = child_name(xrel ? xrel : ".", de->d_name);
-        if (skipped(w->o, r2, x2))
+        bool skip = skipped(w->o, r2, x2);
+        if (skip && de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
             continue;
         _cleanup_close_ int c = openat(in, de->d_name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
         struct stat cs;
@@ -293,20 +310,32 @@ static int copy_dir(struct walk *w, int src, const struct stat *st, const char *
             r = e2b_error_sys(err, errno, "COPY %s", r2 ? r2 : de->d_name);
             break;
         }
+        if (skip && (!S_ISDIR(cs.st_mode) || !walk_excluded(w->o, r2, x2)))
+            continue;
         _cleanup_free_ char *p2 = e2b_path_join(dst_path, de->d_name);
-        r = copy_obj(w, c, &cs, r2, x2, out, p2, de->d_name, err);
+        bool c2 = false;
+        r = copy_obj(w, c, &cs, r2, x2, out, p2, de->d_name, skip, &c2, err);
+        any = any || c2;
     }
     closedir(d);
+    if (r == 0 && excluded && !any) {
+        /* nothing re-included: the excluded directory is not copied */
+        if (made && unlinkat(dst_dir, name, AT_REMOVEDIR) < 0)
+            r = e2b_error_sys(err, errno, "rmdir %s", dst_path);
+        return r;
+    }
+    *copied = true;
     if (r == 0 && meta)
         r = set_meta(w, out, st, src, dst_path, err);
     return r;
 }
 
 static int copy_obj(struct walk *w, int src, const struct stat *st, const char *rel, const char *xrel, int dst_dir,
-                    const char *dst_path, const char *name, struct e2b_error **err)
+                    const char *dst_path, const char *name, bool excluded, bool *copied, struct e2b_error **err)
 {
     if (S_ISDIR(st->st_mode))
-        return copy_dir(w, src, st, rel, xrel, dst_dir, dst_path, name, err);
+        return copy_dir(w, src, st, rel, xrel, dst_dir, dst_path, name, excluded, copied, err);
+    *copied = true;
     bool special = S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode) || S_ISFIFO(st->st_mode);
     if (S_ISSOCK(st->st_mode) || (special && w->o->root_owned))
         return 0; /* sockets, and the devices and fifos of a context, are not copied */
@@ -393,13 +422,15 @@ int e2b_copy_tree(const struct e2b_copy_opts *o, int src_fd, const char *rel, in
         /* dest is the top of the tree */
         if (!S_ISDIR(st.st_mode))
             return e2b_error_set(err, E2B_ERR_INVALID, "cannot copy %s over the root directory", rel ? rel : "");
-        return copy_dir(&w, src_fd, &st, rel, NULL, dst_root_fd, "/", NULL, err);
+        return copy_dir(&w, src_fd, &st, rel, NULL, dst_root_fd, "/", NULL, false, &(bool){false}, err);
     }
     _cleanup_free_ char *parent = slash == d ? xstrdup("/") : xstrndup(d, (size_t)(slash - d));
     _cleanup_close_ int pfd = e2b_tree_mkdir_p(dst_root_fd, parent, err);
     if (pfd < 0)
         return -1;
-    return copy_obj(&w, src_fd, &st, rel, NULL, pfd, d, slash + 1, err);
+    /* a source the caller found excluded (.dockerignore) but re-included below */
+    bool excluded = o->ignore && rel && strcmp(rel, ".") && e2b_ignore_match(o->ignore, rel);
+    return copy_obj(&w, src_fd, &st, rel, NULL, pfd, d, slash + 1, excluded, &(bool){false}, err);
 }
 
 /* ---- hashing ---- */
@@ -465,9 +496,14 @@ static int hash_obj(struct e2b_sha256 *c, int fd, const char *rel, const char *x
     for (size_t i = 0; i < n; i++) {
         _cleanup_free_ char *r2 = child_name(rel, names[i]), *x2 = child_name(xrel ? xrel : ".", names[i]);
         struct e2b_copy_opts o = {.ignore = ig, .exclude = ex};
-        if (r == 0 && !skipped(&o, r2, x2)) {
+        bool skip = r == 0 && skipped(&o, r2, x2);
+        if (r == 0 && (!skip || walk_excluded(&o, r2, x2))) {
             _cleanup_close_ int cfd = openat(in, names[i], O_PATH | O_NOFOLLOW | O_CLOEXEC);
-            r = cfd < 0 ? e2b_error_sys(err, errno, "%s", r2) : hash_obj(c, cfd, r2, x2, ig, ex, err);
+            struct stat cs;
+            if (cfd < 0 || fstat(cfd, &cs) < 0)
+                r = e2b_error_sys(err, errno, "%s", r2);
+            else if (!skip || S_ISDIR(cs.st_mode))
+                r = hash_obj(c, cfd, r2, x2, ig, ex, err);
         }
         free(names[i]);
     }

@@ -1365,7 +1365,7 @@ static int copy_sources(struct build *b, struct stage *s, const struct e2b_df_in
                     !strcmp(de->d_name, "..") || !e2b_glob_match(last, de->d_name))
                     continue;
                 char *m = strcmp(dirrel, ".") ? e2b_path_join(dirrel, de->d_name) : xstrdup(de->d_name);
-                if (base || !e2b_ignore_match(&b->ig, m))
+                if (base || !e2b_ignore_match(&b->ig, m) || e2b_ignore_may_include_below(&b->ig, m))
                     matches = e2b_strv_push(matches, m);
                 free(m);
             }
@@ -1384,11 +1384,16 @@ static int copy_sources(struct build *b, struct stage *s, const struct e2b_df_in
             const char *bn = strrchr(*m, '/') ? strrchr(*m, '/') + 1 : *m;
             if (has_ex && (e2b_ignore_match(&ex, *m) || e2b_ignore_match(&ex, bn)))
                 continue;
-            int fd = -1;
-            if (!base && strcmp(*m, ".") && e2b_ignore_match(&b->ig, *m))
+            int fd = e2b_tree_open(tree, *m, O_PATH);
+            struct stat st;
+            /* excluded by .dockerignore: not there, unless a directory an
+             * exception re-includes something of */
+            if (fd >= 0 && !base && strcmp(*m, ".") && e2b_ignore_match(&b->ig, *m) &&
+                (fstat(fd, &st) < 0 || !S_ISDIR(st.st_mode) || !e2b_ignore_may_include_below(&b->ig, *m))) {
+                close(fd);
+                fd = -1;
                 errno = ENOENT;
-            else
-                fd = e2b_tree_open(tree, *m, O_PATH);
+            }
             if (fd < 0) {
                 r = errno == ENOENT || errno == ENOTDIR
                         ? e2b_error_set(err, E2B_ERR_NOT_FOUND, "%s %s: not %s", what, a,
@@ -1396,7 +1401,6 @@ static int copy_sources(struct build *b, struct stage *s, const struct e2b_df_in
                         : e2b_error_sys(err, errno, "%s %s", what, a);
                 break;
             }
-            struct stat st;
             if (fstat(fd, &st) < 0) {
                 r = e2b_error_sys(err, errno, "%s %s", what, a);
                 close(fd);

@@ -95,6 +95,18 @@ test_expect_success 'a sandbox starts from the template' '
     e2b sandbox kill $sid
 '
 
+test_expect_success '.dockerignore: an exception inside an excluded directory is copied, nothing else of it' '
+    mkdir di && cp -r ctx/root di/ && mkdir -p di/vendor/keep di/vendor/drop di/junk/deep &&
+    echo k > di/vendor/keep/k && echo d > di/vendor/drop/d && echo v > di/vendor/top && echo j > di/junk/deep/j &&
+    printf "vendor\njunk\n!vendor/keep\n" > di/.dockerignore &&
+    printf "FROM scratch\nCOPY root/ /\nCOPY . /all/\nCOPY vendor /v/\n" > di/Dockerfile &&
+    e2b template build -n tdi di > iddi 2>err && r=$(tpl_dir iddi)/rootfs &&
+    test "$(cat $r/all/vendor/keep/k)" = k && test ! -e $r/all/vendor/drop && test ! -e $r/all/vendor/top &&
+    test ! -e $r/all/junk && test "$(cat $r/v/keep/k)" = k && test ! -e $r/v/top &&
+    printf "FROM scratch\nCOPY root/ /\nCOPY junk /j/\n" > di/Dockerfile &&
+    test_expect_code 1 e2b template build -n tdi di 2>err && test_grep "COPY junk: not in the build context" err
+'
+
 test_expect_success 'template list shows it' '
     e2b template list --json > list && grep -q "$(cat id)" list
 '
