@@ -1648,6 +1648,21 @@ static int run_mounts(struct build *b, const struct e2b_df_instr *in, struct run
             return e2b_error_sys(err, errno, "RUN --mount source %s", rel);
         if (tree == b->ctx_fd && e2b_copy_hash(kc, sfd, rel, &b->ig, NULL, err) < 0)
             return -1;
+        if (tree == b->ctx_fd && b->ig.n && S_ISDIR(st.st_mode)) {
+            /* the step sees the context as BuildKit sends it: without what
+             * .dockerignore leaves out (a filtered copy, bound instead) */
+            _cleanup_free_ char *fc = xasprintf("%s/ctx-%zu", tmpdir, i);
+            _cleanup_close_ int tfd = -1;
+            struct e2b_copy_opts co = {.ignore = &b->ig};
+            if (e2b_mkdir_p(fc, 0755, err) < 0)
+                return -1;
+            if ((tfd = open(fc, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+                return e2b_error_sys(err, errno, "%s", fc);
+            if (e2b_copy_tree(&co, sfd, rel, tfd, "/", err) < 0)
+                return e2b_error_wrap(err, "RUN --mount source %s", rel);
+            close(sfd);
+            sfd = TAKE_FD(tfd);
+        }
         int mfd;
         if (m->readonly) {
             mfd = bind_detached(sfd, true, err);

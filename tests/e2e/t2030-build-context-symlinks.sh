@@ -133,6 +133,14 @@ COPY . /ctxcopy" &&
     img_has cdot-git.id /ctxcopy/tree/file && ! img_has cdot-git.id /ctxcopy/.git
 '
 
+test_expect_success 'a bind mount of the context leaves out what .dockerignore excludes' '
+    mkdir -p igctx/keep && echo secret > igctx/.env && echo kept > igctx/keep/f && printf ".env\n" > igctx/.dockerignore &&
+    printf "FROM %s\nRUN --mount=type=bind,target=/c sh -c \"ls -A /c > /clist; cat /c/keep/f > /kept\"\n" "$IMG" > igctx/Dockerfile &&
+    e2b template build -n tig igctx > tig.id 2> tig.err &&
+    test "$(img_cat tig.id /kept)" = kept && img_cat tig.id /clist > clist &&
+    test_grep "^keep$" clist && test_grep -v "^.env$" clist
+'
+
 test_expect_success 'nothing of the host in the templates, nothing left mounted' '
     root_line=$(grep "^root:" /etc/shadow) && test -n "$root_line" &&
     ! grep -rqF "$root_line" "$E2B_DATA_DIR/templates" &&
