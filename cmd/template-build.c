@@ -12,16 +12,19 @@
 #include "fsutil.h"
 #include "gitctx.h"
 #include "registry.h"
+#include "template-store.h"
 #include "util.h"
 
 const struct e2b_opt opts_template_build[] = {
     E2B_OPT_STRING('p', "path", "DIR", "directory with e2b.toml and the Dockerfile (default .)"),
     E2B_OPT_STRING('d', "dockerfile", "FILE", "Dockerfile (default e2b.Dockerfile, then Dockerfile)"),
-    E2B_OPT_STRING('n', "name", "NAME", "template name"),
+    E2B_OPT_STRING('n', "name", "NAME[:TAG]", "template name (lowercase a-z, 0-9, - and _; at most 128), and a tag"),
+    E2B_OPT_LIST('t', "tag", "TAG", "tag the new build (repeatable; default: default)"),
     E2B_OPT_STRING('c', "cmd", "COMMAND", "start command run when a sandbox starts"),
+    E2B_OPT_STRING(0, "start-cmd", "COMMAND", "the same as --cmd"),
     E2B_OPT_STRING(0, "ready-cmd", "COMMAND", "command that succeeds once the sandbox is ready"),
-    E2B_OPT_INT(0, "ready-timeout", "SECONDS", "how long the ready command may keep failing (default 60)"),
-    E2B_OPT_INT(0, "cpu-count", "N", "vCPUs of sandboxes from this template"),
+    E2B_OPT_INT(0, "ready-timeout", "SECONDS", "how long the ready command may take to succeed, hanging or failing (default 60)"),
+    E2B_OPT_INT(0, "cpu-count", "N", "vCPUs of sandboxes from this template (at least 1)"),
     E2B_OPT_INT(0, "memory-mb", "MIB", "memory of sandboxes (even number)"),
     E2B_OPT_INT(0, "disk-size", "MIB", "free space in the root file system beyond the content"),
     E2B_OPT_LIST(0, "build-arg", "KEY=VALUE", "set a Dockerfile ARG (repeatable)"),
@@ -75,6 +78,20 @@ int cmd_template_build(struct e2b_ctx *ctx, struct e2b_args *args)
         e2b_toml_free(&toml);
         return e2b_usage_error("template build", "--memory-mb must be an even number of at least 128");
     }
+    long cpus = e2b_args_int(args, "cpu-count", toml.cpu_count);
+    if (e2b_args_has(args, "cpu-count") && cpus < 1) {
+        e2b_toml_free(&toml);
+        return e2b_usage_error("template build", "--cpu-count must be at least 1");
+    }
+    long disk = e2b_args_int(args, "disk-size", 0), ready_to = e2b_args_int(args, "ready-timeout", 60);
+    if (disk < 0 || disk > 1048576) {
+        e2b_toml_free(&toml);
+        return e2b_usage_error("template build", "--disk-size must be between 0 and 1048576 MiB");
+    }
+    if (ready_to < 1 || ready_to > 86400) {
+        e2b_toml_free(&toml);
+        return e2b_usage_error("template build", "--ready-timeout must be between 1 and 86400 seconds");
+    }
     const char *net = e2b_args_str(args, "network") ?: "none";
     if (strcmp(net, "none") && strcmp(net, "host")) {
         e2b_toml_free(&toml);
@@ -116,13 +133,38 @@ int cmd_template_build(struct e2b_ctx *ctx, struct e2b_args *args)
             dockerfile = e2b_path_join(dbase, "Dockerfile");
         }
     }
-    const char *name = e2b_args_str(args, "name") ?: toml.template_name ?: toml.template_id;
+    const char *full = e2b_args_str(args, "name") ?: toml.template_name ?: toml.template_id;
     int rc = 0;
-    const char **insv = NULL;
-    if (!name && !e2b_args_flag(args, "dry-run")) {
+    const char **insv = NULL, **tagv = NULL;
+    _cleanup_free_ char *name = NULL;
+    if (!full && !e2b_args_flag(args, "dry-run")) {
         rc = e2b_usage_error("template build", "name the template with --name (or template_name in e2b.toml)");
         goto out;
     }
+    /* NAME[:TAG], E2B's rule for names */
+    size_t ntag = 0;
+    const char *const *tags = e2b_args_list(args, "tag", &ntag);
+    tagv = xcalloc(ntag + 2, sizeof(char *));
+    for (size_t i = 0; i < ntag; i++)
+        tagv[i] = tags[i];
+    if (full) {
+        const char *colon = strchr(full, ':');
+        name = colon ? xstrndup(full, (size_t)(colon - full)) : xstrdup(full);
+        if (colon)
+            tagv[ntag++] = colon + 1;
+        if (!e2b_template_name_valid(name)) {
+            rc = e2b_usage_error("template build",
+                                 "invalid template name '%s': use lowercase letters, digits, - and _ "
+                                 "(at most 128)", full);
+            goto out;
+        }
+    }
+    for (size_t i = 0; i < ntag; i++)
+        if (!e2b_template_tag_valid(tagv[i])) {
+            rc = e2b_usage_error("template build",
+                                 "invalid tag '%s': use letters, digits, ., - and _ (at most 128)", tagv[i]);
+            goto out;
+        }
     size_t nba = 0;
     const char *const *ba = e2b_args_list(args, "build-arg", &nba);
     bool quiet = ctx->quiet;
@@ -135,12 +177,13 @@ int cmd_template_build(struct e2b_ctx *ctx, struct e2b_args *args)
         .context = context,
         .dockerfile = dockerfile,
         .name = name,
-        .start_cmd = e2b_args_str(args, "cmd") ?: toml.start_cmd,
+        .tags = tagv,
+        .start_cmd = e2b_args_str(args, "cmd") ?: e2b_args_str(args, "start-cmd") ?: toml.start_cmd,
         .ready_cmd = e2b_args_str(args, "ready-cmd") ?: toml.ready_cmd,
-        .ready_timeout_s = (int)e2b_args_int(args, "ready-timeout", 60),
-        .cpu_count = e2b_args_int(args, "cpu-count", toml.cpu_count),
+        .ready_timeout_s = (int)ready_to,
+        .cpu_count = cpus,
         .memory_mb = mem,
-        .disk_headroom_mb = e2b_args_int(args, "disk-size", 0),
+        .disk_headroom_mb = disk,
         .build_args = ba,
         .n_build_args = nba,
         .target = e2b_args_str(args, "target"),
@@ -189,6 +232,7 @@ int cmd_template_build(struct e2b_ctx *ctx, struct e2b_args *args)
     }
 out:
     free(insv);
+    free(tagv);
     if (checkout) {
         struct e2b_error *e2 = NULL;
         e2b_rm_rf(checkout, &e2);

@@ -77,10 +77,11 @@ const struct e2b_opt opts_template_init[] = {
 
 static const char init_dockerfile[] =
     "# A sandbox template: build it with `e2b template build`.\n"
-    "# Any Dockerfile works; RUN steps run in a build sandbox.\n"
+    "# Any Dockerfile works; RUN steps run in a build sandbox, without network\n"
+    "# unless they ask for it (RUN --network=host, or `--network host`).\n"
     "FROM debian:12\n"
     "\n"
-    "RUN apt-get update && apt-get install -y --no-install-recommends \\\n"
+    "RUN --network=host apt-get update && apt-get install -y --no-install-recommends \\\n"
     "        ca-certificates curl git python3 sudo \\\n"
     "    && rm -rf /var/lib/apt/lists/*\n"
     "\n"

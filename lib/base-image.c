@@ -1,5 +1,6 @@
 /* base-image.c - see base-image.h */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,6 +107,23 @@ static void on_unpack(const struct e2b_unpack_progress *p, void *ud)
     }
 }
 
+/* Half-unpacked roots (.tmp-<digest>-<pid>) of builders that were killed. */
+static void roots_clean_stale(const char *cache)
+{
+    _cleanup_closedir_ DIR *d = opendir(cache);
+    struct dirent *de;
+    while (d && (de = readdir(d))) {
+        const char *dash = strrchr(de->d_name, '-');
+        if (!e2b_str_has_prefix(de->d_name, ".tmp-") || !dash)
+            continue;
+        pid_t pid = (pid_t)atoi(dash + 1);
+        if (pid > 0 && pid != getpid() && kill(pid, 0) < 0 && errno == ESRCH) {
+            _cleanup_free_ char *p = e2b_path_join(cache, de->d_name);
+            e2b_rm_rf(p, NULL);
+        }
+    }
+}
+
 int e2b_base_image_root(struct e2b_base_image *b, const struct e2b_base_opts *o, struct e2b_error **err)
 {
     if (b->root)
@@ -120,6 +138,7 @@ int e2b_base_image_root(struct e2b_base_image *b, const struct e2b_base_opts *o,
     }
     if (e2b_mkdir_p(cache, 0700, err) < 0)
         return -1;
+    roots_clean_stale(cache);
     _cleanup_free_ char *tmp = xasprintf("%s/.tmp-%.16s-%d", cache, b->id + 7, (int)getpid());
     e2b_rm_rf(tmp, NULL);
     if (mkdir(tmp, 0755) < 0)

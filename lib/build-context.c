@@ -225,6 +225,28 @@ bool e2b_ignore_match(const struct e2b_ignore *ig, const char *relpath)
     return excluded;
 }
 
+bool e2b_ignore_may_include_below(const struct e2b_ignore *ig, const char *dir)
+{
+    _cleanup_free_ char *d = clean_path(dir);
+    size_t dl = strlen(d);
+    for (size_t i = 0; i < ig->n; i++) {
+        if (!ig->negate[i])
+            continue;
+        /* the pattern's literal start, up to its first wildcard */
+        const char *p = ig->patterns[i];
+        size_t pl = strlen(p), lit = strcspn(p, "*?[\\");
+        /* below dir ("dir/x"), or dir itself inside it ("di" for "di/r") */
+        if (pl > dl && !strncmp(p, d, dl) && p[dl] == '/')
+            return true;
+        if (pl <= dl && !strncmp(d, p, pl) && (d[pl] == '/' || !d[pl]))
+            return true;
+        /* a wildcard after a literal start that dir may still continue */
+        if (lit < pl && (lit <= dl ? !strncmp(p, d, lit) : !strncmp(p, d, dl) && p[dl] == '/'))
+            return true;
+    }
+    return false;
+}
+
 char *e2b_context_clean(const char *src, struct e2b_error **err)
 {
     char *c = clean_path(src);

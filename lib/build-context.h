@@ -27,6 +27,11 @@ void e2b_ignore_free(struct e2b_ignore *ig);
 /* Is the context-relative path (no leading `/`) excluded? */
 bool e2b_ignore_match(const struct e2b_ignore *ig, const char *relpath);
 
+/* Could an exception (`!pattern`) re-include something below the excluded
+ * directory dir? (Conservative: true unless no exception can reach it.)
+ * Docker walks into such a directory and copies only what is re-included. */
+bool e2b_ignore_may_include_below(const struct e2b_ignore *ig, const char *dir);
+
 /* One glob against one whole string (`*` stops at `/`, `**` does not). */
 bool e2b_glob_match(const char *pattern, const char *s);
 

@@ -24,9 +24,11 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <glob.h>
 #include <grp.h>
 #include <sched.h>
 #include <search.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,7 +36,9 @@
 #include <linux/capability.h>
 #include <linux/openat2.h>
 #include <net/if.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -49,6 +53,7 @@
 #include "base-image.h"
 #include "dl-archive.h"
 #include "build-context.h"
+#include "build-copy.h"
 #include "build-user.h"
 #include "build.h"
 #include "cgroup.h"
@@ -75,6 +80,7 @@ struct stage {
     json_t *env;            /* ENV, object */
     json_t *labels, *ports, *volumes, *cmd, *entrypoint, *health, *shell;
     char *workdir, *user, *stopsignal;
+    bool workdir_set;       /* WORKDIR given, inherited or from the image */
     char *view;             /* read-only merged view once built */
     bool cmd_set;           /* CMD given in this stage */
 };
@@ -85,9 +91,12 @@ struct build {
     struct stage *stages;
     size_t n_stages, target;
     struct e2b_base_image **images;
+    char **image_keys;      /* "ref platform" of each image */
     size_t n_images;
+    char **wanted;          /* base image and platform pairs of the needed stages */
     struct e2b_base_opts bo;
     struct e2b_ignore ig;
+    int ctx_fd;             /* the build context, O_PATH: every context path is resolved in it */
     char *cache;            /* <data dir>/cache/build */
     char *work;             /* scratch dir for mount points */
     char *empty;            /* an empty directory: the bottom of scratch stacks */
@@ -123,8 +132,10 @@ static void on_base_progress(void *ud, const char *line, bool final)
 static struct e2b_base_image *image_get(struct build *b, const char *ref, const char *platform,
                                         struct e2b_error **err)
 {
+    /* one image per reference and platform: FROM --platform may differ */
+    _cleanup_free_ char *key = xasprintf("%s %s", ref, platform ? platform : b->bo.platform ? b->bo.platform : "");
     for (size_t i = 0; i < b->n_images; i++)
-        if (!strcmp(b->images[i]->ref, ref))
+        if (!strcmp(b->image_keys[i], key))
             return b->images[i];
     struct e2b_base_opts bo = b->bo;
     if (platform)
@@ -132,10 +143,12 @@ static struct e2b_base_image *image_get(struct build *b, const char *ref, const 
     struct e2b_base_image *img = xcalloc(1, sizeof(*img));
     if (e2b_base_image_open(ref, &bo, img, err) < 0) {
         free(img);
-        e2b_error_wrap(err, "FROM %s: unknown base image", ref);
+        e2b_error_wrap(err, "unknown base image");
         return NULL;
     }
     b->images = xrealloc(b->images, (b->n_images + 1) * sizeof(*b->images));
+    b->image_keys = xrealloc(b->image_keys, (b->n_images + 1) * sizeof(char *));
+    b->image_keys[b->n_images] = TAKE_PTR(key);
     b->images[b->n_images++] = img;
     return img;
 }
@@ -145,6 +158,12 @@ static int image_env_cb(void *ud, const char *image, const char *platform, char 
     struct build *b = ud;
     *ret = NULL;
     if (!strcmp(image, "scratch"))
+        return 0;
+    /* only the images of stages the target needs are fetched */
+    bool wanted = false;
+    for (char **w = b->wanted; w && *w && !wanted; w += 2)
+        wanted = !strcmp(w[0], image) && !strcmp(w[1], platform ? platform : "");
+    if (!wanted)
         return 0;
     struct e2b_base_image *img = image_get(b, image, platform, err);
     if (!img)
@@ -160,6 +179,11 @@ static int image_env_cb(void *ud, const char *image, const char *platform, char 
 
 /* ---- parse ---- */
 
+/* Parse, pick the stages the target needs; with resolve_images, parse a
+ * second time with the needed stages' base images known (their ENV, say
+ * PATH, is what `ENV PATH=$PATH:/x` expands), and only theirs: a stage the
+ * target does not need costs no download. FROM lines depend only on global
+ * ARGs, so both parses see the same stages. */
 static int parse(const struct e2b_build_opts *o, struct build *b, bool resolve_images, struct e2b_error **err)
 {
     _cleanup_free_ char *text = NULL;
@@ -170,7 +194,6 @@ static int parse(const struct e2b_build_opts *o, struct build *b, bool resolve_i
         .args = o->build_args,
         .n_args = o->n_build_args,
         .target_platform = o->platform,
-        .image_env = resolve_images ? image_env_cb : NULL,
         .userdata = b,
     };
     const char *slash = strrchr(o->dockerfile, '/');
@@ -180,6 +203,23 @@ static int parse(const struct e2b_build_opts *o, struct build *b, bool resolve_i
     bool *needed = NULL;
     if (e2b_dockerfile_select(b->df, o->target, &b->target, &needed, err) < 0)
         return -1;
+    if (resolve_images) {
+        for (size_t i = 0; i < b->df->n_stages; i++) {
+            const struct e2b_df_stage *sg = &b->df->stages[i];
+            if (needed[i] && sg->base_stage < 0 && strcmp(sg->base, "scratch")) {
+                b->wanted = e2b_strv_push(b->wanted, sg->base);
+                b->wanted = e2b_strv_push(b->wanted, sg->platform ? sg->platform : "");
+            }
+        }
+        free(needed);
+        needed = NULL;
+        e2b_dockerfile_free(b->df);
+        b->df = NULL;
+        ba.image_env = image_env_cb;
+        if (e2b_dockerfile_parse(name, text, len, &ba, &b->df, err) < 0 ||
+            e2b_dockerfile_select(b->df, o->target, &b->target, &needed, err) < 0)
+            return -1;
+    }
     b->n_stages = b->df->n_stages;
     b->stages = xcalloc(b->n_stages, sizeof(*b->stages));
     for (size_t i = 0; i < b->n_stages; i++) {
@@ -194,7 +234,7 @@ static int parse(const struct e2b_build_opts *o, struct build *b, bool resolve_i
 
 int e2b_build_parse(const struct e2b_build_opts *o, json_t **ret, struct e2b_error **err)
 {
-    struct build b = {.o = o};
+    struct build b = {.o = o, .ctx_fd = -1};
     int r = parse(o, &b, false, err);
     if (r == 0) {
         bool *needed = xcalloc(b.n_stages, sizeof(bool));
@@ -238,63 +278,6 @@ static void kh_json(struct e2b_sha256 *c, json_t *j)
     char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
     kh_str(c, s);
     free(s);
-}
-
-static int kh_file(struct e2b_sha256 *c, const char *path, struct e2b_error **err)
-{
-    _cleanup_close_ int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0)
-        return e2b_error_sys(err, errno, "%s", path);
-    char buf[65536];
-    ssize_t n;
-    while ((n = read(fd, buf, sizeof(buf))) > 0)
-        e2b_sha256_update(c, buf, (size_t)n);
-    if (n < 0)
-        return e2b_error_sys(err, errno, "read %s", path);
-    return 0;
-}
-
-/* Content of a COPY source tree (names, types, modes, contents, link
- * targets), skipping what .dockerignore excludes when ig is given. */
-static int kh_tree(struct e2b_sha256 *c, const char *path, const char *rel, const struct e2b_ignore *ig,
-                   struct e2b_error **err)
-{
-    if (ig && strcmp(rel, ".") && e2b_ignore_match(ig, rel))
-        return 0;
-    struct stat s;
-    if (lstat(path, &s) < 0)
-        return e2b_error_sys(err, errno, "%s", path);
-    char hdr[64];
-    snprintf(hdr, sizeof(hdr), "%o %u %u", (unsigned)s.st_mode, (unsigned)s.st_uid, (unsigned)s.st_gid);
-    kh_str(c, rel);
-    kh_str(c, hdr);
-    if (S_ISREG(s.st_mode))
-        return kh_file(c, path, err);
-    if (S_ISLNK(s.st_mode)) {
-        char t[4096];
-        ssize_t n = readlink(path, t, sizeof(t) - 1);
-        t[n < 0 ? 0 : n] = '\0';
-        kh_str(c, t);
-        return 0;
-    }
-    if (!S_ISDIR(s.st_mode))
-        return 0;
-    struct dirent **names;
-    int n = scandir(path, &names, NULL, alphasort);
-    if (n < 0)
-        return e2b_error_sys(err, errno, "%s", path);
-    int r = 0;
-    for (int i = 0; i < n; i++) {
-        if (r == 0 && strcmp(names[i]->d_name, ".") && strcmp(names[i]->d_name, "..")) {
-            _cleanup_free_ char *p2 = e2b_path_join(path, names[i]->d_name);
-            _cleanup_free_ char *r2 = strcmp(rel, ".") ? e2b_path_join(rel, names[i]->d_name)
-                                                      : xstrdup(names[i]->d_name);
-            r = kh_tree(c, p2, r2, ig, err);
-        }
-        free(names[i]);
-    }
-    free(names);
-    return r;
 }
 
 /* ---- the step cache ---- */
@@ -366,6 +349,24 @@ static void cache_clean_stale(const char *dir)
         }
     }
     closedir(d);
+}
+
+/* RUN cgroups (build-<pid>-<step>) of builders that were killed. */
+static void cgroups_clean_stale(void)
+{
+    static const char *const pats[] = {"/sys/fs/cgroup/e2b/build-*", "/sys/fs/cgroup/*/e2b/build-*"};
+    for (size_t i = 0; i < ARRAY_SIZE(pats); i++) {
+        glob_t g;
+        if (glob(pats[i], GLOB_NOSORT | GLOB_ONLYDIR, NULL, &g) != 0)
+            continue;
+        for (size_t k = 0; k < g.gl_pathc; k++) {
+            const char *name = strrchr(g.gl_pathv[k], '/') + 1;
+            pid_t pid = (pid_t)atoi(name + 6);
+            if (pid > 0 && pid != getpid() && kill(pid, 0) < 0 && errno == ESRCH)
+                e2b_cgroup_destroy(name);
+        }
+        globfree(&g);
+    }
 }
 
 /* ---- overlays ---- */
@@ -458,9 +459,10 @@ static void stage_seed_image(struct stage *s, const struct e2b_image_config *c)
 {
     for (char **e = c->env; e && *e; e++)
         env_set_kv(s->env, *e);
-    if (c->working_dir) {
+    if (c->working_dir && *c->working_dir) {
         free(s->workdir);
         s->workdir = xstrdup(c->working_dir);
+        s->workdir_set = true;
     }
     if (c->user && *c->user) {
         free(s->user);
@@ -494,6 +496,7 @@ static void stage_inherit(struct stage *s, const struct stage *p)
     json_object_update(s->volumes, p->volumes);
     free(s->workdir);
     s->workdir = xstrdup(p->workdir);
+    s->workdir_set = p->workdir_set;
     free(s->user);
     s->user = xstrdup(p->user);
     s->cmd = json_deep_copy(p->cmd);
@@ -527,46 +530,88 @@ static void stage_free(struct stage *s)
 
 /* ---- RUN ---- */
 
-struct run_spec {
-    const char *root;       /* merged root to chroot into */
-    char **argv;
-    char **envp;
-    const char *workdir, *user;
-    bool network_host;
-    /* bind mounts made inside the root before chroot: src -> target (in root) */
-    char **bind_src, **bind_dst;
-    bool *bind_ro;
-    size_t n_binds;
-    char **tmpfs_dst;
-    size_t n_tmpfs;
-    bool limits;            /* cgroup limits (build steps; not the ready command) */
+/* A RUN --mount, made ready by the builder as a detached mount (open_tree
+ * or fsmount) that the step's process attaches inside its root. */
+struct run_mount {
+    int mfd;
+    char *target;           /* in the root */
+    bool file;              /* the target is a file (a bind of one file) */
+    int lock_fd;            /* cache sharing=locked|shared: held for the step, else -1 */
 };
 
-/* Resolve a path inside root without leaving it (symlinks resolved in it). */
+struct run_spec {
+    const char *root;       /* merged root to pivot into */
+    char **argv;
+    char **envp;
+    char *script;           /* RUN <<EOF whose body starts with #!: run as the program */
+    const char *workdir, *user;
+    bool network_host;
+    struct run_mount *mounts;
+    size_t n_mounts;
+    bool limits;            /* cgroup limits (build steps; not the ready command) */
+    int timeout_s;          /* >0: the step is killed at this deadline */
+};
+
 static int mkdir_in_root(const char *root, const char *path, struct e2b_error **err)
 {
     _cleanup_close_ int rfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (rfd < 0)
         return e2b_error_sys(err, errno, "%s", root);
-    _cleanup_free_ char *p = xstrdup(path);
-    char *save = NULL;
-    int cur = dup(rfd);
-    for (char *c = strtok_r(p, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
-        if (!strcmp(c, ".") || !strcmp(c, ".."))
-            continue;
-        if (mkdirat(cur, c, 0755) < 0 && errno != EEXIST) {
-            close(cur);
-            return e2b_error_sys(err, errno, "mkdir %s", path);
-        }
-        struct open_how how = {.flags = O_PATH | O_DIRECTORY | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT};
-        _cleanup_free_ char *sub = xstrndup(path, (size_t)(c - p) + strlen(c));
-        int nfd = (int)syscall(SYS_openat2, rfd, sub, &how, sizeof(how));
-        close(cur);
-        if (nfd < 0)
-            return e2b_error_sys(err, errno, "%s: not a directory in the image", path);
-        cur = nfd;
+    int fd = e2b_tree_mkdir_p(rfd, path, err);
+    if (fd < 0)
+        return -1;
+    close(fd);
+    return 0;
+}
+
+/* An empty file to bind a file onto, made inside the root. */
+static int touch_in_root(const char *root, const char *path, struct e2b_error **err)
+{
+    _cleanup_close_ int rfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (rfd < 0)
+        return e2b_error_sys(err, errno, "%s", root);
+    _cleanup_free_ char *parent = xstrdup(path);
+    char *slash = strrchr(parent, '/');
+    const char *name = slash ? slash + 1 : path;
+    if (slash)
+        *slash = '\0';
+    _cleanup_close_ int pfd = e2b_tree_mkdir_p(rfd, slash ? parent : ".", err);
+    if (pfd < 0)
+        return -1;
+    _cleanup_close_ int fd = openat(pfd, name, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0 && errno != EISDIR && errno != ELOOP)
+        return e2b_error_sys(err, errno, "mount target %s", path);
+    return 0;
+}
+
+/* A new file system as a detached mount; kv: option pairs, NULL-ended. */
+static int fs_new(const char *type, const char *const *kv, unsigned attrs)
+{
+    int fs = fsopen(type, FSOPEN_CLOEXEC);
+    if (fs < 0)
+        return -1;
+    int m = -1;
+    for (; kv && kv[0]; kv += 2)
+        if (fsconfig(fs, FSCONFIG_SET_STRING, kv[0], kv[1], 0) < 0)
+            goto out;
+    if (fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) == 0)
+        m = fsmount(fs, FSMOUNT_CLOEXEC, attrs);
+out:;
+    int e = errno;
+    close(fs);
+    errno = e;
+    return m;
+}
+
+/* Attach a detached mount at target, resolved inside the root (a symlink
+ * planted by an earlier step leads nowhere outside it). */
+static int attach(int mfd, int rootfd, const char *target, const char *what)
+{
+    _cleanup_close_ int t = e2b_tree_open(rootfd, target, O_PATH);
+    if (t < 0 || move_mount(mfd, "", t, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0) {
+        dprintf(2, "e2b build: cannot mount %s on %s: %m\n", what, target);
+        return -1;
     }
-    close(cur);
     return 0;
 }
 
@@ -588,48 +633,44 @@ static int enter_build_root(const struct run_spec *rs)
                                CAP_SETUID, CAP_SETPCAP, CAP_NET_BIND_SERVICE, CAP_SYS_CHROOT,
                                CAP_AUDIT_WRITE, CAP_SETFCAP};
     const char *root = rs->root;
-    _cleanup_free_ char *proc = e2b_path_join(root, "proc");
-    _cleanup_free_ char *dev = e2b_path_join(root, "dev");
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
         mount(root, root, NULL, MS_BIND, NULL) < 0) { /* pivot_root wants a mount point */
         dprintf(2, "e2b build: cannot set up the mounts of the build root: %m\n");
         return -1;
     }
-    (void)mkdir(proc, 0555);
-    (void)mkdir(dev, 0755);
-    if (mount("proc", proc, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0 ||
-        mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "size=64k,mode=755") < 0) {
-        dprintf(2, "e2b build: cannot mount /proc and /dev in the build root: %m\n");
+    /* every mount point from here is resolved inside the root */
+    _cleanup_close_ int rfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (rfd < 0) {
+        dprintf(2, "e2b build: cannot open the build root: %m\n");
         return -1;
     }
-    for (size_t i = 0; i < ARRAY_SIZE(nodes); i++) {
-        _cleanup_free_ char *p = e2b_path_join(dev, nodes[i].name);
-        if (mknod(p, S_IFCHR | 0666, makedev(nodes[i].maj, nodes[i].min)) < 0) {
+    (void)mkdirat(rfd, "proc", 0555);
+    (void)mkdirat(rfd, "dev", 0755);
+    static const char *const devopts[] = {"size", "64k", "mode", "755", NULL};
+    int pm = fs_new("proc", NULL, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+    int dm = fs_new("tmpfs", devopts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC);
+    if (pm < 0 || dm < 0) {
+        dprintf(2, "e2b build: cannot make /proc and /dev for the build root: %m\n");
+        return -1;
+    }
+    if (attach(pm, rfd, "/proc", "proc") < 0 || attach(dm, rfd, "/dev", "/dev") < 0)
+        return -1;
+    close(pm);
+    close(dm);
+    _cleanup_close_ int dev = e2b_tree_open(rfd, "/dev", O_PATH | O_DIRECTORY);
+    for (size_t i = 0; dev >= 0 && i < ARRAY_SIZE(nodes); i++) {
+        if (mknodat(dev, nodes[i].name, S_IFCHR | 0666, makedev(nodes[i].maj, nodes[i].min)) < 0) {
             dprintf(2, "e2b build: cannot create /dev/%s: %m\n", nodes[i].name);
             return -1;
         }
-        chmod(p, 0666);
+        fchmodat(dev, nodes[i].name, 0666, 0);
     }
-    for (size_t i = 0; i < ARRAY_SIZE(links); i++) {
-        _cleanup_free_ char *p = e2b_path_join(dev, links[i][1]);
-        (void)!symlink(links[i][0], p);
-    }
-    /* RUN --mount: binds (cache dirs, context, stages) and tmpfs */
-    for (size_t i = 0; i < rs->n_binds; i++) {
-        _cleanup_free_ char *t = e2b_path_join(root, rs->bind_dst[i]);
-        if (mount(rs->bind_src[i], t, NULL, MS_BIND | MS_REC, NULL) < 0 ||
-            (rs->bind_ro[i] && mount(NULL, t, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0)) {
-            dprintf(2, "e2b build: mount %s: %m\n", rs->bind_dst[i]);
+    for (size_t i = 0; dev >= 0 && i < ARRAY_SIZE(links); i++)
+        (void)!symlinkat(links[i][0], dev, links[i][1]);
+    /* RUN --mount: cache dirs, binds of the context or a stage, tmpfs */
+    for (size_t i = 0; i < rs->n_mounts; i++)
+        if (attach(rs->mounts[i].mfd, rfd, rs->mounts[i].target, rs->mounts[i].target) < 0)
             return -1;
-        }
-    }
-    for (size_t i = 0; i < rs->n_tmpfs; i++) {
-        _cleanup_free_ char *t = e2b_path_join(root, rs->tmpfs_dst[i]);
-        if (mount("tmpfs", t, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") < 0) {
-            dprintf(2, "e2b build: tmpfs %s: %m\n", rs->tmpfs_dst[i]);
-            return -1;
-        }
-    }
     if (chdir(root) < 0 || syscall(SYS_pivot_root, ".", ".") < 0 || umount2(".", MNT_DETACH) < 0) {
         dprintf(2, "e2b build: cannot pivot into the build root: %m\n");
         return -1;
@@ -669,6 +710,37 @@ static int enter_build_root(const struct run_spec *rs)
     return 0;
 }
 
+#ifndef MFD_EXEC
+#define MFD_EXEC 0x0010U
+#endif
+
+/* Exec the step's program, found on the step's own PATH (its ENV, inside
+ * the root), or a `#!` heredoc through its interpreter as BuildKit does. */
+static _noreturn_ void run_exec(const struct run_spec *rs)
+{
+    environ = rs->envp;
+    if (rs->script) {
+        int fd = memfd_create("heredoc", MFD_EXEC);
+        if (fd < 0)
+            fd = memfd_create("heredoc", 0);
+        size_t n = strlen(rs->script), off = 0;
+        while (fd >= 0 && off < n) {
+            ssize_t w = write(fd, rs->script + off, n - off);
+            if (w <= 0)
+                break;
+            off += (size_t)w;
+        }
+        /* no close-on-exec: the interpreter opens the script as /dev/fd/N */
+        if (fd >= 0 && off == n)
+            fexecve(fd, rs->argv, rs->envp);
+        dprintf(2, "%s: cannot run the heredoc script: %m\n", rs->argv[0]);
+        _exit(127);
+    }
+    execvp(rs->argv[0], rs->argv);
+    dprintf(2, "%s: %m\n", rs->argv[0]);
+    _exit(127);
+}
+
 static int do_run(struct build *b, const struct run_spec *rs, const char *what, struct e2b_error **err)
 {
     const struct e2b_build_opts *o = b->o;
@@ -685,11 +757,8 @@ static int do_run(struct build *b, const struct run_spec *rs, const char *what, 
     }
     if (mkdir_in_root(rs->root, rs->workdir, err) < 0)
         return -1;
-    for (size_t i = 0; i < rs->n_binds; i++)
-        if (mkdir_in_root(rs->root, rs->bind_dst[i], err) < 0)
-            return -1;
-    for (size_t i = 0; i < rs->n_tmpfs; i++)
-        if (mkdir_in_root(rs->root, rs->tmpfs_dst[i], err) < 0)
+    for (size_t i = 0; i < rs->n_mounts; i++)
+        if ((rs->mounts[i].file ? touch_in_root : mkdir_in_root)(rs->root, rs->mounts[i].target, err) < 0)
             return -1;
     _cleanup_free_ char *cg = NULL;
     if (rs->limits && (o->memory_mb > 0 || o->cpu_count > 0)) {
@@ -716,6 +785,7 @@ static int do_run(struct build *b, const struct run_spec *rs, const char *what, 
             e2b_cgroup_destroy(cg);
         return e2b_error_sys(err, errno, "pipe");
     }
+    pid_t builder = getpid();
     pid_t pid = fork();
     if (pid < 0) {
         int e = errno;
@@ -728,6 +798,12 @@ static int do_run(struct build *b, const struct run_spec *rs, const char *what, 
         return e2b_error_sys(err, e, "fork");
     }
     if (pid == 0) {
+        /* a builder killed with -9 takes its step along: this process, then
+         * (by its own PDEATHSIG) the step's pid 1 and its whole namespace,
+         * and with them every mount the step had */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != builder)
+            _exit(125);
         /* wait until the cgroup holds us */
         close(gate[1]);
         char c;
@@ -747,6 +823,8 @@ static int do_run(struct build *b, const struct run_spec *rs, const char *what, 
                 ;
             _exit(WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws));
         }
+        /* pid 1 of the step: when the builder's child goes (or is killed at
+         * the deadline), the whole pid namespace goes with it */
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         dup2(pfd[1], 1);
         dup2(pfd[1], 2);
@@ -770,9 +848,7 @@ static int do_run(struct build *b, const struct run_spec *rs, const char *what, 
             _exit(125);
         if (setgroups(0, NULL) < 0 || setgid(gid) < 0 || setuid(uid) < 0)
             _exit(125);
-        execvpe(rs->argv[0], rs->argv, rs->envp);
-        dprintf(2, "%s: %m\n", rs->argv[0]);
-        _exit(127);
+        run_exec(rs);
     }
     close(pfd[1]);
     close(gate[0]);
@@ -786,7 +862,25 @@ static int do_run(struct build *b, const struct run_spec *rs, const char *what, 
     size_t tlen = 0;
     char buf[4096];
     ssize_t m;
-    while ((m = read(pfd[0], buf, sizeof(buf))) != 0) {
+    int64_t deadline = rs->timeout_s > 0 ? e2b_now_ms() + (int64_t)rs->timeout_s * 1000 : 0;
+    bool timed_out = false;
+    for (;;) {
+        if (deadline && !timed_out) {
+            int64_t left = deadline - e2b_now_ms();
+            struct pollfd p = {.fd = pfd[0], .events = POLLIN};
+            int pr = left > 0 ? poll(&p, 1, (int)(left > INT32_MAX ? INT32_MAX : left)) : 0;
+            if (pr < 0 && errno == EINTR)
+                continue;
+            if (pr == 0) {
+                /* the step's pid 1 dies with our child (PDEATHSIG), and
+                 * every process of its namespace with it: the pipe closes */
+                kill(pid, SIGKILL);
+                timed_out = true;
+            }
+        }
+        m = read(pfd[0], buf, sizeof(buf));
+        if (m == 0)
+            break;
         if (m < 0) {
             if (errno == EINTR)
                 continue;
@@ -814,61 +908,19 @@ static int do_run(struct build *b, const struct run_spec *rs, const char *what, 
         e2b_cgroup_destroy(cg);
     }
     int code = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
-    if (r == 0 && code != 0) {
-        while (tlen && tail[tlen - 1] == '\n')
-            tlen--;
+    while (tlen && tail[tlen - 1] == '\n')
+        tlen--;
+    if (r == 0 && timed_out)
+        r = e2b_error_set(err, E2B_ERR_TIMEOUT, "%s%sdid not finish within %d s (killed)%s%.*s", what ? what : "",
+                          what ? ": " : "", rs->timeout_s, tlen ? "; last output:\n" : "", (int)tlen, tail);
+    else if (r == 0 && code != 0)
         r = e2b_error_set(err, E2B_ERR_GENERIC, "%s%sexit code %d%s%s%.*s", what ? what : "", what ? ": " : "", code,
                           oom ? " (out of memory: --memory-mb)" : "", tlen ? "; last output:\n" : "",
                           (int)tlen, tail);
-    }
     return r;
 }
 
 /* ---- COPY / ADD ---- */
-
-struct copy_spec {
-    uid_t uid;
-    gid_t gid;
-    bool own;
-    long mode;
-    const struct e2b_ignore *ig; /* context copies only */
-};
-
-/* Resolve dest inside the root; refuses a parent that resolves outside it. */
-static char *dest_in_root(const char *root, const char *workdir, const char *dest, const char *base,
-                          struct e2b_error **err)
-{
-    _cleanup_free_ char *abs = dest[0] == '/' ? xstrdup(dest) : e2b_path_join(workdir, dest);
-    _cleanup_free_ char *clean = e2b_context_clean(abs, err);
-    if (!clean)
-        return NULL;
-    char *full = e2b_path_join(root, clean);
-    if (base) {
-        char *f2 = e2b_path_join(full, base);
-        free(full);
-        full = f2;
-    }
-    char *parent = xstrdup(full);
-    char *slash = strrchr(parent, '/');
-    if (slash)
-        *slash = '\0';
-    if (mkdir_in_root(root, parent + strlen(root), err) < 0) {
-        free(parent);
-        free(full);
-        return NULL;
-    }
-    char *rp = realpath(parent, NULL), *rr = realpath(root, NULL);
-    bool inside = rp && rr && e2b_str_has_prefix(rp, rr) && (rp[strlen(rr)] == '/' || !rp[strlen(rr)]);
-    free(rp);
-    free(rr);
-    free(parent);
-    if (!inside) {
-        free(full);
-        e2b_error_set(err, E2B_ERR_PERMISSION, "%s: leads outside the image root", dest);
-        return NULL;
-    }
-    return full;
-}
 
 static int write_all(int fd, const void *p, size_t n, const char *what, struct e2b_error **err)
 {
@@ -885,89 +937,18 @@ static int write_all(int fd, const void *p, size_t n, const char *what, struct e
     return 0;
 }
 
-static int copy_tree(const struct copy_spec *cs, const char *src, const char *rel, const char *dst,
-                     struct e2b_error **err)
+/* Is the file (an O_PATH fd) a tar archive libarchive can read (plain or
+ * compressed)? */
+static bool is_archive(int path_fd)
 {
-    if (cs->ig && strcmp(rel, ".") && e2b_ignore_match(cs->ig, rel))
-        return 0;
-    struct stat s;
-    if (lstat(src, &s) < 0)
-        return e2b_error_sys(err, errno, "COPY %s", rel);
-    if (S_ISDIR(s.st_mode)) {
-        if (mkdir(dst, s.st_mode & 07777) < 0 && errno != EEXIST)
-            return e2b_error_sys(err, errno, "mkdir %s", dst);
-        struct stat ds;
-        if (lstat(dst, &ds) < 0 || !S_ISDIR(ds.st_mode))
-            return e2b_error_set(err, E2B_ERR_INVALID, "COPY: %s is not a directory in the image", rel);
-        DIR *d = opendir(src);
-        if (!d)
-            return e2b_error_sys(err, errno, "%s", src);
-        struct dirent *de;
-        int r = 0;
-        while (r == 0 && (de = readdir(d))) {
-            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-                continue;
-            char *s2 = e2b_path_join(src, de->d_name), *d2 = e2b_path_join(dst, de->d_name);
-            char *r2 = strcmp(rel, ".") ? e2b_path_join(rel, de->d_name) : xstrdup(de->d_name);
-            r = copy_tree(cs, s2, r2, d2, err);
-            free(s2);
-            free(d2);
-            free(r2);
-        }
-        closedir(d);
-        if (r < 0)
-            return r;
-    } else if (S_ISLNK(s.st_mode)) {
-        char target[4096];
-        ssize_t n = readlink(src, target, sizeof(target) - 1);
-        if (n < 0)
-            return e2b_error_sys(err, errno, "%s", src);
-        target[n] = '\0';
-        unlink(dst);
-        if (symlink(target, dst) < 0)
-            return e2b_error_sys(err, errno, "symlink %s", dst);
-        if (lchown(dst, cs->own ? cs->uid : s.st_uid, cs->own ? cs->gid : s.st_gid) < 0 && errno != EPERM)
-            return e2b_error_sys(err, errno, "chown %s", dst);
-        return 0;
-    } else if (S_ISREG(s.st_mode)) {
-        _cleanup_close_ int in = open(src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-        if (in < 0)
-            return e2b_error_sys(err, errno, "%s", src);
-        struct stat ds;
-        if (lstat(dst, &ds) == 0 && !S_ISREG(ds.st_mode) && !S_ISDIR(ds.st_mode))
-            unlink(dst);
-        _cleanup_close_ int out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-        if (out < 0)
-            return e2b_error_sys(err, errno, "COPY to %s", dst);
-        char buf[65536];
-        ssize_t n;
-        while ((n = read(in, buf, sizeof(buf))) > 0)
-            if (write_all(out, buf, (size_t)n, dst, err) < 0)
-                return -1;
-        if (n < 0)
-            return e2b_error_sys(err, errno, "read %s", src);
-    } else {
-        return 0; /* devices, fifos and sockets of the context are skipped */
-    }
-    /* context files belong to root unless --chown; files from stages and
-     * images keep their owners */
-    uid_t u = cs->own ? cs->uid : (cs->ig ? 0 : s.st_uid);
-    gid_t g = cs->own ? cs->gid : (cs->ig ? 0 : s.st_gid);
-    if (chown(dst, u, g) < 0 && errno != EPERM)
-        return e2b_error_sys(err, errno, "chown %s", dst);
-    if (chmod(dst, cs->mode >= 0 ? (mode_t)cs->mode : (s.st_mode & 07777)) < 0)
-        return e2b_error_sys(err, errno, "chmod %s", dst);
-    return 0;
-}
-
-/* Is the file a tar archive libarchive can read (plain or compressed)? */
-static bool is_archive(const char *path)
-{
+    _cleanup_close_ int fd = e2b_tree_reopen(path_fd, O_RDONLY);
+    if (fd < 0)
+        return false;
     struct archive *a = archive_read_new();
     archive_read_support_filter_all(a);
     archive_read_support_format_tar(a);
     bool ok = false;
-    if (archive_read_open_filename(a, path, 65536) == ARCHIVE_OK) {
+    if (archive_read_open_fd(a, fd, 65536) == ARCHIVE_OK) {
         struct archive_entry *e;
         ok = archive_read_next_header(a, &e) == ARCHIVE_OK;
     }
@@ -978,11 +959,11 @@ static bool is_archive(const char *path)
 /* ADD of a local tar: unpacked into dest by a child chrooted into the
  * root, with libarchive's guards against '..', absolute names and writes
  * through symlinks. */
-static int add_unpack(const char *archive_path, const char *root, const char *dest_in, struct e2b_error **err)
+static int add_unpack(int path_fd, const char *name, const char *root, const char *dest_in, struct e2b_error **err)
 {
-    _cleanup_close_ int fd = open(archive_path, O_RDONLY | O_CLOEXEC);
+    _cleanup_close_ int fd = e2b_tree_reopen(path_fd, O_RDONLY);
     if (fd < 0)
-        return e2b_error_sys(err, errno, "%s", archive_path);
+        return e2b_error_sys(err, errno, "ADD %s", name);
     if (mkdir_in_root(root, dest_in, err) < 0)
         return -1;
     int pfd[2];
@@ -993,6 +974,7 @@ static int add_unpack(const char *archive_path, const char *root, const char *de
         return e2b_error_sys(err, errno, "fork");
     if (pid == 0) {
         close(pfd[0]);
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (chroot(root) < 0 || chdir("/") < 0 || chdir(dest_in) < 0) {
             dprintf(pfd[1], "cannot enter %s: %m", dest_in);
             _exit(1);
@@ -1051,11 +1033,9 @@ static int add_unpack(const char *archive_path, const char *root, const char *de
     while (waitpid(pid, &ws, 0) < 0 && errno == EINTR)
         ;
     if (!WIFEXITED(ws) || WEXITSTATUS(ws))
-        return e2b_error_set(err, E2B_ERR_INVALID, "ADD %s: %s", strrchr(archive_path, '/') + 1,
-                             *msg ? msg : "cannot unpack");
+        return e2b_error_set(err, E2B_ERR_INVALID, "ADD %s: %s", name, *msg ? msg : "cannot unpack");
     return 0;
 }
-
 struct dl {
     int fd;
     struct e2b_sha256 h;
@@ -1141,14 +1121,25 @@ static char **run_env(const struct e2b_df_instr *in)
 
 /* RUN's argv: exec form as is; shell form through SHELL (default /bin/sh -c)
  * with heredoc bodies appended the way a shell reads them; `RUN <<EOF`
- * alone runs the body as the script. */
-static char **run_argv(const struct stage *s, const struct e2b_df_instr *in)
+ * alone runs the body as the script, and a body starting with `#!` is the
+ * program itself (*script), run through its interpreter like BuildKit. */
+static char **run_argv(const struct stage *s, const struct e2b_df_instr *in, char **script)
 {
     char **v = NULL;
+    *script = NULL;
     if (in->json) {
         for (size_t i = 0; i < in->n_args; i++)
             v = e2b_strv_push(v, in->args[i]);
         return v;
+    }
+    const char *cmd = in->n_args ? in->args[0] : "";
+    const char *p = cmd;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    bool alone = in->n_heredocs == 1 && e2b_str_has_prefix(p, "<<") && !strchr(p, ' ');
+    if (alone && e2b_str_has_prefix(in->heredocs[0].content, "#!")) {
+        *script = xstrdup(in->heredocs[0].content);
+        return e2b_strv_push(NULL, in->heredocs[0].name);
     }
     if (s->shell && json_array_size(s->shell)) {
         size_t i;
@@ -1158,13 +1149,9 @@ static char **run_argv(const struct stage *s, const struct e2b_df_instr *in)
         v = e2b_strv_push(v, "/bin/sh");
         v = e2b_strv_push(v, "-c");
     }
-    const char *cmd = in->n_args ? in->args[0] : "";
     struct strbuf sb = STRBUF_INIT;
     strbuf_init(&sb);
-    const char *p = cmd;
-    while (*p == ' ' || *p == '\t')
-        p++;
-    if (in->n_heredocs == 1 && e2b_str_has_prefix(p, "<<") && !strchr(p, ' ')) {
+    if (alone) {
         strbuf_addstr(&sb, in->heredocs[0].content);
     } else {
         strbuf_addstr(&sb, cmd);
@@ -1192,15 +1179,65 @@ static int parse_chown(const char *root, const char *spec, uid_t *uid, gid_t *gi
 }
 
 struct copy_src {
-    char *path;       /* on this machine */
-    char *rel;        /* relative name for .dockerignore, "." for the root */
-    char *name;       /* base name at the destination */
+    int fd;           /* O_PATH, resolved inside its tree */
+    char *rel;        /* context-relative name for .dockerignore, "." for the top */
+    char *name;       /* name at the destination: the base name, or the kept path (--parents) */
     bool ignore;      /* honour .dockerignore */
+    bool root_owned;  /* context, heredoc or download: 0:0 unless --chown */
     bool unpack;      /* ADD of a local archive */
 };
 
+static void src_push(struct copy_src **v, size_t *n, struct copy_src s)
+{
+    *v = xrealloc(*v, (*n + 1) * sizeof(**v));
+    (*v)[(*n)++] = s;
+}
+
+static void copy_srcs_free(struct copy_src *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        close(v[i].fd);
+        free(v[i].rel);
+        free(v[i].name);
+    }
+    free(v);
+}
+
+static int cmp_strp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* --exclude=PATTERN (repeatable) as an ignore list; false when none. */
+static bool excludes_load(const struct e2b_df_instr *in, struct e2b_ignore *ex)
+{
+    memset(ex, 0, sizeof(*ex));
+    struct strbuf sb = STRBUF_INIT;
+    strbuf_init(&sb);
+    for (size_t i = 0; i < in->n_flags; i++)
+        if (!strcmp(in->flags[i].name, "exclude") && in->flags[i].value) {
+            strbuf_addstr(&sb, in->flags[i].value);
+            strbuf_addch(&sb, '\n');
+        }
+    e2b_ignore_parse(ex, sb.buf ? sb.buf : "");
+    strbuf_release(&sb);
+    return ex->n > 0;
+}
+
+/* A file the builder wrote (heredoc, download) as a source. */
+static int src_file(struct copy_src **v, size_t *n, const char *path, const char *name, struct e2b_error **err)
+{
+    int fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return e2b_error_sys(err, errno, "%s", path);
+    src_push(v, n, (struct copy_src){.fd = fd, .rel = xstrdup("."), .name = xstrdup(name), .root_owned = true});
+    return 0;
+}
+
 /* Sources of COPY/ADD: context files (wildcards in the last component),
- * another stage or image, heredocs, URLs (downloaded into tmpdir). */
+ * another stage or image, heredocs, URLs (downloaded into tmpdir). Context
+ * and stage paths are resolved inside their tree (build-copy.h): a symlink
+ * there cannot lead to the host. */
 static int copy_sources(struct build *b, struct stage *s, const struct e2b_df_instr *in, const char *tmpdir,
                         struct copy_src **ret, size_t *ret_n, struct e2b_sha256 *kc, struct e2b_error **err)
 {
@@ -1208,29 +1245,58 @@ static int copy_sources(struct build *b, struct stage *s, const struct e2b_df_in
     const char *what = add ? "ADD" : "COPY";
     const char *from = e2b_df_flag(in, "from", NULL);
     const char *checksum = e2b_df_flag(in, "checksum", NULL);
+    bool parents = false, unpack_flag = false, git_dir = false;
+    const char *unpack_v = e2b_df_flag(in, "unpack", &unpack_flag);
+    (void)e2b_df_flag(in, "parents", &parents);
+    (void)e2b_df_flag(in, "keep-git-dir", &git_dir);
+    const char *pv = e2b_df_flag(in, "parents", NULL);
+    if (pv && strcmp(pv, "true") && strcmp(pv, "false"))
+        return e2b_error_set(err, E2B_ERR_INVALID, "%s --parents=%s: expected true or false", what, pv);
+    parents = parents && (!pv || !strcmp(pv, "true"));
+    if (unpack_v && strcmp(unpack_v, "true") && strcmp(unpack_v, "false"))
+        return e2b_error_set(err, E2B_ERR_INVALID, "ADD --unpack=%s: expected true or false", unpack_v);
+    bool unpack = !unpack_flag || !unpack_v || !strcmp(unpack_v, "true");
+    if (git_dir)
+        return e2b_error_set(err, E2B_ERR_UNSUPPORTED,
+                             "ADD --keep-git-dir: git sources in ADD are not supported by this builder "
+                             "(use a git build context)");
+    struct e2b_ignore ex;
+    bool has_ex = excludes_load(in, &ex);
     const char *base = NULL;
+    _cleanup_close_ int base_fd = -1;
+    int r = 0;
+    struct copy_src *v = NULL;
+    size_t n = 0;
     if (from) {
         struct stage *fs = NULL;
         if (in->from_stage >= 0)
             fs = &b->stages[in->from_stage];
         if (fs) {
-            if (!fs->built)
-                return e2b_error_set(err, E2B_ERR_INVALID, "%s --from=%s: stage not built", what, from);
-            if (stage_view(b, fs, err) < 0)
-                return -1;
+            if (!fs->built) {
+                r = e2b_error_set(err, E2B_ERR_INVALID, "%s --from=%s: stage not built", what, from);
+                goto out;
+            }
+            if ((r = stage_view(b, fs, err)) < 0)
+                goto out;
             base = fs->view;
             kh_str(kc, fs->key);
         } else {
             struct e2b_base_image *img = image_get(b, from, NULL, err);
-            if (!img || e2b_base_image_root(img, &b->bo, err) < 0)
-                return -1;
+            if (!img || e2b_base_image_root(img, &b->bo, err) < 0) {
+                r = -1;
+                goto out;
+            }
             base = img->root;
             kh_str(kc, img->id);
         }
+        base_fd = open(base, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (base_fd < 0) {
+            r = e2b_error_sys(err, errno, "%s --from=%s", what, from);
+            goto out;
+        }
     }
-    struct copy_src *v = NULL;
-    size_t n = 0;
-    for (size_t i = 0; i + 1 < in->n_args; i++) {
+    int tree = base ? base_fd : b->ctx_fd;
+    for (size_t i = 0; r == 0 && i + 1 < in->n_args; i++) {
         const char *a = in->args[i];
         if (e2b_str_has_prefix(a, "<<")) {
             _cleanup_free_ char *nm = xstrdup(a + 2 + (a[2] == '-'));
@@ -1243,16 +1309,17 @@ static int copy_sources(struct build *b, struct stage *s, const struct e2b_df_in
             for (size_t k = 0; !h && k < in->n_heredocs; k++)
                 if (!strcmp(in->heredocs[k].name, nm))
                     h = &in->heredocs[k];
-            if (!h)
-                return e2b_error_set(err, E2B_ERR_INVALID, "%s %s: no such heredoc", what, a);
-            char *p = xasprintf("%s/heredoc-%zu", tmpdir, i);
-            if (e2b_write_file_atomic(p, h->content, strlen(h->content), 0644, err) < 0) {
-                free(p);
-                return -1;
+            if (!h) {
+                r = e2b_error_set(err, E2B_ERR_INVALID, "%s %s: no such heredoc", what, a);
+                break;
+            }
+            _cleanup_free_ char *p = xasprintf("%s/heredoc-%zu", tmpdir, i);
+            if (e2b_write_file_atomic(p, h->content, strlen(h->content), 0644, err) < 0 ||
+                src_file(&v, &n, p, h->name, err) < 0) {
+                r = -1;
+                break;
             }
             kh_str(kc, h->content);
-            v = xrealloc(v, (n + 1) * sizeof(*v));
-            v[n++] = (struct copy_src){.path = p, .rel = xstrdup("."), .name = xstrdup(h->name)};
             continue;
         }
         if (add && is_url(a) && !from) {
@@ -1262,149 +1329,228 @@ static int copy_sources(struct build *b, struct stage *s, const struct e2b_df_in
                 free(nm);
                 nm = xstrdup("download");
             }
-            char *p = xasprintf("%s/url-%zu", tmpdir, i);
+            _cleanup_free_ char *p = xasprintf("%s/url-%zu", tmpdir, i);
             char dg[72];
             progress(b->o, "  fetching %s", a);
-            if (add_fetch(a, checksum, p, dg, err) < 0) {
-                free(p);
-                return -1;
+            if (add_fetch(a, checksum, p, dg, err) < 0 || src_file(&v, &n, p, nm, err) < 0) {
+                r = -1;
+                break;
             }
             kh_str(kc, dg);
-            v = xrealloc(v, (n + 1) * sizeof(*v));
-            v[n++] = (struct copy_src){.path = p, .rel = xstrdup("."), .name = xstrdup(nm)};
             continue;
         }
         _cleanup_free_ char *rel = e2b_context_clean(a, err);
-        if (!rel)
-            return e2b_error_wrap(err, "%s", what);
-        const char *root = base ? base : b->o->context;
+        if (!rel) {
+            r = e2b_error_wrap(err, "%s", what);
+            break;
+        }
+        /* --parents keeps the source's path below a `/./` pivot (or all of it) */
+        _cleanup_free_ char *pivot = NULL;
+        const char *pp = strstr(a, "/./");
+        if (parents && pp) {
+            _cleanup_free_ char *pre = xstrndup(a, (size_t)(pp - a));
+            pivot = e2b_context_clean(pre, NULL);
+        }
         /* wildcards in the last component */
         const char *last = strrchr(rel, '/') ? strrchr(rel, '/') + 1 : rel;
         char **matches = NULL;
         if (strpbrk(last, "*?[")) {
             _cleanup_free_ char *dirrel = last > rel ? xstrndup(rel, (size_t)(last - rel - 1)) : xstrdup(".");
-            _cleanup_free_ char *dp = e2b_path_join(root, dirrel);
-            struct dirent **names;
-            int nn = scandir(dp, &names, NULL, alphasort);
-            for (int k = 0; k < nn; k++) {
-                if (names[k]->d_name[0] != '.' || last[0] == '.')
-                    if (strcmp(names[k]->d_name, ".") && strcmp(names[k]->d_name, "..") &&
-                        e2b_glob_match(last, names[k]->d_name)) {
-                        char *m = strcmp(dirrel, ".") ? e2b_path_join(dirrel, names[k]->d_name)
-                                                     : xstrdup(names[k]->d_name);
-                        if (base || !e2b_ignore_match(&b->ig, m))
-                            matches = e2b_strv_push(matches, m);
-                        free(m);
-                    }
-                free(names[k]);
+            _cleanup_close_ int dfd = e2b_tree_open(tree, dirrel, O_RDONLY | O_DIRECTORY);
+            DIR *d = dfd >= 0 ? fdopendir(dup(dfd)) : NULL;
+            struct dirent *de;
+            while (d && (de = readdir(d))) {
+                if ((de->d_name[0] == '.' && last[0] != '.') || !strcmp(de->d_name, ".") ||
+                    !strcmp(de->d_name, "..") || !e2b_glob_match(last, de->d_name))
+                    continue;
+                char *m = strcmp(dirrel, ".") ? e2b_path_join(dirrel, de->d_name) : xstrdup(de->d_name);
+                if (base || !e2b_ignore_match(&b->ig, m) || e2b_ignore_may_include_below(&b->ig, m))
+                    matches = e2b_strv_push(matches, m);
+                free(m);
             }
-            if (nn >= 0)
-                free(names);
-            if (!matches)
-                return e2b_error_set(err, E2B_ERR_NOT_FOUND, "%s %s: no source files match", what, a);
+            if (d)
+                closedir(d);
+            if (!matches) {
+                r = e2b_error_set(err, E2B_ERR_NOT_FOUND, "%s %s: no source files match", what, a);
+                break;
+            }
+            /* readdir order is the file system's: make it stable */
+            qsort(matches, e2b_strv_len(matches), sizeof(char *), cmp_strp);
         } else {
             matches = e2b_strv_push(NULL, rel);
         }
-        for (char **m = matches; *m; m++) {
-            _cleanup_free_ char *p = e2b_path_join(root, *m);
+        for (char **m = matches; r == 0 && *m; m++) {
+            const char *bn = strrchr(*m, '/') ? strrchr(*m, '/') + 1 : *m;
+            if (has_ex && (e2b_ignore_match(&ex, *m) || e2b_ignore_match(&ex, bn)))
+                continue;
+            int fd = e2b_tree_open(tree, *m, O_PATH);
             struct stat st;
-            if (lstat(p, &st) < 0 || (!base && strcmp(*m, ".") && e2b_ignore_match(&b->ig, *m))) {
-                e2b_strv_free(matches);
-                return e2b_error_set(err, E2B_ERR_NOT_FOUND, "%s %s: not %s", what, a,
-                                     base ? "in that stage or image" : "in the build context");
+            /* excluded by .dockerignore: not there, unless a directory an
+             * exception re-includes something of */
+            if (fd >= 0 && !base && strcmp(*m, ".") && e2b_ignore_match(&b->ig, *m) &&
+                (fstat(fd, &st) < 0 || !S_ISDIR(st.st_mode) || !e2b_ignore_may_include_below(&b->ig, *m))) {
+                close(fd);
+                fd = -1;
+                errno = ENOENT;
             }
-            if (base) {
-                /* a path in another root: resolve it there, not on the host */
-                _cleanup_free_ char *rp = realpath(p, NULL), *rb = realpath(base, NULL);
-                if (!rp || !rb || !e2b_str_has_prefix(rp, rb)) {
-                    e2b_strv_free(matches);
-                    return e2b_error_set(err, E2B_ERR_PERMISSION, "%s --from %s: leads outside that root", what, a);
-                }
+            if (fd < 0) {
+                r = errno == ENOENT || errno == ENOTDIR
+                        ? e2b_error_set(err, E2B_ERR_NOT_FOUND, "%s %s: not %s", what, a,
+                                        base ? "in that stage or image" : "in the build context")
+                        : e2b_error_sys(err, errno, "%s %s", what, a);
+                break;
+            }
+            if (fstat(fd, &st) < 0) {
+                r = e2b_error_sys(err, errno, "%s %s", what, a);
+                close(fd);
+                break;
+            }
+            const char *keep = bn;
+            if (parents) {
+                keep = *m;
+                size_t pl = pivot ? strlen(pivot) : 0;
+                if (pivot && strcmp(pivot, ".") && !strncmp(*m, pivot, pl) && (*m)[pl] == '/')
+                    keep = *m + pl + 1;
             }
             /* another stage's or image's content is named by its key already */
             if (base)
                 kh_str(kc, *m);
-            else if (kh_tree(kc, p, *m, &b->ig, err) < 0) {
-                e2b_strv_free(matches);
-                return -1;
+            else if (e2b_copy_hash(kc, fd, *m, &b->ig, has_ex ? &ex : NULL, err) < 0) {
+                close(fd);
+                r = -1;
+                break;
             }
-            const char *bn = strrchr(*m, '/') ? strrchr(*m, '/') + 1 : *m;
-            v = xrealloc(v, (n + 1) * sizeof(*v));
-            v[n++] = (struct copy_src){
-                .path = xstrdup(p), .rel = xstrdup(*m), .name = xstrdup(bn), .ignore = !base,
-                .unpack = add && !base && S_ISREG(st.st_mode) && is_archive(p),
-            };
+            src_push(&v, &n, (struct copy_src){
+                .fd = fd, .rel = xstrdup(*m), .name = xstrdup(keep), .ignore = !base, .root_owned = !base,
+                .unpack = add && unpack && !base && S_ISREG(st.st_mode) && is_archive(fd),
+            });
         }
         e2b_strv_free(matches);
+    }
+out:
+    e2b_ignore_free(&ex);
+    if (r < 0) {
+        copy_srcs_free(v, n);
+        return -1;
     }
     *ret = v;
     *ret_n = n;
     return 0;
 }
 
-static void copy_srcs_free(struct copy_src *v, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        free(v[i].path);
-        free(v[i].rel);
-        free(v[i].name);
-    }
-    free(v);
-}
-
 static int do_copy(struct build *b, struct stage *s, const struct e2b_df_instr *in, const char *root,
                    struct copy_src *srcs, size_t n, struct e2b_error **err)
 {
     const char *what = in->kind == E2B_DF_ADD ? "ADD" : "COPY";
-    struct copy_spec cs = {.mode = -1};
+    struct e2b_copy_opts co = {0};
+    struct e2b_chmod chm = {0};
     const char *ch = e2b_df_flag(in, "chown", NULL), *cm = e2b_df_flag(in, "chmod", NULL);
+    bool parents = false;
+    const char *pv = e2b_df_flag(in, "parents", &parents);
+    parents = parents && (!pv || !strcmp(pv, "true"));
     if (ch) {
-        if (parse_chown(root, ch, &cs.uid, &cs.gid, err) < 0)
+        if (parse_chown(root, ch, &co.uid, &co.gid, err) < 0)
             return e2b_error_wrap(err, "%s --chown", what);
-        cs.own = true;
+        co.own = true;
     }
-    if (cm) {
-        char *end;
-        cs.mode = strtol(cm, &end, 8);
-        if (*end || cs.mode < 0 || cs.mode > 07777)
-            return e2b_error_set(err, E2B_ERR_INVALID, "%s --chmod=%s: not an octal mode", what, cm);
+    if (cm && *cm) {
+        if (e2b_chmod_parse(cm, &chm, err) < 0)
+            return e2b_error_wrap(err, "%s", what);
+        co.chmod = &chm;
     }
+    struct e2b_ignore ex;
+    if (excludes_load(in, &ex))
+        co.exclude = &ex;
+    _cleanup_close_ int rfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    int r = rfd < 0 ? e2b_error_sys(err, errno, "%s", root) : 0;
     const char *dest = in->args[in->n_args - 1];
-    bool dir_dest = e2b_str_has_suffix(dest, "/") || n > 1;
-    for (size_t i = 0; i < n; i++) {
+    _cleanup_free_ char *abs0 = dest[0] == '/' ? xstrdup(dest) : e2b_path_join(s->workdir, dest);
+    _cleanup_free_ char *clean = r == 0 ? e2b_context_clean(abs0, err) : NULL;
+    if (r == 0 && !clean)
+        r = -1;
+    _cleanup_free_ char *abs = clean ? xasprintf("/%s", strcmp(clean, ".") ? clean : "") : NULL;
+    bool dir_dest = e2b_str_has_suffix(dest, "/") || n > 1 || parents;
+    for (size_t i = 0; r == 0 && i < n; i++) {
         struct stat st;
-        if (lstat(srcs[i].path, &st) < 0)
-            return e2b_error_sys(err, errno, "%s %s", what, srcs[i].rel);
+        if (fstat(srcs[i].fd, &st) < 0) {
+            r = e2b_error_sys(err, errno, "%s %s", what, srcs[i].rel);
+            break;
+        }
         if (srcs[i].unpack) {
-            _cleanup_free_ char *abs = dest[0] == '/' ? xstrdup(dest) : e2b_path_join(s->workdir, dest);
-            if (add_unpack(srcs[i].path, root, abs, err) < 0)
-                return -1;
+            r = add_unpack(srcs[i].fd, srcs[i].rel, root, abs, err);
             continue;
         }
-        bool into = dir_dest && !S_ISDIR(st.st_mode);
+        bool into = parents || (dir_dest && !S_ISDIR(st.st_mode));
         if (!into && !S_ISDIR(st.st_mode)) {
-            /* an existing directory at dest receives the file */
-            _cleanup_free_ char *abs = dest[0] == '/' ? xstrdup(dest) : e2b_path_join(s->workdir, dest);
-            _cleanup_free_ char *full = e2b_path_join(root, abs);
-            struct stat ds;
-            into = lstat(full, &ds) == 0 && S_ISDIR(ds.st_mode);
+            /* an existing directory at dest (a symlink to one, resolved in
+             * the image) receives the file */
+            _cleanup_close_ int dfd = e2b_tree_open(rfd, abs, O_PATH | O_DIRECTORY);
+            into = dfd >= 0;
         }
-        _cleanup_free_ char *dst = dest_in_root(root, s->workdir, dest, into ? srcs[i].name : NULL, err);
-        if (!dst)
-            return -1;
-        cs.ig = srcs[i].ignore ? &b->ig : NULL;
-        if (S_ISDIR(st.st_mode) && mkdir_in_root(root, dst + strlen(root), err) < 0)
-            return -1;
-        if (copy_tree(&cs, srcs[i].path, srcs[i].rel, dst, err) < 0)
-            return -1;
+        _cleanup_free_ char *dst = into ? e2b_path_join(abs, srcs[i].name) : xstrdup(abs);
+        co.ignore = srcs[i].ignore ? &b->ig : NULL;
+        co.root_owned = srcs[i].root_owned;
+        r = e2b_copy_tree(&co, srcs[i].fd, srcs[i].rel, rfd, dst, err);
     }
-    return 0;
+    e2b_chmod_free(&chm);
+    e2b_ignore_free(&ex);
+    return r;
+}
+
+/* A detached bind mount of src_fd, read-only or not. */
+static int bind_detached(int src_fd, bool ro, struct e2b_error **err)
+{
+    int m = open_tree(src_fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
+    if (m < 0)
+        return e2b_error_sys(err, errno, "RUN --mount: bind");
+    struct mount_attr a = {.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV};
+    if (!ro)
+        a.attr_set &= ~(uint64_t)MOUNT_ATTR_RDONLY;
+    if (mount_setattr(m, "", AT_EMPTY_PATH | AT_RECURSIVE, &a, sizeof(a)) < 0) {
+        int e = errno;
+        close(m);
+        return e2b_error_sys(err, e, "RUN --mount: bind attributes");
+    }
+    return m;
+}
+
+/* A read-write bind whose writes are thrown away (BuildKit's rw): an
+ * overlay of the source with an upper in the step's scratch dir. */
+static int bind_scratch(int src_fd, const char *scratch, struct e2b_error **err)
+{
+    _cleanup_free_ char *up = e2b_path_join(scratch, "upper"), *wk = e2b_path_join(scratch, "work");
+    if (e2b_mkdir_p(up, 0755, err) < 0 || e2b_mkdir_p(wk, 0700, err) < 0)
+        return -1;
+    char lower[64];
+    snprintf(lower, sizeof(lower), "/proc/self/fd/%d", src_fd);
+    int fs = fsopen("overlay", FSOPEN_CLOEXEC);
+    if (fs < 0)
+        return e2b_error_sys(err, errno, "RUN --mount: overlayfs");
+    int m = -1;
+    if (fsconfig(fs, FSCONFIG_SET_STRING, "lowerdir+", lower, 0) == 0 &&
+        fsconfig(fs, FSCONFIG_SET_STRING, "upperdir", up, 0) == 0 &&
+        fsconfig(fs, FSCONFIG_SET_STRING, "workdir", wk, 0) == 0 &&
+        fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) == 0)
+        m = fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
+    int e = errno;
+    close(fs);
+    if (m < 0)
+        return e2b_error_sys(err, e, "RUN --mount: read-write bind");
+    return m;
+}
+
+static void run_mount_push(struct run_spec *rs, int mfd, const char *target, bool file, int lock_fd)
+{
+    rs->mounts = xrealloc(rs->mounts, (rs->n_mounts + 1) * sizeof(*rs->mounts));
+    rs->mounts[rs->n_mounts++] = (struct run_mount){.mfd = mfd, .target = xstrdup(target), .file = file,
+                                                    .lock_fd = lock_fd};
 }
 
 /* RUN --mount: cache dirs kept per template, binds from the context or a
- * stage (read-only unless rw), tmpfs. */
-static int run_mounts(struct build *b, const struct e2b_df_instr *in, struct run_spec *rs, struct e2b_sha256 *kc,
-                      struct e2b_error **err)
+ * stage (read-only, or read-write with the writes discarded), tmpfs. Bind
+ * sources are resolved inside their tree. */
+static int run_mounts(struct build *b, const struct e2b_df_instr *in, struct run_spec *rs, const char *tmpdir,
+                      struct e2b_sha256 *kc, struct e2b_error **err)
 {
     for (size_t i = 0; i < in->n_mounts; i++) {
         const struct e2b_df_mount *m = &in->mounts[i];
@@ -1412,12 +1558,15 @@ static int run_mounts(struct build *b, const struct e2b_df_instr *in, struct run
             return e2b_error_set(err, E2B_ERR_INVALID, "RUN --mount: no target");
         const char *t = m->target;
         if (m->type == E2B_DF_MOUNT_TMPFS) {
-            rs->tmpfs_dst = e2b_strv_push(rs->tmpfs_dst, t);
-            rs->n_tmpfs++;
+            char size[32];
+            snprintf(size, sizeof(size), "%llu", m->size);
+            const char *kv[] = {"mode", "1777", m->size ? "size" : NULL, size, NULL};
+            int mfd = fs_new("tmpfs", kv, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
+            if (mfd < 0)
+                return e2b_error_sys(err, errno, "RUN --mount=type=tmpfs");
+            run_mount_push(rs, mfd, t, false, -1);
             continue;
         }
-        char *src;
-        bool ro = false;
         if (m->type == E2B_DF_MOUNT_CACHE) {
             /* a persistent directory per template and cache id */
             const char *id = m->id ? m->id : t;
@@ -1426,53 +1575,114 @@ static int run_mounts(struct build *b, const struct e2b_df_instr *in, struct run
             kh_str(&c, id);
             char h[65];
             kh_final(&c, h);
-            src = xasprintf("%s/mounts/%s/%.32s", b->cache, b->o->name ? b->o->name : "_", h);
-            if (e2b_mkdir_p(src, 0755, err) < 0) {
-                free(src);
+            _cleanup_free_ char *src = xasprintf("%s/mounts/%s/%.32s", b->cache, b->o->name ? b->o->name : "_", h);
+            if (e2b_mkdir_p(src, 0755, err) < 0)
                 return -1;
-            }
             if (m->uid >= 0 || m->gid >= 0)
-                if (chown(src, m->uid >= 0 ? (uid_t)m->uid : 0, m->gid >= 0 ? (gid_t)m->gid : 0) < 0) {
-                    free(src);
+                if (chown(src, m->uid >= 0 ? (uid_t)m->uid : 0, m->gid >= 0 ? (gid_t)m->gid : 0) < 0)
                     return e2b_error_sys(err, errno, "chown cache mount");
-                }
             if (m->mode >= 0)
                 chmod(src, (mode_t)m->mode);
-        } else if (m->type == E2B_DF_MOUNT_BIND) {
-            const char *base = b->o->context;
+            /* sharing: shared users hold it shared, locked waits for them to
+             * leave, private takes a fresh directory while it is in use */
+            int lk = open(src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+            if (lk < 0)
+                return e2b_error_sys(err, errno, "cache mount %s", t);
+            _cleanup_free_ char *priv = NULL;
+            if (m->sharing == E2B_DF_SHARING_LOCKED)
+                flock(lk, LOCK_EX);
+            else if (m->sharing == E2B_DF_SHARING_PRIVATE && flock(lk, LOCK_EX | LOCK_NB) < 0) {
+                close(lk);
+                lk = -1;
+                priv = xasprintf("%s/cache-%zu", tmpdir, i);
+                if (e2b_mkdir_p(priv, 0755, err) < 0)
+                    return -1;
+            } else if (m->sharing == E2B_DF_SHARING_SHARED)
+                flock(lk, LOCK_SH);
+            _cleanup_close_ int sfd = open(priv ? priv : src, O_PATH | O_DIRECTORY | O_CLOEXEC);
+            int mfd = sfd >= 0 ? bind_detached(sfd, m->readonly, err) : e2b_error_sys(err, errno, "%s", src);
+            if (mfd < 0) {
+                if (lk >= 0)
+                    close(lk);
+                return -1;
+            }
+            run_mount_push(rs, mfd, t, false, lk);
+            continue;
+        }
+        if (m->type != E2B_DF_MOUNT_BIND)
+            return e2b_error_set(err, E2B_ERR_UNSUPPORTED, "RUN --mount=type=%s is not supported by this builder",
+                                 m->type == E2B_DF_MOUNT_SECRET ? "secret" : "ssh");
+        int tree = b->ctx_fd;
+        _cleanup_close_ int base_fd = -1;
+        if (m->from_stage >= 0 || m->from) {
+            const char *base;
             if (m->from_stage >= 0) {
                 struct stage *fs = &b->stages[m->from_stage];
                 if (stage_view(b, fs, err) < 0)
                     return -1;
                 base = fs->view;
                 kh_str(kc, fs->key);
-            } else if (m->from) {
+            } else {
                 struct e2b_base_image *img = image_get(b, m->from, NULL, err);
                 if (!img || e2b_base_image_root(img, &b->bo, err) < 0)
                     return -1;
                 base = img->root;
                 kh_str(kc, img->id);
             }
-            _cleanup_free_ char *rel = e2b_context_clean(m->source ? m->source : ".", err);
-            if (!rel)
-                return e2b_error_wrap(err, "RUN --mount source");
-            src = e2b_path_join(base, rel);
-            if (base == b->o->context && kh_tree(kc, src, rel, &b->ig, err) < 0) {
-                free(src);
-                return -1;
-            }
-            ro = m->readonly;
-        } else {
-            return e2b_error_set(err, E2B_ERR_INVALID, "RUN --mount=type=%s is not supported by this builder",
-                                 m->type == E2B_DF_MOUNT_SECRET ? "secret" : "ssh");
+            base_fd = open(base, O_PATH | O_DIRECTORY | O_CLOEXEC);
+            if (base_fd < 0)
+                return e2b_error_sys(err, errno, "RUN --mount from %s", m->from);
+            tree = base_fd;
         }
-        size_t k = rs->n_binds++;
-        rs->bind_src = xrealloc(rs->bind_src, rs->n_binds * sizeof(char *));
-        rs->bind_dst = xrealloc(rs->bind_dst, rs->n_binds * sizeof(char *));
-        rs->bind_ro = xrealloc(rs->bind_ro, rs->n_binds * sizeof(bool));
-        rs->bind_src[k] = src;
-        rs->bind_dst[k] = xstrdup(t);
-        rs->bind_ro[k] = ro;
+        _cleanup_free_ char *rel = e2b_context_clean(m->source ? m->source : ".", err);
+        if (!rel)
+            return e2b_error_wrap(err, "RUN --mount source");
+        if (tree == b->ctx_fd && strcmp(rel, ".") && e2b_ignore_match(&b->ig, rel))
+            return e2b_error_set(err, E2B_ERR_NOT_FOUND, "RUN --mount source %s: not in the build context", rel);
+        _cleanup_close_ int sfd = e2b_tree_open(tree, rel, O_PATH);
+        if (sfd < 0)
+            return e2b_error_sys(err, errno, "RUN --mount source %s", rel);
+        struct stat st;
+        if (fstat(sfd, &st) < 0)
+            return e2b_error_sys(err, errno, "RUN --mount source %s", rel);
+        if (tree == b->ctx_fd && e2b_copy_hash(kc, sfd, rel, &b->ig, NULL, err) < 0)
+            return -1;
+        if (tree == b->ctx_fd && b->ig.n && S_ISDIR(st.st_mode)) {
+            /* the step sees the context as BuildKit sends it: without what
+             * .dockerignore leaves out (a filtered copy, bound instead) */
+            _cleanup_free_ char *fc = xasprintf("%s/ctx-%zu", tmpdir, i);
+            _cleanup_close_ int tfd = -1;
+            struct e2b_copy_opts co = {.ignore = &b->ig};
+            if (e2b_mkdir_p(fc, 0755, err) < 0)
+                return -1;
+            if ((tfd = open(fc, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+                return e2b_error_sys(err, errno, "%s", fc);
+            if (e2b_copy_tree(&co, sfd, rel, tfd, "/", err) < 0)
+                return e2b_error_wrap(err, "RUN --mount source %s", rel);
+            close(sfd);
+            sfd = TAKE_FD(tfd);
+        }
+        int mfd;
+        if (m->readonly) {
+            mfd = bind_detached(sfd, true, err);
+        } else if (S_ISDIR(st.st_mode)) {
+            _cleanup_free_ char *scratch = xasprintf("%s/bind-%zu", tmpdir, i);
+            mfd = bind_scratch(sfd, scratch, err);
+        } else {
+            /* one file, read-write: a copy of it takes the writes */
+            _cleanup_free_ char *scratch = xasprintf("%s/bind-%zu", tmpdir, i);
+            _cleanup_close_ int tfd = -1;
+            struct e2b_copy_opts co = {0};
+            if (e2b_mkdir_p(scratch, 0755, err) < 0 ||
+                (tfd = open(scratch, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0 ||
+                e2b_copy_tree(&co, sfd, rel, tfd, "/f", err) < 0)
+                return e2b_error_wrap(err, "RUN --mount source %s", rel);
+            _cleanup_close_ int cfd = openat(tfd, "f", O_PATH | O_NOFOLLOW | O_CLOEXEC);
+            mfd = cfd >= 0 ? bind_detached(cfd, false, err) : e2b_error_sys(err, errno, "%s", scratch);
+        }
+        if (mfd < 0)
+            return -1;
+        run_mount_push(rs, mfd, t, !S_ISDIR(st.st_mode), -1);
     }
     return 0;
 }
@@ -1481,14 +1691,14 @@ static void run_spec_free(struct run_spec *rs)
 {
     e2b_strv_free(rs->argv);
     e2b_strv_free(rs->envp);
-    for (size_t i = 0; i < rs->n_binds; i++) {
-        free(rs->bind_src[i]);
-        free(rs->bind_dst[i]);
+    free(rs->script);
+    for (size_t i = 0; i < rs->n_mounts; i++) {
+        close(rs->mounts[i].mfd);
+        if (rs->mounts[i].lock_fd >= 0)
+            close(rs->mounts[i].lock_fd);
+        free(rs->mounts[i].target);
     }
-    free(rs->bind_src);
-    free(rs->bind_dst);
-    free(rs->bind_ro);
-    e2b_strv_free(rs->tmpfs_dst);
+    free(rs->mounts);
 }
 
 /* One file-changing step: key, cache lookup, else an overlay with a fresh
@@ -1519,16 +1729,22 @@ static int fs_step(struct build *b, struct stage *s, const struct e2b_df_instr *
             net_host = !strcmp(net, "default") && b->o->network_host;
         else if (net)
             r = e2b_error_set(err, E2B_ERR_INVALID, "RUN --network=%s: expected none, host or default", net);
-        rs.argv = run_argv(s, in);
+        const char *sec = e2b_df_flag(in, "security", NULL);
+        if (r == 0 && sec && !strcmp(sec, "insecure"))
+            r = e2b_error_set(err, E2B_ERR_UNSUPPORTED,
+                              "RUN --security=insecure is not supported by this builder (steps always run in "
+                              "the build sandbox)");
+        rs.argv = run_argv(s, in, &rs.script);
         rs.envp = run_env(in);
         char **e;
         for (e = rs.argv; *e; e++)
             kh_str(&kc, *e);
         for (e = rs.envp; *e; e++)
             kh_str(&kc, *e);
+        kh_str(&kc, rs.script ? rs.script : "");
         kh_str(&kc, net_host ? "net:host" : "net:none");
         if (r == 0)
-            r = run_mounts(b, in, &rs, &kc, err);
+            r = run_mounts(b, in, &rs, tmpdir, &kc, err);
     } else if (in->kind == E2B_DF_COPY || in->kind == E2B_DF_ADD) {
         r = copy_sources(b, s, in, tmpdir, &srcs, &nsrc, &kc, err);
     }
@@ -1659,6 +1875,7 @@ static int stage_build(struct build *b, struct stage *s, struct e2b_error **err)
             }
             free(s->workdir);
             s->workdir = xasprintf("/%s", strcmp(c, ".") ? c : "");
+            s->workdir_set = true;
             fs = true;
             break;
         }
@@ -1882,10 +2099,15 @@ static void build_free(struct build *b)
     for (size_t i = 0; i < b->n_images; i++) {
         e2b_base_image_release(b->images[i]);
         free(b->images[i]);
+        free(b->image_keys[i]);
     }
     free(b->images);
+    free(b->image_keys);
+    e2b_strv_free(b->wanted);
     e2b_dockerfile_free(b->df);
     e2b_ignore_free(&b->ig);
+    if (b->ctx_fd >= 0)
+        close(b->ctx_fd);
     free(b->cache);
     free(b->empty);
     free(b->work);
@@ -1901,7 +2123,7 @@ static void unmount_views(struct build *b)
 
 int e2b_build_run(const struct e2b_build_opts *o, json_t **ret_meta, struct e2b_error **err)
 {
-    struct build b = {.o = o};
+    struct build b = {.o = o, .ctx_fd = -1};
     b.bo = (struct e2b_base_opts){
         .platform = o->platform,
         .insecure_registries = o->insecure_registries,
@@ -1909,6 +2131,14 @@ int e2b_build_run(const struct e2b_build_opts *o, json_t **ret_meta, struct e2b_
         .tty = o->status != NULL,
         .ud = (void *)o,
     };
+    /* the name becomes part of paths (cache mounts) and of the store */
+    if (!o->name || !e2b_template_name_valid(o->name))
+        return e2b_error_set(err, E2B_ERR_INVALID,
+                             "invalid template name '%s': use lowercase letters, digits, - and _ (at most 128)",
+                             o->name ? o->name : "");
+    for (const char *const *t = o->tags; t && *t; t++)
+        if (!e2b_template_tag_valid(*t))
+            return e2b_error_set(err, E2B_ERR_INVALID, "invalid tag '%s'", *t);
     /* a private mount namespace: overlays die with this process */
     if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
         return e2b_error_sys(err, errno, "build mount namespace (root needed)");
@@ -1930,6 +2160,12 @@ int e2b_build_run(const struct e2b_build_opts *o, json_t **ret_meta, struct e2b_
         goto out;
     cache_clean_stale(ld);
     cache_clean_stale(sd);
+    cgroups_clean_stale();
+    b.ctx_fd = open(o->context, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (b.ctx_fd < 0) {
+        e2b_error_sys(err, errno, "cannot open the build context '%s'", o->context);
+        goto out;
+    }
     if (e2b_ignore_load(&b.ig, o->context, err) < 0)
         goto out;
     if (e2b_store_open(&store, err) < 0)
@@ -1977,6 +2213,7 @@ int e2b_build_run(const struct e2b_build_opts *o, json_t **ret_meta, struct e2b_
             .workdir = t->workdir,
             .user = t->user,
             .network_host = o->network_host,
+            .timeout_s = limit, /* a ready command that hangs is bounded too */
         };
         rs.argv = e2b_strv_push(NULL, "/bin/sh");
         rs.argv = e2b_strv_push(rs.argv, "-c");
@@ -2028,11 +2265,19 @@ int e2b_build_run(const struct e2b_build_opts *o, json_t **ret_meta, struct e2b_
                              "memoryMB", (int)(o->memory_mb ?: 512), "diskSizeMB", (int)size_mb, "public", 0,
                              "aliases", o->name, "names", o->name, "createdAt", now, "updatedAt", now,
                              "envdVersion", E2B_VERSION, "buildStatus", "ready");
+    json_t *tags = json_array();
+    for (const char *const *t2 = o->tags; t2 && *t2; t2++)
+        json_array_append_new(tags, json_string(*t2));
+    if (!json_array_size(tags))
+        json_array_append_new(tags, json_string("default"));
+    json_object_set_new(meta, "tags", tags);
     json_object_set_new(meta, "startCmd", o->start_cmd ? json_string(o->start_cmd) : json_null());
     json_object_set_new(meta, "readyCmd", o->ready_cmd ? json_string(o->ready_cmd) : json_null());
     json_object_set(meta, "env", t->env);
-    json_object_set_new(meta, "workdir", json_string(t->workdir));
-    json_object_set_new(meta, "user", json_string(*t->user ? t->user : "root"));
+    /* no WORKDIR: sandbox commands start in the user's home, as on E2B */
+    json_object_set_new(meta, "workdir", t->workdir_set ? json_string(t->workdir) : json_null());
+    /* no USER (in the Dockerfile or the image): E2B's templates run as `user` */
+    json_object_set_new(meta, "user", json_string(*t->user ? t->user : "user"));
     json_object_set(meta, "entrypoint", t->entrypoint ? t->entrypoint : json_null());
     json_object_set(meta, "cmd", t->cmd ? t->cmd : json_null());
     json_object_set(meta, "labels", t->labels);

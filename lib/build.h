@@ -25,7 +25,8 @@
 struct e2b_build_opts {
     const char *context;       /* directory (already cloned for git contexts) */
     const char *dockerfile;    /* path of the Dockerfile */
-    const char *name;          /* template name (alias) */
+    const char *name;          /* template name (alias): e2b_template_name_valid() */
+    const char *const *tags;   /* NULL-ended tags of the build; NULL or empty: "default" */
     const char *start_cmd, *ready_cmd;
     int ready_timeout_s;
     long cpu_count, memory_mb, disk_headroom_mb;

@@ -140,6 +140,12 @@ int e2b_git_fetch_context(const struct e2b_git_spec *spec, const char *tmpdir,
     git_repository_free(repo);
     obj = NULL;
     repo = NULL;
+    /* the context is the checked-out tree, as BuildKit's: no .git in it */
+    {
+        _cleanup_free_ char *dotgit = e2b_path_join(dir, ".git");
+        if (e2b_rm_rf(dotgit, err) < 0)
+            goto fail;
+    }
 
     /* the context must be a directory inside the checkout */
     ctx = e2b_path_join(dir, spec->subdir);

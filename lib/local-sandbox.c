@@ -247,6 +247,9 @@ static _noreturn_ void supervise(struct supervisor *s, const struct e2b_local_op
         .pids_max = (uint64_t)(o->pids_max ? o->pids_max : DEFAULT_PIDS),
         .cpu_count = (unsigned)json_integer_value(json_object_get(state, "cpuCount")),
     };
+    /* the template build stays in the store while this sandbox runs from it */
+    if (e2b_store_pin(s->root.lower ? s->root.lower : s->root.image, &err) < 0)
+        goto fail;
     if (!s->root.userns && e2b_cgroup_create(s->id, &lim, &err) < 0)
         goto fail;
     if (e2b_sandbox_root_spawn(&s->root, s->id, &s->init_pid, &err) < 0)

@@ -1033,6 +1033,14 @@ int e2b_registry_pull(const char *refstr, const struct e2b_registry_opts *opts,
     ret->repo = xstrdup(ref.repo);
     if (pull(&s, &ref, platform, ret, err) < 0) {
         e2b_pulled_image_release(ret);
+        /* TLS spoken to a plain-HTTP registry: say how to allow it */
+        if (err && *err && !s.plain_http && (*err)->code == E2B_ERR_NETWORK &&
+            (strstr((*err)->msg, "SSL") || strstr((*err)->msg, "TLS"))) {
+            char *m = xasprintf("%s (if it serves plain HTTP, allow that with --insecure-registry %s)",
+                                (*err)->msg, ref.host);
+            free((*err)->msg);
+            (*err)->msg = m;
+        }
         if (err && *err && (*err)->code != E2B_ERR_NOT_FOUND)
             e2b_error_wrap(err, "cannot pull '%s'", refstr);
         return -1;

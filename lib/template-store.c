@@ -6,6 +6,7 @@
 #include <ctype.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -39,6 +40,17 @@ bool e2b_template_name_valid(const char *name)
     return true;
 }
 
+bool e2b_template_tag_valid(const char *tag)
+{
+    size_t n = strlen(tag);
+    if (n == 0 || n > 128)
+        return false;
+    for (const char *p = tag; *p; p++)
+        if (!(isalnum((unsigned char)*p) || *p == '-' || *p == '_' || *p == '.'))
+            return false;
+    return true;
+}
+
 char *e2b_rfc3339(int64_t wall_ms)
 {
     time_t t = (time_t)(wall_ms / 1000);
@@ -68,25 +80,176 @@ void e2b_store_close(struct e2b_store *store)
     store->root = NULL;
 }
 
+/* The store-wide lock: a commit's rename and switch, a delete's rename and
+ * the collector's choice of victims must not interleave (the collector
+ * would take a just-renamed build that is not current yet for garbage). */
+static int store_lock(struct e2b_store *store)
+{
+    _cleanup_free_ char *p = e2b_path_join(store->root, ".lock");
+    int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd >= 0)
+        while (flock(fd, LOCK_EX) < 0 && errno == EINTR)
+            ;
+    return fd;
+}
+
+static void store_unlock(int fd)
+{
+    if (fd >= 0)
+        close(fd);
+}
+
+#define IN_USE ".in-use"
+
+int e2b_store_pin(const char *path, struct e2b_error **err)
+{
+    if (!path)
+        return 0;
+    _cleanup_free_ char *dir = xstrdup(path);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        return e2b_error_set(err, E2B_ERR_INVALID, "'%s' is not in a template build", path);
+    *slash = '\0';
+    _cleanup_free_ char *lk = e2b_path_join(dir, IN_USE);
+    int fd = open(lk, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0)
+        return e2b_error_sys(err, errno, "cannot pin the template build '%s'", dir);
+    /* the collector holds it exclusively only while it moves a build away */
+    while (flock(fd, LOCK_SH) < 0)
+        if (errno != EINTR) {
+            int e = errno;
+            close(fd);
+            return e2b_error_sys(err, e, "cannot lock '%s'", lk);
+        }
+    struct stat a, b;
+    if (fstat(fd, &a) < 0 || stat(lk, &b) < 0 || a.st_ino != b.st_ino || a.st_dev != b.st_dev) {
+        close(fd);
+        return e2b_error_set(err, E2B_ERR_NOT_FOUND,
+                             "the template build '%s' was removed while the sandbox started (the template "
+                             "was rebuilt or deleted); try again", dir);
+    }
+    return 0; /* fd stays open: the pin lasts as long as this process */
+}
+
+/* Move a build no sandbox uses out of the store into .staging/gc-*; the
+ * caller removes it there. NULL when it is in use (or already gone). */
+static char *gc_take(struct e2b_store *store, const char *dir)
+{
+    _cleanup_free_ char *lk = e2b_path_join(dir, IN_USE);
+    _cleanup_close_ int fd = open(lk, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0)
+        return NULL;
+    _cleanup_free_ char *id = e2b_random_id();
+    char *to = xasprintf("%s/.staging/gc-%s.%ld", store->root, id, (long)getpid());
+    if (rename(dir, to) < 0) {
+        free(to);
+        return NULL;
+    }
+    return to; /* unlocked on return: a pin that waited finds it gone */
+}
+
+/* Builds of a template (or of a deleted template's tree) other than keep. */
+static void gc_builds(struct e2b_store *store, const char *tdir, const char *keep, char ***victims)
+{
+    _cleanup_free_ char *builds = e2b_path_join(tdir, "builds");
+    _cleanup_closedir_ DIR *d = opendir(builds);
+    struct dirent *de;
+    while (d && (de = readdir(d))) {
+        if (de->d_name[0] == '.' || (keep && STREQ(de->d_name, keep)))
+            continue;
+        _cleanup_free_ char *b = e2b_path_join(builds, de->d_name);
+        char *v = gc_take(store, b);
+        if (v) {
+            *victims = e2b_strv_push(*victims, v);
+            free(v);
+        }
+    }
+}
+
+static bool dir_empty(const char *path)
+{
+    _cleanup_closedir_ DIR *d = opendir(path);
+    struct dirent *de;
+    while (d && (de = readdir(d)))
+        if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+            return false;
+    return true;
+}
+
+void e2b_store_gc(struct e2b_store *store)
+{
+    char **victims = NULL;
+    int lk = store_lock(store);
+    _cleanup_closedir_ DIR *d = opendir(store->root);
+    struct dirent *de;
+    while (d && (de = readdir(d))) {
+        if (de->d_name[0] == '.')
+            continue;
+        _cleanup_free_ char *tdir = e2b_path_join(store->root, de->d_name);
+        _cleanup_free_ char *link = e2b_path_join(tdir, "current");
+        char target[512];
+        ssize_t n = readlink(link, target, sizeof(target) - 1);
+        if (n <= 0)
+            continue; /* no current build: a template being made, leave it */
+        target[n] = '\0';
+        const char *keep = e2b_str_has_prefix(target, "builds/") ? target + 7 : NULL;
+        if (keep)
+            gc_builds(store, tdir, keep, &victims);
+    }
+    /* deleted templates: their builds as sandboxes let go of them */
+    _cleanup_free_ char *staging = e2b_path_join(store->root, ".staging");
+    _cleanup_closedir_ DIR *sd = opendir(staging);
+    while (sd && (de = readdir(sd))) {
+        if (!e2b_str_has_prefix(de->d_name, "deleted-"))
+            continue;
+        _cleanup_free_ char *tdir = e2b_path_join(staging, de->d_name);
+        gc_builds(store, tdir, NULL, &victims);
+        _cleanup_free_ char *builds = e2b_path_join(tdir, "builds");
+        if (dir_empty(builds)) {
+            _cleanup_free_ char *id = e2b_random_id();
+            char *to = xasprintf("%s/gc-%s.%ld", staging, id, (long)getpid());
+            if (rename(tdir, to) == 0)
+                victims = e2b_strv_push(victims, to);
+            free(to);
+        }
+    }
+    store_unlock(lk);
+    /* the slow part, outside the lock: the victims are ours alone now */
+    for (char **v = victims; v && *v; v++)
+        e2b_rm_rf(*v, NULL);
+    e2b_strv_free(victims);
+}
+
 static int load_meta(const char *build_dir, json_t **ret, struct e2b_error **err)
 {
     _cleanup_free_ char *p = e2b_path_join(build_dir, "template.json");
     return e2b_json_load_file(p, ret, err);
 }
 
+static bool meta_has_tag(json_t *meta, const char *tag)
+{
+    json_t *tags = json_object_get(meta, "tags"), *v;
+    if (!json_is_array(tags))
+        return STREQ(tag, "default"); /* builds from before tags */
+    size_t i;
+    json_array_foreach(tags, i, v) if (json_is_string(v) && STREQ(json_string_value(v), tag)) return true;
+    return false;
+}
+
+/* "name" matches an alias or name; "name:tag" also needs the tag. */
 static bool meta_has_name(json_t *meta, const char *name)
 {
     static const char *const keys[] = {"aliases", "names"};
+    const char *colon = strchr(name, ':');
+    size_t n = colon ? (size_t)(colon - name) : strlen(name);
+    if (colon && !meta_has_tag(meta, colon + 1))
+        return false;
     for (size_t k = 0; k < ARRAY_SIZE(keys); k++) {
         json_t *arr = json_object_get(meta, keys[k]), *v;
         size_t i;
         json_array_foreach(arr, i, v) {
             const char *s = json_string_value(v);
-            if (!s)
-                continue;
-            /* "name:tag" matches "name" and "name:tag" */
-            size_t n = strlen(name);
-            if (STREQ(s, name) || (strncmp(s, name, n) == 0 && s[n] == ':' && STREQ(s + n + 1, "default")))
+            if (s && strlen(s) == n && !strncmp(s, name, n))
                 return true;
         }
     }
@@ -133,6 +296,11 @@ int e2b_store_find(struct e2b_store *store, const char *id_or_alias, json_t **re
             json_decref(m);
         }
     }
+    if (!dir && (STREQ(id_or_alias, "base") || e2b_str_has_prefix(id_or_alias, "base:")))
+        return e2b_error_set(err, E2B_ERR_NOT_FOUND,
+                             "template '%s' not found (it is the default template: build it from e2b's "
+                             "sources with 'e2b template build -n base templates/base'; its apt-get step "
+                             "needs network)", id_or_alias);
     if (!dir)
         return e2b_error_set(err, E2B_ERR_NOT_FOUND, "template '%s' not found", id_or_alias);
     if (ret_meta)
@@ -146,6 +314,7 @@ int e2b_store_find(struct e2b_store *store, const char *id_or_alias, json_t **re
 
 int e2b_store_list(struct e2b_store *store, json_t **ret_list, struct e2b_error **err)
 {
+    e2b_store_gc(store);
     json_t *list = json_array();
     _cleanup_closedir_ DIR *d = opendir(store->root);
     if (!d) {
@@ -185,12 +354,19 @@ int e2b_store_delete(struct e2b_store *store, const char *id_or_alias, struct e2
     const char *id = e2b_json_str(meta, "templateID");
     if (!id)
         return e2b_error_set(err, E2B_ERR_INVALID, "template '%s' has no ID", id_or_alias);
-    /* Move it out of sight first, so a half-deleted template is never found. */
+    /* Move it out of sight first, so a half-deleted template is never found;
+     * the collector removes its builds as the sandboxes using them end. */
     _cleanup_free_ char *from = e2b_path_join(store->root, id);
-    _cleanup_free_ char *to = xasprintf("%s/.staging/deleted-%s-%ld", store->root, id, (long)getpid());
-    if (rename(from, to) < 0)
-        return e2b_error_sys(err, errno, "cannot delete template '%s'", id_or_alias);
-    return e2b_rm_rf(to, err);
+    _cleanup_free_ char *rnd = e2b_random_id();
+    _cleanup_free_ char *to = xasprintf("%s/.staging/deleted-%s-%s", store->root, id, rnd);
+    int lk = store_lock(store);
+    int r = rename(from, to);
+    int e = errno;
+    store_unlock(lk);
+    if (r < 0)
+        return e2b_error_sys(err, e, "cannot delete template '%s'", id_or_alias);
+    e2b_store_gc(store);
+    return 0;
 }
 
 int e2b_store_begin(struct e2b_store *store, const char *name, struct e2b_store_txn *txn,
@@ -227,9 +403,12 @@ int e2b_store_commit(struct e2b_store_txn *txn, json_t *meta, struct e2b_error *
     if (e2b_mkdir_p(builds, 0755, err) < 0)
         return -1;
     _cleanup_free_ char *final = e2b_path_join(builds, txn->build_id);
-    if (rename(txn->dir, final) < 0)
-        return e2b_error_sys(err, errno, "cannot store build '%s'", txn->build_id);
-    _cleanup_free_ char *old = current_dir(store, txn->template_id);
+    int lk = store_lock(store);
+    if (rename(txn->dir, final) < 0) {
+        int e = errno;
+        store_unlock(lk);
+        return e2b_error_sys(err, e, "cannot store build '%s'", txn->build_id);
+    }
     _cleanup_free_ char *target = xasprintf("builds/%s", txn->build_id);
     _cleanup_free_ char *tmplink = xasprintf("%s/current.tmp.%ld", tdir, (long)getpid());
     _cleanup_free_ char *link = e2b_path_join(tdir, "current");
@@ -238,16 +417,16 @@ int e2b_store_commit(struct e2b_store_txn *txn, json_t *meta, struct e2b_error *
         int e = errno;
         unlink(tmplink);
         e2b_rm_rf(final, NULL);
+        store_unlock(lk);
         return e2b_error_sys(err, e, "cannot switch template '%s' to its new build",
                              txn->template_id);
     }
-    /* The old build may still be a running sandbox's lower dir: an overlay
-     * keeps its own reference, so removing the directory tree is safe only
-     * for files; keep it simple and remove it, sandboxes hold open mounts. */
-    if (old)
-        e2b_rm_rf(old, NULL);
+    store_unlock(lk);
     free(txn->dir);
     txn->dir = NULL;
+    /* The old build may be the lower tree of running sandboxes: the
+     * collector leaves it until they end. */
+    e2b_store_gc(store);
     return 0;
 }
 
@@ -267,7 +446,8 @@ void e2b_store_clean_stale(struct e2b_store *store)
     _cleanup_closedir_ DIR *d = opendir(staging);
     struct dirent *de;
     while (d && (de = readdir(d))) {
-        if (de->d_name[0] == '.')
+        /* deleted templates are the collector's: sandboxes may use them */
+        if (de->d_name[0] == '.' || e2b_str_has_prefix(de->d_name, "deleted-"))
             continue;
         const char *dot = strrchr(de->d_name, '.');
         const char *dash = strrchr(de->d_name, '-');
@@ -278,4 +458,5 @@ void e2b_store_clean_stale(struct e2b_store *store)
         _cleanup_free_ char *p = e2b_path_join(staging, de->d_name);
         e2b_rm_rf(p, NULL);
     }
+    e2b_store_gc(store);
 }

@@ -7,9 +7,20 @@
  *   <templateID>/builds/<buildID>/rootfs.ext4    (the same tree as an ext4 image)
  * Local sandboxes use rootfs/ when it is there and rootfs.ext4 (on a loop
  * device) when only the image is, e.g. after rootfs/ was removed to save space.
- *   .staging/<buildID>/                          (a build in progress)
+ *   <templateID>/builds/<buildID>/.in-use        (lock file: a running sandbox holds
+ *                                                 a shared flock on it, see e2b_store_pin)
+ *   .staging/<buildID>.<pid>/                    (a build in progress)
+ *   .staging/deleted-<templateID>-<pid>/         (a deleted template whose builds
+ *                                                 sandboxes still use)
+ *   .staging/gc-<random>.<pid>/                  (a build being removed)
+ *   .lock                                        (serialises commits, deletes and GC)
  * A build writes into staging and becomes visible by one rename of the
  * `current` symlink, so a failed or killed build leaves the old version.
+ * Builds that are no longer current (replaced or deleted) are kept while a
+ * sandbox runs from them: overlayfs needs its lower tree to stay as it was.
+ * The garbage collector removes such a build only when it gets the
+ * exclusive lock of its .in-use file without waiting; what it must leave is
+ * collected by a later store operation (build, delete, list).
  */
 #ifndef E2B_TEMPLATE_STORE_H
 #define E2B_TEMPLATE_STORE_H
@@ -48,13 +59,29 @@ int e2b_store_commit(struct e2b_store_txn *txn, json_t *meta, struct e2b_error *
 /* Throw the staged build away (safe after commit: does nothing). */
 void e2b_store_abort(struct e2b_store_txn *txn);
 
-/* Remove staging directories of builds whose process is gone. */
+/* Remove staging directories of builds whose process is gone, then
+ * collect garbage (e2b_store_gc). */
 void e2b_store_clean_stale(struct e2b_store *store);
+/* Remove every build that is neither current nor in use by a sandbox, and
+ * deleted templates once no sandbox uses them. Never waits for a sandbox. */
+void e2b_store_gc(struct e2b_store *store);
+
+/* Keep the build holding `path` (its rootfs/ or rootfs.ext4; NULL: no
+ * build, nothing to do) from the garbage collector for the rest of the
+ * calling process's life: a shared flock on its .in-use file through an fd
+ * left open on purpose (close-on-exec, so exec'd programs do not carry it).
+ * Fails when the build was collected meanwhile (the template was rebuilt
+ * or deleted between finding it and pinning it: try again). */
+int e2b_store_pin(const char *path, struct e2b_error **err);
 
 /* 20 characters of [a-z0-9] from the kernel's random source, E2B's ID shape. */
 char *e2b_random_id(void);
 /* Template names: lowercase [a-z0-9-_], at most 128 (E2B's rule). */
 bool e2b_template_name_valid(const char *name);
+/* Tags: [A-Za-z0-9._-], at most 128. A build carries its tags in
+ * template.json ("tags", ["default"] when none was given); `name:tag`
+ * finds the template only while its current build carries that tag. */
+bool e2b_template_tag_valid(const char *tag);
 /* RFC 3339 UTC timestamp for a wall-clock time in ms; caller frees. */
 char *e2b_rfc3339(int64_t wall_ms);
 

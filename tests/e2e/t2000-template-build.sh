@@ -40,12 +40,15 @@ echo "$FOO" >> /app/heredoc.txt
 EOS
 LABEL org.example=yes
 EXPOSE 8080
+STOPSIGNAL SIGINT
+VOLUME /data
+ENTRYPOINT ["/bin/sh", "-e"]
 CMD ["/bin/sh"]
 DF
 
 test_expect_success 'build from a directory context' '
-    e2b template build -n t1 --build-arg GREETING=hey --memory-mb 1024 -p ctx > id 2>err &&
-    test_grep "^\[1/12\] FROM scratch" err && test_grep "step-output" err &&
+    e2b template build -n t1 --build-arg GREETING=hey --memory-mb 1024 --cpu-count 3 -p ctx > id 2>err &&
+    test_grep "^\[1/15\] FROM scratch" err && test_grep "step-output" err &&
     test -s id
 '
 
@@ -77,6 +80,10 @@ assert m["memoryMB"] == 1024 and m["buildStatus"] == "ready"
 assert m["env"] == {"FOO": "bar", "BAZ": "two words"}, m["env"]
 assert m["workdir"] == "/app" and m["cmd"] == ["/bin/sh"]
 assert m["labels"] == {"org.example": "yes"} and "8080/tcp" in m["exposedPorts"]
+assert m["cpuCount"] == 3, m["cpuCount"]
+assert m["stopSignal"] == "SIGINT" and "/data" in m["volumes"], m
+assert m["entrypoint"] == ["/bin/sh", "-e"], m["entrypoint"]
+assert m["user"] == "user" and m["tags"] == ["default"], m
 PY
 '
 
@@ -86,6 +93,18 @@ test_expect_success 'a sandbox starts from the template' '
     e2b sandbox exec $sid -- sh -c "read x < /app/run.txt; echo \"\$x|\$FOO|\$BAZ\"" > out &&
     test "$(cat out)" = "hey bar|bar|two words" &&
     e2b sandbox kill $sid
+'
+
+test_expect_success '.dockerignore: an exception inside an excluded directory is copied, nothing else of it' '
+    mkdir di && cp -r ctx/root di/ && mkdir -p di/vendor/keep di/vendor/drop di/junk/deep &&
+    echo k > di/vendor/keep/k && echo d > di/vendor/drop/d && echo v > di/vendor/top && echo j > di/junk/deep/j &&
+    printf "vendor\njunk\n!vendor/keep\n" > di/.dockerignore &&
+    printf "FROM scratch\nCOPY root/ /\nCOPY . /all/\nCOPY vendor /v/\n" > di/Dockerfile &&
+    e2b template build -n tdi di > iddi 2>err && r=$(tpl_dir iddi)/rootfs &&
+    test "$(cat $r/all/vendor/keep/k)" = k && test ! -e $r/all/vendor/drop && test ! -e $r/all/vendor/top &&
+    test ! -e $r/all/junk && test "$(cat $r/v/keep/k)" = k && test ! -e $r/v/top &&
+    printf "FROM scratch\nCOPY root/ /\nCOPY junk /j/\n" > di/Dockerfile &&
+    test_expect_code 1 e2b template build -n tdi di 2>err && test_grep "COPY junk: not in the build context" err
 '
 
 test_expect_success 'template list shows it' '
@@ -101,8 +120,11 @@ test_expect_success 'e2b.toml read and template_id written back' '
 '
 
 test_expect_success 'dry run prints instructions and builds nothing' '
-    e2b template build --dry-run --json -p ctx > dry &&
-    grep -q "\"instruction\": \"RUN\"" dry && ! e2b template list --json | grep -q dry
+    e2b template list --json > before && find "$E2B_DATA_DIR" | sort > files.before &&
+    e2b template build --dry-run --json -n dry -p ctx > dry &&
+    grep -q "\"instruction\": \"RUN\"" dry &&
+    e2b template list --json > after && test_cmp before after &&
+    find "$E2B_DATA_DIR" | sort > files.after && test_cmp files.before files.after
 '
 
 test_expect_success 'git context with #ref:subdir' '
@@ -165,6 +187,56 @@ test_expect_success 'start and ready commands run after the build; a never-ready
     ! e2b template build -n tready --ready-cmd "exit 3" --ready-timeout 1 ctx 2>err &&
     test_grep "ready command did not succeed" err &&
     test "$(readlink $E2B_DATA_DIR/templates/$(cat idr)/current)" != ""
+'
+
+test_expect_success 'the ready command: its output in the error; a hanging one is killed at --ready-timeout' '
+    test_expect_code 1 e2b template build -n tready --ready-cmd "echo not-ready-yet-42; exit 3" --ready-timeout 2 ctx 2>err &&
+    test_grep "ready command did not succeed within 2 s" err && test_grep "not-ready-yet-42" err &&
+    start=$(date +%s) &&
+    test_expect_code 1 e2b template build -n tready --start-cmd "echo start-ran" \
+        --ready-cmd "echo hanging-now; read x < /dev/tty; while :; do :; done" --ready-timeout 3 ctx 2>err &&
+    end=$(date +%s) && test $((end - start)) -lt 30 &&
+    test_grep "ready command: did not finish within 3 s (killed)" err && test_grep "hanging-now" err &&
+    test_grep "start-ran" err
+'
+
+test_expect_success '--start-cmd is --cmd; tags: NAME:TAG and --tag, found by NAME:TAG' '
+    e2b template build -n ttag:v2 --tag stable --start-cmd "echo started" ctx > idt 2>/dev/null &&
+    python3 - "$(tpl_dir idt)/template.json" <<-PY &&
+	import json, sys
+	m = json.load(open(sys.argv[1]))
+	assert m["startCmd"] == "echo started", m["startCmd"]
+	assert m["aliases"] == ["ttag"] and sorted(m["tags"]) == ["stable", "v2"], m
+	PY
+    sid=$(e2b sandbox create -d ttag:stable) && e2b sandbox kill $sid &&
+    test_must_fail e2b sandbox create -d ttag:nosuch 2>err && test_grep "ttag:nosuch. not found" err &&
+    e2b template build -n ttag ctx > /dev/null 2>&1 &&
+    grep -q "\"default\"" "$(tpl_dir idt)/template.json" &&
+    test_must_fail e2b sandbox create -d ttag:v2 2>err
+'
+
+test_expect_success 'template names: E2B'"'"'s rule, checked before anything is written' '
+    find "$E2B_DATA_DIR" | sort > files.before &&
+    for n in ../../escape a/b Upper "" "$(printf "%0129d" 0)" "x:bad/tag" "ok:"; do
+        test_expect_code 2 e2b template build -n "$n" ctx 2>err || return 1
+        test_grep "invalid \(template name\|tag\)" err || return 1
+    done &&
+    find "$E2B_DATA_DIR" | sort > files.after && test_cmp files.before files.after &&
+    test_expect_code 2 e2b template build -n t1 --cpu-count 0 ctx 2>err && test_grep "cpu-count" err &&
+    test_expect_code 2 e2b template build -n t1 --ready-timeout 0 ctx 2>err && test_grep "ready-timeout" err
+'
+
+test_expect_success 'no USER: sandboxes run as user, in its home; USER root is kept' '
+    test "$(python3 -c "import json,sys; m=json.load(open(sys.argv[1])); print(m[\"user\"], m[\"workdir\"])" \
+        "$(tpl_dir id)/template.json")" = "user /app" &&
+    mkdir -p ru && cp -r ctx/root ru/ && printf "FROM scratch\nCOPY root/ /\nUSER root\n" > ru/Dockerfile &&
+    e2b template build -n troot ru > idru 2>/dev/null &&
+    test "$(python3 -c "import json,sys; m=json.load(open(sys.argv[1])); print(m[\"user\"], m[\"workdir\"])" \
+        "$(tpl_dir idru)/template.json")" = "root None" &&
+    printf "FROM scratch\nCOPY root/ /\n" > ru/Dockerfile && e2b template build -n tnouser ru > idnu 2>/dev/null &&
+    sid=$(e2b sandbox create -d tnouser) && test_atexit "e2b sandbox kill $sid" &&
+    e2b sandbox exec $sid -- sh -c "echo \$USER; pwd" > out && e2b sandbox kill $sid &&
+    printf "user\n/home/user\n" > want && test_cmp want out
 '
 
 test_expect_success 'bad flags' '

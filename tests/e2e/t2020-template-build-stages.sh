@@ -8,6 +8,7 @@
 
 command -v debugfs >/dev/null || { echo "1..0 # SKIP no debugfs"; exit 0; }
 BUSYBOX=$(command -v busybox) || { echo "1..0 # SKIP no busybox"; exit 0; }
+command -v setcap >/dev/null || { echo "1..0 # SKIP no setcap"; exit 0; }
 
 tpl_dir() { echo "$E2B_DATA_DIR/templates/$(cat "$1")/current"; }
 img_cat() { debugfs -R "cat $2" "$(tpl_dir "$1")/rootfs.ext4" 2>/dev/null; }
@@ -210,6 +211,110 @@ test_expect_success 'RUN steps get a cgroup with --memory-mb and the seccomp fil
     test_expect_code 1 e2b template build -n lim lim 2>err &&
     test_grep "RUN: exit code" err && ! grep -q "^mounted" err &&
     test "$(readlink "$E2B_DATA_DIR/templates/$(cat id)/current")" = "$(cat lim.link)"
+'
+
+test_expect_success '--target: an unneeded stage'"'"'s image is not even pulled' '
+    mkdir -p tg && cat > tg/Dockerfile <<DF &&
+FROM 127.0.0.1:1/nosuch/image:1 AS unused
+RUN exit 9
+FROM $IMG AS wanted
+RUN echo wanted > /w
+DF
+    build -n tg --target wanted tg && test "$(img_cat id /w)" = wanted && ! grep -q nosuch err &&
+    test_expect_code 1 e2b template build -n tg --target unused tg 2>err && test_grep "nosuch/image:1" err
+'
+
+test_expect_success 'COPY follows the image'"'"'s own symlinks inside the image (merged /usr, /var/run -> /run)' '
+    mkdir -p mu/usr mu/var mu/run mu/etc mu/usr/lib mu/usr/share/tool mu/etc/alternatives mu/tmp &&
+    cp -r root/bin mu/usr/bin && cp -r root/etc/. mu/etc/ &&
+    ln -s usr/bin mu/bin && ln -s usr/lib mu/lib && ln -s /run mu/var/run &&
+    echo impl > mu/usr/share/tool/impl && ln -s /usr/share/tool/impl mu/etc/alternatives/tool &&
+    oci_layout_from_dir mu muimg 1 &&
+    mkdir -p symctx/rootfs/lib/x symctx/rootfs/var/run && echo lib > symctx/rootfs/lib/x/f.so &&
+    echo pid > symctx/rootfs/var/run/app.pid && echo one > symctx/one &&
+    cat > symctx/Dockerfile <<DF &&
+FROM oci:$TRASH/muimg:1 AS base
+COPY rootfs/ /
+COPY one /var/run/
+COPY one /lib
+FROM scratch
+COPY --from=base /etc/alternatives/tool /tool
+COPY --from=base /var/run/app.pid /pid
+DF
+    build -n sym --target base symctx &&
+    test "$(img_cat id /usr/lib/x/f.so)" = lib && test "$(img_cat id /run/app.pid)" = pid &&
+    test "$(img_cat id /run/one)" = one && test "$(img_cat id /usr/lib/one)" = one &&
+    debugfs -R "stat /lib" "$(tpl_dir id)/rootfs.ext4" 2>/dev/null | grep -q "Type: symlink" &&
+    debugfs -R "stat /var/run" "$(tpl_dir id)/rootfs.ext4" 2>/dev/null | grep -q "Type: symlink" &&
+    build -n sym2 symctx && test "$(img_cat id /tool)" = impl && test "$(img_cat id /pid)" = pid
+'
+
+test_expect_success 'a #! heredoc runs through its interpreter; exec form finds programs on the step PATH' '
+    mkdir -p hd && cat > hd/Dockerfile <<DF &&
+FROM $IMG
+RUN printf "#!/bin/sh\necho interpreter-ran\ncat \"\\\$1\" > /script-copy\n" > /bin/myinterp && chmod +x /bin/myinterp
+RUN <<EOF
+#!/bin/myinterp
+not shell at all (
+EOF
+ENV PATH=/opt/x/bin:\$PATH
+RUN mkdir -p /opt/x/bin && printf "#!/bin/sh\necho tool-ran > /tool.out\n" > /opt/x/bin/mytool && chmod +x /opt/x/bin/mytool
+RUN ["mytool"]
+DF
+    build -n hd hd && test_grep interpreter-ran err &&
+    printf "#!/bin/myinterp\nnot shell at all (\n" > want && img_cat id /script-copy > got && test_cmp want got &&
+    test "$(img_cat id /tool.out)" = tool-ran
+'
+
+test_expect_success 'COPY --exclude, --parents, symbolic --chmod; ADD --unpack=false' '
+    mkdir -p cp/src/sub cp/a/b cp/a/d && echo k > cp/src/keep.txt && echo l > cp/src/x.log &&
+    echo s > cp/src/sub/skip && echo n > cp/src/sub/deep.log && echo c > cp/a/b/c.txt && echo e > cp/a/d/e.txt &&
+    echo m > cp/m.txt && chmod 0666 cp/m.txt && mkdir -p cp/dir && echo f > cp/dir/f && chmod 0755 cp/dir/f &&
+    echo g > cp/dir/g && chmod 0600 cp/dir/g && tar -C cp -czf cp/t.tgz m.txt &&
+    cat > cp/Dockerfile <<DF &&
+FROM $IMG
+COPY --exclude=*.log --exclude=sub/skip src/ /ex/
+COPY --exclude=**/*.log src/ /ex2/
+COPY --parents a/b/c.txt a/./d/e.txt /par/
+COPY --chmod=u+x,go-w m.txt /m
+COPY --chmod=a=rX,u+w dir /dir
+ADD --unpack=false t.tgz /raw/
+ADD t.tgz /unpacked/
+DF
+    build -n cp cp && d=$(tpl_dir id)/rootfs &&
+    test -f $d/ex/keep.txt && test ! -e $d/ex/x.log && test ! -e $d/ex/sub/skip && test -f $d/ex/sub/deep.log &&
+    test -f $d/ex2/keep.txt && test ! -e $d/ex2/x.log && test ! -e $d/ex2/sub/deep.log && test -f $d/ex2/sub/skip &&
+    test "$(cat $d/par/a/b/c.txt)" = c && test "$(cat $d/par/d/e.txt)" = e && test ! -e $d/par/a/d &&
+    test "$(stat -c %a $d/m)" = 744 &&
+    test "$(stat -c %a $d/dir)" = 755 && test "$(stat -c %a $d/dir/f)" = 755 && test "$(stat -c %a $d/dir/g)" = 644 &&
+    test -f $d/raw/t.tgz && test "$(cat $d/unpacked/m.txt)" = m
+'
+
+test_expect_success 'flags this builder cannot honour are refused, not ignored' '
+    mkdir -p rf && printf "FROM $IMG\nRUN --security=insecure true\n" > rf/Dockerfile &&
+    test_expect_code 1 e2b template build -n rf rf 2>err && test_grep "security=insecure is not supported" err &&
+    printf "FROM $IMG\nADD --keep-git-dir=true https://example.invalid/x.git /x\n" > rf/Dockerfile &&
+    test_expect_code 1 e2b template build -n rf rf 2>err && test_grep "keep-git-dir" err &&
+    printf "FROM $IMG\nRUN --mount=type=cache,target=/c,sharing=locked echo locked > /c/x && cat /c/x > /out\n" > rf/Dockerfile &&
+    build -n rf rf && test "$(img_cat id /out)" = locked
+'
+
+test_expect_success 'file capabilities and xattrs survive from layers and the context into rootfs.ext4' '
+    mkdir -p xl/usr/local/bin && cp "$BUSYBOX" xl/usr/local/bin/grep && setcap cap_net_raw+ep xl/usr/local/bin/grep &&
+    echo n > xl/note && python3 -c "import os; os.setxattr(\"xl/note\", \"user.e2b.test\", b\"from-layer\")" &&
+    m=$(OCI_KEEP_OWNER=1 oci_image ximg amd64 root xl) &&
+    _oci_index_json ximg 1 application/vnd.oci.image.manifest.v1+json ${m% *} ${m#* } "$(_oci_platform amd64)" &&
+    mkdir -p xctx && echo c > xctx/ctxfile && cp "$BUSYBOX" xctx/ctxcap &&
+    python3 -c "import os; os.setxattr(\"xctx/ctxfile\", \"user.e2b.test\", b\"from-context\")" &&
+    setcap cap_net_bind_service+ep xctx/ctxcap &&
+    printf "FROM oci:$TRASH/ximg:1\nCOPY ctxfile ctxcap /x/\nRUN echo step > /step\n" > xctx/Dockerfile &&
+    build -n xattr xctx && img=$(tpl_dir id)/rootfs.ext4 &&
+    debugfs -R "ea_list /usr/local/bin/grep" "$img" 2>/dev/null > ea1 && test_grep "security.capability" ea1 &&
+    debugfs -R "ea_list /note" "$img" 2>/dev/null > ea2 && test_grep "user.e2b.test.*from-layer" ea2 &&
+    debugfs -R "ea_list /x/ctxfile" "$img" 2>/dev/null > ea3 && test_grep "user.e2b.test.*from-context" ea3 &&
+    debugfs -R "ea_list /x/ctxcap" "$img" 2>/dev/null > ea4 && test_grep "security.capability" ea4 &&
+    getcap "$(tpl_dir id)/rootfs/usr/local/bin/grep" | grep -q cap_net_raw=ep &&
+    getcap "$(tpl_dir id)/rootfs/x/ctxcap" | grep -q cap_net_bind_service=ep
 '
 
 test_expect_success 'nothing left mounted or staged' '

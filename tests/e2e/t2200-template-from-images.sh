@@ -305,16 +305,17 @@ test_expect_success 'a symlink planted and written through in the same layer, vi
 '
 
 # RUN steps run as root: they must not reach the host. Each attack leaves its
-# proof in outside/ (or fails the build); v1_ok checks outside/ is untouched.
+# proof in the image when it works (next to a mark that the step ran), or
+# fails the build; v1_ok checks outside/ is untouched.
 test_expect_success 'RUN cannot mknod a host disk, mount, or see host devices' '
     printf "%s\n" "FROM $REG/test/busybox:1" \
-        "RUN mknod /blk b 8 0 && echo made-blk > $TRASH/outside/mknod; ls /dev > /devlist; true" \
-        "RUN mkdir -p /m && mount -t tmpfs x /m && echo mounted > $TRASH/outside/mount; true" \
-        "RUN if mount -o bind / /m 2>/dev/null; then echo bound > $TRASH/outside/bind; fi; true" \
+        "RUN echo ran > /ran1; mknod /blk b 8 0 && echo made-blk > /proof; ls /dev > /devlist; true" \
+        "RUN echo ran > /ran2; mkdir -p /m && mount -t tmpfs x /m && echo mounted >> /proof; true" \
+        "RUN echo ran > /ran3; if mount -o bind / /m 2>/dev/null; then echo bound >> /proof; fi; true" \
         > devctx.Dockerfile && mkdir -p devctx && mv devctx.Dockerfile devctx/Dockerfile &&
     e2b template build -n tdev devctx > /dev/null 2>err &&
-    in_sandbox tdev "test ! -e /blk && cat /devlist" > out &&
-    printf "fd\nfull\nnull\nrandom\nstderr\nstdin\nstdout\ntty\nurandom\nzero\n" > want &&
+    in_sandbox tdev "test ! -e /blk && cat /devlist /ran1 /ran2 /ran3; cat /proof 2>/dev/null; true" > out &&
+    printf "fd\nfull\nnull\nrandom\nstderr\nstdin\nstdout\ntty\nurandom\nzero\nran\nran\nran\n" > want &&
     test_cmp want out && v1_ok
 '
 
@@ -322,9 +323,12 @@ if [ -n "$DEBIAN" ]; then
     test_expect_success 'RUN cannot climb out of its root (chroot escape with perl)' '
         mkdir -p escctx && cat > escctx/Dockerfile <<-DF &&
 	FROM $REG/test/debian:bookworm
-	RUN perl -e '"'"'mkdir "/jail"; chroot "/jail" or die "chroot: \$!"; chdir ".." for 1..64; chroot "." or die "chroot back: \$!"; open(my \$f, ">", "$TRASH/outside/escaped") or die "open: \$!"; print \$f "out\n";'"'"' ; true
+	RUN perl -e '"'"'mkdir "/jail"; chroot "/jail" or die "chroot: \$!"; chdir ".." for 1..64; chroot "." or die "chroot back: \$!"; open(my \$f, ">", "$TRASH/outside/escaped") or die "open: \$!"; print \$f "out\n";'"'"' > /perl.out 2>&1; echo "perl exit \$?" >> /perl.out; true
 	DF
-        e2b template build -n tesc escctx > /dev/null 2>err && v1_ok
+        e2b template build -n tesc escctx > /dev/null 2>err && v1_ok &&
+        in_sandbox tesc "cat /perl.out" > out && cat out &&
+        test_grep "^open: No such file or directory" out && test_grep "^perl exit 2" out &&
+        test ! -e "$TRASH/outside/escaped"
     '
 else
     test_skip 'RUN cannot climb out of its root' 'no debootstrap'

@@ -48,5 +48,19 @@ int main(void)
     err = NULL;
     ok(e2b_context_clean("a/../../x", &err) == NULL, "a/../../ refused");
     e2b_error_free(err);
+    /* may an exception reach below an excluded directory? */
+    struct e2b_ignore ex = {0};
+    e2b_ignore_parse(&ex, "vendor\njunk\n!vendor/keep\n");
+    ok(e2b_ignore_may_include_below(&ex, "vendor"), "!vendor/keep reaches below vendor");
+    ok(!e2b_ignore_may_include_below(&ex, "junk"), "nothing reaches below junk");
+    ok(!e2b_ignore_may_include_below(&ex, "vendor/keep2"), "nor below a sibling of keep");
+    ok(e2b_ignore_may_include_below(&ex, "./vendor/"), "names are cleaned first");
+    e2b_ignore_free(&ex);
+    e2b_ignore_parse(&ex, "*\n!**/*.keep\n");
+    ok(e2b_ignore_may_include_below(&ex, "any/dir"), "a leading ** may reach anywhere");
+    e2b_ignore_free(&ex);
+    e2b_ignore_parse(&ex, "build\n");
+    ok(!e2b_ignore_may_include_below(&ex, "build"), "no exceptions at all");
+    e2b_ignore_free(&ex);
     return tap_done();
 }
