@@ -176,6 +176,14 @@ test_expect_success 'wrong methods are 405 with Allow; 204 carries no Content-Le
     curl -s -D hdr -o /dev/null "http://127.0.0.1:$PORT/health" && ! grep -qi "^Content-Length" hdr
 '
 
+test_expect_success 'keys made at the same time are all kept, and all work' '
+    for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16; do e2b key create -q --name "par$i" > "k$i" & done; wait &&
+    test "$(e2b --json key list | grep -c "\"name\": \"par")" = 16 &&
+    for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16; do
+        test "$(curl -s -o /dev/null -w "%{http_code}" -H "X-API-Key: $(cat k$i)" "http://127.0.0.1:$PORT/v2/sandboxes")" = 200 || return 1
+    done
+'
+
 test_expect_success 'a burst of garbage and cut requests: the server keeps serving' '
     cat > garbage.py <<-EOF &&
 	import random, socket
