@@ -549,6 +549,17 @@ static void api_metrics(struct call *c, const char *id)
     c->out->body = kept;
 }
 
+/* A verb failed with "not found" although the sandbox is there (a file of
+ * the runtime missing, such as an unprivileged sandbox's freezer): that is
+ * no 404, which SDKs take for "no such sandbox". */
+static void fail_verb(struct call *c, const char *id, const char *verb, const struct e2b_error *e)
+{
+    _cleanup_json_ json_t *s = NULL;
+    if (e->code == E2B_ERR_NOT_FOUND && c->o->backend->ops->get(c->o->backend, id, &s, NULL) == 0)
+        return reply_error(c->out, 500, "cannot %s sandbox '%s': %s", verb, id, e->msg);
+    fail(c->out, e);
+}
+
 static bool sandbox_state(struct call *c, const char *id, char **ret_state)
 {
     _cleanup_error_ struct e2b_error *err = NULL;
@@ -606,7 +617,7 @@ static void api_sandbox(struct call *c, const char *id, const char *verb)
         if (!int_field(c, body, "timeout", 0, 1, MAX_TIMEOUT_S, &t))
             return;
         if (b->ops->set_timeout(b, id, (int)t, &err) < 0)
-            return fail(out, err);
+            return fail_verb(c, id, "set the timeout of", err);
         out->status = 204;
     } else if (STREQ(verb, "refreshes")) { /* only ever extends */
         _cleanup_free_ char *state = NULL;
@@ -618,12 +629,12 @@ static void api_sandbox(struct call *c, const char *id, const char *verb)
         bool resumed = false;
         json_t *s = NULL;
         if (b->ops->connect(b, id, (int)(t < MIN_REFRESH_S ? MIN_REFRESH_S : t), &s, &resumed, &err) < 0)
-            return fail(out, err);
+            return fail_verb(c, id, "refresh", err);
         json_decref(s);
         out->status = 204;
     } else if (STREQ(verb, "pause")) {
         if (b->ops->pause(b, id, &err) < 0)
-            return fail(out, err);
+            return fail_verb(c, id, "pause", err);
         out->status = 204;
     } else if (STREQ(verb, "resume") || STREQ(verb, "connect")) {
         bool resume = STREQ(verb, "resume");
@@ -639,7 +650,7 @@ static void api_sandbox(struct call *c, const char *id, const char *verb)
         bool resumed = false;
         json_t *s = NULL;
         if (b->ops->connect(b, id, (int)t, &s, &resumed, &err) < 0)
-            return fail(out, err);
+            return fail_verb(c, id, verb, err);
         out->status = resume || resumed ? 201 : 200;
         out->body = with_domain(c->o, s);
     } else if (STREQ(verb, "metrics")) {
