@@ -2,6 +2,7 @@
 #include "serve-api.h"
 #include "serve-conn.h"
 #include "serve-keys.h"
+#include "serve-spawn.h"
 
 #include <ctype.h>
 #include <pthread.h>
@@ -305,7 +306,9 @@ static void api_create(struct call *c)
         spec.env_vars = NULL;
     _cleanup_error_ struct e2b_error *err = NULL;
     json_t *sbx = NULL;
-    if (c->o->backend->ops->create(c->o->backend, &spec, &sbx, &err) < 0)
+    int r = c->o->spawner ? e2b_serve_spawner_create(c->o->spawner, &spec, &sbx, &err)
+                          : c->o->backend->ops->create(c->o->backend, &spec, &sbx, &err);
+    if (r < 0)
         return fail(c->out, err);
     c->out->status = 201;
     c->out->body = with_domain(c->o, sbx);

@@ -4,6 +4,7 @@
 #include "serve-conn.h"
 #include "serve-http.h"
 #include "serve-router.h"
+#include "serve-spawn.h"
 
 #include <netdb.h>
 #include <netinet/in.h>
@@ -186,11 +187,20 @@ static void refuse(int fd, int max)
         ;
 }
 
-int e2b_serve_run(const struct e2b_serve_opts *o, struct e2b_error **err)
+int e2b_serve_run(const struct e2b_serve_opts *opts, struct e2b_error **err)
 {
-    int lfd = listen_on(o->listen, err);
-    if (lfd < 0)
+    struct e2b_serve_opts run = *opts;
+    const struct e2b_serve_opts *o = &run;
+    /* Local creates fork: from a helper forked now, while we are small and
+     * have one thread (and before the listening socket exists). */
+    if (STREQ(opts->backend->ops->name, "local") &&
+        e2b_serve_spawner_start(opts->backend, &run.spawner, err) < 0)
         return -1;
+    int lfd = listen_on(o->listen, err);
+    if (lfd < 0) {
+        e2b_serve_spawner_stop(run.spawner);
+        return -1;
+    }
     signal(SIGPIPE, SIG_IGN);
     if (o->on_ready)
         o->on_ready(o->listen, o->ud);
@@ -227,5 +237,6 @@ int e2b_serve_run(const struct e2b_serve_opts *o, struct e2b_error **err)
     }
     pthread_attr_destroy(&attr);
     close(lfd);
+    e2b_serve_spawner_stop(run.spawner);
     return 0;
 }

@@ -24,6 +24,7 @@ struct e2b_serve_opts {
     int head_timeout_ms;         /* a request head must arrive within; 0: 30 s */
     int idle_timeout_ms;         /* a kept-alive connection may idle for; 0: 120 s */
     volatile int *stop;          /* set non-zero to stop (signal handler) */
+    struct e2b_serve_spawner *spawner; /* set by e2b_serve_run (serve-spawn.h) */
     void (*on_ready)(const char *addr, void *ud); /* called once listening */
     void *ud;
 };

@@ -26,6 +26,7 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+trap 'exit 141' PIPE
 
 # What sandboxes of this run hold: state dirs, cgroups, mounts, processes.
 leftovers() {

@@ -76,6 +76,19 @@ test_expect_success 'create: bad types and fields this server cannot honour are 
     test "$(api GET /v2/sandboxes)" = 200 && test "$(field "len(d)")" = 0
 '
 
+test_expect_success 'creates at the same time: all made, in parallel, each its own' '
+    for i in 1 2 3 4 5 6 7 8; do
+        curl -s -o "par$i" -w "%{http_code}" -X POST -H "X-API-Key: $KEY" --data-binary "{\"templateID\":\"host\",\"metadata\":{\"n\":\"$i\"}}" "$URL/v2/sandboxes" > "par$i.code" &
+    done; wait &&
+    for i in 1 2 3 4 5 6 7 8; do test "$(cat par$i.code)" = 201 || return 1; done &&
+    test "$(cat par? | python3 -c "import json,sys; print(len({json.loads(l)[\"sandboxID\"] for l in sys.stdin.read().replace(\"}{\", \"}\n{\").splitlines()}))")" = 8 &&
+    test "$(api GET "/v2/sandboxes?metadata=n%3D3")" = 200 && test "$(field "len(d)")" = 1 &&
+    for i in 1 2 3 4 5 6 7 8; do
+        id=$(python3 -c "import json; print(json.load(open(\"par$i\"))[\"sandboxID\"])") &&
+        api DELETE /sandboxes/$id > /dev/null || return 1
+    done
+'
+
 test_expect_success 'a revoked key is refused at once' '
     k2=$(e2b key create -q --name second) &&
     test "$(curl -s -o /dev/null -w "%{http_code}" -H "X-API-Key: $k2" "$URL/v2/sandboxes")" = 200 &&

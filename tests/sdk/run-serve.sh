@@ -20,6 +20,7 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+trap 'exit 141' PIPE # its output piped into a pager that quit: clean up all the same
 
 if [ ! -d "$here/node_modules/e2b" ]; then
     (cd "$here" && npm install --no-audit --no-fund >/dev/null) || { echo "run-serve.sh: npm install failed" >&2; exit 2; }
