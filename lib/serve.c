@@ -191,6 +191,7 @@ int e2b_serve_run(const struct e2b_serve_opts *opts, struct e2b_error **err)
 {
     struct e2b_serve_opts run = *opts;
     const struct e2b_serve_opts *o = &run;
+    run.spawner = NULL;
     /* Local creates fork: from a helper forked now, while we are small and
      * have one thread (and before the listening socket exists). */
     if (STREQ(opts->backend->ops->name, "local") &&
