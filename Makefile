@@ -166,10 +166,7 @@ install: all
 deb: all
 	rm -rf $(B)/deb && $(MAKE) install DESTDIR=$(abspath $(B)/deb) PREFIX=/usr
 	install -D -m 0644 packaging/e2b-serve.service $(B)/deb/lib/systemd/system/e2b-serve.service
-	mkdir -p $(B)/deb/DEBIAN
-	sed -e 's/@VERSION@/$(VERSION)/' -e "s/@ARCH@/$$(dpkg --print-architecture)/" \
-		packaging/debian/control.in > $(B)/deb/DEBIAN/control
-	dpkg-deb --root-owner-group --build $(B)/deb $(B)/e2b_$(VERSION)_$$(dpkg --print-architecture).deb
+	packaging/debian/make-deb.sh $(abspath $(B)/deb) $(VERSION) $(B)/e2b_$(VERSION)_$$(dpkg --print-architecture).deb
 
 clean:
 	rm -rf $(B) $(B)-asan

@@ -53,9 +53,16 @@ static int verify_key(const char *api_url, const char *key, struct e2b_error **e
     return r;
 }
 
+/* URLs we store must be http(s). */
+static bool web_url(const char *u)
+{
+    return e2b_str_has_prefix(u, "http://") || e2b_str_has_prefix(u, "https://");
+}
+
 const struct e2b_opt opts_auth_login[] = {
     E2B_OPT_FLAG(0, "with-api-key", "read the API key from standard input"),
     E2B_OPT_FLAG(0, "no-verify", "store the key without checking it against the API"),
+    E2B_OPT_STRING(0, "sandbox-url", "URL", "where envd traffic goes (E2B_SANDBOX_URL; default: per sandbox, or the API URL)"),
     E2B_OPT_END,
 };
 
@@ -65,6 +72,11 @@ int cmd_auth_login(struct e2b_ctx *ctx, struct e2b_args *args)
     struct e2b_endpoint ep;
     if (e2b_endpoint_resolve(ctx->api_url, NULL, &ep, &err) < 0)
         return e2b_fail(err);
+    const char *sandbox_url = e2b_args_str(args, "sandbox-url");
+    if (sandbox_url && !web_url(sandbox_url)) {
+        e2b_endpoint_release(&ep);
+        return e2b_usage_error("auth login", "--sandbox-url must start with http:// or https://");
+    }
     _cleanup_free_ char *key = NULL;
     if (ctx->api_key)
         key = xstrdup(ctx->api_key);
@@ -97,9 +109,14 @@ int cmd_auth_login(struct e2b_ctx *ctx, struct e2b_args *args)
     if (e2b_config_load(&cfg, &err) < 0)
         goto out;
     e2b_config_set(&cfg, "projectApiKey", key);
-    /* Remember an API named on this command line; environment stays environment. */
-    if (ctx->api_url)
+    /* Remember an API named on this command line, with its envd URL (an old
+     * one would send this API's tokens elsewhere); environment stays environment. */
+    if (ctx->api_url) {
         e2b_config_set(&cfg, "apiUrl", ctx->api_url);
+        e2b_config_set(&cfg, "sandboxUrl", sandbox_url);
+    } else if (sandbox_url) {
+        e2b_config_set(&cfg, "sandboxUrl", sandbox_url);
+    }
     if (e2b_config_save(&cfg, &err) < 0)
         goto out;
     if (!ctx->quiet) {
@@ -133,7 +150,8 @@ int cmd_auth_logout(struct e2b_ctx *ctx, struct e2b_args *args)
     json_object_del(cfg.doc, "tokens");
     json_object_del(cfg.doc, "accessToken");
     /* Nothing of ours left worth keeping: remove the file as E2B's CLI does. */
-    bool keep = e2b_config_get(&cfg, "apiUrl") || e2b_config_get(&cfg, "domain");
+    bool keep = e2b_config_get(&cfg, "apiUrl") || e2b_config_get(&cfg, "domain") ||
+                e2b_config_get(&cfg, "sandboxUrl");
     if ((keep ? e2b_config_save(&cfg, &err) : e2b_config_remove(&cfg, &err)) < 0)
         goto out;
     if (!ctx->quiet)
@@ -174,13 +192,18 @@ int cmd_auth_info(struct e2b_ctx *ctx, struct e2b_args *args)
     const char *project = e2b_config_get(&cfg, "projectName");
     if (project)
         json_object_set_new(o, "project", json_string(project));
-    if (ep.sandbox_url)
+    if (ep.sandbox_url) {
         json_object_set_new(o, "sandboxUrl", json_string(ep.sandbox_url));
+        json_object_set_new(o, "sandboxUrlSource", json_string(ep.sandbox_url_source));
+    } else if (ep.api_url) {
+        json_object_set_new(o, "sandboxUrl", json_string("per sandbox (its domain, else the API URL)"));
+    }
     json_object_set_new(o, "configFile", json_string(cfg.path));
     static const struct e2b_column cols[] = {
         {"loggedIn", "Logged in"}, {"email", "Email"},         {"project", "Project"},
         {"backend", "Backend"},    {"apiUrl", "API URL"},      {"apiUrlSource", "API URL from"},
         {"apiKey", "API key"},     {"apiKeySource", "API key from"},
+        {"sandboxUrl", "Sandbox URL"}, {"sandboxUrlSource", "Sandbox URL from"},
         {"configFile", "Config file"}, {NULL, NULL},
     };
     e2b_object_print(o, cols, stdout, ctx->json);
@@ -192,6 +215,7 @@ int cmd_auth_info(struct e2b_ctx *ctx, struct e2b_args *args)
 const struct e2b_opt opts_auth_configure[] = {
     E2B_OPT_STRING(0, "url", "URL", "use this API by default (e.g. http://127.0.0.1:3000)"),
     E2B_OPT_STRING(0, "domain", "DOMAIN", "use https://api.DOMAIN by default (E2B_DOMAIN)"),
+    E2B_OPT_STRING(0, "sandbox-url", "URL", "send envd traffic of the default API there (E2B_SANDBOX_URL)"),
     E2B_OPT_FLAG(0, "local", "forget the default API: use the local backend"),
     E2B_OPT_END,
 };
@@ -201,11 +225,14 @@ int cmd_auth_configure(struct e2b_ctx *ctx, struct e2b_args *args)
     _cleanup_error_ struct e2b_error *err = NULL;
     const char *url = e2b_args_str(args, "url");
     const char *domain = e2b_args_str(args, "domain");
+    const char *sandbox_url = e2b_args_str(args, "sandbox-url");
     bool local = e2b_args_flag(args, "local");
-    if (local && (url || domain))
-        return e2b_usage_error("auth configure", "--local cannot be combined with --url or --domain");
-    if (url && !e2b_str_has_prefix(url, "http://") && !e2b_str_has_prefix(url, "https://"))
+    if (local && (url || domain || sandbox_url))
+        return e2b_usage_error("auth configure", "--local cannot be combined with --url, --domain or --sandbox-url");
+    if (url && !web_url(url))
         return e2b_usage_error("auth configure", "--url must start with http:// or https://");
+    if (sandbox_url && !web_url(sandbox_url))
+        return e2b_usage_error("auth configure", "--sandbox-url must start with http:// or https://");
     if (domain && (strchr(domain, '/') || strchr(domain, ' ') || !*domain))
         return e2b_usage_error("auth configure", "--domain takes a bare domain such as e2b.app");
     struct e2b_config cfg;
@@ -213,19 +240,24 @@ int cmd_auth_configure(struct e2b_ctx *ctx, struct e2b_args *args)
     int rc = 0;
     if (e2b_config_load(&cfg, &err) < 0)
         goto out;
-    if (url || domain || local) {
+    if (url || domain || sandbox_url || local) {
         if (url || local)
             e2b_config_set(&cfg, "apiUrl", url);
         if (domain || local)
             e2b_config_set(&cfg, "domain", domain);
+        /* a new API forgets the old one's envd URL */
+        if (sandbox_url || url || domain || local)
+            e2b_config_set(&cfg, "sandboxUrl", sandbox_url);
         if (e2b_config_save(&cfg, &err) < 0)
             goto out;
     }
     const char *u = e2b_config_get(&cfg, "apiUrl"), *d = e2b_config_get(&cfg, "domain");
     json_object_set_new(o, "apiUrl", u ? json_string(u) : json_null());
+    const char *su = e2b_config_get(&cfg, "sandboxUrl");
     json_object_set_new(o, "domain", d ? json_string(d) : json_null());
+    json_object_set_new(o, "sandboxUrl", su ? json_string(su) : json_null());
     static const struct e2b_column cols[] = {{"apiUrl", "API URL"}, {"domain", "Domain"},
-                                             {NULL, NULL}};
+                                             {"sandboxUrl", "Sandbox URL"}, {NULL, NULL}};
     e2b_object_print(o, cols, stdout, ctx->json);
 out:
     if (err)

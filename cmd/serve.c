@@ -19,6 +19,10 @@ static void ready(const char *addr, void *ud)
 const struct e2b_opt opts_serve[] = {
     E2B_OPT_STRING(0, "listen", "ADDR:PORT", "address to serve on (default 127.0.0.1:3000)"),
     E2B_OPT_STRING(0, "domain", "DOMAIN", "route <port>-<sandboxID>.DOMAIN hosts to sandboxes"),
+    E2B_OPT_FLAG(0, "deny-internet", "sandboxes get internet access only when a create asks for it"),
+    E2B_OPT_INT(0, "max-connections", "N", "most client connections at once (default 1024)"),
+    E2B_OPT_INT(0, "head-timeout", "SECONDS", "a request head must arrive within this (default 30)"),
+    E2B_OPT_INT(0, "idle-timeout", "SECONDS", "close a connection idle this long between requests (default 120)"),
     E2B_OPT_END,
 };
 
@@ -28,6 +32,13 @@ int cmd_serve(struct e2b_ctx *ctx, struct e2b_args *args)
     struct e2b_backend *b = NULL;
     if (e2b_backend_local_new(&b, &err) < 0)
         return e2b_fail(err);
+    long long maxc = e2b_args_int(args, "max-connections", 1024);
+    long long head = e2b_args_int(args, "head-timeout", 30), idle = e2b_args_int(args, "idle-timeout", 120);
+    if (maxc < 1 || maxc > 65536 || head < 1 || head > 3600 || idle < 1 || idle > 86400) {
+        e2b_backend_free(b);
+        return e2b_usage_error("serve", "--max-connections must be 1..65536, --head-timeout 1..3600 "
+                                        "and --idle-timeout 1..86400");
+    }
     _cleanup_free_ char *keys = e2b_serve_keys_path();
     struct sigaction sa = {.sa_handler = on_stop};
     sigaction(SIGINT, &sa, NULL);
@@ -35,6 +46,8 @@ int cmd_serve(struct e2b_ctx *ctx, struct e2b_args *args)
     struct e2b_serve_opts o = {
         .listen = e2b_args_str(args, "listen") ? e2b_args_str(args, "listen") : "127.0.0.1:3000",
         .domain = e2b_args_str(args, "domain"), .backend = b, .keys_path = keys,
+        .deny_internet = e2b_args_flag(args, "deny-internet"), .max_connections = (int)maxc,
+        .head_timeout_ms = (int)head * 1000, .idle_timeout_ms = (int)idle * 1000,
         .stop = &stop_serving, .on_ready = ready, .ud = ctx,
     };
     int r = e2b_serve_run(&o, &err);

@@ -44,6 +44,12 @@ static char *enc(const char *s) { return e2b_url_escape(s, false); }
 static int r_create(struct e2b_backend *b, const struct e2b_sandbox_spec *s, json_t **ret,
                     struct e2b_error **err)
 {
+    /* E2B's API sizes a sandbox by its template: say so instead of dropping them */
+    if (s->cpu_count || s->memory_mb || s->disk_mb || s->pids_max)
+        return e2b_error_set(err, E2B_ERR_USAGE,
+                             "cannot create a sandbox through %s with CPU, memory, disk or process limits: "
+                             "an E2B API takes them from the template",
+                             ((struct remote *)b->impl)->api_url);
     _cleanup_json_ json_t *body = json_pack("{s:s, s:i, s:b, s:b, s:b}", "templateID",
                                             s->template ? s->template : "base", "timeout",
                                             s->timeout_s, "secure", s->secure,
@@ -172,13 +178,20 @@ static int r_envd_endpoint(struct e2b_backend *b, const char *id, struct e2b_env
     if (r_get(b, id, &sbx, err) < 0)
         return -1;
     memset(ep, 0, sizeof(*ep));
+    const char *domain = e2b_json_str(sbx, "domain");
     if (r->sandbox_url) {
         ep->base = xstrdup(r->sandbox_url);
-    } else {
-        const char *domain = e2b_json_str(sbx, "domain");
-        if (!domain)
-            domain = getenv("E2B_DOMAIN") && *getenv("E2B_DOMAIN") ? getenv("E2B_DOMAIN") : "e2b.app";
+    } else if (domain && *domain) {
         ep->base = xasprintf("https://49983-%s.%s", id, domain);
+    } else if (e2b_str_has_prefix(r->api_url, "https://api.")) {
+        /* E2B's own shape: api.<domain> serves the API, <port>-<id>.<domain> the sandboxes */
+        _cleanup_free_ char *d = xstrndup(r->api_url + 12, strcspn(r->api_url + 12, "/:"));
+        ep->base = xasprintf("https://49983-%s.%s", id, d);
+    } else {
+        /* No domain: the API's own listener routes envd traffic by the
+         * E2b-Sandbox-Id header (e2b serve does). The token goes nowhere
+         * but to the server that issued it. */
+        ep->base = xstrdup(r->api_url);
     }
     ep->sandbox_id = xstrdup(id);
     if (e2b_json_str(sbx, "envdAccessToken"))

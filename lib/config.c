@@ -120,8 +120,11 @@ int e2b_endpoint_resolve(const char *flag_url, const char *flag_key, struct e2b_
         ep->api_key = xstrdup(e2b_config_get(&cfg, "projectApiKey")), ep->api_key_source = "config";
     else if (e2b_config_get(&cfg, "teamApiKey")) /* the pre-2026 format */
         ep->api_key = xstrdup(e2b_config_get(&cfg, "teamApiKey")), ep->api_key_source = "config";
+    /* The saved envd URL belongs to the saved API: never sent another's tokens. */
     if (env("E2B_SANDBOX_URL"))
-        ep->sandbox_url = xstrdup(env("E2B_SANDBOX_URL"));
+        ep->sandbox_url = xstrdup(env("E2B_SANDBOX_URL")), ep->sandbox_url_source = "E2B_SANDBOX_URL";
+    else if (ep->api_url_source && STREQ(ep->api_url_source, "config") && e2b_config_get(&cfg, "sandboxUrl"))
+        ep->sandbox_url = xstrdup(e2b_config_get(&cfg, "sandboxUrl")), ep->sandbox_url_source = "config";
     e2b_config_release(&cfg);
     return 0;
 }

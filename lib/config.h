@@ -1,7 +1,8 @@
 /* config.h - ~/.e2b/config.json (E2B CLI's format), environment, and paths.
  *
  * The file is E2B's: {"version":2, "projectApiKey":"e2b_...", "email":..}
- * plus our own "apiUrl"/"domain" defaults set by `e2b auth configure`.
+ * plus our own "apiUrl"/"domain"/"sandboxUrl" defaults set by `e2b auth
+ * login` and `e2b auth configure`.
  * It is only ever written atomically, mode 0600, in a 0700 directory.
  */
 #ifndef E2B_CONFIG_H
@@ -34,7 +35,8 @@ struct e2b_endpoint {
     char *api_key;
     const char *api_url_source; /* "--api-url", "E2B_API_URL", "config", "E2B_DOMAIN" */
     const char *api_key_source; /* "--api-key", "E2B_API_KEY", "config" */
-    char *sandbox_url;          /* E2B_SANDBOX_URL or NULL */
+    char *sandbox_url;          /* envd base for every sandbox, or NULL (then per sandbox) */
+    const char *sandbox_url_source; /* "E2B_SANDBOX_URL", "config" (only with the config's API) */
     char *domain;
 };
 int e2b_endpoint_resolve(const char *flag_url, const char *flag_key, struct e2b_endpoint *ep,

@@ -5,7 +5,9 @@
 #include "fsutil.h"
 #include "template-store.h"
 
+#include <fcntl.h>
 #include <libgen.h>
+#include <sys/file.h>
 #include <sys/random.h>
 
 char *e2b_serve_keys_path(void)
@@ -48,9 +50,32 @@ static int save(const char *path, json_t *keys, struct e2b_error **err)
     return e2b_json_save_file(path, keys, 0600, err);
 }
 
+/* Changes are load-modify-save: one at a time, or two `key create`s at once
+ * could each save a list without the other's key. */
+static int lock_keys(const char *path, struct e2b_error **err)
+{
+    _cleanup_free_ char *dir = xstrdup(path);
+    dirname(dir);
+    if (e2b_mkdir_p(dir, 0700, err) < 0)
+        return -1;
+    _cleanup_free_ char *lp = xasprintf("%s.lock", path);
+    int fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return e2b_error_sys(err, errno, "cannot lock '%s'", lp);
+    while (flock(fd, LOCK_EX) < 0)
+        if (errno != EINTR) {
+            close(fd);
+            return e2b_error_sys(err, errno, "cannot lock '%s'", lp);
+        }
+    return fd;
+}
+
 int e2b_serve_key_create(const char *path, const char *name, char **ret_key, json_t **ret_entry,
                          struct e2b_error **err)
 {
+    _cleanup_close_ int lk = lock_keys(path, err);
+    if (lk < 0)
+        return -1;
     _cleanup_json_ json_t *keys = NULL;
     if (load(path, &keys, err) < 0)
         return -1;
@@ -90,6 +115,9 @@ int e2b_serve_key_list(const char *path, json_t **ret, struct e2b_error **err)
 
 int e2b_serve_key_revoke(const char *path, const char *id, struct e2b_error **err)
 {
+    _cleanup_close_ int lk = lock_keys(path, err);
+    if (lk < 0)
+        return -1;
     _cleanup_json_ json_t *keys = NULL;
     if (load(path, &keys, err) < 0)
         return -1;

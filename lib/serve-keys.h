@@ -1,5 +1,6 @@
 /* serve-keys.h - API keys of `e2b serve`: e2b_<32 hex>, stored only as
- * SHA-256 hashes in a 0600 JSON file written atomically. */
+ * SHA-256 hashes in a 0600 JSON file written atomically; changes take a
+ * lock (keys.json.lock) so concurrent `key create`s do not lose a key. */
 #ifndef E2B_SERVE_KEYS_H
 #define E2B_SERVE_KEYS_H
 

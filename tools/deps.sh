@@ -11,7 +11,8 @@ libgit2-dev libevent-dev libseccomp-dev scdoc"
 # e2fsprogs for ext4, node/npm for the official SDK, and the shells whose
 # completions are checked.
 test_pkgs="perl curl python3 e2fsprogs man-db bash-completion zsh fish iproute2 procps
-util-linux slirp4netns docker-registry skopeo apache2-utils busybox-static debootstrap libcap2-bin git"
+util-linux slirp4netns docker-registry skopeo apache2-utils busybox-static debootstrap libcap2-bin git
+dpkg-dev systemd"
 
 # Benchmarks run peers side by side (make bench).
 bench_pkgs="bubblewrap crun bc buildah"

@@ -2,34 +2,85 @@
 # bench/serve.sh - 50 concurrent SDK clients creating, exec'ing in and killing
 # sandboxes through `e2b serve` on loopback for a bounded time; prints
 # creates/s, p50/p99 create latency and errors, beside the same create done
-# by the CLI directly (no server) in the same run; leaves no sandbox behind.
+# by the CLI directly (no server) in the same run. Fails when a client saw an
+# error or when anything is left behind once the clients are done: state
+# directories, cgroups, mounts or processes of the run, counted before the
+# final clean-up (which only makes sure a failed run leaves nothing either).
+#
+#   CLIENTS=50 SECONDS_RUN=20 sh tests/bench/serve.sh      (as root, after make)
+#   BENCH_INTERNET=1: sandboxes get internet access (E2B's default; slirp4netns
+#   per sandbox), else the server runs with --deny-internet, as loopback needs.
+#   BENCH_TMPFS=1: the run's state directory on a tmpfs, as /run is on most
+#   systems (on this one /run and /tmp are ext4, whose inode allocation for
+#   the state files' churn shows in profiles).
 set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
 B=${E2B_BUILD_DIR:-$top/build}
 E2B=$B/e2b
 export E2B_ENVD=$B/envd
 scratch=$(mktemp -d /tmp/e2b-bench-serve.XXXXXX)
-export E2B_RUNTIME_DIR=$scratch/run E2B_DATA_DIR=$scratch/data
+export E2B_RUNTIME_DIR=$scratch/run E2B_DATA_DIR=$scratch/data HOME=$scratch
+unset E2B_API_URL E2B_API_KEY E2B_SANDBOX_URL E2B_DOMAIN
 pid=
 cleanup() {
-    [ -n "$pid" ] && kill "$pid" 2>/dev/null || :
+    [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || :
     "$E2B" --api-url "" sandbox kill --all -q 2>/dev/null || :
-    left=$(ls "$E2B_RUNTIME_DIR/sandboxes" 2>/dev/null | wc -l)
-    echo "sandboxes left behind: $left"
+    [ -z "${BENCH_TMPFS:-}" ] || umount "$E2B_RUNTIME_DIR" 2>/dev/null || :
     rm -rf "$scratch"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
+trap 'exit 141' PIPE
+if [ -n "${BENCH_TMPFS:-}" ]; then
+    mkdir -p "$E2B_RUNTIME_DIR" && mount -t tmpfs -o mode=0700,size=1g e2b-bench "$E2B_RUNTIME_DIR"
+fi
+
+# What sandboxes of this run hold: state dirs, cgroups, mounts, processes.
+leftovers() {
+    n=0
+    for d in "$E2B_RUNTIME_DIR"/sandboxes/*/; do
+        [ -d "$d" ] || continue
+        echo "left: state dir $d" >&2; n=$((n + 1))
+        id=$(basename "$d")
+        for c in /sys/fs/cgroup/*/e2b/"$id" /sys/fs/cgroup/e2b/"$id"; do
+            [ -e "$c" ] && { echo "left: cgroup $c" >&2; n=$((n + 1)); }
+        done
+    done
+    m=$(grep -c "$E2B_RUNTIME_DIR/sandboxes" /proc/self/mountinfo || :)
+    [ "$m" = 0 ] || { echo "left: $m mounts under $E2B_RUNTIME_DIR/sandboxes" >&2; n=$((n + m)); }
+    for f in /proc/[0-9]*/cmdline; do
+        c=$(tr '\0' ' ' 2>/dev/null < "$f") || continue
+        case $c in *"$E2B_RUNTIME_DIR/sandboxes"*)
+            echo "left: process ${f#/proc/}: $c" >&2; n=$((n + 1)) ;;
+        esac
+    done
+    echo $n
+}
+
 [ -d "$top/tests/sdk/node_modules/e2b" ] || (cd "$top/tests/sdk" && npm install --no-audit --no-fund >/dev/null)
 key=$("$E2B" key create -q --name bench)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$E2B" serve -q --listen 127.0.0.1:$port &
+net=--deny-internet
+[ -z "${BENCH_INTERNET:-}" ] || net=
+"$E2B" serve -q --listen 127.0.0.1:$port $net &
 pid=$!
-sleep 0.5
+i=0
+until curl -sf -o /dev/null "http://127.0.0.1:$port/health"; do
+    i=$((i + 1))
+    [ $i -le 100 ] && kill -0 "$pid" 2>/dev/null || { echo "bench: e2b serve did not come up" >&2; exit 1; }
+    sleep 0.05
+done
 t0=$(date +%s%N)
 for i in 1 2 3 4 5 6 7 8 9 10; do id=$("$E2B" sandbox create -d host); "$E2B" sandbox kill -q "$id"; done
 t1=$(date +%s%N)
 echo "CLI create+kill without the server: $(( (t1 - t0) / 10000000 )) ms each"
-cd "$top/tests/sdk"
-E2B_API_URL=http://127.0.0.1:$port E2B_SANDBOX_URL=http://127.0.0.1:$port E2B_API_KEY=$key \
+out=$scratch/load.json
+(cd "$top/tests/sdk" && E2B_API_URL=http://127.0.0.1:$port E2B_SANDBOX_URL=http://127.0.0.1:$port E2B_API_KEY=$key \
     CLIENTS=${CLIENTS:-50} SECONDS_RUN=${SECONDS_RUN:-20} \
-    timeout 300 node "$top/tests/bench/serve-load.mjs"
+    timeout 300 node "$top/tests/bench/serve-load.mjs") > "$out"
+cat "$out"
+errors=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["errors"])' "$out")
+left=$(leftovers)
+echo "sandboxes and resources left behind: $left"
+[ "$errors" = 0 ] || { echo "bench: FAIL: $errors errors" >&2; exit 1; }
+[ "$left" = 0 ] || { echo "bench: FAIL: $left things left behind" >&2; exit 1; }

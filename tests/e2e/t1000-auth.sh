@@ -83,6 +83,22 @@ test_expect_success 'auth configure sets and clears the default API' '
     test "$(stat -c %a "$cfg")" = 600
 '
 
+test_expect_success 'the envd URL is saved with its API, and only used with it' '
+    e2b auth login --api-key $KEY --api-url $ACCEPT --sandbox-url http://127.0.0.1:7 2>err &&
+    python3 -c "import json; c=json.load(open(\"$cfg\")); assert c[\"sandboxUrl\"]==\"http://127.0.0.1:7\" and c[\"apiUrl\"]==\"$ACCEPT\"" &&
+    e2b auth info --json > out.json &&
+    test_grep "\"sandboxUrl\": \"http://127.0.0.1:7\"" out.json && test_grep "\"sandboxUrlSource\": \"config\"" out.json &&
+    E2B_API_URL=$ACCEPT e2b auth info --json > out.json && test_grep -v "127.0.0.1:7" out.json &&
+    E2B_SANDBOX_URL=http://127.0.0.1:8 e2b auth info --json > out.json &&
+    test_grep "\"sandboxUrlSource\": \"E2B_SANDBOX_URL\"" out.json &&
+    e2b auth login --api-key $KEY --api-url $ACCEPT 2>err &&
+    python3 -c "import json; c=json.load(open(\"$cfg\")); assert \"sandboxUrl\" not in c, c" &&
+    test_expect_code 2 e2b auth login --api-key $KEY --sandbox-url ftp://x 2>err && test_grep "http://" err &&
+    e2b auth configure --sandbox-url http://127.0.0.1:9 > out && test_grep "Sandbox URL: *http://127.0.0.1:9" out &&
+    e2b auth configure --url http://127.0.0.1:10 --json > out.json && test_grep "\"sandboxUrl\": null" out.json &&
+    test_expect_code 2 e2b auth configure --local --sandbox-url http://x 2>err
+'
+
 test_expect_success 'a config file with bad JSON: error names the file and line' '
     printf "{\n  \"projectApiKey\": \"e2b_1\",\n  oops\n}\n" > "$cfg" &&
     test_expect_code 1 e2b auth info 2>err &&

@@ -94,10 +94,12 @@ test_expect_success 'auth login succeeds against e2b serve with a key it knows, 
     grep -q "$KEY" "$HOME/.e2b/config.json"
 '
 
-test_expect_success 'sandboxes outlive a restart of the server' '
+test_expect_success 'sandboxes outlive a restart of the server; its create helper ends with it' '
     test "$(api POST /sandboxes "{\"templateID\":\"host\",\"timeout\":60}")" = 201 &&
     id=$(python3 -c "import json; print(json.load(open(\"$TRASH/out\"))[\"sandboxID\"])") &&
+    helper=$(pgrep -P "$(cat "$TRASH/serve.pid")" -x e2b-serve-spawn) && test -n "$helper" &&
     kill "$(cat "$TRASH/serve.pid")" && ! wait_for 30 alive &&
+    wait_for 50 sh -c "! kill -0 $helper" &&
     e2b --api-url "" sandbox exec "$id" true &&
     { e2b serve --listen 127.0.0.1:$PORT > serve2.log 2>&1 & echo $! > "$TRASH/serve.pid"; } &&
     wait_for 50 alive &&

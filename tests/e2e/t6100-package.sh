@@ -13,12 +13,30 @@ test_expect_success 'make deb builds a package with what e2b needs' '
     test_grep "./usr/share/man/man1/e2b-serve.1$" contents &&
     test_grep "./usr/share/bash-completion/completions/e2b$" contents &&
     test_grep "./lib/systemd/system/e2b-serve.service$" contents &&
-    dpkg-deb -f "$deb" Depends | grep -q libcurl4
+    dpkg-deb -f "$deb" Depends > depends &&
+    test_grep "libcurl4 (>= " depends && test_grep "libgit2-" depends && test_grep "libc6 (>= " depends &&
+    test_grep e2fsprogs depends &&
+    dpkg-deb -I "$deb" > info && test_grep " postinst " info && test_grep " postrm " info
+'
+
+test_expect_success 'Depends come from dpkg-shlibdeps, not a hand-kept list' '
+    grep -q "^Depends: @DEPENDS@" "$SRC_DIR/packaging/debian/control.in" &&
+    ! grep -q "libgit2\|libcurl" "$SRC_DIR/packaging/debian/control.in"
+'
+
+test_expect_success 'the unit passes systemd-analyze verify (its ExecStart on the packaged binary)' '
+    command -v systemd-analyze > /dev/null || { echo "no systemd-analyze"; return 1; } &&
+    deb=$(ls "$TRASH"/b/e2b_*.deb) && dpkg-deb -x "$deb" x &&
+    sed "s|/usr/bin/e2b|$TRASH/x/usr/bin/e2b|" x/lib/systemd/system/e2b-serve.service > e2b-serve.service &&
+    systemd-analyze verify --man=no ./e2b-serve.service 2> verify.err &&
+    ! grep -q "e2b-serve" verify.err &&
+    x/usr/bin/e2b serve --help > /dev/null
 '
 
 test_expect_success 'the systemd unit runs e2b serve' '
     grep -q "^ExecStart=/usr/bin/e2b serve --listen" "$SRC_DIR/packaging/e2b-serve.service" &&
-    grep -q "^KillMode=process" "$SRC_DIR/packaging/e2b-serve.service"
+    grep -q "^KillMode=process" "$SRC_DIR/packaging/e2b-serve.service" &&
+    grep -q "^Delegate=yes" "$SRC_DIR/packaging/e2b-serve.service"
 '
 
 test_done

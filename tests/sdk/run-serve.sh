@@ -8,7 +8,7 @@ build=${1:-$here/../../build}
 case $build in /*) ;; *) build=$(pwd)/$build ;; esac
 e2b=$build/e2b
 [ -x "$e2b" ] || { echo "run-serve.sh: no e2b binary in $build" >&2; exit 2; }
-[ "$(id -u)" = 0 ] || { echo "1..0 # SKIP local sandboxes need root"; exit 0; }
+# Root or not: unprivileged sandboxes (user namespaces) serve the SDK too.
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/e2b-sdk-serve.XXXXXX")
 export E2B_RUNTIME_DIR=$scratch/run E2B_DATA_DIR=$scratch/data HOME=$scratch
 export E2B_ENVD=${E2B_ENVD:-$build/envd}
@@ -20,13 +20,28 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+trap 'exit 141' PIPE # its output piped into a pager that quit: clean up all the same
 
 if [ ! -d "$here/node_modules/e2b" ]; then
     (cd "$here" && npm install --no-audit --no-fund >/dev/null) || { echo "run-serve.sh: npm install failed" >&2; exit 2; }
 fi
 key=$("$e2b" key create --name sdk-tests) || exit 1
+# A template in the store (the host's dash as /bin/sh, nothing else), for
+# creating by alias and by ID; its ID goes to the tests. Builds need root.
+ctx=$scratch/tiny
+tiny_id=
+if [ "$(id -u)" = 0 ]; then
+    mkdir -p "$ctx/root/bin" "$ctx/root/etc" && cp /bin/dash "$ctx/root/bin/sh" &&
+        for l in $(ldd /bin/dash | grep -o "/[^ ]*"); do mkdir -p "$ctx/root$(dirname "$l")" && cp "$l" "$ctx/root$l"; done &&
+        printf 'root:x:0:0:root:/root:/bin/sh\n' > "$ctx/root/etc/passwd" && printf 'root:x:0:\n' > "$ctx/root/etc/group" &&
+        printf 'FROM scratch\nCOPY root/ /\n' > "$ctx/e2b.Dockerfile" &&
+        "$e2b" template build -q -n sdk-tiny -p "$ctx" >"$scratch/build.out" 2>"$scratch/build.err" &&
+        tiny_id=$(tail -n 1 "$scratch/build.out") && [ -n "$tiny_id" ] ||
+        { echo "run-serve.sh: cannot build the tiny template:" >&2; cat "$scratch/build.err" >&2; exit 1; }
+fi
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$e2b" serve --listen 127.0.0.1:$port >"$scratch/serve.log" 2>&1 &
+# No sandbox of the tests needs the internet (E2B's default would give it).
+"$e2b" serve --listen 127.0.0.1:$port --deny-internet >"$scratch/serve.log" 2>&1 &
 pid=$!
 i=0
 until curl -sf -o /dev/null http://127.0.0.1:$port/health; do
@@ -37,6 +52,7 @@ until curl -sf -o /dev/null http://127.0.0.1:$port/health; do
     sleep 0.1
 done
 cd "$here" && E2B_API_URL=http://127.0.0.1:$port E2B_SANDBOX_URL=http://127.0.0.1:$port E2B_API_KEY=$key \
+    SDK_TINY_TEMPLATE_ID=$tiny_id \
     timeout 300 node --test --test-concurrency=1 --test-reporter=tap serve.test.mjs
 rc=$?
 [ $rc = 0 ] || { echo "# serve log:"; sed 's/^/#   /' "$scratch/serve.log" | tail -n 30; }

@@ -24,6 +24,16 @@ test('Sandbox.create with template, metadata, envs and timeout', async () => {
   assert.equal(r.stdout, 'hello from the SDK\ntrue\n')
 })
 
+test('every sandbox gets an envd access token (as from E2B v2 create), and envd wants it', async () => {
+  assert.match(sbx.envdAccessToken ?? '', /^[a-z0-9]{40}$/)
+  const url = `${process.env.E2B_SANDBOX_URL}/envs`
+  const headers = { 'E2b-Sandbox-Id': sbx.sandboxId, 'E2b-Sandbox-Port': '49983' }
+  assert.equal((await fetch(url, { headers })).status, 401)
+  const ok = await fetch(url, { headers: { ...headers, 'X-Access-Token': sbx.envdAccessToken } })
+  assert.equal(ok.status, 200)
+  assert.equal((await ok.json()).E2B_SANDBOX_ID, sbx.sandboxId)
+})
+
 test('list and getInfo', async () => {
   const info = await sbx.getInfo()
   assert.equal(info.sandboxId, sbx.sandboxId)
@@ -96,7 +106,13 @@ function getVia(host, path) {
   })
 }
 
-test('getHost(port) reaches a server a command runs in the sandbox', async () => {
+// Unprivileged, serve cannot enter a sandbox's network namespace (that needs
+// CAP_SYS_ADMIN in its own user namespace too) nor freeze it (no delegated
+// cgroup freezer): those two are root's.
+const root = process.getuid() === 0
+const needsRoot = root ? {} : { skip: 'needs root (unprivileged sandboxes)' }
+
+test('getHost(port) reaches a server a command runs in the sandbox', needsRoot, async () => {
   const dir = `/tmp/www-${process.pid}`
   await sbx.files.makeDir(dir)
   const big = 'y'.repeat(5 << 20)
@@ -122,7 +138,7 @@ test('getHost(port) reaches a server a command runs in the sandbox', async () =>
   await srv.kill()
 })
 
-test('pause and resume', async () => {
+test('pause and resume', needsRoot, async () => {
   await sbx.commands.run('echo kept > /tmp/state.txt')
   assert.equal(await sbx.pause(), true)
   assert.equal((await sbx.getInfo()).state, 'paused')
@@ -136,6 +152,23 @@ test('kill', async () => {
   await sbx.kill()
   await assert.rejects(sbx.getInfo(), (e) => e instanceof NotFoundError || e instanceof SandboxNotFoundError || /not found/i.test(String(e)))
   assert.equal(await Sandbox.kill(sbx.sandboxId), false)
+})
+
+test('templates from the store, by alias and by ID', root ? {} : { skip: 'template builds need root' }, async () => {
+  const id = process.env.SDK_TINY_TEMPLATE_ID
+  const a = await Sandbox.create('sdk-tiny', { timeoutMs: 60_000 })
+  made.push(a.sandboxId)
+  const b = await Sandbox.create(id, { timeoutMs: 60_000 })
+  made.push(b.sandboxId)
+  for (const s of [a, b]) {
+    const info = await s.getInfo()
+    assert.equal(info.templateId, id)
+    assert.equal(info.name, 'sdk-tiny')
+    await s.files.write('/tmp/from-sdk', s.sandboxId)
+    assert.equal(await s.files.read('/tmp/from-sdk'), s.sandboxId)
+    assert.deepEqual((await s.files.list('/bin')).map((e) => e.name), ['sh'])
+    await s.kill()
+  }
 })
 
 test('an unknown template is refused', async () => {

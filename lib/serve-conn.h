@@ -1,0 +1,33 @@
+/* serve-conn.h - a client connection of `e2b serve`: reading with
+ * deadlines, and E2B-shaped answers ({code, message} JSON errors). */
+#ifndef E2B_SERVE_CONN_H
+#define E2B_SERVE_CONN_H
+
+#include "json.h"
+#include "serve.h"
+#include "strbuf.h"
+
+struct e2b_serve_conn {
+    const struct e2b_serve_opts *o;
+    int fd;
+    struct strbuf in; /* bytes read and not used yet */
+};
+
+/* Append what the peer sent next to c->in, waiting until deadline_ms
+ * (e2b_now_ms() clock; 0: no deadline). 1: bytes came; 0: the peer closed;
+ * -1: error or deadline passed. */
+int e2b_serve_conn_fill(struct e2b_serve_conn *c, int64_t deadline_ms);
+bool e2b_serve_write_all(int fd, const void *data, size_t len);
+
+/* Send a whole answer. body: JSON or NULL (no body; 1xx, 204 and 304 get no
+ * Content-Length). extra_headers: "Name: value\r\n" lines or NULL. */
+bool e2b_serve_respond(int fd, int status, const json_t *body, const char *extra_headers,
+                       bool close_conn);
+/* E2B's error body {code, message}. */
+json_t *e2b_serve_error_body(int status, const char *fmt, ...) _printf_(2, 3);
+/* Answer an error and close: the answer first, then what the client still
+ * sends is read and dropped for a while (bounded), so it reads the answer
+ * instead of a reset caused by unread data. */
+void e2b_serve_fail_and_close(struct e2b_serve_conn *c, int status, json_t *body);
+
+#endif

@@ -1,0 +1,212 @@
+/* serve-spawn.c - see serve-spawn.h.
+ *
+ * Per create: the server makes a socket pair, sends one end to the helper
+ * (SCM_RIGHTS over the control socket), writes the spec as JSON to its end
+ * and half-closes it; the helper forks a worker that owns the other end,
+ * reads the spec, creates, writes {"sandbox": ...} or {"error": {...}} and
+ * exits; the server reads until EOF.
+ */
+#include "serve-spawn.h"
+#include "strbuf.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+struct e2b_serve_spawner {
+    int ctl;   /* control socket to the helper */
+    pid_t pid; /* the helper */
+};
+
+static bool write_all(int fd, const char *p, size_t n)
+{
+    while (n) {
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return false;
+        p += w, n -= (size_t)w;
+    }
+    return true;
+}
+
+static bool read_all(int fd, struct strbuf *out)
+{
+    char tmp[8192];
+    for (;;) {
+        ssize_t n = read(fd, tmp, sizeof(tmp));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return false;
+        if (n == 0)
+            return true;
+        strbuf_add(out, tmp, (size_t)n);
+    }
+}
+
+static json_t *spec_json(const struct e2b_sandbox_spec *s)
+{
+    json_t *j = json_pack("{s:s?, s:i, s:b, s:b, s:b, s:i, s:i, s:i, s:i}", "template", s->template,
+                          "timeout", s->timeout_s, "secure", s->secure, "internet", s->allow_internet,
+                          "autoPause", s->auto_pause, "cpu", s->cpu_count, "memory", s->memory_mb,
+                          "disk", s->disk_mb, "pids", s->pids_max);
+    if (s->metadata)
+        json_object_set(j, "metadata", s->metadata);
+    if (s->env_vars)
+        json_object_set(j, "envVars", s->env_vars);
+    return j;
+}
+
+/* A worker: one create, in a process that has little but the request. */
+static _noreturn_ void worker(struct e2b_backend *b, int fd)
+{
+    prctl(PR_SET_NAME, "e2b"); /* its supervisors look like the CLI's */
+    /* a fresh process's signals, as the CLI's create has them */
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGCHLD, SIGUSR1};
+    for (size_t i = 0; i < ARRAY_SIZE(sigs); i++)
+        signal(sigs[i], SIG_DFL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    struct strbuf in = STRBUF_INIT;
+    _cleanup_error_ struct e2b_error *err = NULL;
+    json_t *req = NULL, *sbx = NULL, *reply;
+    if (!read_all(fd, &in) || !(req = json_loadb(in.buf, in.len, 0, NULL))) {
+        reply = json_pack("{s:{s:i, s:s}}", "error", "code", E2B_ERR_GENERIC, "message",
+                          "the create request did not reach the helper whole");
+    } else {
+        struct e2b_sandbox_spec spec = {
+            .template = e2b_json_str(req, "template"),
+            .timeout_s = (int)e2b_json_int(req, "timeout", 0),
+            .metadata = json_object_get(req, "metadata"), .env_vars = json_object_get(req, "envVars"),
+            .secure = e2b_json_bool(req, "secure", false), .allow_internet = e2b_json_bool(req, "internet", false),
+            .auto_pause = e2b_json_bool(req, "autoPause", false),
+            .cpu_count = (int)e2b_json_int(req, "cpu", 0), .memory_mb = (int)e2b_json_int(req, "memory", 0),
+            .disk_mb = (int)e2b_json_int(req, "disk", 0), .pids_max = (int)e2b_json_int(req, "pids", 0),
+        };
+        if (b->ops->create(b, &spec, &sbx, &err) == 0)
+            reply = json_pack("{s:o}", "sandbox", sbx);
+        else
+            reply = json_pack("{s:{s:i, s:s}}", "error", "code", err->code, "message", err->msg);
+    }
+    _cleanup_free_ char *out = e2b_json_dump(reply, 0);
+    write_all(fd, out, strlen(out));
+    _exit(0);
+}
+
+/* The helper: a worker per request, until the server closes the control socket. */
+static _noreturn_ void helper(struct e2b_backend *b, int ctl)
+{
+    prctl(PR_SET_NAME, "e2b-serve-spawn"); /* what ps shows */
+    signal(SIGINT, SIG_IGN);  /* a ^C to the server's group is the server's to act on */
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGPIPE, SIG_IGN);
+    for (;;) {
+        while (waitpid(-1, NULL, WNOHANG) > 0)
+            ;
+        struct pollfd p = {.fd = ctl, .events = POLLIN};
+        int pr = poll(&p, 1, 1000); /* wakes to reap finished workers */
+        if (pr <= 0)
+            continue;
+        char byte;
+        char cbuf[CMSG_SPACE(sizeof(int))];
+        struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+        struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+                           .msg_controllen = sizeof(cbuf)};
+        ssize_t n = recvmsg(ctl, &m, MSG_CMSG_CLOEXEC);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            _exit(0); /* the server is gone */
+        struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
+        if (!cm || cm->cmsg_type != SCM_RIGHTS)
+            continue;
+        int fd;
+        memcpy(&fd, CMSG_DATA(cm), sizeof(fd));
+        pid_t w = fork();
+        if (w == 0) {
+            close(ctl);
+            worker(b, fd);
+        }
+        close(fd); /* a failed fork: the server reads EOF and says so */
+    }
+}
+
+int e2b_serve_spawner_start(struct e2b_backend *b, struct e2b_serve_spawner **ret, struct e2b_error **err)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+        return e2b_error_sys(err, errno, "cannot make the create helper's socket");
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(sv[0]), close(sv[1]);
+        return e2b_error_sys(err, errno, "cannot start the create helper");
+    }
+    if (pid == 0) {
+        close(sv[0]);
+        helper(b, sv[1]);
+    }
+    close(sv[1]);
+    struct e2b_serve_spawner *s = xcalloc(1, sizeof(*s));
+    s->ctl = sv[0];
+    s->pid = pid;
+    *ret = s;
+    return 0;
+}
+
+int e2b_serve_spawner_create(struct e2b_serve_spawner *s, const struct e2b_sandbox_spec *spec,
+                             json_t **ret_sandbox, struct e2b_error **err)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+        return e2b_error_sys(err, errno, "cannot start sandbox");
+    char byte = 'c';
+    char cbuf[CMSG_SPACE(sizeof(int))] = {0};
+    struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+                       .msg_controllen = sizeof(cbuf)};
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cm), &sv[1], sizeof(int));
+    ssize_t n;
+    while ((n = sendmsg(s->ctl, &m, MSG_NOSIGNAL)) < 0 && errno == EINTR)
+        ;
+    close(sv[1]);
+    _cleanup_close_ int fd = sv[0];
+    if (n < 0)
+        return e2b_error_sys(err, errno, "cannot start sandbox: the create helper is gone");
+    _cleanup_json_ json_t *req = spec_json(spec);
+    _cleanup_free_ char *data = e2b_json_dump(req, 0);
+    struct strbuf out = STRBUF_INIT;
+    bool ok = write_all(fd, data, strlen(data)) && shutdown(fd, SHUT_WR) == 0 && read_all(fd, &out);
+    json_t *reply = ok && out.len ? json_loadb(out.buf, out.len, 0, NULL) : NULL;
+    strbuf_release(&out);
+    if (!reply)
+        return e2b_error_set(err, E2B_ERR_GENERIC, "cannot start sandbox: the create helper did not answer");
+    int r = 0;
+    json_t *sbx = json_object_get(reply, "sandbox"), *e = json_object_get(reply, "error");
+    if (json_is_object(sbx))
+        *ret_sandbox = json_incref(sbx);
+    else
+        r = e2b_error_set(err, (int)e2b_json_int(e, "code", E2B_ERR_GENERIC), "%s",
+                          e2b_json_str(e, "message") ? e2b_json_str(e, "message") : "cannot start sandbox");
+    json_decref(reply);
+    return r;
+}
+
+void e2b_serve_spawner_stop(struct e2b_serve_spawner *s)
+{
+    if (!s)
+        return;
+    close(s->ctl);
+    while (waitpid(s->pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+    free(s);
+}
