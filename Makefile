@@ -166,7 +166,8 @@ install: all
 deb: all
 	rm -rf $(B)/deb && $(MAKE) install DESTDIR=$(abspath $(B)/deb) PREFIX=/usr
 	install -D -m 0644 packaging/e2b-serve.service $(B)/deb/lib/systemd/system/e2b-serve.service
-	packaging/debian/make-deb.sh $(abspath $(B)/deb) $(VERSION) $(B)/e2b_$(VERSION)_$$(dpkg --print-architecture).deb
+	packaging/debian/make-deb.sh $(abspath $(B)/deb) $(VERSION) $(B)/e2b_$(VERSION)_$$(dpkg --print-architecture).deb \
+		$(call soname,libarchive) $(call soname,libgit2)
 
 clean:
 	rm -rf $(B) $(B)-asan

@@ -14,7 +14,7 @@ test_expect_success 'make deb builds a package with what e2b needs' '
     test_grep "./usr/share/bash-completion/completions/e2b$" contents &&
     test_grep "./lib/systemd/system/e2b-serve.service$" contents &&
     dpkg-deb -f "$deb" Depends > depends &&
-    test_grep "libcurl4 (>= " depends && test_grep "libgit2-" depends && test_grep "libc6 (>= " depends &&
+    test_grep "libcurl4 (>= " depends && test_grep "libgit2-" depends && test_grep "libarchive" depends && test_grep "libc6 (>= " depends &&
     test_grep e2fsprogs depends &&
     dpkg-deb -I "$deb" > info && test_grep " postinst " info && test_grep " postrm " info
 '
