@@ -8,7 +8,14 @@
 
 #define CG_ROOT "/sys/fs/cgroup"
 
-static const char *const v1_ctrls[] = {"memory", "pids", "cpu", "cpuacct", "freezer"};
+static const char *const v1_ctrls[] = {"memory", "pids", "cpu", "cpuacct", "freezer", "devices"};
+
+/* What a sandbox may open: the nodes of its /dev and pts (m: a build's RUN
+ * root makes these with mknod). */
+static const char *const v1_devices_allowed[] = {
+    "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm", "c 5:0 rwm", "c 5:2 rwm", "c 136:* rwm",
+};
+static const char *const v1_loop_devices[] = {"c 10:237 rw", "b 7:* r"};
 
 bool e2b_cgroup_v2(void)
 {
@@ -105,10 +112,33 @@ int e2b_cgroup_create(const char *id, const struct e2b_cgroup_limits *lim, struc
         snprintf(buf, sizeof(buf), "%u", lim->cpu_count * 100000);
         write_str(cpu, "cpu.cfs_quota_us", buf, NULL);
     }
+    _cleanup_free_ char *dev = dir_for("devices", id);
+    if (access(dev, F_OK) == 0) {
+        /* deny everything, then allow the few; a failure here is a failure to start */
+        if (write_str(dev, "devices.deny", "a", err) < 0)
+            return -1;
+        for (size_t i = 0; i < ARRAY_SIZE(v1_devices_allowed); i++)
+            if (write_str(dev, "devices.allow", v1_devices_allowed[i], err) < 0)
+                return -1;
+        for (size_t i = 0; lim->loop_devices && i < ARRAY_SIZE(v1_loop_devices); i++)
+            if (write_str(dev, "devices.allow", v1_loop_devices[i], err) < 0)
+                return -1;
+    }
     return 0;
 }
 
-int e2b_cgroup_add(const char *id, pid_t pid, struct e2b_error **err)
+int e2b_cgroup_drop_loop(const char *id, struct e2b_error **err)
+{
+    if (e2b_cgroup_v2())
+        return 0;
+    _cleanup_free_ char *dev = dir_for("devices", id);
+    for (size_t i = 0; i < ARRAY_SIZE(v1_loop_devices); i++)
+        if (write_str(dev, "devices.deny", v1_loop_devices[i], err) < 0)
+            return -1;
+    return 0;
+}
+
+static int add(const char *id, pid_t pid, bool devices, struct e2b_error **err)
 {
     char buf[32];
     snprintf(buf, sizeof(buf), "%d", (int)pid);
@@ -117,6 +147,8 @@ int e2b_cgroup_add(const char *id, pid_t pid, struct e2b_error **err)
         return write_str(d, "cgroup.procs", buf, err);
     }
     for (size_t i = 0; i < ARRAY_SIZE(v1_ctrls); i++) {
+        if (!devices && STREQ(v1_ctrls[i], "devices"))
+            continue;
         _cleanup_free_ char *d = dir_for(v1_ctrls[i], id);
         if (access(d, F_OK) < 0)
             continue;
@@ -124,6 +156,16 @@ int e2b_cgroup_add(const char *id, pid_t pid, struct e2b_error **err)
             return -1;
     }
     return 0;
+}
+
+int e2b_cgroup_add(const char *id, pid_t pid, struct e2b_error **err)
+{
+    return add(id, pid, true, err);
+}
+
+int e2b_cgroup_add_helper(const char *id, pid_t pid, struct e2b_error **err)
+{
+    return add(id, pid, false, err);
 }
 
 int e2b_cgroup_freeze(const char *id, bool frozen, struct e2b_error **err)

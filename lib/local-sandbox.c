@@ -24,6 +24,7 @@
 #include <time.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
@@ -61,7 +62,7 @@ static bool valid_id(const char *id)
 char *e2b_local_envd_base(const char *id)
 {
     _cleanup_free_ char *d = sandbox_dir(id);
-    return xasprintf("unix:%s/run/envd.sock", d);
+    return xasprintf("unix:%s/envd.sock", d);
 }
 
 /* Serialise read-modify-write of a state file between CLI and supervisor. */
@@ -91,7 +92,41 @@ static bool alive(pid_t pid)
     return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
 }
 
-/* Append one JSON log entry to the sandbox's log. */
+/* The sandbox's log: JSON lines in sandbox.log, which rotates to
+ * sandbox.log.1 at LOG_MAX (so at most twice that on the host, whatever
+ * envd or the sandbox writes). Only the supervisor writes it. */
+#define LOG_MAX (1 << 20)
+
+static void log_entry(const char *dir, const char *logger, const char *level, const char *msg)
+{
+    _cleanup_free_ char *ts = e2b_rfc3339(e2b_wall_ms());
+    json_t *m = json_string(msg);
+    if (!m) { /* not UTF-8: keep it readable as ASCII */
+        _cleanup_free_ char *ascii = xstrdup(msg);
+        for (char *p = ascii; *p; p++)
+            if ((unsigned char)*p >= 0x7f || ((unsigned char)*p < 0x20 && *p != '\t'))
+                *p = '?';
+        m = json_string(ascii);
+    }
+    json_t *e = json_pack("{s:s, s:s, s:o, s:{s:s}}", "timestamp", ts, "level", level, "message", m,
+                          "fields", "logger", logger);
+    _cleanup_free_ char *line = e2b_json_dump(e, 0);
+    json_decref(e);
+    _cleanup_free_ char *p = e2b_path_join(dir, "sandbox.log");
+    int fd = open(p, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    struct stat st;
+    if (fd >= 0 && fstat(fd, &st) == 0 && st.st_size >= LOG_MAX) {
+        _cleanup_free_ char *old = e2b_path_join(dir, "sandbox.log.1");
+        close(fd);
+        rename(p, old);
+        fd = open(p, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    }
+    if (fd >= 0) {
+        dprintf(fd, "%s\n", line);
+        close(fd);
+    }
+}
+
 static void sbx_log(const char *dir, const char *level, const char *fmt, ...) _printf_(3, 4);
 static void sbx_log(const char *dir, const char *level, const char *fmt, ...)
 {
@@ -103,18 +138,47 @@ static void sbx_log(const char *dir, const char *level, const char *fmt, ...)
     va_end(ap);
     if (!msg)
         return;
-    _cleanup_free_ char *ts = e2b_rfc3339(e2b_wall_ms());
-    json_t *e = json_pack("{s:s, s:s, s:s, s:{s:s}}", "timestamp", ts, "level", level, "message",
-                          msg, "fields", "logger", "supervisor");
-    _cleanup_free_ char *line = e2b_json_dump(e, 0);
-    json_decref(e);
+    log_entry(dir, "supervisor", level, msg);
     free(msg);
-    _cleanup_free_ char *p = e2b_path_join(dir, "sandbox.log");
-    int fd = open(p, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-    if (fd >= 0) {
-        dprintf(fd, "%s\n", line);
-        close(fd);
+}
+
+/* envd's stdout and stderr, one log entry a line (an overlong line in pieces). */
+struct line_buf {
+    int fd;
+    size_t len;
+    char buf[4096];
+};
+
+/* false once envd (and everything that held its stderr) is gone */
+static bool pump_envd_log(struct line_buf *lb, const char *dir)
+{
+    ssize_t n = read(lb->fd, lb->buf + lb->len, sizeof(lb->buf) - 1 - lb->len);
+    if (n < 0)
+        return errno == EINTR || errno == EAGAIN;
+    if (n == 0) {
+        if (lb->len) {
+            lb->buf[lb->len] = '\0';
+            log_entry(dir, "envd", "info", lb->buf);
+        }
+        return false;
     }
+    lb->len += (size_t)n;
+    char *start = lb->buf, *end = lb->buf + lb->len, *nl;
+    while ((nl = memchr(start, '\n', (size_t)(end - start)))) {
+        *nl = '\0';
+        if (nl > start)
+            log_entry(dir, "envd", "info", start);
+        start = nl + 1;
+    }
+    size_t rest = (size_t)(end - start);
+    if (rest == sizeof(lb->buf) - 1) {
+        start[rest] = '\0';
+        log_entry(dir, "envd", "info", start);
+        rest = 0;
+    }
+    memmove(lb->buf, start, rest);
+    lb->len = rest;
+    return true;
 }
 
 /* ---- finding things ------------------------------------------------------- */
@@ -246,6 +310,7 @@ static _noreturn_ void supervise(struct supervisor *s, const struct e2b_local_op
         .memory_bytes = (uint64_t)json_integer_value(json_object_get(state, "memoryMB")) << 20,
         .pids_max = (uint64_t)(o->pids_max ? o->pids_max : DEFAULT_PIDS),
         .cpu_count = (unsigned)json_integer_value(json_object_get(state, "cpuCount")),
+        .loop_devices = s->root.image != NULL,
     };
     if (!s->root.userns && e2b_cgroup_create(s->id, &lim, &err) < 0)
         goto fail;
@@ -256,7 +321,7 @@ static _noreturn_ void supervise(struct supervisor *s, const struct e2b_local_op
     int wr = wait_envd(s->root.ready_fd, &err);
     close(s->root.ready_fd);
     if (wr < 0) {
-        _cleanup_free_ char *boot = xasprintf("%s/run/init.log", s->dir);
+        _cleanup_free_ char *boot = xasprintf("%s/init.log", s->dir);
         _cleanup_free_ char *log = NULL;
         if (e2b_read_file_untrusted(boot, 4096, &log, NULL, NULL) == 0 && *log) {
             size_t n = strlen(log);
@@ -288,11 +353,19 @@ static _noreturn_ void supervise(struct supervisor *s, const struct e2b_local_op
             goto fail;
     }
     {
+        /* on what is there now: a set-timeout may have come while it started */
         int lk = lock_dir(s->dir);
+        json_t *cur = NULL;
+        if (lk >= 0 && read_state(s->dir, &cur, NULL) == 0) {
+            json_decref(state);
+            state = cur;
+        }
         json_object_set_new(state, "state", json_string("running"));
         json_object_set_new(state, "initPid", json_integer(s->init_pid));
-        int r = write_state(s->dir, state, &err);
-        close(lk);
+        int r = lk < 0 ? e2b_error_sys(&err, errno, "cannot lock the state of sandbox '%s'", s->id)
+                       : write_state(s->dir, state, &err);
+        if (lk >= 0)
+            close(lk);
         if (r < 0)
             goto fail;
     }
@@ -300,38 +373,66 @@ static _noreturn_ void supervise(struct supervisor *s, const struct e2b_local_op
     report(ready_fd, "ok");
     ready_fd = -1;
 
-    /* Wait for the end: the deadline (unless paused), a kill, or init's death. */
+    /* Wait for the end: the deadline (unless paused), a kill, or init's
+     * death; meanwhile envd's output goes to the log. */
+    int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+    struct line_buf *elog = xcalloc(1, sizeof(*elog));
+    elog->fd = s->root.log_fd;
+    bool reload = false;
     for (;;) {
-        json_t *cur = NULL;
-        int lk = lock_dir(s->dir);
-        if (read_state(s->dir, &cur, NULL) == 0) {
-            json_decref(state);
-            state = cur;
+        if (reload) {
+            json_t *cur = NULL;
+            int lk = lock_dir(s->dir);
+            if (read_state(s->dir, &cur, NULL) == 0) {
+                json_decref(state);
+                state = cur;
+            }
+            if (lk >= 0)
+                close(lk);
+            reload = false;
         }
-        close(lk);
         bool paused = STREQ(e2b_json_str(state, "state") ? e2b_json_str(state, "state") : "", "paused");
         int64_t left = e2b_json_int(state, "deadlineBootMs", 0) - e2b_boot_ms();
         if (!paused && left <= 0) {
             supervisor_cleanup(s, "timeout");
             _exit(0);
         }
-        struct timespec ts = {.tv_sec = paused ? 3600 : left / 1000,
-                              .tv_nsec = paused ? 0 : (left % 1000) * 1000000};
-        siginfo_t si;
-        int sig = sigtimedwait(&mask, &si, &ts);
+        struct pollfd p[2] = {{.fd = sfd, .events = POLLIN}, {.fd = elog->fd, .events = POLLIN}};
+        /* re-read the state at the deadline: it may have moved without a signal reaching us */
+        int n = poll(p, elog->fd >= 0 ? 2 : 1, paused ? 3600 * 1000 : (int)(left < 3600 * 1000 ? left : 3600 * 1000));
+        if (n == 0) {
+            reload = true;
+            continue;
+        }
+        if (n < 0)
+            continue;
+        if (p[1].revents && !pump_envd_log(elog, s->dir)) {
+            close(elog->fd);
+            elog->fd = -1;
+        }
+        if (!(p[0].revents & POLLIN))
+            continue;
+        struct signalfd_siginfo si;
+        if (read(sfd, &si, sizeof(si)) != (ssize_t)sizeof(si))
+            continue;
+        int sig = (int)si.ssi_signo;
         if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP) {
             supervisor_cleanup(s, "killed");
             _exit(0);
         }
         if (sig == SIGCHLD) {
             int status;
-            if (waitpid(s->init_pid, &status, WNOHANG) == s->init_pid) {
-                s->init_pid = -1;
-                supervisor_cleanup(s, WIFSIGNALED(status) ? "init was killed" : "envd exited");
-                _exit(0);
-            }
+            pid_t w;
+            while ((w = waitpid(-1, &status, WNOHANG)) > 0)
+                if (w == s->init_pid) {
+                    s->init_pid = -1;
+                    while (elog->fd >= 0 && pump_envd_log(elog, s->dir)) /* envd's last words */
+                        ;
+                    supervisor_cleanup(s, WIFSIGNALED(status) ? "init was killed" : "envd exited");
+                    _exit(0);
+                }
         }
-        /* SIGUSR1 (state changed) and timeouts loop to re-read the state. */
+        reload = true; /* SIGUSR1: the state changed */
     }
 
 fail:
@@ -421,7 +522,7 @@ int e2b_local_create(const struct e2b_local_options *o, json_t **ret_state, stru
     if (o->timeout_s <= 0)
         return e2b_error_set(err, E2B_ERR_INVALID, "timeout must be greater than 0");
 
-    _cleanup_free_ char *runsub = NULL, *started = NULL;
+    _cleanup_free_ char *started = NULL;
     struct supervisor s = {.id = e2b_random_id()};
     s.dir = sandbox_dir(s.id);
     s.root.envd = xstrdup(envd);
@@ -431,8 +532,7 @@ int e2b_local_create(const struct e2b_local_options *o, json_t **ret_state, stru
     _cleanup_json_ json_t *state = json_object();
     if (resolve_template(o->template ? o->template : "base", &s.root, state, err) < 0)
         goto fail_early;
-    runsub = e2b_path_join(s.dir, "run");
-    if (e2b_mkdir_p(runsub, 0700, err) < 0)
+    if (e2b_mkdir_p(s.dir, 0700, err) < 0)
         goto fail_early;
     s.root.state_dir = xstrdup(s.dir);
 
@@ -761,23 +861,20 @@ int e2b_local_logs(const char *id, json_t **ret, struct e2b_error **err)
     if (load(id, &dir, NULL, err) < 0)
         return -1;
     json_t *list = json_array();
-    _cleanup_free_ char *p = e2b_path_join(dir, "sandbox.log");
-    _cleanup_free_ char *data = NULL;
-    if (e2b_read_file(p, &data, NULL, NULL) == 0)
-        for (char *line = strtok(data, "\n"); line; line = strtok(NULL, "\n")) {
+    /* the rotated part first; each at most LOG_MAX (only the supervisor writes them) */
+    static const char *const files[] = {"sandbox.log.1", "sandbox.log"};
+    for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+        _cleanup_free_ char *p = e2b_path_join(dir, files[i]);
+        _cleanup_free_ char *data = NULL;
+        if (e2b_read_file_untrusted(p, 2 * LOG_MAX, &data, NULL, NULL) < 0)
+            continue;
+        char *save = NULL;
+        for (char *line = strtok_r(data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
             json_t *e = json_loads(line, 0, NULL);
             if (e)
                 json_array_append_new(list, e);
         }
-    /* envd's own stderr, one entry a line */
-    _cleanup_free_ char *ep = xasprintf("%s/run/envd.log", dir);
-    _cleanup_free_ char *edata = NULL;
-    if (e2b_read_file_untrusted(ep, 1 << 20, &edata, NULL, NULL) == 0) /* the sandbox can write there */
-        for (char *line = strtok(edata, "\n"); line; line = strtok(NULL, "\n")) {
-            json_t *e = json_pack("{s:s, s:s, s:s, s:{s:s}}", "timestamp", "", "level", "info",
-                                  "message", line, "fields", "logger", "envd");
-            json_array_append_new(list, e);
-        }
+    }
     *ret = list;
     return 0;
 }

@@ -11,7 +11,9 @@
  * run removes what is left (e2b_local_reap).
  *
  * State: <runtime dir>/sandboxes/<id>/state.json, written atomically under a
- * lock; envd's socket is <runtime dir>/sandboxes/<id>/run/envd.sock.
+ * lock; envd's socket is <runtime dir>/sandboxes/<id>/envd.sock; sandbox.log
+ * (JSON lines of the supervisor and envd, rotated at 1 MiB). Nothing in that
+ * directory is visible to, or writable from, the sandbox.
  */
 #ifndef E2B_LOCAL_SANDBOX_H
 #define E2B_LOCAL_SANDBOX_H
@@ -47,7 +49,7 @@ int e2b_local_resume(const char *id, int timeout_s, bool *ret_was_paused, struct
 int e2b_local_metrics(const char *id, json_t **ret_metric, struct e2b_error **err);
 /* The sandbox's log: JSON lines the supervisor and envd wrote. */
 int e2b_local_logs(const char *id, json_t **ret_entries, struct e2b_error **err);
-/* "unix:<state dir>/run/envd.sock" */
+/* "unix:<state dir>/envd.sock" */
 char *e2b_local_envd_base(const char *id);
 /* Remove what sandboxes whose supervisor died left behind. */
 void e2b_local_reap(void);

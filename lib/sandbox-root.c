@@ -19,6 +19,7 @@
 #include <sys/statvfs.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 
@@ -137,29 +138,22 @@ static void build_host_root(const char *root)
     mkdir_in(root, "opt", 0755);
 }
 
+/* /dev: a nodev tmpfs with the host's few harmless nodes bound in, so a
+ * node made here (or anywhere: every writable file system is nodev) cannot
+ * be opened; CAP_MKNOD is gone and the devices cgroup allows only these. */
 static void make_dev(const char *root, bool userns)
 {
     _cleanup_free_ char *dev = e2b_path_join(root, "dev");
-    must_mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "size=64k,mode=755");
-    static const struct {
-        const char *name;
-        unsigned maj, min;
-    } nodes[] = {{"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7}, {"random", 1, 8},
-                 {"urandom", 1, 9}, {"tty", 5, 0}};
+    must_mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC | MS_NODEV, "size=64k,mode=755");
+    static const char *const nodes[] = {"null", "zero", "full", "random", "urandom", "tty"};
     for (size_t i = 0; i < ARRAY_SIZE(nodes); i++) {
-        _cleanup_free_ char *p = e2b_path_join(dev, nodes[i].name);
-        if (userns) { /* no mknod in a user namespace: bind the host's nodes */
-            _cleanup_free_ char *host = xasprintf("/dev/%s", nodes[i].name);
-            int fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
-            if (fd < 0)
-                die("cannot create %s", p);
-            close(fd);
-            must_mount(host, p, NULL, MS_BIND, NULL);
-            continue;
-        }
-        if (mknod(p, S_IFCHR | 0666, makedev(nodes[i].maj, nodes[i].min)) < 0)
+        _cleanup_free_ char *p = e2b_path_join(dev, nodes[i]);
+        _cleanup_free_ char *host = xasprintf("/dev/%s", nodes[i]);
+        int fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
+        if (fd < 0)
             die("cannot create %s", p);
-        chmod(p, 0666);
+        close(fd);
+        must_mount(host, p, NULL, MS_BIND, NULL);
     }
     mkdir_in(dev, "pts", 0755);
     mkdir_in(dev, "shm", 01777);
@@ -252,12 +246,14 @@ static void restrict_proc(void)
 }
 
 /* Keep what a container's root user needs; SYS_ADMIN, SYS_PTRACE, SYS_MODULE,
- * NET_ADMIN, SYS_TIME, BPF, PERFMON and the rest are gone for good. */
+ * NET_ADMIN, SYS_TIME, BPF, PERFMON, MKNOD (without a user namespace the
+ * sandbox's root is the host's: a block node of the host's disk would be its
+ * disk) and the rest are gone for good. */
 static void drop_capabilities(void)
 {
     static const int keep[] = {CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_FSETID, CAP_KILL,
                                CAP_SETGID, CAP_SETUID, CAP_SETPCAP, CAP_NET_BIND_SERVICE,
-                               CAP_SYS_CHROOT, CAP_AUDIT_WRITE, CAP_SETFCAP, CAP_MKNOD};
+                               CAP_SYS_CHROOT, CAP_AUDIT_WRITE, CAP_SETFCAP};
     int last = CAP_LAST_CAP;
     _cleanup_free_ char *s = NULL;
     if (e2b_read_file("/proc/sys/kernel/cap_last_cap", &s, NULL, NULL) == 0)
@@ -271,23 +267,26 @@ static void drop_capabilities(void)
     /* And from init's own sets, so nothing it runs can regain them. */
     struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
     struct __user_cap_data_struct data[2] = {{0}};
-    data[0].effective = data[0].permitted = data[0].inheritable = (uint32_t)kept;
-    data[1].effective = data[1].permitted = data[1].inheritable = (uint32_t)(kept >> 32);
+    /* inheritable empty, as Docker: nothing regains a capability through file caps */
+    data[0].effective = data[0].permitted = (uint32_t)kept;
+    data[1].effective = data[1].permitted = (uint32_t)(kept >> 32);
     if (syscall(SYS_capset, &hdr, data) < 0)
         die("cannot set capabilities");
 }
 
-static _noreturn_ void run_envd(const char *user, int ready_w)
+/* envd with fd 0 /dev/null, 1 and 2 the log pipe, 3 the readiness pipe and
+ * 4 the listening socket (moved up first: dup2 must not overwrite a source). */
+static _noreturn_ void run_envd(const char *user, int ready_w, int log_w, int listen_fd)
 {
-    int log = open("/run/e2b/envd.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    dup2(null, 0);
-    if (log >= 0)
-        dup2(log, 1), dup2(log, 2);
-    setsid();
-    if (dup2(ready_w, 3) < 0) /* dup2 clears close-on-exec */
+    int rdy = fcntl(ready_w, F_DUPFD_CLOEXEC, 10), lg = fcntl(log_w, F_DUPFD_CLOEXEC, 10),
+        ls = fcntl(listen_fd, F_DUPFD_CLOEXEC, 10);
+    /* dup2 clears close-on-exec on the targets */
+    if (null < 0 || rdy < 0 || lg < 0 || ls < 0 || dup2(null, 0) < 0 || dup2(lg, 1) < 0 || dup2(lg, 2) < 0 ||
+        dup2(rdy, 3) < 0 || dup2(ls, 4) < 0)
         _exit(127);
-    char *const argv[] = {"envd", "--unix", "/run/e2b/envd.sock", "--no-tcp", "--ready-fd", "3",
+    setsid();
+    char *const argv[] = {"envd", "--listen-fd", "4", "--no-tcp", "--ready-fd", "3",
                           "--user", (char *)user, NULL};
     char *const envp[] = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
                           "HOME=/root", "E2B_SANDBOX=true", "LANG=C.UTF-8", NULL};
@@ -296,14 +295,42 @@ static _noreturn_ void run_envd(const char *user, int ready_w)
     _exit(127);
 }
 
+/* envd's socket, bound in the host's state directory (relative to it: no
+ * sun_path limit on the directory's length) before init leaves the host's
+ * root, so nothing inside can replace it. */
+static int listen_in(const char *dir, const char *name)
+{
+    int here = open(".", O_PATH | O_CLOEXEC);
+    struct sockaddr_un un = {.sun_family = AF_UNIX};
+    snprintf(un.sun_path, sizeof(un.sun_path), "%s", name);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || chdir(dir) < 0)
+        die("cannot make envd's socket in %s", dir);
+    unlink(name);
+    if (bind(fd, (struct sockaddr *)&un, sizeof(un)) < 0 || listen(fd, 128) < 0)
+        die("cannot listen on %s/%s", dir, name);
+    if (here >= 0) {
+        (void)!fchdir(here);
+        close(here);
+    }
+    return fd;
+}
+
 /* pid 1 of the sandbox: set up, start envd, reap orphans until envd dies. */
 static _noreturn_ void init_main(struct e2b_sandbox_root *r, const char *id, int go_fd, int net_fd,
-                                 int ready_w, const char *logp)
+                                 int ready_w, int log_w, const char *logp)
 {
     char go;
     if (read(go_fd, &go, 1) != 1)
         _exit(1); /* the supervisor gave up */
     close(go_fd);
+    /* No host file stays open in the sandbox's pid 1 (the supervisor's log
+     * was 1 and 2), and nothing in the sandbox may open init's fds or
+     * memory through /proc. */
+    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null >= 0)
+        dup2(null, 0), dup2(null, 1), dup2(null, 2), close(null);
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     /* only now: in a user namespace our ids are mapped once the go byte came */
     boot_log = open(logp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (r->userns && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0))
@@ -317,6 +344,7 @@ static _noreturn_ void init_main(struct e2b_sandbox_root *r, const char *id, int
         close(net_fd);
     }
     must_mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
+    int listen_fd = listen_in(r->state_dir, "envd.sock");
 
     _cleanup_free_ char *scratch = e2b_path_join(r->state_dir, "mnt");
     mkdir(scratch, 0700);
@@ -334,6 +362,11 @@ static _noreturn_ void init_main(struct e2b_sandbox_root *r, const char *id, int
         if (r->image) {
             mkdir_in(scratch, "lower", 0755);
             mount_image(r->image, lower);
+            _cleanup_error_ struct e2b_error *e = NULL;
+            if (!r->userns && e2b_cgroup_drop_loop(id, &e) < 0) {
+                errno = 0;
+                die("%s", e->msg);
+            }
         }
         _cleanup_free_ char *ov = xasprintf("lowerdir=%s,upperdir=%s/upper,workdir=%s/work", lower,
                                             scratch, scratch);
@@ -346,18 +379,17 @@ static _noreturn_ void init_main(struct e2b_sandbox_root *r, const char *id, int
     make_dev(root, r->userns);
     _cleanup_free_ char *proc = e2b_path_join(root, "proc");
     must_mount("proc", proc, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
-    _cleanup_free_ char *run = e2b_path_join(r->state_dir, "run");
-    _cleanup_free_ char *inrun = e2b_path_join(root, "run/e2b");
-    must_mount(run, inrun, NULL, MS_BIND, NULL);
+    /* /run/e2b: the sandbox's own small tmpfs; it cannot fill the host's /run */
+    _cleanup_free_ char *run = e2b_path_join(root, "run/e2b");
+    must_mount("e2b-run", run, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=1m,mode=755");
     /* The agent: the host's static binary, read-only, never copied into the template. */
     _cleanup_free_ char *slot = e2b_path_join(run, "envd");
     int fd = open(slot, O_WRONLY | O_CREAT | O_CLOEXEC, 0755);
     if (fd < 0)
         die("cannot create %s", slot);
     close(fd);
-    _cleanup_free_ char *inslot = e2b_path_join(inrun, "envd");
-    must_mount(r->envd, inslot, NULL, MS_BIND, NULL);
-    remount_ro(inslot, MS_NODEV);
+    must_mount(r->envd, slot, NULL, MS_BIND, NULL);
+    remount_ro(slot, MS_NODEV | MS_NOSUID);
     /* /.e2b as E2B's templates have it */
     _cleanup_free_ char *marker = e2b_path_join(root, ".e2b");
     _cleanup_free_ char *text = xasprintf("SANDBOX_ID=%s\nENV_ID=%s\n", id, r->host ? "host" : "template");
@@ -398,9 +430,12 @@ static _noreturn_ void init_main(struct e2b_sandbox_root *r, const char *id, int
         die("cannot start envd");
     if (envd == 0) {
         sigprocmask(SIG_UNBLOCK, &all, NULL);
-        run_envd(r->user, ready_w);
+        run_envd(r->user, ready_w, log_w, listen_fd);
     }
-    close(ready_w); /* envd holds it now: its death before listening is EOF */
+    /* envd holds these now: its death before listening is EOF on ready_w */
+    close(ready_w);
+    close(log_w);
+    close(listen_fd);
     close(boot_log);
     for (;;) {
         siginfo_t si;
@@ -453,7 +488,7 @@ static int start_slirp(const char *id, pid_t init_pid, bool userns, int *ret_exi
     }
     close(exitp[0]);
     close(readyp[1]);
-    e2b_cgroup_add(id, pid, NULL);
+    e2b_cgroup_add_helper(id, pid, NULL); /* it opens /dev/net/tun */
     char c;
     ssize_t n = read(readyp[0], &c, 1);
     close(readyp[0]);
@@ -474,7 +509,8 @@ static bool subid_range(const char *file, const char *name, unsigned long id, un
         return false;
     char idbuf[24];
     snprintf(idbuf, sizeof(idbuf), "%lu", id);
-    for (char *line = strtok(data, "\n"); line; line = strtok(NULL, "\n")) {
+    char *save = NULL;
+    for (char *line = strtok_r(data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
         if (!c2)
             continue;
@@ -555,16 +591,20 @@ static int map_ids(pid_t pid, struct e2b_error **err)
 int e2b_sandbox_root_spawn(struct e2b_sandbox_root *r, const char *id, pid_t *ret_init_pid,
                            struct e2b_error **err)
 {
-    int gop[2], netp[2] = {-1, -1}, readyp[2];
+    int gop[2], netp[2] = {-1, -1}, readyp[2], logp[2];
     if (pipe2(gop, O_CLOEXEC) < 0)
         return e2b_error_sys(err, errno, "cannot start the sandbox");
     if (pipe2(readyp, O_CLOEXEC) < 0) {
         close(gop[0]), close(gop[1]);
         return e2b_error_sys(err, errno, "cannot start the sandbox");
     }
+    if (pipe2(logp, O_CLOEXEC) < 0) {
+        close(gop[0]), close(gop[1]), close(readyp[0]), close(readyp[1]);
+        return e2b_error_sys(err, errno, "cannot start the sandbox");
+    }
     if (r->internet && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, netp) < 0)
         return e2b_error_sys(err, errno, "cannot start the sandbox");
-    _cleanup_free_ char *logp = xasprintf("%s/run/init.log", r->state_dir);
+    _cleanup_free_ char *bootp = xasprintf("%s/init.log", r->state_dir);
     pid_t supervisor = getpid();
     /* fork() into a new pid namespace: init is pid 1 there, and the
      * supervisor's other children (slirp4netns) stay outside it. */
@@ -579,11 +619,14 @@ int e2b_sandbox_root_spawn(struct e2b_sandbox_root *r, const char *id, pid_t *re
         if (netp[0] >= 0)
             close(netp[0]);
         close(readyp[0]);
-        init_main(r, id, gop[0], netp[1], readyp[1], logp);
+        close(logp[0]);
+        init_main(r, id, gop[0], netp[1], readyp[1], logp[1], bootp);
     }
     close(gop[0]);
     close(readyp[1]);
+    close(logp[1]);
     r->ready_fd = readyp[0];
+    r->log_fd = logp[0];
     if (netp[1] >= 0)
         close(netp[1]);
     *ret_init_pid = pid;

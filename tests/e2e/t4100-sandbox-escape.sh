@@ -30,7 +30,49 @@ test_expect_success 'privileged system calls are all refused (mount, modules, ke
     cat probe.out; echo "probe exit $rc, envd pid $envd_pid, listener port $LPORT"
     test_grep -v "^ALLOWED" probe.out && test_grep "^0 allowed" probe.out && test $rc = 0 &&
     test_grep "BLOCKED ptrace envd" probe.out && test_grep "BLOCKED connect to the host" probe.out &&
+    test_grep "^BLOCKED mknod and open the host.s loop0 (b 7:0) in /dev " probe.out &&
+    test_grep "^BLOCKED mknod and open the host.s loop0 (b 7:0) in /run/e2b " probe.out &&
     ! grep -q "GET\|CONNECT" "$TRASH/listener.log" && healthy
+'
+
+test_expect_success 'the devices cgroup lets the sandbox open only the nodes of its /dev' '
+    if [ -d /sys/fs/cgroup/devices ]; then
+        cat /sys/fs/cgroup/devices/e2b/$A/devices.list > devs && cat devs &&
+        test_grep -v "^a " devs && test_grep -v "^b " devs && test_grep "^c 1:3 rwm" devs &&
+        test "$(wc -l < devs)" = 8
+    fi &&
+    e2b sandbox exec "$A" "head -c 4 /dev/urandom | wc -c" | grep -q 4 &&
+    test_must_fail e2b sandbox exec "$A" "grep Cap[EP] /proc/self/status | grep -v 0000000a00405fb" &&
+    e2b sandbox exec "$A" "mkfifo /tmp/fifo && test -p /tmp/fifo"
+'
+
+test_expect_success 'a symlink planted where envd'"'"'s socket used to be does not send the host elsewhere' '
+    python3 -c "import socket,sys
+s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(); s.settimeout(20)
+try:
+    c, _ = s.accept(); open(sys.argv[2], \"w\").write(\"connected\")
+except socket.timeout:
+    pass" "$TRASH/host.sock" "$TRASH/host.sock.log" &
+    lp=$!
+    wait_for 100 test -S "$TRASH/host.sock" &&
+    e2b sandbox exec "$A" "ls -A /run/e2b" > inrun && test_grep -v envd.sock inrun &&
+    e2b sandbox exec "$A" "ln -sf $TRASH/host.sock /run/e2b/envd.sock; ln -sf $TRASH/host.sock /run/e2b/run" &&
+    test "$(e2b sandbox exec "$A" echo through-envd)" = through-envd &&
+    test "$(curl -s --unix-socket "$E2B_RUNTIME_DIR/sandboxes/$A/envd.sock" -o /dev/null -w "%{http_code}" http://x/health)" = 204 &&
+    { kill $lp || :; } && ! test -e "$TRASH/host.sock.log" &&
+    test ! -L "$E2B_RUNTIME_DIR/sandboxes/$A/envd.sock"
+'
+
+test_expect_success '/run/e2b is the sandbox'"'"'s own small tmpfs: filling it stops at 1 MiB, nothing reaches the host' '
+    test_must_fail e2b sandbox exec "$A" "dd if=/dev/zero of=/run/e2b/fill bs=64k count=1024 2>&1" > dd.out &&
+    test_grep "No space left" dd.out && e2b sandbox exec "$A" "rm /run/e2b/fill" &&
+    e2b sandbox exec "$A" "cp /bin/dash /run/e2b/sh && chmod 4755 /run/e2b/sh && echo x > /run/e2b/planted" &&
+    test_expect_code 126 e2b sandbox exec "$A" "/run/e2b/sh -c true" &&
+    find "$E2B_RUNTIME_DIR/sandboxes/$A" -maxdepth 1 > statedir && cat statedir &&
+    test_grep -v "planted\|/sh$\|fill\|/run$" statedir &&
+    test "$(du -sk "$E2B_RUNTIME_DIR/sandboxes/$A" | cut -f1)" -lt 512 &&
+    e2b sandbox exec "$A" "rm /run/e2b/sh /run/e2b/planted" &&
+    healthy
 '
 
 test_expect_success 'host files outside the template cannot be read' '
@@ -66,7 +108,7 @@ test_expect_success 'host processes are invisible and cannot be signalled' '
 
 test_expect_success 'a symlink through the files API stays inside the sandbox' '
     e2b sandbox exec "$A" "ln -sf / /tmp/hostroot" &&
-    sock=$E2B_RUNTIME_DIR/sandboxes/$A/run/envd.sock &&
+    sock=$E2B_RUNTIME_DIR/sandboxes/$A/envd.sock &&
     curl -s --unix-socket "$sock" -o got "http://x/files?path=/tmp/hostroot$TRASH/secret&username=root" &&
     test_grep -v "host secret" got &&
     curl -s --unix-socket "$sock" -o shadow "http://x/files?path=/tmp/hostroot/etc/shadow&username=root" &&

@@ -34,6 +34,44 @@ static void report(const char *name, long r)
     }
 }
 
+/* The host's first disk, from /proc/partitions (not namespaced). */
+static int host_disk(unsigned *maj, unsigned *min, char *name, size_t len)
+{
+    FILE *f = fopen("/proc/partitions", "r");
+    char line[256], nm[64];
+    unsigned a, b;
+    unsigned long long blocks;
+    while (f && fgets(line, sizeof(line), f))
+        if (sscanf(line, " %u %u %llu %63s", &a, &b, &blocks, nm) == 4 && a != 7 /* loop */) {
+            *maj = a, *min = b;
+            snprintf(name, len, "%s", nm);
+            fclose(f);
+            return 0;
+        }
+    if (f)
+        fclose(f);
+    return -1;
+}
+
+/* Make a device node in DIR and open it: with the host's disk, what
+ * debugfs -w needs to rewrite the host's file system; with a loop device,
+ * what reads another sandbox's template or attaches any file. */
+static long mknod_open(const char *dir, mode_t type, unsigned maj, unsigned min)
+{
+    char p[256];
+    snprintf(p, sizeof(p), "%s/e2b-probe-node", dir);
+    unlink(p);
+    if (mknod(p, type | 0600, makedev(maj, min)) < 0)
+        return -1;
+    int fd = open(p, O_RDONLY | O_NONBLOCK);
+    int e = errno;
+    unlink(p);
+    if (fd >= 0)
+        close(fd);
+    errno = e;
+    return fd;
+}
+
 int main(int argc, char **argv)
 {
     int host_port = argc > 1 ? atoi(argv[1]) : 0;
@@ -64,8 +102,22 @@ int main(int argc, char **argv)
     report("open_by_handle_at", syscall(SYS_open_by_handle_at, AT_FDCWD, NULL, 0));
     report("iopl", syscall(SYS_iopl, 3));
     report("io_uring_setup", syscall(SYS_io_uring_setup, 1, NULL));
-    report("mknod block device", mknod("/tmp/sda", S_IFBLK | 0600, makedev(8, 0)) < 0 ? -1 :
-           open("/tmp/sda", O_RDONLY));
+    struct {
+        char name[64];
+        mode_t type;
+        unsigned maj, min;
+    } nodes[3] = {{"loop0", S_IFBLK, 7, 0}, {"kmsg", S_IFCHR, 1, 11}, {"", S_IFBLK, 0, 0}};
+    if (host_disk(&nodes[2].maj, &nodes[2].min, nodes[2].name, sizeof(nodes[2].name)) < 0)
+        printf("# no host disk in /proc/partitions\n");
+    /* every writable place: /dev (a tmpfs), /run/e2b, /tmp, /dev/shm, home, the root */
+    static const char *const dirs[] = {"/dev", "/run/e2b", "/tmp", "/dev/shm", "/root", "/"};
+    for (size_t n = 0; n < 3; n++)
+        for (size_t i = 0; nodes[n].name[0] && i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+            char name[160];
+            snprintf(name, sizeof(name), "mknod and open the host's %s (%s %u:%u) in %s", nodes[n].name,
+                     nodes[n].type == S_IFBLK ? "b" : "c", nodes[n].maj, nodes[n].min, dirs[i]);
+            report(name, mknod_open(dirs[i], nodes[n].type, nodes[n].maj, nodes[n].min));
+        }
     report("write /proc/sysrq-trigger", open("/proc/sysrq-trigger", O_WRONLY));
     report("write /proc/sys/kernel/hostname", open("/proc/sys/kernel/hostname", O_WRONLY));
     report("read /proc/kcore", ({ int fd = open("/proc/kcore", O_RDONLY); char c; fd < 0 ? -1 : read(fd, &c, 1) > 0 ? 0 : -1; }));
