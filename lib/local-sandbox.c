@@ -27,6 +27,7 @@
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #define DEFAULT_CPUS 2
@@ -87,9 +88,46 @@ static int write_state(const char *dir, json_t *state, struct e2b_error **err)
     return e2b_json_save_file(p, state, 0600, err);
 }
 
-static bool alive(pid_t pid)
+/* The supervisor (and, while it starts, the CLI creating it) holds an
+ * exclusive flock on <state>/supervisor.lock for the sandbox's whole life:
+ * a sandbox is alive exactly while that lock is held, whoever has its
+ * supervisor's old pid by now. */
+static int hold_sandbox(const char *dir, struct e2b_error **err)
 {
-    return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+    _cleanup_free_ char *p = e2b_path_join(dir, "supervisor.lock");
+    int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        return e2b_error_sys(err, e, "cannot lock %s", p);
+    }
+    return fd;
+}
+
+static bool held(const char *dir)
+{
+    _cleanup_free_ char *p = e2b_path_join(dir, "supervisor.lock");
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    bool h = flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+    close(fd); /* drops the shared lock if we got it */
+    return h;
+}
+
+/* Signal the supervisor only while it still holds the sandbox: the pidfd is
+ * opened first, so a pid reused after that check cannot be hit. */
+static bool signal_supervisor(const char *dir, pid_t sup, int sig)
+{
+    if (sup <= 0)
+        return false;
+    int pfd = (int)syscall(SYS_pidfd_open, sup, 0);
+    if (pfd < 0) /* no pidfds (Linux < 5.3): the lock check alone */
+        return errno == ENOSYS && held(dir) && kill(sup, sig) == 0;
+    bool ok = held(dir) && syscall(SYS_pidfd_send_signal, pfd, sig, NULL, 0) == 0;
+    close(pfd);
+    return ok;
 }
 
 /* The sandbox's log: JSON lines in sandbox.log, which rotates to
@@ -449,6 +487,8 @@ static int resolve_template(const char *name, struct e2b_sandbox_root *root, jso
 {
     if (STREQ(name, "host")) {
         root->host = true;
+        root->template_id = xstrdup("host");
+        root->build_id = xstrdup("host");
         json_object_set_new(state, "templateID", json_string("host"));
         json_object_set_new(state, "alias", json_string("host"));
         /* unprivileged with one mapped id, only root exists inside */
@@ -486,6 +526,11 @@ static int resolve_template(const char *name, struct e2b_sandbox_root *root, jso
                              "template '%s' has no root file system (neither %s/rootfs/ nor rootfs.ext4)",
                              name, dir);
     json_object_set_new(state, "templateID", json_string(e2b_json_str(meta, "templateID")));
+    root->template_id = xstrdup(e2b_json_str(meta, "templateID") ? e2b_json_str(meta, "templateID") : name);
+    if (e2b_json_str(meta, "buildID")) {
+        root->build_id = xstrdup(e2b_json_str(meta, "buildID"));
+        json_object_set_new(state, "buildID", json_string(root->build_id));
+    }
     json_t *aliases = json_object_get(meta, "aliases");
     if (json_array_size(aliases))
         json_object_set(state, "alias", json_array_get(aliases, 0));
@@ -523,6 +568,7 @@ int e2b_local_create(const struct e2b_local_options *o, json_t **ret_state, stru
         return e2b_error_set(err, E2B_ERR_INVALID, "timeout must be greater than 0");
 
     _cleanup_free_ char *started = NULL;
+    int lock = -1;
     struct supervisor s = {.id = e2b_random_id()};
     s.dir = sandbox_dir(s.id);
     s.root.envd = xstrdup(envd);
@@ -533,6 +579,9 @@ int e2b_local_create(const struct e2b_local_options *o, json_t **ret_state, stru
     if (resolve_template(o->template ? o->template : "base", &s.root, state, err) < 0)
         goto fail_early;
     if (e2b_mkdir_p(s.dir, 0700, err) < 0)
+        goto fail_early;
+    lock = hold_sandbox(s.dir, err);
+    if (lock < 0)
         goto fail_early;
     s.root.state_dir = xstrdup(s.dir);
 
@@ -596,16 +645,20 @@ int e2b_local_create(const struct e2b_local_options *o, json_t **ret_state, stru
         int log = open(logp, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
         dup2(null, 0), dup2(log >= 0 ? log : null, 1), dup2(log >= 0 ? log : null, 2);
         /* Nothing else of the creator's: a server's listening socket or its
-         * clients' connections must not live on in every sandbox it made. */
-        dup2(pipefd[1], 3);
-        fcntl(3, F_SETFD, FD_CLOEXEC);
+         * clients' connections must not live on in every sandbox it made.
+         * 3: the pipe to the CLI, 4: the sandbox's lock (moved up first, so
+         * one dup cannot overwrite the other). */
+        int rep = fcntl(pipefd[1], F_DUPFD_CLOEXEC, 100), lk4 = fcntl(lock, F_DUPFD_CLOEXEC, 100);
+        if (rep < 0 || lk4 < 0 || dup3(rep, 3, O_CLOEXEC) < 0 || dup3(lk4, 4, O_CLOEXEC) < 0)
+            _exit(1);
         pipefd[1] = 3;
-        close_range(4, ~0U, 0);
+        close_range(5, ~0U, 0);
         signal(SIGPIPE, SIG_IGN);
         int lk = lock_dir(s.dir);
         json_object_set_new(state, "supervisorPid", json_integer(getpid()));
         write_state(s.dir, state, NULL);
-        close(lk);
+        if (lk >= 0)
+            close(lk);
         supervise(&s, o, json_incref(state), pipefd[1]);
     }
     close(pipefd[1]);
@@ -628,6 +681,8 @@ int e2b_local_create(const struct e2b_local_options *o, json_t **ret_state, stru
             break;
     }
     close(pipefd[0]);
+    close(lock); /* the supervisor holds the sandbox from here */
+    lock = -1;
     strbuf_rtrim(&msg);
     if (!STREQ(msg.buf, "ok")) {
         e2b_error_set(err, E2B_ERR_GENERIC, "cannot start sandbox from '%s': %s",
@@ -648,6 +703,8 @@ int e2b_local_create(const struct e2b_local_options *o, json_t **ret_state, stru
 
 fail_early:
     e2b_rm_rf(s.dir, NULL);
+    if (lock >= 0)
+        close(lock);
 fail_late:
     e2b_sandbox_root_release(&s.root);
     free(s.id);
@@ -665,8 +722,7 @@ static int load(const char *id, char **ret_dir, json_t **ret_state, struct e2b_e
     json_t *st = NULL;
     if (access(dir, F_OK) < 0 || read_state(dir, &st, NULL) < 0)
         return e2b_error_set(err, E2B_ERR_NOT_FOUND, "sandbox '%s' not found", id);
-    pid_t sup = (pid_t)e2b_json_int(st, "supervisorPid", 0);
-    if (sup > 0 && !alive(sup)) {
+    if (!held(dir)) {
         json_decref(st);
         e2b_local_reap();
         return e2b_error_set(err, E2B_ERR_NOT_FOUND, "sandbox '%s' not found (it has ended)", id);
@@ -714,18 +770,24 @@ int e2b_local_kill(const char *id, struct e2b_error **err)
     if (load(id, &dir, &st, err) < 0)
         return -1;
     pid_t sup = (pid_t)e2b_json_int(st, "supervisorPid", 0);
-    if (sup > 0)
-        kill(sup, SIGTERM);
-    /* The supervisor removes the state dir when all is gone; wait for that. */
-    for (int i = 0; i < 1500 && access(dir, F_OK) == 0; i++) {
-        if (sup > 0 && !alive(sup))
-            break;
+    signal_supervisor(dir, sup, SIGTERM);
+    /* The supervisor removes the state dir when all is gone; wait for that
+     * (bounded: 15 s), then kill it and clear up ourselves. */
+    for (int i = 0; i < 1500 && access(dir, F_OK) == 0 && held(dir); i++) {
+        if (sup <= 0 && i % 10 == 9) { /* still starting: its supervisor's pid comes soon */
+            json_t *cur = NULL;
+            if (read_state(dir, &cur, NULL) == 0) {
+                sup = (pid_t)e2b_json_int(cur, "supervisorPid", 0);
+                json_decref(cur);
+                signal_supervisor(dir, sup, SIGTERM);
+            }
+        }
         usleep(10000);
     }
     if (access(dir, F_OK) == 0) {
-        if (sup > 0 && alive(sup))
-            kill(sup, SIGKILL);
-        usleep(20000);
+        signal_supervisor(dir, sup, SIGKILL);
+        for (int i = 0; i < 100 && held(dir); i++)
+            usleep(10000);
         e2b_local_reap();
     }
     return 0;
@@ -738,6 +800,8 @@ static int update(const char *id, struct e2b_error **err,
     if (load(id, &dir, NULL, err) < 0)
         return -1;
     int lk = lock_dir(dir);
+    if (lk < 0)
+        return e2b_error_sys(err, errno, "cannot lock the state of sandbox '%s'", id);
     json_t *st = NULL;
     int r = read_state(dir, &st, err);
     if (r == 0)
@@ -745,9 +809,8 @@ static int update(const char *id, struct e2b_error **err,
     if (r == 0)
         r = write_state(dir, st, err);
     close(lk);
-    pid_t sup = (pid_t)e2b_json_int(st, "supervisorPid", 0);
-    if (r == 0 && sup > 0)
-        kill(sup, SIGUSR1); /* re-read the state: the deadline may have moved */
+    if (r == 0) /* re-read the state: the deadline may have moved */
+        signal_supervisor(dir, (pid_t)e2b_json_int(st, "supervisorPid", 0), SIGUSR1);
     json_decref(st);
     return r;
 }
@@ -888,21 +951,20 @@ void e2b_local_reap(void)
         if (!valid_id(de->d_name))
             continue;
         _cleanup_free_ char *dir = e2b_path_join(root, de->d_name);
-        json_t *st = NULL;
-        pid_t sup = 0;
-        if (read_state(dir, &st, NULL) == 0) {
-            sup = (pid_t)e2b_json_int(st, "supervisorPid", 0);
-            json_decref(st);
-        }
-        if (sup == 0) {
-            /* starting: give its creator a grace period */
-            struct stat sb;
-            if (stat(dir, &sb) == 0 && time(NULL) - sb.st_mtime < 60)
-                continue;
-        } else if (alive(sup)) {
+        _cleanup_free_ char *lockp = e2b_path_join(dir, "supervisor.lock");
+        struct stat sb;
+        /* a create between its mkdir and its lock: a few microseconds */
+        if (stat(lockp, &sb) < 0 && stat(dir, &sb) == 0 && time(NULL) - sb.st_mtime < 10)
             continue;
+        /* Hold it while clearing: nobody takes a sandbox that is going. */
+        int fd = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) < 0) {
+            close(fd);
+            continue; /* alive */
         }
         e2b_cgroup_destroy(de->d_name);
         e2b_rm_rf(dir, NULL);
+        if (fd >= 0)
+            close(fd);
     }
 }

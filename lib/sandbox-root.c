@@ -3,6 +3,7 @@
 #include "cgroup.h"
 #include "fsutil.h"
 #include "sandbox-seccomp.h"
+#include "strbuf.h"
 
 #include <fcntl.h>
 #include <linux/capability.h>
@@ -30,6 +31,8 @@ void e2b_sandbox_root_release(struct e2b_sandbox_root *r)
     free(r->envd);
     free(r->state_dir);
     free(r->user);
+    free(r->template_id);
+    free(r->build_id);
     memset(r, 0, sizeof(*r));
 }
 
@@ -76,10 +79,92 @@ static void remount_ro(const char *dst, unsigned long extra)
     must_mount(NULL, dst, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | keep | extra, NULL);
 }
 
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
+#endif
+
+/* Decode mountinfo's octal escapes (\040 for a space) in place. */
+static void unescape_mountinfo(char *s)
+{
+    char *w = s;
+    for (char *r = s; *r; r++) {
+        if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' && r[2] <= '7' && r[3] >= '0' &&
+            r[3] <= '7') {
+            *w++ = (char)((r[1] - '0') * 64 + (r[2] - '0') * 8 + (r[3] - '0'));
+            r += 3;
+        } else {
+            *w++ = *r;
+        }
+    }
+    *w = '\0';
+}
+
+/* dst and every mount below it read-only, nosuid and nodev: one
+ * mount_setattr(AT_RECURSIVE) (Linux 5.12), else a remount of each mount
+ * under dst from mountinfo. Flags are only added, so the ones a user
+ * namespace locks stay as they are. */
+static void make_ro_tree(const char *dst)
+{
+    struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV};
+    if (syscall(SYS_mount_setattr, AT_FDCWD, dst, AT_RECURSIVE, &attr, sizeof(attr)) == 0)
+        return;
+    if (errno != ENOSYS)
+        die("cannot make %s read-only", dst);
+    remount_ro(dst, MS_NOSUID | MS_NODEV);
+    _cleanup_free_ char *info = NULL;
+    if (e2b_read_file("/proc/self/mountinfo", &info, NULL, NULL) < 0)
+        die("cannot read the mount table");
+    size_t n = strlen(dst);
+    char *save = NULL;
+    for (char *line = strtok_r(info, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char *f = line;
+        for (int i = 0; i < 4 && f; i++) /* id parent major:minor root mount-point */
+            f = strchr(f, ' ') ? strchr(f, ' ') + 1 : NULL;
+        char *end = f ? strchr(f, ' ') : NULL;
+        if (!end)
+            continue;
+        *end = '\0';
+        unescape_mountinfo(f);
+        if (strncmp(f, dst, n) == 0 && f[n] == '/')
+            remount_ro(f, MS_NOSUID | MS_NODEV);
+    }
+}
+
 static void bind_ro(const char *src, const char *dst)
 {
     must_mount(src, dst, NULL, MS_BIND | MS_REC, NULL);
-    remount_ro(dst, MS_NOSUID | MS_NODEV);
+    make_ro_tree(dst);
+}
+
+/* Without a user namespace the sandbox's root has CAP_DAC_OVERRIDE, so what
+ * the host keeps from others under /etc (shadow, keytabs, credentials,
+ * NetworkManager and wireguard secrets, old passwords ...) is masked: an
+ * empty file over each file others may not read, an empty read-only tmpfs
+ * over each directory they may not enter or list. */
+static void mask_private(const char *host, const char *dst, int depth)
+{
+    _cleanup_closedir_ DIR *d = opendir(host);
+    if (!d)
+        return; /* only when it is masked already (unreadable to an unprivileged caller) */
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (STREQ(de->d_name, ".") || STREQ(de->d_name, ".."))
+            continue;
+        struct stat st;
+        if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+            continue;
+        _cleanup_free_ char *in = e2b_path_join(dst, de->d_name);
+        if (S_ISDIR(st.st_mode)) {
+            if ((st.st_mode & (S_IROTH | S_IXOTH)) != (S_IROTH | S_IXOTH))
+                must_mount("tmpfs", in, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=755");
+            else if (depth < 16) {
+                _cleanup_free_ char *sub = e2b_path_join(host, de->d_name);
+                mask_private(sub, in, depth + 1);
+            }
+        } else if (S_ISREG(st.st_mode) && !(st.st_mode & S_IROTH)) {
+            must_mount("/dev/null", in, NULL, MS_BIND, NULL);
+        }
+    }
 }
 
 static void mkdir_in(const char *root, const char *rel, mode_t mode)
@@ -115,9 +200,11 @@ static void build_host_root(const char *root)
         mkdir_in(root, top[i], 0755);
         bind_ro(src, dst);
     }
-    /* Masks: empty files over secrets, empty dirs over key stores. */
-    static const char *const files[] = {"etc/shadow", "etc/gshadow", "etc/shadow-", "etc/gshadow-",
-                                        "etc/sudoers", "etc/machine-id"};
+    /* Masks: empty files over secrets, empty dirs over key stores; first
+     * everything others may not read, then what they may but should not. */
+    _cleanup_free_ char *etc = e2b_path_join(root, "etc");
+    mask_private("/etc", etc, 0);
+    static const char *const files[] = {"etc/machine-id"};
     for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
         _cleanup_free_ char *p = e2b_path_join(root, files[i]);
         if (access(p, F_OK) == 0)
@@ -127,7 +214,7 @@ static void build_host_root(const char *root)
     for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
         _cleanup_free_ char *p = e2b_path_join(root, dirs[i]);
         struct stat st;
-        if (stat(p, &st) == 0 && S_ISDIR(st.st_mode))
+        if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & S_IROTH))
             must_mount("tmpfs", p, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=755");
     }
     mkdir_in(root, "root", 0700);
@@ -141,6 +228,37 @@ static void build_host_root(const char *root)
 /* /dev: a nodev tmpfs with the host's few harmless nodes bound in, so a
  * node made here (or anywhere: every writable file system is nodev) cannot
  * be opened; CAP_MKNOD is gone and the devices cgroup allows only these. */
+/* /.e2b as E2B has it: the build's ENV_ID, TEMPLATE_ID and BUILD_ID (what
+ * the template's own file says, else its metadata) and this SANDBOX_ID. */
+static void write_marker(const char *root, const struct e2b_sandbox_root *r, const char *id)
+{
+    _cleanup_free_ char *p = e2b_path_join(root, ".e2b");
+    _cleanup_free_ char *old = NULL;
+    _cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
+    bool env = false, tpl = false, build = false;
+    if (!r->host && e2b_read_file_untrusted(p, 64 << 10, &old, NULL, NULL) == 0) {
+        char *save = NULL;
+        for (char *line = strtok_r(old, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+            if (e2b_str_has_prefix(line, "SANDBOX_ID="))
+                continue;
+            env = env || e2b_str_has_prefix(line, "ENV_ID=");
+            tpl = tpl || e2b_str_has_prefix(line, "TEMPLATE_ID=");
+            build = build || e2b_str_has_prefix(line, "BUILD_ID=");
+            strbuf_addf(&out, "%s\n", line);
+        }
+    }
+    const char *t = r->template_id ? r->template_id : r->host ? "host" : "";
+    if (!env)
+        strbuf_addf(&out, "ENV_ID=%s\n", t);
+    if (!tpl)
+        strbuf_addf(&out, "TEMPLATE_ID=%s\n", t);
+    if (!build)
+        strbuf_addf(&out, "BUILD_ID=%s\n", r->build_id ? r->build_id : t);
+    strbuf_addf(&out, "SANDBOX_ID=%s\n", id);
+    if (e2b_write_file_atomic(p, out.buf, out.len, 0644, NULL) < 0)
+        die("cannot write %s", p);
+}
+
 static void make_dev(const char *root, bool userns)
 {
     _cleanup_free_ char *dev = e2b_path_join(root, "dev");
@@ -241,7 +359,7 @@ static void restrict_proc(void)
     for (size_t i = 0; i < ARRAY_SIZE(ro); i++)
         if (access(ro[i], F_OK) == 0) {
             mount(ro[i], ro[i], NULL, MS_BIND | MS_REC, NULL);
-            mount(NULL, ro[i], NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+            make_ro_tree(ro[i]);
         }
 }
 
@@ -316,10 +434,35 @@ static int listen_in(const char *dir, const char *name)
     return fd;
 }
 
+/* Close every fd but 0-2 and the ones given: the supervisor's lock and its
+ * pipe to the CLI must not live on in the sandbox's pid 1. */
+static void close_others(const int *keep, size_t n)
+{
+    int k[8];
+    size_t m = 0;
+    for (size_t i = 0; i < n && m < ARRAY_SIZE(k); i++)
+        if (keep[i] > 2)
+            k[m++] = keep[i];
+    for (size_t i = 1; i < m; i++) /* sort: a handful */
+        for (size_t j = i; j > 0 && k[j - 1] > k[j]; j--) {
+            int t = k[j];
+            k[j] = k[j - 1], k[j - 1] = t;
+        }
+    unsigned lo = 3;
+    for (size_t i = 0; i < m; i++) {
+        if ((unsigned)k[i] > lo)
+            close_range(lo, (unsigned)k[i] - 1, 0);
+        lo = (unsigned)k[i] + 1;
+    }
+    close_range(lo, ~0U, 0);
+}
+
 /* pid 1 of the sandbox: set up, start envd, reap orphans until envd dies. */
 static _noreturn_ void init_main(struct e2b_sandbox_root *r, const char *id, int go_fd, int net_fd,
                                  int ready_w, int log_w, const char *logp)
 {
+    const int keep[] = {go_fd, net_fd, ready_w, log_w};
+    close_others(keep, ARRAY_SIZE(keep));
     char go;
     if (read(go_fd, &go, 1) != 1)
         _exit(1); /* the supervisor gave up */
@@ -389,11 +532,8 @@ static _noreturn_ void init_main(struct e2b_sandbox_root *r, const char *id, int
         die("cannot create %s", slot);
     close(fd);
     must_mount(r->envd, slot, NULL, MS_BIND, NULL);
-    remount_ro(slot, MS_NODEV | MS_NOSUID);
-    /* /.e2b as E2B's templates have it */
-    _cleanup_free_ char *marker = e2b_path_join(root, ".e2b");
-    _cleanup_free_ char *text = xasprintf("SANDBOX_ID=%s\nENV_ID=%s\n", id, r->host ? "host" : "template");
-    e2b_write_file_atomic(marker, text, strlen(text), 0644, NULL);
+    make_ro_tree(slot);
+    write_marker(root, r, id);
     if (r->internet) { /* slirp4netns's resolver */
         _cleanup_free_ char *resolv = e2b_path_join(run, "resolv.conf");
         e2b_write_file_atomic(resolv, "nameserver 10.0.2.3\n", 20, 0644, NULL);

@@ -27,6 +27,8 @@ struct e2b_sandbox_root {
     char *envd;         /* static envd binary on the host */
     char *state_dir;    /* <runtime>/sandboxes/<id>: envd.sock and init.log go there */
     char *user;         /* envd's default user */
+    char *template_id;  /* for /.e2b where the template's own file lacks it */
+    char *build_id;
     int disk_mb;        /* size of the writable layer */
     bool internet;      /* outbound network through slirp4netns */
     bool userns;        /* unprivileged: a user namespace maps the caller to root

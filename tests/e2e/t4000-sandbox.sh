@@ -130,19 +130,49 @@ test_expect_success 'set-timeout moves the deadline' '
     wait_for 100 sbx_gone "$id"
 '
 
-test_expect_success 'no network but loopback by default; --internet adds slirp4netns without the host loopback' '
+# A network of the test's own: a namespace with a veth pair, a listener at
+# 10.254.254.2 in it (what "the internet" is here), and one on the host's
+# 127.0.0.1 that no sandbox may reach.
+NS=e2b-t4000-$$
+if ip netns add "$NS" 2>/dev/null; then
+    test_atexit "ip netns del $NS"
+    test_atexit "ip link del e2bt$$a"
+    ip link add "e2bt$$a" type veth peer name "e2bt$$b" && ip link set "e2bt$$b" netns "$NS" &&
+        ip addr add 10.254.254.1/30 dev "e2bt$$a" && ip link set "e2bt$$a" up &&
+        ip netns exec "$NS" ip addr add 10.254.254.2/30 dev "e2bt$$b" &&
+        ip netns exec "$NS" ip link set "e2bt$$b" up && ip netns exec "$NS" ip link set lo up ||
+        echo "# cannot set up the test network"
+fi
+# connect HOST PORT from inside a sandbox: "open" or the reason it failed
+CONNECT="python3 -c \"import socket,sys
+try:
+    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5); print(\\\"open\\\")
+except OSError as e:
+    print(e)\""
+
+test_expect_success 'no network but loopback by default; --internet reaches out through slirp4netns, not to the host loopback' '
     port=$(free_port)
+    out=$(free_port)
     python3 -m http.server --bind 127.0.0.1 "$port" > http.log 2>&1 &
     hp=$!
-    test_when_finished "kill $hp"
+    ip netns exec "$NS" python3 -m http.server --bind 10.254.254.2 "$out" > out.log 2>&1 &
+    op=$!
+    test_when_finished "kill $hp $op"
     wait_for 100 curl -sf -o /dev/null "http://127.0.0.1:$port/" &&
-    sbx_create host && plain=$SBX &&
-    test_must_fail e2b sandbox exec "$plain" "grep -q tap0 /proc/net/dev" && e2b sandbox kill "$plain" &&
+    wait_for 100 curl -sf -o /dev/null "http://10.254.254.2:$out/" &&
+    : > http.log && sbx_create host && plain=$SBX &&
+    test_must_fail e2b sandbox exec "$plain" "grep -q tap0 /proc/net/dev" &&
+    e2b sandbox exec "$plain" "$CONNECT 10.254.254.2 $out" > r && cat r && test_grep "unreachable" r &&
+    e2b sandbox kill "$plain" &&
     sbx_create host --internet && net=$SBX &&
     e2b sandbox exec "$net" "grep -q tap0 /proc/net/dev" &&
     e2b sandbox exec "$net" "grep -q 0202000A /proc/net/route" &&
-    test_must_fail e2b sandbox exec --timeout 10 "$net" "exec 3<>/dev/tcp/10.0.2.2/$port" &&
-    test_must_fail e2b sandbox exec --timeout 10 "$net" "exec 3<>/dev/tcp/127.0.0.1/$port" &&
+    e2b sandbox exec "$net" "$CONNECT 10.254.254.2 $out" > r && cat r && test "$(cat r)" = open &&
+    e2b sandbox exec "$net" "python3 -c \"import urllib.request; print(urllib.request.urlopen(\\\"http://10.254.254.2:$out/\\\", timeout=5).status)\"" > r &&
+    test "$(cat r)" = 200 &&
+    e2b sandbox exec "$net" "$CONNECT 10.0.2.2 $port" > r && cat r && test "$(cat r)" != open &&
+    e2b sandbox exec "$net" "$CONNECT 127.0.0.1 $port" > r && cat r && test_grep "refused" r &&
+    ! grep -q GET http.log &&
     e2b sandbox kill "$net" && sbx_gone "$net"
 '
 
@@ -169,6 +199,21 @@ test_expect_success 'a template with only its ext4 image starts from the image' 
     losetup -j "$tdir/rootfs.ext4" > loops && test -s loops &&
     e2b sandbox kill "$id" && sbx_gone "$id" &&
     wait_for 100 sh -c "test -z \"\$(losetup -j $tdir/rootfs.ext4)\""
+'
+
+test_expect_success '/.e2b keeps the build'"'"'s ENV_ID and BUILD_ID and adds the sandbox'"'"'s ID' '
+    e2b template list --json > tl.json &&
+    bid=$(python3 -c "import json,sys; print([t for t in json.load(open(\"tl.json\")) if t[\"templateID\"] == sys.argv[1]][0][\"buildID\"])" "$(cat tid)") &&
+    test -n "$bid" &&
+    sbx_create img4 && id=$SBX &&
+    e2b sandbox exec "$id" "while read -r l; do echo \$l; done < /.e2b" > marker && cat marker &&
+    test_grep "^ENV_ID=$(cat tid)$" marker && test_grep "^BUILD_ID=$bid$" marker &&
+    test_grep "^TEMPLATE_ID=$(cat tid)$" marker && test_grep "^SANDBOX_ID=$id$" marker &&
+    test "$(grep -c ^ENV_ID= marker)" = 1 &&
+    e2b sandbox kill "$id" &&
+    sbx_create host && e2b sandbox exec "$SBX" "cat /.e2b" > marker &&
+    test_grep "^ENV_ID=host$" marker && test_grep "^SANDBOX_ID=$SBX$" marker &&
+    e2b sandbox kill "$SBX"
 '
 
 test_expect_success 'a corrupt template image is a clear error and leaves nothing' '

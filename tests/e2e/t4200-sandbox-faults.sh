@@ -60,15 +60,35 @@ test_expect_success 'kill -9 of the CLI in the middle of exec, then kill: nothin
     ! pgrep -f "sleep 300" > /dev/null
 '
 
+test_expect_success 'a dead supervisor'"'"'s pid taken by another process: kill and list leave that process alone' '
+    sleep 300 &
+    victim=$!
+    test_when_finished "kill $victim"
+    sbx_create host && id=$SBX &&
+    sup=$(state "$id" supervisorPid) && init=$(state "$id" initPid) &&
+    kill -9 "$sup" && wait_for 100 sh -c "! kill -0 $init 2>/dev/null" &&
+    sed -i "s/\"supervisorPid\": $sup/\"supervisorPid\": $victim/" "$E2B_RUNTIME_DIR/sandboxes/$id/state.json" &&
+    test "$(state "$id" supervisorPid)" = "$victim" &&
+    test_must_fail e2b sandbox kill "$id" 2>err && test_grep "not found" err &&
+    e2b sandbox list > /dev/null && kill -0 "$victim" && sbx_gone "$id"
+'
+
 test_expect_success 'kill -9 of a create in flight leaves nothing once reaped' '
-    { e2b sandbox create -d host > /dev/null 2>&1 & } && cli=$! &&
-    kill -9 $cli; sleep 2;
-    for d in "$E2B_RUNTIME_DIR"/sandboxes/*; do
-        [ -d "$d" ] || continue
-        e2b sandbox kill "$(basename "$d")" 2>/dev/null || :
-    done
+    # the CLI waits for the supervisor about 40 ms: kill it the moment the state appears
+    for try in 1 2 3 4 5; do
+        { e2b sandbox create -d host > /dev/null 2>&1 & } && cli=$! && n=0 &&
+        while ! ls "$E2B_RUNTIME_DIR"/sandboxes/*/state.json > /dev/null 2>&1 && [ $n -lt 100000 ]; do
+            n=$((n + 1))
+        done &&
+        kill -9 $cli 2>/dev/null && break
+        wait $cli; e2b sandbox kill --all -q
+    done &&
+    echo "killed the CLI in flight on try $try" && test $try -lt 5 &&
+    d=$(dirname "$(ls "$E2B_RUNTIME_DIR"/sandboxes/*/state.json | head -1)") && id=$(basename "$d") &&
+    wait_for 100 sh -c "e2b sandbox list; ! test -e $d/state.json || grep -q running $d/state.json" &&
+    { e2b sandbox kill "$id" 2>/dev/null || :; } &&
     e2b sandbox list > /dev/null &&
-    test -z "$(ls "$E2B_RUNTIME_DIR/sandboxes")"
+    test -z "$(ls "$E2B_RUNTIME_DIR/sandboxes")" && sbx_gone "$id"
 '
 
 test_done

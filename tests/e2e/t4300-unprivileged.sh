@@ -62,7 +62,7 @@ test_expect_success 'host files: secrets masked, other users'"'"' files unreadab
         grep -v "shadow\|sudoers\|/ssh\|ssl/private" | head -1) &&
     echo "root-only host file: $other" && test -n "$other" &&
     ue2b sandbox exec "$ID" "test -e $other" &&
-    test_must_fail ue2b sandbox exec "$ID" "cat $other"
+    test "$(ue2b sandbox exec "$ID" "cat $other 2>/dev/null | wc -c")" = 0
 '
 
 test_expect_success 'privileged system calls are refused unprivileged too (mount, modules, keyring, bpf, ptrace of envd ...)' '
