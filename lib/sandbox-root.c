@@ -394,6 +394,20 @@ static void drop_capabilities(void)
 
 /* envd with fd 0 /dev/null, 1 and 2 the log pipe, 3 the readiness pipe and
  * 4 the listening socket (moved up first: dup2 must not overwrite a source). */
+/* What every sandbox process lives under from here: the capabilities a
+ * container's root keeps, no_new_privs, the seccomp filter. */
+static void lock_down(const struct e2b_seccomp_prog *prog)
+{
+    drop_capabilities();
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        die("cannot set no_new_privs");
+    _cleanup_error_ struct e2b_error *err = NULL;
+    if (e2b_seccomp_load(prog, &err) < 0) {
+        errno = 0;
+        die("%s", err->msg);
+    }
+}
+
 static _noreturn_ void run_envd(const char *user, int ready_w, int log_w, int listen_fd)
 {
     int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -553,25 +567,45 @@ static _noreturn_ void init_main(struct e2b_sandbox_root *r, const char *id, int
         die("cannot detach the host root");
     restrict_proc();
 
-    drop_capabilities();
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-        die("cannot set no_new_privs");
+    /* The filter is built once, for init and envd. */
     _cleanup_error_ struct e2b_error *err = NULL;
-    if (e2b_seccomp_apply(&err) < 0) {
+    struct e2b_seccomp_prog prog;
+    if (e2b_seccomp_build(&prog, &err) < 0) {
         errno = 0;
         die("%s", err->msg);
     }
-
     sigset_t all;
     sigfillset(&all);
     sigprocmask(SIG_BLOCK, &all, NULL);
+    int gate[2];
+    if (pipe2(gate, O_CLOEXEC) < 0)
+        die("cannot start envd");
     pid_t envd = fork();
     if (envd < 0)
         die("cannot start envd");
     if (envd == 0) {
+        char c;
+        close(gate[1]);
+        if (read(gate[0], &c, 1) != 1)
+            _exit(1); /* init could not hide our memory */
+        close(gate[0]);
+        lock_down(&prog);
         sigprocmask(SIG_UNBLOCK, &all, NULL);
         run_envd(r->user, ready_w, log_w, listen_fd);
     }
+    close(gate[0]);
+    /* envd is exec'd by root and so dumpable, and the sandbox's root has its
+     * uid and capabilities: /proc/<envd>/mem would let it write envd's
+     * memory, round the ptrace denial. Hidden before envd runs. */
+    _cleanup_free_ char *mem = xasprintf("/proc/%d/mem", (int)envd);
+    _cleanup_free_ char *tmem = xasprintf("/proc/%d/task/%d/mem", (int)envd, (int)envd);
+    must_mount("/dev/null", mem, NULL, MS_BIND, NULL);
+    must_mount("/dev/null", tmem, NULL, MS_BIND, NULL);
+    if (write(gate[1], "g", 1) != 1)
+        die("cannot start envd");
+    close(gate[1]);
+    lock_down(&prog);
+    e2b_seccomp_prog_release(&prog);
     /* envd holds these now: its death before listening is EOF on ready_w */
     close(ready_w);
     close(log_w);

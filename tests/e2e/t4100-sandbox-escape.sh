@@ -24,7 +24,7 @@ wait_for 100 curl -sf -o /dev/null "http://127.0.0.1:$LPORT/" || echo "# listene
 
 healthy() { e2b sandbox exec "$B" true && e2b sandbox exec "$A" true; }
 
-test_expect_success 'privileged system calls are all refused (mount, modules, keyring, bpf, perf, ptrace of envd and init, kexec, reboot, clock, io_uring, raw devices, host loopback)' '
+test_expect_success 'privileged system calls are all refused (mount, modules, keyring, bpf, perf, ptrace of envd and init and what gets round it, kexec, reboot, clock, swap, NUMA, personality, io_uring, device nodes, host loopback)' '
     envd_pid=$(e2b sandbox exec "$A" "for p in /proc/[0-9]*; do [ \"\$(cat \$p/comm)\" = envd ] && basename \$p; done | head -1") &&
     e2b sandbox exec "$A" "/tmp/probe $LPORT $envd_pid" > probe.out; rc=$?
     cat probe.out; echo "probe exit $rc, envd pid $envd_pid, listener port $LPORT"
@@ -32,6 +32,11 @@ test_expect_success 'privileged system calls are all refused (mount, modules, ke
     test_grep "BLOCKED ptrace envd" probe.out && test_grep "BLOCKED connect to the host" probe.out &&
     test_grep "^BLOCKED mknod and open the host.s loop0 (b 7:0) in /dev " probe.out &&
     test_grep "^BLOCKED mknod and open the host.s loop0 (b 7:0) in /run/e2b " probe.out &&
+    for a in "pidfd_getfd of envd" "read and write envd.s memory through /proc/PID/mem" \
+        "read and write envd.s memory through /proc/PID/task" "userfaultfd" "personality READ_IMPLIES_EXEC" \
+        "fsopen" "swapon" "pivot_root" "setns into init" "clone(CLONE_NEWUSER)" "mbind" "move_pages"; do
+        test_grep "^BLOCKED $a" probe.out || exit 1
+    done &&
     ! grep -q "GET\|CONNECT" "$TRASH/listener.log" && healthy
 '
 
