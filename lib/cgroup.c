@@ -29,6 +29,20 @@ static char *dir_for(const char *ctrl, const char *id)
     return xasprintf(CG_ROOT "/%s/e2b/%s", ctrl, id);
 }
 
+static char *frozen_part(const char *id)
+{
+    return xasprintf(CG_ROOT "/freezer/e2b/%s/sandbox", id);
+}
+
+int e2b_cgroup_open_frozen_part(const char *id, const char *file, int flags)
+{
+    if (e2b_cgroup_v2())
+        return -1;
+    _cleanup_free_ char *d = frozen_part(id);
+    _cleanup_free_ char *p = e2b_path_join(d, file);
+    return open(p, flags | O_CLOEXEC);
+}
+
 static int write_str(const char *dir, const char *file, const char *value, struct e2b_error **err)
 {
     _cleanup_free_ char *p = e2b_path_join(dir, file);
@@ -91,6 +105,9 @@ int e2b_cgroup_create(const char *id, const struct e2b_cgroup_limits *lim, struc
         if (e2b_mkdir_p(d, 0755, err) < 0)
             return -1;
     }
+    _cleanup_free_ char *frozen = frozen_part(id);
+    if (access(CG_ROOT "/freezer", F_OK) == 0 && mkdir(frozen, 0755) < 0 && errno != EEXIST)
+        return e2b_error_sys(err, errno, "cannot create cgroup %s", frozen);
     _cleanup_free_ char *mem = dir_for("memory", id);
     if (lim->memory_bytes) {
         snprintf(buf, sizeof(buf), "%llu", (unsigned long long)lim->memory_bytes);
@@ -174,7 +191,11 @@ int e2b_cgroup_freeze(const char *id, bool frozen, struct e2b_error **err)
         _cleanup_free_ char *d = dir_for(NULL, id);
         return write_str(d, "cgroup.freeze", frozen ? "1" : "0", err);
     }
-    _cleanup_free_ char *d = dir_for("freezer", id);
+    _cleanup_free_ char *d = frozen_part(id);
+    if (access(d, F_OK) < 0) { /* made before the frozen part existed */
+        free(d);
+        d = dir_for("freezer", id);
+    }
     if (write_str(d, "freezer.state", frozen ? "FROZEN" : "THAWED", err) < 0)
         return -1;
     /* FREEZING is transient; wait (bounded) until the kernel reports FROZEN. */
@@ -253,7 +274,10 @@ void e2b_cgroup_destroy(const char *id)
         return;
     }
     _cleanup_free_ char *fz = dir_for("freezer", id);
-    write_str(fz, "freezer.state", "THAWED", NULL); /* frozen tasks cannot die */
+    _cleanup_free_ char *part = frozen_part(id);
+    write_str(part, "freezer.state", "THAWED", NULL); /* frozen tasks cannot die */
+    write_str(fz, "freezer.state", "THAWED", NULL);
+    kill_and_remove(part);
     for (size_t i = 0; i < ARRAY_SIZE(v1_ctrls); i++) {
         _cleanup_free_ char *d = dir_for(v1_ctrls[i], id);
         kill_and_remove(d);

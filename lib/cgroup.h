@@ -26,12 +26,18 @@ struct e2b_cgroup_stats {
     bool oom_killed;       /* the memory limit killed something */
 };
 
+/* On v1 the freezer freezes <id>/sandbox, where envd and everything below
+ * it live, not init at <id>: frozen v1 tasks ignore SIGKILL, so init stays
+ * free to thaw and kill them if the supervisor dies while it is paused. */
 bool e2b_cgroup_v2(void);
 int e2b_cgroup_create(const char *id, const struct e2b_cgroup_limits *lim, struct e2b_error **err);
 int e2b_cgroup_add(const char *id, pid_t pid, struct e2b_error **err);
 /* A helper of the sandbox that runs outside it (slirp4netns opens the host's
  * /dev/net/tun): every controller but devices. */
 int e2b_cgroup_add_helper(const char *id, pid_t pid, struct e2b_error **err);
+/* Open a file of the frozen part (v1: freezer/e2b/<id>/sandbox/FILE), or -1
+ * where there is none (v2, or no freezer hierarchy). */
+int e2b_cgroup_open_frozen_part(const char *id, const char *file, int flags);
 /* Take back loop-control and the loop devices (init, once the image is mounted). */
 int e2b_cgroup_drop_loop(const char *id, struct e2b_error **err);
 int e2b_cgroup_freeze(const char *id, bool frozen, struct e2b_error **err);

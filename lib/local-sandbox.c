@@ -5,7 +5,9 @@
  *     └─ init   (pid 1 of the sandbox's pid namespace; builds the root, reaps)
  *          └─ envd (the agent; every sandbox process is its descendant)
  * When envd or init dies the sandbox ends; when the supervisor dies init gets
- * SIGKILL (PDEATHSIG) and the namespaces go with it.
+ * SIGTERM (PDEATHSIG), thaws what a pause froze (v1: envd and below are in
+ * a freezer cgroup init is not in), kills it all and exits, and the
+ * namespaces go with it; the next e2b run removes the state and cgroups.
  */
 #include "local-sandbox.h"
 #include "cgroup.h"

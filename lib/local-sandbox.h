@@ -7,8 +7,9 @@
  * pivots into it, drops privileges (capabilities, no_new_privs, seccomp) and
  * runs envd on a unix socket in the state directory. The supervisor enforces
  * the timeout and removes everything when the sandbox ends; if it is killed,
- * the kernel takes the namespaces down (init has PDEATHSIG) and the next e2b
- * run removes what is left (e2b_local_reap).
+ * init (PDEATHSIG) thaws and kills the sandbox's processes, the kernel takes
+ * the namespaces down, and the next e2b run removes what is left
+ * (e2b_local_reap).
  *
  * State: <runtime dir>/sandboxes/<id>/state.json, written atomically under a
  * lock; envd's socket is <runtime dir>/sandboxes/<id>/envd.sock; sandbox.log

@@ -475,6 +475,11 @@ static void close_others(const int *keep, size_t n)
 static _noreturn_ void init_main(struct e2b_sandbox_root *r, const char *id, int go_fd, int net_fd,
                                  int ready_w, int log_w, const char *logp)
 {
+    /* Every signal waits for the loop at the end: pid 1 of a namespace would
+     * drop an unhandled SIGTERM (the supervisor's death, PDEATHSIG). */
+    sigset_t all;
+    sigfillset(&all);
+    sigprocmask(SIG_BLOCK, &all, NULL);
     const int keep[] = {go_fd, net_fd, ready_w, log_w};
     close_others(keep, ARRAY_SIZE(keep));
     char go;
@@ -502,6 +507,10 @@ static _noreturn_ void init_main(struct e2b_sandbox_root *r, const char *id, int
     }
     must_mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
     int listen_fd = listen_in(r->state_dir, "envd.sock");
+    /* v1: envd joins the part the freezer freezes; init stays out of it and
+     * keeps the means to thaw it (see the loop) */
+    int frozen_procs = r->userns ? -1 : e2b_cgroup_open_frozen_part(id, "cgroup.procs", O_WRONLY);
+    int frozen_state = r->userns ? -1 : e2b_cgroup_open_frozen_part(id, "freezer.state", O_WRONLY);
 
     _cleanup_free_ char *scratch = e2b_path_join(r->state_dir, "mnt");
     mkdir(scratch, 0700);
@@ -574,9 +583,6 @@ static _noreturn_ void init_main(struct e2b_sandbox_root *r, const char *id, int
         errno = 0;
         die("%s", err->msg);
     }
-    sigset_t all;
-    sigfillset(&all);
-    sigprocmask(SIG_BLOCK, &all, NULL);
     int gate[2];
     if (pipe2(gate, O_CLOEXEC) < 0)
         die("cannot start envd");
@@ -589,6 +595,8 @@ static _noreturn_ void init_main(struct e2b_sandbox_root *r, const char *id, int
         if (read(gate[0], &c, 1) != 1)
             _exit(1); /* init could not hide our memory */
         close(gate[0]);
+        if (frozen_procs >= 0 && write(frozen_procs, "0", 1) != 1) /* 0: the writer */
+            die("cannot move envd into the sandbox's freezer cgroup");
         lock_down(&prog);
         sigprocmask(SIG_UNBLOCK, &all, NULL);
         run_envd(r->user, ready_w, log_w, listen_fd);
@@ -611,10 +619,15 @@ static _noreturn_ void init_main(struct e2b_sandbox_root *r, const char *id, int
     close(log_w);
     close(listen_fd);
     close(boot_log);
+    if (frozen_procs >= 0)
+        close(frozen_procs);
     for (;;) {
         siginfo_t si;
         int sig = sigwaitinfo(&all, &si);
         if (sig == SIGTERM || sig == SIGINT) {
+            /* the supervisor died (or asks): thaw, or frozen v1 tasks would outlive us */
+            if (frozen_state >= 0)
+                (void)!write(frozen_state, "THAWED", 6);
             kill(-1, SIGKILL);
             _exit(0);
         }
@@ -787,7 +800,7 @@ int e2b_sandbox_root_spawn(struct e2b_sandbox_root *r, const char *id, pid_t *re
     if (pid < 0)
         return e2b_error_sys(err, errno, "cannot start the sandbox");
     if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        prctl(PR_SET_PDEATHSIG, SIGTERM); /* init thaws and kills the sandbox, then exits */
         (void)supervisor; /* getppid() is 0 in a new pid namespace; the go byte is the check */
         close(gop[1]);
         if (netp[0] >= 0)

@@ -97,7 +97,7 @@ test_expect_success 'metrics and logs' '
 test_expect_success 'pause freezes it, resume thaws it' '
     e2b sandbox pause "$ID" &&
     e2b sandbox list --state paused > out && test_grep "$ID" out &&
-    grep -q FROZEN /sys/fs/cgroup/freezer/e2b/$ID/freezer.state 2>/dev/null ||
+    grep -q FROZEN /sys/fs/cgroup/freezer/e2b/$ID/sandbox/freezer.state 2>/dev/null ||
         grep -q 1 /sys/fs/cgroup/e2b/$ID/cgroup.freeze &&
     test_must_fail e2b sandbox pause "$ID" 2>err && test_grep "not running" err &&
     e2b sandbox resume "$ID" &&

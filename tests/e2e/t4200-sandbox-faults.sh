@@ -27,6 +27,31 @@ test_expect_success 'kill -9 of the supervisor: the sandbox dies with it, the ne
     sbx_gone "$id"
 '
 
+test_expect_success 'kill -9 of the supervisor of a paused sandbox: its frozen processes die too' '
+    sbx_create host && id=$SBX &&
+    sup=$(state "$id" supervisorPid) && init=$(state "$id" initPid) &&
+    pidns=$(readlink /proc/$init/ns/pid) &&
+    e2b sandbox exec --background "$id" "sleep 300" > /dev/null &&
+    e2b sandbox pause "$id" &&
+    { grep -q FROZEN /sys/fs/cgroup/freezer/e2b/$id/sandbox/freezer.state 2>/dev/null ||
+        grep -q 1 /sys/fs/cgroup/e2b/$id/cgroup.freeze; } &&
+    kill -9 "$sup" &&
+    wait_for 100 sh -c "! kill -0 $init 2>/dev/null" &&
+    wait_for 100 sh -c "! { for p in /proc/[0-9]*; do readlink \$p/ns/pid; done 2>/dev/null | grep -qx \"$pidns\"; }" &&
+    ! ns_alive "$id" "$pidns" &&
+    e2b sandbox list > /dev/null && sbx_gone "$id"
+'
+
+test_expect_success 'kill -9 of the supervisor of an --internet sandbox leaves no slirp4netns' '
+    sbx_create host --internet && id=$SBX &&
+    sup=$(state "$id" supervisorPid) && init=$(state "$id" initPid) &&
+    pgrep -f "^slirp4netns.* $init tap0" > /dev/null &&
+    kill -9 "$sup" &&
+    wait_for 100 sh -c "! kill -0 $init 2>/dev/null" &&
+    wait_for 100 sh -c "! pgrep -f \"^slirp4netns.* $init tap0\"" &&
+    e2b sandbox list > /dev/null && sbx_gone "$id"
+'
+
 test_expect_success 'kill -9 of the supervisor of an ext4-image sandbox leaves no loop device' '
     sbx_tiny_template img ctx > tid &&
     tdir=$(readlink -f "$E2B_DATA_DIR/templates/$(cat tid)/current") && rm -rf "$tdir/rootfs" &&
@@ -56,8 +81,7 @@ test_expect_success 'kill -9 of the CLI in the middle of exec, then kill: nothin
     sleep 1 && kill -9 $cli &&
     e2b sandbox exec "$id" true &&
     e2b sandbox kill "$id" &&
-    sbx_gone "$id" && ! ns_alive "$id" "$pidns" &&
-    ! pgrep -f "sleep 300" > /dev/null
+    sbx_gone "$id" && ! ns_alive "$id" "$pidns"
 '
 
 test_expect_success 'a dead supervisor'"'"'s pid taken by another process: kill and list leave that process alone' '
