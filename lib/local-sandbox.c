@@ -14,12 +14,14 @@
 #include "config.h"
 #include "fsutil.h"
 #include "http.h"
+#include "process-client.h"
 #include "sandbox-root.h"
 #include "strbuf.h"
 #include "template-store.h"
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -137,7 +139,15 @@ static bool signal_supervisor(const char *dir, pid_t sup, int sig)
  * envd or the sandbox writes). Only the supervisor writes it. */
 #define LOG_MAX (1 << 20)
 
+static void log_entry_stream(const char *dir, const char *logger, const char *stream, const char *level,
+                             const char *msg);
 static void log_entry(const char *dir, const char *logger, const char *level, const char *msg)
+{
+    log_entry_stream(dir, logger, NULL, level, msg);
+}
+
+static void log_entry_stream(const char *dir, const char *logger, const char *stream, const char *level,
+                             const char *msg)
 {
     _cleanup_free_ char *ts = e2b_rfc3339(e2b_wall_ms());
     json_t *m = json_string(msg);
@@ -150,6 +160,8 @@ static void log_entry(const char *dir, const char *logger, const char *level, co
     }
     json_t *e = json_pack("{s:s, s:s, s:o, s:{s:s}}", "timestamp", ts, "level", level, "message", m,
                           "fields", "logger", logger);
+    if (stream)
+        json_object_set_new(json_object_get(e, "fields"), "stream", json_string(stream));
     _cleanup_free_ char *line = e2b_json_dump(e, 0);
     json_decref(e);
     _cleanup_free_ char *p = e2b_path_join(dir, "sandbox.log");
@@ -182,15 +194,17 @@ static void sbx_log(const char *dir, const char *level, const char *fmt, ...)
     free(msg);
 }
 
-/* envd's stdout and stderr, one log entry a line (an overlong line in pieces). */
+/* Output that becomes log entries, one a line (an overlong line in
+ * pieces): envd's stdout and stderr, the start command's two streams. */
 struct line_buf {
     int fd;
+    const char *logger, *stream;
     size_t len;
     char buf[4096];
 };
 
-/* false once envd (and everything that held its stderr) is gone */
-static bool pump_envd_log(struct line_buf *lb, const char *dir)
+/* false at EOF: the writer (and everything that held its end) is gone */
+static bool pump_log(struct line_buf *lb, const char *dir)
 {
     ssize_t n = read(lb->fd, lb->buf + lb->len, sizeof(lb->buf) - 1 - lb->len);
     if (n < 0)
@@ -198,7 +212,7 @@ static bool pump_envd_log(struct line_buf *lb, const char *dir)
     if (n == 0) {
         if (lb->len) {
             lb->buf[lb->len] = '\0';
-            log_entry(dir, "envd", "info", lb->buf);
+            log_entry_stream(dir, lb->logger, lb->stream, "info", lb->buf);
         }
         return false;
     }
@@ -207,18 +221,82 @@ static bool pump_envd_log(struct line_buf *lb, const char *dir)
     while ((nl = memchr(start, '\n', (size_t)(end - start)))) {
         *nl = '\0';
         if (nl > start)
-            log_entry(dir, "envd", "info", start);
+            log_entry_stream(dir, lb->logger, lb->stream, "info", start);
         start = nl + 1;
     }
     size_t rest = (size_t)(end - start);
     if (rest == sizeof(lb->buf) - 1) {
         start[rest] = '\0';
-        log_entry(dir, "envd", "info", start);
+        log_entry_stream(dir, lb->logger, lb->stream, "info", start);
         rest = 0;
     }
     memmove(lb->buf, start, rest);
     lb->len = rest;
     return true;
+}
+
+/* The template's start command, as E2B runs it when a sandbox starts: in
+ * the background through envd (tag "startCmd", the template's user and
+ * workdir), its output streamed into the sandbox's log. A thread holds the
+ * stream; it writes only to its pipes, the supervisor's loop does the log. */
+struct start_cmd {
+    struct e2b_envd_endpoint ep;
+    char *cmd, *user, *cwd;
+    int out_w, err_w;
+};
+
+static void *start_cmd_main(void *ud)
+{
+    struct start_cmd *sc = ud;
+    const char *argv[] = {"/bin/sh", "-c", sc->cmd, NULL};
+    struct e2b_run_opts o = {.argv = argv, .user = sc->user, .cwd = sc->cwd, .tag = "startCmd",
+                             .out_fd = sc->out_w, .err_fd = sc->err_w};
+    int code = 0;
+    struct e2b_error *err = NULL;
+    if (e2b_process_run(&sc->ep, &o, &code, &err) < 0)
+        dprintf(sc->err_w, "the start command could not run: %s\n", err ? err->msg : "unknown error");
+    else
+        dprintf(sc->err_w, "the start command exited with status %d\n", code);
+    e2b_error_free(err);
+    close(sc->out_w);
+    close(sc->err_w);
+    return NULL;
+}
+
+/* Start it; *out and *err get the read ends of its output. */
+static int start_cmd_begin(const char *id, const json_t *state, int *out, int *err_r, struct e2b_error **err)
+{
+    int po[2], pe[2];
+    if (pipe2(po, O_CLOEXEC) < 0)
+        return e2b_error_sys(err, errno, "cannot run the start command");
+    if (pipe2(pe, O_CLOEXEC) < 0) {
+        close(po[0]), close(po[1]);
+        return e2b_error_sys(err, errno, "cannot run the start command");
+    }
+    struct start_cmd *sc = xcalloc(1, sizeof(*sc));
+    sc->ep.base = e2b_local_envd_base(id);
+    sc->ep.sandbox_id = xstrdup(id);
+    if (e2b_json_str(state, "envdAccessToken"))
+        sc->ep.access_token = xstrdup(e2b_json_str(state, "envdAccessToken"));
+    sc->cmd = xstrdup(e2b_json_str(state, "startCmd"));
+    sc->user = e2b_json_str(state, "defaultUser") ? xstrdup(e2b_json_str(state, "defaultUser")) : NULL;
+    sc->cwd = e2b_json_str(state, "defaultWorkdir") ? xstrdup(e2b_json_str(state, "defaultWorkdir")) : NULL;
+    sc->out_w = po[1];
+    sc->err_w = pe[1];
+    pthread_t t;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, 256 << 10);
+    int e = pthread_create(&t, &attr, start_cmd_main, sc);
+    pthread_attr_destroy(&attr);
+    if (e) {
+        close(po[0]), close(po[1]), close(pe[0]), close(pe[1]);
+        return e2b_error_sys(err, e, "cannot run the start command");
+    }
+    *out = po[0];
+    *err_r = pe[0];
+    return 0;
 }
 
 /* ---- finding things ------------------------------------------------------- */
@@ -410,14 +488,23 @@ static _noreturn_ void supervise(struct supervisor *s, const struct e2b_local_op
             goto fail;
     }
     sbx_log(s->dir, "info", "sandbox started from template '%s'", e2b_json_str(state, "templateID"));
+    /* Output to the log: envd's, and the start command's when the template has one. */
+    struct line_buf *logs = xcalloc(3, sizeof(*logs));
+    logs[0] = (struct line_buf){.fd = s->root.log_fd, .logger = "envd"};
+    logs[1] = (struct line_buf){.fd = -1, .logger = "startCmd", .stream = "stdout"};
+    logs[2] = (struct line_buf){.fd = -1, .logger = "startCmd", .stream = "stderr"};
+    if (e2b_json_str(state, "startCmd") && *e2b_json_str(state, "startCmd")) {
+        sbx_log(s->dir, "info", "start command: %s", e2b_json_str(state, "startCmd"));
+        if (start_cmd_begin(s->id, state, &logs[1].fd, &logs[2].fd, &err) < 0)
+            goto fail;
+    }
     report(ready_fd, "ok");
     ready_fd = -1;
 
     /* Wait for the end: the deadline (unless paused), a kill, or init's
-     * death; meanwhile envd's output goes to the log. */
+     * death; meanwhile the output goes to the log. At the deadline the
+     * sandbox is killed, or paused when its lifecycle says so (autoPause). */
     int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
-    struct line_buf *elog = xcalloc(1, sizeof(*elog));
-    elog->fd = s->root.log_fd;
     bool reload = false;
     for (;;) {
         if (reload) {
@@ -434,22 +521,36 @@ static _noreturn_ void supervise(struct supervisor *s, const struct e2b_local_op
         bool paused = STREQ(e2b_json_str(state, "state") ? e2b_json_str(state, "state") : "", "paused");
         int64_t left = e2b_json_int(state, "deadlineBootMs", 0) - e2b_boot_ms();
         if (!paused && left <= 0) {
-            supervisor_cleanup(s, "timeout");
-            _exit(0);
+            if (!STREQ(e2b_json_str(json_object_get(state, "lifecycle"), "onTimeout") ?: "kill", "pause")) {
+                supervisor_cleanup(s, "timeout");
+                _exit(0);
+            }
+            _cleanup_error_ struct e2b_error *perr = NULL;
+            if (e2b_local_pause(s->id, &perr) < 0) {
+                sbx_log(s->dir, "error", "cannot pause at the timeout: %s", perr->msg);
+                supervisor_cleanup(s, "timeout");
+                _exit(0);
+            }
+            sbx_log(s->dir, "info", "paused at the timeout (lifecycle onTimeout: pause)");
+            reload = true;
+            continue;
         }
-        struct pollfd p[2] = {{.fd = sfd, .events = POLLIN}, {.fd = elog->fd, .events = POLLIN}};
+        struct pollfd p[4] = {{.fd = sfd, .events = POLLIN}};
+        for (int i = 0; i < 3; i++)
+            p[i + 1] = (struct pollfd){.fd = logs[i].fd, .events = POLLIN}; /* -1: ignored */
         /* re-read the state at the deadline: it may have moved without a signal reaching us */
-        int n = poll(p, elog->fd >= 0 ? 2 : 1, paused ? 3600 * 1000 : (int)(left < 3600 * 1000 ? left : 3600 * 1000));
+        int n = poll(p, 4, paused ? 3600 * 1000 : (int)(left < 3600 * 1000 ? left : 3600 * 1000));
         if (n == 0) {
             reload = true;
             continue;
         }
         if (n < 0)
             continue;
-        if (p[1].revents && !pump_envd_log(elog, s->dir)) {
-            close(elog->fd);
-            elog->fd = -1;
-        }
+        for (int i = 0; i < 3; i++)
+            if (p[i + 1].revents && !pump_log(&logs[i], s->dir)) {
+                close(logs[i].fd);
+                logs[i].fd = -1;
+            }
         if (!(p[0].revents & POLLIN))
             continue;
         struct signalfd_siginfo si;
@@ -466,7 +567,7 @@ static _noreturn_ void supervise(struct supervisor *s, const struct e2b_local_op
             while ((w = waitpid(-1, &status, WNOHANG)) > 0)
                 if (w == s->init_pid) {
                     s->init_pid = -1;
-                    while (elog->fd >= 0 && pump_envd_log(elog, s->dir)) /* envd's last words */
+                    while (logs[0].fd >= 0 && pump_log(&logs[0], s->dir)) /* envd's last words */
                         ;
                     supervisor_cleanup(s, WIFSIGNALED(status) ? "init was killed" : "envd exited");
                     _exit(0);
@@ -542,6 +643,8 @@ static int resolve_template(const char *name, struct e2b_sandbox_root *root, jso
     json_object_set_new(state, "defaultUser", json_string(user));
     if (e2b_json_str(meta, "workdir"))
         json_object_set(state, "defaultWorkdir", json_object_get(meta, "workdir"));
+    if (e2b_json_str(meta, "startCmd") && *e2b_json_str(meta, "startCmd"))
+        json_object_set(state, "startCmd", json_object_get(meta, "startCmd"));
     json_t *env = json_object_get(meta, "env");
     if (json_is_object(env))
         json_object_set(state, "templateEnv", env);
@@ -608,6 +711,8 @@ int e2b_local_create(const struct e2b_local_options *o, json_t **ret_state, stru
     json_object_set_new(state, "envVars", env);
     json_object_del(state, "templateEnv");
     json_object_set_new(state, "allowInternetAccess", json_boolean(o->internet));
+    json_object_set_new(state, "lifecycle", json_pack("{s:b, s:s}", "autoResume", 0, "onTimeout",
+                                                      o->auto_pause ? "pause" : "kill"));
     if (s.root.userns) {
         /* No delegated cgroup here: say so rather than pretend to limit. */
         json_object_set_new(state, "unprivileged", json_true());
@@ -817,10 +922,17 @@ static int update(const char *id, struct e2b_error **err,
     return r;
 }
 
+static bool is_paused(const json_t *st)
+{
+    return STREQ(e2b_json_str(st, "state") ? e2b_json_str(st, "state") : "", "paused");
+}
+
 static int do_set_timeout(const char *id, json_t *st, void *ud, struct e2b_error **err)
 {
     int timeout = *(int *)ud;
-    json_object_set_new(st, "deadlineBootMs", json_integer(e2b_boot_ms() + (int64_t)timeout * 1000));
+    /* paused: the clock stands at the pause, so the time counts from the resume */
+    int64_t from = is_paused(st) ? e2b_json_int(st, "pausedAtBootMs", e2b_boot_ms()) : e2b_boot_ms();
+    json_object_set_new(st, "deadlineBootMs", json_integer(from + (int64_t)timeout * 1000));
     return 0;
 }
 

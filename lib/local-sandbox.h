@@ -32,6 +32,7 @@ struct e2b_local_options {
     int memory_mb;         /* 0: template's or 1024 */
     int disk_mb;           /* writable layer size; 0: 1024 */
     int pids_max;          /* 0: 4096 */
+    bool auto_pause;       /* at the timeout pause (E2B lifecycle onTimeout: pause), not kill */
     const char *envd_path; /* NULL: found next to the e2b binary or installed */
 };
 
@@ -42,6 +43,8 @@ int e2b_local_create(const struct e2b_local_options *opts, json_t **ret_state,
 int e2b_local_list(json_t **ret_states, struct e2b_error **err);
 int e2b_local_get(const char *id, json_t **ret_state, struct e2b_error **err);
 int e2b_local_kill(const char *id, struct e2b_error **err);
+/* The sandbox ends (or pauses) after timeout_s more seconds of running: for
+ * a paused one they count from its resume. */
 int e2b_local_set_timeout(const char *id, int timeout_s, struct e2b_error **err);
 int e2b_local_pause(const char *id, struct e2b_error **err);
 /* Thaw (if paused) and set the time left to timeout_s (0: keep what was left). */

@@ -124,6 +124,36 @@ test_expect_success 'a paused sandbox'"'"'s clock stops' '
     wait_for 100 sbx_gone "$id"
 '
 
+st() { python3 -c "import json,sys; print(json.load(open(sys.argv[1])).get(sys.argv[2]))" \
+    "$E2B_RUNTIME_DIR/sandboxes/$1/state.json" "$2"; }
+
+test_expect_success 'lifecycle onTimeout pause: the deadline pauses instead of killing; exec says so, set-timeout counts from the resume' '
+    sbx_create host --timeout 2 --lifecycle.ontimeout pause && id=$SBX &&
+    e2b sandbox info "$id" --json > i.json && test_grep "\"onTimeout\": \"pause\"" i.json &&
+    e2b sandbox list --json > l.json && test_grep "\"onTimeout\": \"pause\"" l.json &&
+    wait_for 100 sh -c "e2b sandbox list --state paused | grep -q $id" &&
+    e2b sandbox logs "$id" > logs && test_grep "paused at the timeout" logs &&
+    test_expect_code 125 e2b sandbox exec "$id" true 2>err && test_grep "is paused (resume it" err &&
+    e2b sandbox set-timeout "$id" 30 &&
+    test "$(( $(st "$id" deadlineBootMs) - $(st "$id" pausedAtBootMs) ))" = 30000 &&
+    e2b sandbox resume "$id" --timeout 60 && test "$(e2b sandbox exec "$id" echo back)" = back &&
+    e2b sandbox kill "$id" && sbx_gone "$id"
+'
+
+test_expect_success 'the default lifecycle is kill, and info says so' '
+    sbx_create host && id=$SBX &&
+    e2b sandbox info "$id" > info && test_grep "^Lifecycle: *autoResume=false,onTimeout=kill" info &&
+    e2b sandbox kill "$id"
+'
+
+test_expect_success 'connect resumes a paused sandbox, as E2B'"'"'s does' '
+    sbx_create host && id=$SBX && e2b sandbox pause "$id" &&
+    echo "echo inside-\$((6*7)); exit" | e2b sandbox connect "$id" > out 2>err &&
+    test_grep "inside-42" out && test_grep "Resumed sandbox $id" err &&
+    test "$(st "$id" state)" = running &&
+    e2b sandbox kill "$id"
+'
+
 test_expect_success 'set-timeout moves the deadline' '
     sbx_create host --timeout 300 && id=$SBX &&
     e2b sandbox set-timeout "$id" 1 &&
@@ -180,6 +210,41 @@ test_expect_success 'kill --all with a metadata filter' '
     sbx_create host -m batch=a && a=$SBX && sbx_create host -m batch=b && b=$SBX &&
     e2b sandbox kill --all -m batch=a && sbx_gone "$a" &&
     e2b sandbox info "$b" > /dev/null && e2b sandbox kill "$b" && sbx_gone "$b"
+'
+
+# A template with busybox (static) and a start command.
+sbx_busybox_template() { # name start-command
+    mkdir -p "bb-$1/root/bin" "bb-$1/root/etc" && cp /usr/bin/busybox "bb-$1/root/bin/" &&
+    for a in sh sleep echo cat yes head seq; do ln -sf busybox "bb-$1/root/bin/$a"; done &&
+    printf "root:x:0:0:root:/root:/bin/sh\n" > "bb-$1/root/etc/passwd" &&
+    printf "root:x:0:\n" > "bb-$1/root/etc/group" &&
+    printf "FROM scratch\nCOPY root/ /\n" > "bb-$1/e2b.Dockerfile" &&
+    e2b template build -n "$1" -p "bb-$1" --cmd "$2" > /dev/null 2>"bb-$1.err"
+}
+
+test_expect_success 'a template'"'"'s start command runs in the background when the sandbox starts; logs show its output' '
+    command -v busybox > /dev/null || { echo "# no busybox"; exit 0; }
+    sbx_busybox_template startcmd "echo started in \$E2B_SANDBOX_ID; echo to-stderr >&2; exec sleep 1000" &&
+    sbx_create startcmd && id=$SBX &&
+    wait_for 100 sh -c "e2b sandbox logs $id | grep -q \"started in $id\"" &&
+    e2b sandbox logs "$id" --json > logs.json && cat logs.json &&
+    test_grep "\"message\": \"started in $id\".*\"logger\": \"startCmd\", \"stream\": \"stdout\"" logs.json &&
+    test_grep "\"message\": \"to-stderr\".*\"stream\": \"stderr\"" logs.json &&
+    e2b sandbox process list "$id" > ps && test_grep "startCmd .*sleep 1000" ps &&
+    e2b sandbox kill "$id" && sbx_gone "$id"
+'
+
+test_expect_success 'the log keeps at most about 2 MiB however much a start command writes; logs -f follows it' '
+    command -v busybox > /dev/null || { echo "# no busybox"; exit 0; }
+    sbx_busybox_template chatty "sleep 1; seq 1 40000; echo chatty-done; exec sleep 1000" &&
+    sbx_create chatty && id=$SBX && d=$E2B_RUNTIME_DIR/sandboxes/$id &&
+    { e2b sandbox logs -f "$id" > follow 2>&1 & } && lf=$! &&
+    wait_for 300 sh -c "grep -q \"message.: .chatty-done\" $d/sandbox.log" &&
+    test -f "$d/sandbox.log.1" && test "$(stat -c %s "$d/sandbox.log.1")" -le 1049600 &&
+    test "$(stat -c %s "$d/sandbox.log")" -le 1049600 &&
+    e2b sandbox logs "$id" > logs && test_grep "info  chatty-done" logs && test_grep -v "info  1$" logs &&
+    wait_for 50 grep -q "info  chatty-done" follow && test_grep "info  1$" follow &&
+    e2b sandbox kill "$id" && wait_for 50 sh -c "! kill -0 $lf 2>/dev/null"
 '
 
 test_expect_success 'an unknown template is a clear error and leaves nothing' '
