@@ -175,6 +175,33 @@ static int add(const char *id, pid_t pid, bool devices, struct e2b_error **err)
     return 0;
 }
 
+void e2b_cgroup_adopt_supervisor(pid_t pid)
+{
+    char buf[32];
+    snprintf(buf, sizeof(buf), "%d", (int)pid);
+    if (e2b_cgroup_v2()) {
+        /* e2b/ has controllers for its children, so no process of its own: a leaf */
+        write_str(CG_ROOT, "cgroup.subtree_control", "+memory +pids +cpu", NULL);
+        if (e2b_mkdir_p(CG_ROOT "/e2b", 0755, NULL) < 0)
+            return;
+        write_str(CG_ROOT "/e2b", "cgroup.subtree_control", "+memory +pids +cpu", NULL);
+        mkdir(CG_ROOT "/e2b/supervisors", 0755);
+        write_str(CG_ROOT "/e2b/supervisors", "cgroup.procs", buf, NULL);
+        return;
+    }
+    static const char *const extra[] = {"systemd", "unified"};
+    for (size_t i = 0; i < ARRAY_SIZE(v1_ctrls) + ARRAY_SIZE(extra); i++) {
+        const char *h = i < ARRAY_SIZE(v1_ctrls) ? v1_ctrls[i] : extra[i - ARRAY_SIZE(v1_ctrls)];
+        _cleanup_free_ char *root = xasprintf(CG_ROOT "/%s/cgroup.procs", h);
+        if (access(root, F_OK) < 0)
+            continue;
+        _cleanup_free_ char *d = xasprintf(CG_ROOT "/%s/e2b", h);
+        if (mkdir(d, 0755) < 0 && errno != EEXIST)
+            continue;
+        write_str(d, "cgroup.procs", buf, NULL);
+    }
+}
+
 int e2b_cgroup_add(const char *id, pid_t pid, struct e2b_error **err)
 {
     return add(id, pid, true, err);
@@ -189,7 +216,15 @@ int e2b_cgroup_freeze(const char *id, bool frozen, struct e2b_error **err)
 {
     if (e2b_cgroup_v2()) {
         _cleanup_free_ char *d = dir_for(NULL, id);
-        return write_str(d, "cgroup.freeze", frozen ? "1" : "0", err);
+        if (write_str(d, "cgroup.freeze", frozen ? "1" : "0", err) < 0)
+            return -1;
+        /* freezing takes a moment: wait (bounded) for cgroup.events to say so */
+        for (int i = 0; frozen && i < 200; i++) {
+            if (read_u64(d, "cgroup.events", "frozen") == 1)
+                return 0;
+            usleep(5000);
+        }
+        return 0;
     }
     _cleanup_free_ char *d = frozen_part(id);
     if (access(d, F_OK) < 0) { /* made before the frozen part existed */

@@ -35,6 +35,11 @@ int e2b_cgroup_add(const char *id, pid_t pid, struct e2b_error **err);
 /* A helper of the sandbox that runs outside it (slirp4netns opens the host's
  * /dev/net/tun): every controller but devices. */
 int e2b_cgroup_add_helper(const char *id, pid_t pid, struct e2b_error **err);
+/* Move a supervisor out of its creator's cgroups into <hierarchy>/e2b (v2:
+ * e2b/supervisors), the systemd one too: killing the creator's session scope
+ * or CI job then leaves its sandboxes running, as a daemon's would. Best
+ * effort (quiet); root only. */
+void e2b_cgroup_adopt_supervisor(pid_t pid);
 /* Open a file of the frozen part (v1: freezer/e2b/<id>/sandbox/FILE), or -1
  * where there is none (v2, or no freezer hierarchy). */
 int e2b_cgroup_open_frozen_part(const char *id, const char *file, int flags);

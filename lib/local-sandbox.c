@@ -430,6 +430,8 @@ static _noreturn_ void supervise(struct supervisor *s, const struct e2b_local_op
         .cpu_count = (unsigned)json_integer_value(json_object_get(state, "cpuCount")),
         .loop_devices = s->root.image != NULL,
     };
+    if (!s->root.userns)
+        e2b_cgroup_adopt_supervisor(getpid());
     if (!s->root.userns && e2b_cgroup_create(s->id, &lim, &err) < 0)
         goto fail;
     if (e2b_sandbox_root_spawn(&s->root, s->id, &s->init_pid, &err) < 0)
@@ -680,6 +682,7 @@ int e2b_local_create(const struct e2b_local_options *o, json_t **ret_state, stru
     s.root.disk_mb = o->disk_mb ? o->disk_mb : DEFAULT_DISK_MB;
     s.root.internet = o->internet;
     s.root.userns = geteuid() != 0;
+    s.root.pids_max = o->pids_max ? o->pids_max : DEFAULT_PIDS;
     _cleanup_json_ json_t *state = json_object();
     if (resolve_template(o->template ? o->template : "base", &s.root, state, err) < 0)
         goto fail_early;
@@ -716,8 +719,10 @@ int e2b_local_create(const struct e2b_local_options *o, json_t **ret_state, stru
     if (s.root.userns) {
         /* No delegated cgroup here: say so rather than pretend to limit. */
         json_object_set_new(state, "unprivileged", json_true());
-        json_object_set_new(state, "limits",
-                            json_string("none (unprivileged, no delegated cgroup: cpu, memory and pids are not limited)"));
+        _cleanup_free_ char *lim = xasprintf("none but at most %d processes per user inside (unprivileged, "
+                                             "no delegated cgroup: cpu and memory are not limited)",
+                                             s.root.pids_max);
+        json_object_set_new(state, "limits", json_string(lim));
     }
     if (o->secure) {
         _cleanup_free_ char *tok = random_token();

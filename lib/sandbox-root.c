@@ -16,6 +16,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/statvfs.h>
 #include <sys/stat.h>
@@ -175,6 +176,30 @@ static void mkdir_in(const char *root, const char *rel, mode_t mode)
     chmod(p, mode);
 }
 
+/* /home is fresh: an empty home for each host account whose home is
+ * /home/<name> (E2B's `user` among them), owned by it, so that exec -u NAME
+ * starts there and can write. Best effort: unmapped ids cannot own files. */
+static void make_homes(const char *root)
+{
+    FILE *f = fopen("/etc/passwd", "re");
+    char line[1024];
+    while (f && fgets(line, sizeof(line), f)) {
+        char *fld[7] = {0}, *p = line;
+        int n = 0;
+        line[strcspn(line, "\n")] = '\0';
+        for (char *t = strsep(&p, ":"); t && n < 7; t = strsep(&p, ":"))
+            fld[n++] = t;
+        if (n < 6 || !e2b_str_has_prefix(fld[5], "/home/") || strchr(fld[5] + 6, '/') || !fld[5][6] ||
+            STREQ(fld[5] + 6, ".") || STREQ(fld[5] + 6, ".."))
+            continue;
+        _cleanup_free_ char *h = e2b_path_join(root, fld[5]);
+        if (mkdir(h, 0750) == 0 && chown(h, (uid_t)strtoul(fld[2], NULL, 10), (gid_t)strtoul(fld[3], NULL, 10)) < 0)
+            rmdir(h); /* not ours to give: no home rather than root's */
+    }
+    if (f)
+        fclose(f);
+}
+
 /* The host's programs, read-only, secrets masked; everything else fresh. */
 static void build_host_root(const char *root)
 {
@@ -219,6 +244,7 @@ static void build_host_root(const char *root)
     }
     mkdir_in(root, "root", 0700);
     mkdir_in(root, "home", 0755);
+    make_homes(root);
     mkdir_in(root, "var/tmp", 01777);
     mkdir_in(root, "var/lib", 0755);
     mkdir_in(root, "var/cache", 0755);
@@ -350,10 +376,15 @@ static void loopback_up(void)
 static void restrict_proc(void)
 {
     static const char *const hidden[] = {"/proc/kcore", "/proc/keys", "/proc/timer_list",
-                                         "/proc/sched_debug", "/proc/kallsyms"};
+                                         "/proc/sched_debug", "/proc/kallsyms", "/proc/latency_stats",
+                                         "/proc/timer_stats"};
     for (size_t i = 0; i < ARRAY_SIZE(hidden); i++)
         if (access(hidden[i], F_OK) == 0)
             mount("/dev/null", hidden[i], NULL, MS_BIND, NULL);
+    static const char *const hidden_dirs[] = {"/proc/acpi", "/proc/scsi", "/proc/asound"};
+    for (size_t i = 0; i < ARRAY_SIZE(hidden_dirs); i++)
+        if (access(hidden_dirs[i], F_OK) == 0)
+            mount("tmpfs", hidden_dirs[i], "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k");
     static const char *const ro[] = {"/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus",
                                      "/proc/fs"};
     for (size_t i = 0; i < ARRAY_SIZE(ro); i++)
@@ -575,6 +606,13 @@ static _noreturn_ void init_main(struct e2b_sandbox_root *r, const char *id, int
     if (umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)
         die("cannot detach the host root");
     restrict_proc();
+    /* Unprivileged there is no cgroup: a process limit per user inside the
+     * sandbox (counted in its user namespace) at least stops a fork bomb. */
+    if (r->userns && r->pids_max > 0) {
+        struct rlimit rl = {.rlim_cur = (rlim_t)r->pids_max, .rlim_max = (rlim_t)r->pids_max};
+        if (setrlimit(RLIMIT_NPROC, &rl) < 0)
+            die("cannot limit the sandbox's processes");
+    }
 
     /* The filter is built once, for init and envd. */
     _cleanup_error_ struct e2b_error *err = NULL;
@@ -642,7 +680,9 @@ static _noreturn_ void init_main(struct e2b_sandbox_root *r, const char *id, int
 }
 
 /* slirp4netns gives the sandbox's netns outbound access; it exits with us
- * (--exit-fd) and cannot reach the host's loopback (--disable-host-loopback). */
+ * (--exit-fd), cannot reach the host's loopback (--disable-host-loopback),
+ * and runs sandboxed itself (--enable-sandbox, --enable-seccomp): it parses
+ * what the sandbox sends. */
 static int start_slirp(const char *id, pid_t init_pid, bool userns, int *ret_exit_w, struct e2b_error **err)
 {
     /* slirp4netns opens /dev/net/tun as this user once inside the sandbox */
@@ -664,11 +704,13 @@ static int start_slirp(const char *id, pid_t init_pid, bool userns, int *ret_exi
         /* unprivileged, it must enter init's user namespace to join its netns */
         char userns_opt[64];
         snprintf(userns_opt, sizeof(userns_opt), "--userns-path=/proc/%d/ns/user", (int)init_pid);
+        /* its own mount namespace with no capabilities left, and its seccomp filter */
         const char *argv[] = {"slirp4netns", "--configure", "--mtu=65520", "--disable-host-loopback",
-                              "--exit-fd=3", "--ready-fd=4", pidbuf, "tap0", NULL, NULL};
+                              "--enable-sandbox", "--enable-seccomp", "--exit-fd=3", "--ready-fd=4",
+                              pidbuf, "tap0", NULL, NULL};
         if (userns) { /* the option goes before the PID */
-            memmove(&argv[7], &argv[6], 3 * sizeof(argv[0]));
-            argv[6] = userns_opt;
+            memmove(&argv[9], &argv[8], 3 * sizeof(argv[0]));
+            argv[8] = userns_opt;
         }
         execvp("slirp4netns", (char **)argv);
         _exit(127);

@@ -30,6 +30,7 @@ struct e2b_sandbox_root {
     char *template_id;  /* for /.e2b where the template's own file lacks it */
     char *build_id;
     int disk_mb;        /* size of the writable layer */
+    int pids_max;       /* unprivileged: RLIMIT_NPROC inside (no pids cgroup) */
     bool internet;      /* outbound network through slirp4netns */
     bool userns;        /* unprivileged: a user namespace maps the caller to root
                          * (and its /etc/subuid range, via newuidmap, when it has one) */

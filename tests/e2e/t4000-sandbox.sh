@@ -4,6 +4,9 @@
 . "$(dirname "$0")/test-lib.sh"
 . "$TEST_DIR/lib-sandbox.sh"
 
+st() { python3 -c "import json,sys; print(json.load(open(sys.argv[1])).get(sys.argv[2]))" \
+    "$E2B_RUNTIME_DIR/sandboxes/$1/state.json" "$2"; }
+
 sbx_create host --timeout 120 -e GREETING=hello -m owner=tests -m team=e2b 2>"$TRASH/create.err" ||
     { echo "Bail out! cannot create a sandbox: $(cat "$TRASH/create.err")"; exit 1; }
 ID=$SBX
@@ -73,6 +76,18 @@ test_expect_success 'the sandbox is isolated: its own pid 1, hostname, /tmp' '
     e2b sandbox exec "$ID" "test -f /.e2b"
 '
 
+test_expect_success 'host: each /home/<name> account gets a fresh home it owns; the host'"'"'s homes stay out' '
+    u=e2bt4000$$ &&
+    useradd -M -d /home/$u -s /bin/sh "$u" && test_when_finished "userdel $u" &&
+    test ! -e /home/$u &&
+    sbx_create host && h=$SBX &&
+    test "$(e2b sandbox exec -u "$u" "$h" "echo \$HOME; cd && pwd && touch mine && stat -c %U mine")" = "/home/$u
+/home/$u
+$u" &&
+    test ! -e /home/$u && e2b sandbox exec "$h" "ls /home" > homes && test_grep -v "^root$" homes &&
+    e2b sandbox kill "$h"
+'
+
 test_expect_success 'background commands keep running' '
     pid=$(e2b sandbox exec --background "$ID" "sleep 60") &&
     e2b sandbox exec "$ID" "kill -0 $pid"
@@ -123,9 +138,6 @@ test_expect_success 'a paused sandbox'"'"'s clock stops' '
     e2b sandbox exec "$id" true &&
     wait_for 100 sbx_gone "$id"
 '
-
-st() { python3 -c "import json,sys; print(json.load(open(sys.argv[1])).get(sys.argv[2]))" \
-    "$E2B_RUNTIME_DIR/sandboxes/$1/state.json" "$2"; }
 
 test_expect_success 'lifecycle onTimeout pause: the deadline pauses instead of killing; exec says so, set-timeout counts from the resume' '
     sbx_create host --timeout 2 --lifecycle.ontimeout pause && id=$SBX &&
@@ -195,6 +207,9 @@ test_expect_success 'no network but loopback by default; --internet reaches out 
     e2b sandbox exec "$plain" "$CONNECT 10.254.254.2 $out" > r && cat r && test_grep "unreachable" r &&
     e2b sandbox kill "$plain" &&
     sbx_create host --internet && net=$SBX &&
+    init=$(st "$net" initPid) && slirp=$(pgrep -f "^slirp4netns.* $init tap0") &&
+    grep -q "^Seccomp:.*2" /proc/$slirp/status &&
+    test "$(readlink /proc/$slirp/ns/mnt)" != "$(readlink /proc/self/ns/mnt)" &&
     e2b sandbox exec "$net" "grep -q tap0 /proc/net/dev" &&
     e2b sandbox exec "$net" "grep -q 0202000A /proc/net/route" &&
     e2b sandbox exec "$net" "$CONNECT 10.254.254.2 $out" > r && cat r && test "$(cat r)" = open &&

@@ -89,6 +89,17 @@ test_expect_success 'host files outside the template cannot be read' '
     healthy
 '
 
+test_expect_success '/proc: what Docker hides is hidden, what it makes read-only is' '
+    for f in kcore keys timer_list sched_debug kallsyms latency_stats timer_stats; do
+        e2b sandbox exec "$A" "test ! -e /proc/$f || test \$(wc -c < /proc/$f) = 0" || { echo "/proc/$f"; exit 1; }
+    done &&
+    for d in acpi scsi asound; do
+        e2b sandbox exec "$A" "test ! -e /proc/$d || test -z \"\$(ls -A /proc/$d)\"" || { echo "/proc/$d"; exit 1; }
+    done &&
+    test_must_fail e2b sandbox exec "$A" "echo 1 > /proc/sys/vm/drop_caches" &&
+    test_must_fail e2b sandbox exec "$A" "echo 0 > /proc/irq/default_smp_affinity"
+'
+
 test_expect_success 'host files cannot be written: /usr and /etc are read-only' '
     test_must_fail e2b sandbox exec "$A" "touch /usr/bin/e2b-escape" &&
     test_must_fail e2b sandbox exec "$A" "echo x >> /etc/passwd" &&

@@ -97,6 +97,22 @@ test_expect_success 'a dead supervisor'"'"'s pid taken by another process: kill 
     e2b sandbox list > /dev/null && kill -0 "$victim" && sbx_gone "$id"
 '
 
+test_expect_success 'the supervisor leaves its creator'"'"'s cgroup: killing that job (as a session end does) leaves the sandbox running' '
+    h=/sys/fs/cgroup/systemd; [ -f $h/cgroup.procs ] || h=/sys/fs/cgroup
+    job=$h/e2b-t4200-job.$$ &&
+    mkdir "$job" && test_when_finished "rmdir $job" &&
+    sh -c "echo \$\$ > $job/cgroup.procs && exec e2b sandbox create -d host" > id && id=$(cat id) &&
+    test_atexit "e2b sandbox kill $id" &&
+    for i in $(seq 50); do
+        pids=$(cat "$job/cgroup.procs") && [ -n "$pids" ] || break
+        kill -9 $pids; sleep 0.1
+    done &&
+    test -z "$(cat "$job/cgroup.procs")" &&
+    test "$(e2b sandbox exec "$id" echo alive)" = alive &&
+    grep -q "e2b$" /proc/$(state "$id" supervisorPid)/cgroup &&
+    e2b sandbox kill "$id" && sbx_gone "$id"
+'
+
 test_expect_success 'kill -9 of a create in flight leaves nothing once reaped' '
     # the CLI waits for the supervisor about 40 ms: kill it the moment the state appears
     for try in 1 2 3 4 5; do
