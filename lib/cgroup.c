@@ -175,11 +175,13 @@ static int add(const char *id, pid_t pid, bool devices, struct e2b_error **err)
     return 0;
 }
 
-void e2b_cgroup_adopt_supervisor(pid_t pid)
+void e2b_cgroup_leave_creator(pid_t pid, bool all)
 {
     char buf[32];
     snprintf(buf, sizeof(buf), "%d", (int)pid);
     if (e2b_cgroup_v2()) {
+        if (!all)
+            return; /* the sandbox's own cgroup is outside the creator's already */
         /* e2b/ has controllers for its children, so no process of its own: a leaf */
         write_str(CG_ROOT, "cgroup.subtree_control", "+memory +pids +cpu", NULL);
         if (e2b_mkdir_p(CG_ROOT "/e2b", 0755, NULL) < 0)
@@ -190,7 +192,7 @@ void e2b_cgroup_adopt_supervisor(pid_t pid)
         return;
     }
     static const char *const extra[] = {"systemd", "unified"};
-    for (size_t i = 0; i < ARRAY_SIZE(v1_ctrls) + ARRAY_SIZE(extra); i++) {
+    for (size_t i = all ? 0 : ARRAY_SIZE(v1_ctrls); i < ARRAY_SIZE(v1_ctrls) + ARRAY_SIZE(extra); i++) {
         const char *h = i < ARRAY_SIZE(v1_ctrls) ? v1_ctrls[i] : extra[i - ARRAY_SIZE(v1_ctrls)];
         _cleanup_free_ char *root = xasprintf(CG_ROOT "/%s/cgroup.procs", h);
         if (access(root, F_OK) < 0)

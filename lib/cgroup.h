@@ -35,11 +35,12 @@ int e2b_cgroup_add(const char *id, pid_t pid, struct e2b_error **err);
 /* A helper of the sandbox that runs outside it (slirp4netns opens the host's
  * /dev/net/tun): every controller but devices. */
 int e2b_cgroup_add_helper(const char *id, pid_t pid, struct e2b_error **err);
-/* Move a supervisor out of its creator's cgroups into <hierarchy>/e2b (v2:
- * e2b/supervisors), the systemd one too: killing the creator's session scope
- * or CI job then leaves its sandboxes running, as a daemon's would. Best
- * effort (quiet); root only. */
-void e2b_cgroup_adopt_supervisor(pid_t pid);
+/* Take a process of a sandbox out of its creator's cgroups, so that killing
+ * the creator's session scope or CI job leaves its sandboxes running, as a
+ * daemon's would: into <hierarchy>/e2b (v2: e2b/supervisors) for the
+ * systemd and unified hierarchies, and with `all` (the supervisor) for the
+ * controllers too. Best effort (quiet); root only. */
+void e2b_cgroup_leave_creator(pid_t pid, bool all);
 /* Open a file of the frozen part (v1: freezer/e2b/<id>/sandbox/FILE), or -1
  * where there is none (v2, or no freezer hierarchy). */
 int e2b_cgroup_open_frozen_part(const char *id, const char *file, int flags);

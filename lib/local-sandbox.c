@@ -86,10 +86,22 @@ static int read_state(const char *dir, json_t **ret, struct e2b_error **err)
     return e2b_json_load_file(p, ret, err);
 }
 
+/* Atomic (a temp file renamed over it: readers see the old or the new
+ * state), but not fsync'd: runtime state does not outlive the machine's
+ * uptime, and on a disk-backed runtime dir a sync costs milliseconds. */
 static int write_state(const char *dir, json_t *state, struct e2b_error **err)
 {
     _cleanup_free_ char *p = e2b_path_join(dir, "state.json");
-    return e2b_json_save_file(p, state, 0600, err);
+    _cleanup_free_ char *tmp = e2b_path_join(dir, ".state.json.tmp");
+    _cleanup_free_ char *text = e2b_json_dump(state, JSON_INDENT(2));
+    _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    size_t n = strlen(text);
+    if (fd < 0 || write(fd, text, n) != (ssize_t)n || write(fd, "\n", 1) != 1 || rename(tmp, p) < 0) {
+        int e = errno;
+        unlink(tmp);
+        return e2b_error_sys(err, e, "cannot write %s", p);
+    }
+    return 0;
 }
 
 /* The supervisor (and, while it starts, the CLI creating it) holds an
@@ -411,6 +423,25 @@ static void report(int fd, const char *msg)
     close(fd);
 }
 
+/* What init said before it died, in front of our own error. */
+static void wrap_boot_log(struct supervisor *s, struct e2b_error **err)
+{
+    if (s->init_pid > 0) { /* the start failed: init's last words are written once it is gone */
+        kill(s->init_pid, SIGKILL);
+        while (waitpid(s->init_pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+        s->init_pid = -1;
+    }
+    _cleanup_free_ char *boot = xasprintf("%s/init.log", s->dir);
+    _cleanup_free_ char *log = NULL;
+    if (e2b_read_file_untrusted(boot, 4096, &log, NULL, NULL) == 0 && *log) {
+        size_t n = strlen(log);
+        while (n && log[n - 1] == '\n')
+            log[--n] = '\0';
+        e2b_error_wrap(err, "%s", log);
+    }
+}
+
 static _noreturn_ void supervise(struct supervisor *s, const struct e2b_local_options *o,
                                  json_t *state, int ready_fd)
 {
@@ -430,25 +461,18 @@ static _noreturn_ void supervise(struct supervisor *s, const struct e2b_local_op
         .cpu_count = (unsigned)json_integer_value(json_object_get(state, "cpuCount")),
         .loop_devices = s->root.image != NULL,
     };
-    if (!s->root.userns)
-        e2b_cgroup_adopt_supervisor(getpid());
     if (!s->root.userns && e2b_cgroup_create(s->id, &lim, &err) < 0)
         goto fail;
-    if (e2b_sandbox_root_spawn(&s->root, s->id, &s->init_pid, &err) < 0)
+    if (e2b_sandbox_root_spawn(&s->root, s->id, &s->init_pid, &err) < 0) {
+        wrap_boot_log(s, &err);
         goto fail;
+    }
     /* From here the sandbox exists; it is fully set up only once envd answers. */
     _cleanup_free_ char *base = e2b_local_envd_base(s->id);
     int wr = wait_envd(s->root.ready_fd, &err);
     close(s->root.ready_fd);
     if (wr < 0) {
-        _cleanup_free_ char *boot = xasprintf("%s/init.log", s->dir);
-        _cleanup_free_ char *log = NULL;
-        if (e2b_read_file_untrusted(boot, 4096, &log, NULL, NULL) == 0 && *log) {
-            size_t n = strlen(log);
-            while (n && log[n - 1] == '\n')
-                log[--n] = '\0';
-            e2b_error_wrap(&err, "%s", log);
-        }
+        wrap_boot_log(s, &err);
         goto fail;
     }
     /* /init: the global env, default user and, for secure sandboxes, the token. */

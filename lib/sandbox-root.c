@@ -513,10 +513,13 @@ static _noreturn_ void init_main(struct e2b_sandbox_root *r, const char *id, int
     sigprocmask(SIG_BLOCK, &all, NULL);
     const int keep[] = {go_fd, net_fd, ready_w, log_w};
     close_others(keep, ARRAY_SIZE(keep));
+    /* The go byte: in a user namespace our ids are mapped once it came;
+     * otherwise init builds the sandbox while the supervisor moves it into
+     * its cgroups (that waits for an RCU grace period), and only envd,
+     * the first process of the sandbox proper, waits for it. */
     char go;
-    if (read(go_fd, &go, 1) != 1)
+    if (r->userns && read(go_fd, &go, 1) != 1)
         _exit(1); /* the supervisor gave up */
-    close(go_fd);
     /* No host file stays open in the sandbox's pid 1 (the supervisor's log
      * was 1 and 2), and nothing in the sandbox may open init's fds or
      * memory through /proc. */
@@ -524,11 +527,10 @@ static _noreturn_ void init_main(struct e2b_sandbox_root *r, const char *id, int
     if (null >= 0)
         dup2(null, 0), dup2(null, 1), dup2(null, 2), close(null);
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-    /* only now: in a user namespace our ids are mapped once the go byte came */
     boot_log = open(logp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (r->userns && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0))
         die("cannot become root in the user namespace");
-    if (unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP) < 0)
+    if (unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS) < 0)
         die("cannot create namespaces");
     if (net_fd >= 0) { /* let the supervisor attach user-mode networking, wait for it */
         (void)!write(net_fd, "n", 1);
@@ -621,6 +623,12 @@ static _noreturn_ void init_main(struct e2b_sandbox_root *r, const char *id, int
         errno = 0;
         die("%s", err->msg);
     }
+    if (!r->userns && read(go_fd, &go, 1) != 1)
+        _exit(1); /* the supervisor gave up; init is in the sandbox's cgroups from here */
+    close(go_fd);
+    /* rooted where init is now: the sandbox sees its own cgroup as / */
+    if (unshare(CLONE_NEWCGROUP) < 0)
+        die("cannot create the cgroup namespace");
     int gate[2];
     if (pipe2(gate, O_CLOEXEC) < 0)
         die("cannot start envd");
@@ -683,7 +691,8 @@ static _noreturn_ void init_main(struct e2b_sandbox_root *r, const char *id, int
  * (--exit-fd), cannot reach the host's loopback (--disable-host-loopback),
  * and runs sandboxed itself (--enable-sandbox, --enable-seccomp): it parses
  * what the sandbox sends. */
-static int start_slirp(const char *id, pid_t init_pid, bool userns, int *ret_exit_w, struct e2b_error **err)
+static int start_slirp(const char *id, pid_t init_pid, bool userns, int *ret_exit_w, pid_t *ret_pid,
+                       struct e2b_error **err)
 {
     /* slirp4netns opens /dev/net/tun as this user once inside the sandbox */
     if (userns && access("/dev/net/tun", R_OK | W_OK) < 0)
@@ -718,6 +727,8 @@ static int start_slirp(const char *id, pid_t init_pid, bool userns, int *ret_exi
     close(exitp[0]);
     close(readyp[1]);
     e2b_cgroup_add_helper(id, pid, NULL); /* it opens /dev/net/tun */
+    if (!userns)
+        e2b_cgroup_leave_creator(pid, false);
     char c;
     ssize_t n = read(readyp[0], &c, 1);
     close(readyp[0]);
@@ -726,6 +737,7 @@ static int start_slirp(const char *id, pid_t init_pid, bool userns, int *ret_exi
         return e2b_error_set(err, E2B_ERR_NETWORK, "slirp4netns did not start (is it installed?)");
     }
     *ret_exit_w = exitp[1]; /* held open by the supervisor for the sandbox's life */
+    *ret_pid = pid;
     return 0;
 }
 
@@ -843,7 +855,6 @@ int e2b_sandbox_root_spawn(struct e2b_sandbox_root *r, const char *id, pid_t *re
         return e2b_error_sys(err, errno, "cannot start the sandbox");
     if (pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGTERM); /* init thaws and kills the sandbox, then exits */
-        (void)supervisor; /* getppid() is 0 in a new pid namespace; the go byte is the check */
         close(gop[1]);
         if (netp[0] >= 0)
             close(netp[0]);
@@ -872,6 +883,14 @@ int e2b_sandbox_root_spawn(struct e2b_sandbox_root *r, const char *id, pid_t *re
         close(gop[1]);
         return -1;
     }
+    /* Out of the creator's cgroups (its systemd scope, its job), so that
+     * killing those leaves the sandbox: init (what the sandbox's controllers
+     * do not hold) and the supervisor itself. Cgroup moves wait for an RCU
+     * grace period, once for a batch: init builds the sandbox meanwhile. */
+    if (!r->userns) {
+        e2b_cgroup_leave_creator(pid, false);
+        e2b_cgroup_leave_creator(supervisor, true);
+    }
     if (write(gop[1], "g", 1) != 1) {
         close(gop[1]);
         return e2b_error_sys(err, errno, "the sandbox's init died");
@@ -882,13 +901,15 @@ int e2b_sandbox_root_spawn(struct e2b_sandbox_root *r, const char *id, pid_t *re
         int slirp_exit = -1;
         if (read(netp[0], &c, 1) != 1)
             return e2b_error_set(err, E2B_ERR_GENERIC, "the sandbox's init died");
-        if (start_slirp(id, pid, r->userns, &slirp_exit, err) < 0) {
+        pid_t slirp_pid = 0;
+        if (start_slirp(id, pid, r->userns, &slirp_exit, &slirp_pid, err) < 0) {
             close(netp[0]);
             return -1;
         }
         (void)!write(netp[0], "g", 1);
         close(netp[0]);
         (void)slirp_exit; /* stays open: slirp4netns lives until the supervisor exits */
+        r->helper_pid = slirp_pid;
     }
     return 0;
 }

@@ -37,6 +37,7 @@ struct e2b_sandbox_root {
     int ready_fd;       /* set by spawn: envd writes a byte here once it listens;
                          * EOF means init or envd died first */
     int log_fd;         /* set by spawn: envd's stdout and stderr (read end) */
+    pid_t helper_pid;   /* set by spawn: slirp4netns, or 0 */
 };
 
 /* Fork init (in the caller's cgroup for this id), return its pid. Failures

@@ -3,6 +3,7 @@
 #   sbx_create [create options]   start a detached sandbox; its ID in $SBX (killed at exit)
 #   sbx_gone ID                   nothing of it is left: state, cgroups, host mounts, and no
 #                                 process in its pid or mount namespace (or its slirp4netns)
+#   sbx_wait_gone ID              the same within 10 s, else what is left
 #   sbx_tiny_template NAME CTX [SH]
 #                                 build template NAME from scratch: the host's dash and its
 #                                 libraries as /bin/sh (no other programs); SH runs before the
@@ -48,6 +49,11 @@ sbx_gone() {
         esac
     done
     return 0
+}
+
+# sbx_gone within 10 s (processes die asynchronously), else say what is left.
+sbx_wait_gone() {
+    wait_for 100 sbx_gone "$1" || sbx_gone "$1"
 }
 
 sbx_tiny_template() {

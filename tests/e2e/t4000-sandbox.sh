@@ -127,7 +127,7 @@ test_expect_success 'kill removes everything' '
 test_expect_success 'an expired timeout kills the sandbox and frees everything' '
     sbx_create host --timeout 2 && id=$SBX &&
     e2b sandbox exec "$id" true &&
-    wait_for 100 sbx_gone "$id"
+    sbx_wait_gone "$id"
 '
 
 test_expect_success 'a paused sandbox'"'"'s clock stops' '
@@ -136,7 +136,7 @@ test_expect_success 'a paused sandbox'"'"'s clock stops' '
     e2b sandbox info "$id" > /dev/null &&
     e2b sandbox resume "$id" --timeout 2 &&
     e2b sandbox exec "$id" true &&
-    wait_for 100 sbx_gone "$id"
+    sbx_wait_gone "$id"
 '
 
 test_expect_success 'lifecycle onTimeout pause: the deadline pauses instead of killing; exec says so, set-timeout counts from the resume' '
@@ -169,7 +169,7 @@ test_expect_success 'connect resumes a paused sandbox, as E2B'"'"'s does' '
 test_expect_success 'set-timeout moves the deadline' '
     sbx_create host --timeout 300 && id=$SBX &&
     e2b sandbox set-timeout "$id" 1 &&
-    wait_for 100 sbx_gone "$id"
+    sbx_wait_gone "$id"
 '
 
 # A network of the test's own: a namespace with a veth pair, a listener at

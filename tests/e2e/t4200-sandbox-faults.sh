@@ -24,7 +24,7 @@ test_expect_success 'kill -9 of the supervisor: the sandbox dies with it, the ne
     wait_for 100 sh -c "! kill -0 $init 2>/dev/null" &&
     ! ns_alive "$id" "$pidns" &&
     e2b sandbox list > /dev/null &&
-    sbx_gone "$id"
+    sbx_wait_gone "$id"
 '
 
 test_expect_success 'kill -9 of the supervisor of a paused sandbox: its frozen processes die too' '
@@ -39,7 +39,7 @@ test_expect_success 'kill -9 of the supervisor of a paused sandbox: its frozen p
     wait_for 100 sh -c "! kill -0 $init 2>/dev/null" &&
     wait_for 100 sh -c "! { for p in /proc/[0-9]*; do readlink \$p/ns/pid; done 2>/dev/null | grep -qx \"$pidns\"; }" &&
     ! ns_alive "$id" "$pidns" &&
-    e2b sandbox list > /dev/null && sbx_gone "$id"
+    e2b sandbox list > /dev/null && sbx_wait_gone "$id"
 '
 
 test_expect_success 'kill -9 of the supervisor of an --internet sandbox leaves no slirp4netns' '
@@ -49,7 +49,7 @@ test_expect_success 'kill -9 of the supervisor of an --internet sandbox leaves n
     kill -9 "$sup" &&
     wait_for 100 sh -c "! kill -0 $init 2>/dev/null" &&
     wait_for 100 sh -c "! pgrep -f \"^slirp4netns.* $init tap0\"" &&
-    e2b sandbox list > /dev/null && sbx_gone "$id"
+    e2b sandbox list > /dev/null && sbx_wait_gone "$id"
 '
 
 test_expect_success 'kill -9 of the supervisor of an ext4-image sandbox leaves no loop device' '
@@ -61,7 +61,7 @@ test_expect_success 'kill -9 of the supervisor of an ext4-image sandbox leaves n
     kill -9 "$sup" &&
     wait_for 100 sh -c "! kill -0 $init 2>/dev/null" &&
     wait_for 100 sh -c "test -z \"\$(losetup -j $tdir/rootfs.ext4)\"" &&
-    e2b sandbox list > /dev/null && sbx_gone "$id"
+    e2b sandbox list > /dev/null && sbx_wait_gone "$id"
 '
 
 test_expect_success 'kill -9 of envd ends the sandbox and frees everything' '
@@ -70,7 +70,7 @@ test_expect_success 'kill -9 of envd ends the sandbox and frees everything' '
     envd=$(cat /proc/$init/task/$init/children | tr " " "\n" | head -1) &&
     test "$(cat /proc/$envd/comm)" = envd &&
     kill -9 "$envd" &&
-    wait_for 100 sbx_gone "$id" &&
+    sbx_wait_gone "$id" &&
     ! ns_alive "$id" "$pidns"
 '
 
@@ -81,7 +81,7 @@ test_expect_success 'kill -9 of the CLI in the middle of exec, then kill: nothin
     sleep 1 && kill -9 $cli &&
     e2b sandbox exec "$id" true &&
     e2b sandbox kill "$id" &&
-    sbx_gone "$id" && ! ns_alive "$id" "$pidns"
+    sbx_wait_gone "$id" && ! ns_alive "$id" "$pidns"
 '
 
 test_expect_success 'a dead supervisor'"'"'s pid taken by another process: kill and list leave that process alone' '
@@ -94,7 +94,7 @@ test_expect_success 'a dead supervisor'"'"'s pid taken by another process: kill 
     sed -i "s/\"supervisorPid\": $sup/\"supervisorPid\": $victim/" "$E2B_RUNTIME_DIR/sandboxes/$id/state.json" &&
     test "$(state "$id" supervisorPid)" = "$victim" &&
     test_must_fail e2b sandbox kill "$id" 2>err && test_grep "not found" err &&
-    e2b sandbox list > /dev/null && kill -0 "$victim" && sbx_gone "$id"
+    e2b sandbox list > /dev/null && kill -0 "$victim" && sbx_wait_gone "$id"
 '
 
 test_expect_success 'the supervisor leaves its creator'"'"'s cgroup: killing that job (as a session end does) leaves the sandbox running' '
@@ -110,7 +110,7 @@ test_expect_success 'the supervisor leaves its creator'"'"'s cgroup: killing tha
     test -z "$(cat "$job/cgroup.procs")" &&
     test "$(e2b sandbox exec "$id" echo alive)" = alive &&
     grep -q "e2b$" /proc/$(state "$id" supervisorPid)/cgroup &&
-    e2b sandbox kill "$id" && sbx_gone "$id"
+    e2b sandbox kill "$id" && sbx_wait_gone "$id"
 '
 
 test_expect_success 'kill -9 of a create in flight leaves nothing once reaped' '
@@ -128,7 +128,7 @@ test_expect_success 'kill -9 of a create in flight leaves nothing once reaped' '
     wait_for 100 sh -c "e2b sandbox list; ! test -e $d/state.json || grep -q running $d/state.json" &&
     { e2b sandbox kill "$id" 2>/dev/null || :; } &&
     e2b sandbox list > /dev/null &&
-    test -z "$(ls "$E2B_RUNTIME_DIR/sandboxes")" && sbx_gone "$id"
+    test -z "$(ls "$E2B_RUNTIME_DIR/sandboxes")" && sbx_wait_gone "$id"
 '
 
 test_done
