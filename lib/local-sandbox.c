@@ -275,6 +275,99 @@ static void *start_cmd_main(void *ud)
     return NULL;
 }
 
+/* The template's ready command, as E2B's build waits for it (E2B starts
+ * sandboxes from a snapshot taken once it succeeded, so a new sandbox's
+ * start command is ready): run until it exits 0, retried with a growing
+ * pause, for at most READY_CMD_TIMEOUT_S. */
+#define READY_CMD_TIMEOUT_S 60
+
+struct ready_cmd {
+    char *id;
+    json_t *state;
+    int result_w; /* "ok\n" or the error message, then closed */
+};
+
+static int wait_ready_cmd(const char *id, const json_t *state, struct e2b_error **err)
+{
+    struct e2b_envd_endpoint ep = {.base = e2b_local_envd_base(id), .sandbox_id = xstrdup(id)};
+    if (e2b_json_str(state, "envdAccessToken"))
+        ep.access_token = xstrdup(e2b_json_str(state, "envdAccessToken"));
+    const char *argv[] = {"/bin/sh", "-c", e2b_json_str(state, "readyCmd"), NULL};
+    int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    struct e2b_run_opts o = {.argv = argv, .user = e2b_json_str(state, "defaultUser"),
+                             .cwd = e2b_json_str(state, "defaultWorkdir"), .tag = "readyCmd",
+                             .out_fd = null, .err_fd = null, .timeout_ms = 10000};
+    int64_t deadline = e2b_now_ms() + READY_CMD_TIMEOUT_S * 1000;
+    int code = -1, pause_ms = 50, r;
+    for (;;) {
+        _cleanup_error_ struct e2b_error *e = NULL;
+        r = e2b_process_run(&ep, &o, &code, &e);
+        if (r < 0) {
+            e2b_error_set(err, E2B_ERR_GENERIC, "cannot run the template's ready command: %s", e->msg);
+            break;
+        }
+        if (code == 0)
+            break;
+        if (e2b_now_ms() + pause_ms >= deadline) {
+            r = e2b_error_set(err, E2B_ERR_TIMEOUT,
+                              "the template's ready command did not succeed within %d s (it exits %d)",
+                              READY_CMD_TIMEOUT_S, code);
+            break;
+        }
+        usleep((useconds_t)pause_ms * 1000);
+        pause_ms = pause_ms < 1000 ? pause_ms * 2 : 1000;
+    }
+    if (null >= 0)
+        close(null);
+    e2b_envd_endpoint_release(&ep);
+    return r;
+}
+
+/* In a thread, so the supervisor's loop keeps draining the start command's
+ * output (a full pipe would stop it short of ready). */
+static void *ready_cmd_main(void *ud)
+{
+    struct ready_cmd *rc = ud;
+    struct e2b_error *err = NULL;
+    if (wait_ready_cmd(rc->id, rc->state, &err) < 0)
+        dprintf(rc->result_w, "%s\n", err ? err->msg : "the ready command failed");
+    else
+        dprintf(rc->result_w, "ok\n");
+    e2b_error_free(err);
+    close(rc->result_w);
+    json_decref(rc->state);
+    free(rc->id);
+    free(rc);
+    return NULL;
+}
+
+static int ready_cmd_begin(const char *id, const json_t *state, int *ret_result, struct e2b_error **err)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0)
+        return e2b_error_sys(err, errno, "cannot run the ready command");
+    struct ready_cmd *rc = xcalloc(1, sizeof(*rc));
+    rc->id = xstrdup(id);
+    rc->state = json_deep_copy(state);
+    rc->result_w = p[1];
+    pthread_t t;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, 256 << 10);
+    int e = pthread_create(&t, &attr, ready_cmd_main, rc);
+    pthread_attr_destroy(&attr);
+    if (e) {
+        close(p[0]), close(p[1]);
+        json_decref(rc->state);
+        free(rc->id);
+        free(rc);
+        return e2b_error_sys(err, e, "cannot run the ready command");
+    }
+    *ret_result = p[0];
+    return 0;
+}
+
 /* Start it; *out and *err get the read ends of its output. */
 static int start_cmd_begin(const char *id, const json_t *state, int *out, int *err_r, struct e2b_error **err)
 {
@@ -524,8 +617,15 @@ static _noreturn_ void supervise(struct supervisor *s, const struct e2b_local_op
         if (start_cmd_begin(s->id, state, &logs[1].fd, &logs[2].fd, &err) < 0)
             goto fail;
     }
-    report(ready_fd, "ok");
-    ready_fd = -1;
+    /* "ok" to the CLI now, or once the ready command succeeds */
+    int ready_result = -1;
+    if (e2b_json_str(state, "readyCmd") && *e2b_json_str(state, "readyCmd")) {
+        if (ready_cmd_begin(s->id, state, &ready_result, &err) < 0)
+            goto fail;
+    } else {
+        report(ready_fd, "ok");
+        ready_fd = -1;
+    }
 
     /* Wait for the end: the deadline (unless paused), a kill, or init's
      * death; meanwhile the output goes to the log. At the deadline the
@@ -547,6 +647,11 @@ static _noreturn_ void supervise(struct supervisor *s, const struct e2b_local_op
         bool paused = STREQ(e2b_json_str(state, "state") ? e2b_json_str(state, "state") : "", "paused");
         int64_t left = e2b_json_int(state, "deadlineBootMs", 0) - e2b_boot_ms();
         if (!paused && left <= 0) {
+            if (ready_fd >= 0) { /* still waiting for the ready command */
+                e2b_error_set(&err, E2B_ERR_TIMEOUT,
+                              "the sandbox's timeout ended before the template's ready command succeeded");
+                goto fail;
+            }
             if (!STREQ(e2b_json_str(json_object_get(state, "lifecycle"), "onTimeout") ?: "kill", "pause")) {
                 supervisor_cleanup(s, "timeout");
                 _exit(0);
@@ -561,17 +666,33 @@ static _noreturn_ void supervise(struct supervisor *s, const struct e2b_local_op
             reload = true;
             continue;
         }
-        struct pollfd p[4] = {{.fd = sfd, .events = POLLIN}};
+        struct pollfd p[5] = {{.fd = sfd, .events = POLLIN}};
         for (int i = 0; i < 3; i++)
             p[i + 1] = (struct pollfd){.fd = logs[i].fd, .events = POLLIN}; /* -1: ignored */
+        p[4] = (struct pollfd){.fd = ready_result, .events = POLLIN};
         /* re-read the state at the deadline: it may have moved without a signal reaching us */
-        int n = poll(p, 4, paused ? 3600 * 1000 : (int)(left < 3600 * 1000 ? left : 3600 * 1000));
+        int n = poll(p, 5, paused ? 3600 * 1000 : (int)(left < 3600 * 1000 ? left : 3600 * 1000));
         if (n == 0) {
             reload = true;
             continue;
         }
         if (n < 0)
             continue;
+        if (p[4].revents) {
+            char msg[1024];
+            ssize_t m = read(ready_result, msg, sizeof(msg) - 1);
+            msg[m > 0 ? m : 0] = '\0';
+            msg[strcspn(msg, "\n")] = '\0';
+            close(ready_result);
+            ready_result = -1;
+            if (!STREQ(msg, "ok")) {
+                e2b_error_set(&err, E2B_ERR_GENERIC, "%s", *msg ? msg : "the ready command failed");
+                goto fail;
+            }
+            sbx_log(s->dir, "info", "ready command succeeded: %s", e2b_json_str(state, "readyCmd"));
+            report(ready_fd, "ok");
+            ready_fd = -1;
+        }
         for (int i = 0; i < 3; i++)
             if (p[i + 1].revents && !pump_log(&logs[i], s->dir)) {
                 close(logs[i].fd);
@@ -671,6 +792,8 @@ static int resolve_template(const char *name, struct e2b_sandbox_root *root, jso
         json_object_set(state, "defaultWorkdir", json_object_get(meta, "workdir"));
     if (e2b_json_str(meta, "startCmd") && *e2b_json_str(meta, "startCmd"))
         json_object_set(state, "startCmd", json_object_get(meta, "startCmd"));
+    if (e2b_json_str(meta, "readyCmd") && *e2b_json_str(meta, "readyCmd"))
+        json_object_set(state, "readyCmd", json_object_get(meta, "readyCmd"));
     json_t *env = json_object_get(meta, "env");
     if (json_is_object(env))
         json_object_set(state, "templateEnv", env);
@@ -803,7 +926,8 @@ int e2b_local_create(const struct e2b_local_options *o, json_t **ret_state, stru
     /* Wait for the supervisor's word: "ok" or why not. */
     struct strbuf msg = STRBUF_INIT;
     struct pollfd pfd = {.fd = pipefd[0], .events = POLLIN};
-    int64_t deadline = e2b_now_ms() + READY_TIMEOUT_MS + 5000;
+    int64_t deadline = e2b_now_ms() + READY_TIMEOUT_MS + 5000 +
+                       (e2b_json_str(state, "readyCmd") ? READY_CMD_TIMEOUT_S * 1000 : 0);
     for (;;) {
         int64_t left = deadline - e2b_now_ms();
         if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)

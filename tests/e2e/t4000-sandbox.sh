@@ -228,13 +228,13 @@ test_expect_success 'kill --all with a metadata filter' '
 '
 
 # A template with busybox (static) and a start command.
-sbx_busybox_template() { # name start-command
-    mkdir -p "bb-$1/root/bin" "bb-$1/root/etc" && cp /usr/bin/busybox "bb-$1/root/bin/" &&
-    for a in sh sleep echo cat yes head seq; do ln -sf busybox "bb-$1/root/bin/$a"; done &&
+sbx_busybox_template() { # name start-command [ready-command]
+    mkdir -p "bb-$1/root/bin" "bb-$1/root/etc" "bb-$1/root/tmp" && cp /usr/bin/busybox "bb-$1/root/bin/" &&
+    for a in sh sleep echo cat yes head seq test rm; do ln -sf busybox "bb-$1/root/bin/$a"; done &&
     printf "root:x:0:0:root:/root:/bin/sh\n" > "bb-$1/root/etc/passwd" &&
     printf "root:x:0:\n" > "bb-$1/root/etc/group" &&
     printf "FROM scratch\nCOPY root/ /\n" > "bb-$1/e2b.Dockerfile" &&
-    e2b template build -n "$1" -p "bb-$1" --cmd "$2" > /dev/null 2>"bb-$1.err"
+    e2b template build -n "$1" -p "bb-$1" --cmd "$2" ${3:+--ready-cmd "$3"} > /dev/null 2>"bb-$1.err"
 }
 
 test_expect_success 'a template'"'"'s start command runs in the background when the sandbox starts; logs show its output' '
@@ -247,6 +247,20 @@ test_expect_success 'a template'"'"'s start command runs in the background when 
     test_grep "\"message\": \"to-stderr\".*\"stream\": \"stderr\"" logs.json &&
     e2b sandbox process list "$id" > ps && test_grep "startCmd .*sleep 1000" ps &&
     e2b sandbox kill "$id" && sbx_gone "$id"
+'
+
+test_expect_success 'create returns once the template'"'"'s ready command succeeds, as E2B'"'"'s snapshot is taken after it' '
+    command -v busybox > /dev/null || { echo "# no busybox"; exit 0; }
+    sbx_busybox_template ready "sleep 1; echo up > /tmp/up-\$E2B_SANDBOX_ID; exec sleep 1000" \
+        "test -f /tmp/up-\$E2B_SANDBOX_ID" &&
+    sbx_create ready && id=$SBX &&
+    test "$(e2b sandbox exec "$id" "cat /tmp/up-$id")" = up &&
+    e2b sandbox logs "$id" > logs && test_grep "ready command succeeded: test -f /tmp/up-" logs &&
+    e2b sandbox kill "$id" &&
+    sbx_busybox_template never "exec sleep 1000" "test -z \"\$E2B_SANDBOX_ID\"" &&
+    test_must_fail e2b sandbox create -d never --timeout 2 2>err &&
+    test_grep "timeout ended before the template.s ready command succeeded" err &&
+    test -z "$(ls "$E2B_RUNTIME_DIR/sandboxes")"
 '
 
 test_expect_success 'the log keeps at most about 2 MiB however much a start command writes; logs -f follows it' '
