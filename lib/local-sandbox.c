@@ -1220,9 +1220,17 @@ void e2b_local_reap(void)
         _cleanup_free_ char *dir = e2b_path_join(root, de->d_name);
         _cleanup_free_ char *lockp = e2b_path_join(dir, "supervisor.lock");
         struct stat sb;
-        /* a create between its mkdir and its lock: a few microseconds */
-        if (stat(lockp, &sb) < 0 && stat(dir, &sb) == 0 && time(NULL) - sb.st_mtime < 10)
-            continue;
+        if (stat(lockp, &sb) < 0) {
+            /* a create between its mkdir and its lock: a few microseconds */
+            if (stat(dir, &sb) == 0 && time(NULL) - sb.st_mtime < 10)
+                continue;
+            /* made by an e2b from before the lock: its pid is all there is */
+            json_t *st = NULL;
+            pid_t sup = read_state(dir, &st, NULL) == 0 ? (pid_t)e2b_json_int(st, "supervisorPid", 0) : 0;
+            json_decref(st);
+            if (sup > 0 && kill(sup, 0) == 0)
+                continue;
+        }
         /* Hold it while clearing: nobody takes a sandbox that is going. */
         int fd = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
         if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) < 0) {
