@@ -125,8 +125,17 @@ const struct e2b_opt opts_sandbox_connect[] = {
 int cmd_sandbox_connect(struct e2b_ctx *ctx, struct e2b_args *args)
 {
     _cleanup_backend_ struct e2b_backend *b = NULL;
+    _cleanup_error_ struct e2b_error *err = NULL;
+    _cleanup_json_ json_t *sbx = NULL;
     if (e2b_cli_open_backend(ctx, &b))
         return 1;
+    /* like E2B's Sandbox.connect: a paused sandbox resumes, a running one
+     * gets at least the default 300 s more */
+    bool resumed = false;
+    if (b->ops->connect(b, e2b_args_str(args, "sandbox"), 300, &sbx, &resumed, &err) < 0)
+        return e2b_fail(err);
+    if (resumed && !ctx->quiet)
+        fprintf(stderr, "Resumed sandbox %s\n", e2b_args_str(args, "sandbox"));
     return e2b_cli_terminal(ctx, b, e2b_args_str(args, "sandbox"), e2b_args_str(args, "user"),
                             e2b_args_str(args, "cwd"), e2b_args_list(args, "env", NULL));
 }

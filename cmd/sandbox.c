@@ -22,7 +22,8 @@ static const struct e2b_column detail_cols[] = {
     {"state", "State"},          {"startedAt", "Started at"},   {"endAt", "End at"},
     {"cpuCount", "vCPUs"},       {"memoryMB", "Memory MiB"},    {"diskSizeMB", "Disk MiB"},
     {"envdVersion", "envd version"}, {"allowInternetAccess", "Internet"},
-    {"limits", "Limits"},        {"metadata", "Metadata"},    {NULL, NULL},
+    {"limits", "Limits"},        {"lifecycle", "Lifecycle"},  {"metadata", "Metadata"},
+    {NULL, NULL},
 };
 
 int e2b_cli_open_backend(struct e2b_ctx *ctx, struct e2b_backend **ret)
@@ -50,7 +51,7 @@ int e2b_cli_parse_kv(const char *const *list, const char *what, json_t **ret)
 }
 
 const struct e2b_opt opts_sandbox_create[] = {
-    E2B_OPT_INT(0, "timeout", "SECONDS", "kill the sandbox after this long (default 300)"),
+    E2B_OPT_INT(0, "timeout", "SECONDS", "kill (or pause) the sandbox after this long (default 300)"),
     E2B_OPT_LIST('e', "env", "KEY=VALUE", "environment variable for every process (repeatable)"),
     E2B_OPT_LIST('m', "metadata", "KEY=VALUE", "metadata to attach (repeatable)"),
     E2B_OPT_INT(0, "cpu", "COUNT", "vCPUs (default: the template's)"),
@@ -58,6 +59,8 @@ const struct e2b_opt opts_sandbox_create[] = {
     E2B_OPT_INT(0, "disk", "MIB", "size of the writable layer in MiB (default 1024)"),
     E2B_OPT_INT(0, "pids", "N", "most processes the sandbox may have (default 4096)"),
     E2B_OPT_FLAG(0, "internet", "give the sandbox outbound internet access"),
+    E2B_OPT_CHOICE(0, "lifecycle.ontimeout", "ACTION", "at the timeout: kill (default) or pause",
+                   "kill,pause"),
     E2B_OPT_FLAG(0, "secure", "require an access token for envd (sandbox info shows it)"),
     E2B_OPT_FLAG('d', "detach", "print the sandbox ID and leave it running"),
     E2B_OPT_STRING('u', "user", "USER", "user for the terminal (default: the template's)"),
@@ -93,6 +96,7 @@ int cmd_sandbox_create(struct e2b_ctx *ctx, struct e2b_args *args)
         .env_vars = env,
         .secure = e2b_args_flag(args, "secure"),
         .allow_internet = e2b_args_flag(args, "internet"),
+        .auto_pause = STREQ(e2b_args_str(args, "lifecycle.ontimeout") ?: "kill", "pause"),
         .cpu_count = (int)cpu,
         .memory_mb = (int)mem,
         .disk_mb = (int)disk,
@@ -387,16 +391,27 @@ int cmd_sandbox_logs(struct e2b_ctx *ctx, struct e2b_args *args)
     bool follow = e2b_args_flag(args, "follow");
     signal(SIGINT, on_interrupt);
     signal(SIGTERM, on_interrupt);
-    size_t shown = 0;
+    /* Following: the last entry seen, found again in the next read (the log
+     * rotates, so a count would not do); not found means it rotated away. */
+    _cleanup_free_ char *last = NULL;
+    bool any = false;
     do {
         json_t *list = NULL;
         if (b->ops->logs(b, e2b_args_str(args, "sandbox"), &list, &err) < 0) {
             /* A followed sandbox that ends is the end of its log, not an error. */
-            if (follow && shown && err->code == E2B_ERR_NOT_FOUND)
+            if (follow && any && err->code == E2B_ERR_NOT_FOUND)
                 return 0;
             return e2b_fail(err);
         }
-        for (size_t i = shown; i < json_array_size(list); i++) {
+        size_t from = 0;
+        for (size_t j = json_array_size(list); last && j > 0; j--) {
+            _cleanup_free_ char *s = e2b_json_dump(json_array_get(list, j - 1), 0);
+            if (STREQ(s, last)) {
+                from = j;
+                break;
+            }
+        }
+        for (size_t i = from; i < json_array_size(list); i++) {
             json_t *e = json_array_get(list, i);
             if (level_rank(e2b_json_str(e, "level")) < min)
                 continue;
@@ -409,7 +424,11 @@ int cmd_sandbox_logs(struct e2b_ctx *ctx, struct e2b_args *args)
                        e2b_json_str(e, "message") ? e2b_json_str(e, "message") : "");
             }
         }
-        shown = json_array_size(list);
+        if (json_array_size(list)) {
+            free(last);
+            last = e2b_json_dump(json_array_get(list, json_array_size(list) - 1), 0);
+            any = true;
+        }
         json_decref(list);
         fflush(stdout);
         for (int i = 0; follow && i < 10 && !interrupted; i++)

@@ -45,8 +45,11 @@ static json_t *sandbox_json(const json_t *st, bool detail)
         json_object_set(o, "allowInternetAccess", json_object_get(st, "allowInternetAccess"));
         if (json_object_get(st, "limits")) /* unprivileged: what is not enforced */
             json_object_set(o, "limits", json_object_get(st, "limits"));
-        json_object_set_new(o, "lifecycle", json_pack("{s:b, s:s}", "autoResume", 0, "onTimeout", "kill"));
     }
+    /* what the sandbox was created with (E2B's SandboxDetail has it; list too, here) */
+    json_t *lc = json_object_get(st, "lifecycle");
+    json_object_set_new(o, "lifecycle", lc ? json_incref(lc)
+                                           : json_pack("{s:b, s:s}", "autoResume", 0, "onTimeout", "kill"));
     return o;
 }
 
@@ -57,7 +60,7 @@ static int l_create(struct e2b_backend *b, const struct e2b_sandbox_spec *spec, 
         .template = spec->template, .timeout_s = spec->timeout_s, .metadata = spec->metadata,
         .env_vars = spec->env_vars, .secure = spec->secure, .internet = spec->allow_internet,
         .cpu_count = spec->cpu_count, .memory_mb = spec->memory_mb, .disk_mb = spec->disk_mb,
-        .pids_max = spec->pids_max,
+        .pids_max = spec->pids_max, .auto_pause = spec->auto_pause,
     };
     _cleanup_json_ json_t *st = NULL;
     if (e2b_local_create(&o, &st, err) < 0)
@@ -176,6 +179,11 @@ static int l_envd_endpoint(struct e2b_backend *b, const char *id, struct e2b_env
     _cleanup_json_ json_t *st = NULL;
     if (e2b_local_get(id, &st, err) < 0)
         return -1;
+    /* a frozen envd would take the request and never answer */
+    if (STREQ(e2b_json_str(st, "state") ? e2b_json_str(st, "state") : "", "paused"))
+        return e2b_error_set(err, E2B_ERR_UNSUPPORTED,
+                             "sandbox '%s' is paused (resume it with 'e2b sandbox resume %s' or 'connect')",
+                             id, id);
     memset(ep, 0, sizeof(*ep));
     ep->base = e2b_local_envd_base(id);
     ep->sandbox_id = xstrdup(id);

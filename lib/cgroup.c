@@ -8,7 +8,14 @@
 
 #define CG_ROOT "/sys/fs/cgroup"
 
-static const char *const v1_ctrls[] = {"memory", "pids", "cpu", "cpuacct", "freezer"};
+static const char *const v1_ctrls[] = {"memory", "pids", "cpu", "cpuacct", "freezer", "devices"};
+
+/* What a sandbox may open: the nodes of its /dev and pts (m: a build's RUN
+ * root makes these with mknod). */
+static const char *const v1_devices_allowed[] = {
+    "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm", "c 5:0 rwm", "c 5:2 rwm", "c 136:* rwm",
+};
+static const char *const v1_loop_devices[] = {"c 10:237 rw", "b 7:* r"};
 
 bool e2b_cgroup_v2(void)
 {
@@ -20,6 +27,20 @@ static char *dir_for(const char *ctrl, const char *id)
     if (!ctrl)
         return xasprintf(CG_ROOT "/e2b/%s", id);
     return xasprintf(CG_ROOT "/%s/e2b/%s", ctrl, id);
+}
+
+static char *frozen_part(const char *id)
+{
+    return xasprintf(CG_ROOT "/freezer/e2b/%s/sandbox", id);
+}
+
+int e2b_cgroup_open_frozen_part(const char *id, const char *file, int flags)
+{
+    if (e2b_cgroup_v2())
+        return -1;
+    _cleanup_free_ char *d = frozen_part(id);
+    _cleanup_free_ char *p = e2b_path_join(d, file);
+    return open(p, flags | O_CLOEXEC);
 }
 
 static int write_str(const char *dir, const char *file, const char *value, struct e2b_error **err)
@@ -84,6 +105,9 @@ int e2b_cgroup_create(const char *id, const struct e2b_cgroup_limits *lim, struc
         if (e2b_mkdir_p(d, 0755, err) < 0)
             return -1;
     }
+    _cleanup_free_ char *frozen = frozen_part(id);
+    if (access(CG_ROOT "/freezer", F_OK) == 0 && mkdir(frozen, 0755) < 0 && errno != EEXIST)
+        return e2b_error_sys(err, errno, "cannot create cgroup %s", frozen);
     _cleanup_free_ char *mem = dir_for("memory", id);
     if (lim->memory_bytes) {
         snprintf(buf, sizeof(buf), "%llu", (unsigned long long)lim->memory_bytes);
@@ -105,10 +129,33 @@ int e2b_cgroup_create(const char *id, const struct e2b_cgroup_limits *lim, struc
         snprintf(buf, sizeof(buf), "%u", lim->cpu_count * 100000);
         write_str(cpu, "cpu.cfs_quota_us", buf, NULL);
     }
+    _cleanup_free_ char *dev = dir_for("devices", id);
+    if (access(dev, F_OK) == 0) {
+        /* deny everything, then allow the few; a failure here is a failure to start */
+        if (write_str(dev, "devices.deny", "a", err) < 0)
+            return -1;
+        for (size_t i = 0; i < ARRAY_SIZE(v1_devices_allowed); i++)
+            if (write_str(dev, "devices.allow", v1_devices_allowed[i], err) < 0)
+                return -1;
+        for (size_t i = 0; lim->loop_devices && i < ARRAY_SIZE(v1_loop_devices); i++)
+            if (write_str(dev, "devices.allow", v1_loop_devices[i], err) < 0)
+                return -1;
+    }
     return 0;
 }
 
-int e2b_cgroup_add(const char *id, pid_t pid, struct e2b_error **err)
+int e2b_cgroup_drop_loop(const char *id, struct e2b_error **err)
+{
+    if (e2b_cgroup_v2())
+        return 0;
+    _cleanup_free_ char *dev = dir_for("devices", id);
+    for (size_t i = 0; i < ARRAY_SIZE(v1_loop_devices); i++)
+        if (write_str(dev, "devices.deny", v1_loop_devices[i], err) < 0)
+            return -1;
+    return 0;
+}
+
+static int add(const char *id, pid_t pid, bool devices, struct e2b_error **err)
 {
     char buf[32];
     snprintf(buf, sizeof(buf), "%d", (int)pid);
@@ -117,6 +164,8 @@ int e2b_cgroup_add(const char *id, pid_t pid, struct e2b_error **err)
         return write_str(d, "cgroup.procs", buf, err);
     }
     for (size_t i = 0; i < ARRAY_SIZE(v1_ctrls); i++) {
+        if (!devices && STREQ(v1_ctrls[i], "devices"))
+            continue;
         _cleanup_free_ char *d = dir_for(v1_ctrls[i], id);
         if (access(d, F_OK) < 0)
             continue;
@@ -126,13 +175,64 @@ int e2b_cgroup_add(const char *id, pid_t pid, struct e2b_error **err)
     return 0;
 }
 
+void e2b_cgroup_leave_creator(pid_t pid, bool all)
+{
+    char buf[32];
+    snprintf(buf, sizeof(buf), "%d", (int)pid);
+    if (e2b_cgroup_v2()) {
+        if (!all)
+            return; /* the sandbox's own cgroup is outside the creator's already */
+        /* e2b/ has controllers for its children, so no process of its own: a leaf */
+        write_str(CG_ROOT, "cgroup.subtree_control", "+memory +pids +cpu", NULL);
+        if (e2b_mkdir_p(CG_ROOT "/e2b", 0755, NULL) < 0)
+            return;
+        write_str(CG_ROOT "/e2b", "cgroup.subtree_control", "+memory +pids +cpu", NULL);
+        mkdir(CG_ROOT "/e2b/supervisors", 0755);
+        write_str(CG_ROOT "/e2b/supervisors", "cgroup.procs", buf, NULL);
+        return;
+    }
+    static const char *const extra[] = {"systemd", "unified"};
+    for (size_t i = all ? 0 : ARRAY_SIZE(v1_ctrls); i < ARRAY_SIZE(v1_ctrls) + ARRAY_SIZE(extra); i++) {
+        const char *h = i < ARRAY_SIZE(v1_ctrls) ? v1_ctrls[i] : extra[i - ARRAY_SIZE(v1_ctrls)];
+        _cleanup_free_ char *root = xasprintf(CG_ROOT "/%s/cgroup.procs", h);
+        if (access(root, F_OK) < 0)
+            continue;
+        _cleanup_free_ char *d = xasprintf(CG_ROOT "/%s/e2b", h);
+        if (mkdir(d, 0755) < 0 && errno != EEXIST)
+            continue;
+        write_str(d, "cgroup.procs", buf, NULL);
+    }
+}
+
+int e2b_cgroup_add(const char *id, pid_t pid, struct e2b_error **err)
+{
+    return add(id, pid, true, err);
+}
+
+int e2b_cgroup_add_helper(const char *id, pid_t pid, struct e2b_error **err)
+{
+    return add(id, pid, false, err);
+}
+
 int e2b_cgroup_freeze(const char *id, bool frozen, struct e2b_error **err)
 {
     if (e2b_cgroup_v2()) {
         _cleanup_free_ char *d = dir_for(NULL, id);
-        return write_str(d, "cgroup.freeze", frozen ? "1" : "0", err);
+        if (write_str(d, "cgroup.freeze", frozen ? "1" : "0", err) < 0)
+            return -1;
+        /* freezing takes a moment: wait (bounded) for cgroup.events to say so */
+        for (int i = 0; frozen && i < 200; i++) {
+            if (read_u64(d, "cgroup.events", "frozen") == 1)
+                return 0;
+            usleep(5000);
+        }
+        return 0;
     }
-    _cleanup_free_ char *d = dir_for("freezer", id);
+    _cleanup_free_ char *d = frozen_part(id);
+    if (access(d, F_OK) < 0) { /* made before the frozen part existed */
+        free(d);
+        d = dir_for("freezer", id);
+    }
     if (write_str(d, "freezer.state", frozen ? "FROZEN" : "THAWED", err) < 0)
         return -1;
     /* FREEZING is transient; wait (bounded) until the kernel reports FROZEN. */
@@ -211,7 +311,10 @@ void e2b_cgroup_destroy(const char *id)
         return;
     }
     _cleanup_free_ char *fz = dir_for("freezer", id);
-    write_str(fz, "freezer.state", "THAWED", NULL); /* frozen tasks cannot die */
+    _cleanup_free_ char *part = frozen_part(id);
+    write_str(part, "freezer.state", "THAWED", NULL); /* frozen tasks cannot die */
+    write_str(fz, "freezer.state", "THAWED", NULL);
+    kill_and_remove(part);
     for (size_t i = 0; i < ARRAY_SIZE(v1_ctrls); i++) {
         _cleanup_free_ char *d = dir_for(v1_ctrls[i], id);
         kill_and_remove(d);

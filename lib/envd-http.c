@@ -925,6 +925,15 @@ int e2b_http_listen_tcp(struct e2b_http_server *s, const char *addr, int port, s
     return add_listener(s, fd, err);
 }
 
+int e2b_http_listen_fd(struct e2b_http_server *s, int fd, struct e2b_error **err)
+{
+    int on = 0;
+    socklen_t len = sizeof(on);
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) < 0 || !on)
+        return e2b_error_set(err, E2B_ERR_USAGE, "fd %d is not a listening socket", fd);
+    return add_listener(s, fd, err);
+}
+
 int e2b_http_listen_unix(struct e2b_http_server *s, const char *path, struct e2b_error **err)
 {
     struct sockaddr_un un = {.sun_family = AF_UNIX};

@@ -30,6 +30,8 @@ void e2b_http_server_free(struct e2b_http_server *srv);
 /* addr may be NULL (0.0.0.0). */
 int e2b_http_listen_tcp(struct e2b_http_server *srv, const char *addr, int port, struct e2b_error **err);
 int e2b_http_listen_unix(struct e2b_http_server *srv, const char *path, struct e2b_error **err);
+/* A socket already bound and listening (its owner bound it where envd cannot see). */
+int e2b_http_listen_fd(struct e2b_http_server *srv, int fd, struct e2b_error **err);
 /* Number of open connections. */
 size_t e2b_http_nconns(const struct e2b_http_server *srv);
 

@@ -503,6 +503,7 @@ static void usage(FILE *f)
                "  --access-token T    require X-Access-Token T (as /init would set)\n"
                "  --sync-clock        let /init's timestamp set the system clock\n"
                "  --ready-fd N        write one byte to fd N once listening, then close it\n"
+               "  --listen-fd N       also accept on fd N, a socket already listening\n"
                "  -v, --verbose       log requests to stderr\n"
                "  --version           print the version\n",
             E2B_ENVD_DEFAULT_PORT);
@@ -515,14 +516,15 @@ int e2b_envd_main(int argc, char **argv)
     char *listens[8];
     size_t nlisten = 0;
     const char *unix_path = NULL, *user = "root", *token = NULL;
-    int ready_fd = -1;
+    int ready_fd = -1, listen_fd = -1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (a[0] == '-' && a[1] == '-')
             a++; /* accept -flag and --flag, like Go's flag package */
         const char *val = NULL;
         bool needs = STREQ(a, "-port") || STREQ(a, "-listen") || STREQ(a, "-unix") || STREQ(a, "-user") ||
-                     STREQ(a, "-access-token") || STREQ(a, "-cgroup-root") || STREQ(a, "-ready-fd");
+                     STREQ(a, "-access-token") || STREQ(a, "-cgroup-root") || STREQ(a, "-ready-fd") ||
+                     STREQ(a, "-listen-fd");
         if (needs) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "envd: option '%s' needs a value\n", argv[i]);
@@ -560,6 +562,14 @@ int e2b_envd_main(int argc, char **argv)
                 return 2;
             }
             ready_fd = (int)fd;
+        } else if (STREQ(a, "-listen-fd")) {
+            char *e;
+            long fd = strtol(val, &e, 10);
+            if (*e || fd < 0 || fd > 1024) {
+                fprintf(stderr, "envd: bad --listen-fd '%s'\n", val);
+                return 2;
+            }
+            listen_fd = (int)fd;
         } else if (STREQ(a, "-sync-clock")) {
             e2b_envd.sync_clock = true;
         } else if (STREQ(a, "-v") || STREQ(a, "-verbose")) {
@@ -578,8 +588,8 @@ int e2b_envd_main(int argc, char **argv)
             return 2;
         }
     }
-    if (no_tcp && !unix_path) {
-        fprintf(stderr, "envd: --no-tcp needs --unix\n");
+    if (no_tcp && !unix_path && listen_fd < 0) {
+        fprintf(stderr, "envd: --no-tcp needs --unix or --listen-fd\n");
         return 2;
     }
 
@@ -625,6 +635,8 @@ int e2b_envd_main(int argc, char **argv)
     }
     if (rc == 0 && unix_path)
         rc = e2b_http_listen_unix(e2b_envd.http, unix_path, &err);
+    if (rc == 0 && listen_fd >= 0) /* close-on-exec from here: not into its processes */
+        rc = e2b_http_listen_fd(e2b_envd.http, listen_fd, &err);
     if (rc == 0)
         rc = e2b_process_init(e2b_envd.base, &err);
     if (rc == 0)

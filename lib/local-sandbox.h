@@ -7,11 +7,14 @@
  * pivots into it, drops privileges (capabilities, no_new_privs, seccomp) and
  * runs envd on a unix socket in the state directory. The supervisor enforces
  * the timeout and removes everything when the sandbox ends; if it is killed,
- * the kernel takes the namespaces down (init has PDEATHSIG) and the next e2b
- * run removes what is left (e2b_local_reap).
+ * init (PDEATHSIG) thaws and kills the sandbox's processes, the kernel takes
+ * the namespaces down, and the next e2b run removes what is left
+ * (e2b_local_reap).
  *
  * State: <runtime dir>/sandboxes/<id>/state.json, written atomically under a
- * lock; envd's socket is <runtime dir>/sandboxes/<id>/run/envd.sock.
+ * lock; envd's socket is <runtime dir>/sandboxes/<id>/envd.sock; sandbox.log
+ * (JSON lines of the supervisor and envd, rotated at 1 MiB). Nothing in that
+ * directory is visible to, or writable from, the sandbox.
  */
 #ifndef E2B_LOCAL_SANDBOX_H
 #define E2B_LOCAL_SANDBOX_H
@@ -29,6 +32,7 @@ struct e2b_local_options {
     int memory_mb;         /* 0: template's or 1024 */
     int disk_mb;           /* writable layer size; 0: 1024 */
     int pids_max;          /* 0: 4096 */
+    bool auto_pause;       /* at the timeout pause (E2B lifecycle onTimeout: pause), not kill */
     const char *envd_path; /* NULL: found next to the e2b binary or installed */
 };
 
@@ -39,6 +43,8 @@ int e2b_local_create(const struct e2b_local_options *opts, json_t **ret_state,
 int e2b_local_list(json_t **ret_states, struct e2b_error **err);
 int e2b_local_get(const char *id, json_t **ret_state, struct e2b_error **err);
 int e2b_local_kill(const char *id, struct e2b_error **err);
+/* The sandbox ends (or pauses) after timeout_s more seconds of running: for
+ * a paused one they count from its resume. */
 int e2b_local_set_timeout(const char *id, int timeout_s, struct e2b_error **err);
 int e2b_local_pause(const char *id, struct e2b_error **err);
 /* Thaw (if paused) and set the time left to timeout_s (0: keep what was left). */
@@ -47,7 +53,7 @@ int e2b_local_resume(const char *id, int timeout_s, bool *ret_was_paused, struct
 int e2b_local_metrics(const char *id, json_t **ret_metric, struct e2b_error **err);
 /* The sandbox's log: JSON lines the supervisor and envd wrote. */
 int e2b_local_logs(const char *id, json_t **ret_entries, struct e2b_error **err);
-/* "unix:<state dir>/run/envd.sock" */
+/* "unix:<state dir>/envd.sock" */
 char *e2b_local_envd_base(const char *id);
 /* Remove what sandboxes whose supervisor died left behind. */
 void e2b_local_reap(void);

@@ -3,6 +3,7 @@
 #include "cgroup.h"
 #include "fsutil.h"
 #include "sandbox-seccomp.h"
+#include "strbuf.h"
 
 #include <fcntl.h>
 #include <linux/capability.h>
@@ -15,10 +16,12 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/statvfs.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 
@@ -29,6 +32,8 @@ void e2b_sandbox_root_release(struct e2b_sandbox_root *r)
     free(r->envd);
     free(r->state_dir);
     free(r->user);
+    free(r->template_id);
+    free(r->build_id);
     memset(r, 0, sizeof(*r));
 }
 
@@ -75,10 +80,92 @@ static void remount_ro(const char *dst, unsigned long extra)
     must_mount(NULL, dst, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | keep | extra, NULL);
 }
 
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
+#endif
+
+/* Decode mountinfo's octal escapes (\040 for a space) in place. */
+static void unescape_mountinfo(char *s)
+{
+    char *w = s;
+    for (char *r = s; *r; r++) {
+        if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' && r[2] <= '7' && r[3] >= '0' &&
+            r[3] <= '7') {
+            *w++ = (char)((r[1] - '0') * 64 + (r[2] - '0') * 8 + (r[3] - '0'));
+            r += 3;
+        } else {
+            *w++ = *r;
+        }
+    }
+    *w = '\0';
+}
+
+/* dst and every mount below it read-only, nosuid and nodev: one
+ * mount_setattr(AT_RECURSIVE) (Linux 5.12), else a remount of each mount
+ * under dst from mountinfo. Flags are only added, so the ones a user
+ * namespace locks stay as they are. */
+static void make_ro_tree(const char *dst)
+{
+    struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV};
+    if (syscall(SYS_mount_setattr, AT_FDCWD, dst, AT_RECURSIVE, &attr, sizeof(attr)) == 0)
+        return;
+    if (errno != ENOSYS)
+        die("cannot make %s read-only", dst);
+    remount_ro(dst, MS_NOSUID | MS_NODEV);
+    _cleanup_free_ char *info = NULL;
+    if (e2b_read_file("/proc/self/mountinfo", &info, NULL, NULL) < 0)
+        die("cannot read the mount table");
+    size_t n = strlen(dst);
+    char *save = NULL;
+    for (char *line = strtok_r(info, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char *f = line;
+        for (int i = 0; i < 4 && f; i++) /* id parent major:minor root mount-point */
+            f = strchr(f, ' ') ? strchr(f, ' ') + 1 : NULL;
+        char *end = f ? strchr(f, ' ') : NULL;
+        if (!end)
+            continue;
+        *end = '\0';
+        unescape_mountinfo(f);
+        if (strncmp(f, dst, n) == 0 && f[n] == '/')
+            remount_ro(f, MS_NOSUID | MS_NODEV);
+    }
+}
+
 static void bind_ro(const char *src, const char *dst)
 {
     must_mount(src, dst, NULL, MS_BIND | MS_REC, NULL);
-    remount_ro(dst, MS_NOSUID | MS_NODEV);
+    make_ro_tree(dst);
+}
+
+/* Without a user namespace the sandbox's root has CAP_DAC_OVERRIDE, so what
+ * the host keeps from others under /etc (shadow, keytabs, credentials,
+ * NetworkManager and wireguard secrets, old passwords ...) is masked: an
+ * empty file over each file others may not read, an empty read-only tmpfs
+ * over each directory they may not enter or list. */
+static void mask_private(const char *host, const char *dst, int depth)
+{
+    _cleanup_closedir_ DIR *d = opendir(host);
+    if (!d)
+        return; /* only when it is masked already (unreadable to an unprivileged caller) */
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (STREQ(de->d_name, ".") || STREQ(de->d_name, ".."))
+            continue;
+        struct stat st;
+        if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+            continue;
+        _cleanup_free_ char *in = e2b_path_join(dst, de->d_name);
+        if (S_ISDIR(st.st_mode)) {
+            if ((st.st_mode & (S_IROTH | S_IXOTH)) != (S_IROTH | S_IXOTH))
+                must_mount("tmpfs", in, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=755");
+            else if (depth < 16) {
+                _cleanup_free_ char *sub = e2b_path_join(host, de->d_name);
+                mask_private(sub, in, depth + 1);
+            }
+        } else if (S_ISREG(st.st_mode) && !(st.st_mode & S_IROTH)) {
+            must_mount("/dev/null", in, NULL, MS_BIND, NULL);
+        }
+    }
 }
 
 static void mkdir_in(const char *root, const char *rel, mode_t mode)
@@ -87,6 +174,30 @@ static void mkdir_in(const char *root, const char *rel, mode_t mode)
     if (e2b_mkdir_p(p, mode, NULL) < 0)
         die("cannot create %s", p);
     chmod(p, mode);
+}
+
+/* /home is fresh: an empty home for each host account whose home is
+ * /home/<name> (E2B's `user` among them), owned by it, so that exec -u NAME
+ * starts there and can write. Best effort: unmapped ids cannot own files. */
+static void make_homes(const char *root)
+{
+    FILE *f = fopen("/etc/passwd", "re");
+    char line[1024];
+    while (f && fgets(line, sizeof(line), f)) {
+        char *fld[7] = {0}, *p = line;
+        int n = 0;
+        line[strcspn(line, "\n")] = '\0';
+        for (char *t = strsep(&p, ":"); t && n < 7; t = strsep(&p, ":"))
+            fld[n++] = t;
+        if (n < 6 || !e2b_str_has_prefix(fld[5], "/home/") || strchr(fld[5] + 6, '/') || !fld[5][6] ||
+            STREQ(fld[5] + 6, ".") || STREQ(fld[5] + 6, ".."))
+            continue;
+        _cleanup_free_ char *h = e2b_path_join(root, fld[5]);
+        if (mkdir(h, 0750) == 0 && chown(h, (uid_t)strtoul(fld[2], NULL, 10), (gid_t)strtoul(fld[3], NULL, 10)) < 0)
+            rmdir(h); /* not ours to give: no home rather than root's */
+    }
+    if (f)
+        fclose(f);
 }
 
 /* The host's programs, read-only, secrets masked; everything else fresh. */
@@ -114,9 +225,11 @@ static void build_host_root(const char *root)
         mkdir_in(root, top[i], 0755);
         bind_ro(src, dst);
     }
-    /* Masks: empty files over secrets, empty dirs over key stores. */
-    static const char *const files[] = {"etc/shadow", "etc/gshadow", "etc/shadow-", "etc/gshadow-",
-                                        "etc/sudoers", "etc/machine-id"};
+    /* Masks: empty files over secrets, empty dirs over key stores; first
+     * everything others may not read, then what they may but should not. */
+    _cleanup_free_ char *etc = e2b_path_join(root, "etc");
+    mask_private("/etc", etc, 0);
+    static const char *const files[] = {"etc/machine-id"};
     for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
         _cleanup_free_ char *p = e2b_path_join(root, files[i]);
         if (access(p, F_OK) == 0)
@@ -126,40 +239,65 @@ static void build_host_root(const char *root)
     for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
         _cleanup_free_ char *p = e2b_path_join(root, dirs[i]);
         struct stat st;
-        if (stat(p, &st) == 0 && S_ISDIR(st.st_mode))
+        if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & S_IROTH))
             must_mount("tmpfs", p, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=755");
     }
     mkdir_in(root, "root", 0700);
     mkdir_in(root, "home", 0755);
+    make_homes(root);
     mkdir_in(root, "var/tmp", 01777);
     mkdir_in(root, "var/lib", 0755);
     mkdir_in(root, "var/cache", 0755);
     mkdir_in(root, "opt", 0755);
 }
 
+/* /dev: a nodev tmpfs with the host's few harmless nodes bound in, so a
+ * node made here (or anywhere: every writable file system is nodev) cannot
+ * be opened; CAP_MKNOD is gone and the devices cgroup allows only these. */
+/* /.e2b as E2B has it: the build's ENV_ID, TEMPLATE_ID and BUILD_ID (what
+ * the template's own file says, else its metadata) and this SANDBOX_ID. */
+static void write_marker(const char *root, const struct e2b_sandbox_root *r, const char *id)
+{
+    _cleanup_free_ char *p = e2b_path_join(root, ".e2b");
+    _cleanup_free_ char *old = NULL;
+    _cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
+    bool env = false, tpl = false, build = false;
+    if (!r->host && e2b_read_file_untrusted(p, 64 << 10, &old, NULL, NULL) == 0) {
+        char *save = NULL;
+        for (char *line = strtok_r(old, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+            if (e2b_str_has_prefix(line, "SANDBOX_ID="))
+                continue;
+            env = env || e2b_str_has_prefix(line, "ENV_ID=");
+            tpl = tpl || e2b_str_has_prefix(line, "TEMPLATE_ID=");
+            build = build || e2b_str_has_prefix(line, "BUILD_ID=");
+            strbuf_addf(&out, "%s\n", line);
+        }
+    }
+    const char *t = r->template_id ? r->template_id : r->host ? "host" : "";
+    if (!env)
+        strbuf_addf(&out, "ENV_ID=%s\n", t);
+    if (!tpl)
+        strbuf_addf(&out, "TEMPLATE_ID=%s\n", t);
+    if (!build)
+        strbuf_addf(&out, "BUILD_ID=%s\n", r->build_id ? r->build_id : t);
+    strbuf_addf(&out, "SANDBOX_ID=%s\n", id);
+    if (e2b_write_file_atomic(p, out.buf, out.len, 0644, NULL) < 0)
+        die("cannot write %s", p);
+}
+
 static void make_dev(const char *root, bool userns)
 {
     _cleanup_free_ char *dev = e2b_path_join(root, "dev");
-    must_mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "size=64k,mode=755");
-    static const struct {
-        const char *name;
-        unsigned maj, min;
-    } nodes[] = {{"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7}, {"random", 1, 8},
-                 {"urandom", 1, 9}, {"tty", 5, 0}};
+    must_mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC | MS_NODEV, "size=64k,mode=755");
+    static const char *const nodes[] = {"null", "zero", "full", "random", "urandom", "tty"};
     for (size_t i = 0; i < ARRAY_SIZE(nodes); i++) {
-        _cleanup_free_ char *p = e2b_path_join(dev, nodes[i].name);
-        if (userns) { /* no mknod in a user namespace: bind the host's nodes */
-            _cleanup_free_ char *host = xasprintf("/dev/%s", nodes[i].name);
-            int fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
-            if (fd < 0)
-                die("cannot create %s", p);
-            close(fd);
-            must_mount(host, p, NULL, MS_BIND, NULL);
-            continue;
-        }
-        if (mknod(p, S_IFCHR | 0666, makedev(nodes[i].maj, nodes[i].min)) < 0)
+        _cleanup_free_ char *p = e2b_path_join(dev, nodes[i]);
+        _cleanup_free_ char *host = xasprintf("/dev/%s", nodes[i]);
+        int fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
+        if (fd < 0)
             die("cannot create %s", p);
-        chmod(p, 0666);
+        close(fd);
+        must_mount(host, p, NULL, MS_BIND, NULL);
     }
     mkdir_in(dev, "pts", 0755);
     mkdir_in(dev, "shm", 01777);
@@ -238,26 +376,33 @@ static void loopback_up(void)
 static void restrict_proc(void)
 {
     static const char *const hidden[] = {"/proc/kcore", "/proc/keys", "/proc/timer_list",
-                                         "/proc/sched_debug", "/proc/kallsyms"};
+                                         "/proc/sched_debug", "/proc/kallsyms", "/proc/latency_stats",
+                                         "/proc/timer_stats"};
     for (size_t i = 0; i < ARRAY_SIZE(hidden); i++)
         if (access(hidden[i], F_OK) == 0)
             mount("/dev/null", hidden[i], NULL, MS_BIND, NULL);
+    static const char *const hidden_dirs[] = {"/proc/acpi", "/proc/scsi", "/proc/asound"};
+    for (size_t i = 0; i < ARRAY_SIZE(hidden_dirs); i++)
+        if (access(hidden_dirs[i], F_OK) == 0)
+            mount("tmpfs", hidden_dirs[i], "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k");
     static const char *const ro[] = {"/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus",
                                      "/proc/fs"};
     for (size_t i = 0; i < ARRAY_SIZE(ro); i++)
         if (access(ro[i], F_OK) == 0) {
             mount(ro[i], ro[i], NULL, MS_BIND | MS_REC, NULL);
-            mount(NULL, ro[i], NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+            make_ro_tree(ro[i]);
         }
 }
 
 /* Keep what a container's root user needs; SYS_ADMIN, SYS_PTRACE, SYS_MODULE,
- * NET_ADMIN, SYS_TIME, BPF, PERFMON and the rest are gone for good. */
+ * NET_ADMIN, SYS_TIME, BPF, PERFMON, MKNOD (without a user namespace the
+ * sandbox's root is the host's: a block node of the host's disk would be its
+ * disk) and the rest are gone for good. */
 static void drop_capabilities(void)
 {
     static const int keep[] = {CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_FSETID, CAP_KILL,
                                CAP_SETGID, CAP_SETUID, CAP_SETPCAP, CAP_NET_BIND_SERVICE,
-                               CAP_SYS_CHROOT, CAP_AUDIT_WRITE, CAP_SETFCAP, CAP_MKNOD};
+                               CAP_SYS_CHROOT, CAP_AUDIT_WRITE, CAP_SETFCAP};
     int last = CAP_LAST_CAP;
     _cleanup_free_ char *s = NULL;
     if (e2b_read_file("/proc/sys/kernel/cap_last_cap", &s, NULL, NULL) == 0)
@@ -271,23 +416,40 @@ static void drop_capabilities(void)
     /* And from init's own sets, so nothing it runs can regain them. */
     struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
     struct __user_cap_data_struct data[2] = {{0}};
-    data[0].effective = data[0].permitted = data[0].inheritable = (uint32_t)kept;
-    data[1].effective = data[1].permitted = data[1].inheritable = (uint32_t)(kept >> 32);
+    /* inheritable empty, as Docker: nothing regains a capability through file caps */
+    data[0].effective = data[0].permitted = (uint32_t)kept;
+    data[1].effective = data[1].permitted = (uint32_t)(kept >> 32);
     if (syscall(SYS_capset, &hdr, data) < 0)
         die("cannot set capabilities");
 }
 
-static _noreturn_ void run_envd(const char *user, int ready_w)
+/* envd with fd 0 /dev/null, 1 and 2 the log pipe, 3 the readiness pipe and
+ * 4 the listening socket (moved up first: dup2 must not overwrite a source). */
+/* What every sandbox process lives under from here: the capabilities a
+ * container's root keeps, no_new_privs, the seccomp filter. */
+static void lock_down(const struct e2b_seccomp_prog *prog)
 {
-    int log = open("/run/e2b/envd.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    drop_capabilities();
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        die("cannot set no_new_privs");
+    _cleanup_error_ struct e2b_error *err = NULL;
+    if (e2b_seccomp_load(prog, &err) < 0) {
+        errno = 0;
+        die("%s", err->msg);
+    }
+}
+
+static _noreturn_ void run_envd(const char *user, int ready_w, int log_w, int listen_fd)
+{
     int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    dup2(null, 0);
-    if (log >= 0)
-        dup2(log, 1), dup2(log, 2);
-    setsid();
-    if (dup2(ready_w, 3) < 0) /* dup2 clears close-on-exec */
+    int rdy = fcntl(ready_w, F_DUPFD_CLOEXEC, 10), lg = fcntl(log_w, F_DUPFD_CLOEXEC, 10),
+        ls = fcntl(listen_fd, F_DUPFD_CLOEXEC, 10);
+    /* dup2 clears close-on-exec on the targets */
+    if (null < 0 || rdy < 0 || lg < 0 || ls < 0 || dup2(null, 0) < 0 || dup2(lg, 1) < 0 || dup2(lg, 2) < 0 ||
+        dup2(rdy, 3) < 0 || dup2(ls, 4) < 0)
         _exit(127);
-    char *const argv[] = {"envd", "--unix", "/run/e2b/envd.sock", "--no-tcp", "--ready-fd", "3",
+    setsid();
+    char *const argv[] = {"envd", "--listen-fd", "4", "--no-tcp", "--ready-fd", "3",
                           "--user", (char *)user, NULL};
     char *const envp[] = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
                           "HOME=/root", "E2B_SANDBOX=true", "LANG=C.UTF-8", NULL};
@@ -296,19 +458,79 @@ static _noreturn_ void run_envd(const char *user, int ready_w)
     _exit(127);
 }
 
+/* envd's socket, bound in the host's state directory (relative to it: no
+ * sun_path limit on the directory's length) before init leaves the host's
+ * root, so nothing inside can replace it. */
+static int listen_in(const char *dir, const char *name)
+{
+    int here = open(".", O_PATH | O_CLOEXEC);
+    struct sockaddr_un un = {.sun_family = AF_UNIX};
+    snprintf(un.sun_path, sizeof(un.sun_path), "%s", name);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || chdir(dir) < 0)
+        die("cannot make envd's socket in %s", dir);
+    unlink(name);
+    if (bind(fd, (struct sockaddr *)&un, sizeof(un)) < 0 || listen(fd, 128) < 0)
+        die("cannot listen on %s/%s", dir, name);
+    if (here >= 0) {
+        (void)!fchdir(here);
+        close(here);
+    }
+    return fd;
+}
+
+/* Close every fd but 0-2 and the ones given: the supervisor's lock and its
+ * pipe to the CLI must not live on in the sandbox's pid 1. */
+static void close_others(const int *keep, size_t n)
+{
+    int k[8];
+    size_t m = 0;
+    for (size_t i = 0; i < n && m < ARRAY_SIZE(k); i++)
+        if (keep[i] > 2)
+            k[m++] = keep[i];
+    for (size_t i = 1; i < m; i++) /* sort: a handful */
+        for (size_t j = i; j > 0 && k[j - 1] > k[j]; j--) {
+            int t = k[j];
+            k[j] = k[j - 1], k[j - 1] = t;
+        }
+    unsigned lo = 3;
+    for (size_t i = 0; i < m; i++) {
+        if ((unsigned)k[i] > lo)
+            close_range(lo, (unsigned)k[i] - 1, 0);
+        lo = (unsigned)k[i] + 1;
+    }
+    close_range(lo, ~0U, 0);
+}
+
 /* pid 1 of the sandbox: set up, start envd, reap orphans until envd dies. */
 static _noreturn_ void init_main(struct e2b_sandbox_root *r, const char *id, int go_fd, int net_fd,
-                                 int ready_w, const char *logp)
+                                 int ready_w, int log_w, const char *logp)
 {
+    /* Every signal waits for the loop at the end: pid 1 of a namespace would
+     * drop an unhandled SIGTERM (the supervisor's death, PDEATHSIG). */
+    sigset_t all;
+    sigfillset(&all);
+    sigprocmask(SIG_BLOCK, &all, NULL);
+    const int keep[] = {go_fd, net_fd, ready_w, log_w};
+    close_others(keep, ARRAY_SIZE(keep));
+    /* The go byte: in a user namespace our ids are mapped once it came;
+     * otherwise init builds the sandbox while the supervisor moves it into
+     * its cgroups (that waits for an RCU grace period), and only envd,
+     * the first process of the sandbox proper, waits for it. */
     char go;
-    if (read(go_fd, &go, 1) != 1)
+    if (r->userns && read(go_fd, &go, 1) != 1)
         _exit(1); /* the supervisor gave up */
-    close(go_fd);
-    /* only now: in a user namespace our ids are mapped once the go byte came */
+    /* No host file stays open in the sandbox's pid 1 (the supervisor's log
+     * was 1 and 2), and nothing in the sandbox may open init's fds or
+     * memory through /proc. */
+    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null >= 0)
+        dup2(null, 0), dup2(null, 1), dup2(null, 2), close(null);
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     boot_log = open(logp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (r->userns && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0))
         die("cannot become root in the user namespace");
-    if (unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP) < 0)
+    if (unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS) < 0)
         die("cannot create namespaces");
     if (net_fd >= 0) { /* let the supervisor attach user-mode networking, wait for it */
         (void)!write(net_fd, "n", 1);
@@ -317,6 +539,11 @@ static _noreturn_ void init_main(struct e2b_sandbox_root *r, const char *id, int
         close(net_fd);
     }
     must_mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
+    int listen_fd = listen_in(r->state_dir, "envd.sock");
+    /* v1: envd joins the part the freezer freezes; init stays out of it and
+     * keeps the means to thaw it (see the loop) */
+    int frozen_procs = r->userns ? -1 : e2b_cgroup_open_frozen_part(id, "cgroup.procs", O_WRONLY);
+    int frozen_state = r->userns ? -1 : e2b_cgroup_open_frozen_part(id, "freezer.state", O_WRONLY);
 
     _cleanup_free_ char *scratch = e2b_path_join(r->state_dir, "mnt");
     mkdir(scratch, 0700);
@@ -334,6 +561,11 @@ static _noreturn_ void init_main(struct e2b_sandbox_root *r, const char *id, int
         if (r->image) {
             mkdir_in(scratch, "lower", 0755);
             mount_image(r->image, lower);
+            _cleanup_error_ struct e2b_error *e = NULL;
+            if (!r->userns && e2b_cgroup_drop_loop(id, &e) < 0) {
+                errno = 0;
+                die("%s", e->msg);
+            }
         }
         _cleanup_free_ char *ov = xasprintf("lowerdir=%s,upperdir=%s/upper,workdir=%s/work", lower,
                                             scratch, scratch);
@@ -346,22 +578,18 @@ static _noreturn_ void init_main(struct e2b_sandbox_root *r, const char *id, int
     make_dev(root, r->userns);
     _cleanup_free_ char *proc = e2b_path_join(root, "proc");
     must_mount("proc", proc, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
-    _cleanup_free_ char *run = e2b_path_join(r->state_dir, "run");
-    _cleanup_free_ char *inrun = e2b_path_join(root, "run/e2b");
-    must_mount(run, inrun, NULL, MS_BIND, NULL);
+    /* /run/e2b: the sandbox's own small tmpfs; it cannot fill the host's /run */
+    _cleanup_free_ char *run = e2b_path_join(root, "run/e2b");
+    must_mount("e2b-run", run, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=1m,mode=755");
     /* The agent: the host's static binary, read-only, never copied into the template. */
     _cleanup_free_ char *slot = e2b_path_join(run, "envd");
     int fd = open(slot, O_WRONLY | O_CREAT | O_CLOEXEC, 0755);
     if (fd < 0)
         die("cannot create %s", slot);
     close(fd);
-    _cleanup_free_ char *inslot = e2b_path_join(inrun, "envd");
-    must_mount(r->envd, inslot, NULL, MS_BIND, NULL);
-    remount_ro(inslot, MS_NODEV);
-    /* /.e2b as E2B's templates have it */
-    _cleanup_free_ char *marker = e2b_path_join(root, ".e2b");
-    _cleanup_free_ char *text = xasprintf("SANDBOX_ID=%s\nENV_ID=%s\n", id, r->host ? "host" : "template");
-    e2b_write_file_atomic(marker, text, strlen(text), 0644, NULL);
+    must_mount(r->envd, slot, NULL, MS_BIND, NULL);
+    make_ro_tree(slot);
+    write_marker(root, r, id);
     if (r->internet) { /* slirp4netns's resolver */
         _cleanup_free_ char *resolv = e2b_path_join(run, "resolv.conf");
         e2b_write_file_atomic(resolv, "nameserver 10.0.2.3\n", 20, 0644, NULL);
@@ -380,32 +608,72 @@ static _noreturn_ void init_main(struct e2b_sandbox_root *r, const char *id, int
     if (umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)
         die("cannot detach the host root");
     restrict_proc();
+    /* Unprivileged there is no cgroup: a process limit per user inside the
+     * sandbox (counted in its user namespace) at least stops a fork bomb. */
+    if (r->userns && r->pids_max > 0) {
+        struct rlimit rl = {.rlim_cur = (rlim_t)r->pids_max, .rlim_max = (rlim_t)r->pids_max};
+        if (setrlimit(RLIMIT_NPROC, &rl) < 0)
+            die("cannot limit the sandbox's processes");
+    }
 
-    drop_capabilities();
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-        die("cannot set no_new_privs");
+    /* The filter is built once, for init and envd. */
     _cleanup_error_ struct e2b_error *err = NULL;
-    if (e2b_seccomp_apply(&err) < 0) {
+    struct e2b_seccomp_prog prog;
+    if (e2b_seccomp_build(&prog, &err) < 0) {
         errno = 0;
         die("%s", err->msg);
     }
-
-    sigset_t all;
-    sigfillset(&all);
-    sigprocmask(SIG_BLOCK, &all, NULL);
+    if (!r->userns && read(go_fd, &go, 1) != 1)
+        _exit(1); /* the supervisor gave up; init is in the sandbox's cgroups from here */
+    close(go_fd);
+    /* rooted where init is now: the sandbox sees its own cgroup as / */
+    if (unshare(CLONE_NEWCGROUP) < 0)
+        die("cannot create the cgroup namespace");
+    int gate[2];
+    if (pipe2(gate, O_CLOEXEC) < 0)
+        die("cannot start envd");
     pid_t envd = fork();
     if (envd < 0)
         die("cannot start envd");
     if (envd == 0) {
+        char c;
+        close(gate[1]);
+        if (read(gate[0], &c, 1) != 1)
+            _exit(1); /* init could not hide our memory */
+        close(gate[0]);
+        if (frozen_procs >= 0 && write(frozen_procs, "0", 1) != 1) /* 0: the writer */
+            die("cannot move envd into the sandbox's freezer cgroup");
+        lock_down(&prog);
         sigprocmask(SIG_UNBLOCK, &all, NULL);
-        run_envd(r->user, ready_w);
+        run_envd(r->user, ready_w, log_w, listen_fd);
     }
-    close(ready_w); /* envd holds it now: its death before listening is EOF */
+    close(gate[0]);
+    /* envd is exec'd by root and so dumpable, and the sandbox's root has its
+     * uid and capabilities: /proc/<envd>/mem would let it write envd's
+     * memory, round the ptrace denial. Hidden before envd runs. */
+    _cleanup_free_ char *mem = xasprintf("/proc/%d/mem", (int)envd);
+    _cleanup_free_ char *tmem = xasprintf("/proc/%d/task/%d/mem", (int)envd, (int)envd);
+    must_mount("/dev/null", mem, NULL, MS_BIND, NULL);
+    must_mount("/dev/null", tmem, NULL, MS_BIND, NULL);
+    if (write(gate[1], "g", 1) != 1)
+        die("cannot start envd");
+    close(gate[1]);
+    lock_down(&prog);
+    e2b_seccomp_prog_release(&prog);
+    /* envd holds these now: its death before listening is EOF on ready_w */
+    close(ready_w);
+    close(log_w);
+    close(listen_fd);
     close(boot_log);
+    if (frozen_procs >= 0)
+        close(frozen_procs);
     for (;;) {
         siginfo_t si;
         int sig = sigwaitinfo(&all, &si);
         if (sig == SIGTERM || sig == SIGINT) {
+            /* the supervisor died (or asks): thaw, or frozen v1 tasks would outlive us */
+            if (frozen_state >= 0)
+                (void)!write(frozen_state, "THAWED", 6);
             kill(-1, SIGKILL);
             _exit(0);
         }
@@ -420,8 +688,11 @@ static _noreturn_ void init_main(struct e2b_sandbox_root *r, const char *id, int
 }
 
 /* slirp4netns gives the sandbox's netns outbound access; it exits with us
- * (--exit-fd) and cannot reach the host's loopback (--disable-host-loopback). */
-static int start_slirp(const char *id, pid_t init_pid, bool userns, int *ret_exit_w, struct e2b_error **err)
+ * (--exit-fd), cannot reach the host's loopback (--disable-host-loopback),
+ * and runs sandboxed itself (--enable-sandbox, --enable-seccomp): it parses
+ * what the sandbox sends. */
+static int start_slirp(const char *id, pid_t init_pid, bool userns, int *ret_exit_w, pid_t *ret_pid,
+                       struct e2b_error **err)
 {
     /* slirp4netns opens /dev/net/tun as this user once inside the sandbox */
     if (userns && access("/dev/net/tun", R_OK | W_OK) < 0)
@@ -442,18 +713,22 @@ static int start_slirp(const char *id, pid_t init_pid, bool userns, int *ret_exi
         /* unprivileged, it must enter init's user namespace to join its netns */
         char userns_opt[64];
         snprintf(userns_opt, sizeof(userns_opt), "--userns-path=/proc/%d/ns/user", (int)init_pid);
+        /* its own mount namespace with no capabilities left, and its seccomp filter */
         const char *argv[] = {"slirp4netns", "--configure", "--mtu=65520", "--disable-host-loopback",
-                              "--exit-fd=3", "--ready-fd=4", pidbuf, "tap0", NULL, NULL};
+                              "--enable-sandbox", "--enable-seccomp", "--exit-fd=3", "--ready-fd=4",
+                              pidbuf, "tap0", NULL, NULL};
         if (userns) { /* the option goes before the PID */
-            memmove(&argv[7], &argv[6], 3 * sizeof(argv[0]));
-            argv[6] = userns_opt;
+            memmove(&argv[9], &argv[8], 3 * sizeof(argv[0]));
+            argv[8] = userns_opt;
         }
         execvp("slirp4netns", (char **)argv);
         _exit(127);
     }
     close(exitp[0]);
     close(readyp[1]);
-    e2b_cgroup_add(id, pid, NULL);
+    e2b_cgroup_add_helper(id, pid, NULL); /* it opens /dev/net/tun */
+    if (!userns)
+        e2b_cgroup_leave_creator(pid, false);
     char c;
     ssize_t n = read(readyp[0], &c, 1);
     close(readyp[0]);
@@ -462,6 +737,7 @@ static int start_slirp(const char *id, pid_t init_pid, bool userns, int *ret_exi
         return e2b_error_set(err, E2B_ERR_NETWORK, "slirp4netns did not start (is it installed?)");
     }
     *ret_exit_w = exitp[1]; /* held open by the supervisor for the sandbox's life */
+    *ret_pid = pid;
     return 0;
 }
 
@@ -474,7 +750,8 @@ static bool subid_range(const char *file, const char *name, unsigned long id, un
         return false;
     char idbuf[24];
     snprintf(idbuf, sizeof(idbuf), "%lu", id);
-    for (char *line = strtok(data, "\n"); line; line = strtok(NULL, "\n")) {
+    char *save = NULL;
+    for (char *line = strtok_r(data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
         if (!c2)
             continue;
@@ -555,16 +832,20 @@ static int map_ids(pid_t pid, struct e2b_error **err)
 int e2b_sandbox_root_spawn(struct e2b_sandbox_root *r, const char *id, pid_t *ret_init_pid,
                            struct e2b_error **err)
 {
-    int gop[2], netp[2] = {-1, -1}, readyp[2];
+    int gop[2], netp[2] = {-1, -1}, readyp[2], logp[2];
     if (pipe2(gop, O_CLOEXEC) < 0)
         return e2b_error_sys(err, errno, "cannot start the sandbox");
     if (pipe2(readyp, O_CLOEXEC) < 0) {
         close(gop[0]), close(gop[1]);
         return e2b_error_sys(err, errno, "cannot start the sandbox");
     }
+    if (pipe2(logp, O_CLOEXEC) < 0) {
+        close(gop[0]), close(gop[1]), close(readyp[0]), close(readyp[1]);
+        return e2b_error_sys(err, errno, "cannot start the sandbox");
+    }
     if (r->internet && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, netp) < 0)
         return e2b_error_sys(err, errno, "cannot start the sandbox");
-    _cleanup_free_ char *logp = xasprintf("%s/run/init.log", r->state_dir);
+    _cleanup_free_ char *bootp = xasprintf("%s/init.log", r->state_dir);
     pid_t supervisor = getpid();
     /* fork() into a new pid namespace: init is pid 1 there, and the
      * supervisor's other children (slirp4netns) stay outside it. */
@@ -573,17 +854,19 @@ int e2b_sandbox_root_spawn(struct e2b_sandbox_root *r, const char *id, pid_t *re
     if (pid < 0)
         return e2b_error_sys(err, errno, "cannot start the sandbox");
     if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        (void)supervisor; /* getppid() is 0 in a new pid namespace; the go byte is the check */
+        prctl(PR_SET_PDEATHSIG, SIGTERM); /* init thaws and kills the sandbox, then exits */
         close(gop[1]);
         if (netp[0] >= 0)
             close(netp[0]);
         close(readyp[0]);
-        init_main(r, id, gop[0], netp[1], readyp[1], logp);
+        close(logp[0]);
+        init_main(r, id, gop[0], netp[1], readyp[1], logp[1], bootp);
     }
     close(gop[0]);
     close(readyp[1]);
+    close(logp[1]);
     r->ready_fd = readyp[0];
+    r->log_fd = logp[0];
     if (netp[1] >= 0)
         close(netp[1]);
     *ret_init_pid = pid;
@@ -600,6 +883,14 @@ int e2b_sandbox_root_spawn(struct e2b_sandbox_root *r, const char *id, pid_t *re
         close(gop[1]);
         return -1;
     }
+    /* Out of the creator's cgroups (its systemd scope, its job), so that
+     * killing those leaves the sandbox: init (what the sandbox's controllers
+     * do not hold) and the supervisor itself. Cgroup moves wait for an RCU
+     * grace period, once for a batch: init builds the sandbox meanwhile. */
+    if (!r->userns) {
+        e2b_cgroup_leave_creator(pid, false);
+        e2b_cgroup_leave_creator(supervisor, true);
+    }
     if (write(gop[1], "g", 1) != 1) {
         close(gop[1]);
         return e2b_error_sys(err, errno, "the sandbox's init died");
@@ -610,13 +901,15 @@ int e2b_sandbox_root_spawn(struct e2b_sandbox_root *r, const char *id, pid_t *re
         int slirp_exit = -1;
         if (read(netp[0], &c, 1) != 1)
             return e2b_error_set(err, E2B_ERR_GENERIC, "the sandbox's init died");
-        if (start_slirp(id, pid, r->userns, &slirp_exit, err) < 0) {
+        pid_t slirp_pid = 0;
+        if (start_slirp(id, pid, r->userns, &slirp_exit, &slirp_pid, err) < 0) {
             close(netp[0]);
             return -1;
         }
         (void)!write(netp[0], "g", 1);
         close(netp[0]);
         (void)slirp_exit; /* stays open: slirp4netns lives until the supervisor exits */
+        r->helper_pid = slirp_pid;
     }
     return 0;
 }

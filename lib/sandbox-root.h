@@ -6,6 +6,11 @@
  * `host` the host's programs bound read-only under fresh tmpfs dirs), mounts
  * /proc, a minimal /dev and /run/e2b, pivots into it, drops capabilities,
  * sets no_new_privs and the seccomp filter, then runs envd and reaps.
+ *
+ * Nothing of the host's state directory is visible inside: init binds envd's
+ * socket at <state_dir>/envd.sock before it pivots and hands envd the
+ * listening fd; envd's stderr is a pipe to the supervisor; /run/e2b is a
+ * small tmpfs of the sandbox's own.
  */
 #ifndef E2B_SANDBOX_ROOT_H
 #define E2B_SANDBOX_ROOT_H
@@ -20,18 +25,23 @@ struct e2b_sandbox_root {
                          * device (autoclear) and mounted inside init's mount namespace,
                          * so it is detached when the sandbox's last process is gone */
     char *envd;         /* static envd binary on the host */
-    char *state_dir;    /* <runtime>/sandboxes/<id>; its run/ becomes /run/e2b */
+    char *state_dir;    /* <runtime>/sandboxes/<id>: envd.sock and init.log go there */
     char *user;         /* envd's default user */
+    char *template_id;  /* for /.e2b where the template's own file lacks it */
+    char *build_id;
     int disk_mb;        /* size of the writable layer */
+    int pids_max;       /* unprivileged: RLIMIT_NPROC inside (no pids cgroup) */
     bool internet;      /* outbound network through slirp4netns */
     bool userns;        /* unprivileged: a user namespace maps the caller to root
                          * (and its /etc/subuid range, via newuidmap, when it has one) */
     int ready_fd;       /* set by spawn: envd writes a byte here once it listens;
                          * EOF means init or envd died first */
+    int log_fd;         /* set by spawn: envd's stdout and stderr (read end) */
+    pid_t helper_pid;   /* set by spawn: slirp4netns, or 0 */
 };
 
 /* Fork init (in the caller's cgroup for this id), return its pid. Failures
- * inside init are written to <state_dir>/run/init.log. */
+ * inside init are written to <state_dir>/init.log. */
 int e2b_sandbox_root_spawn(struct e2b_sandbox_root *r, const char *id, pid_t *ret_init_pid,
                            struct e2b_error **err);
 /* Unprivileged: does this user have subordinate ids (so more than root is

@@ -24,7 +24,32 @@ test_expect_success 'kill -9 of the supervisor: the sandbox dies with it, the ne
     wait_for 100 sh -c "! kill -0 $init 2>/dev/null" &&
     ! ns_alive "$id" "$pidns" &&
     e2b sandbox list > /dev/null &&
-    sbx_gone "$id"
+    sbx_wait_gone "$id"
+'
+
+test_expect_success 'kill -9 of the supervisor of a paused sandbox: its frozen processes die too' '
+    sbx_create host && id=$SBX &&
+    sup=$(state "$id" supervisorPid) && init=$(state "$id" initPid) &&
+    pidns=$(readlink /proc/$init/ns/pid) &&
+    e2b sandbox exec --background "$id" "sleep 300" > /dev/null &&
+    e2b sandbox pause "$id" &&
+    { grep -q FROZEN /sys/fs/cgroup/freezer/e2b/$id/sandbox/freezer.state 2>/dev/null ||
+        grep -q 1 /sys/fs/cgroup/e2b/$id/cgroup.freeze; } &&
+    kill -9 "$sup" &&
+    wait_for 100 sh -c "! kill -0 $init 2>/dev/null" &&
+    wait_for 100 sh -c "! { for p in /proc/[0-9]*; do readlink \$p/ns/pid; done 2>/dev/null | grep -qx \"$pidns\"; }" &&
+    ! ns_alive "$id" "$pidns" &&
+    e2b sandbox list > /dev/null && sbx_wait_gone "$id"
+'
+
+test_expect_success 'kill -9 of the supervisor of an --internet sandbox leaves no slirp4netns' '
+    sbx_create host --internet && id=$SBX &&
+    sup=$(state "$id" supervisorPid) && init=$(state "$id" initPid) &&
+    pgrep -f "^slirp4netns.* $init tap0" > /dev/null &&
+    kill -9 "$sup" &&
+    wait_for 100 sh -c "! kill -0 $init 2>/dev/null" &&
+    wait_for 100 sh -c "! pgrep -f \"^slirp4netns.* $init tap0\"" &&
+    e2b sandbox list > /dev/null && sbx_wait_gone "$id"
 '
 
 test_expect_success 'kill -9 of the supervisor of an ext4-image sandbox leaves no loop device' '
@@ -36,7 +61,7 @@ test_expect_success 'kill -9 of the supervisor of an ext4-image sandbox leaves n
     kill -9 "$sup" &&
     wait_for 100 sh -c "! kill -0 $init 2>/dev/null" &&
     wait_for 100 sh -c "test -z \"\$(losetup -j $tdir/rootfs.ext4)\"" &&
-    e2b sandbox list > /dev/null && sbx_gone "$id"
+    e2b sandbox list > /dev/null && sbx_wait_gone "$id"
 '
 
 test_expect_success 'kill -9 of envd ends the sandbox and frees everything' '
@@ -45,7 +70,7 @@ test_expect_success 'kill -9 of envd ends the sandbox and frees everything' '
     envd=$(cat /proc/$init/task/$init/children | tr " " "\n" | head -1) &&
     test "$(cat /proc/$envd/comm)" = envd &&
     kill -9 "$envd" &&
-    wait_for 100 sbx_gone "$id" &&
+    sbx_wait_gone "$id" &&
     ! ns_alive "$id" "$pidns"
 '
 
@@ -56,19 +81,54 @@ test_expect_success 'kill -9 of the CLI in the middle of exec, then kill: nothin
     sleep 1 && kill -9 $cli &&
     e2b sandbox exec "$id" true &&
     e2b sandbox kill "$id" &&
-    sbx_gone "$id" && ! ns_alive "$id" "$pidns" &&
-    ! pgrep -f "sleep 300" > /dev/null
+    sbx_wait_gone "$id" && ! ns_alive "$id" "$pidns"
+'
+
+test_expect_success 'a dead supervisor'"'"'s pid taken by another process: kill and list leave that process alone' '
+    sleep 300 &
+    victim=$!
+    test_when_finished "kill $victim"
+    sbx_create host && id=$SBX &&
+    sup=$(state "$id" supervisorPid) && init=$(state "$id" initPid) &&
+    kill -9 "$sup" && wait_for 100 sh -c "! kill -0 $init 2>/dev/null" &&
+    sed -i "s/\"supervisorPid\": $sup/\"supervisorPid\": $victim/" "$E2B_RUNTIME_DIR/sandboxes/$id/state.json" &&
+    test "$(state "$id" supervisorPid)" = "$victim" &&
+    test_must_fail e2b sandbox kill "$id" 2>err && test_grep "not found" err &&
+    e2b sandbox list > /dev/null && kill -0 "$victim" && sbx_wait_gone "$id"
+'
+
+test_expect_success 'the supervisor leaves its creator'"'"'s cgroup: killing that job (as a session end does) leaves the sandbox running' '
+    h=/sys/fs/cgroup/systemd; [ -f $h/cgroup.procs ] || h=/sys/fs/cgroup
+    job=$h/e2b-t4200-job.$$ &&
+    mkdir "$job" && test_when_finished "rmdir $job" &&
+    sh -c "echo \$\$ > $job/cgroup.procs && exec e2b sandbox create -d host" > id && id=$(cat id) &&
+    test_atexit "e2b sandbox kill $id" &&
+    for i in $(seq 50); do
+        pids=$(cat "$job/cgroup.procs") && [ -n "$pids" ] || break
+        kill -9 $pids; sleep 0.1
+    done &&
+    test -z "$(cat "$job/cgroup.procs")" &&
+    test "$(e2b sandbox exec "$id" echo alive)" = alive &&
+    grep -q "e2b$" /proc/$(state "$id" supervisorPid)/cgroup &&
+    e2b sandbox kill "$id" && sbx_wait_gone "$id"
 '
 
 test_expect_success 'kill -9 of a create in flight leaves nothing once reaped' '
-    { e2b sandbox create -d host > /dev/null 2>&1 & } && cli=$! &&
-    kill -9 $cli; sleep 2;
-    for d in "$E2B_RUNTIME_DIR"/sandboxes/*; do
-        [ -d "$d" ] || continue
-        e2b sandbox kill "$(basename "$d")" 2>/dev/null || :
-    done
+    # the CLI waits for the supervisor about 40 ms: kill it the moment the state appears
+    for try in 1 2 3 4 5; do
+        { e2b sandbox create -d host > /dev/null 2>&1 & } && cli=$! && n=0 &&
+        while ! ls "$E2B_RUNTIME_DIR"/sandboxes/*/state.json > /dev/null 2>&1 && [ $n -lt 100000 ]; do
+            n=$((n + 1))
+        done &&
+        kill -9 $cli 2>/dev/null && break
+        wait $cli; e2b sandbox kill --all -q
+    done &&
+    echo "killed the CLI in flight on try $try" && test $try -lt 5 &&
+    d=$(dirname "$(ls "$E2B_RUNTIME_DIR"/sandboxes/*/state.json | head -1)") && id=$(basename "$d") &&
+    wait_for 100 sh -c "e2b sandbox list; ! test -e $d/state.json || grep -q running $d/state.json" &&
+    { e2b sandbox kill "$id" 2>/dev/null || :; } &&
     e2b sandbox list > /dev/null &&
-    test -z "$(ls "$E2B_RUNTIME_DIR/sandboxes")"
+    test -z "$(ls "$E2B_RUNTIME_DIR/sandboxes")" && sbx_wait_gone "$id"
 '
 
 test_done
