@@ -175,4 +175,4 @@ clean:
 .PHONY: all man unit check check-unit check-asan fuzz fuzz-run fuzz-replay bench install deb clean
 .DELETE_ON_ERROR:
 
--include $(shell find $(B) -name '*.d' 2>/dev/null)
+-include $(shell find $(B) -name '*.d' -type f -not -path '$(B)/deb/*' 2>/dev/null)
