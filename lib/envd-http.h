@@ -32,6 +32,9 @@ int e2b_http_listen_tcp(struct e2b_http_server *srv, const char *addr, int port,
 int e2b_http_listen_unix(struct e2b_http_server *srv, const char *path, struct e2b_error **err);
 /* Number of open connections. */
 size_t e2b_http_nconns(const struct e2b_http_server *srv);
+/* A header every response carries (CORS, say), even the server's own 400s.
+ * Returns <0 (and adds nothing) when name or value is not a valid header. */
+int e2b_http_server_add_header(struct e2b_http_server *srv, const char *name, const char *value);
 
 const char *e2b_http_method(const struct e2b_http_req *req);
 /* The decoded path, without the query string. */
@@ -56,9 +59,17 @@ typedef int (*e2b_http_body_data)(struct e2b_http_req *req, const char *data, si
 typedef void (*e2b_http_body_end)(struct e2b_http_req *req, bool complete, void *arg);
 void e2b_http_stream_body(struct e2b_http_req *req, e2b_http_body_data on_data, e2b_http_body_end on_end,
                           void *arg);
+/* Backpressure for a streamed body: while paused no more data is handed to
+ * on_data (not even the rest of what was read) and the socket is not read,
+ * so the peer waits in TCP. Resuming goes on where it stopped. */
+void e2b_http_pause_body(struct e2b_http_req *req, bool pause);
 
-/* Replies. Headers must be added before the reply starts. */
-void e2b_http_add_header(struct e2b_http_req *req, const char *name, const char *value);
+/* Replies. Headers must be added before the reply starts. A name that is
+ * not a token or a value with a control character (CR, LF: header
+ * injection) is refused: nothing is added and the call returns <0. */
+int e2b_http_add_header(struct e2b_http_req *req, const char *name, const char *value);
+/* Whether name: value may go into a response head as it is. */
+bool e2b_http_header_valid(const char *name, const char *value);
 void e2b_http_reply(struct e2b_http_req *req, int status, const char *ctype, const void *body, size_t len);
 /* A reply whose body is a range of an open file (sent with sendfile); takes fd. */
 void e2b_http_reply_file(struct e2b_http_req *req, int status, const char *ctype, int fd, off_t len);
