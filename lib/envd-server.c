@@ -412,7 +412,6 @@ static void handle(struct e2b_http_req *req, void *arg)
         fprintf(stderr, "envd: %s %s\n", method, path);
 
     if (STREQ(method, "OPTIONS")) { /* CORS preflight: anything goes, like upstream */
-        e2b_http_add_header(req, "Access-Control-Allow-Origin", "*");
         e2b_http_add_header(req, "Access-Control-Allow-Methods", "HEAD, GET, POST, PUT, PATCH, DELETE");
         e2b_http_add_header(req, "Access-Control-Allow-Headers", "*");
         e2b_http_add_header(req, "Access-Control-Max-Age", "7200");
@@ -604,6 +603,13 @@ int e2b_envd_main(int argc, char **argv)
     }
     _cleanup_error_ struct e2b_error *err = NULL;
     e2b_envd.http = e2b_http_server_new(e2b_envd.base, handle, NULL);
+    /* CORS on every response, errors included, so browser SDKs can read
+     * them; the preflight answer is in handle(). */
+    e2b_http_server_add_header(e2b_envd.http, "Access-Control-Allow-Origin", "*");
+    e2b_http_server_add_header(e2b_envd.http, "Access-Control-Expose-Headers",
+                               "Grpc-Status, Grpc-Message, Grpc-Status-Details-Bin, Connect-Content-Encoding, "
+                               "Content-Encoding, Content-Disposition, Content-Length, Cache-Control, Location, "
+                               "X-Envd-Version");
     int rc = 0;
     if (!no_tcp) {
         if (nlisten == 0)

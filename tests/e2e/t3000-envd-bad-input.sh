@@ -165,6 +165,24 @@ test_expect_success 'malformed HTTP is 400 and the server stays up' '
     grep -q "400 Bad Request" "$TRASH/out" && envd_alive
 '
 
+# cors URL [curl args]: the response carries the CORS headers
+cors() {
+    curl -s -D "$TRASH/hdr" -o /dev/null -H "Origin: http://browser.example" "$@" &&
+    grep -q "^Access-Control-Allow-Origin: \*" "$TRASH/hdr" &&
+    grep -q "^Access-Control-Expose-Headers: .*Content-Disposition" "$TRASH/hdr"
+}
+
+test_expect_success 'every response carries CORS headers, errors and the preflight too' '
+    cors "$ENVD_URL/health" && cors "$ENVD_URL/nowhere" && cors "$ENVD_URL/files?path=/no/such" &&
+    cors -X POST -H "Content-Type: application/json" -d "{}" "$ENVD_URL/process.Process/List" &&
+    cors -X POST -H "Content-Type: application/json" -d "{" "$ENVD_URL/process.Process/List" &&
+    cors -X POST -H "Content-Type: text/plain" -d "{}" "$ENVD_URL/process.Process/List" &&
+    cors -X OPTIONS -H "Access-Control-Request-Method: POST" "$ENVD_URL/process.Process/Start" &&
+    grep -q "^Access-Control-Allow-Methods: .*POST" "$TRASH/hdr" &&
+    printf "GARBAGE\r\n\r\n" | curl -s --max-time 5 -o "$TRASH/out" telnet://127.0.0.1:$ENVD_PORT || true
+    grep -q "400 Bad Request" "$TRASH/out" && grep -q "^Access-Control-Allow-Origin: \*" "$TRASH/out"
+'
+
 test_expect_success 'a client that hangs up mid-stream does not hurt' '
     curl -s --max-time 1 -o /dev/null -X POST -H "Content-Type: application/connect+json" \
         --data-binary @"$TRASH/req.bin" "$ENVD_URL/process.Process/Start" || true

@@ -69,6 +69,19 @@ test_expect_success 'download and upload through a file symlink use its target' 
     expect_status "$st" 200 && test -L "$D/filelink" && test "$(cat "$D/real/target.txt")" = changed
 '
 
+EVIL=$(printf "a\r\nX-Injected: yes")
+printf evil >"$D/$EVIL"
+printf quoted >"$D/q\"uote.txt"
+test_expect_success 'a file name with CR/LF or quotes cannot inject download headers' '
+    st=$(curl -s -D "$TRASH/hdr" -o "$TRASH/out" -w "%{http_code}" "$ENVD_URL/files?path=$D/a%0D%0AX-Injected%3A%20yes") &&
+    expect_status "$st" 200 && test "$(cat "$TRASH/out")" = evil &&
+    ! grep -qi "^X-Injected" "$TRASH/hdr" &&
+    grep -F "Content-Disposition: attachment; filename=\"a__X-Injected: yes\"; filename*=UTF-8" "$TRASH/hdr" | grep -qF "a%0D%0AX-Injected%3A%20yes" &&
+    st=$(curl -s -D "$TRASH/hdr" -o "$TRASH/out" -w "%{http_code}" "$ENVD_URL/files?path=$D/q%22uote.txt") &&
+    expect_status "$st" 200 && grep -F "filename=\"q_uote.txt\"; filename*=UTF-8" "$TRASH/hdr" | grep -qF "q%22uote.txt" &&
+    envd_alive
+'
+
 if test_have_root && grep -q "^nobody:" /etc/passwd; then
     chmod 700 "$D/real"
     test_expect_success 'nobody cannot read through ../ into a private dir (403)' '
