@@ -502,9 +502,11 @@ static void usage(FILE *f)
                "  --access-token T    require X-Access-Token T (as /init would set)\n"
                "  --sync-clock        let /init's timestamp set the system clock\n"
                "  --ready-fd N        write one byte to fd N once listening, then close it\n"
+               "  --watcher-idle-timeout S  remove a polled watcher not polled for S seconds\n"
+               "                      (default %d)\n"
                "  -v, --verbose       log requests to stderr\n"
                "  --version           print the version\n",
-            E2B_ENVD_DEFAULT_PORT);
+            E2B_ENVD_DEFAULT_PORT, E2B_WATCH_IDLE_TIMEOUT_DEFAULT);
 }
 
 int e2b_envd_main(int argc, char **argv)
@@ -521,7 +523,8 @@ int e2b_envd_main(int argc, char **argv)
             a++; /* accept -flag and --flag, like Go's flag package */
         const char *val = NULL;
         bool needs = STREQ(a, "-port") || STREQ(a, "-listen") || STREQ(a, "-unix") || STREQ(a, "-user") ||
-                     STREQ(a, "-access-token") || STREQ(a, "-cgroup-root") || STREQ(a, "-ready-fd");
+                     STREQ(a, "-access-token") || STREQ(a, "-cgroup-root") || STREQ(a, "-ready-fd") ||
+                     STREQ(a, "-watcher-idle-timeout");
         if (needs) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "envd: option '%s' needs a value\n", argv[i]);
@@ -559,6 +562,14 @@ int e2b_envd_main(int argc, char **argv)
                 return 2;
             }
             ready_fd = (int)fd;
+        } else if (STREQ(a, "-watcher-idle-timeout")) {
+            char *e;
+            long secs = strtol(val, &e, 10);
+            if (*e || !*val || secs < 1 || secs > 30L * 86400) {
+                fprintf(stderr, "envd: bad --watcher-idle-timeout '%s' (seconds, 1 to 2592000)\n", val);
+                return 2;
+            }
+            e2b_watch_set_idle_timeout((int)secs);
         } else if (STREQ(a, "-sync-clock")) {
             e2b_envd.sync_clock = true;
         } else if (STREQ(a, "-v") || STREQ(a, "-verbose")) {

@@ -110,6 +110,24 @@ if test_have_root && grep -q "^nobody:" /etc/passwd; then
         st=$(srpc process.Process/Start "{\"process\":{\"cmd\":\"/bin/sh\",\"args\":[\"-c\",\"id -un; echo \$HOME \$USER\"],\"cwd\":\"/\"}}" -H "$NOBODY") &&
         grep -q "\"stdout\":\"$(printf "nobody\n" | base64)\"" "$TRASH/out" || grep -q "bm9ib2R5" "$TRASH/out"
     '
+    P=$TRASH/pub
+    mkdir -p "$P/open" "$P/secret" && chmod 755 "$P" "$P/open" && chmod 700 "$P/secret"
+    echo pw >"$P/secret/password.txt"
+    test_expect_success 'a recursive watch as nobody skips what nobody cannot read' '
+        frame "{\"path\":\"$P\",\"recursive\":true,\"includeEntry\":true}" >"$TRASH/pw.req" &&
+        { curl -s -N --max-time 5 -o "$TRASH/pw.raw" -X POST -H "Content-Type: application/connect+json" \
+            -H "$NOBODY" --data-binary @"$TRASH/pw.req" "$ENVD_URL/filesystem.Filesystem/WatchDir" || true; } &
+        wait_for 30 test -s "$TRASH/pw.raw" &&
+        echo changed >>"$P/secret/password.txt" && echo new >"$P/secret/more.txt" &&
+        echo seen >"$P/open/seen.txt" && wait &&
+        unframe <"$TRASH/pw.raw" >"$TRASH/out" &&
+        grep -q "\"name\":\"open/seen.txt\"" "$TRASH/out" &&
+        ! grep -q "password\|more.txt" "$TRASH/out" &&
+        st=$(srpc filesystem.Filesystem/WatchDir "{\"path\":\"$P/secret\"}" -H "$NOBODY") &&
+        grep -q "^END .*permission_denied" "$TRASH/out" &&
+        st=$(rpc filesystem.Filesystem/CreateWatcher "{\"path\":\"$P/secret\"}" -H "$NOBODY") &&
+        expect_status "$st" 403 && envd_alive
+    '
     chmod 755 "$D/real"
 else
     test_skip 'permission checks as nobody' 'needs root and a nobody user'

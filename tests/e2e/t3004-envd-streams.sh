@@ -190,6 +190,61 @@ test_expect_success 'polled watcher: create, get events, remove' '
     st=$(rpc filesystem.Filesystem/GetWatcherEvents "{\"watcherId\":\"$id\"}") && expect_status "$st" 404
 '
 
+wid() { sed -n "s/.*\"watcherId\":\"\\([^\"]*\\)\".*/\\1/p" "$TRASH/out"; }
+many() { python3 -c "import os,sys
+for i in range(int(sys.argv[2])): os.close(os.open(\"%s/f%d\" % (sys.argv[1], i), os.O_CREAT | os.O_WRONLY))" "$@"; }
+QMAX=$(cat /proc/sys/fs/inotify/max_queued_events 2>/dev/null || echo 16384)
+
+test_expect_success 'polled watcher: past 10000 queued events the next poll says events were lost' '
+    mkdir -p "$TRASH/busy" &&
+    st=$(rpc filesystem.Filesystem/CreateWatcher "{\"path\":\"$TRASH/busy\"}") && expect_status "$st" 200 &&
+    id=$(wid) && many "$TRASH/busy" 12000 &&
+    st=$(rpc filesystem.Filesystem/GetWatcherEvents "{\"watcherId\":\"$id\"}") &&
+    expect_status "$st" 429 && expect_code resource_exhausted && grep -q "events were lost" "$TRASH/out" &&
+    st=$(rpc filesystem.Filesystem/GetWatcherEvents "{\"watcherId\":\"$id\"}") && expect_status "$st" 404
+'
+
+test_expect_success 'WatchDir ends with resource_exhausted when the kernel queue overflows' '
+    mkdir -p "$TRASH/flooded" &&
+    frame "{\"path\":\"$TRASH/flooded\"}" >"$TRASH/fl.req" &&
+    { curl -s -N --max-time 60 -o "$TRASH/fl.raw" -X POST -H "Content-Type: application/connect+json" \
+        --data-binary @"$TRASH/fl.req" "$ENVD_URL/filesystem.Filesystem/WatchDir" & } &&
+    wait_for 50 test -s "$TRASH/fl.raw" &&
+    kill -STOP $ENVD_PID && many "$TRASH/flooded" $((QMAX + 500)); kill -CONT $ENVD_PID &&
+    wait && unframe <"$TRASH/fl.raw" >"$TRASH/out" &&
+    grep -q "^END .*resource_exhausted.*overflowed" "$TRASH/out" && envd_alive
+'
+
+# getev URL ID [STATUS [TEXT]]: GetWatcherEvents answers STATUS (with TEXT in its body)
+getev() {
+    local st
+    st=$(curl -s -o "$TRASH/ev.out" -w "%{http_code}" -X POST -H "Content-Type: application/json" \
+        -d "{\"watcherId\":\"$2\"}" "$1/filesystem.Filesystem/GetWatcherEvents") &&
+    test "$st" = "${3:-200}" && grep -q -e "${4:-.}" "$TRASH/ev.out"
+}
+
+test_expect_success 'polled watcher: a removed root hands out its last events, then not_found' '
+    mkdir -p "$TRASH/doomed" &&
+    st=$(rpc filesystem.Filesystem/CreateWatcher "{\"path\":\"$TRASH/doomed\"}") && id=$(wid) &&
+    echo x >"$TRASH/doomed/last.txt" && rm -rf "$TRASH/doomed" &&
+    wait_for 50 getev "$ENVD_URL" "$id" 200 last.txt &&
+    wait_for 50 getev "$ENVD_URL" "$id" 404 "watched directory was removed"
+'
+
+# A poll restarts the idle timer, so this one waits without polling; a timer
+# that expired is handled before a request that came after it (no race).
+test_expect_success 'a polled watcher nobody polls expires (--watcher-idle-timeout)' '
+    iport=$(free_port) &&
+    { "$ENVD_BIN" --listen "127.0.0.1:$iport" --watcher-idle-timeout 1 >"$TRASH/idle.log" 2>&1 & } &&
+    ipid=$! && test_when_finished "kill $ipid" &&
+    wait_for 50 curl -sf -o /dev/null "http://127.0.0.1:$iport/health" &&
+    curl -s -o "$TRASH/out" -X POST -H "Content-Type: application/json" -d "{\"path\":\"$W\"}" \
+        "http://127.0.0.1:$iport/filesystem.Filesystem/CreateWatcher" && id=$(wid) && test -n "$id" &&
+    getev "http://127.0.0.1:$iport" "$id" 200 &&
+    sleep 1.5 && getev "http://127.0.0.1:$iport" "$id" 404 &&
+    test_expect_code 2 "$ENVD_BIN" --watcher-idle-timeout 0 2>err && test_grep "watcher-idle-timeout" err
+'
+
 test_expect_success 'WatchDir on a file or a missing path fails' '
     echo x >"$TRASH/plain" &&
     st=$(srpc filesystem.Filesystem/WatchDir "{\"path\":\"$TRASH/plain\"}") &&
