@@ -276,6 +276,14 @@ static void sink_abort(struct sink *s)
     *s = (struct sink){.fd = -1};
 }
 
+#define UPLOAD_TEMP_MARK ".e2b-upload-"
+
+bool e2b_files_is_upload_temp(const char *name)
+{
+    size_t n = strlen(name), ml = strlen(UPLOAD_TEMP_MARK);
+    return n > ml + 7 && name[0] == '.' && memcmp(name + n - 6 - ml, UPLOAD_TEMP_MARK, ml) == 0;
+}
+
 /* Open a temp file beside path (as the user); returns an HTTP status on failure. */
 static int sink_open(struct upload *u, const char *path, char **emsg)
 {
@@ -312,7 +320,7 @@ static int sink_open(struct upload *u, const char *path, char **emsg)
         *emsg = xstrdup(err->msg);
         return err->sys_errno ? errno_status(err->sys_errno) : 500;
     }
-    char *tmp = xasprintf("%s/.%s.e2b-upload-XXXXXX", STREQ(dir, "/") ? "" : dir, slash + 1);
+    char *tmp = xasprintf("%s/.%s" UPLOAD_TEMP_MARK "XXXXXX", STREQ(dir, "/") ? "" : dir, slash + 1);
     int fd = mkostemp(tmp, O_CLOEXEC);
     int e = errno;
     if (fd >= 0)

@@ -1,5 +1,6 @@
 /* envd-watch.c - see envd-watch.h */
 #include "envd-watch.h"
+#include "envd-files.h"
 #include "envd-fs.h"
 
 #include <dirent.h>
@@ -243,6 +244,8 @@ static void on_inotify(evutil_socket_t fd, short what, void *arg)
             forget_wd(w, ev->wd);
             continue;
         }
+        if (ev->len && e2b_files_is_upload_temp(ev->name))
+            continue; /* an upload in progress; its rename shows as a create */
         _cleanup_free_ char *full =
             ev->len ? xasprintf("%s%s%s", dir, STREQ(dir, "/") ? "" : "/", ev->name) : xstrdup(dir);
         if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF)) {

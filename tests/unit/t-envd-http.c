@@ -34,5 +34,9 @@ int main(void)
     cd = e2b_files_content_disposition("caf\xc3\xa9.txt");
     is_str(cd, "attachment; filename=\"caf__.txt\"; filename*=UTF-8''caf%C3%A9.txt", "UTF-8 name");
     free(cd);
+    ok(e2b_files_is_upload_temp(".data.csv.e2b-upload-Ab12Cd"), "an upload's temp file");
+    ok(!e2b_files_is_upload_temp("data.csv"), "a plain name");
+    ok(!e2b_files_is_upload_temp(".e2b-upload-Ab12Cd"), "the mark alone is no temp file");
+    ok(!e2b_files_is_upload_temp(".x.e2b-upload-Ab12Cd.bak"), "the mark in the middle");
     return tap_done();
 }
