@@ -242,7 +242,7 @@ static json_t *start_request(const struct e2b_run_opts *o, bool pty, int cols, i
             json_array_append_new(args, json_string(*a));
     }
     json_object_set_new(proc, "args", args);
-    json_object_set(proc, "envs", o->envs ? o->envs : json_object());
+    json_object_set_new(proc, "envs", o->envs ? json_incref(o->envs) : json_object());
     if (o->cwd)
         json_object_set_new(proc, "cwd", json_string(o->cwd));
     json_t *req = json_pack("{s:o, s:b}", "process", proc, "stdin", o->send_stdin || pty);

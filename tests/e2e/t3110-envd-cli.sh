@@ -132,16 +132,34 @@ test_expect_success 'files: write and cat stream a large binary file, from a pip
     test "$(fs cat "$TRASH/remote-empty" | wc -c)" = 0
 '
 
-test_expect_success 'files: upload and download a tree byte for byte' '
-    mkdir -p tree/a/b tree/empty-dir "tree/with space" &&
+# modes DIR: "mode path" of everything under DIR, sorted
+modes() { (cd "$1" && find . -mindepth 1 ! -type l ! -type p -printf "%m %p\n" | sort); }
+
+test_expect_success 'files: upload and download a tree byte for byte, modes kept' '
+    mkdir -p tree/a/b tree/empty-dir "tree/with space" tree/private &&
     echo one >tree/one.txt && head -c 1500000 /dev/urandom >tree/a/b/blob &&
     : >tree/a/empty && printf "x" >"tree/with space/f" && chmod 755 tree/one.txt &&
+    echo s >tree/private/secret && chmod 600 tree/private/secret && chmod 700 tree/private &&
+    chmod 2775 tree/a && chmod 444 tree/a/empty &&
     e2b sandbox files upload --envd "$U" - tree "$TRASH/up/tree" &&
-    diff -r tree "$TRASH/up/tree" &&
-    test -d "$TRASH/up/tree/empty-dir" &&
+    diff -r tree "$TRASH/up/tree" && test -d "$TRASH/up/tree/empty-dir" &&
+    modes tree >m.local && modes "$TRASH/up/tree" >m.up && diff m.local m.up &&
     e2b sandbox files download --envd "$T" - "$TRASH/up/tree" down &&
     diff -r tree down && test -d down/empty-dir &&
-    e2b sandbox files download --envd "$U" - "$TRASH/up/tree/a/b/blob" one-blob && cmp tree/a/b/blob one-blob
+    sed "s/^2775 /775 /" m.local | sort >m.want && modes down >m.down && diff m.want m.down &&
+    e2b sandbox files download --envd "$U" - "$TRASH/up/tree/a/b/blob" one-blob && cmp tree/a/b/blob one-blob &&
+    test "$(stat -c %a one-blob)" = "$(stat -c %a tree/a/b/blob)"
+'
+
+test_expect_success 'files: upload and download say what they skip (links, pipes)' '
+    mkdir -p odd && echo t >odd/target && ln -s target odd/link && mkfifo odd/fifo &&
+    e2b sandbox files upload --envd "$U" - odd "$TRASH/up/odd" 2>err &&
+    test_grep "skipped symbolic link .*odd/link" err && test_grep "skipped named pipe .*odd/fifo" err &&
+    test -f "$TRASH/up/odd/target" && ! test -e "$TRASH/up/odd/link" && ! test -e "$TRASH/up/odd/fifo" &&
+    ln -s target "$TRASH/up/odd/rlink" && mkfifo "$TRASH/up/odd/rfifo" &&
+    e2b sandbox files download --envd "$U" - "$TRASH/up/odd" odd-down 2>err &&
+    test_grep "skipped symbolic link .*rlink" err && test_grep "skipped special file .*rfifo" err &&
+    test -f odd-down/target && ! test -e odd-down/rlink && ! test -e odd-down/rfifo
 '
 
 test_expect_success 'files watch: events as they happen, --count and --json' '
