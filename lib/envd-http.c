@@ -364,6 +364,20 @@ void e2b_http_reply(struct e2b_http_req *r, int status, const char *ctype, const
     after_reply(r);
 }
 
+void e2b_http_reply_buffer(struct e2b_http_req *r, int status, const char *ctype, struct evbuffer *buf)
+{
+    if (r->rstate != REPLY_NONE || r->c->dead) {
+        evbuffer_drain(buf, evbuffer_get_length(buf));
+        return;
+    }
+    write_head(r, status, ctype, (int64_t)evbuffer_get_length(buf));
+    if (r->head_only)
+        evbuffer_drain(buf, evbuffer_get_length(buf));
+    else
+        evbuffer_add_buffer(bufferevent_get_output(r->c->bev), buf);
+    after_reply(r);
+}
+
 void e2b_http_reply_file(struct e2b_http_req *r, int status, const char *ctype, int fd, off_t len)
 {
     if (r->rstate != REPLY_NONE || r->c->dead) {

@@ -71,6 +71,8 @@ int e2b_http_add_header(struct e2b_http_req *req, const char *name, const char *
 /* Whether name: value may go into a response head as it is. */
 bool e2b_http_header_valid(const char *name, const char *value);
 void e2b_http_reply(struct e2b_http_req *req, int status, const char *ctype, const void *body, size_t len);
+/* A reply whose body is moved out of buf (no copy); buf is left empty. */
+void e2b_http_reply_buffer(struct e2b_http_req *req, int status, const char *ctype, struct evbuffer *buf);
 /* A reply whose body is a range of an open file (sent with sendfile); takes fd. */
 void e2b_http_reply_file(struct e2b_http_req *req, int status, const char *ctype, int fd, off_t len);
 /* Streaming reply (chunked for HTTP/1.1). */
