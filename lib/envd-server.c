@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <strings.h>
 #include <sys/fsuid.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -593,6 +594,12 @@ int e2b_envd_main(int argc, char **argv)
         return 2;
     }
 
+    /* Root in a sandbox has no CAP_SYS_PTRACE but the same uid and caps as
+     * envd, which would let it open /proc/<envd>/mem for writing and take
+     * over the agent (and its access token). Not dumpable, envd's /proc
+     * files need CAP_SYS_PTRACE; children are dumpable again after exec. */
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+        fprintf(stderr, "envd: warning: cannot make envd undumpable: %s\n", strerror(errno));
     signal(SIGPIPE, SIG_IGN);
     umask(022);
     struct rlimit rl;
