@@ -16,6 +16,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <termios.h>
+#include <time.h>
 
 #define STD_CHUNK (32 * 1024)
 #define PTY_CHUNK (16 * 1024)
@@ -71,6 +72,7 @@ struct proc {
     bool exited;
     int wstatus;
     size_t drained; /* output read after the exit */
+    struct timespec started; /* for the -v log: how long it ran */
 };
 
 static struct proc *procs;
@@ -380,6 +382,16 @@ static void finish(struct proc *p)
                     : xasprintf("signal: signal %d%s", sig, WCOREDUMP(st) ? " (core dumped)" : "");
     }
     json_object_set_new(end, "status", json_string(status));
+    if (e2b_envd.verbose) { /* a CI log then shows which process took how long */
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        double secs = (double)(now.tv_sec - p->started.tv_sec) + (double)(now.tv_nsec - p->started.tv_nsec) / 1e9;
+        size_t nsubs = 0;
+        for (struct sub *s = p->subs; s; s = s->next)
+            nsubs++;
+        fprintf(stderr, "envd: process %d ended after %.3f s: %s (%zu stream%s)\n", (int)p->pid, secs, status,
+                nsubs, nsubs == 1 ? "" : "s");
+    }
     if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0))
         json_object_set_new(end, "error", json_string(status));
     broadcast(p, event_msg("end", end));
@@ -941,6 +953,12 @@ void e2b_process_start(struct e2b_http_req *req, json_t *msg, const struct e2b_u
     }
     p->next = procs;
     procs = p;
+    clock_gettime(CLOCK_MONOTONIC, &p->started);
+    if (e2b_envd.verbose) {
+        _cleanup_free_ char *cfg = e2b_json_dump(p->config, JSON_COMPACT);
+        fprintf(stderr, "envd: process %d started%s%s: %s\n", (int)pid, p->tag ? " as " : "", p->tag ? p->tag : "",
+                cfg);
+    }
     add_sub(p, req, true);
     return;
 

@@ -155,10 +155,13 @@ test_expect_success 'Start streams start, data and end events' '
     grep -qx "END {}" "$TRASH/out"
 '
 
+# not_listed ARG: no listed process has ARG among its args (it was reaped)
+not_listed() { [ "$(rpc process.Process/List "{}")" = 200 ] && ! grep -q "\"$1\"" "$TRASH/out"; }
+
 test_expect_success 'Connect-Timeout-Ms kills the process: deadline_exceeded' '
     st=$(srpc process.Process/Start "{\"process\":{\"cmd\":\"sleep\",\"args\":[\"30\"]}}" -H "Connect-Timeout-Ms: 300") &&
     grep -q "^END .*deadline_exceeded" "$TRASH/out" &&
-    sleep 0.3 && st=$(rpc process.Process/List "{}") && ! grep -q "\"30\"" "$TRASH/out"
+    wait_for 300 not_listed 30
 '
 
 test_expect_success 'selectors of unknown processes are not_found' '

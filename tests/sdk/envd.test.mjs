@@ -20,6 +20,12 @@ const dir = `${scratch}/sdk-${process.pid}`
 let sbx
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+// Poll (bounded) instead of guessing how long something takes: a loaded
+// machine may need seconds where an idle one needs milliseconds.
+const waitFor = async (cond, ms = 60000) => {
+  for (const end = Date.now() + ms; Date.now() < end; await sleep(100)) if (await cond()) return true
+  return false
+}
 
 before(async () => {
   sbx = await Sandbox.create()
@@ -73,18 +79,24 @@ test('commands.run times out', async () => {
     assert.ok(e instanceof TimeoutError, `got ${e}`)
     return true
   })
-  assert.ok(Date.now() - t0 < 5000, 'timeout took too long')
-  await sleep(300)
-  const procs = await sbx.commands.list()
-  assert.ok(!procs.some((p) => p.args.includes('sleep 10')), 'timed-out process still listed')
+  assert.ok(Date.now() - t0 < 9000, 'timeout took too long')
+  // killed at the deadline; it is gone from the list once reaped
+  const gone = await waitFor(async () => !(await sbx.commands.list()).some((p) => p.args.includes('sleep 10')), 30000)
+  assert.ok(gone, 'timed-out process still listed')
 })
 
 test('background command: list, connect, wait', async () => {
-  const h = await sbx.commands.run('for i in 1 2 3 4; do echo tick$i; sleep 0.2; done', { background: true })
+  // It waits (bounded) for a gate the test opens once it is connected.
+  const gate = `${dir}/gate-bg`
+  const h = await sbx.commands.run(
+    `i=0; while [ ! -e ${gate} ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; for i in 1 2 3 4; do echo tick$i; done`,
+    { background: true },
+  )
   assert.ok(h.pid > 0)
   const procs = await sbx.commands.list()
   assert.ok(procs.some((p) => p.pid === h.pid), 'process not listed')
   const h2 = await sbx.commands.connect(h.pid)
+  await sbx.files.write(gate, 'go')
   const r = await h2.wait()
   assert.equal(r.exitCode, 0)
   assert.match(r.stdout, /tick4\n$/)
@@ -169,9 +181,7 @@ test('files: watchDir reports create, write, rename and remove, recursively', as
   await sbx.files.makeDir(`${dir}/w`)
   const events = []
   const seen = (name, type) => events.some((e) => e.name === name && e.type === type)
-  const until = async (cond) => {
-    for (let i = 0; i < 100 && !cond(); i++) await sleep(100)
-  }
+  const until = (cond) => waitFor(cond, 30000)
   const h = await sbx.files.watchDir(`${dir}/w`, (e) => events.push(e), { recursive: true })
   await sbx.files.write(`${dir}/w/new.txt`, 'x')
   await sbx.commands.run(`echo more >> ${dir}/w/new.txt`)
@@ -213,14 +223,14 @@ test('uploadUrl and downloadUrl work with plain fetch', async () => {
 test('pty: create, sendInput, resize, kill', async () => {
   let out = ''
   const dec = new TextDecoder()
-  const h = await sbx.pty.create({ cols: 80, rows: 24, onData: (d) => (out += dec.decode(d)), timeoutMs: 20000 })
+  const h = await sbx.pty.create({ cols: 80, rows: 24, onData: (d) => (out += dec.decode(d)), timeoutMs: 120000 })
   await sbx.pty.sendInput(h.pid, new TextEncoder().encode('stty size; echo mark-$((6*7))\n'))
-  for (let i = 0; i < 50 && !out.includes('mark-42'); i++) await sleep(100)
+  await waitFor(() => out.includes('mark-42'))
   assert.match(out, /24 80/)
   assert.match(out, /mark-42/)
   await sbx.pty.resize(h.pid, { cols: 100, rows: 40 })
   await sbx.pty.sendInput(h.pid, new TextEncoder().encode('stty size\n'))
-  for (let i = 0; i < 50 && !out.includes('40 100'); i++) await sleep(100)
+  await waitFor(() => out.includes('40 100'))
   assert.match(out, /40 100/)
   assert.equal(await sbx.pty.kill(h.pid), true)
   await assert.rejects(h.wait())

@@ -6,8 +6,12 @@
 # the machine may use too. So envd and node run in a private network
 # namespace (unshare -n, loopback up) where that port is ours; without the
 # privilege for one (unshare -rn as a last try), the run checks that the
-# envd that answers /health is the one it started. On a failure it prints
-# the whole envd log (requests logged with -v) after the TAP output.
+# envd that answers /health is the one it started. The same unshare gives
+# a private mount namespace, where /etc/passwd (a bind-mounted copy) puts
+# root's home in the scratch dir: the SDK runs every command as `bash -l`,
+# and the machine's /root dotfiles (a pyenv rehash waiting up to 60 s on a
+# lock a killed shell left) must not decide the tests. On a failure it
+# prints the whole envd log (requests logged with -v) after the TAP output.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 envd=${1:-${E2B_ENVD:-$here/../../build/envd}}
@@ -19,7 +23,7 @@ if [ -z "${E2B_SDK_IN_NETNS:-}" ]; then
     if [ ! -d "$here/node_modules/e2b" ]; then
         (cd "$here" && npm install --no-audit --no-fund >/dev/null) || { echo "run-envd.sh: npm install failed" >&2; exit 2; }
     fi
-    for how in "-n" "-rn"; do
+    for how in "-nm" "-rnm"; do
         if unshare $how true 2>/dev/null; then
             export E2B_SDK_IN_NETNS=$how
             exec unshare $how sh "$0" "$envd"
@@ -40,6 +44,14 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+if [ "$E2B_SDK_IN_NETNS" != none ]; then
+    mkdir -p "$scratch/root-home"
+    awk -F: -v OFS=: -v h="$scratch/root-home" '$1 == "root" { $6 = h } { print }' /etc/passwd >"$scratch/passwd"
+    mount --bind "$scratch/passwd" /etc/passwd || { echo "run-envd.sh: cannot give root a scratch home" >&2; exit 2; }
+else
+    echo "# run-envd.sh: root's login shells read the machine's /root dotfiles"
+fi
 
 show_log() {
     echo "# envd log ($envd, $(wc -l <"$scratch/envd.log") lines):"
@@ -67,7 +79,7 @@ fi
 echo "# run-envd.sh: $envd (pid $pid) on 127.0.0.1:49983, network namespace: $E2B_SDK_IN_NETNS"
 
 cd "$here" && E2B_DEBUG=true E2B_SDK_SCRATCH="$scratch" E2B_SDK_ENVD_PID="$pid" \
-    timeout 300 node --test --test-concurrency=1 --test-reporter=tap envd.test.mjs
+    timeout 600 node --test --test-concurrency=1 --test-reporter=tap envd.test.mjs
 rc=$?
 if ! kill -0 "$pid" 2>/dev/null; then
     echo "# run-envd.sh: envd (pid $pid) died during the tests"
