@@ -31,11 +31,11 @@ int cmd_envd(struct e2b_ctx *ctx, struct e2b_args *args)
         return e2b_usage_error("envd", "at most 8 --listen addresses");
     for (size_t i = 0; i < n; i++)
         argv[argc++] = "--listen", argv[argc++] = listen[i];
-    static const char *const valued[] = {"unix", "user", "access-token", "watcher-idle-timeout"};
+    static const char *const valued[] = {"--unix", "--user", "--access-token", "--watcher-idle-timeout"};
     for (size_t i = 0; i < ARRAY_SIZE(valued); i++)
-        if (e2b_args_str(args, valued[i])) {
-            argv[argc++] = xasprintf("--%s", valued[i]);
-            argv[argc++] = e2b_args_str(args, valued[i]);
+        if (e2b_args_str(args, valued[i] + 2)) {
+            argv[argc++] = valued[i];
+            argv[argc++] = e2b_args_str(args, valued[i] + 2);
         }
     if (e2b_args_flag(args, "no-tcp"))
         argv[argc++] = "--no-tcp";
