@@ -12,6 +12,14 @@
  * either reply, or take the body with e2b_http_read_body (buffered, bounded)
  * or e2b_http_stream_body (callbacks per piece). A body left untaken when the
  * reply completes is drained and dropped.
+ *
+ * Like upstream envd there is no connection cap and no header or idle
+ * timeout: an idle connection costs one bufferevent; descriptors
+ * (RLIMIT_NOFILE, raised to its hard limit) are the cap, and at EMFILE the
+ * listeners pause 100 ms instead of spinning. Memory per connection is
+ * bounded: a head by 64 KiB, a buffered body by its handler's max, a
+ * streamed body by pausing (e2b_http_pause_body), replies by the
+ * handlers' flow control (e2b_http_pending, drain callbacks).
  */
 #ifndef E2B_ENVD_HTTP_H
 #define E2B_ENVD_HTTP_H
