@@ -12,6 +12,8 @@ const struct e2b_opt opts_envd[] = {
     E2B_OPT_STRING(0, "user", "USER", "default user for processes and files (default root)"),
     E2B_OPT_STRING(0, "access-token", "TOKEN", "require X-Access-Token, as /init would set it"),
     E2B_OPT_FLAG(0, "sync-clock", "let /init's timestamp set the system clock"),
+    E2B_OPT_INT(0, "watcher-idle-timeout", "SECONDS",
+                "remove a polled watcher nobody polled for this long (default 3600)"),
     E2B_OPT_END,
 };
 
@@ -29,11 +31,11 @@ int cmd_envd(struct e2b_ctx *ctx, struct e2b_args *args)
         return e2b_usage_error("envd", "at most 8 --listen addresses");
     for (size_t i = 0; i < n; i++)
         argv[argc++] = "--listen", argv[argc++] = listen[i];
-    static const char *const valued[] = {"unix", "user", "access-token"};
+    static const char *const valued[] = {"--unix", "--user", "--access-token", "--watcher-idle-timeout"};
     for (size_t i = 0; i < ARRAY_SIZE(valued); i++)
-        if (e2b_args_str(args, valued[i])) {
-            argv[argc++] = xasprintf("--%s", valued[i]);
-            argv[argc++] = e2b_args_str(args, valued[i]);
+        if (e2b_args_str(args, valued[i] + 2)) {
+            argv[argc++] = valued[i];
+            argv[argc++] = e2b_args_str(args, valued[i] + 2);
         }
     if (e2b_args_flag(args, "no-tcp"))
         argv[argc++] = "--no-tcp";

@@ -168,8 +168,74 @@ int cmd_sandbox_files_write(struct e2b_ctx *ctx, struct e2b_args *args)
     return r < 0 ? e2b_fail(err) : 0;
 }
 
+/* Modes to set after an upload: /files makes new files 0644 (and keeps an
+ * existing file's), so the tree's own modes go on with chmod, one process
+ * per mode and batch of paths. */
+struct modes {
+    unsigned mode[64];
+    char **paths[64];
+    size_t n;
+};
+
+static void modes_add(struct modes *m, unsigned mode, const char *path)
+{
+    size_t i = 0;
+    while (i < m->n && m->mode[i] != mode)
+        i++;
+    if (i == m->n) {
+        if (m->n == ARRAY_SIZE(m->mode))
+            return; /* 64 distinct modes in one tree: the rest stay as they are */
+        m->mode[m->n++] = mode;
+    }
+    m->paths[i] = e2b_strv_push(m->paths[i], path);
+}
+
+static void modes_release(struct modes *m)
+{
+    for (size_t i = 0; i < m->n; i++)
+        e2b_strv_free(m->paths[i]);
+}
+
+/* Run chmod in the sandbox for every mode; <0 when one of them failed. */
+static int modes_apply(struct files_ctx *f, struct modes *m, struct e2b_error **err)
+{
+    for (size_t i = 0; i < m->n; i++) {
+        char mode[16];
+        snprintf(mode, sizeof(mode), "%o", m->mode[i]);
+        for (char **p = m->paths[i]; p && *p;) {
+            const char *argv[260] = {"chmod", mode, "--"};
+            size_t k = 3, bytes = 0;
+            while (*p && k < ARRAY_SIZE(argv) - 1 && bytes < 64 * 1024) {
+                bytes += strlen(*p);
+                argv[k++] = *p++;
+            }
+            struct e2b_run_opts o = {.argv = argv, .user = f->user, .out_fd = STDERR_FILENO,
+                                     .err_fd = STDERR_FILENO};
+            int code = 0;
+            if (e2b_process_run(&f->ep, &o, &code, err) < 0)
+                return -1;
+            if (code != 0)
+                return e2b_error_set(err, E2B_ERR_GENERIC, "cannot keep file modes: chmod %s exited with %d",
+                                     mode, code);
+        }
+    }
+    return 0;
+}
+
+static void skipped(const char *what, const char *path)
+{
+    fprintf(stderr, "e2b: warning: skipped %s '%s' (not copied)\n", what, path);
+}
+
+static const char *kind_of(mode_t m)
+{
+    return S_ISLNK(m) ? "symbolic link" : S_ISFIFO(m) ? "named pipe" : S_ISSOCK(m) ? "socket"
+           : S_ISCHR(m) || S_ISBLK(m) ? "device" : "special file";
+}
+
 /* Upload a local file or tree to a remote path. */
-static int upload_tree(struct files_ctx *f, const char *local, const char *remote, struct e2b_error **err)
+static int upload_tree(struct files_ctx *f, const char *local, const char *remote, struct modes *m,
+                       struct e2b_error **err)
 {
     struct stat st;
     if (lstat(local, &st) < 0)
@@ -178,10 +244,15 @@ static int upload_tree(struct files_ctx *f, const char *local, const char *remot
         _cleanup_close_ int fd = open(local, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
             return e2b_error_sys(err, errno, "cannot read '%s'", local);
-        return e2b_envd_upload(&f->ep, f->user, remote, fd, err);
+        if (e2b_envd_upload(&f->ep, f->user, remote, fd, err) < 0)
+            return -1;
+        modes_add(m, st.st_mode & 07777, remote);
+        return 0;
     }
-    if (!S_ISDIR(st.st_mode))
-        return 0; /* symlinks and special files are not sent */
+    if (!S_ISDIR(st.st_mode)) {
+        skipped(kind_of(st.st_mode), local);
+        return 0;
+    }
     json_t *msg = json_pack("{s:s}", "path", remote);
     _cleanup_error_ struct e2b_error *mkerr = NULL;
     if (e2b_envd_call(&f->ep, f->user, "filesystem.Filesystem/MakeDir", msg, NULL, &mkerr) < 0 &&
@@ -200,13 +271,16 @@ static int upload_tree(struct files_ctx *f, const char *local, const char *remot
             continue;
         _cleanup_free_ char *l = e2b_path_join(local, de->d_name);
         _cleanup_free_ char *r = e2b_path_join(remote, de->d_name);
-        if (upload_tree(f, l, r, err) < 0)
+        if (upload_tree(f, l, r, m, err) < 0)
             return -1;
     }
+    modes_add(m, st.st_mode & 07777, remote); /* after its files, so a read-only dir is no obstacle */
     return 0;
 }
 
-/* Download a remote file or tree (ListDir with a deep depth) to a local path. */
+/* Download a remote file or tree (ListDir level by level) to a local path,
+ * with the modes envd reports (permission bits only: nothing setuid comes
+ * out of a sandbox). */
 static int download_tree(struct files_ctx *f, const char *remote, const char *local, struct e2b_error **err)
 {
     json_t *msg = json_pack("{s:s}", "path", remote), *reply = NULL;
@@ -214,15 +288,27 @@ static int download_tree(struct files_ctx *f, const char *remote, const char *lo
     json_decref(msg);
     if (r < 0)
         return -1;
-    const char *type = e2b_json_str(json_object_get(reply, "entry"), "type");
-    bool dir = type && STREQ(type, "FILE_TYPE_DIRECTORY");
+    json_t *entry = json_object_get(reply, "entry");
+    const char *type = e2b_json_str(entry, "type");
+    mode_t mode = (mode_t)e2b_json_int(entry, "mode", 0) & 0777;
+    bool dir = type && STREQ(type, "FILE_TYPE_DIRECTORY"), file = type && STREQ(type, "FILE_TYPE_FILE");
+    if (!dir && !file) {
+        if (type && STREQ(type, "FILE_TYPE_SYMLINK"))
+            fprintf(stderr, "e2b: warning: skipped symbolic link '%s' -> '%s' (not copied)\n", remote,
+                    e2b_json_str(entry, "symlinkTarget") ? e2b_json_str(entry, "symlinkTarget") : "?");
+        else
+            skipped("special file", remote);
+        json_decref(reply);
+        return 0;
+    }
     json_decref(reply);
-    if (!dir) {
+    if (file) {
         _cleanup_free_ char *tmp = xasprintf("%s.part", local);
-        _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
         if (fd < 0)
             return e2b_error_sys(err, errno, "cannot write '%s'", tmp);
-        if (e2b_envd_download(&f->ep, f->user, remote, fd, err) < 0 || rename(tmp, local) < 0) {
+        if (e2b_envd_download(&f->ep, f->user, remote, fd, err) < 0 || fchmod(fd, mode) < 0 ||
+            rename(tmp, local) < 0) {
             if (!*err)
                 e2b_error_sys(err, errno, "cannot write '%s'", local);
             unlink(tmp);
@@ -240,8 +326,8 @@ static int download_tree(struct files_ctx *f, const char *remote, const char *lo
     size_t i;
     json_t *e;
     json_array_foreach(json_object_get(reply, "entries"), i, e) {
-        const char *name = e2b_json_str(e, "name"), *t = e2b_json_str(e, "type");
-        if (!name || (t && STREQ(t, "FILE_TYPE_SYMLINK")))
+        const char *name = e2b_json_str(e, "name");
+        if (!name)
             continue;
         _cleanup_free_ char *rr = e2b_path_join(remote, name);
         _cleanup_free_ char *ll = e2b_path_join(local, name);
@@ -251,6 +337,8 @@ static int download_tree(struct files_ctx *f, const char *remote, const char *lo
         }
     }
     json_decref(reply);
+    if (chmod(local, mode) < 0) /* last: a read-only directory got its files first */
+        return e2b_error_sys(err, errno, "cannot set the mode of '%s'", local);
     return 0;
 }
 
@@ -267,7 +355,11 @@ int cmd_sandbox_files_upload(struct e2b_ctx *ctx, struct e2b_args *args)
     _cleanup_error_ struct e2b_error *err = NULL;
     if (open_files(ctx, args, &f) < 0)
         return 1;
-    int r = upload_tree(&f, e2b_args_str(args, "local"), e2b_args_str(args, "remote"), &err);
+    struct modes m = {0};
+    int r = upload_tree(&f, e2b_args_str(args, "local"), e2b_args_str(args, "remote"), &m, &err);
+    if (r == 0)
+        r = modes_apply(&f, &m, &err);
+    modes_release(&m);
     close_files(&f);
     return r < 0 ? e2b_fail(err) : 0;
 }

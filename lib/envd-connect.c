@@ -234,12 +234,47 @@ void e2b_rpc_stream_send(struct e2b_rpc_stream *s, json_t *msg)
     json_decref(msg);
 }
 
+json_t *e2b_rpc_end_message(int code, const char *msg, json_t *metadata)
+{
+    json_t *end = json_object();
+    if (code != RPC_OK)
+        json_object_set_new(end, "error", e2b_rpc_error_json(code, msg));
+    json_t *md = json_object();
+    const char *k;
+    json_t *v;
+    json_object_foreach(metadata, k, v) {
+        json_t *vals = json_array();
+        if (json_is_string(v)) {
+            json_array_append(vals, v);
+        } else if (json_is_array(v)) {
+            size_t i;
+            json_t *x;
+            json_array_foreach(v, i, x) if (json_is_string(x)) json_array_append(vals, x);
+        }
+        if (json_array_size(vals) && e2b_http_header_valid(k, "")) /* names as for headers */
+            json_object_set_new(md, k, vals);
+        else
+            json_decref(vals);
+    }
+    json_decref(metadata);
+    if (json_object_size(md))
+        json_object_set_new(end, "metadata", md);
+    else
+        json_decref(md);
+    return end;
+}
+
 void e2b_rpc_stream_end(struct e2b_rpc_stream *s, int code, const char *msg)
 {
+    e2b_rpc_stream_end_meta(s, code, msg, NULL);
+}
+
+void e2b_rpc_stream_end_meta(struct e2b_rpc_stream *s, int code, const char *msg, json_t *metadata)
+{
+    if (!s->req)
+        json_decref(metadata);
     if (s->req) {
-        json_t *end = json_object();
-        if (code != RPC_OK)
-            json_object_set_new(end, "error", e2b_rpc_error_json(code, msg));
+        json_t *end = e2b_rpc_end_message(code, msg, metadata);
         struct strbuf b = STRBUF_INIT;
         e2b_rpc_frame(&b, E2B_RPC_FLAG_END, end);
         json_decref(end);

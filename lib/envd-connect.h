@@ -65,6 +65,12 @@ struct e2b_rpc_stream *e2b_rpc_stream_start(struct e2b_http_req *req, json_t *ke
 void e2b_rpc_stream_send(struct e2b_rpc_stream *s, json_t *msg);
 /* End with code (RPC_OK for success) and free the stream. */
 void e2b_rpc_stream_end(struct e2b_rpc_stream *s, int code, const char *msg);
+/* The same with trailers: metadata (taken, may be NULL) is {name: [values]}
+ * or {name: value}, sent as the end frame's "metadata". */
+void e2b_rpc_stream_end_meta(struct e2b_rpc_stream *s, int code, const char *msg, json_t *metadata);
+/* The end-of-stream message itself: {}, {"error": {...}}, {"metadata": {...}}
+ * (Connect wants each metadata value as an array of strings). Takes metadata. */
+json_t *e2b_rpc_end_message(int code, const char *msg, json_t *metadata);
 size_t e2b_rpc_stream_pending(const struct e2b_rpc_stream *s);
 /* Called when the stream's queued output drains (for flow control). */
 void e2b_rpc_stream_set_drain_cb(struct e2b_rpc_stream *s, void (*cb)(void *arg), void *arg);

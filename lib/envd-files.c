@@ -83,6 +83,32 @@ static int errno_status(int e)
 
 /* ---- download ---- */
 
+static bool plain_filename_char(unsigned char c)
+{
+    return c >= 0x20 && c < 0x7f && c != '"' && c != '\\' && c != '%';
+}
+
+char *e2b_files_content_disposition(const char *name)
+{
+    bool plain = true;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        plain = plain && plain_filename_char(*p);
+    if (plain)
+        return xasprintf("attachment; filename=\"%s\"", name);
+    struct strbuf b = STRBUF_INIT;
+    strbuf_addstr(&b, "attachment; filename=\"");
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        strbuf_addch(&b, plain_filename_char(*p) ? (char)*p : '_');
+    strbuf_addstr(&b, "\"; filename*=UTF-8''");
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+        if (isalnum(*p) || strchr("!#$&+-.^_`|~", *p))
+            strbuf_addch(&b, (char)*p); /* RFC 5987 attr-char */
+        else
+            strbuf_addf(&b, "%%%02X", *p);
+    }
+    return strbuf_detach(&b, NULL);
+}
+
 struct gzdl {
     int fd;
     z_stream z;
@@ -193,7 +219,7 @@ static void download(struct e2b_http_req *req, const struct e2b_user *user, cons
         return;
     }
     const char *slash = strrchr(path, '/');
-    _cleanup_free_ char *cd = xasprintf("attachment; filename=\"%s\"", slash ? slash + 1 : path);
+    _cleanup_free_ char *cd = e2b_files_content_disposition(slash ? slash + 1 : path);
     e2b_http_add_header(req, "Content-Disposition", cd);
     e2b_http_add_header(req, "Cache-Control", "no-store");
     e2b_http_add_header(req, "Vary", "Accept-Encoding");
@@ -250,6 +276,14 @@ static void sink_abort(struct sink *s)
     *s = (struct sink){.fd = -1};
 }
 
+#define UPLOAD_TEMP_MARK ".e2b-upload-"
+
+bool e2b_files_is_upload_temp(const char *name)
+{
+    size_t n = strlen(name), ml = strlen(UPLOAD_TEMP_MARK);
+    return n > ml + 7 && name[0] == '.' && memcmp(name + n - 6 - ml, UPLOAD_TEMP_MARK, ml) == 0;
+}
+
 /* Open a temp file beside path (as the user); returns an HTTP status on failure. */
 static int sink_open(struct upload *u, const char *path, char **emsg)
 {
@@ -286,7 +320,7 @@ static int sink_open(struct upload *u, const char *path, char **emsg)
         *emsg = xstrdup(err->msg);
         return err->sys_errno ? errno_status(err->sys_errno) : 500;
     }
-    char *tmp = xasprintf("%s/.%s.e2b-upload-XXXXXX", STREQ(dir, "/") ? "" : dir, slash + 1);
+    char *tmp = xasprintf("%s/.%s" UPLOAD_TEMP_MARK "XXXXXX", STREQ(dir, "/") ? "" : dir, slash + 1);
     int fd = mkostemp(tmp, O_CLOEXEC);
     int e = errno;
     if (fd >= 0)

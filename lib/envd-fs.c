@@ -4,6 +4,7 @@
 #include "strbuf.h"
 
 #include <dirent.h>
+#include <event2/buffer.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
@@ -273,7 +274,19 @@ void e2b_fs_move(struct e2b_http_req *req, json_t *msg, const struct e2b_user *u
     e2b_envd_fs_restore();
 }
 
-static int list_rec(const char *dir, uint32_t depth, json_t *out, struct e2b_error **err)
+/* ListDir bounds: a walk of / with depth 4e9 must not build a reply of
+ * the whole disk in the one envd that serves everybody. */
+#define LIST_MAX_ENTRIES 50000
+#define LIST_MAX_DEPTH 64
+
+struct listing {
+    struct evbuffer *out; /* the reply JSON, entry by entry (no tree of json_t) */
+    size_t n;
+    bool too_deep;
+};
+
+/* Returns <0 with *err when dir cannot be read (the top only) or a cap is hit. */
+static int list_rec(struct listing *l, const char *dir, uint32_t depth, unsigned level, struct e2b_error **err)
 {
     _cleanup_closedir_ DIR *d = opendir(dir);
     if (!d)
@@ -287,11 +300,28 @@ static int list_rec(const char *dir, uint32_t depth, json_t *out, struct e2b_err
         json_t *e = e2b_envd_entry_info(p, &e2);
         if (!e)
             continue; /* vanished meanwhile */
-        json_array_append_new(out, e);
+        if (l->n == LIST_MAX_ENTRIES) {
+            json_decref(e);
+            return e2b_error_set(err, E2B_ERR_NOSPACE,
+                                 "more than %d entries: list a smaller tree or with a lower depth",
+                                 LIST_MAX_ENTRIES);
+        }
+        _cleanup_free_ char *js = e2b_json_dump(e, JSON_COMPACT);
+        json_decref(e);
+        if (l->n++)
+            evbuffer_add(l->out, ",", 1);
+        evbuffer_add(l->out, js, strlen(js));
         struct stat st;
         if (depth > 1 && lstat(p, &st) == 0 && S_ISDIR(st.st_mode)) {
+            if (level + 1 >= LIST_MAX_DEPTH)
+                return e2b_error_set(err, E2B_ERR_NOSPACE,
+                                     "directory tree deeper than %d levels: list it with a lower depth",
+                                     LIST_MAX_DEPTH);
             _cleanup_error_ struct e2b_error *e3 = NULL;
-            (void)list_rec(p, depth - 1, out, &e3); /* unreadable subdirs are skipped */
+            if (list_rec(l, p, depth - 1, level + 1, &e3) < 0 && e3->code == E2B_ERR_NOSPACE) {
+                *err = TAKE_PTR(e3);
+                return -1;
+            } /* unreadable subdirs are skipped */
         }
     }
     return 0;
@@ -330,15 +360,18 @@ void e2b_fs_list_dir(struct e2b_http_req *req, json_t *msg, const struct e2b_use
         e2b_rpc_error(req, RPC_INVALID_ARGUMENT, "path is not a directory: '%s'", path);
         return;
     }
-    json_t *entries = json_array();
-    int rc = list_rec(real, depth, entries, &err);
+    struct listing l = {.out = evbuffer_new()};
+    evbuffer_add_printf(l.out, "{\"entries\":[");
+    int rc = list_rec(&l, real, depth, 0, &err);
     e2b_envd_fs_restore();
     if (rc < 0) {
-        json_decref(entries);
-        e2b_rpc_error(req, e2b_rpc_code_from_error(err), "%s", err->msg);
+        evbuffer_free(l.out);
+        e2b_rpc_error(req, e2b_rpc_code_from_error(err), "cannot list '%s': %s", path, err->msg);
         return;
     }
-    e2b_rpc_reply(req, json_pack("{s:o}", "entries", entries));
+    evbuffer_add_printf(l.out, "]}");
+    e2b_http_reply_buffer(req, 200, "application/json", l.out);
+    evbuffer_free(l.out);
 }
 
 void e2b_fs_remove(struct e2b_http_req *req, json_t *msg, const struct e2b_user *user)

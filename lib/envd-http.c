@@ -3,6 +3,7 @@
 #include "strbuf.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
@@ -49,6 +50,7 @@ struct e2b_http_req {
     e2b_http_body_end end_cb;
     void *body_arg;
     bool notified; /* done_cb / end_cb has run */
+    bool body_paused;
 
     /* reply */
     struct strbuf outh;
@@ -77,6 +79,7 @@ struct e2b_http_server {
     struct event *resume_ev; /* re-enables listeners after EMFILE */
     struct conn *conns;
     size_t nconns;
+    struct strbuf hdrs; /* "Name: value\r\n" lines on every response */
 };
 
 static void conn_free(struct conn *c);
@@ -259,11 +262,25 @@ void e2b_http_set_close_cb(struct e2b_http_req *r, void (*cb)(struct e2b_http_re
 
 /* ---- replies ---- */
 
-void e2b_http_add_header(struct e2b_http_req *r, const char *name, const char *value)
+bool e2b_http_header_valid(const char *name, const char *value)
 {
-    if (r->rstate != REPLY_NONE)
-        return;
+    if (!name || !*name || !value)
+        return false;
+    for (const char *p = name; *p; p++) /* RFC 9110 token */
+        if (!(isalnum((unsigned char)*p) || strchr("!#$%&'*+-.^_`|~", *p)))
+            return false;
+    for (const unsigned char *p = (const unsigned char *)value; *p; p++)
+        if ((*p < 0x20 && *p != '\t') || *p == 0x7f)
+            return false;
+    return true;
+}
+
+int e2b_http_add_header(struct e2b_http_req *r, const char *name, const char *value)
+{
+    if (r->rstate != REPLY_NONE || !e2b_http_header_valid(name, value))
+        return -1;
     strbuf_addf(&r->outh, "%s: %s\r\n", name, value);
+    return 0;
 }
 
 static bool wants_close(struct e2b_http_req *r)
@@ -303,6 +320,7 @@ static void write_head(struct e2b_http_req *r, int status, const char *ctype, in
     }
     if (c->closing)
         evbuffer_add_printf(out, "Connection: close\r\n");
+    evbuffer_add(out, c->srv->hdrs.buf ? c->srv->hdrs.buf : "", c->srv->hdrs.len);
     evbuffer_add(out, r->outh.buf ? r->outh.buf : "", r->outh.len);
     evbuffer_add(out, "\r\n", 2);
 }
@@ -343,6 +361,20 @@ void e2b_http_reply(struct e2b_http_req *r, int status, const char *ctype, const
     write_head(r, status, ctype, (int64_t)len);
     if (len && !r->head_only)
         evbuffer_add(bufferevent_get_output(r->c->bev), body, len);
+    after_reply(r);
+}
+
+void e2b_http_reply_buffer(struct e2b_http_req *r, int status, const char *ctype, struct evbuffer *buf)
+{
+    if (r->rstate != REPLY_NONE || r->c->dead) {
+        evbuffer_drain(buf, evbuffer_get_length(buf));
+        return;
+    }
+    write_head(r, status, ctype, (int64_t)evbuffer_get_length(buf));
+    if (r->head_only)
+        evbuffer_drain(buf, evbuffer_get_length(buf));
+    else
+        evbuffer_add_buffer(bufferevent_get_output(r->c->bev), buf);
     after_reply(r);
 }
 
@@ -422,6 +454,15 @@ void e2b_http_read_body(struct e2b_http_req *r, size_t max, e2b_http_body_done d
         conn_process(r->c);
 }
 
+void e2b_http_pause_body(struct e2b_http_req *r, bool pause)
+{
+    if (r->body_paused == pause)
+        return;
+    r->body_paused = pause;
+    if (!pause && !r->c->in_read)
+        conn_process(r->c); /* goes on with what is buffered, re-enables reading */
+}
+
 void e2b_http_stream_body(struct e2b_http_req *r, e2b_http_body_data on_data, e2b_http_body_end on_end,
                           void *arg)
 {
@@ -460,21 +501,24 @@ static void deliver(struct e2b_http_req *r, const char *data, size_t len)
     }
 }
 
-/* Deliver n bytes straight from the input buffer's segments (no copy). */
-static void deliver_from(struct e2b_http_req *r, struct evbuffer *in, size_t n)
+/* Deliver up to n bytes straight from the input buffer's segments (no
+ * copy); stops early when the taker pauses. Returns the bytes consumed. */
+static size_t deliver_from(struct e2b_http_req *r, struct evbuffer *in, size_t n)
 {
-    while (n > 0) {
+    size_t total = 0;
+    while (total < n && !r->body_paused) {
         struct evbuffer_iovec v[16];
-        int nv = evbuffer_peek(in, (ev_ssize_t)n, NULL, v, 16);
+        int nv = evbuffer_peek(in, (ev_ssize_t)(n - total), NULL, v, 16);
         size_t done = 0;
-        for (int i = 0; i < nv && i < 16 && done < n; i++) {
-            size_t l = v[i].iov_len < n - done ? v[i].iov_len : n - done;
+        for (int i = 0; i < nv && i < 16 && total + done < n && !r->body_paused; i++) {
+            size_t l = v[i].iov_len < n - total - done ? v[i].iov_len : n - total - done;
             deliver(r, v[i].iov_base, l);
             done += l;
         }
         evbuffer_drain(in, done);
-        n -= done;
+        total += done;
     }
+    return total;
 }
 
 static void body_finished(struct e2b_http_req *r)
@@ -500,8 +544,10 @@ static void fail_conn(struct conn *c, int status, const char *msg)
     } else if (!r) {
         struct evbuffer *out = bufferevent_get_output(c->bev);
         evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
-                                 "Connection: close\r\n\r\n%s",
-                            status, e2b_http_reason(status), strlen(msg), msg);
+                                 "Connection: close\r\n",
+                            status, e2b_http_reason(status), strlen(msg));
+        evbuffer_add(out, c->srv->hdrs.buf ? c->srv->hdrs.buf : "", c->srv->hdrs.len);
+        evbuffer_add_printf(out, "\r\n%s", msg);
     }
     if (r)
         r->body_done = true;
@@ -514,13 +560,14 @@ static bool read_body(struct conn *c, struct evbuffer *in)
     while (!r->body_done) {
         if (r->mode == BODY_UNTAKEN)
             return false; /* the handler has not decided yet */
+        if (r->body_paused && r->mode == BODY_STREAM)
+            return false; /* the taker has no room now */
         if (!r->chunked) {
             size_t avail = evbuffer_get_length(in);
             if (avail == 0)
                 return false;
             size_t n = avail < (size_t)r->remaining ? avail : (size_t)r->remaining;
-            r->remaining -= (int64_t)n;
-            deliver_from(r, in, n);
+            r->remaining -= (int64_t)deliver_from(r, in, n);
             if (r->remaining == 0 && !r->body_done)
                 body_finished(r);
             continue;
@@ -574,10 +621,9 @@ static bool read_body(struct conn *c, struct evbuffer *in)
             if (avail == 0)
                 return false;
             size_t n = avail < (size_t)r->remaining ? avail : (size_t)r->remaining;
-            r->remaining -= (int64_t)n;
+            r->remaining -= (int64_t)deliver_from(r, in, n);
             if (r->remaining == 0)
                 r->cstate = CH_DATA_END;
-            deliver_from(r, in, n);
             break;
         }
         }
@@ -735,8 +781,10 @@ static void conn_process(struct conn *c)
         bufferevent_disable(c->bev, EV_READ);
         return;
     }
-    /* do not hoard pipelined input while a reply is pending */
-    if (c->req && c->req->body_done && evbuffer_get_length(in) > READ_PAUSE_MARK)
+    /* do not hoard pipelined input while a reply is pending, nor body
+     * bytes while their taker has no room */
+    if (c->req && ((c->req->body_done && evbuffer_get_length(in) > READ_PAUSE_MARK) ||
+                   (c->req->body_paused && !c->req->body_done && c->req->mode == BODY_STREAM)))
         bufferevent_disable(c->bev, EV_READ);
     else
         bufferevent_enable(c->bev, EV_READ);
@@ -831,6 +879,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 struct e2b_http_server *e2b_http_server_new(struct event_base *base, e2b_http_handler h, void *arg)
 {
     struct e2b_http_server *s = xcalloc(1, sizeof(*s));
+    strbuf_init(&s->hdrs);
     s->base = base;
     s->handler = h;
     s->arg = arg;
@@ -847,10 +896,19 @@ void e2b_http_server_free(struct e2b_http_server *s)
         conn_free(s->conns);
     if (s->resume_ev)
         event_free(s->resume_ev);
+    strbuf_release(&s->hdrs);
     free(s);
 }
 
 size_t e2b_http_nconns(const struct e2b_http_server *s) { return s->nconns; }
+
+int e2b_http_server_add_header(struct e2b_http_server *s, const char *name, const char *value)
+{
+    if (!e2b_http_header_valid(name, value))
+        return -1;
+    strbuf_addf(&s->hdrs, "%s: %s\r\n", name, value);
+    return 0;
+}
 
 static void resume_listeners(evutil_socket_t fd, short what, void *arg)
 {

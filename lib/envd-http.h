@@ -12,6 +12,14 @@
  * either reply, or take the body with e2b_http_read_body (buffered, bounded)
  * or e2b_http_stream_body (callbacks per piece). A body left untaken when the
  * reply completes is drained and dropped.
+ *
+ * Like upstream envd there is no connection cap and no header or idle
+ * timeout: an idle connection costs one bufferevent; descriptors
+ * (RLIMIT_NOFILE, raised to its hard limit) are the cap, and at EMFILE the
+ * listeners pause 100 ms instead of spinning. Memory per connection is
+ * bounded: a head by 64 KiB, a buffered body by its handler's max, a
+ * streamed body by pausing (e2b_http_pause_body), replies by the
+ * handlers' flow control (e2b_http_pending, drain callbacks).
  */
 #ifndef E2B_ENVD_HTTP_H
 #define E2B_ENVD_HTTP_H
@@ -34,6 +42,9 @@ int e2b_http_listen_unix(struct e2b_http_server *srv, const char *path, struct e
 int e2b_http_listen_fd(struct e2b_http_server *srv, int fd, struct e2b_error **err);
 /* Number of open connections. */
 size_t e2b_http_nconns(const struct e2b_http_server *srv);
+/* A header every response carries (CORS, say), even the server's own 400s.
+ * Returns <0 (and adds nothing) when name or value is not a valid header. */
+int e2b_http_server_add_header(struct e2b_http_server *srv, const char *name, const char *value);
 
 const char *e2b_http_method(const struct e2b_http_req *req);
 /* The decoded path, without the query string. */
@@ -58,10 +69,20 @@ typedef int (*e2b_http_body_data)(struct e2b_http_req *req, const char *data, si
 typedef void (*e2b_http_body_end)(struct e2b_http_req *req, bool complete, void *arg);
 void e2b_http_stream_body(struct e2b_http_req *req, e2b_http_body_data on_data, e2b_http_body_end on_end,
                           void *arg);
+/* Backpressure for a streamed body: while paused no more data is handed to
+ * on_data (not even the rest of what was read) and the socket is not read,
+ * so the peer waits in TCP. Resuming goes on where it stopped. */
+void e2b_http_pause_body(struct e2b_http_req *req, bool pause);
 
-/* Replies. Headers must be added before the reply starts. */
-void e2b_http_add_header(struct e2b_http_req *req, const char *name, const char *value);
+/* Replies. Headers must be added before the reply starts. A name that is
+ * not a token or a value with a control character (CR, LF: header
+ * injection) is refused: nothing is added and the call returns <0. */
+int e2b_http_add_header(struct e2b_http_req *req, const char *name, const char *value);
+/* Whether name: value may go into a response head as it is. */
+bool e2b_http_header_valid(const char *name, const char *value);
 void e2b_http_reply(struct e2b_http_req *req, int status, const char *ctype, const void *body, size_t len);
+/* A reply whose body is moved out of buf (no copy); buf is left empty. */
+void e2b_http_reply_buffer(struct e2b_http_req *req, int status, const char *ctype, struct evbuffer *buf);
 /* A reply whose body is a range of an open file (sent with sendfile); takes fd. */
 void e2b_http_reply_file(struct e2b_http_req *req, int status, const char *ctype, int fd, off_t len);
 /* Streaming reply (chunked for HTTP/1.1). */

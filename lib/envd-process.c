@@ -16,20 +16,41 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <termios.h>
+#include <time.h>
 
 #define STD_CHUNK (32 * 1024)
 #define PTY_CHUNK (16 * 1024)
+/* After a process exits, read at most this much more (descendants may keep
+ * its pipes open and writing). */
 #define DRAIN_MAX (16 * 1024 * 1024)
 /* Stop reading a process's output while a client has this much unsent. */
 #define BACKLOG_MAX (2 * 1024 * 1024)
+/* Input accepted for a process and not yet taken by it. Past this, SendInput
+ * replies wait (up to this much more, then resource_exhausted) and
+ * StreamInput stops reading its body until the process reads. */
+#define INBUF_MAX (1024 * 1024)
+/* One StreamInput message at most (like a unary body). */
+#define INPUT_FRAME_MAX (16 * 1024 * 1024)
 
 struct proc;
+struct sin;
 
 struct sub {
     struct e2b_rpc_stream *s;
     struct proc *p;
     struct sub *next;
     bool is_start;
+};
+
+/* Someone waiting for room in a process's stdin buffer: a SendInput whose
+ * reply (and data) waits, or a paused StreamInput. */
+struct in_wait {
+    struct in_wait *next;
+    struct proc *p;
+    struct e2b_http_req *req;
+    uint8_t *data;
+    size_t len;
+    struct sin *sin;
 };
 
 struct proc {
@@ -40,12 +61,18 @@ struct proc {
     bool pty;
     int in_fd, out_fd, err_fd;
     struct event *out_ev, *err_ev, *in_ev, *timeout_ev;
+    struct event *resume_ev; /* output goes on after a slow client drained */
     struct evbuffer *inbuf;
     bool close_in_after_flush;
+    bool in_pumping;
+    struct in_wait *waiters;
+    size_t waiting_bytes; /* data held by SendInput waiters */
     struct sub *subs;
     bool paused;
     bool exited;
     int wstatus;
+    size_t drained; /* output read after the exit */
+    struct timespec started; /* for the -v log: how long it ran */
 };
 
 static struct proc *procs;
@@ -224,33 +251,51 @@ static ssize_t pump(struct proc *p, int fd, const char *kind)
 
 static void maybe_finish(struct proc *p);
 
-/* Flow control: a slow client pauses the reads; its drain resumes them. */
+/* Flow control: a client with more than BACKLOG_MAX unsent pauses the
+ * reads (the process then blocks on a full pipe); its drain resumes them. */
+static bool backlogged(const struct proc *p)
+{
+    for (struct sub *s = p->subs; s; s = s->next)
+        if (e2b_rpc_stream_pending(s->s) > BACKLOG_MAX)
+            return true;
+    return false;
+}
+
+static void pause_output(struct proc *p)
+{
+    p->paused = true;
+    if (p->out_ev)
+        event_del(p->out_ev);
+    if (p->err_ev)
+        event_del(p->err_ev);
+}
+
+/* A client drained or left. Resume from the loop, not from inside the
+ * stream callback: the caller may be walking p->subs, and finishing may
+ * free p. */
 static void resume_output(void *arg)
 {
     struct proc *p = arg;
-    if (!p->paused)
+    if (p->paused && !backlogged(p))
+        event_active(p->resume_ev, EV_TIMEOUT, 0);
+}
+
+static void on_resume(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct proc *p = arg;
+    if (!p->paused || backlogged(p))
         return;
-    for (struct sub *s = p->subs; s; s = s->next)
-        if (e2b_rpc_stream_pending(s->s) > BACKLOG_MAX)
-            return;
     p->paused = false;
+    if (p->exited) {
+        maybe_finish(p); /* go on draining what it left */
+        return;
+    }
     if (p->out_ev)
         event_add(p->out_ev, NULL);
     if (p->err_ev)
         event_add(p->err_ev, NULL);
-}
-
-static void check_backlog(struct proc *p)
-{
-    for (struct sub *s = p->subs; s; s = s->next)
-        if (e2b_rpc_stream_pending(s->s) > BACKLOG_MAX) {
-            p->paused = true;
-            if (p->out_ev)
-                event_del(p->out_ev);
-            if (p->err_ev)
-                event_del(p->err_ev);
-            return;
-        }
 }
 
 static void on_output(evutil_socket_t fd, short what, void *arg)
@@ -259,8 +304,8 @@ static void on_output(evutil_socket_t fd, short what, void *arg)
     struct proc *p = arg;
     bool is_err = fd == p->err_fd;
     ssize_t n = pump(p, fd, p->pty ? "pty" : is_err ? "stderr" : "stdout");
-    if (n > 0)
-        check_backlog(p);
+    if (n > 0 && backlogged(p))
+        pause_output(p);
     if (n == 0) {
         if (is_err)
             close_out(p, &p->err_fd, &p->err_ev);
@@ -292,6 +337,8 @@ static const char *signame(int sig)
     }
 }
 
+static void fail_waiters(struct proc *p, const char *why);
+
 static void proc_free(struct proc *p)
 {
     for (struct proc **pp = &procs; *pp; pp = &(*pp)->next)
@@ -299,12 +346,15 @@ static void proc_free(struct proc *p)
             *pp = p->next;
             break;
         }
+    fail_waiters(p, "the process exited before reading its input");
     close_out(p, &p->out_fd, &p->out_ev);
     close_out(p, &p->err_fd, &p->err_ev);
     if (p->in_ev)
         event_free(p->in_ev);
     if (p->timeout_ev)
         event_free(p->timeout_ev);
+    if (p->resume_ev)
+        event_free(p->resume_ev);
     if (p->in_fd >= 0)
         close(p->in_fd);
     if (p->inbuf)
@@ -332,6 +382,16 @@ static void finish(struct proc *p)
                     : xasprintf("signal: signal %d%s", sig, WCOREDUMP(st) ? " (core dumped)" : "");
     }
     json_object_set_new(end, "status", json_string(status));
+    if (e2b_envd.verbose) { /* a CI log then shows which process took how long */
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        double secs = (double)(now.tv_sec - p->started.tv_sec) + (double)(now.tv_nsec - p->started.tv_nsec) / 1e9;
+        size_t nsubs = 0;
+        for (struct sub *s = p->subs; s; s = s->next)
+            nsubs++;
+        fprintf(stderr, "envd: process %d ended after %.3f s: %s (%zu stream%s)\n", (int)p->pid, secs, status,
+                nsubs, nsubs == 1 ? "" : "s");
+    }
     if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0))
         json_object_set_new(end, "error", json_string(status));
     broadcast(p, event_msg("end", end));
@@ -346,18 +406,22 @@ static void finish(struct proc *p)
 
 static void maybe_finish(struct proc *p)
 {
-    if (!p->exited)
+    if (!p->exited || p->paused)
         return;
-    /* Drain what the process wrote before it exited; do not wait for
-     * descendants that still hold the pipes. */
-    size_t total = 0;
+    /* Send what the process wrote before it exited (all of it is in the
+     * pipes now), no faster than the slowest client takes it. Do not wait
+     * for descendants that still hold the pipes: "nothing now" is the end. */
     int *fds[2] = {&p->out_fd, &p->err_fd};
     for (int i = 0; i < 2; i++)
-        while (*fds[i] >= 0 && total < DRAIN_MAX) {
+        while (*fds[i] >= 0 && p->drained < DRAIN_MAX) {
+            if (backlogged(p)) {
+                pause_output(p); /* on_resume comes back here */
+                return;
+            }
             ssize_t n = pump(p, *fds[i], p->pty ? "pty" : i ? "stderr" : "stdout");
             if (n <= 0)
                 break;
-            total += (size_t)n;
+            p->drained += (size_t)n;
         }
     finish(p);
 }
@@ -412,22 +476,83 @@ void e2b_process_shutdown(void)
 /* ---- input ---- */
 
 static void on_input_writable(evutil_socket_t fd, short what, void *arg);
+static void sin_resume(struct sin *s);
 
-static void flush_input(struct proc *p)
+static bool stdin_open(const struct proc *p) { return p->in_fd >= 0 && !p->close_in_after_flush; }
+static bool input_full(const struct proc *p) { return evbuffer_get_length(p->inbuf) >= INBUF_MAX; }
+
+/* Write what the pipe takes now; arm the write event for the rest. */
+static void write_pending(struct proc *p)
 {
     while (p->in_fd >= 0 && evbuffer_get_length(p->inbuf) > 0) {
         ssize_t n = evbuffer_write(p->inbuf, p->in_fd);
-        if (n < 0) {
-            if (errno == EAGAIN || errno == EINTR) {
-                if (!p->in_ev)
-                    p->in_ev = event_new(loop, p->in_fd, EV_WRITE, on_input_writable, p);
-                event_add(p->in_ev, NULL);
-                return;
+        if (n >= 0)
+            continue;
+        if (errno == EAGAIN || errno == EINTR) {
+            if (!p->in_ev)
+                p->in_ev = event_new(loop, p->in_fd, EV_WRITE, on_input_writable, p);
+            event_add(p->in_ev, NULL);
+            return;
+        }
+        /* The reader is gone (it closed its stdin): nothing more can go in. */
+        evbuffer_drain(p->inbuf, evbuffer_get_length(p->inbuf));
+        if (!p->pty) {
+            if (p->in_ev) {
+                event_free(p->in_ev);
+                p->in_ev = NULL;
             }
-            evbuffer_drain(p->inbuf, evbuffer_get_length(p->inbuf)); /* reader gone */
+            close(p->in_fd);
+            p->in_fd = -1;
         }
     }
-    if (p->close_in_after_flush && p->in_fd >= 0 && !p->pty) {
+}
+
+static void waiter_unlink(struct in_wait *w)
+{
+    struct proc *p = w->p;
+    for (struct in_wait **pp = &p->waiters; *pp; pp = &(*pp)->next)
+        if (*pp == w) {
+            *pp = w->next;
+            break;
+        }
+    if (w->req)
+        p->waiting_bytes -= w->len;
+}
+
+/* Let waiters in while there is room; true when any came in. */
+static bool admit_waiters(struct proc *p)
+{
+    bool any = false;
+    while (p->waiters && !input_full(p) && stdin_open(p)) {
+        struct in_wait *w = p->waiters;
+        waiter_unlink(w);
+        any = true;
+        if (w->req) {
+            evbuffer_add(p->inbuf, w->data, w->len);
+            e2b_http_set_close_cb(w->req, NULL, NULL);
+            e2b_rpc_reply(w->req, json_object());
+            free(w->data);
+            free(w);
+        } else {
+            struct sin *s = w->sin;
+            free(w);
+            sin_resume(s); /* may add input, or wait again at the tail */
+        }
+    }
+    return any;
+}
+
+/* Move input towards the process and admit waiters as room appears. */
+static void pump_input(struct proc *p)
+{
+    if (p->in_pumping)
+        return; /* the outer call goes on */
+    p->in_pumping = true;
+    do
+        write_pending(p);
+    while (admit_waiters(p));
+    p->in_pumping = false;
+    if (p->close_in_after_flush && p->in_fd >= 0 && !p->pty && evbuffer_get_length(p->inbuf) == 0) {
         if (p->in_ev) {
             event_free(p->in_ev);
             p->in_ev = NULL;
@@ -435,22 +560,72 @@ static void flush_input(struct proc *p)
         close(p->in_fd);
         p->in_fd = -1;
     }
+    if (!stdin_open(p))
+        fail_waiters(p, "stdin was closed");
 }
 
 static void on_input_writable(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    flush_input(arg);
+    pump_input(arg);
 }
 
 static int write_input(struct proc *p, const uint8_t *data, size_t len, struct e2b_error **err)
 {
-    if (p->in_fd < 0 || p->close_in_after_flush)
+    if (!stdin_open(p))
         return e2b_error_set(err, E2B_ERR_INVALID, "stdin of process %d is not open", (int)p->pid);
     evbuffer_add(p->inbuf, data, len);
-    flush_input(p);
+    pump_input(p);
     return 0;
+}
+
+static void waiter_gone(struct e2b_http_req *req, void *arg)
+{
+    (void)req;
+    struct in_wait *w = arg;
+    waiter_unlink(w);
+    free(w->data);
+    free(w);
+}
+
+static struct in_wait *wait_for_room(struct proc *p, struct e2b_http_req *req, uint8_t *data, size_t len,
+                                     struct sin *s)
+{
+    struct in_wait *w = xcalloc(1, sizeof(*w));
+    w->p = p;
+    w->req = req;
+    w->data = data;
+    w->len = len;
+    w->sin = s;
+    struct in_wait **tail = &p->waiters;
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = w;
+    if (req) {
+        p->waiting_bytes += len;
+        e2b_http_set_close_cb(req, waiter_gone, w);
+    }
+    return w;
+}
+
+/* Stdin closed or the process is gone: nobody waits any more. */
+static void fail_waiters(struct proc *p, const char *why)
+{
+    while (p->waiters) {
+        struct in_wait *w = p->waiters;
+        waiter_unlink(w);
+        if (w->req) {
+            e2b_http_set_close_cb(w->req, NULL, NULL);
+            e2b_rpc_error(w->req, RPC_FAILED_PRECONDITION, "process %d: %s", (int)p->pid, why);
+            free(w->data);
+            free(w);
+        } else {
+            struct sin *s = w->sin;
+            free(w);
+            sin_resume(s); /* its next message fails */
+        }
+    }
 }
 
 /* ---- selectors ---- */
@@ -580,6 +755,21 @@ static void cloexec_from_3(void)
             fcntl(fd, F_SETFD, FD_CLOEXEC);
     }
     closedir(d);
+}
+
+/* The Connect code for why a process could not start (in the child: exec,
+ * setuid, chdir; in envd: pipes, PTY, fork). */
+static int exec_error_code(int e)
+{
+    switch (e) {
+    case ENOENT: return RPC_NOT_FOUND;
+    case EACCES: case EPERM: return RPC_PERMISSION_DENIED; /* not executable, or not allowed */
+    case ENOEXEC: case ETXTBSY: case ELIBBAD: case ENOTDIR: case ELOOP: case ENAMETOOLONG:
+        return RPC_FAILED_PRECONDITION; /* there, but cannot run as it is */
+    case EAGAIN: case EMFILE: case ENFILE: case ENOMEM: case E2BIG: case ENOSPC:
+        return RPC_RESOURCE_EXHAUSTED; /* out of processes, descriptors, memory or PTYs */
+    default: return RPC_INTERNAL;
+    }
 }
 
 static void child_fail(int errfd, int e)
@@ -713,8 +903,8 @@ void e2b_process_start(struct e2b_http_req *req, json_t *msg, const struct e2b_u
             if (out[i] >= 0) close(out[i]);
             if (errp[i] >= 0) close(errp[i]);
         }
-        e2b_envd_stream_error(req, child_errno == ENOENT ? RPC_NOT_FOUND : RPC_INTERNAL,
-                              "cannot start '%s': %s", o.cmd, strerror(child_errno));
+        e2b_envd_stream_error(req, exec_error_code(child_errno), "cannot start '%s': %s", o.cmd,
+                              strerror(child_errno));
         return;
     }
 
@@ -723,6 +913,7 @@ void e2b_process_start(struct e2b_http_req *req, json_t *msg, const struct e2b_u
     p->tag = o.tag && *o.tag ? xstrdup(o.tag) : NULL;
     p->pty = o.pty;
     p->inbuf = evbuffer_new();
+    p->resume_ev = event_new(loop, -1, 0, on_resume, p);
     p->config = json_pack("{s:s,s:O,s:O}", "cmd", o.cmd, "args", o.args ? o.args : json_array(), "envs",
                           o.envs ? o.envs : json_object());
     if (!o.args) /* json_pack O increfs; drop the temporaries */
@@ -762,6 +953,12 @@ void e2b_process_start(struct e2b_http_req *req, json_t *msg, const struct e2b_u
     }
     p->next = procs;
     procs = p;
+    clock_gettime(CLOCK_MONOTONIC, &p->started);
+    if (e2b_envd.verbose) {
+        _cleanup_free_ char *cfg = e2b_json_dump(p->config, JSON_COMPACT);
+        fprintf(stderr, "envd: process %d started%s%s: %s\n", (int)pid, p->tag ? " as " : "", p->tag ? p->tag : "",
+                cfg);
+    }
     add_sub(p, req, true);
     return;
 
@@ -771,7 +968,7 @@ sysfail:;
     for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
         if (fds[i] >= 0)
             close(fds[i]);
-    e2b_envd_stream_error(req, RPC_INTERNAL, "cannot start process: %s", strerror(e));
+    e2b_envd_stream_error(req, exec_error_code(e), "cannot start '%s': %s", o.cmd, strerror(e));
 }
 
 void e2b_process_connect(struct e2b_http_req *req, json_t *msg, const struct e2b_user *user)
@@ -798,25 +995,25 @@ void e2b_process_list(struct e2b_http_req *req, json_t *msg, const struct e2b_us
     e2b_rpc_reply(req, json_pack("{s:o}", "processes", list));
 }
 
-/* Parse ProcessInput {stdin|pty} and write it. */
-static int send_input(struct proc *p, json_t *input, struct e2b_error **err)
+/* Parse ProcessInput {stdin|pty}; *data is NULL when it carries nothing. */
+static int parse_input(struct proc *p, json_t *input, uint8_t **data, size_t *len, struct e2b_error **err)
 {
-    _cleanup_free_ uint8_t *data = NULL;
-    size_t len = 0;
     bool has_stdin = false, has_pty = false;
+    *data = NULL;
+    *len = 0;
     if (!input)
         return 0;
-    if (e2b_pj_bytes(input, "stdin", NULL, &data, &len, &has_stdin, err) < 0)
+    if (e2b_pj_bytes(input, "stdin", NULL, data, len, &has_stdin, err) < 0)
         return -1;
-    if (!has_stdin && e2b_pj_bytes(input, "pty", NULL, &data, &len, &has_pty, err) < 0)
+    if (!has_stdin && e2b_pj_bytes(input, "pty", NULL, data, len, &has_pty, err) < 0)
         return -1;
-    if (has_pty && !p->pty)
+    if (has_pty && !p->pty) {
+        free(*data);
+        *data = NULL;
         return e2b_error_set(err, E2B_ERR_INVALID, "process %d has no pty", (int)p->pid);
-    if (has_stdin && p->pty)
-        return write_input(p, data, len, err); /* upstream accepts stdin on a PTY too */
-    if (!has_stdin && !has_pty)
-        return 0;
-    return write_input(p, data, len, err);
+    }
+    /* upstream accepts stdin on a PTY too */
+    return 0;
 }
 
 void e2b_process_send_input(struct e2b_http_req *req, json_t *msg, const struct e2b_user *user)
@@ -827,12 +1024,37 @@ void e2b_process_send_input(struct e2b_http_req *req, json_t *msg, const struct 
         return;
     _cleanup_error_ struct e2b_error *err = NULL;
     json_t *input = NULL;
-    if (e2b_pj_obj(msg, "input", NULL, &input, &err) < 0 || send_input(p, input, &err) < 0) {
-        e2b_rpc_error(req, err->code == E2B_ERR_INVALID && strstr(err->msg, "not open") ? RPC_FAILED_PRECONDITION
-                                                                                         : RPC_INVALID_ARGUMENT,
-                      "%s", err->msg);
+    uint8_t *data = NULL;
+    size_t len = 0;
+    if (e2b_pj_obj(msg, "input", NULL, &input, &err) < 0 || parse_input(p, input, &data, &len, &err) < 0) {
+        e2b_rpc_error(req, RPC_INVALID_ARGUMENT, "%s", err->msg);
         return;
     }
+    if (!stdin_open(p)) {
+        free(data);
+        e2b_rpc_error(req, RPC_FAILED_PRECONDITION, "stdin of process %d is not open", (int)p->pid);
+        return;
+    }
+    if (!data || len == 0) {
+        free(data);
+        e2b_rpc_reply(req, json_object());
+        return;
+    }
+    if (p->waiters || input_full(p)) {
+        /* The process is not reading: the reply waits for room, which
+         * slows the sender down; past a second buffer's worth, refuse. */
+        if (p->waiting_bytes && p->waiting_bytes + len > INBUF_MAX) {
+            free(data);
+            e2b_rpc_error(req, RPC_RESOURCE_EXHAUSTED,
+                          "stdin of process %d is full (%d KiB unread): the process is not reading it",
+                          (int)p->pid, (int)(evbuffer_get_length(p->inbuf) / 1024));
+            return;
+        }
+        wait_for_room(p, req, data, len, NULL);
+        return;
+    }
+    write_input(p, data, len, &err);
+    free(data);
     e2b_rpc_reply(req, json_object());
 }
 
@@ -878,7 +1100,7 @@ void e2b_process_close_stdin(struct e2b_http_req *req, json_t *msg, const struct
         return;
     }
     p->close_in_after_flush = true;
-    flush_input(p);
+    pump_input(p);
     e2b_rpc_reply(req, json_object());
 }
 
@@ -920,13 +1142,16 @@ void e2b_process_update(struct e2b_http_req *req, json_t *msg, const struct e2b_
 /* ---- StreamInput (client stream) ---- */
 
 struct sin {
+    struct e2b_http_req *req;
     struct strbuf buf;
     pid_t pid; /* 0 until the start message */
     bool failed;
+    bool ended;            /* the body is complete */
+    struct in_wait *wait;  /* waiting for room in the process's stdin */
 };
 
-static void sin_fail(struct e2b_http_req *req, struct sin *s, int code, const char *fmt, ...) _printf_(4, 5);
-static void sin_fail(struct e2b_http_req *req, struct sin *s, int code, const char *fmt, ...)
+static void sin_fail(struct sin *s, int code, const char *fmt, ...) _printf_(3, 4);
+static void sin_fail(struct sin *s, int code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -934,8 +1159,10 @@ static void sin_fail(struct e2b_http_req *req, struct sin *s, int code, const ch
     if (vasprintf(&m, fmt, ap) < 0)
         abort();
     va_end(ap);
+    if (s->failed)
+        return;
     s->failed = true;
-    e2b_envd_stream_error(req, code, "%s", m);
+    e2b_envd_stream_error(s->req, code, "%s", m);
 }
 
 static struct proc *proc_by_pid(pid_t pid)
@@ -946,25 +1173,79 @@ static struct proc *proc_by_pid(pid_t pid)
     return NULL;
 }
 
-static int sin_data(struct e2b_http_req *req, const char *data, size_t len, void *arg)
+/* Handle one message; <0 when the stream failed. */
+static int sin_message(struct sin *s, json_t *msg)
 {
-    struct sin *s = arg;
-    if (s->failed)
+    _cleanup_error_ struct e2b_error *err = NULL;
+    json_t *start = NULL, *dat = NULL;
+    if (e2b_pj_obj(msg, "start", NULL, &start, &err) < 0 || e2b_pj_obj(msg, "data", NULL, &dat, &err) < 0) {
+        sin_fail(s, RPC_INVALID_ARGUMENT, "%s", err->msg);
         return -1;
-    strbuf_add(&s->buf, data, len);
-    for (;;) {
+    }
+    if (start) {
+        int code;
+        _cleanup_free_ char *m = NULL;
+        struct proc *p = find_proc(e2b_pj_get(start, "process", NULL), &code, &m);
+        if (!p) {
+            sin_fail(s, code, "%s", m);
+            return -1;
+        }
+        s->pid = p->pid;
+        return 0;
+    }
+    if (!dat)
+        return 0; /* keepalive */
+    struct proc *p = s->pid ? proc_by_pid(s->pid) : NULL;
+    json_t *input = NULL;
+    _cleanup_free_ uint8_t *data = NULL;
+    size_t len = 0;
+    if (!s->pid) {
+        sin_fail(s, RPC_FAILED_PRECONDITION, "input before the start message");
+        return -1;
+    }
+    if (!p) {
+        sin_fail(s, RPC_NOT_FOUND, "process with pid %d not found", (int)s->pid);
+        return -1;
+    }
+    if (e2b_pj_obj(dat, "input", NULL, &input, &err) < 0 || parse_input(p, input, &data, &len, &err) < 0) {
+        sin_fail(s, RPC_INVALID_ARGUMENT, "%s", err->msg);
+        return -1;
+    }
+    if (data && len && write_input(p, data, len, &err) < 0) {
+        sin_fail(s, RPC_FAILED_PRECONDITION, "%s", err->msg);
+        return -1;
+    }
+    return 0;
+}
+
+/* Handle the complete messages buffered, until the process's stdin is full
+ * (then wait for room, the body paused). <0 when the stream failed. */
+static int sin_process(struct sin *s)
+{
+    while (!s->failed) {
+        struct proc *p = s->pid ? proc_by_pid(s->pid) : NULL;
+        if (p && input_full(p) && stdin_open(p)) {
+            s->wait = wait_for_room(p, NULL, NULL, 0, s);
+            e2b_http_pause_body(s->req, true);
+            return 0;
+        }
         unsigned flags;
         const char *payload;
         size_t plen;
         ssize_t n = e2b_rpc_unframe(s->buf.buf, s->buf.len, &flags, &payload, &plen);
-        if (n == 0)
+        if (n == 0) {
+            if (s->buf.len > INPUT_FRAME_MAX + 5) {
+                sin_fail(s, RPC_RESOURCE_EXHAUSTED, "message larger than %d bytes", INPUT_FRAME_MAX);
+                return -1;
+            }
             return 0;
-        if (n < 0) {
-            sin_fail(req, s, RPC_INVALID_ARGUMENT, "protocol error: bad envelope");
+        }
+        if (n < 0 || plen > INPUT_FRAME_MAX) {
+            sin_fail(s, n < 0 ? RPC_INVALID_ARGUMENT : RPC_RESOURCE_EXHAUSTED, "protocol error: bad envelope");
             return -1;
         }
         if (flags & E2B_RPC_FLAG_COMPRESSED) {
-            sin_fail(req, s, RPC_INTERNAL, "protocol error: compressed message without encoding");
+            sin_fail(s, RPC_INTERNAL, "protocol error: compressed message without encoding");
             return -1;
         }
         json_error_t jerr;
@@ -972,65 +1253,88 @@ static int sin_data(struct e2b_http_req *req, const char *data, size_t len, void
         strbuf_consume(&s->buf, (size_t)n);
         if (!json_is_object(msg)) {
             json_decref(msg);
-            sin_fail(req, s, RPC_INVALID_ARGUMENT, "unmarshal request: %s", msg ? "not an object" : jerr.text);
+            sin_fail(s, RPC_INVALID_ARGUMENT, "unmarshal request: %s", msg ? "not an object" : jerr.text);
             return -1;
         }
-        _cleanup_error_ struct e2b_error *err = NULL;
-        json_t *start = NULL, *dat = NULL;
-        int rc = 0;
-        if (e2b_pj_obj(msg, "start", NULL, &start, &err) < 0 || e2b_pj_obj(msg, "data", NULL, &dat, &err) < 0) {
-            rc = -1;
-            sin_fail(req, s, RPC_INVALID_ARGUMENT, "%s", err->msg);
-        } else if (start) {
-            int code;
-            _cleanup_free_ char *m = NULL;
-            struct proc *p = find_proc(e2b_pj_get(start, "process", NULL), &code, &m);
-            if (!p) {
-                rc = -1;
-                sin_fail(req, s, code, "%s", m);
-            } else {
-                s->pid = p->pid;
-            }
-        } else if (dat) {
-            struct proc *p = s->pid ? proc_by_pid(s->pid) : NULL;
-            json_t *input = NULL;
-            if (!s->pid) {
-                rc = -1;
-                sin_fail(req, s, RPC_FAILED_PRECONDITION, "input before the start message");
-            } else if (!p) {
-                rc = -1;
-                sin_fail(req, s, RPC_NOT_FOUND, "process with pid %d not found", (int)s->pid);
-            } else if (e2b_pj_obj(dat, "input", NULL, &input, &err) < 0 || send_input(p, input, &err) < 0) {
-                rc = -1;
-                sin_fail(req, s, RPC_INVALID_ARGUMENT, "%s", err->msg);
-            }
-        }
+        int rc = sin_message(s, msg);
         json_decref(msg);
         if (rc < 0)
             return -1;
     }
+    return -1;
+}
+
+static void sin_free(struct sin *s)
+{
+    if (s->wait) {
+        waiter_unlink(s->wait);
+        free(s->wait);
+    }
+    strbuf_release(&s->buf);
+    free(s);
+}
+
+/* The body is complete and every message handled: answer. */
+static void sin_finish(struct sin *s)
+{
+    struct e2b_http_req *req = s->req;
+    bool truncated = s->buf.len > 0, failed = s->failed;
+    sin_free(s);
+    if (failed)
+        return;
+    if (truncated) {
+        e2b_envd_stream_error(req, RPC_INVALID_ARGUMENT, "protocol error: truncated message");
+        return;
+    }
+    struct e2b_rpc_stream *st = e2b_rpc_stream_start(req, NULL, NULL, NULL);
+    e2b_rpc_stream_send(st, json_object());
+    e2b_rpc_stream_end(st, RPC_OK, NULL);
+}
+
+static int sin_data(struct e2b_http_req *req, const char *data, size_t len, void *arg)
+{
+    (void)req;
+    struct sin *s = arg;
+    if (s->failed)
+        return -1;
+    strbuf_add(&s->buf, data, len);
+    return sin_process(s) < 0 ? -1 : 0;
+}
+
+/* Room in the process's stdin, or the process is gone. */
+static void sin_resume(struct sin *s)
+{
+    s->wait = NULL;
+    sin_process(s);
+    if (s->wait)
+        return; /* full again */
+    if (s->ended) {
+        sin_finish(s);
+        return;
+    }
+    /* Last: taking the body may end it, and free s. A failed stream gets
+     * the rest of its body dropped this way. */
+    e2b_http_pause_body(s->req, false);
 }
 
 static void sin_end(struct e2b_http_req *req, bool complete, void *arg)
 {
+    (void)req;
     struct sin *s = arg;
-    if (!s->failed && complete) {
-        if (s->buf.len)
-            e2b_envd_stream_error(req, RPC_INVALID_ARGUMENT, "protocol error: truncated message");
-        else {
-            struct e2b_rpc_stream *st = e2b_rpc_stream_start(req, NULL, NULL, NULL);
-            e2b_rpc_stream_send(st, json_object());
-            e2b_rpc_stream_end(st, RPC_OK, NULL);
-        }
+    if (!complete || s->failed) {
+        sin_free(s);
+        return;
     }
-    strbuf_release(&s->buf);
-    free(s);
+    s->ended = true;
+    if (!s->wait)
+        sin_finish(s); /* else once the rest of its messages are in */
 }
 
 void e2b_process_stream_input(struct e2b_http_req *req, const struct e2b_user *user)
 {
     (void)user;
     struct sin *s = xcalloc(1, sizeof(*s));
+    s->req = req;
     strbuf_init(&s->buf);
     e2b_http_stream_body(req, sin_data, sin_end, s);
 }

@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <strings.h>
 #include <sys/fsuid.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -412,7 +413,6 @@ static void handle(struct e2b_http_req *req, void *arg)
         fprintf(stderr, "envd: %s %s\n", method, path);
 
     if (STREQ(method, "OPTIONS")) { /* CORS preflight: anything goes, like upstream */
-        e2b_http_add_header(req, "Access-Control-Allow-Origin", "*");
         e2b_http_add_header(req, "Access-Control-Allow-Methods", "HEAD, GET, POST, PUT, PATCH, DELETE");
         e2b_http_add_header(req, "Access-Control-Allow-Headers", "*");
         e2b_http_add_header(req, "Access-Control-Max-Age", "7200");
@@ -504,9 +504,11 @@ static void usage(FILE *f)
                "  --sync-clock        let /init's timestamp set the system clock\n"
                "  --ready-fd N        write one byte to fd N once listening, then close it\n"
                "  --listen-fd N       also accept on fd N, a socket already listening\n"
+               "  --watcher-idle-timeout S  remove a polled watcher not polled for S seconds\n"
+               "                      (default %d)\n"
                "  -v, --verbose       log requests to stderr\n"
                "  --version           print the version\n",
-            E2B_ENVD_DEFAULT_PORT);
+            E2B_ENVD_DEFAULT_PORT, E2B_WATCH_IDLE_TIMEOUT_DEFAULT);
 }
 
 int e2b_envd_main(int argc, char **argv)
@@ -524,7 +526,7 @@ int e2b_envd_main(int argc, char **argv)
         const char *val = NULL;
         bool needs = STREQ(a, "-port") || STREQ(a, "-listen") || STREQ(a, "-unix") || STREQ(a, "-user") ||
                      STREQ(a, "-access-token") || STREQ(a, "-cgroup-root") || STREQ(a, "-ready-fd") ||
-                     STREQ(a, "-listen-fd");
+                     STREQ(a, "-listen-fd") || STREQ(a, "-watcher-idle-timeout");
         if (needs) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "envd: option '%s' needs a value\n", argv[i]);
@@ -570,6 +572,14 @@ int e2b_envd_main(int argc, char **argv)
                 return 2;
             }
             listen_fd = (int)fd;
+        } else if (STREQ(a, "-watcher-idle-timeout")) {
+            char *e;
+            long secs = strtol(val, &e, 10);
+            if (*e || !*val || secs < 1 || secs > 30L * 86400) {
+                fprintf(stderr, "envd: bad --watcher-idle-timeout '%s' (seconds, 1 to 2592000)\n", val);
+                return 2;
+            }
+            e2b_watch_set_idle_timeout((int)secs);
         } else if (STREQ(a, "-sync-clock")) {
             e2b_envd.sync_clock = true;
         } else if (STREQ(a, "-v") || STREQ(a, "-verbose")) {
@@ -593,6 +603,12 @@ int e2b_envd_main(int argc, char **argv)
         return 2;
     }
 
+    /* Root in a sandbox has no CAP_SYS_PTRACE but the same uid and caps as
+     * envd, which would let it open /proc/<envd>/mem for writing and take
+     * over the agent (and its access token). Not dumpable, envd's /proc
+     * files need CAP_SYS_PTRACE; children are dumpable again after exec. */
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+        fprintf(stderr, "envd: warning: cannot make envd undumpable: %s\n", strerror(errno));
     signal(SIGPIPE, SIG_IGN);
     umask(022);
     struct rlimit rl;
@@ -614,6 +630,13 @@ int e2b_envd_main(int argc, char **argv)
     }
     _cleanup_error_ struct e2b_error *err = NULL;
     e2b_envd.http = e2b_http_server_new(e2b_envd.base, handle, NULL);
+    /* CORS on every response, errors included, so browser SDKs can read
+     * them; the preflight answer is in handle(). */
+    e2b_http_server_add_header(e2b_envd.http, "Access-Control-Allow-Origin", "*");
+    e2b_http_server_add_header(e2b_envd.http, "Access-Control-Expose-Headers",
+                               "Grpc-Status, Grpc-Message, Grpc-Status-Details-Bin, Connect-Content-Encoding, "
+                               "Content-Encoding, Content-Disposition, Content-Length, Cache-Control, Location, "
+                               "X-Envd-Version");
     int rc = 0;
     if (!no_tcp) {
         if (nlisten == 0)

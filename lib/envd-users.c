@@ -174,6 +174,21 @@ void e2b_user_free(struct e2b_user *u)
     free(u);
 }
 
+struct e2b_user *e2b_user_dup(const struct e2b_user *u)
+{
+    struct e2b_user *c = xcalloc(1, sizeof(*c));
+    c->name = xstrdup(u->name);
+    c->uid = u->uid;
+    c->gid = u->gid;
+    c->home = xstrdup(u->home);
+    c->shell = xstrdup(u->shell);
+    c->ngroups = u->ngroups;
+    c->groups = xmalloc((u->ngroups ? u->ngroups : 1) * sizeof(gid_t));
+    if (u->ngroups)
+        memcpy(c->groups, u->groups, u->ngroups * sizeof(gid_t));
+    return c;
+}
+
 int e2b_user_lookup(const char *name, struct e2b_user **ret, struct e2b_error **err)
 {
     load();

@@ -22,6 +22,8 @@ struct e2b_user {
 /* Look a user up by name (a numeric name is taken as a uid). */
 int e2b_user_lookup(const char *name, struct e2b_user **ret, struct e2b_error **err);
 void e2b_user_free(struct e2b_user *u);
+/* A copy to keep (a watcher acts as its user for as long as it lives). */
+struct e2b_user *e2b_user_dup(const struct e2b_user *u);
 static inline void e2b_user_freep(struct e2b_user **u) { e2b_user_free(*u); }
 #define _cleanup_user_ _cleanup_(e2b_user_freep)
 

@@ -74,20 +74,26 @@ static void write_all(int fd, const void *data, size_t len)
     }
 }
 
-int e2b_envd_call(const struct e2b_envd_endpoint *ep, const char *user, const char *procedure,
-                  json_t *msg, json_t **ret, struct e2b_error **err)
+static int call_timeout(const struct e2b_envd_endpoint *ep, const char *user, const char *procedure,
+                        json_t *msg, long timeout_ms, json_t **ret, struct e2b_error **err)
 {
     _cleanup_strv_ char **h = auth_headers(ep, user, "application/json", 0);
     _cleanup_free_ char *body = e2b_json_dump(msg, 0);
     _cleanup_free_ char *path = xasprintf("/%s", procedure);
     struct e2b_http_req req = {.base = ep->base, .path = path, .headers = (const char *const *)h,
-                               .body = body, .body_len = strlen(body), .timeout_ms = 30000};
+                               .body = body, .body_len = strlen(body), .timeout_ms = timeout_ms};
     struct e2b_http_resp resp;
     int r = e2b_http_request(&req, &resp, err);
     if (r == 0 && ret)
         r = e2b_json_parse(resp.body.buf, resp.body.len, "envd reply", ret, err);
     e2b_http_resp_release(&resp);
     return r;
+}
+
+int e2b_envd_call(const struct e2b_envd_endpoint *ep, const char *user, const char *procedure,
+                  json_t *msg, json_t **ret, struct e2b_error **err)
+{
+    return call_timeout(ep, user, procedure, msg, 30000, ret, err);
 }
 
 /* One unary process.Process call; the reply body is ignored. */
@@ -236,7 +242,7 @@ static json_t *start_request(const struct e2b_run_opts *o, bool pty, int cols, i
             json_array_append_new(args, json_string(*a));
     }
     json_object_set_new(proc, "args", args);
-    json_object_set(proc, "envs", o->envs ? o->envs : json_object());
+    json_object_set_new(proc, "envs", o->envs ? json_incref(o->envs) : json_object());
     if (o->cwd)
         json_object_set_new(proc, "cwd", json_string(o->cwd));
     json_t *req = json_pack("{s:o, s:b}", "process", proc, "stdin", o->send_stdin || pty);
@@ -255,13 +261,18 @@ struct input_thread {
     int wake[2]; /* written to end the thread */
 };
 
-static void send_input(struct stream *s, bool pty, const void *data, size_t n)
+/* envd holds the reply while the process does not read its input (that is
+ * the backpressure), so no time limit here. <0: the input cannot go in any
+ * more (stdin closed, process gone). */
+static int send_input(struct stream *s, bool pty, const void *data, size_t n)
 {
     _cleanup_free_ char *b64 = e2b_base64_encode(data, n, true);
     json_t *msg = json_pack("{s:{s:i}, s:{s:s}}", "process", "pid", s->pid, "input",
                             pty ? "pty" : "stdin", b64);
-    unary(s->ep, s->o->user, "SendInput", msg, NULL);
+    _cleanup_error_ struct e2b_error *err = NULL;
+    int r = call_timeout(s->ep, s->o->user, "process.Process/SendInput", msg, 0, NULL, &err);
     json_decref(msg);
+    return r;
 }
 
 static void *input_main(void *ud)
@@ -292,7 +303,8 @@ static void *input_main(void *ud)
             }
             break;
         }
-        send_input(s, t->pty, buf, (size_t)n);
+        if (send_input(s, t->pty, buf, (size_t)n) < 0)
+            break; /* nobody takes it: stop reading our stdin */
     }
     return NULL;
 }

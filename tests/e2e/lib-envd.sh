@@ -1,11 +1,28 @@
 # lib-envd.sh - helpers for envd end-to-end tests; source after test-lib.sh.
 #
+#   envd_own_home               the next envd_start runs envd seeing root's home as
+#                               $TRASH/root-home (login shells skip the machine's /root)
 #   envd_start [envd options]   start $ENVD_BIN on a free 127.0.0.1 port ($ENVD_URL)
 #   envd_alive                  /health answers 204 and the process lives
 #   rpc PROC JSON [curl args]   unary Connect call; status on stdout, body in $TRASH/out
 #   srpc PROC JSON [curl args]  server-stream call; status on stdout, frames decoded
 #                               one JSON per line into $TRASH/out (end frame as "END <json>")
 #   frame JSON [FLAGS]          print one Connect envelope
+
+# Login shells envd runs as root (bash -l, the SDK's way) source /root's
+# dotfiles: whatever the machine has there (a pyenv rehash waiting up to 60 s
+# on a lock a killed shell left behind) would decide the test. So envd gets
+# its own mount namespace with a passwd whose root lives in $TRASH/root-home.
+envd_own_home() {
+    mkdir -p "$TRASH/root-home"
+    awk -F: -v OFS=: -v h="$TRASH/root-home" '$1 == "root" { $6 = h } { print }' /etc/passwd >"$TRASH/passwd.envd"
+    cat >"$TRASH/envd-own-home" <<EOF
+#!/bin/sh
+exec unshare -m sh -c 'mount --bind "\$0" /etc/passwd && exec "\$@"' "$TRASH/passwd.envd" "$ENVD_BIN" "\$@"
+EOF
+    chmod 755 "$TRASH/envd-own-home"
+    ENVD_BIN=$TRASH/envd-own-home
+}
 
 envd_start() {
     ENVD_PORT=$(free_port)

@@ -94,6 +94,52 @@ test_expect_success 'Start of a missing program is not_found, missing cwd invali
     grep -q "^END .*invalid_argument" "$TRASH/out" && envd_alive
 '
 
+test_expect_success 'Start of a non-executable file is permission_denied, of a non-program failed_precondition' '
+    echo "echo hi" >"$TRASH/noexec.sh" && chmod 644 "$TRASH/noexec.sh" &&
+    st=$(srpc process.Process/Start "{\"process\":{\"cmd\":\"$TRASH/noexec.sh\"}}") &&
+    grep -q "^END .*permission_denied" "$TRASH/out" &&
+    printf "\001\002garbage, no #! and no ELF" >"$TRASH/junk" && chmod 755 "$TRASH/junk" &&
+    st=$(srpc process.Process/Start "{\"process\":{\"cmd\":\"$TRASH/junk\"}}") &&
+    grep -q "^END .*failed_precondition.*Exec format error" "$TRASH/out" &&
+    st=$(srpc process.Process/Start "{\"process\":{\"cmd\":\"$TRASH/noexec.sh/x\"}}") &&
+    grep -q "^END .*failed_precondition" "$TRASH/out" && envd_alive
+'
+
+# start_bg N JSON PORT: a Start stream in the background into $TRASH/fd.N
+start_bg() {
+    frame "$2" >"$TRASH/fd.$1.req"
+    curl -s -N -m 120 -o "$TRASH/fd.$1" -X POST -H "Content-Type: application/connect+json" \
+        --data-binary @"$TRASH/fd.$1.req" "http://127.0.0.1:$3/process.Process/Start" &
+    echo $! >>"$TRASH/fd.pids"
+}
+answered() { unframe <"$TRASH/fd.$1" | grep -q "start\|^END"; }
+
+test_expect_success 'out of descriptors: Start is resource_exhausted and envd recovers' '
+    lport=$(free_port) &&
+    { sh -c "ulimit -n 40 && exec \"$ENVD_BIN\" --listen 127.0.0.1:$lport" >"$TRASH/fd-envd.log" 2>&1 & } &&
+    lpid=$! && test_when_finished "kill $lpid" && : >"$TRASH/fd.pids" &&
+    wait_for 50 curl -sf -o /dev/null "http://127.0.0.1:$lport/health" &&
+    i=1 && full= &&
+    while [ $i -le 20 ] && [ -z "$full" ]; do
+        start_bg $i "{\"process\":{\"cmd\":\"sleep\",\"args\":[\"60\"]},\"stdin\":false}" $lport
+        wait_for 100 answered $i || { echo "Start $i got no answer"; cat "$TRASH/fd-envd.log"; return 1; }
+        unframe <"$TRASH/fd.$i" | grep -q "^END .*resource_exhausted.*Too many open files" && full=$i
+        i=$((i + 1))
+    done &&
+    test -n "$full" && echo "resource_exhausted at Start $full" &&
+    kill -0 $lpid &&
+    curl -s -X POST -H "Content-Type: application/json" -d "{}" "http://127.0.0.1:$lport/process.Process/List" |
+        python3 -c "import json,sys; [print(p[\"pid\"]) for p in json.load(sys.stdin)[\"processes\"]]" >"$TRASH/pids" &&
+    test -s "$TRASH/pids" &&
+    while read -r p; do
+        curl -s -o /dev/null -X POST -H "Content-Type: application/json" \
+            -d "{\"process\":{\"pid\":$p},\"signal\":\"SIGNAL_SIGKILL\"}" "http://127.0.0.1:$lport/process.Process/SendSignal"
+    done <"$TRASH/pids" &&
+    wait $(cat "$TRASH/fd.pids") && : >"$TRASH/fd.pids" &&
+    start_bg ok "{\"process\":{\"cmd\":\"echo\",\"args\":[\"again\"]}}" $lport && wait $(cat "$TRASH/fd.pids") &&
+    unframe <"$TRASH/fd.ok" | grep -q "$(printf "again\n" | base64)"
+'
+
 test_expect_success 'a bad Connect-Timeout-Ms is invalid_argument' '
     st=$(rpc process.Process/List "{}" -H "Connect-Timeout-Ms: soon") &&
     expect_status "$st" 400 && expect_code invalid_argument
@@ -109,10 +155,13 @@ test_expect_success 'Start streams start, data and end events' '
     grep -qx "END {}" "$TRASH/out"
 '
 
+# not_listed ARG: no listed process has ARG among its args (it was reaped)
+not_listed() { [ "$(rpc process.Process/List "{}")" = 200 ] && ! grep -q "\"$1\"" "$TRASH/out"; }
+
 test_expect_success 'Connect-Timeout-Ms kills the process: deadline_exceeded' '
     st=$(srpc process.Process/Start "{\"process\":{\"cmd\":\"sleep\",\"args\":[\"30\"]}}" -H "Connect-Timeout-Ms: 300") &&
     grep -q "^END .*deadline_exceeded" "$TRASH/out" &&
-    sleep 0.3 && st=$(rpc process.Process/List "{}") && ! grep -q "\"30\"" "$TRASH/out"
+    wait_for 300 not_listed 30
 '
 
 test_expect_success 'selectors of unknown processes are not_found' '
@@ -124,6 +173,24 @@ test_expect_success 'selectors of unknown processes are not_found' '
     grep -q "^END .*not_found" "$TRASH/out" &&
     st=$(rpc process.Process/SendSignal "{\"process\":{}}") &&
     expect_status "$st" 400 && expect_code invalid_argument && envd_alive
+'
+
+test_expect_success 'ListDir: any depth on a small tree; past 64 levels or 50000 entries resource_exhausted' '
+    mkdir -p "$TRASH/small/a/b" && : >"$TRASH/small/a/b/f" &&
+    st=$(rpc filesystem.Filesystem/ListDir "{\"path\":\"$TRASH/small\",\"depth\":4000000000}") &&
+    expect_status "$st" 200 && test "$(grep -o "\"name\":" "$TRASH/out" | wc -l)" = 3 &&
+    deep=$TRASH/deep && python3 -c "import os,sys; os.makedirs(sys.argv[1] + \"/d\" * 70)" "$deep" &&
+    st=$(rpc filesystem.Filesystem/ListDir "{\"path\":\"$deep\",\"depth\":100}") &&
+    expect_status "$st" 429 && expect_code resource_exhausted && grep -q "deeper than 64" "$TRASH/out" &&
+    st=$(rpc filesystem.Filesystem/ListDir "{\"path\":\"$deep\",\"depth\":60}") &&
+    expect_status "$st" 200 && test "$(grep -o "\"name\":" "$TRASH/out" | wc -l)" = 60 &&
+    mkdir "$TRASH/wide" && python3 -c "import os,sys
+for i in range(50001): os.close(os.open(\"%s/f%d\" % (sys.argv[1], i), os.O_CREAT | os.O_WRONLY))" "$TRASH/wide" &&
+    st=$(rpc filesystem.Filesystem/ListDir "{\"path\":\"$TRASH/wide\"}") &&
+    expect_status "$st" 429 && grep -q "more than 50000 entries" "$TRASH/out" &&
+    rm "$TRASH/wide/f0" &&
+    st=$(rpc filesystem.Filesystem/ListDir "{\"path\":\"$TRASH/wide\"}") && expect_status "$st" 200 &&
+    rm -rf "$TRASH/wide" && envd_alive
 '
 
 test_expect_success 'filesystem errors: not_found, invalid_argument, already_exists' '
@@ -163,6 +230,24 @@ test_expect_success 'malformed HTTP is 400 and the server stays up' '
     printf "GET /health HTTP/1.1\r\nContent-Length: -5\r\n\r\n" |
         curl -s --max-time 5 -o "$TRASH/out" telnet://127.0.0.1:$ENVD_PORT || true
     grep -q "400 Bad Request" "$TRASH/out" && envd_alive
+'
+
+# cors URL [curl args]: the response carries the CORS headers
+cors() {
+    curl -s -D "$TRASH/hdr" -o /dev/null -H "Origin: http://browser.example" "$@" &&
+    grep -q "^Access-Control-Allow-Origin: \*" "$TRASH/hdr" &&
+    grep -q "^Access-Control-Expose-Headers: .*Content-Disposition" "$TRASH/hdr"
+}
+
+test_expect_success 'every response carries CORS headers, errors and the preflight too' '
+    cors "$ENVD_URL/health" && cors "$ENVD_URL/nowhere" && cors "$ENVD_URL/files?path=/no/such" &&
+    cors -X POST -H "Content-Type: application/json" -d "{}" "$ENVD_URL/process.Process/List" &&
+    cors -X POST -H "Content-Type: application/json" -d "{" "$ENVD_URL/process.Process/List" &&
+    cors -X POST -H "Content-Type: text/plain" -d "{}" "$ENVD_URL/process.Process/List" &&
+    cors -X OPTIONS -H "Access-Control-Request-Method: POST" "$ENVD_URL/process.Process/Start" &&
+    grep -q "^Access-Control-Allow-Methods: .*POST" "$TRASH/hdr" &&
+    printf "GARBAGE\r\n\r\n" | curl -s --max-time 5 -o "$TRASH/out" telnet://127.0.0.1:$ENVD_PORT || true
+    grep -q "400 Bad Request" "$TRASH/out" && grep -q "^Access-Control-Allow-Origin: \*" "$TRASH/out"
 '
 
 test_expect_success 'a client that hangs up mid-stream does not hurt' '

@@ -123,6 +123,27 @@ test_expect_success 're-/init without the token is refused, with it accepted' '
     expect_status "$st" 204
 '
 
+if test_have_root && grep -q "^nobody:" /etc/passwd; then
+    mkdir -p "$TRASH/open" && chmod 755 "$TRASH" && chmod 777 "$TRASH/open"
+    test_expect_success '/init defaultUser and defaultWorkdir: who and where requests run' '
+        st=$(curl -s -o "$TRASH/out" -w "%{http_code}" -X POST -H "Content-Type: application/json" -H "$H" \
+            --data "{\"defaultUser\":\"nobody\",\"defaultWorkdir\":\"/tmp\"}" "$ENVD_URL/init") &&
+        expect_status "$st" 204 &&
+        st=$(srpc process.Process/Start "{\"process\":{\"cmd\":\"/bin/sh\",\"args\":[\"-c\",\"echo \$(id -un) \$(pwd) \$HOME\"]}}" -H "$H") &&
+        grep -q "\"stdout\":\"$(printf "nobody /tmp /nonexistent\n" | base64)\"" "$TRASH/out" &&
+        st=$(rpc filesystem.Filesystem/Stat "{\"path\":\"\"}" -H "$H") && expect_status "$st" 200 &&
+        grep -q "\"path\":\"/tmp\"" "$TRASH/out" &&
+        st=$(curl -s -o "$TRASH/out" -w "%{http_code}" -X POST -H "Content-Type: application/octet-stream" -H "$H" \
+            --data d "$ENVD_URL/files?path=$TRASH/open/def.txt") &&
+        expect_status "$st" 200 && test "$(stat -c %U "$TRASH/open/def.txt")" = nobody &&
+        st=$(srpc process.Process/Start "{\"process\":{\"cmd\":\"id\",\"args\":[\"-un\"]}}" -H "$H" \
+            -H "Authorization: Basic $(printf "root:" | base64)") &&
+        grep -q "\"stdout\":\"$(printf "root\n" | base64)\"" "$TRASH/out" &&
+        st=$(curl -s -o "$TRASH/out" -w "%{http_code}" -X POST -H "Content-Type: application/json" -H "$H" \
+            --data "{\"defaultUser\":\"root\"}" "$ENVD_URL/init") && expect_status "$st" 204
+    '
+fi
+
 test_expect_success 'bad /init bodies are 400' '
     st=$(curl -s -o "$TRASH/out" -w "%{http_code}" -X POST -H "$H" --data "{oops" "$ENVD_URL/init") &&
     expect_status "$st" 400 &&

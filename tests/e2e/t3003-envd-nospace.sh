@@ -44,6 +44,25 @@ test_expect_success 'a failed overwrite keeps the old file' '
     expect_status "$st" 507 && test "$(cat "$M/keep.txt")" = keep
 '
 
+# Uploads stream to disk: envd's peak RSS stays below the file's size.
+if [ -z "${E2B_TEST_ASAN:-}" ]; then
+test_expect_success 'an 8 MB upload (octet-stream, multipart, gzip) never sits in memory' '
+    hwm() { awk "/^VmHWM/ {print \$2}" /proc/$ENVD_PID/status; } &&
+    echo 5 >/proc/$ENVD_PID/clear_refs &&
+    st=$(curl -s -o "$TRASH/out" -w "%{http_code}" -X POST -H "Content-Type: application/octet-stream" \
+        --data-binary @"$TRASH/big" "$ENVD_URL/files?path=$TRASH/up/big.bin") &&
+    expect_status "$st" 200 && cmp "$TRASH/big" "$TRASH/up/big.bin" &&
+    st=$(curl -s -o "$TRASH/out" -w "%{http_code}" -F "file=@$TRASH/big;filename=big.bin" \
+        "$ENVD_URL/files?path=$TRASH/up/mp.bin") &&
+    expect_status "$st" 200 && cmp "$TRASH/big" "$TRASH/up/mp.bin" &&
+    gzip -1 -c "$TRASH/big" >"$TRASH/big.gz" &&
+    st=$(curl -s -o "$TRASH/out" -w "%{http_code}" -X POST -H "Content-Type: application/octet-stream" \
+        -H "Content-Encoding: gzip" --data-binary @"$TRASH/big.gz" "$ENVD_URL/files?path=$TRASH/up/gz.bin") &&
+    expect_status "$st" 200 && cmp "$TRASH/big" "$TRASH/up/gz.bin" &&
+    echo "VmHWM $(hwm) kB" && test "$(hwm)" -lt 6144
+'
+fi
+
 test_expect_success 'a small upload still works afterwards on the same connection pool' '
     st=$(curl -s -o "$TRASH/out" -w "%{http_code}" -X POST -H "Content-Type: application/octet-stream" \
         --data small "$ENVD_URL/files?path=$M/small.txt") &&

@@ -39,6 +39,17 @@ int main(void)
     strbuf_release(&b);
     json_decref(msg);
 
+    json_t *end = e2b_rpc_end_message(RPC_OK, NULL, NULL);
+    _cleanup_free_ char *e1 = e2b_json_dump(end, JSON_COMPACT | JSON_SORT_KEYS);
+    is_str(e1, "{}", "a clean end is {}");
+    json_decref(end);
+    end = e2b_rpc_end_message(RPC_NOT_FOUND, "gone", json_pack("{s:s,s:[s,s],s:i,s:s}", "x-one", "1", "x-two",
+                                                                 "a", "b", "x-bad", 3, "bad name", "v"));
+    _cleanup_free_ char *e2 = e2b_json_dump(end, JSON_COMPACT | JSON_SORT_KEYS);
+    is_str(e2, "{\"error\":{\"code\":\"not_found\",\"message\":\"gone\"},\"metadata\":{\"x-one\":[\"1\"],\"x-two\":[\"a\",\"b\"]}}",
+           "error and metadata, values as string arrays, bad entries dropped");
+    json_decref(end);
+
     struct e2b_error *err = NULL;
     json_t *o = json_loads("{\"path\":\"/x\",\"depth\":\"3\",\"watcher_id\":\"w\",\"n\":-1,\"f\":1.5,"
                            "\"b\":true,\"s\":5,\"nul\":null,\"bytes\":\"aGk=\",\"bad\":\"!\"}",
