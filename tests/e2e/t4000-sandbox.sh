@@ -288,7 +288,7 @@ test_expect_success 'a template with only its ext4 image starts from the image' 
     test -f "$tdir/rootfs.ext4" && rm -rf "$tdir/rootfs" &&
     sbx_create img4 2>err && id=$SBX &&
     test "$(e2b sandbox exec "$id" "read x < /etc/marker; echo \$x")" = from-image &&
-    e2b sandbox exec "$id" "echo new > /etc/marker" &&
+    e2b sandbox exec -u root "$id" "echo new > /etc/marker" &&
     test "$(e2b sandbox exec "$id" "read x < /etc/marker; echo \$x")" = new &&
     losetup -j "$tdir/rootfs.ext4" > loops && test -s loops &&
     e2b sandbox kill "$id" && sbx_gone "$id" &&
