@@ -121,6 +121,30 @@ static int hold_sandbox(const char *dir, struct e2b_error **err)
     return fd;
 }
 
+/* Makes the sandbox's directory already locked: it is made under a name
+ * the reaper passes over (".new-<id>"), locked, then renamed into place.
+ * Made in place, a reaper could open the new lock file between its creation
+ * and our flock, find it free and remove a sandbox being born. */
+static int create_held_dir(const char *id, const char *dir, struct e2b_error **err)
+{
+    _cleanup_free_ char *root = sandboxes_dir();
+    if (e2b_mkdir_p(root, 0700, err) < 0)
+        return -1;
+    _cleanup_free_ char *staging = xasprintf("%s/.new-%s", root, id);
+    if (mkdir(staging, 0700) < 0)
+        return e2b_error_sys(err, errno, "cannot create %s", staging);
+    int fd = hold_sandbox(staging, err);
+    if (fd < 0 || rename(staging, dir) < 0) {
+        if (fd >= 0) {
+            e2b_error_sys(err, errno, "cannot create %s", dir);
+            close(fd);
+        }
+        e2b_rm_rf(staging, NULL);
+        return -1;
+    }
+    return fd;
+}
+
 static bool held(const char *dir)
 {
     _cleanup_free_ char *p = e2b_path_join(dir, "supervisor.lock");
@@ -836,9 +860,7 @@ int e2b_local_create(const struct e2b_local_options *o, json_t **ret_state, stru
     _cleanup_json_ json_t *state = json_object();
     if (resolve_template(o->template ? o->template : "base", &s.root, state, err) < 0)
         goto fail_early;
-    if (e2b_mkdir_p(s.dir, 0700, err) < 0)
-        goto fail_early;
-    lock = hold_sandbox(s.dir, err);
+    lock = create_held_dir(s.id, s.dir, err);
     if (lock < 0)
         goto fail_early;
     s.root.state_dir = xstrdup(s.dir);
@@ -1212,21 +1234,33 @@ int e2b_local_logs(const char *id, json_t **ret, struct e2b_error **err)
     return 0;
 }
 
+/* A create that died between making its staging directory and renaming it
+ * leaves ".new-<id>": removed once it is a minute old and nobody holds it. */
+static void reap_staging(const char *root, const char *name)
+{
+    _cleanup_free_ char *dir = e2b_path_join(root, name);
+    struct stat sb;
+    if (stat(dir, &sb) < 0 || time(NULL) - sb.st_mtime < 60 || held(dir))
+        return;
+    e2b_rm_rf(dir, NULL);
+}
+
 void e2b_local_reap(void)
 {
     _cleanup_free_ char *root = sandboxes_dir();
     _cleanup_closedir_ DIR *d = opendir(root);
     struct dirent *de;
     while (d && (de = readdir(d))) {
+        if (strncmp(de->d_name, ".new-", 5) == 0 && valid_id(de->d_name + 5)) {
+            reap_staging(root, de->d_name);
+            continue;
+        }
         if (!valid_id(de->d_name))
             continue;
         _cleanup_free_ char *dir = e2b_path_join(root, de->d_name);
         _cleanup_free_ char *lockp = e2b_path_join(dir, "supervisor.lock");
         struct stat sb;
         if (stat(lockp, &sb) < 0) {
-            /* a create between its mkdir and its lock: a few microseconds */
-            if (stat(dir, &sb) == 0 && time(NULL) - sb.st_mtime < 10)
-                continue;
             /* made by an e2b from before the lock: its pid is all there is */
             json_t *st = NULL;
             pid_t sup = read_state(dir, &st, NULL) == 0 ? (pid_t)e2b_json_int(st, "supervisorPid", 0) : 0;

@@ -131,4 +131,20 @@ test_expect_success 'kill -9 of a create in flight leaves nothing once reaped' '
     test -z "$(ls "$E2B_RUNTIME_DIR/sandboxes")" && sbx_wait_gone "$id"
 '
 
+test_expect_success 'creates racing the reaper (every e2b run reaps) all live' '
+    # Each create and each list reaps dead sandboxes; a sandbox being born
+    # must never look dead to them.
+    ( i=0; while [ $i -lt 300 ] && [ ! -e creates.done ]; do e2b sandbox list -q >/dev/null 2>&1; i=$((i+1)); done ) &
+    lister=$! &&
+    for round in 1 2 3 4 5; do
+        for j in 1 2 3 4 5 6; do (e2b sandbox create -d host --timeout 120 >> ids 2>> errs || echo fail >> errs) & done
+        wait_for 600 sh -c "test \$(cat ids 2>/dev/null | wc -l) -ge $((round * 6)) || test -s errs"
+    done
+    touch creates.done && wait $lister;
+    test ! -s errs || { cat errs; false; } &&
+    test "$(wc -l < ids)" = 30 &&
+    for id in $(cat ids); do test "$(e2b sandbox exec "$id" "echo ok")" = ok || return 1; done &&
+    e2b sandbox kill --all -q && for id in $(cat ids); do sbx_wait_gone "$id" || return 1; done
+'
+
 test_done
