@@ -142,6 +142,14 @@ static void bind_ro(const char *src, const char *dst)
  * NetworkManager and wireguard secrets, old passwords ...) is masked: an
  * empty file over each file others may not read, an empty read-only tmpfs
  * over each directory they may not enter or list. */
+/* A mask over something the host removed since we listed it (useradd
+ * renames shadow- and friends while it works) has nothing left to hide. */
+static void mask_mount(const char *src, const char *dst, const char *type, unsigned long flags, const char *data)
+{
+    if (mount(src, dst, type, flags, data) < 0 && errno != ENOENT)
+        die("cannot mount %s on %s", type ? type : src, dst);
+}
+
 static void mask_private(const char *host, const char *dst, int depth)
 {
     _cleanup_closedir_ DIR *d = opendir(host);
@@ -157,13 +165,13 @@ static void mask_private(const char *host, const char *dst, int depth)
         _cleanup_free_ char *in = e2b_path_join(dst, de->d_name);
         if (S_ISDIR(st.st_mode)) {
             if ((st.st_mode & (S_IROTH | S_IXOTH)) != (S_IROTH | S_IXOTH))
-                must_mount("tmpfs", in, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=755");
+                mask_mount("tmpfs", in, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=755");
             else if (depth < 16) {
                 _cleanup_free_ char *sub = e2b_path_join(host, de->d_name);
                 mask_private(sub, in, depth + 1);
             }
         } else if (S_ISREG(st.st_mode) && !(st.st_mode & S_IROTH)) {
-            must_mount("/dev/null", in, NULL, MS_BIND, NULL);
+            mask_mount("/dev/null", in, NULL, MS_BIND, NULL);
         }
     }
 }
