@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "build-copy.h"
+#include "dockerfile.h"
 #include "fsutil.h"
 #include "util.h"
 
@@ -85,27 +86,6 @@ int e2b_tree_mkdir_p(int root_fd, const char *path, struct e2b_error **err)
 
 /* ---- --chmod ---- */
 
-static bool chmod_valid(const char *s)
-{
-    if (!*s)
-        return false;
-    for (;;) {
-        while (*s && strchr("ugoa", *s))
-            s++;
-        if (!*s || !strchr("+-=", *s))
-            return false;
-        while (*s && strchr("+-=", *s)) {
-            s++;
-            while (*s && strchr("rwxXst", *s))
-                s++;
-        }
-        if (!*s)
-            return true;
-        if (*s++ != ',')
-            return false;
-    }
-}
-
 int e2b_chmod_parse(const char *spec, struct e2b_chmod *ret, struct e2b_error **err)
 {
     memset(ret, 0, sizeof(*ret));
@@ -118,7 +98,7 @@ int e2b_chmod_parse(const char *spec, struct e2b_chmod *ret, struct e2b_error **
         ret->mode = (mode_t)m;
         return 0;
     }
-    if (!chmod_valid(spec))
+    if (!e2b_dockerfile_chmod_valid(spec))
         return e2b_error_set(err, E2B_ERR_INVALID,
                              "--chmod=%s: expected an octal mode (0755) or symbolic clauses (u+x,go-w)", spec);
     ret->clauses = xstrdup(spec);

@@ -401,7 +401,7 @@ static bool valid_signal(const char *s)
     return false;
 }
 
-static bool valid_chmod(const char *s)
+bool e2b_dockerfile_chmod_valid(const char *s)
 {
     if (isdigit((unsigned char)*s)) {
         char *end;
@@ -1148,7 +1148,7 @@ static int parse_copy(struct ictx *c, bool is_add)
     }
     if (c->sc != SCOPE_NONE) {
         const char *chmod = e2b_df_flag(in, "chmod", NULL);
-        if (chmod && *chmod && !valid_chmod(chmod)) {
+        if (chmod && *chmod && !e2b_dockerfile_chmod_valid(chmod)) {
             r = perr(st, -1, "%s --chmod=%s: expected an octal mode (0755) or a symbolic one (u+x)", what, chmod);
             goto out;
         }

@@ -216,6 +216,10 @@ struct e2b_build_args {
     void *userdata;
 };
 
+/* An octal mode (0 to 7777) or chmod(1)'s symbolic clauses (u+x,go-w), as
+ * COPY --chmod takes them. */
+bool e2b_dockerfile_chmod_valid(const char *s);
+
 int e2b_dockerfile_parse(const char *name, const char *text, size_t len,
                          const struct e2b_build_args *build_args, struct e2b_dockerfile **ret,
                          struct e2b_error **err);

@@ -218,16 +218,11 @@ static void log_entry_stream(const char *dir, const char *logger, const char *st
 static void sbx_log(const char *dir, const char *level, const char *fmt, ...) _printf_(3, 4);
 static void sbx_log(const char *dir, const char *level, const char *fmt, ...)
 {
-    char *msg = NULL;
     va_list ap;
     va_start(ap, fmt);
-    if (vasprintf(&msg, fmt, ap) < 0)
-        msg = NULL;
+    _cleanup_free_ char *msg = xvasprintf(fmt, ap);
     va_end(ap);
-    if (!msg)
-        return;
     log_entry(dir, "supervisor", level, msg);
-    free(msg);
 }
 
 /* Output that becomes log entries, one a line (an overlong line in

@@ -38,16 +38,13 @@ void e2b_serve_reply_release(struct e2b_serve_reply *out)
 static void reply_error(struct e2b_serve_reply *out, int status, const char *fmt, ...) _printf_(3, 4);
 static void reply_error(struct e2b_serve_reply *out, int status, const char *fmt, ...)
 {
-    char *msg = NULL;
     va_list ap;
     va_start(ap, fmt);
-    if (vasprintf(&msg, fmt, ap) < 0)
-        msg = NULL;
+    _cleanup_free_ char *msg = xvasprintf(fmt, ap);
     va_end(ap);
     json_decref(out->body);
     out->status = status;
-    out->body = e2b_serve_error_body(status, "%s", msg ? msg : "error");
-    free(msg);
+    out->body = e2b_serve_error_body(status, "%s", msg);
 }
 
 /* An e2b error as E2B's status and body. */

@@ -106,15 +106,11 @@ bool e2b_serve_respond(int fd, int status, const json_t *body, const char *extra
 
 json_t *e2b_serve_error_body(int status, const char *fmt, ...)
 {
-    char *msg = NULL;
     va_list ap;
     va_start(ap, fmt);
-    if (vasprintf(&msg, fmt, ap) < 0)
-        msg = NULL;
+    _cleanup_free_ char *msg = xvasprintf(fmt, ap);
     va_end(ap);
-    json_t *b = json_pack("{s:i, s:s}", "code", status, "message", msg ? msg : "error");
-    free(msg);
-    return b;
+    return json_pack("{s:i, s:s}", "code", status, "message", msg);
 }
 
 void e2b_serve_fail_and_close(struct e2b_serve_conn *c, int status, json_t *body)

@@ -7,6 +7,7 @@
 #ifndef E2B_UTIL_H
 #define E2B_UTIL_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -82,6 +83,7 @@ void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) _printf_(1, 2);
+char *xvasprintf(const char *fmt, va_list ap) _printf_(1, 0);
 
 size_t e2b_strv_len(char *const *v);
 /* Append a copy of s to a NULL-terminated vector; returns the new vector. */
