@@ -176,12 +176,15 @@ test_expect_success 'a fork bomb is contained by the pids limit, and killing the
     e2b sandbox kill "$A" && sbx_create host --memory 1024 --cpu 1 --pids 256 && A=$SBX &&
     cg=/sys/fs/cgroup/pids/e2b/$A; [ -d "$cg" ] || cg=/sys/fs/cgroup/e2b/$A
     test "$(cat "$cg/pids.max")" = 256 &&
-    e2b sandbox exec -b "$A" "bomb() { bomb | bomb & }; bomb" > /dev/null &&
+    # bash, not dash: dash exits at its first refused fork, so its bomb can
+    # burn itself out (seen in 2 of 6 runs); bash retries, so this one stays
+    # at the limit until the sandbox is killed.
+    e2b sandbox exec -b "$A" "exec bash -c '"'"'bomb() { bomb | bomb & }; bomb'"'"' 2>/dev/null" > /dev/null &&
     wait_for 150 sh -c "test \$(cat $cg/pids.current) -ge 250 && test \$(sed -n \"s/^max //p\" $cg/pids.events) -gt 0" &&
     n=$(cat "$cg/pids.current") && hits=$(sed -n "s/^max //p" "$cg/pids.events") &&
     echo "pids in the sandbox: $n, forks refused at the limit: $hits" &&
-    e2b sandbox exec "$B" true &&
-    e2b sandbox kill "$A" && wait_for 150 sbx_gone "$A"
+    { e2b sandbox exec "$B" true || { echo "the other sandbox failed meanwhile"; false; }; } &&
+    e2b sandbox kill "$A" && { wait_for 150 sbx_gone "$A" || sbx_gone "$A"; }
 '
 
 test_expect_success 'memory exhaustion OOM-kills inside the sandbox only' '
