@@ -2,7 +2,6 @@
 #include "cmd.h"
 #include "strbuf.h"
 
-#include <curl/curl.h>
 #include <libgen.h>
 #include <stdarg.h>
 
@@ -105,7 +104,6 @@ int main(int argc, char **argv)
     const char *base = argc > 0 ? basename(argv[0]) : "e2b";
     if (*base == '-') /* login shells */
         base++;
-    curl_global_init(CURL_GLOBAL_DEFAULT);
 
     for (const char *const *a = applets; *a; a++)
         if (STREQ(base, *a)) {

@@ -202,24 +202,18 @@ static void handle_metrics(struct e2b_http_req *req)
     e2b_http_reply(req, 200, "application/json", s, strlen(s));
 }
 
-static void init_done(struct e2b_http_req *req, struct evbuffer *body, void *arg)
+/* What /init sets (envVars, the default user and workdir, the access
+ * token, the clock), from its body j; j is consumed. authorized: the caller
+ * holds the current token, or there is none yet. A refusal leaves all as it
+ * was and says why in *ret_msg, with the HTTP status for it. */
+static int apply_init(json_t *j, bool authorized, int *ret_status, char **ret_msg)
 {
-    (void)arg;
-    if (!body)
-        return;
-    size_t n = evbuffer_get_length(body);
-    json_t *j = NULL;
     _cleanup_error_ struct e2b_error *err = NULL;
-    if (n == 0) {
-        j = json_object();
-    } else if (e2b_json_parse((const char *)evbuffer_pullup(body, -1), n, "init body", &j, &err) < 0) {
-        e2b_envd_http_error(req, 400, "%s", err->msg);
-        return;
-    }
+    *ret_status = 400;
     if (!json_is_object(j)) {
         json_decref(j);
-        e2b_envd_http_error(req, 400, "init body: not a JSON object");
-        return;
+        *ret_msg = xstrdup("init body: not a JSON object");
+        return -1;
     }
     const char *token = NULL, *user = NULL, *workdir = NULL, *ts = NULL;
     json_t *envs = NULL;
@@ -229,23 +223,23 @@ static void init_done(struct e2b_http_req *req, struct evbuffer *body, void *arg
         e2b_pj_str(j, "timestamp", NULL, &ts, &err) < 0 ||
         e2b_pj_obj(j, "envVars", "env_vars", &envs, &err) < 0) {
         json_decref(j);
-        e2b_envd_http_error(req, 400, "%s", err->msg);
-        return;
+        *ret_msg = xstrdup(err->msg);
+        return -1;
     }
     /* Once secured, only the holder of the token may re-initialise. */
-    if (e2b_envd.access_token && !e2b_envd_token_ok(req) &&
-        !(token && e2b_consttime_streq(token, e2b_envd.access_token))) {
+    if (!authorized && !(token && e2b_envd.access_token && e2b_consttime_streq(token, e2b_envd.access_token))) {
         json_decref(j);
-        e2b_envd_http_error(req, 401, "access token mismatch");
-        return;
+        *ret_status = 401;
+        *ret_msg = xstrdup("access token mismatch");
+        return -1;
     }
     const char *k;
     json_t *v;
     json_object_foreach(envs, k, v) {
         if (!json_is_string(v)) {
-            e2b_envd_http_error(req, 400, "envVars.%s: not a string", k);
+            *ret_msg = xasprintf("envVars.%s: not a string", k);
             json_decref(j);
-            return;
+            return -1;
         }
     }
     json_object_foreach(envs, k, v) json_object_set(e2b_envd.env, k, v);
@@ -273,9 +267,71 @@ static void init_done(struct e2b_http_req *req, struct evbuffer *body, void *arg
         }
     }
     json_decref(j);
+    return 0;
+}
+
+static void init_done(struct e2b_http_req *req, struct evbuffer *body, void *arg)
+{
+    (void)arg;
+    if (!body)
+        return;
+    size_t n = evbuffer_get_length(body);
+    json_t *j = NULL;
+    _cleanup_error_ struct e2b_error *err = NULL;
+    if (n == 0) {
+        j = json_object();
+    } else if (e2b_json_parse((const char *)evbuffer_pullup(body, -1), n, "init body", &j, &err) < 0) {
+        e2b_envd_http_error(req, 400, "%s", err->msg);
+        return;
+    }
+    int status;
+    _cleanup_free_ char *msg = NULL;
+    if (apply_init(j, !e2b_envd.access_token || e2b_envd_token_ok(req), &status, &msg) < 0) {
+        e2b_envd_http_error(req, status, "%s", msg);
+        return;
+    }
     e2b_http_add_header(req, "X-Envd-Version", E2B_ENVD_VERSION);
     e2b_http_add_header(req, "Cache-Control", "no-store");
     e2b_http_reply(req, 204, NULL, NULL, 0);
+}
+
+/* --init-fd: the /init body from whoever started envd (a sandbox's
+ * supervisor), applied before envd listens, so that the first request
+ * already finds it and starting a sandbox needs no HTTP round trip. */
+static int init_from_fd(int fd)
+{
+    _cleanup_strbuf_ struct strbuf b = STRBUF_INIT;
+    char chunk[4096];
+    for (;;) {
+        ssize_t n = read(fd, chunk, sizeof(chunk));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            fprintf(stderr, "envd: cannot read --init-fd: %s\n", strerror(errno));
+            return -1;
+        }
+        if (n == 0)
+            break;
+        if (b.len + (size_t)n > 1024 * 1024) {
+            fprintf(stderr, "envd: --init-fd: over 1 MiB\n");
+            return -1;
+        }
+        strbuf_add(&b, chunk, (size_t)n);
+    }
+    close(fd);
+    json_t *j = NULL;
+    _cleanup_error_ struct e2b_error *err = NULL;
+    if (e2b_json_parse(b.buf ? b.buf : "{}", b.buf ? b.len : 2, "--init-fd", &j, &err) < 0) {
+        fprintf(stderr, "envd: %s\n", err->msg);
+        return -1;
+    }
+    int status;
+    _cleanup_free_ char *msg = NULL;
+    if (apply_init(j, true, &status, &msg) < 0) {
+        fprintf(stderr, "envd: --init-fd: %s\n", msg);
+        return -1;
+    }
+    return 0;
 }
 
 /* ---- Connect dispatch ---- */
@@ -504,6 +560,7 @@ static void usage(FILE *f)
                "  --sync-clock        let /init's timestamp set the system clock\n"
                "  --ready-fd N        write one byte to fd N once listening, then close it\n"
                "  --listen-fd N       also accept on fd N, a socket already listening\n"
+               "  --init-fd N         read a POST /init body from fd N (to EOF) before listening\n"
                "  --watcher-idle-timeout S  remove a polled watcher not polled for S seconds\n"
                "                      (default %d)\n"
                "  -v, --verbose       log requests to stderr\n"
@@ -518,7 +575,7 @@ int e2b_envd_main(int argc, char **argv)
     char *listens[8];
     size_t nlisten = 0;
     const char *unix_path = NULL, *user = "root", *token = NULL;
-    int ready_fd = -1, listen_fd = -1;
+    int ready_fd = -1, listen_fd = -1, init_fd = -1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (a[0] == '-' && a[1] == '-')
@@ -526,7 +583,7 @@ int e2b_envd_main(int argc, char **argv)
         const char *val = NULL;
         bool needs = STREQ(a, "-port") || STREQ(a, "-listen") || STREQ(a, "-unix") || STREQ(a, "-user") ||
                      STREQ(a, "-access-token") || STREQ(a, "-cgroup-root") || STREQ(a, "-ready-fd") ||
-                     STREQ(a, "-listen-fd") || STREQ(a, "-watcher-idle-timeout");
+                     STREQ(a, "-listen-fd") || STREQ(a, "-init-fd") || STREQ(a, "-watcher-idle-timeout");
         if (needs) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "envd: option '%s' needs a value\n", argv[i]);
@@ -572,6 +629,14 @@ int e2b_envd_main(int argc, char **argv)
                 return 2;
             }
             listen_fd = (int)fd;
+        } else if (STREQ(a, "-init-fd")) {
+            char *e;
+            long fd = strtol(val, &e, 10);
+            if (*e || !*val || fd < 0 || fd > 1024) {
+                fprintf(stderr, "envd: bad --init-fd '%s'\n", val);
+                return 2;
+            }
+            init_fd = (int)fd;
         } else if (STREQ(a, "-watcher-idle-timeout")) {
             char *e;
             long secs = strtol(val, &e, 10);
@@ -619,6 +684,8 @@ int e2b_envd_main(int argc, char **argv)
     e2b_envd.default_user = xstrdup(user);
     e2b_envd.access_token = token && *token ? xstrdup(token) : NULL;
     e2b_envd.env = json_object();
+    if (init_fd >= 0 && init_from_fd(init_fd) < 0)
+        return 1;
 
     struct event_config *cfg = event_config_new();
     event_config_avoid_method(cfg, "select");

@@ -1,9 +1,9 @@
 /* http.c - see http.h */
 #include "http.h"
+#include "dl-curl.h"
 #include "json.h"
 
 #include <ctype.h>
-#include <curl/curl.h>
 #include <strings.h>
 
 struct transfer {
@@ -200,6 +200,8 @@ int e2b_http_request(const struct e2b_http_req *req, struct e2b_http_resp *resp,
 {
     memset(resp, 0, sizeof(*resp));
     strbuf_init(&resp->body);
+    if (e2b_curl_load(err) < 0)
+        return -1;
     const char *where = req->base && e2b_str_has_prefix(req->base, "unix:") ? req->base + 5 : req->base;
     for (int attempt = 0;; attempt++) {
         char errbuf[CURL_ERROR_SIZE] = "";

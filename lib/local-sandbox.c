@@ -464,19 +464,6 @@ static bool root_has_user(const char *root, const char *user)
 
 /* ---- envd over its socket ------------------------------------------------- */
 
-static int envd_call(const char *base, const char *method, const char *path, const char *body,
-                     long timeout_ms, struct e2b_error **err)
-{
-    const char *headers[] = {"Content-Type: application/json", NULL};
-    struct e2b_http_req req = {.method = method, .base = base, .path = path, .headers = headers,
-                               .body = body, .body_len = body ? strlen(body) : 0,
-                               .timeout_ms = timeout_ms, .connect_timeout_ms = timeout_ms};
-    struct e2b_http_resp resp;
-    int r = e2b_http_request(&req, &resp, err);
-    e2b_http_resp_release(&resp);
-    return r;
-}
-
 /* envd writes one byte to the readiness pipe once it listens; EOF means
  * init or envd died first. No polling: the byte wakes us at once. */
 static int wait_envd(int ready_fd, struct e2b_error **err)
@@ -554,6 +541,29 @@ static void wrap_boot_log(struct supervisor *s, struct e2b_error **err)
     }
 }
 
+/* envd's /init body: the global env, default user and, for secure
+ * sandboxes, the token. envd reads it before it listens (--init-fd). */
+static char *envd_init_body(const char *id, const json_t *state)
+{
+    json_t *init = json_object();
+    json_t *env = json_object();
+    json_object_update(env, json_object_get(state, "envVars"));
+    json_object_set_new(env, "E2B_SANDBOX", json_string("true"));
+    json_object_set_new(env, "E2B_SANDBOX_ID", json_string(id));
+    json_object_set_new(env, "E2B_TEMPLATE_ID", json_string(e2b_json_str(state, "templateID")));
+    json_object_set_new(init, "envVars", env);
+    json_object_set(init, "defaultUser", json_object_get(state, "defaultUser"));
+    if (e2b_json_str(state, "defaultWorkdir"))
+        json_object_set(init, "defaultWorkdir", json_object_get(state, "defaultWorkdir"));
+    if (e2b_json_str(state, "envdAccessToken"))
+        json_object_set(init, "accessToken", json_object_get(state, "envdAccessToken"));
+    _cleanup_free_ char *ts = e2b_rfc3339(e2b_wall_ms());
+    json_object_set_new(init, "timestamp", json_string(ts));
+    char *body = e2b_json_dump(init, 0);
+    json_decref(init);
+    return body;
+}
+
 static _noreturn_ void supervise(struct supervisor *s, const struct e2b_local_options *o,
                                  json_t *state, int ready_fd)
 {
@@ -578,38 +588,18 @@ static _noreturn_ void supervise(struct supervisor *s, const struct e2b_local_op
         goto fail;
     if (!s->root.userns && e2b_cgroup_create(s->id, &lim, &err) < 0)
         goto fail;
+    s->root.envd_init = envd_init_body(s->id, state);
     if (e2b_sandbox_root_spawn(&s->root, s->id, &s->init_pid, &err) < 0) {
         wrap_boot_log(s, &err);
         goto fail;
     }
-    /* From here the sandbox exists; it is fully set up only once envd answers. */
-    _cleanup_free_ char *base = e2b_local_envd_base(s->id);
+    /* From here the sandbox exists; it is fully set up once envd listens
+     * (with its /init applied). */
     int wr = wait_envd(s->root.ready_fd, &err);
     close(s->root.ready_fd);
     if (wr < 0) {
         wrap_boot_log(s, &err);
         goto fail;
-    }
-    /* /init: the global env, default user and, for secure sandboxes, the token. */
-    {
-        json_t *init = json_object();
-        json_t *env = json_object();
-        json_object_update(env, json_object_get(state, "envVars"));
-        json_object_set_new(env, "E2B_SANDBOX", json_string("true"));
-        json_object_set_new(env, "E2B_SANDBOX_ID", json_string(s->id));
-        json_object_set_new(env, "E2B_TEMPLATE_ID", json_string(e2b_json_str(state, "templateID")));
-        json_object_set_new(init, "envVars", env);
-        json_object_set(init, "defaultUser", json_object_get(state, "defaultUser"));
-        if (e2b_json_str(state, "defaultWorkdir"))
-            json_object_set(init, "defaultWorkdir", json_object_get(state, "defaultWorkdir"));
-        if (e2b_json_str(state, "envdAccessToken"))
-            json_object_set(init, "accessToken", json_object_get(state, "envdAccessToken"));
-        _cleanup_free_ char *ts = e2b_rfc3339(e2b_wall_ms());
-        json_object_set_new(init, "timestamp", json_string(ts));
-        _cleanup_free_ char *body = e2b_json_dump(init, 0);
-        json_decref(init);
-        if (envd_call(base, "POST", "/init", body, 10000, &err) < 0)
-            goto fail;
     }
     {
         /* on what is there now: a set-timeout may have come while it started */

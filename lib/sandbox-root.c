@@ -13,6 +13,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <sys/mman.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -34,6 +35,7 @@ void e2b_sandbox_root_release(struct e2b_sandbox_root *r)
     free(r->user);
     free(r->template_id);
     free(r->build_id);
+    free(r->envd_init);
     memset(r, 0, sizeof(*r));
 }
 
@@ -447,18 +449,33 @@ static void lock_down(const struct e2b_seccomp_prog *prog)
     }
 }
 
-static _noreturn_ void run_envd(const char *user, int ready_w, int log_w, int listen_fd)
+/* envd's /init body in a memfd at offset 0 (it holds the access token:
+ * only init and envd ever have it open), or -1 when there is none. */
+static int init_body_fd(const char *body)
+{
+    if (!body)
+        return -1;
+    int fd = memfd_create("envd-init", MFD_CLOEXEC);
+    size_t len = strlen(body);
+    if (fd < 0 || write(fd, body, len) != (ssize_t)len || lseek(fd, 0, SEEK_SET) != 0)
+        die("cannot hand envd its settings");
+    return fd;
+}
+
+static _noreturn_ void run_envd(const char *user, int ready_w, int log_w, int listen_fd, int init_fd)
 {
     int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
     int rdy = fcntl(ready_w, F_DUPFD_CLOEXEC, 10), lg = fcntl(log_w, F_DUPFD_CLOEXEC, 10),
-        ls = fcntl(listen_fd, F_DUPFD_CLOEXEC, 10);
+        ls = fcntl(listen_fd, F_DUPFD_CLOEXEC, 10),
+        in = init_fd >= 0 ? fcntl(init_fd, F_DUPFD_CLOEXEC, 10) : -1;
     /* dup2 clears close-on-exec on the targets */
-    if (null < 0 || rdy < 0 || lg < 0 || ls < 0 || dup2(null, 0) < 0 || dup2(lg, 1) < 0 || dup2(lg, 2) < 0 ||
-        dup2(rdy, 3) < 0 || dup2(ls, 4) < 0)
+    if (null < 0 || rdy < 0 || lg < 0 || ls < 0 || (init_fd >= 0 && in < 0) || dup2(null, 0) < 0 ||
+        dup2(lg, 1) < 0 || dup2(lg, 2) < 0 || dup2(rdy, 3) < 0 || dup2(ls, 4) < 0 ||
+        (in >= 0 && dup2(in, 5) < 0))
         _exit(127);
     setsid();
     char *const argv[] = {"envd", "--listen-fd", "4", "--no-tcp", "--ready-fd", "3",
-                          "--user", (char *)user, NULL};
+                          "--user", (char *)user, in >= 0 ? "--init-fd" : NULL, "5", NULL};
     char *const envp[] = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
                           "HOME=/root", "E2B_SANDBOX=true", "LANG=C.UTF-8", NULL};
     execve("/run/e2b/envd", argv, envp);
@@ -640,6 +657,7 @@ static _noreturn_ void init_main(struct e2b_sandbox_root *r, const char *id, int
     int gate[2];
     if (pipe2(gate, O_CLOEXEC) < 0)
         die("cannot start envd");
+    int init_fd = init_body_fd(r->envd_init);
     pid_t envd = fork();
     if (envd < 0)
         die("cannot start envd");
@@ -653,9 +671,11 @@ static _noreturn_ void init_main(struct e2b_sandbox_root *r, const char *id, int
             die("cannot move envd into the sandbox's freezer cgroup");
         lock_down(&prog);
         sigprocmask(SIG_UNBLOCK, &all, NULL);
-        run_envd(r->user, ready_w, log_w, listen_fd);
+        run_envd(r->user, ready_w, log_w, listen_fd, init_fd);
     }
     close(gate[0]);
+    if (init_fd >= 0)
+        close(init_fd);
     /* envd is exec'd by root and so dumpable, and the sandbox's root has its
      * uid and capabilities: /proc/<envd>/mem would let it write envd's
      * memory, round the ptrace denial. Hidden before envd runs. */

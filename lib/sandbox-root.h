@@ -29,6 +29,8 @@ struct e2b_sandbox_root {
     char *user;         /* envd's default user */
     char *template_id;  /* for /.e2b where the template's own file lacks it */
     char *build_id;
+    char *envd_init;    /* envd's /init body (JSON), handed to it on an fd: it
+                         * listens with it applied; owned */
     int disk_mb;        /* size of the writable layer */
     int pids_max;       /* unprivileged: RLIMIT_NPROC inside (no pids cgroup) */
     bool internet;      /* outbound network through slirp4netns */

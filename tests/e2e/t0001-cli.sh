@@ -125,9 +125,12 @@ test_expect_success 'a closed stdout is an error, not silent success' '
     if [ -w /dev/full ]; then test_expect_code 1 e2b help auth login >/dev/full 2>err; fi
 '
 
-test_expect_success 'libarchive and libgit2 are opened only when used, not at start' '
+test_expect_success 'libcurl, libarchive and libgit2 are opened only when used, not at start' '
     LD_DEBUG=libs e2b --version 2>libs >/dev/null &&
-    test_grep "libcurl" libs && test_grep -v "libarchive\|libgit2" libs
+    test_grep "libjansson" libs && test_grep -v "libcurl\|libarchive\|libgit2" libs &&
+    port=$(free_port) &&
+    LD_DEBUG=libs test_expect_code 1 e2b auth login --api-key e2b_0123456789abcdef0123456789abcdef01234567 --api-url "http://127.0.0.1:$port" 2>libs >/dev/null &&
+    test_grep "libcurl" libs && test_grep "cannot reach" libs
 '
 
 test_done

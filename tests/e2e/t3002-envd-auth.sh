@@ -151,4 +151,24 @@ test_expect_success 'bad /init bodies are 400' '
     expect_status "$st" 400 && envd_alive
 '
 
+
+# --init-fd: what a sandbox's supervisor hands envd instead of POST /init.
+printf '{"accessToken":"fd-%s","envVars":{"FROM_FD":"yes"}}' "$$" > "$TRASH/init.json"
+test_expect_success '--init-fd applies the /init body before envd listens: its token is wanted at once' '
+    envd_start --init-fd 5 5<"$TRASH/init.json" &&
+    st=$(rpc process.Process/List "{}") && expect_status "$st" 401 &&
+    st=$(curl -s -o "$TRASH/out" -w "%{http_code}" -H "X-Access-Token: fd-$$" "$ENVD_URL/envs") &&
+    expect_status "$st" 200 && grep -q "\"FROM_FD\":\"yes\"" "$TRASH/out"
+'
+
+test_expect_success 'a bad --init-fd body stops envd with a message, before it listens' '
+    printf "{\"envVars\":{\"A\":1}}" > "$TRASH/bad-init.json" &&
+    test_expect_code 1 "$ENVD_BIN" --unix "$TRASH/bad.sock" --no-tcp --init-fd 5 5<"$TRASH/bad-init.json" 2>err &&
+    test_grep "init-fd: envVars.A: not a string" err && test ! -e "$TRASH/bad.sock" &&
+    printf "{oops" > "$TRASH/bad-init.json" &&
+    test_expect_code 1 "$ENVD_BIN" --unix "$TRASH/bad.sock" --no-tcp --init-fd 5 5<"$TRASH/bad-init.json" 2>err &&
+    test_grep "init-fd" err &&
+    test_expect_code 2 "$ENVD_BIN" --no-tcp --unix "$TRASH/bad.sock" --init-fd x 2>err && test_grep "bad --init-fd" err
+'
+
 test_done
