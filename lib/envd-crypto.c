@@ -14,31 +14,119 @@ static const uint32_t K[64] = {
 
 static inline uint32_t ror(uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
 
-static void block(struct e2b_sha256 *c, const uint8_t *p)
+static inline uint32_t load_be32(const uint8_t *p)
 {
-    uint32_t w[64], s[8];
-    for (int i = 0; i < 16; i++)
-        w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
-               (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
-    for (int i = 16; i < 64; i++) {
-        uint32_t s0 = ror(w[i - 15], 7) ^ ror(w[i - 15], 18) ^ (w[i - 15] >> 3);
-        uint32_t s1 = ror(w[i - 2], 17) ^ ror(w[i - 2], 19) ^ (w[i - 2] >> 10);
-        w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* One round with the eight working variables named in place (no shifting
+ * them down a register file each round, as a loop over an array would). */
+#define ROUND(a, b, c, d, e, f, g, h, i)                                                 \
+    do {                                                                                 \
+        uint32_t t1 = h + (ror(e, 6) ^ ror(e, 11) ^ ror(e, 25)) + ((e & f) ^ (~e & g)) + \
+                      K[i] + w[i];                                                       \
+        uint32_t t2 = (ror(a, 2) ^ ror(a, 13) ^ ror(a, 22)) + ((a & b) ^ (a & c) ^ (b & c)); \
+        d += t1;                                                                         \
+        h = t1 + t2;                                                                     \
+    } while (0)
+
+static void blocks_portable(uint32_t st[8], const uint8_t *p, size_t n)
+{
+    for (; n > 0; n--, p += 64) {
+        uint32_t w[64];
+        for (int i = 0; i < 16; i++)
+            w[i] = load_be32(p + 4 * i);
+        for (int i = 16; i < 64; i++) {
+            uint32_t s0 = ror(w[i - 15], 7) ^ ror(w[i - 15], 18) ^ (w[i - 15] >> 3);
+            uint32_t s1 = ror(w[i - 2], 17) ^ ror(w[i - 2], 19) ^ (w[i - 2] >> 10);
+            w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+        }
+        uint32_t a = st[0], b = st[1], c = st[2], d = st[3], e = st[4], f = st[5], g = st[6], h = st[7];
+        for (int i = 0; i < 64; i += 8) {
+            ROUND(a, b, c, d, e, f, g, h, i);
+            ROUND(h, a, b, c, d, e, f, g, i + 1);
+            ROUND(g, h, a, b, c, d, e, f, i + 2);
+            ROUND(f, g, h, a, b, c, d, e, i + 3);
+            ROUND(e, f, g, h, a, b, c, d, i + 4);
+            ROUND(d, e, f, g, h, a, b, c, i + 5);
+            ROUND(c, d, e, f, g, h, a, b, i + 6);
+            ROUND(b, c, d, e, f, g, h, a, i + 7);
+        }
+        st[0] += a, st[1] += b, st[2] += c, st[3] += d;
+        st[4] += e, st[5] += f, st[6] += g, st[7] += h;
     }
-    memcpy(s, c->h, sizeof(s));
-    for (int i = 0; i < 64; i++) {
-        uint32_t S1 = ror(s[4], 6) ^ ror(s[4], 11) ^ ror(s[4], 25);
-        uint32_t ch = (s[4] & s[5]) ^ (~s[4] & s[6]);
-        uint32_t t1 = s[7] + S1 + ch + K[i] + w[i];
-        uint32_t S0 = ror(s[0], 2) ^ ror(s[0], 13) ^ ror(s[0], 22);
-        uint32_t maj = (s[0] & s[1]) ^ (s[0] & s[2]) ^ (s[1] & s[2]);
-        uint32_t t2 = S0 + maj;
-        memmove(s + 1, s, 7 * sizeof(uint32_t));
-        s[4] += t1;
-        s[0] = t1 + t2;
+}
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <immintrin.h>
+
+/* The SHA extensions (Intel since Goldmont and Ice Lake, AMD since Zen):
+ * about 15x the portable rounds, which matters for hashing layers and
+ * build contexts. sha256rnds2 does two rounds on the state split as ABEF
+ * and CDGH; sha256msg1/msg2 compute the message schedule four words at a
+ * time, each group from the four before it. */
+__attribute__((target("sha,sse4.1,ssse3"))) static void blocks_shani(uint32_t st[8], const uint8_t *p,
+                                                                      size_t n)
+{
+    const __m128i bswap = _mm_set_epi64x(0x0c0d0e0f08090a0bLL, 0x0405060700010203LL);
+    __m128i dcba = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&st[0]), 0xB1);
+    __m128i hgfe = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&st[4]), 0x1B);
+    __m128i abef = _mm_alignr_epi8(dcba, hgfe, 8);
+    __m128i cdgh = _mm_blend_epi16(hgfe, dcba, 0xF0);
+    for (; n > 0; n--, p += 64) {
+        __m128i save0 = abef, save1 = cdgh, m[4];
+#pragma GCC unroll 16 /* so that the m[] indexes and the ifs are constants */
+        for (int i = 0; i < 16; i++) { /* four rounds each */
+            __m128i *cur = &m[i % 4], *prev = &m[(i + 3) % 4], *next = &m[(i + 1) % 4];
+            if (i < 4)
+                *cur = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 16 * i)), bswap);
+            __m128i wk = _mm_add_epi32(*cur, _mm_loadu_si128((const __m128i *)&K[4 * i]));
+            cdgh = _mm_sha256rnds2_epu32(cdgh, abef, wk);
+            if (i >= 3 && i < 15) /* words 4(i+1).. from these and the group before */
+                *next = _mm_sha256msg2_epu32(_mm_add_epi32(*next, _mm_alignr_epi8(*cur, *prev, 4)), *cur);
+            abef = _mm_sha256rnds2_epu32(abef, cdgh, _mm_shuffle_epi32(wk, 0x0E));
+            if (i >= 1 && i < 13) /* the first half of words 4(i+3).. */
+                *prev = _mm_sha256msg1_epu32(*prev, *cur);
+        }
+        abef = _mm_add_epi32(abef, save0);
+        cdgh = _mm_add_epi32(cdgh, save1);
     }
-    for (int i = 0; i < 8; i++)
-        c->h[i] += s[i];
+    __m128i feba = _mm_shuffle_epi32(abef, 0x1B);
+    __m128i dchg = _mm_shuffle_epi32(cdgh, 0xB1);
+    _mm_storeu_si128((__m128i *)&st[0], _mm_blend_epi16(feba, dchg, 0xF0));
+    _mm_storeu_si128((__m128i *)&st[4], _mm_alignr_epi8(dchg, feba, 8));
+}
+
+static bool cpu_has_sha(void)
+{
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_SSE4_1) || !(c & bit_SSSE3))
+        return false;
+    return __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & bit_SHA);
+}
+#endif
+
+/* n whole 64-byte blocks; the implementation is picked at the first call. */
+static void blocks(uint32_t st[8], const uint8_t *p, size_t n)
+{
+    static int shani = -1; /* a benign race: every thread finds the same */
+    int have = __atomic_load_n(&shani, __ATOMIC_RELAXED);
+    if (have < 0) {
+#if defined(__x86_64__)
+        have = cpu_has_sha() && !getenv("E2B_SHA256_PORTABLE");
+#else
+        have = 0;
+#endif
+        __atomic_store_n(&shani, have, __ATOMIC_RELAXED);
+    }
+#if defined(__x86_64__)
+    if (have) {
+        blocks_shani(st, p, n);
+        return;
+    }
+#endif
+    blocks_portable(st, p, n);
 }
 
 void e2b_sha256_init(struct e2b_sha256 *c)
@@ -54,19 +142,24 @@ void e2b_sha256_update(struct e2b_sha256 *c, const void *data, size_t len)
 {
     const uint8_t *p = data;
     c->len += len;
-    while (len > 0) {
-        size_t n = 64 - c->fill;
-        if (n > len)
-            n = len;
+    if (c->fill) { /* complete the buffered block first */
+        size_t n = 64 - c->fill < len ? 64 - c->fill : len;
         memcpy(c->buf + c->fill, p, n);
         c->fill += n;
         p += n;
         len -= n;
-        if (c->fill == 64) {
-            block(c, c->buf);
-            c->fill = 0;
-        }
+        if (c->fill < 64)
+            return;
+        blocks(c->h, c->buf, 1);
+        c->fill = 0;
     }
+    if (len >= 64) { /* whole blocks straight from the caller's buffer */
+        blocks(c->h, p, len / 64);
+        p += len / 64 * 64;
+        len %= 64;
+    }
+    memcpy(c->buf, p, len);
+    c->fill = len;
 }
 
 void e2b_sha256_final(struct e2b_sha256 *c, uint8_t out[E2B_SHA256_LEN])
