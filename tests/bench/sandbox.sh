@@ -7,7 +7,8 @@
 #   3. idle memory per sandbox: PSS of supervisor + init + envd, and what the
 #      sandbox's memory cgroup holds (kernel and tmpfs memory too), goal 4 MiB;
 #   4. density: up to BENCH_MANY (500) idle sandboxes, where create slows down
-#      (over twice the first creates' median) and the memory at each step.
+#      (the median of the last ten creates over twice the first ten's) and
+#      the memory at each step.
 # Needs root. Peers are installed by tools/deps.sh bench. BENCH_N runs per
 # measure (20). The runtime dir is on /run (tmpfs), as e2b's default is.
 set -eu
@@ -155,6 +156,7 @@ echo "many idle sandboxes (up to $MANY; stops early below 2 GiB available):"
 avail() { awk '/MemAvailable/{print int($2/1024)}' /proc/meminfo; }
 mem0=$(avail)
 i=0 first="" slow="" times=""
+median() { echo "$@" | tr " " "\n" | sort -n | sed -n "$(( ($# + 1) / 2 ))p"; }
 while [ $i -lt "$MANY" ]; do
     [ "$(avail)" -gt 2048 ] || { echo "  stopped at $i: under 2 GiB available"; break; }
     t0=$(us)
@@ -163,23 +165,26 @@ while [ $i -lt "$MANY" ]; do
     t1=$(us)
     i=$((i + 1))
     dt=$(( (t1 - t0) / 1000 ))
+    times="$times $dt"
     if [ $i -le 10 ]; then
-        times="$times $dt"
-        [ $i = 10 ] && first=$(echo $times | tr ' ' '\n' | sort -n | sed -n 5p)
-    elif [ -z "$slow" ] && [ "$dt" -gt $((2 * first)) ]; then
-        # one slow create can be noise: it counts when the next two are slow too
-        t0=$(us); "$E2B" sandbox create -d host --timeout 1800 >/dev/null; "$E2B" sandbox create -d host --timeout 1800 >/dev/null; t1=$(us)
-        i=$((i + 2))
-        [ $(( (t1 - t0) / 2000 )) -gt $((2 * first)) ] && slow=$i &&
-            echo "  create slows down at $slow: $(( (t1 - t0) / 2000 )) ms (median of the first 10: $first ms)"
+        [ $i = 10 ] && first=$(median $times)
+    else
+        # a slow create can be noise (a sync, another job): it counts when
+        # the median of the last ten is over twice the first ten's
+        times=$(echo $times | cut -d" " -f2-)
+        m=$(median $times)
+        [ -n "$slow" ] || [ "$m" -le $((2 * first)) ] || {
+            slow=$i
+            echo "  create slows down at $slow: the last ten took $m ms (median; the first ten: $first ms)"
+        }
     fi
     if [ $((i % 100)) = 0 ] || [ $i = 50 ]; then
-        echo "  $i running: create took $dt ms (median of the first 10: $first ms), $(( (mem0 - $(avail)) / i * 1024 )) KiB used per sandbox on the host"
+        echo "  $i running: creates take $(median $times) ms (median of the last ten; the first ten: $first ms), $(( (mem0 - $(avail)) / i * 1024 )) KiB used per sandbox on the host"
         [ $i = 50 ] && memory_line "  idle memory at 50"
     fi
 done
 memory_line "  idle memory at $i"
-[ -n "$slow" ] || echo "  create did not slow down (over 2x the first creates' median) up to $i"
+[ -n "$slow" ] || echo "  create did not slow down (the median of ten over twice the first ten's) up to $i"
 t0=$(ms)
 "$E2B" sandbox kill --all -q
 t1=$(ms)
