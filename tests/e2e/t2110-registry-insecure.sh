@@ -25,7 +25,9 @@ inns ip link set lo up && inns ip addr add $ADDR/32 dev lo || { echo "Bail out! 
 mkdir -p reg/storage
 printf 'version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: %s\n' \
     "$TRASH/reg/storage" "$REG" > reg/config.yml
-inns docker-registry serve reg/config.yml > reg/log 2>&1 &
+# exec: $! must be the registry itself (a backgrounded shell function is a
+# subshell, and killing that left the registry running)
+(exec ip netns exec $NS docker-registry serve reg/config.yml) > reg/log 2>&1 &
 test_atexit "kill $!"
 wait_for 100 inns sh -c "curl -s -o /dev/null -w '%{http_code}' http://$REG/v2/ | grep -q '^200'"
 
