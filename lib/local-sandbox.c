@@ -266,6 +266,19 @@ static bool pump_log(struct line_buf *lb, const char *dir)
     return true;
 }
 
+/* A detached thread with a small stack (it only waits on envd); 0 or an errno. */
+static int start_detached(void *(*fn)(void *), void *arg)
+{
+    pthread_t t;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, 256 << 10);
+    int e = pthread_create(&t, &attr, fn, arg);
+    pthread_attr_destroy(&attr);
+    return e;
+}
+
 /* The template's start command, as E2B runs it when a sandbox starts: in
  * the background through envd (tag "startCmd", the template's user and
  * workdir), its output streamed into the sandbox's log. A thread holds the
@@ -369,13 +382,7 @@ static int ready_cmd_begin(const char *id, const json_t *state, int *ret_result,
     rc->id = xstrdup(id);
     rc->state = json_deep_copy(state);
     rc->result_w = p[1];
-    pthread_t t;
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&attr, 256 << 10);
-    int e = pthread_create(&t, &attr, ready_cmd_main, rc);
-    pthread_attr_destroy(&attr);
+    int e = start_detached(ready_cmd_main, rc);
     if (e) {
         close(p[0]), close(p[1]);
         json_decref(rc->state);
@@ -407,13 +414,7 @@ static int start_cmd_begin(const char *id, const json_t *state, int *out, int *e
     sc->cwd = e2b_json_str(state, "defaultWorkdir") ? xstrdup(e2b_json_str(state, "defaultWorkdir")) : NULL;
     sc->out_w = po[1];
     sc->err_w = pe[1];
-    pthread_t t;
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&attr, 256 << 10);
-    int e = pthread_create(&t, &attr, start_cmd_main, sc);
-    pthread_attr_destroy(&attr);
+    int e = start_detached(start_cmd_main, sc);
     if (e) {
         close(po[0]), close(po[1]), close(pe[0]), close(pe[1]);
         return e2b_error_sys(err, e, "cannot run the start command");
