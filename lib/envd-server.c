@@ -5,6 +5,7 @@
 #include "envd-fs.h"
 #include "envd-process.h"
 #include "envd-watch.h"
+#include "fsutil.h"
 #include "strbuf.h"
 
 #include <event2/buffer.h>
@@ -300,28 +301,22 @@ static void init_done(struct e2b_http_req *req, struct evbuffer *body, void *arg
  * already finds it and starting a sandbox needs no HTTP round trip. */
 static int init_from_fd(int fd)
 {
-    _cleanup_strbuf_ struct strbuf b = STRBUF_INIT;
-    char chunk[4096];
-    for (;;) {
-        ssize_t n = read(fd, chunk, sizeof(chunk));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            fprintf(stderr, "envd: cannot read --init-fd: %s\n", strerror(errno));
-            return -1;
-        }
-        if (n == 0)
-            break;
-        if (b.len + (size_t)n > 1024 * 1024) {
-            fprintf(stderr, "envd: --init-fd: over 1 MiB\n");
-            return -1;
-        }
-        strbuf_add(&b, chunk, (size_t)n);
-    }
-    close(fd);
-    json_t *j = NULL;
+    enum { MAX_INIT = 1024 * 1024 };
+    _cleanup_free_ char *body = NULL;
+    size_t len = 0;
     _cleanup_error_ struct e2b_error *err = NULL;
-    if (e2b_json_parse(b.buf ? b.buf : "{}", b.buf ? b.len : 2, "--init-fd", &j, &err) < 0) {
+    int r = e2b_read_fd(fd, "--init-fd", MAX_INIT + 1, &body, &len, &err);
+    close(fd);
+    if (r < 0) {
+        fprintf(stderr, "envd: %s\n", err->msg);
+        return -1;
+    }
+    if (len > MAX_INIT) {
+        fprintf(stderr, "envd: --init-fd: over 1 MiB\n");
+        return -1;
+    }
+    json_t *j = NULL;
+    if (e2b_json_parse(len ? body : "{}", len ? len : 2, "--init-fd", &j, &err) < 0) {
         fprintf(stderr, "envd: %s\n", err->msg);
         return -1;
     }

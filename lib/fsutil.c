@@ -43,31 +43,8 @@ fail_closed:
     return e2b_error_sys(err, e, "cannot write '%s'", path);
 }
 
-static int read_fd(int fd, const char *path, size_t max, char **ret_data, size_t *ret_len,
-                   struct e2b_error **err);
-
-int e2b_read_file(const char *path, char **ret_data, size_t *ret_len, struct e2b_error **err)
-{
-    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return e2b_error_sys(err, errno, "cannot open '%s'", path);
-    return read_fd(fd, path, SIZE_MAX, ret_data, ret_len, err);
-}
-
-int e2b_read_file_untrusted(const char *path, size_t max, char **ret_data, size_t *ret_len,
-                            struct e2b_error **err)
-{
-    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-    if (fd < 0)
-        return e2b_error_sys(err, errno, "cannot open '%s'", path);
-    struct stat st;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
-        return e2b_error_set(err, E2B_ERR_INVALID, "'%s' is not a regular file", path);
-    return read_fd(fd, path, max, ret_data, ret_len, err);
-}
-
-static int read_fd(int fd, const char *path, size_t max, char **ret_data, size_t *ret_len,
-                   struct e2b_error **err)
+int e2b_read_fd(int fd, const char *path, size_t max, char **ret_data, size_t *ret_len,
+                struct e2b_error **err)
 {
     size_t alloc = 4096, len = 0;
     _cleanup_free_ char *buf = xmalloc(alloc);
@@ -94,6 +71,26 @@ static int read_fd(int fd, const char *path, size_t max, char **ret_data, size_t
         *ret_len = len;
     *ret_data = TAKE_PTR(buf);
     return 0;
+}
+
+int e2b_read_file(const char *path, char **ret_data, size_t *ret_len, struct e2b_error **err)
+{
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return e2b_error_sys(err, errno, "cannot open '%s'", path);
+    return e2b_read_fd(fd, path, SIZE_MAX, ret_data, ret_len, err);
+}
+
+int e2b_read_file_untrusted(const char *path, size_t max, char **ret_data, size_t *ret_len,
+                            struct e2b_error **err)
+{
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0)
+        return e2b_error_sys(err, errno, "cannot open '%s'", path);
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+        return e2b_error_set(err, E2B_ERR_INVALID, "'%s' is not a regular file", path);
+    return e2b_read_fd(fd, path, max, ret_data, ret_len, err);
 }
 
 int e2b_mkdir_p(const char *path, mode_t mode, struct e2b_error **err)

@@ -9,6 +9,10 @@
  * rename. The file gets `mode` exactly (umask does not apply). */
 int e2b_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
                           struct e2b_error **err);
+/* Read fd to EOF, or its first `max` bytes, into a NUL-terminated buffer;
+ * path names it in errors. */
+int e2b_read_fd(int fd, const char *path, size_t max, char **ret_data, size_t *ret_len,
+                struct e2b_error **err);
 /* Read a whole file into a NUL-terminated buffer. */
 int e2b_read_file(const char *path, char **ret_data, size_t *ret_len, struct e2b_error **err);
 /* Read a file a sandbox could have planted: no symlink is followed at the
