@@ -2,7 +2,7 @@
 #
 #   make                 build $(B)/e2b (host), $(B)/envd (static guest applets), man pages
 #   make check           unit tests, the same under ASan+UBSan, end-to-end and SDK tests
-#   make fuzz            fuzz the Dockerfile parser (libFuzzer with clang, else replay)
+#   make fuzz            fuzz every parser of outside input (libFuzzer with clang, else replay)
 #   make install         PREFIX=/usr/local DESTDIR=
 #   make B=build-x ...   build elsewhere (lets several builds share one tree)
 #
@@ -104,33 +104,39 @@ check-unit: all unit
 	prove -f $(UNIT_BINS)
 
 check-asan:
-	$(MAKE) B=$(B)-asan CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -O1" \
-		LDFLAGS="-fsanitize=address,undefined" $(B)-asan/e2b unit
+	$(MAKE) B=$(B)-asan CFLAGS="$(SAN_CFLAGS)" LDFLAGS="$(SAN_LDFLAGS)" $(B)-asan/e2b unit
 	ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/unit/lsan.supp \
 		prove -f $(UNIT_SRCS:%.c=$(B)-asan/%)
 
-# Fuzzing the Dockerfile parser. The harness links only the modules it needs,
-# compiled with the sanitizers. With clang: libFuzzer for FUZZ_TIME seconds,
-# new inputs kept in $(B)/fuzz/corpus, crashes written to $(B)/fuzz/crash-*.
-# Without clang (and in make check): the corpus replayed under ASan+UBSan.
+# Fuzzing: one harness per parser of outside input, tests/fuzz/fuzz-<t>.c,
+# linked against the whole library (tests/fuzz/fuzz.h says how they work).
+#   make fuzz [FUZZ_TIME=60] [FUZZ_TARGETS="envd-http layer"]
+#       libFuzzer (clang) for FUZZ_TIME seconds per target, in $(B)-fuzz;
+#       new inputs kept in $(B)-fuzz/corpus/<t>, crashes in $(B)-fuzz/crash-<t>-*
+#   make fuzz-replay (run by make check)
+#       every seed corpus tests/fuzz/corpus/<t> replayed with gcc under ASan+UBSan
 FUZZ_TIME ?= 60
-FUZZ_SRCS := lib/dockerfile.c lib/dockerfile-lex.c lib/dockerfile-expand.c $(GUEST_BASE) \
-	tests/fuzz/fuzz-dockerfile.c
-FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-FUZZ_FLAGS := -std=gnu11 -g -O1 $(E2B_CPPFLAGS) $(shell $(PKG_CONFIG) --cflags jansson)
-FUZZ_LIBS := $(shell $(PKG_CONFIG) --libs jansson)
+FUZZ_TARGETS ?= $(patsubst tests/fuzz/fuzz-%.c,%,$(sort $(wildcard tests/fuzz/fuzz-*.c)))
+FUZZ_COMMON := tests/fuzz/jail.c
+SAN_CFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -O1
+SAN_LDFLAGS := -fsanitize=address,undefined
 CLANG ?= $(shell command -v clang 2>/dev/null)
 
-$(B)/fuzz/replay-dockerfile: $(FUZZ_SRCS) $(wildcard lib/*.h)
+$(B)/fuzz/replay-%: tests/fuzz/fuzz-%.c tests/fuzz/replay.c $(FUZZ_COMMON) tests/fuzz/fuzz.h $(B)/libe2b.a
 	@mkdir -p $(dir $@)
-	$(CC) $(FUZZ_FLAGS) $(FUZZ_SAN) -o $@ $(FUZZ_SRCS) $(FUZZ_LIBS)
+	$(CC) $(HOST_CFLAGS) $(LDFLAGS) -Itests/fuzz -o $@ $< tests/fuzz/replay.c $(FUZZ_COMMON) $(B)/libe2b.a $(TEST_LIBS)
 
-$(B)/fuzz/fuzz-dockerfile: $(FUZZ_SRCS) $(wildcard lib/*.h)
+$(B)/fuzz/fuzz-%: tests/fuzz/fuzz-%.c $(FUZZ_COMMON) tests/fuzz/fuzz.h $(B)/libe2b.a
 	@mkdir -p $(dir $@)
-	$(CLANG) $(FUZZ_FLAGS) -DE2B_LIBFUZZER -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $(FUZZ_SRCS) $(FUZZ_LIBS)
+	$(CC) $(HOST_CFLAGS) $(LDFLAGS) -fsanitize=fuzzer -Itests/fuzz -o $@ $< $(FUZZ_COMMON) $(B)/libe2b.a $(TEST_LIBS)
 
-fuzz-replay: $(B)/fuzz/replay-dockerfile
-	ASAN_OPTIONS=detect_leaks=1 $(B)/fuzz/replay-dockerfile tests/fuzz/corpus/dockerfile
+fuzz-replay:
+	$(MAKE) -s B=$(B)-asan CFLAGS="$(SAN_CFLAGS)" LDFLAGS="$(SAN_LDFLAGS)" \
+		$(FUZZ_TARGETS:%=$(B)-asan/fuzz/replay-%)
+	@for t in $(FUZZ_TARGETS); do \
+		ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/unit/lsan.supp \
+			$(B)-asan/fuzz/replay-$$t tests/fuzz/corpus/$$t || exit 1; \
+	done
 
 # fuzz installs clang first (tools/deps.sh fuzz), then a fresh make finds it.
 fuzz:
@@ -138,13 +144,18 @@ fuzz:
 	$(MAKE) fuzz-run
 
 ifneq ($(CLANG),)
-fuzz-run: $(B)/fuzz/fuzz-dockerfile
-	@mkdir -p $(B)/fuzz/corpus
-	$(B)/fuzz/fuzz-dockerfile -max_total_time=$(FUZZ_TIME) -max_len=8192 -timeout=10 \
-		-artifact_prefix=$(B)/fuzz/ $(B)/fuzz/corpus tests/fuzz/corpus/dockerfile
+fuzz-run:
+	$(MAKE) -s B=$(B)-fuzz CC=$(CLANG) CFLAGS="$(SAN_CFLAGS) -fsanitize=fuzzer-no-link" \
+		LDFLAGS="$(SAN_LDFLAGS)" $(FUZZ_TARGETS:%=$(B)-fuzz/fuzz/fuzz-%)
+	@for t in $(FUZZ_TARGETS); do \
+		mkdir -p $(B)-fuzz/corpus/$$t; echo "## fuzz $$t ($(FUZZ_TIME) s)"; \
+		$(B)-fuzz/fuzz/fuzz-$$t -max_total_time=$(FUZZ_TIME) -timeout=10 -rss_limit_mb=2048 \
+			-print_final_stats=1 -artifact_prefix=$(B)-fuzz/crash-$$t- \
+			$(B)-fuzz/corpus/$$t tests/fuzz/corpus/$$t || exit 1; \
+	done
 else
 fuzz-run: fuzz-replay
-	@echo "fuzz: no clang, replayed the corpus only (apt-get install clang for libFuzzer)"
+	@echo "fuzz: no clang, replayed the corpora only (apt-get install clang for libFuzzer)"
 endif
 
 # Benchmarks print our figures beside a peer's, measured in the same run.
@@ -170,7 +181,7 @@ deb: all
 		$(call soname,libarchive) $(call soname,libgit2) $(call soname,libcurl)
 
 clean:
-	rm -rf $(B) $(B)-asan
+	rm -rf $(B) $(B)-asan $(B)-fuzz
 
 .PHONY: all man unit check check-unit check-asan fuzz fuzz-run fuzz-replay bench install deb clean
 .DELETE_ON_ERROR:

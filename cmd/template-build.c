@@ -11,6 +11,7 @@
 #include "e2b-toml.h"
 #include "fsutil.h"
 #include "gitctx.h"
+#include "platform.h"
 #include "registry.h"
 #include "template-store.h"
 #include "util.h"

@@ -1,5 +1,6 @@
 /* dockerfile.c - Dockerfile instructions, scopes and stages; see dockerfile.h. */
 #include "dockerfile.h"
+#include "platform.h"
 #include "dockerfile-expand.h"
 #include "dockerfile-lex.h"
 #include "strbuf.h"
@@ -8,7 +9,6 @@
 #include <limits.h>
 #include <stdarg.h>
 #include <strings.h>
-#include <sys/utsname.h>
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -1618,37 +1618,13 @@ static int start_stage(struct pstate *st, struct e2b_df_instr *in)
     return 0;
 }
 
-static void host_platform(char *os, size_t oslen, char *arch, size_t archlen, char *variant, size_t vlen)
-{
-    struct utsname u;
-    const char *a = "amd64", *v = "";
-    snprintf(os, oslen, "linux");
-    if (uname(&u) == 0) {
-        if (STREQ(u.machine, "aarch64") || STREQ(u.machine, "arm64"))
-            a = "arm64";
-        else if (!strncmp(u.machine, "armv7", 5))
-            a = "arm", v = "v7";
-        else if (!strncmp(u.machine, "armv6", 5))
-            a = "arm", v = "v6";
-        else if (STREQ(u.machine, "i686") || STREQ(u.machine, "i386"))
-            a = "386";
-        else if (STREQ(u.machine, "ppc64le"))
-            a = "ppc64le";
-        else if (STREQ(u.machine, "s390x"))
-            a = "s390x";
-        else if (STREQ(u.machine, "riscv64"))
-            a = "riscv64";
-    }
-    snprintf(arch, archlen, "%s", a);
-    snprintf(variant, vlen, "%s", v);
-}
-
 /* "os/arch[/variant]" into the four automatic args with `prefix`. */
 static void set_platform_args(struct vars *vs, const char *prefix, const char *platform)
 {
-    char os[64], arch[64], variant[64];
+    char os[64] = "", arch[64] = "", variant[64] = "";
     _cleanup_free_ char *k = NULL;
-    host_platform(os, sizeof(os), arch, sizeof(arch), variant, sizeof(variant));
+    if (!platform || !*platform)
+        platform = e2b_host_platform(); /* NULL on an unknown architecture: the pull says so */
     if (platform && *platform) {
         _cleanup_free_ char *p = xstrdup(platform);
         char *a = strchr(p, '/'), *v = NULL;

@@ -442,7 +442,8 @@ int e2b_envd_process_resize(const struct e2b_envd_client *c, struct e2b_process_
 static int fs_call(const struct e2b_envd_client *c, const char *method, json_t *req, const char *key,
                    json_t **ret, struct e2b_error **err)
 {
-    _cleanup_json_ json_t *reply = NULL, *owned = req;
+    _cleanup_json_ json_t *reply = NULL, *owned = req; /* req is released on return */
+    (void)owned;
     _cleanup_free_ char *proc = xasprintf("filesystem.Filesystem/%s", method);
     if (e2b_envd_unary(c, proc, req, key && ret ? &reply : NULL, err) < 0)
         return -1;

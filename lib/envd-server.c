@@ -563,6 +563,29 @@ static void usage(FILE *f)
             E2B_ENVD_DEFAULT_PORT, E2B_WATCH_IDLE_TIMEOUT_DEFAULT);
 }
 
+/* The loop, the server (no listeners yet) and the services' state. */
+int e2b_envd_serve_init(struct e2b_error **err)
+{
+    struct event_config *cfg = event_config_new();
+    event_config_avoid_method(cfg, "select");
+    e2b_envd.base = event_base_new_with_config(cfg);
+    event_config_free(cfg);
+    if (!e2b_envd.base)
+        return e2b_error_set(err, E2B_ERR_GENERIC, "cannot create event loop");
+    e2b_envd.http = e2b_http_server_new(e2b_envd.base, handle, NULL);
+    /* CORS on every response, errors included, so browser SDKs can read
+     * them; the preflight answer is in handle(). */
+    e2b_http_server_add_header(e2b_envd.http, "Access-Control-Allow-Origin", "*");
+    e2b_http_server_add_header(e2b_envd.http, "Access-Control-Expose-Headers",
+                               "Grpc-Status, Grpc-Message, Grpc-Status-Details-Bin, Connect-Content-Encoding, "
+                               "Content-Encoding, Content-Disposition, Content-Length, Cache-Control, Location, "
+                               "X-Envd-Version");
+    if (e2b_process_init(e2b_envd.base, err) < 0 || e2b_watch_init(e2b_envd.base, err) < 0)
+        return -1;
+    trim_ev = evtimer_new(e2b_envd.base, trim_heap, NULL);
+    return 0;
+}
+
 int e2b_envd_main(int argc, char **argv)
 {
     int port = E2B_ENVD_DEFAULT_PORT;
@@ -682,25 +705,9 @@ int e2b_envd_main(int argc, char **argv)
     if (init_fd >= 0 && init_from_fd(init_fd) < 0)
         return 1;
 
-    struct event_config *cfg = event_config_new();
-    event_config_avoid_method(cfg, "select");
-    e2b_envd.base = event_base_new_with_config(cfg);
-    event_config_free(cfg);
-    if (!e2b_envd.base) {
-        fprintf(stderr, "envd: cannot create event loop\n");
-        return 1;
-    }
     _cleanup_error_ struct e2b_error *err = NULL;
-    e2b_envd.http = e2b_http_server_new(e2b_envd.base, handle, NULL);
-    /* CORS on every response, errors included, so browser SDKs can read
-     * them; the preflight answer is in handle(). */
-    e2b_http_server_add_header(e2b_envd.http, "Access-Control-Allow-Origin", "*");
-    e2b_http_server_add_header(e2b_envd.http, "Access-Control-Expose-Headers",
-                               "Grpc-Status, Grpc-Message, Grpc-Status-Details-Bin, Connect-Content-Encoding, "
-                               "Content-Encoding, Content-Disposition, Content-Length, Cache-Control, Location, "
-                               "X-Envd-Version");
-    int rc = 0;
-    if (!no_tcp) {
+    int rc = e2b_envd_serve_init(&err);
+    if (rc == 0 && !no_tcp) {
         if (nlisten == 0)
             rc = e2b_http_listen_tcp(e2b_envd.http, NULL, port, &err);
         for (size_t i = 0; i < nlisten && rc == 0; i++) {
@@ -722,15 +729,10 @@ int e2b_envd_main(int argc, char **argv)
         rc = e2b_http_listen_unix(e2b_envd.http, unix_path, &err);
     if (rc == 0 && listen_fd >= 0) /* close-on-exec from here: not into its processes */
         rc = e2b_http_listen_fd(e2b_envd.http, listen_fd, &err);
-    if (rc == 0)
-        rc = e2b_process_init(e2b_envd.base, &err);
-    if (rc == 0)
-        rc = e2b_watch_init(e2b_envd.base, &err);
     if (rc < 0) {
         fprintf(stderr, "envd: %s\n", err->msg);
         return 1;
     }
-    trim_ev = evtimer_new(e2b_envd.base, trim_heap, NULL);
     struct event *sigterm = evsignal_new(e2b_envd.base, SIGTERM, on_term, NULL);
     struct event *sigint = evsignal_new(e2b_envd.base, SIGINT, on_term, NULL);
     event_add(sigterm, NULL);

@@ -32,6 +32,10 @@ struct event_base *e2b_envd_event_base(void);
 
 /* The envd applet: `envd [--port N] [--listen ADDR:PORT] [--unix PATH] [--no-tcp] [-v]`. */
 int e2b_envd_main(int argc, char **argv);
+/* What e2b_envd_main sets up before it listens: e2b_envd.base, e2b_envd.http
+ * (no listeners: add them with e2b_http_listen_*) and the services' state.
+ * The fuzz harness drives a whole envd through this, in its own loop. */
+int e2b_envd_serve_init(struct e2b_error **err);
 
 /* Handlers of Connect procedures. msg and user belong to the caller. */
 typedef void (*e2b_envd_rpc_fn)(struct e2b_http_req *req, json_t *msg, const struct e2b_user *user);

@@ -3,6 +3,7 @@
 
 #include <stdarg.h>
 
+static int set_v(struct e2b_error **err, int code, int errnum, const char *fmt, va_list ap) _printf_(4, 0);
 static int set_v(struct e2b_error **err, int code, int errnum, const char *fmt, va_list ap)
 {
     if (!err || *err)

@@ -5,26 +5,12 @@
 #include "fsutil.h"
 #include "imageref.h"
 #include "json.h"
+#include "platform.h"
 #include "strbuf.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
 
-#if defined(__x86_64__)
-#define HOST_PLATFORM "linux/amd64"
-#elif defined(__aarch64__)
-#define HOST_PLATFORM "linux/arm64"
-#elif defined(__arm__)
-#define HOST_PLATFORM "linux/arm/v7"
-#elif defined(__riscv) && __riscv_xlen == 64
-#define HOST_PLATFORM "linux/riscv64"
-#elif defined(__s390x__)
-#define HOST_PLATFORM "linux/s390x"
-#elif defined(__powerpc64__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-#define HOST_PLATFORM "linux/ppc64le"
-#else
-#define HOST_PLATFORM "linux/amd64"
-#endif
 
 #define REF_NAME_ANNOTATION "org.opencontainers.image.ref.name"
 #define MAX_JSON_BLOB (64u << 20)
@@ -48,35 +34,6 @@ static bool is_hex64(const char *s)
         if (!((s[n] >= '0' && s[n] <= '9') || (s[n] >= 'a' && s[n] <= 'f')))
             return false;
     return n == 64;
-}
-
-static bool is_index_mt(const char *mt)
-{
-    return mt && (STREQ(mt, E2B_MT_OCI_INDEX) || STREQ(mt, E2B_MT_DOCKER_LIST));
-}
-
-static bool is_manifest_mt(const char *mt)
-{
-    return mt && (STREQ(mt, E2B_MT_OCI_MANIFEST) || STREQ(mt, E2B_MT_DOCKER_MANIFEST));
-}
-
-static bool is_layer_mt(const char *mt)
-{
-    static const char *const ok[] = {
-        E2B_MT_OCI_LAYER,
-        E2B_MT_OCI_LAYER_GZIP,
-        E2B_MT_OCI_LAYER_ZSTD,
-        E2B_MT_DOCKER_LAYER,
-        "application/vnd.docker.image.rootfs.diff.tar",
-        "application/vnd.oci.image.layer.nondistributable.v1.tar",
-        "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
-        "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
-        "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
-    };
-    for (size_t i = 0; mt && i < ARRAY_SIZE(ok); i++)
-        if (STREQ(mt, ok[i]))
-            return true;
-    return false;
 }
 
 /* Read a whole (small) blob and check its digest and, if size >= 0, its size. */
@@ -338,59 +295,6 @@ json_t *e2b_image_config_to_json(const struct e2b_image_config *c)
     return j;
 }
 
-/* --- platforms --- */
-
-static const char *norm_variant(const char *arch, const char *variant)
-{
-    if (variant && *variant)
-        return variant;
-    if (STREQ(arch, "arm64"))
-        return "v8";
-    if (STREQ(arch, "arm"))
-        return "v7";
-    return "";
-}
-
-int e2b_image_index_select(json_t *index, const char *platform, const char *what, size_t *ret_index,
-                           char **ret_platform, struct e2b_error **err)
-{
-    json_t *list = json_object_get(index, "manifests");
-    if (!json_is_array(list))
-        return e2b_error_set(err, E2B_ERR_INVALID, "%s: image index has no \"manifests\" array", what);
-    _cleanup_free_ char *want = xstrdup(platform);
-    char *w_arch = strchr(want, '/');
-    if (!w_arch)
-        return e2b_error_set(err, E2B_ERR_USAGE, "invalid platform '%s'", platform);
-    *w_arch++ = '\0';
-    char *w_var = strchr(w_arch, '/');
-    if (w_var)
-        *w_var++ = '\0';
-    _cleanup_strbuf_ struct strbuf have = STRBUF_INIT;
-    strbuf_init(&have);
-    size_t i;
-    json_t *m;
-    json_array_foreach(list, i, m) {
-        json_t *p = json_object_get(m, "platform");
-        const char *os = e2b_json_str(p, "os"), *arch = e2b_json_str(p, "architecture");
-        const char *var = e2b_json_str(p, "variant"), *mt = e2b_json_str(m, "mediaType");
-        if (!os || !arch || STREQ(os, "unknown"))
-            continue; /* attestations and other non-images */
-        if (mt && !is_manifest_mt(mt) && !is_index_mt(mt))
-            continue;
-        strbuf_addf(&have, "%s%s/%s%s%s", have.len ? ", " : "", os, arch, var ? "/" : "", var ? var : "");
-        if (!STREQ(os, want) || !STREQ(arch, w_arch))
-            continue;
-        if (!STREQ(norm_variant(arch, var), norm_variant(w_arch, w_var)))
-            continue;
-        *ret_index = i;
-        if (ret_platform)
-            *ret_platform = xasprintf("%s/%s%s%s", os, arch, var ? "/" : "", var ? var : "");
-        return 0;
-    }
-    return e2b_error_set(err, E2B_ERR_NOT_FOUND, "%s has no %s image (it has: %s)", what, platform,
-                         have.len ? have.buf : "nothing runnable");
-}
-
 /* --- the image model --- */
 
 void e2b_image_release(struct e2b_image *img)
@@ -445,25 +349,6 @@ static char *blob_path(const char *blobdir, const char *digest)
     return xasprintf("%s/%s", blobdir, digest + 7);
 }
 
-/* Descriptor fields, checked: the digest is safe to use in a path after this. */
-static int descriptor(json_t *d, const char *what, const char *label, const char **ret_digest,
-                      const char **ret_mt, int64_t *ret_size, struct e2b_error **err)
-{
-    if (!json_is_object(d))
-        return e2b_error_set(err, E2B_ERR_INVALID, "image '%s': %s is not a descriptor object", label, what);
-    const char *digest = e2b_json_str(d, "digest");
-    if (!digest || !e2b_digest_valid(digest))
-        return e2b_error_set(err, E2B_ERR_INVALID, "image '%s': %s has a missing or unsupported digest '%s'", label,
-                             what, digest ? digest : "");
-    json_t *size = json_object_get(d, "size");
-    if (size && (!json_is_integer(size) || json_integer_value(size) < 0))
-        return e2b_error_set(err, E2B_ERR_INVALID, "image '%s': %s has a bad size", label, what);
-    *ret_digest = digest;
-    *ret_mt = e2b_json_str(d, "mediaType");
-    *ret_size = size ? json_integer_value(size) : -1;
-    return 0;
-}
-
 /* --- OCI image layouts (a directory, or an archive's blobs in the cache) --- */
 
 struct layout {
@@ -472,42 +357,28 @@ struct layout {
     const char *platform;
 };
 
-static int image_from_manifest(const struct layout *L, json_t *m, struct e2b_image *img, struct e2b_error **err)
+static int image_from_manifest(const struct layout *L, json_t *j, struct e2b_image *img, struct e2b_error **err)
 {
-    const char *digest, *mt;
-    int64_t size;
-    if (descriptor(json_object_get(m, "config"), "the manifest's config", L->label, &digest, &mt, &size, err) < 0)
+    _cleanup_(e2b_manifest_release) struct e2b_manifest m = {0};
+    if (e2b_manifest_parse(j, L->label, false, &m, err) < 0)
         return -1;
-    if (mt && !STREQ(mt, E2B_MT_OCI_CONFIG) && !STREQ(mt, E2B_MT_DOCKER_CONFIG))
-        return e2b_error_set(err, E2B_ERR_UNSUPPORTED, "image '%s' is not a container image (config media type %s)",
-                             L->label, mt);
-    img->config_digest = xstrdup(digest);
-    _cleanup_free_ char *cpath = blob_path(L->blobdir, digest);
-    if (load_config(img, cpath, size, L->label, err) < 0)
+    img->config_digest = xstrdup(m.config.digest);
+    _cleanup_free_ char *cpath = blob_path(L->blobdir, m.config.digest);
+    if (load_config(img, cpath, m.config.size, L->label, err) < 0)
         return -1;
-    json_t *layers = json_object_get(m, "layers");
-    if (!json_is_array(layers))
-        return e2b_error_set(err, E2B_ERR_INVALID, "image '%s': the manifest has no \"layers\" array", L->label);
-    img->layers = xcalloc(json_array_size(layers) + 1, sizeof(*img->layers));
-    size_t i;
-    json_t *d;
-    json_array_foreach(layers, i, d) {
-        if (descriptor(d, "a layer", L->label, &digest, &mt, &size, err) < 0)
-            return -1;
-        if (!is_layer_mt(mt))
-            return e2b_error_set(err, E2B_ERR_UNSUPPORTED, "image '%s': layer %s has unsupported media type '%s'",
-                                 L->label, digest, mt ? mt : "");
+    img->layers = xcalloc(m.n_layers + 1, sizeof(*img->layers));
+    for (size_t i = 0; i < m.n_layers; i++) {
+        const struct e2b_descriptor *d = &m.layers[i];
         struct e2b_image_layer *l = &img->layers[img->n_layers++];
-        l->digest = xstrdup(digest);
-        l->media_type = xstrdup(mt);
-        l->size = size;
-        l->path = blob_path(L->blobdir, digest);
+        l->digest = xstrdup(d->digest);
+        l->media_type = xstrdup(d->media_type);
+        l->path = blob_path(L->blobdir, d->digest);
         struct stat st;
         if (stat(l->path, &st) < 0 || !S_ISREG(st.st_mode))
-            return e2b_error_set(err, E2B_ERR_NOT_FOUND, "image '%s': layer blob %s is missing", L->label, digest);
-        if (size >= 0 && st.st_size != size)
+            return e2b_error_set(err, E2B_ERR_NOT_FOUND, "image '%s': layer blob %s is missing", L->label, d->digest);
+        if (d->size >= 0 && st.st_size != d->size)
             return e2b_error_set(err, E2B_ERR_INVALID, "image '%s': layer blob %s has %lld bytes, the manifest says %lld",
-                                 L->label, digest, (long long)st.st_size, (long long)size);
+                                 L->label, d->digest, (long long)st.st_size, (long long)d->size);
         l->size = st.st_size;
     }
     return match_diff_ids(img, L->label, err);
@@ -516,10 +387,11 @@ static int image_from_manifest(const struct layout *L, json_t *m, struct e2b_ima
 /* Follow one descriptor: an index (pick the platform) or a manifest. */
 static int resolve(const struct layout *L, json_t *desc, int depth, struct e2b_image *img, struct e2b_error **err)
 {
-    const char *digest, *mt;
-    int64_t size;
-    if (descriptor(desc, "an index entry", L->label, &digest, &mt, &size, err) < 0)
+    struct e2b_descriptor d;
+    if (e2b_descriptor_parse(desc, L->label, "an index entry", false, &d, err) < 0)
         return -1;
+    const char *digest = d.digest, *mt = d.media_type;
+    int64_t size = d.size;
     if (depth > MAX_INDEX_DEPTH)
         return e2b_error_set(err, E2B_ERR_INVALID, "image '%s': image indexes nested too deep", L->label);
     _cleanup_free_ char *path = blob_path(L->blobdir, digest);
@@ -534,11 +406,10 @@ static int resolve(const struct layout *L, json_t *desc, int depth, struct e2b_i
     const char *own_mt = e2b_json_str(j, "mediaType");
     if (!mt)
         mt = own_mt;
-    if (is_index_mt(mt) || (!mt && json_is_array(json_object_get(j, "manifests")))) {
+    if (e2b_mt_is_index(mt) || (!mt && json_is_array(json_object_get(j, "manifests")))) {
         size_t pick;
         char *plat = NULL;
-        _cleanup_free_ char *iwhat = xasprintf("image '%s'", L->label);
-        if (e2b_image_index_select(j, L->platform, iwhat, &pick, &plat, err) < 0)
+        if (e2b_image_index_select(j, L->platform, L->label, false, &pick, &plat, err) < 0)
             return -1;
         free(img->platform);
         img->platform = plat;
@@ -546,7 +417,7 @@ static int resolve(const struct layout *L, json_t *desc, int depth, struct e2b_i
         img->index_digest = xstrdup(digest);
         return resolve(L, json_array_get(json_object_get(j, "manifests"), pick), depth + 1, img, err);
     }
-    if (mt && !is_manifest_mt(mt))
+    if (mt && !e2b_mt_is_manifest(mt))
         return e2b_error_set(err, E2B_ERR_UNSUPPORTED, "image '%s': %s has unsupported media type '%s'", L->label,
                              digest, mt);
     img->manifest_digest = xstrdup(digest);
@@ -604,8 +475,7 @@ static int layout_pick(const struct layout *L, json_t *index, const char *ref, s
     _cleanup_json_ json_t *fake = json_pack("{sO}", "manifests", cands);
     size_t pick;
     char *plat = NULL;
-    _cleanup_free_ char *iwhat = xasprintf("image '%s'", L->label);
-    if (e2b_image_index_select(fake, L->platform, iwhat, &pick, &plat, err) < 0)
+    if (e2b_image_index_select(fake, L->platform, L->label, false, &pick, &plat, err) < 0)
         return -1;
     img->platform = plat;
     return resolve(L, json_array_get(cands, pick), 0, img, err);
@@ -1072,8 +942,8 @@ int e2b_image_open_local(const char *source, const struct e2b_image_opts *opts, 
     if (!e2b_image_source_is_local(source))
         return e2b_error_set(err, E2B_ERR_USAGE, "'%s' is not a local image (oci:, oci-archive:, docker-archive:)",
                              source);
-    const char *platform = o->platform ? o->platform : HOST_PLATFORM;
-    if (e2b_platform_check(platform, err) < 0)
+    const char *platform;
+    if (e2b_platform_resolve(o->platform, &platform, err) < 0)
         return -1;
     const char *colon = strchr(source, ':');
     _cleanup_free_ char *transport = xstrndup(source, (size_t)(colon - source));

@@ -39,15 +39,10 @@
 
 #include "error.h"
 #include "layer.h"
+#include "image-manifest.h"
 #include "registry.h"
 #include <jansson.h>
 
-#define E2B_MT_OCI_CONFIG "application/vnd.oci.image.config.v1+json"
-#define E2B_MT_DOCKER_CONFIG "application/vnd.docker.container.image.v1+json"
-#define E2B_MT_OCI_LAYER "application/vnd.oci.image.layer.v1.tar"
-#define E2B_MT_OCI_LAYER_GZIP "application/vnd.oci.image.layer.v1.tar+gzip"
-#define E2B_MT_OCI_LAYER_ZSTD "application/vnd.oci.image.layer.v1.tar+zstd"
-#define E2B_MT_DOCKER_LAYER "application/vnd.docker.image.rootfs.diff.tar.gzip"
 
 struct e2b_kv {
     char *key, *value;
@@ -147,9 +142,5 @@ void e2b_image_config_release(struct e2b_image_config *c);
  * (absent fields left out). */
 json_t *e2b_image_config_to_json(const struct e2b_image_config *c);
 
-/* Pick the entry of an image index (its "manifests" array) for `platform`;
- * ret_index is the entry's position, ret_platform "os/arch[/variant]". */
-int e2b_image_index_select(json_t *index, const char *platform, const char *what, size_t *ret_index,
-                           char **ret_platform, struct e2b_error **err);
 
 #endif

@@ -40,6 +40,16 @@ char *e2b_json_cell(const json_t *v)
         }
         return strbuf_detach(&sb, NULL);
     }
+    if (json_is_array(v)) { /* names, tags: a list a person reads, not JSON */
+        struct strbuf sb = STRBUF_INIT;
+        size_t i;
+        json_t *x;
+        json_array_foreach((json_t *)v, i, x) {
+            _cleanup_free_ char *c = e2b_json_cell(x);
+            strbuf_addf(&sb, "%s%s", i ? "," : "", c);
+        }
+        return strbuf_detach(&sb, NULL);
+    }
     return e2b_json_dump(v, 0);
 }
 

@@ -3,35 +3,20 @@
 #include "config.h"
 #include "fsutil.h"
 #include "http.h"
+#include "image-manifest.h"
 #include "imageref.h"
 #include "json.h"
+#include "platform.h"
 #include "envd-crypto.h"
 #include "strbuf.h"
 
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 
 #define MANIFEST_MAX (4u << 20)  /* the distribution spec lets registries refuse more */
 #define TOKEN_MAX (1u << 20)
-
-#if defined(__x86_64__)
-#define HOST_PLATFORM "linux/amd64"
-#elif defined(__aarch64__)
-#define HOST_PLATFORM "linux/arm64"
-#elif defined(__arm__)
-#define HOST_PLATFORM "linux/arm/v7"
-#elif defined(__riscv) && __riscv_xlen == 64
-#define HOST_PLATFORM "linux/riscv64"
-#elif defined(__s390x__)
-#define HOST_PLATFORM "linux/s390x"
-#elif defined(__powerpc64__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-#define HOST_PLATFORM "linux/ppc64le"
-#else
-#define HOST_PLATFORM "linux/amd64"
-#endif
 
 struct session {
     const struct e2b_registry_opts *o;
@@ -95,26 +80,6 @@ static bool is_insecure(const char *host, const char *const *list)
             return true;
     }
     return false;
-}
-
-int e2b_platform_check(const char *platform, struct e2b_error **err)
-{
-    int parts = 1;
-    bool empty = !*platform;
-    for (const char *p = platform; *p; p++) {
-        if (*p == '/') {
-            parts++;
-            if (p == platform || !p[1] || p[1] == '/')
-                empty = true;
-        } else if (!isalnum((unsigned char)*p) && *p != '_' && *p != '-' && *p != '.') {
-            empty = true;
-        }
-    }
-    if (empty || parts < 2 || parts > 3)
-        return e2b_error_set(err, E2B_ERR_USAGE,
-                             "invalid platform '%s': expected os/arch[/variant], e.g. linux/arm64",
-                             platform);
-    return 0;
 }
 
 char *e2b_blob_cache_dir(void)
@@ -639,28 +604,6 @@ static int fetch_manifest(struct session *s, const char *target, bool top, char 
     return 0;
 }
 
-static bool is_index_type(const char *mt)
-{
-    return STREQ(mt, E2B_MT_OCI_INDEX) || STREQ(mt, E2B_MT_DOCKER_LIST);
-}
-
-static bool is_manifest_type(const char *mt)
-{
-    return STREQ(mt, E2B_MT_OCI_MANIFEST) || STREQ(mt, E2B_MT_DOCKER_MANIFEST);
-}
-
-/* arm64's variant defaults to v8, arm's to v7 */
-static const char *norm_variant(const char *arch, const char *variant)
-{
-    if (variant && *variant)
-        return variant;
-    if (STREQ(arch, "arm64"))
-        return "v8";
-    if (STREQ(arch, "arm"))
-        return "v7";
-    return "";
-}
-
 /* Pick the manifest for `platform` from an index: returns its digest. */
 static int select_platform(struct session *s, const char *body, size_t len, const char *platform,
                            char **ret_digest, char **ret_platform, struct e2b_error **err)
@@ -668,49 +611,11 @@ static int select_platform(struct session *s, const char *body, size_t len, cons
     _cleanup_json_ json_t *j = NULL;
     if (e2b_json_parse(body, len, "image index", &j, err) < 0)
         return e2b_error_wrap(err, "bad image index for '%s'", s->display);
-    json_t *list = json_object_get(j, "manifests");
-    if (!json_is_array(list))
-        return e2b_error_set(err, E2B_ERR_INVALID, "image index of '%s' has no \"manifests\"",
-                             s->display);
-    _cleanup_free_ char *want = xstrdup(platform);
-    char *w_arch = strchr(want, '/');
-    *w_arch++ = '\0';
-    char *w_var = strchr(w_arch, '/');
-    if (w_var)
-        *w_var++ = '\0';
-    struct strbuf have = STRBUF_INIT;
-    size_t i;
-    json_t *m;
-    json_array_foreach(list, i, m) {
-        json_t *p = json_object_get(m, "platform");
-        const char *os = e2b_json_str(p, "os"), *arch = e2b_json_str(p, "architecture");
-        const char *var = e2b_json_str(p, "variant"), *mt = e2b_json_str(m, "mediaType");
-        const char *digest = e2b_json_str(m, "digest");
-        if (!os || !arch || STREQ(os, "unknown"))
-            continue; /* attestations and other non-images */
-        if (mt && !is_manifest_type(mt))
-            continue;
-        strbuf_addf(&have, "%s%s/%s%s%s", have.len ? ", " : "", os, arch, var ? "/" : "",
-                    var ? var : "");
-        if (!STREQ(os, want) || !STREQ(arch, w_arch))
-            continue;
-        if (w_var && !STREQ(norm_variant(arch, var), norm_variant(w_arch, w_var)))
-            continue;
-        if (!e2b_digest_valid(digest)) {
-            strbuf_release(&have);
-            return e2b_error_set(err, E2B_ERR_INVALID,
-                                 "image index of '%s' has a bad digest for %s", s->display,
-                                 platform);
-        }
-        strbuf_release(&have);
-        *ret_digest = xstrdup(digest);
-        *ret_platform = xasprintf("%s/%s%s%s", os, arch, var ? "/" : "", var ? var : "");
-        return 0;
-    }
-    int r = e2b_error_set(err, E2B_ERR_NOT_FOUND, "image '%s' has no %s variant (it has: %s)",
-                          s->display, platform, have.len ? have.buf : "nothing runnable");
-    strbuf_release(&have);
-    return r;
+    size_t pick;
+    if (e2b_image_index_select(j, platform, s->display, true, &pick, ret_platform, err) < 0)
+        return -1;
+    *ret_digest = xstrdup(e2b_json_str(json_array_get(json_object_get(j, "manifests"), pick), "digest"));
+    return 0;
 }
 
 /* --- blobs --- */
@@ -913,60 +818,29 @@ static int fetch_blob(struct session *s, const char *digest, const char *media_t
 
 /* --- the image manifest --- */
 
-static int descriptor(struct session *s, json_t *d, const char *what, const char **ret_digest,
-                      const char **ret_type, uint64_t *ret_size, struct e2b_error **err)
-{
-    const char *digest = e2b_json_str(d, "digest");
-    json_t *size = json_object_get(d, "size");
-    if (!json_is_object(d) || !e2b_digest_valid(digest) || !json_is_integer(size) ||
-        json_integer_value(size) < 0) {
-        if (digest && !e2b_str_has_prefix(digest, "sha256:") && strchr(digest, ':'))
-            return e2b_error_set(err, E2B_ERR_UNSUPPORTED,
-                                 "manifest of '%s': %s digest '%s' is not sha256", s->display,
-                                 what, digest);
-        return e2b_error_set(err, E2B_ERR_INVALID,
-                             "manifest of '%s': %s needs a sha256 digest and a size", s->display,
-                             what);
-    }
-    *ret_digest = digest;
-    *ret_type = e2b_json_str(d, "mediaType") ? e2b_json_str(d, "mediaType") : "";
-    *ret_size = (uint64_t)json_integer_value(size);
-    return 0;
-}
-
 static int pull_manifest(struct session *s, struct e2b_pulled_image *img, struct e2b_error **err)
 {
     _cleanup_json_ json_t *j = NULL;
     if (e2b_json_parse(img->manifest, img->manifest_len, "image manifest", &j, err) < 0)
         return e2b_error_wrap(err, "bad manifest for '%s'", s->display);
-    if (e2b_json_int(j, "schemaVersion", 0) != 2)
-        return e2b_error_set(err, E2B_ERR_UNSUPPORTED,
-                             "manifest of '%s' has schemaVersion %lld; only 2 is supported",
-                             s->display, e2b_json_int(j, "schemaVersion", 0));
-    json_t *layers = json_object_get(j, "layers");
-    if (!json_is_array(layers))
-        return e2b_error_set(err, E2B_ERR_INVALID, "manifest of '%s' has no \"layers\"",
-                             s->display);
-    size_t n = json_array_size(layers);
-    const char *digest, *mt;
-    uint64_t size;
-    if (descriptor(s, json_object_get(j, "config"), "config", &digest, &mt, &size, err) < 0)
+    _cleanup_(e2b_manifest_release) struct e2b_manifest m = {0};
+    if (e2b_manifest_parse(j, s->display, true, &m, err) < 0)
         return -1;
-    img->config_digest = xstrdup(digest);
-    img->config_media_type = xstrdup(mt);
-    if (fetch_blob(s, digest, mt, size, 0, n + 1, &img->config_path, err) < 0)
+    const struct e2b_descriptor *c = &m.config;
+    size_t n = m.n_layers;
+    img->config_digest = xstrdup(c->digest);
+    img->config_media_type = xstrdup(c->media_type ? c->media_type : "");
+    if (fetch_blob(s, c->digest, img->config_media_type, (uint64_t)c->size, 0, n + 1, &img->config_path, err) < 0)
         return -1;
     img->layers = xcalloc(n ? n : 1, sizeof(*img->layers));
     for (size_t i = 0; i < n; i++) {
-        _cleanup_free_ char *what = xasprintf("layer %zu", i + 1);
-        if (descriptor(s, json_array_get(layers, i), what, &digest, &mt, &size, err) < 0)
-            return -1;
+        const struct e2b_descriptor *d = &m.layers[i];
         struct e2b_pulled_layer *l = &img->layers[i];
         img->n_layers = i + 1;
-        l->digest = xstrdup(digest);
-        l->media_type = xstrdup(mt);
-        l->size = (int64_t)size;
-        if (fetch_blob(s, digest, mt, size, i + 1, n + 1, &l->path, err) < 0)
+        l->digest = xstrdup(d->digest);
+        l->media_type = xstrdup(d->media_type);
+        l->size = d->size;
+        if (fetch_blob(s, d->digest, d->media_type, (uint64_t)d->size, i + 1, n + 1, &l->path, err) < 0)
             return -1;
     }
     return 0;
@@ -979,7 +853,7 @@ static int pull(struct session *s, const struct e2b_imageref *ref, const char *p
     size_t len = 0;
     if (fetch_manifest(s, e2b_imageref_target(ref), true, &body, &len, &digest, &type, err) < 0)
         return -1;
-    if (is_index_type(type)) {
+    if (e2b_mt_is_index(type)) {
         _cleanup_free_ char *child = NULL;
         img->index_digest = TAKE_PTR(digest);
         if (select_platform(s, body, len, platform, &child, &img->platform, err) < 0)
@@ -989,13 +863,13 @@ static int pull(struct session *s, const struct e2b_imageref *ref, const char *p
         body = type = NULL;
         if (fetch_manifest(s, child, false, &body, &len, &digest, &type, err) < 0)
             return -1;
-        if (is_index_type(type))
+        if (e2b_mt_is_index(type))
             return e2b_error_set(err, E2B_ERR_UNSUPPORTED,
                                  "image '%s': nested image indexes are not supported", s->display);
     } else {
         img->platform = xstrdup(platform);
     }
-    if (!is_manifest_type(type))
+    if (!e2b_mt_is_manifest(type))
         return e2b_error_set(err, E2B_ERR_UNSUPPORTED,
                              "image '%s' has a manifest of type '%s', which is not supported",
                              s->display, type);
@@ -1012,8 +886,8 @@ int e2b_registry_pull(const char *refstr, const struct e2b_registry_opts *opts,
     static const struct e2b_registry_opts no_opts;
     const struct e2b_registry_opts *o = opts ? opts : &no_opts;
     memset(ret, 0, sizeof(*ret));
-    const char *platform = o->platform ? o->platform : HOST_PLATFORM;
-    if (e2b_platform_check(platform, err) < 0)
+    const char *platform;
+    if (e2b_platform_resolve(o->platform, &platform, err) < 0)
         return -1;
     _cleanup_(e2b_imageref_release) struct e2b_imageref ref = {0};
     if (e2b_imageref_parse(refstr, &ref, err) < 0)

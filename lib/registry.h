@@ -25,11 +25,6 @@
 
 #include "error.h"
 
-#define E2B_MT_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
-#define E2B_MT_OCI_INDEX "application/vnd.oci.image.index.v1+json"
-#define E2B_MT_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
-#define E2B_MT_DOCKER_LIST "application/vnd.docker.distribution.manifest.list.v2+json"
-
 /* Progress of one blob (config or layer); called as bytes arrive, and
  * once with done == total (cached = true) for a blob already in the cache. */
 struct e2b_pull_progress {
@@ -89,8 +84,6 @@ char *e2b_blob_cache_dir(void);
 bool e2b_registry_is_loopback(const char *host);
 /* "sha256:<hex>" of a file's content, for checking blobs. */
 int e2b_blob_digest_file(const char *path, char **ret_digest, struct e2b_error **err);
-/* Check "os/arch[/variant]". */
-int e2b_platform_check(const char *platform, struct e2b_error **err);
 /* Basic credentials for a registry from the auth files (see above); 0 and
  * NULLs when there are none, <0 when a file is unreadable or malformed. */
 int e2b_registry_find_credentials(const char *registry, const char *auth_file, char **ret_user,

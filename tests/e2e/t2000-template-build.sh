@@ -107,8 +107,10 @@ test_expect_success '.dockerignore: an exception inside an excluded directory is
     test_expect_code 1 e2b template build -n tdi di 2>err && test_grep "COPY junk: not in the build context" err
 '
 
-test_expect_success 'template list shows it' '
-    e2b template list --json > list && grep -q "$(cat id)" list
+test_expect_success 'template list shows it, names as plain text' '
+    e2b template list --json > list && grep -q "$(cat id)" list &&
+    e2b template list > table && grep "^$(cat id) " table > row &&
+    test_grep " t1 " row && test_grep -v "\\[" table
 '
 
 test_expect_success 'e2b.toml read and template_id written back' '

@@ -318,9 +318,11 @@ test_expect_success 'file capabilities and xattrs survive from layers and the co
 '
 
 test_expect_success 'nothing left mounted or staged' '
-    ! grep -q "$TRASH" /proc/self/mountinfo &&
-    test -z "$(ls "$E2B_DATA_DIR/templates/.staging" 2>/dev/null)" &&
-    test -z "$(ls "$E2B_DATA_DIR/cache/build/layers" | grep tmp)"
+    test_grep -v "$TRASH" /proc/self/mountinfo &&
+    { ls -A "$E2B_DATA_DIR/templates/.staging" > staged 2>/dev/null || : > staged; } &&
+    test_cmp /dev/null staged &&
+    { ls "$E2B_DATA_DIR/cache/build/layers" | grep tmp > tmps || :; } &&
+    test_cmp /dev/null tmps
 '
 
 test_done

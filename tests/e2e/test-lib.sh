@@ -60,7 +60,10 @@ _report() { # status desc
     else
         test_failed=$((test_failed + 1))
         echo "not ok $test_count - $2"
-        [ -s "$TRASH/.test-output" ] && sed 's/^/#   /' "$TRASH/.test-output" | tail -n 40
+        # on stderr too: prove shows a script's stderr, not its TAP comments
+        { echo "# $(basename "$0") test $test_count failed: $2"
+          [ -s "$TRASH/.test-output" ] && sed 's/^/#   /' "$TRASH/.test-output" | tail -n 40; } |
+            tee /dev/stderr
     fi
 }
 

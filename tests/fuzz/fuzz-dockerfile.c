@@ -1,15 +1,9 @@
-/* fuzz-dockerfile.c - fuzz the Dockerfile parser, expander and JSON dump.
- *
- *   libFuzzer:  clang -DE2B_LIBFUZZER -fsanitize=fuzzer,address ... (see `make fuzz`)
- *   replay:     cc ... -fsanitize=address,undefined; ./fuzz-dockerfile [DIR|FILE...]
- *               (default: tests/fuzz/corpus/dockerfile), exit 0 when every input ran.
+/* fuzz-dockerfile.c - the Dockerfile parser, stage selection, the JSON dump
+ * and the word expander, on any text. Every failure must carry a message.
  */
 #include "dockerfile.h"
 #include "dockerfile-expand.h"
-
-#include <sys/stat.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz.h"
 
 static const char *lookup(void *ud, const char *name)
 {
@@ -44,9 +38,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         err = NULL;
         e2b_dockerfile_free(df);
     } else {
-        /* every failure carries a message */
-        if (!err || !err->msg)
-            abort();
+        FUZZ_ASSERT(err && err->msg); /* every failure carries a message */
         e2b_error_free(err);
         err = NULL;
     }
@@ -69,69 +61,3 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     return 0;
 }
-
-#ifndef E2B_LIBFUZZER
-static int run_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, "fuzz-dockerfile: cannot open '%s': %s\n", path, strerror(errno));
-        return -1;
-    }
-    char *buf = NULL;
-    size_t len = 0, cap = 0, n;
-    char chunk[65536];
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-        if (len + n > cap)
-            buf = xrealloc(buf, cap = (len + n) * 2);
-        memcpy(buf + len, chunk, n);
-        len += n;
-    }
-    fclose(f);
-    LLVMFuzzerTestOneInput((const uint8_t *)(buf ? buf : ""), len);
-    free(buf);
-    return 0;
-}
-
-static int run_path(const char *path, int *count)
-{
-    struct stat sb;
-    if (stat(path, &sb) < 0) {
-        fprintf(stderr, "fuzz-dockerfile: cannot stat '%s': %s\n", path, strerror(errno));
-        return -1;
-    }
-    if (!S_ISDIR(sb.st_mode)) {
-        (*count)++;
-        return run_file(path);
-    }
-    DIR *d = opendir(path);
-    if (!d) {
-        fprintf(stderr, "fuzz-dockerfile: cannot open '%s': %s\n", path, strerror(errno));
-        return -1;
-    }
-    int r = 0;
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        if (de->d_name[0] == '.')
-            continue;
-        char *p = xasprintf("%s/%s", path, de->d_name);
-        if (run_path(p, count) < 0)
-            r = -1;
-        free(p);
-    }
-    closedir(d);
-    return r;
-}
-
-int main(int argc, char **argv)
-{
-    int count = 0, r = 0;
-    if (argc < 2)
-        r = run_path("tests/fuzz/corpus/dockerfile", &count);
-    for (int i = 1; i < argc; i++)
-        if (run_path(argv[i], &count) < 0)
-            r = -1;
-    printf("fuzz-dockerfile: replayed %d input%s\n", count, count == 1 ? "" : "s");
-    return r < 0 || count == 0 ? 1 : 0;
-}
-#endif

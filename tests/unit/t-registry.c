@@ -15,6 +15,8 @@
  * `t-registry GROUP` runs only that group of pull tests.
  */
 #include "fsutil.h"
+#include "image-manifest.h"
+#include "platform.h"
 #include "imageref.h"
 #include "json.h"
 #include "registry.h"
