@@ -85,7 +85,7 @@ test_expect_success 'every man source has a command in the table' '
 '
 
 test_expect_success 'bash completion lists a group'"'"'s verbs, by name and by alias' '
-    cat > comp.bash <<-\EOF
+    cat > comp.bash <<-\EOF &&
 	. "$1"
 	COMP_WORDS=(e2b $2 ""); COMP_CWORD=$3; _e2b; printf "%s\n" "${COMPREPLY[@]}"
 	EOF

@@ -20,8 +20,8 @@ test_expect_success 'the installed binary runs and man finds its pages' '
 '
 
 test_expect_success 'the guest agent is static: it runs in any root filesystem' '
-    file "$TRASH/root/opt/e2b/lib/e2b/envd" 2>/dev/null | grep -q "statically linked" ||
-    ! ldd "$TRASH/root/opt/e2b/lib/e2b/envd" >/dev/null 2>&1
+    { file "$TRASH/root/opt/e2b/lib/e2b/envd" 2>/dev/null | grep -q "statically linked" ||
+      ! ldd "$TRASH/root/opt/e2b/lib/e2b/envd" >/dev/null 2>&1; }
 '
 
 test_expect_success 'a link named envd runs the guest agent applet' '

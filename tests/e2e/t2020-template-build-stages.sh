@@ -321,7 +321,7 @@ test_expect_success 'nothing left mounted or staged' '
     test_grep -v "$TRASH" /proc/self/mountinfo &&
     { ls -A "$E2B_DATA_DIR/templates/.staging" > staged 2>/dev/null || : > staged; } &&
     test_cmp /dev/null staged &&
-    { ls "$E2B_DATA_DIR/cache/build/layers" | grep tmp > tmps || :; } &&
+    { ls "$E2B_DATA_DIR/cache/build/layers" | grep "\.tmp-" > tmps || :; } &&
     test_cmp /dev/null tmps
 '
 

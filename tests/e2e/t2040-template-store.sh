@@ -135,7 +135,7 @@ test_expect_success 'the next build cleans what the killed one left (staging, la
     printf "FROM oci:%s\nRUN echo v3 > /version\n" "$TRASH/bb:1" > slow/Dockerfile &&
     e2b template build -n tslow slow > /dev/null 2>&1 &&
     test -z "$(staging)" &&
-    test -z "$(ls "$E2B_DATA_DIR/cache/build/layers" | grep tmp)" &&
+    test -z "$(ls "$E2B_DATA_DIR/cache/build/layers" | grep "\.tmp-")" &&
     test -z "$(ls -a "$E2B_DATA_DIR/cache/roots" 2>/dev/null | grep "^\.tmp-")" &&
     test -z "$(ls /sys/fs/cgroup/*/e2b/ /sys/fs/cgroup/e2b/ 2>/dev/null | grep "^build-$(cat bpid)-")"
 '

@@ -222,13 +222,13 @@ test_expect_success 'a body over the limit is 413' '
 '
 
 test_expect_success 'malformed HTTP is 400 and the server stays up' '
-    printf "GARBAGE\r\n\r\n" | curl -s --max-time 5 -o "$TRASH/out" telnet://127.0.0.1:$ENVD_PORT || true
+    { printf "GARBAGE\r\n\r\n" | curl -s --max-time 5 -o "$TRASH/out" telnet://127.0.0.1:$ENVD_PORT || true; } &&
     grep -q "400 Bad Request" "$TRASH/out" &&
-    printf "POST /process.Process/List HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n" |
-        curl -s --max-time 5 -o "$TRASH/out" telnet://127.0.0.1:$ENVD_PORT || true
+    { printf "POST /process.Process/List HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n" |
+        curl -s --max-time 5 -o "$TRASH/out" telnet://127.0.0.1:$ENVD_PORT || true; } &&
     grep -q "400 Bad Request" "$TRASH/out" &&
-    printf "GET /health HTTP/1.1\r\nContent-Length: -5\r\n\r\n" |
-        curl -s --max-time 5 -o "$TRASH/out" telnet://127.0.0.1:$ENVD_PORT || true
+    { printf "GET /health HTTP/1.1\r\nContent-Length: -5\r\n\r\n" |
+        curl -s --max-time 5 -o "$TRASH/out" telnet://127.0.0.1:$ENVD_PORT || true; } &&
     grep -q "400 Bad Request" "$TRASH/out" && envd_alive
 '
 
@@ -246,13 +246,13 @@ test_expect_success 'every response carries CORS headers, errors and the preflig
     cors -X POST -H "Content-Type: text/plain" -d "{}" "$ENVD_URL/process.Process/List" &&
     cors -X OPTIONS -H "Access-Control-Request-Method: POST" "$ENVD_URL/process.Process/Start" &&
     grep -q "^Access-Control-Allow-Methods: .*POST" "$TRASH/hdr" &&
-    printf "GARBAGE\r\n\r\n" | curl -s --max-time 5 -o "$TRASH/out" telnet://127.0.0.1:$ENVD_PORT || true
+    { printf "GARBAGE\r\n\r\n" | curl -s --max-time 5 -o "$TRASH/out" telnet://127.0.0.1:$ENVD_PORT || true; } &&
     grep -q "400 Bad Request" "$TRASH/out" && grep -q "^Access-Control-Allow-Origin: \*" "$TRASH/out"
 '
 
 test_expect_success 'a client that hangs up mid-stream does not hurt' '
-    curl -s --max-time 1 -o /dev/null -X POST -H "Content-Type: application/connect+json" \
-        --data-binary @"$TRASH/req.bin" "$ENVD_URL/process.Process/Start" || true
+    { curl -s --max-time 1 -o /dev/null -X POST -H "Content-Type: application/connect+json" \
+        --data-binary @"$TRASH/req.bin" "$ENVD_URL/process.Process/Start" || true; } &&
     frame "{\"process\":{\"cmd\":\"sleep\",\"args\":[\"2\"]}}" >"$TRASH/sleep.bin" &&
     { curl -s --max-time 0.5 -o /dev/null -X POST -H "Content-Type: application/connect+json" \
         --data-binary @"$TRASH/sleep.bin" "$ENVD_URL/process.Process/Start" || true; } &&

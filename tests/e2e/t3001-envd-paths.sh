@@ -115,8 +115,8 @@ if test_have_root && grep -q "^nobody:" /etc/passwd; then
     echo pw >"$P/secret/password.txt"
     test_expect_success 'a recursive watch as nobody skips what nobody cannot read' '
         frame "{\"path\":\"$P\",\"recursive\":true,\"includeEntry\":true}" >"$TRASH/pw.req" &&
-        { curl -s -N --max-time 5 -o "$TRASH/pw.raw" -X POST -H "Content-Type: application/connect+json" \
-            -H "$NOBODY" --data-binary @"$TRASH/pw.req" "$ENVD_URL/filesystem.Filesystem/WatchDir" || true; } &
+        { { curl -s -N --max-time 5 -o "$TRASH/pw.raw" -X POST -H "Content-Type: application/connect+json" \
+            -H "$NOBODY" --data-binary @"$TRASH/pw.req" "$ENVD_URL/filesystem.Filesystem/WatchDir" || true; } & } &&
         wait_for 30 test -s "$TRASH/pw.raw" &&
         echo changed >>"$P/secret/password.txt" && echo new >"$P/secret/more.txt" &&
         echo seen >"$P/open/seen.txt" && wait &&

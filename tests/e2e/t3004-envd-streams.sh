@@ -84,16 +84,17 @@ if [ -n "${E2B_TEST_ASAN:-}" ]; then
     test_skip 'a slow reader does not make envd buffer without bound' 'memory use is not meaningful under ASan'
 else
 test_expect_success 'a slow reader does not make envd buffer without bound' '
-    timeout 5 curl -s --limit-rate 1M -o /dev/null -X POST -H "Content-Type: application/connect+json" \
-        -H "Connect-Timeout-Ms: 2000" --data-binary @"$(frame "{\"process\":{\"cmd\":\"yes\"}}" >"$TRASH/yes.bin"; echo "$TRASH/yes.bin")" \
-        "$ENVD_URL/process.Process/Start" || true
+    frame "{\"process\":{\"cmd\":\"yes\"}}" >"$TRASH/yes.bin" &&
+    { timeout 5 curl -s --limit-rate 1M -o /dev/null -X POST -H "Content-Type: application/connect+json" \
+        -H "Connect-Timeout-Ms: 2000" --data-binary @"$TRASH/yes.bin" \
+        "$ENVD_URL/process.Process/Start" || true; } &&
     hwm=$(awk "/^VmHWM/ {print \$2}" /proc/$ENVD_PID/status) &&
     echo "VmHWM $hwm kB" && test "$hwm" -lt 16384 && envd_alive
 '
 # Descendants (eight yes on a 1 MiB pipe, F_SETPIPE_SZ) keep writing after
 # the process exited: envd must not read that faster than the client takes it.
 test_expect_success 'output left after the exit goes no faster than a slow reader takes it' '
-    echo 5 >/proc/$ENVD_PID/clear_refs 2>/dev/null
+    { echo 5 >/proc/$ENVD_PID/clear_refs 2>/dev/null || :; } &&
     big_pipe="python3 -c \\\"import fcntl; fcntl.fcntl(1, 1031, 1 << 20)\\\"" &&
     frame "{\"process\":{\"cmd\":\"/bin/sh\",\"args\":[\"-c\",\"$big_pipe; for i in 1 2 3 4 5 6 7 8; do yes & done; sleep 0.3; exit 0\"]}}" >"$TRASH/left.bin" &&
     { timeout 5 curl -s --limit-rate 1M -o /dev/null -X POST -H "Content-Type: application/connect+json" \
@@ -210,7 +211,7 @@ test_expect_success 'WatchDir ends with resource_exhausted when the kernel queue
     { curl -s -N --max-time 60 -o "$TRASH/fl.raw" -X POST -H "Content-Type: application/connect+json" \
         --data-binary @"$TRASH/fl.req" "$ENVD_URL/filesystem.Filesystem/WatchDir" & } &&
     wait_for 50 test -s "$TRASH/fl.raw" &&
-    kill -STOP $ENVD_PID && many "$TRASH/flooded" $((QMAX + 500)); kill -CONT $ENVD_PID &&
+    kill -STOP $ENVD_PID && { many "$TRASH/flooded" $((QMAX + 500)); kill -CONT $ENVD_PID; } &&
     wait && unframe <"$TRASH/fl.raw" >"$TRASH/out" &&
     grep -q "^END .*resource_exhausted.*overflowed" "$TRASH/out" && envd_alive
 '
@@ -255,8 +256,8 @@ test_expect_success 'WatchDir on a file or a missing path fails' '
 
 test_expect_success 'WatchDir streams a start event then file events' '
     frame "{\"path\":\"$W\"}" >"$TRASH/w.req" &&
-    { curl -s -N --max-time 4 -o "$TRASH/w.raw" -X POST -H "Content-Type: application/connect+json" \
-        --data-binary @"$TRASH/w.req" "$ENVD_URL/filesystem.Filesystem/WatchDir" || true; } &
+    { { curl -s -N --max-time 4 -o "$TRASH/w.raw" -X POST -H "Content-Type: application/connect+json" \
+        --data-binary @"$TRASH/w.req" "$ENVD_URL/filesystem.Filesystem/WatchDir" || true; } & } &&
     wait_for 30 test -s "$TRASH/w.raw" && echo x >"$W/streamed.txt" && wait &&
     unframe <"$TRASH/w.raw" >"$TRASH/out" &&
     head -n 1 "$TRASH/out" | grep -qx "{\"start\":{}}" &&
@@ -265,9 +266,8 @@ test_expect_success 'WatchDir streams a start event then file events' '
 '
 
 test_expect_success 'envd serves a unix socket alone with --unix --no-tcp' '
-    "$ENVD_BIN" --unix "$TRASH/envd.sock" --no-tcp >"$TRASH/unix.log" 2>&1 &
-    upid=$!
-    test_when_finished "kill $upid"
+    { "$ENVD_BIN" --unix "$TRASH/envd.sock" --no-tcp >"$TRASH/unix.log" 2>&1 & } &&
+    upid=$! && test_when_finished "kill $upid" &&
     wait_for 50 test -S "$TRASH/envd.sock" &&
     test "$(curl -s -o /dev/null -w "%{http_code}" --unix-socket "$TRASH/envd.sock" http://x/health)" = 204 &&
     curl -s --unix-socket "$TRASH/envd.sock" -X POST -H "Content-Type: application/json" -d "{}" \

@@ -63,7 +63,7 @@ test_expect_success 'exec: e2b failures exit 125 with a clear message' '
 '
 
 test_expect_success 'exec: output streams as it is produced' '
-    ex "$U" "echo first; i=0; while ! test -e $TRASH/go && test \$i -lt 1200; do sleep 0.1; i=\$((i+1)); done; echo second" >stream.out &
+    { ex "$U" "echo first; i=0; while ! test -e $TRASH/go && test \$i -lt 1200; do sleep 0.1; i=\$((i+1)); done; echo second" >stream.out & } &&
     p=$! &&
     wait_for 600 grep -q first stream.out &&
     ! grep -q second stream.out &&

@@ -85,9 +85,7 @@ test_expect_success 'kill -9 of the CLI in the middle of exec, then kill: nothin
 '
 
 test_expect_success 'a dead supervisor'"'"'s pid taken by another process: kill and list leave that process alone' '
-    sleep 300 &
-    victim=$!
-    test_when_finished "kill $victim"
+    { sleep 300 & } && victim=$! && test_when_finished "kill $victim" &&
     sbx_create host && id=$SBX &&
     sup=$(state "$id" supervisorPid) && init=$(state "$id" initPid) &&
     kill -9 "$sup" && wait_for 100 sh -c "! kill -0 $init 2>/dev/null" &&
@@ -98,14 +96,15 @@ test_expect_success 'a dead supervisor'"'"'s pid taken by another process: kill 
 '
 
 test_expect_success 'the supervisor leaves its creator'"'"'s cgroup: killing that job (as a session end does) leaves the sandbox running' '
-    h=/sys/fs/cgroup/systemd; [ -f $h/cgroup.procs ] || h=/sys/fs/cgroup
+    h=/sys/fs/cgroup/systemd && { [ -f $h/cgroup.procs ] || h=/sys/fs/cgroup; } &&
     job=$h/e2b-t4200-job.$$ &&
     mkdir "$job" && test_when_finished "rmdir $job" &&
     sh -c "echo \$\$ > $job/cgroup.procs && exec e2b sandbox create -d host" > id && id=$(cat id) &&
     test_atexit "e2b sandbox kill $id" &&
     for i in $(seq 50); do
         pids=$(cat "$job/cgroup.procs") && [ -n "$pids" ] || break
-        kill -9 $pids; sleep 0.1
+        kill -9 $pids || :
+        wait_for 10 sh -c "test -z \"\$(cat $job/cgroup.procs)\"" && break
     done &&
     test -z "$(cat "$job/cgroup.procs")" &&
     test "$(e2b sandbox exec "$id" echo alive)" = alive &&
@@ -134,14 +133,14 @@ test_expect_success 'kill -9 of a create in flight leaves nothing once reaped' '
 test_expect_success 'creates racing the reaper (every e2b run reaps) all live' '
     # Each create and each list reaps dead sandboxes; a sandbox being born
     # must never look dead to them.
-    ( i=0; while [ $i -lt 300 ] && [ ! -e creates.done ]; do e2b sandbox list -q >/dev/null 2>&1; i=$((i+1)); done ) &
+    { ( i=0; while [ $i -lt 300 ] && [ ! -e creates.done ]; do e2b sandbox list -q >/dev/null 2>&1; i=$((i+1)); done ) & } &&
     lister=$! &&
     for round in 1 2 3 4 5; do
         for j in 1 2 3 4 5 6; do (e2b sandbox create -d host --timeout 120 >> ids 2>> errs || echo fail >> errs) & done
-        wait_for 600 sh -c "test \$(cat ids 2>/dev/null | wc -l) -ge $((round * 6)) || test -s errs"
-    done
-    touch creates.done && wait $lister;
-    test ! -s errs || { cat errs; false; } &&
+        wait_for 600 sh -c "test \$(cat ids 2>/dev/null | wc -l) -ge $((round * 6)) || test -s errs" || break
+    done &&
+    touch creates.done && wait $lister &&
+    { test ! -s errs || { cat errs; false; }; } &&
     test "$(wc -l < ids)" = 30 &&
     for id in $(cat ids); do test "$(e2b sandbox exec "$id" "echo ok")" = ok || return 1; done &&
     e2b sandbox kill --all -q && for id in $(cat ids); do sbx_wait_gone "$id" || return 1; done

@@ -70,8 +70,8 @@ test_expect_success 'privileged system calls are refused unprivileged too (mount
     ue2b sandbox exec "$ID" "cat > /tmp/probe && chmod +x /tmp/probe" < probe &&
     envd_in=$(ue2b sandbox exec "$ID" "for p in /proc/[0-9]*; do [ \"\$(cat \$p/comm)\" = envd ] && basename \$p; done | head -1") &&
     port=$(free_port) &&
-    { ue2b sandbox exec "$ID" "/tmp/probe $port $envd_in" > probe.out; rc=$?; } ;
-    cat probe.out; echo "probe exit $rc"
+    { ue2b sandbox exec "$ID" "/tmp/probe $port $envd_in" > probe.out; rc=$?; } &&
+    cat probe.out && echo "probe exit $rc" &&
     test_grep -v "^ALLOWED" probe.out && test_grep "^0 allowed" probe.out && test $rc = 0 &&
     test_must_fail ue2b sandbox exec "$ID" "mount -t tmpfs none /mnt" &&
     test_must_fail ue2b sandbox exec "$ID" "unshare -U -m true"
@@ -80,7 +80,7 @@ test_expect_success 'privileged system calls are refused unprivileged too (mount
 test_expect_success 'a fork bomb is stopped by the process limit, the user'"'"'s other processes are not' '
     ue2b sandbox create -d host --pids 64 > bid 2>/dev/null && B=$(cat bid) &&
     init=$(init_of "$B") && pidns=$(readlink /proc/$init/ns/pid) &&
-    inside() { n=0; for p in /proc/[0-9]*; do [ "$(readlink $p/ns/pid 2>/dev/null)" = "$pidns" ] && n=$((n + 1)); done; echo $n; }
+    inside() { n=0; for p in /proc/[0-9]*; do [ "$(readlink $p/ns/pid 2>/dev/null)" = "$pidns" ] && n=$((n + 1)); done; echo $n; } &&
     # forks for as long as it can, and keeps trying
     ue2b sandbox exec -b "$B" "python3 -c \"import os, time
 while True:

@@ -86,7 +86,7 @@ test_expect_success 'an unknown sandbox or a bad port: 502 / 400, and still serv
 '
 
 test_expect_success 'many requests at once to the port' '
-    for i in 1 2 3 4 5 6 7 8; do hdr -o "par$i.out" "$URL/big?n=3000000" & done; wait &&
+    for i in 1 2 3 4 5 6 7 8; do hdr -o "par$i.out" "$URL/big?n=3000000" & done && wait &&
     for i in 1 2 3 4 5 6 7 8; do test "$(wc -c <"par$i.out")" = 3000000 || return 1; done
 '
 

@@ -113,7 +113,7 @@ test_expect_success 'a slow head gets 408 and the connection closed, in bounded 
 	assert got.startswith(b"HTTP/1.1 408"), got
 	assert 1.5 < took < 10, took
 	EOF
-    { timeout 60 python3 slow.py > slow.out 2>&1; echo $? > slow.rc; } &
+    { { timeout 60 python3 slow.py > slow.out 2>&1; echo $? > slow.rc; } & } &&
     alive &&
     wait_for 150 test -s slow.rc && test "$(cat slow.rc)" = 0
 '
@@ -177,7 +177,7 @@ test_expect_success 'wrong methods are 405 with Allow; 204 carries no Content-Le
 '
 
 test_expect_success 'keys made at the same time are all kept, and all work' '
-    for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16; do e2b key create -q --name "par$i" > "k$i" & done; wait &&
+    for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16; do e2b key create -q --name "par$i" > "k$i" & done && wait &&
     test "$(e2b --json key list | grep -c "\"name\": \"par")" = 16 &&
     for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16; do
         test "$(curl -s -o /dev/null -w "%{http_code}" -H "X-API-Key: $(cat k$i)" "http://127.0.0.1:$PORT/v2/sandboxes")" = 200 || return 1

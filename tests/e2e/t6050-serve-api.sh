@@ -79,7 +79,7 @@ test_expect_success 'create: bad types and fields this server cannot honour are 
 test_expect_success 'creates at the same time: all made, in parallel, each its own' '
     for i in 1 2 3 4 5 6 7 8; do
         curl -s -o "par$i" -w "%{http_code}" -X POST -H "X-API-Key: $KEY" --data-binary "{\"templateID\":\"host\",\"metadata\":{\"n\":\"$i\"}}" "$URL/v2/sandboxes" > "par$i.code" &
-    done; wait &&
+    done && wait &&
     for i in 1 2 3 4 5 6 7 8; do test "$(cat par$i.code)" = 201 || return 1; done &&
     test "$(cat par? | python3 -c "import json,sys; print(len({json.loads(l)[\"sandboxID\"] for l in sys.stdin.read().replace(\"}{\", \"}\n{\").splitlines()}))")" = 8 &&
     test "$(api GET "/v2/sandboxes?metadata=n%3D3")" = 200 && test "$(field "len(d)")" = 1 &&

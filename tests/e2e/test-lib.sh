@@ -67,7 +67,60 @@ _report() { # status desc
     fi
 }
 
-test_expect_success() { # desc body
+# Prerequisites, as git's test-lib has them: a test that names one
+# (test_expect_success PREREQ[,PREREQ...] 'desc' 'body') is skipped, and
+# says why, when it is not met. test_set_prereq sets one; a lazy one is a
+# script run (in a subshell) the first time a test asks for it.
+_PREREQ_DIR=$TRASH/.prereqs
+mkdir -p "$_PREREQ_DIR"
+test_set_prereq() { : > "$_PREREQ_DIR/$1.yes"; }
+test_lazy_prereq() { printf '%s\n' "$2" > "$_PREREQ_DIR/$1.lazy"; }
+test_have_prereq() { # PREREQ[,PREREQ...]; the missing ones in $_missing_prereq
+    _missing_prereq=
+    local p IFS=,
+    for p in $1; do
+        if [ ! -e "$_PREREQ_DIR/$p.yes" ] && [ ! -e "$_PREREQ_DIR/$p.no" ] && [ -e "$_PREREQ_DIR/$p.lazy" ]; then
+            if (cd "$TRASH" && eval "$(cat "$_PREREQ_DIR/$p.lazy")") >/dev/null 2>&1; then
+                : > "$_PREREQ_DIR/$p.yes"
+            else
+                : > "$_PREREQ_DIR/$p.no"
+            fi
+        fi
+        [ -e "$_PREREQ_DIR/$p.yes" ] || _missing_prereq=${_missing_prereq:+$_missing_prereq,}$p
+    done
+    [ -z "$_missing_prereq" ]
+}
+test_lazy_prereq BUSYBOX 'command -v busybox'
+test_lazy_prereq ROOT 'test "$(id -u)" = 0'
+
+# A test body is one &&-chain: a command whose failure is not chained is
+# ignored by `set -e` rules in places (in `a; b`, `if`, `!`, ...) and hides
+# a broken test. So each body is first run as "(exit 117) && BODY": a body
+# that is one chain runs nothing of itself and exits 117; anything else
+# (a line not joined with &&, a stray `;`) runs and exits otherwise. As in
+# git's test-lib (chain-lint); E2B_TEST_CHAIN_LINT=0 turns it off. The lint
+# runs with an empty PATH, so what a broken body does run finds no program.
+_chain_lint() { # body
+    [ "${E2B_TEST_CHAIN_LINT:-1}" = 0 ] && return 0
+    (PATH=/nonexistent; eval "(exit 117) && $1") >/dev/null 2>&1 </dev/null
+    [ $? = 117 ]
+}
+
+test_expect_success() { # [prereq] desc body
+    if [ $# = 3 ]; then
+        if ! test_have_prereq "$1"; then
+            test_skip "$2" "missing $_missing_prereq"
+            return 0
+        fi
+        shift
+    fi
+    if ! _chain_lint "$2"; then
+        # not run: a body that is not one chain can pass whatever it tests
+        echo "broken &&-chain: every line of the body but the last must end in && (or be inside a compound command); not run" > "$TRASH/.test-output"
+        _run_file "$_CLEANUPS"
+        _report 1 "$1"
+        return 0
+    fi
     (set -e; eval "$2") >"$TRASH/.test-output" 2>&1
     local rc=$?
     _run_file "$_CLEANUPS"

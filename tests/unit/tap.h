@@ -2,7 +2,9 @@
  *
  *   int main(void) { ok(1 + 1 == 2, "adds"); is_str(s, "x", "name"); return tap_done(); }
  *
- * Exit status: 0 all passed, 1 some failed; call tap_skip_all() to skip (77).
+ * Exit status: 0 all passed, 1 some failed. tap_skip_all() skips the whole
+ * program: it prints "1..0 # SKIP why" and exits 0, which prove counts as
+ * skipped (a non-zero status would count as a failure).
  */
 #ifndef E2B_TAP_H
 #define E2B_TAP_H
