@@ -19,7 +19,7 @@
 #ifndef E2B_LOCAL_SANDBOX_H
 #define E2B_LOCAL_SANDBOX_H
 
-#include "backend.h"
+#include "json.h"
 
 struct e2b_local_options {
     const char *template;  /* "host" or a template ID/name in the store */
