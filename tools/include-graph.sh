@@ -1,12 +1,12 @@
 #!/bin/sh
 # include-graph.sh [DIR] - report include circles between modules of lib/ and cmd/.
 #
-# A module is a file's basename without its extension: lib/X.c and lib/X.h
-# are one module. An edge A -> B is an `#include "B.h"` line in a file of A
-# (system headers, <...>, are not modules). Prints every circle found (each
-# as `a -> b -> ... -> a`) and exits 1 if there is one, 0 if the graph is a
-# layered stack. Modules of lib/ and cmd/ with the same name are one node:
-# cmd/ includes lib/ headers with -Ilib, so a name means one header.
+# A module is a file's path without its extension: lib/X.c and lib/X.h are
+# one module, lib/X. An edge A -> B is an `#include "B.h"` line in a file of
+# A, resolved as the compiler does: the including file's own directory
+# first, then lib/ (-Ilib); system headers, <...>, are not modules. Prints a
+# circle for every include that closes one (`lib/a -> lib/b -> lib/a`) and
+# exits 1 if there is any, 0 when the modules stack in layers.
 set -u
 top=${1:-$(cd "$(dirname "$0")/.." && pwd)}
 cd "$top" || exit 2
@@ -18,15 +18,16 @@ for f in lib/*.c lib/*.h cmd/*.c cmd/*.h; do
         /^[ \t]*#[ \t]*include[ \t]*"/ {
             s = $0
             sub(/^[^"]*"/, "", s); sub(/".*$/, "", s)
-            n = file; sub(/^.*\//, "", n); sub(/\.[^.]*$/, "", n)
-            t = s;    sub(/^.*\//, "", t); sub(/\.[^.]*$/, "", t)
-            if (t != n) print n, t, s
+            print file, s
         }' "$f"
-done | while read -r from to hdr; do
-    # Only headers of this tree are modules (tests/, system paths are not).
-    if [ -f "lib/$hdr" ] || [ -f "cmd/$hdr" ]; then
-        echo "$from $to"
+done | while read -r file hdr; do
+    dir=${file%/*}
+    if [ -f "$dir/$hdr" ]; then to="$dir/$hdr"
+    elif [ -f "lib/$hdr" ]; then to="lib/$hdr"
+    else continue   # not a header of this tree
     fi
+    from=${file%.*} to=${to%.*}
+    [ "$from" = "$to" ] || echo "$from $to"
 done | sort -u | awk '
     { adj[$1] = adj[$1] " " $2; nodes[$1] = 1; nodes[$2] = 1 }
     # Depth-first search; colour 1 = on the stack, 2 = done. A back edge to a
