@@ -22,7 +22,7 @@ static const struct e2b_column detail_cols[] = {
     {"sandboxID", "Sandbox ID"}, {"templateID", "Template ID"}, {"alias", "Alias"},
     {"state", "State"},          {"startedAt", "Started at"},   {"endAt", "End at"},
     {"cpuCount", "vCPUs"},       {"memoryMB", "Memory MiB"},    {"diskSizeMB", "Disk MiB"},
-    {"envdVersion", "envd version"}, {"allowInternetAccess", "Internet"},
+    {"envdVersion", "envd version"}, {"runtime", "Runtime"}, {"allowInternetAccess", "Internet"},
     {"limits", "Limits"},        {"lifecycle", "Lifecycle"},  {"metadata", "Metadata"},
     {NULL, NULL},
 };
