@@ -881,7 +881,7 @@ int e2b_build_run(const struct e2b_build_opts *o, json_t **ret_meta, struct e2b_
     int r = -1;
     const char *fin_mounted = NULL;
     _cleanup_free_ char *fin = NULL, *fin_up = NULL, *fin_wk = NULL, *fin_mnt = NULL;
-    _cleanup_free_ char *marker = NULL, *image = NULL, *now = NULL, *root = NULL;
+    _cleanup_free_ char *marker = NULL, *image = NULL, *root = NULL;
     if (e2b_build_cache_open(&b.cache, o->no_cache, err) < 0)
         goto out;
     e2b_run_clean_stale();
@@ -987,20 +987,13 @@ int e2b_build_run(const struct e2b_build_opts *o, json_t **ret_meta, struct e2b_
     e2b_rm_rf(b.work, NULL);
     if (e2b_ext4_from_dir(root, image, o->disk_headroom_mb, &size_mb, err) < 0)
         goto out;
-    now = e2b_rfc3339(e2b_wall_ms());
-    json_t *meta = json_pack("{s:s,s:s,s:i,s:i,s:i,s:b,s:[s],s:[s],s:s,s:s,s:s,s:s}", "templateID",
-                             txn.template_id, "buildID", txn.build_id, "cpuCount", (int)(o->cpu_count ?: 2),
-                             "memoryMB", (int)(o->memory_mb ?: 512), "diskSizeMB", (int)size_mb, "public", 0,
-                             "aliases", o->name, "names", o->name, "createdAt", now, "updatedAt", now,
-                             "envdVersion", E2B_VERSION, "buildStatus", "ready");
-    json_t *tags = json_array();
-    for (const char *const *t2 = o->tags; t2 && *t2; t2++)
-        json_array_append_new(tags, json_string(*t2));
-    if (!json_array_size(tags))
-        json_array_append_new(tags, json_string("default"));
-    json_object_set_new(meta, "tags", tags);
-    json_object_set_new(meta, "startCmd", o->start_cmd ? json_string(o->start_cmd) : json_null());
-    json_object_set_new(meta, "readyCmd", o->ready_cmd ? json_string(o->ready_cmd) : json_null());
+    struct e2b_template_info ti = {
+        .template_id = txn.template_id, .build_id = txn.build_id, .name = o->name, .tags = o->tags,
+        .cpu_count = o->cpu_count, .memory_mb = o->memory_mb, .disk_mb = size_mb,
+        .start_cmd = o->start_cmd, .ready_cmd = o->ready_cmd,
+    };
+    /* and what the target stage's image config says */
+    json_t *meta = e2b_template_meta_new(&ti);
     json_object_set(meta, "env", t->env);
     /* no WORKDIR: sandbox commands start in the user's home, as on E2B */
     json_object_set_new(meta, "workdir", t->workdir_set ? json_string(t->workdir) : json_null());
