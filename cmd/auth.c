@@ -4,6 +4,7 @@
 #include "http.h"
 #include "output.h"
 #include "strbuf.h"
+#include "usage.h"
 
 #include <termios.h>
 

@@ -62,13 +62,4 @@ bool e2b_command_matches(const struct e2b_command *c, const char *word);
 char *e2b_command_path(const struct e2b_command *c);
 const struct e2b_group *e2b_group_find(const char *name_or_alias, const char *parent);
 
-/* Print "e2b: <message>" for an error and return its exit code. */
-int e2b_fail(struct e2b_error *err);
-/* Print a usage error with a hint naming the help to read; returns 2. */
-int e2b_usage_error(const char *hint_cmd, const char *fmt, ...) _printf_(2, 3);
-
-void e2b_print_command_help(FILE *f, const struct e2b_command *c);
-void e2b_print_group_help(FILE *f, const char *group);
-void e2b_print_main_help(FILE *f);
-
 #endif

@@ -1,6 +1,7 @@
 /* debug.c - hidden commands that expose one library step, for benchmarks. */
 #include "cmd.h"
 #include "ext4.h"
+#include "usage.h"
 
 #include <time.h>
 

@@ -3,6 +3,7 @@
  * `envd` binary inside sandboxes; this only maps the table's options. */
 #include "cmd.h"
 #include "envd-server.h"
+#include "usage.h"
 
 const struct e2b_opt opts_envd[] = {
     E2B_OPT_INT(0, "port", "PORT", "TCP port on 0.0.0.0 (default 49983)"),

@@ -2,7 +2,10 @@
  * completion scripts (`__complete`) and man pages (`__man`) call. All of it
  * reads the command table, so nothing here is maintained by hand. */
 #include "cmd.h"
+#include "help.h"
+#include "sandbox-cli.h"
 #include "strbuf.h"
+#include "usage.h"
 
 static bool in_group(const char *name, const char *group)
 {
@@ -147,10 +150,6 @@ const struct e2b_opt opts_complete[] = {
     E2B_OPT_END,
 };
 
-/* Filled by the sandbox and template modules when they exist. */
-__attribute__((weak)) void e2b_complete_sandboxes(const char *prefix);
-__attribute__((weak)) void e2b_complete_templates(const char *prefix);
-
 static void emit(const char *cand, const char *cur)
 {
     if (e2b_str_has_prefix(cand, cur))
@@ -167,12 +166,10 @@ static void complete_value(const struct e2b_opt *o, const char *cur)
         printf("@dirs\n");
         break;
     case E2B_COMPLETE_SANDBOX:
-        if (e2b_complete_sandboxes)
-            e2b_complete_sandboxes(cur);
+        e2b_cli_complete_sandboxes(cur);
         break;
     case E2B_COMPLETE_TEMPLATE:
-        if (e2b_complete_templates)
-            e2b_complete_templates(cur);
+        e2b_cli_complete_templates(cur);
         break;
     case E2B_COMPLETE_CHOICES: {
         _cleanup_free_ char *copy = xstrdup(o->choices);

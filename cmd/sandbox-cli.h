@@ -1,4 +1,6 @@
-/* sandbox-cli.h - helpers the sandbox verbs in cmd/ share. */
+/* sandbox-cli.h - what the sandbox and template verbs of cmd/ share: opening
+ * the backend, KEY=VALUE lists, reaching a sandbox's envd, the terminal, and
+ * the sandbox IDs and template names shell completion offers. */
 #ifndef E2B_SANDBOX_CLI_H
 #define E2B_SANDBOX_CLI_H
 
@@ -17,5 +19,10 @@ int e2b_cli_envd_endpoint(struct e2b_ctx *ctx, struct e2b_args *args, struct e2b
  * the shell's exit status. envs: NULL-terminated KEY=VALUE list or NULL. */
 int e2b_cli_terminal(struct e2b_ctx *ctx, struct e2b_backend *b, const char *sandbox_id,
                      const char *user, const char *cwd, const char *const *envs);
+
+/* Shell completion (`e2b __complete`): print the sandbox IDs, template names
+ * starting with prefix, one a line. Local state only: fast, no network. */
+void e2b_cli_complete_sandboxes(const char *prefix);
+void e2b_cli_complete_templates(const char *prefix);
 
 #endif

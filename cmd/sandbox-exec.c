@@ -4,25 +4,7 @@
 #include "process-client.h"
 #include "sandbox-cli.h"
 #include "strbuf.h"
-
-int e2b_cli_envd_endpoint(struct e2b_ctx *ctx, struct e2b_args *args, struct e2b_backend **b,
-                          struct e2b_envd_endpoint *ep)
-{
-    _cleanup_error_ struct e2b_error *err = NULL;
-    const char *direct = e2b_args_str(args, "envd");
-    memset(ep, 0, sizeof(*ep));
-    if (direct) {
-        ep->base = xstrdup(direct);
-        return 0;
-    }
-    if (e2b_cli_open_backend(ctx, b))
-        return -1;
-    if ((*b)->ops->envd_endpoint(*b, e2b_args_str(args, "sandbox"), ep, &err) < 0) {
-        e2b_fail(err);
-        return -1;
-    }
-    return 0;
-}
+#include "usage.h"
 
 const struct e2b_opt opts_sandbox_exec[] = {
     E2B_OPT_FLAG('b', "background", "start the command, print its PID and return"),
@@ -92,26 +74,6 @@ int cmd_sandbox_exec(struct e2b_ctx *ctx, struct e2b_args *args)
         return err->code == E2B_ERR_TIMEOUT ? 124 : 125; /* 124: as timeout(1) */
     }
     return rc;
-}
-
-int e2b_cli_terminal(struct e2b_ctx *ctx, struct e2b_backend *b, const char *sandbox_id,
-                     const char *user, const char *cwd, const char *const *envs)
-{
-    _cleanup_error_ struct e2b_error *err = NULL;
-    _cleanup_json_ json_t *env = NULL;
-    if (envs && e2b_cli_parse_kv(envs, "--env", &env))
-        return 2;
-    struct e2b_envd_endpoint ep;
-    if (b->ops->envd_endpoint(b, sandbox_id, &ep, &err) < 0)
-        return e2b_fail(err);
-    if (!ctx->quiet)
-        fprintf(stderr, "Connected to sandbox %s (exit the shell to leave)\r\n", sandbox_id);
-    int code = 0;
-    int r = e2b_process_terminal(&ep, user, cwd, env, &code, &err);
-    e2b_envd_endpoint_release(&ep);
-    if (r < 0)
-        return e2b_fail(err);
-    return code;
 }
 
 const struct e2b_opt opts_sandbox_connect[] = {

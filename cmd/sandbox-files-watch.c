@@ -4,6 +4,7 @@
 #include "envd-client.h"
 #include "output.h"
 #include "sandbox-cli.h"
+#include "usage.h"
 
 struct watch {
     struct e2b_ctx *ctx;

@@ -5,6 +5,7 @@
 #include "output.h"
 #include "process-client.h"
 #include "sandbox-cli.h"
+#include "usage.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>

@@ -4,6 +4,7 @@
 #include "process-client.h"
 #include "sandbox-cli.h"
 #include "strbuf.h"
+#include "usage.h"
 
 #define PROCESS_OPTS_COMMON                                                                        \
     E2B_OPT_STRING('u', "user", "USER", "act as this user (default: the sandbox's)"),             \

@@ -10,6 +10,7 @@
 #include "cmd.h"
 #include "envd-client.h"
 #include "sandbox-cli.h"
+#include "usage.h"
 
 #include <fcntl.h>
 #include <poll.h>

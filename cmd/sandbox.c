@@ -7,6 +7,7 @@
 #include "output.h"
 #include "sandbox-cli.h"
 #include "strbuf.h"
+#include "usage.h"
 
 #include <signal.h>
 
@@ -21,34 +22,10 @@ static const struct e2b_column detail_cols[] = {
     {"sandboxID", "Sandbox ID"}, {"templateID", "Template ID"}, {"alias", "Alias"},
     {"state", "State"},          {"startedAt", "Started at"},   {"endAt", "End at"},
     {"cpuCount", "vCPUs"},       {"memoryMB", "Memory MiB"},    {"diskSizeMB", "Disk MiB"},
-    {"envdVersion", "envd version"}, {"allowInternetAccess", "Internet"},
+    {"envdVersion", "envd version"}, {"runtime", "Runtime"}, {"allowInternetAccess", "Internet"},
     {"limits", "Limits"},        {"lifecycle", "Lifecycle"},  {"metadata", "Metadata"},
     {NULL, NULL},
 };
-
-int e2b_cli_open_backend(struct e2b_ctx *ctx, struct e2b_backend **ret)
-{
-    _cleanup_error_ struct e2b_error *err = NULL;
-    if (e2b_backend_open(ctx->api_url, ctx->api_key, ret, &err) < 0)
-        return e2b_fail(err);
-    return 0;
-}
-
-int e2b_cli_parse_kv(const char *const *list, const char *what, json_t **ret)
-{
-    json_t *obj = json_object();
-    for (; *list; list++) {
-        const char *eq = strchr(*list, '=');
-        if (!eq || eq == *list) {
-            json_decref(obj);
-            return e2b_usage_error(NULL, "%s '%s' is not KEY=VALUE", what, *list);
-        }
-        _cleanup_free_ char *k = xstrndup(*list, (size_t)(eq - *list));
-        json_object_set_new(obj, k, json_string(eq + 1));
-    }
-    *ret = obj;
-    return 0;
-}
 
 const struct e2b_opt opts_sandbox_create[] = {
     E2B_OPT_INT(0, "timeout", "SECONDS", "kill (or pause) the sandbox after this long (default 300)"),
@@ -435,28 +412,4 @@ int cmd_sandbox_logs(struct e2b_ctx *ctx, struct e2b_args *args)
             usleep(100000);
     } while (follow && !interrupted);
     return 0;
-}
-
-/* Sandbox IDs for shell completion (fast: local state only). */
-void e2b_complete_sandboxes(const char *prefix);
-void e2b_complete_sandboxes(const char *prefix)
-{
-    struct e2b_backend *b = NULL;
-    json_t *list = NULL;
-    char *next = NULL;
-    struct e2b_sandbox_filter f = {.states = "running,paused", .limit = 100};
-    if (e2b_backend_local_new(&b, NULL) < 0)
-        return;
-    if (b->ops->list(b, &f, &list, &next, NULL) == 0) {
-        size_t i;
-        json_t *s;
-        json_array_foreach(list, i, s) {
-            const char *id = e2b_json_str(s, "sandboxID");
-            if (id && e2b_str_has_prefix(id, prefix))
-                printf("%s\n", id);
-        }
-        json_decref(list);
-    }
-    free(next);
-    e2b_backend_free(b);
 }

@@ -3,6 +3,7 @@
 #include "output.h"
 #include "serve-keys.h"
 #include "serve.h"
+#include "usage.h"
 
 #include <signal.h>
 

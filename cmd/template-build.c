@@ -14,6 +14,7 @@
 #include "platform.h"
 #include "registry.h"
 #include "template-store.h"
+#include "usage.h"
 #include "util.h"
 
 const struct e2b_opt opts_template_build[] = {

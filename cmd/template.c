@@ -4,6 +4,7 @@
 #include "fsutil.h"
 #include "output.h"
 #include "template-store.h"
+#include "usage.h"
 
 #include <sys/stat.h>
 
@@ -121,27 +122,4 @@ int cmd_template_init(struct e2b_ctx *ctx, struct e2b_args *args)
     if (!ctx->quiet)
         fprintf(stderr, "Wrote %s and %s\n", df, toml);
     return 0;
-}
-
-/* Template names for shell completion (local store only: fast, no network). */
-void e2b_complete_templates(const char *prefix);
-void e2b_complete_templates(const char *prefix)
-{
-    struct e2b_store store;
-    json_t *list = NULL;
-    if (e2b_store_open(&store, NULL) < 0)
-        return;
-    if (e2b_store_list(&store, &list, NULL) == 0) {
-        size_t i;
-        json_t *t;
-        json_array_foreach(list, i, t) {
-            const char *id = e2b_json_str(t, "templateID");
-            json_t *alias = json_array_get(json_object_get(t, "aliases"), 0);
-            const char *name = json_is_string(alias) ? json_string_value(alias) : id;
-            if (name && e2b_str_has_prefix(name, prefix))
-                printf("%s\n", name);
-        }
-        json_decref(list);
-    }
-    e2b_store_close(&store);
 }

@@ -5,15 +5,6 @@
 #include "local-sandbox.h"
 #include "template-store.h"
 
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <pthread.h>
-#include <sched.h>
-#include <strings.h>
-#include <sys/socket.h>
-#include <sys/syscall.h>
-
 #define ENVD_VERSION "0.6.13"
 
 /* E2B's ListedSandbox / SandboxDetail from a state file. */
@@ -38,6 +29,7 @@ static json_t *sandbox_json(const json_t *st, bool detail)
     json_object_set(o, "metadata", json_object_get(st, "metadata"));
     json_object_set(o, "state", json_object_get(st, "state"));
     json_object_set_new(o, "envdVersion", json_string(ENVD_VERSION));
+    json_object_set(o, "runtime", json_object_get(st, "runtime")); /* what runs it here */
     if (detail) {
         json_t *tok = json_object_get(st, "envdAccessToken");
         if (tok)
@@ -176,115 +168,13 @@ static int l_logs(struct e2b_backend *b, const char *id, json_t **ret, struct e2
 static int l_envd_endpoint(struct e2b_backend *b, const char *id, struct e2b_envd_endpoint *ep,
                            struct e2b_error **err)
 {
-    _cleanup_json_ json_t *st = NULL;
-    if (e2b_local_get(id, &st, err) < 0)
-        return -1;
-    /* a frozen envd would take the request and never answer */
-    if (STREQ(e2b_json_str(st, "state") ? e2b_json_str(st, "state") : "", "paused"))
-        return e2b_error_set(err, E2B_ERR_UNSUPPORTED,
-                             "sandbox '%s' is paused (resume it with 'e2b sandbox resume %s' or 'connect')",
-                             id, id);
-    memset(ep, 0, sizeof(*ep));
-    ep->base = e2b_local_envd_base(id);
-    ep->sandbox_id = xstrdup(id);
-    if (e2b_json_str(st, "envdAccessToken"))
-        ep->access_token = xstrdup(e2b_json_str(st, "envdAccessToken"));
-    return 0;
-}
-
-/* A socket made inside a network namespace stays there whichever namespace
- * its user is in, so a short-lived thread enters the sandbox's, makes the
- * sockets and ends: no thread of ours is ever left in the wrong one. */
-struct netns_socks {
-    int pidfd;
-    int fd4, fd6;
-    int err;
-};
-
-static void *netns_socks_main(void *ud)
-{
-    struct netns_socks *n = ud;
-    if (setns(n->pidfd, CLONE_NEWNET) < 0) {
-        n->err = errno;
-        return NULL;
-    }
-    n->fd4 = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    n->fd6 = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (n->fd4 < 0)
-        n->err = errno;
-    return NULL;
-}
-
-/* Connect a nonblocking socket, waiting at most 10 s (loopback answers at
- * once unless the listener's backlog is full). 0 or an errno. */
-static int connect_wait(int fd, const struct sockaddr *sa, socklen_t len)
-{
-    if (connect(fd, sa, len) == 0)
-        return 0;
-    if (errno != EINPROGRESS)
-        return errno;
-    struct pollfd p = {.fd = fd, .events = POLLOUT};
-    int r;
-    while ((r = poll(&p, 1, 10000)) < 0 && errno == EINTR)
-        ;
-    if (r == 0)
-        return ETIMEDOUT;
-    int e = 0;
-    socklen_t el = sizeof(e);
-    getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &el);
-    return e;
+    return e2b_local_envd_endpoint(id, ep, err);
 }
 
 static int l_port_connect(struct e2b_backend *b, const char *id, int port, int *ret_fd,
                           struct e2b_error **err)
 {
-    _cleanup_json_ json_t *st = NULL;
-    if (port < 1 || port > 65535)
-        return e2b_error_set(err, E2B_ERR_INVALID, "port %d is not a TCP port", port);
-    if (e2b_local_get(id, &st, err) < 0)
-        return -1;
-    const char *state = e2b_json_str(st, "state");
-    if (state && !STREQ(state, "running"))
-        return e2b_error_set(err, E2B_ERR_UNSUPPORTED, "sandbox '%s' is %s", id, state);
-    pid_t init = (pid_t)e2b_json_int(st, "initPid", 0);
-    struct netns_socks n = {.pidfd = init > 0 ? (int)syscall(SYS_pidfd_open, init, 0) : -1,
-                            .fd4 = -1, .fd6 = -1};
-    if (n.pidfd < 0)
-        return e2b_error_set(err, E2B_ERR_NOT_FOUND, "sandbox '%s' has no running init", id);
-    pthread_t t;
-    int pe = pthread_create(&t, NULL, netns_socks_main, &n);
-    if (pe == 0)
-        pthread_join(t, NULL);
-    close(n.pidfd);
-    if (pe != 0 || n.fd4 < 0) {
-        if (n.fd6 >= 0)
-            close(n.fd6);
-        return e2b_error_sys(err, pe ? pe : n.err, "cannot enter the network of sandbox '%s'", id);
-    }
-    /* Whatever listens on the sandbox's loopback or on all its addresses. */
-    struct sockaddr_in a4 = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    struct sockaddr_in6 a6 = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port),
-                              .sin6_addr = IN6ADDR_LOOPBACK_INIT};
-    int fd = n.fd4, e = connect_wait(n.fd4, (struct sockaddr *)&a4, sizeof(a4));
-    if (e == ECONNREFUSED && n.fd6 >= 0) {
-        fd = n.fd6;
-        e = connect_wait(n.fd6, (struct sockaddr *)&a6, sizeof(a6));
-    }
-    int other = fd == n.fd4 ? n.fd6 : n.fd4;
-    if (other >= 0)
-        close(other);
-    if (e) {
-        close(fd);
-        if (e == ECONNREFUSED)
-            return e2b_error_set(err, E2B_ERR_NETWORK, "nothing listens on port %d of sandbox '%s'",
-                                 port, id);
-        return e2b_error_sys(err, e, "cannot connect to port %d of sandbox '%s'", port, id);
-    }
-    int fl = fcntl(fd, F_GETFL);
-    fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
-    *ret_fd = fd;
-    return 0;
+    return e2b_local_port_connect(id, port, ret_fd, err);
 }
 
 /* The built-in template needs no build. */

@@ -2,14 +2,6 @@
 #include "backend.h"
 #include "config.h"
 
-void e2b_envd_endpoint_release(struct e2b_envd_endpoint *ep)
-{
-    free(ep->base);
-    free(ep->sandbox_id);
-    free(ep->access_token);
-    memset(ep, 0, sizeof(*ep));
-}
-
 int e2b_backend_open(const char *flag_api_url, const char *flag_api_key, struct e2b_backend **ret,
                      struct e2b_error **err)
 {

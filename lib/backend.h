@@ -18,6 +18,7 @@
 #define E2B_BACKEND_H
 
 #include "json.h"
+#include "sandbox-endpoint.h"
 
 struct e2b_sandbox_spec {
     const char *template;    /* template ID or alias; "base" when NULL */
@@ -40,14 +41,6 @@ struct e2b_sandbox_filter {
     int limit;               /* 0: no limit */
     const char *next_token;  /* from a previous page, or NULL */
 };
-
-/* How to reach a sandbox's envd (lib/envd-client.h uses this). */
-struct e2b_envd_endpoint {
-    char *base;              /* "unix:/run/e2b/sandboxes/<id>/envd.sock" or "https://..." */
-    char *sandbox_id;        /* sent as E2b-Sandbox-Id when going through a router */
-    char *access_token;      /* X-Access-Token, or NULL */
-};
-void e2b_envd_endpoint_release(struct e2b_envd_endpoint *ep);
 
 struct e2b_backend;
 

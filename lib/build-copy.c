@@ -84,6 +84,18 @@ int e2b_tree_mkdir_p(int root_fd, const char *path, struct e2b_error **err)
     return mkdir_p(root_fd, path, 0, err);
 }
 
+int e2b_tree_mkdir_in(const char *root, const char *path, struct e2b_error **err)
+{
+    _cleanup_close_ int rfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (rfd < 0)
+        return e2b_error_sys(err, errno, "%s", root);
+    int fd = e2b_tree_mkdir_p(rfd, path, err);
+    if (fd < 0)
+        return -1;
+    close(fd);
+    return 0;
+}
+
 /* ---- --chmod ---- */
 
 int e2b_chmod_parse(const char *spec, struct e2b_chmod *ret, struct e2b_error **err)

@@ -33,6 +33,8 @@ int e2b_tree_reopen(int path_fd, int flags);
 /* mkdir -p inside the tree (each component resolved in it, symlinks to
  * directories followed within it); returns an O_PATH fd of the directory. */
 int e2b_tree_mkdir_p(int root_fd, const char *path, struct e2b_error **err);
+/* The same in the tree at the path root. */
+int e2b_tree_mkdir_in(const char *root, const char *path, struct e2b_error **err);
 
 /* COPY/ADD --chmod: an octal mode, or symbolic clauses like chmod(1)'s
  * (`u+x`, `go-w`, `a=rX,u+w`; no who means `a`, no umask applies). */

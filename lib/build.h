@@ -9,7 +9,7 @@
  * .dockerignore, --chown, --chmod, --from, heredocs; ADD unpacks local tars
  * and fetches URLs), and ENV, WORKDIR, USER, LABEL, CMD, ENTRYPOINT, EXPOSE,
  * VOLUME, STOPSIGNAL, HEALTHCHECK, SHELL are recorded as metadata. Steps that
- * change files are cached (see build.c). The target stage becomes the
+ * change files are cached (build-cache.h). The target stage becomes the
  * template: `user` added, /.e2b written, ext4 image made, and the store
  * transaction committed only at the end, so a failed build leaves the
  * previous version. e2b_build_run moves the calling process into a private

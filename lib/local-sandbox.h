@@ -1,15 +1,11 @@
-/* local-sandbox.h - sandboxes on this machine, in Linux namespaces.
+/* local-sandbox.h - sandboxes on this machine: the verbs of the local backend.
  *
- * `create` forks a supervisor per sandbox (double-forked, so it outlives the
- * CLI; no daemon). The supervisor makes the sandbox's cgroups and clones its
- * init into new pid, mount, net, ipc, uts and cgroup namespaces; init builds
- * the root (overlay of the template, or the host's programs for `host`),
- * pivots into it, drops privileges (capabilities, no_new_privs, seccomp) and
- * runs envd on a unix socket in the state directory. The supervisor enforces
- * the timeout and removes everything when the sandbox ends; if it is killed,
- * init (PDEATHSIG) thaws and kills the sandbox's processes, the kernel takes
- * the namespaces down, and the next e2b run removes what is left
- * (e2b_local_reap).
+ * `create` resolves the template, writes the sandbox's state and starts its
+ * supervisor (supervisor.h), which runs it on a runtime (runtime.h: Linux
+ * namespaces today) and removes everything when it ends. The other verbs
+ * work from any e2b process on the state directory (sandbox-state.h) and
+ * reach the sandbox through its runtime's table: none of them knows which
+ * runtime that is. state.json records it ("runtime": "ns").
  *
  * State: <runtime dir>/sandboxes/<id>/state.json, written atomically under a
  * lock; envd's socket is <runtime dir>/sandboxes/<id>/envd.sock; sandbox.log
@@ -19,7 +15,8 @@
 #ifndef E2B_LOCAL_SANDBOX_H
 #define E2B_LOCAL_SANDBOX_H
 
-#include "backend.h"
+#include "json.h"
+#include "sandbox-endpoint.h"
 
 struct e2b_local_options {
     const char *template;  /* "host" or a template ID/name in the store */
@@ -53,10 +50,11 @@ int e2b_local_resume(const char *id, int timeout_s, bool *ret_was_paused, struct
 int e2b_local_metrics(const char *id, json_t **ret_metric, struct e2b_error **err);
 /* The sandbox's log: JSON lines the supervisor and envd wrote. */
 int e2b_local_logs(const char *id, json_t **ret_entries, struct e2b_error **err);
-/* "unix:<state dir>/envd.sock" */
-char *e2b_local_envd_base(const char *id);
-/* Remove what sandboxes whose supervisor died left behind. */
-void e2b_local_reap(void);
+/* How to reach its envd (E2B_ERR_UNSUPPORTED while it is paused: a frozen
+ * envd would take the request and never answer). */
+int e2b_local_envd_endpoint(const char *id, struct e2b_envd_endpoint *ret, struct e2b_error **err);
+/* A TCP connection to port on the sandbox's own loopback. */
+int e2b_local_port_connect(const char *id, int port, int *ret_fd, struct e2b_error **err);
 
 /* The static guest agent: $E2B_ENVD, next to the running binary, or installed. */
 char *e2b_local_find_envd(void);

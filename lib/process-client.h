@@ -4,7 +4,8 @@
 #ifndef E2B_PROCESS_CLIENT_H
 #define E2B_PROCESS_CLIENT_H
 
-#include "backend.h"
+#include "json.h"
+#include "sandbox-endpoint.h"
 
 struct e2b_run_opts {
     const char *const *argv;  /* argv[0] is the program; run through /bin/sh -c when shell */

@@ -5,7 +5,7 @@
 #define E2B_SERVE_API_H
 
 #include "serve-http.h"
-#include "serve.h"
+#include "serve-opts.h"
 
 struct e2b_serve_reply {
     int status;

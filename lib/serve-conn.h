@@ -4,7 +4,7 @@
 #define E2B_SERVE_CONN_H
 
 #include "json.h"
-#include "serve.h"
+#include "serve-opts.h"
 #include "strbuf.h"
 
 struct e2b_serve_conn {

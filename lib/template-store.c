@@ -460,3 +460,22 @@ void e2b_store_clean_stale(struct e2b_store *store)
     }
     e2b_store_gc(store);
 }
+
+json_t *e2b_template_meta_new(const struct e2b_template_info *t)
+{
+    _cleanup_free_ char *now = e2b_rfc3339(e2b_wall_ms());
+    json_t *meta = json_pack("{s:s,s:s,s:i,s:i,s:i,s:b,s:[s],s:[s],s:s,s:s,s:s,s:s}", "templateID",
+                             t->template_id, "buildID", t->build_id, "cpuCount", (int)(t->cpu_count ?: 2),
+                             "memoryMB", (int)(t->memory_mb ?: 512), "diskSizeMB", (int)t->disk_mb, "public", 0,
+                             "aliases", t->name, "names", t->name, "createdAt", now, "updatedAt", now,
+                             "envdVersion", E2B_VERSION, "buildStatus", "ready");
+    json_t *tags = json_array();
+    for (const char *const *tag = t->tags; tag && *tag; tag++)
+        json_array_append_new(tags, json_string(*tag));
+    if (!json_array_size(tags))
+        json_array_append_new(tags, json_string("default"));
+    json_object_set_new(meta, "tags", tags);
+    json_object_set_new(meta, "startCmd", t->start_cmd ? json_string(t->start_cmd) : json_null());
+    json_object_set_new(meta, "readyCmd", t->ready_cmd ? json_string(t->ready_cmd) : json_null());
+    return meta;
+}

@@ -74,6 +74,22 @@ void e2b_store_gc(struct e2b_store *store);
  * or deleted between finding it and pinning it: try again). */
 int e2b_store_pin(const char *path, struct e2b_error **err);
 
+/* What template.json says about a build, but for the image config the
+ * builder adds (env, workdir, user, cmd, ...). */
+struct e2b_template_info {
+    const char *template_id, *build_id;
+    const char *name;                  /* the template's alias */
+    const char *const *tags;           /* NULL-ended; NULL or empty: "default" */
+    long cpu_count, memory_mb;         /* 0: 2 CPUs and 512 MiB */
+    uint64_t disk_mb;                  /* size of rootfs.ext4 */
+    const char *start_cmd, *ready_cmd; /* or NULL */
+};
+/* template.json for a build made now: E2B's Template fields (templateID,
+ * buildID, cpuCount, memoryMB, diskSizeMB, public, aliases, names,
+ * createdAt, updatedAt, envdVersion, buildStatus) and ours (tags,
+ * startCmd, readyCmd). */
+json_t *e2b_template_meta_new(const struct e2b_template_info *t);
+
 /* 20 characters of [a-z0-9] from the kernel's random source, E2B's ID shape. */
 char *e2b_random_id(void);
 /* Template names: lowercase [a-z0-9-_], at most 128 (E2B's rule). */

@@ -1,7 +1,8 @@
 #!/bin/sh
 # check.sh BUILD_DIR - everything `make check` runs, after the build:
-# unit tests, the unit tests again under ASan+UBSan, the fuzz corpus replay,
-# end-to-end tests, and the official SDK against our envd and server.
+# the include graph (no circles), unit tests, the unit tests again under
+# ASan+UBSan, the fuzz corpus replay, end-to-end tests, and the official SDK
+# against our envd and server.
 set -u
 B=${1:-build}
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -9,6 +10,9 @@ cd "$top" || exit 1
 export E2B_BUILD_DIR="$top/$B"
 export E2B_ENVD="$top/$B/envd"   # the real server some unit tests talk to
 status=0
+
+echo "# include graph"
+tools/include-graph.sh || status=1
 
 echo "# unit tests"
 prove -f "$B"/tests/unit/t-* || status=1

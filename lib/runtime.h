@@ -1,0 +1,119 @@
+/* runtime.h - what runs a local sandbox, behind one table of operations.
+ *
+ * The supervisor (supervisor.c) starts, watches and stops a sandbox through
+ * its runtime; the verbs (local-sandbox.c) pause, resume, measure and reach
+ * it through the same table, found by the name state.json records under
+ * "runtime". Nothing above them (the local backend, serve, the CLI) knows
+ * which runtime runs a sandbox, and no caller tests for one: a runtime is
+ * one module that fills this table (runtime-ns.c: Linux namespaces).
+ *
+ * Every runtime offers envd on the same channel, a unix socket in the
+ * sandbox's state directory, so the envd client, serve's router and the
+ * SDKs do not change with it.
+ *
+ * Two kinds of process call a runtime: the supervisor (prepare's caller
+ * forks it; start, then stop once the sandbox ends), and any e2b process
+ * holding the sandbox's state directory (pause, resume, envd_channel,
+ * port_connect, stats; stop when reaping a sandbox whose supervisor died).
+ * So whatever a runtime needs later must be in the state directory or in
+ * state.json (the supervisor records run.pid there as "initPid").
+ */
+#ifndef E2B_RUNTIME_H
+#define E2B_RUNTIME_H
+
+#include "json.h"
+
+#include <sys/types.h>
+
+/* How long start may wait for envd to answer. */
+#define E2B_RUNTIME_READY_MS 30000
+
+/* One sandbox as a runtime sees it. */
+struct e2b_runtime_sandbox {
+    const char *id;
+    const char *dir;           /* state directory: <runtime dir>/sandboxes/<id> */
+    const json_t *state;       /* its state.json (NULL in prepare) */
+};
+
+/* What to run: filled by the creating process, the runtime's choices made
+ * by prepare. Strings belong to the caller. */
+struct e2b_runtime_spec {
+    const char *template_name; /* as asked for, for messages */
+    const char *template_id, *build_id;
+    bool host;                 /* the built-in `host` template: the host's own programs */
+    const char *rootfs_tree;   /* the template's rootfs/ directory, or NULL */
+    const char *rootfs_image;  /* its rootfs.ext4, or NULL (prepare keeps the one it runs) */
+    const char *envd;          /* the static guest agent, on the host */
+    const char *user;          /* envd's default user */
+    const char *envd_init;     /* envd's /init body (JSON); set by the supervisor */
+    unsigned cpu_count;
+    int memory_mb;
+    int disk_mb;               /* size of the writable layer */
+    int pids_max;
+    bool internet;             /* outbound network */
+    bool unprivileged;         /* the caller is not root */
+};
+
+/* A started sandbox, in its supervisor. */
+struct e2b_runtime_run {
+    pid_t pid;                 /* the supervisor's child whose end is the sandbox's end; -1: none */
+    int log_fd;                /* the guest's output (envd's stdout and stderr), read end; -1: none */
+    void *priv;                /* the runtime's own */
+};
+
+/* Figures of a running sandbox (metrics). */
+struct e2b_runtime_stats {
+    uint64_t cpu_usage_ns;     /* CPU time used, all CPUs */
+    uint64_t memory_bytes;
+    uint64_t pids;
+    bool has_disk;             /* the writable layer's file system: */
+    uint64_t disk_used, disk_total;
+};
+
+struct e2b_runtime_ops {
+    const char *name;          /* recorded in state.json: "ns" */
+    /* In the creating process, before the supervisor exists: refuse what
+     * this runtime cannot run (fail early, nothing to clean), choose among
+     * the template's root file systems, and note in the state what it will
+     * and will not enforce. */
+    int (*prepare)(struct e2b_runtime_spec *spec, json_t *state, struct e2b_error **err);
+    /* In the supervisor: start the sandbox; returns once envd listens on
+     * the envd channel with its /init applied. stop is called afterwards
+     * whether start succeeded or not. */
+    int (*start)(const struct e2b_runtime_sandbox *sb, const struct e2b_runtime_spec *spec,
+                 struct e2b_runtime_run *ret, struct e2b_error **err);
+    /* End the sandbox and remove what the runtime made for it outside the
+     * state directory (the supervisor removes that). run: the supervisor's,
+     * or NULL when reaping a sandbox whose supervisor died. Quiet (it runs
+     * on the way out), safe to repeat. */
+    void (*stop)(const struct e2b_runtime_sandbox *sb, struct e2b_runtime_run *run);
+    /* Stop every process of the sandbox where it stands, and go on. */
+    int (*pause)(const struct e2b_runtime_sandbox *sb, struct e2b_error **err);
+    int (*resume)(const struct e2b_runtime_sandbox *sb, struct e2b_error **err);
+    /* Save a paused sandbox's processes and memory into dir, and start one
+     * from such a save (as start does). */
+    int (*snapshot)(const struct e2b_runtime_sandbox *sb, const char *dir, struct e2b_error **err);
+    int (*restore)(const struct e2b_runtime_sandbox *sb, const struct e2b_runtime_spec *spec,
+                   const char *dir, struct e2b_runtime_run *ret, struct e2b_error **err);
+    /* Where envd listens: "unix:<state dir>/envd.sock". */
+    int (*envd_channel)(const struct e2b_runtime_sandbox *sb, char **ret_base, struct e2b_error **err);
+    /* A TCP connection to port on the sandbox's own loopback (blocking fd).
+     * Errors: E2B_ERR_NETWORK when nothing listens there. */
+    int (*port_connect)(const struct e2b_runtime_sandbox *sb, int port, int *ret_fd,
+                        struct e2b_error **err);
+    int (*stats)(const struct e2b_runtime_sandbox *sb, struct e2b_runtime_stats *ret,
+                 struct e2b_error **err);
+};
+
+/* The runtimes, one module each. */
+extern const struct e2b_runtime_ops e2b_runtime_ns;
+
+/* What new sandboxes run on. */
+const struct e2b_runtime_ops *e2b_runtime_default(void);
+/* By name; NULL if this e2b has no such runtime. */
+const struct e2b_runtime_ops *e2b_runtime_find(const char *name);
+/* The runtime a sandbox's state names ("ns" for state written before
+ * sandboxes recorded theirs); NULL with an error if unknown. */
+const struct e2b_runtime_ops *e2b_runtime_of(const json_t *state, struct e2b_error **err);
+
+#endif

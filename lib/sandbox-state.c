@@ -1,0 +1,255 @@
+/* sandbox-state.c - see sandbox-state.h */
+#include "sandbox-state.h"
+#include "config.h"
+#include "fsutil.h"
+#include "runtime.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <time.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+
+char *e2b_sandboxes_dir(void)
+{
+    _cleanup_free_ char *rt = e2b_runtime_dir();
+    return e2b_path_join(rt, "sandboxes");
+}
+
+char *e2b_sandbox_dir(const char *id)
+{
+    _cleanup_free_ char *d = e2b_sandboxes_dir();
+    return e2b_path_join(d, id);
+}
+
+bool e2b_sandbox_id_valid(const char *id)
+{
+    if (!id || strlen(id) != 20)
+        return false;
+    for (const char *p = id; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9')))
+            return false;
+    return true;
+}
+
+/* Serialise read-modify-write of a state file between CLI and supervisor. */
+int e2b_sandbox_state_lock(const char *dir)
+{
+    _cleanup_free_ char *p = e2b_path_join(dir, ".lock");
+    int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd >= 0)
+        flock(fd, LOCK_EX);
+    return fd;
+}
+
+int e2b_sandbox_state_read(const char *dir, json_t **ret, struct e2b_error **err)
+{
+    _cleanup_free_ char *p = e2b_path_join(dir, "state.json");
+    return e2b_json_load_file(p, ret, err);
+}
+
+/* Atomic (a temp file renamed over it: readers see the old or the new
+ * state), but not fsync'd: runtime state does not outlive the machine's
+ * uptime, and on a disk-backed runtime dir a sync costs milliseconds. */
+int e2b_sandbox_state_write(const char *dir, json_t *state, struct e2b_error **err)
+{
+    _cleanup_free_ char *p = e2b_path_join(dir, "state.json");
+    _cleanup_free_ char *tmp = e2b_path_join(dir, ".state.json.tmp");
+    _cleanup_free_ char *text = e2b_json_dump(state, JSON_INDENT(2));
+    _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    size_t n = strlen(text);
+    if (fd < 0 || write(fd, text, n) != (ssize_t)n || write(fd, "\n", 1) != 1 || rename(tmp, p) < 0) {
+        int e = errno;
+        unlink(tmp);
+        return e2b_error_sys(err, e, "cannot write %s", p);
+    }
+    return 0;
+}
+
+/* The supervisor (and, while it starts, the CLI creating it) holds an
+ * exclusive flock on <state>/supervisor.lock for the sandbox's whole life:
+ * a sandbox is alive exactly while that lock is held, whoever has its
+ * supervisor's old pid by now. */
+static int hold_sandbox(const char *dir, struct e2b_error **err)
+{
+    _cleanup_free_ char *p = e2b_path_join(dir, "supervisor.lock");
+    int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        return e2b_error_sys(err, e, "cannot lock %s", p);
+    }
+    return fd;
+}
+
+/* Makes the sandbox's directory already locked: it is made under a name
+ * the reaper passes over (".new-<id>"), locked, then renamed into place.
+ * Made in place, a reaper could open the new lock file between its creation
+ * and our flock, find it free and remove a sandbox being born. */
+int e2b_sandbox_dir_create_held(const char *id, const char *dir, struct e2b_error **err)
+{
+    _cleanup_free_ char *root = e2b_sandboxes_dir();
+    if (e2b_mkdir_p(root, 0700, err) < 0)
+        return -1;
+    _cleanup_free_ char *staging = xasprintf("%s/.new-%s", root, id);
+    if (mkdir(staging, 0700) < 0)
+        return e2b_error_sys(err, errno, "cannot create %s", staging);
+    int fd = hold_sandbox(staging, err);
+    if (fd < 0 || rename(staging, dir) < 0) {
+        if (fd >= 0) {
+            e2b_error_sys(err, errno, "cannot create %s", dir);
+            close(fd);
+        }
+        e2b_rm_rf(staging, NULL);
+        return -1;
+    }
+    return fd;
+}
+
+bool e2b_sandbox_held(const char *dir)
+{
+    _cleanup_free_ char *p = e2b_path_join(dir, "supervisor.lock");
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    bool h = flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+    close(fd); /* drops the shared lock if we got it */
+    return h;
+}
+
+/* The pidfd is opened first, so a pid reused after the lock check cannot
+ * be hit. */
+bool e2b_sandbox_signal_supervisor(const char *dir, pid_t sup, int sig)
+{
+    if (sup <= 0)
+        return false;
+    int pfd = (int)syscall(SYS_pidfd_open, sup, 0);
+    if (pfd < 0) /* no pidfds (Linux < 5.3): the lock check alone */
+        return errno == ENOSYS && e2b_sandbox_held(dir) && kill(sup, sig) == 0;
+    bool ok = e2b_sandbox_held(dir) && syscall(SYS_pidfd_send_signal, pfd, sig, NULL, 0) == 0;
+    close(pfd);
+    return ok;
+}
+
+int e2b_sandbox_load(const char *id, char **ret_dir, json_t **ret_state, struct e2b_error **err)
+{
+    if (!e2b_sandbox_id_valid(id))
+        return e2b_error_set(err, E2B_ERR_NOT_FOUND, "sandbox '%s' not found", id ? id : "");
+    _cleanup_free_ char *dir = e2b_sandbox_dir(id);
+    json_t *st = NULL;
+    if (access(dir, F_OK) < 0 || e2b_sandbox_state_read(dir, &st, NULL) < 0)
+        return e2b_error_set(err, E2B_ERR_NOT_FOUND, "sandbox '%s' not found", id);
+    if (!e2b_sandbox_held(dir)) {
+        json_decref(st);
+        e2b_sandbox_reap();
+        return e2b_error_set(err, E2B_ERR_NOT_FOUND, "sandbox '%s' not found (it has ended)", id);
+    }
+    if (!json_object_get(st, "runtime")) { /* written before sandboxes recorded theirs */
+        const struct e2b_runtime_ops *rt = e2b_runtime_of(st, NULL);
+        json_object_set_new(st, "runtime", json_string(rt ? rt->name : ""));
+    }
+    if (ret_state)
+        *ret_state = st;
+    else
+        json_decref(st);
+    if (ret_dir)
+        *ret_dir = TAKE_PTR(dir);
+    return 0;
+}
+
+int e2b_sandbox_update(const char *id, int (*fn)(const char *id, const char *dir, json_t *st, void *ud,
+                                                 struct e2b_error **err),
+                       void *ud, struct e2b_error **err)
+{
+    _cleanup_free_ char *dir = NULL;
+    if (e2b_sandbox_load(id, &dir, NULL, err) < 0)
+        return -1;
+    int lk = e2b_sandbox_state_lock(dir);
+    if (lk < 0)
+        return e2b_error_sys(err, errno, "cannot lock the state of sandbox '%s'", id);
+    json_t *st = NULL;
+    int r = e2b_sandbox_state_read(dir, &st, err);
+    if (r == 0)
+        r = fn(id, dir, st, ud, err);
+    if (r == 0)
+        r = e2b_sandbox_state_write(dir, st, err);
+    close(lk);
+    if (r == 0) /* re-read the state: the deadline may have moved */
+        e2b_sandbox_signal_supervisor(dir, (pid_t)e2b_json_int(st, "supervisorPid", 0), SIGUSR1);
+    json_decref(st);
+    return r;
+}
+
+static int do_pause(const char *id, const char *dir, json_t *st, void *ud, struct e2b_error **err)
+{
+    if (!STREQ(e2b_json_str(st, "state") ? e2b_json_str(st, "state") : "", "running"))
+        return e2b_error_set(err, E2B_ERR_EXISTS, "sandbox '%s' is not running (it is %s)", id,
+                             e2b_json_str(st, "state") ? e2b_json_str(st, "state") : "unknown");
+    const struct e2b_runtime_ops *rt = e2b_runtime_of(st, err);
+    struct e2b_runtime_sandbox sb = {.id = id, .dir = dir, .state = st};
+    if (!rt || rt->pause(&sb, err) < 0)
+        return -1;
+    json_object_set_new(st, "state", json_string("paused"));
+    json_object_set_new(st, "pausedAtBootMs", json_integer(e2b_boot_ms()));
+    return 0;
+}
+
+int e2b_sandbox_pause(const char *id, struct e2b_error **err)
+{
+    return e2b_sandbox_update(id, do_pause, NULL, err);
+}
+
+/* A create that died between making its staging directory and renaming it
+ * leaves ".new-<id>": removed once it is a minute old and nobody holds it. */
+static void reap_staging(const char *root, const char *name)
+{
+    _cleanup_free_ char *dir = e2b_path_join(root, name);
+    struct stat sb;
+    if (stat(dir, &sb) < 0 || time(NULL) - sb.st_mtime < 60 || e2b_sandbox_held(dir))
+        return;
+    e2b_rm_rf(dir, NULL);
+}
+
+void e2b_sandbox_reap(void)
+{
+    _cleanup_free_ char *root = e2b_sandboxes_dir();
+    _cleanup_closedir_ DIR *d = opendir(root);
+    struct dirent *de;
+    while (d && (de = readdir(d))) {
+        if (strncmp(de->d_name, ".new-", 5) == 0 && e2b_sandbox_id_valid(de->d_name + 5)) {
+            reap_staging(root, de->d_name);
+            continue;
+        }
+        if (!e2b_sandbox_id_valid(de->d_name))
+            continue;
+        _cleanup_free_ char *dir = e2b_path_join(root, de->d_name);
+        _cleanup_free_ char *lockp = e2b_path_join(dir, "supervisor.lock");
+        _cleanup_json_ json_t *st = NULL;
+        struct stat sb;
+        if (stat(lockp, &sb) < 0) {
+            /* made by an e2b from before the lock: its pid is all there is */
+            (void)e2b_sandbox_state_read(dir, &st, NULL);
+            pid_t sup = (pid_t)e2b_json_int(st, "supervisorPid", 0);
+            if (sup > 0 && kill(sup, 0) == 0)
+                continue;
+        }
+        /* Hold it while clearing: nobody takes a sandbox that is going. */
+        int fd = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) < 0) {
+            close(fd);
+            continue; /* alive */
+        }
+        if (!st)
+            (void)e2b_sandbox_state_read(dir, &st, NULL);
+        /* unreadable state: what e2b makes by default */
+        const struct e2b_runtime_ops *rt = st ? e2b_runtime_of(st, NULL) : e2b_runtime_default();
+        struct e2b_runtime_sandbox rsb = {.id = de->d_name, .dir = dir, .state = st};
+        if (rt)
+            rt->stop(&rsb, NULL);
+        e2b_rm_rf(dir, NULL);
+        if (fd >= 0)
+            close(fd);
+    }
+}

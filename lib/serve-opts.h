@@ -1,0 +1,24 @@
+/* serve-opts.h - how `e2b serve` runs: what every part of the server (the
+ * API, the router, each connection) reads. A header of its own so those
+ * parts need not include serve.h, which includes them. */
+#ifndef E2B_SERVE_OPTS_H
+#define E2B_SERVE_OPTS_H
+
+#include "backend.h"
+
+struct e2b_serve_opts {
+    const char *listen;          /* "127.0.0.1:3000" */
+    const char *domain;          /* for <port>-<id>.<domain> hosts; NULL: any, 20-char IDs */
+    struct e2b_backend *backend; /* where sandboxes live (local) */
+    const char *keys_path;       /* serve-keys file */
+    bool deny_internet;          /* sandboxes get internet only when asked for it */
+    int max_connections;         /* 0: the default (1024) */
+    int head_timeout_ms;         /* a request head must arrive within; 0: 30 s */
+    int idle_timeout_ms;         /* a kept-alive connection may idle for; 0: 120 s */
+    volatile int *stop;          /* set non-zero to stop (signal handler) */
+    struct e2b_serve_spawner *spawner; /* set by e2b_serve_run (serve-spawn.h) */
+    void (*on_ready)(const char *addr, void *ud); /* called once listening */
+    void *ud;
+};
+
+#endif

@@ -1,0 +1,35 @@
+/* supervisor.h - the process that owns one local sandbox.
+ *
+ * e2b_supervisor_start forks it double (setsid: it outlives the CLI that
+ * created the sandbox; there is no daemon). The supervisor holds the
+ * sandbox's supervisor.lock for the sandbox's whole life, starts it through
+ * its runtime (runtime.h), runs the template's start and ready commands
+ * through envd, writes the sandbox's log (envd's output, the start
+ * command's, its own), and waits for the end: the deadline (kill, or pause
+ * for a sandbox whose lifecycle says onTimeout: pause), SIGTERM (kill), or
+ * the runtime's process gone. Then it stops the runtime and removes the
+ * state directory. SIGUSR1 tells it the state changed (a new deadline, a
+ * pause, a resume). If the supervisor itself dies, the runtime takes the
+ * sandbox down and the next e2b run reaps what is left (sandbox-state.h).
+ */
+#ifndef E2B_SUPERVISOR_H
+#define E2B_SUPERVISOR_H
+
+#include "runtime.h"
+
+struct e2b_supervisor_args {
+    const char *id;
+    const char *dir;                  /* state directory (e2b_sandbox_dir_create_held) */
+    int lock_fd;                      /* its supervisor.lock, held: passed on, closed here */
+    const struct e2b_runtime_ops *rt;
+    struct e2b_runtime_spec *spec;
+    json_t *state;                    /* as written; the supervisor adds its pid */
+};
+
+/* Start the supervisor and wait for its word. 0: the sandbox runs (envd
+ * answers, the template's ready command succeeded). Else the reason: the
+ * directory is gone if nothing was started; if the supervisor started, the
+ * sandbox is on its way out (kill it to be sure). */
+int e2b_supervisor_start(const struct e2b_supervisor_args *a, struct e2b_error **err);
+
+#endif
