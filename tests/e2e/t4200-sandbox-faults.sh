@@ -78,7 +78,7 @@ test_expect_success 'kill -9 of the CLI in the middle of exec, then kill: nothin
     sbx_create host && id=$SBX &&
     init=$(state "$id" initPid) && pidns=$(readlink /proc/$init/ns/pid) &&
     { e2b sandbox exec "$id" "sleep 300" & } && cli=$! &&
-    sleep 1 && kill -9 $cli &&
+    wait_for 300 sh -c "e2b sandbox process list $id | grep -q \"sleep 300\"" && kill -9 $cli &&
     e2b sandbox exec "$id" true &&
     e2b sandbox kill "$id" &&
     sbx_wait_gone "$id" && ! ns_alive "$id" "$pidns"
