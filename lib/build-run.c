@@ -205,6 +205,16 @@ static _noreturn_ void run_exec(const struct e2b_run_spec *rs)
     _exit(127);
 }
 
+
+/* In the builder's child: the step's pid 1, killed on SIGTERM (the deadline). */
+static volatile pid_t step_init;
+static void kill_step_init(int sig)
+{
+    (void)sig;
+    if (step_init > 0)
+        kill(step_init, SIGKILL);
+}
+
 int e2b_run_step(const struct e2b_run_spec *rs, const char *what, struct e2b_error **err)
 {
     uid_t uid = 0;
@@ -277,17 +287,31 @@ int e2b_run_step(const struct e2b_run_spec *rs, const char *what, struct e2b_err
             fl |= CLONE_NEWNET;
         if (unshare(fl) < 0)
             _exit(125);
+        /* SIGTERM (the deadline) is turned into SIGKILL of the step's pid 1
+         * by the handler below; blocked until it is in place */
+        sigset_t term, old;
+        sigemptyset(&term);
+        sigaddset(&term, SIGTERM);
+        sigprocmask(SIG_BLOCK, &term, &old);
         pid_t ch = fork();
         if (ch < 0)
             _exit(125);
         if (ch > 0) {
+            step_init = ch;
+            struct sigaction sa = {.sa_handler = kill_step_init};
+            sigaction(SIGTERM, &sa, NULL);
+            sigprocmask(SIG_SETMASK, &old, NULL);
+            /* pid 1's exit waits for every process of its namespace: when
+             * this wait returns the step, its mounts and its cgroup
+             * members are all gone, and the builder may clean up */
             int ws;
             while (waitpid(ch, &ws, 0) < 0 && errno == EINTR)
                 ;
             _exit(WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws));
         }
-        /* pid 1 of the step: when the builder's child goes (or is killed at
-         * the deadline), the whole pid namespace goes with it */
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        /* pid 1 of the step: when the builder's child goes, the whole pid
+         * namespace goes with it */
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         dup2(pfd[1], 1);
         dup2(pfd[1], 2);
@@ -335,9 +359,10 @@ int e2b_run_step(const struct e2b_run_spec *rs, const char *what, struct e2b_err
             if (pr < 0 && errno == EINTR)
                 continue;
             if (pr == 0) {
-                /* the step's pid 1 dies with our child (PDEATHSIG), and
-                 * every process of its namespace with it: the pipe closes */
-                kill(pid, SIGKILL);
+                /* our child kills the step's pid 1 and exits only once the
+                 * whole namespace is gone (not SIGKILL of the child: the
+                 * step would then die on its own time, after we return) */
+                kill(pid, SIGTERM);
                 timed_out = true;
             }
         }

@@ -199,7 +199,11 @@ test_expect_success 'the ready command: its output in the error; a hanging one i
         --ready-cmd "echo hanging-now; read x < /dev/tty; while :; do :; done" --ready-timeout 3 ctx 2>err &&
     end=$(date +%s) && test $((end - start)) -lt 30 &&
     test_grep "ready command: did not finish within 3 s (killed)" err && test_grep "hanging-now" err &&
-    test_grep "start-ran" err
+    test_grep "start-ran" err &&
+    # the build returned after its step was gone, not before: no process,
+    # no staging entry left at that moment
+    { pgrep -af "echo hanging-now" > left || :; } && test_cmp /dev/null left &&
+    ls -A "$E2B_DATA_DIR/templates/.staging" > staged && test_cmp /dev/null staged
 '
 
 test_expect_success '--start-cmd is --cmd; tags: NAME:TAG and --tag, found by NAME:TAG' '
