@@ -320,17 +320,3 @@ void e2b_cgroup_destroy(const char *id)
         kill_and_remove(d);
     }
 }
-
-bool e2b_cgroup_exists(const char *id)
-{
-    if (e2b_cgroup_v2()) {
-        _cleanup_free_ char *d = dir_for(NULL, id);
-        return access(d, F_OK) == 0;
-    }
-    for (size_t i = 0; i < ARRAY_SIZE(v1_ctrls); i++) {
-        _cleanup_free_ char *d = dir_for(v1_ctrls[i], id);
-        if (access(d, F_OK) == 0)
-            return true;
-    }
-    return false;
-}

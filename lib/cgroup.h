@@ -50,7 +50,5 @@ int e2b_cgroup_freeze(const char *id, bool frozen, struct e2b_error **err);
 int e2b_cgroup_stats(const char *id, struct e2b_cgroup_stats *ret, struct e2b_error **err);
 /* Kill what is left in it and remove it; quiet, safe to repeat. */
 void e2b_cgroup_destroy(const char *id);
-/* Does any cgroup directory of this sandbox still exist? (for tests/reaping) */
-bool e2b_cgroup_exists(const char *id);
 
 #endif

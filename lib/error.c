@@ -88,19 +88,3 @@ int e2b_error_exit_code(const struct e2b_error *err)
         return 0;
     return err->code == E2B_ERR_USAGE ? 2 : 1;
 }
-
-const char *e2b_errcode_name(int code)
-{
-    static const char *const names[] = {
-        [E2B_ERR_GENERIC] = "error",        [E2B_ERR_USAGE] = "usage",
-        [E2B_ERR_NOT_FOUND] = "not_found",  [E2B_ERR_EXISTS] = "exists",
-        [E2B_ERR_INVALID] = "invalid",      [E2B_ERR_PERMISSION] = "permission",
-        [E2B_ERR_AUTH] = "auth",            [E2B_ERR_NETWORK] = "network",
-        [E2B_ERR_API] = "api",              [E2B_ERR_TIMEOUT] = "timeout",
-        [E2B_ERR_NOSPACE] = "no_space",     [E2B_ERR_UNSUPPORTED] = "unsupported",
-        [E2B_ERR_CANCELLED] = "cancelled",
-    };
-    if (code > 0 && (size_t)code < ARRAY_SIZE(names) && names[code])
-        return names[code];
-    return "error";
-}

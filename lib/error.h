@@ -50,6 +50,5 @@ static inline void e2b_error_freep(struct e2b_error **err)
 int e2b_errcode_from_errno(int errnum);
 /* Process exit status for an error: 2 for usage, 1 otherwise. */
 int e2b_error_exit_code(const struct e2b_error *err);
-const char *e2b_errcode_name(int code);
 
 #endif

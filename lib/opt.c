@@ -255,14 +255,6 @@ const char *const *e2b_args_list(const struct e2b_args *a, const char *name, siz
     return v && v->list ? v->list : empty;
 }
 
-const struct e2b_opt *e2b_opt_find(const struct e2b_opt *table, const char *long_name)
-{
-    for (; table && table->type != E2B_OPT_END_; table++)
-        if (table->long_name && STREQ(table->long_name, long_name))
-            return table;
-    return NULL;
-}
-
 char *e2b_opt_label(const struct e2b_opt *o)
 {
     struct strbuf sb = STRBUF_INIT;

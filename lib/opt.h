@@ -100,8 +100,6 @@ long long e2b_args_int(const struct e2b_args *args, const char *name, long long 
 /* LIST/ARGS values; *count may be NULL. Never NULL: empty list is {NULL}. */
 const char *const *e2b_args_list(const struct e2b_args *args, const char *name, size_t *count);
 
-/* Find an option by long name in a table, NULL if absent. */
-const struct e2b_opt *e2b_opt_find(const struct e2b_opt *table, const char *long_name);
 /* "-t, --timeout SECONDS" / "    --json" / "<template>" / "[template]" / "<command>..." */
 char *e2b_opt_label(const struct e2b_opt *o);
 /* Synopsis fragment for positionals: "[template]" "<id> <command>..." */
