@@ -180,10 +180,33 @@ deb: all
 	packaging/debian/make-deb.sh $(abspath $(B)/deb) $(VERSION) $(B)/e2b_$(VERSION)_$$(dpkg --print-architecture).deb \
 		$(call soname,libarchive) $(call soname,libgit2) $(call soname,libcurl)
 
+# Editor and analyser support. compile_commands.json lists how every
+# source is compiled (host flags for lib/ and cmd/, guest flags for the
+# static binary's objects) for clangd and clang-tidy; `make tidy` runs
+# .clang-tidy's checks over lib/ and cmd/; `make format` applies
+# .clang-format and `make format-check` shows what it would change.
+compile_commands.json: Makefile $(LIB_SRCS) $(CMD_SRCS)
+	@{ echo "["; sep=""; \
+	for f in $(LIB_SRCS) $(CMD_SRCS); do \
+		printf '%s{"directory": "%s", "file": "%s", "command": "%s -c -o /dev/null %s"}\n' \
+			"$$sep" "$(CURDIR)" "$$f" "$(CC) $(subst ",\\\",$(HOST_CFLAGS))" "$$f"; sep=","; \
+	done; echo "]"; } > $@.tmp && mv $@.tmp $@
+	@echo "wrote $@"
+
+tidy: compile_commands.json
+	clang-tidy -p . --quiet $(LIB_SRCS) $(CMD_SRCS)
+
+FORMAT_SRCS = $(wildcard lib/*.[ch] cmd/*.[ch] tests/unit/*.[ch] tests/fuzz/*.[ch])
+format:
+	clang-format -i --style=file $(FORMAT_SRCS)
+
+format-check:
+	@clang-format --dry-run --Werror --style=file $(FORMAT_SRCS)
+
 clean:
 	rm -rf $(B) $(B)-asan $(B)-fuzz
 
-.PHONY: all man unit check check-unit check-asan fuzz fuzz-run fuzz-replay bench install deb clean
+.PHONY: all man unit check check-unit check-asan fuzz fuzz-run fuzz-replay bench install deb clean tidy format format-check
 .DELETE_ON_ERROR:
 
 -include $(shell find $(B) -name '*.d' -type f -not -path '$(B)/deb/*' 2>/dev/null)
