@@ -1,7 +1,7 @@
 /* sandbox-files-watch.c - `e2b sandbox files watch`: a directory's changes
  * as they happen (envd's WatchDir stream), one line per event. */
 #include "cmd.h"
-#include "envd-client.h"
+#include "sandbox-client.h"
 #include "output.h"
 #include "sandbox-cli.h"
 

@@ -8,7 +8,7 @@
  * signals that end us.
  */
 #include "cmd.h"
-#include "envd-client.h"
+#include "sandbox-client.h"
 #include "sandbox-cli.h"
 
 #include <fcntl.h>

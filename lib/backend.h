@@ -41,7 +41,7 @@ struct e2b_sandbox_filter {
     const char *next_token;  /* from a previous page, or NULL */
 };
 
-/* How to reach a sandbox's envd (lib/envd-client.h uses this). */
+/* How to reach a sandbox's envd (lib/sandbox-client.h uses this). */
 struct e2b_envd_endpoint {
     char *base;              /* "unix:/run/e2b/sandboxes/<id>/envd.sock" or "https://..." */
     char *sandbox_id;        /* sent as E2b-Sandbox-Id when going through a router */

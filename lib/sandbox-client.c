@@ -1,5 +1,5 @@
-/* envd-client.c - see envd-client.h. */
-#include "envd-client.h"
+/* sandbox-client.c - see sandbox-client.h. */
+#include "sandbox-client.h"
 #include "envd-crypto.h"
 #include "http.h"
 

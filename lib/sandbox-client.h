@@ -1,4 +1,4 @@
-/* envd-client.h - the client side of E2B's envd protocol, over libcurl.
+/* sandbox-client.h - the client side of E2B's envd protocol, over libcurl.
  *
  * Everything the CLI does inside a sandbox goes through here: Connect-RPC
  * with the JSON codec (unary calls and server streams) to process.Process
@@ -17,8 +17,8 @@
  * Whole files never sit in memory: uploads read from a descriptor as curl
  * sends, downloads write to one as bytes come.
  */
-#ifndef E2B_ENVD_CLIENT_H
-#define E2B_ENVD_CLIENT_H
+#ifndef E2B_SANDBOX_CLIENT_H
+#define E2B_SANDBOX_CLIENT_H
 
 #include "backend.h"
 #include "error.h"

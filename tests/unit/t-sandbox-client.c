@@ -1,7 +1,7 @@
 /* t-envd-client.c - the envd client's Connect stream decoder (frames split
  * across reads, several in one read, end-stream errors, bad frames), process
  * events and exit statuses, request building. */
-#include "envd-client.h"
+#include "sandbox-client.h"
 #include "envd-crypto.h"
 #include "tap.h"
 
