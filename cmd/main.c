@@ -93,7 +93,7 @@ static int run_command(const struct e2b_command *c, int argc, char **argv)
     /* A full disk or closed pipe must not pass silently (git's run_builtin). */
     if (fflush(stdout) != 0 || ferror(stdout)) {
         if (errno != EPIPE)
-            fprintf(stderr, "e2b: cannot write output: %s\n", strerror(errno));
+            fprintf(stderr, "e2b: cannot write to stdout: %s\n", strerror(errno));
         return rc ? rc : 1;
     }
     return rc;
