@@ -738,6 +738,8 @@ void e2b_http_server_free(struct e2b_http_server *s)
 
 size_t e2b_http_nconns(const struct e2b_http_server *s) { return s->nconns; }
 
+struct event_base *e2b_http_event_base(const struct e2b_http_req *r) { return r->c->srv->base; }
+
 int e2b_http_server_add_header(struct e2b_http_server *s, const char *name, const char *value)
 {
     if (!e2b_http_header_valid(name, value))
