@@ -66,6 +66,11 @@ const struct e2b_group *e2b_group_find(const char *name_or_alias, const char *pa
 int e2b_fail(struct e2b_error *err);
 /* Print a usage error with a hint naming the help to read; returns 2. */
 int e2b_usage_error(const char *hint_cmd, const char *fmt, ...) _printf_(2, 3);
+/* Flush stdout: 0, or 1 when it cannot take the data (a full disk), said
+ * once on stderr ("e2b: cannot write to stdout: ..."; nothing for a closed
+ * pipe), here or when the command returns, not both. Commands that print as
+ * they go (watch, logs -f) call it to stop instead of going on. */
+int e2b_stdout_check(void);
 
 void e2b_print_command_help(FILE *f, const struct e2b_command *c);
 void e2b_print_group_help(FILE *f, const char *group);

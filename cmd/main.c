@@ -13,6 +13,17 @@ int e2b_fail(struct e2b_error *err)
     return e2b_error_exit_code(err);
 }
 
+int e2b_stdout_check(void)
+{
+    static bool reported;
+    if (fflush(stdout) == 0 && !ferror(stdout))
+        return 0;
+    if (!reported && errno != EPIPE)
+        fprintf(stderr, "e2b: cannot write to stdout: %s\n", strerror(errno));
+    reported = true;
+    return 1;
+}
+
 int e2b_usage_error(const char *hint_cmd, const char *fmt, ...)
 {
     va_list ap;
@@ -91,11 +102,8 @@ static int run_command(const struct e2b_command *c, int argc, char **argv)
     int rc = c->fn(&ctx, &args);
     e2b_args_release(&args);
     /* A full disk or closed pipe must not pass silently (git's run_builtin). */
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        if (errno != EPIPE)
-            fprintf(stderr, "e2b: cannot write to stdout: %s\n", strerror(errno));
+    if (e2b_stdout_check())
         return rc ? rc : 1;
-    }
     return rc;
 }
 

@@ -259,7 +259,8 @@ test_expect_success 'output that cannot be written: attach, pty, watch and proce
     W=$TRASH/watched-full && mkdir -p "$W" &&
     { e2b sandbox files watch --envd "$U" - "$W" >/dev/full 2>wf.err & } &&
     wait_for 600 grep -q watching wf.err && echo x >"$W/f" &&
-    { wait $! ; test $? = 1; } && test_grep "^e2b: cannot write to stdout: No space left on device" wf.err &&
+    { wait $! ; test $? = 1; } &&
+    test "$(grep -c "^e2b: cannot write to stdout: No space left on device" wf.err)" = 1 &&
     test_expect_code 1 e2b sandbox process list --envd "$U" - >/dev/full 2>err &&
     test_grep "^e2b: cannot write to stdout: No space left on device" err
 '

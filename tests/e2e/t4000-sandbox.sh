@@ -82,7 +82,11 @@ test_expect_success 'output that cannot be written is an error: files cat, files
     test_expect_code 125 e2b sandbox exec "$ID" "echo hi >&2" 2>/dev/full &&
     test_expect_code 125 e2b sandbox exec "$ID" "yes full-of-yes" >/dev/full 2>err &&
     test_grep "^e2b: cannot write to stdout" err &&
-    wait_for 50 sh -c "! e2b sandbox process list $ID | grep -q full-of-yes"
+    wait_for 50 sh -c "! e2b sandbox process list $ID | grep -q full-of-yes" &&
+    test_expect_code 1 timeout 60 e2b sandbox logs -f "$ID" >/dev/full 2>err &&
+    test "$(grep -c "^e2b: cannot write to stdout: No space left on device" err)" = 1 &&
+    test_expect_code 1 timeout 60 e2b sandbox metrics -f "$ID" >/dev/full 2>err &&
+    test_grep "^e2b: cannot write to stdout" err
 '
 
 test_expect_success 'the sandbox is isolated: its own pid 1, hostname, /tmp' '
