@@ -8,7 +8,9 @@
 #
 # New files need no edit here: lib/*.c go into libe2b.a, cmd/*.c into e2b,
 # tests/unit/t-*.c become unit tests. Guest-side code (linked statically into
-# envd) is lib/envd-*.c except the client, plus the base modules in GUEST_BASE.
+# envd) is exactly lib/envd-*.c plus the base modules in GUEST_BASE, which
+# must not need libcurl, libarchive, libgit2 or libseccomp. Nothing else is
+# named envd-*: the host's client of envd is lib/sandbox-client.c.
 
 VERSION := 0.1.0
 PREFIX ?= /usr/local
@@ -43,9 +45,9 @@ HOST_LIBS := $(shell $(PKG_CONFIG) --libs $(LINK_PKGS)) -ldl -lutil -lpthread
 TEST_LIBS := $(HOST_LIBS) $(shell $(PKG_CONFIG) --libs $(DL_PKGS))
 GUEST_LIBS := -Wl,-Bstatic $(shell $(PKG_CONFIG) --libs --static $(GUEST_PKGS)) -lutil
 
-GUEST_BASE := lib/util.c lib/error.c lib/strbuf.c lib/json.c lib/fsutil.c
+GUEST_BASE := lib/util.c lib/error.c lib/strbuf.c lib/json.c lib/fsutil.c lib/http1.c
 LIB_SRCS := $(sort $(wildcard lib/*.c))
-GUEST_SRCS := $(GUEST_BASE) $(filter-out lib/envd-client%.c,$(wildcard lib/envd-*.c))
+GUEST_SRCS := $(GUEST_BASE) $(sort $(wildcard lib/envd-*.c))
 CMD_SRCS := $(filter-out cmd/guest-main.c,$(sort $(wildcard cmd/*.c)))
 UNIT_SRCS := $(sort $(wildcard tests/unit/t-*.c))
 MAN_SRCS := $(sort $(wildcard man/*.scd))
@@ -64,10 +66,10 @@ $(B)/%.o: %.c
 
 $(B)/lib/dl-archive.o $(B)/lib/dl-git.o $(B)/lib/dl-curl.o: HOST_CFLAGS += $(DL_SONAMES)
 
-# Guest objects are compiled separately: -DE2B_GUEST keeps host-only code out.
+# Guest objects are compiled separately, with the guest libraries' flags.
 $(B)/guest/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(E2B_CFLAGS) -DE2B_GUEST $(shell $(PKG_CONFIG) --cflags $(GUEST_PKGS)) -MMD -MP -c -o $@ $<
+	$(CC) $(E2B_CFLAGS) $(shell $(PKG_CONFIG) --cflags $(GUEST_PKGS)) -MMD -MP -c -o $@ $<
 
 $(B)/libe2b.a: $(LIB_OBJS)
 	@rm -f $@

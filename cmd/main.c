@@ -72,11 +72,8 @@ static int run_command(const struct e2b_command *c, int argc, char **argv)
     int rc = c->fn(&ctx, &args);
     e2b_args_release(&args);
     /* A full disk or closed pipe must not pass silently (git's run_builtin). */
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        if (errno != EPIPE)
-            fprintf(stderr, "e2b: cannot write output: %s\n", strerror(errno));
+    if (e2b_stdout_check())
         return rc ? rc : 1;
-    }
     return rc;
 }
 

@@ -38,9 +38,15 @@ int e2b_cli_envd_endpoint(struct e2b_ctx *ctx, struct e2b_args *args, struct e2b
         ep->base = xstrdup(direct);
         return 0;
     }
+    const char *id = e2b_args_str(args, "sandbox");
+    if (STREQ(id, "-")) { /* the placeholder that goes with --envd */
+        e2b_error_set(&err, E2B_ERR_USAGE, "no sandbox given (give a sandbox ID, or --envd with '-')");
+        e2b_fail(err);
+        return -1;
+    }
     if (e2b_cli_open_backend(ctx, b))
         return -1;
-    if ((*b)->ops->envd_endpoint(*b, e2b_args_str(args, "sandbox"), ep, &err) < 0) {
+    if ((*b)->ops->envd_endpoint(*b, id, ep, &err) < 0) {
         e2b_fail(err);
         return -1;
     }
@@ -60,7 +66,8 @@ int e2b_cli_terminal(struct e2b_ctx *ctx, struct e2b_backend *b, const char *san
     if (!ctx->quiet)
         fprintf(stderr, "Connected to sandbox %s (exit the shell to leave)\r\n", sandbox_id);
     int code = 0;
-    int r = e2b_process_terminal(&ep, user, cwd, env, &code, &err);
+    struct e2b_terminal_opts o = {.envs = env, .cwd = cwd, .user = user};
+    int r = e2b_process_terminal(&ep, &o, &code, &err);
     e2b_envd_endpoint_release(&ep);
     if (r < 0)
         return e2b_fail(err);

@@ -1,7 +1,7 @@
 /* sandbox-files-watch.c - `e2b sandbox files watch`: a directory's changes
  * as they happen (envd's WatchDir stream), one line per event. */
 #include "cmd.h"
-#include "envd-client.h"
+#include "sandbox-client.h"
 #include "output.h"
 #include "sandbox-cli.h"
 #include "usage.h"
@@ -10,6 +10,7 @@ struct watch {
     struct e2b_ctx *ctx;
     long long count;  /* stop after this many events; 0: never */
     long long seen;
+    bool out_failed;  /* stdout took no more (said already) */
 };
 
 static int on_started(void *ud)
@@ -36,7 +37,10 @@ static int on_event(json_t *ev, void *ud)
     } else {
         printf("%s\t%s\n", type, name);
     }
-    fflush(stdout);
+    if (e2b_stdout_check()) { /* a watch never ends by itself: stop here */
+        w->out_failed = true;
+        return -1;
+    }
     w->seen++;
     return w->count && w->seen >= w->count ? -1 : 0;
 }
@@ -68,6 +72,8 @@ int cmd_sandbox_files_watch(struct e2b_ctx *ctx, struct e2b_args *args)
     int r = e2b_envd_fs_watch(&c, e2b_args_str(args, "path"), e2b_args_flag(args, "recursive"),
                               timeout * 1000, on_started, on_event, &w, &err);
     e2b_envd_endpoint_release(&ep);
+    if (w.out_failed)
+        return 1;
     if (r < 0 && timeout && err->code == E2B_ERR_TIMEOUT)
         return 0; /* --timeout ran out: the end we asked for */
     return r < 0 ? e2b_fail(err) : 0;

@@ -5,6 +5,7 @@
 #include "output.h"
 #include "process-client.h"
 #include "sandbox-cli.h"
+#include "sandbox-client.h"
 #include "usage.h"
 
 #include <fcntl.h>
@@ -23,13 +24,13 @@ static const struct e2b_column entry_cols[] = {
 struct files_ctx {
     struct e2b_backend *backend;
     struct e2b_envd_endpoint ep;
-    const char *user;
+    struct e2b_envd_client c;  /* on ep, as --user */
 };
 
 static int open_files(struct e2b_ctx *ctx, struct e2b_args *args, struct files_ctx *f)
 {
     memset(f, 0, sizeof(*f));
-    f->user = e2b_args_str(args, "user");
+    f->c = (struct e2b_envd_client){.ep = &f->ep, .user = e2b_args_str(args, "user")};
     return e2b_cli_envd_endpoint(ctx, args, &f->backend, &f->ep);
 }
 
@@ -49,7 +50,7 @@ static int fs_call(struct e2b_ctx *ctx, struct e2b_args *args, const char *proc,
     if (open_files(ctx, args, &f) < 0)
         return 1;
     json_t *reply = NULL;
-    int r = e2b_envd_call(&f.ep, f.user, proc, req, &reply, &err);
+    int r = e2b_envd_unary(&f.c, proc, req, &reply, &err);
     close_files(&f);
     if (r < 0)
         return e2b_fail(err);
@@ -147,7 +148,7 @@ int cmd_sandbox_files_cat(struct e2b_ctx *ctx, struct e2b_args *args)
     if (open_files(ctx, args, &f) < 0)
         return 1;
     fflush(stdout);
-    int r = e2b_envd_download(&f.ep, f.user, e2b_args_str(args, "path"), STDOUT_FILENO, &err);
+    int r = e2b_envd_file_download(&f.c, e2b_args_str(args, "path"), STDOUT_FILENO, "stdout", &err);
     close_files(&f);
     return r < 0 ? e2b_fail(err) : 0;
 }
@@ -164,7 +165,7 @@ int cmd_sandbox_files_write(struct e2b_ctx *ctx, struct e2b_args *args)
     _cleanup_error_ struct e2b_error *err = NULL;
     if (open_files(ctx, args, &f) < 0)
         return 1;
-    int r = e2b_envd_upload(&f.ep, f.user, e2b_args_str(args, "path"), STDIN_FILENO, &err);
+    int r = e2b_envd_file_upload(&f.c, e2b_args_str(args, "path"), STDIN_FILENO, "stdin", &err);
     close_files(&f);
     return r < 0 ? e2b_fail(err) : 0;
 }
@@ -210,7 +211,7 @@ static int modes_apply(struct files_ctx *f, struct modes *m, struct e2b_error **
                 bytes += strlen(*p);
                 argv[k++] = *p++;
             }
-            struct e2b_run_opts o = {.argv = argv, .user = f->user, .out_fd = STDERR_FILENO,
+            struct e2b_run_opts o = {.argv = argv, .user = f->c.user, .out_fd = STDERR_FILENO,
                                      .err_fd = STDERR_FILENO};
             int code = 0;
             if (e2b_process_run(&f->ep, &o, &code, err) < 0)
@@ -245,7 +246,8 @@ static int upload_tree(struct files_ctx *f, const char *local, const char *remot
         _cleanup_close_ int fd = open(local, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
             return e2b_error_sys(err, errno, "cannot read '%s'", local);
-        if (e2b_envd_upload(&f->ep, f->user, remote, fd, err) < 0)
+        _cleanup_free_ char *name = xasprintf("'%s'", local);
+        if (e2b_envd_file_upload(&f->c, remote, fd, name, err) < 0)
             return -1;
         modes_add(m, st.st_mode & 07777, remote);
         return 0;
@@ -256,7 +258,7 @@ static int upload_tree(struct files_ctx *f, const char *local, const char *remot
     }
     json_t *msg = json_pack("{s:s}", "path", remote);
     _cleanup_error_ struct e2b_error *mkerr = NULL;
-    if (e2b_envd_call(&f->ep, f->user, "filesystem.Filesystem/MakeDir", msg, NULL, &mkerr) < 0 &&
+    if (e2b_envd_unary(&f->c, "filesystem.Filesystem/MakeDir", msg, NULL, &mkerr) < 0 &&
         mkerr->code != E2B_ERR_EXISTS) {
         json_decref(msg);
         *err = TAKE_PTR(mkerr);
@@ -285,7 +287,7 @@ static int upload_tree(struct files_ctx *f, const char *local, const char *remot
 static int download_tree(struct files_ctx *f, const char *remote, const char *local, struct e2b_error **err)
 {
     json_t *msg = json_pack("{s:s}", "path", remote), *reply = NULL;
-    int r = e2b_envd_call(&f->ep, f->user, "filesystem.Filesystem/Stat", msg, &reply, err);
+    int r = e2b_envd_unary(&f->c, "filesystem.Filesystem/Stat", msg, &reply, err);
     json_decref(msg);
     if (r < 0)
         return -1;
@@ -304,11 +306,21 @@ static int download_tree(struct files_ctx *f, const char *remote, const char *lo
     }
     json_decref(reply);
     if (file) {
+        _cleanup_free_ char *name = xasprintf("'%s'", local);
+        struct stat lst;
+        if (stat(local, &lst) == 0 && !S_ISREG(lst.st_mode) && !S_ISDIR(lst.st_mode)) {
+            /* a device or a pipe (/dev/null, a fifo) is written into, as cp
+             * does: renaming a file over it would replace the device */
+            _cleanup_close_ int dev = open(local, O_WRONLY | O_CLOEXEC);
+            if (dev < 0)
+                return e2b_error_sys(err, errno, "cannot write %s", name);
+            return e2b_envd_file_download(&f->c, remote, dev, name, err);
+        }
         _cleanup_free_ char *tmp = xasprintf("%s.part", local);
         _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
         if (fd < 0)
             return e2b_error_sys(err, errno, "cannot write '%s'", tmp);
-        if (e2b_envd_download(&f->ep, f->user, remote, fd, err) < 0 || fchmod(fd, mode) < 0 ||
+        if (e2b_envd_file_download(&f->c, remote, fd, name, err) < 0 || fchmod(fd, mode) < 0 ||
             rename(tmp, local) < 0) {
             if (!*err)
                 e2b_error_sys(err, errno, "cannot write '%s'", local);
@@ -320,7 +332,7 @@ static int download_tree(struct files_ctx *f, const char *remote, const char *lo
     if (e2b_mkdir_p(local, 0755, err) < 0)
         return -1;
     msg = json_pack("{s:s, s:i}", "path", remote, "depth", 1);
-    r = e2b_envd_call(&f->ep, f->user, "filesystem.Filesystem/ListDir", msg, &reply, err);
+    r = e2b_envd_unary(&f->c, "filesystem.Filesystem/ListDir", msg, &reply, err);
     json_decref(msg);
     if (r < 0)
         return -1;

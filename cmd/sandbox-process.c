@@ -3,8 +3,11 @@
 #include "output.h"
 #include "process-client.h"
 #include "sandbox-cli.h"
+#include "sandbox-client.h"
 #include "strbuf.h"
 #include "usage.h"
+
+#include <signal.h>
 
 #define PROCESS_OPTS_COMMON                                                                        \
     E2B_OPT_STRING('u', "user", "USER", "act as this user (default: the sandbox's)"),             \
@@ -23,7 +26,8 @@ int cmd_sandbox_process_list(struct e2b_ctx *ctx, struct e2b_args *args)
     if (e2b_cli_envd_endpoint(ctx, args, &b, &ep) < 0)
         return 1;
     json_t *reply = NULL, *req = json_object();
-    int r = e2b_envd_call(&ep, e2b_args_str(args, "user"), "process.Process/List", req, &reply, &err);
+    struct e2b_envd_client c = {.ep = &ep, .user = e2b_args_str(args, "user")};
+    int r = e2b_envd_unary(&c, "process.Process/List", req, &reply, &err);
     json_decref(req);
     e2b_envd_endpoint_release(&ep);
     if (r < 0)
@@ -89,11 +93,9 @@ int cmd_sandbox_process_kill(struct e2b_ctx *ctx, struct e2b_args *args)
     struct e2b_envd_endpoint ep;
     if (e2b_cli_envd_endpoint(ctx, args, &b, &ep) < 0)
         return 1;
-    json_t *sel = tag ? json_pack("{s:s}", "tag", tag) : json_pack("{s:i}", "pid", (int)pid);
-    json_t *req = json_pack("{s:o, s:s}", "process", sel, "signal",
-                            e2b_args_flag(args, "term") ? "SIGNAL_SIGTERM" : "SIGNAL_SIGKILL");
-    int r = e2b_envd_call(&ep, e2b_args_str(args, "user"), "process.Process/SendSignal", req, NULL, &err);
-    json_decref(req);
+    struct e2b_envd_client c = {.ep = &ep, .user = e2b_args_str(args, "user")};
+    struct e2b_process_sel sel = {.pid = pid, .tag = tag};
+    int r = e2b_envd_process_signal(&c, sel, e2b_args_flag(args, "term") ? SIGTERM : SIGKILL, &err);
     e2b_envd_endpoint_release(&ep);
     return r < 0 ? e2b_fail(err) : 0;
 }

@@ -334,7 +334,8 @@ int cmd_sandbox_metrics(struct e2b_ctx *ctx, struct e2b_args *args)
         json_decref(list);
         e2b_table_print(t, stdout, ctx->json);
         e2b_table_free(t);
-        fflush(stdout);
+        if (e2b_stdout_check())
+            return 1;
         for (int i = 0; follow && i < 50 && !interrupted; i++)
             usleep(100000);
     } while (follow && !interrupted);
@@ -407,7 +408,8 @@ int cmd_sandbox_logs(struct e2b_ctx *ctx, struct e2b_args *args)
             any = true;
         }
         json_decref(list);
-        fflush(stdout);
+        if (e2b_stdout_check())
+            return 1;
         for (int i = 0; follow && i < 10 && !interrupted; i++)
             usleep(100000);
     } while (follow && !interrupted);

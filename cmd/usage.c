@@ -1,7 +1,9 @@
 /* usage.c - see usage.h */
 #include "usage.h"
 
+#include <errno.h>
 #include <stdarg.h>
+#include <string.h>
 
 int e2b_fail(struct e2b_error *err)
 {
@@ -9,6 +11,17 @@ int e2b_fail(struct e2b_error *err)
         return 1;
     fprintf(stderr, "e2b: %s\n", err->msg);
     return e2b_error_exit_code(err);
+}
+
+int e2b_stdout_check(void)
+{
+    static bool reported;
+    if (fflush(stdout) == 0 && !ferror(stdout))
+        return 0;
+    if (!reported && errno != EPIPE)
+        fprintf(stderr, "e2b: cannot write to stdout: %s\n", strerror(errno));
+    reported = true;
+    return 1;
 }
 
 int e2b_usage_error(const char *hint_cmd, const char *fmt, ...)

@@ -195,8 +195,6 @@ static void stream_deadline(evutil_socket_t fd, short what, void *arg)
     e2b_rpc_stream_end(s, RPC_DEADLINE_EXCEEDED, "the operation timed out");
 }
 
-extern struct event_base *e2b_envd_event_base(void);
-
 struct e2b_rpc_stream *e2b_rpc_stream_start(struct e2b_http_req *req, json_t *keepalive,
                                             e2b_rpc_stream_gone on_gone, void *arg)
 {
@@ -205,15 +203,15 @@ struct e2b_rpc_stream *e2b_rpc_stream_start(struct e2b_http_req *req, json_t *ke
     s->keepalive = keepalive;
     s->on_gone = on_gone;
     s->arg = arg;
-    struct event_base *base = e2b_envd_event_base();
-    if (keepalive && base) {
+    struct event_base *base = e2b_http_event_base(req);
+    if (keepalive) {
         int secs = e2b_rpc_keepalive_s(req);
         struct timeval tv = {secs, 0};
         s->ka_ev = event_new(base, -1, EV_PERSIST, stream_keepalive, s);
         event_add(s->ka_ev, &tv);
     }
     int64_t tmo = e2b_rpc_timeout_ms(req);
-    if (tmo > 0 && base) {
+    if (tmo > 0) {
         struct timeval tv = {tmo / 1000, (tmo % 1000) * 1000};
         s->deadline_ev = evtimer_new(base, stream_deadline, s);
         event_add(s->deadline_ev, &tv);

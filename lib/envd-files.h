@@ -4,7 +4,7 @@
 #ifndef E2B_ENVD_FILES_H
 #define E2B_ENVD_FILES_H
 
-#include "envd-server.h"
+#include "envd-state.h"
 
 void e2b_files_handle(struct e2b_http_req *req);
 /* The signature for a /files URL; caller frees. expiration <= 0: none. */

@@ -3,7 +3,7 @@
 #ifndef E2B_ENVD_FS_H
 #define E2B_ENVD_FS_H
 
-#include "envd-server.h"
+#include "envd-state.h"
 
 /* Resolve a path from a request: "" is the default workdir (else home), "~"
  * and "~/x" expand, relative paths join the user's home; the result is

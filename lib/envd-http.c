@@ -1,5 +1,6 @@
 /* envd-http.c - see envd-http.h */
 #include "envd-http.h"
+#include "http1.h"
 #include "strbuf.h"
 
 #include <arpa/inet.h>
@@ -17,31 +18,26 @@
 #include <sys/un.h>
 #include <time.h>
 
-#define MAX_HEAD (64 * 1024)
-#define MAX_HEADERS 128
 #define DRAIN_MARK (256 * 1024)
 #define READ_PAUSE_MARK (1024 * 1024)
 
 enum body_mode { BODY_UNTAKEN, BODY_BUFFER, BODY_STREAM, BODY_DISCARD };
-enum chunk_state { CH_SIZE, CH_DATA, CH_DATA_END, CH_TRAILER };
 enum reply_state { REPLY_NONE, REPLY_STREAMING, REPLY_DONE };
 
 struct conn;
 
 struct e2b_http_req {
     struct conn *c;
-    char *method, *path, *rawquery;
-    int minor;
-    char *hname[MAX_HEADERS], *hval[MAX_HEADERS];
-    size_t nh;
+    struct e2b_http1_head head; /* method, path, query, headers as http1.c read them */
+    char **hname, **hval;       /* the header lines split, for e2b_http_header_at */
     char **qk, **qv;
     size_t nq;
     bool qparsed;
 
-    /* body */
-    bool chunked, body_done, expect_continue, continue_sent;
-    int64_t clen, remaining;
-    enum chunk_state cstate;
+    /* body: framed by http1.c, handed on here */
+    struct e2b_http1_body body;
+    int64_t clen;               /* declared length; -1 chunked */
+    bool body_done, expect_continue, continue_sent;
     enum body_mode mode;
     size_t max;
     struct evbuffer *buf;
@@ -118,58 +114,13 @@ const char *e2b_http_reason(int s)
     }
 }
 
-static int hexval(int ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
-char *e2b_http_unescape(const char *s, size_t len, bool form)
-{
-    char *out = xmalloc(len + 1), *o = out;
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] == '%') {
-            if (i + 2 >= len) {
-                free(out);
-                return NULL;
-            }
-            int h = hexval((unsigned char)s[i + 1]), l = hexval((unsigned char)s[i + 2]);
-            if (h < 0 || l < 0) {
-                free(out);
-                return NULL;
-            }
-            *o++ = (char)(h << 4 | l);
-            i += 2;
-        } else if (form && s[i] == '+') {
-            *o++ = ' ';
-        } else {
-            *o++ = s[i];
-        }
-    }
-    *o = '\0';
-    if ((size_t)(o - out) != strlen(out)) { /* an escaped NUL */
-        free(out);
-        return NULL;
-    }
-    return out;
-}
-
 static void req_free(struct e2b_http_req *r)
 {
     if (!r)
         return;
-    free(r->method);
-    free(r->path);
-    free(r->rawquery);
-    for (size_t i = 0; i < r->nh; i++) {
-        free(r->hname[i]);
-        free(r->hval[i]);
-    }
+    e2b_http1_head_release(&r->head);
+    e2b_strv_free(r->hname);
+    e2b_strv_free(r->hval);
     for (size_t i = 0; i < r->nq; i++) {
         free(r->qk[i]);
         free(r->qv[i]);
@@ -182,20 +133,28 @@ static void req_free(struct e2b_http_req *r)
     free(r);
 }
 
-const char *e2b_http_method(const struct e2b_http_req *r) { return r->method; }
-const char *e2b_http_path(const struct e2b_http_req *r) { return r->path; }
+const char *e2b_http_method(const struct e2b_http_req *r) { return r->head.method; }
+const char *e2b_http_path(const struct e2b_http_req *r) { return r->head.path; }
 
 const char *e2b_http_header(const struct e2b_http_req *r, const char *name)
 {
-    for (size_t i = 0; i < r->nh; i++)
-        if (strcasecmp(r->hname[i], name) == 0)
-            return r->hval[i];
-    return NULL;
+    return e2b_http1_header(&r->head, name);
 }
 
-bool e2b_http_header_at(const struct e2b_http_req *r, size_t i, const char **name, const char **value)
+bool e2b_http_header_at(const struct e2b_http_req *cr, size_t i, const char **name, const char **value)
 {
-    if (i >= r->nh)
+    struct e2b_http_req *r = (struct e2b_http_req *)cr;
+    if (!r->hname) { /* split "Name: value" once, on first use */
+        for (char **l = r->head.headers; *l; l++) {
+            size_t n = strcspn(*l, ":");
+            _cleanup_free_ char *nm = xstrndup(*l, n);
+            r->hname = e2b_strv_push(r->hname, nm);
+            r->hval = e2b_strv_push(r->hval, *l + n + 2);
+        }
+        if (!r->hname)
+            r->hname = xcalloc(1, sizeof(char *));
+    }
+    if (!r->hname[i])
         return false;
     *name = r->hname[i];
     *value = r->hval[i];
@@ -205,14 +164,12 @@ bool e2b_http_header_at(const struct e2b_http_req *r, size_t i, const char **nam
 static void parse_query(struct e2b_http_req *r)
 {
     r->qparsed = true;
-    if (!r->rawquery)
-        return;
-    for (char *p = r->rawquery; *p;) {
+    for (const char *p = r->head.query; *p;) {
         size_t n = strcspn(p, "&");
         const char *eq = memchr(p, '=', n);
         size_t kl = eq ? (size_t)(eq - p) : n;
-        char *k = e2b_http_unescape(p, kl, true);
-        char *v = eq ? e2b_http_unescape(eq + 1, n - kl - 1, true) : xstrdup("");
+        char *k = e2b_http1_unescape(p, kl, true);
+        char *v = eq ? e2b_http1_unescape(eq + 1, n - kl - 1, true) : xstrdup("");
         if (k && v && *k) {
             r->qk = xrealloc(r->qk, (r->nq + 1) * sizeof(char *));
             r->qv = xrealloc(r->qv, (r->nq + 1) * sizeof(char *));
@@ -239,8 +196,8 @@ const char *e2b_http_query(const struct e2b_http_req *cr, const char *key)
     return NULL;
 }
 
-int64_t e2b_http_content_length(const struct e2b_http_req *r) { return r->chunked ? -1 : r->clen; }
-bool e2b_http_has_body(const struct e2b_http_req *r) { return r->chunked || r->clen > 0; }
+int64_t e2b_http_content_length(const struct e2b_http_req *r) { return r->clen; }
+bool e2b_http_has_body(const struct e2b_http_req *r) { return r->clen != 0; }
 bool e2b_http_replied(const struct e2b_http_req *r) { return r->rstate != REPLY_NONE; }
 
 size_t e2b_http_pending(const struct e2b_http_req *r)
@@ -285,10 +242,9 @@ int e2b_http_add_header(struct e2b_http_req *r, const char *name, const char *va
 
 static bool wants_close(struct e2b_http_req *r)
 {
-    const char *c = e2b_http_header(r, "Connection");
-    if (r->minor == 0)
-        return !(c && strcasecmp(c, "keep-alive") == 0);
-    return c && strcasecmp(c, "close") == 0;
+    if (r->head.minor == 0)
+        return !e2b_http1_header_has_token(&r->head, "Connection", "keep-alive");
+    return e2b_http1_header_has_token(&r->head, "Connection", "close");
 }
 
 static void write_head(struct e2b_http_req *r, int status, const char *ctype, int64_t len)
@@ -300,7 +256,7 @@ static void write_head(struct e2b_http_req *r, int status, const char *ctype, in
         c->closing = true;
     if (wants_close(r))
         c->closing = true;
-    if (len < 0 && r->minor == 0)
+    if (len < 0 && r->head.minor == 0)
         c->closing = true;
     char date[64];
     time_t now = time(NULL);
@@ -314,7 +270,7 @@ static void write_head(struct e2b_http_req *r, int status, const char *ctype, in
     if (len >= 0) {
         if (status != 204 && status != 304)
             evbuffer_add_printf(out, "Content-Length: %lld\r\n", (long long)len);
-    } else if (r->minor >= 1) {
+    } else if (r->head.minor >= 1) {
         evbuffer_add_printf(out, "Transfer-Encoding: chunked\r\n");
         r->chunked_reply = true;
     }
@@ -444,7 +400,7 @@ void e2b_http_read_body(struct e2b_http_req *r, size_t max, e2b_http_body_done d
         done(r, r->buf, arg);
         return;
     }
-    if (!r->chunked && r->clen > (int64_t)max) {
+    if (r->clen > (int64_t)max) {
         e2b_http_reply(r, 413, "text/plain", "request body too large\n", 23);
         abandon_body(r);
         return;
@@ -501,26 +457,6 @@ static void deliver(struct e2b_http_req *r, const char *data, size_t len)
     }
 }
 
-/* Deliver up to n bytes straight from the input buffer's segments (no
- * copy); stops early when the taker pauses. Returns the bytes consumed. */
-static size_t deliver_from(struct e2b_http_req *r, struct evbuffer *in, size_t n)
-{
-    size_t total = 0;
-    while (total < n && !r->body_paused) {
-        struct evbuffer_iovec v[16];
-        int nv = evbuffer_peek(in, (ev_ssize_t)(n - total), NULL, v, 16);
-        size_t done = 0;
-        for (int i = 0; i < nv && i < 16 && total + done < n && !r->body_paused; i++) {
-            size_t l = v[i].iov_len < n - total - done ? v[i].iov_len : n - total - done;
-            deliver(r, v[i].iov_base, l);
-            done += l;
-        }
-        evbuffer_drain(in, done);
-        total += done;
-    }
-    return total;
-}
-
 static void body_finished(struct e2b_http_req *r)
 {
     r->body_done = true;
@@ -553,7 +489,10 @@ static void fail_conn(struct conn *c, int status, const char *msg)
         r->body_done = true;
 }
 
-/* Consume body bytes from input; returns false when waiting for more. */
+/* Consume body bytes from input; returns false when waiting for more.
+ * http1.c takes the framing off; each run of payload goes to the taker
+ * straight from the input buffer (no copy), and a taker that pauses stops
+ * the next run. */
 static bool read_body(struct conn *c, struct evbuffer *in)
 {
     struct e2b_http_req *r = c->req;
@@ -562,174 +501,71 @@ static bool read_body(struct conn *c, struct evbuffer *in)
             return false; /* the handler has not decided yet */
         if (r->body_paused && r->mode == BODY_STREAM)
             return false; /* the taker has no room now */
-        if (!r->chunked) {
-            size_t avail = evbuffer_get_length(in);
-            if (avail == 0)
-                return false;
-            size_t n = avail < (size_t)r->remaining ? avail : (size_t)r->remaining;
-            r->remaining -= (int64_t)deliver_from(r, in, n);
-            if (r->remaining == 0 && !r->body_done)
-                body_finished(r);
-            continue;
+        struct evbuffer_iovec v;
+        if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
+            return false;
+        size_t used;
+        const char *data;
+        size_t n;
+        int rc = e2b_http1_body_next(&r->body, v.iov_base, v.iov_len, &used, &data, &n);
+        if (rc < 0) {
+            fail_conn(c, 400, "bad chunked body\n");
+            return false;
         }
-        switch (r->cstate) {
-        case CH_SIZE:
-        case CH_DATA_END:
-        case CH_TRAILER: {
-            size_t n;
-            char *line = evbuffer_readln(in, &n, EVBUFFER_EOL_CRLF);
-            if (!line) {
-                if (evbuffer_get_length(in) > 4096)
-                    fail_conn(c, 400, "bad chunked body\n");
-                return false;
-            }
-            if (r->cstate == CH_DATA_END) {
-                bool okline = n == 0;
-                free(line);
-                if (!okline) {
-                    fail_conn(c, 400, "bad chunked body\n");
-                    return false;
-                }
-                r->cstate = CH_SIZE;
-                break;
-            }
-            if (r->cstate == CH_TRAILER) {
-                free(line);
-                if (n == 0)
-                    body_finished(r);
-                break;
-            }
-            char *end;
-            errno = 0;
-            long long sz = strtoll(line, &end, 16);
-            bool bad = end == line || (*end && *end != ';' && *end != ' ') || sz < 0 || errno;
-            free(line);
-            if (bad) {
-                fail_conn(c, 400, "bad chunk size\n");
-                return false;
-            }
-            if (sz == 0)
-                r->cstate = CH_TRAILER;
-            else {
-                r->remaining = sz;
-                r->cstate = CH_DATA;
-            }
-            break;
-        }
-        case CH_DATA: {
-            size_t avail = evbuffer_get_length(in);
-            if (avail == 0)
-                return false;
-            size_t n = avail < (size_t)r->remaining ? avail : (size_t)r->remaining;
-            r->remaining -= (int64_t)deliver_from(r, in, n);
-            if (r->remaining == 0)
-                r->cstate = CH_DATA_END;
-            break;
-        }
-        }
+        if (n)
+            deliver(r, data, n);
+        evbuffer_drain(in, used);
+        if (rc == 1 && !r->body_done)
+            body_finished(r);
     }
     return true;
 }
 
 /* ---- request head ---- */
 
-static char *trim(char *s)
+static const char *head_error(int status)
 {
-    while (*s == ' ' || *s == '\t')
-        s++;
-    size_t n = strlen(s);
-    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
-        s[--n] = '\0';
-    return s;
+    switch (status) {
+    case 414: return "request target too long\n";
+    case 431: return "request head too large\n";
+    default: return "malformed request\n";
+    }
 }
 
 /* Parse one head from input; returns 1 parsed, 0 need more, -1 failed (replied). */
 static int read_head(struct conn *c, struct evbuffer *in)
 {
-    /* tolerate stray CRLFs between requests */
-    while (evbuffer_get_length(in) >= 2) {
-        unsigned char two[2];
-        evbuffer_copyout(in, two, 2);
-        if (two[0] == '\r' && two[1] == '\n')
-            evbuffer_drain(in, 2);
-        else
-            break;
-    }
-    struct evbuffer_ptr end = evbuffer_search(in, "\r\n\r\n", 4, NULL);
-    if (end.pos < 0) {
-        if (evbuffer_get_length(in) > MAX_HEAD) {
-            fail_conn(c, 431, "request head too large\n");
-            return -1;
-        }
+    size_t avail = evbuffer_get_length(in);
+    if (avail == 0)
         return 0;
-    }
-    size_t hl = (size_t)end.pos + 4;
-    _cleanup_free_ char *head = xmalloc(hl + 1);
-    evbuffer_remove(in, head, hl);
-    head[hl] = '\0';
-
+    size_t n = avail < E2B_HTTP1_MAX_HEAD ? avail : E2B_HTTP1_MAX_HEAD;
+    const char *buf = (const char *)evbuffer_pullup(in, (ev_ssize_t)n);
+    struct e2b_http1_head head;
+    long hl = e2b_http1_parse_request(buf, n, &head);
+    if (hl == 0)
+        return 0;
     struct e2b_http_req *r = xcalloc(1, sizeof(*r));
     r->c = c;
     strbuf_init(&r->outh);
     c->req = r;
-
-    char *save = NULL, *line = strtok_r(head, "\r\n", &save);
-    char *sp1 = line ? strchr(line, ' ') : NULL, *sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
-    if (!sp1 || !sp2 || strncmp(sp2 + 1, "HTTP/1.", 7) || !sp2[8] || sp2[9]) {
-        r->minor = 1;
-        fail_conn(c, 400, "bad request line\n");
+    if (hl < 0) {
+        r->head.minor = 1;
+        fail_conn(c, (int)-hl, head_error((int)-hl));
         return -1;
     }
-    r->minor = sp2[8] == '0' ? 0 : 1;
-    r->method = xstrndup(line, (size_t)(sp1 - line));
-    char *target = sp1 + 1;
-    *sp2 = '\0';
-    char *q = strchr(target, '?');
-    if (q) {
-        *q = '\0';
-        r->rawquery = xstrdup(q + 1);
-    }
-    if (target[0] != '/' || !(r->path = e2b_http_unescape(target, strlen(target), false))) {
-        fail_conn(c, 400, "bad request target\n");
+    evbuffer_drain(in, (size_t)hl);
+    r->head = head;
+    /* Framing by the same rules as `e2b serve`'s router in front of envd:
+     * never both Transfer-Encoding and Content-Length, nor two lengths. */
+    if (e2b_http1_body_request(&r->body, &r->head, 0) < 0) {
+        fail_conn(c, 400, "malformed or ambiguous body framing\n");
         return -1;
     }
-    while ((line = strtok_r(NULL, "\r\n", &save))) {
-        char *colon = strchr(line, ':');
-        if (!colon || line[0] == ' ' || line[0] == '\t' || colon == line) {
-            fail_conn(c, 400, "bad header line\n");
-            return -1;
-        }
-        if (r->nh == MAX_HEADERS) {
-            fail_conn(c, 431, "too many headers\n");
-            return -1;
-        }
-        *colon = '\0';
-        r->hname[r->nh] = xstrdup(trim(line));
-        r->hval[r->nh++] = xstrdup(trim(colon + 1));
-    }
-    r->head_only = STREQ(r->method, "HEAD");
-    const char *te = e2b_http_header(r, "Transfer-Encoding");
-    const char *cl = e2b_http_header(r, "Content-Length");
-    if (te) {
-        if (strcasecmp(te, "chunked") != 0) {
-            fail_conn(c, 501, "unsupported transfer encoding\n");
-            return -1;
-        }
-        r->chunked = true;
-        r->cstate = CH_SIZE;
-    } else if (cl) {
-        char *e;
-        errno = 0;
-        long long v = strtoll(cl, &e, 10);
-        if (!*cl || *e || v < 0 || errno || *cl == '-' || *cl == '+') {
-            fail_conn(c, 400, "bad content length\n");
-            return -1;
-        }
-        r->clen = r->remaining = v;
-    }
-    r->body_done = !r->chunked && r->clen == 0;
+    r->clen = r->body.kind == E2B_BODY_CHUNKED ? -1 : (int64_t)r->body.left;
+    r->head_only = STREQ(r->head.method, "HEAD");
+    r->body_done = r->body.done;
     const char *ex = e2b_http_header(r, "Expect");
-    if (ex && strcasecmp(ex, "100-continue") == 0 && r->minor >= 1)
+    if (ex && strcasecmp(ex, "100-continue") == 0 && r->head.minor >= 1)
         r->expect_continue = true;
     return 1;
 }
@@ -901,6 +737,8 @@ void e2b_http_server_free(struct e2b_http_server *s)
 }
 
 size_t e2b_http_nconns(const struct e2b_http_server *s) { return s->nconns; }
+
+struct event_base *e2b_http_event_base(const struct e2b_http_req *r) { return r->c->srv->base; }
 
 int e2b_http_server_add_header(struct e2b_http_server *s, const char *name, const char *value)
 {

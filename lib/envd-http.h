@@ -6,7 +6,9 @@
  * disk and read client-streaming RPC bodies as they arrive. This layer keeps
  * evhttp's model (one thread, callbacks, keep-alive, chunked replies) and
  * adds body streaming, 100-continue, zero-copy file replies and peer-close
- * notification for long-lived streams.
+ * notification for long-lived streams. Heads and body framing are read by
+ * http1.c, the parser `e2b serve` uses too, so the router in front of envd
+ * and envd can never disagree on where a request ends.
  *
  * The handler is called once the request head is parsed. It must then
  * either reply, or take the body with e2b_http_read_body (buffered, bounded)
@@ -42,6 +44,8 @@ int e2b_http_listen_unix(struct e2b_http_server *srv, const char *path, struct e
 int e2b_http_listen_fd(struct e2b_http_server *srv, int fd, struct e2b_error **err);
 /* Number of open connections. */
 size_t e2b_http_nconns(const struct e2b_http_server *srv);
+/* The loop a request is served on (for the timers of a long reply). */
+struct event_base *e2b_http_event_base(const struct e2b_http_req *req);
 /* A header every response carries (CORS, say), even the server's own 400s.
  * Returns <0 (and adds nothing) when name or value is not a valid header. */
 int e2b_http_server_add_header(struct e2b_http_server *srv, const char *name, const char *value);
@@ -100,7 +104,5 @@ void e2b_http_set_close_cb(struct e2b_http_req *req, void (*cb)(struct e2b_http_
 
 /* Standard reason phrase. */
 const char *e2b_http_reason(int status);
-/* Percent-decode (plus as space when form is true); returns malloc'd or NULL on bad escapes. */
-char *e2b_http_unescape(const char *s, size_t len, bool form);
 
 #endif

@@ -3,7 +3,7 @@
 #ifndef E2B_ENVD_PROCESS_H
 #define E2B_ENVD_PROCESS_H
 
-#include "envd-server.h"
+#include "envd-state.h"
 
 /* Install the SIGCHLD handler on the loop. */
 int e2b_process_init(struct event_base *base, struct e2b_error **err);

@@ -1,62 +1,26 @@
-/* envd-server.h - envd, the in-sandbox agent: state, routing, auth, entry point.
+/* envd-server.h - envd, the in-sandbox agent: routing and the entry point.
  *
  * One thread, one libevent loop. Routes: Connect services process.Process
  * and filesystem.Filesystem (envd-process, envd-fs, envd-watch), /files
- * (envd-files), /health, /init, /envs, /metrics (here). See
- * shared/reference/e2b-protocol.md section 3 for the wire facts.
+ * (envd-files), /health, /init, /envs, /metrics (here). What the services
+ * share (state, users, tokens, error replies) is below them in envd-state.
+ * See shared/reference/e2b-protocol.md section 3 for the wire facts.
  */
 #ifndef E2B_ENVD_SERVER_H
 #define E2B_ENVD_SERVER_H
 
-#include "envd-connect.h"
-#include "envd-users.h"
+#include "envd-state.h"
 
-#define E2B_ENVD_VERSION "0.6.13"
 #define E2B_ENVD_DEFAULT_PORT 49983
-
-struct event_base;
-
-struct e2b_envd {
-    struct event_base *base;
-    struct e2b_http_server *http;
-    char *access_token;    /* NULL: sandbox not secured */
-    char *default_user;    /* used when a request names none */
-    char *default_workdir; /* NULL: the user's home */
-    json_t *env;           /* global env vars, set by /init */
-    bool verbose;
-    bool sync_clock;       /* /init's timestamp may set the clock */
-};
-
-extern struct e2b_envd e2b_envd;
-struct event_base *e2b_envd_event_base(void);
 
 /* The envd applet: `envd [--port N] [--listen ADDR:PORT] [--unix PATH] [--no-tcp] [-v]`. */
 int e2b_envd_main(int argc, char **argv);
 /* What e2b_envd_main sets up before it listens: e2b_envd.base, e2b_envd.http
  * (no listeners: add them with e2b_http_listen_*) and the services' state.
- * The fuzz harness drives a whole envd through this, in its own loop. */
+ * A harness can drive a whole envd through this, in its own loop. */
 int e2b_envd_serve_init(struct e2b_error **err);
 
 /* Handlers of Connect procedures. msg and user belong to the caller. */
 typedef void (*e2b_envd_rpc_fn)(struct e2b_http_req *req, json_t *msg, const struct e2b_user *user);
-
-/* The user a request acts as: `Authorization: Basic base64(user:)`, else
- * name (when non-NULL, e.g. /files' username), else the default user. */
-int e2b_envd_request_user(struct e2b_http_req *req, const char *name, struct e2b_user **ret,
-                          struct e2b_error **err);
-/* Whether the request carries the right X-Access-Token (true when none is set). */
-bool e2b_envd_token_ok(struct e2b_http_req *req);
-/* Fail a server stream before it started: 200 and an end-stream error. */
-void e2b_envd_stream_error(struct e2b_http_req *req, int code, const char *fmt, ...) _printf_(3, 4);
-/* A plain-HTTP error in envd's API shape {"code": status, "message": ...}. */
-void e2b_envd_http_error(struct e2b_http_req *req, int status, const char *fmt, ...) _printf_(3, 4);
-
-/* Filesystem access as a user: while switched, the file system checks and
- * new files use the user's ids (setfsuid; envd is single-threaded). */
-void e2b_envd_fs_as(const struct e2b_user *u);
-void e2b_envd_fs_restore(void);
-
-/* PATH for children when envd has none. */
-#define E2B_ENVD_DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 #endif

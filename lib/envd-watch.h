@@ -3,7 +3,7 @@
 #ifndef E2B_ENVD_WATCH_H
 #define E2B_ENVD_WATCH_H
 
-#include "envd-server.h"
+#include "envd-state.h"
 
 /* A polled watcher (CreateWatcher) nobody asks for events this long is
  * removed: its client is gone and it would hold inotify watches forever. */

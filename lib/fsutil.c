@@ -43,6 +43,21 @@ fail_closed:
     return e2b_error_sys(err, e, "cannot write '%s'", path);
 }
 
+int e2b_write_fd(int fd, const void *data, size_t len, const char *name, struct e2b_error **err)
+{
+    const char *p = data;
+    while (len) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return e2b_error_sys(err, n < 0 ? errno : EIO, "cannot write to %s", name);
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
 int e2b_read_fd(int fd, const char *path, size_t max, char **ret_data, size_t *ret_len,
                 struct e2b_error **err)
 {

@@ -13,6 +13,10 @@ int e2b_write_file_atomic(const char *path, const void *data, size_t len, mode_t
  * path names it in errors. */
 int e2b_read_fd(int fd, const char *path, size_t max, char **ret_data, size_t *ret_len,
                 struct e2b_error **err);
+/* Write all of data to fd (a pipe or socket may take it in pieces); name
+ * says where it goes in the error ("stdout", "'out.txt'"): "cannot write to
+ * stdout: No space left on device". */
+int e2b_write_fd(int fd, const void *data, size_t len, const char *name, struct e2b_error **err);
 /* Read a whole file into a NUL-terminated buffer. */
 int e2b_read_file(const char *path, char **ret_data, size_t *ret_len, struct e2b_error **err);
 /* Read a file a sandbox could have planted: no symlink is followed at the

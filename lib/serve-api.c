@@ -362,8 +362,12 @@ static void api_list(struct call *c)
                 return;
             }
             *eq = '\0';
-            _cleanup_free_ char *k = e2b_http1_url_decode(kv, strlen(kv));
-            _cleanup_free_ char *v = e2b_http1_url_decode(eq + 1, strlen(eq + 1));
+            _cleanup_free_ char *k = e2b_http1_unescape(kv, strlen(kv), true);
+            _cleanup_free_ char *v = e2b_http1_unescape(eq + 1, strlen(eq + 1), true);
+            if (!k || !v) {
+                reply_error(c->out, 400, "metadata '%s=%s' is not URL-encoded", kv, eq + 1);
+                return;
+            }
             json_object_set_new(filter_meta, k, json_string(v));
         }
     }

@@ -4,7 +4,7 @@
 #ifndef E2B_SERVE_API_H
 #define E2B_SERVE_API_H
 
-#include "serve-http.h"
+#include "http1.h"
 #include "serve-opts.h"
 
 struct e2b_serve_reply {

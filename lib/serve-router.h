@@ -14,7 +14,7 @@
 #define E2B_SERVE_ROUTER_H
 
 #include "serve-conn.h"
-#include "serve-http.h"
+#include "http1.h"
 
 /* 1: the request is for sandbox *ret_id, port *ret_port; 0: it is not (the
  * API's); <0: -status for a route that names a bad port (*ret_msg says

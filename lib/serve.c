@@ -2,7 +2,7 @@
 #include "serve.h"
 #include "serve-api.h"
 #include "serve-conn.h"
-#include "serve-http.h"
+#include "http1.h"
 #include "serve-router.h"
 #include "serve-spawn.h"
 

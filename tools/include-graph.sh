@@ -7,10 +7,6 @@
 # first, then lib/ (-Ilib); system headers, <...>, are not modules. Prints a
 # circle for every include that closes one (`lib/a -> lib/b -> lib/a`) and
 # exits 1 if there is any, 0 when the modules stack in layers.
-#
-# tools/include-graph.known lists circles known and being worked on, one
-# set of modules a line: a circle within one such set is printed as known
-# and does not fail. Delete the line once the circle is gone.
 set -u
 top=${1:-$(cd "$(dirname "$0")/.." && pwd)}
 cd "$top" || exit 2
@@ -32,28 +28,8 @@ done | while read -r file hdr; do
     fi
     from=${file%.*} to=${to%.*}
     [ "$from" = "$to" ] || echo "$from $to"
-done | sort -u | awk -v known="$top/tools/include-graph.known" '
-    BEGIN {
-        nk = 0
-        while ((getline line < known) > 0) {
-            sub(/#.*/, "", line)
-            if (split(line, w, " ") == 0)
-                continue
-            nk++
-            for (i in w) inknown[nk, w[i]] = 1
-        }
-    }
+done | sort -u | awk '
     { adj[$1] = adj[$1] " " $2; nodes[$1] = 1; nodes[$2] = 1 }
-    # Is every module of the circle (words of path) in one known set?
-    function is_known(path,    k, n, m, i, all) {
-        n = split(path, m, " -> ")
-        for (k = 1; k <= nk; k++) {
-            all = 1
-            for (i = 1; i <= n && all; i++) all = ((k, m[i]) in inknown)
-            if (all) return 1
-        }
-        return 0
-    }
     # Depth-first search; colour 1 = on the stack, 2 = done. A back edge to a
     # module on the stack closes a circle, printed from that module on.
     function visit(v,    i, n, next_, list, j, path) {
@@ -66,13 +42,8 @@ done | sort -u | awk -v known="$top/tools/include-graph.known" '
                 for (j = depth; j >= 1 && stack[j] != next_; j--) ;
                 for (; j <= depth; j++) path = path stack[j] " -> "
                 path = path next_
-                if (is_known(path)) {
-                    print "known include circle: " path
-                    nknown++
-                } else {
-                    print "include circle: " path
-                    found = 1
-                }
+                print "include circle: " path
+                found = 1
             } else if (!colour[next_]) {
                 visit(next_)
             }
@@ -89,8 +60,5 @@ done | sort -u | awk -v known="$top/tools/include-graph.known" '
         }
         for (i = 1; i <= m; i++) if (!colour[order[i]]) visit(order[i])
         if (found) exit 1
-        if (nknown)
-            print "include graph: " m " modules, no circles but the known ones (tools/include-graph.known)"
-        else
-            print "include graph: " m " modules, no circles"
+        print "include graph: " m " modules, no circles"
     }'

@@ -1,7 +1,7 @@
 #!/bin/sh
 # docs/ARCHITECTURE.md stays true to the tree: its module map names every
 # file of lib/ and cmd/ exactly once and nothing that is gone; the README
-# links it.
+# links it; the modules stack in layers (no include circle).
 . "$(dirname "$0")/test-lib.sh"
 
 DOC=$SRC_DIR/docs/ARCHITECTURE.md
@@ -46,6 +46,15 @@ test_expect_success 'a new lib file missing from the map is caught' '
     SRC_DIR=$TRASH/fake DOC=$TRASH/fake/docs/ARCHITECTURE.md &&
     tree_names | sort > files && map_names | sort > named &&
     comm -13 named files > missing && test_grep lib/brand-new-module.c missing
+'
+
+test_expect_success 'the tree has no include circle, and the check finds one' '
+    "$SRC_DIR/tools/include-graph.sh" > graph && test_grep "no circles" graph &&
+    mkdir -p circ/lib circ/cmd &&
+    printf "#include \"b.h\"\n" > circ/lib/a.h && printf "#include \"c.h\"\n" > circ/lib/b.c &&
+    printf "#include \"a.h\"\n" > circ/lib/c.h && : > circ/lib/b.h &&
+    test_expect_code 1 "$SRC_DIR/tools/include-graph.sh" "$TRASH/circ" > graph &&
+    test_grep "include circle: lib/a -> lib/b -> lib/c -> lib/a" graph
 '
 
 test_expect_success 'the README links it, not a path outside the repository' '

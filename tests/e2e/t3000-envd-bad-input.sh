@@ -2,6 +2,7 @@
 # envd answers bad Connect and HTTP input with the right error and keeps serving.
 . "$(dirname "$0")/test-lib.sh"
 . "$TEST_DIR/lib-envd.sh"
+. "$TEST_DIR/lib-http.sh"
 
 envd_start
 
@@ -230,6 +231,13 @@ test_expect_success 'malformed HTTP is 400 and the server stays up' '
     { printf "GET /health HTTP/1.1\r\nContent-Length: -5\r\n\r\n" |
         curl -s --max-time 5 -o "$TRASH/out" telnet://127.0.0.1:$ENVD_PORT || true; } &&
     grep -q "400 Bad Request" "$TRASH/out" && envd_alive
+'
+
+test_expect_success 'ambiguous framing is refused as e2b serve refuses it (t6020): 400, connection closed' '
+    test "$(http_framing $ENVD_PORT te-and-cl)" = "400 closed" &&
+    test "$(http_framing $ENVD_PORT cl-after-te)" = "400 closed" &&
+    test "$(http_framing $ENVD_PORT two-lengths)" = "400 closed" &&
+    test "$(http_framing $ENVD_PORT plain)" = "405 204 open" && envd_alive
 '
 
 # cors URL [curl args]: the response carries the CORS headers

@@ -59,7 +59,9 @@ test_expect_success 'exec: e2b failures exit 125 with a clear message' '
     test_expect_code 125 e2b sandbox exec --envd "unix:$TRASH/nope.sock" - true 2>err &&
     test_grep "nope.sock" err &&
     test_expect_code 125 e2b sandbox exec --envd "http://127.0.0.1:$(free_port)" - true 2>err &&
-    test_grep "cannot reach" err
+    test_grep "cannot reach" err &&
+    test_expect_code 125 e2b sandbox exec - true 2>err && test_grep "give a sandbox ID, or --envd" err &&
+    test_expect_code 1 e2b sandbox files ls - / 2>err && test_grep "give a sandbox ID, or --envd" err
 '
 
 test_expect_success 'exec: output streams as it is produced' '
@@ -244,6 +246,23 @@ test_expect_success 'pty: piped input ends with ^D; a command instead of the she
     test_expect_code 6 e2b sandbox pty --envd "$U" - sh -c "exit 6" </dev/null &&
     test "$(e2b sandbox pty --envd "$U" - tty </dev/null | tr -d "\r")" != "not a tty" &&
     test_expect_code 125 e2b sandbox pty --envd "unix:$TRASH/nope.sock" - </dev/null 2>err
+'
+
+test_expect_success 'output that cannot be written: attach, pty, watch and process list fail, saying so' '
+    pid=$(ex "$U" -b "while :; do echo still-here; sleep 0.1; done") &&
+    test_expect_code 125 e2b sandbox process attach --envd "$U" - "$pid" >/dev/full 2>err &&
+    test_grep "^e2b: cannot write to stdout: No space left on device" err &&
+    e2b sandbox process list --envd "$U" - >ps.out && test_grep "^$pid " ps.out &&
+    e2b sandbox process kill --envd "$U" - "$pid" &&
+    test_expect_code 125 e2b sandbox pty --envd "$U" - echo to-a-full-disk </dev/null >/dev/full 2>err &&
+    test_grep "^e2b: cannot write to stdout: No space left on device" err &&
+    W=$TRASH/watched-full && mkdir -p "$W" &&
+    { e2b sandbox files watch --envd "$U" - "$W" >/dev/full 2>wf.err & } &&
+    wait_for 600 grep -q watching wf.err && echo x >"$W/f" &&
+    { wait $! ; test $? = 1; } &&
+    test "$(grep -c "^e2b: cannot write to stdout: No space left on device" wf.err)" = 1 &&
+    test_expect_code 1 e2b sandbox process list --envd "$U" - >/dev/full 2>err &&
+    test_grep "^e2b: cannot write to stdout: No space left on device" err
 '
 
 test_expect_success 'envd still healthy after all of it' '

@@ -68,6 +68,27 @@ test_expect_success 'files: upload and download a tree byte for byte, write, cat
     test_must_fail e2b sandbox files cat "$ID" /tmp/w2.txt 2>err && test_grep "No such file" err
 '
 
+test_expect_success 'output that cannot be written is an error: files cat, files download, exec into /dev/full' '
+    echo data | e2b sandbox files write "$ID" /tmp/full.txt &&
+    test_expect_code 1 e2b sandbox files cat "$ID" /tmp/full.txt >/dev/full 2>err &&
+    test_grep "^e2b: cannot write to stdout: No space left on device" err &&
+    test_expect_code 1 e2b sandbox files download "$ID" /tmp/full.txt /dev/full 2>err &&
+    test_grep "^e2b: cannot write to ./dev/full.: No space left on device" err &&
+    test -c /dev/full && test ! -e /dev/full.part &&
+    ln -s /dev/full full-link && test_expect_code 1 e2b sandbox files download "$ID" /tmp/full.txt full-link 2>err &&
+    test_grep "cannot write to .full-link.: No space left on device" err && test -L full-link &&
+    test_expect_code 125 e2b sandbox exec "$ID" "echo hi" >/dev/full 2>err &&
+    test_grep "^e2b: cannot write to stdout: No space left on device" err &&
+    test_expect_code 125 e2b sandbox exec "$ID" "echo hi >&2" 2>/dev/full &&
+    test_expect_code 125 e2b sandbox exec "$ID" "yes full-of-yes" >/dev/full 2>err &&
+    test_grep "^e2b: cannot write to stdout" err &&
+    wait_for 50 sh -c "! e2b sandbox process list $ID | grep -q full-of-yes" &&
+    test_expect_code 1 timeout 60 e2b sandbox logs -f "$ID" >/dev/full 2>err &&
+    test "$(grep -c "^e2b: cannot write to stdout: No space left on device" err)" = 1 &&
+    test_expect_code 1 timeout 60 e2b sandbox metrics -f "$ID" >/dev/full 2>err &&
+    test_grep "^e2b: cannot write to stdout" err
+'
+
 test_expect_success 'the sandbox is isolated: its own pid 1, hostname, /tmp' '
     test "$(e2b sandbox exec "$ID" "cat /proc/1/comm")" != systemd &&
     test "$(e2b sandbox exec "$ID" hostname)" = e2b &&

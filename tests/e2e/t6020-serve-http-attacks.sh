@@ -6,6 +6,7 @@
 # sandbox hosts, and a burst of garbage. The server must answer each with
 # E2B's error JSON and keep serving. No sandboxes: runs unprivileged too.
 . "$(dirname "$0")/test-lib.sh"
+. "$TEST_DIR/lib-http.sh"
 
 KEY=$(e2b key create -q --name tests) || { echo "Bail out! cannot create a key"; exit 1; }
 start_serve() { # name port [options]: a server whose pid is in $TRASH/<name>.pid
@@ -95,6 +96,13 @@ test_expect_success 'ambiguous or broken framing is refused: TE with CL, two len
     raw obs-fold > out && test_grep "^400 " out &&
     raw bad-port > out && test_grep "^400 E2b-Sandbox-Port .1e3. is not a TCP port" out &&
     alive
+'
+
+test_expect_success 'ambiguous framing is refused as envd refuses it (t3000): 400, connection closed' '
+    test "$(http_framing $PORT te-and-cl)" = "400 closed" &&
+    test "$(http_framing $PORT cl-after-te)" = "400 closed" &&
+    test "$(http_framing $PORT two-lengths)" = "400 closed" &&
+    test "$(http_framing $PORT plain)" = "405 204 open" && alive
 '
 
 test_expect_success 'a slow head gets 408 and the connection closed, in bounded time, while others are served' '

@@ -1,5 +1,5 @@
-/* fuzz-http1.c - the HTTP/1.1 parser of `e2b serve` and its router: request
- * and response heads, then the body framing that follows them.
+/* fuzz-http1.c - the HTTP/1.1 parser of `e2b serve`, its router and envd:
+ * request and response heads, then the body framing that follows them.
  *
  * Input: one control byte, then the message. Control bit 0 picks request
  * or response; the other bits seed the sizes of the pieces the body is fed
@@ -10,7 +10,7 @@
  * more payload than it was fed, and stays within its limit.
  */
 #include "fuzz.h"
-#include "serve-http.h"
+#include "http1.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -6,7 +6,9 @@
 #include "strbuf.h"
 #include "tap.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 int main(void)
 {
@@ -50,6 +52,32 @@ int main(void)
     _cleanup_free_ char *join = e2b_path_join("/", "/x");
     is_str(join, "/x", "join at root");
     ok(e2b_rm_rf(dir, &err) == 0 && access(dir, F_OK) < 0, "rm -rf");
+
+    int full = open("/dev/full", O_WRONLY | O_CLOEXEC);
+    if (full >= 0) {
+        ok(e2b_write_fd(full, "x", 1, "stdout", &err) < 0 && err && err->sys_errno == ENOSPC,
+           "a write to a full disk fails");
+        is_str(err ? err->msg : "", "cannot write to stdout: No space left on device", "and says where");
+        e2b_error_free(err), err = NULL;
+        close(full);
+    }
+    int pp[2];
+    char big[200000], back[sizeof(big)];
+    memset(big, 'z', sizeof(big));
+    ok(pipe(pp) == 0 && fcntl(pp[1], F_SETPIPE_SZ, 4096) >= 0, "a small pipe");
+    pid_t reader = fork();
+    if (reader == 0) {
+        close(pp[1]);
+        size_t got = 0;
+        for (ssize_t n; got < sizeof(back) && (n = read(pp[0], back + got, sizeof(back) - got)) > 0;)
+            got += (size_t)n;
+        _exit(got == sizeof(back) && memcmp(back, big, got) == 0 ? 0 : 1);
+    }
+    close(pp[0]);
+    ok(e2b_write_fd(pp[1], big, sizeof(big), "the pipe", &err) == 0, "a pipe takes it all, in pieces");
+    close(pp[1]);
+    int wst = 0;
+    ok(waitpid(reader, &wst, 0) == reader && WIFEXITED(wst) && WEXITSTATUS(wst) == 0, "every byte arrived");
 
     static const struct e2b_column cols[] = {{"id", "ID"}, {"n", "N"}, {NULL, NULL}};
     struct e2b_table *t = e2b_table_new(cols);

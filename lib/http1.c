@@ -1,5 +1,5 @@
-/* serve-http.c - see serve-http.h */
-#include "serve-http.h"
+/* http1.c - see http1.h */
+#include "http1.h"
 
 #include <ctype.h>
 #include <strings.h>
@@ -24,24 +24,24 @@ static int hexval(char c)
     return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
-static char *decode(const char *s, size_t n, bool plus_is_space, size_t *ret_len)
+char *e2b_http1_unescape(const char *s, size_t n, bool form)
 {
     struct strbuf sb = STRBUF_INIT;
     strbuf_grow(&sb, n);
     for (size_t i = 0; i < n; i++) {
-        if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-            strbuf_addch(&sb, (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2])));
+        if (s[i] == '%') {
+            int hi = i + 2 < n ? hexval(s[i + 1]) : -1, lo = hi >= 0 ? hexval(s[i + 2]) : -1;
+            if (lo < 0 || (hi | lo) == 0) { /* "%zz", "%4" at the end, "%00" */
+                strbuf_release(&sb);
+                return NULL;
+            }
+            strbuf_addch(&sb, (char)(hi * 16 + lo));
             i += 2;
         } else {
-            strbuf_addch(&sb, plus_is_space && s[i] == '+' ? ' ' : s[i]);
+            strbuf_addch(&sb, form && s[i] == '+' ? ' ' : s[i]);
         }
     }
-    return strbuf_detach(&sb, ret_len);
-}
-
-char *e2b_http1_url_decode(const char *s, size_t n)
-{
-    return decode(s, n, true, NULL);
+    return strbuf_detach(&sb, NULL);
 }
 
 void e2b_http1_head_release(struct e2b_http1_head *h)
@@ -160,10 +160,9 @@ long e2b_http1_parse_request(const char *buf, size_t len, struct e2b_http1_head 
     }
     size_t plen = strcspn(t, "?");
     h->query = xstrdup(t[plen] ? t + plen + 1 : "");
-    size_t dlen;
-    h->path = decode(t, plen, false, &dlen);
-    if (memchr(h->path, '\0', dlen))
-        goto fail; /* "%00" would cut the path short */
+    h->path = e2b_http1_unescape(t, plen, false);
+    if (!h->path)
+        goto fail; /* a bad escape, or "%00" that would cut the path short */
     if ((r = parse_headers(eol + 2, head_stop, h)) < 0)
         goto fail;
     h->len = (size_t)end;
@@ -268,7 +267,7 @@ char *e2b_http1_query_param(const char *query, const char *name)
         const char *amp = strchr(p, '&');
         size_t len = amp ? (size_t)(amp - p) : strlen(p);
         if (len >= n && strncmp(p, name, n) == 0 && (len == n || p[n] == '='))
-            return e2b_http1_url_decode(p + n + (len > n), len - n - (len > n));
+            return e2b_http1_unescape(p + n + (len > n), len - n - (len > n), true);
         p = amp ? amp + 1 : NULL;
     }
     return NULL;
@@ -377,60 +376,69 @@ enum {
 #define MAX_TRAILERS 8192
 #define MAX_CHUNK_DIGITS 15 /* < 2^60: no sum of sizes can overflow */
 
-static int chunked_feed(struct e2b_http1_body *b, const char *in, size_t len, size_t *used,
-                        struct strbuf *out)
+/* One step of the chunked decoder: framing bytes up to and including the
+ * next run of payload (see e2b_http1_body_next). On an error *used counts
+ * the bytes before the bad one. */
+static int chunked_next(struct e2b_http1_body *b, const char *in, size_t len, size_t *used,
+                        const char **data, size_t *dlen)
 {
     size_t i = 0;
-    while (i < len && !b->done) {
+    int r = 0;
+    while (i < len && !b->done && r == 0 && !*dlen) {
         unsigned char c = (unsigned char)in[i];
         switch (b->state) {
         case CH_SIZE:
         case CH_SIZE_TAIL:
-            if (++b->line > MAX_CHUNK_LINE)
-                return -400;
+            if (++b->line > MAX_CHUNK_LINE) {
+                r = -400;
+                break;
+            }
             if (b->state == CH_SIZE && hexval((char)c) >= 0) {
                 if (b->digits || c != '0')
                     b->digits++;
-                if (b->digits > MAX_CHUNK_DIGITS)
-                    return -400;
+                if (b->digits > MAX_CHUNK_DIGITS) {
+                    r = -400;
+                    break;
+                }
                 b->left = b->left * 16 + (uint64_t)hexval((char)c);
                 i++;
                 break;
             }
-            if (b->state == CH_SIZE && b->line == 1)
-                return -400; /* no digits: "-1", "", "x" */
+            if (b->state == CH_SIZE && b->line == 1) {
+                r = -400; /* no digits: "-1", "", "x" */
+                break;
+            }
             b->state = CH_SIZE_TAIL;
             if (c == '\r') {
                 b->state = CH_SIZE_LF;
             } else if (c == ';') {
                 b->digits = -1; /* in an extension: anything printable */
-            } else if (b->digits >= 0 && c != ' ' && c != '\t') {
-                return -400;
-            } else if (!vchar(c)) {
-                return -400;
+            } else if ((b->digits >= 0 && c != ' ' && c != '\t') || !vchar(c)) {
+                r = -400;
+                break;
             }
             i++;
             break;
         case CH_SIZE_LF:
-            if (c != '\n')
-                return -400;
+            if (c != '\n') {
+                r = -400;
+                break;
+            }
+            if (b->left && b->max && b->left > b->max - b->total) {
+                r = -413;
+                break;
+            }
             i++;
             b->line = 0;
             b->digits = 0;
-            if (b->left == 0) {
-                b->state = CH_TRAILER;
-                break;
-            }
-            if (b->max && b->left > b->max - b->total)
-                return -413;
-            b->state = CH_DATA;
+            b->state = b->left == 0 ? CH_TRAILER : CH_DATA;
             break;
         case CH_DATA: {
             size_t n = len - i;
             if ((uint64_t)n > b->left)
                 n = (size_t)b->left;
-            if (out)
-                strbuf_add(out, in + i, n);
+            *data = in + i;
+            *dlen = n;
             b->total += n;
             b->left -= n;
             i += n;
@@ -439,76 +447,88 @@ static int chunked_feed(struct e2b_http1_body *b, const char *in, size_t len, si
             break;
         }
         case CH_DATA_CR:
-            if (c != '\r')
-                return -400;
-            b->state = CH_DATA_LF;
-            i++;
-            break;
         case CH_DATA_LF:
-            if (c != '\n')
-                return -400;
-            b->state = CH_SIZE;
+            if (c != (b->state == CH_DATA_CR ? '\r' : '\n')) {
+                r = -400;
+                break;
+            }
+            b->state = b->state == CH_DATA_CR ? CH_DATA_LF : CH_SIZE;
             i++;
             break;
         case CH_TRAILER:
         case CH_TRAILER_LINE:
-            if (++b->trailers > MAX_TRAILERS)
-                return -400;
-            if (c == '\r') {
-                b->state = b->state == CH_TRAILER ? CH_FINAL_LF : CH_TRAILER_LF;
-            } else if (!vchar(c)) {
-                return -400;
-            } else {
-                b->state = CH_TRAILER_LINE;
+            if (++b->trailers > MAX_TRAILERS || (c != '\r' && !vchar(c))) {
+                r = -400;
+                break;
             }
+            if (c == '\r')
+                b->state = b->state == CH_TRAILER ? CH_FINAL_LF : CH_TRAILER_LF;
+            else
+                b->state = CH_TRAILER_LINE;
             i++;
             break;
         case CH_TRAILER_LF:
-            if (c != '\n')
-                return -400;
-            b->state = CH_TRAILER;
-            i++;
-            break;
         case CH_FINAL_LF:
-            if (c != '\n')
-                return -400;
-            b->done = true;
+            if (c != '\n') {
+                r = -400;
+                break;
+            }
+            if (b->state == CH_FINAL_LF)
+                b->done = true;
+            b->state = CH_TRAILER;
             i++;
             break;
         }
     }
     *used = i;
+    return r < 0 ? r : b->done ? 1 : 0;
+}
+
+int e2b_http1_body_next(struct e2b_http1_body *b, const char *in, size_t len, size_t *used,
+                        const char **data, size_t *dlen)
+{
+    *used = 0;
+    *data = NULL;
+    *dlen = 0;
+    if (b->done)
+        return 1;
+    size_t n = len;
+    switch (b->kind) {
+    case E2B_BODY_NONE:
+        b->done = true;
+        return 1;
+    case E2B_BODY_LENGTH:
+        if ((uint64_t)n > b->left)
+            n = (size_t)b->left;
+        b->left -= n;
+        b->done = b->left == 0;
+        break;
+    case E2B_BODY_CHUNKED:
+        return chunked_next(b, in, len, used, data, dlen);
+    case E2B_BODY_CLOSE:
+        break;
+    }
+    b->total += n;
+    *used = n;
+    *data = n ? in : NULL;
+    *dlen = n;
     return b->done ? 1 : 0;
 }
 
 int e2b_http1_body_feed(struct e2b_http1_body *b, const char *in, size_t len, size_t *used,
                        struct strbuf *out)
 {
-    *used = 0;
-    if (b->done)
-        return 1;
-    switch (b->kind) {
-    case E2B_BODY_NONE:
-        b->done = true;
-        return 1;
-    case E2B_BODY_LENGTH: {
-        size_t n = (uint64_t)len > b->left ? (size_t)b->left : len;
-        if (out)
-            strbuf_add(out, in, n);
-        b->left -= n;
-        b->total += n;
-        *used = n;
-        b->done = b->left == 0;
-        return b->done ? 1 : 0;
-    }
-    case E2B_BODY_CHUNKED:
-        return chunked_feed(b, in, len, used, out);
-    case E2B_BODY_CLOSE:
-        if (out)
-            strbuf_add(out, in, len);
-        b->total += len;
-        *used = len;
-        return 0;
-    }
-    return -400;
+    size_t off = 0;
+    int r;
+    do {
+        size_t u;
+        const char *data;
+        size_t n;
+        r = e2b_http1_body_next(b, in + off, len - off, &u, &data, &n);
+        if (out && n)
+            strbuf_add(out, data, n);
+        off += u;
+    } while (r == 0 && off < len);
+    *used = off;
+    return r;
 }

@@ -1,6 +1,7 @@
-/* envd-client.c - see envd-client.h. */
-#include "envd-client.h"
+/* sandbox-client.c - see sandbox-client.h. */
+#include "sandbox-client.h"
 #include "envd-crypto.h"
+#include "fsutil.h"
 #include "http.h"
 
 #include <signal.h>
@@ -159,18 +160,6 @@ void e2b_connect_envelope(struct strbuf *out, unsigned flags, const json_t *msg)
 
 /* ---- requests ---------------------------------------------------------- */
 
-int e2b_sandbox_envd_endpoint(const char *sandbox_id, struct e2b_envd_endpoint *out,
-                              struct e2b_error **err)
-{
-    _cleanup_backend_ struct e2b_backend *b = NULL;
-    memset(out, 0, sizeof(*out));
-    if (!sandbox_id || !*sandbox_id || STREQ(sandbox_id, "-"))
-        return e2b_error_set(err, E2B_ERR_USAGE, "no sandbox given (give a sandbox ID or --envd)");
-    if (e2b_backend_open(NULL, NULL, &b, err) < 0)
-        return -1;
-    return b->ops->envd_endpoint(b, sandbox_id, out, err);
-}
-
 static char **request_headers(const struct e2b_envd_client *c, const char *ctype, long timeout_ms,
                               bool stream)
 {
@@ -191,7 +180,7 @@ static char **request_headers(const struct e2b_envd_client *c, const char *ctype
         _cleanup_free_ char *l = xasprintf("X-Access-Token: %s", c->ep->access_token);
         h = e2b_strv_push(h, l);
     }
-    if (c->ep->sandbox_id) {
+    if (c->ep->sandbox_id && !e2b_str_has_prefix(c->ep->base, "unix:")) { /* for a router */
         _cleanup_free_ char *l = xasprintf("E2b-Sandbox-Id: %s", c->ep->sandbox_id);
         _cleanup_free_ char *p = xasprintf("E2b-Sandbox-Port: %u", c->port ? c->port : E2B_ENVD_PORT);
         h = e2b_strv_push(h, l);
@@ -206,6 +195,11 @@ static char **request_headers(const struct e2b_envd_client *c, const char *ctype
         h = e2b_strv_push(h, l);
     }
     return h;
+}
+
+static long unary_timeout(const struct e2b_envd_client *c)
+{
+    return c->unary_timeout_ms < 0 ? 0 : c->unary_timeout_ms ? c->unary_timeout_ms : 30000;
 }
 
 /* Connect unary errors arrive as HTTP statuses with {"code","message"}; use
@@ -236,8 +230,7 @@ int e2b_envd_unary(const struct e2b_envd_client *c, const char *procedure, const
     _cleanup_free_ char *path = xasprintf("/%s", procedure);
     struct e2b_http_req hr = {.base = c->ep->base, .path = path, .headers = (const char *const *)h,
                               .body = body, .body_len = strlen(body),
-                              .timeout_ms = c->unary_timeout_ms ? c->unary_timeout_ms : 30000,
-                              .keep_error_status = true};
+                              .timeout_ms = unary_timeout(c), .keep_error_status = true};
     struct e2b_http_resp resp;
     int r = e2b_http_request(&hr, &resp, err);
     if (r == 0 && resp.status >= 400)
@@ -391,16 +384,6 @@ int e2b_envd_process_connect(const struct e2b_envd_client *c, struct e2b_process
     return e2b_envd_stream(c, "process.Process/Connect", req, 0, process_msg, (void *)ev, err);
 }
 
-int e2b_envd_process_list(const struct e2b_envd_client *c, json_t **ret, struct e2b_error **err)
-{
-    _cleanup_json_ json_t *req = json_object(), *reply = NULL;
-    if (e2b_envd_unary(c, "process.Process/List", req, &reply, err) < 0)
-        return -1;
-    json_t *list = json_object_get(reply, "processes");
-    *ret = json_is_array(list) ? json_incref(list) : json_array();
-    return 0;
-}
-
 int e2b_envd_process_send_input(const struct e2b_envd_client *c, struct e2b_process_sel sel, bool pty,
                                 const void *data, size_t len, struct e2b_error **err)
 {
@@ -437,59 +420,6 @@ int e2b_envd_process_resize(const struct e2b_envd_client *c, struct e2b_process_
 }
 
 /* ---- filesystem.Filesystem --------------------------------------------- */
-
-/* A unary filesystem call whose reply's `key` (may be NULL) goes to *ret. */
-static int fs_call(const struct e2b_envd_client *c, const char *method, json_t *req, const char *key,
-                   json_t **ret, struct e2b_error **err)
-{
-    _cleanup_json_ json_t *reply = NULL, *owned = req; /* req is released on return */
-    (void)owned;
-    _cleanup_free_ char *proc = xasprintf("filesystem.Filesystem/%s", method);
-    if (e2b_envd_unary(c, proc, req, key && ret ? &reply : NULL, err) < 0)
-        return -1;
-    if (key && ret) {
-        json_t *v = json_object_get(reply, key);
-        *ret = v ? json_incref(v) : json_null();
-    }
-    return 0;
-}
-
-int e2b_envd_fs_stat(const struct e2b_envd_client *c, const char *path, json_t **ret,
-                     struct e2b_error **err)
-{
-    return fs_call(c, "Stat", json_pack("{s:s}", "path", path), "entry", ret, err);
-}
-
-int e2b_envd_fs_list(const struct e2b_envd_client *c, const char *path, unsigned depth, json_t **ret,
-                     struct e2b_error **err)
-{
-    json_t *req = json_pack("{s:s, s:I}", "path", path, "depth", (json_int_t)(depth ? depth : 1));
-    if (fs_call(c, "ListDir", req, "entries", ret, err) < 0)
-        return -1;
-    if (!json_is_array(*ret)) { /* proto3 JSON leaves an empty list out */
-        json_decref(*ret);
-        *ret = json_array();
-    }
-    return 0;
-}
-
-int e2b_envd_fs_mkdir(const struct e2b_envd_client *c, const char *path, json_t **ret,
-                      struct e2b_error **err)
-{
-    return fs_call(c, "MakeDir", json_pack("{s:s}", "path", path), "entry", ret, err);
-}
-
-int e2b_envd_fs_move(const struct e2b_envd_client *c, const char *src, const char *dst, json_t **ret,
-                     struct e2b_error **err)
-{
-    return fs_call(c, "Move", json_pack("{s:s, s:s}", "source", src, "destination", dst), "entry", ret,
-                   err);
-}
-
-int e2b_envd_fs_remove(const struct e2b_envd_client *c, const char *path, struct e2b_error **err)
-{
-    return fs_call(c, "Remove", json_pack("{s:s}", "path", path), NULL, NULL, err);
-}
 
 struct watch_ctx {
     int (*on_started)(void *ud);
@@ -534,30 +464,30 @@ const char *e2b_envd_short_type(const char *e)
     return e ? e : "unknown";
 }
 
-/* ---- HTTP endpoints ---------------------------------------------------- */
+/* ---- /files ------------------------------------------------------------ */
+
+/* The descriptor a transfer reads or writes, and what became of it. */
+struct fd_io {
+    int fd;
+    const char *name;
+    struct e2b_error *err; /* our side failed: reading or writing fd */
+};
 
 static int to_fd(const void *data, size_t len, void *ud)
 {
-    const char *p = data;
-    int fd = *(int *)ud;
-    while (len) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
+    struct fd_io *io = ud;
+    return e2b_write_fd(io->fd, data, len, io->name, &io->err);
 }
 
 static ssize_t from_fd(void *buf, size_t len, void *ud)
 {
+    struct fd_io *io = ud;
     for (;;) {
-        ssize_t n = read(*(int *)ud, buf, len);
+        ssize_t n = read(io->fd, buf, len);
         if (n < 0 && errno == EINTR)
             continue;
+        if (n < 0)
+            e2b_error_sys(&io->err, errno, "cannot read %s", io->name);
         return n;
     }
 }
@@ -571,69 +501,49 @@ static char *files_path(const struct e2b_envd_client *c, const char *path)
     return xasprintf("/files?path=%s&username=%s", p, u);
 }
 
-static int plain_request(struct e2b_http_req *hr, const char *what,
+/* One /files request; an error on our side of fd wins over the stopped
+ * transfer it caused. */
+static int files_request(struct e2b_http_req *hr, struct fd_io *io, const char *what,
                          struct e2b_error **err)
 {
     struct e2b_http_resp resp;
-    int r = e2b_http_request(hr, &resp, err);
-    if (r < 0)
-        e2b_error_wrap(err, "cannot %s", what);
+    struct e2b_error *herr = NULL;
+    int r = e2b_http_request(hr, &resp, &herr);
     e2b_http_resp_release(&resp);
-    return r;
+    if (io->err) {
+        e2b_error_free(herr);
+        *err = TAKE_PTR(io->err);
+        return -1;
+    }
+    if (r < 0) {
+        *err = herr;
+        return e2b_error_wrap(err, "cannot %s", what);
+    }
+    return 0;
 }
 
 int e2b_envd_file_download(const struct e2b_envd_client *c, const char *path, int fd,
-                           struct e2b_error **err)
+                           const char *fd_name, struct e2b_error **err)
 {
     _cleanup_strv_ char **h = request_headers(c, NULL, 0, false);
     _cleanup_free_ char *p = files_path(c, path);
     _cleanup_free_ char *what = xasprintf("read '%s'", path);
+    struct fd_io io = {.fd = fd, .name = fd_name};
     struct e2b_http_req hr = {.base = c->ep->base, .path = p, .headers = (const char *const *)h,
-                              .on_data = to_fd, .ud = &fd};
-    int r = plain_request(&hr, what, err);
-    if (r < 0 && (*err)->code == E2B_ERR_CANCELLED)
-        (*err)->code = E2B_ERR_GENERIC; /* our side could not write */
-    return r;
+                              .on_data = to_fd, .ud = &io};
+    return files_request(&hr, &io, what, err);
 }
 
 int e2b_envd_file_upload(const struct e2b_envd_client *c, const char *path, int fd,
-                         struct e2b_error **err)
+                         const char *fd_name, struct e2b_error **err)
 {
     _cleanup_strv_ char **h = request_headers(c, "application/octet-stream", 0, false);
     _cleanup_free_ char *p = files_path(c, path);
     _cleanup_free_ char *what = xasprintf("write '%s'", path);
     struct stat st;
     long long size = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? (long long)st.st_size : -1;
+    struct fd_io io = {.fd = fd, .name = fd_name};
     struct e2b_http_req hr = {.base = c->ep->base, .path = p, .headers = (const char *const *)h,
-                              .read_body = from_fd, .body_size = size, .ud = &fd};
-    return plain_request(&hr, what, err);
-}
-
-static int get_json(const struct e2b_envd_client *c, const char *path, json_t **ret,
-                    struct e2b_error **err)
-{
-    _cleanup_strv_ char **h = request_headers(c, NULL, 0, false);
-    struct e2b_http_req hr = {.base = c->ep->base, .path = path, .headers = (const char *const *)h,
-                              .timeout_ms = c->unary_timeout_ms ? c->unary_timeout_ms : 30000};
-    struct e2b_http_resp resp;
-    int r = e2b_http_request(&hr, &resp, err);
-    if (r == 0 && ret)
-        r = e2b_json_parse(resp.body.buf, resp.body.len, path, ret, err);
-    e2b_http_resp_release(&resp);
-    return r;
-}
-
-int e2b_envd_health(const struct e2b_envd_client *c, struct e2b_error **err)
-{
-    return get_json(c, "/health", NULL, err);
-}
-
-int e2b_envd_metrics(const struct e2b_envd_client *c, json_t **ret, struct e2b_error **err)
-{
-    return get_json(c, "/metrics", ret, err);
-}
-
-int e2b_envd_envs(const struct e2b_envd_client *c, json_t **ret, struct e2b_error **err)
-{
-    return get_json(c, "/envs", ret, err);
+                              .read_body = from_fd, .body_size = size, .ud = &io};
+    return files_request(&hr, &io, what, err);
 }

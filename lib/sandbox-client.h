@@ -1,12 +1,15 @@
-/* envd-client.h - the client side of E2B's envd protocol, over libcurl.
+/* sandbox-client.h - the client side of E2B's envd protocol, over libcurl:
+ * the one place that builds envd requests.
  *
  * Everything the CLI does inside a sandbox goes through here: Connect-RPC
  * with the JSON codec (unary calls and server streams) to process.Process
- * and filesystem.Filesystem, plus the plain HTTP endpoints /files, /health,
- * /metrics and /envs. The envd is reached through a struct e2b_envd_endpoint:
- * a unix socket ("unix:/run/e2b/<id>/envd.sock") or a TCP base URL, directly
- * or through a router (then E2b-Sandbox-Id / E2b-Sandbox-Port name the
- * sandbox). The user rides in `Authorization: Basic base64("user:")`.
+ * and filesystem.Filesystem, and /files uploads and downloads. The envd is
+ * reached through a struct e2b_envd_endpoint: a unix socket
+ * ("unix:/run/e2b/<id>/envd.sock") or a TCP base URL, directly or through a
+ * router (then E2b-Sandbox-Id / E2b-Sandbox-Port name the sandbox). The user
+ * rides in `Authorization: Basic base64("user:")`, the access token in
+ * X-Access-Token. Running processes (exec, attach, a terminal) is built on
+ * this in process-client.h.
  *
  * Streams are read as they arrive: the response body is cut into Connect
  * envelopes (1 flag byte, 4-byte big-endian length, JSON) by an incremental
@@ -17,8 +20,8 @@
  * Whole files never sit in memory: uploads read from a descriptor as curl
  * sends, downloads write to one as bytes come.
  */
-#ifndef E2B_ENVD_CLIENT_H
-#define E2B_ENVD_CLIENT_H
+#ifndef E2B_SANDBOX_CLIENT_H
+#define E2B_SANDBOX_CLIENT_H
 
 #include "backend.h"
 #include "error.h"
@@ -71,13 +74,8 @@ struct e2b_envd_client {
     const char *user;                    /* Basic auth user; NULL: the sandbox's default */
     unsigned port;                       /* E2b-Sandbox-Port; 0: 49983 */
     unsigned keepalive_s;                /* Keepalive-Ping-Interval on streams; 0: none */
-    long unary_timeout_ms;               /* unary calls; 0: 30 s */
+    long unary_timeout_ms;               /* unary calls; 0: 30 s, <0: no limit */
 };
-
-/* Turn a sandbox ID into how to reach its envd, through the backend the
- * environment picks (local sandboxes, or an E2B-compatible API). */
-int e2b_sandbox_envd_endpoint(const char *sandbox_id, struct e2b_envd_endpoint *out,
-                              struct e2b_error **err);
 
 /* One unary call: POST /<procedure> with req as JSON. *ret (may be NULL)
  * gets the reply object. Connect errors become e2b errors with the server's
@@ -131,8 +129,6 @@ int e2b_envd_process_start(const struct e2b_envd_client *c, const json_t *start_
                            const struct e2b_process_events *ev, struct e2b_error **err);
 int e2b_envd_process_connect(const struct e2b_envd_client *c, struct e2b_process_sel sel,
                              const struct e2b_process_events *ev, struct e2b_error **err);
-/* *ret: the ListResponse's "processes" array (new reference). */
-int e2b_envd_process_list(const struct e2b_envd_client *c, json_t **ret, struct e2b_error **err);
 int e2b_envd_process_send_input(const struct e2b_envd_client *c, struct e2b_process_sel sel, bool pty,
                                 const void *data, size_t len, struct e2b_error **err);
 int e2b_envd_process_close_stdin(const struct e2b_envd_client *c, struct e2b_process_sel sel,
@@ -145,18 +141,9 @@ int e2b_envd_process_resize(const struct e2b_envd_client *c, struct e2b_process_
 
 /* ---- filesystem.Filesystem --------------------------------------------- */
 
-/* *ret: the EntryInfo object (new reference; may be NULL to ignore). */
-int e2b_envd_fs_stat(const struct e2b_envd_client *c, const char *path, json_t **ret,
-                     struct e2b_error **err);
-/* *ret: the entries array; depth 0 means 1. */
-int e2b_envd_fs_list(const struct e2b_envd_client *c, const char *path, unsigned depth, json_t **ret,
-                     struct e2b_error **err);
-/* Makes parents too; an existing directory is E2B_ERR_EXISTS. */
-int e2b_envd_fs_mkdir(const struct e2b_envd_client *c, const char *path, json_t **ret,
-                      struct e2b_error **err);
-int e2b_envd_fs_move(const struct e2b_envd_client *c, const char *src, const char *dst, json_t **ret,
-                     struct e2b_error **err);
-int e2b_envd_fs_remove(const struct e2b_envd_client *c, const char *path, struct e2b_error **err);
+/* The unary calls (Stat, ListDir, MakeDir, Move, Remove) go through
+ * e2b_envd_unary with their JSON as the protocol has it. */
+
 /* WatchDir stream: fn gets each FilesystemEvent object {name, type, entry?};
  * on_started (may be NULL) runs once the watch is in place. timeout_ms (0:
  * none) bounds the watch; its end is then an E2B_ERR_TIMEOUT error. */
@@ -166,19 +153,17 @@ int e2b_envd_fs_watch(const struct e2b_envd_client *c, const char *path, bool re
 /* "FILE_TYPE_DIRECTORY" -> "dir" etc.; "EVENT_TYPE_CREATE" -> "create". */
 const char *e2b_envd_short_type(const char *proto_enum);
 
-/* ---- HTTP endpoints ---------------------------------------------------- */
+/* ---- /files ------------------------------------------------------------ */
 
-/* GET /files: the file's bytes go to fd as they come. */
+/* GET /files: the file's bytes go to fd as they come. fd_name says where
+ * that is in errors ("stdout", "'out.txt'"): a write that fails ends the
+ * download with "cannot write to stdout: No space left on device". */
 int e2b_envd_file_download(const struct e2b_envd_client *c, const char *path, int fd,
-                           struct e2b_error **err);
+                           const char *fd_name, struct e2b_error **err);
 /* POST /files as application/octet-stream, read from fd as curl sends
- * (Content-Length when fd is a regular file, else chunked). envd makes the
- * parent directories. */
+ * (Content-Length when fd is a regular file, else chunked); fd_name names
+ * it in errors. envd makes the parent directories. */
 int e2b_envd_file_upload(const struct e2b_envd_client *c, const char *path, int fd,
-                         struct e2b_error **err);
-/* GET /health answers 204 when envd is up. */
-int e2b_envd_health(const struct e2b_envd_client *c, struct e2b_error **err);
-int e2b_envd_metrics(const struct e2b_envd_client *c, json_t **ret, struct e2b_error **err);
-int e2b_envd_envs(const struct e2b_envd_client *c, json_t **ret, struct e2b_error **err);
+                         const char *fd_name, struct e2b_error **err);
 
 #endif

@@ -1,16 +1,18 @@
-/* serve-http.h - the HTTP/1.1 wire format as `e2b serve` reads it: request
- * and response heads, and where a message body ends (Content-Length or
- * chunked). Pure functions over buffers, so the server, the router and the
- * unit tests share one strict parser.
+/* http1.h - the HTTP/1.1 wire format: request and response heads, and where
+ * a message body ends (Content-Length or chunked). Pure functions over
+ * buffers, with no I/O and nothing host-only, so that `e2b serve` (its API
+ * server and its router) and envd (in the static guest binary) read every
+ * request the same way.
  *
- * Strict on purpose: the server faces unauthenticated clients and the router
- * faces programs in sandboxes, so anything two parsers could read two ways
+ * Strict on purpose: the server faces unauthenticated clients, the router
+ * faces programs in sandboxes, and a request the router passes on must mean
+ * the same to envd behind it. So anything two parsers could read two ways
  * (bare CR or LF, obs-fold, both Transfer-Encoding and Content-Length,
- * differing Content-Lengths, chunk sizes with signs or overflow) is refused
- * rather than guessed at.
+ * differing Content-Lengths, chunk sizes with signs or overflow, bad
+ * percent escapes in the path) is refused rather than guessed at.
  */
-#ifndef E2B_SERVE_HTTP_H
-#define E2B_SERVE_HTTP_H
+#ifndef E2B_HTTP1_H
+#define E2B_HTTP1_H
 
 #include "strbuf.h"
 
@@ -36,7 +38,8 @@ struct e2b_http1_head {
 /* Parse the head at the start of buf. Returns its length (also h->len) when
  * complete, 0 when more bytes are needed, or -status when it is malformed
  * (-400, -414 target too long, -431 head or header count too large). Empty
- * lines before a request line are skipped (RFC 9112 2.2). */
+ * lines before a request line are skipped (RFC 9112 2.2). A bad percent
+ * escape or an escaped NUL in the path is -400. */
 long e2b_http1_parse_request(const char *buf, size_t len, struct e2b_http1_head *h);
 long e2b_http1_parse_response(const char *buf, size_t len, struct e2b_http1_head *h);
 void e2b_http1_head_release(struct e2b_http1_head *h);
@@ -49,9 +52,11 @@ bool e2b_http1_header_has_token(const struct e2b_http1_head *h, const char *name
  * or named in its Connection header)? A proxy must not pass those on. */
 bool e2b_http1_hop_by_hop(const struct e2b_http1_head *h, const char *line);
 
-/* Percent-decoding of a query part ("+" is a space) of s[0..n). */
-char *e2b_http1_url_decode(const char *s, size_t n);
-/* A query parameter, decoded, or NULL. */
+/* Percent-decode s[0..n) ("+" is a space when form is true, as in a query).
+ * NULL when an escape is bad ("%zz", "%4") or decodes to a NUL. */
+char *e2b_http1_unescape(const char *s, size_t n, bool form);
+/* A query parameter, decoded; NULL when absent or not decodable. The name
+ * is matched as sent (not decoded). */
 char *e2b_http1_query_param(const char *query, const char *name);
 
 /* Where a body ends. */
@@ -87,5 +92,12 @@ int e2b_http1_body_response(struct e2b_http1_body *b, const struct e2b_http1_hea
  * -400 on malformed chunking, -413 when the payload goes over max. */
 int e2b_http1_body_feed(struct e2b_http1_body *b, const char *in, size_t len, size_t *used,
                        struct strbuf *out);
+/* The same one step at a time and without a copy, for a server that hands
+ * payload on as it comes: takes framing bytes from in[0..len) up to and
+ * including the next run of payload, which is then *data[0..*dlen) (a
+ * pointer into in; *dlen 0 when none). Returns like e2b_http1_body_feed;
+ * 0 with *used < len means "call again with the rest". */
+int e2b_http1_body_next(struct e2b_http1_body *b, const char *in, size_t len, size_t *used,
+                        const char **data, size_t *dlen);
 
 #endif

@@ -1,9 +1,9 @@
-/* t-serve-http.c - the request parser of `e2b serve` (lib/serve-http.c):
+/* t-http1.c - the HTTP/1.1 parser of `e2b serve` and envd (lib/http1.c):
  * heads, bodies by length and chunks, response framing for the router, and
  * a seeded fuzz loop (mutated requests fed in random pieces must parse the
  * same as when fed whole, and never touch memory they should not: run under
  * ASan by make check-asan). */
-#include "serve-http.h"
+#include "http1.h"
 #include "tap.h"
 
 static long req(const char *s, struct e2b_http1_head *h)
@@ -75,6 +75,9 @@ static void test_heads(void)
     is_int(req_status("G(T / HTTP/1.1\r\n\r\n"), -400, "method not a token");
     is_int(req_status("GET x HTTP/1.1\r\n\r\n"), -400, "target neither a path nor absolute");
     is_int(req_status("GET /a%00b HTTP/1.1\r\n\r\n"), -400, "a NUL in the decoded path");
+    is_int(req_status("GET /a%zzb HTTP/1.1\r\n\r\n"), -400, "a bad escape in the path");
+    is_int(req_status("GET /a%4 HTTP/1.1\r\n\r\n"), -400, "a cut escape at the end of the path");
+    is_int(req_status("GET /a?x=%zz HTTP/1.1\r\n\r\n"), 25, "the query is not decoded with the head");
     char nul[] = "GET / HTTP/1.1\r\nA: b\0c\r\n\r\n";
     is_int(e2b_http1_parse_request(nul, sizeof(nul) - 1, &h), -400, "a NUL byte in the head");
 
@@ -105,6 +108,57 @@ static void test_heads(void)
     strbuf_addstr(&big, " HTTP/1.1\r\n\r\n");
     is_int(e2b_http1_parse_request(big.buf, big.len, &h), -414, "a target over 8 KiB");
     strbuf_release(&big);
+}
+
+static void test_unescape(void)
+{
+    _cleanup_free_ char *a = e2b_http1_unescape("a%2Fb+c%41", 10, false);
+    is_str(a, "a/b+cA", "escapes decoded, + kept in a path");
+    _cleanup_free_ char *q = e2b_http1_unescape("a+b%2b", 6, true);
+    is_str(q, "a b+", "+ is a space in a query");
+    ok(!e2b_http1_unescape("%zz", 3, true), "a bad escape is refused");
+    ok(!e2b_http1_unescape("ab%2", 4, true), "a cut escape is refused");
+    ok(!e2b_http1_unescape("a%00", 4, true), "an escaped NUL is refused");
+    _cleanup_free_ char *bad = e2b_http1_query_param("x=%zz&y=1", "x");
+    ok(!bad, "a parameter that cannot be decoded reads as absent");
+    _cleanup_free_ char *y = e2b_http1_query_param("x=%zz&y=1", "y");
+    is_str(y, "1", "and the others still read");
+}
+
+/* e2b_http1_body_next hands out runs of payload that point into its input. */
+static void test_body_next(void)
+{
+    const char *s = "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\nNEXT";
+    struct e2b_http1_body b = {.kind = E2B_BODY_CHUNKED};
+    size_t off = 0, runs = 0, used, n;
+    const char *data;
+    struct strbuf out = STRBUF_INIT;
+    bool inside = true;
+    int r;
+    do {
+        r = e2b_http1_body_next(&b, s + off, strlen(s) - off, &used, &data, &n);
+        if (n) {
+            runs++;
+            inside = inside && data >= s + off && data + n <= s + off + used;
+            strbuf_add(&out, data, n);
+        }
+        off += used;
+    } while (r == 0 && off < strlen(s));
+    ok(r == 1 && STREQ(out.buf, "hello world"), "two chunks, step by step");
+    is_int(runs, 2, "one run per chunk");
+    ok(inside, "each run lies in the bytes taken in its step");
+    is_str(s + off, "NEXT", "it stops at the end of the body");
+
+    struct e2b_http1_body lb = {.kind = E2B_BODY_LENGTH, .left = 4};
+    r = e2b_http1_body_next(&lb, "abcdef", 6, &used, &data, &n);
+    ok(r == 1 && used == 4 && n == 4 && data && !memcmp(data, "abcd", 4), "a length body in one run");
+
+    struct e2b_http1_body cb = {.kind = E2B_BODY_CHUNKED};
+    r = e2b_http1_body_next(&cb, "3\r\nabcX", 8, &used, &data, &n);
+    ok(r == 0 && n == 3 && used == 6, "the run before a framing error still comes out");
+    r = e2b_http1_body_next(&cb, "X", 1, &used, &data, &n);
+    ok(r == -400 && used == 0 && n == 0, "then the error, with nothing taken");
+    strbuf_release(&out);
 }
 
 static void test_request_bodies(void)
@@ -360,6 +414,8 @@ static void test_fuzz(void)
 int main(void)
 {
     test_heads();
+    test_unescape();
+    test_body_next();
     test_request_bodies();
     test_responses();
     test_fuzz();
