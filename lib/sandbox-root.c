@@ -546,12 +546,10 @@ static _noreturn_ void init_main(struct e2b_sandbox_root *r, const char *id, int
     if (r->userns && read(go_fd, &go, 1) != 1)
         _exit(1); /* the supervisor gave up */
     /* No host file stays open in the sandbox's pid 1 (the supervisor's log
-     * was 1 and 2), and nothing in the sandbox may open init's fds or
-     * memory through /proc. */
+     * was 1 and 2). */
     int null = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (null >= 0)
         dup2(null, 0), dup2(null, 1), dup2(null, 2), close(null);
-    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     boot_log = open(logp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (r->userns && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0))
         die("cannot become root in the user namespace");
@@ -563,6 +561,12 @@ static _noreturn_ void init_main(struct e2b_sandbox_root *r, const char *id, int
             die("user-mode networking did not start");
         close(net_fd);
     }
+    /* Nothing in the sandbox may open init's fds or memory through /proc.
+     * Only now: slirp4netns, run by an unprivileged caller, had to open
+     * /proc/<init>/ns/{user,net}, which a non-dumpable process's owner
+     * cannot (the files then belong to root); no sandbox process exists
+     * yet to use the window. */
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     must_mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
     int listen_fd = listen_in(r->state_dir, "envd.sock");
     /* v1: envd joins the part the freezer freezes; init stays out of it and
