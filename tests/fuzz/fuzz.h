@@ -28,7 +28,9 @@ _Noreturn void fuzz_fail(const char *file, int line, const char *what);
  * or a user namespace as root in it): what a harness that writes files
  * (layers, envd) does to the machine stays in there. Load every library the
  * code under test opens with dlopen first: the host's are gone after.
- * The machine's /proc is there read-only (sanitizers read it). */
+ * The machine's /proc is there read-only (sanitizers read it). The working
+ * directory stays outside (libFuzzer's corpus and artifact paths are
+ * relative to it): inside, use absolute paths only. */
 int fuzz_jail_enter(unsigned size_mb);
 /* Remove everything in the jail's root except /proc (read-only) and the
  * names in keep (NULL-ended). */

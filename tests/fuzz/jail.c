@@ -38,6 +38,13 @@ static int write_map(const char *path, const char *text)
 
 int fuzz_jail_enter(unsigned size_mb)
 {
+    /* libFuzzer reads and writes its corpus and artifacts by the paths it
+     * was given, relative to where it started, after the harness's
+     * initializer ran: the working directory stays there, outside the jail.
+     * Harnesses and the code they drive use absolute paths only. */
+    int here = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (here < 0)
+        return -1;
     if (unshare(CLONE_NEWNS) < 0) {
         /* not root: be root of a user namespace of our own */
         char map[64];
@@ -64,8 +71,9 @@ int fuzz_jail_enter(unsigned size_mb)
     if (mkdir("/tmp/proc", 0555) < 0 || mount("/proc", "/tmp/proc", NULL, MS_BIND | MS_REC, NULL) < 0 ||
         mount(NULL, "/tmp/proc", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
         return -1;
-    if (chdir("/tmp") < 0 || chroot(".") < 0 || chdir("/") < 0)
+    if (chdir("/tmp") < 0 || chroot(".") < 0 || fchdir(here) < 0)
         return -1;
+    close(here);
     return 0;
 }
 
