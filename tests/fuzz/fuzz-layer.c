@@ -27,7 +27,6 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,75 +39,6 @@
 
 static unsigned long iteration;
 static bool verbose; /* FUZZ_VERBOSE=1: say what each input did (to check a corpus) */
-static const char *skip_root; /* the tree not to snapshot: "/root-N" */
-static char **snap;
-static size_t n_snap;
-
-static int snap_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)flag;
-    (void)ftw;
-    if (!strcmp(path, "/proc") || !strcmp(path, skip_root))
-        return FTW_SKIP_SUBTREE;
-    char target[512] = "";
-    if (S_ISLNK(st->st_mode)) {
-        ssize_t n = readlink(path, target, sizeof(target) - 1);
-        target[n > 0 ? n : 0] = '\0';
-    }
-    /* The lower layer links this file in: removing that link (a whiteout,
-     * an entry replacing it) changes its link count and ctime, and must
-     * change nothing else (no write through the link). */
-    bool linked_in = !strcmp(path, "/outside/dir/file");
-    snap = xrealloc(snap, (n_snap + 1) * sizeof(*snap));
-    snap[n_snap++] = xasprintf("%s mode=%o uid=%u gid=%u size=%lld nlink=%lu ino=%lu mtime=%lld.%09ld "
-                               "ctime=%lld.%09ld -> %s",
-                               path, (unsigned)st->st_mode, (unsigned)st->st_uid, (unsigned)st->st_gid,
-                               (long long)st->st_size, linked_in ? 0 : (unsigned long)st->st_nlink,
-                               (unsigned long)st->st_ino, (long long)st->st_mtim.tv_sec, st->st_mtim.tv_nsec,
-                               linked_in ? 0 : (long long)st->st_ctim.tv_sec, linked_in ? 0 : st->st_ctim.tv_nsec,
-                               target);
-    return FTW_CONTINUE;
-}
-
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-/* Everything outside the root, one line per path, sorted. */
-static char **snapshot(size_t *n)
-{
-    snap = NULL;
-    n_snap = 0;
-    FUZZ_ASSERT(nftw("/", snap_one, 16, FTW_PHYS | FTW_ACTIONRETVAL) == 0);
-    qsort(snap, n_snap, sizeof(*snap), cmp_str);
-    *n = n_snap;
-    return snap;
-}
-
-static void snapshot_free(char **s, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(s[i]);
-    free(s);
-}
-
-static void same_snapshots(char **a, size_t na, char **b, size_t nb)
-{
-    size_t i = 0, j = 0;
-    bool same = na == nb;
-    while (i < na || j < nb) { /* say what changed before failing */
-        int c = i == na ? 1 : j == nb ? -1 : strcmp(a[i], b[j]);
-        if (c == 0) {
-            i++, j++;
-            continue;
-        }
-        same = false;
-        if (c < 0)
-            fprintf(stderr, "outside the root, before: %s\n", a[i++]);
-        else
-            fprintf(stderr, "outside the root, after:  %s\n", b[j++]);
-    }
-    FUZZ_ASSERT(same);
-}
-
 static int count_fds(void)
 {
     DIR *d = opendir("/proc/self/fd");
@@ -205,7 +135,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     char root[64];
     snprintf(root, sizeof(root), "/root-%lu", iteration++);
-    skip_root = root;
     fuzz_jail_wipe(NULL);
     plant_canaries();
     FUZZ_ASSERT(mkdir(root, 0755) == 0);
@@ -226,17 +155,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (ctl & 8)
         o.expect_digest = wrong;
 
-    size_t n_before, n_after;
-    char **before = snapshot(&n_before);
+    /* The lower layer links /outside/dir/file in: removing that link (a
+     * whiteout, an entry replacing it) changes its link count and ctime,
+     * and must change nothing else (no write through the link). */
+    const char *const skip[] = {root, NULL}, *const loose[] = {"/outside/dir/file", NULL};
+    struct fuzz_tree before, after;
+    fuzz_tree_snapshot(&before, skip, loose);
     int fds = count_fds();
     struct e2b_layer_result r;
     struct e2b_error *err = NULL;
     int rc = e2b_layer_apply("/blob", root, &o, &r, &err);
     FUZZ_ASSERT(count_fds() == fds);
-    char **after = snapshot(&n_after);
-    same_snapshots(before, n_before, after, n_after);
-    snapshot_free(before, n_before);
-    snapshot_free(after, n_after);
+    fuzz_tree_snapshot(&after, skip, loose);
+    fuzz_tree_assert_same(&before, &after);
+    fuzz_tree_release(&before);
+    fuzz_tree_release(&after);
     struct stat st;
     FUZZ_ASSERT(lstat(root, &st) == 0 && S_ISDIR(st.st_mode));
 
