@@ -77,7 +77,7 @@ json_t *e2b_rpc_error_json(int code, const char *msg)
 {
     json_t *j = json_pack("{s:s}", "code", e2b_rpc_code_name(code));
     if (msg && *msg)
-        json_object_set_new(j, "message", json_string(msg));
+        json_object_set_new(j, "message", e2b_json_string_lossy(msg));
     return j;
 }
 

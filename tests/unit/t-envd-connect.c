@@ -96,5 +96,26 @@ int main(void)
     t = e2b_rpc_timestamp(1700000000, 123456789);
     is_str(t, "2023-11-14T22:13:20.123456789Z", "nanos");
     free(t);
+
+    /* messages made of request bytes that are not UTF-8 (found by fuzz-envd-http) */
+    static const struct {
+        const char *in, *want, *name;
+    } lossy[] = {
+        {"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", "valid UTF-8 stays"},
+        {"/x\xff", "/x\xef\xbf\xbd", "a stray byte becomes U+FFFD"},
+        {"\xc0\xaf", "\xef\xbf\xbd\xef\xbf\xbd", "an overlong '/' is two bad bytes"},
+        {"\xed\xa0\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd", "a surrogate is three"},
+        {"\xf4\x90\x80\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd", "past U+10FFFF is four"},
+        {"a\xe2\x82", "a\xef\xbf\xbd\xef\xbf\xbd", "a sequence cut at the end"},
+    };
+    for (size_t i = 0; i < sizeof(lossy) / sizeof(lossy[0]); i++) {
+        json_t *js = e2b_json_string_lossy(lossy[i].in);
+        is_str(json_string_value(js), lossy[i].want, "%s", lossy[i].name);
+        json_decref(js);
+    }
+    json_t *ej = e2b_rpc_error_json(RPC_NOT_FOUND, "cannot open '/x\xff'");
+    is_str(json_string_value(json_object_get(ej, "message")), "cannot open '/x\xef\xbf\xbd'",
+           "an error message with a byte that is not UTF-8 keeps the rest");
+    json_decref(ej);
     return tap_done();
 }
