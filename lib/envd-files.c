@@ -398,7 +398,8 @@ static int sink_commit(struct upload *u, char **emsg)
         return errno_status(e);
     }
     const char *slash = strrchr(s->final, '/');
-    json_t *r = json_pack("{s:s,s:s,s:s}", "path", s->final, "name", slash ? slash + 1 : s->final, "type", "file");
+    json_t *r = json_pack("{s:o,s:o,s:s}", "path", e2b_json_string_lossy(s->final), "name",
+                          e2b_json_string_lossy(slash ? slash + 1 : s->final), "type", "file");
     if (u->md)
         json_object_set(r, "metadata", u->md);
     json_array_append_new(u->results, r);
