@@ -73,6 +73,19 @@ int main(void)
     e2b_error_free(err);
     err = NULL;
     ok(e2b_pj_u32(o, "missing", NULL, &u, &present, &err) == 0 && !present, "absent uint32");
+    /* reals out of long long's range (found by fuzz-connect under clang's UBSan) */
+    json_t *reals = json_loads("{\"huge\": 1e300, \"neg\": -1e300, \"max\": 4294967295.0, \"over\": 4294967296.0}", 0, NULL);
+    ok(e2b_pj_u32(reals, "huge", NULL, &u, NULL, &err) < 0, "1e300 is no uint32");
+    e2b_error_free(err);
+    err = NULL;
+    ok(e2b_pj_u32(reals, "neg", NULL, &u, NULL, &err) < 0, "-1e300 is no uint32");
+    e2b_error_free(err);
+    err = NULL;
+    ok(e2b_pj_u32(reals, "max", NULL, &u, NULL, &err) == 0 && u == 4294967295u, "4294967295.0 is");
+    ok(e2b_pj_u32(reals, "over", NULL, &u, NULL, &err) < 0, "4294967296.0 is not");
+    e2b_error_free(err);
+    err = NULL;
+    json_decref(reals);
     bool bv = false;
     ok(e2b_pj_bool(o, "b", NULL, &bv, &err) == 0 && bv, "bool");
     ok(e2b_pj_bool(o, "path", NULL, &bv, &err) < 0, "string for a bool fails");
