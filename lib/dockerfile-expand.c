@@ -22,6 +22,29 @@ struct lexer {
 };
 
 #define MAX_DEPTH 64
+/* Bounds a hostile Dockerfile (one sent to `e2b serve`, say) cannot pass:
+ * ${v//x/yyyy} multiplies a value's length, so a few ENV lines grow one
+ * without end, and matching a pattern costs the square of the value's
+ * length. Real values (paths, versions, flags) are far below both. */
+#define PATTERN_VALUE_MAX (16 * 1024)
+#define WORD_MAX (1024 * 1024)
+
+static int pattern_value_check(size_t len, struct e2b_error **err)
+{
+    if (len > PATTERN_VALUE_MAX)
+        return e2b_error_set(err, E2B_ERR_INVALID,
+                             "pattern substitution on a value of %zu bytes (at most %d KiB)", len,
+                             PATTERN_VALUE_MAX / 1024);
+    return 0;
+}
+
+static int word_size_check(size_t len, struct e2b_error **err)
+{
+    if (len > WORD_MAX)
+        return e2b_error_set(err, E2B_ERR_INVALID, "an expanded word is longer than %d MiB",
+                             WORD_MAX >> 20);
+    return 0;
+}
 
 static bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
 
@@ -149,7 +172,7 @@ static int trim_pattern(const char *value, const char *pat, bool suffix, bool gr
 {
     size_t len = strlen(value), n;
     _cleanup_free_ struct gtok *t = NULL;
-    if (glob_compile(pat, strlen(pat), &t, &n, err) < 0)
+    if (pattern_value_check(len, err) < 0 || glob_compile(pat, strlen(pat), &t, &n, err) < 0)
         return -1;
     _cleanup_free_ bool *ends = xcalloc(len + 1, sizeof(bool));
     if (!suffix) {
@@ -191,7 +214,7 @@ static int replace_pattern(const char *value, const char *pat, const char *repl,
     size_t len = strlen(value), n;
     _cleanup_free_ struct gtok *t = NULL;
     _cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
-    if (glob_compile(pat, strlen(pat), &t, &n, err) < 0)
+    if (pattern_value_check(len, err) < 0 || glob_compile(pat, strlen(pat), &t, &n, err) < 0)
         return -1;
     _cleanup_free_ bool *ends = xcalloc(len + 1, sizeof(bool));
     bool replaced = false, after_match = false;
@@ -210,6 +233,8 @@ static int replace_pattern(const char *value, const char *pat, const char *repl,
         }
         if (best >= 0) {
             strbuf_addstr(&out, repl);
+            if (word_size_check(out.len, err) < 0)
+                return -1;
             replaced = true;
             if (best > 0) {
                 i += (size_t)best;
@@ -474,6 +499,8 @@ static int run(const char *word, char escape, unsigned flags, e2b_df_lookup_fn f
     strbuf_init(&out);
     strbuf_init(&w.cur);
     r = process(&lx, -1, false, &out, ret_words ? &w : NULL, err);
+    if (r == 0)
+        r = word_size_check(out.len + w.cur.len, err);
     if (r < 0) {
         strbuf_release(&w.cur);
         e2b_strv_free(w.v);

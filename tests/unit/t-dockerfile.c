@@ -763,6 +763,21 @@ static void test_limits(void)
         strbuf_addstr(&sb, "${A:-");
     strbuf_addstr(&sb, "\n");
     ok(strstr(error_of(sb.buf), "substitutions nested more than 64 deep") != NULL, "deeply nested substitutions");
+    /* ${P//$none/...} puts the replacement between every two bytes: a few
+     * lines would grow P past memory (found by make fuzz) */
+    strbuf_reset(&sb);
+    strbuf_addstr(&sb, "FROM a\nENV P=abc\n");
+    for (int i = 0; i < 12; i++)
+        strbuf_addstr(&sb, "ENV P=${P//$none/0123456789}\n");
+    ok(strstr(error_of(sb.buf), "pattern substitution on a value of") != NULL, "a value grown without end is refused");
+    strbuf_reset(&sb);
+    strbuf_addstr(&sb, "FROM a\nENV P=abcdefgh\n");
+    for (int i = 0; i < 18; i++)
+        strbuf_addstr(&sb, "ENV P=$P$P\n");
+    ok(strstr(error_of(sb.buf), "an expanded word is longer than 1 MiB") != NULL, "so is one doubled without a pattern");
+    struct e2b_dockerfile *big = parse("FROM a\nENV P=abc\nENV P=${P//b/xyz}\nENV Q=${P%z*}\n");
+    ok(big != NULL, "ordinary substitutions still work");
+    e2b_dockerfile_free(big);
     strbuf_reset(&sb);
     strbuf_addstr(&sb, "FROM a\nONBUILD");
     for (int i = 0; i < 20000; i++)
