@@ -2,6 +2,7 @@
 #include "layer.h"
 #include "dl-archive.h"
 #include "envd-crypto.h"
+#include "fsutil.h"
 #include "registry.h"
 #include "strbuf.h"
 
@@ -154,15 +155,6 @@ static la_ssize_t tar_read(struct archive *a, void *ud, const void **buf)
     c->res.bytes_tar += (uint64_t)n;
     *buf = c->tarbuf;
     return n;
-}
-
-static void sha_hex(struct e2b_sha256 *s, char out[72])
-{
-    uint8_t d[E2B_SHA256_LEN];
-    e2b_sha256_final(s, d);
-    strcpy(out, "sha256:");
-    for (size_t i = 0; i < sizeof(d); i++)
-        sprintf(out + 7 + 2 * i, "%02x", d[i]);
 }
 
 const char *e2b_layer_compression(const void *head, size_t len)
@@ -482,23 +474,6 @@ static int apply_dir_times(struct apply *c, struct e2b_error **err)
 
 /* --- entries --- */
 
-static int write_all_at(int fd, const void *buf, size_t len, off_t off)
-{
-    const char *p = buf;
-    while (len) {
-        ssize_t n = pwrite(fd, p, len, off);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += n;
-        len -= (size_t)n;
-        off += n;
-    }
-    return 0;
-}
-
 static int write_file(struct apply *c, int pfd, const char *leaf, struct archive_entry *e,
                       const char *entry, struct e2b_error **err)
 {
@@ -515,7 +490,7 @@ static int write_file(struct apply *c, int pfd, const char *leaf, struct archive
         if (r < ARCHIVE_WARN)
             return e2b_error_set(err, E2B_ERR_INVALID, "layer %s: entry '%s': %s", c->name, entry,
                                  archive_error_string(c->inner));
-        if (size && write_all_at(fd, buf, size, (off_t)off) < 0)
+        if (size && e2b_pwrite_all(fd, buf, size, (off_t)off) < 0)
             return e2b_error_sys(err, errno, "layer %s: cannot write '%s'", c->name, entry);
     }
     if (archive_entry_size_is_set(e) && ftruncate(fd, (off_t)archive_entry_size(e)) < 0)
@@ -761,8 +736,8 @@ static int run_apply(struct apply *c, const char *blob, const char *root, struct
     if (n < 0)
         return archive_fail(c, c->outer, "cannot read", err);
 digests:
-    sha_hex(&c->blob_sha, c->res.digest);
-    sha_hex(&c->tar_sha, c->res.diff_id);
+    e2b_sha256_final_digest(&c->blob_sha, c->res.digest);
+    e2b_sha256_final_digest(&c->tar_sha, c->res.diff_id);
     if (c->o->expect_digest && !STREQ(c->o->expect_digest, c->res.digest))
         return e2b_error_set(err, E2B_ERR_INVALID, "layer %s: blob '%s' has digest %s, not %s", c->name,
                              blob, c->res.digest, c->o->expect_digest);

@@ -18,22 +18,9 @@
 
 /* --- small helpers --- */
 
-static void sha_hex(struct e2b_sha256 *s, char out[72])
-{
-    uint8_t d[E2B_SHA256_LEN];
-    e2b_sha256_final(s, d);
-    strcpy(out, "sha256:");
-    for (size_t i = 0; i < sizeof(d); i++)
-        sprintf(out + 7 + 2 * i, "%02x", d[i]);
-}
-
 static bool is_hex64(const char *s)
 {
-    size_t n = 0;
-    for (; s[n]; n++)
-        if (!((s[n] >= '0' && s[n] <= '9') || (s[n] >= 'a' && s[n] <= 'f')))
-            return false;
-    return n == 64;
+    return e2b_hex_span(s) == 64 && !s[64];
 }
 
 /* Read a whole (small) blob and check its digest and, if size >= 0, its size. */
@@ -56,8 +43,8 @@ static int read_verified(const char *path, const char *digest, int64_t size, con
     struct e2b_sha256 s;
     e2b_sha256_init(&s);
     e2b_sha256_update(&s, data, len);
-    char got[72];
-    sha_hex(&s, got);
+    char got[E2B_SHA256_DIGEST_SIZE];
+    e2b_sha256_final_digest(&s, got);
     if (!STREQ(got, digest))
         return e2b_error_set(err, E2B_ERR_INVALID, "image '%s': blob %s is corrupt (its content has digest %s)",
                              label, digest, got);
@@ -77,19 +64,9 @@ static int strv_from_json(json_t *v, const char *field, char ***ret, struct e2b_
     *ret = NULL;
     if (!v || json_is_null(v))
         return 0;
-    if (!json_is_array(v))
+    *ret = e2b_json_to_strv(v);
+    if (!*ret)
         return e2b_error_set(err, E2B_ERR_INVALID, "image config: \"%s\" is not an array of strings", field);
-    char **out = xcalloc(json_array_size(v) + 1, sizeof(char *));
-    size_t i;
-    json_t *x;
-    json_array_foreach(v, i, x) {
-        if (!json_is_string(x)) {
-            e2b_strv_free(out);
-            return e2b_error_set(err, E2B_ERR_INVALID, "image config: \"%s\" is not an array of strings", field);
-        }
-        out[i] = xstrdup(json_string_value(x));
-    }
-    *ret = out;
     return 0;
 }
 
@@ -240,14 +217,6 @@ int e2b_image_config_parse(const char *json, size_t len, struct e2b_image_config
     return 0;
 }
 
-static json_t *strv_json(char **v)
-{
-    json_t *a = json_array();
-    for (; v && *v; v++)
-        json_array_append_new(a, json_string(*v));
-    return a;
-}
-
 json_t *e2b_image_config_to_json(const struct e2b_image_config *c)
 {
     json_t *j = json_object();
@@ -256,7 +225,7 @@ json_t *e2b_image_config_to_json(const struct e2b_image_config *c)
     json_object_set_new(j, k, json_string(v))
 #define SET_STRV(k, v)                                                                             \
     if (v)                                                                                         \
-    json_object_set_new(j, k, strv_json(v))
+    json_object_set_new(j, k, e2b_json_strv(v))
     SET_STRV("env", c->env);
     SET_STRV("entrypoint", c->entrypoint);
     SET_STRV("cmd", c->cmd);
@@ -274,7 +243,7 @@ json_t *e2b_image_config_to_json(const struct e2b_image_config *c)
     if (c->has_healthcheck) {
         json_t *h = json_object();
         if (c->healthcheck.test)
-            json_object_set_new(h, "test", strv_json(c->healthcheck.test));
+            json_object_set_new(h, "test", e2b_json_strv(c->healthcheck.test));
         if (c->healthcheck.interval_ns)
             json_object_set_new(h, "intervalNs", json_integer(c->healthcheck.interval_ns));
         if (c->healthcheck.timeout_ns)
@@ -611,16 +580,10 @@ static int entry_to_cache(struct archive *a, const char *shadir, const char *lab
                                  archive_error_string(a));
         }
         e2b_sha256_update(&s, buf, (size_t)n);
-        for (la_ssize_t off = 0; off < n;) {
-            ssize_t w = write(fd, buf + off, (size_t)(n - off));
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w < 0) {
-                int e = errno;
-                unlink(tmp);
-                return e2b_error_sys(err, e, "cannot write '%s'", tmp);
-            }
-            off += w;
+        int w = e2b_write_all(fd, buf, (size_t)n);
+        if (w < 0) {
+            unlink(tmp);
+            return e2b_error_sys(err, -w, "cannot write '%s'", tmp);
         }
         total += n;
     }
@@ -629,8 +592,8 @@ static int entry_to_cache(struct archive *a, const char *shadir, const char *lab
         unlink(tmp);
         return e2b_error_sys(err, e, "cannot write '%s'", tmp);
     }
-    char digest[72];
-    sha_hex(&s, digest);
+    char digest[E2B_SHA256_DIGEST_SIZE];
+    e2b_sha256_final_digest(&s, digest);
     _cleanup_free_ char *final = xasprintf("%s/%s", shadir, digest + 7);
     if (rename(tmp, final) < 0) {
         int e = errno;

@@ -355,9 +355,7 @@ json_t *e2b_process_start_request(const char *const *argv, const json_t *envs, c
                                   const char *tag, bool stdin_open, unsigned pty_cols,
                                   unsigned pty_rows)
 {
-    json_t *args = json_array();
-    for (const char *const *a = argv + 1; *a; a++)
-        json_array_append_new(args, json_string(*a));
+    json_t *args = e2b_json_strv((char *const *)argv + 1);
     json_t *proc = json_pack("{s:s, s:o}", "cmd", argv[0], "args", args);
     json_object_set_new(proc, "envs", envs ? json_deep_copy(envs) : json_object());
     if (cwd)

@@ -469,9 +469,7 @@ json_t *e2b_template_meta_new(const struct e2b_template_info *t)
                              "memoryMB", (int)(t->memory_mb ?: 512), "diskSizeMB", (int)t->disk_mb, "public", 0,
                              "aliases", t->name, "names", t->name, "createdAt", now, "updatedAt", now,
                              "envdVersion", E2B_VERSION, "buildStatus", "ready");
-    json_t *tags = json_array();
-    for (const char *const *tag = t->tags; tag && *tag; tag++)
-        json_array_append_new(tags, json_string(*tag));
+    json_t *tags = e2b_json_strv((char *const *)t->tags);
     if (!json_array_size(tags))
         json_array_append_new(tags, json_string("default"));
     json_object_set_new(meta, "tags", tags);

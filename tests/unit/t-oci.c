@@ -17,12 +17,11 @@ static char base[256];
 
 static char *hexdigest(const void *data, size_t len)
 {
-    uint8_t d[E2B_SHA256_LEN];
-    e2b_sha256(data, len, d);
-    char *s = xmalloc(72);
-    strcpy(s, "sha256:");
-    for (int i = 0; i < E2B_SHA256_LEN; i++)
-        sprintf(s + 7 + 2 * i, "%02x", d[i]);
+    struct e2b_sha256 c;
+    e2b_sha256_init(&c);
+    e2b_sha256_update(&c, data, len);
+    char *s = xmalloc(E2B_SHA256_DIGEST_SIZE);
+    e2b_sha256_final_digest(&c, s);
     return s;
 }
 
