@@ -360,11 +360,12 @@ static void stage_seed_image(struct stage *s, const struct e2b_image_config *c)
     if (c->stop_signal)
         s->stopsignal = xstrdup(c->stop_signal);
     if (c->has_healthcheck && c->healthcheck.test)
-        s->health = json_pack("{s:o,s:I,s:I,s:I,s:I,s:i}", "test", e2b_json_strv(c->healthcheck.test), "intervalNs",
-                              (json_int_t)c->healthcheck.interval_ns, "timeoutNs",
-                              (json_int_t)c->healthcheck.timeout_ns, "startPeriodNs",
-                              (json_int_t)c->healthcheck.start_period_ns, "startIntervalNs",
-                              (json_int_t)c->healthcheck.start_interval_ns, "retries", c->healthcheck.retries);
+        s->health = json_pack(
+            "{s:o,s:I,s:I,s:I,s:I,s:i}", "test", e2b_json_strv(c->healthcheck.test), "intervalNs",
+            (json_int_t)c->healthcheck.interval_ns, "timeoutNs",
+            (json_int_t)c->healthcheck.timeout_ns, "startPeriodNs",
+            (json_int_t)c->healthcheck.start_period_ns, "startIntervalNs",
+            (json_int_t)c->healthcheck.start_interval_ns, "retries", c->healthcheck.retries);
 }
 
 static void stage_inherit(struct stage *s, const struct stage *p)
@@ -650,9 +651,10 @@ static int stage_build(struct build *b, struct stage *s, struct e2b_error **err)
             json_decref(s->health);
             s->health = NULL;
             if (h && !h->none)
-                s->health = json_pack("{s:o,s:I,s:I,s:I,s:I,s:i}", "test", e2b_json_strv(h->test), "intervalNs",
-                                      (json_int_t)h->interval_ns, "timeoutNs", (json_int_t)h->timeout_ns,
-                                      "startPeriodNs", (json_int_t)h->start_period_ns, "startIntervalNs",
+                s->health = json_pack("{s:o,s:I,s:I,s:I,s:I,s:i}", "test", e2b_json_strv(h->test),
+                                      "intervalNs", (json_int_t)h->interval_ns, "timeoutNs",
+                                      (json_int_t)h->timeout_ns, "startPeriodNs",
+                                      (json_int_t)h->start_period_ns, "startIntervalNs",
                                       (json_int_t)h->start_interval_ns, "retries", h->retries);
             else if (h)
                 s->health = json_pack("{s:[s]}", "test", "NONE");

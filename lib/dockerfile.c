@@ -2013,9 +2013,10 @@ json_t *e2b_dockerfile_instr_to_json(const struct e2b_df_instr *in)
     if (in->health) {
         const struct e2b_df_healthcheck *h = in->health;
         json_object_set_new(o, "healthcheck",
-                            json_pack("{s:o,s:I,s:I,s:I,s:I,s:i}", "test", e2b_json_strv(h->test), "interval_ns",
-                                      (json_int_t)h->interval_ns, "timeout_ns", (json_int_t)h->timeout_ns,
-                                      "start_period_ns", (json_int_t)h->start_period_ns, "start_interval_ns",
+                            json_pack("{s:o,s:I,s:I,s:I,s:I,s:i}", "test", e2b_json_strv(h->test),
+                                      "interval_ns", (json_int_t)h->interval_ns, "timeout_ns",
+                                      (json_int_t)h->timeout_ns, "start_period_ns",
+                                      (json_int_t)h->start_period_ns, "start_interval_ns",
                                       (json_int_t)h->start_interval_ns, "retries", h->retries));
     }
     if (in->trigger)

@@ -28,7 +28,7 @@ void e2b_sha256(const void *data, size_t len, uint8_t out[E2B_SHA256_LEN]);
 
 /* Digests as text, the one way they are written: lowercase hex, and the
  * OCI digest form "sha256:<hex>" (blobs, diff_ids, image IDs, ADD --checksum). */
-#define E2B_SHA256_HEX_SIZE 65    /* 64 hex digits and the NUL */
+#define E2B_SHA256_HEX_SIZE    65 /* 64 hex digits and the NUL */
 #define E2B_SHA256_DIGEST_SIZE 72 /* "sha256:", 64 hex digits and the NUL */
 void e2b_sha256_final_hex(struct e2b_sha256 *c, char out[E2B_SHA256_HEX_SIZE]);
 void e2b_sha256_hex(const void *data, size_t len, char out[E2B_SHA256_HEX_SIZE]);

@@ -270,6 +270,28 @@ static int open_parent(struct apply *c, const char *entry, const char *rel, bool
     return TAKE_FD(dfd);
 }
 
+/* The directory dfd/name (not through a symlink) to read; NULL with errno. */
+static DIR *dir_at(int dfd, const char *name)
+{
+    int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (fd >= 0 && !d) {
+        int e = errno;
+        close(fd);
+        errno = e;
+    }
+    return d;
+}
+
+/* The next entry of d other than . and .., or NULL at the end. */
+static struct dirent *next_entry(DIR *d)
+{
+    struct dirent *de;
+    while ((de = readdir(d)) && (STREQ(de->d_name, ".") || STREQ(de->d_name, "..")))
+        ;
+    return de;
+}
+
 /* rm -rf of dfd/name, never following symlinks; 0 or -errno. */
 static int remove_at(int dfd, const char *name)
 {
@@ -277,22 +299,13 @@ static int remove_at(int dfd, const char *name)
         return 0;
     if (errno != EISDIR && errno != EPERM)
         return -errno;
-    int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0)
+    DIR *d = dir_at(dfd, name);
+    if (!d)
         return -errno;
-    DIR *d = fdopendir(fd);
-    if (!d) {
-        int e = errno;
-        close(fd);
-        return -e;
-    }
     struct dirent *de;
     int r = 0;
-    while (r == 0 && (de = readdir(d))) {
-        if (STREQ(de->d_name, ".") || STREQ(de->d_name, ".."))
-            continue;
+    while (r == 0 && (de = next_entry(d)))
         r = remove_at(dirfd(d), de->d_name);
-    }
     closedir(d);
     if (r < 0)
         return r;
@@ -302,20 +315,12 @@ static int remove_at(int dfd, const char *name)
 /* Empty the directory dfd (at `rel`) of what this layer did not write. */
 static int opaque_clear(struct apply *c, int dfd, const char *rel)
 {
-    int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
+    DIR *d = dir_at(dfd, ".");
+    if (!d)
         return -errno;
-    DIR *d = fdopendir(fd);
-    if (!d) {
-        int e = errno;
-        close(fd);
-        return -e;
-    }
     struct dirent *de;
     int r = 0;
-    while (r == 0 && (de = readdir(d))) {
-        if (STREQ(de->d_name, ".") || STREQ(de->d_name, ".."))
-            continue;
+    while (r == 0 && (de = next_entry(d))) {
         _cleanup_free_ char *child = *rel ? xasprintf("%s/%s", rel, de->d_name) : xstrdup(de->d_name);
         if (!pathset_has(&c->written, child)) {
             r = remove_at(dirfd(d), de->d_name);

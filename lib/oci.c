@@ -18,10 +18,7 @@
 
 /* --- small helpers --- */
 
-static bool is_hex64(const char *s)
-{
-    return e2b_hex_span(s) == 64 && !s[64];
-}
+static bool is_hex64(const char *s) { return e2b_hex_span(s) == 64 && !s[64]; }
 
 /* Read a whole (small) blob and check its digest and, if size >= 0, its size. */
 static int read_verified(const char *path, const char *digest, int64_t size, const char *label,
@@ -66,7 +63,8 @@ static int strv_from_json(json_t *v, const char *field, char ***ret, struct e2b_
         return 0;
     *ret = e2b_json_to_strv(v);
     if (!*ret)
-        return e2b_error_set(err, E2B_ERR_INVALID, "image config: \"%s\" is not an array of strings", field);
+        return e2b_error_set(err, E2B_ERR_INVALID,
+                             "image config: \"%s\" is not an array of strings", field);
     return 0;
 }
 
@@ -119,25 +117,13 @@ void e2b_image_config_release(struct e2b_image_config *c)
 {
     if (!c)
         return;
-    free(c->os);
-    free(c->architecture);
-    free(c->variant);
-    free(c->created);
-    e2b_strv_free(c->env);
-    e2b_strv_free(c->entrypoint);
-    e2b_strv_free(c->cmd);
-    free(c->working_dir);
-    free(c->user);
-    free(c->stop_signal);
-    e2b_strv_free(c->exposed_ports);
-    e2b_strv_free(c->volumes);
-    for (size_t i = 0; i < c->n_labels; i++) {
-        free(c->labels[i].key);
-        free(c->labels[i].value);
-    }
+    e2b_free_many(&c->os, &c->architecture, &c->variant, &c->created, &c->working_dir, &c->user,
+                  &c->stop_signal);
+    e2b_strv_free_many(&c->env, &c->entrypoint, &c->cmd, &c->exposed_ports, &c->volumes,
+                       &c->healthcheck.test, &c->diff_ids);
+    for (size_t i = 0; i < c->n_labels; i++)
+        e2b_free_many(&c->labels[i].key, &c->labels[i].value);
     free(c->labels);
-    e2b_strv_free(c->healthcheck.test);
-    e2b_strv_free(c->diff_ids);
     memset(c, 0, sizeof(*c));
 }
 
@@ -270,22 +256,11 @@ void e2b_image_release(struct e2b_image *img)
 {
     if (!img)
         return;
-    free(img->source);
-    free(img->transport);
-    free(img->index_digest);
-    free(img->manifest_digest);
-    free(img->manifest_media_type);
-    free(img->platform);
-    free(img->config_digest);
-    free(img->config_json);
+    e2b_free_many(&img->source, &img->transport, &img->index_digest, &img->manifest_digest,
+                  &img->manifest_media_type, &img->platform, &img->config_digest,
+                  &img->config_json);
     e2b_image_config_release(&img->config);
-    for (size_t i = 0; i < img->n_layers; i++) {
-        free(img->layers[i].digest);
-        free(img->layers[i].diff_id);
-        free(img->layers[i].media_type);
-        free(img->layers[i].path);
-    }
-    free(img->layers);
+    e2b_image_layers_free(img->layers, img->n_layers);
     memset(img, 0, sizeof(*img));
 }
 

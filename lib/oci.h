@@ -72,14 +72,6 @@ struct e2b_image_config {
     size_t n_diff_ids;
 };
 
-struct e2b_image_layer {
-    char *digest;         /* "sha256:<hex>" of the blob */
-    char *diff_id;        /* its rootfs.diff_ids entry (sha256 of the tar); NULL if unknown */
-    char *media_type;     /* as the manifest says (NULL for docker-archive's plain tars) */
-    int64_t size;         /* blob size in bytes */
-    char *path;           /* the blob on this machine */
-};
-
 struct e2b_image {
     char *source;              /* as given: "oci:/x:tag", "docker.io/library/debian:12" */
     char *transport;           /* "oci", "oci-archive", "docker-archive", "docker" (a registry) */

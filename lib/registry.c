@@ -808,7 +808,7 @@ static int pull_manifest(struct session *s, struct e2b_pulled_image *img, struct
     img->layers = xcalloc(n ? n : 1, sizeof(*img->layers));
     for (size_t i = 0; i < n; i++) {
         const struct e2b_descriptor *d = &m.layers[i];
-        struct e2b_pulled_layer *l = &img->layers[i];
+        struct e2b_image_layer *l = &img->layers[i];
         img->n_layers = i + 1;
         l->digest = xstrdup(d->digest);
         l->media_type = xstrdup(d->media_type);
@@ -899,22 +899,9 @@ void e2b_pulled_image_release(struct e2b_pulled_image *img)
 {
     if (!img)
         return;
-    free(img->ref);
-    free(img->registry);
-    free(img->repo);
-    free(img->index_digest);
-    free(img->manifest_digest);
-    free(img->manifest_media_type);
-    free(img->manifest);
-    free(img->platform);
-    free(img->config_digest);
-    free(img->config_media_type);
-    free(img->config_path);
-    for (size_t i = 0; i < img->n_layers; i++) {
-        free(img->layers[i].digest);
-        free(img->layers[i].media_type);
-        free(img->layers[i].path);
-    }
-    free(img->layers);
+    e2b_free_many(&img->ref, &img->registry, &img->repo, &img->index_digest, &img->manifest_digest,
+                  &img->manifest_media_type, &img->manifest, &img->platform, &img->config_digest,
+                  &img->config_media_type, &img->config_path);
+    e2b_image_layers_free(img->layers, img->n_layers);
     memset(img, 0, sizeof(*img));
 }

@@ -173,7 +173,8 @@ int e2b_serve_spawner_create(struct e2b_serve_spawner *s, const struct e2b_sandb
     _cleanup_json_ json_t *req = spec_json(spec);
     _cleanup_free_ char *data = e2b_json_dump(req, 0);
     struct strbuf out = STRBUF_INIT;
-    bool ok = e2b_send_all(fd, data, strlen(data)) == 0 && shutdown(fd, SHUT_WR) == 0 && read_all(fd, &out);
+    bool ok = e2b_send_all(fd, data, strlen(data)) == 0 && shutdown(fd, SHUT_WR) == 0 &&
+              read_all(fd, &out);
     json_t *reply = ok && out.len ? json_loadb(out.buf, out.len, 0, NULL) : NULL;
     strbuf_release(&out);
     if (!reply)

@@ -69,6 +69,15 @@ static inline void e2b_strv_free(char **v)
     free(v);
 }
 static inline void e2b_strv_freep(char ***v) { e2b_strv_free(*v); }
+/* What a release function owns, freed at once: the strings at each address,
+ * e2b_free_many(&img->ref, &img->repo), or the vectors (e2b_strv_free_many). */
+void e2b_free_many_(char **const *p, size_t n);
+void e2b_strv_free_many_(char **const *const *p, size_t n);
+#define e2b_free_many(...) \
+    e2b_free_many_((char **const[]){ __VA_ARGS__ }, ARRAY_SIZE(((char **const[]){ __VA_ARGS__ })))
+#define e2b_strv_free_many(...)                                 \
+    e2b_strv_free_many_((char **const *const[]){ __VA_ARGS__ }, \
+                        ARRAY_SIZE(((char **const *const[]){ __VA_ARGS__ })))
 
 #define _cleanup_free_ _cleanup_(e2b_freep)
 #define _cleanup_close_ _cleanup_(e2b_closep)

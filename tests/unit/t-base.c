@@ -83,11 +83,12 @@ int main(void)
     int sp[2];
     ok(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == 0, "a socket pair");
     close(sp[1]);
-    is_int(e2b_send_all(sp[0], "x", 1), -EPIPE, "send to a peer gone: -EPIPE, and no SIGPIPE killed us");
+    is_int(e2b_send_all(sp[0], "x", 1), -EPIPE,
+           "send to a peer gone: -EPIPE, and no SIGPIPE killed us");
     close(sp[0]);
     FILE *tf = tmpfile();
     int tfd = tf ? fileno(tf) : -1;
-    char at[8] = {0};
+    char at[8] = { 0 };
     ok(tfd >= 0 && e2b_write_all(tfd, "abcdef", 6) == 0 && e2b_pwrite_all(tfd, "XY", 2, 2) == 0 &&
            pread(tfd, at, 6, 0) == 6 && lseek(tfd, 0, SEEK_CUR) == 6,
        "pwrite at an offset leaves the file position");
@@ -96,7 +97,7 @@ int main(void)
         fclose(tf);
     is_int(e2b_write_all(-1, "x", 1), -EBADF, "a bad fd: -errno");
 
-    char *words[] = {"a", "b c", NULL};
+    char *words[] = { "a", "b c", NULL };
     json_t *ja = e2b_json_strv(words);
     _cleanup_free_ char *jtext = e2b_json_dump(ja, 0);
     is_str(jtext, "[\"a\", \"b c\"]", "string vector to a JSON array");

@@ -92,7 +92,8 @@ int main(void)
     e2b_hex("", 0, text);
     is_str(text, "", "hex of nothing");
     e2b_sha256_hex("abc", 3, text);
-    is_str(text, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", "sha256 as hex");
+    is_str(text, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+           "sha256 as hex");
     e2b_sha256_init(&c);
     e2b_sha256_update(&c, "abc", 3);
     e2b_sha256_final_digest(&c, text);
