@@ -134,11 +134,11 @@ static int open_upstream(struct e2b_serve_conn *c, const char *id, int port)
     struct e2b_backend *b = c->o->backend;
     if (port != ENVD_PORT) {
         int fd = -1;
-        if (!b->ops->port_connect) {
+        if (!b->ops->edge.port_connect) {
             guest_error(c, 502, "this server reaches no port of its sandboxes but envd's", id, port);
             return -1;
         }
-        if (b->ops->port_connect(b, id, port, &fd, &err) == 0)
+        if (b->ops->edge.port_connect(b, id, port, &fd, &err) == 0)
             return fd;
         if (err->code == E2B_ERR_NOT_FOUND)
             guest_error(c, 502, "The sandbox was not found", id, 0);
@@ -154,7 +154,7 @@ static int open_upstream(struct e2b_serve_conn *c, const char *id, int port)
     }
     /* A frozen envd would take the connection and never answer. */
     _cleanup_json_ json_t *s = NULL;
-    if (b->ops->get(b, id, &s, &err) < 0) {
+    if (b->ops->sandboxes.get(b, id, &s, &err) < 0) {
         guest_error(c, 502, err->code == E2B_ERR_NOT_FOUND ? "The sandbox was not found" : err->msg, id, 0);
         return -1;
     }
@@ -164,7 +164,7 @@ static int open_upstream(struct e2b_serve_conn *c, const char *id, int port)
         return -1;
     }
     struct e2b_envd_endpoint ep = {0};
-    if (b->ops->envd_endpoint(b, id, &ep, &err) < 0) {
+    if (b->ops->edge.envd_endpoint(b, id, &ep, &err) < 0) {
         guest_error(c, 502, err->code == E2B_ERR_NOT_FOUND ? "The sandbox was not found" : err->msg, id, 0);
         return -1;
     }

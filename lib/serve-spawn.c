@@ -76,7 +76,7 @@ static _noreturn_ void worker(struct e2b_backend *b, int fd)
             .cpu_count = (int)e2b_json_int(req, "cpu", 0), .memory_mb = (int)e2b_json_int(req, "memory", 0),
             .disk_mb = (int)e2b_json_int(req, "disk", 0), .pids_max = (int)e2b_json_int(req, "pids", 0),
         };
-        if (b->ops->create(b, &spec, &sbx, &err) == 0)
+        if (b->ops->sandboxes.create(b, &spec, &sbx, &err) == 0)
             reply = json_pack("{s:o}", "sandbox", sbx);
         else
             reply = json_pack("{s:{s:i, s:s}}", "error", "code", err->code, "message", err->msg);
