@@ -17,7 +17,8 @@ void e2b_build_key_str(struct e2b_sha256 *c, const char *s)
         e2b_sha256_update(c, s, strlen(s));
 }
 
-void e2b_build_key_json(struct e2b_sha256 *c, json_t *j)
+/* A JSON value into a key: compact, keys sorted. */
+static void key_json(struct e2b_sha256 *c, json_t *j)
 {
     char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
     e2b_build_key_str(c, s);
@@ -31,7 +32,7 @@ void e2b_build_key_instr(struct e2b_sha256 *c, const struct e2b_df_instr *in)
     json_object_del(j, "end_line");
     json_object_del(j, "original");
     json_object_del(j, "from_stage");
-    e2b_build_key_json(c, j);
+    key_json(c, j);
     json_decref(j);
 }
 

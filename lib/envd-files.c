@@ -909,7 +909,7 @@ void e2b_files_handle(struct e2b_http_req *req)
         upload(req, user, qpath); /* takes user */
         return;
     }
-    _cleanup_(e2b_user_freep) struct e2b_user *u = user;
+    _cleanup_user_ struct e2b_user *u = user;
     _cleanup_free_ char *path = e2b_envd_resolve_path(qpath ? qpath : "", u, e2b_envd.default_workdir, &err);
     if (!path) {
         e2b_envd_http_error(req, 400, "%s", err->msg);

@@ -263,7 +263,7 @@ static void rpc_body_done(struct e2b_http_req *req, struct evbuffer *body, void 
 {
     struct rpc_call *call = arg;
     const struct route *rt = call->rt;
-    _cleanup_(e2b_user_freep) struct e2b_user *user = call->user;
+    _cleanup_user_ struct e2b_user *user = call->user;
     free(call);
     if (!body)
         return;

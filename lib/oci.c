@@ -871,6 +871,21 @@ bool e2b_image_source_is_local(const char *s)
     return false;
 }
 
+/* Hash every layer blob against its digest (what unpack does as it goes). */
+static int check_layers(const struct e2b_image *img, struct e2b_error **err)
+{
+    for (size_t i = 0; i < img->n_layers; i++) {
+        const struct e2b_image_layer *l = &img->layers[i];
+        _cleanup_free_ char *got = NULL;
+        if (e2b_blob_digest_file(l->path, &got, err) < 0)
+            return e2b_error_wrap(err, "image '%s': layer %s", img->source, l->digest);
+        if (!STREQ(got, l->digest))
+            return e2b_error_set(err, E2B_ERR_INVALID, "image '%s': blob %s is corrupt (its content has digest %s)",
+                                 img->source, l->digest, got);
+    }
+    return 0;
+}
+
 int e2b_image_open_local(const char *source, const struct e2b_image_opts *opts, struct e2b_image *ret,
                          struct e2b_error **err)
 {
@@ -901,7 +916,7 @@ int e2b_image_open_local(const char *source, const struct e2b_image_opts *opts, 
     else
         r = open_docker_archive(path, ref, source, o, ret, err);
     if (r == 0 && o->verify_layers)
-        r = e2b_image_verify_layers(ret, err);
+        r = check_layers(ret, err);
     if (r < 0)
         e2b_image_release(ret);
     return r;
@@ -933,20 +948,6 @@ int e2b_image_from_pulled(const struct e2b_pulled_image *p, struct e2b_image *re
     if (load_config(ret, p->config_path, -1, label, err) < 0 || match_diff_ids(ret, label, err) < 0) {
         e2b_image_release(ret);
         return -1;
-    }
-    return 0;
-}
-
-int e2b_image_verify_layers(const struct e2b_image *img, struct e2b_error **err)
-{
-    for (size_t i = 0; i < img->n_layers; i++) {
-        const struct e2b_image_layer *l = &img->layers[i];
-        _cleanup_free_ char *got = NULL;
-        if (e2b_blob_digest_file(l->path, &got, err) < 0)
-            return e2b_error_wrap(err, "image '%s': layer %s", img->source, l->digest);
-        if (!STREQ(got, l->digest))
-            return e2b_error_set(err, E2B_ERR_INVALID, "image '%s': blob %s is corrupt (its content has digest %s)",
-                                 img->source, l->digest, got);
     }
     return 0;
 }

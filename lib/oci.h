@@ -120,9 +120,6 @@ int e2b_image_unpack(const struct e2b_image *img, const char *root,
                      void (*progress)(const struct e2b_unpack_progress *p, void *ud), void *ud,
                      struct e2b_error **err);
 
-/* Hash every layer blob against its digest (what unpack does as it goes). */
-int e2b_image_verify_layers(const struct e2b_image *img, struct e2b_error **err);
-
 /* Parse an image config blob. */
 int e2b_image_config_parse(const char *json, size_t len, struct e2b_image_config *ret,
                            struct e2b_error **err);

@@ -111,8 +111,6 @@ extern const struct e2b_runtime_ops e2b_runtime_ns;
 
 /* What new sandboxes run on. */
 const struct e2b_runtime_ops *e2b_runtime_default(void);
-/* By name; NULL if this e2b has no such runtime. */
-const struct e2b_runtime_ops *e2b_runtime_find(const char *name);
 /* The runtime a sandbox's state names ("ns" for state written before
  * sandboxes recorded theirs); NULL with an error if unknown. */
 const struct e2b_runtime_ops *e2b_runtime_of(const json_t *state, struct e2b_error **err);
