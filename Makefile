@@ -120,17 +120,21 @@ check-asan:
 FUZZ_TIME ?= 60
 FUZZ_TARGETS ?= $(patsubst tests/fuzz/fuzz-%.c,%,$(sort $(wildcard tests/fuzz/fuzz-*.c)))
 FUZZ_COMMON := tests/fuzz/jail.c
+# The harnesses that talk to a whole envd share its driver.
+FUZZ_ENVD := envd-http connect
+fuzz_srcs = tests/fuzz/fuzz-$(1).c $(FUZZ_COMMON) $(if $(filter $(1),$(FUZZ_ENVD)),tests/fuzz/envd-driver.c)
+FUZZ_DEPS := $(FUZZ_COMMON) tests/fuzz/envd-driver.c $(wildcard tests/fuzz/*.h) $(B)/libe2b.a
 SAN_CFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -O1
 SAN_LDFLAGS := -fsanitize=address,undefined
 CLANG ?= $(shell command -v clang 2>/dev/null)
 
-$(B)/fuzz/replay-%: tests/fuzz/fuzz-%.c tests/fuzz/replay.c $(FUZZ_COMMON) tests/fuzz/fuzz.h $(B)/libe2b.a
+$(B)/fuzz/replay-%: tests/fuzz/fuzz-%.c tests/fuzz/replay.c $(FUZZ_DEPS)
 	@mkdir -p $(dir $@)
-	$(CC) $(HOST_CFLAGS) $(LDFLAGS) -Itests/fuzz -o $@ $< tests/fuzz/replay.c $(FUZZ_COMMON) $(B)/libe2b.a $(TEST_LIBS)
+	$(CC) $(HOST_CFLAGS) $(LDFLAGS) -Itests/fuzz -o $@ $(call fuzz_srcs,$*) tests/fuzz/replay.c $(B)/libe2b.a $(TEST_LIBS)
 
-$(B)/fuzz/fuzz-%: tests/fuzz/fuzz-%.c $(FUZZ_COMMON) tests/fuzz/fuzz.h $(B)/libe2b.a
+$(B)/fuzz/fuzz-%: tests/fuzz/fuzz-%.c $(FUZZ_DEPS)
 	@mkdir -p $(dir $@)
-	$(CC) $(HOST_CFLAGS) $(LDFLAGS) -fsanitize=fuzzer -Itests/fuzz -o $@ $< $(FUZZ_COMMON) $(B)/libe2b.a $(TEST_LIBS)
+	$(CC) $(HOST_CFLAGS) $(LDFLAGS) -fsanitize=fuzzer -Itests/fuzz -o $@ $(call fuzz_srcs,$*) $(B)/libe2b.a $(TEST_LIBS)
 
 fuzz-replay:
 	$(MAKE) -s B=$(B)-asan CFLAGS="$(SAN_CFLAGS)" LDFLAGS="$(SAN_LDFLAGS)" \

@@ -77,7 +77,7 @@ json_t *e2b_rpc_error_json(int code, const char *msg)
 {
     json_t *j = json_pack("{s:s}", "code", e2b_rpc_code_name(code));
     if (msg && *msg)
-        json_object_set_new(j, "message", json_string(msg));
+        json_object_set_new(j, "message", e2b_json_string_lossy(msg));
     return j;
 }
 
@@ -341,7 +341,8 @@ int e2b_pj_u32(const json_t *obj, const char *jn, const char *pn, uint32_t *ret,
     long long x;
     if (json_is_integer(v)) {
         x = json_integer_value(v);
-    } else if (json_is_real(v) && json_real_value(v) == (double)(long long)json_real_value(v)) {
+    } else if (json_is_real(v) && json_real_value(v) >= 0 && json_real_value(v) <= 4294967295.0 &&
+               json_real_value(v) == (double)(long long)json_real_value(v)) { /* in range before the cast */
         x = (long long)json_real_value(v);
     } else if (json_is_string(v)) {
         const char *s = json_string_value(v);

@@ -387,7 +387,8 @@ static int sink_commit(struct upload *u, char **emsg)
         return errno_status(e);
     }
     const char *slash = strrchr(s->final, '/');
-    json_t *r = json_pack("{s:s,s:s,s:s}", "path", s->final, "name", slash ? slash + 1 : s->final, "type", "file");
+    json_t *r = json_pack("{s:o,s:o,s:s}", "path", e2b_json_string_lossy(s->final), "name",
+                          e2b_json_string_lossy(slash ? slash + 1 : s->final), "type", "file");
     if (u->md)
         json_object_set(r, "metadata", u->md);
     json_array_append_new(u->results, r);
@@ -432,30 +433,29 @@ static int part_begin(struct e2b_http_req *req, struct upload *u, char *h)
         }
         if (strncasecmp(line, "Content-Disposition:", 20) != 0)
             continue;
-        for (char *p = line + 20; (p = strchr(p, ';'));) {
+        /* p: the ';' before the next parameter (or the NUL it was cut to) */
+        for (char *p = strchr(line + 20, ';'); p;) {
             p++;
             while (*p == ' ')
                 p++;
             char **dst = strncasecmp(p, "filename=", 9) == 0 ? &filename : strncasecmp(p, "name=", 5) == 0 ? &name : NULL;
-            if (!dst)
+            if (!dst) {
+                p = strchr(p, ';');
                 continue;
+            }
             char *v = strchr(p, '=') + 1;
             if (*v == '"') {
                 v++;
                 char *end = strchr(v, '"');
                 if (end)
                     *end++ = '\0';
-                *dst = v;
-                p = end ? end : v + strlen(v);
+                p = end ? strchr(end, ';') : NULL;
             } else {
-                *dst = v;
-                size_t l = strcspn(v, ";");
-                p = v + l;
-                if (*p)
-                    *p++ = '\0';
-                else
-                    break;
+                p = strchr(v, ';');
+                if (p)
+                    *p = '\0'; /* ends the value; the next parameter is after it */
             }
+            *dst = v;
         }
     }
     if (!name || !STREQ(name, "file")) {

@@ -120,7 +120,7 @@ json_t *e2b_envd_entry_info(const char *path, struct e2b_error **err)
     const char *slash = strrchr(path, '/');
     const char *name = slash && slash[1] ? slash + 1 : path;
     json_t *e = json_object();
-    json_object_set_new(e, "name", json_string(name));
+    json_object_set_new(e, "name", e2b_json_string_lossy(name));
     const char *type = NULL;
     if (S_ISREG(st.st_mode))
         type = "FILE_TYPE_FILE";
@@ -130,7 +130,7 @@ json_t *e2b_envd_entry_info(const char *path, struct e2b_error **err)
         type = "FILE_TYPE_SYMLINK";
     if (type)
         json_object_set_new(e, "type", json_string(type));
-    json_object_set_new(e, "path", json_string(path));
+    json_object_set_new(e, "path", e2b_json_string_lossy(path));
     if (st.st_size)
         json_object_set_new(e, "size", json_sprintf("%lld", (long long)st.st_size));
     if (st.st_mode & 0777)
@@ -156,7 +156,7 @@ json_t *e2b_envd_entry_info(const char *path, struct e2b_error **err)
             } else {
                 abs = e2b_path_clean(target);
             }
-            json_object_set_new(e, "symlinkTarget", json_string(abs));
+            json_object_set_new(e, "symlinkTarget", e2b_json_string_lossy(abs));
         }
     }
     json_t *md = xattr_metadata(path);

@@ -47,7 +47,7 @@ void e2b_envd_http_error(struct e2b_http_req *req, int status, const char *fmt, 
     if (vasprintf(&m, fmt, ap) < 0)
         abort();
     va_end(ap);
-    json_t *j = json_pack("{s:i,s:s}", "code", status, "message", m);
+    json_t *j = json_pack("{s:i,s:o}", "code", status, "message", e2b_json_string_lossy(m));
     _cleanup_free_ char *s = e2b_json_dump(j, JSON_COMPACT);
     json_decref(j);
     e2b_http_reply(req, status, "application/json", s, strlen(s));

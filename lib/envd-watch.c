@@ -194,7 +194,7 @@ static bool emit(struct watcher *w, const char *full, const char *type)
         name = "";
     else if (strncmp(full, w->root, rl) == 0 && (full[rl] == '/' || STREQ(w->root, "/")))
         name = full + rl + (STREQ(w->root, "/") ? 0 : 1);
-    json_t *fe = json_pack("{s:s,s:s}", "name", name, "type", type);
+    json_t *fe = json_pack("{s:o,s:s}", "name", e2b_json_string_lossy(name), "type", type);
     if (w->include_entry) {
         _cleanup_error_ struct e2b_error *err = NULL;
         e2b_envd_fs_as(w->user);

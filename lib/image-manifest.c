@@ -34,13 +34,28 @@ bool e2b_mt_is_layer(const char *mt)
     return false;
 }
 
+/* obj's string member key, NULL when it is absent or no string. JSON may
+ * carry a NUL inside a string (e2b_json_parse allows it), and C code would
+ * see only what is before it: "sha256:<hex>\u0000/x" would pass for a
+ * digest, "linux\u0000x" for linux. Such a string sets *cut. */
+static const char *str_member(const json_t *obj, const char *key, bool *cut)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!json_is_string(v))
+        return NULL;
+    if (strlen(json_string_value(v)) != json_string_length(v))
+        *cut = true;
+    return json_string_value(v);
+}
+
 int e2b_descriptor_parse(const json_t *d, const char *what, const char *which, bool size_required,
                          struct e2b_descriptor *ret, struct e2b_error **err)
 {
     if (!json_is_object(d))
         return e2b_error_set(err, E2B_ERR_INVALID, "image '%s': %s is not a descriptor object", what, which);
-    const char *digest = e2b_json_str(d, "digest");
-    if (!e2b_digest_valid(digest)) {
+    bool cut = false;
+    const char *digest = str_member(d, "digest", &cut);
+    if (cut || !e2b_digest_valid(digest)) {
         if (digest && !e2b_str_has_prefix(digest, "sha256:") && strchr(digest, ':'))
             return e2b_error_set(err, E2B_ERR_UNSUPPORTED, "image '%s': %s has digest '%s', which is not sha256",
                                  what, which, digest);
@@ -51,9 +66,9 @@ int e2b_descriptor_parse(const json_t *d, const char *what, const char *which, b
     if ((size || size_required) && (!json_is_integer(size) || json_integer_value(size) < 0))
         return e2b_error_set(err, E2B_ERR_INVALID, "image '%s': %s has a missing or bad size", what, which);
     json_t *mt = json_object_get(d, "mediaType");
-    if (mt && !json_is_string(mt))
-        return e2b_error_set(err, E2B_ERR_INVALID, "image '%s': %s has a mediaType that is not a string", what,
-                             which);
+    if (mt && (!json_is_string(mt) || strlen(json_string_value(mt)) != json_string_length(mt)))
+        return e2b_error_set(err, E2B_ERR_INVALID, "image '%s': %s has a mediaType that is not a plain string",
+                             what, which);
     *ret = (struct e2b_descriptor){
         .digest = digest,
         .media_type = json_string_value(mt),
@@ -128,10 +143,11 @@ int e2b_image_index_select(const json_t *index, const char *platform, const char
     json_t *m;
     json_array_foreach(list, i, m) {
         json_t *p = json_object_get(m, "platform");
-        const char *os = e2b_json_str(p, "os"), *arch = e2b_json_str(p, "architecture");
-        const char *var = e2b_json_str(p, "variant"), *mt = e2b_json_str(m, "mediaType");
-        if (!os || !arch || STREQ(os, "unknown"))
-            continue; /* attestations and other non-images */
+        bool cut = false;
+        const char *os = str_member(p, "os", &cut), *arch = str_member(p, "architecture", &cut);
+        const char *var = str_member(p, "variant", &cut), *mt = str_member(m, "mediaType", &cut);
+        if (cut || !os || !arch || STREQ(os, "unknown"))
+            continue; /* attestations and other non-images (or not what they seem) */
         if (mt && !e2b_mt_is_manifest(mt) && !e2b_mt_is_index(mt))
             continue;
         strbuf_addf(&have, "%s%s/%s%s%s", have.len ? ", " : "", os, arch, var ? "/" : "", var ? var : "");

@@ -1,6 +1,7 @@
 /* json.c - see json.h */
 #include "json.h"
 #include "fsutil.h"
+#include "strbuf.h"
 
 int e2b_json_load_file(const char *path, json_t **ret, struct e2b_error **err)
 {
@@ -44,6 +45,50 @@ int e2b_json_save_file(const char *path, const json_t *j, mode_t mode, struct e2
     s[n] = '\n';
     s[n + 1] = '\0';
     return e2b_write_file_atomic(path, s, n + 1, mode, err);
+}
+
+/* Length of the valid UTF-8 sequence at p (1 to 4), 0 when there is none. */
+static size_t utf8_seq(const unsigned char *p)
+{
+    unsigned char c = p[0];
+    if (c < 0x80)
+        return 1;
+    size_t n = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+    unsigned char lo = 0x80, hi = 0xbf; /* the second byte's range: no overlongs, surrogates, > U+10FFFF */
+    if (c == 0xe0)
+        lo = 0xa0;
+    else if (c == 0xed)
+        hi = 0x9f;
+    else if (c == 0xf0)
+        lo = 0x90;
+    else if (c == 0xf4)
+        hi = 0x8f;
+    for (size_t i = 1; i < n; i++)
+        if (p[i] < (i == 1 ? lo : 0x80) || p[i] > (i == 1 ? hi : 0xbf))
+            return 0;
+    return n;
+}
+
+json_t *e2b_json_string_lossy(const char *s)
+{
+    json_t *j = json_string(s);
+    if (j)
+        return j;
+    struct strbuf b = STRBUF_INIT;
+    strbuf_init(&b);
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        size_t n = utf8_seq(p);
+        if (n) {
+            strbuf_add(&b, p, n);
+            p += n;
+        } else {
+            strbuf_add(&b, "\xef\xbf\xbd", 3);
+            p++;
+        }
+    }
+    j = json_string(b.buf ? b.buf : "");
+    strbuf_release(&b);
+    return j ? j : json_string("");
 }
 
 const char *e2b_json_str(const json_t *obj, const char *key)

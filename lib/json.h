@@ -23,6 +23,12 @@ char *e2b_json_dump(const json_t *j, size_t flags);
 /* Write atomically with `mode`. */
 int e2b_json_save_file(const char *path, const json_t *j, mode_t mode, struct e2b_error **err);
 
+/* A JSON string of s even when s is not UTF-8 (a path, header or file name
+ * from outside; json_string and json_pack's "s" fail on those, and a NULL
+ * dumped ends the program): each byte that is not part of a valid UTF-8
+ * sequence becomes U+FFFD, as Go's encoding/json does. */
+json_t *e2b_json_string_lossy(const char *s);
+
 /* Getters that tolerate missing keys and wrong types. */
 const char *e2b_json_str(const json_t *obj, const char *key);     /* NULL if absent */
 long long e2b_json_int(const json_t *obj, const char *key, long long def);

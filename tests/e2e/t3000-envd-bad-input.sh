@@ -282,6 +282,14 @@ test_expect_success 'upload errors: content type, missing path, gzip junk' '
     expect_status "$st" 400 && test ! -e "$TRASH/u.txt" && envd_alive
 '
 
+test_expect_success 'a path or header that is not UTF-8 gets its error, envd keeps serving' '
+    st=$(curl -s -o "$TRASH/out" -w "%{http_code}" "$ENVD_URL/files?path=$TRASH/%ff") &&
+    expect_status "$st" 404 && grep -q "cannot open" "$TRASH/out" &&
+    st=$(curl -s -o "$TRASH/out" -w "%{http_code}" -X POST -H "$(printf "Content-Type: text/\377")" \
+        --data "x" "$ENVD_URL/files?path=$TRASH/u.txt") &&
+    expect_status "$st" 415 && envd_alive
+'
+
 test_expect_success 'download errors: directory 400, missing 404, no acceptable encoding 406' '
     st=$(curl -s -o "$TRASH/out" -w "%{http_code}" "$ENVD_URL/files?path=$TRASH") &&
     expect_status "$st" 400 &&

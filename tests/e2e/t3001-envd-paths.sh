@@ -32,6 +32,14 @@ test_expect_success 'an upload to a/../b lands at b' '
     grep -q "\"path\":\"$D/up.txt\"" "$TRASH/out"
 '
 
+test_expect_success 'a multipart part names its file with unquoted parameters too' '
+    printf -- "--XX\r\nContent-Disposition: form-data; name=file; filename=$D/unquoted.txt\r\n\r\nbare\r\n--XX--\r\n" \
+        >"$TRASH/mp.bin" &&
+    st=$(curl -s -o "$TRASH/out" -w "%{http_code}" -X POST -H "Content-Type: multipart/form-data; boundary=XX" \
+        --data-binary @"$TRASH/mp.bin" "$ENVD_URL/files") &&
+    expect_status "$st" 200 && test "$(cat "$D/unquoted.txt")" = bare
+'
+
 test_expect_success 'relative paths and ~ resolve in the user home' '
     st=$(rpc filesystem.Filesystem/Stat "{\"path\":\"~/../root/..\"}") &&
     expect_status "$st" 200 && grep -q "\"path\":\"/\"" "$TRASH/out"

@@ -265,6 +265,19 @@ test_expect_success 'WatchDir streams a start event then file events' '
     grep -q "\"name\":\"streamed.txt\",\"type\":\"EVENT_TYPE_WRITE\"" "$TRASH/out" && envd_alive
 '
 
+test_expect_success 'a file name that is not UTF-8 is U+FFFD in WatchDir, ListDir and Stat' '
+    bad=$(printf "x\377") fffd=x$(printf "\357\277\275")
+    mkdir -p "$TRASH/bad8" && frame "{\"path\":\"$TRASH/bad8\"}" >"$TRASH/b8.req" &&
+    { curl -s -N --max-time 3 -o "$TRASH/b8.raw" -X POST -H "Content-Type: application/connect+json" \
+        --data-binary @"$TRASH/b8.req" "$ENVD_URL/filesystem.Filesystem/WatchDir" || true; } &
+    wait_for 30 test -s "$TRASH/b8.raw" && : >"$TRASH/bad8/$bad" && wait &&
+    unframe <"$TRASH/b8.raw" >"$TRASH/out" &&
+    grep -qF "\"name\":\"$fffd\",\"type\":\"EVENT_TYPE_CREATE\"" "$TRASH/out" && envd_alive &&
+    st=$(rpc filesystem.Filesystem/ListDir "{\"path\":\"$TRASH/bad8\"}") &&
+    expect_status "$st" 200 && grep -qF "\"name\":\"$fffd\"" "$TRASH/out" &&
+    grep -qF "\"path\":\"$TRASH/bad8/$fffd\"" "$TRASH/out"
+'
+
 test_expect_success 'envd serves a unix socket alone with --unix --no-tcp' '
     { "$ENVD_BIN" --unix "$TRASH/envd.sock" --no-tcp >"$TRASH/unix.log" 2>&1 & } &&
     upid=$! && test_when_finished "kill $upid" &&

@@ -12,10 +12,12 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <sanitizer/common_interface_defs.h>
 
 /* libFuzzer's convention: the initializer is optional. */
@@ -36,6 +38,19 @@ static void say_input(void)
 {
     if (current)
         fprintf(stderr, "replay: the input was %s\n", current);
+}
+
+/* A harness's FUZZ_ASSERT aborts, which no sanitizer reports. */
+static void on_abort(int sig)
+{
+    if (current) {
+        static const char pre[] = "replay: the input was ";
+        (void)!write(2, pre, sizeof(pre) - 1);
+        (void)!write(2, current, strlen(current));
+        (void)!write(2, "\n", 1);
+    }
+    signal(sig, SIG_DFL);
+    raise(sig);
 }
 
 static void *xrealloc_or_die(void *p, size_t n)
@@ -119,6 +134,7 @@ int main(int argc, char **argv)
     if (LLVMFuzzerInitialize)
         LLVMFuzzerInitialize(&argc, &argv);
     __sanitizer_set_death_callback(say_input);
+    signal(SIGABRT, on_abort);
     atexit(say_input); /* a harness that exits instead of returning */
     for (size_t i = 0; i < n_inputs; i++) {
         current = inputs[i].name;

@@ -73,6 +73,19 @@ int main(void)
     e2b_error_free(err);
     err = NULL;
     ok(e2b_pj_u32(o, "missing", NULL, &u, &present, &err) == 0 && !present, "absent uint32");
+    /* reals out of long long's range (found by fuzz-connect under clang's UBSan) */
+    json_t *reals = json_loads("{\"huge\": 1e300, \"neg\": -1e300, \"max\": 4294967295.0, \"over\": 4294967296.0}", 0, NULL);
+    ok(e2b_pj_u32(reals, "huge", NULL, &u, NULL, &err) < 0, "1e300 is no uint32");
+    e2b_error_free(err);
+    err = NULL;
+    ok(e2b_pj_u32(reals, "neg", NULL, &u, NULL, &err) < 0, "-1e300 is no uint32");
+    e2b_error_free(err);
+    err = NULL;
+    ok(e2b_pj_u32(reals, "max", NULL, &u, NULL, &err) == 0 && u == 4294967295u, "4294967295.0 is");
+    ok(e2b_pj_u32(reals, "over", NULL, &u, NULL, &err) < 0, "4294967296.0 is not");
+    e2b_error_free(err);
+    err = NULL;
+    json_decref(reals);
     bool bv = false;
     ok(e2b_pj_bool(o, "b", NULL, &bv, &err) == 0 && bv, "bool");
     ok(e2b_pj_bool(o, "path", NULL, &bv, &err) < 0, "string for a bool fails");
@@ -96,5 +109,26 @@ int main(void)
     t = e2b_rpc_timestamp(1700000000, 123456789);
     is_str(t, "2023-11-14T22:13:20.123456789Z", "nanos");
     free(t);
+
+    /* messages made of request bytes that are not UTF-8 (found by fuzz-envd-http) */
+    static const struct {
+        const char *in, *want, *name;
+    } lossy[] = {
+        {"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", "valid UTF-8 stays"},
+        {"/x\xff", "/x\xef\xbf\xbd", "a stray byte becomes U+FFFD"},
+        {"\xc0\xaf", "\xef\xbf\xbd\xef\xbf\xbd", "an overlong '/' is two bad bytes"},
+        {"\xed\xa0\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd", "a surrogate is three"},
+        {"\xf4\x90\x80\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd", "past U+10FFFF is four"},
+        {"a\xe2\x82", "a\xef\xbf\xbd\xef\xbf\xbd", "a sequence cut at the end"},
+    };
+    for (size_t i = 0; i < sizeof(lossy) / sizeof(lossy[0]); i++) {
+        json_t *js = e2b_json_string_lossy(lossy[i].in);
+        is_str(json_string_value(js), lossy[i].want, "%s", lossy[i].name);
+        json_decref(js);
+    }
+    json_t *ej = e2b_rpc_error_json(RPC_NOT_FOUND, "cannot open '/x\xff'");
+    is_str(json_string_value(json_object_get(ej, "message")), "cannot open '/x\xef\xbf\xbd'",
+           "an error message with a byte that is not UTF-8 keeps the rest");
+    json_decref(ej);
     return tap_done();
 }
