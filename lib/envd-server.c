@@ -463,6 +463,7 @@ static void usage(FILE *f)
                "\n"
                "Options:\n");
     e2b_opt_print_help(f, e2b_envd_options, false);
+    fprintf(f, "  %-26s  %s\n", "-h, --help", "show this help");
 }
 
 /* argv with Go's -name spelled --name (a value after an option that takes
