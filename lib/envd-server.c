@@ -452,7 +452,7 @@ static void on_term(evutil_socket_t fd, short what, void *arg)
     event_base_loopexit(e2b_envd.base, NULL);
 }
 
-const struct e2b_opt e2b_envd_options[] = {E2B_ENVD_OPTIONS, E2B_OPT_END};
+static const struct e2b_opt envd_options[] = {E2B_ENVD_OPTIONS, E2B_OPT_END};
 
 static void usage(FILE *f)
 {
@@ -462,7 +462,7 @@ static void usage(FILE *f)
                "/files, /health, /init, /envs and /metrics over HTTP/1.1.\n"
                "\n"
                "Options:\n");
-    e2b_opt_print_help(f, e2b_envd_options, false);
+    e2b_opt_print_help(f, envd_options, false);
     fprintf(f, "  %-26s  %s\n", "-h, --help", "show this help");
 }
 
@@ -477,7 +477,7 @@ static char **go_flags(int argc, char **argv)
         v[i] = single ? xasprintf("-%s", a) : xstrdup(a);
         if (!e2b_str_has_prefix(v[i], "--") || strchr(v[i], '='))
             continue;
-        for (const struct e2b_opt *o = e2b_envd_options; o->type; o++)
+        for (const struct e2b_opt *o = envd_options; o->type; o++)
             if (STREQ(o->long_name, v[i] + 2) && e2b_opt_takes_value(o) && i + 1 < argc) {
                 i++;
                 v[i] = xstrdup(argv[i]);
@@ -528,7 +528,7 @@ int e2b_envd_serve_init(struct e2b_error **err)
 int e2b_envd_main(int argc, char **argv)
 {
     char **v = go_flags(argc - 1, argv + 1);
-    const struct e2b_opt *tables[] = {e2b_envd_options, NULL};
+    const struct e2b_opt *tables[] = {envd_options, NULL};
     struct e2b_args args;
     _cleanup_error_ struct e2b_error *err = NULL;
     int rc;

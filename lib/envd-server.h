@@ -17,10 +17,10 @@
 
 #define E2B_ENVD_STR_(x) #x
 #define E2B_ENVD_STR(x) E2B_ENVD_STR_(x)
-/* envd's options, written once: its parser and its --help take them from
- * e2b_envd_options, `e2b envd` (cmd/envd.c) from its own table of the same
- * list, so `envd --help` and `e2b envd --help` name the same options. The
- * last three are upstream envd's, which its starters may pass. */
+/* envd's options, written once: the table envd's parser and its --help use
+ * and `e2b envd`'s (cmd/envd.c) are both this list, so `envd --help` and
+ * `e2b envd --help` name the same options. The last three are upstream
+ * envd's, which its starters may pass. */
 #define E2B_ENVD_OPTIONS                                                                           \
     E2B_OPT_STRING(0, "port", "PORT",                                                              \
                    "TCP port on 0.0.0.0 (default " E2B_ENVD_STR(E2B_ENVD_DEFAULT_PORT) ")"),       \
@@ -41,7 +41,6 @@
         E2B_OPT_FLAG(0, "isnotfc", "upstream envd's: no effect here"),                             \
         E2B_OPT_FLAG(0, "no-cgroups", "upstream envd's: no effect here"),                          \
         E2B_OPT_STRING(0, "cgroup-root", "PATH", "upstream envd's: no effect here")
-extern const struct e2b_opt e2b_envd_options[];
 
 /* The envd applet: `envd [options]`; Go's flag package, which upstream
  * envd uses, takes -name as well as --name, and so does this. */

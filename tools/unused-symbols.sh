@@ -1,6 +1,6 @@
 #!/bin/sh
-# unused-symbols.sh [BUILD_DIR] - functions and variables of lib/ and cmd/
-# that are global but need not be.
+# unused-symbols.sh [-a] [BUILD_DIR] - functions and variables of lib/ and
+# cmd/ that are global but need not be.
 #
 # Every symbol a lib/X.o or cmd/X.o defines with external linkage (nm, so
 # macros and static inlines are not counted) is looked for, as a word, in the
@@ -9,7 +9,7 @@
 #
 #   unused  lib/X.c NAME   nothing uses it, lib/X.c itself neither: delete it
 #   static  lib/X.c NAME   only lib/X.c uses it: make it static, out of X.h
-#   tests   lib/X.c NAME   only tests use it (said, not a fault)
+#   tests   lib/X.c NAME   only tests use it (with -a; not a fault)
 #
 # A use in X.h beyond its declaration (an inline wrapper, a cleanup macro)
 # counts as a use from outside; a name that X.c does not spell out (made by
@@ -19,6 +19,8 @@
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top" || exit 2
+all=0
+[ "${1:-}" = -a ] && all=1 && shift
 B=${1:-build}
 [ -d "$B/lib" ] || { echo "unused-symbols.sh: no objects in $B/lib (make first)" >&2; exit 2; }
 
@@ -45,7 +47,7 @@ for o in "$B"/lib/*.o "$B"/cmd/*.o; do
             continue # used by the header's own inline functions or macros
         fi
         if [ -n "$users" ]; then
-            echo "$users" | grep -qv '^tests/' || echo "tests   $c $s"
+            [ $all = 1 ] && ! echo "$users" | grep -qv '^tests/' && echo "tests   $c $s"
             continue
         fi
         if [ "$mine" -gt 1 ]; then
