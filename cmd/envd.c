@@ -5,9 +5,6 @@
 #include "cmd.h"
 #include "envd-server.h"
 
-const struct e2b_opt opts_envd[] = {E2B_ENVD_OPTIONS, E2B_OPT_END};
+const struct e2b_opt opts_envd[] = { E2B_ENVD_OPTIONS, E2B_OPT_END };
 
-int cmd_envd(struct e2b_ctx *ctx, struct e2b_args *args)
-{
-    return e2b_envd_run(args);
-}
+int cmd_envd(struct e2b_ctx *ctx, struct e2b_args *args) { return e2b_envd_run(args); }

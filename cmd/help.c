@@ -199,7 +199,7 @@ static void complete_options(const struct e2b_opt *table, const char *cur)
 static const struct e2b_opt *find_value_opt(const struct e2b_command *c, const char *word)
 {
     bool raw = c && (c->flags & E2B_CMD_RAW);
-    const struct e2b_opt *tables[] = {c ? c->opts : NULL, raw ? NULL : e2b_global_opts};
+    const struct e2b_opt *tables[] = { c ? c->opts : NULL, raw ? NULL : e2b_global_opts };
     for (size_t t = 0; t < 2; t++)
         for (const struct e2b_opt *o = tables[t]; o && o->type; o++) {
             if (e2b_opt_is_positional(o) || !e2b_opt_takes_value(o))

@@ -18,10 +18,7 @@ static const char *const v1_devices_allowed[] = {
 static const char *const v1_loop_devices[] = {"c 10:237 rw", "b 7:* r"};
 
 /* Is this cgroup v2 (unified), or v1? */
-static bool is_v2(void)
-{
-    return access(CG_ROOT "/cgroup.controllers", F_OK) == 0;
-}
+static bool is_v2(void) { return access(CG_ROOT "/cgroup.controllers", F_OK) == 0; }
 
 static char *dir_for(const char *ctrl, const char *id)
 {

@@ -291,7 +291,10 @@ void e2b_rpc_stream_end(struct e2b_rpc_stream *s, int code, const char *msg)
     stream_free(s);
 }
 
-size_t e2b_rpc_stream_pending(const struct e2b_rpc_stream *s) { return s->req ? e2b_http_pending(s->req) : 0; }
+size_t e2b_rpc_stream_pending(const struct e2b_rpc_stream *s)
+{
+    return s->req ? e2b_http_pending(s->req) : 0;
+}
 
 int64_t e2b_rpc_timeout_ms(const struct e2b_http_req *req)
 {

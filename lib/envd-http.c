@@ -197,7 +197,6 @@ const char *e2b_http_query(const struct e2b_http_req *cr, const char *key)
     return NULL;
 }
 
-
 size_t e2b_http_pending(const struct e2b_http_req *r)
 {
     return r->c->dead ? 0 : evbuffer_get_length(bufferevent_get_output(r->c->bev));
@@ -477,8 +476,9 @@ static void fail_conn(struct conn *c, int status, const char *msg)
         e2b_http_reply(r, status, "text/plain", msg, strlen(msg));
     } else if (!r) {
         struct evbuffer *out = bufferevent_get_output(c->bev);
-        evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
-                                 "Connection: close\r\n",
+        evbuffer_add_printf(out,
+                            "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
+                            "Connection: close\r\n",
                             status, reason_phrase(status), strlen(msg));
         evbuffer_add(out, c->srv->hdrs.buf ? c->srv->hdrs.buf : "", c->srv->hdrs.len);
         evbuffer_add_printf(out, "\r\n%s", msg);

@@ -58,7 +58,8 @@ const char *e2b_http_query(const struct e2b_http_req *req, const char *key);
 /* A request header (case-insensitive name), NULL when absent. */
 const char *e2b_http_header(const struct e2b_http_req *req, const char *name);
 /* Iterate headers: returns false past the end. */
-bool e2b_http_header_at(const struct e2b_http_req *req, size_t i, const char **name, const char **value);
+bool e2b_http_header_at(const struct e2b_http_req *req, size_t i, const char **name,
+                        const char **value);
 
 /* Buffer the whole body (at most max bytes, else 413) then call done; done
  * gets body NULL when the body was refused or cut (the reply is then made). */

@@ -452,7 +452,7 @@ static void on_term(evutil_socket_t fd, short what, void *arg)
     event_base_loopexit(e2b_envd.base, NULL);
 }
 
-static const struct e2b_opt envd_options[] = {E2B_ENVD_OPTIONS, E2B_OPT_END};
+static const struct e2b_opt envd_options[] = { E2B_ENVD_OPTIONS, E2B_OPT_END };
 
 static void usage(FILE *f)
 {
@@ -528,7 +528,7 @@ int e2b_envd_serve_init(struct e2b_error **err)
 int e2b_envd_main(int argc, char **argv)
 {
     char **v = go_flags(argc - 1, argv + 1);
-    const struct e2b_opt *tables[] = {envd_options, NULL};
+    const struct e2b_opt *tables[] = { envd_options, NULL };
     struct e2b_args args;
     _cleanup_error_ struct e2b_error *err = NULL;
     int rc;

@@ -37,15 +37,37 @@ int e2b_error_set(struct e2b_error **err, int code, const char *fmt, ...)
 static int code_of_errno(int errnum)
 {
     switch (errnum) {
-    case ENOENT: case ENOTDIR: case ESRCH: return E2B_ERR_NOT_FOUND;
-    case EEXIST: case ENOTEMPTY: return E2B_ERR_EXISTS;
-    case EACCES: case EPERM: case EROFS: return E2B_ERR_PERMISSION;
-    case ENOSPC: case EDQUOT: case EFBIG: return E2B_ERR_NOSPACE;
-    case EINVAL: case EISDIR: case ENAMETOOLONG: case ELOOP: return E2B_ERR_INVALID;
-    case ETIMEDOUT: return E2B_ERR_TIMEOUT;
-    case ECONNREFUSED: case ENETUNREACH: case EHOSTUNREACH: return E2B_ERR_NETWORK;
-    case ENOSYS: case EOPNOTSUPP: return E2B_ERR_UNSUPPORTED;
-    default: return E2B_ERR_GENERIC;
+    case ENOENT:
+    case ENOTDIR:
+    case ESRCH:
+        return E2B_ERR_NOT_FOUND;
+    case EEXIST:
+    case ENOTEMPTY:
+        return E2B_ERR_EXISTS;
+    case EACCES:
+    case EPERM:
+    case EROFS:
+        return E2B_ERR_PERMISSION;
+    case ENOSPC:
+    case EDQUOT:
+    case EFBIG:
+        return E2B_ERR_NOSPACE;
+    case EINVAL:
+    case EISDIR:
+    case ENAMETOOLONG:
+    case ELOOP:
+        return E2B_ERR_INVALID;
+    case ETIMEDOUT:
+        return E2B_ERR_TIMEOUT;
+    case ECONNREFUSED:
+    case ENETUNREACH:
+    case EHOSTUNREACH:
+        return E2B_ERR_NETWORK;
+    case ENOSYS:
+    case EOPNOTSUPP:
+        return E2B_ERR_UNSUPPORTED;
+    default:
+        return E2B_ERR_GENERIC;
     }
 }
 

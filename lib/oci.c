@@ -209,8 +209,8 @@ json_t *e2b_image_config_to_json(const struct e2b_image_config *c)
 #define SET_STR(k, v)                                                                              \
     if (v)                                                                                         \
     json_object_set_new(j, k, json_string(v))
-#define SET_STRV(k, v)                                                                             \
-    if (v)                                                                                         \
+#define SET_STRV(k, v) \
+    if (v)             \
     json_object_set_new(j, k, e2b_json_strv(v))
     SET_STRV("env", c->env);
     SET_STRV("entrypoint", c->entrypoint);
@@ -880,7 +880,8 @@ static int check_layers(const struct e2b_image *img, struct e2b_error **err)
         if (e2b_blob_digest_file(l->path, &got, err) < 0)
             return e2b_error_wrap(err, "image '%s': layer %s", img->source, l->digest);
         if (!STREQ(got, l->digest))
-            return e2b_error_set(err, E2B_ERR_INVALID, "image '%s': blob %s is corrupt (its content has digest %s)",
+            return e2b_error_set(err, E2B_ERR_INVALID,
+                                 "image '%s': blob %s is corrupt (its content has digest %s)",
                                  img->source, l->digest, got);
     }
     return 0;

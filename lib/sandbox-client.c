@@ -251,7 +251,7 @@ static int stream_data(const void *data, size_t len, void *ud)
  * which envd also takes as the lifetime of a process it starts. Returns 0
  * after a clean end frame or when fn stopped the stream, else -1. */
 static int envd_stream(const struct e2b_envd_client *c, const char *procedure, const json_t *req,
-                    long timeout_ms, e2b_connect_msg_fn *fn, void *ud, struct e2b_error **err)
+                       long timeout_ms, e2b_connect_msg_fn *fn, void *ud, struct e2b_error **err)
 {
     _cleanup_strv_ char **h = request_headers(c, "application/connect+json", timeout_ms, true);
     _cleanup_strbuf_ struct strbuf frame = STRBUF_INIT;
@@ -376,7 +376,8 @@ json_t *e2b_process_start_request(const char *const *argv, const json_t *envs, c
 int e2b_envd_process_start(const struct e2b_envd_client *c, const json_t *start_req, long timeout_ms,
                            const struct e2b_process_events *ev, struct e2b_error **err)
 {
-    return envd_stream(c, "process.Process/Start", start_req, timeout_ms, process_msg, (void *)ev, err);
+    return envd_stream(c, "process.Process/Start", start_req, timeout_ms, process_msg, (void *)ev,
+                       err);
 }
 
 int e2b_envd_process_connect(const struct e2b_envd_client *c, struct e2b_process_sel sel,
