@@ -266,10 +266,10 @@ test_expect_success 'WatchDir streams a start event then file events' '
 '
 
 test_expect_success 'a file name that is not UTF-8 is U+FFFD in WatchDir, ListDir and Stat' '
-    bad=$(printf "x\377") fffd=x$(printf "\357\277\275")
+    bad=$(printf "x\377") && fffd=x$(printf "\357\277\275") &&
     mkdir -p "$TRASH/bad8" && frame "{\"path\":\"$TRASH/bad8\"}" >"$TRASH/b8.req" &&
-    { curl -s -N --max-time 3 -o "$TRASH/b8.raw" -X POST -H "Content-Type: application/connect+json" \
-        --data-binary @"$TRASH/b8.req" "$ENVD_URL/filesystem.Filesystem/WatchDir" || true; } &
+    { { curl -s -N --max-time 3 -o "$TRASH/b8.raw" -X POST -H "Content-Type: application/connect+json" \
+        --data-binary @"$TRASH/b8.req" "$ENVD_URL/filesystem.Filesystem/WatchDir" || true; } & } &&
     wait_for 30 test -s "$TRASH/b8.raw" && : >"$TRASH/bad8/$bad" && wait &&
     unframe <"$TRASH/b8.raw" >"$TRASH/out" &&
     grep -qF "\"name\":\"$fffd\",\"type\":\"EVENT_TYPE_CREATE\"" "$TRASH/out" && envd_alive &&
