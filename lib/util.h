@@ -18,7 +18,7 @@
 #include <dirent.h>
 #include <errno.h>
 
-#define _cleanup_(f)   __attribute__((cleanup(f)))
+#define _cleanup_(f) __attribute__((cleanup(f)))
 #define _noreturn_ __attribute__((noreturn))
 #define _printf_(a, b) __attribute__((format(printf, a, b)))
 
@@ -74,7 +74,7 @@ void e2b_strv_free_many_(char **const *const *p, size_t n);
                         ARRAY_SIZE(((char **const *const[]){ __VA_ARGS__ })))
 
 #define _cleanup_free_ _cleanup_(e2b_freep)
-#define _cleanup_close_    _cleanup_(e2b_closep)
+#define _cleanup_close_ _cleanup_(e2b_closep)
 #define _cleanup_closedir_ _cleanup_(e2b_closedirp)
 #define _cleanup_strv_ _cleanup_(e2b_strv_freep)
 
