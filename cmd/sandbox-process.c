@@ -90,7 +90,7 @@ int cmd_sandbox_process_kill(struct e2b_ctx *ctx, struct e2b_args *args)
     _cleanup_error_ struct e2b_error *err = NULL;
     _cleanup_backend_ struct e2b_backend *b = NULL;
     struct e2b_envd_endpoint ep;
-    struct e2b_process_sel sel;
+    struct e2b_process_sel sel = {0};
     int status = open_process(ctx, args, "sandbox process kill", 1, &b, &ep, &sel);
     if (status)
         return status;
@@ -107,7 +107,7 @@ int cmd_sandbox_process_attach(struct e2b_ctx *ctx, struct e2b_args *args)
     _cleanup_error_ struct e2b_error *err = NULL;
     _cleanup_backend_ struct e2b_backend *b = NULL;
     struct e2b_envd_endpoint ep;
-    struct e2b_process_sel sel;
+    struct e2b_process_sel sel = {0};
     int status = open_process(ctx, args, "sandbox process attach", 125, &b, &ep, &sel);
     if (status)
         return status;

@@ -225,7 +225,7 @@ void e2b_sha256_hex(const void *data, size_t len, char out[E2B_SHA256_HEX_SIZE])
 
 void e2b_sha256_final_digest(struct e2b_sha256 *c, char out[E2B_SHA256_DIGEST_SIZE])
 {
-    memcpy(out, "sha256:", 7);
+    strcpy(out, "sha256:");
     e2b_sha256_final_hex(c, out + 7);
 }
 
