@@ -27,11 +27,14 @@ void e2b_print_command_help(FILE *f, const struct e2b_command *c)
     bool any = false;
     for (const struct e2b_opt *o = c->opts; o->type; o++)
         any |= !e2b_opt_is_positional(o) && !(o->flags & E2B_OPTF_HIDDEN);
-    if (any) {
+    bool raw = c->flags & E2B_CMD_RAW; /* its own options only, no global ones */
+    if (any || raw) {
         fprintf(f, "\nOptions:\n");
         e2b_opt_print_help(f, c->opts, false);
     }
-    if (!(c->flags & E2B_CMD_RAW)) {
+    if (raw) {
+        fprintf(f, "  %-26s  %s\n", "-h, --help", "show this help");
+    } else {
         fprintf(f, "\nGlobal options:\n");
         e2b_opt_print_help(f, e2b_global_opts, false);
         fprintf(f, "  %-26s  %s\n", "-h, --help", "show this help");
@@ -195,7 +198,8 @@ static void complete_options(const struct e2b_opt *table, const char *cur)
 
 static const struct e2b_opt *find_value_opt(const struct e2b_command *c, const char *word)
 {
-    const struct e2b_opt *tables[] = {c ? c->opts : NULL, e2b_global_opts};
+    bool raw = c && (c->flags & E2B_CMD_RAW);
+    const struct e2b_opt *tables[] = { c ? c->opts : NULL, raw ? NULL : e2b_global_opts };
     for (size_t t = 0; t < 2; t++)
         for (const struct e2b_opt *o = tables[t]; o && o->type; o++) {
             if (e2b_opt_is_positional(o) || !e2b_opt_takes_value(o))
@@ -267,7 +271,8 @@ int cmd_complete(struct e2b_ctx *ctx, struct e2b_args *args)
     }
     if (cur[0] == '-') {
         complete_options(c->opts, cur);
-        complete_options(e2b_global_opts, cur);
+        if (!(c->flags & E2B_CMD_RAW))
+            complete_options(e2b_global_opts, cur);
         emit("--help", cur);
         return 0;
     }
@@ -399,7 +404,8 @@ int cmd_man(struct e2b_ctx *ctx, struct e2b_args *args)
         strbuf_addstr(&sb, "# OPTIONS\n\n");
         man_options(&sb, c->opts);
         strbuf_addstr(&sb, "*-h*, *--help*\n\tshow help\n\n");
-        strbuf_addstr(&sb, "Global options (see *e2b*(1)) are accepted too.\n");
+        if (!(c->flags & E2B_CMD_RAW))
+            strbuf_addstr(&sb, "Global options (see *e2b*(1)) are accepted too.\n");
     } else {
         strbuf_release(&sb);
         return e2b_usage_error("__man", "unknown fragment '%s'", what);

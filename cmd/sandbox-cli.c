@@ -46,7 +46,7 @@ int e2b_cli_envd_endpoint(struct e2b_ctx *ctx, struct e2b_args *args, struct e2b
     }
     if (e2b_cli_open_backend(ctx, b))
         return -1;
-    if ((*b)->ops->envd_endpoint(*b, id, ep, &err) < 0) {
+    if ((*b)->ops->edge.envd_endpoint(*b, id, ep, &err) < 0) {
         e2b_fail(err);
         return -1;
     }
@@ -61,7 +61,7 @@ int e2b_cli_terminal(struct e2b_ctx *ctx, struct e2b_backend *b, const char *san
     if (envs && e2b_cli_parse_kv(envs, "--env", &env))
         return 2;
     struct e2b_envd_endpoint ep;
-    if (b->ops->envd_endpoint(b, sandbox_id, &ep, &err) < 0)
+    if (b->ops->edge.envd_endpoint(b, sandbox_id, &ep, &err) < 0)
         return e2b_fail(err);
     if (!ctx->quiet)
         fprintf(stderr, "Connected to sandbox %s (exit the shell to leave)\r\n", sandbox_id);
@@ -83,7 +83,7 @@ void e2b_cli_complete_sandboxes(const char *prefix)
     struct e2b_sandbox_filter f = {.states = "running,paused", .limit = 100};
     if (e2b_backend_local_new(&b, NULL) < 0)
         return;
-    if (b->ops->list(b, &f, &list, &next, NULL) == 0) {
+    if (b->ops->sandboxes.list(b, &f, &list, &next, NULL) == 0) {
         size_t i;
         json_t *s;
         json_array_foreach(list, i, s) {

@@ -94,7 +94,7 @@ int cmd_sandbox_connect(struct e2b_ctx *ctx, struct e2b_args *args)
     /* like E2B's Sandbox.connect: a paused sandbox resumes, a running one
      * gets at least the default 300 s more */
     bool resumed = false;
-    if (b->ops->connect(b, e2b_args_str(args, "sandbox"), 300, &sbx, &resumed, &err) < 0)
+    if (b->ops->sandboxes.connect(b, e2b_args_str(args, "sandbox"), 300, &sbx, &resumed, &err) < 0)
         return e2b_fail(err);
     if (resumed && !ctx->quiet)
         fprintf(stderr, "Resumed sandbox %s\n", e2b_args_str(args, "sandbox"));

@@ -56,10 +56,17 @@ int cmd_sandbox_process_list(struct e2b_ctx *ctx, struct e2b_args *args)
     return 0;
 }
 
-/* The process a kill or attach names: a PID argument or --tag, exactly one.
- * Returns 0, or the usage error's exit status (printed). */
-static int process_selector(struct e2b_args *args, const char *cmd, unsigned *ret_pid,
-                            const char **ret_tag)
+/* kill and attach name one process: a PID argument or --tag. */
+#define PROCESS_SELECTOR_OPTS                                                                \
+    E2B_OPT_STRING(0, "tag", "TAG", "the process started with this tag (instead of a PID)"), \
+        PROCESS_OPTS_COMMON, E2B_OPT_ARG("pid", 0, "process ID in the sandbox")
+
+/* The process a kill or attach names (a PID or --tag, exactly one) and the
+ * envd of its sandbox. Returns 0, or the status to exit with: a usage
+ * error's (printed), or `fail` when there is no endpoint. */
+static int open_process(struct e2b_ctx *ctx, struct e2b_args *args, const char *cmd, int fail,
+                        struct e2b_backend **b, struct e2b_envd_endpoint *ep,
+                        struct e2b_process_sel *sel)
 {
     const char *pid = e2b_args_str(args, "pid"), *tag = e2b_args_str(args, "tag");
     if (!pid == !tag)
@@ -68,16 +75,13 @@ static int process_selector(struct e2b_args *args, const char *cmd, unsigned *re
     long n = pid ? strtol(pid, &end, 10) : 0;
     if (pid && (*end || n <= 0))
         return e2b_usage_error(cmd, "'%s' is not a process ID", pid);
-    *ret_pid = (unsigned)n;
-    *ret_tag = tag;
-    return 0;
+    *sel = (struct e2b_process_sel){ .pid = (unsigned)n, .tag = tag };
+    return e2b_cli_envd_endpoint(ctx, args, b, ep) < 0 ? fail : 0;
 }
 
 const struct e2b_opt opts_sandbox_process_kill[] = {
     E2B_OPT_FLAG(0, "term", "send SIGTERM instead of SIGKILL"),
-    E2B_OPT_STRING(0, "tag", "TAG", "the process started with this tag (instead of a PID)"),
-    PROCESS_OPTS_COMMON,
-    E2B_OPT_ARG("pid", 0, "process ID in the sandbox"),
+    PROCESS_SELECTOR_OPTS,
     E2B_OPT_END,
 };
 
@@ -85,42 +89,30 @@ int cmd_sandbox_process_kill(struct e2b_ctx *ctx, struct e2b_args *args)
 {
     _cleanup_error_ struct e2b_error *err = NULL;
     _cleanup_backend_ struct e2b_backend *b = NULL;
-    unsigned pid;
-    const char *tag;
-    int usage = process_selector(args, "sandbox process kill", &pid, &tag);
-    if (usage)
-        return usage;
     struct e2b_envd_endpoint ep;
-    if (e2b_cli_envd_endpoint(ctx, args, &b, &ep) < 0)
-        return 1;
-    struct e2b_envd_client c = {.ep = &ep, .user = e2b_args_str(args, "user")};
-    struct e2b_process_sel sel = {.pid = pid, .tag = tag};
+    struct e2b_process_sel sel = {0};
+    int status = open_process(ctx, args, "sandbox process kill", 1, &b, &ep, &sel);
+    if (status)
+        return status;
+    struct e2b_envd_client c = { .ep = &ep, .user = e2b_args_str(args, "user") };
     int r = e2b_envd_process_signal(&c, sel, e2b_args_flag(args, "term") ? SIGTERM : SIGKILL, &err);
     e2b_envd_endpoint_release(&ep);
     return r < 0 ? e2b_fail(err) : 0;
 }
 
-const struct e2b_opt opts_sandbox_process_attach[] = {
-    E2B_OPT_STRING(0, "tag", "TAG", "the process started with this tag (instead of a PID)"),
-    PROCESS_OPTS_COMMON,
-    E2B_OPT_ARG("pid", 0, "process ID in the sandbox"),
-    E2B_OPT_END,
-};
+const struct e2b_opt opts_sandbox_process_attach[] = { PROCESS_SELECTOR_OPTS, E2B_OPT_END };
 
 int cmd_sandbox_process_attach(struct e2b_ctx *ctx, struct e2b_args *args)
 {
     _cleanup_error_ struct e2b_error *err = NULL;
     _cleanup_backend_ struct e2b_backend *b = NULL;
-    unsigned pid;
-    const char *tag;
-    int usage = process_selector(args, "sandbox process attach", &pid, &tag);
-    if (usage)
-        return usage;
     struct e2b_envd_endpoint ep;
-    if (e2b_cli_envd_endpoint(ctx, args, &b, &ep) < 0)
-        return 125;
+    struct e2b_process_sel sel = {0};
+    int status = open_process(ctx, args, "sandbox process attach", 125, &b, &ep, &sel);
+    if (status)
+        return status;
     int code = 0;
-    int r = e2b_process_attach(&ep, e2b_args_str(args, "user"), pid, tag, &code, &err);
+    int r = e2b_process_attach(&ep, e2b_args_str(args, "user"), sel, &code, &err);
     e2b_envd_endpoint_release(&ep);
     if (r < 0) {
         e2b_fail(err);

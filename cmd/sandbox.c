@@ -79,7 +79,7 @@ int cmd_sandbox_create(struct e2b_ctx *ctx, struct e2b_args *args)
         .disk_mb = (int)disk,
         .pids_max = (int)pids,
     };
-    if (b->ops->create(b, &spec, &sbx, &err) < 0)
+    if (b->ops->sandboxes.create(b, &spec, &sbx, &err) < 0)
         return e2b_fail(err);
     const char *id = e2b_json_str(sbx, "sandboxID");
     if (e2b_json_str(sbx, "limits"))
@@ -93,7 +93,7 @@ int cmd_sandbox_create(struct e2b_ctx *ctx, struct e2b_args *args)
     }
     /* Like E2B's CLI: a terminal in the new sandbox, which ends with it. */
     int rc = e2b_cli_terminal(ctx, b, id, e2b_args_str(args, "user"), e2b_args_str(args, "cwd"), NULL);
-    if (b->ops->kill(b, id, &err) < 0 && err->code != E2B_ERR_NOT_FOUND)
+    if (b->ops->sandboxes.kill(b, id, &err) < 0 && err->code != E2B_ERR_NOT_FOUND)
         e2b_fail(err);
     return rc;
 }
@@ -119,7 +119,7 @@ static int list_all(struct e2b_backend *b, const struct e2b_sandbox_filter *f0, 
         f.next_token = token;
         f.limit = limit > 0 && limit - (long long)json_array_size(all) < 100
                       ? (int)(limit - (long long)json_array_size(all)) : 100;
-        if (b->ops->list(b, &f, &page, &next, err) < 0) {
+        if (b->ops->sandboxes.list(b, &f, &page, &next, err) < 0) {
             json_decref(all);
             return -1;
         }
@@ -175,7 +175,7 @@ int cmd_sandbox_info(struct e2b_ctx *ctx, struct e2b_args *args)
     _cleanup_json_ json_t *sbx = NULL;
     if (e2b_cli_open_backend(ctx, &b))
         return 1;
-    if (b->ops->get(b, e2b_args_str(args, "sandbox"), &sbx, &err) < 0)
+    if (b->ops->sandboxes.get(b, e2b_args_str(args, "sandbox"), &sbx, &err) < 0)
         return e2b_fail(err);
     e2b_object_print(sbx, detail_cols, stdout, ctx->json);
     return 0;
@@ -227,7 +227,7 @@ int cmd_sandbox_kill(struct e2b_ctx *ctx, struct e2b_args *args)
     json_t *s;
     json_array_foreach(list, i, s) {
         const char *id = e2b_json_str(s, "sandboxID");
-        if (b->ops->kill(b, id, &err) < 0) {
+        if (b->ops->sandboxes.kill(b, id, &err) < 0) {
             rc = e2b_fail(err);
             e2b_error_free(err);
             err = NULL;
@@ -256,7 +256,7 @@ int cmd_sandbox_set_timeout(struct e2b_ctx *ctx, struct e2b_args *args)
         return e2b_usage_error("sandbox set-timeout", "seconds must be a number from 1 to 86400");
     if (e2b_cli_open_backend(ctx, &b))
         return 1;
-    if (b->ops->set_timeout(b, e2b_args_str(args, "sandbox"), (int)secs, &err) < 0)
+    if (b->ops->sandboxes.set_timeout(b, e2b_args_str(args, "sandbox"), (int)secs, &err) < 0)
         return e2b_fail(err);
     return 0;
 }
@@ -268,7 +268,7 @@ int cmd_sandbox_pause(struct e2b_ctx *ctx, struct e2b_args *args)
     _cleanup_backend_ struct e2b_backend *b = NULL;
     if (e2b_cli_open_backend(ctx, &b))
         return 1;
-    if (b->ops->pause(b, e2b_args_str(args, "sandbox"), &err) < 0)
+    if (b->ops->sandboxes.pause(b, e2b_args_str(args, "sandbox"), &err) < 0)
         return e2b_fail(err);
     if (!ctx->quiet)
         fprintf(stderr, "Paused sandbox %s\n", e2b_args_str(args, "sandbox"));
@@ -292,7 +292,8 @@ int cmd_sandbox_resume(struct e2b_ctx *ctx, struct e2b_args *args)
     if (e2b_cli_open_backend(ctx, &b))
         return 1;
     bool resumed = false;
-    if (b->ops->connect(b, e2b_args_str(args, "sandbox"), (int)timeout, &sbx, &resumed, &err) < 0)
+    if (b->ops->sandboxes.connect(b, e2b_args_str(args, "sandbox"), (int)timeout, &sbx, &resumed,
+                                  &err) < 0)
         return e2b_fail(err);
     if (ctx->json)
         e2b_object_print(sbx, detail_cols, stdout, true);
@@ -327,7 +328,7 @@ int cmd_sandbox_metrics(struct e2b_ctx *ctx, struct e2b_args *args)
     signal(SIGTERM, on_interrupt);
     do {
         json_t *list = NULL;
-        if (b->ops->metrics(b, e2b_args_str(args, "sandbox"), &list, &err) < 0)
+        if (b->ops->sandboxes.metrics(b, e2b_args_str(args, "sandbox"), &list, &err) < 0)
             return e2b_fail(err);
         struct e2b_table *t = e2b_table_new(cols);
         json_array_extend(e2b_table_rows(t), list);
@@ -375,7 +376,7 @@ int cmd_sandbox_logs(struct e2b_ctx *ctx, struct e2b_args *args)
     bool any = false;
     do {
         json_t *list = NULL;
-        if (b->ops->logs(b, e2b_args_str(args, "sandbox"), &list, &err) < 0) {
+        if (b->ops->sandboxes.logs(b, e2b_args_str(args, "sandbox"), &list, &err) < 0) {
             /* A followed sandbox that ends is the end of its log, not an error. */
             if (follow && any && err->code == E2B_ERR_NOT_FOUND)
                 return 0;

@@ -22,7 +22,7 @@ int cmd_template_list(struct e2b_ctx *ctx, struct e2b_args *args)
     _cleanup_backend_ struct e2b_backend *b = NULL;
     _cleanup_json_ json_t *list = NULL;
     if (e2b_backend_open(ctx->api_url, ctx->api_key, &b, &err) < 0 ||
-        b->ops->template_list(b, &list, &err) < 0)
+        b->ops->templates.list(b, &list, &err) < 0)
         return e2b_fail(err);
     struct e2b_table *t = e2b_table_new(template_cols);
     size_t i;
@@ -57,7 +57,7 @@ int cmd_template_delete(struct e2b_ctx *ctx, struct e2b_args *args)
     }
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
-        if (b->ops->template_delete(b, names[i], &err) < 0) {
+        if (b->ops->templates.delete(b, names[i], &err) < 0) {
             rc = e2b_fail(err);
             e2b_error_free(err);
             err = NULL;

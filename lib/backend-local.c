@@ -228,20 +228,12 @@ static void l_free(struct e2b_backend *b) { free(b); }
 
 static const struct e2b_backend_ops local_ops = {
     .name = "local",
-    .create = l_create,
-    .list = l_list,
-    .get = l_get,
-    .kill = l_kill,
-    .set_timeout = l_set_timeout,
-    .pause = l_pause,
-    .connect = l_connect,
-    .metrics = l_metrics,
-    .logs = l_logs,
-    .envd_endpoint = l_envd_endpoint,
-    .port_connect = l_port_connect,
-    .template_list = l_template_list,
-    .template_get = l_template_get,
-    .template_delete = l_template_delete,
+    .sandboxes = E2B_SANDBOX_OPS(l_),
+    .edge = {
+        .envd_endpoint = l_envd_endpoint,
+        .port_connect = l_port_connect,
+    },
+    .templates = E2B_TEMPLATE_OPS(l_template_),
     .free = l_free,
 };
 

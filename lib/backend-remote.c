@@ -239,19 +239,12 @@ static void r_free(struct e2b_backend *b)
 
 static const struct e2b_backend_ops remote_ops = {
     .name = "remote",
-    .create = r_create,
-    .list = r_list,
-    .get = r_get,
-    .kill = r_kill,
-    .set_timeout = r_set_timeout,
-    .pause = r_pause,
-    .connect = r_connect,
-    .metrics = r_metrics,
-    .logs = r_logs,
-    .envd_endpoint = r_envd_endpoint,
-    .template_list = r_template_list,
-    .template_get = r_template_get,
-    .template_delete = r_template_delete,
+    .sandboxes = E2B_SANDBOX_OPS(r_),
+    .edge = {
+        .envd_endpoint = r_envd_endpoint,
+        /* no port_connect: the sandboxes are not on this machine */
+    },
+    .templates = E2B_TEMPLATE_OPS(r_template_),
     .free = r_free,
 };
 

@@ -44,8 +44,11 @@ struct e2b_sandbox_filter {
 
 struct e2b_backend;
 
-struct e2b_backend_ops {
-    const char *name; /* "local" or "remote" */
+/* The interface in areas, as E2B's API has them (`e2b serve` grows by area:
+ * a new one is one more member of struct e2b_backend_ops). */
+
+/* Sandboxes: E2B's /sandboxes. */
+struct e2b_sandbox_ops {
     int (*create)(struct e2b_backend *b, const struct e2b_sandbox_spec *spec, json_t **ret_sandbox,
                   struct e2b_error **err);
     /* ret_list: JSON array of sandboxes; ret_next_token: NULL on the last page. */
@@ -63,6 +66,10 @@ struct e2b_backend_ops {
     int (*metrics)(struct e2b_backend *b, const char *id, json_t **ret_list, struct e2b_error **err);
     /* JSON array of log entries {timestamp, level, message, fields{}}. */
     int (*logs)(struct e2b_backend *b, const char *id, json_t **ret_list, struct e2b_error **err);
+};
+
+/* Traffic into a sandbox, what E2B's edge carries: to its envd, to its ports. */
+struct e2b_edge_ops {
     int (*envd_endpoint)(struct e2b_backend *b, const char *id, struct e2b_envd_endpoint *ret,
                          struct e2b_error **err);
     /* A TCP connection to `port` on the sandbox's own loopback (what E2B's
@@ -71,10 +78,35 @@ struct e2b_backend_ops {
      * NULL where sandboxes are not on this machine (remote). */
     int (*port_connect)(struct e2b_backend *b, const char *id, int port, int *ret_fd,
                         struct e2b_error **err);
-    int (*template_list)(struct e2b_backend *b, json_t **ret_list, struct e2b_error **err);
-    int (*template_get)(struct e2b_backend *b, const char *id_or_alias, json_t **ret_template,
-                        struct e2b_error **err);
-    int (*template_delete)(struct e2b_backend *b, const char *id_or_alias, struct e2b_error **err);
+};
+
+/* Templates: E2B's /templates. */
+struct e2b_template_ops {
+    int (*list)(struct e2b_backend *b, json_t **ret_list, struct e2b_error **err);
+    int (*get)(struct e2b_backend *b, const char *id_or_alias, json_t **ret_template,
+               struct e2b_error **err);
+    int (*delete)(struct e2b_backend *b, const char *id_or_alias, struct e2b_error **err);
+};
+
+/* An area filled from a backend's functions named <prefix><op> (l_create,
+ * l_list ... r_template_delete): a backend that lacks one does not compile,
+ * where a NULL op would crash the CLI only when called. */
+#define E2B_SANDBOX_OPS(p)                                                       \
+    {                                                                            \
+        .create = p##create, .list = p##list, .get = p##get, .kill = p##kill,    \
+        .set_timeout = p##set_timeout, .pause = p##pause, .connect = p##connect, \
+        .metrics = p##metrics, .logs = p##logs,                                  \
+    }
+#define E2B_TEMPLATE_OPS(p)                                 \
+    {                                                       \
+        .list = p##list, .get = p##get, .delete = p##delete \
+    }
+
+struct e2b_backend_ops {
+    const char *name; /* "local" or "remote" */
+    struct e2b_sandbox_ops sandboxes;
+    struct e2b_edge_ops edge;
+    struct e2b_template_ops templates;
     void (*free)(struct e2b_backend *b);
 };
 

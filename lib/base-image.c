@@ -12,7 +12,8 @@
 #include "fsutil.h"
 #include "util.h"
 
-char *e2b_base_root_cache_dir(void)
+/* <data dir>/cache/roots; caller frees. */
+static char *roots_dir(void)
 {
     _cleanup_free_ char *d = e2b_data_dir();
     return e2b_path_join(d, "cache/roots");
@@ -128,7 +129,7 @@ int e2b_base_image_root(struct e2b_base_image *b, const struct e2b_base_opts *o,
 {
     if (b->root)
         return 0;
-    _cleanup_free_ char *cache = e2b_base_root_cache_dir();
+    _cleanup_free_ char *cache = roots_dir();
     _cleanup_free_ char *final = xasprintf("%s/%s", cache, b->id + strlen("sha256:"));
     struct stat st;
     if (stat(final, &st) == 0 && S_ISDIR(st.st_mode)) {

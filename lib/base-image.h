@@ -42,7 +42,4 @@ int e2b_base_image_open(const char *ref, const struct e2b_base_opts *o, struct e
 int e2b_base_image_root(struct e2b_base_image *b, const struct e2b_base_opts *o, struct e2b_error **err);
 void e2b_base_image_release(struct e2b_base_image *b);
 
-/* <data dir>/cache/roots; caller frees. */
-char *e2b_base_root_cache_dir(void);
-
 #endif

@@ -16,21 +16,6 @@
 
 /* ---- ADD: archives and URLs ---- */
 
-static int write_all(int fd, const void *p, size_t n, const char *what, struct e2b_error **err)
-{
-    const char *s = p;
-    while (n) {
-        ssize_t w = write(fd, s, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return e2b_error_sys(err, w < 0 ? errno : ENOSPC, "write %s", what);
-        s += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* Is the file (an O_PATH fd) a tar archive libarchive can read (plain or
  * compressed)? */
 static bool is_archive(int path_fd)
@@ -141,12 +126,12 @@ static int dl_data(const void *data, size_t len, void *ud)
 {
     struct dl *d = ud;
     e2b_sha256_update(&d->h, data, len);
-    return write_all(d->fd, data, len, "download", NULL);
+    return e2b_write_all(d->fd, data, len) < 0 ? -1 : 0;
 }
 
 /* ADD https://...: download into dir/<name>, checked against --checksum. */
-static int add_fetch(const char *url, const char *checksum, const char *path, char out_digest[72],
-                     struct e2b_error **err)
+static int add_fetch(const char *url, const char *checksum, const char *path,
+                     char out_digest[E2B_SHA256_DIGEST_SIZE], struct e2b_error **err)
 {
     struct dl d = {.err = err};
     d.fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -164,9 +149,7 @@ static int add_fetch(const char *url, const char *checksum, const char *path, ch
         r = e2b_error_sys(err, errno, "write %s", path);
     if (r < 0)
         return e2b_error_wrap(err, "ADD %s", url);
-    char hex[65];
-    e2b_build_key_final(&d.h, hex);
-    snprintf(out_digest, 72, "sha256:%s", hex);
+    e2b_sha256_final_digest(&d.h, out_digest);
     if (checksum && strcmp(checksum, out_digest))
         return e2b_error_set(err, E2B_ERR_INVALID, "ADD %s: checksum mismatch: expected %s, got %s", url,
                              checksum, out_digest);
@@ -328,7 +311,7 @@ int e2b_build_add_sources(const struct e2b_build_src *bs, const struct e2b_df_in
                 nm = xstrdup("download");
             }
             _cleanup_free_ char *p = xasprintf("%s/url-%zu", tmpdir, i);
-            char dg[72];
+            char dg[E2B_SHA256_DIGEST_SIZE];
             if (bs->progress) {
                 _cleanup_free_ char *line = xasprintf("  fetching %s", a);
                 bs->progress(bs->ud, line);

@@ -17,15 +17,8 @@ void e2b_build_key_str(struct e2b_sha256 *c, const char *s)
         e2b_sha256_update(c, s, strlen(s));
 }
 
-void e2b_build_key_final(struct e2b_sha256 *c, char out[65])
-{
-    uint8_t d[E2B_SHA256_LEN];
-    e2b_sha256_final(c, d);
-    for (int i = 0; i < E2B_SHA256_LEN; i++)
-        sprintf(out + 2 * i, "%02x", d[i]);
-}
-
-void e2b_build_key_json(struct e2b_sha256 *c, json_t *j)
+/* A JSON value into a key: compact, keys sorted. */
+static void key_json(struct e2b_sha256 *c, json_t *j)
 {
     char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
     e2b_build_key_str(c, s);
@@ -39,7 +32,7 @@ void e2b_build_key_instr(struct e2b_sha256 *c, const struct e2b_df_instr *in)
     json_object_del(j, "end_line");
     json_object_del(j, "original");
     json_object_del(j, "from_stage");
-    e2b_build_key_json(c, j);
+    key_json(c, j);
     json_decref(j);
 }
 
@@ -135,7 +128,7 @@ char *e2b_build_cache_mount_dir(const struct e2b_build_cache *c, const char *tem
     struct e2b_sha256 h;
     e2b_sha256_init(&h);
     e2b_build_key_str(&h, id);
-    char hex[65];
-    e2b_build_key_final(&h, hex);
+    char hex[E2B_SHA256_HEX_SIZE];
+    e2b_sha256_final_hex(&h, hex);
     return xasprintf("%s/mounts/%s/%.32s", c->dir, template_name ? template_name : "_", hex);
 }

@@ -22,13 +22,11 @@
 #include "envd-crypto.h"
 #include "json.h"
 
-/* Keys: SHA-256 over length-prefixed strings (NULL differs from ""). */
+/* Keys: SHA-256 over length-prefixed strings (NULL differs from ""),
+ * finished as hex (e2b_sha256_final_hex). */
 void e2b_build_key_str(struct e2b_sha256 *c, const char *s);
-void e2b_build_key_json(struct e2b_sha256 *c, json_t *j);
 /* An instruction as it affects its result (not its line number). */
 void e2b_build_key_instr(struct e2b_sha256 *c, const struct e2b_df_instr *in);
-/* The digest in hex. */
-void e2b_build_key_final(struct e2b_sha256 *c, char out[65]);
 
 struct e2b_build_cache {
     char *dir;   /* <data dir>/cache/build */

@@ -356,15 +356,11 @@ static int copy_obj(struct walk *w, int src, const struct stat *st, const char *
             if (errno != EXDEV && errno != EINVAL && errno != EOPNOTSUPP && errno != ENOSYS)
                 return e2b_error_sys(err, errno, "COPY to %s", dst_path);
             char buf[65536];
-            while ((n = read(in, buf, sizeof(buf))) > 0)
-                for (ssize_t o = 0; o < n;) {
-                    ssize_t m = write(out, buf + o, (size_t)(n - o));
-                    if (m < 0 && errno == EINTR)
-                        continue;
-                    if (m <= 0)
-                        return e2b_error_sys(err, m < 0 ? errno : ENOSPC, "COPY to %s", dst_path);
-                    o += m;
-                }
+            while ((n = read(in, buf, sizeof(buf))) > 0) {
+                int wr = e2b_write_all(out, buf, (size_t)n);
+                if (wr < 0)
+                    return e2b_error_sys(err, -wr, "COPY to %s", dst_path);
+            }
             if (n < 0)
                 return e2b_error_sys(err, errno, "read %s", rel ? rel : dst_path);
             break;

@@ -187,15 +187,8 @@ static _noreturn_ void run_exec(const struct e2b_run_spec *rs)
         int fd = memfd_create("heredoc", MFD_EXEC);
         if (fd < 0)
             fd = memfd_create("heredoc", 0);
-        size_t n = strlen(rs->script), off = 0;
-        while (fd >= 0 && off < n) {
-            ssize_t w = write(fd, rs->script + off, n - off);
-            if (w <= 0)
-                break;
-            off += (size_t)w;
-        }
         /* no close-on-exec: the interpreter opens the script as /dev/fd/N */
-        if (fd >= 0 && off == n)
+        if (fd >= 0 && e2b_write_all(fd, rs->script, strlen(rs->script)) == 0)
             fexecve(fd, rs->argv, rs->envp);
         dprintf(2, "%s: cannot run the heredoc script: %m\n", rs->argv[0]);
         _exit(127);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "build-user.h"
+#include "fsutil.h"
 #include "strbuf.h"
 #include "util.h"
 
@@ -78,15 +79,10 @@ static int write_etc(const char *root, const char *name, const char *data, mode_
     _cleanup_close_ int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
     if (fd < 0)
         return e2b_error_sys(err, errno, "write /etc/%s in the template root", name);
-    size_t len = strlen(data), off = 0;
-    while (off < len) {
-        ssize_t w = write(fd, data + off, len - off);
-        if (w < 0) {
-            int e = errno;
-            unlinkat(dfd, tmp, 0);
-            return e2b_error_sys(err, e, "write /etc/%s in the template root", name);
-        }
-        off += (size_t)w;
+    int w = e2b_write_all(fd, data, strlen(data));
+    if (w < 0) {
+        unlinkat(dfd, tmp, 0);
+        return e2b_error_sys(err, -w, "write /etc/%s in the template root", name);
     }
     if (fchmod(fd, mode) < 0 || renameat(dfd, tmp, dfd, name) < 0) {
         int e = errno;
@@ -254,7 +250,7 @@ static int copy_skel(const char *root, int homefd, uid_t uid, gid_t gid)
         char buf[8192];
         ssize_t n;
         while ((n = read(in, buf, sizeof(buf))) > 0)
-            if (write(out, buf, (size_t)n) != n)
+            if (e2b_write_all(out, buf, (size_t)n) < 0)
                 break;
         if (fchown(out, uid, gid) < 0) {
             /* an unprivileged build keeps the files as they are */
@@ -324,7 +320,7 @@ int e2b_root_add_user(const char *root, const char *name, struct e2b_user_info *
         _cleanup_free_ char *rule = xasprintf("%s ALL=(ALL:ALL) NOPASSWD: ALL\n", name);
         _cleanup_free_ char *fname = xasprintf("%s-nopasswd", name);
         _cleanup_close_ int fd = openat(sudoers, fname, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0440);
-        if (fd < 0 || write(fd, rule, strlen(rule)) != (ssize_t)strlen(rule) || fchmod(fd, 0440) < 0)
+        if (fd < 0 || e2b_write_all(fd, rule, strlen(rule)) < 0 || fchmod(fd, 0440) < 0)
             return e2b_error_sys(err, errno, "write /etc/sudoers.d/%s", fname);
     }
     if (ret)
@@ -339,7 +335,7 @@ int e2b_root_write_marker(const char *root, const char *content, struct e2b_erro
         return e2b_error_sys(err, errno, "%s", root);
     unlinkat(rfd, ".e2b", 0);
     _cleanup_close_ int fd = openat(rfd, ".e2b", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-    if (fd < 0 || write(fd, content, strlen(content)) != (ssize_t)strlen(content))
+    if (fd < 0 || e2b_write_all(fd, content, strlen(content)) < 0)
         return e2b_error_sys(err, errno, "write /.e2b");
     return 0;
 }

@@ -44,7 +44,7 @@ struct stage {
     bool needed, built;
     char **layers;          /* bottom first: base root (or the empty dir), then uppers */
     size_t n_layers;
-    char key[65];           /* the running step key */
+    char key[E2B_SHA256_HEX_SIZE]; /* the running step key */
     struct e2b_base_image *image; /* the image at the bottom of the stack, if any */
     json_t *env;            /* ENV, object */
     json_t *labels, *ports, *volumes, *cmd, *entrypoint, *health, *shell;
@@ -325,14 +325,6 @@ static void src_progress(void *ud, const char *line)
 
 /* ---- stage state ---- */
 
-static json_t *strv_json(char *const *v)
-{
-    json_t *a = json_array();
-    for (; v && *v; v++)
-        json_array_append_new(a, json_string(*v));
-    return a;
-}
-
 static void env_set_kv(json_t *obj, const char *kv)
 {
     const char *eq = strchr(kv, '=');
@@ -356,9 +348,9 @@ static void stage_seed_image(struct stage *s, const struct e2b_image_config *c)
         s->user = xstrdup(c->user);
     }
     if (c->cmd)
-        s->cmd = strv_json(c->cmd);
+        s->cmd = e2b_json_strv(c->cmd);
     if (c->entrypoint)
-        s->entrypoint = strv_json(c->entrypoint);
+        s->entrypoint = e2b_json_strv(c->entrypoint);
     for (char **p = c->exposed_ports; p && *p; p++)
         json_object_set_new(s->ports, *p, json_object());
     for (char **p = c->volumes; p && *p; p++)
@@ -368,11 +360,12 @@ static void stage_seed_image(struct stage *s, const struct e2b_image_config *c)
     if (c->stop_signal)
         s->stopsignal = xstrdup(c->stop_signal);
     if (c->has_healthcheck && c->healthcheck.test)
-        s->health = json_pack("{s:o,s:I,s:I,s:I,s:I,s:i}", "test", strv_json(c->healthcheck.test), "intervalNs",
-                              (json_int_t)c->healthcheck.interval_ns, "timeoutNs",
-                              (json_int_t)c->healthcheck.timeout_ns, "startPeriodNs",
-                              (json_int_t)c->healthcheck.start_period_ns, "startIntervalNs",
-                              (json_int_t)c->healthcheck.start_interval_ns, "retries", c->healthcheck.retries);
+        s->health = json_pack(
+            "{s:o,s:I,s:I,s:I,s:I,s:i}", "test", e2b_json_strv(c->healthcheck.test), "intervalNs",
+            (json_int_t)c->healthcheck.interval_ns, "timeoutNs",
+            (json_int_t)c->healthcheck.timeout_ns, "startPeriodNs",
+            (json_int_t)c->healthcheck.start_period_ns, "startIntervalNs",
+            (json_int_t)c->healthcheck.start_interval_ns, "retries", c->healthcheck.retries);
 }
 
 static void stage_inherit(struct stage *s, const struct stage *p)
@@ -473,8 +466,8 @@ static int fs_step(struct build *b, struct stage *s, const struct e2b_df_instr *
     } else if (in->kind == E2B_DF_COPY || in->kind == E2B_DF_ADD) {
         r = e2b_build_add_sources(&b->src, in, tmpdir, &add, &kc, err);
     }
-    char key[65];
-    e2b_build_key_final(&kc, key);
+    char key[E2B_SHA256_HEX_SIZE];
+    e2b_sha256_final_hex(&kc, key);
     _cleanup_free_ char *hit = r == 0 ? e2b_build_cache_lookup(&b->cache, key) : NULL;
     if (r == 0 && hit) {
         progress(b->o, "[%zu/%zu] %s (cached)", b->step, b->n_steps, text);
@@ -544,7 +537,7 @@ out:
 static json_t *cmd_json(const struct stage *s, const struct e2b_df_instr *in)
 {
     if (in->json)
-        return strv_json(in->args);
+        return e2b_json_strv(in->args);
     json_t *a = s->shell && json_array_size(s->shell) ? json_deep_copy(s->shell) : json_pack("[ss]", "/bin/sh", "-c");
     json_array_append_new(a, json_string(in->n_args ? in->args[0] : ""));
     return a;
@@ -580,7 +573,7 @@ static int stage_build(struct build *b, struct stage *s, struct e2b_error **err)
         s->image = img;
         e2b_build_key_str(&kc, img->id);
     }
-    e2b_build_key_final(&kc, s->key);
+    e2b_sha256_final_hex(&kc, s->key);
 
     for (size_t i = 1; i < sg->n_instrs; i++) {
         const struct e2b_df_instr *in = &sg->instrs[i];
@@ -636,7 +629,7 @@ static int stage_build(struct build *b, struct stage *s, struct e2b_error **err)
             break;
         case E2B_DF_SHELL:
             json_decref(s->shell);
-            s->shell = strv_json(in->args);
+            s->shell = e2b_json_strv(in->args);
             break;
         case E2B_DF_EXPOSE:
             for (size_t k = 0; k < in->n_args; k++) {
@@ -658,9 +651,10 @@ static int stage_build(struct build *b, struct stage *s, struct e2b_error **err)
             json_decref(s->health);
             s->health = NULL;
             if (h && !h->none)
-                s->health = json_pack("{s:o,s:I,s:I,s:I,s:I,s:i}", "test", strv_json(h->test), "intervalNs",
-                                      (json_int_t)h->interval_ns, "timeoutNs", (json_int_t)h->timeout_ns,
-                                      "startPeriodNs", (json_int_t)h->start_period_ns, "startIntervalNs",
+                s->health = json_pack("{s:o,s:I,s:I,s:I,s:I,s:i}", "test", e2b_json_strv(h->test),
+                                      "intervalNs", (json_int_t)h->interval_ns, "timeoutNs",
+                                      (json_int_t)h->timeout_ns, "startPeriodNs",
+                                      (json_int_t)h->start_period_ns, "startIntervalNs",
                                       (json_int_t)h->start_interval_ns, "retries", h->retries);
             else if (h)
                 s->health = json_pack("{s:[s]}", "test", "NONE");
@@ -678,7 +672,7 @@ static int stage_build(struct build *b, struct stage *s, struct e2b_error **err)
             e2b_sha256_init(&kc);
             e2b_build_key_str(&kc, s->key);
             e2b_build_key_instr(&kc, in);
-            e2b_build_key_final(&kc, s->key);
+            e2b_sha256_final_hex(&kc, s->key);
         }
         if (r < 0)
             return e2b_error_wrap(err, "%s:%d: %s", b->df->name, in->line, e2b_df_kind_name(in->kind));

@@ -17,10 +17,8 @@ static const char *const v1_devices_allowed[] = {
 };
 static const char *const v1_loop_devices[] = {"c 10:237 rw", "b 7:* r"};
 
-bool e2b_cgroup_v2(void)
-{
-    return access(CG_ROOT "/cgroup.controllers", F_OK) == 0;
-}
+/* Is this cgroup v2 (unified), or v1? */
+static bool is_v2(void) { return access(CG_ROOT "/cgroup.controllers", F_OK) == 0; }
 
 static char *dir_for(const char *ctrl, const char *id)
 {
@@ -36,7 +34,7 @@ static char *frozen_part(const char *id)
 
 int e2b_cgroup_open_frozen_part(const char *id, const char *file, int flags)
 {
-    if (e2b_cgroup_v2())
+    if (is_v2())
         return -1;
     _cleanup_free_ char *d = frozen_part(id);
     _cleanup_free_ char *p = e2b_path_join(d, file);
@@ -70,7 +68,7 @@ static uint64_t read_u64(const char *dir, const char *file, const char *key)
 int e2b_cgroup_create(const char *id, const struct e2b_cgroup_limits *lim, struct e2b_error **err)
 {
     char buf[64];
-    if (e2b_cgroup_v2()) {
+    if (is_v2()) {
         write_str(CG_ROOT, "cgroup.subtree_control", "+memory +pids +cpu", NULL);
         _cleanup_free_ char *parent = xstrdup(CG_ROOT "/e2b");
         if (e2b_mkdir_p(parent, 0755, err) < 0)
@@ -146,7 +144,7 @@ int e2b_cgroup_create(const char *id, const struct e2b_cgroup_limits *lim, struc
 
 int e2b_cgroup_drop_loop(const char *id, struct e2b_error **err)
 {
-    if (e2b_cgroup_v2())
+    if (is_v2())
         return 0;
     _cleanup_free_ char *dev = dir_for("devices", id);
     for (size_t i = 0; i < ARRAY_SIZE(v1_loop_devices); i++)
@@ -159,7 +157,7 @@ static int add(const char *id, pid_t pid, bool devices, struct e2b_error **err)
 {
     char buf[32];
     snprintf(buf, sizeof(buf), "%d", (int)pid);
-    if (e2b_cgroup_v2()) {
+    if (is_v2()) {
         _cleanup_free_ char *d = dir_for(NULL, id);
         return write_str(d, "cgroup.procs", buf, err);
     }
@@ -179,7 +177,7 @@ void e2b_cgroup_leave_creator(pid_t pid, bool all)
 {
     char buf[32];
     snprintf(buf, sizeof(buf), "%d", (int)pid);
-    if (e2b_cgroup_v2()) {
+    if (is_v2()) {
         if (!all)
             return; /* the sandbox's own cgroup is outside the creator's already */
         /* e2b/ has controllers for its children, so no process of its own: a leaf */
@@ -216,7 +214,7 @@ int e2b_cgroup_add_helper(const char *id, pid_t pid, struct e2b_error **err)
 
 int e2b_cgroup_freeze(const char *id, bool frozen, struct e2b_error **err)
 {
-    if (e2b_cgroup_v2()) {
+    if (is_v2()) {
         _cleanup_free_ char *d = dir_for(NULL, id);
         if (write_str(d, "cgroup.freeze", frozen ? "1" : "0", err) < 0)
             return -1;
@@ -249,7 +247,7 @@ int e2b_cgroup_freeze(const char *id, bool frozen, struct e2b_error **err)
 int e2b_cgroup_stats(const char *id, struct e2b_cgroup_stats *st, struct e2b_error **err)
 {
     memset(st, 0, sizeof(*st));
-    if (e2b_cgroup_v2()) {
+    if (is_v2()) {
         _cleanup_free_ char *d = dir_for(NULL, id);
         if (access(d, F_OK) < 0)
             return e2b_error_sys(err, errno, "no cgroup for sandbox '%s'", id);
@@ -303,7 +301,7 @@ static void kill_and_remove(const char *d)
 
 void e2b_cgroup_destroy(const char *id)
 {
-    if (e2b_cgroup_v2()) {
+    if (is_v2()) {
         _cleanup_free_ char *d = dir_for(NULL, id);
         write_str(d, "cgroup.freeze", "0", NULL);
         write_str(d, "cgroup.kill", "1", NULL);

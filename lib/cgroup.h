@@ -26,10 +26,6 @@ struct e2b_cgroup_stats {
     bool oom_killed;       /* the memory limit killed something */
 };
 
-/* On v1 the freezer freezes <id>/sandbox, where envd and everything below
- * it live, not init at <id>: frozen v1 tasks ignore SIGKILL, so init stays
- * free to thaw and kill them if the supervisor dies while it is paused. */
-bool e2b_cgroup_v2(void);
 int e2b_cgroup_create(const char *id, const struct e2b_cgroup_limits *lim, struct e2b_error **err);
 int e2b_cgroup_add(const char *id, pid_t pid, struct e2b_error **err);
 /* A helper of the sandbox that runs outside it (slirp4netns opens the host's
@@ -46,6 +42,9 @@ void e2b_cgroup_leave_creator(pid_t pid, bool all);
 int e2b_cgroup_open_frozen_part(const char *id, const char *file, int flags);
 /* Take back loop-control and the loop devices (init, once the image is mounted). */
 int e2b_cgroup_drop_loop(const char *id, struct e2b_error **err);
+/* On v1 the freezer freezes <id>/sandbox, where envd and everything below
+ * it live, not init at <id>: frozen v1 tasks ignore SIGKILL, so init stays
+ * free to thaw and kill them if the supervisor dies while it is paused. */
 int e2b_cgroup_freeze(const char *id, bool frozen, struct e2b_error **err);
 int e2b_cgroup_stats(const char *id, struct e2b_cgroup_stats *ret, struct e2b_error **err);
 /* Kill what is left in it and remove it; quiet, safe to repeat. */

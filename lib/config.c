@@ -1,5 +1,6 @@
 /* config.c - see config.h */
 #include "config.h"
+#include "envd-crypto.h"
 #include "fsutil.h"
 
 #include <ctype.h>
@@ -150,12 +151,10 @@ char *e2b_mask_key(const char *key)
 
 bool e2b_api_key_valid(const char *key)
 {
-    if (!e2b_str_has_prefix(key, "e2b_") || !key[4])
+    if (!e2b_str_has_prefix(key, "e2b_"))
         return false;
-    for (const char *p = key + 4; *p; p++)
-        if (!isxdigit((unsigned char)*p) || isupper((unsigned char)*p))
-            return false;
-    return true;
+    size_t n = e2b_hex_span(key + 4);
+    return n && !key[4 + n];
 }
 
 char *e2b_runtime_dir(void)

@@ -1,11 +1,11 @@
 /* dockerfile-lex.c - Dockerfile lines, directives, continuations, heredocs; see dockerfile-lex.h. */
 #include "dockerfile-lex.h"
 #include "dockerfile-expand.h"
+#include "json.h"
 #include "strbuf.h"
 
 #include <ctype.h>
 #include <strings.h>
-#include <jansson.h>
 
 /* Grow an array that holds n elements so it can take one more: capacity
  * doubles (at 0 and each power of two), keeping appends linear. */
@@ -182,22 +182,10 @@ int e2b_df_json_array(const char *s, char ***ret)
     json_t *j = json_loads(s, JSON_DISABLE_EOF_CHECK, &e);
     if (!j)
         return -1;
-    if (!json_is_array(j)) {
-        json_decref(j);
-        return -1;
-    }
-    size_t n = json_array_size(j);
-    char **v = xcalloc(n + 1, sizeof(char *));
-    for (size_t i = 0; i < n; i++) {
-        json_t *x = json_array_get(j, i);
-        if (!json_is_string(x)) {
-            e2b_strv_free(v);
-            json_decref(j);
-            return -1;
-        }
-        v[i] = xstrdup(json_string_value(x));
-    }
+    char **v = e2b_json_to_strv(j);
     json_decref(j);
+    if (!v)
+        return -1;
     *ret = v;
     return 0;
 }

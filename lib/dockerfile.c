@@ -3,6 +3,8 @@
 #include "platform.h"
 #include "dockerfile-expand.h"
 #include "dockerfile-lex.h"
+#include "envd-crypto.h"
+#include "json.h"
 #include "strbuf.h"
 
 #include <ctype.h>
@@ -439,12 +441,7 @@ static bool valid_digest(const char *s)
         if (strncmp(s, algos[i].algo, l))
             continue;
         s += l;
-        if (strlen(s) != algos[i].hexlen)
-            return false;
-        for (; *s; s++)
-            if (!isxdigit((unsigned char)*s) || isupper((unsigned char)*s))
-                return false;
-        return true;
+        return strlen(s) == algos[i].hexlen && e2b_hex_span(s) == algos[i].hexlen;
     }
     return false;
 }
@@ -1943,14 +1940,6 @@ int e2b_dockerfile_select(const struct e2b_dockerfile *df, const char *target, s
 
 /* --- JSON ---------------------------------------------------------------------- */
 
-static json_t *strv_json(char *const *v)
-{
-    json_t *a = json_array();
-    for (size_t i = 0; v && v[i]; i++)
-        json_array_append_new(a, json_string(v[i]));
-    return a;
-}
-
 static json_t *str_or_null(const char *s) { return s ? json_string(s) : json_null(); }
 
 json_t *e2b_dockerfile_instr_to_json(const struct e2b_df_instr *in)
@@ -1966,7 +1955,7 @@ json_t *e2b_dockerfile_instr_to_json(const struct e2b_df_instr *in)
         json_array_append_new(flags, json_pack("{s:s,s:o}", "name", in->flags[i].name, "value",
                                                in->flags[i].value ? json_string(in->flags[i].value) : json_true()));
     json_object_set_new(o, "flags", flags);
-    json_object_set_new(o, "args", strv_json(in->args));
+    json_object_set_new(o, "args", e2b_json_strv(in->args));
     json_object_set_new(o, "json", json_boolean(in->json));
     if (in->n_kvs) {
         json_t *kv = json_array();
@@ -2024,9 +2013,10 @@ json_t *e2b_dockerfile_instr_to_json(const struct e2b_df_instr *in)
     if (in->health) {
         const struct e2b_df_healthcheck *h = in->health;
         json_object_set_new(o, "healthcheck",
-                            json_pack("{s:o,s:I,s:I,s:I,s:I,s:i}", "test", strv_json(h->test), "interval_ns",
-                                      (json_int_t)h->interval_ns, "timeout_ns", (json_int_t)h->timeout_ns,
-                                      "start_period_ns", (json_int_t)h->start_period_ns, "start_interval_ns",
+                            json_pack("{s:o,s:I,s:I,s:I,s:I,s:i}", "test", e2b_json_strv(h->test),
+                                      "interval_ns", (json_int_t)h->interval_ns, "timeout_ns",
+                                      (json_int_t)h->timeout_ns, "start_period_ns",
+                                      (json_int_t)h->start_period_ns, "start_interval_ns",
                                       (json_int_t)h->start_interval_ns, "retries", h->retries));
     }
     if (in->trigger)
@@ -2034,7 +2024,7 @@ json_t *e2b_dockerfile_instr_to_json(const struct e2b_df_instr *in)
     if (in->from_stage >= 0)
         json_object_set_new(o, "from_stage", json_integer(in->from_stage));
     if (in->env)
-        json_object_set_new(o, "env", strv_json(in->env));
+        json_object_set_new(o, "env", e2b_json_strv(in->env));
     json_object_set_new(o, "original", json_string(in->original));
     return o;
 }
@@ -2075,10 +2065,10 @@ json_t *e2b_dockerfile_to_json(const struct e2b_dockerfile *df, const bool *need
         for (size_t i = 0; i < sg->n_instrs; i++)
             json_array_append_new(ins, e2b_dockerfile_instr_to_json(&sg->instrs[i]));
         json_object_set_new(so, "instructions", ins);
-        json_object_set_new(so, "env", strv_json(sg->env));
+        json_object_set_new(so, "env", e2b_json_strv(sg->env));
         json_array_append_new(stages, so);
     }
     json_object_set_new(o, "stages", stages);
-    json_object_set_new(o, "unused_build_args", strv_json(df->unused_build_args));
+    json_object_set_new(o, "unused_build_args", e2b_json_strv(df->unused_build_args));
     return o;
 }

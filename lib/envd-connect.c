@@ -195,6 +195,19 @@ static void stream_deadline(evutil_socket_t fd, short what, void *arg)
     e2b_rpc_stream_end(s, RPC_DEADLINE_EXCEEDED, "the operation timed out");
 }
 
+/* Keepalive-Ping-Interval in seconds (default 90). */
+static int keepalive_s(const struct e2b_http_req *req)
+{
+    const char *h = e2b_http_header(req, "Keepalive-Ping-Interval");
+    if (h) {
+        char *e;
+        long v = strtol(h, &e, 10);
+        if (*h && !*e && v > 0 && v < 86400)
+            return (int)v;
+    }
+    return 90;
+}
+
 struct e2b_rpc_stream *e2b_rpc_stream_start(struct e2b_http_req *req, json_t *keepalive,
                                             e2b_rpc_stream_gone on_gone, void *arg)
 {
@@ -205,7 +218,7 @@ struct e2b_rpc_stream *e2b_rpc_stream_start(struct e2b_http_req *req, json_t *ke
     s->arg = arg;
     struct event_base *base = e2b_http_event_base(req);
     if (keepalive) {
-        int secs = e2b_rpc_keepalive_s(req);
+        int secs = keepalive_s(req);
         struct timeval tv = {secs, 0};
         s->ka_ev = event_new(base, -1, EV_PERSIST, stream_keepalive, s);
         event_add(s->ka_ev, &tv);
@@ -264,15 +277,8 @@ json_t *e2b_rpc_end_message(int code, const char *msg, json_t *metadata)
 
 void e2b_rpc_stream_end(struct e2b_rpc_stream *s, int code, const char *msg)
 {
-    e2b_rpc_stream_end_meta(s, code, msg, NULL);
-}
-
-void e2b_rpc_stream_end_meta(struct e2b_rpc_stream *s, int code, const char *msg, json_t *metadata)
-{
-    if (!s->req)
-        json_decref(metadata);
     if (s->req) {
-        json_t *end = e2b_rpc_end_message(code, msg, metadata);
+        json_t *end = e2b_rpc_end_message(code, msg, NULL);
         struct strbuf b = STRBUF_INIT;
         e2b_rpc_frame(&b, E2B_RPC_FLAG_END, end);
         json_decref(end);
@@ -285,8 +291,10 @@ void e2b_rpc_stream_end_meta(struct e2b_rpc_stream *s, int code, const char *msg
     stream_free(s);
 }
 
-size_t e2b_rpc_stream_pending(const struct e2b_rpc_stream *s) { return s->req ? e2b_http_pending(s->req) : 0; }
-struct e2b_http_req *e2b_rpc_stream_req(const struct e2b_rpc_stream *s) { return s->req; }
+size_t e2b_rpc_stream_pending(const struct e2b_rpc_stream *s)
+{
+    return s->req ? e2b_http_pending(s->req) : 0;
+}
 
 int64_t e2b_rpc_timeout_ms(const struct e2b_http_req *req)
 {
@@ -297,18 +305,6 @@ int64_t e2b_rpc_timeout_ms(const struct e2b_http_req *req)
     if (n == 0 || n > 10 || strspn(h, "0123456789") != n)
         return -1;
     return strtoll(h, NULL, 10);
-}
-
-int e2b_rpc_keepalive_s(const struct e2b_http_req *req)
-{
-    const char *h = e2b_http_header(req, "Keepalive-Ping-Interval");
-    if (h) {
-        char *e;
-        long v = strtol(h, &e, 10);
-        if (*h && !*e && v > 0 && v < 86400)
-            return (int)v;
-    }
-    return 90;
 }
 
 /* ---- proto3 JSON ---- */

@@ -65,21 +65,15 @@ struct e2b_rpc_stream *e2b_rpc_stream_start(struct e2b_http_req *req, json_t *ke
 void e2b_rpc_stream_send(struct e2b_rpc_stream *s, json_t *msg);
 /* End with code (RPC_OK for success) and free the stream. */
 void e2b_rpc_stream_end(struct e2b_rpc_stream *s, int code, const char *msg);
-/* The same with trailers: metadata (taken, may be NULL) is {name: [values]}
- * or {name: value}, sent as the end frame's "metadata". */
-void e2b_rpc_stream_end_meta(struct e2b_rpc_stream *s, int code, const char *msg, json_t *metadata);
 /* The end-of-stream message itself: {}, {"error": {...}}, {"metadata": {...}}
  * (Connect wants each metadata value as an array of strings). Takes metadata. */
 json_t *e2b_rpc_end_message(int code, const char *msg, json_t *metadata);
 size_t e2b_rpc_stream_pending(const struct e2b_rpc_stream *s);
 /* Called when the stream's queued output drains (for flow control). */
 void e2b_rpc_stream_set_drain_cb(struct e2b_rpc_stream *s, void (*cb)(void *arg), void *arg);
-struct e2b_http_req *e2b_rpc_stream_req(const struct e2b_rpc_stream *s);
 
 /* Request headers. Connect-Timeout-Ms: returns 0 when absent, -1 when bad. */
 int64_t e2b_rpc_timeout_ms(const struct e2b_http_req *req);
-/* Keepalive-Ping-Interval in seconds (default 90). */
-int e2b_rpc_keepalive_s(const struct e2b_http_req *req);
 
 /* proto3 JSON readers: the field may be named in lowerCamelCase (jn) or as
  * in the .proto (pn); null counts as absent. On a wrong type they set err

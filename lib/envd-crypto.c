@@ -190,6 +190,45 @@ void e2b_sha256(const void *data, size_t len, uint8_t out[E2B_SHA256_LEN])
     e2b_sha256_final(&c, out);
 }
 
+void e2b_hex(const void *data, size_t len, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    const uint8_t *p = data;
+    for (size_t i = 0; i < len; i++) {
+        out[2 * i] = digits[p[i] >> 4];
+        out[2 * i + 1] = digits[p[i] & 15];
+    }
+    out[2 * len] = '\0';
+}
+
+size_t e2b_hex_span(const char *s)
+{
+    size_t n = 0;
+    while ((s[n] >= '0' && s[n] <= '9') || (s[n] >= 'a' && s[n] <= 'f'))
+        n++;
+    return n;
+}
+
+void e2b_sha256_final_hex(struct e2b_sha256 *c, char out[E2B_SHA256_HEX_SIZE])
+{
+    uint8_t d[E2B_SHA256_LEN];
+    e2b_sha256_final(c, d);
+    e2b_hex(d, sizeof(d), out);
+}
+
+void e2b_sha256_hex(const void *data, size_t len, char out[E2B_SHA256_HEX_SIZE])
+{
+    uint8_t d[E2B_SHA256_LEN];
+    e2b_sha256(data, len, d);
+    e2b_hex(d, sizeof(d), out);
+}
+
+void e2b_sha256_final_digest(struct e2b_sha256 *c, char out[E2B_SHA256_DIGEST_SIZE])
+{
+    strcpy(out, "sha256:");
+    e2b_sha256_final_hex(c, out + 7);
+}
+
 static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 char *e2b_base64_encode(const void *data, size_t len, bool pad)

@@ -1,4 +1,5 @@
-/* envd-crypto.h - SHA-256, base64 (standard alphabet) and constant-time compare.
+/* envd-crypto.h - SHA-256 and its hex digests, base64 (standard alphabet),
+ * constant-time compare.
  *
  * Small enough to carry in the static envd; used for /files signatures and
  * for the bytes fields of Connect JSON messages (proto3 maps bytes to base64),
@@ -24,6 +25,18 @@ void e2b_sha256_init(struct e2b_sha256 *c);
 void e2b_sha256_update(struct e2b_sha256 *c, const void *data, size_t len);
 void e2b_sha256_final(struct e2b_sha256 *c, uint8_t out[E2B_SHA256_LEN]);
 void e2b_sha256(const void *data, size_t len, uint8_t out[E2B_SHA256_LEN]);
+
+/* Digests as text, the one way they are written: lowercase hex, and the
+ * OCI digest form "sha256:<hex>" (blobs, diff_ids, image IDs, ADD --checksum). */
+#define E2B_SHA256_HEX_SIZE    65 /* 64 hex digits and the NUL */
+#define E2B_SHA256_DIGEST_SIZE 72 /* "sha256:", 64 hex digits and the NUL */
+void e2b_sha256_final_hex(struct e2b_sha256 *c, char out[E2B_SHA256_HEX_SIZE]);
+void e2b_sha256_hex(const void *data, size_t len, char out[E2B_SHA256_HEX_SIZE]);
+void e2b_sha256_final_digest(struct e2b_sha256 *c, char out[E2B_SHA256_DIGEST_SIZE]);
+/* Lowercase hex of len bytes into out (2 * len + 1 bytes, NUL-terminated). */
+void e2b_hex(const void *data, size_t len, char *out);
+/* How many lowercase hex digits s starts with. */
+size_t e2b_hex_span(const char *s);
 
 /* Encode len bytes; pad selects '=' padding. Returns a malloc'd string. */
 char *e2b_base64_encode(const void *data, size_t len, bool pad);

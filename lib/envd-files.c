@@ -339,18 +339,7 @@ static int sink_open(struct upload *u, const char *path, char **emsg)
 
 static int sink_write(struct sink *s, const void *data, size_t len)
 {
-    const char *p = data;
-    while (len > 0) {
-        ssize_t n = write(s->fd, p, len);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
+    return e2b_write_all(s->fd, data, len) < 0 ? -1 : 0;
 }
 
 static int set_metadata(const char *path, json_t *md)
@@ -779,7 +768,7 @@ static int append_file(int out, const char *src, int *err_status, char **emsg)
             char buf[65536]; /* different file systems: plain copy */
             ssize_t r;
             while ((r = read(in, buf, sizeof(buf))) > 0)
-                if (write(out, buf, (size_t)r) != r) {
+                if (e2b_write_all(out, buf, (size_t)r) < 0) {
                     n = -1;
                     break;
                 }
@@ -920,7 +909,7 @@ void e2b_files_handle(struct e2b_http_req *req)
         upload(req, user, qpath); /* takes user */
         return;
     }
-    _cleanup_(e2b_user_freep) struct e2b_user *u = user;
+    _cleanup_user_ struct e2b_user *u = user;
     _cleanup_free_ char *path = e2b_envd_resolve_path(qpath ? qpath : "", u, e2b_envd.default_workdir, &err);
     if (!path) {
         e2b_envd_http_error(req, 400, "%s", err->msg);

@@ -192,6 +192,22 @@ static void reply_entry(struct e2b_http_req *req, const char *path)
     e2b_rpc_reply(req, json_pack("{s:o}", "entry", e));
 }
 
+/* lstat while acting as the user. On failure: envd is itself again and the
+ * error is replied ("<what> not found: '<path>'"); false. */
+static bool lstat_or_reply(struct e2b_http_req *req, const char *path, const char *what,
+                           struct stat *st)
+{
+    if (lstat(path, st) == 0)
+        return true;
+    int e = errno;
+    e2b_envd_fs_restore();
+    if (e == ENOENT)
+        e2b_rpc_error(req, RPC_NOT_FOUND, "%s not found: '%s'", what, path);
+    else
+        e2b_rpc_error(req, e2b_rpc_code_from_errno(e), "cannot stat '%s': %s", path, strerror(e));
+    return false;
+}
+
 void e2b_fs_stat(struct e2b_http_req *req, json_t *msg, const struct e2b_user *user)
 {
     _cleanup_free_ char *path = req_path(req, msg, "path", NULL, user);
@@ -199,15 +215,8 @@ void e2b_fs_stat(struct e2b_http_req *req, json_t *msg, const struct e2b_user *u
         return;
     e2b_envd_fs_as(user);
     struct stat st;
-    int rc = lstat(path, &st), e = errno;
-    if (rc < 0) {
-        e2b_envd_fs_restore();
-        if (e == ENOENT)
-            e2b_rpc_error(req, RPC_NOT_FOUND, "file not found: '%s'", path);
-        else
-            e2b_rpc_error(req, e2b_rpc_code_from_errno(e), "cannot stat '%s': %s", path, strerror(e));
+    if (!lstat_or_reply(req, path, "file", &st))
         return;
-    }
     reply_entry(req, path);
     e2b_envd_fs_restore();
 }
@@ -247,15 +256,8 @@ void e2b_fs_move(struct e2b_http_req *req, json_t *msg, const struct e2b_user *u
         return;
     e2b_envd_fs_as(user);
     struct stat st;
-    if (lstat(src, &st) < 0) {
-        int e = errno;
-        e2b_envd_fs_restore();
-        if (e == ENOENT)
-            e2b_rpc_error(req, RPC_NOT_FOUND, "source not found: '%s'", src);
-        else
-            e2b_rpc_error(req, e2b_rpc_code_from_errno(e), "cannot stat '%s': %s", src, strerror(e));
+    if (!lstat_or_reply(req, src, "source", &st))
         return;
-    }
     /* parent of the destination is created like upstream does */
     _cleanup_free_ char *parent = xstrdup(dst);
     char *slash = strrchr(parent, '/');
@@ -385,15 +387,8 @@ void e2b_fs_remove(struct e2b_http_req *req, json_t *msg, const struct e2b_user 
     }
     e2b_envd_fs_as(user);
     struct stat st;
-    if (lstat(path, &st) < 0) {
-        int e = errno;
-        e2b_envd_fs_restore();
-        if (e == ENOENT)
-            e2b_rpc_error(req, RPC_NOT_FOUND, "file not found: '%s'", path);
-        else
-            e2b_rpc_error(req, e2b_rpc_code_from_errno(e), "cannot stat '%s': %s", path, strerror(e));
+    if (!lstat_or_reply(req, path, "file", &st))
         return;
-    }
     _cleanup_error_ struct e2b_error *err = NULL;
     int rc = S_ISDIR(st.st_mode) ? e2b_rm_rf(path, &err) : (unlink(path) < 0 ? e2b_error_sys(&err, errno, "cannot remove '%s'", path) : 0);
     e2b_envd_fs_restore();

@@ -83,7 +83,8 @@ static void conn_process(struct conn *c);
 
 /* ---- helpers ---- */
 
-const char *e2b_http_reason(int s)
+/* Standard reason phrase. */
+static const char *reason_phrase(int s)
 {
     switch (s) {
     case 100: return "Continue";
@@ -196,10 +197,6 @@ const char *e2b_http_query(const struct e2b_http_req *cr, const char *key)
     return NULL;
 }
 
-int64_t e2b_http_content_length(const struct e2b_http_req *r) { return r->clen; }
-bool e2b_http_has_body(const struct e2b_http_req *r) { return r->clen != 0; }
-bool e2b_http_replied(const struct e2b_http_req *r) { return r->rstate != REPLY_NONE; }
-
 size_t e2b_http_pending(const struct e2b_http_req *r)
 {
     return r->c->dead ? 0 : evbuffer_get_length(bufferevent_get_output(r->c->bev));
@@ -264,7 +261,7 @@ static void write_head(struct e2b_http_req *r, int status, const char *ctype, in
     gmtime_r(&now, &tm);
     strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
     struct evbuffer *out = bufferevent_get_output(c->bev);
-    evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status, e2b_http_reason(status), date);
+    evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status, reason_phrase(status), date);
     if (ctype)
         evbuffer_add_printf(out, "Content-Type: %s\r\n", ctype);
     if (len >= 0) {
@@ -479,9 +476,10 @@ static void fail_conn(struct conn *c, int status, const char *msg)
         e2b_http_reply(r, status, "text/plain", msg, strlen(msg));
     } else if (!r) {
         struct evbuffer *out = bufferevent_get_output(c->bev);
-        evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
-                                 "Connection: close\r\n",
-                            status, e2b_http_reason(status), strlen(msg));
+        evbuffer_add_printf(out,
+                            "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
+                            "Connection: close\r\n",
+                            status, reason_phrase(status), strlen(msg));
         evbuffer_add(out, c->srv->hdrs.buf ? c->srv->hdrs.buf : "", c->srv->hdrs.len);
         evbuffer_add_printf(out, "\r\n%s", msg);
     }

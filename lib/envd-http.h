@@ -58,10 +58,8 @@ const char *e2b_http_query(const struct e2b_http_req *req, const char *key);
 /* A request header (case-insensitive name), NULL when absent. */
 const char *e2b_http_header(const struct e2b_http_req *req, const char *name);
 /* Iterate headers: returns false past the end. */
-bool e2b_http_header_at(const struct e2b_http_req *req, size_t i, const char **name, const char **value);
-/* Declared body length, -1 when chunked, 0 when none. */
-int64_t e2b_http_content_length(const struct e2b_http_req *req);
-bool e2b_http_has_body(const struct e2b_http_req *req);
+bool e2b_http_header_at(const struct e2b_http_req *req, size_t i, const char **name,
+                        const char **value);
 
 /* Buffer the whole body (at most max bytes, else 413) then call done; done
  * gets body NULL when the body was refused or cut (the reply is then made). */
@@ -93,7 +91,6 @@ void e2b_http_reply_file(struct e2b_http_req *req, int status, const char *ctype
 void e2b_http_reply_start(struct e2b_http_req *req, int status, const char *ctype);
 void e2b_http_reply_chunk(struct e2b_http_req *req, const void *data, size_t len);
 void e2b_http_reply_end(struct e2b_http_req *req);
-bool e2b_http_replied(const struct e2b_http_req *req);
 /* Bytes queued for the peer and not yet written. */
 size_t e2b_http_pending(const struct e2b_http_req *req);
 /* Called when the output drains below the low mark during a streaming reply. */
@@ -101,8 +98,5 @@ void e2b_http_set_drain_cb(struct e2b_http_req *req, void (*cb)(struct e2b_http_
 /* Called once when the peer goes away before the reply ended. The request
  * is freed right after it returns; never touch req afterwards. */
 void e2b_http_set_close_cb(struct e2b_http_req *req, void (*cb)(struct e2b_http_req *, void *), void *arg);
-
-/* Standard reason phrase. */
-const char *e2b_http_reason(int status);
 
 #endif

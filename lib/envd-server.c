@@ -263,7 +263,7 @@ static void rpc_body_done(struct e2b_http_req *req, struct evbuffer *body, void 
 {
     struct rpc_call *call = arg;
     const struct route *rt = call->rt;
-    _cleanup_(e2b_user_freep) struct e2b_user *user = call->user;
+    _cleanup_user_ struct e2b_user *user = call->user;
     free(call);
     if (!body)
         return;
@@ -452,28 +452,54 @@ static void on_term(evutil_socket_t fd, short what, void *arg)
     event_base_loopexit(e2b_envd.base, NULL);
 }
 
+static const struct e2b_opt envd_options[] = { E2B_ENVD_OPTIONS, E2B_OPT_END };
+
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: envd [--port N] [--listen ADDR:PORT] [--unix PATH] [--no-tcp] [-v]\n"
+    fprintf(f, "usage: envd [options]\n"
                "\n"
                "The E2B guest agent: Connect-RPC process and filesystem services,\n"
                "/files, /health, /init, /envs and /metrics over HTTP/1.1.\n"
                "\n"
-               "  --port N            TCP port (default %d), on 0.0.0.0\n"
-               "  --listen ADDR:PORT  TCP address to listen on (repeatable)\n"
-               "  --unix PATH         also listen on a unix socket\n"
-               "  --no-tcp            no TCP listener (with --unix)\n"
-               "  --user NAME         default user before /init (default root)\n"
-               "  --access-token T    require X-Access-Token T (as /init would set)\n"
-               "  --sync-clock        let /init's timestamp set the system clock\n"
-               "  --ready-fd N        write one byte to fd N once listening, then close it\n"
-               "  --listen-fd N       also accept on fd N, a socket already listening\n"
-               "  --init-fd N         read a POST /init body from fd N (to EOF) before listening\n"
-               "  --watcher-idle-timeout S  remove a polled watcher not polled for S seconds\n"
-               "                      (default %d)\n"
-               "  -v, --verbose       log requests to stderr\n"
-               "  --version           print the version\n",
-            E2B_ENVD_DEFAULT_PORT, E2B_WATCH_IDLE_TIMEOUT_DEFAULT);
+               "Options:\n");
+    e2b_opt_print_help(f, envd_options, false);
+    fprintf(f, "  %-26s  %s\n", "-h, --help", "show this help");
+}
+
+/* argv with Go's -name spelled --name (a value after an option that takes
+ * one is left alone); the caller frees it. */
+static char **go_flags(int argc, char **argv)
+{
+    char **v = xcalloc((size_t)argc + 1, sizeof(*v));
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        bool single = a[0] == '-' && a[1] && a[1] != '-' && a[2];
+        v[i] = single ? xasprintf("-%s", a) : xstrdup(a);
+        if (!e2b_str_has_prefix(v[i], "--") || strchr(v[i], '='))
+            continue;
+        for (const struct e2b_opt *o = envd_options; o->type; o++)
+            if (STREQ(o->long_name, v[i] + 2) && e2b_opt_takes_value(o) && i + 1 < argc) {
+                i++;
+                v[i] = xstrdup(argv[i]);
+                break;
+            }
+    }
+    return v;
+}
+
+/* A file descriptor number from an option: 0 to 1024, else -2 (said). */
+static int fd_option(const struct e2b_args *args, const char *name)
+{
+    const char *val = e2b_args_str(args, name);
+    if (!val)
+        return -1;
+    char *e;
+    long fd = strtol(val, &e, 10);
+    if (*e || !*val || fd < 0 || fd > 1024) {
+        fprintf(stderr, "envd: bad --%s '%s'\n", name, val);
+        return -2;
+    }
+    return (int)fd;
 }
 
 /* The loop, the server (no listeners yet) and the services' state. */
@@ -501,99 +527,67 @@ int e2b_envd_serve_init(struct e2b_error **err)
 
 int e2b_envd_main(int argc, char **argv)
 {
+    char **v = go_flags(argc - 1, argv + 1);
+    const struct e2b_opt *tables[] = { envd_options, NULL };
+    struct e2b_args args;
+    _cleanup_error_ struct e2b_error *err = NULL;
+    int rc;
+    if (e2b_args_parse(&args, tables, argc - 1, v, &err) < 0) {
+        fprintf(stderr, "envd: %s\n", err->msg);
+        usage(stderr);
+        rc = 2;
+    } else if (args.help) {
+        usage(stdout);
+        rc = 0;
+    } else {
+        rc = e2b_envd_run(&args);
+    }
+    e2b_args_release(&args);
+    e2b_strv_free(v);
+    return rc;
+}
+
+int e2b_envd_run(const struct e2b_args *args)
+{
+    if (e2b_args_flag(args, "version")) {
+        printf("%s\n", E2B_ENVD_VERSION);
+        return 0;
+    }
     int port = E2B_ENVD_DEFAULT_PORT;
-    bool no_tcp = false;
-    char *listens[8];
-    size_t nlisten = 0;
-    const char *unix_path = NULL, *user = "root", *token = NULL;
-    int ready_fd = -1, listen_fd = -1, init_fd = -1;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (a[0] == '-' && a[1] == '-')
-            a++; /* accept -flag and --flag, like Go's flag package */
-        const char *val = NULL;
-        bool needs = STREQ(a, "-port") || STREQ(a, "-listen") || STREQ(a, "-unix") || STREQ(a, "-user") ||
-                     STREQ(a, "-access-token") || STREQ(a, "-cgroup-root") || STREQ(a, "-ready-fd") ||
-                     STREQ(a, "-listen-fd") || STREQ(a, "-init-fd") || STREQ(a, "-watcher-idle-timeout");
-        if (needs) {
-            if (i + 1 >= argc) {
-                fprintf(stderr, "envd: option '%s' needs a value\n", argv[i]);
-                return 2;
-            }
-            val = argv[++i];
-        }
-        if (STREQ(a, "-port")) {
-            char *e;
-            long p = strtol(val, &e, 10);
-            if (*e || p < 0 || p > 65535) {
-                fprintf(stderr, "envd: bad port '%s'\n", val);
-                return 2;
-            }
-            port = (int)p;
-        } else if (STREQ(a, "-listen")) {
-            if (nlisten == ARRAY_SIZE(listens)) {
-                fprintf(stderr, "envd: too many --listen\n");
-                return 2;
-            }
-            listens[nlisten++] = (char *)val;
-        } else if (STREQ(a, "-unix")) {
-            unix_path = val;
-        } else if (STREQ(a, "-no-tcp")) {
-            no_tcp = true;
-        } else if (STREQ(a, "-user")) {
-            user = val;
-        } else if (STREQ(a, "-access-token")) {
-            token = val;
-        } else if (STREQ(a, "-ready-fd")) {
-            char *e;
-            long fd = strtol(val, &e, 10);
-            if (*e || fd < 0 || fd > 1024) {
-                fprintf(stderr, "envd: bad --ready-fd '%s'\n", val);
-                return 2;
-            }
-            ready_fd = (int)fd;
-        } else if (STREQ(a, "-listen-fd")) {
-            char *e;
-            long fd = strtol(val, &e, 10);
-            if (*e || fd < 0 || fd > 1024) {
-                fprintf(stderr, "envd: bad --listen-fd '%s'\n", val);
-                return 2;
-            }
-            listen_fd = (int)fd;
-        } else if (STREQ(a, "-init-fd")) {
-            char *e;
-            long fd = strtol(val, &e, 10);
-            if (*e || !*val || fd < 0 || fd > 1024) {
-                fprintf(stderr, "envd: bad --init-fd '%s'\n", val);
-                return 2;
-            }
-            init_fd = (int)fd;
-        } else if (STREQ(a, "-watcher-idle-timeout")) {
-            char *e;
-            long secs = strtol(val, &e, 10);
-            if (*e || !*val || secs < 1 || secs > 30L * 86400) {
-                fprintf(stderr, "envd: bad --watcher-idle-timeout '%s' (seconds, 1 to 2592000)\n", val);
-                return 2;
-            }
-            e2b_watch_set_idle_timeout((int)secs);
-        } else if (STREQ(a, "-sync-clock")) {
-            e2b_envd.sync_clock = true;
-        } else if (STREQ(a, "-v") || STREQ(a, "-verbose")) {
-            e2b_envd.verbose = true;
-        } else if (STREQ(a, "-isnotfc") || STREQ(a, "-no-cgroups") || STREQ(a, "-cgroup-root")) {
-            /* upstream flags without meaning here */
-        } else if (STREQ(a, "-version")) {
-            printf("%s\n", E2B_ENVD_VERSION);
-            return 0;
-        } else if (STREQ(a, "-h") || STREQ(a, "-help")) {
-            usage(stdout);
-            return 0;
-        } else {
-            fprintf(stderr, "envd: unknown option '%s'\n", argv[i]);
-            usage(stderr);
+    const char *val = e2b_args_str(args, "port");
+    if (val) {
+        char *e;
+        long p = strtol(val, &e, 10);
+        if (*e || !*val || p < 0 || p > 65535) {
+            fprintf(stderr, "envd: bad port '%s'\n", val);
             return 2;
         }
+        port = (int)p;
     }
+    size_t nlisten;
+    const char *const *listens = e2b_args_list(args, "listen", &nlisten);
+    if (nlisten > 8) {
+        fprintf(stderr, "envd: too many --listen (at most 8)\n");
+        return 2;
+    }
+    int ready_fd = fd_option(args, "ready-fd"), listen_fd = fd_option(args, "listen-fd");
+    int init_fd = fd_option(args, "init-fd");
+    if (ready_fd == -2 || listen_fd == -2 || init_fd == -2)
+        return 2;
+    if ((val = e2b_args_str(args, "watcher-idle-timeout"))) {
+        char *e;
+        long secs = strtol(val, &e, 10);
+        if (*e || !*val || secs < 1 || secs > 30L * 86400) {
+            fprintf(stderr, "envd: bad --watcher-idle-timeout '%s' (seconds, 1 to 2592000)\n", val);
+            return 2;
+        }
+        e2b_watch_set_idle_timeout((int)secs);
+    }
+    const char *unix_path = e2b_args_str(args, "unix"), *user = e2b_args_str(args, "user");
+    const char *token = e2b_args_str(args, "access-token");
+    bool no_tcp = e2b_args_flag(args, "no-tcp");
+    e2b_envd.sync_clock = e2b_args_flag(args, "sync-clock");
+    e2b_envd.verbose = e2b_args_flag(args, "verbose");
     if (no_tcp && !unix_path && listen_fd < 0) {
         fprintf(stderr, "envd: --no-tcp needs --unix or --listen-fd\n");
         return 2;
@@ -612,7 +606,7 @@ int e2b_envd_main(int argc, char **argv)
         rl.rlim_cur = rl.rlim_max; /* many clients, pipes and watchers */
         setrlimit(RLIMIT_NOFILE, &rl);
     }
-    e2b_envd.default_user = xstrdup(user);
+    e2b_envd.default_user = xstrdup(user ? user : "root");
     e2b_envd.access_token = token && *token ? xstrdup(token) : NULL;
     e2b_envd.env = json_object();
     if (init_fd >= 0 && init_from_fd(init_fd) < 0)
@@ -624,7 +618,7 @@ int e2b_envd_main(int argc, char **argv)
         if (nlisten == 0)
             rc = e2b_http_listen_tcp(e2b_envd.http, NULL, port, &err);
         for (size_t i = 0; i < nlisten && rc == 0; i++) {
-            char *colon = strrchr(listens[i], ':');
+            const char *colon = strrchr(listens[i], ':');
             if (!colon) {
                 fprintf(stderr, "envd: --listen wants ADDR:PORT, got '%s'\n", listens[i]);
                 return 2;

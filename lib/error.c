@@ -33,11 +33,49 @@ int e2b_error_set(struct e2b_error **err, int code, const char *fmt, ...)
     return -1;
 }
 
+/* Errno value to an e2b error code (ENOENT -> NOT_FOUND, ...). */
+static int code_of_errno(int errnum)
+{
+    switch (errnum) {
+    case ENOENT:
+    case ENOTDIR:
+    case ESRCH:
+        return E2B_ERR_NOT_FOUND;
+    case EEXIST:
+    case ENOTEMPTY:
+        return E2B_ERR_EXISTS;
+    case EACCES:
+    case EPERM:
+    case EROFS:
+        return E2B_ERR_PERMISSION;
+    case ENOSPC:
+    case EDQUOT:
+    case EFBIG:
+        return E2B_ERR_NOSPACE;
+    case EINVAL:
+    case EISDIR:
+    case ENAMETOOLONG:
+    case ELOOP:
+        return E2B_ERR_INVALID;
+    case ETIMEDOUT:
+        return E2B_ERR_TIMEOUT;
+    case ECONNREFUSED:
+    case ENETUNREACH:
+    case EHOSTUNREACH:
+        return E2B_ERR_NETWORK;
+    case ENOSYS:
+    case EOPNOTSUPP:
+        return E2B_ERR_UNSUPPORTED;
+    default:
+        return E2B_ERR_GENERIC;
+    }
+}
+
 int e2b_error_sys(struct e2b_error **err, int errnum, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    set_v(err, e2b_errcode_from_errno(errnum), errnum, fmt, ap);
+    set_v(err, code_of_errno(errnum), errnum, fmt, ap);
     va_end(ap);
     return -1;
 }
@@ -65,21 +103,6 @@ void e2b_error_free(struct e2b_error *err)
         return;
     free(err->msg);
     free(err);
-}
-
-int e2b_errcode_from_errno(int errnum)
-{
-    switch (errnum) {
-    case ENOENT: case ENOTDIR: case ESRCH: return E2B_ERR_NOT_FOUND;
-    case EEXIST: case ENOTEMPTY: return E2B_ERR_EXISTS;
-    case EACCES: case EPERM: case EROFS: return E2B_ERR_PERMISSION;
-    case ENOSPC: case EDQUOT: case EFBIG: return E2B_ERR_NOSPACE;
-    case EINVAL: case EISDIR: case ENAMETOOLONG: case ELOOP: return E2B_ERR_INVALID;
-    case ETIMEDOUT: return E2B_ERR_TIMEOUT;
-    case ECONNREFUSED: case ENETUNREACH: case EHOSTUNREACH: return E2B_ERR_NETWORK;
-    case ENOSYS: case EOPNOTSUPP: return E2B_ERR_UNSUPPORTED;
-    default: return E2B_ERR_GENERIC;
-    }
 }
 
 int e2b_error_exit_code(const struct e2b_error *err)

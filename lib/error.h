@@ -45,9 +45,6 @@ static inline void e2b_error_freep(struct e2b_error **err)
     *err = NULL;
 }
 #define _cleanup_error_ _cleanup_(e2b_error_freep)
-
-/* Errno value to an e2b error code (ENOENT -> NOT_FOUND, ...). */
-int e2b_errcode_from_errno(int errnum);
 /* Process exit status for an error: 2 for usage, 1 otherwise. */
 int e2b_error_exit_code(const struct e2b_error *err);
 

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <libgen.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 int e2b_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
@@ -13,49 +14,57 @@ int e2b_write_file_atomic(const char *path, const void *data, size_t len, mode_t
     _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
     if (fd < 0)
         return e2b_error_sys(err, errno, "cannot create '%s'", tmp);
-    if (fchmod(fd, mode) < 0)
-        goto fail;
+    if (fchmod(fd, mode) < 0 || e2b_write_all(fd, data, len) < 0 || fsync(fd) < 0 ||
+        close(TAKE_FD(fd)) < 0 || rename(tmp, path) < 0) {
+        int e = errno;
+        unlink(tmp);
+        return e2b_error_sys(err, e, "cannot write '%s'", path);
+    }
+    return 0;
+}
+
+/* The one write loop: write(2), pwrite(2) at off, or send(2). */
+enum write_how { WRITE_PLAIN, WRITE_AT, WRITE_SEND };
+
+static int write_loop(int fd, const void *data, size_t len, off_t off, enum write_how how)
+{
     const char *p = data;
-    size_t left = len;
-    while (left) {
-        ssize_t n = write(fd, p, left);
+    while (len) {
+        ssize_t n = how == WRITE_SEND ? send(fd, p, len, MSG_NOSIGNAL)
+                    : how == WRITE_AT ? pwrite(fd, p, len, off)
+                                      : write(fd, p, len);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n < 0)
-            goto fail;
+        if (n == 0)
+            errno = EIO; /* takes nothing, and never will */
+        if (n <= 0)
+            return -errno;
         p += n;
-        left -= (size_t)n;
+        len -= (size_t)n;
+        off += n;
     }
-    if (fsync(fd) < 0)
-        goto fail;
-    if (close(TAKE_FD(fd)) < 0)
-        goto fail_closed;
-    if (rename(tmp, path) < 0)
-        goto fail_closed;
     return 0;
-fail:;
-    int e = errno;
-    unlink(tmp);
-    return e2b_error_sys(err, e, "cannot write '%s'", path);
-fail_closed:
-    e = errno;
-    unlink(tmp);
-    return e2b_error_sys(err, e, "cannot write '%s'", path);
+}
+
+int e2b_write_all(int fd, const void *data, size_t len)
+{
+    return write_loop(fd, data, len, 0, WRITE_PLAIN);
+}
+
+int e2b_pwrite_all(int fd, const void *data, size_t len, off_t off)
+{
+    return write_loop(fd, data, len, off, WRITE_AT);
+}
+
+int e2b_send_all(int fd, const void *data, size_t len)
+{
+    return write_loop(fd, data, len, 0, WRITE_SEND);
 }
 
 int e2b_write_fd(int fd, const void *data, size_t len, const char *name, struct e2b_error **err)
 {
-    const char *p = data;
-    while (len) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return e2b_error_sys(err, n < 0 ? errno : EIO, "cannot write to %s", name);
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
+    int r = e2b_write_all(fd, data, len);
+    return r < 0 ? e2b_error_sys(err, -r, "cannot write to %s", name) : 0;
 }
 
 int e2b_read_fd(int fd, const char *path, size_t max, char **ret_data, size_t *ret_len,

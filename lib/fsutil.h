@@ -1,4 +1,4 @@
-/* fsutil.h - file system helpers: atomic writes, mkdir -p, whole-file reads. */
+/* fsutil.h - file system helpers: atomic writes, write loops, mkdir -p, whole-file reads. */
 #ifndef E2B_FSUTIL_H
 #define E2B_FSUTIL_H
 
@@ -13,9 +13,16 @@ int e2b_write_file_atomic(const char *path, const void *data, size_t len, mode_t
  * path names it in errors. */
 int e2b_read_fd(int fd, const char *path, size_t max, char **ret_data, size_t *ret_len,
                 struct e2b_error **err);
-/* Write all of data to fd (a pipe or socket may take it in pieces); name
- * says where it goes in the error ("stdout", "'out.txt'"): "cannot write to
- * stdout: No space left on device". */
+/* Write all of data to fd, however many pieces a pipe or socket takes it
+ * in, again after EINTR. 0, or -errno with errno set (EIO when the fd takes
+ * nothing). e2b_pwrite_all writes at off (the file position stays);
+ * e2b_send_all writes to a socket with MSG_NOSIGNAL: a peer gone is -EPIPE,
+ * never SIGPIPE. */
+int e2b_write_all(int fd, const void *data, size_t len);
+int e2b_pwrite_all(int fd, const void *data, size_t len, off_t off);
+int e2b_send_all(int fd, const void *data, size_t len);
+/* e2b_write_all with the error said: name says where it goes ("stdout",
+ * "'out.txt'"): "cannot write to stdout: No space left on device". */
 int e2b_write_fd(int fd, const void *data, size_t len, const char *name, struct e2b_error **err);
 /* Read a whole file into a NUL-terminated buffer. */
 int e2b_read_file(const char *path, char **ret_data, size_t *ret_len, struct e2b_error **err);

@@ -83,6 +83,14 @@ void e2b_manifest_release(struct e2b_manifest *m)
     memset(m, 0, sizeof(*m));
 }
 
+void e2b_image_layers_free(struct e2b_image_layer *layers, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        e2b_free_many(&layers[i].digest, &layers[i].diff_id, &layers[i].media_type,
+                      &layers[i].path);
+    free(layers);
+}
+
 int e2b_manifest_parse(const json_t *j, const char *what, bool size_required, struct e2b_manifest *ret,
                        struct e2b_error **err)
 {

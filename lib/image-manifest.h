@@ -53,6 +53,18 @@ int e2b_manifest_parse(const json_t *j, const char *what, bool size_required, st
                        struct e2b_error **err);
 void e2b_manifest_release(struct e2b_manifest *m);
 
+/* A layer of an image on this machine, as the registry puller and oci.c
+ * fill it: what the manifest says of it and where its blob is. */
+struct e2b_image_layer {
+    char *digest;     /* "sha256:<hex>" of the blob */
+    char *diff_id;    /* its rootfs.diff_ids entry (sha256 of the tar); NULL if unknown */
+    char *media_type; /* as the manifest says (NULL for docker-archive's plain tars) */
+    int64_t size;     /* blob size in bytes */
+    char *path;       /* the blob on this machine */
+};
+/* Free n layers' strings and the array. */
+void e2b_image_layers_free(struct e2b_image_layer *layers, size_t n);
+
 /* Pick the entry of an image index (its "manifests") for `platform` (a
  * checked one, see platform.h): attestations and other entries that are no
  * image are passed over, the entry's descriptor is checked. ret_index is its

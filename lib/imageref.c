@@ -1,5 +1,6 @@
 /* imageref.c - see imageref.h */
 #include "imageref.h"
+#include "envd-crypto.h"
 
 #include <ctype.h>
 
@@ -16,11 +17,7 @@ bool e2b_digest_valid(const char *d)
     if (!d || !e2b_str_has_prefix(d, "sha256:"))
         return false;
     d += 7;
-    size_t n = 0;
-    for (; d[n]; n++)
-        if (!isdigit((unsigned char)d[n]) && !(d[n] >= 'a' && d[n] <= 'f'))
-            return false;
-    return n == 64;
+    return e2b_hex_span(d) == 64 && !d[64];
 }
 
 /* One path component: [a-z0-9]+ joined by '.', '_', '__' or any run of '-'. */

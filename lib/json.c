@@ -116,3 +116,28 @@ bool e2b_json_bool(const json_t *obj, const char *key, bool def)
     json_t *v = json_object_get(obj, key);
     return json_is_boolean(v) ? json_is_true(v) : def;
 }
+
+json_t *e2b_json_strv(char *const *v)
+{
+    json_t *a = json_array();
+    for (; v && *v; v++)
+        json_array_append_new(a, json_string(*v));
+    return a;
+}
+
+char **e2b_json_to_strv(const json_t *a)
+{
+    if (!json_is_array(a))
+        return NULL;
+    char **v = xcalloc(json_array_size(a) + 1, sizeof(char *));
+    size_t i;
+    json_t *x;
+    json_array_foreach(a, i, x) {
+        if (!json_is_string(x)) {
+            e2b_strv_free(v);
+            return NULL;
+        }
+        v[i] = xstrdup(json_string_value(x));
+    }
+    return v;
+}

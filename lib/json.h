@@ -1,4 +1,5 @@
-/* json.h - helpers over jansson: file loading with positions, typed getters. */
+/* json.h - helpers over jansson: file loading with positions, typed getters,
+ * string vectors. */
 #ifndef E2B_JSON_H
 #define E2B_JSON_H
 
@@ -32,5 +33,11 @@ json_t *e2b_json_string_lossy(const char *s);
 const char *e2b_json_str(const json_t *obj, const char *key);     /* NULL if absent */
 long long e2b_json_int(const json_t *obj, const char *key, long long def);
 bool e2b_json_bool(const json_t *obj, const char *key, bool def);
+
+/* A string vector as a JSON array (NULL: an empty one), and back: NULL
+ * when a is not an array of strings, else a NULL-terminated vector to free
+ * with e2b_strv_free ([] gives an empty one, not NULL). */
+json_t *e2b_json_strv(char *const *v);
+char **e2b_json_to_strv(const json_t *a);
 
 #endif

@@ -2,6 +2,7 @@
 #include "layer.h"
 #include "dl-archive.h"
 #include "envd-crypto.h"
+#include "fsutil.h"
 #include "registry.h"
 #include "strbuf.h"
 
@@ -156,15 +157,6 @@ static la_ssize_t tar_read(struct archive *a, void *ud, const void **buf)
     return n;
 }
 
-static void sha_hex(struct e2b_sha256 *s, char out[72])
-{
-    uint8_t d[E2B_SHA256_LEN];
-    e2b_sha256_final(s, d);
-    strcpy(out, "sha256:");
-    for (size_t i = 0; i < sizeof(d); i++)
-        sprintf(out + 7 + 2 * i, "%02x", d[i]);
-}
-
 const char *e2b_layer_compression(const void *head, size_t len)
 {
     const uint8_t *b = head;
@@ -278,6 +270,28 @@ static int open_parent(struct apply *c, const char *entry, const char *rel, bool
     return TAKE_FD(dfd);
 }
 
+/* The directory dfd/name (not through a symlink) to read; NULL with errno. */
+static DIR *dir_at(int dfd, const char *name)
+{
+    int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (fd >= 0 && !d) {
+        int e = errno;
+        close(fd);
+        errno = e;
+    }
+    return d;
+}
+
+/* The next entry of d other than . and .., or NULL at the end. */
+static struct dirent *next_entry(DIR *d)
+{
+    struct dirent *de;
+    while ((de = readdir(d)) && (STREQ(de->d_name, ".") || STREQ(de->d_name, "..")))
+        ;
+    return de;
+}
+
 /* rm -rf of dfd/name, never following symlinks; 0 or -errno. */
 static int remove_at(int dfd, const char *name)
 {
@@ -285,22 +299,13 @@ static int remove_at(int dfd, const char *name)
         return 0;
     if (errno != EISDIR && errno != EPERM)
         return -errno;
-    int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0)
+    DIR *d = dir_at(dfd, name);
+    if (!d)
         return -errno;
-    DIR *d = fdopendir(fd);
-    if (!d) {
-        int e = errno;
-        close(fd);
-        return -e;
-    }
     struct dirent *de;
     int r = 0;
-    while (r == 0 && (de = readdir(d))) {
-        if (STREQ(de->d_name, ".") || STREQ(de->d_name, ".."))
-            continue;
+    while (r == 0 && (de = next_entry(d)))
         r = remove_at(dirfd(d), de->d_name);
-    }
     closedir(d);
     if (r < 0)
         return r;
@@ -310,20 +315,12 @@ static int remove_at(int dfd, const char *name)
 /* Empty the directory dfd (at `rel`) of what this layer did not write. */
 static int opaque_clear(struct apply *c, int dfd, const char *rel)
 {
-    int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
+    DIR *d = dir_at(dfd, ".");
+    if (!d)
         return -errno;
-    DIR *d = fdopendir(fd);
-    if (!d) {
-        int e = errno;
-        close(fd);
-        return -e;
-    }
     struct dirent *de;
     int r = 0;
-    while (r == 0 && (de = readdir(d))) {
-        if (STREQ(de->d_name, ".") || STREQ(de->d_name, ".."))
-            continue;
+    while (r == 0 && (de = next_entry(d))) {
         _cleanup_free_ char *child = *rel ? xasprintf("%s/%s", rel, de->d_name) : xstrdup(de->d_name);
         if (!pathset_has(&c->written, child)) {
             r = remove_at(dirfd(d), de->d_name);
@@ -482,23 +479,6 @@ static int apply_dir_times(struct apply *c, struct e2b_error **err)
 
 /* --- entries --- */
 
-static int write_all_at(int fd, const void *buf, size_t len, off_t off)
-{
-    const char *p = buf;
-    while (len) {
-        ssize_t n = pwrite(fd, p, len, off);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += n;
-        len -= (size_t)n;
-        off += n;
-    }
-    return 0;
-}
-
 static int write_file(struct apply *c, int pfd, const char *leaf, struct archive_entry *e,
                       const char *entry, struct e2b_error **err)
 {
@@ -515,7 +495,7 @@ static int write_file(struct apply *c, int pfd, const char *leaf, struct archive
         if (r < ARCHIVE_WARN)
             return e2b_error_set(err, E2B_ERR_INVALID, "layer %s: entry '%s': %s", c->name, entry,
                                  archive_error_string(c->inner));
-        if (size && write_all_at(fd, buf, size, (off_t)off) < 0)
+        if (size && e2b_pwrite_all(fd, buf, size, (off_t)off) < 0)
             return e2b_error_sys(err, errno, "layer %s: cannot write '%s'", c->name, entry);
     }
     if (archive_entry_size_is_set(e) && ftruncate(fd, (off_t)archive_entry_size(e)) < 0)
@@ -761,8 +741,8 @@ static int run_apply(struct apply *c, const char *blob, const char *root, struct
     if (n < 0)
         return archive_fail(c, c->outer, "cannot read", err);
 digests:
-    sha_hex(&c->blob_sha, c->res.digest);
-    sha_hex(&c->tar_sha, c->res.diff_id);
+    e2b_sha256_final_digest(&c->blob_sha, c->res.digest);
+    e2b_sha256_final_digest(&c->tar_sha, c->res.diff_id);
     if (c->o->expect_digest && !STREQ(c->o->expect_digest, c->res.digest))
         return e2b_error_set(err, E2B_ERR_INVALID, "layer %s: blob '%s' has digest %s, not %s", c->name,
                              blob, c->res.digest, c->o->expect_digest);

@@ -56,7 +56,4 @@ int e2b_local_envd_endpoint(const char *id, struct e2b_envd_endpoint *ret, struc
 /* A TCP connection to port on the sandbox's own loopback. */
 int e2b_local_port_connect(const char *id, int port, int *ret_fd, struct e2b_error **err);
 
-/* The static guest agent: $E2B_ENVD, next to the running binary, or installed. */
-char *e2b_local_find_envd(void);
-
 #endif

@@ -18,23 +18,7 @@
 
 /* --- small helpers --- */
 
-static void sha_hex(struct e2b_sha256 *s, char out[72])
-{
-    uint8_t d[E2B_SHA256_LEN];
-    e2b_sha256_final(s, d);
-    strcpy(out, "sha256:");
-    for (size_t i = 0; i < sizeof(d); i++)
-        sprintf(out + 7 + 2 * i, "%02x", d[i]);
-}
-
-static bool is_hex64(const char *s)
-{
-    size_t n = 0;
-    for (; s[n]; n++)
-        if (!((s[n] >= '0' && s[n] <= '9') || (s[n] >= 'a' && s[n] <= 'f')))
-            return false;
-    return n == 64;
-}
+static bool is_hex64(const char *s) { return e2b_hex_span(s) == 64 && !s[64]; }
 
 /* Read a whole (small) blob and check its digest and, if size >= 0, its size. */
 static int read_verified(const char *path, const char *digest, int64_t size, const char *label,
@@ -56,8 +40,8 @@ static int read_verified(const char *path, const char *digest, int64_t size, con
     struct e2b_sha256 s;
     e2b_sha256_init(&s);
     e2b_sha256_update(&s, data, len);
-    char got[72];
-    sha_hex(&s, got);
+    char got[E2B_SHA256_DIGEST_SIZE];
+    e2b_sha256_final_digest(&s, got);
     if (!STREQ(got, digest))
         return e2b_error_set(err, E2B_ERR_INVALID, "image '%s': blob %s is corrupt (its content has digest %s)",
                              label, digest, got);
@@ -77,19 +61,10 @@ static int strv_from_json(json_t *v, const char *field, char ***ret, struct e2b_
     *ret = NULL;
     if (!v || json_is_null(v))
         return 0;
-    if (!json_is_array(v))
-        return e2b_error_set(err, E2B_ERR_INVALID, "image config: \"%s\" is not an array of strings", field);
-    char **out = xcalloc(json_array_size(v) + 1, sizeof(char *));
-    size_t i;
-    json_t *x;
-    json_array_foreach(v, i, x) {
-        if (!json_is_string(x)) {
-            e2b_strv_free(out);
-            return e2b_error_set(err, E2B_ERR_INVALID, "image config: \"%s\" is not an array of strings", field);
-        }
-        out[i] = xstrdup(json_string_value(x));
-    }
-    *ret = out;
+    *ret = e2b_json_to_strv(v);
+    if (!*ret)
+        return e2b_error_set(err, E2B_ERR_INVALID,
+                             "image config: \"%s\" is not an array of strings", field);
     return 0;
 }
 
@@ -142,25 +117,13 @@ void e2b_image_config_release(struct e2b_image_config *c)
 {
     if (!c)
         return;
-    free(c->os);
-    free(c->architecture);
-    free(c->variant);
-    free(c->created);
-    e2b_strv_free(c->env);
-    e2b_strv_free(c->entrypoint);
-    e2b_strv_free(c->cmd);
-    free(c->working_dir);
-    free(c->user);
-    free(c->stop_signal);
-    e2b_strv_free(c->exposed_ports);
-    e2b_strv_free(c->volumes);
-    for (size_t i = 0; i < c->n_labels; i++) {
-        free(c->labels[i].key);
-        free(c->labels[i].value);
-    }
+    e2b_free_many(&c->os, &c->architecture, &c->variant, &c->created, &c->working_dir, &c->user,
+                  &c->stop_signal);
+    e2b_strv_free_many(&c->env, &c->entrypoint, &c->cmd, &c->exposed_ports, &c->volumes,
+                       &c->healthcheck.test, &c->diff_ids);
+    for (size_t i = 0; i < c->n_labels; i++)
+        e2b_free_many(&c->labels[i].key, &c->labels[i].value);
     free(c->labels);
-    e2b_strv_free(c->healthcheck.test);
-    e2b_strv_free(c->diff_ids);
     memset(c, 0, sizeof(*c));
 }
 
@@ -240,23 +203,15 @@ int e2b_image_config_parse(const char *json, size_t len, struct e2b_image_config
     return 0;
 }
 
-static json_t *strv_json(char **v)
-{
-    json_t *a = json_array();
-    for (; v && *v; v++)
-        json_array_append_new(a, json_string(*v));
-    return a;
-}
-
 json_t *e2b_image_config_to_json(const struct e2b_image_config *c)
 {
     json_t *j = json_object();
 #define SET_STR(k, v)                                                                              \
     if (v)                                                                                         \
     json_object_set_new(j, k, json_string(v))
-#define SET_STRV(k, v)                                                                             \
-    if (v)                                                                                         \
-    json_object_set_new(j, k, strv_json(v))
+#define SET_STRV(k, v) \
+    if (v)             \
+    json_object_set_new(j, k, e2b_json_strv(v))
     SET_STRV("env", c->env);
     SET_STRV("entrypoint", c->entrypoint);
     SET_STRV("cmd", c->cmd);
@@ -274,7 +229,7 @@ json_t *e2b_image_config_to_json(const struct e2b_image_config *c)
     if (c->has_healthcheck) {
         json_t *h = json_object();
         if (c->healthcheck.test)
-            json_object_set_new(h, "test", strv_json(c->healthcheck.test));
+            json_object_set_new(h, "test", e2b_json_strv(c->healthcheck.test));
         if (c->healthcheck.interval_ns)
             json_object_set_new(h, "intervalNs", json_integer(c->healthcheck.interval_ns));
         if (c->healthcheck.timeout_ns)
@@ -301,22 +256,11 @@ void e2b_image_release(struct e2b_image *img)
 {
     if (!img)
         return;
-    free(img->source);
-    free(img->transport);
-    free(img->index_digest);
-    free(img->manifest_digest);
-    free(img->manifest_media_type);
-    free(img->platform);
-    free(img->config_digest);
-    free(img->config_json);
+    e2b_free_many(&img->source, &img->transport, &img->index_digest, &img->manifest_digest,
+                  &img->manifest_media_type, &img->platform, &img->config_digest,
+                  &img->config_json);
     e2b_image_config_release(&img->config);
-    for (size_t i = 0; i < img->n_layers; i++) {
-        free(img->layers[i].digest);
-        free(img->layers[i].diff_id);
-        free(img->layers[i].media_type);
-        free(img->layers[i].path);
-    }
-    free(img->layers);
+    e2b_image_layers_free(img->layers, img->n_layers);
     memset(img, 0, sizeof(*img));
 }
 
@@ -611,16 +555,10 @@ static int entry_to_cache(struct archive *a, const char *shadir, const char *lab
                                  archive_error_string(a));
         }
         e2b_sha256_update(&s, buf, (size_t)n);
-        for (la_ssize_t off = 0; off < n;) {
-            ssize_t w = write(fd, buf + off, (size_t)(n - off));
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w < 0) {
-                int e = errno;
-                unlink(tmp);
-                return e2b_error_sys(err, e, "cannot write '%s'", tmp);
-            }
-            off += w;
+        int w = e2b_write_all(fd, buf, (size_t)n);
+        if (w < 0) {
+            unlink(tmp);
+            return e2b_error_sys(err, -w, "cannot write '%s'", tmp);
         }
         total += n;
     }
@@ -629,8 +567,8 @@ static int entry_to_cache(struct archive *a, const char *shadir, const char *lab
         unlink(tmp);
         return e2b_error_sys(err, e, "cannot write '%s'", tmp);
     }
-    char digest[72];
-    sha_hex(&s, digest);
+    char digest[E2B_SHA256_DIGEST_SIZE];
+    e2b_sha256_final_digest(&s, digest);
     _cleanup_free_ char *final = xasprintf("%s/%s", shadir, digest + 7);
     if (rename(tmp, final) < 0) {
         int e = errno;
@@ -933,6 +871,22 @@ bool e2b_image_source_is_local(const char *s)
     return false;
 }
 
+/* Hash every layer blob against its digest (what unpack does as it goes). */
+static int check_layers(const struct e2b_image *img, struct e2b_error **err)
+{
+    for (size_t i = 0; i < img->n_layers; i++) {
+        const struct e2b_image_layer *l = &img->layers[i];
+        _cleanup_free_ char *got = NULL;
+        if (e2b_blob_digest_file(l->path, &got, err) < 0)
+            return e2b_error_wrap(err, "image '%s': layer %s", img->source, l->digest);
+        if (!STREQ(got, l->digest))
+            return e2b_error_set(err, E2B_ERR_INVALID,
+                                 "image '%s': blob %s is corrupt (its content has digest %s)",
+                                 img->source, l->digest, got);
+    }
+    return 0;
+}
+
 int e2b_image_open_local(const char *source, const struct e2b_image_opts *opts, struct e2b_image *ret,
                          struct e2b_error **err)
 {
@@ -963,7 +917,7 @@ int e2b_image_open_local(const char *source, const struct e2b_image_opts *opts, 
     else
         r = open_docker_archive(path, ref, source, o, ret, err);
     if (r == 0 && o->verify_layers)
-        r = e2b_image_verify_layers(ret, err);
+        r = check_layers(ret, err);
     if (r < 0)
         e2b_image_release(ret);
     return r;
@@ -995,20 +949,6 @@ int e2b_image_from_pulled(const struct e2b_pulled_image *p, struct e2b_image *re
     if (load_config(ret, p->config_path, -1, label, err) < 0 || match_diff_ids(ret, label, err) < 0) {
         e2b_image_release(ret);
         return -1;
-    }
-    return 0;
-}
-
-int e2b_image_verify_layers(const struct e2b_image *img, struct e2b_error **err)
-{
-    for (size_t i = 0; i < img->n_layers; i++) {
-        const struct e2b_image_layer *l = &img->layers[i];
-        _cleanup_free_ char *got = NULL;
-        if (e2b_blob_digest_file(l->path, &got, err) < 0)
-            return e2b_error_wrap(err, "image '%s': layer %s", img->source, l->digest);
-        if (!STREQ(got, l->digest))
-            return e2b_error_set(err, E2B_ERR_INVALID, "image '%s': blob %s is corrupt (its content has digest %s)",
-                                 img->source, l->digest, got);
     }
     return 0;
 }

@@ -72,14 +72,6 @@ struct e2b_image_config {
     size_t n_diff_ids;
 };
 
-struct e2b_image_layer {
-    char *digest;         /* "sha256:<hex>" of the blob */
-    char *diff_id;        /* its rootfs.diff_ids entry (sha256 of the tar); NULL if unknown */
-    char *media_type;     /* as the manifest says (NULL for docker-archive's plain tars) */
-    int64_t size;         /* blob size in bytes */
-    char *path;           /* the blob on this machine */
-};
-
 struct e2b_image {
     char *source;              /* as given: "oci:/x:tag", "docker.io/library/debian:12" */
     char *transport;           /* "oci", "oci-archive", "docker-archive", "docker" (a registry) */
@@ -127,9 +119,6 @@ struct e2b_unpack_progress {
 int e2b_image_unpack(const struct e2b_image *img, const char *root,
                      void (*progress)(const struct e2b_unpack_progress *p, void *ud), void *ud,
                      struct e2b_error **err);
-
-/* Hash every layer blob against its digest (what unpack does as it goes). */
-int e2b_image_verify_layers(const struct e2b_image *img, struct e2b_error **err);
 
 /* Parse an image config blob. */
 int e2b_image_config_parse(const char *json, size_t len, struct e2b_image_config *ret,

@@ -24,7 +24,8 @@ json_t *e2b_table_add_row(struct e2b_table *t)
 
 json_t *e2b_table_rows(struct e2b_table *t) { return t->rows; }
 
-char *e2b_json_cell(const json_t *v)
+/* Text form of a JSON value for a table cell ("" for null, k=v,.. for objects). */
+static char *cell_text(const json_t *v)
 {
     if (!v || json_is_null(v))
         return xstrdup("");
@@ -35,7 +36,7 @@ char *e2b_json_cell(const json_t *v)
         const char *k;
         json_t *x;
         json_object_foreach((json_t *)v, k, x) {
-            _cleanup_free_ char *c = e2b_json_cell(x);
+            _cleanup_free_ char *c = cell_text(x);
             strbuf_addf(&sb, "%s%s=%s", sb.len ? "," : "", k, c);
         }
         return strbuf_detach(&sb, NULL);
@@ -45,7 +46,7 @@ char *e2b_json_cell(const json_t *v)
         size_t i;
         json_t *x;
         json_array_foreach((json_t *)v, i, x) {
-            _cleanup_free_ char *c = e2b_json_cell(x);
+            _cleanup_free_ char *c = cell_text(x);
             strbuf_addf(&sb, "%s%s", i ? "," : "", c);
         }
         return strbuf_detach(&sb, NULL);
@@ -72,7 +73,7 @@ void e2b_table_print(struct e2b_table *t, FILE *f, bool json)
     }
     for (size_t r = 0; r < nrows; r++)
         for (size_t c = 0; c < ncols; c++) {
-            char *s = e2b_json_cell(json_object_get(json_array_get(t->rows, r), t->cols[c].key));
+            char *s = cell_text(json_object_get(json_array_get(t->rows, r), t->cols[c].key));
             cells[(r + 1) * ncols + c] = s;
             if (strlen(s) > width[c])
                 width[c] = strlen(s);
@@ -116,7 +117,7 @@ void e2b_object_print(const json_t *obj, const struct e2b_column *cols, FILE *f,
         json_t *x = json_object_get(obj, c->key);
         if (!x || json_is_null(x)) /* text shows what is known; JSON shows all */
             continue;
-        _cleanup_free_ char *v = e2b_json_cell(x);
+        _cleanup_free_ char *v = cell_text(x);
         fprintf(f, "%s:%*s %s\n", c->header, (int)(w - strlen(c->header)), "", v);
     }
 }

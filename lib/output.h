@@ -32,7 +32,5 @@ void e2b_table_free(struct e2b_table *t);
 
 /* One object: "Header:  value" lines for cols, or the JSON object. */
 void e2b_object_print(const json_t *obj, const struct e2b_column *cols, FILE *f, bool json);
-/* Text form of a JSON value for a table cell ("" for null, k=v,.. for objects). */
-char *e2b_json_cell(const json_t *v);
 
 #endif

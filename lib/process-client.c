@@ -228,12 +228,11 @@ int e2b_process_start_background(const struct e2b_envd_endpoint *ep, const struc
     return run_opts(ep, o, true, NULL, ret_pid, err);
 }
 
-int e2b_process_attach(const struct e2b_envd_endpoint *ep, const char *user, unsigned pid,
-                       const char *tag, int *ret_exit, struct e2b_error **err)
+int e2b_process_attach(const struct e2b_envd_endpoint *ep, const char *user,
+                       struct e2b_process_sel sel, int *ret_exit, struct e2b_error **err)
 {
     struct run r;
     run_init(&r, ep, user);
-    struct e2b_process_sel sel = {.pid = pid, .tag = tag};
     int rc = stream_process(&r, NULL, &sel, !isatty(STDIN_FILENO), 0, err);
     rc = run_result(&r, rc, false, "process", err);
     *ret_exit = r.exit_code;

@@ -13,6 +13,7 @@
 #define E2B_PROCESS_CLIENT_H
 
 #include "json.h"
+#include "sandbox-client.h"
 #include "sandbox-endpoint.h"
 
 struct e2b_run_opts {
@@ -32,11 +33,11 @@ int e2b_process_run(const struct e2b_envd_endpoint *ep, const struct e2b_run_opt
 /* Start and return once it runs; it keeps running without us. */
 int e2b_process_start_background(const struct e2b_envd_endpoint *ep, const struct e2b_run_opts *o,
                                  unsigned *ret_pid, struct e2b_error **err);
-/* Re-attach to a running process (by pid, or by tag when tag is non-NULL):
+/* Re-attach to a running process (by pid, or by tag when sel.tag is set):
  * its output streams to our stdout and stderr, our stdin (if not a
  * terminal) to it. */
-int e2b_process_attach(const struct e2b_envd_endpoint *ep, const char *user, unsigned pid,
-                       const char *tag, int *ret_exit, struct e2b_error **err);
+int e2b_process_attach(const struct e2b_envd_endpoint *ep, const char *user,
+                       struct e2b_process_sel sel, int *ret_exit, struct e2b_error **err);
 
 struct e2b_terminal_opts {
     const char *const *argv;  /* NULL: the user's login shell (bash, else sh) */

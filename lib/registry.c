@@ -88,28 +88,6 @@ char *e2b_blob_cache_dir(void)
     return xasprintf("%s/cache/blobs", data);
 }
 
-#define HEX_LEN 65 /* 64 hex digits and the NUL */
-
-static void final_hex(struct e2b_sha256 *c, char hex[HEX_LEN])
-{
-    static const char digits[] = "0123456789abcdef";
-    uint8_t d[E2B_SHA256_LEN];
-    e2b_sha256_final(c, d);
-    for (size_t i = 0; i < sizeof(d); i++) {
-        hex[2 * i] = digits[d[i] >> 4];
-        hex[2 * i + 1] = digits[d[i] & 15];
-    }
-    hex[64] = '\0';
-}
-
-static void sha256_hex(const void *data, size_t len, char hex[HEX_LEN])
-{
-    struct e2b_sha256 c;
-    e2b_sha256_init(&c);
-    e2b_sha256_update(&c, data, len);
-    final_hex(&c, hex);
-}
-
 /* Hash what a file holds (its first len bytes) into c. */
 static int hash_fd(int fd, uint64_t len, struct e2b_sha256 *c)
 {
@@ -138,8 +116,8 @@ int e2b_blob_digest_file(const char *path, char **ret_digest, struct e2b_error *
     e2b_sha256_init(&c);
     if (hash_fd(fd, (uint64_t)st.st_size, &c) < 0)
         return e2b_error_sys(err, errno ? errno : EIO, "cannot read '%s'", path);
-    char hex[HEX_LEN];
-    final_hex(&c, hex);
+    char hex[E2B_SHA256_HEX_SIZE];
+    e2b_sha256_final_hex(&c, hex);
     *ret_digest = xasprintf("sha256:%s", hex);
     return 0;
 }
@@ -525,14 +503,14 @@ static int fetch_manifest(struct session *s, const char *target, bool top, char 
     _cleanup_strbuf_ struct strbuf body = STRBUF_INIT;
     _cleanup_free_ char *ctype = NULL;
     _cleanup_free_ char *cached = by_digest ? manifest_cache_path(s, target) : NULL;
-    char hex[HEX_LEN];
+    char hex[E2B_SHA256_HEX_SIZE];
     bool from_cache = false;
 
     if (cached && access(cached, F_OK) == 0) {
         char *data = NULL;
         size_t len = 0;
         if (e2b_read_file(cached, &data, &len, NULL) == 0) {
-            sha256_hex(data, len, hex);
+            e2b_sha256_hex(data, len, hex);
             if (STREQ(hex, target + 7)) {
                 strbuf_add(&body, data, len);
                 from_cache = true;
@@ -574,7 +552,7 @@ static int fetch_manifest(struct session *s, const char *target, bool top, char 
         const char *ct = e2b_http_resp_header(&resp, "Content-Type");
         if (ct)
             ctype = xstrndup(ct, strcspn(ct, "; "));
-        sha256_hex(body.buf, body.len, hex);
+        e2b_sha256_hex(body.buf, body.len, hex);
         const char *said = e2b_http_resp_header(&resp, "Docker-Content-Digest");
         bool bad = by_digest ? !STREQ(hex, target + 7)
                              : (said && e2b_str_has_prefix(said, "sha256:") &&
@@ -650,15 +628,10 @@ static int blob_data(const void *data, size_t len, void *ud)
         b->too_big = true;
         return -1;
     }
-    for (const char *p = data, *end = p + len; p < end;) {
-        ssize_t n = write(b->fd, p, (size_t)(end - p));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            b->write_errno = errno;
-            return -1;
-        }
-        p += n;
+    int w = e2b_write_all(b->fd, data, len);
+    if (w < 0) {
+        b->write_errno = -w;
+        return -1;
     }
     e2b_sha256_update(&b->hash, data, len);
     b->done += len;
@@ -792,8 +765,8 @@ static int fetch_blob(struct session *s, const char *digest, const char *media_t
                                  "(kept to resume)",
                                  digest, (unsigned long long)b.done, (unsigned long long)size);
     }
-    char hex[HEX_LEN];
-    final_hex(&b.hash, hex);
+    char hex[E2B_SHA256_HEX_SIZE];
+    e2b_sha256_final_hex(&b.hash, hex);
     if (!STREQ(hex, digest + 7)) {
         unlink(partial);
         return e2b_error_set(err, E2B_ERR_INVALID,
@@ -835,7 +808,7 @@ static int pull_manifest(struct session *s, struct e2b_pulled_image *img, struct
     img->layers = xcalloc(n ? n : 1, sizeof(*img->layers));
     for (size_t i = 0; i < n; i++) {
         const struct e2b_descriptor *d = &m.layers[i];
-        struct e2b_pulled_layer *l = &img->layers[i];
+        struct e2b_image_layer *l = &img->layers[i];
         img->n_layers = i + 1;
         l->digest = xstrdup(d->digest);
         l->media_type = xstrdup(d->media_type);
@@ -926,22 +899,9 @@ void e2b_pulled_image_release(struct e2b_pulled_image *img)
 {
     if (!img)
         return;
-    free(img->ref);
-    free(img->registry);
-    free(img->repo);
-    free(img->index_digest);
-    free(img->manifest_digest);
-    free(img->manifest_media_type);
-    free(img->manifest);
-    free(img->platform);
-    free(img->config_digest);
-    free(img->config_media_type);
-    free(img->config_path);
-    for (size_t i = 0; i < img->n_layers; i++) {
-        free(img->layers[i].digest);
-        free(img->layers[i].media_type);
-        free(img->layers[i].path);
-    }
-    free(img->layers);
+    e2b_free_many(&img->ref, &img->registry, &img->repo, &img->index_digest, &img->manifest_digest,
+                  &img->manifest_media_type, &img->manifest, &img->platform, &img->config_digest,
+                  &img->config_media_type, &img->config_path);
+    e2b_image_layers_free(img->layers, img->n_layers);
     memset(img, 0, sizeof(*img));
 }

@@ -24,6 +24,7 @@
 #define E2B_REGISTRY_H
 
 #include "error.h"
+#include "image-manifest.h"
 
 /* Progress of one blob (config or layer); called as bytes arrive, and
  * once with done == total (cached = true) for a blob already in the cache. */
@@ -47,13 +48,6 @@ struct e2b_registry_opts {
     long connect_timeout_ms;              /* 0: http.h's default */
 };
 
-struct e2b_pulled_layer {
-    char *digest;            /* "sha256:<hex>" (of the compressed blob) */
-    char *media_type;        /* as the manifest says: ...tar+gzip, ...tar, ...tar+zstd, docker rootfs.diff */
-    int64_t size;
-    char *path;              /* the verified blob in the cache */
-};
-
 struct e2b_pulled_image {
     char *ref;               /* the full reference: "docker.io/library/debian:12" */
     char *registry;          /* API host: "registry-1.docker.io", "127.0.0.1:5000" */
@@ -67,7 +61,7 @@ struct e2b_pulled_image {
     char *config_digest;
     char *config_media_type;
     char *config_path;       /* the verified config blob (image config JSON) in the cache */
-    struct e2b_pulled_layer *layers; /* base first */
+    struct e2b_image_layer *layers; /* base first; verified blobs in the cache, no diff_id */
     size_t n_layers;
     /* What this pull transferred: 0 blobs when everything was cached. */
     unsigned blobs_downloaded;

@@ -171,17 +171,6 @@ static int ns_resume(const struct e2b_runtime_sandbox *sb, struct e2b_error **er
     return e2b_cgroup_freeze(sb->id, false, err);
 }
 
-static int ns_snapshot(const struct e2b_runtime_sandbox *sb, const char *dir, struct e2b_error **err)
-{
-    return e2b_error_set(err, E2B_ERR_UNSUPPORTED, "snapshots are not supported by the ns runtime");
-}
-
-static int ns_restore(const struct e2b_runtime_sandbox *sb, const struct e2b_runtime_spec *spec,
-                      const char *dir, struct e2b_runtime_run *run, struct e2b_error **err)
-{
-    return e2b_error_set(err, E2B_ERR_UNSUPPORTED, "snapshots are not supported by the ns runtime");
-}
-
 /* init binds envd's socket in the state directory before it pivots. */
 static int ns_envd_channel(const struct e2b_runtime_sandbox *sb, char **ret, struct e2b_error **err)
 {
@@ -301,8 +290,7 @@ const struct e2b_runtime_ops e2b_runtime_ns = {
     .stop = ns_stop,
     .pause = ns_pause,
     .resume = ns_resume,
-    .snapshot = ns_snapshot,
-    .restore = ns_restore,
+    /* no snapshot or restore: nothing here saves a process tree (CRIU would) */
     .envd_channel = ns_envd_channel,
     .port_connect = ns_port_connect,
     .stats = ns_stats,

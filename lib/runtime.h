@@ -91,7 +91,8 @@ struct e2b_runtime_ops {
     int (*pause)(const struct e2b_runtime_sandbox *sb, struct e2b_error **err);
     int (*resume)(const struct e2b_runtime_sandbox *sb, struct e2b_error **err);
     /* Save a paused sandbox's processes and memory into dir, and start one
-     * from such a save (as start does). */
+     * from such a save (as start does). NULL where the runtime cannot: the
+     * caller says so (E2B_ERR_UNSUPPORTED). */
     int (*snapshot)(const struct e2b_runtime_sandbox *sb, const char *dir, struct e2b_error **err);
     int (*restore)(const struct e2b_runtime_sandbox *sb, const struct e2b_runtime_spec *spec,
                    const char *dir, struct e2b_runtime_run *ret, struct e2b_error **err);
@@ -110,8 +111,6 @@ extern const struct e2b_runtime_ops e2b_runtime_ns;
 
 /* What new sandboxes run on. */
 const struct e2b_runtime_ops *e2b_runtime_default(void);
-/* By name; NULL if this e2b has no such runtime. */
-const struct e2b_runtime_ops *e2b_runtime_find(const char *name);
 /* The runtime a sandbox's state names ("ns" for state written before
  * sandboxes recorded theirs); NULL with an error if unknown. */
 const struct e2b_runtime_ops *e2b_runtime_of(const json_t *state, struct e2b_error **err);

@@ -246,8 +246,12 @@ static int stream_data(const void *data, size_t len, void *ud)
     return e2b_connect_decoder_feed(ud, data, len) < 0 ? -1 : 0;
 }
 
-int e2b_envd_stream(const struct e2b_envd_client *c, const char *procedure, const json_t *req,
-                    long timeout_ms, e2b_connect_msg_fn *fn, void *ud, struct e2b_error **err)
+/* One server stream: req goes as one envelope, each reply message goes to
+ * fn as it arrives. timeout_ms (0: none) is sent as Connect-Timeout-Ms,
+ * which envd also takes as the lifetime of a process it starts. Returns 0
+ * after a clean end frame or when fn stopped the stream, else -1. */
+static int envd_stream(const struct e2b_envd_client *c, const char *procedure, const json_t *req,
+                       long timeout_ms, e2b_connect_msg_fn *fn, void *ud, struct e2b_error **err)
 {
     _cleanup_strv_ char **h = request_headers(c, "application/connect+json", timeout_ms, true);
     _cleanup_strbuf_ struct strbuf frame = STRBUF_INIT;
@@ -355,9 +359,7 @@ json_t *e2b_process_start_request(const char *const *argv, const json_t *envs, c
                                   const char *tag, bool stdin_open, unsigned pty_cols,
                                   unsigned pty_rows)
 {
-    json_t *args = json_array();
-    for (const char *const *a = argv + 1; *a; a++)
-        json_array_append_new(args, json_string(*a));
+    json_t *args = e2b_json_strv((char *const *)argv + 1);
     json_t *proc = json_pack("{s:s, s:o}", "cmd", argv[0], "args", args);
     json_object_set_new(proc, "envs", envs ? json_deep_copy(envs) : json_object());
     if (cwd)
@@ -374,14 +376,15 @@ json_t *e2b_process_start_request(const char *const *argv, const json_t *envs, c
 int e2b_envd_process_start(const struct e2b_envd_client *c, const json_t *start_req, long timeout_ms,
                            const struct e2b_process_events *ev, struct e2b_error **err)
 {
-    return e2b_envd_stream(c, "process.Process/Start", start_req, timeout_ms, process_msg, (void *)ev, err);
+    return envd_stream(c, "process.Process/Start", start_req, timeout_ms, process_msg, (void *)ev,
+                       err);
 }
 
 int e2b_envd_process_connect(const struct e2b_envd_client *c, struct e2b_process_sel sel,
                              const struct e2b_process_events *ev, struct e2b_error **err)
 {
     _cleanup_json_ json_t *req = json_pack("{s:o}", "process", selector(sel));
-    return e2b_envd_stream(c, "process.Process/Connect", req, 0, process_msg, (void *)ev, err);
+    return envd_stream(c, "process.Process/Connect", req, 0, process_msg, (void *)ev, err);
 }
 
 int e2b_envd_process_send_input(const struct e2b_envd_client *c, struct e2b_process_sel sel, bool pty,
@@ -445,7 +448,7 @@ int e2b_envd_fs_watch(const struct e2b_envd_client *c, const char *path, bool re
     struct watch_ctx w = {.on_started = on_started, .fn = fn, .ud = ud};
     _cleanup_json_ json_t *req = json_pack("{s:s, s:b, s:b}", "path", path, "recursive", recursive,
                                            "includeEntry", true);
-    return e2b_envd_stream(c, "filesystem.Filesystem/WatchDir", req, timeout_ms, watch_msg, &w, err);
+    return envd_stream(c, "filesystem.Filesystem/WatchDir", req, timeout_ms, watch_msg, &w, err);
 }
 
 const char *e2b_envd_short_type(const char *e)

@@ -39,7 +39,7 @@
 
 /* Called with each message frame (not the end frame), already parsed;
  * the callback borrows msg. Return <0 to stop reading (the call then ends
- * with no error of its own; see e2b_envd_stream). */
+ * with no error of its own). */
 typedef int e2b_connect_msg_fn(json_t *msg, void *ud);
 
 struct e2b_connect_decoder {
@@ -82,13 +82,6 @@ struct e2b_envd_client {
  * message ("envd: not_found: /x: no such file or directory"). */
 int e2b_envd_unary(const struct e2b_envd_client *c, const char *procedure, const json_t *req,
                    json_t **ret, struct e2b_error **err);
-
-/* One server stream: req goes as one envelope, each reply message goes to
- * fn as it arrives. timeout_ms (0: none) is sent as Connect-Timeout-Ms,
- * which envd also takes as the lifetime of a process it starts. Returns 0
- * after a clean end frame or when fn stopped the stream, else -1. */
-int e2b_envd_stream(const struct e2b_envd_client *c, const char *procedure, const json_t *req,
-                    long timeout_ms, e2b_connect_msg_fn *fn, void *ud, struct e2b_error **err);
 
 /* ---- process.Process ---------------------------------------------------- */
 

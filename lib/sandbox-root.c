@@ -457,7 +457,7 @@ static int init_body_fd(const char *body)
         return -1;
     int fd = memfd_create("envd-init", MFD_CLOEXEC);
     size_t len = strlen(body);
-    if (fd < 0 || write(fd, body, len) != (ssize_t)len || lseek(fd, 0, SEEK_SET) != 0)
+    if (fd < 0 || e2b_write_all(fd, body, len) < 0 || lseek(fd, 0, SEEK_SET) != 0)
         die("cannot hand envd its settings");
     return fd;
 }

@@ -59,7 +59,8 @@ int e2b_sandbox_state_write(const char *dir, json_t *state, struct e2b_error **e
     _cleanup_free_ char *text = e2b_json_dump(state, JSON_INDENT(2));
     _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
     size_t n = strlen(text);
-    if (fd < 0 || write(fd, text, n) != (ssize_t)n || write(fd, "\n", 1) != 1 || rename(tmp, p) < 0) {
+    if (fd < 0 || e2b_write_all(fd, text, n) < 0 || e2b_write_all(fd, "\n", 1) < 0 ||
+        rename(tmp, p) < 0) {
         int e = errno;
         unlink(tmp);
         return e2b_error_sys(err, e, "cannot write %s", p);

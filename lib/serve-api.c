@@ -304,7 +304,7 @@ static void api_create(struct call *c)
     _cleanup_error_ struct e2b_error *err = NULL;
     json_t *sbx = NULL;
     int r = c->o->spawner ? e2b_serve_spawner_create(c->o->spawner, &spec, &sbx, &err)
-                          : c->o->backend->ops->create(c->o->backend, &spec, &sbx, &err);
+                          : c->o->backend->ops->sandboxes.create(c->o->backend, &spec, &sbx, &err);
     if (r < 0)
         return fail(c->out, err);
     c->out->status = 201;
@@ -378,7 +378,7 @@ static void api_list(struct call *c)
     _cleanup_error_ struct e2b_error *err = NULL;
     _cleanup_json_ json_t *all = NULL;
     char *next = NULL;
-    if (b->ops->list(b, &f, &all, &next, &err) < 0)
+    if (b->ops->sandboxes.list(b, &f, &all, &next, &err) < 0)
         return fail(c->out, err);
     free(next);
     /* filter by start, order, then page here: one meaning for every backend */
@@ -403,7 +403,7 @@ static void api_list(struct call *c)
     if (c->v2) { /* E2B's X-Total-Running: all running sandboxes, whatever the filter */
         struct e2b_sandbox_filter run = {.states = "running"};
         _cleanup_json_ json_t *running = NULL;
-        if (b->ops->list(b, &run, &running, &next, NULL) == 0) {
+        if (b->ops->sandboxes.list(b, &run, &running, &next, NULL) == 0) {
             free(next);
             char *h = xasprintf("%sX-Total-Running: %zu\r\n", c->out->headers ? c->out->headers : "",
                                 json_array_size(running));
@@ -425,7 +425,7 @@ static void *metric_main(void *ud)
 {
     struct metric_job *j = ud;
     json_t *list = NULL;
-    if (j->b->ops->metrics(j->b, j->id, &list, NULL) == 0 && json_array_size(list))
+    if (j->b->ops->sandboxes.metrics(j->b, j->id, &list, NULL) == 0 && json_array_size(list))
         j->metric = json_incref(json_array_get(list, json_array_size(list) - 1));
     json_decref(list);
     return NULL;
@@ -503,7 +503,7 @@ static void api_logs(struct call *c, const char *id)
     bool backward = dir && STREQ(dir, "backward");
     _cleanup_error_ struct e2b_error *err = NULL;
     _cleanup_json_ json_t *entries = NULL;
-    if (c->o->backend->ops->logs(c->o->backend, id, &entries, &err) < 0)
+    if (c->o->backend->ops->sandboxes.logs(c->o->backend, id, &entries, &err) < 0)
         return fail(c->out, err);
     json_t *kept = json_array(), *lines = json_array();
     size_t n = json_array_size(entries);
@@ -539,7 +539,7 @@ static void api_metrics(struct call *c, const char *id)
         return;
     _cleanup_error_ struct e2b_error *err = NULL;
     _cleanup_json_ json_t *m = NULL;
-    if (c->o->backend->ops->metrics(c->o->backend, id, &m, &err) < 0)
+    if (c->o->backend->ops->sandboxes.metrics(c->o->backend, id, &m, &err) < 0)
         return fail(c->out, err);
     json_t *kept = json_array();
     size_t i;
@@ -559,7 +559,8 @@ static void api_metrics(struct call *c, const char *id)
 static void fail_verb(struct call *c, const char *id, const char *verb, const struct e2b_error *e)
 {
     _cleanup_json_ json_t *s = NULL;
-    if (e->code == E2B_ERR_NOT_FOUND && c->o->backend->ops->get(c->o->backend, id, &s, NULL) == 0)
+    if (e->code == E2B_ERR_NOT_FOUND &&
+        c->o->backend->ops->sandboxes.get(c->o->backend, id, &s, NULL) == 0)
         return reply_error(c->out, 500, "cannot %s sandbox '%s': %s", verb, id, e->msg);
     fail(c->out, e);
 }
@@ -568,7 +569,7 @@ static bool sandbox_state(struct call *c, const char *id, char **ret_state)
 {
     _cleanup_error_ struct e2b_error *err = NULL;
     _cleanup_json_ json_t *s = NULL;
-    if (c->o->backend->ops->get(c->o->backend, id, &s, &err) < 0) {
+    if (c->o->backend->ops->sandboxes.get(c->o->backend, id, &s, &err) < 0) {
         fail(c->out, err);
         return false;
     }
@@ -588,12 +589,12 @@ static void api_sandbox(struct call *c, const char *id, const char *verb)
     if (!*verb) {
         if (get) {
             json_t *s = NULL;
-            if (b->ops->get(b, id, &s, &err) < 0)
+            if (b->ops->sandboxes.get(b, id, &s, &err) < 0)
                 return fail(out, err);
             json_object_set_new(s, "network", json_pack("{s:b}", "allowPublicTraffic", 1));
             out->status = 200, out->body = with_domain(c->o, s);
         } else if (STREQ(m, "DELETE")) {
-            if (b->ops->kill(b, id, &err) < 0)
+            if (b->ops->sandboxes.kill(b, id, &err) < 0)
                 return fail(out, err);
             out->status = 204;
         } else {
@@ -620,7 +621,7 @@ static void api_sandbox(struct call *c, const char *id, const char *verb)
             return reply_error(out, 400, "timeout is required");
         if (!int_field(c, body, "timeout", 0, 1, MAX_TIMEOUT_S, &t))
             return;
-        if (b->ops->set_timeout(b, id, (int)t, &err) < 0)
+        if (b->ops->sandboxes.set_timeout(b, id, (int)t, &err) < 0)
             return fail_verb(c, id, "set the timeout of", err);
         out->status = 204;
     } else if (STREQ(verb, "refreshes")) { /* only ever extends */
@@ -632,12 +633,13 @@ static void api_sandbox(struct call *c, const char *id, const char *verb)
             return reply_error(out, 404, "sandbox '%s' is not running (it is %s)", id, state);
         bool resumed = false;
         json_t *s = NULL;
-        if (b->ops->connect(b, id, (int)(t < MIN_REFRESH_S ? MIN_REFRESH_S : t), &s, &resumed, &err) < 0)
+        if (b->ops->sandboxes.connect(b, id, (int)(t < MIN_REFRESH_S ? MIN_REFRESH_S : t), &s,
+                                      &resumed, &err) < 0)
             return fail_verb(c, id, "refresh", err);
         json_decref(s);
         out->status = 204;
     } else if (STREQ(verb, "pause")) {
-        if (b->ops->pause(b, id, &err) < 0)
+        if (b->ops->sandboxes.pause(b, id, &err) < 0)
             return fail_verb(c, id, "pause", err);
         out->status = 204;
     } else if (STREQ(verb, "resume") || STREQ(verb, "connect")) {
@@ -653,7 +655,7 @@ static void api_sandbox(struct call *c, const char *id, const char *verb)
         }
         bool resumed = false;
         json_t *s = NULL;
-        if (b->ops->connect(b, id, (int)t, &s, &resumed, &err) < 0)
+        if (b->ops->sandboxes.connect(b, id, (int)t, &s, &resumed, &err) < 0)
             return fail_verb(c, id, verb, err);
         out->status = resume || resumed ? 201 : 200;
         out->body = with_domain(c->o, s);
@@ -706,7 +708,7 @@ static void api_templates(struct call *c, const char *rest)
     if (!*rest) {
         if (!STREQ(m, "GET"))
             return not_allowed(c, "GET");
-        if (b->ops->template_list(b, &t, &err) < 0)
+        if (b->ops->templates.list(b, &t, &err) < 0)
             return fail(out, err);
         json_t *pg = NULL;
         bool ok = page(c, t, c->v2 ? PAGE_DEFAULT : 0, &pg);
@@ -721,7 +723,7 @@ static void api_templates(struct call *c, const char *rest)
             return reply_error(out, 404, "no route %s %s", m, c->r->path);
         if (!STREQ(m, "GET"))
             return not_allowed(c, "GET");
-        if (b->ops->template_get(b, alias, &t, &err) < 0 && err->code != E2B_ERR_NOT_FOUND)
+        if (b->ops->templates.get(b, alias, &t, &err) < 0 && err->code != E2B_ERR_NOT_FOUND)
             return fail(out, err);
         if (!t || !names_alias(t, alias)) { /* an ID is not an alias */
             json_decref(t);
@@ -736,11 +738,11 @@ static void api_templates(struct call *c, const char *rest)
     if (strchr(rest, '/'))
         return reply_error(out, 404, "no route %s %s", m, c->r->path);
     if (STREQ(m, "GET")) {
-        if (b->ops->template_get(b, rest, &t, &err) < 0)
+        if (b->ops->templates.get(b, rest, &t, &err) < 0)
             return fail(out, err);
         out->status = 200, out->body = with_builds(t);
     } else if (STREQ(m, "DELETE")) {
-        if (b->ops->template_delete(b, rest, &err) < 0)
+        if (b->ops->templates.delete(b, rest, &err) < 0)
             return fail(out, err);
         out->status = 204;
     } else {

@@ -1,5 +1,6 @@
 /* serve-conn.c - see serve-conn.h */
 #include "serve-conn.h"
+#include "fsutil.h"
 
 #include <poll.h>
 #include <stdarg.h>
@@ -39,21 +40,6 @@ int e2b_serve_conn_fill(struct e2b_serve_conn *c, int64_t deadline_ms)
         strbuf_add(&c->in, tmp, (size_t)n);
         return 1;
     }
-}
-
-bool e2b_serve_write_all(int fd, const void *data, size_t len)
-{
-    const char *p = data;
-    while (len) {
-        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return false;
-        p += n;
-        len -= (size_t)n;
-    }
-    return true;
 }
 
 static const char *reason(int status)
@@ -99,7 +85,7 @@ bool e2b_serve_respond(int fd, int status, const json_t *body, const char *extra
     /* one write: head and body in one segment */
     if (len)
         strbuf_add(&h, data, len);
-    bool ok = e2b_serve_write_all(fd, h.buf, h.len);
+    bool ok = e2b_send_all(fd, h.buf, h.len) == 0;
     strbuf_release(&h);
     return ok;
 }

@@ -17,7 +17,6 @@ struct e2b_serve_conn {
  * (e2b_now_ms() clock; 0: no deadline). 1: bytes came; 0: the peer closed;
  * -1: error or deadline passed. */
 int e2b_serve_conn_fill(struct e2b_serve_conn *c, int64_t deadline_ms);
-bool e2b_serve_write_all(int fd, const void *data, size_t len);
 
 /* Send a whole answer. body: JSON or NULL (no body; 1xx, 204 and 304 get no
  * Content-Length). extra_headers: "Name: value\r\n" lines or NULL. */

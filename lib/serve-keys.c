@@ -18,11 +18,8 @@ char *e2b_serve_keys_path(void)
 
 static char *hash_hex(const char *key)
 {
-    uint8_t d[E2B_SHA256_LEN];
-    e2b_sha256(key, strlen(key), d);
-    char *hex = xmalloc(2 * E2B_SHA256_LEN + 1);
-    for (size_t i = 0; i < E2B_SHA256_LEN; i++)
-        sprintf(hex + 2 * i, "%02x", d[i]);
+    char *hex = xmalloc(E2B_SHA256_HEX_SIZE);
+    e2b_sha256_hex(key, strlen(key), hex);
     return hex;
 }
 
@@ -82,9 +79,8 @@ int e2b_serve_key_create(const char *path, const char *name, char **ret_key, jso
     uint8_t raw[16];
     if (getrandom(raw, sizeof(raw), 0) != sizeof(raw))
         return e2b_error_sys(err, errno, "cannot make a key");
-    char hex[33];
-    for (size_t i = 0; i < sizeof(raw); i++)
-        sprintf(hex + 2 * i, "%02x", raw[i]);
+    char hex[2 * sizeof(raw) + 1];
+    e2b_hex(raw, sizeof(raw), hex);
     _cleanup_free_ char *key = xasprintf("e2b_%s", hex);
     _cleanup_free_ char *hash = hash_hex(key);
     _cleanup_free_ char *id = e2b_random_id();

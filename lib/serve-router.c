@@ -1,5 +1,6 @@
 /* serve-router.c - see serve-router.h */
 #include "serve-router.h"
+#include "fsutil.h"
 
 #include <ctype.h>
 #include <netdb.h>
@@ -133,11 +134,11 @@ static int open_upstream(struct e2b_serve_conn *c, const char *id, int port)
     struct e2b_backend *b = c->o->backend;
     if (port != ENVD_PORT) {
         int fd = -1;
-        if (!b->ops->port_connect) {
+        if (!b->ops->edge.port_connect) {
             guest_error(c, 502, "this server reaches no port of its sandboxes but envd's", id, port);
             return -1;
         }
-        if (b->ops->port_connect(b, id, port, &fd, &err) == 0)
+        if (b->ops->edge.port_connect(b, id, port, &fd, &err) == 0)
             return fd;
         if (err->code == E2B_ERR_NOT_FOUND)
             guest_error(c, 502, "The sandbox was not found", id, 0);
@@ -153,7 +154,7 @@ static int open_upstream(struct e2b_serve_conn *c, const char *id, int port)
     }
     /* A frozen envd would take the connection and never answer. */
     _cleanup_json_ json_t *s = NULL;
-    if (b->ops->get(b, id, &s, &err) < 0) {
+    if (b->ops->sandboxes.get(b, id, &s, &err) < 0) {
         guest_error(c, 502, err->code == E2B_ERR_NOT_FOUND ? "The sandbox was not found" : err->msg, id, 0);
         return -1;
     }
@@ -163,7 +164,7 @@ static int open_upstream(struct e2b_serve_conn *c, const char *id, int port)
         return -1;
     }
     struct e2b_envd_endpoint ep = {0};
-    if (b->ops->envd_endpoint(b, id, &ep, &err) < 0) {
+    if (b->ops->edge.envd_endpoint(b, id, &ep, &err) < 0) {
         guest_error(c, 502, err->code == E2B_ERR_NOT_FOUND ? "The sandbox was not found" : err->msg, id, 0);
         return -1;
     }
@@ -203,7 +204,7 @@ static bool relay_request(struct relay *x)
     int r = e2b_http1_body_feed(&x->reqb, c->in.buf, c->in.len, &used, NULL);
     if (r < 0)
         return false;
-    if (used && !e2b_serve_write_all(x->up, c->in.buf, used))
+    if (used && e2b_send_all(x->up, c->in.buf, used) < 0)
         return false;
     strbuf_consume(&c->in, used);
     x->req_done = r == 1;
@@ -233,7 +234,7 @@ static bool relay_answer(struct relay *x)
     struct e2b_serve_conn *c = x->c;
     while (x->ubuf.len && !x->done) {
         if (x->raw) {
-            bool ok = e2b_serve_write_all(c->fd, x->ubuf.buf, x->ubuf.len);
+            bool ok = e2b_send_all(c->fd, x->ubuf.buf, x->ubuf.len) == 0;
             strbuf_reset(&x->ubuf);
             return ok;
         }
@@ -242,7 +243,7 @@ static bool relay_answer(struct relay *x)
             int r = e2b_http1_body_feed(&x->respb, x->ubuf.buf, x->ubuf.len, &used, NULL);
             if (r < 0)
                 return false; /* a malformed body: cut it */
-            if (used && !e2b_serve_write_all(c->fd, x->ubuf.buf, used))
+            if (used && e2b_send_all(c->fd, x->ubuf.buf, used) < 0)
                 return false;
             /* a body not done takes all it is given; after it, nothing is passed on */
             strbuf_reset(&x->ubuf);
@@ -264,20 +265,20 @@ static bool relay_answer(struct relay *x)
                 return false;
             }
             /* as sent: its Connection/Upgrade headers are the upgrade */
-            bool ok = e2b_serve_write_all(c->fd, x->ubuf.buf, (size_t)n);
+            bool ok = e2b_send_all(c->fd, x->ubuf.buf, (size_t)n) == 0;
             strbuf_consume(&x->ubuf, (size_t)n);
             e2b_http1_head_release(&h);
             x->raw = x->answered = true;
             /* what the client sent after its request is the new protocol's */
             if (ok && c->in.len)
-                ok = e2b_serve_write_all(x->up, c->in.buf, c->in.len);
+                ok = e2b_send_all(x->up, c->in.buf, c->in.len) == 0;
             strbuf_reset(&c->in);
             if (!ok)
                 return false;
             continue;
         }
         if (h.status < 200) { /* 100 Continue and the like: passed on, then the real answer */
-            bool ok = e2b_serve_write_all(c->fd, x->ubuf.buf, (size_t)n);
+            bool ok = e2b_send_all(c->fd, x->ubuf.buf, (size_t)n) == 0;
             strbuf_consume(&x->ubuf, (size_t)n);
             e2b_http1_head_release(&h);
             if (!ok)
@@ -292,7 +293,7 @@ static bool relay_answer(struct relay *x)
         struct strbuf head = STRBUF_INIT;
         answer_head(&h, &x->respb, &head);
         e2b_http1_head_release(&h);
-        bool ok = e2b_serve_write_all(c->fd, head.buf, head.len);
+        bool ok = e2b_send_all(c->fd, head.buf, head.len) == 0;
         strbuf_release(&head);
         strbuf_consume(&x->ubuf, (size_t)n);
         if (!ok)
@@ -343,7 +344,7 @@ void e2b_serve_proxy(struct e2b_serve_conn *c, const struct e2b_http1_head *r, c
         return;
     struct strbuf head = STRBUF_INIT;
     request_head(&x, &head);
-    bool ok = e2b_serve_write_all(x.up, head.buf, head.len) && relay_request(&x);
+    bool ok = e2b_send_all(x.up, head.buf, head.len) == 0 && relay_request(&x);
     strbuf_release(&head);
     char *tmp = xmalloc(RELAY_BUF);
     while (ok && !x.done) {
@@ -399,7 +400,7 @@ void e2b_serve_proxy(struct e2b_serve_conn *c, const struct e2b_http1_head *r, c
                 continue;
             }
             if (x.raw) {
-                ok = e2b_serve_write_all(x.up, tmp, (size_t)n);
+                ok = e2b_send_all(x.up, tmp, (size_t)n) == 0;
             } else {
                 strbuf_add(&c->in, tmp, (size_t)n);
                 ok = relay_request(&x);

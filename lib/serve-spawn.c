@@ -7,6 +7,7 @@
  * exits; the server reads until EOF.
  */
 #include "serve-spawn.h"
+#include "fsutil.h"
 #include "strbuf.h"
 
 #include <poll.h>
@@ -19,19 +20,6 @@ struct e2b_serve_spawner {
     int ctl;   /* control socket to the helper */
     pid_t pid; /* the helper */
 };
-
-static bool write_all(int fd, const char *p, size_t n)
-{
-    while (n) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return false;
-        p += w, n -= (size_t)w;
-    }
-    return true;
-}
 
 static bool read_all(int fd, struct strbuf *out)
 {
@@ -88,13 +76,13 @@ static _noreturn_ void worker(struct e2b_backend *b, int fd)
             .cpu_count = (int)e2b_json_int(req, "cpu", 0), .memory_mb = (int)e2b_json_int(req, "memory", 0),
             .disk_mb = (int)e2b_json_int(req, "disk", 0), .pids_max = (int)e2b_json_int(req, "pids", 0),
         };
-        if (b->ops->create(b, &spec, &sbx, &err) == 0)
+        if (b->ops->sandboxes.create(b, &spec, &sbx, &err) == 0)
             reply = json_pack("{s:o}", "sandbox", sbx);
         else
             reply = json_pack("{s:{s:i, s:s}}", "error", "code", err->code, "message", err->msg);
     }
     _cleanup_free_ char *out = e2b_json_dump(reply, 0);
-    write_all(fd, out, strlen(out));
+    e2b_send_all(fd, out, strlen(out));
     _exit(0);
 }
 
@@ -185,7 +173,8 @@ int e2b_serve_spawner_create(struct e2b_serve_spawner *s, const struct e2b_sandb
     _cleanup_json_ json_t *req = spec_json(spec);
     _cleanup_free_ char *data = e2b_json_dump(req, 0);
     struct strbuf out = STRBUF_INIT;
-    bool ok = write_all(fd, data, strlen(data)) && shutdown(fd, SHUT_WR) == 0 && read_all(fd, &out);
+    bool ok = e2b_send_all(fd, data, strlen(data)) == 0 && shutdown(fd, SHUT_WR) == 0 &&
+              read_all(fd, &out);
     json_t *reply = ok && out.len ? json_loadb(out.buf, out.len, 0, NULL) : NULL;
     strbuf_release(&out);
     if (!reply)

@@ -176,7 +176,9 @@ static bool dir_empty(const char *path)
     return true;
 }
 
-void e2b_store_gc(struct e2b_store *store)
+/* Remove every build that is neither current nor in use by a sandbox, and
+ * deleted templates once no sandbox uses them. Never waits for a sandbox. */
+static void collect_garbage(struct e2b_store *store)
 {
     char **victims = NULL;
     int lk = store_lock(store);
@@ -314,7 +316,7 @@ int e2b_store_find(struct e2b_store *store, const char *id_or_alias, json_t **re
 
 int e2b_store_list(struct e2b_store *store, json_t **ret_list, struct e2b_error **err)
 {
-    e2b_store_gc(store);
+    collect_garbage(store);
     json_t *list = json_array();
     _cleanup_closedir_ DIR *d = opendir(store->root);
     if (!d) {
@@ -365,7 +367,7 @@ int e2b_store_delete(struct e2b_store *store, const char *id_or_alias, struct e2
     store_unlock(lk);
     if (r < 0)
         return e2b_error_sys(err, e, "cannot delete template '%s'", id_or_alias);
-    e2b_store_gc(store);
+    collect_garbage(store);
     return 0;
 }
 
@@ -426,7 +428,7 @@ int e2b_store_commit(struct e2b_store_txn *txn, json_t *meta, struct e2b_error *
     txn->dir = NULL;
     /* The old build may be the lower tree of running sandboxes: the
      * collector leaves it until they end. */
-    e2b_store_gc(store);
+    collect_garbage(store);
     return 0;
 }
 
@@ -458,7 +460,7 @@ void e2b_store_clean_stale(struct e2b_store *store)
         _cleanup_free_ char *p = e2b_path_join(staging, de->d_name);
         e2b_rm_rf(p, NULL);
     }
-    e2b_store_gc(store);
+    collect_garbage(store);
 }
 
 json_t *e2b_template_meta_new(const struct e2b_template_info *t)
@@ -469,9 +471,7 @@ json_t *e2b_template_meta_new(const struct e2b_template_info *t)
                              "memoryMB", (int)(t->memory_mb ?: 512), "diskSizeMB", (int)t->disk_mb, "public", 0,
                              "aliases", t->name, "names", t->name, "createdAt", now, "updatedAt", now,
                              "envdVersion", E2B_VERSION, "buildStatus", "ready");
-    json_t *tags = json_array();
-    for (const char *const *tag = t->tags; tag && *tag; tag++)
-        json_array_append_new(tags, json_string(*tag));
+    json_t *tags = e2b_json_strv((char *const *)t->tags);
     if (!json_array_size(tags))
         json_array_append_new(tags, json_string("default"));
     json_object_set_new(meta, "tags", tags);

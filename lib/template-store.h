@@ -60,11 +60,8 @@ int e2b_store_commit(struct e2b_store_txn *txn, json_t *meta, struct e2b_error *
 void e2b_store_abort(struct e2b_store_txn *txn);
 
 /* Remove staging directories of builds whose process is gone, then
- * collect garbage (e2b_store_gc). */
+ * collect garbage (what no current build or sandbox uses). */
 void e2b_store_clean_stale(struct e2b_store *store);
-/* Remove every build that is neither current nor in use by a sandbox, and
- * deleted templates once no sandbox uses them. Never waits for a sandbox. */
-void e2b_store_gc(struct e2b_store *store);
 
 /* Keep the build holding `path` (its rootfs/ or rootfs.ext4; NULL: no
  * build, nothing to do) from the garbage collector for the rest of the

@@ -68,6 +68,18 @@ char *xasprintf(const char *fmt, ...)
     return p;
 }
 
+void e2b_free_many_(char **const *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(*p[i]);
+}
+
+void e2b_strv_free_many_(char **const *const *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        e2b_strv_free(*p[i]);
+}
+
 size_t e2b_strv_len(char *const *v)
 {
     size_t n = 0;

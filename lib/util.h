@@ -19,7 +19,6 @@
 #include <errno.h>
 
 #define _cleanup_(f) __attribute__((cleanup(f)))
-#define _unused_ __attribute__((unused))
 #define _noreturn_ __attribute__((noreturn))
 #define _printf_(a, b) __attribute__((format(printf, a, b)))
 
@@ -49,11 +48,6 @@ static inline void e2b_closep(int *fd)
         errno = saved;
     }
 }
-static inline void e2b_fclosep(FILE **f)
-{
-    if (*f)
-        fclose(*f);
-}
 static inline void e2b_closedirp(DIR **d)
 {
     if (*d)
@@ -69,10 +63,18 @@ static inline void e2b_strv_free(char **v)
     free(v);
 }
 static inline void e2b_strv_freep(char ***v) { e2b_strv_free(*v); }
+/* What a release function owns, freed at once: the strings at each address,
+ * e2b_free_many(&img->ref, &img->repo), or the vectors (e2b_strv_free_many). */
+void e2b_free_many_(char **const *p, size_t n);
+void e2b_strv_free_many_(char **const *const *p, size_t n);
+#define e2b_free_many(...) \
+    e2b_free_many_((char **const[]){ __VA_ARGS__ }, ARRAY_SIZE(((char **const[]){ __VA_ARGS__ })))
+#define e2b_strv_free_many(...)                                 \
+    e2b_strv_free_many_((char **const *const[]){ __VA_ARGS__ }, \
+                        ARRAY_SIZE(((char **const *const[]){ __VA_ARGS__ })))
 
 #define _cleanup_free_ _cleanup_(e2b_freep)
 #define _cleanup_close_ _cleanup_(e2b_closep)
-#define _cleanup_fclose_ _cleanup_(e2b_fclosep)
 #define _cleanup_closedir_ _cleanup_(e2b_closedirp)
 #define _cleanup_strv_ _cleanup_(e2b_strv_freep)
 

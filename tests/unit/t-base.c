@@ -7,6 +7,7 @@
 #include "tap.h"
 
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -78,6 +79,41 @@ int main(void)
     close(pp[1]);
     int wst = 0;
     ok(waitpid(reader, &wst, 0) == reader && WIFEXITED(wst) && WEXITSTATUS(wst) == 0, "every byte arrived");
+
+    int sp[2];
+    ok(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == 0, "a socket pair");
+    close(sp[1]);
+    is_int(e2b_send_all(sp[0], "x", 1), -EPIPE,
+           "send to a peer gone: -EPIPE, and no SIGPIPE killed us");
+    close(sp[0]);
+    FILE *tf = tmpfile();
+    int tfd = tf ? fileno(tf) : -1;
+    char at[8] = { 0 };
+    ok(tfd >= 0 && e2b_write_all(tfd, "abcdef", 6) == 0 && e2b_pwrite_all(tfd, "XY", 2, 2) == 0 &&
+           pread(tfd, at, 6, 0) == 6 && lseek(tfd, 0, SEEK_CUR) == 6,
+       "pwrite at an offset leaves the file position");
+    is_str(at, "abXYef", "and writes there");
+    if (tf)
+        fclose(tf);
+    is_int(e2b_write_all(-1, "x", 1), -EBADF, "a bad fd: -errno");
+
+    char *words[] = { "a", "b c", NULL };
+    json_t *ja = e2b_json_strv(words);
+    _cleanup_free_ char *jtext = e2b_json_dump(ja, 0);
+    is_str(jtext, "[\"a\", \"b c\"]", "string vector to a JSON array");
+    char **back_v = e2b_json_to_strv(ja);
+    ok(back_v && e2b_strv_len(back_v) == 2 && STREQ(back_v[1], "b c"), "and back");
+    e2b_strv_free(back_v);
+    json_decref(ja);
+    ja = e2b_json_strv(NULL);
+    ok(json_is_array(ja) && json_array_size(ja) == 0, "no vector: an empty array");
+    back_v = e2b_json_to_strv(ja);
+    ok(back_v && !back_v[0], "an empty array: an empty vector, not NULL");
+    e2b_strv_free(back_v);
+    json_decref(ja);
+    ja = json_pack("[s, i]", "a", 1);
+    ok(!e2b_json_to_strv(ja) && !e2b_json_to_strv(NULL), "not an array of strings: NULL");
+    json_decref(ja);
 
     static const struct e2b_column cols[] = {{"id", "ID"}, {"n", "N"}, {NULL, NULL}};
     struct e2b_table *t = e2b_table_new(cols);

@@ -8,9 +8,8 @@
 
 static char *hex(const uint8_t *h)
 {
-    static char out[65];
-    for (int i = 0; i < 32; i++)
-        sprintf(out + 2 * i, "%02x", h[i]);
+    static char out[E2B_SHA256_HEX_SIZE];
+    e2b_hex(h, E2B_SHA256_LEN, out);
     return out;
 }
 
@@ -86,6 +85,23 @@ int main(void)
     memset(thousand, 'a', 1000);
     e2b_sha256(thousand, 1000, h2);
     ok(memcmp(h, h2, 32) == 0, "incremental equals one-shot");
+
+    char text[E2B_SHA256_DIGEST_SIZE];
+    e2b_hex("\x00\x0f\xa5\xff", 4, text);
+    is_str(text, "000fa5ff", "hex: two lowercase digits a byte");
+    e2b_hex("", 0, text);
+    is_str(text, "", "hex of nothing");
+    e2b_sha256_hex("abc", 3, text);
+    is_str(text, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+           "sha256 as hex");
+    e2b_sha256_init(&c);
+    e2b_sha256_update(&c, "abc", 3);
+    e2b_sha256_final_digest(&c, text);
+    is_str(text, "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+           "sha256 as an OCI digest");
+    is_int(e2b_hex_span("09afg"), 4, "hex span stops at the first non-digit");
+    is_int(e2b_hex_span("0A"), 1, "upper case is not ours");
+    is_int(e2b_hex_span(""), 0, "hex span of nothing");
 
     char *s = e2b_base64_encode("hello", 5, true);
     is_str(s, "aGVsbG8=", "base64 padded");

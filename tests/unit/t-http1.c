@@ -56,12 +56,14 @@ static void test_heads(void)
     ok(!st, "a prefix of a name is not the name");
     e2b_http1_head_release(&h);
 
-    for (size_t k = 0; k < strlen(get) - 4; k++)
-        if (e2b_http1_parse_request(get, k, &h) != 0) {
-            ok(0, "a prefix of %zu bytes is incomplete", k);
-            break;
-        }
-    ok(1, "every prefix of a head asks for more");
+    size_t whole = strlen(get) - 4, more = 0;
+    for (size_t k = 0; k < whole; k++) {
+        long r = e2b_http1_parse_request(get, k, &h);
+        if (r > 0)
+            e2b_http1_head_release(&h);
+        more += r == 0;
+    }
+    is_int((long)more, (long)whole, "every prefix of a head asks for more");
 
     is_int(req_status("\r\n\r\nGET / HTTP/1.1\r\n\r\n"), 22, "empty lines before the request line are skipped");
     is_int(req_status("GET / HTTP/1.1\nHost: x\r\n\r\n"), -400, "bare LF");

@@ -17,12 +17,11 @@ static char base[256];
 
 static char *hexdigest(const void *data, size_t len)
 {
-    uint8_t d[E2B_SHA256_LEN];
-    e2b_sha256(data, len, d);
-    char *s = xmalloc(72);
-    strcpy(s, "sha256:");
-    for (int i = 0; i < E2B_SHA256_LEN; i++)
-        sprintf(s + 7 + 2 * i, "%02x", d[i]);
+    struct e2b_sha256 c;
+    e2b_sha256_init(&c);
+    e2b_sha256_update(&c, data, len);
+    char *s = xmalloc(E2B_SHA256_DIGEST_SIZE);
+    e2b_sha256_final_digest(&c, s);
     return s;
 }
 
@@ -310,11 +309,11 @@ static void test_layout(void)
     e2b_error_freep(&err);
 
     /* from what the registry puller fills */
-    struct e2b_pulled_layer pl[2];
+    struct e2b_image_layer pl[2];
     for (int i = 0; i < 2; i++) {
+        pl[i] = (struct e2b_image_layer){ 0 };
         pl[i].digest = b.layer_digest[i];
         pl[i].media_type = (char *)E2B_MT_OCI_LAYER_GZIP;
-        pl[i].size = 0;
         pl[i].path = pathf("%s/blobs/sha256/%s", dir, b.layer_digest[i] + 7);
     }
     _cleanup_free_ char *cpath = pathf("%s/blobs/sha256/%s", dir, b.config_digest + 7);
