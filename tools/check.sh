@@ -1,6 +1,6 @@
 #!/bin/sh
 # check.sh BUILD_DIR - everything `make check` runs, after the build:
-# the include graph (no circles), no global that only its own file uses
+# the include graph (no circles), clang's view of the sources, no global that only its own file uses
 # (tools/unused-symbols.sh), unit tests, the unit tests again under
 # ASan+UBSan, the fuzz corpus replay, end-to-end tests, and the official SDK
 # against our envd and server.
@@ -14,6 +14,9 @@ status=0
 
 echo "# include graph"
 tools/include-graph.sh || status=1
+
+echo "# the sources through clang too"
+make -s check-clang B="$B" || status=1
 
 echo "# globals nothing else uses"
 tools/unused-symbols.sh "$B" || status=1
