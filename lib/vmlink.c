@@ -90,6 +90,7 @@ static void put_header(char *h, int type, int flags, uint32_t stream, uint32_t l
 
 struct stream {
     uint32_t id;
+    uint32_t port;     /* host: what it was opened to */
     int fd;
     bool opening;      /* host: OPEN sent, no answer yet */
     bool rd_eof;       /* its socket ended: FIN sent */
@@ -322,6 +323,7 @@ uint32_t e2b_vmlink_open(struct e2b_vmlink *l, uint32_t port, int fd, const char
 {
     struct stream *s = add_stream(l, ++l->next_id, fd);
     s->opening = true;
+    s->port = port;
     s->greeting = greeting ? xstrdup(greeting) : NULL;
     queue_u32(l, E2B_VMLINK_OPEN, s->id, port);
     return s->id;
@@ -401,7 +403,7 @@ static int on_frame(struct e2b_vmlink *l, int type, int flags, uint32_t id, cons
         int fd = TAKE_FD(s->fd);
         reset(l, s, false);
         if (l->ops && l->ops->open_failed)
-            l->ops->open_failed(l->ud, fd, e, why);
+            l->ops->open_failed(l->ud, fd, s->port, e, why);
         else
             close(fd);
         break;

@@ -69,9 +69,10 @@ struct e2b_vmlink_ops {
      * (the link makes it nonblocking and owns it), or -errno. NULL: every
      * OPEN fails. */
     int (*open)(void *ud, uint32_t port);
-    /* Host: a stream it opened could not connect. fd is the caller's again
-     * (to tell its client, and close). NULL: the link closes it. */
-    void (*open_failed)(void *ud, int fd, int errnum, const char *reason);
+    /* Host: a stream it opened to port could not connect. fd is the
+     * caller's again (to tell its client, and close). NULL: the link
+     * closes it. */
+    void (*open_failed)(void *ud, int fd, uint32_t port, int errnum, const char *reason);
 };
 
 /* A link over fd (a socket or a character device; made nonblocking, owned

@@ -57,7 +57,7 @@ static int on_open(void *ud, uint32_t port)
     return sp[0];
 }
 
-static void on_open_failed(void *ud, int fd, int errnum, const char *why)
+static void on_open_failed(void *ud, int fd, uint32_t port, int errnum, const char *why)
 {
     struct side *s = ud;
     s->failed_fd = fd;

@@ -1,0 +1,42 @@
+/* vm-kernel.h - what a microVM boots: the guest kernel, found on this
+ * machine (Debian's linux-image-cloud-amd64 by default), and the initramfs
+ * e2b makes for it: the static guest binary as /init (envd-vm.h) and the
+ * kernel's own modules the guest needs, in load order.
+ *
+ * The initramfs is a cpio archive ("newc", uncompressed) holding /init,
+ * /dev/console, /lib/modules/<file>.ko for each module with boot.list and
+ * net.list naming them in the order modules.dep gives (a module after its
+ * dependencies; what modules.builtin lists is skipped). It is cached under
+ * <data dir>/cache/vm/, keyed by the kernel's version, the guest binary's
+ * SHA-256 and the module files, and written atomically, so many creates
+ * share one and a new guest binary or kernel gets a new one.
+ */
+#ifndef E2B_VM_KERNEL_H
+#define E2B_VM_KERNEL_H
+
+#include "error.h"
+
+struct e2b_vm_kernel {
+    char *path;    /* the kernel image (bzImage) */
+    char *version; /* its release, as uname -r says it inside */
+    char *modules; /* /lib/modules/<version> */
+};
+
+/* The kernel to boot: `path` when given (--kernel), else $E2B_VM_KERNEL,
+ * else the newest /boot/vmlinuz-*-cloud-amd64, else the newest
+ * /boot/vmlinuz-*. E2B_ERR_NOT_FOUND with what to install when there is
+ * none, or when its modules are missing. */
+int e2b_vm_kernel_find(const char *path, struct e2b_vm_kernel *ret, struct e2b_error **err);
+void e2b_vm_kernel_release(struct e2b_vm_kernel *k);
+
+/* The initramfs for kernel k with `init` (the static guest binary) as
+ * /init: its path in the cache, made first when missing. */
+int e2b_vm_initramfs(const struct e2b_vm_kernel *k, const char *init, char **ret_path,
+                     struct e2b_error **err);
+
+/* The modules the guest loads: at boot (virtio-mmio, -blk, -console,
+ * overlay) and for networking (virtio-net). */
+extern const char *const e2b_vm_boot_modules[];
+extern const char *const e2b_vm_net_modules[];
+
+#endif
