@@ -103,22 +103,23 @@ static int do_mount(const char *src, const char *dst, const char *type, unsigned
 
 /* ---- boot: modules, the link's port, disks -------------------------------- */
 
-static void load_modules(const char *list)
+/* From the initramfs, so before the root switch. */
+static int load_modules(const char *list, struct e2b_error **err)
 {
     _cleanup_free_ char *data = NULL;
     if (e2b_read_file(list, &data, NULL, NULL) < 0)
-        return; /* none needed: all built in */
+        return 0; /* none needed: all built in */
     char *save = NULL;
     for (char *name = strtok_r(data, "\n", &save); name; name = strtok_r(NULL, "\n", &save)) {
         _cleanup_free_ char *p = xasprintf("/lib/modules/%s", name);
-        int fd = open(p, O_RDONLY | O_CLOEXEC);
+        _cleanup_close_ int fd = open(p, O_RDONLY | O_CLOEXEC);
         /* MODULE_INIT_COMPRESSED_FILE: the kernel unpacks .ko.xz and friends */
         int flags = e2b_str_has_suffix(name, ".ko") ? 0 : 4;
         if (fd < 0 || (syscall(SYS_finit_module, fd, "", flags) < 0 && errno != EEXIST))
-            die("cannot load module %s", name);
-        close(fd);
+            return set_error(err, "cannot load module %s", name);
         unlink(p); /* the initramfs is memory */
     }
+    return 0;
 }
 
 /* The device node of what sysfs names so (virtio ports by name, disks by
@@ -234,8 +235,8 @@ static int build_root(const json_t *cfg, struct e2b_error **err)
     static const char *const dirs[] = {NEWROOT "/dev", NEWROOT "/proc", NEWROOT "/sys", NEWROOT "/run",
                                        NEWROOT "/tmp"};
     for (size_t i = 0; i < ARRAY_SIZE(dirs); i++)
-        if (mkdir(dirs[i], 0755) == 0 && STREQ(dirs[i], NEWROOT "/tmp"))
-            chmod(dirs[i], 01777);
+        mkdir(dirs[i], 0755);
+    chmod(NEWROOT "/tmp", 01777); /* as the ns runtime has it, whatever the template says */
     if (mount("/dev", NEWROOT "/dev", NULL, MS_MOVE, NULL) < 0 ||
         mount("/proc", NEWROOT "/proc", NULL, MS_MOVE, NULL) < 0 ||
         mount("/sys", NEWROOT "/sys", NULL, MS_MOVE, NULL) < 0)
@@ -290,7 +291,6 @@ static void set_addr(struct sockaddr *sa, const char *ip)
 /* QEMU's user-mode network: the guest at .15, the gateway at .2. */
 static int configure_net(struct e2b_error **err)
 {
-    load_modules(E2B_VM_MODULES_NET);
     _cleanup_close_ int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     char name[IF_NAMESIZE] = "";
     for (int waited = 0; !*name && waited < DEVICE_WAIT_MS; waited += 5) {
@@ -396,7 +396,8 @@ static int configure(const json_t *cfg, struct e2b_error **err)
     vm.log_r = lp[0];
     vm.log_w = lp[1];
     fcntl(vm.log_r, F_SETFL, O_NONBLOCK);
-    if (build_root(cfg, err) < 0)
+    bool internet = e2b_json_bool(cfg, "internet", false);
+    if ((internet && load_modules(E2B_VM_MODULES_NET, err) < 0) || build_root(cfg, err) < 0)
         return -1;
     const char *host = e2b_json_str(cfg, "hostname") ?: "e2b";
     if (sethostname(host, strlen(host)) < 0)
@@ -404,7 +405,7 @@ static int configure(const json_t *cfg, struct e2b_error **err)
     _cleanup_close_ int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (s < 0 || if_up(s, "lo") < 0)
         return set_error(err, "cannot bring loopback up");
-    if (e2b_json_bool(cfg, "internet", false) && configure_net(err) < 0)
+    if (internet && configure_net(err) < 0)
         return -1;
     setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", 1);
     return start_envd(err);
@@ -516,7 +517,8 @@ int e2b_init_vm_main(void)
         if (c >= 0)
             dup2(c, 0), dup2(c, 1), dup2(c, 2), close(c);
     }
-    load_modules(E2B_VM_MODULES_BOOT);
+    if (load_modules(E2B_VM_MODULES_BOOT, &err) < 0)
+        die("%s", err->msg);
     _cleanup_free_ char *port = wait_device("/sys/class/virtio-ports", "name", E2B_VM_PORT_NAME);
     errno = 0;
     if (!port)

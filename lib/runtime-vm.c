@@ -263,7 +263,7 @@ static char **qemu_argv(const struct e2b_runtime_sandbox *sb, const struct e2b_r
                                    ? xasprintf(" tsc_early_khz=%lld", e2b_json_int(vm, "tscKhz", 0))
                                    : xstrdup("");
     ARG("-append");
-    ARG("console=ttyS0 quiet panic=-1%s 8250.nr_uarts=1 pci=off i8042.noaux i8042.nokbd no_timer_check "
+    ARG("console=ttyS0 quiet panic=-1 reboot=t%s 8250.nr_uarts=1 pci=off i8042.noaux i8042.nokbd no_timer_check "
         "cryptomgr.notests random.trust_cpu=on -- --vm", tsc);
     ARG("-chardev"), ARG("stdio,id=con,signal=off");
     ARG("-serial"), ARG("chardev:con");
