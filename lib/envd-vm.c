@@ -572,6 +572,9 @@ int e2b_init_vm_main(void)
             char c;
             ssize_t n = read(vm.ready_r, &c, 1);
             if (n == 1 && !vm.ready_sent) {
+                _cleanup_free_ char *up = NULL;
+                if (e2b_read_file("/proc/uptime", &up, NULL, NULL) == 0)
+                    say("envd listens, %.*s s after the kernel started", (int)strcspn(up, " "), up);
                 e2b_vmlink_send(vm.link, E2B_VMLINK_READY, "", 0);
                 vm.ready_sent = true;
             }

@@ -23,6 +23,7 @@ struct pending {
 struct e2b_vm_relay {
     char *dir;
     char *config;
+    bool config_sent;
     pthread_t thread;
     bool started;
     int stop_efd;
@@ -138,8 +139,10 @@ static int on_message(void *ud, int type, const char *p, size_t len, struct e2b_
 {
     struct e2b_vm_relay *r = ud;
     switch (type) {
-    case E2B_VMLINK_HELLO:
-        e2b_vmlink_send(r->link, E2B_VMLINK_CONFIG, r->config, strlen(r->config));
+    case E2B_VMLINK_HELLO: /* once: a guest saying it again gets nothing to pile up */
+        if (!r->config_sent)
+            e2b_vmlink_send(r->link, E2B_VMLINK_CONFIG, r->config, strlen(r->config));
+        r->config_sent = true;
         break;
     case E2B_VMLINK_READY:
         ready_done(r, len ? p : "", len);

@@ -339,7 +339,7 @@ static int protocol_error(struct e2b_error **err, const char *what, int type, ui
 
 static void on_open(struct e2b_vmlink *l, uint32_t id, uint32_t port)
 {
-    int fd = l->ops && l->ops->open ? l->ops->open(l->ud, port) : -ENOSYS;
+    int fd = l->ops->open(l->ud, port);
     if (fd < 0) {
         char b[260];
         int e = -fd;
@@ -372,7 +372,10 @@ static int on_frame(struct e2b_vmlink *l, int type, int flags, uint32_t id, cons
         return l->ops && l->ops->message ? l->ops->message(l->ud, type, m, mlen, err) : 0;
     }
     if (type == E2B_VMLINK_OPEN) {
-        /* ids only grow: a new stream goes after those being polled */
+        /* only the guest takes OPENs; ids only grow, so a new stream goes
+         * after those being polled */
+        if (!l->ops || !l->ops->open)
+            return protocol_error(err, "an OPEN to the host", type, id);
         if (len != 4 || id <= l->next_id)
             return protocol_error(err, "a bad OPEN", type, id);
         l->next_id = id;

@@ -66,8 +66,8 @@ struct e2b_vmlink_ops {
      * link (with *err set). */
     int (*message)(void *ud, int type, const char *payload, size_t len, struct e2b_error **err);
     /* Guest: the host asks for a connection to port. A connected socket
-     * (the link makes it nonblocking and owns it), or -errno. NULL: every
-     * OPEN fails. */
+     * (the link makes it nonblocking and owns it), or -errno. NULL (the
+     * host): an OPEN from the peer breaks the protocol. */
     int (*open)(void *ud, uint32_t port);
     /* Host: a stream it opened to port could not connect. fd is the
      * caller's again (to tell its client, and close). NULL: the link

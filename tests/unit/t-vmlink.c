@@ -367,6 +367,19 @@ static void test_bad_peer(void)
        "the channel's end ends the link");
     e2b_error_free(err);
     e2b_vmlink_free(l);
+    /* the host takes no OPEN: a guest's would steer the host's stream ids */
+    int ch3[2];
+    pair(ch3);
+    static const struct e2b_vmlink_ops host_ops = {.message = on_message};
+    l = e2b_vmlink_new(ch3[0], &host_ops, &host);
+    unsigned char op[16] = {E2B_VMLINK_OPEN, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 4, 0, 0, 0, 80};
+    (void)!write(ch3[1], op, sizeof(op));
+    err = NULL;
+    ok(e2b_vmlink_poll(l, NULL, 0, 100, &err) < 0 && err && strstr(err->msg, "OPEN to the host"),
+       "an OPEN to the host ends the link");
+    e2b_error_free(err);
+    e2b_vmlink_free(l);
+    close(ch3[1]);
 }
 
 int main(void)
