@@ -92,7 +92,7 @@ struct stream {
     uint32_t id;
     uint32_t port;     /* host: what it was opened to */
     int fd;
-    bool opening;      /* host: OPEN sent, no answer yet */
+    bool opening;      /* host: OPEN sent, no answer yet (DATA may follow it at once) */
     bool rd_eof;       /* its socket ended: FIN sent */
     bool peer_fin;     /* FIN came: shut the socket's writing once out is empty */
     bool wr_shut;
@@ -293,7 +293,7 @@ static void stream_write(struct e2b_vmlink *l, struct stream *s)
 static void stream_read(struct e2b_vmlink *l, struct stream *s)
 {
     size_t want = s->credit < E2B_VMLINK_MAX_PAYLOAD ? s->credit : E2B_VMLINK_MAX_PAYLOAD;
-    if (s->dead || s->rd_eof || s->opening || want == 0)
+    if (s->dead || s->rd_eof || want == 0)
         return;
     bq_reserve(&l->out, E2B_VMLINK_HEADER + want);
     char *h = bq_tail(&l->out);
@@ -443,7 +443,7 @@ static int on_frame(struct e2b_vmlink *l, int type, int flags, uint32_t id, cons
 /* Read the channel and act on every whole frame. */
 static int read_channel(struct e2b_vmlink *l, struct e2b_error **err)
 {
-    for (int round = 0; round < 4; round++) {
+    for (int round = 0; round < 64; round++) { /* a virtio port gives a page a read */
         bq_reserve(&l->in, E2B_VMLINK_HEADER + E2B_VMLINK_MAX_PAYLOAD);
         ssize_t n = read(l->fd, bq_tail(&l->in), l->in.alloc - l->in.off - l->in.len);
         if (n < 0 && errno == EINTR)
@@ -514,7 +514,9 @@ int e2b_vmlink_poll(struct e2b_vmlink *l, struct pollfd *extra, size_t n_extra, 
     for (size_t i = 0; i < nst; i++) {
         struct stream *s = l->st[i];
         short ev = 0;
-        if (room && !s->opening && !s->rd_eof && s->credit > 0)
+        /* an opening stream sends at once: the peer takes OPEN before what
+         * follows it, and drops it if the OPEN failed */
+        if (room && !s->rd_eof && s->credit > 0)
             ev |= POLLIN;
         if (s->out.len || (s->peer_fin && !s->wr_shut))
             ev |= POLLOUT;

@@ -30,6 +30,9 @@
  * bytes on the way to the other (sent, not yet credited back), so one big
  * upload never holds the channel for the others and a reader that stops
  * stops only its own stream. DATA beyond the credit resets the stream.
+ * The host sends a stream's DATA right after its OPEN, without waiting for
+ * OPENED (the guest takes frames in order, and drops DATA for a stream
+ * whose OPEN failed): a connection costs no round trip over the link.
  */
 #ifndef E2B_VMLINK_H
 #define E2B_VMLINK_H

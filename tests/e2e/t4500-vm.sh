@@ -112,6 +112,12 @@ test_expect_success 'clients that go away mid-stream leave the link working' '
     e2b sandbox exec "$ID" "rm -f /tmp/zero /tmp/up"
 '
 
+test_expect_success 'kill -9 of the CLI in the middle of an exec: the sandbox goes on' '
+    { e2b sandbox exec "$ID" "sleep 300" & } && cli=$! &&
+    wait_for 300 sh -c "e2b sandbox process list $ID | grep -q \"sleep 300\"" && kill -9 $cli &&
+    test "$(e2b sandbox exec "$ID" "echo on")" = on
+'
+
 test_expect_success 'pty: a scripted session passes its exit status' '
     echo "echo hi-from-pty; tty; exit 3" > keys &&
     test_expect_code 3 timeout 120 script -qec "e2b sandbox pty $ID" /dev/null < keys > pty.out &&
@@ -173,11 +179,13 @@ test_expect_success 'kill -9 of QEMU: the sandbox ends, says why, and leaves not
     test_must_fail e2b sandbox info "$id" 2>err && test_grep "QEMU was killed (signal 9)" err
 '
 
-test_expect_success 'kill -9 of the supervisor: QEMU dies with it, the next e2b run clears the rest' '
+test_expect_success 'kill -9 of the supervisor: QEMU dies with it, the next e2b run clears the rest (and only it)' '
+    { sleep 300 & } && victim=$! && test_when_finished "kill $victim" &&
     vm_create vmbb && id=$SBX && qemu=$(st "$id" initPid) && sup=$(st "$id" supervisorPid) &&
     kill -9 "$sup" &&
     wait_for 100 sh -c "! kill -0 $qemu 2>/dev/null" &&
-    e2b sandbox list > /dev/null && vm_wait_gone "$id"
+    echo "$victim 1" > "$E2B_RUNTIME_DIR/sandboxes/$id/qemu.pid" &&
+    e2b sandbox list > /dev/null && vm_wait_gone "$id" && kill -0 "$victim"
 '
 
 # The internet: a listener in a network namespace of the test's own (as
