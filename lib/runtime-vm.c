@@ -100,12 +100,13 @@ static int vm_prepare(struct e2b_runtime_spec *spec, json_t *state, struct e2b_e
     struct e2b_vm_kernel k;
     if (e2b_vm_kernel_find(spec->kernel, &k, err) < 0)
         return -1;
-    _cleanup_free_ char *initrd = NULL;
+    _cleanup_free_ char *initrd = NULL, *image = NULL;
     int r = e2b_vm_initramfs(&k, spec->envd, &initrd, err);
     if (r == 0) {
+        e2b_vm_kernel_boot_image(&k, &image);
         json_object_set_new(state, "accelerator", json_string(accel));
-        json_t *vm = json_pack("{s:s, s:s, s:s, s:s}", "qemu", qemu, "kernel", k.path, "kernelVersion", k.version,
-                               "initramfs", initrd);
+        json_t *vm = json_pack("{s:s, s:s, s:s, s:s, s:s}", "qemu", qemu, "kernel", k.path, "kernelVersion",
+                               k.version, "bootImage", image, "initramfs", initrd);
         unsigned long khz = STREQ(accel, "tcg") ? e2b_vm_tsc_khz() : 0;
         if (khz)
             json_object_set_new(vm, "tscKhz", json_integer((json_int_t)khz));
@@ -237,7 +238,7 @@ static char **qemu_argv(const struct e2b_runtime_sandbox *sb, const struct e2b_r
                         const char *qemu, const char *accel)
 {
     const json_t *vm = json_object_get(sb->state, "vm");
-    _cleanup_free_ char *kernel = qemu_escape(e2b_json_str(vm, "kernel"));
+    _cleanup_free_ char *kernel = qemu_escape(e2b_json_str(vm, "bootImage") ?: e2b_json_str(vm, "kernel"));
     _cleanup_free_ char *initrd = qemu_escape(e2b_json_str(vm, "initramfs"));
     _cleanup_free_ char *root = qemu_escape(spec->rootfs_image);
     _cleanup_free_ char *disk_path = e2b_path_join(sb->dir, "disk.ext4");

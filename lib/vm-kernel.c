@@ -9,6 +9,8 @@
 #include <fcntl.h>
 #include <glob.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 
 const char *const e2b_vm_boot_modules[] = {"virtio_mmio", "virtio_blk", "virtio_console", "overlay", NULL};
 const char *const e2b_vm_net_modules[] = {"virtio_net", NULL};
@@ -93,6 +95,172 @@ int e2b_vm_kernel_find(const char *path, struct e2b_vm_kernel *k, struct e2b_err
         return -1;
     }
     return 0;
+}
+
+/* ---- the cache -------------------------------------------------------------- */
+
+#define CACHE_KEEP_S (7 * 24 * 3600)
+
+/* A cached file is touched at each use; what no create used for a week
+ * (an older guest binary's initramfs, an old kernel's vmlinux) goes when a
+ * new one is made. */
+static void cache_used(const char *path)
+{
+    utimensat(AT_FDCWD, path, NULL, 0);
+}
+
+static void cache_sweep(const char *cache)
+{
+    _cleanup_closedir_ DIR *d = opendir(cache);
+    struct dirent *de;
+    struct stat st;
+    while (d && (de = readdir(d)))
+        if ((e2b_str_has_prefix(de->d_name, "initramfs-") || e2b_str_has_prefix(de->d_name, "vmlinux-")) &&
+            fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+            time(NULL) - st.st_mtime > CACHE_KEEP_S)
+            unlinkat(dirfd(d), de->d_name, 0);
+}
+
+/* ---- the uncompressed kernel ------------------------------------------------- */
+
+static uint32_t le32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* A whole ELF64 x86-64 kernel (every segment inside the file) with Xen's
+ * PHYS32_ENTRY note, the PVH entry QEMU needs. */
+static bool pvh_elf(const char *path)
+{
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    unsigned char eh[64];
+    if (fd < 0 || fstat(fd, &st) < 0 || pread(fd, eh, sizeof(eh), 0) != (ssize_t)sizeof(eh) ||
+        memcmp(eh, "\x7f" "ELF\x02\x01", 6) != 0 || eh[18] != 62 /* EM_X86_64 */)
+        return false;
+    uint64_t phoff = (uint64_t)le32(eh + 32) | (uint64_t)le32(eh + 36) << 32;
+    unsigned phentsize = (unsigned)eh[54] | (unsigned)eh[55] << 8, phnum = (unsigned)eh[56] | (unsigned)eh[57] << 8;
+    bool pvh = false;
+    for (unsigned i = 0; i < phnum && phentsize >= 56; i++) {
+        unsigned char ph[56];
+        if (pread(fd, ph, sizeof(ph), (off_t)(phoff + (uint64_t)i * phentsize)) != (ssize_t)sizeof(ph))
+            return false;
+        uint32_t type = le32(ph);
+        uint64_t off = (uint64_t)le32(ph + 8) | (uint64_t)le32(ph + 12) << 32;
+        uint64_t filesz = (uint64_t)le32(ph + 32) | (uint64_t)le32(ph + 36) << 32;
+        if (off + filesz > (uint64_t)st.st_size)
+            return false; /* cut short */
+        if (type != 4 /* PT_NOTE */ || filesz > (1 << 20))
+            continue;
+        _cleanup_free_ unsigned char *n = xmalloc(filesz);
+        if (pread(fd, n, filesz, (off_t)off) != (ssize_t)filesz)
+            return false;
+        for (uint64_t at = 0; at + 12 <= filesz;) {
+            uint32_t namesz = le32(n + at), descsz = le32(n + at + 4), ntype = le32(n + at + 8);
+            if (namesz == 4 && at + 16 <= filesz && memcmp(n + at + 12, "Xen", 4) == 0 && ntype == 18)
+                pvh = true;
+            at += 12 + ((namesz + 3) & ~3u) + ((descsz + 3) & ~3u);
+        }
+    }
+    return pvh;
+}
+
+/* The decompressor for a payload, by its magic. */
+static const char *decompressor(const unsigned char *p, size_t n)
+{
+    static const struct {
+        const char *magic;
+        size_t len;
+        const char *prog;
+    } kinds[] = {
+        {"\x1f\x8b", 2, "gzip"},     {"\xfd" "7zXZ\x00", 6, "xz"}, {"\x28\xb5\x2f\xfd", 4, "zstd"},
+        {"\x02\x21\x4c\x18", 4, "lz4"}, {"BZh", 3, "bzip2"},         {"\x5d\x00\x00", 3, "lzma"},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(kinds); i++)
+        if (n >= kinds[i].len && memcmp(p, kinds[i].magic, kinds[i].len) == 0)
+            return kinds[i].prog;
+    return NULL;
+}
+
+/* prog -dc < in > out; 0 when it ran (the caller checks what came out:
+ * the kernel's payload ends in its size, which some tools call garbage). */
+static int run_decompressor(const char *prog, const char *in, const char *out)
+{
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        int i = open(in, O_RDONLY | O_CLOEXEC), o = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+        if (i < 0 || o < 0 || null < 0 || dup2(i, 0) < 0 || dup2(o, 1) < 0 || dup2(null, 2) < 0)
+            _exit(127);
+        execlp(prog, prog, "-dc", (char *)NULL);
+        _exit(127);
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            return -1;
+    return WIFEXITED(status) && WEXITSTATUS(status) != 127 ? 0 : -1;
+}
+
+/* The bzImage's payload (boot protocol 2.08: offset and length in the
+ * setup header) into out, uncompressed; 0 if that is a PVH kernel. */
+static int extract_vmlinux(const char *bz, const char *out)
+{
+    _cleanup_free_ char *data = NULL;
+    size_t len = 0;
+    if (e2b_read_file(bz, &data, &len, NULL) < 0 || len < 0x250)
+        return -1;
+    const unsigned char *u = (const unsigned char *)data;
+    unsigned version = (unsigned)u[0x206] | (unsigned)u[0x207] << 8;
+    size_t off = ((size_t)(u[0x1f1] ? u[0x1f1] : 4) + 1) * 512 + le32(u + 0x248), plen = le32(u + 0x24c);
+    if (memcmp(u + 0x202, "HdrS", 4) != 0 || version < 0x208 || off + plen > len)
+        return -1;
+    const char *prog = decompressor(u + off, plen);
+    if (!prog)
+        return -1;
+    _cleanup_free_ char *payload = xasprintf("%s.payload", out);
+    int r = -1;
+    if (e2b_write_file_atomic(payload, data + off, plen, 0600, NULL) == 0 &&
+        run_decompressor(prog, payload, out) == 0 && pvh_elf(out))
+        r = 0;
+    unlink(payload);
+    return r;
+}
+
+void e2b_vm_kernel_boot_image(const struct e2b_vm_kernel *k, char **ret)
+{
+    *ret = NULL;
+    struct stat st;
+    _cleanup_free_ char *data_dir = e2b_data_dir();
+    _cleanup_free_ char *cache = e2b_path_join(data_dir, "cache/vm");
+    if (stat(k->path, &st) == 0 && e2b_mkdir_p(cache, 0755, NULL) == 0) {
+        _cleanup_free_ char *id = xasprintf("%s %s %lld %lld", k->path, k->version, (long long)st.st_size,
+                                            (long long)st.st_mtime);
+        struct e2b_sha256 c;
+        unsigned char d[32];
+        e2b_sha256_init(&c);
+        e2b_sha256_update(&c, id, strlen(id));
+        e2b_sha256_final(&c, d);
+        _cleanup_free_ char *path = xasprintf("%s/vmlinux-%s-%02x%02x%02x%02x%02x%02x", cache, k->version, d[0],
+                                              d[1], d[2], d[3], d[4], d[5]);
+        _cleanup_free_ char *no = xasprintf("%s.none", path); /* tried: not to be had */
+        if (access(path, R_OK) == 0) {
+            cache_used(path);
+            *ret = TAKE_PTR(path);
+        } else if (access(no, F_OK) < 0) {
+            cache_sweep(cache);
+            _cleanup_free_ char *tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
+            if (extract_vmlinux(k->path, tmp) == 0 && rename(tmp, path) == 0)
+                *ret = TAKE_PTR(path);
+            else
+                e2b_write_file_atomic(no, "", 0, 0644, NULL);
+            unlink(tmp);
+        }
+    }
+    if (!*ret)
+        *ret = xstrdup(k->path);
 }
 
 /* ---- modules -------------------------------------------------------------- */
@@ -288,10 +456,12 @@ int e2b_vm_initramfs(const struct e2b_vm_kernel *k, const char *init, char **ret
         snprintf(key + 2 * i, 3, "%02x", d[i]);
     path = xasprintf("%s/initramfs-%.16s.cpio", cache, key);
     if (access(path, R_OK) == 0) {
+        cache_used(path);
         *ret_path = TAKE_PTR(path);
         r = 0;
         goto out;
     }
+    cache_sweep(cache);
 
     unsigned ino = 1;
     static const char *const dirs[] = {"dev", "proc", "sys", "mnt", "newroot", "lib", "lib/modules"};
