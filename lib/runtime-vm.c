@@ -502,9 +502,14 @@ static int vm_start(const struct e2b_runtime_sandbox *sb, const struct e2b_runti
         e2b_cgroup_leave_creator(self, true);
     }
     char c;
-    if (read(syncp[0], &c, 1) != 1) {
-        e2b_error_set(err, E2B_ERR_GENERIC, "QEMU's namespaces could not be made");
-        explain_failure(sb, run, true, err);
+    if (read(syncp[0], &c, 1) != 1) { /* the child's exit status says which step */
+        int status = 0;
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+            ;
+        vr->reaped = true;
+        e2b_error_set(err, E2B_ERR_GENERIC, "cannot make QEMU's namespaces (step %d)%s",
+                      WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+                      userns ? ": unprivileged, the vm runtime needs user namespaces" : "");
         goto out;
     }
     if (spec->internet &&
