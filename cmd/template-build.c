@@ -146,6 +146,7 @@ int cmd_template_build(struct e2b_ctx *ctx, struct e2b_args *args)
     int rc = 0;
     const char **insv = NULL, **tagv = NULL;
     _cleanup_free_ char *name = NULL;
+    _cleanup_json_ json_t *meta = NULL; /* here: no goto out may jump over a cleanup variable */
     if (!full && !e2b_args_flag(args, "dry-run")) {
         rc = e2b_usage_error("template build", "name the template with --name (or template_name in e2b.toml)");
         goto out;
@@ -217,7 +218,6 @@ int cmd_template_build(struct e2b_ctx *ctx, struct e2b_args *args)
         free(s);
         goto out;
     }
-    _cleanup_json_ json_t *meta = NULL;
     if (e2b_build_run(&o, &meta, &err) < 0) {
         rc = e2b_fail(err);
         goto out;
