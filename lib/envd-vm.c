@@ -25,24 +25,24 @@
 #include <sys/wait.h>
 #include <time.h>
 
-#define NEWROOT "/newroot"
-#define ENVD_DIR "/run/e2b"
-#define ENVD_BIN ENVD_DIR "/envd"
-#define ENVD_SOCK ENVD_DIR "/envd.sock"
+#define NEWROOT        "/newroot"
+#define ENVD_DIR       "/run/e2b"
+#define ENVD_BIN       ENVD_DIR "/envd"
+#define ENVD_SOCK      ENVD_DIR "/envd.sock"
 #define DEVICE_WAIT_MS 10000
 
 struct vm {
     struct e2b_vmlink *link;
     bool configured, ready_sent;
     char *user, *envd_init;
-    int listen_fd;          /* envd's socket, kept across its restarts */
-    int log_r, log_w;       /* envd's stdout and stderr */
-    int ready_r;            /* envd's ready byte */
+    int listen_fd;    /* envd's socket, kept across its restarts */
+    int log_r, log_w; /* envd's stdout and stderr */
+    int ready_r;      /* envd's ready byte */
     pid_t envd;
-    int64_t restart_at;     /* ms on the monotonic clock; 0: none due */
+    int64_t restart_at; /* ms on the monotonic clock; 0: none due */
 };
 
-static struct vm vm = {.listen_fd = -1, .log_r = -1, .log_w = -1, .ready_r = -1};
+static struct vm vm = { .listen_fd = -1, .log_r = -1, .log_w = -1, .ready_r = -1 };
 
 /* Before the link: the console (the host shows its tail in errors); after
  * it: the sandbox's log too. */
@@ -76,7 +76,7 @@ static _noreturn_ void die(const char *fmt, ...)
 
 static void sleep_ms(int ms)
 {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
     while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
         ;
 }
@@ -92,8 +92,8 @@ static int set_error(struct e2b_error **err, const char *fmt, ...)
     return e ? e2b_error_sys(err, e, "%s", m) : e2b_error_set(err, E2B_ERR_GENERIC, "%s", m);
 }
 
-static int do_mount(const char *src, const char *dst, const char *type, unsigned long flags, const char *data,
-                    struct e2b_error **err)
+static int do_mount(const char *src, const char *dst, const char *type, unsigned long flags,
+                    const char *data, struct e2b_error **err)
 {
     mkdir(dst, 0755);
     if (mount(src, dst, type, flags, data) < 0)
@@ -203,7 +203,7 @@ static void write_marker(const json_t *cfg)
 /* envd's socket, bound before its directory turns read-only. */
 static int listen_envd(struct e2b_error **err)
 {
-    struct sockaddr_un un = {.sun_family = AF_UNIX};
+    struct sockaddr_un un = { .sun_family = AF_UNIX };
     snprintf(un.sun_path, sizeof(un.sun_path), "%s", NEWROOT ENVD_SOCK);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0 || bind(fd, (struct sockaddr *)&un, sizeof(un)) < 0 || listen(fd, 256) < 0 ||
@@ -232,8 +232,8 @@ static int build_root(const json_t *cfg, struct e2b_error **err)
     if (do_mount("overlay", NEWROOT, "overlay", 0,
                  "lowerdir=/mnt/lower,upperdir=/mnt/rw/upper,workdir=/mnt/rw/work", err) < 0)
         return -1;
-    static const char *const dirs[] = {NEWROOT "/dev", NEWROOT "/proc", NEWROOT "/sys", NEWROOT "/run",
-                                       NEWROOT "/tmp"};
+    static const char *const dirs[] = { NEWROOT "/dev", NEWROOT "/proc", NEWROOT "/sys",
+                                        NEWROOT "/run", NEWROOT "/tmp" };
     for (size_t i = 0; i < ARRAY_SIZE(dirs); i++)
         mkdir(dirs[i], 0755);
     chmod(NEWROOT "/tmp", 01777); /* as the ns runtime has it, whatever the template says */
@@ -241,13 +241,14 @@ static int build_root(const json_t *cfg, struct e2b_error **err)
         mount("/proc", NEWROOT "/proc", NULL, MS_MOVE, NULL) < 0 ||
         mount("/sys", NEWROOT "/sys", NULL, MS_MOVE, NULL) < 0)
         return set_error(err, "cannot move /dev, /proc and /sys into the new root");
-    if (do_mount("devpts", NEWROOT "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "ptmxmode=0666,mode=0620,gid=5",
-                 err) < 0 ||
+    if (do_mount("devpts", NEWROOT "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+                 "ptmxmode=0666,mode=0620,gid=5", err) < 0 ||
         do_mount("shm", NEWROOT "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777", err) < 0)
         return -1;
     if (e2b_mkdir_p(NEWROOT ENVD_DIR, 0755, NULL) < 0)
         return set_error(err, "cannot create %s", ENVD_DIR);
-    if (do_mount("e2b-run", NEWROOT ENVD_DIR, "tmpfs", MS_NOSUID | MS_NODEV, "size=16m,mode=755", err) < 0 ||
+    if (do_mount("e2b-run", NEWROOT ENVD_DIR, "tmpfs", MS_NOSUID | MS_NODEV, "size=16m,mode=755",
+                 err) < 0 ||
         copy_file("/init", NEWROOT ENVD_BIN, 0755, err) < 0)
         return -1;
     vm.listen_fd = listen_envd(err);
@@ -255,16 +256,19 @@ static int build_root(const json_t *cfg, struct e2b_error **err)
         return -1;
     if (e2b_json_bool(cfg, "internet", false)) {
         static const char resolv[] = "nameserver " E2B_VM_DNS "\n";
-        e2b_write_file_atomic(NEWROOT ENVD_DIR "/resolv.conf", resolv, sizeof(resolv) - 1, 0644, NULL);
+        e2b_write_file_atomic(NEWROOT ENVD_DIR "/resolv.conf", resolv, sizeof(resolv) - 1, 0644,
+                              NULL);
         unlink(NEWROOT "/etc/resolv.conf"); /* a link into /run in many images */
         e2b_write_file_atomic(NEWROOT "/etc/resolv.conf", resolv, sizeof(resolv) - 1, 0644, NULL);
     }
     /* the agent cannot be replaced from inside (short of root remounting) */
-    if (mount(NULL, NEWROOT ENVD_DIR, NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
+    if (mount(NULL, NEWROOT ENVD_DIR, NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) <
+        0)
         return set_error(err, "cannot make %s read-only", ENVD_DIR);
     write_marker(cfg);
     unlink("/init"); /* copied; the initramfs is memory */
-    if (chdir(NEWROOT) < 0 || mount(".", "/", NULL, MS_MOVE, NULL) < 0 || chroot(".") < 0 || chdir("/") < 0)
+    if (chdir(NEWROOT) < 0 || mount(".", "/", NULL, MS_MOVE, NULL) < 0 || chroot(".") < 0 ||
+        chdir("/") < 0)
         return set_error(err, "cannot switch to the new root");
     return 0;
 }
@@ -273,7 +277,7 @@ static int build_root(const json_t *cfg, struct e2b_error **err)
 
 static int if_up(int s, const char *name)
 {
-    struct ifreq ifr = {0};
+    struct ifreq ifr = { 0 };
     snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
     if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
         return -1;
@@ -284,7 +288,7 @@ static int if_up(int s, const char *name)
 static void set_addr(struct sockaddr *sa, const char *ip)
 {
     struct sockaddr_in *in = (struct sockaddr_in *)sa;
-    *in = (struct sockaddr_in){.sin_family = AF_INET};
+    *in = (struct sockaddr_in){ .sin_family = AF_INET };
     inet_pton(AF_INET, ip, &in->sin_addr);
 }
 
@@ -305,7 +309,7 @@ static int configure_net(struct e2b_error **err)
     errno = 0;
     if (!*name)
         return set_error(err, "the VM has no network interface");
-    struct ifreq ifr = {0};
+    struct ifreq ifr = { 0 };
     snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
     set_addr(&ifr.ifr_addr, E2B_VM_GUEST_IP);
     if (ioctl(s, SIOCSIFADDR, &ifr) < 0)
@@ -313,7 +317,7 @@ static int configure_net(struct e2b_error **err)
     set_addr(&ifr.ifr_netmask, "255.255.255.0");
     if (ioctl(s, SIOCSIFNETMASK, &ifr) < 0 || if_up(s, name) < 0)
         return set_error(err, "cannot bring %s up", name);
-    struct rtentry rt = {0};
+    struct rtentry rt = { 0 };
     set_addr(&rt.rt_dst, "0.0.0.0");
     set_addr(&rt.rt_genmask, "0.0.0.0");
     set_addr(&rt.rt_gateway, E2B_VM_GATEWAY);
@@ -357,17 +361,20 @@ static int start_envd(struct e2b_error **err)
         sigprocmask(SIG_SETMASK, &none, NULL);
         setsid();
         int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-        int fds[] = {null, vm.log_w, vm.log_w, rp[1], vm.listen_fd, init_fd};
+        int fds[] = { null, vm.log_w, vm.log_w, rp[1], vm.listen_fd, init_fd };
         int up[ARRAY_SIZE(fds)];
-        for (size_t i = 0; i < ARRAY_SIZE(fds); i++) /* above 5 first: dup2 must not overwrite a source */
+        for (size_t i = 0; i < ARRAY_SIZE(fds);
+             i++) /* above 5 first: dup2 must not overwrite a source */
             up[i] = fds[i] >= 0 ? fcntl(fds[i], F_DUPFD_CLOEXEC, 10) : -1;
         for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
             if (up[i] >= 0 && dup2(up[i], (int)i) < 0)
                 _exit(127);
-        char *const argv[] = {"envd", "--listen-fd", "4", "--no-tcp", "--ready-fd", "3", "--user",
-                              vm.user, init_fd >= 0 ? "--init-fd" : NULL, "5", NULL};
-        char *const envp[] = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                              "HOME=/root", "E2B_SANDBOX=true", "LANG=C.UTF-8", NULL};
+        char *const argv[] = { "envd",     "--listen-fd", "4",
+                               "--no-tcp", "--ready-fd",  "3",
+                               "--user",   vm.user,       init_fd >= 0 ? "--init-fd" : NULL,
+                               "5",        NULL };
+        char *const envp[] = { "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                               "HOME=/root", "E2B_SANDBOX=true", "LANG=C.UTF-8", NULL };
         execve(ENVD_BIN, argv, envp);
         dprintf(2, "init: cannot run envd: %s\n", strerror(errno));
         _exit(127);
@@ -443,18 +450,20 @@ static int connect_to(int family, const struct sockaddr *sa, socklen_t len)
 static int on_open(void *ud, uint32_t port)
 {
     if (port == E2B_VMLINK_PORT_ENVD) {
-        struct sockaddr_un un = {.sun_family = AF_UNIX};
+        struct sockaddr_un un = { .sun_family = AF_UNIX };
         snprintf(un.sun_path, sizeof(un.sun_path), "%s", ENVD_SOCK);
         return connect_to(AF_UNIX, (struct sockaddr *)&un, sizeof(un));
     }
     if (port == 0 || port > 65535)
         return -EINVAL;
-    struct sockaddr_in a4 = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct sockaddr_in a4 = { .sin_family = AF_INET,
+                              .sin_port = htons((uint16_t)port),
+                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
     int fd = connect_to(AF_INET, (struct sockaddr *)&a4, sizeof(a4));
     if (fd == -ECONNREFUSED) {
-        struct sockaddr_in6 a6 = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port),
-                                  .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+        struct sockaddr_in6 a6 = { .sin6_family = AF_INET6,
+                                   .sin6_port = htons((uint16_t)port),
+                                   .sin6_addr = IN6ADDR_LOOPBACK_INIT };
         fd = connect_to(AF_INET6, (struct sockaddr *)&a6, sizeof(a6));
         if (fd == -EAFNOSUPPORT || fd == -EADDRNOTAVAIL)
             fd = -ECONNREFUSED;
@@ -462,7 +471,7 @@ static int on_open(void *ud, uint32_t port)
     return fd;
 }
 
-static const struct e2b_vmlink_ops link_ops = {.message = on_message, .open = on_open};
+static const struct e2b_vmlink_ops link_ops = { .message = on_message, .open = on_open };
 
 static _noreturn_ void power_off(void)
 {
@@ -483,7 +492,8 @@ static void reap(void)
             continue;
         vm.envd = 0;
         if (!vm.ready_sent) {
-            _cleanup_free_ char *m = xasprintf("envd exited before it listened (status %d)", status);
+            _cleanup_free_ char *m =
+                xasprintf("envd exited before it listened (status %d)", status);
             e2b_vmlink_send(vm.link, E2B_VMLINK_READY, m, strlen(m));
             vm.ready_sent = true;
         } else {
@@ -529,7 +539,7 @@ int e2b_init_vm_main(void)
     /* Until QEMU says the host's end is there, the port reads as closed
      * (POLLHUP, and EOF). */
     for (int waited = 0;; waited += 5) {
-        struct pollfd p = {.fd = pfd, .events = POLLOUT};
+        struct pollfd p = { .fd = pfd, .events = POLLOUT };
         if (poll(&p, 1, 0) >= 0 && !(p.revents & POLLHUP))
             break;
         errno = 0;
@@ -545,10 +555,10 @@ int e2b_init_vm_main(void)
 
     for (;;) {
         struct pollfd ex[3] = {
-            {.fd = sfd, .events = POLLIN},
-            {.fd = vm.ready_r, .events = POLLIN},
+            { .fd = sfd, .events = POLLIN },
+            { .fd = vm.ready_r, .events = POLLIN },
             /* envd's output only while the link keeps up: a chatty envd waits */
-            {.fd = vm.log_r, .events = e2b_vmlink_backlog(vm.link) < (256 << 10) ? POLLIN : 0},
+            { .fd = vm.log_r, .events = e2b_vmlink_backlog(vm.link) < (256 << 10) ? POLLIN : 0 },
         };
         int timeout = -1;
         if (vm.restart_at) {

@@ -20,16 +20,16 @@
 #ifndef E2B_ENVD_VM_H
 #define E2B_ENVD_VM_H
 
-#define E2B_VM_PORT_NAME "org.e2b.link"
+#define E2B_VM_PORT_NAME   "org.e2b.link"
 #define E2B_VM_ROOT_SERIAL "e2b-root"
 #define E2B_VM_DISK_SERIAL "e2b-disk"
 /* In the initramfs: the modules to load, one file name a line, in order. */
 #define E2B_VM_MODULES_BOOT "/lib/modules/boot.list"
-#define E2B_VM_MODULES_NET "/lib/modules/net.list"
+#define E2B_VM_MODULES_NET  "/lib/modules/net.list"
 /* The guest's address with internet (QEMU's user-mode network). */
 #define E2B_VM_GUEST_IP "10.0.2.15"
-#define E2B_VM_GATEWAY "10.0.2.2"
-#define E2B_VM_DNS "10.0.2.3"
+#define E2B_VM_GATEWAY  "10.0.2.2"
+#define E2B_VM_DNS      "10.0.2.3"
 
 /* Never returns while it is pid 1 of a VM. */
 int e2b_init_vm_main(void);

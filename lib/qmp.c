@@ -24,7 +24,7 @@ static int read_msg(struct e2b_qmp *q, int64_t deadline, json_t **ret, struct e2
         if (q->in.len > (1 << 20))
             return e2b_error_set(err, E2B_ERR_INVALID, "QEMU's QMP message is over 1 MiB");
         int64_t left = deadline - e2b_now_ms();
-        struct pollfd p = {.fd = q->fd, .events = POLLIN};
+        struct pollfd p = { .fd = q->fd, .events = POLLIN };
         int pr = left > 0 ? poll(&p, 1, (int)left) : 0;
         if (pr < 0 && errno == EINTR)
             continue;

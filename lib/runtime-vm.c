@@ -48,17 +48,17 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
-#define QEMU "qemu-system-x86_64"
-#define QMP_TIMEOUT_MS 5000
+#define QEMU               "qemu-system-x86_64"
+#define QMP_TIMEOUT_MS     5000
 #define MEMORY_OVERHEAD_MB 256 /* QEMU itself and TCG's translation cache (tb-size) */
-#define TB_SIZE_MB 64
+#define TB_SIZE_MB         64
 
 struct vm_run {
     struct e2b_vm_relay *relay;
     int pidfd;
     int slirp_exit_w;
     pid_t slirp_pid;
-    bool ready;  /* envd answered: QEMU runs the guest and takes QMP */
+    bool ready; /* envd answered: QEMU runs the guest and takes QMP */
     bool reaped;
 };
 
@@ -82,13 +82,16 @@ static char *find_qemu(void)
 static int vm_prepare(struct e2b_runtime_spec *spec, json_t *state, struct e2b_error **err)
 {
     if (spec->host)
-        return e2b_error_set(err, E2B_ERR_UNSUPPORTED,
-                             "the 'host' template cannot run as a VM (it is this machine's own programs); "
-                             "use --runtime ns, or a template built with 'e2b template build'");
+        return e2b_error_set(
+            err, E2B_ERR_UNSUPPORTED,
+            "the 'host' template cannot run as a VM (it is this machine's own programs); "
+            "use --runtime ns, or a template built with 'e2b template build'");
     if (!spec->rootfs_image)
-        return e2b_error_set(err, E2B_ERR_NOT_FOUND,
-                             "template '%s' has no ext4 image (rootfs.ext4), which the vm runtime boots "
-                             "(rebuild it with 'e2b template build')", spec->template_name);
+        return e2b_error_set(
+            err, E2B_ERR_NOT_FOUND,
+            "template '%s' has no ext4 image (rootfs.ext4), which the vm runtime boots "
+            "(rebuild it with 'e2b template build')",
+            spec->template_name);
     spec->rootfs_tree = NULL;
     _cleanup_free_ char *qemu = find_qemu();
     if (!qemu)
@@ -105,15 +108,16 @@ static int vm_prepare(struct e2b_runtime_spec *spec, json_t *state, struct e2b_e
     if (r == 0) {
         e2b_vm_kernel_boot_image(&k, &image);
         json_object_set_new(state, "accelerator", json_string(accel));
-        json_t *vm = json_pack("{s:s, s:s, s:s, s:s, s:s}", "qemu", qemu, "kernel", k.path, "kernelVersion",
-                               k.version, "bootImage", image, "initramfs", initrd);
+        json_t *vm = json_pack("{s:s, s:s, s:s, s:s, s:s}", "qemu", qemu, "kernel", k.path,
+                               "kernelVersion", k.version, "bootImage", image, "initramfs", initrd);
         unsigned long khz = STREQ(accel, "tcg") ? e2b_vm_tsc_khz() : 0;
         if (khz)
             json_object_set_new(vm, "tscKhz", json_integer((json_int_t)khz));
         json_object_set_new(state, "vm", vm);
         if (spec->unprivileged)
-            json_object_set_new(state, "limits",
-                                json_string("the VM's memory and vCPUs (unprivileged: no cgroup around QEMU)"));
+            json_object_set_new(
+                state, "limits",
+                json_string("the VM's memory and vCPUs (unprivileged: no cgroup around QEMU)"));
     }
     e2b_vm_kernel_release(&k);
     return r;
@@ -127,7 +131,7 @@ static char *console_tail(const char *dir, size_t max)
     _cleanup_free_ char *p = e2b_path_join(dir, "console.log");
     _cleanup_free_ char *p1 = e2b_path_join(dir, "console.log.1");
     _cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
-    const char *files[] = {p1, p};
+    const char *files[] = { p1, p };
     for (size_t i = 0; i < 2; i++) {
         _cleanup_close_ int fd = open(files[i], O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
         struct stat st;
@@ -238,7 +242,8 @@ static char **qemu_argv(const struct e2b_runtime_sandbox *sb, const struct e2b_r
                         const char *qemu, const char *accel)
 {
     const json_t *vm = json_object_get(sb->state, "vm");
-    _cleanup_free_ char *kernel = qemu_escape(e2b_json_str(vm, "bootImage") ?: e2b_json_str(vm, "kernel"));
+    _cleanup_free_ char *kernel =
+        qemu_escape(e2b_json_str(vm, "bootImage") ?: e2b_json_str(vm, "kernel"));
     _cleanup_free_ char *initrd = qemu_escape(e2b_json_str(vm, "initramfs"));
     _cleanup_free_ char *root = qemu_escape(spec->rootfs_image);
     _cleanup_free_ char *disk_path = e2b_path_join(sb->dir, "disk.ext4");
@@ -265,7 +270,8 @@ static char **qemu_argv(const struct e2b_runtime_sandbox *sb, const struct e2b_r
                                    : xstrdup("");
     ARG("-append");
     ARG("console=ttyS0 quiet panic=-1 reboot=t%s 8250.nr_uarts=1 pci=off i8042.noaux i8042.nokbd no_timer_check "
-        "cryptomgr.notests random.trust_cpu=on -- --vm", tsc);
+        "cryptomgr.notests random.trust_cpu=on -- --vm",
+        tsc);
     ARG("-chardev"), ARG("stdio,id=con,signal=off");
     ARG("-serial"), ARG("chardev:con");
     ARG("-drive"), ARG("id=root,file=%s,format=raw,if=none,readonly=on", root);
@@ -304,7 +310,7 @@ struct child_args {
     const char *uid_map, *gid_map; /* unprivileged: a user namespace with these */
     const char *resolv;
     int sync_w, go_r;
-    int fds[5];                    /* become 0..4 */
+    int fds[5]; /* become 0..4 */
 };
 
 static _noreturn_ void qemu_child(const struct child_args *a)
@@ -315,7 +321,8 @@ static _noreturn_ void qemu_child(const struct child_args *a)
     if (unshare(CLONE_NEWNET | CLONE_NEWNS | (a->uid_map ? CLONE_NEWUSER : 0)) < 0)
         _exit(2);
     if (a->uid_map) { /* the caller's own ids, mapped to themselves */
-        if (write_file("/proc/self/uid_map", a->uid_map) < 0 || write_file("/proc/self/setgroups", "deny") < 0 ||
+        if (write_file("/proc/self/uid_map", a->uid_map) < 0 ||
+            write_file("/proc/self/setgroups", "deny") < 0 ||
             write_file("/proc/self/gid_map", a->gid_map) < 0)
             _exit(3);
         /* new capabilities (in the namespace) cleared the death signal */
@@ -378,7 +385,7 @@ static void end_qemu(const struct e2b_runtime_sandbox *sb, struct e2b_runtime_ru
     if (run->pid <= 0 || vr->reaped)
         return;
     if (gently && vr->ready && qmp_run(sb->dir, "quit", 1000, NULL) == 0 && vr->pidfd >= 0) {
-        struct pollfd p = {.fd = vr->pidfd, .events = POLLIN};
+        struct pollfd p = { .fd = vr->pidfd, .events = POLLIN };
         while (poll(&p, 1, 2000) < 0 && errno == EINTR)
             ;
     }
@@ -391,8 +398,8 @@ static void end_qemu(const struct e2b_runtime_sandbox *sb, struct e2b_runtime_ru
 
 /* Why start failed, once QEMU is gone: a panic, QEMU's own complaint, the
  * console's last lines. */
-static void explain_failure(const struct e2b_runtime_sandbox *sb, struct e2b_runtime_run *run, bool exited,
-                            struct e2b_error **err)
+static void explain_failure(const struct e2b_runtime_sandbox *sb, struct e2b_runtime_run *run,
+                            bool exited, struct e2b_error **err)
 {
     struct vm_run *vr = run->priv;
     int status = 0;
@@ -422,15 +429,17 @@ static int vm_start(const struct e2b_runtime_sandbox *sb, const struct e2b_runti
                     struct e2b_runtime_run *run, struct e2b_error **err)
 {
     struct vm_run *vr = xcalloc(1, sizeof(*vr));
-    *vr = (struct vm_run){.pidfd = -1, .slirp_exit_w = -1};
-    *run = (struct e2b_runtime_run){.pid = -1, .log_fd = -1, .priv = vr};
+    *vr = (struct vm_run){ .pidfd = -1, .slirp_exit_w = -1 };
+    *run = (struct e2b_runtime_run){ .pid = -1, .log_fd = -1, .priv = vr };
     const json_t *vm = json_object_get(sb->state, "vm");
     const char *qemu = e2b_json_str(vm, "qemu"), *accel = e2b_json_str(sb->state, "accelerator");
     if (!qemu || !accel || !e2b_json_str(vm, "kernel") || !e2b_json_str(vm, "initramfs"))
-        return e2b_error_set(err, E2B_ERR_INVALID, "the sandbox's state lacks its VM (was it prepared?)");
+        return e2b_error_set(err, E2B_ERR_INVALID,
+                             "the sandbox's state lacks its VM (was it prepared?)");
     bool userns = spec->unprivileged;
     struct e2b_cgroup_limits lim = {
-        .memory_bytes = (uint64_t)((spec->memory_mb > 0 ? spec->memory_mb : 512) + MEMORY_OVERHEAD_MB) << 20,
+        .memory_bytes =
+            (uint64_t)((spec->memory_mb > 0 ? spec->memory_mb : 512) + MEMORY_OVERHEAD_MB) << 20,
         .pids_max = (uint64_t)spec->pids_max,
         .cpu_count = spec->cpu_count,
     };
@@ -447,15 +456,16 @@ static int vm_start(const struct e2b_runtime_sandbox *sb, const struct e2b_runti
     }
 
     /* the guest's settings: envd's /init body (the token) goes on the link, never the command line */
-    json_t *cfg = json_pack("{s:i, s:s, s:s, s:b, s:s, s:s?, s:s?}", "version", 1, "user",
-                            spec->user ? spec->user : "root", "hostname", "e2b", "internet", spec->internet,
-                            "sandboxID", sb->id, "templateID", spec->template_id, "buildID", spec->build_id);
+    json_t *cfg =
+        json_pack("{s:i, s:s, s:s, s:b, s:s, s:s?, s:s?}", "version", 1, "user",
+                  spec->user ? spec->user : "root", "hostname", "e2b", "internet", spec->internet,
+                  "sandboxID", sb->id, "templateID", spec->template_id, "buildID", spec->build_id);
     if (spec->envd_init)
         json_object_set_new(cfg, "envdInit", json_string(spec->envd_init));
     _cleanup_free_ char *config = e2b_json_dump(cfg, 0);
     json_decref(cfg);
 
-    int link[2] = {-1, -1}, con[2] = {-1, -1}, syncp[2] = {-1, -1}, gop[2] = {-1, -1};
+    int link[2] = { -1, -1 }, con[2] = { -1, -1 }, syncp[2] = { -1, -1 }, gop[2] = { -1, -1 };
     int qmp = -1, null = -1, qlog = -1, r = -1;
     _cleanup_strv_ char **argv = qemu_argv(sb, spec, qemu, accel);
     _cleanup_free_ char *qlogp = e2b_path_join(sb->dir, "qemu.log");
@@ -469,7 +479,9 @@ static int vm_start(const struct e2b_runtime_sandbox *sb, const struct e2b_runti
     }
     if ((qmp = e2b_vm_unix_listen(sb->dir, "qmp.sock", err)) < 0)
         goto out;
-    struct e2b_vm_relay_opts ro = {.dir = sb->dir, .link_fd = link[0], .console_fd = con[0], .config = config};
+    struct e2b_vm_relay_opts ro = {
+        .dir = sb->dir, .link_fd = link[0], .console_fd = con[0], .config = config
+    };
     if (e2b_vm_relay_start(&ro, &vr->relay, &run->log_fd, err) < 0) {
         link[0] = con[0] = -1; /* the relay's, closed */
         goto out;
@@ -480,9 +492,14 @@ static int vm_start(const struct e2b_runtime_sandbox *sb, const struct e2b_runti
         uid_map = xasprintf("%u %u 1\n", (unsigned)getuid(), (unsigned)getuid());
         gid_map = xasprintf("%u %u 1\n", (unsigned)getgid(), (unsigned)getgid());
     }
-    struct child_args ca = {.parent = self, .argv = argv, .uid_map = uid_map, .gid_map = gid_map,
-                            .resolv = resolv, .sync_w = syncp[1], .go_r = gop[0],
-                            .fds = {null, con[1], qlog, link[1], qmp}};
+    struct child_args ca = { .parent = self,
+                             .argv = argv,
+                             .uid_map = uid_map,
+                             .gid_map = gid_map,
+                             .resolv = resolv,
+                             .sync_w = syncp[1],
+                             .go_r = gop[0],
+                             .fds = { null, con[1], qlog, link[1], qmp } };
     pid_t pid = fork();
     if (pid < 0) {
         e2b_error_sys(err, errno, "cannot start QEMU");
@@ -492,7 +509,8 @@ static int vm_start(const struct e2b_runtime_sandbox *sb, const struct e2b_runti
         qemu_child(&ca);
     run->pid = pid;
     vr->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-    close(syncp[1]), close(gop[0]), close(link[1]), close(con[1]), close(qmp), close(qlog), close(null);
+    close(syncp[1]), close(gop[0]), close(link[1]), close(con[1]), close(qmp), close(qlog),
+        close(null);
     syncp[1] = gop[0] = link[1] = con[1] = qmp = qlog = null = -1;
     /* into the sandbox's cgroups (all but devices: QEMU opens /dev/kvm), out of the creator's */
     if (!userns) {
@@ -532,13 +550,13 @@ static int vm_start(const struct e2b_runtime_sandbox *sb, const struct e2b_runti
     }
     vr->ready = true;
     r = 0;
-out:
-    {
-        int fds_left[] = {link[0], link[1], con[0], con[1], syncp[0], syncp[1], gop[0], gop[1], qmp, null, qlog};
-        for (size_t i = 0; i < ARRAY_SIZE(fds_left); i++)
-            if (fds_left[i] >= 0)
-                close(fds_left[i]);
-    }
+out : {
+    int fds_left[] = { link[0], link[1], con[0], con[1], syncp[0], syncp[1],
+                       gop[0],  gop[1],  qmp,    null,   qlog };
+    for (size_t i = 0; i < ARRAY_SIZE(fds_left); i++)
+        if (fds_left[i] >= 0)
+            close(fds_left[i]);
+}
     return r;
 }
 
@@ -546,7 +564,7 @@ static char *vm_ended(const struct e2b_runtime_sandbox *sb, struct e2b_runtime_r
 {
     struct vm_run *vr = run->priv;
     if (vr) {
-        vr->reaped = true; /* the supervisor reaped it */
+        vr->reaped = true;            /* the supervisor reaped it */
         e2b_vm_relay_stop(vr->relay); /* after the console's last words */
         vr->relay = NULL;
     }
@@ -607,7 +625,8 @@ static int vm_resume(const struct e2b_runtime_sandbox *sb, struct e2b_error **er
     return 0;
 }
 
-static int vm_snapshot(const struct e2b_runtime_sandbox *sb, const char *dir, struct e2b_error **err)
+static int vm_snapshot(const struct e2b_runtime_sandbox *sb, const char *dir,
+                       struct e2b_error **err)
 {
     return e2b_error_set(err, E2B_ERR_UNSUPPORTED, "VM snapshots are not supported yet");
 }
@@ -624,7 +643,8 @@ static int vm_envd_channel(const struct e2b_runtime_sandbox *sb, char **ret, str
     return 0;
 }
 
-static int vm_port_connect(const struct e2b_runtime_sandbox *sb, int port, int *ret_fd, struct e2b_error **err)
+static int vm_port_connect(const struct e2b_runtime_sandbox *sb, int port, int *ret_fd,
+                           struct e2b_error **err)
 {
     if (e2b_vm_port_connect(sb->dir, port, ret_fd, err) < 0)
         return e2b_error_wrap(err, "sandbox '%s'", sb->id);
@@ -639,7 +659,7 @@ static int proc_stats(pid_t pid, struct e2b_runtime_stats *ret, struct e2b_error
     if (pid <= 0 || e2b_read_file(p, &st, NULL, err) < 0)
         return e2b_error_set(err, E2B_ERR_NOT_FOUND, "the VM's QEMU is not running");
     char *s = strrchr(st, ')');
-    unsigned long long f[25] = {0};
+    unsigned long long f[25] = { 0 };
     for (int i = 3; s && i <= 24; i++) {
         s = strchr(s + 1, ' ');
         if (s)
@@ -647,15 +667,17 @@ static int proc_stats(pid_t pid, struct e2b_runtime_stats *ret, struct e2b_error
     }
     long tick = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
     /* fields 14, 15: utime, stime; 24: rss in pages */
-    ret->cpu_usage_ns = (f[14] + f[15]) * (1000000000ULL / (unsigned long long)(tick > 0 ? tick : 100));
+    ret->cpu_usage_ns =
+        (f[14] + f[15]) * (1000000000ULL / (unsigned long long)(tick > 0 ? tick : 100));
     ret->memory_bytes = f[24] * (unsigned long long)page;
     ret->pids = 1;
     return 0;
 }
 
-static int vm_stats(const struct e2b_runtime_sandbox *sb, struct e2b_runtime_stats *ret, struct e2b_error **err)
+static int vm_stats(const struct e2b_runtime_sandbox *sb, struct e2b_runtime_stats *ret,
+                    struct e2b_error **err)
 {
-    *ret = (struct e2b_runtime_stats){0};
+    *ret = (struct e2b_runtime_stats){ 0 };
     struct e2b_cgroup_stats cs;
     if (e2b_cgroup_stats(sb->id, &cs, NULL) == 0) {
         ret->cpu_usage_ns = cs.cpu_usage_ns;

@@ -31,9 +31,18 @@ int e2b_slirp_start(const char *id, pid_t init_pid, bool userns, int *ret_exit_w
         char userns_opt[64];
         snprintf(userns_opt, sizeof(userns_opt), "--userns-path=/proc/%d/ns/user", (int)init_pid);
         /* its own mount namespace with no capabilities left, and its seccomp filter */
-        const char *argv[] = {"slirp4netns", "--configure", "--mtu=65520", "--disable-host-loopback",
-                              "--enable-sandbox", "--enable-seccomp", "--exit-fd=3", "--ready-fd=4",
-                              pidbuf, "tap0", NULL, NULL};
+        const char *argv[] = { "slirp4netns",
+                               "--configure",
+                               "--mtu=65520",
+                               "--disable-host-loopback",
+                               "--enable-sandbox",
+                               "--enable-seccomp",
+                               "--exit-fd=3",
+                               "--ready-fd=4",
+                               pidbuf,
+                               "tap0",
+                               NULL,
+                               NULL };
         if (userns) { /* the option goes before the PID */
             memmove(&argv[9], &argv[8], 3 * sizeof(argv[0]));
             argv[8] = userns_opt;
@@ -57,4 +66,3 @@ int e2b_slirp_start(const char *id, pid_t init_pid, bool userns, int *ret_exit_w
     *ret_pid = pid;
     return 0;
 }
-

@@ -62,24 +62,39 @@ static bool sample(uint64_t *tsc, int64_t *ns)
     return false;
 }
 
+/* What /proc/cpuinfo says, where the TSC keeps one rate (constant_tsc). */
+static unsigned long cpuinfo_khz(void)
+{
+    _cleanup_fclose_ FILE *f = fopen("/proc/cpuinfo", "re");
+    char line[4096];
+    double mhz = 0;
+    bool constant = false;
+    while (f && fgets(line, sizeof(line), f) && !(mhz > 0 && constant)) {
+        if (e2b_str_has_prefix(line, "cpu MHz") && strchr(line, ':'))
+            mhz = strtod(strchr(line, ':') + 1, NULL);
+        if (e2b_str_has_prefix(line, "flags") && strstr(line, " constant_tsc"))
+            constant = true;
+    }
+    return constant && mhz > 0 ? (unsigned long)(mhz * 1000 + 0.5) : 0;
+}
+
 unsigned long e2b_vm_tsc_khz(void)
 {
-    uint64_t t0, t1;
-    int64_t n0, n1;
-    if (!sample(&t0, &n0))
-        return 0;
-    struct timespec d = {0, 20 * 1000000};
-    while (nanosleep(&d, &d) < 0 && errno == EINTR)
-        ;
-    if (!sample(&t1, &n1) || n1 <= n0 || t1 <= t0)
-        return 0;
-    return (unsigned long)((double)(t1 - t0) * 1e6 / (double)(n1 - n0) + 0.5);
+    for (int attempt = 0; attempt < 3; attempt++) {
+        uint64_t t0, t1;
+        int64_t n0, n1;
+        if (!sample(&t0, &n0))
+            continue;
+        struct timespec d = { 0, 20 * 1000000 };
+        while (nanosleep(&d, &d) < 0 && errno == EINTR)
+            ;
+        if (sample(&t1, &n1) && n1 > n0 && t1 > t0)
+            return (unsigned long)((double)(t1 - t0) * 1e6 / (double)(n1 - n0) + 0.5);
+    }
+    return cpuinfo_khz(); /* a host too busy to measure */
 }
 #else
-unsigned long e2b_vm_tsc_khz(void)
-{
-    return 0;
-}
+unsigned long e2b_vm_tsc_khz(void) { return 0; }
 #endif
 
 int e2b_vm_accel(const char **ret, char **why, struct e2b_error **err)
@@ -96,7 +111,8 @@ int e2b_vm_accel(const char **ret, char **why, struct e2b_error **err)
             return 0;
         }
         if (!STREQ(force, "kvm"))
-            return e2b_error_set(err, E2B_ERR_INVALID, "E2B_VM_ACCEL must be kvm or tcg, not '%s'", force);
+            return e2b_error_set(err, E2B_ERR_INVALID, "E2B_VM_ACCEL must be kvm or tcg, not '%s'",
+                                 force);
         if (!e2b_vm_kvm_usable(&reason)) {
             e2b_error_set(err, E2B_ERR_UNSUPPORTED, "E2B_VM_ACCEL=kvm, but %s", reason);
             free(reason);

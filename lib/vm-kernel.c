@@ -12,8 +12,9 @@
 #include <sys/wait.h>
 #include <time.h>
 
-const char *const e2b_vm_boot_modules[] = {"virtio_mmio", "virtio_blk", "virtio_console", "overlay", NULL};
-const char *const e2b_vm_net_modules[] = {"virtio_net", NULL};
+const char *const e2b_vm_boot_modules[] = { "virtio_mmio", "virtio_blk", "virtio_console",
+                                            "overlay", NULL };
+const char *const e2b_vm_net_modules[] = { "virtio_net", NULL };
 
 #define MISSING_HINT "install linux-image-cloud-amd64 or pass --kernel"
 
@@ -22,7 +23,7 @@ void e2b_vm_kernel_release(struct e2b_vm_kernel *k)
     free(k->path);
     free(k->version);
     free(k->modules);
-    *k = (struct e2b_vm_kernel){0};
+    *k = (struct e2b_vm_kernel){ 0 };
 }
 
 /* A bzImage says its release in its setup header: "HdrS" at 0x202, the
@@ -31,10 +32,11 @@ static char *bzimage_version(const char *path)
 {
     _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
     unsigned char h[0x210];
-    if (fd < 0 || pread(fd, h, sizeof(h), 0) != (ssize_t)sizeof(h) || memcmp(h + 0x202, "HdrS", 4) != 0)
+    if (fd < 0 || pread(fd, h, sizeof(h), 0) != (ssize_t)sizeof(h) ||
+        memcmp(h + 0x202, "HdrS", 4) != 0)
         return NULL;
     unsigned off = (unsigned)h[0x20e] | (unsigned)h[0x20f] << 8;
-    char v[256] = {0};
+    char v[256] = { 0 };
     if (off == 0 || pread(fd, v, sizeof(v) - 1, (off_t)off + 0x200) <= 0)
         return NULL;
     v[strcspn(v, " \n")] = '\0';
@@ -60,14 +62,16 @@ static char *newest(const char *pattern)
 
 int e2b_vm_kernel_find(const char *path, struct e2b_vm_kernel *k, struct e2b_error **err)
 {
-    *k = (struct e2b_vm_kernel){0};
+    *k = (struct e2b_vm_kernel){ 0 };
     const char *env = getenv("E2B_VM_KERNEL");
     if (path && *path)
         k->path = xstrdup(path);
     else if (env && *env)
         k->path = xstrdup(env);
-    else if (!(k->path = newest("/boot/vmlinuz-*-cloud-amd64")) && !(k->path = newest("/boot/vmlinuz-*")))
-        return e2b_error_set(err, E2B_ERR_NOT_FOUND, "no guest kernel for the vm runtime in /boot (" MISSING_HINT ")");
+    else if (!(k->path = newest("/boot/vmlinuz-*-cloud-amd64")) &&
+             !(k->path = newest("/boot/vmlinuz-*")))
+        return e2b_error_set(err, E2B_ERR_NOT_FOUND,
+                             "no guest kernel for the vm runtime in /boot (" MISSING_HINT ")");
     if (access(k->path, R_OK) < 0) {
         int e = errno;
         e2b_error_sys(err, e, "cannot read the guest kernel %s (" MISSING_HINT ")", k->path);
@@ -79,7 +83,8 @@ int e2b_vm_kernel_find(const char *path, struct e2b_vm_kernel *k, struct e2b_err
     if (!k->version) {
         const char *base = strrchr(k->path, '/') ? strrchr(k->path, '/') + 1 : k->path;
         if (!e2b_str_has_prefix(base, "vmlinuz-")) {
-            e2b_error_set(err, E2B_ERR_INVALID, "%s is not a bzImage kernel (" MISSING_HINT ")", k->path);
+            e2b_error_set(err, E2B_ERR_INVALID, "%s is not a bzImage kernel (" MISSING_HINT ")",
+                          k->path);
             e2b_vm_kernel_release(k);
             return -1;
         }
@@ -89,8 +94,9 @@ int e2b_vm_kernel_find(const char *path, struct e2b_vm_kernel *k, struct e2b_err
     k->modules = mods && *mods ? xstrdup(mods) : xasprintf("/lib/modules/%s", k->version);
     _cleanup_free_ char *dep = e2b_path_join(k->modules, "modules.dep");
     if (access(dep, R_OK) < 0) {
-        e2b_error_set(err, E2B_ERR_NOT_FOUND, "no modules for the guest kernel %s (%s: %s; " MISSING_HINT ")",
-                      k->version, dep, strerror(errno));
+        e2b_error_set(err, E2B_ERR_NOT_FOUND,
+                      "no modules for the guest kernel %s (%s: %s; " MISSING_HINT ")", k->version,
+                      dep, strerror(errno));
         e2b_vm_kernel_release(k);
         return -1;
     }
@@ -104,10 +110,7 @@ int e2b_vm_kernel_find(const char *path, struct e2b_vm_kernel *k, struct e2b_err
 /* A cached file is touched at each use; what no create used for a week
  * (an older guest binary's initramfs, an old kernel's vmlinux) goes when a
  * new one is made. */
-static void cache_used(const char *path)
-{
-    utimensat(AT_FDCWD, path, NULL, 0);
-}
+static void cache_used(const char *path) { utimensat(AT_FDCWD, path, NULL, 0); }
 
 static void cache_sweep(const char *cache)
 {
@@ -115,7 +118,8 @@ static void cache_sweep(const char *cache)
     struct dirent *de;
     struct stat st;
     while (d && (de = readdir(d)))
-        if ((e2b_str_has_prefix(de->d_name, "initramfs-") || e2b_str_has_prefix(de->d_name, "vmlinux-")) &&
+        if ((e2b_str_has_prefix(de->d_name, "initramfs-") ||
+             e2b_str_has_prefix(de->d_name, "vmlinux-")) &&
             fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
             time(NULL) - st.st_mtime > CACHE_KEEP_S)
             unlinkat(dirfd(d), de->d_name, 0);
@@ -136,14 +140,20 @@ static bool pvh_elf(const char *path)
     struct stat st;
     unsigned char eh[64];
     if (fd < 0 || fstat(fd, &st) < 0 || pread(fd, eh, sizeof(eh), 0) != (ssize_t)sizeof(eh) ||
-        memcmp(eh, "\x7f" "ELF\x02\x01", 6) != 0 || eh[18] != 62 /* EM_X86_64 */)
+        memcmp(eh,
+               "\x7f"
+               "ELF\x02\x01",
+               6) != 0 ||
+        eh[18] != 62 /* EM_X86_64 */)
         return false;
     uint64_t phoff = (uint64_t)le32(eh + 32) | (uint64_t)le32(eh + 36) << 32;
-    unsigned phentsize = (unsigned)eh[54] | (unsigned)eh[55] << 8, phnum = (unsigned)eh[56] | (unsigned)eh[57] << 8;
+    unsigned phentsize = (unsigned)eh[54] | (unsigned)eh[55] << 8,
+             phnum = (unsigned)eh[56] | (unsigned)eh[57] << 8;
     bool pvh = false;
     for (unsigned i = 0; i < phnum && phentsize >= 56; i++) {
         unsigned char ph[56];
-        if (pread(fd, ph, sizeof(ph), (off_t)(phoff + (uint64_t)i * phentsize)) != (ssize_t)sizeof(ph))
+        if (pread(fd, ph, sizeof(ph), (off_t)(phoff + (uint64_t)i * phentsize)) !=
+            (ssize_t)sizeof(ph))
             return false;
         uint32_t type = le32(ph);
         uint64_t off = (uint64_t)le32(ph + 8) | (uint64_t)le32(ph + 12) << 32;
@@ -157,7 +167,8 @@ static bool pvh_elf(const char *path)
             return false;
         for (uint64_t at = 0; at + 12 <= filesz;) {
             uint32_t namesz = le32(n + at), descsz = le32(n + at + 4), ntype = le32(n + at + 8);
-            if (namesz == 4 && at + 16 <= filesz && memcmp(n + at + 12, "Xen", 4) == 0 && ntype == 18)
+            if (namesz == 4 && at + 16 <= filesz && memcmp(n + at + 12, "Xen", 4) == 0 &&
+                ntype == 18)
                 pvh = true;
             at += 12 + ((namesz + 3) & ~3u) + ((descsz + 3) & ~3u);
         }
@@ -173,8 +184,14 @@ static const char *decompressor(const unsigned char *p, size_t n)
         size_t len;
         const char *prog;
     } kinds[] = {
-        {"\x1f\x8b", 2, "gzip"},     {"\xfd" "7zXZ\x00", 6, "xz"}, {"\x28\xb5\x2f\xfd", 4, "zstd"},
-        {"\x02\x21\x4c\x18", 4, "lz4"}, {"BZh", 3, "bzip2"},         {"\x5d\x00\x00", 3, "lzma"},
+        { "\x1f\x8b", 2, "gzip" },
+        { "\xfd"
+          "7zXZ\x00",
+          6, "xz" },
+        { "\x28\xb5\x2f\xfd", 4, "zstd" },
+        { "\x02\x21\x4c\x18", 4, "lz4" },
+        { "BZh", 3, "bzip2" },
+        { "\x5d\x00\x00", 3, "lzma" },
     };
     for (size_t i = 0; i < ARRAY_SIZE(kinds); i++)
         if (n >= kinds[i].len && memcmp(p, kinds[i].magic, kinds[i].len) == 0)
@@ -190,7 +207,8 @@ static int run_decompressor(const char *prog, const char *in, const char *out)
     if (pid < 0)
         return -1;
     if (pid == 0) {
-        int i = open(in, O_RDONLY | O_CLOEXEC), o = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        int i = open(in, O_RDONLY | O_CLOEXEC),
+            o = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
         if (i < 0 || o < 0 || null < 0 || dup2(i, 0) < 0 || dup2(o, 1) < 0 || dup2(null, 2) < 0)
             _exit(127);
@@ -214,7 +232,8 @@ static int extract_vmlinux(const char *bz, const char *out)
         return -1;
     const unsigned char *u = (const unsigned char *)data;
     unsigned version = (unsigned)u[0x206] | (unsigned)u[0x207] << 8;
-    size_t off = ((size_t)(u[0x1f1] ? u[0x1f1] : 4) + 1) * 512 + le32(u + 0x248), plen = le32(u + 0x24c);
+    size_t off = ((size_t)(u[0x1f1] ? u[0x1f1] : 4) + 1) * 512 + le32(u + 0x248),
+           plen = le32(u + 0x24c);
     if (memcmp(u + 0x202, "HdrS", 4) != 0 || version < 0x208 || off + plen > len)
         return -1;
     const char *prog = decompressor(u + off, plen);
@@ -236,15 +255,15 @@ void e2b_vm_kernel_boot_image(const struct e2b_vm_kernel *k, char **ret)
     _cleanup_free_ char *data_dir = e2b_data_dir();
     _cleanup_free_ char *cache = e2b_path_join(data_dir, "cache/vm");
     if (stat(k->path, &st) == 0 && e2b_mkdir_p(cache, 0755, NULL) == 0) {
-        _cleanup_free_ char *id = xasprintf("%s %s %lld %lld", k->path, k->version, (long long)st.st_size,
-                                            (long long)st.st_mtime);
+        _cleanup_free_ char *id = xasprintf("%s %s %lld %lld", k->path, k->version,
+                                            (long long)st.st_size, (long long)st.st_mtime);
         struct e2b_sha256 c;
         unsigned char d[32];
         e2b_sha256_init(&c);
         e2b_sha256_update(&c, id, strlen(id));
         e2b_sha256_final(&c, d);
-        _cleanup_free_ char *path = xasprintf("%s/vmlinux-%s-%02x%02x%02x%02x%02x%02x", cache, k->version, d[0],
-                                              d[1], d[2], d[3], d[4], d[5]);
+        _cleanup_free_ char *path = xasprintf("%s/vmlinux-%s-%02x%02x%02x%02x%02x%02x", cache,
+                                              k->version, d[0], d[1], d[2], d[3], d[4], d[5]);
         _cleanup_free_ char *no = xasprintf("%s.none", path); /* tried: not to be had */
         if (access(path, R_OK) == 0) {
             cache_used(path);
@@ -278,11 +297,12 @@ static char *module_name(const char *path)
 }
 
 struct modset {
-    char *dep, *builtin;  /* modules.dep and modules.builtin, as read */
-    char **chosen;        /* paths relative to the modules directory, in load order */
+    char *dep, *builtin; /* modules.dep and modules.builtin, as read */
+    char **chosen;       /* paths relative to the modules directory, in load order */
 };
 
-static const char *dep_line(const char *dep, const char *want, const char **ret_deps, size_t *ret_len)
+static const char *dep_line(const char *dep, const char *want, const char **ret_deps,
+                            size_t *ret_len)
 {
     for (const char *line = dep; line && *line;) {
         const char *eol = strchr(line, '\n');
@@ -324,20 +344,24 @@ static bool chosen(char **v, const char *path)
 
 /* want and what it needs, dependencies first (modules.dep lists them in
  * the reverse of their load order). */
-static int add_module(struct modset *ms, const char *version, const char *want, bool optional, int depth,
-                      struct e2b_error **err)
+static int add_module(struct modset *ms, const char *version, const char *want, bool optional,
+                      int depth, struct e2b_error **err)
 {
     if (depth > 32)
-        return e2b_error_set(err, E2B_ERR_INVALID, "modules.dep of kernel %s loops at %s", version, want);
+        return e2b_error_set(err, E2B_ERR_INVALID, "modules.dep of kernel %s loops at %s", version,
+                             want);
     if (builtin(ms->builtin, want))
         return 0;
     const char *deps;
     size_t dlen;
     const char *line = dep_line(ms->dep, want, &deps, &dlen);
     if (!line)
-        return optional ? 0 : e2b_error_set(err, E2B_ERR_NOT_FOUND,
-                                            "the guest kernel %s has no module %s (neither built in nor in "
-                                            "modules.dep; " MISSING_HINT ")", version, want);
+        return optional
+                   ? 0
+                   : e2b_error_set(err, E2B_ERR_NOT_FOUND,
+                                   "the guest kernel %s has no module %s (neither built in nor in "
+                                   "modules.dep; " MISSING_HINT ")",
+                                   version, want);
     _cleanup_free_ char *path = xstrndup(line, strcspn(line, ":"));
     if (chosen(ms->chosen, path))
         return 0;
@@ -358,13 +382,13 @@ static int add_module(struct modset *ms, const char *version, const char *want, 
 
 /* ---- the archive ------------------------------------------------------------ */
 
-static void cpio_entry(struct strbuf *sb, unsigned *ino, const char *name, unsigned mode, unsigned rmajor,
-                       unsigned rminor, const void *data, size_t len)
+static void cpio_entry(struct strbuf *sb, unsigned *ino, const char *name, unsigned mode,
+                       unsigned rmajor, unsigned rminor, const void *data, size_t len)
 {
     size_t nlen = strlen(name) + 1;
-    strbuf_addf(sb, "070701%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X", (*ino)++, mode, 0u, 0u,
-                (mode & 0170000) == 0040000 ? 2u : 1u, 0u, (unsigned)len, 0u, 0u, rmajor, rminor,
-                (unsigned)nlen, 0u);
+    strbuf_addf(sb, "070701%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X", (*ino)++, mode,
+                0u, 0u, (mode & 0170000) == 0040000 ? 2u : 1u, 0u, (unsigned)len, 0u, 0u, rmajor,
+                rminor, (unsigned)nlen, 0u);
     strbuf_add(sb, name, nlen);
     while (sb->len % 4)
         strbuf_addch(sb, '\0');
@@ -393,8 +417,8 @@ static int file_digest(const char *path, char hex[65], struct e2b_error **err)
     return 0;
 }
 
-static int add_file(struct strbuf *sb, unsigned *ino, const char *name, const char *path, unsigned mode,
-                    struct e2b_error **err)
+static int add_file(struct strbuf *sb, unsigned *ino, const char *name, const char *path,
+                    unsigned mode, struct e2b_error **err)
 {
     _cleanup_free_ char *data = NULL;
     size_t len = 0;
@@ -404,14 +428,12 @@ static int add_file(struct strbuf *sb, unsigned *ino, const char *name, const ch
     return 0;
 }
 
-static const char *base_name(const char *p)
-{
-    return strrchr(p, '/') ? strrchr(p, '/') + 1 : p;
-}
+static const char *base_name(const char *p) { return strrchr(p, '/') ? strrchr(p, '/') + 1 : p; }
 
-int e2b_vm_initramfs(const struct e2b_vm_kernel *k, const char *init, char **ret_path, struct e2b_error **err)
+int e2b_vm_initramfs(const struct e2b_vm_kernel *k, const char *init, char **ret_path,
+                     struct e2b_error **err)
 {
-    struct modset ms = {0};
+    struct modset ms = { 0 };
     int r = -1;
     size_t n_boot = 0;
     _cleanup_free_ char *depp = e2b_path_join(k->modules, "modules.dep");
@@ -446,8 +468,8 @@ int e2b_vm_initramfs(const struct e2b_vm_kernel *k, const char *init, char **ret
             e2b_error_sys(err, errno, "cannot read the guest kernel's module %s", full);
             goto out;
         }
-        _cleanup_free_ char *line = xasprintf("%s %lld %lld\n", *p, (long long)st.st_size,
-                                              (long long)st.st_mtime);
+        _cleanup_free_ char *line =
+            xasprintf("%s %lld %lld\n", *p, (long long)st.st_size, (long long)st.st_mtime);
         e2b_sha256_update(&c, line, strlen(line));
     }
     unsigned char d[32];
@@ -464,7 +486,9 @@ int e2b_vm_initramfs(const struct e2b_vm_kernel *k, const char *init, char **ret
     cache_sweep(cache);
 
     unsigned ino = 1;
-    static const char *const dirs[] = {"dev", "proc", "sys", "mnt", "newroot", "lib", "lib/modules"};
+    static const char *const dirs[] = {
+        "dev", "proc", "sys", "mnt", "newroot", "lib", "lib/modules"
+    };
     for (size_t i = 0; i < ARRAY_SIZE(dirs); i++)
         cpio_entry(&sb, &ino, dirs[i], 0040755, 0, 0, NULL, 0);
     cpio_entry(&sb, &ino, "dev/console", 0020600, 5, 1, NULL, 0);
@@ -481,7 +505,8 @@ int e2b_vm_initramfs(const struct e2b_vm_kernel *k, const char *init, char **ret
     cpio_entry(&sb, &ino, E2B_VM_MODULES_BOOT + 1, 0100644, 0, 0, boot.buf, boot.len);
     cpio_entry(&sb, &ino, E2B_VM_MODULES_NET + 1, 0100644, 0, 0, net.buf, net.len);
     cpio_entry(&sb, &ino, "TRAILER!!!", 0, 0, 0, NULL, 0);
-    if (e2b_mkdir_p(cache, 0755, err) < 0 || e2b_write_file_atomic(path, sb.buf, sb.len, 0644, err) < 0)
+    if (e2b_mkdir_p(cache, 0755, err) < 0 ||
+        e2b_write_file_atomic(path, sb.buf, sb.len, 0644, err) < 0)
         goto out;
     *ret_path = TAKE_PTR(path);
     r = 0;

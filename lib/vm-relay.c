@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
-#define MAX_PENDING 64   /* ports.sock clients that have not named their port yet */
+#define MAX_PENDING 64 /* ports.sock clients that have not named their port yet */
 
 struct pending {
     int fd;
@@ -44,10 +44,11 @@ struct e2b_vm_relay {
 static int unix_addr(const char *dir, const char *name, int *ret_dfd, struct sockaddr_un *un,
                      struct e2b_error **err)
 {
-    *un = (struct sockaddr_un){.sun_family = AF_UNIX};
+    *un = (struct sockaddr_un){ .sun_family = AF_UNIX };
     *ret_dfd = -1;
     if (strlen(dir) + strlen(name) + 2 <= sizeof(un->sun_path) &&
-        snprintf(un->sun_path, sizeof(un->sun_path), "%s/%s", dir, name) < (int)sizeof(un->sun_path))
+        snprintf(un->sun_path, sizeof(un->sun_path), "%s/%s", dir, name) <
+            (int)sizeof(un->sun_path))
         return 0;
     int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0)
@@ -158,15 +159,18 @@ static void on_open_failed(void *ud, int fd, uint32_t port, int errnum, const ch
 {
     if (port == E2B_VMLINK_PORT_ENVD) {
         _cleanup_free_ char *body = xasprintf("envd in the VM is not listening: %s\n", reason);
-        dprintf(fd, "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
-                    "Connection: close\r\n\r\n%s", strlen(body), body);
+        dprintf(fd,
+                "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
+                "Connection: close\r\n\r\n%s",
+                strlen(body), body);
     } else {
         dprintf(fd, "error %d %s\n", errnum, reason);
     }
     close(fd);
 }
 
-static const struct e2b_vmlink_ops link_ops = {.message = on_message, .open_failed = on_open_failed};
+static const struct e2b_vmlink_ops link_ops = { .message = on_message,
+                                                .open_failed = on_open_failed };
 
 /* QEMU is gone (or broke the protocol): nobody gets in from here. */
 static void link_down(struct e2b_vm_relay *r, const char *why)
@@ -197,7 +201,7 @@ static void accept_all(struct e2b_vm_relay *r, int lfd, bool envd)
             close(r->pend[0].fd);
             memmove(&r->pend[0], &r->pend[1], --r->npend * sizeof(r->pend[0]));
         }
-        r->pend[r->npend++] = (struct pending){.fd = fd};
+        r->pend[r->npend++] = (struct pending){ .fd = fd };
     }
 }
 
@@ -232,12 +236,12 @@ static void *relay_main(void *ud)
     for (;;) {
         struct pollfd ex[4 + MAX_PENDING];
         size_t n = 0;
-        ex[n++] = (struct pollfd){.fd = stop_at ? -1 : r->stop_efd, .events = POLLIN};
-        ex[n++] = (struct pollfd){.fd = r->envd_listen, .events = POLLIN};
-        ex[n++] = (struct pollfd){.fd = r->ports_listen, .events = POLLIN};
-        ex[n++] = (struct pollfd){.fd = r->console_fd, .events = POLLIN};
+        ex[n++] = (struct pollfd){ .fd = stop_at ? -1 : r->stop_efd, .events = POLLIN };
+        ex[n++] = (struct pollfd){ .fd = r->envd_listen, .events = POLLIN };
+        ex[n++] = (struct pollfd){ .fd = r->ports_listen, .events = POLLIN };
+        ex[n++] = (struct pollfd){ .fd = r->console_fd, .events = POLLIN };
         for (size_t i = 0; i < r->npend; i++)
-            ex[n++] = (struct pollfd){.fd = r->pend[i].fd, .events = POLLIN};
+            ex[n++] = (struct pollfd){ .fd = r->pend[i].fd, .events = POLLIN };
         int timeout = -1;
         if (stop_at) { /* the console's last words, once QEMU has gone */
             int64_t left = stop_at - e2b_now_ms();
@@ -282,8 +286,8 @@ static void *relay_main(void *ud)
     return NULL;
 }
 
-int e2b_vm_relay_start(const struct e2b_vm_relay_opts *o, struct e2b_vm_relay **ret, int *ret_log_fd,
-                       struct e2b_error **err)
+int e2b_vm_relay_start(const struct e2b_vm_relay_opts *o, struct e2b_vm_relay **ret,
+                       int *ret_log_fd, struct e2b_error **err)
 {
     struct e2b_vm_relay *r = xcalloc(1, sizeof(*r));
     r->dir = xstrdup(o->dir);
@@ -292,7 +296,7 @@ int e2b_vm_relay_start(const struct e2b_vm_relay_opts *o, struct e2b_vm_relay **
     r->stop_efd = r->log_w = r->ready_w = r->ready_r = r->ports_listen = r->console_out = -1;
     r->link = e2b_vmlink_new(o->link_fd, &link_ops, r);
     console_open(r);
-    int lp[2] = {-1, -1}, rp[2] = {-1, -1};
+    int lp[2] = { -1, -1 }, rp[2] = { -1, -1 };
     r->envd_listen = e2b_vm_unix_listen(o->dir, "envd.sock", err);
     if (r->envd_listen < 0 || (r->ports_listen = e2b_vm_unix_listen(o->dir, "ports.sock", err)) < 0)
         goto fail;
@@ -328,12 +332,14 @@ fail:
     return -1;
 }
 
-int e2b_vm_relay_wait_ready(struct e2b_vm_relay *r, int stop_fd, int timeout_ms, struct e2b_error **err)
+int e2b_vm_relay_wait_ready(struct e2b_vm_relay *r, int stop_fd, int timeout_ms,
+                            struct e2b_error **err)
 {
     int64_t deadline = e2b_now_ms() + timeout_ms;
     _cleanup_strbuf_ struct strbuf msg = STRBUF_INIT;
     for (;;) {
-        struct pollfd p[2] = {{.fd = r->ready_r, .events = POLLIN}, {.fd = stop_fd, .events = POLLIN}};
+        struct pollfd p[2] = { { .fd = r->ready_r, .events = POLLIN },
+                               { .fd = stop_fd, .events = POLLIN } };
         int64_t left = deadline - e2b_now_ms();
         if (left <= 0)
             return e2b_error_set(err, E2B_ERR_TIMEOUT, "envd in the VM did not answer within %d s",
@@ -375,8 +381,8 @@ void e2b_vm_relay_stop(struct e2b_vm_relay *r)
     e2b_vmlink_free(r->link);
     for (size_t i = 0; i < r->npend; i++)
         close(r->pend[i].fd);
-    int fds[] = {r->stop_efd, r->envd_listen, r->ports_listen, r->console_fd, r->console_out,
-                 r->log_w, r->ready_w, r->ready_r};
+    int fds[] = { r->stop_efd,    r->envd_listen, r->ports_listen, r->console_fd,
+                  r->console_out, r->log_w,       r->ready_w,      r->ready_r };
     for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
         if (fds[i] >= 0)
             close(fds[i]);
@@ -399,7 +405,7 @@ int e2b_vm_port_connect(const char *dir, int port, int *ret_fd, struct e2b_error
     size_t len = 0;
     int64_t deadline = e2b_now_ms() + 10000;
     while (len < sizeof(line) - 1) {
-        struct pollfd p = {.fd = fd, .events = POLLIN};
+        struct pollfd p = { .fd = fd, .events = POLLIN };
         int64_t left = deadline - e2b_now_ms();
         if (left <= 0 || poll(&p, 1, (int)left) == 0)
             return e2b_error_set(err, E2B_ERR_TIMEOUT, "the VM did not answer for port %d", port);
@@ -407,7 +413,8 @@ int e2b_vm_port_connect(const char *dir, int port, int *ret_fd, struct e2b_error
         if (m < 0 && errno == EINTR)
             continue;
         if (m <= 0)
-            return e2b_error_set(err, E2B_ERR_NETWORK, "the VM closed the connection to port %d", port);
+            return e2b_error_set(err, E2B_ERR_NETWORK, "the VM closed the connection to port %d",
+                                 port);
         if (line[len++] == '\n')
             break;
     }

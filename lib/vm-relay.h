@@ -31,12 +31,13 @@ struct e2b_vm_relay_opts {
 
 /* Bind envd.sock and ports.sock and start the thread. *ret_log_fd: the
  * read end of envd's output. */
-int e2b_vm_relay_start(const struct e2b_vm_relay_opts *o, struct e2b_vm_relay **ret, int *ret_log_fd,
-                       struct e2b_error **err);
+int e2b_vm_relay_start(const struct e2b_vm_relay_opts *o, struct e2b_vm_relay **ret,
+                       int *ret_log_fd, struct e2b_error **err);
 /* Wait for the guest's READY: 0 once envd listens; the guest's reason,
  * E2B_ERR_TIMEOUT, or E2B_ERR_CANCELLED as soon as stop_fd (QEMU's pidfd)
  * is readable. */
-int e2b_vm_relay_wait_ready(struct e2b_vm_relay *r, int stop_fd, int timeout_ms, struct e2b_error **err);
+int e2b_vm_relay_wait_ready(struct e2b_vm_relay *r, int stop_fd, int timeout_ms,
+                            struct e2b_error **err);
 /* End the thread (after the rest of the console, once QEMU is gone) and
  * free everything; every relayed connection is closed. */
 void e2b_vm_relay_stop(struct e2b_vm_relay *r);

@@ -31,15 +31,9 @@ static void bq_reserve(struct bq *q, size_t n)
     }
 }
 
-static char *bq_head(const struct bq *q)
-{
-    return q->buf + q->off;
-}
+static char *bq_head(const struct bq *q) { return q->buf + q->off; }
 
-static char *bq_tail(const struct bq *q)
-{
-    return q->buf + q->off + q->len;
-}
+static char *bq_tail(const struct bq *q) { return q->buf + q->off + q->len; }
 
 static void bq_add(struct bq *q, const void *data, size_t n)
 {
@@ -57,7 +51,7 @@ static void bq_consume(struct bq *q, size_t n)
         q->off = 0;
         if (q->alloc > 2 * E2B_VMLINK_MAX_PAYLOAD) { /* an idle stream keeps little */
             free(q->buf);
-            *q = (struct bq){0};
+            *q = (struct bq){ 0 };
         }
     }
 }
@@ -65,7 +59,7 @@ static void bq_consume(struct bq *q, size_t n)
 static void bq_free(struct bq *q)
 {
     free(q->buf);
-    *q = (struct bq){0};
+    *q = (struct bq){ 0 };
 }
 
 static void put32(char *p, uint32_t v)
@@ -90,11 +84,11 @@ static void put_header(char *h, int type, int flags, uint32_t stream, uint32_t l
 
 struct stream {
     uint32_t id;
-    uint32_t port;     /* host: what it was opened to */
+    uint32_t port; /* host: what it was opened to */
     int fd;
-    bool opening;      /* host: OPEN sent, no answer yet (DATA may follow it at once) */
-    bool rd_eof;       /* its socket ended: FIN sent */
-    bool peer_fin;     /* FIN came: shut the socket's writing once out is empty */
+    bool opening;  /* host: OPEN sent, no answer yet (DATA may follow it at once) */
+    bool rd_eof;   /* its socket ended: FIN sent */
+    bool peer_fin; /* FIN came: shut the socket's writing once out is empty */
     bool wr_shut;
     bool dead;         /* freed at the end of the turn */
     uint32_t credit;   /* bytes we may still send */
@@ -114,7 +108,7 @@ struct e2b_vmlink {
     int msg_type;
     struct stream **st; /* by id, ascending */
     size_t nst, ast;
-    uint32_t next_id;  /* host: the last stream opened; guest: the last OPEN taken */
+    uint32_t next_id; /* host: the last stream opened; guest: the last OPEN taken */
     struct pollfd *pfd;
     size_t apfd;
 };
@@ -509,7 +503,7 @@ int e2b_vmlink_poll(struct e2b_vmlink *l, struct pollfd *extra, size_t n_extra, 
     struct pollfd *p = l->pfd;
     if (n_extra)
         memcpy(p, extra, n_extra * sizeof(*p));
-    p[n_extra] = (struct pollfd){.fd = l->fd, .events = POLLIN | (l->out.len ? POLLOUT : 0)};
+    p[n_extra] = (struct pollfd){ .fd = l->fd, .events = POLLIN | (l->out.len ? POLLOUT : 0) };
     bool room = l->out.len < OUT_MAX;
     for (size_t i = 0; i < nst; i++) {
         struct stream *s = l->st[i];
@@ -521,7 +515,7 @@ int e2b_vmlink_poll(struct e2b_vmlink *l, struct pollfd *extra, size_t n_extra, 
         if (s->out.len || (s->peer_fin && !s->wr_shut))
             ev |= POLLOUT;
         /* a stream waiting for credit is not polled: its socket's end would wake us for nothing */
-        p[n_extra + 1 + i] = (struct pollfd){.fd = ev && !s->dead ? s->fd : -1, .events = ev};
+        p[n_extra + 1 + i] = (struct pollfd){ .fd = ev && !s->dead ? s->fd : -1, .events = ev };
     }
     int r = poll(p, n, timeout_ms);
     if (r < 0 && errno != EINTR)
@@ -562,16 +556,13 @@ int e2b_vmlink_flush(struct e2b_vmlink *l, int timeout_ms)
         int64_t left = deadline - e2b_now_ms();
         if (left <= 0)
             return -1;
-        struct pollfd p = {.fd = l->fd, .events = POLLOUT};
+        struct pollfd p = { .fd = l->fd, .events = POLLOUT };
         poll(&p, 1, (int)left);
     }
     return 0;
 }
 
-size_t e2b_vmlink_backlog(const struct e2b_vmlink *l)
-{
-    return l->out.len;
-}
+size_t e2b_vmlink_backlog(const struct e2b_vmlink *l) { return l->out.len; }
 
 size_t e2b_vmlink_streams(const struct e2b_vmlink *l)
 {

@@ -41,12 +41,12 @@
 
 #include <poll.h>
 
-#define E2B_VMLINK_HEADER 12
+#define E2B_VMLINK_HEADER      12
 #define E2B_VMLINK_MAX_PAYLOAD (64 * 1024)
-#define E2B_VMLINK_WINDOW (256 * 1024)
+#define E2B_VMLINK_WINDOW      (256 * 1024)
 #define E2B_VMLINK_MAX_MESSAGE (4 * 1024 * 1024) /* a whole stream-0 message */
-#define E2B_VMLINK_PORT_ENVD 49983
-#define E2B_VMLINK_F_MORE 0x01
+#define E2B_VMLINK_PORT_ENVD   49983
+#define E2B_VMLINK_F_MORE      0x01
 
 enum e2b_vmlink_type {
     E2B_VMLINK_HELLO = 1,

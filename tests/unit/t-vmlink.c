@@ -15,10 +15,10 @@ struct side {
     size_t last_len;
     int n_msgs;
     /* guest: what OPEN does */
-    int open_errno;           /* non-zero: refuse with it */
-    bool small;               /* the accepted connections take little */
+    int open_errno; /* non-zero: refuse with it */
+    bool small;     /* the accepted connections take little */
     uint32_t last_port;
-    int server[8];            /* the test's ends of the accepted connections */
+    int server[8]; /* the test's ends of the accepted connections */
     int n_server;
     /* host: a refused open */
     int failed_fd, failed_errno;
@@ -67,7 +67,9 @@ static void on_open_failed(void *ud, int fd, uint32_t port, int errnum, const ch
 }
 
 static const struct e2b_vmlink_ops ops = {
-    .message = on_message, .open = on_open, .open_failed = on_open_failed,
+    .message = on_message,
+    .open = on_open,
+    .open_failed = on_open_failed,
 };
 
 static struct side host, guest;
@@ -77,7 +79,8 @@ static bool pump(int turns)
 {
     for (int i = 0; i < turns; i++) {
         struct e2b_error *err = NULL;
-        if (e2b_vmlink_poll(host.l, NULL, 0, 0, &err) < 0 || e2b_vmlink_poll(guest.l, NULL, 0, 0, &err) < 0) {
+        if (e2b_vmlink_poll(host.l, NULL, 0, 0, &err) < 0 ||
+            e2b_vmlink_poll(guest.l, NULL, 0, 0, &err) < 0) {
             diag("link ended: %s", err->msg);
             e2b_error_free(err);
             return false;
@@ -97,8 +100,8 @@ static void links(void)
 {
     int ch[2];
     pair(ch);
-    host = (struct side){.failed_fd = -1};
-    guest = (struct side){.failed_fd = -1};
+    host = (struct side){ .failed_fd = -1 };
+    guest = (struct side){ .failed_fd = -1 };
     host.l = e2b_vmlink_new(ch[0], &ops, &host);
     guest.l = e2b_vmlink_new(ch[1], &ops, &guest);
 }
@@ -176,7 +179,7 @@ static void test_stream(void)
     ok(id == 1, "the first stream is 1");
     ok(pump(10) && guest.n_server == 1 && guest.last_port == E2B_VMLINK_PORT_ENVD,
        "OPEN reaches the guest with its port");
-    char buf[64] = {0};
+    char buf[64] = { 0 };
     ok(drain(cli[1], buf, sizeof(buf)) == 3 && !memcmp(buf, "ok\n", 3), "the greeting comes first");
     ok(write(cli[1], "GET /health", 11) == 11 && pump(10), "the client writes");
     memset(buf, 0, sizeof(buf));
@@ -193,7 +196,8 @@ static void test_stream(void)
     close(guest.server[0]);
     guest.n_server = 0;
     ok(pump(10) && drain(cli[1], buf, sizeof(buf)) == -1, "the server's close reaches the client");
-    is_int(e2b_vmlink_streams(host.l) + e2b_vmlink_streams(guest.l), 0, "both ends forget the stream");
+    is_int(e2b_vmlink_streams(host.l) + e2b_vmlink_streams(guest.l), 0,
+           "both ends forget the stream");
     close(cli[1]);
     links_free();
 }
@@ -240,7 +244,8 @@ static void test_flow_control(void)
     }
     ok(sent_a < total, "the writer is held back (%zu of %zu bytes taken)", sent_a, total);
     ok(e2b_vmlink_buffered(guest.l) <= E2B_VMLINK_WINDOW,
-       "the guest holds at most a window for the stalled stream (%zu)", e2b_vmlink_buffered(guest.l));
+       "the guest holds at most a window for the stalled stream (%zu)",
+       e2b_vmlink_buffered(guest.l));
     /* stream b: 4 MiB from the guest's server to the host's client, while a is stalled */
     size_t bt = 4 << 20, bs = 0, br = 0;
     char *rb = xmalloc(65536);
@@ -273,7 +278,8 @@ static void test_flow_control(void)
         if (n > 0)
             ga += (size_t)n;
     }
-    ok(ga == total && !memcmp(got, blob, total), "the stalled stream's 3 MiB arrive whole once read");
+    ok(ga == total && !memcmp(got, blob, total),
+       "the stalled stream's 3 MiB arrive whole once read");
     free(got), free(rb), free(blob);
     close(a[1]), close(b[1]);
     links_free();
@@ -306,7 +312,8 @@ static void test_client_gone(void)
         }
     }
     ok(gone, "the server's socket is closed once the client is gone");
-    is_int(e2b_vmlink_streams(host.l) + e2b_vmlink_streams(guest.l), 0, "no stream is left at either end");
+    is_int(e2b_vmlink_streams(host.l) + e2b_vmlink_streams(guest.l), 0,
+           "no stream is left at either end");
     links_free();
 }
 
@@ -315,9 +322,11 @@ static void test_bad_peer(void)
 {
     int ch[2];
     pair(ch);
-    guest = (struct side){.failed_fd = -1, .small = true};
+    guest = (struct side){ .failed_fd = -1, .small = true };
     guest.l = e2b_vmlink_new(ch[0], &ops, &guest);
-    unsigned char f[E2B_VMLINK_HEADER + 4] = {E2B_VMLINK_OPEN, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 4, 0, 0, 0, 80};
+    unsigned char f[E2B_VMLINK_HEADER + 4] = {
+        E2B_VMLINK_OPEN, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 4, 0, 0, 0, 80
+    };
     ok(write(ch[1], f, sizeof(f)) == (ssize_t)sizeof(f), "a raw OPEN");
     struct e2b_error *err = NULL;
     ok(e2b_vmlink_poll(guest.l, NULL, 0, 100, &err) == 0 && guest.n_server == 1, "opens stream 5");
@@ -325,7 +334,7 @@ static void test_bad_peer(void)
     size_t n = 0;
     unsigned char *d = xcalloc(1, E2B_VMLINK_HEADER + E2B_VMLINK_MAX_PAYLOAD);
     for (int i = 0; i < 5; i++) {
-        memcpy(d, (unsigned char[]){E2B_VMLINK_DATA, 0, 0, 0, 0, 0, 0, 5, 0, 1, 0, 0}, 12);
+        memcpy(d, (unsigned char[]){ E2B_VMLINK_DATA, 0, 0, 0, 0, 0, 0, 5, 0, 1, 0, 0 }, 12);
         for (size_t off = 0; off < E2B_VMLINK_HEADER + E2B_VMLINK_MAX_PAYLOAD && !err;) {
             ssize_t w = write(ch[1], d + off, E2B_VMLINK_HEADER + E2B_VMLINK_MAX_PAYLOAD - off);
             off += w > 0 ? (size_t)w : 0;
@@ -333,17 +342,19 @@ static void test_bad_peer(void)
         }
         n += E2B_VMLINK_MAX_PAYLOAD;
     }
-    ok(err == NULL && e2b_vmlink_streams(guest.l) == 0, "DATA beyond the credit resets the stream, not the link");
+    ok(err == NULL && e2b_vmlink_streams(guest.l) == 0,
+       "DATA beyond the credit resets the stream, not the link");
     unsigned char in[8192];
     ssize_t r = drain(ch[1], (char *)in, sizeof(in));
     bool rst = false;
     for (ssize_t i = 0; i + 12 <= r;) {
-        uint32_t len = (uint32_t)in[i + 8] << 24 | (uint32_t)in[i + 9] << 16 | (uint32_t)in[i + 10] << 8 | in[i + 11];
+        uint32_t len = (uint32_t)in[i + 8] << 24 | (uint32_t)in[i + 9] << 16 |
+                       (uint32_t)in[i + 10] << 8 | in[i + 11];
         rst = rst || (in[i] == E2B_VMLINK_RST && in[i + 7] == 5);
         i += 12 + (ssize_t)len;
     }
     ok(rst, "and says so with RST");
-    unsigned char bad[12] = {99, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0};
+    unsigned char bad[12] = { 99, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0 };
     (void)!write(ch[1], bad, sizeof(bad));
     ok(e2b_vmlink_poll(guest.l, NULL, 0, 100, &err) < 0 && err && strstr(err->msg, "protocol"),
        "an unknown frame type ends the link");
@@ -356,7 +367,7 @@ static void test_bad_peer(void)
     int ch2[2];
     pair(ch2);
     struct e2b_vmlink *l = e2b_vmlink_new(ch2[0], &ops, &guest);
-    unsigned char huge[12] = {E2B_VMLINK_DATA, 0, 0, 0, 0, 0, 0, 1, 0, 2, 0, 0};
+    unsigned char huge[12] = { E2B_VMLINK_DATA, 0, 0, 0, 0, 0, 0, 1, 0, 2, 0, 0 };
     (void)!write(ch2[1], huge, sizeof(huge));
     ok(e2b_vmlink_poll(l, NULL, 0, 100, &err) < 0 && err && strstr(err->msg, "64 KiB"),
        "a frame over 64 KiB ends the link");
@@ -370,9 +381,11 @@ static void test_bad_peer(void)
     /* the host takes no OPEN: a guest's would steer the host's stream ids */
     int ch3[2];
     pair(ch3);
-    static const struct e2b_vmlink_ops host_ops = {.message = on_message};
+    static const struct e2b_vmlink_ops host_ops = { .message = on_message };
     l = e2b_vmlink_new(ch3[0], &host_ops, &host);
-    unsigned char op[16] = {E2B_VMLINK_OPEN, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 4, 0, 0, 0, 80};
+    unsigned char op[16] = {
+        E2B_VMLINK_OPEN, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 4, 0, 0, 0, 80
+    };
     (void)!write(ch3[1], op, sizeof(op));
     err = NULL;
     ok(e2b_vmlink_poll(l, NULL, 0, 100, &err) < 0 && err && strstr(err->msg, "OPEN to the host"),
