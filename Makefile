@@ -45,7 +45,7 @@ HOST_LIBS := $(shell $(PKG_CONFIG) --libs $(LINK_PKGS)) -ldl -lutil -lpthread
 TEST_LIBS := $(HOST_LIBS) $(shell $(PKG_CONFIG) --libs $(DL_PKGS))
 GUEST_LIBS := -Wl,-Bstatic $(shell $(PKG_CONFIG) --libs --static $(GUEST_PKGS)) -lutil
 
-GUEST_BASE := lib/util.c lib/error.c lib/strbuf.c lib/json.c lib/fsutil.c lib/http1.c lib/opt.c
+GUEST_BASE := lib/util.c lib/error.c lib/strbuf.c lib/json.c lib/fsutil.c lib/http1.c lib/opt.c lib/vmlink.c
 LIB_SRCS := $(sort $(wildcard lib/*.c))
 GUEST_SRCS := $(GUEST_BASE) $(sort $(wildcard lib/envd-*.c))
 CMD_SRCS := $(filter-out cmd/guest-main.c,$(sort $(wildcard cmd/*.c)))

@@ -22,7 +22,8 @@ static const struct e2b_column detail_cols[] = {
     {"sandboxID", "Sandbox ID"}, {"templateID", "Template ID"}, {"alias", "Alias"},
     {"state", "State"},          {"startedAt", "Started at"},   {"endAt", "End at"},
     {"cpuCount", "vCPUs"},       {"memoryMB", "Memory MiB"},    {"diskSizeMB", "Disk MiB"},
-    {"envdVersion", "envd version"}, {"runtime", "Runtime"}, {"allowInternetAccess", "Internet"},
+    {"envdVersion", "envd version"}, {"runtime", "Runtime"}, {"accelerator", "Accelerator"},
+    {"allowInternetAccess", "Internet"},
     {"limits", "Limits"},        {"lifecycle", "Lifecycle"},  {"metadata", "Metadata"},
     {NULL, NULL},
 };
@@ -39,6 +40,11 @@ const struct e2b_opt opts_sandbox_create[] = {
     E2B_OPT_CHOICE(0, "lifecycle.ontimeout", "ACTION", "at the timeout: kill (default) or pause",
                    "kill,pause"),
     E2B_OPT_FLAG(0, "secure", "require an access token for envd (sandbox info shows it)"),
+    E2B_OPT_CHOICE(0, "runtime", "RUNTIME",
+                   "ns (namespaces), vm (a QEMU microVM) or auto (vm where KVM is; default: the template's, else auto)",
+                   "ns,vm,auto"),
+    E2B_OPT_STRING_C(0, "kernel", "PATH", "guest kernel of the vm runtime (default: found in /boot)",
+                     E2B_COMPLETE_FILE),
     E2B_OPT_FLAG('d', "detach", "print the sandbox ID and leave it running"),
     E2B_OPT_STRING('u', "user", "USER", "user for the terminal (default: the template's)"),
     E2B_OPT_STRING('c', "cwd", "DIR", "working directory for the terminal"),
@@ -64,10 +70,15 @@ int cmd_sandbox_create(struct e2b_ctx *ctx, struct e2b_args *args)
     if (cpu < 0 || cpu > 64 || mem < 0 || (mem && mem < 16) || disk < 0 || (disk && disk < 8))
         return e2b_usage_error("sandbox create", "--cpu must be 1..64, --memory at least 16 MiB "
                                                  "and --disk at least 8 MiB");
+    const char *runtime = e2b_args_str(args, "runtime");
+    if (runtime && !STREQ(runtime, "ns") && !STREQ(runtime, "vm") && !STREQ(runtime, "auto"))
+        return e2b_usage_error("sandbox create", "--runtime must be ns, vm or auto");
     if (e2b_cli_open_backend(ctx, &b))
         return 1;
     struct e2b_sandbox_spec spec = {
         .template = e2b_args_str(args, "template") ? e2b_args_str(args, "template") : "base",
+        .runtime = runtime,
+        .kernel = e2b_args_str(args, "kernel"),
         .timeout_s = (int)timeout,
         .metadata = meta,
         .env_vars = env,

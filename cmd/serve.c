@@ -21,6 +21,10 @@ const struct e2b_opt opts_serve[] = {
     E2B_OPT_STRING(0, "listen", "ADDR:PORT", "address to serve on (default 127.0.0.1:3000)"),
     E2B_OPT_STRING(0, "domain", "DOMAIN", "route <port>-<sandboxID>.DOMAIN hosts to sandboxes"),
     E2B_OPT_FLAG(0, "deny-internet", "sandboxes get internet access only when a create asks for it"),
+    E2B_OPT_CHOICE(0, "runtime", "RUNTIME",
+                   "runtime of sandboxes whose template names none: ns, vm or auto (default auto)", "ns,vm,auto"),
+    E2B_OPT_STRING_C(0, "kernel", "PATH", "guest kernel of the vm runtime (default: found in /boot)",
+                     E2B_COMPLETE_FILE),
     E2B_OPT_INT(0, "max-connections", "N", "most client connections at once (default 1024)"),
     E2B_OPT_INT(0, "head-timeout", "SECONDS", "a request head must arrive within this (default 30)"),
     E2B_OPT_INT(0, "idle-timeout", "SECONDS", "close a connection idle this long between requests (default 120)"),
@@ -35,6 +39,11 @@ int cmd_serve(struct e2b_ctx *ctx, struct e2b_args *args)
         return e2b_fail(err);
     long long maxc = e2b_args_int(args, "max-connections", 1024);
     long long head = e2b_args_int(args, "head-timeout", 30), idle = e2b_args_int(args, "idle-timeout", 120);
+    const char *runtime = e2b_args_str(args, "runtime");
+    if (runtime && !STREQ(runtime, "ns") && !STREQ(runtime, "vm") && !STREQ(runtime, "auto")) {
+        e2b_backend_free(b);
+        return e2b_usage_error("serve", "--runtime must be ns, vm or auto");
+    }
     if (maxc < 1 || maxc > 65536 || head < 1 || head > 3600 || idle < 1 || idle > 86400) {
         e2b_backend_free(b);
         return e2b_usage_error("serve", "--max-connections must be 1..65536, --head-timeout 1..3600 "
@@ -48,6 +57,7 @@ int cmd_serve(struct e2b_ctx *ctx, struct e2b_args *args)
         .listen = e2b_args_str(args, "listen") ? e2b_args_str(args, "listen") : "127.0.0.1:3000",
         .domain = e2b_args_str(args, "domain"), .backend = b, .keys_path = keys,
         .deny_internet = e2b_args_flag(args, "deny-internet"), .max_connections = (int)maxc,
+        .runtime = runtime, .kernel = e2b_args_str(args, "kernel"),
         .head_timeout_ms = (int)head * 1000, .idle_timeout_ms = (int)idle * 1000,
         .stop = &stop_serving, .on_ready = ready, .ud = ctx,
     };

@@ -25,6 +25,8 @@ const struct e2b_opt opts_template_build[] = {
     E2B_OPT_STRING('c', "cmd", "COMMAND", "start command run when a sandbox starts"),
     E2B_OPT_STRING(0, "start-cmd", "COMMAND", "the same as --cmd"),
     E2B_OPT_STRING(0, "ready-cmd", "COMMAND", "command that succeeds once the sandbox is ready"),
+    E2B_OPT_CHOICE(0, "runtime", "RUNTIME", "what its sandboxes run on: ns, vm or auto (default: the creator's choice)",
+                   "ns,vm,auto"),
     E2B_OPT_INT(0, "ready-timeout", "SECONDS", "how long the ready command may take to succeed, hanging or failing (default 60)"),
     E2B_OPT_INT(0, "cpu-count", "N", "vCPUs of sandboxes from this template (at least 1)"),
     E2B_OPT_INT(0, "memory-mb", "MIB", "memory of sandboxes (even number)"),
@@ -98,6 +100,11 @@ int cmd_template_build(struct e2b_ctx *ctx, struct e2b_args *args)
     if (strcmp(net, "none") && strcmp(net, "host")) {
         e2b_toml_free(&toml);
         return e2b_usage_error("template build", "--network must be none or host");
+    }
+    const char *runtime = e2b_args_str(args, "runtime") ?: toml.runtime;
+    if (runtime && strcmp(runtime, "ns") && strcmp(runtime, "vm") && strcmp(runtime, "auto")) {
+        e2b_toml_free(&toml);
+        return e2b_usage_error("template build", "the runtime must be ns, vm or auto, not '%s'", runtime);
     }
     const char *plat = e2b_args_str(args, "platform");
     if (plat && e2b_platform_check(plat, &err) < 0) {
@@ -185,6 +192,7 @@ int cmd_template_build(struct e2b_ctx *ctx, struct e2b_args *args)
         .tags = tagv,
         .start_cmd = e2b_args_str(args, "cmd") ?: e2b_args_str(args, "start-cmd") ?: toml.start_cmd,
         .ready_cmd = e2b_args_str(args, "ready-cmd") ?: toml.ready_cmd,
+        .runtime = runtime,
         .ready_timeout_s = (int)ready_to,
         .cpu_count = cpus,
         .memory_mb = mem,

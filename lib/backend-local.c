@@ -30,6 +30,8 @@ static json_t *sandbox_json(const json_t *st, bool detail)
     json_object_set(o, "state", json_object_get(st, "state"));
     json_object_set_new(o, "envdVersion", json_string(ENVD_VERSION));
     json_object_set(o, "runtime", json_object_get(st, "runtime")); /* what runs it here */
+    if (json_object_get(st, "accelerator")) /* vm: kvm or tcg */
+        json_object_set(o, "accelerator", json_object_get(st, "accelerator"));
     if (detail) {
         json_t *tok = json_object_get(st, "envdAccessToken");
         if (tok)
@@ -52,7 +54,8 @@ static int l_create(struct e2b_backend *b, const struct e2b_sandbox_spec *spec, 
         .template = spec->template, .timeout_s = spec->timeout_s, .metadata = spec->metadata,
         .env_vars = spec->env_vars, .secure = spec->secure, .internet = spec->allow_internet,
         .cpu_count = spec->cpu_count, .memory_mb = spec->memory_mb, .disk_mb = spec->disk_mb,
-        .pids_max = spec->pids_max, .auto_pause = spec->auto_pause,
+        .pids_max = spec->pids_max, .auto_pause = spec->auto_pause, .runtime = spec->runtime,
+        .runtime_default = spec->runtime_default, .kernel = spec->kernel,
     };
     _cleanup_json_ json_t *st = NULL;
     if (e2b_local_create(&o, &st, err) < 0)

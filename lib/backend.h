@@ -32,6 +32,10 @@ struct e2b_sandbox_spec {
     int memory_mb;           /* 0: the template's */
     int disk_mb;             /* writable layer size; 0: the default */
     int pids_max;            /* process limit; 0: the default (4096) */
+    /* Local sandboxes only (E2B's API has no such fields): */
+    const char *runtime;     /* "ns", "vm", "auto"; NULL: the template's, else runtime_default */
+    const char *runtime_default; /* e2b serve --runtime; NULL: auto */
+    const char *kernel;      /* the vm runtime's guest kernel; NULL: found */
 };
 
 struct e2b_sandbox_filter {

@@ -984,7 +984,7 @@ int e2b_build_run(const struct e2b_build_opts *o, json_t **ret_meta, struct e2b_
     struct e2b_template_info ti = {
         .template_id = txn.template_id, .build_id = txn.build_id, .name = o->name, .tags = o->tags,
         .cpu_count = o->cpu_count, .memory_mb = o->memory_mb, .disk_mb = size_mb,
-        .start_cmd = o->start_cmd, .ready_cmd = o->ready_cmd,
+        .start_cmd = o->start_cmd, .ready_cmd = o->ready_cmd, .runtime = o->runtime,
     };
     /* and what the target stage's image config says */
     json_t *meta = e2b_template_meta_new(&ti);

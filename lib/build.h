@@ -28,6 +28,7 @@ struct e2b_build_opts {
     const char *name;          /* template name (alias): e2b_template_name_valid() */
     const char *const *tags;   /* NULL-ended tags of the build; NULL or empty: "default" */
     const char *start_cmd, *ready_cmd;
+    const char *runtime;       /* ns, vm, auto, or NULL: what its sandboxes run on */
     int ready_timeout_s;
     long cpu_count, memory_mb, disk_headroom_mb;
     const char *const *build_args; /* K=V */

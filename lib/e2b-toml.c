@@ -108,6 +108,8 @@ int e2b_toml_parse(struct e2b_toml *t, const char *text, struct e2b_error **err)
             slot = &t->ready_cmd;
         else if (!strcmp(key, "team_id"))
             slot = &t->team_id;
+        else if (!strcmp(key, "runtime"))
+            slot = &t->runtime;
         else if (!strcmp(key, "cpu_count"))
             num = &t->cpu_count;
         else if (!strcmp(key, "memory_mb"))
@@ -161,6 +163,7 @@ void e2b_toml_free(struct e2b_toml *t)
     free(t->template_name);
     free(t->start_cmd);
     free(t->ready_cmd);
+    free(t->runtime);
     free(t->team_id);
     memset(t, 0, sizeof(*t));
 }

@@ -1,7 +1,8 @@
 /* e2b-toml.h - e2b.toml as E2B's CLI writes it (flat `key = value` lines).
  *
  * Keys: template_id (old: id), dockerfile, template_name (old: name),
- * start_cmd, ready_cmd, cpu_count, memory_mb, team_id. Unknown keys are kept
+ * start_cmd, ready_cmd, cpu_count, memory_mb, team_id; and ours, runtime
+ * (the runtime of the template's sandboxes). Unknown keys are kept
  * when the file is rewritten.
  */
 #ifndef E2B_E2B_TOML_H
@@ -17,6 +18,7 @@ struct e2b_toml {
     char *start_cmd;
     char *ready_cmd;
     char *team_id;
+    char *runtime;    /* ours: the runtime of the template's sandboxes (ns, vm, auto) */
     long cpu_count;   /* 0: unset */
     long memory_mb;   /* 0: unset */
 };

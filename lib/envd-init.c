@@ -1,5 +1,6 @@
 /* envd-init.c - see envd-init.h */
 #include "envd-init.h"
+#include "envd-vm.h"
 #include "util.h"
 
 #include <fcntl.h>
@@ -82,8 +83,10 @@ int e2b_init_main(int argc, char **argv)
             hostname = argv[++i];
         } else if (STREQ(argv[i], "--envd") && i + 1 < argc) {
             envd = argv[++i];
+        } else if (STREQ(argv[i], "--vm")) {
+            return e2b_init_vm_main(); /* pid 1 of an e2b microVM: envd-vm.h */
         } else {
-            fprintf(stderr, "usage: init [--hostname NAME] [--envd PATH] [-- ENVD-ARGS...]\n");
+            fprintf(stderr, "usage: init [--vm] [--hostname NAME] [--envd PATH] [-- ENVD-ARGS...]\n");
             return 2;
         }
     }

@@ -6,7 +6,8 @@
 #ifndef E2B_ENVD_INIT_H
 #define E2B_ENVD_INIT_H
 
-/* init [--hostname NAME] [--envd PATH] [-- ENVD-ARGS...] */
+/* init [--hostname NAME] [--envd PATH] [-- ENVD-ARGS...], or
+ * init --vm: pid 1 of an e2b microVM (envd-vm.h) */
 int e2b_init_main(int argc, char **argv);
 
 #endif

@@ -41,25 +41,14 @@ int e2b_tree_usage(const char *root, struct e2b_tree_usage *ret, struct e2b_erro
     return 0;
 }
 
-int e2b_ext4_from_dir(const char *root, const char *image, uint64_t headroom_mb,
-                      uint64_t *ret_size_mb, struct e2b_error **err)
+/* mke2fs with argv (argv[slot] is left for the file) into a temp file
+ * renamed to image once it succeeded. */
+static int run_mke2fs(const char **argv, size_t slot, const char *image, const char *what,
+                      struct e2b_error **err)
 {
-    struct e2b_tree_usage u;
-    if (e2b_tree_usage(root, &u, err) < 0)
-        return -1;
-    /* Metadata overhead: inode tables (256 B each, with 1.5x spare inodes),
-     * bitmaps and group descriptors (~3%), plus a 16 MiB floor for small trees. */
-    uint64_t inodes = u.inodes + u.inodes / 2 + 1024;
-    uint64_t bytes = u.bytes + inodes * 256 + u.bytes / 32 + (16ULL << 20);
-    uint64_t size_mb = (bytes + (1ULL << 20) - 1) / (1ULL << 20) + headroom_mb;
-
     _cleanup_free_ char *tmp = xasprintf("%s.tmp.%ld", image, (long)getpid());
     unlink(tmp);
-    _cleanup_free_ char *size_arg = xasprintf("%lluM", (unsigned long long)size_mb);
-    _cleanup_free_ char *inode_arg = xasprintf("%llu", (unsigned long long)inodes);
-    const char *argv[] = {"mke2fs", "-q", "-F", "-t", "ext4", "-b", "4096", "-m", "0",
-                          "-N", inode_arg, "-L", "e2b-rootfs", "-E", "root_owner=0:0",
-                          "-d", root, tmp, size_arg, NULL};
+    argv[slot] = tmp;
     int pipefd[2];
     if (pipe2(pipefd, O_CLOEXEC) < 0)
         return e2b_error_sys(err, errno, "cannot run mke2fs");
@@ -89,7 +78,7 @@ int e2b_ext4_from_dir(const char *root, const char *image, uint64_t headroom_mb,
         unlink(tmp);
         int code = strstr(out.buf, "No space") || strstr(out.buf, "Could not allocate")
                        ? E2B_ERR_NOSPACE : E2B_ERR_GENERIC;
-        e2b_error_set(err, code, "mke2fs failed making '%s' from '%s': %s", image, root,
+        e2b_error_set(err, code, "mke2fs failed making '%s' %s: %s", image, what,
                       out.len ? out.buf : "no output");
         strbuf_release(&out);
         return -1;
@@ -100,7 +89,40 @@ int e2b_ext4_from_dir(const char *root, const char *image, uint64_t headroom_mb,
         unlink(tmp);
         return e2b_error_sys(err, e, "cannot write '%s'", image);
     }
+    return 0;
+}
+
+int e2b_ext4_from_dir(const char *root, const char *image, uint64_t headroom_mb,
+                      uint64_t *ret_size_mb, struct e2b_error **err)
+{
+    struct e2b_tree_usage u;
+    if (e2b_tree_usage(root, &u, err) < 0)
+        return -1;
+    /* Metadata overhead: inode tables (256 B each, with 1.5x spare inodes),
+     * bitmaps and group descriptors (~3%), plus a 16 MiB floor for small trees. */
+    uint64_t inodes = u.inodes + u.inodes / 2 + 1024;
+    uint64_t bytes = u.bytes + inodes * 256 + u.bytes / 32 + (16ULL << 20);
+    uint64_t size_mb = (bytes + (1ULL << 20) - 1) / (1ULL << 20) + headroom_mb;
+
+    _cleanup_free_ char *size_arg = xasprintf("%lluM", (unsigned long long)size_mb);
+    _cleanup_free_ char *inode_arg = xasprintf("%llu", (unsigned long long)inodes);
+    const char *argv[] = {"mke2fs", "-q", "-F", "-t", "ext4", "-b", "4096", "-m", "0",
+                          "-N", inode_arg, "-L", "e2b-rootfs", "-E", "root_owner=0:0",
+                          "-d", root, NULL, size_arg, NULL};
+    _cleanup_free_ char *what = xasprintf("from '%s'", root);
+    if (run_mke2fs(argv, 17, image, what, err) < 0)
+        return -1;
     if (ret_size_mb)
         *ret_size_mb = size_mb;
     return 0;
+}
+
+int e2b_ext4_blank(const char *image, uint64_t size_mb, struct e2b_error **err)
+{
+    _cleanup_free_ char *size_arg = xasprintf("%lluM", (unsigned long long)size_mb);
+    /* no journal (the layer lives as long as its sandbox) and inode tables
+     * left for the kernel: a few MiB written, the rest a hole */
+    const char *argv[] = {"mke2fs", "-q", "-F", "-t", "ext4", "-b", "4096", "-m", "0", "-O", "^has_journal",
+                          "-E", "lazy_itable_init=1,root_owner=0:0", "-L", "e2b-disk", NULL, size_arg, NULL};
+    return run_mke2fs(argv, 15, image, "empty", err);
 }

@@ -61,10 +61,12 @@ static bool root_has_user(const char *root, const char *user)
 /* The template's files and names: what the spec points at. */
 struct template_files {
     char *tree, *image, *template_id, *build_id;
+    char *runtime; /* what the template asks for, or NULL */
 };
 
 static void template_files_release(struct template_files *t)
 {
+    free(t->runtime);
     free(t->tree);
     free(t->image);
     free(t->template_id);
@@ -118,6 +120,8 @@ static int resolve_template(const char *name, struct template_files *tf, struct 
         spec->build_id = tf->build_id;
         json_object_set_new(state, "buildID", json_string(tf->build_id));
     }
+    if (e2b_json_str(meta, "runtime") && *e2b_json_str(meta, "runtime"))
+        tf->runtime = xstrdup(e2b_json_str(meta, "runtime"));
     json_t *aliases = json_object_get(meta, "aliases");
     if (json_array_size(aliases))
         json_object_set(state, "alias", json_array_get(aliases, 0));
@@ -159,7 +163,7 @@ int e2b_local_create(const struct e2b_local_options *o, json_t **ret_state, stru
     if (o->timeout_s <= 0)
         return e2b_error_set(err, E2B_ERR_INVALID, "timeout must be greater than 0");
 
-    const struct e2b_runtime_ops *rt = e2b_runtime_default();
+    const struct e2b_runtime_ops *rt = NULL;
     _cleanup_free_ char *id = e2b_random_id();
     _cleanup_free_ char *dir = e2b_sandbox_dir(id);
     _cleanup_free_ char *started = NULL;
@@ -172,10 +176,15 @@ int e2b_local_create(const struct e2b_local_options *o, json_t **ret_state, stru
         .pids_max = o->pids_max ? o->pids_max : DEFAULT_PIDS,
         .internet = o->internet,
         .unprivileged = geteuid() != 0,
+        .kernel = o->kernel,
     };
     int r = -1;
-    if (resolve_template(spec.template_name, &tf, &spec, state, err) < 0 ||
-        rt->prepare(&spec, state, err) < 0)
+    if (resolve_template(spec.template_name, &tf, &spec, state, err) < 0)
+        goto out;
+    /* the create's word, the template's, the caller's default, auto */
+    rt = e2b_runtime_pick(o->runtime ? o->runtime : tf.runtime ? tf.runtime : o->runtime_default, spec.host,
+                          o->kernel, err);
+    if (!rt || rt->prepare(&spec, state, err) < 0)
         goto out;
     int lock = e2b_sandbox_dir_create_held(id, dir, err);
     if (lock < 0)

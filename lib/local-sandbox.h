@@ -5,7 +5,9 @@
  * namespaces today) and removes everything when it ends. The other verbs
  * work from any e2b process on the state directory (sandbox-state.h) and
  * reach the sandbox through its runtime's table: none of them knows which
- * runtime that is. state.json records it ("runtime": "ns").
+ * runtime that is. state.json records it ("runtime": "ns" or "vm"): the
+ * create's choice, else the template's ("runtime" in template.json), else
+ * the caller's default (e2b serve --runtime), else auto.
  *
  * State: <runtime dir>/sandboxes/<id>/state.json, written atomically under a
  * lock; envd's socket is <runtime dir>/sandboxes/<id>/envd.sock; sandbox.log
@@ -31,6 +33,9 @@ struct e2b_local_options {
     int pids_max;          /* 0: 4096 */
     bool auto_pause;       /* at the timeout pause (E2B lifecycle onTimeout: pause), not kill */
     const char *envd_path; /* NULL: found next to the e2b binary or installed */
+    const char *runtime;   /* "ns", "vm", "auto"; NULL: the template's, else runtime_default */
+    const char *runtime_default; /* NULL: "auto" (runtime.h: e2b_runtime_pick) */
+    const char *kernel;    /* the vm runtime's guest kernel; NULL: found (vm-kernel.h) */
 };
 
 /* Start a sandbox; returns when envd answers. ret_state: the state JSON. */

@@ -147,6 +147,11 @@ static int ns_start(const struct e2b_runtime_sandbox *sb, const struct e2b_runti
     return 0;
 }
 
+static char *ns_ended(const struct e2b_runtime_sandbox *sb, struct e2b_runtime_run *run, int status)
+{
+    return xstrdup(WIFSIGNALED(status) ? "init was killed" : "envd exited");
+}
+
 static void ns_stop(const struct e2b_runtime_sandbox *sb, struct e2b_runtime_run *run)
 {
     if (run) {
@@ -287,6 +292,7 @@ const struct e2b_runtime_ops e2b_runtime_ns = {
     .name = "ns",
     .prepare = ns_prepare,
     .start = ns_start,
+    .ended = ns_ended,
     .stop = ns_stop,
     .pause = ns_pause,
     .resume = ns_resume,

@@ -5,7 +5,8 @@
  * it through the same table, found by the name state.json records under
  * "runtime". Nothing above them (the local backend, serve, the CLI) knows
  * which runtime runs a sandbox, and no caller tests for one: a runtime is
- * one module that fills this table (runtime-ns.c: Linux namespaces).
+ * one module that fills this table (runtime-ns.c: Linux namespaces;
+ * runtime-vm.c: a QEMU microVM).
  *
  * Every runtime offers envd on the same channel, a unix socket in the
  * sandbox's state directory, so the envd client, serve's router and the
@@ -44,6 +45,7 @@ struct e2b_runtime_spec {
     const char *rootfs_tree;   /* the template's rootfs/ directory, or NULL */
     const char *rootfs_image;  /* its rootfs.ext4, or NULL (prepare keeps the one it runs) */
     const char *envd;          /* the static guest agent, on the host */
+    const char *kernel;        /* vm: the guest kernel (--kernel), or NULL: found */
     const char *user;          /* envd's default user */
     const char *envd_init;     /* envd's /init body (JSON); set by the supervisor */
     unsigned cpu_count;
@@ -82,6 +84,9 @@ struct e2b_runtime_ops {
      * whether start succeeded or not. */
     int (*start)(const struct e2b_runtime_sandbox *sb, const struct e2b_runtime_spec *spec,
                  struct e2b_runtime_run *ret, struct e2b_error **err);
+    /* Why the sandbox ended, in words for its log, once run->pid exited with
+     * `status` (waitpid's); malloc'd. */
+    char *(*ended)(const struct e2b_runtime_sandbox *sb, struct e2b_runtime_run *run, int status);
     /* End the sandbox and remove what the runtime made for it outside the
      * state directory (the supervisor removes that). run: the supervisor's,
      * or NULL when reaping a sandbox whose supervisor died. Quiet (it runs
@@ -108,9 +113,16 @@ struct e2b_runtime_ops {
 
 /* The runtimes, one module each. */
 extern const struct e2b_runtime_ops e2b_runtime_ns;
+extern const struct e2b_runtime_ops e2b_runtime_vm;
 
-/* What new sandboxes run on. */
+/* What a sandbox runs on when nobody chose: the first of the list. */
 const struct e2b_runtime_ops *e2b_runtime_default(void);
+/* The runtime for a new sandbox: name is "ns", "vm" or "auto" (or NULL,
+ * the same): vm where KVM can run the guest (vm-accel.h), there is a guest
+ * kernel (kernel, or one found: vm-kernel.h) and the template is not the
+ * host's own programs; else ns. */
+const struct e2b_runtime_ops *e2b_runtime_pick(const char *name, bool host_template, const char *kernel,
+                                               struct e2b_error **err);
 /* The runtime a sandbox's state names ("ns" for state written before
  * sandboxes recorded theirs); NULL with an error if unknown. */
 const struct e2b_runtime_ops *e2b_runtime_of(const json_t *state, struct e2b_error **err);

@@ -134,6 +134,35 @@ bool e2b_sandbox_signal_supervisor(const char *dir, pid_t sup, int sig)
     return ok;
 }
 
+#define END_NOTES ".ended"
+#define END_NOTE_KEEP_S 3600
+
+static char *end_note_path(const char *id)
+{
+    _cleanup_free_ char *root = e2b_sandboxes_dir();
+    return xasprintf("%s/" END_NOTES "/%s", root, id);
+}
+
+void e2b_sandbox_note_end(const char *id, const char *why)
+{
+    _cleanup_free_ char *root = e2b_sandboxes_dir();
+    _cleanup_free_ char *dir = e2b_path_join(root, END_NOTES);
+    _cleanup_free_ char *p = end_note_path(id);
+    size_t n = strnlen(why, 1024);
+    if (e2b_mkdir_p(dir, 0700, NULL) == 0)
+        e2b_write_file_atomic(p, why, n, 0600, NULL);
+}
+
+/* "sandbox 'X' not found", and why it ended when that is known. */
+static int not_found(const char *id, struct e2b_error **err)
+{
+    _cleanup_free_ char *p = end_note_path(id);
+    _cleanup_free_ char *why = NULL;
+    if (e2b_read_file_untrusted(p, 1024, &why, NULL, NULL) == 0 && *why)
+        return e2b_error_set(err, E2B_ERR_NOT_FOUND, "sandbox '%s' not found (it ended: %s)", id, why);
+    return e2b_error_set(err, E2B_ERR_NOT_FOUND, "sandbox '%s' not found", id);
+}
+
 int e2b_sandbox_load(const char *id, char **ret_dir, json_t **ret_state, struct e2b_error **err)
 {
     if (!e2b_sandbox_id_valid(id))
@@ -141,7 +170,7 @@ int e2b_sandbox_load(const char *id, char **ret_dir, json_t **ret_state, struct 
     _cleanup_free_ char *dir = e2b_sandbox_dir(id);
     json_t *st = NULL;
     if (access(dir, F_OK) < 0 || e2b_sandbox_state_read(dir, &st, NULL) < 0)
-        return e2b_error_set(err, E2B_ERR_NOT_FOUND, "sandbox '%s' not found", id);
+        return not_found(id, err);
     if (!e2b_sandbox_held(dir)) {
         json_decref(st);
         e2b_sandbox_reap();
@@ -213,9 +242,22 @@ static void reap_staging(const char *root, const char *name)
     e2b_rm_rf(dir, NULL);
 }
 
+static void reap_end_notes(const char *root)
+{
+    _cleanup_free_ char *dir = e2b_path_join(root, END_NOTES);
+    _cleanup_closedir_ DIR *d = opendir(dir);
+    struct dirent *de;
+    struct stat sb;
+    while (d && (de = readdir(d)))
+        if (e2b_sandbox_id_valid(de->d_name) && fstatat(dirfd(d), de->d_name, &sb, 0) == 0 &&
+            time(NULL) - sb.st_mtime > END_NOTE_KEEP_S)
+            unlinkat(dirfd(d), de->d_name, 0);
+}
+
 void e2b_sandbox_reap(void)
 {
     _cleanup_free_ char *root = e2b_sandboxes_dir();
+    reap_end_notes(root);
     _cleanup_closedir_ DIR *d = opendir(root);
     struct dirent *de;
     while (d && (de = readdir(d))) {

@@ -11,6 +11,7 @@
  *   supervisor.log   the supervisor's own stdout and stderr
  *   envd.sock ...    what the runtime keeps there
  * Nothing in it is visible to, or writable from, the sandbox.
+ * <runtime dir>/sandboxes/.ended/<id>: why a sandbox ended, for an hour.
  */
 #ifndef E2B_SANDBOX_STATE_H
 #define E2B_SANDBOX_STATE_H
@@ -52,8 +53,13 @@ int e2b_sandbox_update(const char *id, int (*fn)(const char *id, const char *dir
  * supervisor at the timeout of an autoPause sandbox. */
 int e2b_sandbox_pause(const char *id, struct e2b_error **err);
 
+/* Why a sandbox ended ("timeout", "the guest kernel panicked: ..."), kept
+ * for an hour in <runtime dir>/sandboxes/.ended/<id>, so that what asks
+ * for it afterwards hears why it is gone. */
+void e2b_sandbox_note_end(const char *id, const char *why);
+
 /* Remove what sandboxes whose supervisor died left behind (their runtime's
- * remains too), and stale half-made directories. */
+ * remains too), stale half-made directories and old end notes. */
 void e2b_sandbox_reap(void);
 
 #endif

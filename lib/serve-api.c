@@ -296,6 +296,7 @@ static void api_create(struct call *c)
         .metadata = json_object_get(body, "metadata"), .env_vars = json_object_get(body, "envVars"),
         /* v2 (NewSandboxV2) has no `secure`: every sandbox gets a token */
         .secure = c->v2 || secure, .allow_internet = internet, .auto_pause = auto_pause,
+        .runtime_default = c->o->runtime, .kernel = c->o->kernel,
     };
     if (json_is_null(spec.metadata))
         spec.metadata = NULL;

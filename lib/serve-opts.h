@@ -12,6 +12,8 @@ struct e2b_serve_opts {
     struct e2b_backend *backend; /* where sandboxes live (local) */
     const char *keys_path;       /* serve-keys file */
     bool deny_internet;          /* sandboxes get internet only when asked for it */
+    const char *runtime;         /* the runtime of creates whose template names none; NULL: auto */
+    const char *kernel;          /* the vm runtime's guest kernel; NULL: found */
     int max_connections;         /* 0: the default (1024) */
     int head_timeout_ms;         /* a request head must arrive within; 0: 30 s */
     int idle_timeout_ms;         /* a kept-alive connection may idle for; 0: 120 s */

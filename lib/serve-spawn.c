@@ -42,6 +42,12 @@ static json_t *spec_json(const struct e2b_sandbox_spec *s)
                           "timeout", s->timeout_s, "secure", s->secure, "internet", s->allow_internet,
                           "autoPause", s->auto_pause, "cpu", s->cpu_count, "memory", s->memory_mb,
                           "disk", s->disk_mb, "pids", s->pids_max);
+    if (s->runtime)
+        json_object_set_new(j, "runtime", json_string(s->runtime));
+    if (s->runtime_default)
+        json_object_set_new(j, "runtimeDefault", json_string(s->runtime_default));
+    if (s->kernel)
+        json_object_set_new(j, "kernel", json_string(s->kernel));
     if (s->metadata)
         json_object_set(j, "metadata", s->metadata);
     if (s->env_vars)
@@ -75,6 +81,8 @@ static _noreturn_ void worker(struct e2b_backend *b, int fd)
             .auto_pause = e2b_json_bool(req, "autoPause", false),
             .cpu_count = (int)e2b_json_int(req, "cpu", 0), .memory_mb = (int)e2b_json_int(req, "memory", 0),
             .disk_mb = (int)e2b_json_int(req, "disk", 0), .pids_max = (int)e2b_json_int(req, "pids", 0),
+            .runtime = e2b_json_str(req, "runtime"), .runtime_default = e2b_json_str(req, "runtimeDefault"),
+            .kernel = e2b_json_str(req, "kernel"),
         };
         if (b->ops->sandboxes.create(b, &spec, &sbx, &err) == 0)
             reply = json_pack("{s:o}", "sandbox", sbx);

@@ -286,6 +286,7 @@ struct supervisor {
 static void supervisor_cleanup(struct supervisor *s, const json_t *state, const char *why)
 {
     sbx_log(s->dir, "info", "sandbox ends: %s", why);
+    e2b_sandbox_note_end(s->id, why);
     struct e2b_runtime_sandbox sb = {.id = s->id, .dir = s->dir, .state = state};
     s->rt->stop(&sb, &s->run);
     e2b_rm_rf(s->dir, NULL);
@@ -475,10 +476,12 @@ static _noreturn_ void supervise(struct supervisor *s, struct e2b_runtime_spec *
             pid_t w;
             while ((w = waitpid(-1, &status, WNOHANG)) > 0)
                 if (w == s->run.pid) {
+                    struct e2b_runtime_sandbox esb = {.id = s->id, .dir = s->dir, .state = state};
+                    _cleanup_free_ char *why = s->rt->ended(&esb, &s->run, status);
                     s->run.pid = -1;
                     while (logs[0].fd >= 0 && pump_log(&logs[0], s->dir)) /* envd's last words */
                         ;
-                    supervisor_cleanup(s, state, WIFSIGNALED(status) ? "init was killed" : "envd exited");
+                    supervisor_cleanup(s, state, why);
                     _exit(0);
                 }
         }

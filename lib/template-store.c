@@ -477,5 +477,7 @@ json_t *e2b_template_meta_new(const struct e2b_template_info *t)
     json_object_set_new(meta, "tags", tags);
     json_object_set_new(meta, "startCmd", t->start_cmd ? json_string(t->start_cmd) : json_null());
     json_object_set_new(meta, "readyCmd", t->ready_cmd ? json_string(t->ready_cmd) : json_null());
+    if (t->runtime)
+        json_object_set_new(meta, "runtime", json_string(t->runtime));
     return meta;
 }

@@ -80,11 +80,12 @@ struct e2b_template_info {
     long cpu_count, memory_mb;         /* 0: 2 CPUs and 512 MiB */
     uint64_t disk_mb;                  /* size of rootfs.ext4 */
     const char *start_cmd, *ready_cmd; /* or NULL */
+    const char *runtime;               /* ns, vm, auto, or NULL: the creator's choice */
 };
 /* template.json for a build made now: E2B's Template fields (templateID,
  * buildID, cpuCount, memoryMB, diskSizeMB, public, aliases, names,
  * createdAt, updatedAt, envdVersion, buildStatus) and ours (tags,
- * startCmd, readyCmd). */
+ * startCmd, readyCmd, runtime). */
 json_t *e2b_template_meta_new(const struct e2b_template_info *t);
 
 /* 20 characters of [a-z0-9] from the kernel's random source, E2B's ID shape. */

@@ -53,6 +53,11 @@ static inline void e2b_closedirp(DIR **d)
     if (*d)
         closedir(*d);
 }
+static inline void e2b_fclosep(FILE **f)
+{
+    if (*f)
+        fclose(*f);
+}
 /* A NULL-terminated array of strings, each owned. */
 static inline void e2b_strv_free(char **v)
 {
@@ -76,6 +81,7 @@ void e2b_strv_free_many_(char **const *const *p, size_t n);
 #define _cleanup_free_ _cleanup_(e2b_freep)
 #define _cleanup_close_ _cleanup_(e2b_closep)
 #define _cleanup_closedir_ _cleanup_(e2b_closedirp)
+#define _cleanup_fclose_ _cleanup_(e2b_fclosep)
 #define _cleanup_strv_ _cleanup_(e2b_strv_freep)
 
 /* Allocation failure is not a recoverable error for this program. */

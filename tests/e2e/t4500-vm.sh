@@ -1,0 +1,238 @@
+#!/bin/sh
+# The vm runtime: sandboxes as QEMU microVMs booting the template's ext4
+# image with the host's guest kernel. Create (from the template's setting,
+# the flag and serve's default), exec, files, pty, concurrent streams,
+# pause/resume, ports through serve's router, kill; faults: kill -9 of QEMU
+# and of the supervisor, a guest kernel panic; clear errors for what cannot
+# run. Under TCG here (E2B_VM_ACCEL=tcg), so the VMs are few: one busybox
+# template shared by all, five boots in all.
+. "$(dirname "$0")/test-lib.sh"
+. "$TEST_DIR/lib-sandbox.sh"
+
+export E2B_VM_ACCEL=${E2B_VM_ACCEL:-tcg}
+command -v qemu-system-x86_64 >/dev/null || { echo "1..0 # SKIP no qemu-system-x86_64"; exit 0; }
+command -v busybox >/dev/null || { echo "1..0 # SKIP no busybox"; exit 0; }
+ls /boot/vmlinuz-* >/dev/null 2>&1 || { echo "1..0 # SKIP no guest kernel in /boot"; exit 0; }
+# KVM that cannot run a stock kernel (or none): auto must pick ns
+if [ ! -c /dev/kvm ] || { [ -e /sys/module/kvm_pvm ] && [ ! -e /sys/module/kvm_intel ] &&
+    [ ! -e /sys/module/kvm_amd ]; }; then
+    test_set_prereq NOKVM
+fi
+
+st() { python3 -c "import json,sys; print(json.load(open(sys.argv[1])).get(sys.argv[2]))" \
+    "$E2B_RUNTIME_DIR/sandboxes/$1/state.json" "$2"; }
+# a key of state.json's "vm"
+stvm() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[\"vm\"].get(sys.argv[2]))" \
+    "$E2B_RUNTIME_DIR/sandboxes/$1/state.json" "$2"; }
+
+# Nothing of a VM sandbox is left: what sbx_gone checks, and no QEMU named
+# for it, no slirp4netns of its QEMU.
+vm_gone() {
+    sbx_gone "$1" || return 1
+    ! pgrep -f "qemu-system-x86_64 -name e2b-$1" >/dev/null || { echo "QEMU of $1 left"; return 1; }
+    [ ! -s "$TRASH/.qemu-$1" ] || ! pgrep -f "^slirp4netns.* $(cat "$TRASH/.qemu-$1") tap0" >/dev/null ||
+        { echo "slirp4netns of $1 left"; return 1; }
+}
+vm_wait_gone() { wait_for 100 vm_gone "$1" || vm_gone "$1"; }
+vm_create() { sbx_create "$@" && st "$SBX" initPid > "$TRASH/.qemu-$SBX"; }
+
+# The template: static busybox, its runtime set to vm (the template's word).
+mkdir -p bb/root/bin bb/root/etc bb/root/tmp bb/root/www && cp "$(command -v busybox)" bb/root/bin/ &&
+for a in $(bb/root/bin/busybox --list); do [ "$a" = busybox ] || ln -sf busybox "bb/root/bin/$a"; done &&
+printf "root:x:0:0:root:/root:/bin/sh\n" > bb/root/etc/passwd && printf "root:x:0:\n" > bb/root/etc/group &&
+echo served-from-the-vm > bb/root/www/index.html &&
+printf "FROM scratch\nCOPY root/ /\n" > bb/e2b.Dockerfile &&
+e2b template build -n vmbb -p bb --runtime vm > tid 2>build.err ||
+    { echo "Bail out! cannot build the template: $(cat build.err)"; exit 1; }
+
+test_expect_success 'the template records its runtime; a create follows it and says which accelerator runs it' '
+    tdir=$(readlink -f "$E2B_DATA_DIR/templates/$(cat tid)/current") &&
+    test_grep "\"runtime\": \"vm\"" "$tdir/template.json" &&
+    t0=$(date +%s%N) && vm_create vmbb --timeout 600 -e GREETING=hello && t1=$(date +%s%N) &&
+    echo "# create: $(( (t1 - t0) / 1000000 )) ms" &&
+    test "$(st "$SBX" runtime)" = vm && test "$(st "$SBX" accelerator)" = tcg &&
+    e2b sandbox info "$SBX" > info && test_grep "^Runtime: *vm" info && test_grep "^Accelerator: *tcg" info &&
+    e2b sandbox list --json > list.json &&
+    python3 - "$SBX" <<-\EOF &&
+	import json, sys
+	s = [s for s in json.load(open("list.json")) if s["sandboxID"] == sys.argv[1]][0]
+	assert s["runtime"] == "vm" and s["accelerator"] == "tcg", s
+	EOF
+    echo "$SBX" > main-id
+'
+ID=$(cat main-id 2>/dev/null)
+[ -n "$ID" ] || { echo "Bail out! no VM sandbox: $(tail -5 "$TRASH/.test-output")"; exit 1; }
+
+test_expect_success 'exec: output, exit status, stdin, env; it is a VM of its own' '
+    t0=$(date +%s%N) && test "$(e2b sandbox exec "$ID" echo hi)" = hi && t1=$(date +%s%N) &&
+    echo "# exec round trip: $(( (t1 - t0) / 1000000 )) ms" &&
+    test_expect_code 7 e2b sandbox exec "$ID" "exit 7" &&
+    test "$(echo piped | e2b sandbox exec "$ID" cat)" = piped &&
+    test "$(e2b sandbox exec "$ID" "echo \$GREETING \$E2B_SANDBOX_ID")" = "hello $ID" &&
+    test "$(e2b sandbox exec -u root "$ID" id -u)" = 0 &&
+    test "$(e2b sandbox exec "$ID" hostname)" = e2b &&
+    e2b sandbox exec "$ID" "cat /proc/1/cmdline" | tr "\0" " " > cmdline && test_grep "^/init --vm" cmdline &&
+    test "$(e2b sandbox exec "$ID" "uname -r")" = "$(stvm "$ID" kernelVersion)" &&
+    e2b sandbox exec "$ID" "grep SANDBOX_ID=$ID /.e2b" &&
+    test_must_fail e2b sandbox exec "$ID" "grep -q eth0 /proc/net/dev"
+'
+
+test_expect_success 'files: upload and download byte for byte (4 MB), and a 64 MB stream each way' '
+    head -c 4000000 /dev/urandom > blob &&
+    e2b sandbox files upload "$ID" blob /tmp/blob &&
+    test "$(e2b sandbox exec "$ID" "sha256sum /tmp/blob" | cut -d" " -f1)" = "$(sha256sum < blob | cut -d" " -f1)" &&
+    e2b sandbox files download "$ID" /tmp/blob back && cmp blob back &&
+    echo data | e2b sandbox files write "$ID" /tmp/w.txt && test "$(e2b sandbox files cat "$ID" /tmp/w.txt)" = data &&
+    head -c 64000000 /dev/urandom > big &&
+    t0=$(date +%s%N) && e2b sandbox files upload "$ID" big /tmp/big && t1=$(date +%s%N) &&
+    e2b sandbox files download "$ID" /tmp/big bigback && t2=$(date +%s%N) && cmp big bigback &&
+    echo "# 64 MB up $(( (t1 - t0) / 1000000 )) ms, down $(( (t2 - t1) / 1000000 )) ms" &&
+    e2b sandbox exec "$ID" "rm /tmp/big"
+'
+
+test_expect_success 'many streams at once: 8 concurrent execs, each its own output' '
+    for i in 1 2 3 4 5 6 7 8; do
+        { e2b sandbox exec "$ID" "echo start-$i; sleep 1; echo end-$i" > "c$i.out" & } || return 1
+    done &&
+    wait &&
+    for i in 1 2 3 4 5 6 7 8; do test "$(cat c$i.out)" = "start-$i
+end-$i" || return 1; done
+'
+
+test_expect_success 'clients that go away mid-stream leave the link working' '
+    e2b sandbox exec "$ID" "head -c 50000000 /dev/zero > /tmp/zero" &&
+    sock=$E2B_RUNTIME_DIR/sandboxes/$ID/envd.sock &&
+    for i in 1 2 3; do
+        { curl -s --unix-socket "$sock" "http://sandbox/files?path=/tmp/zero&username=root" | head -c 100000 > /dev/null; } ||
+            return 1
+    done &&
+    { head -c 50000000 /dev/zero | curl -s --unix-socket "$sock" -m 2 -T - \
+        "http://sandbox/files?path=/tmp/up&username=root" > /dev/null || :; } &&
+    test "$(e2b sandbox exec "$ID" "echo still-here")" = still-here &&
+    e2b sandbox exec "$ID" "rm -f /tmp/zero /tmp/up"
+'
+
+test_expect_success 'kill -9 of the CLI in the middle of an exec: the sandbox goes on' '
+    { e2b sandbox exec "$ID" "sleep 300" & } && cli=$! &&
+    wait_for 300 sh -c "e2b sandbox process list $ID | grep -q \"sleep 300\"" && kill -9 $cli &&
+    test "$(e2b sandbox exec "$ID" "echo on")" = on
+'
+
+test_expect_success 'pty: a scripted session passes its exit status' '
+    echo "echo hi-from-pty; tty; exit 3" > keys &&
+    test_expect_code 3 timeout 120 script -qec "e2b sandbox pty $ID" /dev/null < keys > pty.out &&
+    test_grep "hi-from-pty" pty.out && test_grep "/dev/pts/" pty.out
+'
+
+test_expect_success 'pause stops the VM (QMP), resume goes on' '
+    e2b sandbox pause "$ID" && test "$(st "$ID" state)" = paused &&
+    test_expect_code 125 e2b sandbox exec "$ID" true 2>err && test_grep "is paused" err &&
+    e2b sandbox resume "$ID" && test "$(e2b sandbox exec "$ID" echo back)" = back &&
+    e2b sandbox metrics "$ID" --json > m.json &&
+    python3 -c "import json; m=json.load(open(\"m.json\"))[0]; assert m[\"memUsed\"] > 0 and m[\"diskTotal\"] > 0, m" &&
+    e2b sandbox logs "$ID" > logs && test_grep "sandbox started" logs
+'
+
+test_expect_success 'the create flag beats the template; auto picks ns without usable KVM' '
+    sbx_create vmbb --runtime ns && test "$(st "$SBX" runtime)" = ns &&
+    test "$(st "$SBX" accelerator)" = None && e2b sandbox kill "$SBX" &&
+    if test_have_prereq NOKVM; then
+        sbx_create vmbb --runtime auto && test "$(st "$SBX" runtime)" = ns && e2b sandbox kill "$SBX"
+    fi
+'
+
+test_expect_success 'kill: no QEMU, socket, disk or cgroup is left' '
+    d=$E2B_RUNTIME_DIR/sandboxes/$ID &&
+    test -S "$d/envd.sock" && test -S "$d/qmp.sock" && test -f "$d/disk.ext4" &&
+    pgrep -f "qemu-system-x86_64 -name e2b-$ID" > /dev/null &&
+    e2b sandbox kill "$ID" && vm_gone "$ID" &&
+    test_must_fail e2b sandbox info "$ID" 2>err && test_grep "not found (it ended: killed)" err
+'
+
+test_expect_success 'serve --runtime vm: a REST create of a template that names none is a VM; envd and a port route to it' '
+    printf "FROM scratch\nCOPY root/ /\n" > bb/e2b.Dockerfile &&
+    e2b template build -n plainbb -p bb > /dev/null 2>&1 &&
+    key=$(e2b key create -q --name t4500) && port=$(free_port) && url=http://127.0.0.1:$port &&
+    { e2b serve --listen 127.0.0.1:$port --runtime vm > serve.log 2>&1 & } && sp=$! &&
+    test_when_finished "kill $sp" &&
+    wait_for 50 curl -sf -o /dev/null "$url/health" &&
+    curl -sf -X POST -H "X-API-Key: $key" -H "Content-Type: application/json" \
+        -d "{\"templateID\": \"plainbb\", \"timeout\": 300}" "$url/sandboxes" > created.json &&
+    id=$(python3 -c "import json; print(json.load(open(\"created.json\"))[\"sandboxID\"])") &&
+    st "$id" initPid > "$TRASH/.qemu-$id" &&
+    test "$(st "$id" runtime)" = vm &&
+    tok=$(python3 -c "import json; print(json.load(open(\"created.json\")).get(\"envdAccessToken\", \"\"))") &&
+    e2b sandbox exec "$id" "busybox httpd -p 127.0.0.1:8080 -h /www" &&
+    test "$(curl -s -m 30 -H "E2b-Sandbox-Id: $id" -H "E2b-Sandbox-Port: 8080" "$url/index.html")" = served-from-the-vm &&
+    code=$(curl -s -o /dev/null -w "%{http_code}" -m 30 -H "E2b-Sandbox-Id: $id" -H "X-Access-Token: $tok" "$url/health") &&
+    test "$code" = 204 &&
+    code=$(curl -s -o closed.out -w "%{http_code}" -m 30 -H "E2b-Sandbox-Id: $id" -H "E2b-Sandbox-Port: 8081" "$url/") &&
+    test "$code" = 502 &&
+    curl -sf -X DELETE -H "X-API-Key: $key" "$url/sandboxes/$id" &&
+    vm_wait_gone "$id"
+'
+
+test_expect_success 'kill -9 of QEMU: the sandbox ends, says why, and leaves nothing' '
+    vm_create vmbb && id=$SBX && qemu=$(st "$id" initPid) &&
+    kill -9 "$qemu" &&
+    vm_wait_gone "$id" &&
+    test_must_fail e2b sandbox info "$id" 2>err && test_grep "QEMU was killed (signal 9)" err
+'
+
+test_expect_success 'kill -9 of the supervisor: QEMU dies with it, the next e2b run clears the rest (and only it)' '
+    { sleep 300 & } && victim=$! && test_when_finished "kill $victim" &&
+    vm_create vmbb && id=$SBX && qemu=$(st "$id" initPid) && sup=$(st "$id" supervisorPid) &&
+    kill -9 "$sup" &&
+    wait_for 100 sh -c "! kill -0 $qemu 2>/dev/null" &&
+    echo "$victim 1" > "$E2B_RUNTIME_DIR/sandboxes/$id/qemu.pid" &&
+    e2b sandbox list > /dev/null && vm_wait_gone "$id" && kill -0 "$victim"
+'
+
+# The internet: a listener in a network namespace of the test's own (as
+# t4000 makes it), and one on the host's loopback no sandbox may reach.
+NS=e2b-t4500-$$
+if ip netns add "$NS" 2>/dev/null; then
+    test_atexit "ip netns del $NS"
+    test_atexit "ip link del e2bv$$a"
+    ip link add "e2bv$$a" type veth peer name "e2bv$$b" && ip link set "e2bv$$b" netns "$NS" &&
+        ip addr add 10.254.253.1/30 dev "e2bv$$a" && ip link set "e2bv$$a" up &&
+        ip netns exec "$NS" ip addr add 10.254.253.2/30 dev "e2bv$$b" &&
+        ip netns exec "$NS" ip link set "e2bv$$b" up && ip netns exec "$NS" ip link set lo up &&
+        test_set_prereq TESTNET
+fi
+
+test_expect_success TESTNET '--internet reaches out, not to the host loopback; a guest kernel panic is reported and cleaned up' '
+    out=$(free_port) && lo=$(free_port) &&
+    { ip netns exec "$NS" python3 -m http.server --bind 10.254.253.2 "$out" > out.log 2>&1 & } && op=$! &&
+    test_when_finished "kill $op" &&
+    { python3 -m http.server --bind 127.0.0.1 "$lo" > lo.log 2>&1 & } && lp=$! &&
+    test_when_finished "kill $lp" &&
+    wait_for 100 curl -sf -o /dev/null "http://10.254.253.2:$out/" &&
+    wait_for 100 curl -sf -o /dev/null "http://127.0.0.1:$lo/" && : > lo.log &&
+    vm_create vmbb --internet && id=$SBX && qemu=$(st "$id" initPid) &&
+    pgrep -f "^slirp4netns.* $qemu tap0" > /dev/null &&
+    test "$(readlink /proc/$qemu/ns/net)" != "$(readlink /proc/self/ns/net)" &&
+    e2b sandbox exec "$id" "printf \"GET / HTTP/1.0\r\n\r\n\" | nc -w 10 10.254.253.2 $out" > r &&
+    test_grep "200 OK" r &&
+    test_must_fail e2b sandbox exec "$id" "printf \"GET / HTTP/1.0\r\n\r\n\" | nc -w 5 10.0.2.2 $lo | grep -q 200" &&
+    ! grep -q GET lo.log &&
+    test_expect_code 125 e2b sandbox exec -u root "$id" "echo c > /proc/sysrq-trigger" &&
+    vm_wait_gone "$id" &&
+    test_must_fail e2b sandbox info "$id" 2>err &&
+    test_grep "the guest kernel panicked: sysrq triggered crash" err
+'
+
+test_expect_success 'what cannot run as a VM is a clear error and leaves nothing' '
+    test_must_fail e2b sandbox create -d host --runtime vm 2>err &&
+    test_grep "the .host. template cannot run as a VM" err &&
+    test_must_fail env E2B_VM_KERNEL=/nonexistent e2b sandbox create -d vmbb 2>err &&
+    test_grep "cannot read the guest kernel /nonexistent (install linux-image-cloud-amd64 or pass --kernel)" err &&
+    test_must_fail e2b sandbox create -d vmbb --kernel "$TRASH/tid" 2>err &&
+    test_grep "is not a bzImage kernel" err &&
+    test_must_fail env E2B_VM_ACCEL=fast e2b sandbox create -d vmbb 2>err && test_grep "E2B_VM_ACCEL must be" err &&
+    test_expect_code 2 e2b sandbox create -d vmbb --runtime xen 2>err && test_grep "ns, vm or auto" err &&
+    test -z "$(ls "$E2B_RUNTIME_DIR/sandboxes")" &&
+    test "$(ls "$E2B_DATA_DIR/cache/vm/" | grep -c "^initramfs-")" = 1
+'
+
+test_done
