@@ -16,9 +16,8 @@ unset DOCKER_CONFIG REGISTRY_AUTH_FILE
 NS=e2b-t2110-$$
 ADDR=10.213.$(( $$ % 250 + 1 )).1
 REG=$ADDR:5000
-ip netns add $NS || { echo "Bail out! cannot make a network namespace"; exit 1; }
-test_atexit "ip netns del $NS"
-inns() { ip netns exec $NS "$@"; }
+netns_new $NS || { echo "Bail out! cannot make a network namespace"; exit 1; }
+inns() { netns_exec $NS "$@"; }
 # a non-loopback address (10.x) on the namespace's own lo: no host route reaches it
 inns ip link set lo up && inns ip addr add $ADDR/32 dev lo || { echo "Bail out! cannot set up $NS"; exit 1; }
 
@@ -27,7 +26,7 @@ printf 'version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nst
     "$TRASH/reg/storage" "$REG" > reg/config.yml
 # exec: $! must be the registry itself (a backgrounded shell function is a
 # subshell, and killing that left the registry running)
-(exec ip netns exec $NS docker-registry serve reg/config.yml) > reg/log 2>&1 &
+(exec nsenter -t "$(netns_pid $NS)" -n -- docker-registry serve reg/config.yml) > reg/log 2>&1 &
 test_atexit "kill $!"
 wait_for 100 inns sh -c "curl -s -o /dev/null -w '%{http_code}' http://$REG/v2/ | grep -q '^200'"
 

@@ -197,13 +197,12 @@ test_expect_success 'set-timeout moves the deadline' '
 # 10.254.254.2 in it (what "the internet" is here), and one on the host's
 # 127.0.0.1 that no sandbox may reach.
 NS=e2b-t4000-$$
-if ip netns add "$NS" 2>/dev/null; then
-    test_atexit "ip netns del $NS"
+if netns_new "$NS"; then
     test_atexit "ip link del e2bt$$a"
-    ip link add "e2bt$$a" type veth peer name "e2bt$$b" && ip link set "e2bt$$b" netns "$NS" &&
+    ip link add "e2bt$$a" type veth peer name "e2bt$$b" && ip link set "e2bt$$b" netns "$(netns_pid "$NS")" &&
         ip addr add 10.254.254.1/30 dev "e2bt$$a" && ip link set "e2bt$$a" up &&
-        ip netns exec "$NS" ip addr add 10.254.254.2/30 dev "e2bt$$b" &&
-        ip netns exec "$NS" ip link set "e2bt$$b" up && ip netns exec "$NS" ip link set lo up ||
+        netns_exec "$NS" ip addr add 10.254.254.2/30 dev "e2bt$$b" &&
+        netns_exec "$NS" ip link set "e2bt$$b" up && netns_exec "$NS" ip link set lo up ||
         echo "# cannot set up the test network"
 fi
 # connect HOST PORT from inside a sandbox: "open" or the reason it failed
@@ -217,7 +216,7 @@ test_expect_success 'no network but loopback by default; --internet reaches out 
     port=$(free_port) && out=$(free_port) &&
     { python3 -m http.server --bind 127.0.0.1 "$port" > http.log 2>&1 & } && hp=$! &&
     test_when_finished "kill $hp" &&
-    { ip netns exec "$NS" python3 -m http.server --bind 10.254.254.2 "$out" > out.log 2>&1 & } && op=$! &&
+    { nsenter -t "$(netns_pid "$NS")" -n -- python3 -m http.server --bind 10.254.254.2 "$out" > out.log 2>&1 & } && op=$! &&
     test_when_finished "kill $op" &&
     wait_for 100 curl -sf -o /dev/null "http://127.0.0.1:$port/" &&
     wait_for 100 curl -sf -o /dev/null "http://10.254.254.2:$out/" &&

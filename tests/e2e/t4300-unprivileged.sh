@@ -17,6 +17,11 @@ test_atexit "userdel -r $U"
 test_atexit "pkill -KILL -u $U; sleep 1"
 UID_OUT=$(id -u "$U")
 chmod 711 "$TRASH" "$TRASH/u"
+# The user runs copies: the build tree may be where it cannot go (a CI
+# checkout under /root, a clone in a mktemp -d directory).
+mkdir -m 755 "$TRASH/u/bin" && cp "$E2B" "$ENVD_BIN" "$TRASH/u/bin/" &&
+    E2B=$TRASH/u/bin/e2b ENVD_BIN=$TRASH/u/bin/envd ||
+    { echo "Bail out! cannot copy e2b for the user"; exit 1; }
 XDG=$TRASH/u/xdg
 mkdir -m 700 "$XDG" && chown "$U" "$XDG"
 RUN=$XDG/e2b/sandboxes

@@ -191,19 +191,18 @@ test_expect_success 'kill -9 of the supervisor: QEMU dies with it, the next e2b 
 # The internet: a listener in a network namespace of the test's own (as
 # t4000 makes it), and one on the host's loopback no sandbox may reach.
 NS=e2b-t4500-$$
-if ip netns add "$NS" 2>/dev/null; then
-    test_atexit "ip netns del $NS"
+if netns_new "$NS"; then
     test_atexit "ip link del e2bv$$a"
-    ip link add "e2bv$$a" type veth peer name "e2bv$$b" && ip link set "e2bv$$b" netns "$NS" &&
+    ip link add "e2bv$$a" type veth peer name "e2bv$$b" && ip link set "e2bv$$b" netns "$(netns_pid "$NS")" &&
         ip addr add 10.254.253.1/30 dev "e2bv$$a" && ip link set "e2bv$$a" up &&
-        ip netns exec "$NS" ip addr add 10.254.253.2/30 dev "e2bv$$b" &&
-        ip netns exec "$NS" ip link set "e2bv$$b" up && ip netns exec "$NS" ip link set lo up &&
+        netns_exec "$NS" ip addr add 10.254.253.2/30 dev "e2bv$$b" &&
+        netns_exec "$NS" ip link set "e2bv$$b" up && netns_exec "$NS" ip link set lo up &&
         test_set_prereq TESTNET
 fi
 
 test_expect_success TESTNET '--internet reaches out, not to the host loopback; a guest kernel panic is reported and cleaned up' '
     out=$(free_port) && lo=$(free_port) &&
-    { ip netns exec "$NS" python3 -m http.server --bind 10.254.253.2 "$out" > out.log 2>&1 & } && op=$! &&
+    { nsenter -t "$(netns_pid "$NS")" -n -- python3 -m http.server --bind 10.254.253.2 "$out" > out.log 2>&1 & } && op=$! &&
     test_when_finished "kill $op" &&
     { python3 -m http.server --bind 127.0.0.1 "$lo" > lo.log 2>&1 & } && lp=$! &&
     test_when_finished "kill $lp" &&

@@ -179,6 +179,30 @@ wait_for() { # tries cmd...
 
 test_have_root() { [ "$(id -u)" = 0 ]; }
 
+# Network namespaces of the test's own, each held by a sleeping process and
+# named only in $TRASH: no /run/netns entry, so nothing is shared with other
+# runs (and no race on /run/netns becoming a mount point, which made
+# `ip netns exec` fail with "Invalid argument" while another run added one).
+#   netns_new NAME            make it (root); it goes when the script ends
+#   netns_exec NAME CMD...    run CMD in it (in the background, call
+#                             nsenter -t "$(netns_pid NAME)" -n -- CMD
+#                             instead: $! is then CMD itself)
+#   netns_pid NAME            a pid in it, for `ip link set DEV netns PID`
+netns_new() {
+    local pid
+    unshare -n sleep 86400 </dev/null >/dev/null 2>&1 &
+    pid=$!
+    echo "$pid" > "$TRASH/.netns-$1"
+    test_atexit "kill $pid"
+    wait_for 100 sh -c "test \"\$(readlink /proc/$pid/ns/net)\" != \"$(readlink /proc/self/ns/net)\""
+}
+netns_pid() { cat "$TRASH/.netns-$1"; }
+netns_exec() {
+    local n=$1
+    shift
+    nsenter -t "$(netns_pid "$n")" -n -- "$@"
+}
+
 test_done() {
     echo "1..$test_count"
     [ $test_failed = 0 ]
