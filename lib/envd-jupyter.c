@@ -360,7 +360,8 @@ static void reap(evutil_socket_t fd, short what, void *arg)
             k->status = status;
             kill(-pid, SIGKILL); /* what it started dies with it */
             event_del(k->info_timer);
-            event_del(k->kill_timer);
+            if (k->kill_timer)
+                event_del(k->kill_timer);
             event_del(k->hb_timer);
             if (k->ev.on_exit)
                 k->ev.on_exit(k, status, k->ev.arg);
