@@ -11,6 +11,7 @@
 #include "e2b-toml.h"
 #include "fsutil.h"
 #include "gitctx.h"
+#include "local-sandbox.h"
 #include "platform.h"
 #include "registry.h"
 #include "template-store.h"
@@ -138,6 +139,8 @@ int cmd_template_build(struct e2b_ctx *ctx, struct e2b_args *args)
     const char *full = e2b_args_str(args, "name") ?: toml.template_name ?: toml.template_id;
     int rc = 0;
     const char **insv = NULL, **tagv = NULL;
+    /* the start and ready commands find the guest binary where a sandbox has it */
+    _cleanup_free_ char *envd = e2b_local_find_envd();
     _cleanup_free_ char *name = NULL;
     if (!full && !e2b_args_flag(args, "dry-run")) {
         rc = e2b_usage_error("template build", "name the template with --name (or template_name in e2b.toml)");
@@ -182,6 +185,7 @@ int cmd_template_build(struct e2b_ctx *ctx, struct e2b_args *args)
         .tags = tagv,
         .start_cmd = e2b_args_str(args, "cmd") ?: e2b_args_str(args, "start-cmd") ?: toml.start_cmd,
         .ready_cmd = e2b_args_str(args, "ready-cmd") ?: toml.ready_cmd,
+        .envd_path = envd,
         .ready_timeout_s = (int)ready_to,
         .cpu_count = cpus,
         .memory_mb = mem,

@@ -28,6 +28,10 @@ struct e2b_build_opts {
     const char *name;          /* template name (alias): e2b_template_name_valid() */
     const char *const *tags;   /* NULL-ended tags of the build; NULL or empty: "default" */
     const char *start_cmd, *ready_cmd;
+    /* The guest binary, mounted read-only at /run/e2b/envd while the start
+     * and ready commands run, as it is in a sandbox (a start command may be
+     * one of its applets: `/run/e2b/envd code-interpreter`); NULL: none. */
+    const char *envd_path;
     int ready_timeout_s;
     long cpu_count, memory_mb, disk_headroom_mb;
     const char *const *build_args; /* K=V */

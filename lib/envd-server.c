@@ -442,6 +442,36 @@ static void handle(struct e2b_http_req *req, void *arg)
     e2b_envd_http_error(req, 404, "not found");
 }
 
+/* The listener for the sandbox's own processes (--local-listen): E2B's
+ * envd answers them on localhost:49983 too (its code interpreter reads
+ * /envs there), but here only /health and /envs are served on it: the
+ * process and file services stay on the channel the host holds, so a
+ * process in the sandbox gets no more through envd than it has. */
+static void handle_local(struct e2b_http_req *req, void *arg)
+{
+    (void)arg;
+    const char *path = e2b_http_path(req), *method = e2b_http_method(req);
+    bool get = STREQ(method, "GET") || STREQ(method, "HEAD");
+    if (e2b_envd.verbose)
+        fprintf(stderr, "envd: local %s %s\n", method, path);
+    if (!STREQ(path, "/health") && !STREQ(path, "/envs")) {
+        e2b_envd_http_error(req, 404, "not found (only /health and /envs are served here)");
+        return;
+    }
+    if (!get) {
+        e2b_envd_http_error(req, 405, "method not allowed");
+        return;
+    }
+    if (STREQ(path, "/health")) {
+        e2b_http_add_header(req, "Cache-Control", "no-store");
+        e2b_http_reply(req, 204, NULL, NULL, 0);
+    } else if (!e2b_envd_token_ok(req)) {
+        e2b_envd_http_error(req, 401, "invalid access token");
+    } else {
+        handle_envs(req);
+    }
+}
+
 /* ---- main ---- */
 
 static void on_term(evutil_socket_t fd, short what, void *arg)
@@ -463,6 +493,8 @@ static void usage(FILE *f)
                "  --listen ADDR:PORT  TCP address to listen on (repeatable)\n"
                "  --unix PATH         also listen on a unix socket\n"
                "  --no-tcp            no TCP listener (with --unix)\n"
+               "  --local-listen ADDR:PORT  serve only /health and /envs there (for the\n"
+               "                      sandbox's own processes: the code interpreter)\n"
                "  --user NAME         default user before /init (default root)\n"
                "  --access-token T    require X-Access-Token T (as /init would set)\n"
                "  --sync-clock        let /init's timestamp set the system clock\n"
@@ -505,6 +537,7 @@ int e2b_envd_main(int argc, char **argv)
     bool no_tcp = false;
     char *listens[8];
     size_t nlisten = 0;
+    const char *local_listen = NULL;
     const char *unix_path = NULL, *user = "root", *token = NULL;
     int ready_fd = -1, listen_fd = -1, init_fd = -1;
     for (int i = 1; i < argc; i++) {
@@ -514,7 +547,8 @@ int e2b_envd_main(int argc, char **argv)
         const char *val = NULL;
         bool needs = STREQ(a, "-port") || STREQ(a, "-listen") || STREQ(a, "-unix") || STREQ(a, "-user") ||
                      STREQ(a, "-access-token") || STREQ(a, "-cgroup-root") || STREQ(a, "-ready-fd") ||
-                     STREQ(a, "-listen-fd") || STREQ(a, "-init-fd") || STREQ(a, "-watcher-idle-timeout");
+                     STREQ(a, "-listen-fd") || STREQ(a, "-init-fd") || STREQ(a, "-watcher-idle-timeout") ||
+                     STREQ(a, "-local-listen");
         if (needs) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "envd: option '%s' needs a value\n", argv[i]);
@@ -538,6 +572,12 @@ int e2b_envd_main(int argc, char **argv)
             listens[nlisten++] = (char *)val;
         } else if (STREQ(a, "-unix")) {
             unix_path = val;
+        } else if (STREQ(a, "-local-listen")) {
+            if (!strrchr(val, ':')) {
+                fprintf(stderr, "envd: --local-listen wants ADDR:PORT, got '%s'\n", val);
+                return 2;
+            }
+            local_listen = val;
         } else if (STREQ(a, "-no-tcp")) {
             no_tcp = true;
         } else if (STREQ(a, "-user")) {
@@ -642,6 +682,13 @@ int e2b_envd_main(int argc, char **argv)
         rc = e2b_http_listen_unix(e2b_envd.http, unix_path, &err);
     if (rc == 0 && listen_fd >= 0) /* close-on-exec from here: not into its processes */
         rc = e2b_http_listen_fd(e2b_envd.http, listen_fd, &err);
+    struct e2b_http_server *local = NULL;
+    if (rc == 0 && local_listen) {
+        local = e2b_http_server_new(e2b_envd.base, handle_local, NULL);
+        const char *colon = strrchr(local_listen, ':');
+        _cleanup_free_ char *host = xstrndup(local_listen, (size_t)(colon - local_listen));
+        rc = e2b_http_listen_tcp(local, host, atoi(colon + 1), &err);
+    }
     if (rc < 0) {
         fprintf(stderr, "envd: %s\n", err->msg);
         return 1;
@@ -660,6 +707,8 @@ int e2b_envd_main(int argc, char **argv)
     event_base_dispatch(e2b_envd.base);
 
     e2b_process_shutdown();
+    if (local)
+        e2b_http_server_free(local);
     e2b_http_server_free(e2b_envd.http);
     if (unix_path)
         unlink(unix_path);

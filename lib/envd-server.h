@@ -13,7 +13,8 @@
 
 #define E2B_ENVD_DEFAULT_PORT 49983
 
-/* The envd applet: `envd [--port N] [--listen ADDR:PORT] [--unix PATH] [--no-tcp] [-v]`. */
+/* The envd applet: `envd [--port N] [--listen ADDR:PORT] [--unix PATH] [--no-tcp]
+ * [--local-listen ADDR:PORT] [-v]`. */
 int e2b_envd_main(int argc, char **argv);
 /* What e2b_envd_main sets up before it listens: e2b_envd.base, e2b_envd.http
  * (no listeners: add them with e2b_http_listen_*) and the services' state.
