@@ -396,6 +396,15 @@ static json_t *result_line(json_t *content, bool main)
     return line;
 }
 
+/* E2B joins a traceback's entries; ipykernel's have no newline at their
+ * end, so one goes between them (else the lines run together). */
+static void add_traceback_line(struct strbuf *tb, const char *l)
+{
+    if (tb->len && tb->buf[tb->len - 1] != '\n')
+        strbuf_addch(tb, '\n');
+    strbuf_addstr(tb, l);
+}
+
 static void check_done(struct ctx *c)
 {
     if (c->run && c->run->got_idle && c->run->got_reply)
@@ -428,7 +437,7 @@ static void on_iopub(struct e2b_kernel *k, json_t *msg, void *arg)
         size_t i;
         json_t *l;
         json_array_foreach(json_object_get(content, "traceback"), i, l) if (json_is_string(l))
-            strbuf_addstr(&tb, json_string_value(l));
+            add_traceback_line(&tb, json_string_value(l));
         exec_error(x, e2b_json_str(content, "ename"), e2b_json_str(content, "evalue"), tb.buf);
     } else if (STREQ(type, "execute_input")) {
         exec_line(x, json_pack("{s:s,s:I}", "type", "number_of_executions", "execution_count",
@@ -458,7 +467,7 @@ static void on_shell(struct e2b_kernel *k, json_t *msg, void *arg)
         size_t i;
         json_t *l;
         json_array_foreach(json_object_get(content, "traceback"), i, l) if (json_is_string(l))
-            strbuf_addstr(&tb, json_string_value(l));
+            add_traceback_line(&tb, json_string_value(l));
         exec_error(x, e2b_json_str(content, "ename"), e2b_json_str(content, "evalue"), tb.buf);
     } else if (status && STREQ(status, "abort")) {
         exec_error(x, "ExecutionAborted", "Execution was aborted", "");
