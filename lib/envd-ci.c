@@ -199,8 +199,10 @@ static void exec_line(struct exec *x, json_t *line)
 {
     if (x->req) {
         _cleanup_free_ char *s = e2b_json_dump(line, JSON_COMPACT);
-        e2b_http_reply_chunk(x->req, s, strlen(s));
-        e2b_http_reply_chunk(x->req, "\n", 1);
+        size_t n = strlen(s);
+        s = xrealloc(s, n + 2);
+        s[n] = '\n';
+        e2b_http_reply_chunk(x->req, s, n + 1);
     }
     json_decref(line);
 }
@@ -322,6 +324,9 @@ static void exec_gone(struct e2b_http_req *req, void *arg)
     struct exec *x = arg;
     x->req = NULL;
     struct ctx *c = x->c;
+    if (ci.verbose)
+        fprintf(stderr, "code-interpreter: client of %s gone (%s)\n", x->msg_id ? x->msg_id : "a waiting execution",
+                c->run == x ? "running" : "waiting");
     if (c->run == x) {
         /* as E2B's server does: the kernel must not go on for nobody */
         if (!x->interrupted && c->k) {
@@ -469,7 +474,7 @@ static void on_shell(struct e2b_kernel *k, json_t *msg, void *arg)
         json_array_foreach(json_object_get(content, "traceback"), i, l) if (json_is_string(l))
             add_traceback_line(&tb, json_string_value(l));
         exec_error(x, e2b_json_str(content, "ename"), e2b_json_str(content, "evalue"), tb.buf);
-    } else if (status && STREQ(status, "abort")) {
+    } else if (status && (STREQ(status, "aborted") || STREQ(status, "abort"))) {
         exec_error(x, "ExecutionAborted", "Execution was aborted", "");
     }
     x->got_reply = true;
@@ -1267,6 +1272,9 @@ int e2b_ci_main(int argc, char **argv)
             return 2;
         }
     }
+    const char *v = getenv("E2B_CI_VERBOSE"); /* a sandbox's envs reach a start command this way */
+    if (v && *v && !STREQ(v, "0"))
+        ci.verbose = true;
     struct stat st;
     if (cwd)
         ci.cwd = xstrdup(cwd);

@@ -587,8 +587,11 @@ int e2b_kernel_pid(const struct e2b_kernel *k)
 
 const char *e2b_kernel_execute(struct e2b_kernel *k, const char *code, bool silent, bool store_history)
 {
+    /* stop_on_error false: executions are one at a time here, and with it
+     * true ipykernel aborts whatever request comes in for a while after an
+     * error (an interrupt's KeyboardInterrupt, say): the next client's code */
     json_t *c = json_pack("{s:s,s:b,s:b,s:{},s:b,s:b}", "code", code, "silent", silent, "store_history",
-                          store_history, "user_expressions", "allow_stdin", 0, "stop_on_error", 1);
+                          store_history, "user_expressions", "allow_stdin", 0, "stop_on_error", 0);
     return send_msg(k, CH_SHELL, "execute_request", c);
 }
 

@@ -10,6 +10,10 @@ import { Sandbox, NotFoundError } from '@e2b/code-interpreter'
 
 const made = []
 let sbx
+// runCode arms a requestTimeoutMs timer (60 s) that it clears only when the
+// answer is a 2xx: calls that are meant to fail pass 0, so no timer keeps
+// node alive for a minute after the tests.
+const failing = { requestTimeoutMs: 0 }
 
 after(async () => {
   for (const s of made) await s.kill().catch(() => {})
@@ -99,7 +103,7 @@ test('createCodeContext with cwd, listCodeContexts, restartCodeContext, removeCo
   assert.equal((await sbx.runCode('x')).text, '2') // other contexts keep their state
   await sbx.removeCodeContext(ctx.id)
   assert.ok(!(await sbx.listCodeContexts()).some((c) => c.id === ctx.id))
-  await assert.rejects(sbx.runCode('1', { context: ctx }), (e) => e instanceof NotFoundError && /not found/.test(e.message))
+  await assert.rejects(sbx.runCode('1', { context: ctx, ...failing }), (e) => e instanceof NotFoundError && /not found/.test(e.message))
 })
 
 test('languages js and bash, each a context of its own with state', async () => {
@@ -151,9 +155,9 @@ test('bad input: malformed JSON, both context and language, unknown context, unk
     body: JSON.stringify({ code: '1', context_id: 'x', language: 'python' }) })
   assert.equal(both.status, 400)
   assert.match(await both.text(), /Only one of context_id or language/)
-  await assert.rejects(sbx.runCode('1', { context: { id: 'no-such-context' } }),
+  await assert.rejects(sbx.runCode('1', { context: { id: 'no-such-context' }, ...failing }),
     (e) => e instanceof NotFoundError && /Context no-such-context not found/.test(e.message))
-  await assert.rejects(sbx.runCode('1', { language: 'cobol' }),
+  await assert.rejects(sbx.runCode('1', { language: 'cobol', ...failing }),
     (e) => e instanceof NotFoundError && /cobol/.test(e.message))
   await assert.rejects(sbx.createCodeContext({ language: 'cobol' }), (e) => e instanceof NotFoundError)
   assert.equal((await sbx.runCode('x')).text, '2')
