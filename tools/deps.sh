@@ -9,10 +9,12 @@ build_pkgs="gcc make pkg-config libcurl4-openssl-dev libjansson-dev libarchive-d
 libgit2-dev libevent-dev libseccomp-dev scdoc"
 # Tests and benchmarks use real peers: a registry, skopeo, user-mode networking,
 # e2fsprogs for ext4, node/npm for the official SDK, and the shells whose
-# completions are checked.
+# completions are checked. The code interpreter's tests run real Jupyter
+# kernels on this machine (python3-ipykernel; jupyter_client for the
+# benchmark's peer) without building a template first.
 test_pkgs="perl curl python3 e2fsprogs man-db bash-completion zsh fish iproute2 procps
 util-linux slirp4netns docker-registry skopeo apache2-utils busybox-static debootstrap libcap2-bin git
-dpkg-dev systemd"
+dpkg-dev systemd python3-ipykernel python3-jupyter-client python3-matplotlib python3-pandas"
 
 # Benchmarks run peers side by side (make bench).
 bench_pkgs="bubblewrap crun bc buildah"
