@@ -69,6 +69,8 @@ static void on_output(void *data, const char *buf, size_t len)
 int cmd_template_build(struct e2b_ctx *ctx, struct e2b_args *args)
 {
     _cleanup_error_ struct e2b_error *err = NULL;
+    /* the start and ready commands find the guest binary where a sandbox has it */
+    _cleanup_free_ char *envd = e2b_local_find_envd();
     const char *path = e2b_args_str(args, "path") ?: ".";
     _cleanup_free_ char *cfg_path = e2b_args_str(args, "config") ? xstrdup(e2b_args_str(args, "config"))
                                                                   : e2b_path_join(path, "e2b.toml");
@@ -139,8 +141,6 @@ int cmd_template_build(struct e2b_ctx *ctx, struct e2b_args *args)
     const char *full = e2b_args_str(args, "name") ?: toml.template_name ?: toml.template_id;
     int rc = 0;
     const char **insv = NULL, **tagv = NULL;
-    /* the start and ready commands find the guest binary where a sandbox has it */
-    _cleanup_free_ char *envd = e2b_local_find_envd();
     _cleanup_free_ char *name = NULL;
     if (!full && !e2b_args_flag(args, "dry-run")) {
         rc = e2b_usage_error("template build", "name the template with --name (or template_name in e2b.toml)");
