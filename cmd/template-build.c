@@ -202,6 +202,9 @@ int cmd_template_build(struct e2b_ctx *ctx, struct e2b_args *args)
         .status = !quiet && isatty(2) ? on_status : NULL,
         .data = &quiet,
     };
+    /* before any goto out: a jump past a cleanup variable's initialisation
+     * frees whatever the stack held there */
+    _cleanup_json_ json_t *meta = NULL;
     if (e2b_args_flag(args, "dry-run")) {
         _cleanup_json_ json_t *j = NULL;
         if (e2b_build_parse(&o, &j, &err) < 0) {
@@ -213,7 +216,6 @@ int cmd_template_build(struct e2b_ctx *ctx, struct e2b_args *args)
         free(s);
         goto out;
     }
-    _cleanup_json_ json_t *meta = NULL;
     if (e2b_build_run(&o, &meta, &err) < 0) {
         rc = e2b_fail(err);
         goto out;
