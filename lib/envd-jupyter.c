@@ -430,6 +430,9 @@ static char **kernel_env(const struct e2b_kernelspec *ks, const json_t *extra)
         _cleanup_free_ char *k = xstrndup(*e, (size_t)(eq - *e));
         json_object_set_new(m, k, json_string(eq + 1));
     }
+    /* ipykernel's debugger warns on stderr at every start without it */
+    if (!json_object_get(m, "PYDEVD_DISABLE_FILE_VALIDATION"))
+        json_object_set_new(m, "PYDEVD_DISABLE_FILE_VALIDATION", json_string("1"));
     const char *k;
     json_t *v;
     if (ks->env)
