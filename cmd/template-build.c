@@ -69,8 +69,11 @@ static void on_output(void *data, const char *buf, size_t len)
 int cmd_template_build(struct e2b_ctx *ctx, struct e2b_args *args)
 {
     _cleanup_error_ struct e2b_error *err = NULL;
-    /* the start and ready commands find the guest binary where a sandbox has it */
+    /* the start and ready commands find the guest binary where a sandbox has
+     * it. Cleanup variables go before any `goto out`: a jump past one's
+     * initialisation frees whatever the stack held there. */
     _cleanup_free_ char *envd = e2b_local_find_envd();
+    _cleanup_json_ json_t *meta = NULL;
     const char *path = e2b_args_str(args, "path") ?: ".";
     _cleanup_free_ char *cfg_path = e2b_args_str(args, "config") ? xstrdup(e2b_args_str(args, "config"))
                                                                   : e2b_path_join(path, "e2b.toml");
@@ -202,9 +205,6 @@ int cmd_template_build(struct e2b_ctx *ctx, struct e2b_args *args)
         .status = !quiet && isatty(2) ? on_status : NULL,
         .data = &quiet,
     };
-    /* before any goto out: a jump past a cleanup variable's initialisation
-     * frees whatever the stack held there */
-    _cleanup_json_ json_t *meta = NULL;
     if (e2b_args_flag(args, "dry-run")) {
         _cleanup_json_ json_t *j = NULL;
         if (e2b_build_parse(&o, &j, &err) < 0) {

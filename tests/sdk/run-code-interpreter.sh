@@ -28,11 +28,11 @@ store=$cache/code-interpreter
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/e2b-sdk-ci.XXXXXX")
 export E2B_RUNTIME_DIR=$scratch/run E2B_DATA_DIR=$store/data HOME=$scratch
 export E2B_ENVD=${E2B_ENVD:-$build/envd}
-pid= key=
+pid= key_id=
 cleanup() {
     [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
     E2B_API_URL= "$e2b" sandbox kill --all -q 2>/dev/null
-    [ -n "$key" ] && "$e2b" key revoke "sdk-ci-$$" >/dev/null 2>&1
+    [ -n "$key_id" ] && "$e2b" key revoke "$key_id" >/dev/null 2>&1
     rm -rf "$scratch"
 }
 trap cleanup EXIT
@@ -68,7 +68,8 @@ stamp=$( (cd "$top/templates/code-interpreter" && find . -type f | LC_ALL=C sort
 t2=$(date +%s)
 echo "# base image $((t1 - t0)) s, template $((t2 - t1)) s"
 
-key=$("$e2b" key create --name "sdk-ci-$$") || exit 1
+key=$("$e2b" key create --name "sdk-ci-$$" 2>"$scratch/key.err") || { cat "$scratch/key.err" >&2; exit 1; }
+key_id=$(sed -n 's/^Created key \([a-z0-9]*\).*/\1/p' "$scratch/key.err")
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "$e2b" serve --listen 127.0.0.1:$port --deny-internet >"$scratch/serve.log" 2>&1 &
 pid=$!
