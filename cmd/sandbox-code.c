@@ -17,11 +17,14 @@
 #include "usage.h"
 
 const struct e2b_opt opts_sandbox_run_code[] = {
-    E2B_OPT_STRING('l', "language", "LANG", "python (default), js, bash, r ...: the language's default context"),
-    E2B_OPT_STRING('c', "context", "ID", "run in this context (see `--context list`, or `new`: a new one)"),
+    E2B_OPT_STRING('l', "language", "LANG",
+                   "python (default), js, bash, r ...: the language's default context"),
+    E2B_OPT_STRING('c', "context", "ID",
+                   "run in this context (see `--context list`, or `new`: a new one)"),
     E2B_OPT_LIST('e', "env", "KEY=VALUE", "environment variable for this run (repeatable)"),
     E2B_OPT_STRING(0, "save-results", "DIR", "write images and documents of results to DIR"),
-    E2B_OPT_INT(0, "timeout", "SECONDS", "give up (and interrupt the code) after this long (default: none)"),
+    E2B_OPT_INT(0, "timeout", "SECONDS",
+                "give up (and interrupt the code) after this long (default: none)"),
     E2B_OPT_ARG_C("sandbox", E2B_OPTF_REQUIRED, "sandbox ID", E2B_COMPLETE_SANDBOX),
     E2B_OPT_ARG("code", 0, "the code; '-' or none: standard input (a REPL on a terminal)"),
     E2B_OPT_END,
@@ -31,7 +34,7 @@ struct run {
     struct e2b_ctx *ctx;
     const char *save_dir;
     int saved;
-    json_t *results;          /* --json: the execution as the SDK gives it */
+    json_t *results; /* --json: the execution as the SDK gives it */
     json_t *stdout_l, *stderr_l;
     json_t *error;
     long long count;
@@ -41,8 +44,8 @@ struct run {
 static const struct {
     const char *key, *ext;
     bool b64;
-} files[] = {{"png", "png", true},  {"jpeg", "jpg", true},   {"pdf", "pdf", true},
-             {"svg", "svg", false}, {"html", "html", false}, {"latex", "tex", false}};
+} files[] = { { "png", "png", true },  { "jpeg", "jpg", true },   { "pdf", "pdf", true },
+              { "svg", "svg", false }, { "html", "html", false }, { "latex", "tex", false } };
 
 static void save_result(struct run *r, json_t *line)
 {
@@ -50,7 +53,8 @@ static void save_result(struct run *r, json_t *line)
         const char *v = e2b_json_str(line, files[i].key);
         if (!v)
             continue;
-        _cleanup_free_ char *path = xasprintf("%s/result-%d.%s", r->save_dir, ++r->saved, files[i].ext);
+        _cleanup_free_ char *path =
+            xasprintf("%s/result-%d.%s", r->save_dir, ++r->saved, files[i].ext);
         _cleanup_free_ uint8_t *dec = NULL;
         ssize_t n = (ssize_t)strlen(v);
         const void *data = v;
@@ -86,7 +90,8 @@ static int on_line(json_t *line, void *ud)
     if (STREQ(type, "stdout") || STREQ(type, "stderr")) {
         const char *t = e2b_json_str(line, "text") ?: "";
         if (r->results) {
-            json_array_append_new(STREQ(type, "stdout") ? r->stdout_l : r->stderr_l, json_string(t));
+            json_array_append_new(STREQ(type, "stdout") ? r->stdout_l : r->stderr_l,
+                                  json_string(t));
         } else {
             FILE *f = STREQ(type, "stdout") ? stdout : stderr;
             fputs(t, f);
@@ -98,7 +103,8 @@ static int on_line(json_t *line, void *ud)
         if (r->results) {
             json_t *res = json_deep_copy(line);
             json_object_del(res, "type");
-            json_object_set(res, "isMainResult", json_object_get(line, "is_main_result") ?: json_false());
+            json_object_set(res, "isMainResult",
+                            json_object_get(line, "is_main_result") ?: json_false());
             json_object_del(res, "is_main_result");
             json_array_append_new(r->results, res);
         } else {
@@ -110,18 +116,21 @@ static int on_line(json_t *line, void *ud)
                 _cleanup_strbuf_ struct strbuf f = STRBUF_INIT;
                 const char *k;
                 json_t *v;
-                json_object_foreach(line, k, v) if (!STREQ(k, "type") && !STREQ(k, "is_main_result") &&
-                                                    !STREQ(k, "extra") && !STREQ(k, "text"))
-                    strbuf_addf(&f, "%s%s", f.len ? ", " : "", k);
-                printf("<result: %s%s>\n", f.buf, r->save_dir ? "" : " (--save-results DIR saves them)");
+                json_object_foreach(line, k, v)
+                    if (!STREQ(k, "type") && !STREQ(k, "is_main_result") && !STREQ(k, "extra") &&
+                        !STREQ(k, "text"))
+                        strbuf_addf(&f, "%s%s", f.len ? ", " : "", k);
+                printf("<result: %s%s>\n", f.buf,
+                       r->save_dir ? "" : " (--save-results DIR saves them)");
             }
             fflush(stdout);
         }
     } else if (STREQ(type, "error")) {
         json_decref(r->error);
-        r->error = json_pack("{s:O,s:O,s:O}", "name", json_object_get(line, "name") ?: json_string(""), "value",
-                             json_object_get(line, "value") ?: json_string(""), "traceback",
-                             json_object_get(line, "traceback") ?: json_string(""));
+        r->error =
+            json_pack("{s:O,s:O,s:O}", "name", json_object_get(line, "name") ?: json_string(""),
+                      "value", json_object_get(line, "value") ?: json_string(""), "traceback",
+                      json_object_get(line, "traceback") ?: json_string(""));
         if (!r->results) {
             const char *tb = e2b_json_str(line, "traceback");
             if (tb && *tb)
@@ -136,8 +145,9 @@ static int on_line(json_t *line, void *ud)
     return 0;
 }
 
-static int execute(struct e2b_ctx *ctx, const struct e2b_code_target *t, const char *code, const char *context,
-                   const char *language, const json_t *envs, long timeout_ms, const char *save_dir)
+static int execute(struct e2b_ctx *ctx, const struct e2b_code_target *t, const char *code,
+                   const char *context, const char *language, const json_t *envs, long timeout_ms,
+                   const char *save_dir)
 {
     _cleanup_error_ struct e2b_error *err = NULL;
     json_t *req = json_pack("{s:s}", "code", code);
@@ -147,7 +157,7 @@ static int execute(struct e2b_ctx *ctx, const struct e2b_code_target *t, const c
         json_object_set_new(req, "language", json_string(language));
     if (envs)
         json_object_set(req, "env_vars", (json_t *)envs);
-    struct run r = {.ctx = ctx, .save_dir = save_dir};
+    struct run r = { .ctx = ctx, .save_dir = save_dir };
     if (ctx->json) {
         r.results = json_array();
         r.stdout_l = json_array();
@@ -160,9 +170,9 @@ static int execute(struct e2b_ctx *ctx, const struct e2b_code_target *t, const c
             e2b_error_wrap(&err, "no answer within --timeout");
         e2b_fail(err);
     } else if (ctx->json) {
-        json_t *j = json_pack("{s:O,s:{s:O,s:O},s:O,s:I}", "results", r.results, "logs", "stdout", r.stdout_l,
-                              "stderr", r.stderr_l, "error", r.error ?: json_null(), "executionCount",
-                              (json_int_t)r.count);
+        json_t *j = json_pack("{s:O,s:{s:O,s:O},s:O,s:I}", "results", r.results, "logs", "stdout",
+                              r.stdout_l, "stderr", r.stderr_l, "error", r.error ?: json_null(),
+                              "executionCount", (json_int_t)r.count);
         _cleanup_free_ char *s = e2b_json_dump(j, JSON_INDENT(2));
         json_decref(j);
         puts(s);
@@ -210,12 +220,15 @@ static bool needs_more(const struct strbuf *sb, bool last_empty)
     return block && !last_empty;
 }
 
-static int repl(struct e2b_ctx *ctx, const struct e2b_code_target *t, const char *context, const char *language,
-                const json_t *envs, long timeout_ms, const char *save_dir)
+static int repl(struct e2b_ctx *ctx, const struct e2b_code_target *t, const char *context,
+                const char *language, const json_t *envs, long timeout_ms, const char *save_dir)
 {
     if (!ctx->quiet)
-        fprintf(stderr, "%s in the sandbox's code interpreter; an empty line ends a block, Ctrl-D quits\n",
-                language ? language : context ? "code" : "python");
+        fprintf(stderr,
+                "%s in the sandbox's code interpreter; an empty line ends a block, Ctrl-D quits\n",
+                language  ? language
+                : context ? "code"
+                          : "python");
     _cleanup_strbuf_ struct strbuf cell = STRBUF_INIT;
     char *line = NULL;
     size_t cap = 0;
@@ -273,7 +286,9 @@ int cmd_sandbox_run_code(struct e2b_ctx *ctx, struct e2b_args *args)
         return usage;
     const char *language = e2b_args_str(args, "language"), *context = e2b_args_str(args, "context");
     if (language && context)
-        return e2b_usage_error("sandbox run-code", "--language and --context go one at a time (a context has its language)");
+        return e2b_usage_error(
+            "sandbox run-code",
+            "--language and --context go one at a time (a context has its language)");
     long long timeout = e2b_args_int(args, "timeout", 0);
     if (timeout < 0)
         return e2b_usage_error("sandbox run-code", "--timeout cannot be negative");
@@ -288,7 +303,7 @@ int cmd_sandbox_run_code(struct e2b_ctx *ctx, struct e2b_args *args)
         return 125;
     const char *id = e2b_args_str(args, "sandbox");
     struct e2b_code_target t;
-    struct local_port lp = {.b = b, .id = id};
+    struct local_port lp = { .b = b, .id = id };
     if (b->ops->port_connect && e2b_str_has_prefix(ep.base, "unix:")) {
         memset(&t, 0, sizeof(t));
         t.base = xasprintf("http://localhost:%d", E2B_CODE_PORT);
@@ -311,8 +326,9 @@ int cmd_sandbox_run_code(struct e2b_ctx *ctx, struct e2b_args *args)
         } else {
             size_t i;
             json_t *c;
-            json_array_foreach(list, i, c) printf("%s  %-10s  %s\n", e2b_json_str(c, "id") ?: "",
-                                                  e2b_json_str(c, "language") ?: "", e2b_json_str(c, "cwd") ?: "");
+            json_array_foreach(list, i, c)
+                printf("%s  %-10s  %s\n", e2b_json_str(c, "id") ?: "",
+                       e2b_json_str(c, "language") ?: "", e2b_json_str(c, "cwd") ?: "");
         }
         json_decref(list);
         e2b_code_target_release(&t);
@@ -321,7 +337,8 @@ int cmd_sandbox_run_code(struct e2b_ctx *ctx, struct e2b_args *args)
     _cleanup_free_ char *new_ctx = NULL;
     if (context && STREQ(context, "new")) {
         json_t *c = NULL;
-        if (e2b_code_call(&t, "POST", "/contexts", json_object(), &c, &err) < 0) { /* python, /home/user */
+        if (e2b_code_call(&t, "POST", "/contexts", json_object(), &c, &err) <
+            0) { /* python, /home/user */
             e2b_code_target_release(&t);
             return e2b_fail(err);
         }

@@ -47,7 +47,8 @@ static char **headers(const struct e2b_code_target *t, bool json_body)
 static int answer_error(const struct e2b_http_resp *resp, const char *what, struct e2b_error **err)
 {
     _cleanup_free_ char *m = e2b_http_error_message(resp->status, resp->body.buf, resp->body.len);
-    int r = e2b_error_set(err, e2b_http_status_errcode(resp->status), "code interpreter: %s: %s", what, m);
+    int r = e2b_error_set(err, e2b_http_status_errcode(resp->status), "code interpreter: %s: %s",
+                          what, m);
     if (err && *err)
         (*err)->http_status = resp->status;
     return r;
@@ -70,7 +71,8 @@ static int take_line(struct lines *l, const char *s, size_t n)
     json_t *j = json_loadb(s, n, 0, NULL);
     if (!json_is_object(j)) {
         json_decref(j);
-        return e2b_error_set(&l->err, E2B_ERR_API, "code interpreter: a line of its answer is not a JSON object");
+        return e2b_error_set(&l->err, E2B_ERR_API,
+                             "code interpreter: a line of its answer is not a JSON object");
     }
     int r = l->on_line(j, l->ud);
     json_decref(j);
@@ -102,12 +104,20 @@ int e2b_code_execute(const struct e2b_code_target *t, const json_t *req, long ti
 {
     _cleanup_strv_ char **h = headers(t, true);
     _cleanup_free_ char *body = e2b_json_dump(req, JSON_COMPACT);
-    struct lines l = {.on_line = on_line, .ud = ud};
+    struct lines l = { .on_line = on_line, .ud = ud };
     strbuf_init(&l.buf);
-    struct e2b_http_req hr = {.method = "POST", .base = t->base, .path = "/execute",
-                              .headers = (const char *const *)h, .body = body, .body_len = strlen(body),
-                              .on_data = on_data, .ud = &l, .timeout_ms = timeout_ms,
-                              .keep_error_status = true, .connect = t->connect, .connect_ud = t->connect_ud};
+    struct e2b_http_req hr = { .method = "POST",
+                               .base = t->base,
+                               .path = "/execute",
+                               .headers = (const char *const *)h,
+                               .body = body,
+                               .body_len = strlen(body),
+                               .on_data = on_data,
+                               .ud = &l,
+                               .timeout_ms = timeout_ms,
+                               .keep_error_status = true,
+                               .connect = t->connect,
+                               .connect_ud = t->connect_ud };
     struct e2b_http_resp resp;
     int r = e2b_http_request(&hr, &resp, err);
     if (r == 0 && resp.status >= 400)
@@ -129,21 +139,28 @@ int e2b_code_execute(const struct e2b_code_target *t, const json_t *req, long ti
     return r;
 }
 
-int e2b_code_call(const struct e2b_code_target *t, const char *method, const char *path, const json_t *body,
-                  json_t **ret, struct e2b_error **err)
+int e2b_code_call(const struct e2b_code_target *t, const char *method, const char *path,
+                  const json_t *body, json_t **ret, struct e2b_error **err)
 {
     _cleanup_strv_ char **h = headers(t, body != NULL);
     _cleanup_free_ char *b = body ? e2b_json_dump(body, JSON_COMPACT) : NULL;
-    struct e2b_http_req hr = {.method = method, .base = t->base, .path = path, .headers = (const char *const *)h,
-                              .body = b, .body_len = b ? strlen(b) : 0, .timeout_ms = 120000,
-                              .keep_error_status = true, .connect = t->connect, .connect_ud = t->connect_ud};
+    struct e2b_http_req hr = { .method = method,
+                               .base = t->base,
+                               .path = path,
+                               .headers = (const char *const *)h,
+                               .body = b,
+                               .body_len = b ? strlen(b) : 0,
+                               .timeout_ms = 120000,
+                               .keep_error_status = true,
+                               .connect = t->connect,
+                               .connect_ud = t->connect_ud };
     struct e2b_http_resp resp;
     int r = e2b_http_request(&hr, &resp, err);
     if (r == 0 && resp.status >= 400)
         r = answer_error(&resp, path, err);
     else if (r == 0 && ret)
-        r = e2b_json_parse(resp.body.len ? resp.body.buf : "null", resp.body.len ? resp.body.len : 4,
-                           "code interpreter answer", ret, err);
+        r = e2b_json_parse(resp.body.len ? resp.body.buf : "null",
+                           resp.body.len ? resp.body.len : 4, "code interpreter answer", ret, err);
     e2b_http_resp_release(&resp);
     return r;
 }

@@ -18,9 +18,9 @@
 #define E2B_CODE_PORT 49999
 
 struct e2b_code_target {
-    char *base;          /* "http://127.0.0.1:3000", "https://49999-<id>.<domain>" */
-    char *sandbox_id;    /* router headers, when base is a router */
-    char *access_token;  /* X-Access-Token */
+    char *base;         /* "http://127.0.0.1:3000", "https://49999-<id>.<domain>" */
+    char *sandbox_id;   /* router headers, when base is a router */
+    char *access_token; /* X-Access-Token */
     /* a local sandbox: a new connection to its port 49999 (base is then
      * http://localhost:49999); -1 on failure */
     int (*connect)(void *ud);
@@ -41,7 +41,7 @@ int e2b_code_execute(const struct e2b_code_target *t, const json_t *req, long ti
                      int (*on_line)(json_t *line, void *ud), void *ud, struct e2b_error **err);
 /* Any other call (/contexts ...): body may be NULL; *ret (may be NULL) gets
  * the JSON answer. */
-int e2b_code_call(const struct e2b_code_target *t, const char *method, const char *path, const json_t *body,
-                  json_t **ret, struct e2b_error **err);
+int e2b_code_call(const struct e2b_code_target *t, const char *method, const char *path,
+                  const json_t *body, json_t **ret, struct e2b_error **err);
 
 #endif

@@ -19,9 +19,9 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 
-#define MAX_BODY (16u * 1024 * 1024)
-#define KEEPALIVE_S 5
-#define ENVD_TIMEOUT_S 5
+#define MAX_BODY         (16u * 1024 * 1024)
+#define KEEPALIVE_S      5
+#define ENVD_TIMEOUT_S   5
 #define MAX_QUICK_DEATHS 5 /* a kernel dying this often before it is ready: the context is broken */
 
 struct ctx;
@@ -31,9 +31,9 @@ struct exec {
     struct ctx *c;
     struct e2b_http_req *req; /* NULL once the client is gone */
     char *code;
-    json_t *env_vars;     /* this request's, or NULL */
-    json_t *global_envs;  /* envd's at the request, or NULL */
-    char *msg_id;         /* of the code's execute_request */
+    json_t *env_vars;    /* this request's, or NULL */
+    json_t *global_envs; /* envd's at the request, or NULL */
+    char *msg_id;        /* of the code's execute_request */
     bool got_idle, got_reply, errored, interrupted;
     struct event *keepalive;
 };
@@ -65,9 +65,9 @@ static struct {
     char *default_langs[8];
     size_t ndefaults;
     char *cwd;
-    char *envd;            /* "http://127.0.0.1:49983" or "unix:/path" */
+    char *envd; /* "http://127.0.0.1:49983" or "unix:/path" */
     bool verbose;
-    int starting;          /* default contexts still starting */
+    int starting; /* default contexts still starting */
     bool envd_missing_logged;
 } ci;
 
@@ -98,9 +98,12 @@ const char *e2b_ci_kernel_name(const char *language, char **normalised)
         free(l);
         l = xstrdup("typescript");
     }
-    static const char *const map[][2] = {{"python", "python3"},     {"javascript", "javascript"},
-                                         {"typescript", "javascript"}, {"bash", "bash"},
-                                         {"r", "ir"},                 {"java", "java"}};
+    static const char *const map[][2] = { { "python", "python3" },
+                                          { "javascript", "javascript" },
+                                          { "typescript", "javascript" },
+                                          { "bash", "bash" },
+                                          { "r", "ir" },
+                                          { "java", "java" } };
     const char *k = NULL;
     for (size_t i = 0; i < ARRAY_SIZE(map) && !k; i++)
         if (STREQ(map[i][0], l))
@@ -139,8 +142,8 @@ static void env_code(struct strbuf *sb, const char *lang, const char *key, const
     } else if (STREQ(lang, "bash")) {
         bool name = *key && !(*key >= '0' && *key <= '9');
         for (const char *p = key; *p; p++)
-            name = name && ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-                            *p == '_');
+            name = name && ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                            (*p >= '0' && *p <= '9') || *p == '_');
         if (!name)
             return;
         if (value) {
@@ -248,7 +251,7 @@ static void keepalive_tick(evutil_socket_t fd, short what, void *arg)
     struct exec *x = arg;
     /* a write to a client that left is how a half-open connection shows */
     exec_line(x, json_pack("{s:s}", "type", "keepalive"));
-    struct timeval tv = {KEEPALIVE_S, 0};
+    struct timeval tv = { KEEPALIVE_S, 0 };
     event_add(x->keepalive, &tv);
 }
 
@@ -268,10 +271,12 @@ static void exec_start(struct ctx *c, struct exec *x)
         _cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
         const char *k;
         json_t *v;
-        json_object_foreach(c->applied_envs, k, v) if (!json_object_get(x->global_envs, k))
-            env_code(&sb, c->language, k, NULL);
-        json_object_foreach(x->global_envs, k, v) if (json_is_string(v))
-            env_code(&sb, c->language, k, json_string_value(v));
+        json_object_foreach(c->applied_envs, k, v)
+            if (!json_object_get(x->global_envs, k))
+                env_code(&sb, c->language, k, NULL);
+        json_object_foreach(x->global_envs, k, v)
+            if (json_is_string(v))
+                env_code(&sb, c->language, k, json_string_value(v));
         run_silent(c, sb.buf);
         json_decref(c->applied_envs);
         c->applied_envs = json_incref(x->global_envs);
@@ -280,7 +285,8 @@ static void exec_start(struct ctx *c, struct exec *x)
         _cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
         const char *k;
         json_t *v;
-        json_object_foreach(x->env_vars, k, v) env_code(&sb, c->language, k, json_string_value(v));
+        json_object_foreach(x->env_vars, k, v)
+            env_code(&sb, c->language, k, json_string_value(v));
         run_silent(c, sb.buf);
     }
     x->msg_id = xstrdup(e2b_kernel_execute(c->k, x->code, false, true));
@@ -297,8 +303,7 @@ static void exec_done(struct ctx *c)
         _cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
         const char *k;
         json_t *v;
-        json_object_foreach(x->env_vars, k, v)
-        {
+        json_object_foreach(x->env_vars, k, v) {
             json_t *g = c->applied_envs ? json_object_get(c->applied_envs, k) : NULL;
             env_code(&sb, c->language, k, json_is_string(g) ? json_string_value(g) : NULL);
         }
@@ -325,8 +330,8 @@ static void exec_gone(struct e2b_http_req *req, void *arg)
     x->req = NULL;
     struct ctx *c = x->c;
     if (ci.verbose)
-        fprintf(stderr, "code-interpreter: client of %s gone (%s)\n", x->msg_id ? x->msg_id : "a waiting execution",
-                c->run == x ? "running" : "waiting");
+        fprintf(stderr, "code-interpreter: client of %s gone (%s)\n",
+                x->msg_id ? x->msg_id : "a waiting execution", c->run == x ? "running" : "waiting");
     if (c->run == x) {
         /* as E2B's server does: the kernel must not go on for nobody */
         if (!x->interrupted && c->k) {
@@ -365,18 +370,19 @@ static void ctx_fail_all(struct ctx *c, const char *name, const char *value)
 static json_t *result_line(json_t *content, bool main)
 {
     static const char *const fmt[][2] = {
-        {"text/plain", "text"},         {"text/html", "html"},      {"text/markdown", "markdown"},
-        {"image/svg+xml", "svg"},       {"image/png", "png"},       {"image/jpeg", "jpeg"},
-        {"application/pdf", "pdf"},     {"text/latex", "latex"},    {"application/json", "json"},
-        {"application/javascript", "javascript"}, {"e2b/data", "data"}, {"e2b/chart", "chart"},
+        { "text/plain", "text" },        { "text/html", "html" },
+        { "text/markdown", "markdown" }, { "image/svg+xml", "svg" },
+        { "image/png", "png" },          { "image/jpeg", "jpeg" },
+        { "application/pdf", "pdf" },    { "text/latex", "latex" },
+        { "application/json", "json" },  { "application/javascript", "javascript" },
+        { "e2b/data", "data" },          { "e2b/chart", "chart" },
     };
     json_t *line = json_pack("{s:s}", "type", "result");
     json_t *data = json_object_get(content, "data");
     json_t *extra = json_object();
     const char *mime;
     json_t *v;
-    json_object_foreach(data, mime, v)
-    {
+    json_object_foreach(data, mime, v) {
         const char *key = NULL;
         for (size_t i = 0; i < ARRAY_SIZE(fmt) && !key; i++)
             if (STREQ(fmt[i][0], mime))
@@ -389,7 +395,8 @@ static json_t *result_line(json_t *content, bool main)
             /* a string's repr comes back without its quotes, as E2B's does */
             const char *s = json_string_value(v);
             size_t n = strlen(s);
-            if (n >= 2 && ((s[0] == '\'' && s[n - 1] == '\'') || (s[0] == '"' && s[n - 1] == '"'))) {
+            if (n >= 2 &&
+                ((s[0] == '\'' && s[n - 1] == '\'') || (s[0] == '"' && s[n - 1] == '"'))) {
                 json_object_set_new(line, key, json_stringn(s + 1, n - 2));
                 continue;
             }
@@ -430,8 +437,9 @@ static void on_iopub(struct e2b_kernel *k, json_t *msg, void *arg)
         return;
     if (STREQ(type, "stream")) {
         const char *name = e2b_json_str(content, "name");
-        json_t *line = json_pack("{s:s,s:O}", "type", name && STREQ(name, "stderr") ? "stderr" : "stdout", "text",
-                                 json_object_get(content, "text") ?: json_string(""));
+        json_t *line =
+            json_pack("{s:s,s:O}", "type", name && STREQ(name, "stderr") ? "stderr" : "stdout",
+                      "text", json_object_get(content, "text") ?: json_string(""));
         if (e2b_json_str(header, "date"))
             json_object_set(line, "timestamp", json_object_get(header, "date"));
         exec_line(x, line);
@@ -441,8 +449,9 @@ static void on_iopub(struct e2b_kernel *k, json_t *msg, void *arg)
         _cleanup_strbuf_ struct strbuf tb = STRBUF_INIT;
         size_t i;
         json_t *l;
-        json_array_foreach(json_object_get(content, "traceback"), i, l) if (json_is_string(l))
-            add_traceback_line(&tb, json_string_value(l));
+        json_array_foreach(json_object_get(content, "traceback"), i, l)
+            if (json_is_string(l))
+                add_traceback_line(&tb, json_string_value(l));
         exec_error(x, e2b_json_str(content, "ename"), e2b_json_str(content, "evalue"), tb.buf);
     } else if (STREQ(type, "execute_input")) {
         exec_line(x, json_pack("{s:s,s:I}", "type", "number_of_executions", "execution_count",
@@ -463,7 +472,8 @@ static void on_shell(struct e2b_kernel *k, json_t *msg, void *arg)
     struct exec *x = c->run;
     const char *parent = e2b_json_str(json_object_get(msg, "parent_header"), "msg_id");
     const char *type = e2b_json_str(json_object_get(msg, "header"), "msg_type");
-    if (!x || !x->msg_id || !parent || !STREQ(parent, x->msg_id) || !type || !STREQ(type, "execute_reply"))
+    if (!x || !x->msg_id || !parent || !STREQ(parent, x->msg_id) || !type ||
+        !STREQ(type, "execute_reply"))
         return;
     json_t *content = json_object_get(msg, "content");
     const char *status = e2b_json_str(content, "status");
@@ -471,8 +481,9 @@ static void on_shell(struct e2b_kernel *k, json_t *msg, void *arg)
         _cleanup_strbuf_ struct strbuf tb = STRBUF_INIT;
         size_t i;
         json_t *l;
-        json_array_foreach(json_object_get(content, "traceback"), i, l) if (json_is_string(l))
-            add_traceback_line(&tb, json_string_value(l));
+        json_array_foreach(json_object_get(content, "traceback"), i, l)
+            if (json_is_string(l))
+                add_traceback_line(&tb, json_string_value(l));
         exec_error(x, e2b_json_str(content, "ename"), e2b_json_str(content, "evalue"), tb.buf);
     } else if (status && (STREQ(status, "aborted") || STREQ(status, "abort"))) {
         exec_error(x, "ExecutionAborted", "Execution was aborted", "");
@@ -581,8 +592,9 @@ static void on_exit_kernel(struct e2b_kernel *k, int status, void *arg)
 {
     struct ctx *c = arg;
     (void)k;
-    _cleanup_free_ char *how = WIFSIGNALED(status) ? xasprintf("killed by signal %d", WTERMSIG(status))
-                                                   : xasprintf("exit status %d", WEXITSTATUS(status));
+    _cleanup_free_ char *how = WIFSIGNALED(status)
+                                   ? xasprintf("killed by signal %d", WTERMSIG(status))
+                                   : xasprintf("exit status %d", WEXITSTATUS(status));
     bool was_ready = c->ready;
     e2b_kernel_free(c->k);
     c->k = NULL;
@@ -598,9 +610,10 @@ static void on_exit_kernel(struct e2b_kernel *k, int status, void *arg)
     if (c->restarting) {
         ctx_fail_all(c, "ContextRestarting", "Context was restarted");
     } else {
-        fprintf(stderr, "code-interpreter: kernel of context %s (%s) died (%s)\n", c->id, c->ks->name, how);
-        _cleanup_free_ char *v =
-            xasprintf("The kernel of this context died (%s) and was restarted: its state is lost", how);
+        fprintf(stderr, "code-interpreter: kernel of context %s (%s) died (%s)\n", c->id,
+                c->ks->name, how);
+        _cleanup_free_ char *v = xasprintf(
+            "The kernel of this context died (%s) and was restarted: its state is lost", how);
         /* the running execution ends; those waiting run on the new kernel */
         if (c->run) {
             exec_error(c->run, "ContextRestarting", v, "");
@@ -610,21 +623,25 @@ static void on_exit_kernel(struct e2b_kernel *k, int status, void *arg)
         if (!was_ready && ++c->quick_deaths >= MAX_QUICK_DEATHS) {
             c->broken = true;
             free(c->last_error);
-            c->last_error = xasprintf("kernel '%s' keeps dying before it is ready (%s)", c->ks->name, how);
+            c->last_error =
+                xasprintf("kernel '%s' keeps dying before it is ready (%s)", c->ks->name, how);
             waiters_answer(c, 500, c->last_error);
             ctx_fail_all(c, "ContextRestarting", c->last_error);
             return;
         }
     }
     /* start again from the loop, not from inside the reaper */
-    struct timeval tv = {0, c->quick_deaths ? 200000 : 0};
+    struct timeval tv = { 0, c->quick_deaths ? 200000 : 0 };
     event_base_once(ci.base, -1, EV_TIMEOUT, respawn_tick, c, &tv);
 }
 
 static int ctx_spawn(struct ctx *c, struct e2b_error **err)
 {
-    struct e2b_kernel_events ev = {
-        .on_ready = on_ready, .on_iopub = on_iopub, .on_shell = on_shell, .on_exit = on_exit_kernel, .arg = c};
+    struct e2b_kernel_events ev = { .on_ready = on_ready,
+                                    .on_iopub = on_iopub,
+                                    .on_shell = on_shell,
+                                    .on_exit = on_exit_kernel,
+                                    .arg = c };
     return e2b_kernel_start(c->ks, c->cwd, NULL, &ev, &c->k, err);
 }
 
@@ -697,8 +714,11 @@ static struct ctx *ctx_default(const char *language, struct e2b_error **err)
 
 static char *available_languages(void)
 {
-    static const char *const langs[][2] = {{"python", "python3"}, {"javascript", "javascript"}, {"bash", "bash"},
-                                           {"r", "ir"},           {"java", "java"}};
+    static const char *const langs[][2] = { { "python", "python3" },
+                                            { "javascript", "javascript" },
+                                            { "bash", "bash" },
+                                            { "r", "ir" },
+                                            { "java", "java" } };
     struct strbuf sb = STRBUF_INIT;
     strbuf_init(&sb);
     for (size_t i = 0; i < ARRAY_SIZE(langs); i++) {
@@ -715,8 +735,8 @@ static void reply_ctx_error(struct e2b_http_req *req, const char *language, stru
 {
     if (err->code == E2B_ERR_NOT_FOUND) {
         _cleanup_free_ char *avail = available_languages();
-        reply_text(req, 404, "Language '%s' is not available here: %s (available: %s)", language ? language : "",
-                   err->msg, *avail ? avail : "none");
+        reply_text(req, 404, "Language '%s' is not available here: %s (available: %s)",
+                   language ? language : "", err->msg, *avail ? avail : "none");
     } else if (err->code == E2B_ERR_INVALID) {
         reply_text(req, 400, "%s", err->msg);
     } else {
@@ -764,7 +784,7 @@ static void envd_finish(struct envd_call *ec, int status, json_t *envs, const ch
 
 static void envd_parse(struct envd_call *ec, bool eof)
 {
-    struct e2b_http1_head h = {0};
+    struct e2b_http1_head h = { 0 };
     long hl = e2b_http1_parse_response(ec->in.buf, ec->in.len, &h);
     if (hl == 0 && !eof)
         return;
@@ -838,7 +858,9 @@ static void envd_event(struct bufferevent *bev, short what, void *arg)
         int e = EVUTIL_SOCKET_ERROR();
         if (ec->in.len == 0 && (e == ECONNREFUSED || e == ENOENT)) {
             if (!ci.envd_missing_logged && ci.verbose)
-                fprintf(stderr, "code-interpreter: no envd at %s: no token to check, no environment\n", ci.envd);
+                fprintf(stderr,
+                        "code-interpreter: no envd at %s: no token to check, no environment\n",
+                        ci.envd);
             ci.envd_missing_logged = true;
             envd_finish(ec, 0, NULL, NULL);
         } else {
@@ -855,7 +877,8 @@ static void envd_timeout(evutil_socket_t fd, short what, void *arg)
 }
 
 static void envd_get_envs(struct e2b_http_req *req,
-                          void (*done)(struct e2b_http_req *, int, json_t *, const char *, void *), void *arg)
+                          void (*done)(struct e2b_http_req *, int, json_t *, const char *, void *),
+                          void *arg)
 {
     struct envd_call *ec = xcalloc(1, sizeof(*ec));
     ec->req = req;
@@ -863,10 +886,10 @@ static void envd_get_envs(struct e2b_http_req *req,
     ec->arg = arg;
     strbuf_init(&ec->in);
     ec->timer = evtimer_new(ci.base, envd_timeout, ec);
-    struct timeval tv = {ENVD_TIMEOUT_S, 0};
+    struct timeval tv = { ENVD_TIMEOUT_S, 0 };
     event_add(ec->timer, &tv);
     e2b_http_set_close_cb(req, envd_call_gone, ec);
-    struct sockaddr_storage ss = {0};
+    struct sockaddr_storage ss = { 0 };
     socklen_t sl;
     const char *host = "localhost";
     if (e2b_str_has_prefix(ci.envd, "unix:")) {
@@ -892,8 +915,10 @@ static void envd_get_envs(struct e2b_http_req *req,
     bufferevent_enable(ec->bev, EV_READ | EV_WRITE);
     const char *token = req ? e2b_http_header(req, "X-Access-Token") : NULL;
     struct evbuffer *out = bufferevent_get_output(ec->bev);
-    evbuffer_add_printf(out, "GET /envs HTTP/1.1\r\nHost: %s\r\nConnection: close\r\nUser-Agent: e2b-code-interpreter\r\n",
-                        host);
+    evbuffer_add_printf(
+        out,
+        "GET /envs HTTP/1.1\r\nHost: %s\r\nConnection: close\r\nUser-Agent: e2b-code-interpreter\r\n",
+        host);
     if (token && e2b_http_header_valid("X-Access-Token", token))
         evbuffer_add_printf(out, "X-Access-Token: %s\r\n", token);
     evbuffer_add(out, "\r\n", 2);
@@ -909,7 +934,8 @@ static bool envd_allows(struct e2b_http_req *req, int status, const char *body)
     if (status == 0 || status == 200)
         return true;
     if (status == 401 || status == 403) {
-        const char *b = body && *body ? body : "{\"code\":401,\"message\":\"invalid access token\"}";
+        const char *b =
+            body && *body ? body : "{\"code\":401,\"message\":\"invalid access token\"}";
         e2b_http_reply(req, status, "application/json", b, strlen(b));
     } else {
         reply_text(req, 502, "cannot check the request with envd: %s", body ? body : "error");
@@ -919,7 +945,8 @@ static bool envd_allows(struct e2b_http_req *req, int status, const char *body)
 
 /* ---- routes ---- */
 
-static void execute_checked(struct e2b_http_req *req, int status, json_t *envs, const char *ebody, void *arg)
+static void execute_checked(struct e2b_http_req *req, int status, json_t *envs, const char *ebody,
+                            void *arg)
 {
     _cleanup_json_ json_t *body = arg;
     if (!req || !envd_allows(req, status, ebody))
@@ -953,7 +980,7 @@ static void execute_checked(struct e2b_http_req *req, int status, json_t *envs, 
     x->env_vars = json_is_object(ev) ? json_incref(ev) : NULL;
     x->global_envs = envs ? json_incref(envs) : NULL;
     x->keepalive = evtimer_new(ci.base, keepalive_tick, x);
-    struct timeval tv = {KEEPALIVE_S, 0};
+    struct timeval tv = { KEEPALIVE_S, 0 };
     event_add(x->keepalive, &tv);
     e2b_http_add_header(req, "Cache-Control", "no-store");
     e2b_http_reply_start(req, 200, "application/x-ndjson");
@@ -974,7 +1001,8 @@ static void execute_body(struct e2b_http_req *req, struct evbuffer *buf, void *a
     json_error_t jerr;
     json_t *body = json_loadb(n ? (const char *)evbuffer_pullup(buf, -1) : "", n, 0, &jerr);
     if (!body) {
-        reply_invalid(req, "json_invalid", json_pack("[s,i]", "body", jerr.position), "JSON decode error");
+        reply_invalid(req, "json_invalid", json_pack("[s,i]", "body", jerr.position),
+                      "JSON decode error");
         return;
     }
     if (!json_is_object(body)) {
@@ -999,7 +1027,9 @@ static void execute_body(struct e2b_http_req *req, struct evbuffer *buf, void *a
     if (!bad && json_is_object(ev)) {
         const char *k;
         json_t *v;
-        json_object_foreach(ev, k, v) if (!json_is_string(v)) bad = "env_vars", why = "Input should be a valid string";
+        json_object_foreach(ev, k, v)
+            if (!json_is_string(v))
+                bad = "env_vars", why = "Input should be a valid string";
     }
     if (bad) {
         json_decref(body);
@@ -1015,8 +1045,8 @@ static void execute_body(struct e2b_http_req *req, struct evbuffer *buf, void *a
     envd_get_envs(req, execute_checked, body);
 }
 
-static void contexts_post_checked(struct e2b_http_req *req, int status, json_t *envs, const char *ebody,
-                                  void *arg)
+static void contexts_post_checked(struct e2b_http_req *req, int status, json_t *envs,
+                                  const char *ebody, void *arg)
 {
     (void)envs;
     _cleanup_json_ json_t *body = arg;
@@ -1039,16 +1069,19 @@ static void contexts_post(struct e2b_http_req *req, struct evbuffer *buf, void *
         return;
     size_t n = evbuffer_get_length(buf);
     json_error_t jerr;
-    json_t *body = n ? json_loadb((const char *)evbuffer_pullup(buf, -1), n, 0, &jerr) : json_object();
+    json_t *body =
+        n ? json_loadb((const char *)evbuffer_pullup(buf, -1), n, 0, &jerr) : json_object();
     if (!body) {
-        reply_invalid(req, "json_invalid", json_pack("[s,i]", "body", jerr.position), "JSON decode error");
+        reply_invalid(req, "json_invalid", json_pack("[s,i]", "body", jerr.position),
+                      "JSON decode error");
         return;
     }
     json_t *lang = json_object_get(body, "language"), *cwd = json_object_get(body, "cwd");
     if (!json_is_object(body) || (lang && !json_is_null(lang) && !json_is_string(lang)) ||
         (cwd && !json_is_null(cwd) && !json_is_string(cwd))) {
         json_decref(body);
-        reply_invalid(req, "string_type", json_pack("[s]", "body"), "Input should be a valid string");
+        reply_invalid(req, "string_type", json_pack("[s]", "body"),
+                      "Input should be a valid string");
         return;
     }
     if (e2b_http_header(req, "X-Access-Token"))
@@ -1062,7 +1095,8 @@ struct ctx_op {
     bool restart;
 };
 
-static void ctx_op_checked(struct e2b_http_req *req, int status, json_t *envs, const char *ebody, void *arg)
+static void ctx_op_checked(struct e2b_http_req *req, int status, json_t *envs, const char *ebody,
+                           void *arg)
 {
     (void)envs;
     struct ctx_op *op = arg;
@@ -1085,7 +1119,7 @@ static void ctx_op_checked(struct e2b_http_req *req, int status, json_t *envs, c
             c->broken = false;
             c->quick_deaths = 0;
             c->restarting = true;
-            struct timeval tv = {0, 0};
+            struct timeval tv = { 0, 0 };
             event_base_once(ci.base, -1, EV_TIMEOUT, respawn_tick, c, &tv);
         }
         ctx_wait(c, req, false);
@@ -1200,27 +1234,29 @@ static void start_watch_tick(evutil_socket_t fd, short what, void *arg)
         free(w);
         return;
     }
-    struct timeval tv = {0, 20000};
+    struct timeval tv = { 0, 20000 };
     event_add(w->ev, &tv);
 }
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: envd code-interpreter [--port N] [--listen ADDR:PORT] [--envd URL] [--cwd DIR]\n"
-               "                             [--no-default-contexts] [-v]\n"
-               "\n"
-               "E2B's code-interpreter server: runs code in Jupyter kernels (the kernel\n"
-               "specs of this system: python3, javascript, bash, ir ...) and streams its\n"
-               "output as newline-delimited JSON.\n"
-               "\n"
-               "  --port N            TCP port on 0.0.0.0 (default %d)\n"
-               "  --listen ADDR:PORT  address to listen on instead\n"
-               "  --envd URL          envd, for tokens and the sandbox's environment\n"
-               "                      (default http://127.0.0.1:49983; unix:PATH for a socket)\n"
-               "  --cwd DIR           working directory of contexts (default /home/user, else .)\n"
-               "  --no-default-contexts  start no python and javascript contexts at start\n"
-               "  -v, --verbose       log requests and kernels to stderr\n",
-            E2B_CI_DEFAULT_PORT);
+    fprintf(
+        f,
+        "usage: envd code-interpreter [--port N] [--listen ADDR:PORT] [--envd URL] [--cwd DIR]\n"
+        "                             [--no-default-contexts] [-v]\n"
+        "\n"
+        "E2B's code-interpreter server: runs code in Jupyter kernels (the kernel\n"
+        "specs of this system: python3, javascript, bash, ir ...) and streams its\n"
+        "output as newline-delimited JSON.\n"
+        "\n"
+        "  --port N            TCP port on 0.0.0.0 (default %d)\n"
+        "  --listen ADDR:PORT  address to listen on instead\n"
+        "  --envd URL          envd, for tokens and the sandbox's environment\n"
+        "                      (default http://127.0.0.1:49983; unix:PATH for a socket)\n"
+        "  --cwd DIR           working directory of contexts (default /home/user, else .)\n"
+        "  --no-default-contexts  start no python and javascript contexts at start\n"
+        "  -v, --verbose       log requests and kernels to stderr\n",
+        E2B_CI_DEFAULT_PORT);
 }
 
 int e2b_ci_main(int argc, char **argv)
@@ -1232,7 +1268,8 @@ int e2b_ci_main(int argc, char **argv)
         const char *a = argv[i];
         if (a[0] == '-' && a[1] == '-')
             a++;
-        bool needs = STREQ(a, "-port") || STREQ(a, "-listen") || STREQ(a, "-envd") || STREQ(a, "-cwd");
+        bool needs =
+            STREQ(a, "-port") || STREQ(a, "-listen") || STREQ(a, "-envd") || STREQ(a, "-cwd");
         const char *val = NULL;
         if (needs) {
             if (i + 1 >= argc) {
@@ -1313,7 +1350,7 @@ int e2b_ci_main(int argc, char **argv)
         return 1;
     }
     if (defaults) {
-        static const char *const langs[] = {"python", "javascript"};
+        static const char *const langs[] = { "python", "javascript" };
         for (size_t i = 0; i < ARRAY_SIZE(langs); i++) {
             _cleanup_error_ struct e2b_error *e = NULL;
             struct ctx *c = ctx_default(langs[i], &e);
@@ -1325,7 +1362,7 @@ int e2b_ci_main(int argc, char **argv)
             struct start_watch *w = xcalloc(1, sizeof(*w));
             w->c = c;
             w->ev = evtimer_new(ci.base, start_watch_tick, w);
-            struct timeval tv = {0, 20000};
+            struct timeval tv = { 0, 20000 };
             event_add(w->ev, &tv);
         }
     }

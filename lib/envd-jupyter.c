@@ -17,9 +17,9 @@
 #include <sys/wait.h>
 #include <time.h>
 
-#define DELIM "<IDS|MSG>"
+#define DELIM                "<IDS|MSG>"
 #define KERNEL_INFO_RETRY_MS 200
-#define HB_INTERVAL_S 5
+#define HB_INTERVAL_S        5
 
 extern char **environ;
 
@@ -37,7 +37,7 @@ struct e2b_kernel {
     pid_t pid;
     bool exited, ready, info_seen_shell, info_seen_iopub, interrupt_message;
     int status;
-    char *dir;       /* private directory of the connection file */
+    char *dir; /* private directory of the connection file */
     char *conn_file;
     uint8_t key[32];
     char key_hex[65];
@@ -68,8 +68,9 @@ char *e2b_uuid4(void)
     }
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
-    return xasprintf("%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2],
-                     b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+    return xasprintf("%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+                     b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
+                     b[13], b[14], b[15]);
 }
 
 static char *iso_now(void)
@@ -139,8 +140,8 @@ static bool name_ok(const char *s)
     if (!*s || strlen(s) > 64 || s[0] == '.')
         return false;
     for (; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '-' ||
-              *s == '_' || *s == '.'))
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '-' || *s == '_' || *s == '.'))
             return false;
     return true;
 }
@@ -164,11 +165,11 @@ int e2b_kernelspec_find(const char *name, struct e2b_kernelspec **ret, struct e2
         struct e2b_kernelspec *ks = xcalloc(1, sizeof(*ks));
         size_t i;
         json_t *a;
-        json_array_foreach(argv, i, a)
-        {
+        json_array_foreach(argv, i, a) {
             if (!json_is_string(a)) {
                 e2b_kernelspec_free(ks);
-                return e2b_error_set(err, E2B_ERR_INVALID, "%s: argv[%zu] is not a string", file, i);
+                return e2b_error_set(err, E2B_ERR_INVALID, "%s: argv[%zu] is not a string", file,
+                                     i);
             }
             ks->argv = e2b_strv_push(ks->argv, json_string_value(a));
         }
@@ -203,16 +204,20 @@ static void sign(const struct e2b_kernel *k, const char *const parts[4], char ou
 static const char *send_msg(struct e2b_kernel *k, enum chan ch, const char *type, json_t *content)
 {
     _cleanup_free_ char *id = e2b_uuid4(), *date = iso_now();
-    json_t *header = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "msg_id", id, "username", "e2b", "session", k->session,
-                               "msg_type", type, "version", "5.3", "date", date);
+    json_t *header =
+        json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "msg_id", id, "username", "e2b", "session",
+                  k->session, "msg_type", type, "version", "5.3", "date", date);
     _cleanup_free_ char *h = e2b_json_dump(header, JSON_COMPACT);
     json_decref(header);
     _cleanup_free_ char *c = e2b_json_dump(content, JSON_COMPACT);
     json_decref(content);
-    const char *parts[4] = {h, "{}", "{}", c};
+    const char *parts[4] = { h, "{}", "{}", c };
     char sig[65];
     sign(k, parts, sig);
-    struct iovec f[6] = {{DELIM, strlen(DELIM)}, {sig, 64}, {h, strlen(h)}, {"{}", 2}, {"{}", 2}, {c, strlen(c)}};
+    struct iovec f[6] = {
+        { DELIM, strlen(DELIM) }, { sig, 64 }, { h, strlen(h) }, { "{}", 2 }, { "{}", 2 },
+        { c, strlen(c) }
+    };
     e2b_zmtp_send(k->z[ch], f, ARRAY_SIZE(f));
     free(k->last_msg_id);
     k->last_msg_id = TAKE_PTR(id);
@@ -250,7 +255,7 @@ static json_t *parse_parts(char *const parts[4], bool signed_ok)
     if (!signed_ok)
         return NULL;
     json_t *msg = json_object();
-    static const char *const names[4] = {"header", "parent_header", "metadata", "content"};
+    static const char *const names[4] = { "header", "parent_header", "metadata", "content" };
     for (int i = 0; i < 4; i++) {
         json_t *v = json_loads(parts[i], 0, NULL);
         if (!json_is_object(v)) {
@@ -287,7 +292,8 @@ static void on_frames(struct e2b_zmtp *z, const struct e2b_zmtp_frame *f, size_t
     for (int i = 0; i < 4; i++)
         free(parts[i]);
     if (!msg) {
-        fprintf(stderr, "code-interpreter: dropped a badly signed or malformed message from kernel %d\n",
+        fprintf(stderr,
+                "code-interpreter: dropped a badly signed or malformed message from kernel %d\n",
                 (int)k->pid);
         return;
     }
@@ -316,7 +322,7 @@ static void info_tick(evutil_socket_t fd, short what, void *arg)
         return;
     if (e2b_zmtp_ready(k->z[CH_SHELL]) && e2b_strv_len(k->info_ids) < 600)
         send_kernel_info(k);
-    struct timeval tv = {0, KERNEL_INFO_RETRY_MS * 1000};
+    struct timeval tv = { 0, KERNEL_INFO_RETRY_MS * 1000 };
     event_add(k->info_timer, &tv);
 }
 
@@ -327,11 +333,11 @@ static void hb_tick(evutil_socket_t fd, short what, void *arg)
     struct e2b_kernel *k = arg;
     /* one ping in flight at a time, as a REQ socket allows */
     if (e2b_zmtp_ready(k->z[CH_HB]) && (k->hb_sent_ms == 0 || k->hb_echo_ms >= k->hb_sent_ms)) {
-        struct iovec f = {"ping", 4};
+        struct iovec f = { "ping", 4 };
         e2b_zmtp_send(k->z[CH_HB], &f, 1);
         k->hb_sent_ms = e2b_now_ms();
     }
-    struct timeval tv = {HB_INTERVAL_S, 0};
+    struct timeval tv = { HB_INTERVAL_S, 0 };
     event_add(k->hb_timer, &tv);
 }
 
@@ -387,7 +393,7 @@ static int free_ports(int ports[N_CHAN], struct e2b_error **err)
     for (int i = 0; i < N_CHAN; i++)
         fds[i] = -1;
     for (int i = 0; i < N_CHAN && r == 0; i++) {
-        struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
         socklen_t l = sizeof(a);
         fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fds[i] < 0 || bind(fds[i], (struct sockaddr *)&a, sizeof(a)) < 0 ||
@@ -436,12 +442,15 @@ static char **kernel_env(const struct e2b_kernelspec *ks, const json_t *extra)
     const char *k;
     json_t *v;
     if (ks->env)
-        json_object_foreach((json_t *)ks->env, k, v) if (json_is_string(v)) json_object_set(m, k, v);
+        json_object_foreach((json_t *)ks->env, k, v)
+            if (json_is_string(v))
+                json_object_set(m, k, v);
     if (extra)
-        json_object_foreach((json_t *)extra, k, v) if (json_is_string(v)) json_object_set(m, k, v);
+        json_object_foreach((json_t *)extra, k, v)
+            if (json_is_string(v))
+                json_object_set(m, k, v);
     char **env = NULL;
-    json_object_foreach(m, k, v)
-    {
+    json_object_foreach(m, k, v) {
         _cleanup_free_ char *e = xasprintf("%s=%s", k, json_string_value(v) ?: "");
         env = e2b_strv_push(env, e);
     }
@@ -458,7 +467,8 @@ static const char *runtime_base(void)
 }
 
 int e2b_kernel_start(const struct e2b_kernelspec *ks, const char *cwd, const json_t *env,
-                     const struct e2b_kernel_events *ev, struct e2b_kernel **ret, struct e2b_error **err)
+                     const struct e2b_kernel_events *ev, struct e2b_kernel **ret,
+                     struct e2b_error **err)
 {
     if (!kbase)
         return e2b_error_set(err, E2B_ERR_GENERIC, "kernels: e2b_kernels_init was not called");
@@ -484,10 +494,11 @@ int e2b_kernel_start(const struct e2b_kernelspec *ks, const char *cwd, const jso
         return e2b_error_sys(err, e, "cannot make a directory for a kernel's connection file");
     }
     k->conn_file = e2b_path_join(k->dir, "kernel.json");
-    json_t *conn = json_pack("{s:i,s:i,s:i,s:i,s:i,s:s,s:s,s:s,s:s,s:s}", "shell_port", ports[CH_SHELL],
-                             "iopub_port", ports[CH_IOPUB], "stdin_port", ports[CH_STDIN], "control_port",
-                             ports[CH_CONTROL], "hb_port", ports[CH_HB], "ip", "127.0.0.1", "key", k->key_hex,
-                             "transport", "tcp", "signature_scheme", "hmac-sha256", "kernel_name", ks->name);
+    json_t *conn =
+        json_pack("{s:i,s:i,s:i,s:i,s:i,s:s,s:s,s:s,s:s,s:s}", "shell_port", ports[CH_SHELL],
+                  "iopub_port", ports[CH_IOPUB], "stdin_port", ports[CH_STDIN], "control_port",
+                  ports[CH_CONTROL], "hb_port", ports[CH_HB], "ip", "127.0.0.1", "key", k->key_hex,
+                  "transport", "tcp", "signature_scheme", "hmac-sha256", "kernel_name", ks->name);
     int r = e2b_json_save_file(k->conn_file, conn, 0600, err);
     json_decref(conn);
     if (r < 0) {
@@ -555,13 +566,14 @@ int e2b_kernel_start(const struct e2b_kernelspec *ks, const char *cwd, const jso
     k->next = kernels;
     kernels = k;
 
-    static const enum e2b_zmtp_type types[N_CHAN] = {E2B_ZMTP_DEALER, E2B_ZMTP_SUB, E2B_ZMTP_DEALER,
-                                                     E2B_ZMTP_DEALER, E2B_ZMTP_REQ};
+    static const enum e2b_zmtp_type types[N_CHAN] = { E2B_ZMTP_DEALER, E2B_ZMTP_SUB,
+                                                      E2B_ZMTP_DEALER, E2B_ZMTP_DEALER,
+                                                      E2B_ZMTP_REQ };
     for (int i = 0; i < N_CHAN; i++) {
-        k->refs[i] = (struct chan_ref){k, (enum chan)i};
+        k->refs[i] = (struct chan_ref){ k, (enum chan)i };
         /* shell and stdin share an identity: input_request finds its way */
-        k->z[i] = e2b_zmtp_new(kbase, types[i], i == CH_SHELL || i == CH_STDIN ? k->session : NULL, on_frames,
-                               &k->refs[i]);
+        k->z[i] = e2b_zmtp_new(kbase, types[i], i == CH_SHELL || i == CH_STDIN ? k->session : NULL,
+                               on_frames, &k->refs[i]);
         _cleanup_free_ char *ep = xasprintf("tcp://127.0.0.1:%d", ports[i]);
         if (e2b_zmtp_connect(k->z[i], ep, err) < 0) {
             e2b_kernel_free(k);
@@ -570,31 +582,27 @@ int e2b_kernel_start(const struct e2b_kernelspec *ks, const char *cwd, const jso
     }
     k->info_timer = evtimer_new(kbase, info_tick, k);
     k->hb_timer = evtimer_new(kbase, hb_tick, k);
-    struct timeval now = {0, 0};
+    struct timeval now = { 0, 0 };
     event_add(k->info_timer, &now);
-    struct timeval hb = {1, 0};
+    struct timeval hb = { 1, 0 };
     event_add(k->hb_timer, &hb);
     *ret = k;
     return 0;
 }
 
-bool e2b_kernel_is_ready(const struct e2b_kernel *k)
-{
-    return k->ready && !k->exited;
-}
+bool e2b_kernel_is_ready(const struct e2b_kernel *k) { return k->ready && !k->exited; }
 
-int e2b_kernel_pid(const struct e2b_kernel *k)
-{
-    return (int)k->pid;
-}
+int e2b_kernel_pid(const struct e2b_kernel *k) { return (int)k->pid; }
 
-const char *e2b_kernel_execute(struct e2b_kernel *k, const char *code, bool silent, bool store_history)
+const char *e2b_kernel_execute(struct e2b_kernel *k, const char *code, bool silent,
+                               bool store_history)
 {
     /* stop_on_error false: executions are one at a time here, and with it
      * true ipykernel aborts whatever request comes in for a while after an
      * error (an interrupt's KeyboardInterrupt, say): the next client's code */
-    json_t *c = json_pack("{s:s,s:b,s:b,s:{},s:b,s:b}", "code", code, "silent", silent, "store_history",
-                          store_history, "user_expressions", "allow_stdin", 0, "stop_on_error", 0);
+    json_t *c =
+        json_pack("{s:s,s:b,s:b,s:{},s:b,s:b}", "code", code, "silent", silent, "store_history",
+                  store_history, "user_expressions", "allow_stdin", 0, "stop_on_error", 0);
     return send_msg(k, CH_SHELL, "execute_request", c);
 }
 
@@ -628,7 +636,7 @@ void e2b_kernel_shutdown(struct e2b_kernel *k, int grace_ms)
     send_msg(k, CH_CONTROL, "shutdown_request", json_pack("{s:b}", "restart", 0));
     if (!k->kill_timer)
         k->kill_timer = evtimer_new(kbase, kill_tick, k);
-    struct timeval tv = {grace_ms / 1000, (grace_ms % 1000) * 1000};
+    struct timeval tv = { grace_ms / 1000, (grace_ms % 1000) * 1000 };
     event_add(k->kill_timer, &tv);
 }
 

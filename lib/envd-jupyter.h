@@ -31,12 +31,12 @@ struct event_base;
 struct e2b_kernel;
 
 struct e2b_kernelspec {
-    char *name;          /* directory name: "python3" */
-    char *dir;           /* its directory ({resource_dir}) */
-    char **argv;         /* with {connection_file} and {resource_dir} unexpanded */
-    char *language;      /* "python" */
+    char *name;     /* directory name: "python3" */
+    char *dir;      /* its directory ({resource_dir}) */
+    char **argv;    /* with {connection_file} and {resource_dir} unexpanded */
+    char *language; /* "python" */
     char *display_name;
-    json_t *env;         /* extra environment, or NULL */
+    json_t *env;            /* extra environment, or NULL */
     bool interrupt_message; /* interrupt_mode "message" */
 };
 
@@ -66,11 +66,13 @@ int e2b_kernels_init(struct event_base *base, struct e2b_error **err);
 /* Start a kernel of spec ks in cwd, with the process's environment plus
  * the spec's env and `env` (may be NULL). */
 int e2b_kernel_start(const struct e2b_kernelspec *ks, const char *cwd, const json_t *env,
-                     const struct e2b_kernel_events *ev, struct e2b_kernel **ret, struct e2b_error **err);
+                     const struct e2b_kernel_events *ev, struct e2b_kernel **ret,
+                     struct e2b_error **err);
 bool e2b_kernel_is_ready(const struct e2b_kernel *k);
 int e2b_kernel_pid(const struct e2b_kernel *k);
 /* Send execute_request on shell; returns its msg_id (the kernel's to free). */
-const char *e2b_kernel_execute(struct e2b_kernel *k, const char *code, bool silent, bool store_history);
+const char *e2b_kernel_execute(struct e2b_kernel *k, const char *code, bool silent,
+                               bool store_history);
 void e2b_kernel_interrupt(struct e2b_kernel *k);
 /* shutdown_request on control, then SIGKILL to the group after grace_ms. */
 void e2b_kernel_shutdown(struct e2b_kernel *k, int grace_ms);

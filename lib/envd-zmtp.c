@@ -12,8 +12,8 @@
 #include <strings.h>
 #include <sys/un.h>
 
-#define FLAG_MORE 0x01
-#define FLAG_LONG 0x02
+#define FLAG_MORE    0x01
+#define FLAG_LONG    0x02
 #define FLAG_COMMAND 0x04
 
 enum state { ST_IDLE, ST_CONNECTING, ST_GREETING, ST_FRAMES };
@@ -33,8 +33,8 @@ struct e2b_zmtp {
     bool peer_ready;
     struct evbuffer *pending; /* encoded messages waiting for the handshake */
     /* the message being received */
-    struct strbuf msg;   /* frame bodies back to back */
-    size_t *lens;        /* their lengths */
+    struct strbuf msg; /* frame bodies back to back */
+    size_t *lens;      /* their lengths */
     size_t nframes, cap;
 };
 
@@ -91,7 +91,8 @@ static void put_property(struct strbuf *sb, const char *name, const char *value,
 {
     strbuf_addch(sb, (char)strlen(name));
     strbuf_addstr(sb, name);
-    uint8_t l[4] = {(uint8_t)(vlen >> 24), (uint8_t)(vlen >> 16), (uint8_t)(vlen >> 8), (uint8_t)vlen};
+    uint8_t l[4] = { (uint8_t)(vlen >> 24), (uint8_t)(vlen >> 16), (uint8_t)(vlen >> 8),
+                     (uint8_t)vlen };
     strbuf_add(sb, l, 4);
     strbuf_add(sb, value, vlen);
 }
@@ -111,7 +112,7 @@ static void schedule_retry(struct e2b_zmtp *z)
     z->st = ST_IDLE;
     z->peer_ready = false;
     reset_msg(z);
-    struct timeval tv = {0, z->retry_ms * 1000};
+    struct timeval tv = { 0, z->retry_ms * 1000 };
     event_add(z->retry, &tv);
     z->retry_ms = z->retry_ms < 100 ? z->retry_ms * 2 : 200;
 }
@@ -177,10 +178,11 @@ static int on_command(struct e2b_zmtp *z, const uint8_t *d, size_t n)
 static void deliver(struct e2b_zmtp *z)
 {
     struct e2b_zmtp_frame stack[16];
-    struct e2b_zmtp_frame *f = z->nframes <= ARRAY_SIZE(stack) ? stack : xcalloc(z->nframes, sizeof(*f));
+    struct e2b_zmtp_frame *f =
+        z->nframes <= ARRAY_SIZE(stack) ? stack : xcalloc(z->nframes, sizeof(*f));
     size_t off = 0, skip = 0;
     for (size_t i = 0; i < z->nframes; i++) {
-        f[i] = (struct e2b_zmtp_frame){(const uint8_t *)z->msg.buf + off, z->lens[i]};
+        f[i] = (struct e2b_zmtp_frame){ (const uint8_t *)z->msg.buf + off, z->lens[i] };
         off += z->lens[i];
     }
     /* REQ: the reply's envelope ends with an empty delimiter frame */
@@ -316,8 +318,8 @@ static void on_retry(evutil_socket_t fd, short what, void *arg)
     start_connect(arg);
 }
 
-struct e2b_zmtp *e2b_zmtp_new(struct event_base *base, enum e2b_zmtp_type type, const char *identity,
-                              e2b_zmtp_msg_fn on_msg, void *arg)
+struct e2b_zmtp *e2b_zmtp_new(struct event_base *base, enum e2b_zmtp_type type,
+                              const char *identity, e2b_zmtp_msg_fn on_msg, void *arg)
 {
     struct e2b_zmtp *z = xcalloc(1, sizeof(*z));
     z->base = base;
@@ -344,19 +346,22 @@ int e2b_zmtp_connect(struct e2b_zmtp *z, const char *endpoint, struct e2b_error 
         long port = strtol(colon + 1, &e, 10);
         struct sockaddr_in *in = (struct sockaddr_in *)&z->addr;
         if (*e || port <= 0 || port > 65535 || inet_pton(AF_INET, host, &in->sin_addr) != 1)
-            return e2b_error_set(err, E2B_ERR_INVALID, "zmq endpoint '%s': not IPv4:port", endpoint);
+            return e2b_error_set(err, E2B_ERR_INVALID, "zmq endpoint '%s': not IPv4:port",
+                                 endpoint);
         in->sin_family = AF_INET;
         in->sin_port = htons((uint16_t)port);
         z->addrlen = sizeof(*in);
     } else if (e2b_str_has_prefix(endpoint, "ipc://")) {
         struct sockaddr_un *un = (struct sockaddr_un *)&z->addr;
         if (strlen(endpoint + 6) >= sizeof(un->sun_path))
-            return e2b_error_set(err, E2B_ERR_INVALID, "zmq endpoint '%s': path too long", endpoint);
+            return e2b_error_set(err, E2B_ERR_INVALID, "zmq endpoint '%s': path too long",
+                                 endpoint);
         un->sun_family = AF_UNIX;
         strcpy(un->sun_path, endpoint + 6);
         z->addrlen = sizeof(*un);
     } else {
-        return e2b_error_set(err, E2B_ERR_INVALID, "zmq endpoint '%s': want tcp:// or ipc://", endpoint);
+        return e2b_error_set(err, E2B_ERR_INVALID, "zmq endpoint '%s': want tcp:// or ipc://",
+                             endpoint);
     }
     start_connect(z);
     return 0;
@@ -371,10 +376,7 @@ void e2b_zmtp_send(struct e2b_zmtp *z, const struct iovec *frames, size_t n)
         put_frame(out, frames[i].iov_base, frames[i].iov_len, i + 1 < n, false);
 }
 
-bool e2b_zmtp_ready(const struct e2b_zmtp *z)
-{
-    return z->peer_ready && z->bev;
-}
+bool e2b_zmtp_ready(const struct e2b_zmtp *z) { return z->peer_ready && z->bev; }
 
 void e2b_zmtp_free(struct e2b_zmtp *z)
 {

@@ -43,8 +43,8 @@ typedef void (*e2b_zmtp_msg_fn)(struct e2b_zmtp *z, const struct e2b_zmtp_frame 
                                 void *arg);
 
 /* identity: the Identity property sent in READY (may be NULL). */
-struct e2b_zmtp *e2b_zmtp_new(struct event_base *base, enum e2b_zmtp_type type, const char *identity,
-                              e2b_zmtp_msg_fn on_msg, void *arg);
+struct e2b_zmtp *e2b_zmtp_new(struct event_base *base, enum e2b_zmtp_type type,
+                              const char *identity, e2b_zmtp_msg_fn on_msg, void *arg);
 /* Connect (and reconnect) to "tcp://IP:PORT" or "ipc://PATH". */
 int e2b_zmtp_connect(struct e2b_zmtp *z, const char *endpoint, struct e2b_error **err);
 /* Send one message of n frames (queued until the handshake is done). */
