@@ -11,6 +11,7 @@
 #include "e2b-toml.h"
 #include "fsutil.h"
 #include "gitctx.h"
+#include "local-sandbox.h"
 #include "platform.h"
 #include "registry.h"
 #include "template-store.h"
@@ -70,6 +71,11 @@ static void on_output(void *data, const char *buf, size_t len)
 int cmd_template_build(struct e2b_ctx *ctx, struct e2b_args *args)
 {
     _cleanup_error_ struct e2b_error *err = NULL;
+    /* the start and ready commands find the guest binary where a sandbox has
+     * it. Cleanup variables go before any `goto out`: a jump past one's
+     * initialisation frees whatever the stack held there. */
+    _cleanup_free_ char *envd = e2b_local_find_envd();
+    _cleanup_json_ json_t *meta = NULL;
     const char *path = e2b_args_str(args, "path") ?: ".";
     _cleanup_free_ char *cfg_path = e2b_args_str(args, "config") ? xstrdup(e2b_args_str(args, "config"))
                                                                   : e2b_path_join(path, "e2b.toml");
@@ -146,9 +152,6 @@ int cmd_template_build(struct e2b_ctx *ctx, struct e2b_args *args)
     int rc = 0;
     const char **insv = NULL, **tagv = NULL;
     _cleanup_free_ char *name = NULL;
-    /* before the first goto: a cleanup variable jumped over would be freed
-     * uninitialised at out: (clang refuses to compile that; gcc does not) */
-    _cleanup_json_ json_t *meta = NULL;
     if (!full && !e2b_args_flag(args, "dry-run")) {
         rc = e2b_usage_error("template build", "name the template with --name (or template_name in e2b.toml)");
         goto out;
@@ -193,6 +196,7 @@ int cmd_template_build(struct e2b_ctx *ctx, struct e2b_args *args)
         .start_cmd = e2b_args_str(args, "cmd") ?: e2b_args_str(args, "start-cmd") ?: toml.start_cmd,
         .ready_cmd = e2b_args_str(args, "ready-cmd") ?: toml.ready_cmd,
         .runtime = runtime,
+        .envd_path = envd,
         .ready_timeout_s = (int)ready_to,
         .cpu_count = cpus,
         .memory_mb = mem,

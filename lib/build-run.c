@@ -452,6 +452,18 @@ static void mount_push(struct e2b_run_spec *rs, int mfd, const char *target, boo
                                                     .lock_fd = lock_fd};
 }
 
+int e2b_run_bind_file(struct e2b_run_spec *rs, const char *host_path, const char *target, struct e2b_error **err)
+{
+    _cleanup_close_ int fd = open(host_path, O_PATH | O_CLOEXEC);
+    if (fd < 0)
+        return e2b_error_sys(err, errno, "cannot open '%s'", host_path);
+    int m = bind_detached(fd, true, err);
+    if (m < 0)
+        return -1;
+    mount_push(rs, m, target, true, -1);
+    return 0;
+}
+
 /* RUN --mount: cache dirs kept per template, binds from the context or a
  * stage (read-only, or read-write with the writes discarded), tmpfs. Bind
  * sources are resolved inside their tree. */

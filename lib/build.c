@@ -952,8 +952,16 @@ int e2b_build_run(const struct e2b_build_opts *o, json_t **ret_meta, struct e2b_
         }
         if (!path)
             rs.envp = e2b_strv_push(rs.envp, "PATH=" E2B_RUN_DEFAULT_PATH);
-        int rr = e2b_run_step(&rs, "ready command", err);
+        int rr = o->envd_path ? e2b_run_bind_file(&rs, o->envd_path, "/run/e2b/envd", err) : 0;
+        if (rr == 0)
+            rr = e2b_run_step(&rs, "ready command", err);
         e2b_run_spec_free(&rs);
+        if (o->envd_path) { /* the mount point is not part of the template */
+            _cleanup_free_ char *slot = e2b_path_join(fin_mnt, "run/e2b/envd");
+            _cleanup_free_ char *dir = e2b_path_join(fin_mnt, "run/e2b");
+            unlink(slot);
+            rmdir(dir);
+        }
         if (rr < 0)
             goto out;
     }

@@ -29,6 +29,10 @@ struct e2b_build_opts {
     const char *const *tags;   /* NULL-ended tags of the build; NULL or empty: "default" */
     const char *start_cmd, *ready_cmd;
     const char *runtime;       /* ns, vm, auto, or NULL: what its sandboxes run on */
+    /* The guest binary, mounted read-only at /run/e2b/envd while the start
+     * and ready commands run, as it is in a sandbox (a start command may be
+     * one of its applets: `/run/e2b/envd code-interpreter`); NULL: none. */
+    const char *envd_path;
     int ready_timeout_s;
     long cpu_count, memory_mb, disk_headroom_mb;
     const char *const *build_args; /* K=V */

@@ -18,8 +18,7 @@
 
 /* ---- finding things ------------------------------------------------------- */
 
-/* The static guest agent: $E2B_ENVD, next to the running binary, or installed. */
-static char *find_envd(void)
+char *e2b_local_find_envd(void)
 {
     const char *env = getenv("E2B_ENVD");
     if (env && *env)
@@ -156,7 +155,7 @@ static char *random_token(void)
 int e2b_local_create(const struct e2b_local_options *o, json_t **ret_state, struct e2b_error **err)
 {
     e2b_sandbox_reap();
-    _cleanup_free_ char *envd = o->envd_path ? xstrdup(o->envd_path) : find_envd();
+    _cleanup_free_ char *envd = o->envd_path ? xstrdup(o->envd_path) : e2b_local_find_envd();
     if (!envd || access(envd, X_OK) < 0)
         return e2b_error_set(err, E2B_ERR_NOT_FOUND,
                              "cannot find the guest agent 'envd' (build it, or set E2B_ENVD)");

@@ -475,8 +475,11 @@ static _noreturn_ void run_envd(const char *user, int ready_w, int log_w, int li
         (in >= 0 && dup2(in, 5) < 0))
         _exit(127);
     setsid();
+    /* --local-listen: /health and /envs for the sandbox's own processes on
+     * its loopback, where E2B's envd is (the code interpreter reads them) */
     char *const argv[] = {"envd", "--listen-fd", "4", "--no-tcp", "--ready-fd", "3",
-                          "--user", (char *)user, in >= 0 ? "--init-fd" : NULL, "5", NULL};
+                          "--local-listen", "127.0.0.1:49983", "--user", (char *)user,
+                          in >= 0 ? "--init-fd" : NULL, "5", NULL};
     char *const envp[] = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
                           "HOME=/root", "E2B_SANDBOX=true", "LANG=C.UTF-8", NULL};
     execve("/run/e2b/envd", argv, envp);
