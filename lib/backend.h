@@ -12,7 +12,12 @@
  *     metadata {}, state "running"|"paused", envdVersion, envdAccessToken?,
  *     allowInternetAccess, domain
  *   template: templateID, buildID, cpuCount, memoryMB, diskSizeMB, public,
- *     aliases [], names [], createdAt, updatedAt, envdVersion, buildStatus
+ *     aliases [], names [], createdAt, updatedAt, envdVersion, buildStatus,
+ *     buildCount, spawnCount, lastSpawnedAt, createdBy
+ *   volume (VolumeAndToken): volumeID, name, token, and ours: quotaMB,
+ *     createdAt, storage
+ *   secret (Secret, never its value): secretID, name, metadata {},
+ *     currentVersion, createdAt, updatedAt
  */
 #ifndef E2B_BACKEND_H
 #define E2B_BACKEND_H
@@ -28,6 +33,9 @@ struct e2b_sandbox_spec {
     bool secure;             /* envd requires an access token */
     bool allow_internet;
     bool auto_pause;
+    bool auto_resume;        /* a paused sandbox resumes on the next request to it */
+    json_t *volume_mounts;   /* [{name, path}] or NULL */
+    json_t *network;         /* E2B's SandboxNetworkConfig {allowOut, denyOut, rules, ...} or NULL */
     int cpu_count;           /* 0: the template's */
     int memory_mb;           /* 0: the template's */
     int disk_mb;             /* writable layer size; 0: the default */
@@ -37,6 +45,8 @@ struct e2b_sandbox_spec {
     const char *runtime_default; /* e2b serve --runtime; NULL: auto */
     const char *kernel;      /* the vm runtime's guest kernel; NULL: found */
 };
+
+struct e2b_volume;
 
 struct e2b_sandbox_filter {
     const char *states;      /* "running", "paused", "running,paused"; NULL: running */
@@ -70,6 +80,10 @@ struct e2b_sandbox_ops {
     int (*metrics)(struct e2b_backend *b, const char *id, json_t **ret_list, struct e2b_error **err);
     /* JSON array of log entries {timestamp, level, message, fields{}}. */
     int (*logs)(struct e2b_backend *b, const char *id, json_t **ret_list, struct e2b_error **err);
+    /* Replace the outbound rules of a running sandbox: E2B's
+     * SandboxNetworkUpdateConfig {allowOut, denyOut, rules, allow_internet_access}. */
+    int (*update_network)(struct e2b_backend *b, const char *id, const json_t *network,
+                          struct e2b_error **err);
 };
 
 /* Traffic into a sandbox, what E2B's edge carries: to its envd, to its ports. */
@@ -92,6 +106,39 @@ struct e2b_template_ops {
     int (*delete)(struct e2b_backend *b, const char *id_or_alias, struct e2b_error **err);
 };
 
+/* Volumes: E2B's /volumes, and the files in them (/volumecontent). */
+struct e2b_volume_ops {
+    int (*create)(struct e2b_backend *b, const char *name, long long quota_mb, json_t **ret_volume,
+                  struct e2b_error **err);
+    int (*list)(struct e2b_backend *b, json_t **ret_list, struct e2b_error **err);
+    int (*get)(struct e2b_backend *b, const char *id_or_name, json_t **ret_volume, struct e2b_error **err);
+    /* E2B_ERR_EXISTS while a sandbox has it mounted. */
+    int (*delete)(struct e2b_backend *b, const char *id_or_name, struct e2b_error **err);
+    /* Entries (VolumeEntryStat) below path, depth levels down. */
+    int (*ls)(struct e2b_backend *b, const char *volume, const char *path, int depth, json_t **ret_list,
+              struct e2b_error **err);
+    /* A file's bytes to out_fd; in_fd's bytes into a file (its entry in *ret). */
+    int (*read)(struct e2b_backend *b, const char *volume, const char *path, int out_fd,
+                struct e2b_error **err);
+    int (*write)(struct e2b_backend *b, const char *volume, const char *path, int in_fd, json_t **ret_entry,
+                 struct e2b_error **err);
+    /* The volume on this machine, open (volume-store.h), for serving its
+     * files; NULL where volumes are not here (remote). */
+    int (*open)(struct e2b_backend *b, const char *id_or_name, struct e2b_volume *ret,
+                struct e2b_error **err);
+};
+
+/* Secrets: E2B's /secrets. No op returns a value. */
+struct e2b_secret_ops {
+    int (*create)(struct e2b_backend *b, const char *name, const char *value, const json_t *metadata,
+                  json_t **ret_secret, struct e2b_error **err);
+    int (*list)(struct e2b_backend *b, json_t **ret_list, struct e2b_error **err);
+    int (*get)(struct e2b_backend *b, const char *id_or_name, json_t **ret_secret, struct e2b_error **err);
+    int (*update)(struct e2b_backend *b, const char *id_or_name, const char *value, const json_t *metadata,
+                  json_t **ret_secret, struct e2b_error **err);
+    int (*delete)(struct e2b_backend *b, const char *id_or_name, struct e2b_error **err);
+};
+
 /* An area filled from a backend's functions named <prefix><op> (l_create,
  * l_list ... r_template_delete): a backend that lacks one does not compile,
  * where a NULL op would crash the CLI only when called. */
@@ -99,11 +146,21 @@ struct e2b_template_ops {
     {                                                                            \
         .create = p##create, .list = p##list, .get = p##get, .kill = p##kill,    \
         .set_timeout = p##set_timeout, .pause = p##pause, .connect = p##connect, \
-        .metrics = p##metrics, .logs = p##logs,                                  \
+        .metrics = p##metrics, .logs = p##logs, .update_network = p##update_network, \
     }
 #define E2B_TEMPLATE_OPS(p)                                 \
     {                                                       \
         .list = p##list, .get = p##get, .delete = p##delete \
+    }
+#define E2B_VOLUME_OPS(p, open_op)                                                          \
+    {                                                                                       \
+        .create = p##create, .list = p##list, .get = p##get, .delete = p##delete,           \
+        .ls = p##ls, .read = p##read, .write = p##write, .open = open_op,                   \
+    }
+#define E2B_SECRET_OPS(p)                                                                   \
+    {                                                                                       \
+        .create = p##create, .list = p##list, .get = p##get, .update = p##update,           \
+        .delete = p##delete,                                                                \
     }
 
 struct e2b_backend_ops {
@@ -111,6 +168,8 @@ struct e2b_backend_ops {
     struct e2b_sandbox_ops sandboxes;
     struct e2b_edge_ops edge;
     struct e2b_template_ops templates;
+    struct e2b_volume_ops volumes;
+    struct e2b_secret_ops secrets;
     void (*free)(struct e2b_backend *b);
 };
 

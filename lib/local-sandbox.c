@@ -2,11 +2,14 @@
  * kill, timeouts, pause, resume, metrics, logs, and the ways in (envd, ports).
  * The runtime of a sandbox is whatever its state names (runtime.h). */
 #include "local-sandbox.h"
+#include "egress.h"
 #include "fsutil.h"
 #include "runtime.h"
 #include "sandbox-state.h"
 #include "supervisor.h"
+#include "strbuf.h"
 #include "template-store.h"
+#include "volume-store.h"
 
 #include <signal.h>
 #include <sys/stat.h>
@@ -15,6 +18,7 @@
 #define DEFAULT_MEMORY_MB 1024
 #define DEFAULT_DISK_MB 1024
 #define DEFAULT_PIDS 4096
+#define MAX_VOLUME_MOUNTS 16
 
 /* ---- finding things ------------------------------------------------------- */
 
@@ -144,6 +148,91 @@ static int resolve_template(const char *name, struct template_files *tf, struct 
     return 0;
 }
 
+/* ---- volumes and network ------------------------------------------------------ */
+
+/* A mount point: absolute, canonical, not / and not where the sandbox's
+ * own file systems are. */
+static int check_mount_path(const char *p, struct e2b_error **err)
+{
+    static const char *const reserved[] = {"/proc", "/dev", "/sys", "/run/e2b", NULL};
+    bool ok = p && p[0] == '/' && p[1] && strlen(p) < 1024 && !strstr(p, "//") && p[strlen(p) - 1] != '/';
+    for (const char *c = p; ok && c && *c; c = strchr(c + 1, '/')) {
+        size_t n = strcspn(c + 1, "/");
+        ok = !(n == 1 && c[1] == '.') && !(n == 2 && c[1] == '.' && c[2] == '.');
+    }
+    for (const char *const *r = reserved; ok && *r; r++)
+        ok = !STREQ(p, *r) && !(e2b_str_has_prefix(p, *r) && p[strlen(*r)] == '/');
+    if (!ok)
+        return e2b_error_set(err, E2B_ERR_INVALID,
+                             "volume mount path '%s' must be an absolute path without '.' or '..', "
+                             "not / and not below /proc, /dev, /sys or /run/e2b",
+                             p ? p : "");
+    return 0;
+}
+
+/* Open each volume of mounts (they stay open, so not deletable, until the
+ * create is done); *ret_binds: [{host, path}] for the runtime. */
+static int open_volumes(const json_t *mounts, struct e2b_volume *vols, size_t *n, json_t *state,
+                        json_t **ret_binds, struct e2b_error **err)
+{
+    if (!mounts || json_is_null(mounts))
+        return 0;
+    if (!json_is_array(mounts) || json_array_size(mounts) > MAX_VOLUME_MOUNTS)
+        return e2b_error_set(err, E2B_ERR_INVALID, "volumeMounts must be an array of at most %d {name, path}",
+                             MAX_VOLUME_MOUNTS);
+    json_t *binds = json_array(), *recorded = json_array();
+    *ret_binds = binds;
+    json_object_set_new(state, "volumeMounts", recorded);
+    size_t i;
+    json_t *m;
+    json_array_foreach(mounts, i, m) {
+        const char *name = e2b_json_str(m, "name"), *path = e2b_json_str(m, "path");
+        if (!name || !*name)
+            return e2b_error_set(err, E2B_ERR_INVALID, "volumeMounts[%zu] has no name", i);
+        if (check_mount_path(path, err) < 0)
+            return -1;
+        for (size_t j = 0; j < i; j++)
+            if (STREQ(e2b_json_str(json_array_get(mounts, j), "path"), path))
+                return e2b_error_set(err, E2B_ERR_INVALID, "two volumes are mounted at '%s'", path);
+        if (e2b_volume_open(name, &vols[*n], err) < 0)
+            return e2b_error_wrap(err, "cannot mount volume '%s'", name);
+        struct e2b_volume *v = &vols[(*n)++];
+        json_array_append_new(binds, json_pack("{s:s, s:s}", "host", v->root, "path", path));
+        json_array_append_new(recorded, json_pack("{s:s, s:s, s:s}", "name", e2b_json_str(v->meta, "name"),
+                                                  "path", path, "volumeID", e2b_json_str(v->meta, "volumeID")));
+    }
+    return 0;
+}
+
+static bool has_rules(const json_t *net)
+{
+    return json_array_size(json_object_get(net, "allowOut")) || json_array_size(json_object_get(net, "denyOut")) ||
+           json_object_size(json_object_get(net, "rules"));
+}
+
+/* What the sandbox's state keeps of its network: the rules as given. */
+static json_t *recorded_network(const json_t *net)
+{
+    json_t *r = json_object();
+    static const char *const keys[] = {"allowOut", "denyOut", "rules", NULL};
+    for (const char *const *k = keys; *k; k++)
+        if (json_object_get(net, *k) && !json_is_null(json_object_get(net, *k)))
+            json_object_set(r, *k, json_object_get(net, *k));
+    return r;
+}
+
+/* The egress filter's config (egress.h). */
+static json_t *egress_config(const json_t *net, const json_t *rules, bool internet)
+{
+    json_t *c = recorded_network(net);
+    if (rules)
+        json_object_set(c, "rules", (json_t *)rules);
+    json_object_set_new(c, "internet", json_boolean(internet));
+    const char *dns = getenv("E2B_EGRESS_DNS");
+    json_object_set_new(c, "dns", json_string(dns && *dns ? dns : E2B_EGRESS_DNS_DEFAULT));
+    return c;
+}
+
 static char *random_token(void)
 {
     _cleanup_free_ char *a = e2b_random_id();
@@ -163,6 +252,10 @@ int e2b_local_create(const struct e2b_local_options *o, json_t **ret_state, stru
         return e2b_error_set(err, E2B_ERR_INVALID, "timeout must be greater than 0");
 
     const struct e2b_runtime_ops *rt = NULL;
+    struct e2b_volume vols[MAX_VOLUME_MOUNTS];
+    size_t n_vols = 0;
+    _cleanup_json_ json_t *binds = NULL, *egress = NULL;
+    bool rules = o->network && has_rules(o->network);
     _cleanup_free_ char *id = e2b_random_id();
     _cleanup_free_ char *dir = e2b_sandbox_dir(id);
     _cleanup_free_ char *started = NULL;
@@ -173,13 +266,15 @@ int e2b_local_create(const struct e2b_local_options *o, json_t **ret_state, stru
         .envd = envd,
         .disk_mb = o->disk_mb ? o->disk_mb : DEFAULT_DISK_MB,
         .pids_max = o->pids_max ? o->pids_max : DEFAULT_PIDS,
-        .internet = o->internet,
+        .internet = o->internet || rules, /* rules: a network to filter */
         .unprivileged = geteuid() != 0,
         .kernel = o->kernel,
     };
     int r = -1;
-    if (resolve_template(spec.template_name, &tf, &spec, state, err) < 0)
+    if (resolve_template(spec.template_name, &tf, &spec, state, err) < 0 ||
+        open_volumes(o->volume_mounts, vols, &n_vols, state, &binds, err) < 0)
         goto out;
+    spec.volumes = binds;
     /* the create's word, the template's, the caller's default, auto */
     rt = e2b_runtime_pick(o->runtime ? o->runtime : tf.runtime ? tf.runtime : o->runtime_default, spec.host,
                           o->kernel, err);
@@ -211,8 +306,13 @@ int e2b_local_create(const struct e2b_local_options *o, json_t **ret_state, stru
     json_object_set_new(state, "envVars", env);
     json_object_del(state, "templateEnv");
     json_object_set_new(state, "allowInternetAccess", json_boolean(o->internet));
-    json_object_set_new(state, "lifecycle", json_pack("{s:b, s:s}", "autoResume", 0, "onTimeout",
-                                                      o->auto_pause ? "pause" : "kill"));
+    json_object_set_new(state, "netDevice", json_boolean(spec.internet));
+    if (o->network && !json_is_null(o->network))
+        json_object_set_new(state, "network", recorded_network(o->network));
+    if (rules)
+        egress = egress_config(o->network, o->network_rules, o->internet);
+    json_object_set_new(state, "lifecycle", json_pack("{s:b, s:s}", "autoResume", o->auto_pause && o->auto_resume,
+                                                      "onTimeout", o->auto_pause ? "pause" : "kill"));
     if (o->secure) {
         _cleanup_free_ char *tok = random_token();
         json_object_set_new(state, "envdAccessToken", json_string(tok));
@@ -227,13 +327,20 @@ int e2b_local_create(const struct e2b_local_options *o, json_t **ret_state, stru
         goto out;
     }
     struct e2b_supervisor_args sa = {.id = id, .dir = dir, .lock_fd = lock, .rt = rt, .spec = &spec,
-                                     .state = state};
+                                     .state = state, .egress = egress};
     if (e2b_supervisor_start(&sa, err) < 0) {
         e2b_local_kill(id, NULL);
         goto out;
     }
     r = e2b_sandbox_state_read(dir, ret_state, err);
+    struct e2b_store store;
+    if (r == 0 && e2b_store_open(&store, NULL) == 0) { /* the template's spawnCount */
+        e2b_store_count(&store, spec.template_id, true);
+        e2b_store_close(&store);
+    }
 out:
+    for (size_t i = 0; i < n_vols; i++)
+        e2b_volume_close(&vols[i]);
     template_files_release(&tf);
     return r;
 }
@@ -445,6 +552,59 @@ int e2b_local_envd_endpoint(const char *id, struct e2b_envd_endpoint *ep, struct
     if (e2b_json_str(st, "envdAccessToken"))
         ep->access_token = xstrdup(e2b_json_str(st, "envdAccessToken"));
     return 0;
+}
+
+struct set_network {
+    const json_t *network, *rules;
+    bool internet;
+};
+
+static int do_set_network(const char *id, const char *dir, json_t *st, void *ud, struct e2b_error **err)
+{
+    struct set_network *a = ud;
+    if (!e2b_json_bool(st, "netDevice", e2b_json_bool(st, "allowInternetAccess", false)))
+        return e2b_error_set(err, E2B_ERR_UNSUPPORTED,
+                             "sandbox '%s' was created without internet access and without network rules: "
+                             "it has no network to give rules to",
+                             id);
+    pid_t pid = (pid_t)e2b_json_int(st, "initPid", 0);
+    _cleanup_json_ json_t *config = egress_config(a->network, a->rules, a->internet);
+    if (e2b_egress_apply(dir, pid, geteuid() != 0, config, err) < 0)
+        return -1;
+    json_object_set_new(st, "network", recorded_network(a->network));
+    json_object_set_new(st, "allowInternetAccess", json_boolean(a->internet));
+    return 0;
+}
+
+int e2b_local_set_network(const char *id, const json_t *network, const json_t *rules, bool internet,
+                          struct e2b_error **err)
+{
+    struct set_network a = {.network = network, .rules = rules, .internet = internet};
+    return e2b_sandbox_update(id, do_set_network, &a, err);
+}
+
+int e2b_local_volume_in_use(const char *volume_id, void *ud, struct e2b_error **err)
+{
+    _cleanup_json_ json_t *all = NULL;
+    if (e2b_local_list(&all, err) < 0)
+        return -1;
+    struct strbuf users = STRBUF_INIT;
+    size_t i, j;
+    json_t *st, *m;
+    json_array_foreach(all, i, st) {
+        json_array_foreach(json_object_get(st, "volumeMounts"), j, m) {
+            const char *vid = e2b_json_str(m, "volumeID");
+            if (vid && STREQ(vid, volume_id)) {
+                strbuf_addf(&users, "%s%s", users.len ? ", " : "", e2b_json_str(st, "sandboxID"));
+                break;
+            }
+        }
+    }
+    int r = 0;
+    if (users.len)
+        r = e2b_error_set(err, E2B_ERR_EXISTS, "the volume is in use by sandbox %s (kill it first)", users.buf);
+    strbuf_release(&users);
+    return r;
 }
 
 int e2b_local_port_connect(const char *id, int port, int *ret_fd, struct e2b_error **err)

@@ -32,6 +32,10 @@ struct e2b_local_options {
     int disk_mb;           /* writable layer size; 0: 1024 */
     int pids_max;          /* 0: 4096 */
     bool auto_pause;       /* at the timeout pause (E2B lifecycle onTimeout: pause), not kill */
+    bool auto_resume;      /* paused, resumed by the next request through e2b serve */
+    json_t *volume_mounts; /* [{name, path}]: volumes (volume-store.h) bound read-write at path */
+    json_t *network;       /* {allowOut, denyOut, rules} as given (recorded), or NULL */
+    json_t *network_rules; /* its rules with secrets filled (egress.h; never recorded), or NULL */
     const char *envd_path; /* NULL: found next to the e2b binary or installed */
     const char *runtime;   /* "ns", "vm", "auto"; NULL: the template's, else runtime_default */
     const char *runtime_default; /* NULL: "auto" (runtime.h: e2b_runtime_pick) */
@@ -62,6 +66,14 @@ int e2b_local_logs(const char *id, json_t **ret_entries, struct e2b_error **err)
 /* How to reach its envd (E2B_ERR_UNSUPPORTED while it is paused: a frozen
  * envd would take the request and never answer). */
 int e2b_local_envd_endpoint(const char *id, struct e2b_envd_endpoint *ret, struct e2b_error **err);
+/* Replace the outbound rules (network: {allowOut, denyOut, rules} as given;
+ * rules: the same rules with their secrets filled, or NULL) of a sandbox
+ * made with a network (internet or rules). */
+int e2b_local_set_network(const char *id, const json_t *network, const json_t *rules, bool internet,
+                          struct e2b_error **err);
+/* The sandboxes that have the volume mounted: an E2B_ERR_EXISTS error
+ * naming them, or 0. */
+int e2b_local_volume_in_use(const char *volume_id, void *ud, struct e2b_error **err);
 /* A TCP connection to port on the sandbox's own loopback. */
 int e2b_local_port_connect(const char *id, int port, int *ret_fd, struct e2b_error **err);
 

@@ -86,6 +86,12 @@ static int vm_prepare(struct e2b_runtime_spec *spec, json_t *state, struct e2b_e
             err, E2B_ERR_UNSUPPORTED,
             "the 'host' template cannot run as a VM (it is this machine's own programs); "
             "use --runtime ns, or a template built with 'e2b template build'");
+    /* a volume is a directory of this machine (mounted from its own ext4
+     * image): no virtio-fs daemon or block device carries it into a guest yet */
+    if (json_array_size(spec->volumes))
+        return e2b_error_set(err, E2B_ERR_UNSUPPORTED,
+                             "volume mounts are not supported by the vm runtime yet (no virtio-fs or "
+                             "block device for volumes); use --runtime ns");
     if (!spec->rootfs_image)
         return e2b_error_set(
             err, E2B_ERR_NOT_FOUND,

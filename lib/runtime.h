@@ -53,6 +53,7 @@ struct e2b_runtime_spec {
     int disk_mb;               /* size of the writable layer */
     int pids_max;
     bool internet;             /* outbound network */
+    json_t *volumes;           /* [{host, path}]: directories bound read-write at path, or NULL */
     bool unprivileged;         /* the caller is not root */
 };
 

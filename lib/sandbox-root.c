@@ -37,6 +37,7 @@ void e2b_sandbox_root_release(struct e2b_sandbox_root *r)
     free(r->template_id);
     free(r->build_id);
     free(r->envd_init);
+    json_decref(r->volumes);
     memset(r, 0, sizeof(*r));
 }
 
@@ -325,6 +326,36 @@ static void make_dev(const char *root, bool userns)
         _cleanup_free_ char *p = e2b_path_join(dev, links[i][1]);
         if (symlink(links[i][0], p) < 0)
             die("cannot link %s", p);
+    }
+}
+
+/* The volumes: each host directory bound read-write (no devices, no
+ * setuid) at its path in the root. The mount point is made and opened one
+ * component at a time, never following a symlink of the template's, so a
+ * link in the template cannot send the mount elsewhere. */
+static void bind_volumes(const char *root, const json_t *volumes)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(volumes, i, v) {
+        const char *host = e2b_json_str(v, "host"), *path = e2b_json_str(v, "path");
+        int dfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        _cleanup_free_ char *copy = xstrdup(path);
+        char *save = NULL;
+        for (char *c = strtok_r(copy, "/", &save); c && dfd >= 0; c = strtok_r(NULL, "/", &save)) {
+            if (mkdirat(dfd, c, 0755) < 0 && errno != EEXIST)
+                die("cannot make the mount point %s of a volume", path);
+            int next = openat(dfd, c, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            close(dfd);
+            dfd = next;
+        }
+        if (dfd < 0)
+            die("the mount point %s of a volume is not a directory (a symlink?) in the template", path);
+        _cleanup_free_ char *at = xasprintf("/proc/self/fd/%d", dfd);
+        must_mount(host, at, NULL, MS_BIND, NULL);
+        close(dfd);
+        _cleanup_free_ char *dst = xasprintf("%s%s", root, path);
+        must_mount(NULL, dst, NULL, MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV, NULL);
     }
 }
 
@@ -633,6 +664,7 @@ static _noreturn_ void init_main(struct e2b_sandbox_root *r, const char *id, int
             e2b_write_file_atomic(etc_resolv, "nameserver 10.0.2.3\n", 20, 0644, NULL);
     }
 
+    bind_volumes(root, r->volumes);
     if (sethostname("e2b", 3) < 0)
         die("cannot set the hostname");
     loopback_up();

@@ -2,7 +2,9 @@
 #include "serve-api.h"
 #include "serve-conn.h"
 #include "serve-keys.h"
+#include "serve-secrets.h"
 #include "serve-spawn.h"
+#include "serve-volumes.h"
 
 #include <ctype.h>
 #include <pthread.h>
@@ -236,7 +238,7 @@ static json_t *with_domain(const struct e2b_serve_opts *o, json_t *sbx)
  * name rather than ignored, since most of them are promises about access. */
 static bool unsupported_fields(struct call *c, json_t *body)
 {
-    static const char *const keys[] = {"mcp", "volumeMounts", "iam", NULL};
+    static const char *const keys[] = {"mcp", "iam", NULL};
     for (const char *const *k = keys; *k; k++) {
         json_t *v = json_object_get(body, *k);
         if (v && !json_is_null(v) && !(json_is_object(v) && !json_object_size(v)) &&
@@ -256,18 +258,35 @@ static bool unsupported_fields(struct call *c, json_t *body)
         json_object_foreach(net, k, v) {
             if (STREQ(k, "allowPublicTraffic") && json_is_true(v))
                 continue;
-            if ((STREQ(k, "allowOut") || STREQ(k, "denyOut")) && json_is_array(v) && !json_array_size(v))
+            /* the outbound rules: the egress filter's (checked by the backend) */
+            if (STREQ(k, "allowOut") || STREQ(k, "denyOut") || STREQ(k, "rules"))
                 continue;
-            if (json_is_null(v))
+            if (json_is_null(v) || (json_is_array(v) && !json_array_size(v)))
                 continue;
-            reply_error(c->out, 400, "network.%s is not supported by e2b serve (it does not filter "
-                                     "sandbox traffic; use allow_internet_access)", k);
+            reply_error(c->out, 400, "network.%s is not supported by e2b serve", k);
+            return true;
+        }
+    }
+    json_t *vm = json_object_get(body, "volumeMounts");
+    if (vm && !json_is_null(vm)) {
+        bool ok = json_is_array(vm);
+        size_t i;
+        json_t *m;
+        json_array_foreach(vm, i, m) ok &= json_is_string(json_object_get(m, "name")) &&
+                                           json_is_string(json_object_get(m, "path"));
+        if (!ok) {
+            reply_error(c->out, 400, "volumeMounts must be an array of {name, path}");
             return true;
         }
     }
     json_t *ar = json_object_get(body, "autoResume");
-    if (ar && json_is_true(json_object_get(ar, "enabled"))) {
-        reply_error(c->out, 400, "autoResume is not supported by e2b serve (resume with connect)");
+    if (ar && !json_is_null(ar) && (!json_is_object(ar) || (json_object_get(ar, "enabled") &&
+                                                            !json_is_boolean(json_object_get(ar, "enabled"))))) {
+        reply_error(c->out, 400, "autoResume must be {enabled: true|false}");
+        return true;
+    }
+    if (ar && json_is_true(json_object_get(ar, "enabled")) && !json_is_true(json_object_get(body, "autoPause"))) {
+        reply_error(c->out, 400, "autoResume needs autoPause (lifecycle onTimeout: pause)");
         return true;
     }
     return false;
@@ -296,8 +315,14 @@ static void api_create(struct call *c)
         .metadata = json_object_get(body, "metadata"), .env_vars = json_object_get(body, "envVars"),
         /* v2 (NewSandboxV2) has no `secure`: every sandbox gets a token */
         .secure = c->v2 || secure, .allow_internet = internet, .auto_pause = auto_pause,
+        .auto_resume = json_is_true(json_object_get(json_object_get(body, "autoResume"), "enabled")),
+        .volume_mounts = json_object_get(body, "volumeMounts"), .network = json_object_get(body, "network"),
         .runtime_default = c->o->runtime, .kernel = c->o->kernel,
     };
+    if (json_is_null(spec.volume_mounts))
+        spec.volume_mounts = NULL;
+    if (json_is_null(spec.network))
+        spec.network = NULL;
     if (json_is_null(spec.metadata))
         spec.metadata = NULL;
     if (json_is_null(spec.env_vars))
@@ -373,7 +398,8 @@ static void api_list(struct call *c)
         }
     }
     struct e2b_backend *b = c->o->backend;
-    struct e2b_sandbox_filter f = {.states = state ? state : (c->v2 ? "running" : "running,paused"),
+    /* no state: running and paused (E2B's), newest first for v2 */
+    struct e2b_sandbox_filter f = {.states = state ? state : "running,paused",
                                    .metadata = json_object_size(filter_meta) ? filter_meta : NULL,
                                    .template = tpl};
     _cleanup_error_ struct e2b_error *err = NULL;
@@ -388,13 +414,13 @@ static void api_list(struct call *c)
     for (size_t i = 0; i < n; i++) {
         json_t *s = json_array_get(all, i);
         int64_t t = rfc3339_ms(e2b_json_str(s, "startedAt"));
-        if (after_ms >= 0 && t <= after_ms)
+        if (after_ms >= 0 && t < after_ms) /* "started at or after" */
             continue;
         d[kept++] = (struct dated){with_domain(c->o, s), t};
     }
     qsort(d, kept, sizeof(*d), by_start);
     _cleanup_json_ json_t *sorted = json_array();
-    bool desc = order && STREQ(order, "desc");
+    bool desc = order ? STREQ(order, "desc") : c->v2;
     for (size_t i = 0; i < kept; i++)
         json_array_append(sorted, d[desc ? kept - 1 - i : i].sbx);
     free(d);
@@ -519,8 +545,16 @@ static void api_logs(struct call *c, const char *id)
         if (search && !strstr(msg, search))
             continue;
         json_array_append(kept, e);
+        /* E2B's line is a JSON object of the entry: level, logger, message and its fields */
+        json_t *obj = json_pack("{s:s, s:s}", "level", e2b_json_str(e, "level") ? e2b_json_str(e, "level") : "info",
+                                "message", msg);
+        json_object_update_missing(obj, json_object_get(e, "fields"));
+        if (!json_object_get(obj, "logger"))
+            json_object_set_new(obj, "logger", json_string("envd"));
+        _cleanup_free_ char *line = e2b_json_dump(obj, 0);
+        json_decref(obj);
         json_array_append_new(lines, json_pack("{s:O?, s:s}", "timestamp", json_object_get(e, "timestamp"),
-                                               "line", msg));
+                                               "line", line));
     }
     c->out->status = 200;
     if (c->v2) {
@@ -592,7 +626,8 @@ static void api_sandbox(struct call *c, const char *id, const char *verb)
             json_t *s = NULL;
             if (b->ops->sandboxes.get(b, id, &s, &err) < 0)
                 return fail(out, err);
-            json_object_set_new(s, "network", json_pack("{s:b}", "allowPublicTraffic", 1));
+            if (!json_object_get(s, "network"))
+                json_object_set_new(s, "network", json_pack("{s:b}", "allowPublicTraffic", 1));
             out->status = 200, out->body = with_domain(c->o, s);
         } else if (STREQ(m, "DELETE")) {
             if (b->ops->sandboxes.kill(b, id, &err) < 0)
@@ -601,6 +636,22 @@ static void api_sandbox(struct call *c, const char *id, const char *verb)
         } else {
             not_allowed(c, "GET, DELETE");
         }
+        return;
+    }
+    if (STREQ(verb, "network")) { /* PUT: the outbound rules, replaced live */
+        if (!STREQ(m, "PUT"))
+            return not_allowed(c, "PUT");
+        if (!json_body(c, &body))
+            return;
+        json_t *ai = json_object_get(body, "allow_internet_access");
+        if (ai && !json_is_null(ai) && !json_is_boolean(ai))
+            return reply_error(out, 400, "allow_internet_access must be true or false");
+        json_t *ep = json_object_get(body, "egressProxy");
+        if (ep && !json_is_null(ep))
+            return reply_error(out, 400, "egressProxy is not supported by e2b serve");
+        if (b->ops->sandboxes.update_network(b, id, body, &err) < 0)
+            return reply_error(out, e2b_serve_status_of(err), "%s", err->msg);
+        out->status = 204;
         return;
     }
     bool is_post_verb = STREQ(verb, "timeout") || STREQ(verb, "refreshes") || STREQ(verb, "pause") ||
@@ -788,5 +839,9 @@ void e2b_serve_api(const struct e2b_serve_opts *o, const struct e2b_http1_head *
     }
     if (STREQ(p, "/templates") || e2b_str_has_prefix(p, "/templates/"))
         return api_templates(&c, p[10] ? p + 11 : "");
+    if (!c.v2 && (STREQ(p, "/volumes") || e2b_str_has_prefix(p, "/volumes/")))
+        return e2b_serve_volumes(o, r, body, out);
+    if (!c.v2 && (STREQ(p, "/secrets") || e2b_str_has_prefix(p, "/secrets/")))
+        return e2b_serve_secrets(o, r, body, out);
     reply_error(out, 404, "no route %s %s", r->method, r->path);
 }

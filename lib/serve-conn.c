@@ -63,6 +63,7 @@ static const char *reason(int status)
     case 501: return "Not Implemented";
     case 502: return "Bad Gateway";
     case 503: return "Service Unavailable";
+    case 507: return "Insufficient Storage";
     default: return "Status";
     }
 }
@@ -88,6 +89,20 @@ bool e2b_serve_respond(int fd, int status, const json_t *body, const char *extra
     bool ok = e2b_send_all(fd, h.buf, h.len) == 0;
     strbuf_release(&h);
     return ok;
+}
+
+int e2b_serve_status_of(const struct e2b_error *e)
+{
+    switch (e->code) {
+    case E2B_ERR_NOT_FOUND: return 404;
+    case E2B_ERR_INVALID: case E2B_ERR_USAGE: return 400;
+    case E2B_ERR_EXISTS: return 409;
+    case E2B_ERR_AUTH: return 401;
+    case E2B_ERR_PERMISSION: return 403;
+    case E2B_ERR_NOSPACE: return 507;
+    case E2B_ERR_UNSUPPORTED: return 409;
+    default: return 500;
+    }
 }
 
 json_t *e2b_serve_error_body(int status, const char *fmt, ...)

@@ -22,6 +22,9 @@ int e2b_serve_conn_fill(struct e2b_serve_conn *c, int64_t deadline_ms);
  * Content-Length). extra_headers: "Name: value\r\n" lines or NULL. */
 bool e2b_serve_respond(int fd, int status, const json_t *body, const char *extra_headers,
                        bool close_conn);
+/* The HTTP status of an e2b error (404 not found, 400 invalid, 409 exists
+ * or unsupported in this state, 403, 401, 507 no space, else 500). */
+int e2b_serve_status_of(const struct e2b_error *e);
 /* E2B's error body {code, message}. */
 json_t *e2b_serve_error_body(int status, const char *fmt, ...) _printf_(2, 3);
 /* Answer an error and close: the answer first, then what the client still

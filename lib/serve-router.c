@@ -1,5 +1,6 @@
 /* serve-router.c - see serve-router.h */
 #include "serve-router.h"
+#include "envd-crypto.h"
 #include "fsutil.h"
 
 #include <ctype.h>
@@ -11,6 +12,7 @@
 
 #define ENVD_PORT 49983
 #define RELAY_BUF 65536
+#define AUTO_RESUME_TIMEOUT_S 300 /* E2B's: what a sandbox resumed by traffic gets */
 
 /* ---- which sandbox -------------------------------------------------------- */
 
@@ -30,11 +32,77 @@ static int port_of(const char *s, size_t n)
     return p >= 1 && p <= 65535 ? p : 0;
 }
 
+/* envd's signature of a /files URL (shared/reference/e2b-protocol.md 3.3):
+ * "v1_" + base64(sha256(path:op:user:token[:expiration])) without padding. */
+static char *file_signature(const char *path, const char *op, const char *user, const char *token,
+                            const char *expiration)
+{
+    _cleanup_free_ char *raw = expiration ? xasprintf("%s:%s:%s:%s:%s", path, op, user, token, expiration)
+                                          : xasprintf("%s:%s:%s:%s", path, op, user, token);
+    uint8_t d[E2B_SHA256_LEN];
+    e2b_sha256(raw, strlen(raw), d);
+    explicit_bzero(raw, strlen(raw));
+    _cleanup_free_ char *b64 = e2b_base64_encode(d, sizeof(d), false);
+    return xasprintf("v1_%s", b64);
+}
+
+/* A signed /files URL as the SDK's uploadUrl and downloadUrl make them
+ * (against one sandbox URL, no header saying which sandbox: a browser or
+ * curl sends none): the sandbox whose token signed it, or NULL. */
+static char *signed_files_target(const struct e2b_serve_opts *o, const struct e2b_http1_head *r)
+{
+    const char *op = STREQ(r->method, "GET") || STREQ(r->method, "HEAD") ? "read"
+                     : STREQ(r->method, "POST")                          ? "write"
+                                                                         : NULL;
+    if (!op || !STREQ(r->path, "/files"))
+        return NULL;
+    _cleanup_free_ char *sig = e2b_http1_query_param(r->query, "signature");
+    if (!sig || !e2b_str_has_prefix(sig, "v1_"))
+        return NULL;
+    _cleanup_free_ char *path = e2b_http1_query_param(r->query, "path");
+    _cleanup_free_ char *user = e2b_http1_query_param(r->query, "username");
+    _cleanup_free_ char *exp = e2b_http1_query_param(r->query, "signature_expiration");
+    struct e2b_backend *b = o->backend;
+    struct e2b_sandbox_filter f = {.states = "running,paused"};
+    _cleanup_json_ json_t *all = NULL;
+    char *next = NULL;
+    if (b->ops->sandboxes.list(b, &f, &all, &next, NULL) < 0)
+        return NULL;
+    free(next);
+    size_t i;
+    json_t *s;
+    char *found = NULL;
+    json_array_foreach(all, i, s) {
+        const char *id = e2b_json_str(s, "sandboxID");
+        _cleanup_json_ json_t *d = NULL;
+        if (!id || b->ops->sandboxes.get(b, id, &d, NULL) < 0 || !e2b_json_str(d, "envdAccessToken"))
+            continue;
+        _cleanup_free_ char *want =
+            file_signature(path ? path : "", op, user ? user : "", e2b_json_str(d, "envdAccessToken"), exp);
+        if (e2b_consttime_streq(want, sig) && !found)
+            found = xstrdup(id);
+    }
+    return found;
+}
+
 int e2b_serve_route(const struct e2b_serve_opts *o, const struct e2b_http1_head *r, char **ret_id,
                     int *ret_port, char **ret_msg)
 {
     *ret_id = NULL;
     *ret_msg = NULL;
+    if (!e2b_http1_header(r, "E2b-Sandbox-Id") && !e2b_http1_header(r, "X-API-Key")) {
+        char *signed_id = signed_files_target(o, r);
+        if (signed_id) { /* to that sandbox's envd, which checks the signature again */
+            *ret_id = signed_id;
+            *ret_port = ENVD_PORT;
+            return 1;
+        }
+        _cleanup_free_ char *sig = e2b_http1_query_param(r->query, "signature");
+        if (sig && STREQ(r->path, "/files")) {
+            *ret_msg = xstrdup("the signature of this URL matches no sandbox's");
+            return -401;
+        }
+    }
     const char *id = e2b_http1_header(r, "E2b-Sandbox-Id");
     if (id && *id) {
         const char *port = e2b_http1_header(r, "E2b-Sandbox-Port");
@@ -132,6 +200,18 @@ static int open_upstream(struct e2b_serve_conn *c, const char *id, int port)
 {
     _cleanup_error_ struct e2b_error *err = NULL;
     struct e2b_backend *b = c->o->backend;
+    /* paused: resumed by this request when its lifecycle says autoResume */
+    _cleanup_json_ json_t *st = NULL;
+    if (b->ops->sandboxes.get(b, id, &st, NULL) == 0 && STREQ(e2b_json_str(st, "state") ?: "", "paused") &&
+        e2b_json_bool(json_object_get(st, "lifecycle"), "autoResume", false)) {
+        bool resumed = false;
+        json_t *res = NULL;
+        if (b->ops->sandboxes.connect(b, id, AUTO_RESUME_TIMEOUT_S, &res, &resumed, &err) < 0) {
+            guest_error(c, 502, err->msg, id, 0);
+            return -1;
+        }
+        json_decref(res);
+    }
     if (port != ENVD_PORT) {
         int fd = -1;
         if (!b->ops->edge.port_connect) {

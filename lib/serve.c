@@ -5,6 +5,7 @@
 #include "http1.h"
 #include "serve-router.h"
 #include "serve-spawn.h"
+#include "serve-volumes.h"
 
 #include <netdb.h>
 #include <netinet/in.h>
@@ -103,6 +104,11 @@ static void serve_connection(struct e2b_serve_conn *c)
                 e2b_serve_fail_and_close(c, -rt, e2b_serve_error_body(-rt, "%s", why));
             e2b_http1_head_release(&r);
             return; /* a relayed connection is never reused */
+        }
+        if (e2b_serve_volume_content_route(&r)) { /* files: streamed, not read whole */
+            e2b_serve_volume_content(c, &r);
+            e2b_http1_head_release(&r);
+            return;
         }
         bool close_after = r.minor == 0 ? !e2b_http1_header_has_token(&r, "Connection", "keep-alive")
                                         : e2b_http1_header_has_token(&r, "Connection", "close");

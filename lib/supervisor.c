@@ -7,6 +7,7 @@
  * The supervisor knows its runtime only through runtime.h.
  */
 #include "supervisor.h"
+#include "egress.h"
 #include "fsutil.h"
 #include "process-client.h"
 #include "sandbox-state.h"
@@ -280,6 +281,7 @@ struct supervisor {
     const char *id;
     const char *dir;
     const struct e2b_runtime_ops *rt;
+    const json_t *egress; /* its outbound rules, or NULL */
     struct e2b_runtime_run run;
 };
 
@@ -368,6 +370,9 @@ static _noreturn_ void supervise(struct supervisor *s, struct e2b_runtime_spec *
         if (r < 0)
             goto fail;
     }
+    /* the rules hold before anyone but us has the sandbox */
+    if (s->egress && e2b_egress_apply(s->dir, s->run.pid, spec->unprivileged, s->egress, &err) < 0)
+        goto fail;
     sbx_log(s->dir, "info", "sandbox started from template '%s'", e2b_json_str(state, "templateID"));
     /* Output to the log: envd's, and the start command's when the template has one. */
     struct line_buf *logs = xcalloc(3, sizeof(*logs));
@@ -519,7 +524,7 @@ static _noreturn_ void supervisor_main(const struct e2b_supervisor_args *a, int 
     e2b_sandbox_state_write(a->dir, a->state, NULL);
     if (lk >= 0)
         close(lk);
-    struct supervisor s = {.id = a->id, .dir = a->dir, .rt = a->rt};
+    struct supervisor s = {.id = a->id, .dir = a->dir, .rt = a->rt, .egress = a->egress};
     supervise(&s, a->spec, json_incref(a->state), 3);
 }
 

@@ -24,6 +24,7 @@ struct e2b_supervisor_args {
     const struct e2b_runtime_ops *rt;
     struct e2b_runtime_spec *spec;
     json_t *state;                    /* as written; the supervisor adds its pid */
+    const json_t *egress;             /* the egress filter's config (egress.h), or NULL: none */
 };
 
 /* Start the supervisor and wait for its word. 0: the sandbox runs (envd

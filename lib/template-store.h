@@ -71,6 +71,13 @@ void e2b_store_clean_stale(struct e2b_store *store);
  * or deleted between finding it and pinning it: try again). */
 int e2b_store_pin(const char *path, struct e2b_error **err);
 
+/* A template's counters (<store>/.stats/<templateID>.json: buildCount,
+ * spawnCount, lastSpawnedAt; E2B's Template has them): one more build, or
+ * one more sandbox started from it. */
+void e2b_store_count(struct e2b_store *store, const char *template_id, bool spawn);
+/* Its counters ({} when it has none). */
+json_t *e2b_store_counts(struct e2b_store *store, const char *template_id);
+
 /* What template.json says about a build, but for the image config the
  * builder adds (env, workdir, user, cmd, ...). */
 struct e2b_template_info {
