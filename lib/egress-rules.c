@@ -457,8 +457,11 @@ char *e2b_egress_nft(const struct e2b_egress *e, const char *table, uint32_t mar
     add_set(&out, "allow6", "ipv6_addr", &a6);
     add_set(&out, "deny4", "ipv4_addr", &d4);
     add_set(&out, "deny6", "ipv6_addr", &d6);
+    /* the sandbox's own loopback; also what the nat chain redirected there
+     * (its oif is still the outside one in this pass) */
     strbuf_addf(&out, "  chain out {\n    type filter hook output priority 0; policy accept;\n"
-                      "    meta mark 0x%x accept\n    oif \"lo\" accept\n",
+                      "    meta mark 0x%x accept\n    oif \"lo\" accept\n"
+                      "    ip daddr 127.0.0.0/8 accept\n    ip6 daddr ::1 accept\n",
                 mark);
     port_rules(&out, e->allow, e->n_allow, "accept");
     strbuf_addstr(&out, "    ip daddr @allow4 accept\n    ip6 daddr @allow6 accept\n");

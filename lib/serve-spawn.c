@@ -52,6 +52,12 @@ static json_t *spec_json(const struct e2b_sandbox_spec *s)
         json_object_set(j, "metadata", s->metadata);
     if (s->env_vars)
         json_object_set(j, "envVars", s->env_vars);
+    if (s->auto_resume)
+        json_object_set_new(j, "autoResume", json_true());
+    if (s->volume_mounts)
+        json_object_set(j, "volumeMounts", s->volume_mounts);
+    if (s->network)
+        json_object_set(j, "network", s->network);
     return j;
 }
 
@@ -83,6 +89,8 @@ static _noreturn_ void worker(struct e2b_backend *b, int fd)
             .disk_mb = (int)e2b_json_int(req, "disk", 0), .pids_max = (int)e2b_json_int(req, "pids", 0),
             .runtime = e2b_json_str(req, "runtime"), .runtime_default = e2b_json_str(req, "runtimeDefault"),
             .kernel = e2b_json_str(req, "kernel"),
+            .auto_resume = e2b_json_bool(req, "autoResume", false),
+            .volume_mounts = json_object_get(req, "volumeMounts"), .network = json_object_get(req, "network"),
         };
         if (b->ops->sandboxes.create(b, &spec, &sbx, &err) == 0)
             reply = json_pack("{s:o}", "sandbox", sbx);
