@@ -30,13 +30,6 @@ struct call {
     struct e2b_serve_reply *out;
 };
 
-void e2b_serve_reply_release(struct e2b_serve_reply *out)
-{
-    json_decref(out->body);
-    free(out->headers);
-    memset(out, 0, sizeof(*out));
-}
-
 static void reply_error(struct e2b_serve_reply *out, int status, const char *fmt, ...) _printf_(3, 4);
 static void reply_error(struct e2b_serve_reply *out, int status, const char *fmt, ...)
 {

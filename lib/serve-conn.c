@@ -91,6 +91,13 @@ bool e2b_serve_respond(int fd, int status, const json_t *body, const char *extra
     return ok;
 }
 
+void e2b_serve_reply_release(struct e2b_serve_reply *out)
+{
+    json_decref(out->body);
+    free(out->headers);
+    memset(out, 0, sizeof(*out));
+}
+
 int e2b_serve_status_of(const struct e2b_error *e)
 {
     switch (e->code) {

@@ -7,6 +7,14 @@
 #include "serve-opts.h"
 #include "strbuf.h"
 
+/* An answer of the API, before it is sent. */
+struct e2b_serve_reply {
+    int status;
+    json_t *body;  /* NULL: none */
+    char *headers; /* extra "Name: value\r\n" lines, or NULL */
+};
+void e2b_serve_reply_release(struct e2b_serve_reply *out);
+
 struct e2b_serve_conn {
     const struct e2b_serve_opts *o;
     int fd;

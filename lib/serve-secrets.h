@@ -4,7 +4,9 @@
 #ifndef E2B_SERVE_SECRETS_H
 #define E2B_SERVE_SECRETS_H
 
-#include "serve-api.h"
+#include "http1.h"
+#include "serve-conn.h"
+#include "serve-opts.h"
 
 /* /secrets[/{id or name}], authenticated already. */
 void e2b_serve_secrets(const struct e2b_serve_opts *o, const struct e2b_http1_head *r,

@@ -7,8 +7,9 @@
 #ifndef E2B_SERVE_VOLUMES_H
 #define E2B_SERVE_VOLUMES_H
 
-#include "serve-api.h"
+#include "http1.h"
 #include "serve-conn.h"
+#include "serve-opts.h"
 
 /* /volumes[/{id}], authenticated already. */
 void e2b_serve_volumes(const struct e2b_serve_opts *o, const struct e2b_http1_head *r,
