@@ -51,9 +51,11 @@ until curl -sf -o /dev/null http://127.0.0.1:$port/health; do
     fi
     sleep 0.1
 done
+# serve.test.mjs: the SDK's sandbox surface; api-compat.test.mjs: where serve
+# differed from E2B's cloud (with @e2b/cli too); secrets.test.mjs: /secrets.
 cd "$here" && E2B_API_URL=http://127.0.0.1:$port E2B_SANDBOX_URL=http://127.0.0.1:$port E2B_API_KEY=$key \
-    SDK_TINY_TEMPLATE_ID=$tiny_id \
-    timeout 300 node --test --test-concurrency=1 --test-reporter=tap serve.test.mjs
+    SDK_TINY_TEMPLATE_ID=$tiny_id NO_UPDATE_NOTIFIER=1 \
+    timeout 400 node --test --test-concurrency=1 --test-reporter=tap serve.test.mjs api-compat.test.mjs secrets.test.mjs
 rc=$?
 [ $rc = 0 ] || { echo "# serve log:"; sed 's/^/#   /' "$scratch/serve.log" | tail -n 30; }
 exit $rc
