@@ -697,10 +697,24 @@ int e2b_volume_write_begin(const struct e2b_volume *v, const char *path, const s
     if (open_parent(v->root_fd, rel, path, &w->dir_fd, &name, err) < 0)
         return -1;
     struct stat st;
-    if (fstatat(w->dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)) {
+    bool exists = fstatat(w->dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+    if (exists && S_ISDIR(st.st_mode)) {
         close(w->dir_fd);
         w->dir_fd = -1;
         return e2b_error_set(err, E2B_ERR_EXISTS, "'%s' is a directory in the volume", path);
+    }
+    /* a symlink: replaced by the file, and refused if it leads out (a
+     * writer must not learn that it could have been followed) */
+    if (exists && S_ISLNK(st.st_mode)) {
+        int fd = open_beneath(v->root_fd, rel, O_PATH, 0);
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        else if (e == EXDEV || e == ELOOP) {
+            close(w->dir_fd);
+            w->dir_fd = -1;
+            return path_error(e, path, err);
+        }
     }
     if (v->api_quota) {
         struct e2b_tree_usage u = {0};
