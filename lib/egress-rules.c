@@ -468,15 +468,19 @@ char *e2b_egress_nft(const struct e2b_egress *e, const char *table, uint32_t mar
     port_rules(&out, e->deny, e->n_deny, "reject with icmpx admin-prohibited");
     strbuf_addstr(&out, "    ip daddr @deny4 reject with icmpx admin-prohibited\n"
                         "    ip6 daddr @deny6 reject with icmpx admin-prohibited\n  }\n");
-    if (dns_port > 0 && proxy_port > 0) {
+    if (dns_port > 0 || proxy_port > 0) {
         strbuf_addf(&out, "  chain nat {\n    type nat hook output priority -100; policy accept;\n"
-                          "    meta mark 0x%x return\n    oif \"lo\" return\n"
-                          "    meta l4proto { tcp, udp } th dport 53 redirect to :%d\n",
-                    mark, dns_port);
-        port_rules(&out, e->allow, e->n_allow, "return");
-        strbuf_addf(&out, "    ip daddr @allow4 return\n    ip6 daddr @allow6 return\n"
-                          "    tcp dport { 80, 443 } redirect to :%d\n  }\n",
-                    proxy_port);
+                          "    meta mark 0x%x return\n    oif \"lo\" return\n    ip daddr 127.0.0.0/8 return\n",
+                    mark);
+        if (dns_port > 0)
+            strbuf_addf(&out, "    meta l4proto { tcp, udp } th dport 53 redirect to :%d\n", dns_port);
+        if (proxy_port > 0) {
+            port_rules(&out, e->allow, e->n_allow, "return");
+            strbuf_addf(&out, "    ip daddr @allow4 return\n    ip6 daddr @allow6 return\n"
+                              "    tcp dport { 80, 443 } redirect to :%d\n",
+                        proxy_port);
+        }
+        strbuf_addstr(&out, "  }\n");
     }
     strbuf_addstr(&out, "}\n");
     strbuf_release(&a4);

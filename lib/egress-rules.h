@@ -75,9 +75,9 @@ bool e2b_egress_name_allowed(const struct e2b_egress *e, const char *host, uint1
 const json_t *e2b_egress_headers_for(const struct e2b_egress *e, const char *host);
 
 /* The nftables ruleset (`nft -f` text) for table inet <table>: the address
- * rules in sets, packets of the helper (mark) let through, and with names
- * DNS redirected to dns_port and ports 80/443 to proxy_port (0: none). The
- * table is deleted and made again in one transaction. */
+ * rules in sets, packets of the helper (mark) let through, DNS redirected
+ * to dns_port and ports 80/443 to proxy_port (each 0: not). The table is
+ * deleted and made again in one transaction. */
 char *e2b_egress_nft(const struct e2b_egress *e, const char *table, uint32_t mark, int dns_port,
                      int proxy_port);
 

@@ -264,6 +264,42 @@ static void learn_answer(const uint8_t *msg, size_t len)
     }
 }
 
+/* May the sandbox ask the resolver itself, by the address rules? */
+static bool resolver_allowed(const struct snapshot *s)
+{
+    const struct sockaddr_storage *d = &s->dns;
+    const uint8_t *a = d->ss_family == AF_INET ? (const uint8_t *)&((const struct sockaddr_in *)d)->sin_addr
+                                               : (const uint8_t *)&((const struct sockaddr_in6 *)d)->sin6_addr;
+    return e2b_egress_addr_allowed(&s->rules, d->ss_family, a, 53, NULL);
+}
+
+/* A query the filter passes on: any, when the sandbox may reach the
+ * resolver anyway; else only for the names the rules allow (DNS is then no
+ * channel out for anything else). Otherwise *ret gets a REFUSED answer. */
+static bool query_allowed(const struct snapshot *s, const uint8_t *q, size_t len, uint8_t *ret, size_t *ret_len)
+{
+    if (resolver_allowed(s))
+        return true;
+    char name[256];
+    long off = len >= 12 ? dns_name(q, len, 12, name, sizeof(name)) : -1;
+    if (off > 0 && (size_t)off + 4 <= len && (q[4] << 8 | q[5]) == 1) {
+        for (size_t i = 0; i < s->rules.n_allow; i++)
+            if (s->rules.allow[i].kind == E2B_EGRESS_DOMAIN && e2b_egress_domain_match(s->rules.allow[i].domain, name))
+                return true;
+    }
+    if (len < 12 || off < 0 || (size_t)off + 4 > len) {
+        *ret_len = 0;
+        return false;
+    }
+    memcpy(ret, q, (size_t)off + 4);
+    ret[2] = (uint8_t)(0x80 | (q[2] & 0x79)); /* an answer, opcode and RD kept */
+    ret[3] = 5;                                /* REFUSED */
+    ret[4] = 0, ret[5] = 1;
+    memset(ret + 6, 0, 6);
+    *ret_len = (size_t)off + 4;
+    return false;
+}
+
 /* ---- sockets ---------------------------------------------------------------------- */
 
 static int marked_socket(int family, int type)
@@ -326,7 +362,12 @@ static void *udp_query_main(void *ud)
     struct udp_query *u = ud;
     struct snapshot *s = snap_get();
     uint8_t ans[65536];
-    ssize_t n = s ? ask_resolver(s, false, u->q, u->len, ans, sizeof(ans)) : -1;
+    size_t refused = 0;
+    ssize_t n = -1;
+    if (s && query_allowed(s, u->q, u->len, ans, &refused))
+        n = ask_resolver(s, false, u->q, u->len, ans, sizeof(ans));
+    else if (refused)
+        n = (ssize_t)refused;
     if (n > 0) {
         learn_answer(ans, (size_t)n);
         sendto(u->fd, ans, (size_t)n, 0, (struct sockaddr *)&u->from, u->fromlen);
@@ -347,7 +388,9 @@ static void *dns_tcp_main(void *ud)
         size_t ql = (size_t)(lenb[0] << 8 | lenb[1]);
         if (recv(fd, q, ql, MSG_WAITALL) != (ssize_t)ql)
             break;
-        ssize_t n = ask_resolver(s, true, q, ql, ans, sizeof(ans));
+        size_t refused = 0;
+        ssize_t n = query_allowed(s, q, ql, ans, &refused) ? ask_resolver(s, true, q, ql, ans, sizeof(ans))
+                                                           : (ssize_t)refused;
         if (n <= 0)
             break;
         learn_answer(ans, (size_t)n);
@@ -651,10 +694,18 @@ static int start_thread(void *(*fn)(void *), void *arg)
     return e;
 }
 
+/* Does the filter answer DNS? With names to learn, or when the rules would
+ * let the sandbox ask the resolver itself (so DNS works the same with rules
+ * or without); never as a way round ALL_TRAFFIC. */
+static bool answers_dns(const struct snapshot *s)
+{
+    return e2b_egress_has_names(&s->rules) || resolver_allowed(s);
+}
+
 static int load_nft(const struct snapshot *s, int dns_port, int proxy_port, struct e2b_error **err)
 {
     bool names = e2b_egress_has_names(&s->rules);
-    _cleanup_free_ char *rs = e2b_egress_nft(&s->rules, TABLE, MARK, names ? dns_port : 0, names ? proxy_port : 0);
+    _cleanup_free_ char *rs = e2b_egress_nft(&s->rules, TABLE, MARK, answers_dns(s) ? dns_port : 0, names ? proxy_port : 0);
     if (e2b_nft_load(err) < 0)
         return e2b_error_wrap(err, "cannot load the egress rules (libnftables)");
     struct nft_ctx *ctx = nft_ctx_new(NFT_CTX_DEFAULT);
