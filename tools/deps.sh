@@ -14,7 +14,7 @@ libgit2-dev libevent-dev libseccomp-dev scdoc libnftables-dev libssl-dev"
 # kernels on this machine (python3-ipykernel; jupyter_client for the
 # benchmark's peer) without building a template first.
 test_pkgs="perl curl python3 e2fsprogs man-db bash-completion zsh fish iproute2 procps
-util-linux slirp4netns nftables docker-registry skopeo apache2-utils busybox-static debootstrap libcap2-bin git
+util-linux slirp4netns nftables openssl docker-registry skopeo apache2-utils busybox-static debootstrap libcap2-bin git
 dpkg-dev systemd qemu-system-x86 linux-image-cloud-amd64
 python3-ipykernel python3-jupyter-client python3-matplotlib python3-pandas"
 # The vm runtime boots QEMU (qemu-system-x86) with Debian's cloud kernel and
