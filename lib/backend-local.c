@@ -406,9 +406,10 @@ static int l_volume_write(struct e2b_backend *b, const char *volume, const char 
         return -1;
     struct e2b_volume_writer w;
     int r = e2b_volume_write_begin(&v, path, NULL, &w, err);
-    char buf[65536];
+    size_t size = 1 << 20;
+    _cleanup_free_ char *buf = xmalloc(size);
     ssize_t n = 0;
-    while (r == 0 && (n = read(in_fd, buf, sizeof(buf))) > 0)
+    while (r == 0 && (n = read(in_fd, buf, size)) > 0)
         r = e2b_volume_write(&w, buf, (size_t)n, err);
     if (r == 0 && n < 0)
         r = e2b_error_sys(err, errno, "cannot read the data for '%s'", path);

@@ -6,6 +6,7 @@
 
 #include <stdarg.h>
 #include <strings.h>
+#include <poll.h>
 #include <sys/socket.h>
 
 #define META_BODY_MAX 65536
@@ -163,6 +164,12 @@ static int stream_body(struct e2b_serve_conn *c, const struct e2b_http1_head *r,
         return e2b_error_set(err, E2B_ERR_INVALID, "the request body's framing is malformed or too long");
     }
     strbuf_consume(&c->in, r->len);
+    /* a client that waits to be told to send its body (curl does, for big ones) */
+    if (!b.done && e2b_http1_header_has_token(r, "Expect", "100-continue") &&
+        e2b_send_all(c->fd, "HTTP/1.1 100 Continue\r\n\r\n", 25) < 0) {
+        *ret_status = 0;
+        return e2b_error_sys(err, errno, "cannot answer the client");
+    }
     int64_t deadline = e2b_now_ms() + BODY_TIMEOUT_MS;
     for (;;) {
         while (c->in.len) {
@@ -186,11 +193,22 @@ static int stream_body(struct e2b_serve_conn *c, const struct e2b_http1_head *r,
         }
         if (b.done)
             return 0;
-        int f = e2b_serve_conn_fill(c, deadline);
-        if (f <= 0) {
+        /* big reads: a file's bytes, not a request head's */
+        struct pollfd p = { .fd = c->fd, .events = POLLIN };
+        int64_t left = deadline - e2b_now_ms();
+        int pr = left > 0 ? poll(&p, 1, (int)left) : 0;
+        if (pr < 0 && errno == EINTR)
+            continue;
+        strbuf_grow(&c->in, IO_BUF);
+        ssize_t n = pr > 0 ? recv(c->fd, c->in.buf + c->in.len, IO_BUF, 0) : -1;
+        if (n < 0 && pr > 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (n <= 0) {
             *ret_status = 408;
-            return e2b_error_set(err, E2B_ERR_TIMEOUT, "the request body did not arrive");
+            return e2b_error_set(err, E2B_ERR_TIMEOUT, "the request body did not arrive whole");
         }
+        c->in.len += (size_t)n;
+        c->in.buf[c->in.len] = '\0';
         deadline = e2b_now_ms() + BODY_TIMEOUT_MS; /* idle, not total: a big upload takes its time */
     }
 }

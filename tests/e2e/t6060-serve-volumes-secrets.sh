@@ -64,6 +64,14 @@ test_expect_success '/volumecontent: its own token only; dir, file, path; .. ref
     test "$(vc "$T1" POST "$V1/file?path=/x")" = 405
 '
 
+test_expect_success '/volumecontent: a client that waits for 100 Continue gets it and sends its body' '
+    read V1 T1 < v1 && head -c 3000000 /dev/urandom > mid &&
+    test "$(vc "$T1" PUT "$V1/file?path=/mid" -H "Expect: 100-continue" --data-binary @mid -v 2> verbose)" = 200 &&
+    test_grep "HTTP/1.1 100 Continue" verbose &&
+    test "$(vc "$T1" GET "$V1/file?path=/mid")" = 200 && test_cmp mid out &&
+    test "$(vc "$T1" DELETE "$V1/path?path=/mid")" = 204
+'
+
 test_expect_success '/volumecontent: the quota (507) leaves nothing behind' '
     read V2 T2 < v2 && head -c 40000000 /dev/zero > big &&
     test "$(vc "$T2" PUT "$V2/file?path=/big" --data-binary @big)" = 507 &&

@@ -1,0 +1,80 @@
+#!/bin/sh
+# bench/egress.sh - what outbound rules cost a connection, in one run: the
+# time of BENCH_CONNECTS TCP connects (and closes) from inside a sandbox to
+# a host in a network namespace of the benchmark's own, a veth pair away,
+#   1. with no rules (--internet),
+#   2. with 100 address rules loaded (50 allowOut, 50 denyOut CIDRs, none of
+#      them the host: every packet goes through the sets), goal <= 1.1x,
+#   3. with the host allowed by name (every connection to port 80 through
+#      the egress helper's Host check), for comparison.
+# The path out is the ns runtime's own: the sandbox's namespace, its
+# nftables table, slirp4netns (user-mode TCP) and the host's routing. The
+# three sandboxes run side by side, their runs interleaved, BENCH_ROUNDS (5)
+# rounds, each figure the median. Needs root.
+set -eu
+B=${E2B_BUILD_DIR:-$(cd "$(dirname "$0")/../.." && pwd)/build}
+E2B=$B/e2b
+export E2B_ENVD=$B/envd
+CONNECTS=${BENCH_CONNECTS:-2000}
+scratch=$(mktemp -d /tmp/e2b-bench-egress.XXXXXX)
+export E2B_RUNTIME_DIR=$scratch/run E2B_DATA_DIR=$scratch/data HOME=$scratch
+[ "$(id -u)" = 0 ] || { echo "bench/egress.sh: needs root"; exit 0; }
+net=10.251.$(( $$ % 250 ))
+veth=e2bbe$$
+holder= far=
+cleanup() {
+    "$E2B" --api-url "" sandbox kill --all -q 2>/dev/null || :
+    for p in $far $holder; do kill "$p" 2>/dev/null || :; done
+    ip link del "${veth}a" 2>/dev/null || :
+    rm -rf "$scratch"
+}
+trap cleanup EXIT
+unshare -n sleep 86400 </dev/null >/dev/null 2>&1 &
+holder=$!
+i=0; until [ "$(readlink /proc/$holder/ns/net)" != "$(readlink /proc/self/ns/net)" ] || [ $((i += 1)) -gt 100 ]; do sleep 0.05; done
+in_far() { nsenter -t "$holder" -n -- "$@"; }
+ip link add "${veth}a" type veth peer name "${veth}b"
+ip link set "${veth}b" netns "$holder"
+ip addr add "$net.1/24" dev "${veth}a" && ip link set "${veth}a" up
+in_far ip addr add "$net.2/24" dev "${veth}b" && in_far ip link set "${veth}b" up && in_far ip link set lo up
+# started as simple commands, so $! is the server itself (nsenter -n execs it)
+nsenter -t "$holder" -n -- python3 -c '
+import socket, threading
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("0.0.0.0", 80)); s.listen(1024)
+while True:
+    c, _ = s.accept(); c.close()' &
+far=$!
+nsenter -t "$holder" -n -- python3 "$(dirname "$0")/../e2e/dns-server.py" "$net.2" 53 far.test=$net.2 > /dev/null 2>&1 &
+far="$far $!"
+until curl -s -o /dev/null "http://$net.2:80/" 2>/dev/null || [ $? = 52 ] || [ $? = 56 ]; do sleep 0.1; done
+export E2B_EGRESS_DNS=$net.2:53
+
+rules=""
+for i in $(seq 0 49); do rules="$rules --allow-out 172.$((16 + i / 16)).$((i % 16 * 16)).0/20 --deny-out 100.$((64 + i)).0.0/16"; done
+# connects per run: a loop in the sandbox's python, timed there
+LOOP="python3 -c \"import socket,time,sys
+h, n = sys.argv[1], int(sys.argv[2])
+t = time.perf_counter()
+for i in range(n):
+    socket.create_connection((h, 80), timeout=5).close()
+print(round((time.perf_counter() - t) / n * 1e6, 1))\""
+ROUNDS=${BENCH_ROUNDS:-5}
+# the three sandboxes side by side, their runs interleaved round by round
+# (so a change of load hits them alike); each figure the median of ROUNDS
+a=$("$E2B" sandbox create -d host --timeout 600 --internet)
+b=$("$E2B" sandbox create -d host --timeout 600 $rules)
+c=$("$E2B" sandbox create -d host --timeout 600 --deny-out ALL_TRAFFIC --allow-out far.test)
+run() { "$E2B" sandbox exec "$1" "$LOOP $2 $3"; }
+for s in "$a $net.2" "$b $net.2" "$c far.test"; do run $s 200 > /dev/null; done # warm
+: > "$scratch/a"; : > "$scratch/b"; : > "$scratch/c"
+for r in $(seq "$ROUNDS"); do
+    run "$a" "$net.2" "$CONNECTS" >> "$scratch/a"
+    run "$b" "$net.2" "$CONNECTS" >> "$scratch/b"
+    run "$c" far.test "$CONNECTS" >> "$scratch/c"
+done
+median() { sort -n "$1" | sed -n "$(((ROUNDS + 1) / 2))p"; }
+none=$(median "$scratch/a") hundred=$(median "$scratch/b") named=$(median "$scratch/c")
+echo "TCP connect + close from a sandbox to a host a veth away, $CONNECTS per run, median of $ROUNDS rounds ($(nproc) CPUs)"
+echo "no rules:                        $none us"
+echo "100 address rules:               $hundred us  ($(echo "scale=2; $hundred / $none" | bc)x, goal <= 1.1x)"
+echo "allowed by name (Host checked):  $named us  ($(echo "scale=2; $named / $none" | bc)x)"
