@@ -11,6 +11,7 @@
 #include "e2b-toml.h"
 #include "fsutil.h"
 #include "gitctx.h"
+#include "local-sandbox.h"
 #include "platform.h"
 #include "registry.h"
 #include "template-store.h"
@@ -27,6 +28,8 @@ const struct e2b_opt opts_template_build[] = {
     E2B_OPT_STRING(0, "ready-cmd", "COMMAND", "command that succeeds once the sandbox is ready"),
     E2B_OPT_CHOICE(0, "runtime", "RUNTIME", "what its sandboxes run on: ns, vm or auto (default: the creator's choice)",
                    "ns,vm,auto"),
+    E2B_OPT_FLAG(0, "snapshot", "boot the built template once and save it as a VM: creates restore it (the default for --runtime vm)"),
+    E2B_OPT_FLAG(0, "no-snapshot", "no snapshot, even for --runtime vm: every sandbox boots"),
     E2B_OPT_INT(0, "ready-timeout", "SECONDS", "how long the ready command may take to succeed, hanging or failing (default 60)"),
     E2B_OPT_INT(0, "cpu-count", "N", "vCPUs of sandboxes from this template (at least 1)"),
     E2B_OPT_INT(0, "memory-mb", "MIB", "memory of sandboxes (even number)"),
@@ -225,6 +228,23 @@ int cmd_template_build(struct e2b_ctx *ctx, struct e2b_args *args)
         goto out;
     }
     const char *id = e2b_json_str(meta, "templateID");
+    /* a VM template is booted once and saved: its sandboxes restore that */
+    bool snapshot = !e2b_args_flag(args, "no-snapshot") &&
+                    (e2b_args_flag(args, "snapshot") || (runtime && !strcmp(runtime, "vm")));
+    if (snapshot) {
+        if (!quiet)
+            fprintf(stderr, "Booting template %s once for its snapshot\n", name);
+        struct e2b_local_options so = {.template = id, .runtime = runtime && strcmp(runtime, "auto") ? runtime : "vm",
+                                       .timeout_s = 600};
+        _cleanup_free_ char *sdir = NULL;
+        if (e2b_local_template_snapshot(&so, &sdir, &err) < 0) {
+            e2b_error_wrap(&err, "template %s (%s) is built, but has no snapshot", name, id);
+            rc = e2b_fail(err);
+            goto out;
+        }
+        if (!quiet)
+            fprintf(stderr, "Saved the snapshot of %s: %s\n", name, sdir);
+    }
     /* like E2B's CLI: remember the template in e2b.toml */
     if (access(cfg_path, F_OK) == 0 || e2b_args_has(args, "config")) {
         struct e2b_error *werr = NULL;

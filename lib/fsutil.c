@@ -4,6 +4,8 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <libgen.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -166,4 +168,60 @@ char *e2b_path_join(const char *a, const char *b)
     if (la == 1 && a[0] == '/')
         return xasprintf("/%s", b);
     return xasprintf("%.*s/%s", (int)la, a, b);
+}
+
+/* len bytes at off from in to out (at the same offset). */
+static int copy_range(int in, int out, off_t off, off_t len)
+{
+    char buf[1 << 16];
+    while (len > 0) {
+        loff_t ioff = off, ooff = off;
+        ssize_t n = copy_file_range(in, &ioff, out, &ooff, (size_t)len, 0);
+        if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP)) {
+            n = pread(in, buf, (size_t)(len < (off_t)sizeof(buf) ? len : (off_t)sizeof(buf)), off);
+            if (n > 0 && e2b_pwrite_all(out, buf, (size_t)n, off) < 0)
+                return -1;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -1;
+        if (n == 0) {
+            errno = EIO; /* the file shrank under us */
+            return -1;
+        }
+        off += n;
+        len -= n;
+    }
+    return 0;
+}
+
+int e2b_copy_file_sparse(const char *src, const char *dst, mode_t mode, struct e2b_error **err)
+{
+    _cleanup_close_ int in = open(src, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (in < 0 || fstat(in, &st) < 0)
+        return e2b_error_sys(err, errno, "cannot read '%s'", src);
+    _cleanup_close_ int out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+    if (out < 0)
+        return e2b_error_sys(err, errno, "cannot create '%s'", dst);
+    if (ioctl(out, FICLONE, in) == 0)
+        return 0;
+    if (ftruncate(out, st.st_size) < 0)
+        return e2b_error_sys(err, errno, "cannot write '%s'", dst);
+    off_t pos = 0;
+    while (pos < st.st_size) {
+        off_t data = lseek(in, pos, SEEK_DATA);
+        if (data < 0 && errno == ENXIO)
+            break; /* a hole to the end */
+        if (data < 0) /* no SEEK_DATA here: all of it */
+            data = pos;
+        off_t hole = lseek(in, data, SEEK_HOLE);
+        if (hole < 0)
+            hole = st.st_size;
+        if (copy_range(in, out, data, hole - data) < 0)
+            return e2b_error_sys(err, errno, "cannot copy '%s' to '%s'", src, dst);
+        pos = hole;
+    }
+    return 0;
 }

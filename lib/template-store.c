@@ -131,13 +131,55 @@ int e2b_store_pin(const char *path, struct e2b_error **err)
     return 0; /* fd stays open: the pin lasts as long as this process */
 }
 
+static char *build_dir_of(const char *path)
+{
+    char *dir = xstrdup(path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = '\0';
+    return dir;
+}
+
+int e2b_store_hold(const char *path, const char *id, struct e2b_error **err)
+{
+    _cleanup_free_ char *dir = build_dir_of(path);
+    _cleanup_free_ char *held = e2b_path_join(dir, ".held");
+    _cleanup_free_ char *lk = e2b_path_join(dir, IN_USE);
+    _cleanup_close_ int fd = open(lk, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0 || flock(fd, LOCK_SH) < 0)
+        return e2b_error_sys(err, errno, "cannot hold the template build '%s'", dir);
+    _cleanup_free_ char *p = e2b_path_join(held, id);
+    if ((mkdir(held, 0755) < 0 && errno != EEXIST) ||
+        e2b_write_file_atomic(p, "", 0, 0644, NULL) < 0)
+        return e2b_error_sys(err, errno, "cannot hold the template build '%s'", dir);
+    return 0;
+}
+
+void e2b_store_release(const char *path, const char *id)
+{
+    _cleanup_free_ char *dir = build_dir_of(path);
+    _cleanup_free_ char *p = xasprintf("%s/.held/%s", dir, id);
+    unlink(p);
+}
+
+static bool held(const char *dir)
+{
+    _cleanup_free_ char *p = e2b_path_join(dir, ".held");
+    _cleanup_closedir_ DIR *d = opendir(p);
+    struct dirent *de;
+    while (d && (de = readdir(d)))
+        if (de->d_name[0] != '.')
+            return true;
+    return false;
+}
+
 /* Move a build no sandbox uses out of the store into .staging/gc-*; the
  * caller removes it there. NULL when it is in use (or already gone). */
 static char *gc_take(struct e2b_store *store, const char *dir)
 {
     _cleanup_free_ char *lk = e2b_path_join(dir, IN_USE);
     _cleanup_close_ int fd = open(lk, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-    if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0)
+    if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0 || held(dir))
         return NULL;
     _cleanup_free_ char *id = e2b_random_id();
     char *to = xasprintf("%s/.staging/gc-%s.%ld", store->root, id, (long)getpid());

@@ -9,6 +9,9 @@
  * device) when only the image is, e.g. after rootfs/ was removed to save space.
  *   <templateID>/builds/<buildID>/.in-use        (lock file: a running sandbox holds
  *                                                 a shared flock on it, see e2b_store_pin)
+ *   <templateID>/builds/<buildID>/.held/<id>     (a sandbox paused to disk needs it)
+ *   <templateID>/builds/<buildID>/snapshot-<runtime>/  (the template's snapshot, made by
+ *                                                 e2b_local_template_snapshot)
  *   .staging/<buildID>.<pid>/                    (a build in progress)
  *   .staging/deleted-<templateID>-<pid>/         (a deleted template whose builds
  *                                                 sandboxes still use)
@@ -70,6 +73,12 @@ void e2b_store_clean_stale(struct e2b_store *store);
  * Fails when the build was collected meanwhile (the template was rebuilt
  * or deleted between finding it and pinning it: try again). */
 int e2b_store_pin(const char *path, struct e2b_error **err);
+
+/* Keep the build holding `path` for a sandbox that no process holds (one
+ * paused to disk), until e2b_store_release: a file .held/<id> in the build,
+ * made under a pin so the collector cannot be moving it meanwhile. */
+int e2b_store_hold(const char *path, const char *id, struct e2b_error **err);
+void e2b_store_release(const char *path, const char *id);
 
 /* What template.json says about a build, but for the image config the
  * builder adds (env, workdir, user, cmd, ...). */
