@@ -283,7 +283,7 @@ static int save_to_disk(const char *id, const char *dir, const struct e2b_runtim
     _cleanup_close_ int lk = hold_sandbox(staging, err); /* the reaper: not a stale one */
     struct e2b_runtime_sandbox sb = {.id = id, .dir = dir, .state = st};
     _cleanup_json_ json_t *saved = NULL;
-    _cleanup_free_ char *ts = NULL;
+    _cleanup_free_ char *ts = NULL, *lkp = NULL;
     int r = -1;
     if (lk < 0 || rt->snapshot(&sb, staging, err) < 0)
         goto out;
@@ -305,7 +305,7 @@ static int save_to_disk(const char *id, const char *dir, const struct e2b_runtim
     if (rootfs && e2b_store_hold(rootfs, id, err) < 0)
         goto out;
     e2b_rm_rf(to, NULL); /* an older save of it: the live sandbox is newer */
-    _cleanup_free_ char *lkp = e2b_path_join(staging, "supervisor.lock");
+    lkp = e2b_path_join(staging, "supervisor.lock");
     unlink(lkp); /* for the reaper only, while it was not whole */
     if (rename(staging, to) < 0) {
         e2b_error_sys(err, errno, "cannot save sandbox '%s' to %s", id, to);
