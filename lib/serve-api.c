@@ -647,16 +647,18 @@ static void api_sandbox(struct call *c, const char *id, const char *verb)
         bool resume = STREQ(verb, "resume");
         if (!int_field(c, body, "timeout", resume ? V1_TIMEOUT_S : V2_TIMEOUT_S, 1, MAX_TIMEOUT_S, &t))
             return;
-        if (resume) { /* resume insists on a paused sandbox */
-            _cleanup_free_ char *state = NULL;
-            if (!sandbox_state(c, id, &state))
-                return;
-            if (!STREQ(state, "paused"))
-                return reply_error(out, 409, "sandbox '%s' cannot be resumed: it is %s, not paused", id, state);
-        }
+        _cleanup_free_ char *state = NULL;
+        if (!sandbox_state(c, id, &state))
+            return;
+        if (resume && !STREQ(state, "paused")) /* resume insists on a paused sandbox */
+            return reply_error(out, 409, "sandbox '%s' cannot be resumed: it is %s, not paused", id, state);
         bool resumed = false;
         json_t *s = NULL;
-        if (b->ops->sandboxes.connect(b, id, (int)t, &s, &resumed, &err) < 0)
+        /* a resume may start a supervisor: forked from the helper, not from here */
+        int r = STREQ(state, "paused") && c->o->spawner
+                    ? e2b_serve_spawner_connect(c->o->spawner, id, (int)t, &s, &resumed, &err)
+                    : b->ops->sandboxes.connect(b, id, (int)t, &s, &resumed, &err);
+        if (r < 0)
             return fail_verb(c, id, verb, err);
         out->status = resume || resumed ? 201 : 200;
         out->body = with_domain(c->o, s);
