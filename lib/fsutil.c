@@ -1,8 +1,8 @@
 /* fsutil.c - see fsutil.h */
 #include "fsutil.h"
 
+#include <dirent.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <libgen.h>
 #include <linux/fs.h>
 #include <sys/ioctl.h>
@@ -135,14 +135,45 @@ int e2b_mkdir_p(const char *path, mode_t mode, struct e2b_error **err)
     return 0;
 }
 
-static int rm_one(const char *fpath, const struct stat *sb, int typeflag, struct FTW *ftwbuf)
+/* The entries of the directory fd (owned from here), then nothing: a
+ * directory of another file system (a mount point) is left, and so its
+ * parent too. Only directories say where a mount is: overlayfs gives its
+ * files the st_dev of the layer they come from. 0 or an errno. */
+static int rm_dir_entries(int fd, dev_t dev, int depth)
 {
-    (void)sb;
-    (void)ftwbuf;
-    int r = typeflag == FTW_DP ? rmdir(fpath) : unlink(fpath);
-    if (r < 0 && errno != ENOENT)
-        return errno;
-    return 0;
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        int e = errno;
+        close(fd);
+        return e;
+    }
+    int r = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+            continue;
+        struct stat st;
+        if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+            if (errno != ENOENT)
+                r = r ? r : errno;
+            continue;
+        }
+        if (S_ISDIR(st.st_mode)) {
+            if (st.st_dev != dev || depth > 256) { /* a mount, or too deep: left */
+                r = r ? r : (st.st_dev != dev ? EBUSY : ELOOP);
+                continue;
+            }
+            int sub = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            int e = sub < 0 ? errno : rm_dir_entries(sub, dev, depth + 1);
+            if (!e && unlinkat(dirfd(d), de->d_name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+                e = errno;
+            r = r ? r : e;
+        } else if (unlinkat(dirfd(d), de->d_name, 0) < 0 && errno != ENOENT) {
+            r = r ? r : errno;
+        }
+    }
+    closedir(d);
+    return r;
 }
 
 int e2b_rm_rf(const char *path, struct e2b_error **err)
@@ -150,11 +181,17 @@ int e2b_rm_rf(const char *path, struct e2b_error **err)
     struct stat st;
     if (lstat(path, &st) < 0)
         return errno == ENOENT ? 0 : e2b_error_sys(err, errno, "cannot remove '%s'", path);
-    int r = nftw(path, rm_one, 64, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
-    if (r > 0)
-        return e2b_error_sys(err, r, "cannot remove '%s'", path);
-    if (r < 0)
-        return e2b_error_sys(err, errno, "cannot remove '%s'", path);
+    if (!S_ISDIR(st.st_mode)) {
+        if (unlink(path) < 0 && errno != ENOENT)
+            return e2b_error_sys(err, errno, "cannot remove '%s'", path);
+        return 0;
+    }
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int e = fd < 0 ? errno : rm_dir_entries(fd, st.st_dev, 0);
+    if (!e && rmdir(path) < 0 && errno != ENOENT)
+        e = errno;
+    if (e)
+        return e2b_error_sys(err, e, "cannot remove '%s'", path);
     return 0;
 }
 
