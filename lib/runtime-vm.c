@@ -907,6 +907,10 @@ static char *restore_refusal(const json_t *snap, const json_t *state,
         return xasprintf("it has %lld MiB and %lld vCPUs, this sandbox asks for %d MiB and %u",
                          e2b_json_int(snap, "memoryMB", 0), e2b_json_int(snap, "cpuCount", 0), mem,
                          cpus);
+    long long disk = (long long)(spec->disk_mb > 0 ? spec->disk_mb : 1024) << 20;
+    if (e2b_json_int(snap, "diskBytes", 0) != disk)
+        return xasprintf("its disk is %lld MiB, this sandbox asks for %lld MiB",
+                         e2b_json_int(snap, "diskBytes", 0) >> 20, disk >> 20);
     if (e2b_json_bool(snap, "internet", false) != spec->internet)
         return xasprintf("it was made %s internet access, this sandbox asks %s it",
                          spec->internet ? "without" : "with", spec->internet ? "for" : "against");
