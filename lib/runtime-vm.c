@@ -53,6 +53,10 @@
 #define MEMORY_OVERHEAD_MB 256 /* QEMU itself and TCG's translation cache (tb-size) */
 #define TB_SIZE_MB         64
 #define LINK_TIMEOUT_MS    10000
+/* What qemu_argv makes, in a number: a save made of another machine is not
+ * loaded (one more whenever the machine, its devices or its kernel command
+ * line change). */
+#define MACHINE_REV 1
 #define SAVE_TIMEOUT_MS    300000
 
 struct vm_run {
@@ -305,7 +309,7 @@ static char **qemu_argv(const struct e2b_runtime_sandbox *sb, const char *qemu,
                                    ? xasprintf(" tsc_early_khz=%lld", e2b_json_int(vm, "tscKhz", 0))
                                    : xstrdup("");
     ARG("-append");
-    ARG("console=ttyS0 quiet panic=-1 reboot=t%s 8250.nr_uarts=1 pci=off i8042.noaux i8042.nokbd no_timer_check "
+    ARG("console=ttyS0 quiet panic=-1 reboot=t%s 8250.nr_uarts=1 pci=off i8042.noaux i8042.nokbd no_timer_check tsc=reliable nowatchdog "
         "cryptomgr.notests random.trust_cpu=on -- --vm",
         tsc);
     ARG("-chardev"), ARG("stdio,id=con,signal=off");
@@ -851,6 +855,7 @@ static int vm_snapshot(const struct e2b_runtime_sandbox *sb, const char *dir,
         "vmstateBytes", (json_int_t)file_size(dir, "vmstate"), "diskBytes",
         (json_int_t)file_size(dir, "disk.ext4"), "memoryBytes",
         (json_int_t)(memory_in_file ? file_size(dir, "memory") : 0));
+    json_object_set_new(snap, "machine", json_integer(MACHINE_REV));
     json_object_set_new(snap, "saveMs", json_integer(e2b_now_ms() - t0));
     _cleanup_free_ char *p = e2b_path_join(dir, "snapshot.json");
     _cleanup_free_ char *text = e2b_json_dump(snap, JSON_INDENT(2));
@@ -879,6 +884,9 @@ static char *restore_refusal(const json_t *snap, const json_t *state,
                                         have, want);
     }
     *damaged = false;
+    if (e2b_json_int(snap, "machine", 0) != MACHINE_REV)
+        return xasprintf("it was made of another machine (revision %lld, this e2b makes %d)",
+                         e2b_json_int(snap, "machine", 0), MACHINE_REV);
     const json_t *svm = json_object_get(snap, "vm"), *vm = json_object_get(state, "vm");
     const char *sacc = e2b_json_str(snap, "accelerator") ?: "";
     const char *acc = e2b_json_str(state, "accelerator") ?: "";
