@@ -508,8 +508,11 @@ static int on_message(void *ud, int type, const char *p, size_t len, struct e2b_
         _cleanup_json_ json_t *cfg = NULL;
         _cleanup_error_ struct e2b_error *e = NULL;
         const char *msg = "";
+        int64_t t0 = e2b_now_ms();
         if (e2b_json_parse(p, len, "the link's RESUME", &cfg, &e) < 0 || resume(cfg, &e) < 0)
             msg = e->msg;
+        else
+            say("resumed: clock, hostname and envd's /init in %lld ms", (long long)(e2b_now_ms() - t0));
         e2b_vmlink_send(vm.link, E2B_VMLINK_READY, msg, strlen(msg));
         return 0;
     }

@@ -3,11 +3,13 @@
  * The runtime of a sandbox is whatever its state names (runtime.h). */
 #include "local-sandbox.h"
 #include "fsutil.h"
+#include "process-client.h"
 #include "runtime.h"
 #include "sandbox-state.h"
 #include "supervisor.h"
 #include "template-store.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -305,6 +307,18 @@ int e2b_local_template_snapshot(const struct e2b_local_options *o, char **ret_di
     if (e2b_local_create(&co, &st, err) < 0)
         goto out;
     const char *id = e2b_json_str(st, "sandboxID");
+    /* one command first, as a sandbox's first one: the guest's caches then
+     * hold the shell and what starting a process touches */
+    struct e2b_envd_endpoint ep;
+    if (e2b_local_envd_endpoint(id, &ep, NULL) == 0) {
+        const char *argv[] = {"/bin/sh", "-c", "true", NULL};
+        int null = open("/dev/null", O_WRONLY | O_CLOEXEC), code;
+        struct e2b_run_opts ro = {.argv = argv, .out_fd = null, .err_fd = null, .timeout_ms = 30000};
+        (void)e2b_process_run(&ep, &ro, &code, NULL);
+        if (null >= 0)
+            close(null);
+        e2b_envd_endpoint_release(&ep);
+    }
     struct save_args sa = {.dir = staging};
     r = e2b_sandbox_update(id, do_save_template, &sa, err);
     e2b_local_kill(id, NULL);
