@@ -30,7 +30,7 @@ char *e2b_saved_sandboxes_dir(void)
     return e2b_path_join(d, "sandboxes");
 }
 
-char *e2b_saved_sandbox_dir(const char *id)
+static char *saved_sandbox_dir(const char *id)
 {
     _cleanup_free_ char *d = e2b_saved_sandboxes_dir();
     return e2b_path_join(d, id);
@@ -215,7 +215,7 @@ int e2b_sandbox_load(const char *id, char **ret_dir, json_t **ret_state, struct 
     }
     if (!live) { /* paused to disk? */
         free(dir);
-        dir = e2b_saved_sandbox_dir(id);
+        dir = saved_sandbox_dir(id);
         if (e2b_sandbox_state_read(dir, &st, NULL) < 0)
             return not_found(id, err);
     }

@@ -39,9 +39,8 @@ char *e2b_sandbox_dir(const char *id);
 /* 20 lowercase letters and digits (what e2b_random_id makes). */
 bool e2b_sandbox_id_valid(const char *id);
 
-/* Where sandboxes paused to disk are saved: <data dir>/sandboxes[/<id>]. */
+/* Where sandboxes paused to disk are saved: <data dir>/sandboxes. */
 char *e2b_saved_sandboxes_dir(void);
-char *e2b_saved_sandbox_dir(const char *id);
 /* Is dir (from e2b_sandbox_load) a saved sandbox's? */
 bool e2b_sandbox_is_saved(const char *dir);
 /* Take a saved sandbox for resuming or removing it: its .lock, exclusive
