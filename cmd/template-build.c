@@ -28,7 +28,9 @@ const struct e2b_opt opts_template_build[] = {
     E2B_OPT_STRING(0, "ready-cmd", "COMMAND", "command that succeeds once the sandbox is ready"),
     E2B_OPT_CHOICE(0, "runtime", "RUNTIME", "what its sandboxes run on: ns, vm or auto (default: the creator's choice)",
                    "ns,vm,auto"),
-    E2B_OPT_FLAG(0, "snapshot", "boot the built template once and save it as a VM: creates restore it (the default for --runtime vm)"),
+    E2B_OPT_FLAG(0, "snapshot",
+                 "boot the built template once and save it as a VM: creates restore it "
+                 "(the default for --runtime vm)"),
     E2B_OPT_FLAG(0, "no-snapshot", "no snapshot, even for --runtime vm: every sandbox boots"),
     E2B_OPT_INT(0, "ready-timeout", "SECONDS", "how long the ready command may take to succeed, hanging or failing (default 60)"),
     E2B_OPT_INT(0, "cpu-count", "N", "vCPUs of sandboxes from this template (at least 1)"),
@@ -234,8 +236,9 @@ int cmd_template_build(struct e2b_ctx *ctx, struct e2b_args *args)
     if (snapshot) {
         if (!quiet)
             fprintf(stderr, "Booting template %s once for its snapshot\n", name);
-        struct e2b_local_options so = {.template = id, .runtime = runtime && strcmp(runtime, "auto") ? runtime : "vm",
-                                       .timeout_s = 600};
+        struct e2b_local_options so = { .template = id,
+                                        .runtime = runtime && strcmp(runtime, "auto") ? runtime : "vm",
+                                        .timeout_s = 600 };
         _cleanup_free_ char *sdir = NULL;
         if (e2b_local_template_snapshot(&so, &sdir, &err) < 0) {
             e2b_error_wrap(&err, "template %s (%s) is built, but has no snapshot", name, id);

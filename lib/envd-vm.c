@@ -430,8 +430,8 @@ static int envd_post_init(const char *body, struct e2b_error **err)
     _cleanup_json_ json_t *j = NULL;
     e2b_json_parse(body, strlen(body), "envdInit", &j, NULL);
     const char *token = e2b_json_str(j, "accessToken");
-    _cleanup_free_ char *tok = token && *token ? xasprintf("X-Access-Token: %s\r\n", token)
-                                               : xstrdup("");
+    _cleanup_free_ char *tok =
+        token && *token ? xasprintf("X-Access-Token: %s\r\n", token) : xstrdup("");
     _cleanup_free_ char *req = xasprintf("POST /init HTTP/1.1\r\nHost: localhost\r\n"
                                          "Content-Type: application/json\r\nContent-Length: %zu\r\n"
                                          "Connection: close\r\n%s\r\n%s",
@@ -512,7 +512,8 @@ static int on_message(void *ud, int type, const char *p, size_t len, struct e2b_
         if (e2b_json_parse(p, len, "the link's RESUME", &cfg, &e) < 0 || resume(cfg, &e) < 0)
             msg = e->msg;
         else
-            say("resumed: clock, hostname and envd's /init in %lld ms", (long long)(e2b_now_ms() - t0));
+            say("resumed: clock, hostname and envd's /init in %lld ms",
+                (long long)(e2b_now_ms() - t0));
         e2b_vmlink_send(vm.link, E2B_VMLINK_READY, msg, strlen(msg));
         return 0;
     }

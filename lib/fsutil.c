@@ -214,7 +214,8 @@ static int copy_range(int in, int out, off_t off, off_t len)
     while (len > 0) {
         loff_t ioff = off, ooff = off;
         ssize_t n = copy_file_range(in, &ioff, out, &ooff, (size_t)len, 0);
-        if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP)) {
+        if (n < 0 &&
+            (errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP)) {
             n = pread(in, buf, (size_t)(len < (off_t)sizeof(buf) ? len : (off_t)sizeof(buf)), off);
             if (n > 0 && e2b_pwrite_all(out, buf, (size_t)n, off) < 0)
                 return -1;
@@ -239,7 +240,8 @@ int e2b_copy_file_sparse(const char *src, const char *dst, mode_t mode, struct e
     struct stat st;
     if (in < 0 || fstat(in, &st) < 0)
         return e2b_error_sys(err, errno, "cannot read '%s'", src);
-    _cleanup_close_ int out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+    _cleanup_close_ int out =
+        open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
     if (out < 0)
         return e2b_error_sys(err, errno, "cannot create '%s'", dst);
     if (ioctl(out, FICLONE, in) == 0)
@@ -250,7 +252,7 @@ int e2b_copy_file_sparse(const char *src, const char *dst, mode_t mode, struct e
     while (pos < st.st_size) {
         off_t data = lseek(in, pos, SEEK_DATA);
         if (data < 0 && errno == ENXIO)
-            break; /* a hole to the end */
+            break;    /* a hole to the end */
         if (data < 0) /* no SEEK_DATA here: all of it */
             data = pos;
         off_t hole = lseek(in, data, SEEK_HOLE);

@@ -14,17 +14,11 @@
 static pthread_key_t handle_key;
 static pthread_once_t handle_once = PTHREAD_ONCE_INIT;
 
-static void handle_free(void *h)
-{
-    curl_easy_cleanup(h);
-}
+static void handle_free(void *h) { curl_easy_cleanup(h); }
 
 /* A forked child must not use its parent's connections (nor close them:
  * TLS would say goodbye on the parent's behalf): it forgets the handle. */
-static void handle_forget(void)
-{
-    pthread_setspecific(handle_key, NULL);
-}
+static void handle_forget(void) { pthread_setspecific(handle_key, NULL); }
 
 static void handle_key_make(void)
 {

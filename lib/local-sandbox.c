@@ -244,8 +244,14 @@ int e2b_local_create(const struct e2b_local_options *o, json_t **ret_state, stru
         close(lock);
         goto out;
     }
-    struct e2b_supervisor_args sa = {.id = id, .dir = dir, .lock_fd = lock, .rt = rt, .spec = &spec,
-                                     .state = state, .restore_from = snap, .restore_fallback = true};
+    struct e2b_supervisor_args sa = { .id = id,
+                                      .dir = dir,
+                                      .lock_fd = lock,
+                                      .rt = rt,
+                                      .spec = &spec,
+                                      .state = state,
+                                      .restore_from = snap,
+                                      .restore_fallback = true };
     if (e2b_supervisor_start(&sa, err) < 0) {
         e2b_local_kill(id, NULL);
         goto out;
@@ -262,20 +268,22 @@ struct save_args {
     const char *dir;
 };
 
-static int do_save_template(const char *id, const char *dir, json_t *st, void *ud, struct e2b_error **err)
+static int do_save_template(const char *id, const char *dir, json_t *st, void *ud,
+                            struct e2b_error **err)
 {
     struct save_args *a = ud;
     const struct e2b_runtime_ops *rt = e2b_runtime_of(st, err);
-    struct e2b_runtime_sandbox sb = {.id = id, .dir = dir, .state = st};
+    struct e2b_runtime_sandbox sb = { .id = id, .dir = dir, .state = st };
     if (!rt || rt->pause(&sb, err) < 0 || rt->snapshot(&sb, a->dir, err) < 0)
         return -1;
     return 0;
 }
 
-int e2b_local_template_snapshot(const struct e2b_local_options *o, char **ret_dir, struct e2b_error **err)
+int e2b_local_template_snapshot(const struct e2b_local_options *o, char **ret_dir,
+                                struct e2b_error **err)
 {
-    struct template_files tf = {0};
-    struct e2b_runtime_spec spec = {.template_name = o->template ? o->template : "base"};
+    struct template_files tf = { 0 };
+    struct e2b_runtime_spec spec = { .template_name = o->template ? o->template : "base" };
     _cleanup_json_ json_t *scratch = json_object();
     _cleanup_free_ char *staging = NULL, *final = NULL;
     _cleanup_json_ json_t *st = NULL;
@@ -283,12 +291,15 @@ int e2b_local_template_snapshot(const struct e2b_local_options *o, char **ret_di
     int r = -1;
     if (resolve_template(spec.template_name, &tf, &spec, scratch, err) < 0)
         goto out;
-    rt = e2b_runtime_pick(o->runtime ? o->runtime : tf.runtime ? tf.runtime : o->runtime_default, spec.host,
-                          o->kernel, err);
+    rt = e2b_runtime_pick(o->runtime   ? o->runtime
+                          : tf.runtime ? tf.runtime
+                                       : o->runtime_default,
+                          spec.host, o->kernel, err);
     if (!rt)
         goto out;
     if (!rt->snapshot || !rt->restore || !tf.dir) {
-        e2b_error_set(err, E2B_ERR_UNSUPPORTED, "the %s runtime cannot save a sandbox (a snapshot needs --runtime vm)",
+        e2b_error_set(err, E2B_ERR_UNSUPPORTED,
+                      "the %s runtime cannot save a sandbox (a snapshot needs --runtime vm)",
                       rt->name);
         goto out;
     }
@@ -311,15 +322,17 @@ int e2b_local_template_snapshot(const struct e2b_local_options *o, char **ret_di
      * hold the shell and what starting a process touches */
     struct e2b_envd_endpoint ep;
     if (e2b_local_envd_endpoint(id, &ep, NULL) == 0) {
-        const char *argv[] = {"/bin/sh", "-c", "true", NULL};
+        const char *argv[] = { "/bin/sh", "-c", "true", NULL };
         int null = open("/dev/null", O_WRONLY | O_CLOEXEC), code;
-        struct e2b_run_opts ro = {.argv = argv, .out_fd = null, .err_fd = null, .timeout_ms = 30000};
+        struct e2b_run_opts ro = {
+            .argv = argv, .out_fd = null, .err_fd = null, .timeout_ms = 30000
+        };
         (void)e2b_process_run(&ep, &ro, &code, NULL);
         if (null >= 0)
             close(null);
         e2b_envd_endpoint_release(&ep);
     }
-    struct save_args sa = {.dir = staging};
+    struct save_args sa = { .dir = staging };
     r = e2b_sandbox_update(id, do_save_template, &sa, err);
     e2b_local_kill(id, NULL);
     if (r < 0)
@@ -545,13 +558,14 @@ static int resume_saved(const char *id, const char *sdir, const json_t *saved, i
     if (lock < 0)
         goto out;
     /* the time it had left counts from now */
-    int64_t left = timeout_s > 0 ? (int64_t)timeout_s * 1000 : e2b_json_int(state, "timeLeftMs", 1000);
+    int64_t left =
+        timeout_s > 0 ? (int64_t)timeout_s * 1000 : e2b_json_int(state, "timeLeftMs", 1000);
     json_object_set_new(state, "state", json_string("starting"));
     json_object_set_new(state, "deadlineBootMs", json_integer(e2b_boot_ms() + left));
     json_object_set_new(state, "supervisorPid", json_integer(0));
     json_object_del(state, "timeLeftMs");
     json_object_del(state, "pausedAt");
-    static const char *const logs[] = {"sandbox.log.1", "sandbox.log"};
+    static const char *const logs[] = { "sandbox.log.1", "sandbox.log" };
     for (size_t i = 0; i < ARRAY_SIZE(logs); i++) {
         _cleanup_free_ char *a = e2b_path_join(sdir, logs[i]);
         _cleanup_free_ char *b = e2b_path_join(dir, logs[i]);
@@ -563,13 +577,19 @@ static int resume_saved(const char *id, const char *sdir, const json_t *saved, i
         close(lock);
         goto out;
     }
-    struct e2b_supervisor_args sa = {.id = id, .dir = dir, .lock_fd = lock, .rt = rt, .spec = &spec,
-                                     .state = state, .restore_from = sdir};
+    struct e2b_supervisor_args sa = { .id = id,
+                                      .dir = dir,
+                                      .lock_fd = lock,
+                                      .rt = rt,
+                                      .spec = &spec,
+                                      .state = state,
+                                      .restore_from = sdir };
     if (e2b_supervisor_start(&sa, err) < 0) {
         /* its supervisor is on the way out; the save stays */
         _cleanup_json_ json_t *cur = NULL;
         if (e2b_sandbox_state_read(dir, &cur, NULL) == 0)
-            e2b_sandbox_signal_supervisor(dir, (pid_t)e2b_json_int(cur, "supervisorPid", 0), SIGTERM);
+            e2b_sandbox_signal_supervisor(dir, (pid_t)e2b_json_int(cur, "supervisorPid", 0),
+                                          SIGTERM);
         wait_gone(dir);
         e2b_sandbox_reap();
         e2b_error_wrap(err, "cannot resume sandbox '%s' (it stays paused)", id);
@@ -616,7 +636,8 @@ int e2b_local_metrics(const char *id, json_t **ret, struct e2b_error **err)
     if (e2b_sandbox_load(id, &dir, &st, err) < 0)
         return -1;
     if (e2b_sandbox_is_saved(dir))
-        return e2b_error_set(err, E2B_ERR_UNSUPPORTED, "sandbox '%s' is paused to disk: it uses nothing", id);
+        return e2b_error_set(err, E2B_ERR_UNSUPPORTED,
+                             "sandbox '%s' is paused to disk: it uses nothing", id);
     const struct e2b_runtime_ops *rt = e2b_runtime_of(st, err);
     if (!rt)
         return -1;

@@ -173,7 +173,7 @@ static void *pipe_input_main(void *ud)
         if (n < 0 && (errno == EINTR || errno == EAGAIN))
             continue;
         while (n > 0 && (size_t)n < INPUT_CHUNK) { /* more that is there already */
-            struct pollfd more = {.fd = STDIN_FILENO, .events = POLLIN};
+            struct pollfd more = { .fd = STDIN_FILENO, .events = POLLIN };
             if (poll(&more, 1, 0) != 1 || !(more.revents & POLLIN))
                 break;
             ssize_t m = read(STDIN_FILENO, buf + n, INPUT_CHUNK - (size_t)n);

@@ -56,8 +56,8 @@
 /* What qemu_argv makes, in a number: a save made of another machine is not
  * loaded (one more whenever the machine, its devices or its kernel command
  * line change). */
-#define MACHINE_REV 1
-#define SAVE_TIMEOUT_MS    300000
+#define MACHINE_REV     1
+#define SAVE_TIMEOUT_MS 300000
 
 struct vm_run {
     struct e2b_vm_relay *relay;
@@ -846,15 +846,15 @@ static int vm_snapshot(const struct e2b_runtime_sandbox *sb, const char *dir,
         (memory_in_file && fsync_path(mem) < 0))
         return e2b_error_wrap(err, "cannot save the disk of sandbox '%s'", sb->id);
     const json_t *st = sb->state;
-    json_t *snap = json_pack(
-        "{s:i, s:O, s:s?, s:I, s:I, s:b, s:b, s:I, s:I, s:I}", "version", 1, "vm",
-        json_object_get(st, "vm"), "accelerator", e2b_json_str(st, "accelerator"), "memoryMB",
-        (json_int_t)e2b_json_int(st, "memoryMB", 512), "cpuCount",
-        (json_int_t)e2b_json_int(st, "cpuCount", 1), "internet",
-        e2b_json_bool(st, "allowInternetAccess", false), "memoryFile", memory_in_file,
-        "vmstateBytes", (json_int_t)file_size(dir, "vmstate"), "diskBytes",
-        (json_int_t)file_size(dir, "disk.ext4"), "memoryBytes",
-        (json_int_t)(memory_in_file ? file_size(dir, "memory") : 0));
+    json_t *snap =
+        json_pack("{s:i, s:O, s:s?, s:I, s:I, s:b, s:b, s:I, s:I, s:I}", "version", 1, "vm",
+                  json_object_get(st, "vm"), "accelerator", e2b_json_str(st, "accelerator"),
+                  "memoryMB", (json_int_t)e2b_json_int(st, "memoryMB", 512), "cpuCount",
+                  (json_int_t)e2b_json_int(st, "cpuCount", 1), "internet",
+                  e2b_json_bool(st, "allowInternetAccess", false), "memoryFile", memory_in_file,
+                  "vmstateBytes", (json_int_t)file_size(dir, "vmstate"), "diskBytes",
+                  (json_int_t)file_size(dir, "disk.ext4"), "memoryBytes",
+                  (json_int_t)(memory_in_file ? file_size(dir, "memory") : 0));
     json_object_set_new(snap, "machine", json_integer(MACHINE_REV));
     json_object_set_new(snap, "saveMs", json_integer(e2b_now_ms() - t0));
     _cleanup_free_ char *p = e2b_path_join(dir, "snapshot.json");

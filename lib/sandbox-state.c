@@ -258,7 +258,7 @@ int e2b_sandbox_update(const char *id, int (*fn)(const char *id, const char *dir
 /* The sandbox's log so far goes with its save. */
 static void copy_logs(const char *from, const char *to)
 {
-    static const char *const logs[] = {"sandbox.log.1", "sandbox.log"};
+    static const char *const logs[] = { "sandbox.log.1", "sandbox.log" };
     for (size_t i = 0; i < ARRAY_SIZE(logs); i++) {
         _cleanup_free_ char *a = e2b_path_join(from, logs[i]);
         _cleanup_free_ char *b = e2b_path_join(to, logs[i]);
@@ -269,8 +269,8 @@ static void copy_logs(const char *from, const char *to)
 
 /* Save the paused sandbox to <data dir>/sandboxes/<id>: the runtime's save
  * and the state it resumes with. */
-static int save_to_disk(const char *id, const char *dir, const struct e2b_runtime_ops *rt, json_t *st,
-                        struct e2b_error **err)
+static int save_to_disk(const char *id, const char *dir, const struct e2b_runtime_ops *rt,
+                        json_t *st, struct e2b_error **err)
 {
     _cleanup_free_ char *root = e2b_saved_sandboxes_dir();
     _cleanup_free_ char *staging = xasprintf("%s/.new-%s", root, id);
@@ -281,7 +281,7 @@ static int save_to_disk(const char *id, const char *dir, const struct e2b_runtim
     if (mkdir(staging, 0700) < 0)
         return e2b_error_sys(err, errno, "cannot create %s", staging);
     _cleanup_close_ int lk = hold_sandbox(staging, err); /* the reaper: not a stale one */
-    struct e2b_runtime_sandbox sb = {.id = id, .dir = dir, .state = st};
+    struct e2b_runtime_sandbox sb = { .id = id, .dir = dir, .state = st };
     _cleanup_json_ json_t *saved = NULL;
     _cleanup_free_ char *ts = NULL, *lkp = NULL;
     int r = -1;
@@ -294,8 +294,8 @@ static int save_to_disk(const char *id, const char *dir, const struct e2b_runtim
     json_object_set_new(saved, "state", json_string("paused"));
     json_object_set_new(saved, "pausedAt", json_string(ts));
     json_object_set_new(saved, "timeLeftMs", json_integer(left > 1000 ? left : 1000));
-    static const char *const gone[] = {"deadlineBootMs", "pausedAtBootMs", "supervisorPid", "initPid",
-                                       "savedTo"};
+    static const char *const gone[] = { "deadlineBootMs", "pausedAtBootMs", "supervisorPid",
+                                        "initPid", "savedTo" };
     for (size_t i = 0; i < ARRAY_SIZE(gone); i++)
         json_object_del(saved, gone[i]);
     if (e2b_sandbox_state_write(staging, saved, err) < 0)

@@ -651,7 +651,8 @@ static void api_sandbox(struct call *c, const char *id, const char *verb)
         if (!sandbox_state(c, id, &state))
             return;
         if (resume && !STREQ(state, "paused")) /* resume insists on a paused sandbox */
-            return reply_error(out, 409, "sandbox '%s' cannot be resumed: it is %s, not paused", id, state);
+            return reply_error(out, 409, "sandbox '%s' cannot be resumed: it is %s, not paused", id,
+                               state);
         bool resumed = false;
         json_t *s = NULL;
         /* a resume may start a supervisor: forked from the helper, not from here */

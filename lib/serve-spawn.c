@@ -74,8 +74,9 @@ static _noreturn_ void worker(struct e2b_backend *b, int fd)
                           "the create request did not reach the helper whole");
     } else if (e2b_json_str(req, "connect")) { /* a resume: a paused sandbox's supervisor starts */
         bool resumed = false;
-        if (b->ops->sandboxes.connect(b, e2b_json_str(req, "connect"), (int)e2b_json_int(req, "timeout", 0),
-                                      &sbx, &resumed, &err) == 0)
+        if (b->ops->sandboxes.connect(b, e2b_json_str(req, "connect"),
+                                      (int)e2b_json_int(req, "timeout", 0), &sbx, &resumed,
+                                      &err) == 0)
             reply = json_pack("{s:o, s:b}", "sandbox", sbx, "resumed", resumed);
         else
             reply = json_pack("{s:{s:i, s:s}}", "error", "code", err->code, "message", err->msg);
@@ -163,7 +164,8 @@ int e2b_serve_spawner_start(struct e2b_backend *b, struct e2b_serve_spawner **re
 }
 
 /* Send req to a new worker and read its reply. */
-static int ask_worker(struct e2b_serve_spawner *s, const json_t *req, json_t **ret_reply, struct e2b_error **err)
+static int ask_worker(struct e2b_serve_spawner *s, const json_t *req, json_t **ret_reply,
+                      struct e2b_error **err)
 {
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
@@ -197,8 +199,8 @@ static int ask_worker(struct e2b_serve_spawner *s, const json_t *req, json_t **r
     return 0;
 }
 
-int e2b_serve_spawner_connect(struct e2b_serve_spawner *s, const char *id, int timeout_s, json_t **ret_sandbox,
-                              bool *ret_resumed, struct e2b_error **err)
+int e2b_serve_spawner_connect(struct e2b_serve_spawner *s, const char *id, int timeout_s,
+                              json_t **ret_sandbox, bool *ret_resumed, struct e2b_error **err)
 {
     _cleanup_json_ json_t *req = json_pack("{s:s, s:i}", "connect", id, "timeout", timeout_s);
     json_t *reply = NULL;
@@ -211,7 +213,8 @@ int e2b_serve_spawner_connect(struct e2b_serve_spawner *s, const char *id, int t
         *ret_resumed = e2b_json_bool(reply, "resumed", false);
     } else {
         r = e2b_error_set(err, (int)e2b_json_int(e, "code", E2B_ERR_GENERIC), "%s",
-                          e2b_json_str(e, "message") ? e2b_json_str(e, "message") : "cannot resume sandbox");
+                          e2b_json_str(e, "message") ? e2b_json_str(e, "message")
+                                                     : "cannot resume sandbox");
     }
     json_decref(reply);
     return r;

@@ -24,8 +24,8 @@ int e2b_serve_spawner_create(struct e2b_serve_spawner *s, const struct e2b_sandb
                              json_t **ret_sandbox, struct e2b_error **err);
 /* The backend's connect (a resume of a paused sandbox starts its
  * supervisor again, where the runtime saved it to disk), the same way. */
-int e2b_serve_spawner_connect(struct e2b_serve_spawner *s, const char *id, int timeout_s, json_t **ret_sandbox,
-                              bool *ret_resumed, struct e2b_error **err);
+int e2b_serve_spawner_connect(struct e2b_serve_spawner *s, const char *id, int timeout_s,
+                              json_t **ret_sandbox, bool *ret_resumed, struct e2b_error **err);
 /* Close the control socket (the helper then exits) and reap it. */
 void e2b_serve_spawner_stop(struct e2b_serve_spawner *s);
 

@@ -360,10 +360,11 @@ static _noreturn_ void supervise(struct supervisor *s, struct e2b_runtime_spec *
             sbx_log(s->dir, "info", "restored from %s in %lld ms", s->restore_from,
                     (long long)(e2b_now_ms() - t0));
         } else if (s->restore_fallback) {
-            sbx_log(s->dir, "warn", "cannot start from the template's snapshot, so it boots afresh: %s",
+            sbx_log(s->dir, "warn",
+                    "cannot start from the template's snapshot, so it boots afresh: %s",
                     err ? err->msg : "unknown error");
             s->rt->stop(&sb, &s->run);
-            s->run = (struct e2b_runtime_run){.pid = -1, .log_fd = -1};
+            s->run = (struct e2b_runtime_run){ .pid = -1, .log_fd = -1 };
             e2b_error_free(err);
             err = NULL;
         } else {
@@ -546,8 +547,11 @@ static _noreturn_ void supervisor_main(const struct e2b_supervisor_args *a, int 
     e2b_sandbox_state_write(a->dir, a->state, NULL);
     if (lk >= 0)
         close(lk);
-    struct supervisor s = {.id = a->id, .dir = a->dir, .rt = a->rt, .restore_from = a->restore_from,
-                           .restore_fallback = a->restore_fallback};
+    struct supervisor s = { .id = a->id,
+                            .dir = a->dir,
+                            .rt = a->rt,
+                            .restore_from = a->restore_from,
+                            .restore_fallback = a->restore_fallback };
     supervise(&s, a->spec, json_incref(a->state), 3);
 }
 

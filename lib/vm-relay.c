@@ -469,8 +469,8 @@ void e2b_vm_relay_stop(struct e2b_vm_relay *r)
 
 /* Ask ports.sock: write req, read the answer's line (a byte at a time: what
  * follows it is the connection's) into line. */
-static int ports_ask(const char *dir, const char *req, const char *what, int timeout_ms, int *ret_fd,
-                     char *line, size_t size, struct e2b_error **err)
+static int ports_ask(const char *dir, const char *req, const char *what, int timeout_ms,
+                     int *ret_fd, char *line, size_t size, struct e2b_error **err)
 {
     _cleanup_close_ int fd = e2b_vm_unix_connect(dir, "ports.sock", err);
     if (fd < 0)

@@ -217,14 +217,17 @@ static void test_suspend(void)
     e2b_vmlink_reset(guest.l);
     e2b_vmlink_send(guest.l, E2B_VMLINK_SUSPENDED, "", 0);
     ok(pump(10) && host.last_type == E2B_VMLINK_SUSPENDED, "SUSPENDED reaches the host");
-    is_int(e2b_vmlink_streams(host.l) + e2b_vmlink_streams(guest.l), 0, "both ends dropped the stream");
+    is_int(e2b_vmlink_streams(host.l) + e2b_vmlink_streams(guest.l), 0,
+           "both ends dropped the stream");
     char buf[8];
     ok(drain(cli[1], buf, sizeof(buf)) == -1, "its client sees the end");
     e2b_vmlink_send(host.l, E2B_VMLINK_RESUME, "{}", 2);
-    ok(pump(10) && guest.last_type == E2B_VMLINK_RESUME && guest.last_len == 2, "RESUME reaches the guest");
+    ok(pump(10) && guest.last_type == E2B_VMLINK_RESUME && guest.last_len == 2,
+       "RESUME reaches the guest");
     int c2[2];
     pair(c2);
-    ok(e2b_vmlink_open(host.l, E2B_VMLINK_PORT_ENVD, c2[0], NULL) == 1 && pump(10) && guest.n_server == 2,
+    ok(e2b_vmlink_open(host.l, E2B_VMLINK_PORT_ENVD, c2[0], NULL) == 1 && pump(10) &&
+           guest.n_server == 2,
        "ids count from 1 again, and the guest takes them");
     close(cli[1]), close(c2[1]);
     links_free();
