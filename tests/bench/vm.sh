@@ -108,11 +108,10 @@ id=$("$E2B" sandbox create -d bench-snap --timeout 600)
 "$E2B" sandbox exec "$id" "head -c 50000000 /dev/urandom > /tmp/data" # something of its own to save
 p="" r=""
 for i in $(seq "$N"); do
-    t0=$(us); "$E2B" sandbox pause "$id" >/dev/null; t1=$(us)
-    "$E2B" sandbox resume "$id" >/dev/null; "$E2B" sandbox exec "$id" "echo hi" >/dev/null; t2=$(us)
+    t0=$(us); "$E2B" sandbox pause "$id" >/dev/null 2>&1; t1=$(us)
+    "$E2B" sandbox resume "$id" >/dev/null 2>&1; "$E2B" sandbox exec "$id" "echo hi" >/dev/null; t2=$(us)
     p="$p $((t1 - t0))" r="$r $((t2 - t1))"
 done
-size=$(du -sk "$scratch/data/sandboxes" 2>/dev/null | cut -f1 || echo 0)
 echo "pause to disk (VM with 50 MB of its own):          $(ms2 "$(median $p)") ms"
 echo "resume from disk -> first output:                  $(ms2 "$(median $r)") ms"
 
