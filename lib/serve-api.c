@@ -3,6 +3,7 @@
 #include "serve-conn.h"
 #include "serve-keys.h"
 #include "serve-spawn.h"
+#include "serve-templates.h"
 
 #include <ctype.h>
 #include <pthread.h>
@@ -764,6 +765,9 @@ void e2b_serve_api(const struct e2b_serve_opts *o, const struct e2b_http1_head *
     const char *key = e2b_http1_header(r, "X-API-Key");
     if (!e2b_serve_key_check(o->keys_path, key))
         return reply_error(out, 401, key ? "Invalid API key" : "missing X-API-Key header");
+    /* the template build API: templates, builds, files, tags (serve-templates.c) */
+    if (e2b_serve_templates(o, r, body, out))
+        return;
     if (e2b_str_has_prefix(p, "/v2/"))
         p += 3, c.v2 = true; /* v2 routes differ in defaults and shapes, not in paths */
     if (STREQ(p, "/sandboxes")) {
