@@ -7,6 +7,13 @@
 #include "serve-opts.h"
 #include "strbuf.h"
 
+/* An API answer, made before it is sent. */
+struct e2b_serve_reply {
+    int status;
+    json_t *body;  /* NULL: none */
+    char *headers; /* extra "Name: value\r\n" lines, or NULL */
+};
+
 struct e2b_serve_conn {
     const struct e2b_serve_opts *o;
     int fd;

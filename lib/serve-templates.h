@@ -35,7 +35,7 @@
 #ifndef E2B_SERVE_TEMPLATES_H
 #define E2B_SERVE_TEMPLATES_H
 
-#include "serve-api.h"
+#include "http1.h"
 #include "serve-conn.h"
 
 /* Start the build threads (before connections are served). */

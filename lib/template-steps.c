@@ -455,7 +455,11 @@ int e2b_steps_from_dockerfile(const char *path, const char *const *build_args, s
         json_array_append_new(steps, step("USER", json_pack("[s]", "user")));
     if (!workdir_set)
         json_array_append_new(steps, step("WORKDIR", json_pack("[s]", "/home/user")));
-    *ret = json_pack("{s:s, s:o, s:b}", "fromImage", sg->base, "steps", steps, "force", 0);
+    if (e2b_base_ref_is_template(sg->base)) /* a template of the API's own */
+        *ret = json_pack("{s:s, s:o, s:b}", "fromTemplate", sg->base + strlen(E2B_TEMPLATE_REF_PREFIX), "steps",
+                         steps, "force", 0);
+    else
+        *ret = json_pack("{s:s, s:o, s:b}", "fromImage", sg->base, "steps", steps, "force", 0);
     if (ret_ignored)
         *ret_ignored = ignored;
     else
