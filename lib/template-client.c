@@ -218,7 +218,8 @@ int e2b_remote_build(const struct e2b_remote_build_opts *o, json_t **ret, struct
             json_t *reason = json_object_get(s, "reason");
             const char *msg = e2b_json_str(reason, "message") ?: "the build failed";
             const char *step = e2b_json_str(reason, "step");
-            return step ? e2b_error_set(err, E2B_ERR_GENERIC, "build %s failed at step %s: %s", bid, step, msg)
+            return step && !e2b_str_has_prefix(msg, "step ")
+                       ? e2b_error_set(err, E2B_ERR_GENERIC, "build %s failed at step %s: %s", bid, step, msg)
                         : e2b_error_set(err, E2B_ERR_GENERIC, "build %s failed: %s", bid, msg);
         }
         if (o->phase)

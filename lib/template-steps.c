@@ -149,10 +149,12 @@ int e2b_steps_plan(const json_t *start, struct e2b_steps_plan *ret, struct e2b_e
     const char *base = has_img ? json_string_value(img) : json_string_value(tpl);
     if (has_newline(base) || strchr(base, ' ') || strchr(base, '\t'))
         return e2b_error_set(err, E2B_ERR_INVALID, "invalid base '%s'", base);
-    if (has_tpl && (e2b_base_ref_is_template(base) || strchr(base, '/')))
+    if (has_img && e2b_base_ref_is_template(base)) { /* FROM e2b-template:NAME sent by E2B's CLI */
+        base += strlen(E2B_TEMPLATE_REF_PREFIX);
+        has_img = false, has_tpl = true;
+    }
+    if (has_tpl && (!*base || e2b_base_ref_is_template(base) || strchr(base, '/')))
         return e2b_error_set(err, E2B_ERR_INVALID, "invalid template name '%s'", base);
-    if (has_img && e2b_base_ref_is_template(base))
-        return e2b_error_set(err, E2B_ERR_INVALID, "fromImage '%s': use fromTemplate for templates", base);
     json_t *steps = json_object_get(start, "steps");
     if (steps && !json_is_null(steps) && !json_is_array(steps))
         return e2b_error_set(err, E2B_ERR_INVALID, "steps must be an array");

@@ -57,7 +57,7 @@ timeout 5 curl -sf -o /dev/null http://deb.debian.org/debian/dists/bookworm/Rele
 cd "$here" && E2B_API_URL=http://127.0.0.1:$port E2B_SANDBOX_URL=http://127.0.0.1:$port E2B_API_KEY=$key \
     TPL_BUSYBOX="oci:$scratch/busybox:1" TPL_DEBIAN="${debian:+oci:$debian:bookworm}" TPL_APT=$apt_ok \
     TPL_SCRATCH=$scratch E2B_BIN=$e2b \
-    timeout 600 node --test --test-concurrency=1 --test-reporter=tap template.test.mjs cli.test.mjs
+    timeout 600 node --test --test-concurrency=1 --test-reporter=tap ${TPL_TESTS:-template.test.mjs cli.test.mjs}
 rc=$?
 [ $rc = 0 ] || { echo "# serve log:"; sed 's/^/#   /' "$scratch/serve.log" | tail -n 30; }
 exit $rc
