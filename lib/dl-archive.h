@@ -64,7 +64,8 @@
     X(archive_write_free) \
     X(archive_write_new) \
     X(archive_write_open_fd) \
-    X(archive_write_set_format_pax_restricted)
+    X(archive_write_set_format_pax_restricted) \
+    X(archive_write_set_filter_option)
 
 E2B_DL_DECLARE(archive, E2B_ARCHIVE_FUNCS)
 
@@ -126,4 +127,5 @@ E2B_DL_DECLARE(archive, E2B_ARCHIVE_FUNCS)
 #define archive_write_new E2B_ARCHIVE_CALL(archive_write_new)
 #define archive_write_open_fd E2B_ARCHIVE_CALL(archive_write_open_fd)
 #define archive_write_set_format_pax_restricted E2B_ARCHIVE_CALL(archive_write_set_format_pax_restricted)
+#define archive_write_set_filter_option E2B_ARCHIVE_CALL(archive_write_set_filter_option)
 #endif

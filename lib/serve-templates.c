@@ -1383,7 +1383,15 @@ bool e2b_serve_templates_upload(struct e2b_serve_conn *c, const struct e2b_http1
     _cleanup_free_ char *tmp = xasprintf("%s/.tmp-%s", b->files, u->token);
     _cleanup_free_ char *final = e2b_path_join(b->files, u->hash);
     _cleanup_close_ int fd = open(raw, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-    int st = fd < 0 ? 500 : read_upload(c, r, fd, b->upload_limit);
+    int st = fd < 0 ? 500 : 0;
+    /* a client waiting for leave to send (curl -T does, a second long) gets it,
+     * unless the body is refused by its size anyway */
+    struct e2b_http1_body probe;
+    if (st == 0 && e2b_http1_header_has_token(r, "Expect", "100-continue") &&
+        e2b_http1_body_request(&probe, r, b->upload_limit) == 0)
+        e2b_serve_write_all(c->fd, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+    if (st == 0)
+        st = read_upload(c, r, fd, b->upload_limit);
     _cleanup_error_ struct e2b_error *err = NULL;
     if (st == 0) {
         struct e2b_layer_opts lo = {.name = "upload"};

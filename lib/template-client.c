@@ -42,6 +42,8 @@ static int write_tar(const char *context, char **paths, int fd, struct e2b_error
         return -1;
     struct archive *a = archive_write_new();
     archive_write_add_filter_gzip(a);
+    /* fast, not small: it crosses a network once and is unpacked at once */
+    archive_write_set_filter_option(a, "gzip", "compression-level", "1");
     archive_write_set_format_pax_restricted(a);
     if (archive_write_open_fd(a, fd) != ARCHIVE_OK) {
         int r = e2b_error_set(err, E2B_ERR_GENERIC, "cannot write a tar: %s", archive_error_string(a));
