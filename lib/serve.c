@@ -126,7 +126,8 @@ static void serve_connection(struct e2b_serve_conn *c)
         }
         struct e2b_serve_reply out;
         e2b_serve_api(c->o, &r, &body, &out);
-        bool ok = e2b_serve_respond(c->fd, out.status, out.body, out.headers, close_after);
+        bool ok = out.raw ? e2b_serve_respond_raw(c->fd, out.status, out.raw_type, out.raw, out.headers, close_after)
+                          : e2b_serve_respond(c->fd, out.status, out.body, out.headers, close_after);
         e2b_serve_reply_release(&out);
         strbuf_release(&body);
         e2b_http1_head_release(&r);

@@ -132,3 +132,54 @@ RUN echo made-by-e2b-cli > /opt/made
   assert.equal(d.code, 0, d.out + d.err)
   assert.ok(!JSON.parse(theirs(['template', 'list', '-f', 'json']).out).some((x) => x.templateID === t.templateID))
 })
+
+test("E2B's CLI: auth login against e2b serve (E2B_DOCS_BASE), then commands with the stored key, logout", async () => {
+  const api = process.env.E2B_API_URL
+  const home = fs.mkdtempSync(path.join(scratch, 'home-'))
+  // the "browser": xdg-open leaves the URL where the test finds it
+  fs.mkdirSync(path.join(home, 'bin'))
+  fs.writeFileSync(path.join(home, 'bin/xdg-open'), '#!/bin/sh\necho "$1" > "$HOME/url"\n', { mode: 0o755 })
+  const env = { ...process.env, HOME: home, E2B_DOCS_BASE: `${api}/docs`, PATH: `${home}/bin:${process.env.PATH}` }
+  delete env.E2B_API_KEY // the login gives the key
+  const { spawn } = await import('node:child_process')
+  const child = spawn(process.execPath, [e2bCli, 'auth', 'login'], { env })
+  after(() => child.kill()) // gone already unless the test failed
+  let out = ''
+  child.stdout.on('data', (d) => { out += d })
+  child.stderr.on('data', (d) => { out += d })
+  const exited = new Promise((resolve) => child.on('exit', resolve))
+  let url
+  for (let i = 0; i < 100 && !url; i++) {
+    await new Promise((r) => setTimeout(r, 100))
+    if (fs.existsSync(path.join(home, 'url'))) url = fs.readFileSync(path.join(home, 'url'), 'utf8').trim()
+  }
+  assert.ok(url?.startsWith(`${api}/docs/api/cli?next=`), `${url} / ${out}`)
+  const next = new URL(url).searchParams.get('next')
+  const page = await fetch(url)
+  assert.equal(page.status, 200)
+  assert.match(await page.text(), /<form method="post" action="\/docs\/api\/cli">/)
+  const post = (key, n = next) => fetch(`${api}/docs/api/cli`, { method: 'POST', redirect: 'manual',
+    body: new URLSearchParams({ next: n, key }) })
+  assert.equal((await post('e2b_0123456789abcdef0123456789abcdef')).status, 401, 'not a key of the server')
+  assert.equal((await post(process.env.E2B_API_KEY, 'https://evil.example/')).status, 400, 'tokens go nowhere else')
+  const ok = await post(process.env.E2B_API_KEY)
+  assert.equal(ok.status, 302)
+  const loc = ok.headers.get('location')
+  assert.ok(loc.startsWith(next), loc)
+  const back = await fetch(loc, { redirect: 'manual' }) // the CLI's own listener
+  assert.equal(back.status, 302)
+  assert.equal((await fetch(back.headers.get('location'))).status, 200, 'the success page')
+  assert.equal(await exited, 0, out)
+  assert.match(out, /Logged in as local@e2b-serve with selected project e2b serve/)
+  const cfg = JSON.parse(fs.readFileSync(path.join(home, '.e2b/config.json'), 'utf8'))
+  assert.equal(cfg.projectApiKey, process.env.E2B_API_KEY)
+  const opts = { env: { ...env, PATH: process.env.PATH } }
+  assert.match(theirs(['auth', 'info'], opts).out, /local@e2b-serve/)
+  const list = theirs(['template', 'list', '-f', 'json'], opts)
+  assert.equal(list.code, 0, list.err)
+  assert.ok(Array.isArray(JSON.parse(list.out)))
+  assert.match(theirs(['auth', 'logout'], opts).out, /Logged out/)
+  assert.ok(!fs.existsSync(path.join(home, '.e2b/config.json')))
+  const teams = await fetch(`${api}/teams`, { headers: { Authorization: `Bearer ${cfg.tokens.access_token}` } })
+  assert.equal(teams.status, 401, 'the revoked token stands for nothing')
+})

@@ -17,9 +17,10 @@ fi
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/e2b-sdk-template.XXXXXX")
 export E2B_RUNTIME_DIR=$scratch/run E2B_DATA_DIR=$scratch/data HOME=$scratch
 export E2B_ENVD=${E2B_ENVD:-$build/envd}
-pid=
+pid= rpid=
 cleanup() {
     [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+    [ -n "$rpid" ] && kill "$rpid" 2>/dev/null && wait "$rpid" 2>/dev/null
     E2B_API_URL= "$e2b" sandbox kill --all -q 2>/dev/null
     rm -rf "$scratch"
 }
@@ -38,6 +39,25 @@ mkdir -p "$scratch/busybox.root/bin" && printf '#!/bin/sh\nexec /bin/sh "$@"\n' 
     img_busybox "$scratch/busybox" 1 "$scratch/busybox.root" ||
     { echo "run-template.sh: cannot make the busybox image" >&2; exit 1; }
 debian=$(img_debian 2>"$scratch/debian.err") || debian=
+# a registry that wants a login, with the busybox image in it (for
+# fromImage with credentials); skipped by the test when a tool is missing
+registry=
+if command -v docker-registry >/dev/null && command -v skopeo >/dev/null && command -v htpasswd >/dev/null; then
+    rport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    mkdir -p "$scratch/registry" &&
+        htpasswd -Bbc "$scratch/registry/htpasswd" builder sesame 2>/dev/null &&
+        printf 'version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\nauth:\n  htpasswd:\n    realm: test\n    path: %s\n' \
+            "$scratch/registry/data" "$rport" "$scratch/registry/htpasswd" > "$scratch/registry/config.yml"
+    docker-registry serve "$scratch/registry/config.yml" > "$scratch/registry/log" 2>&1 &
+    rpid=$!
+    i=0
+    until curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:$rport/v2/ | grep -q '^[24]'; do
+        i=$((i+1)); [ $i -lt 100 ] || break; sleep 0.1
+    done
+    skopeo --insecure-policy copy -q --dest-tls-verify=false --dest-creds builder:sesame \
+        "oci:$scratch/busybox:1" "docker://127.0.0.1:$rport/private/busybox:1" 2>"$scratch/registry/push.err" &&
+        registry=127.0.0.1:$rport
+fi
 key=$("$e2b" key create --name template-tests) || exit 1
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 # a small upload limit, so that the bad-input test can go past it
@@ -56,7 +76,7 @@ apt_ok=
 timeout 5 curl -sf -o /dev/null http://deb.debian.org/debian/dists/bookworm/Release 2>/dev/null && apt_ok=1
 cd "$here" && E2B_API_URL=http://127.0.0.1:$port E2B_SANDBOX_URL=http://127.0.0.1:$port E2B_API_KEY=$key \
     TPL_BUSYBOX="oci:$scratch/busybox:1" TPL_DEBIAN="${debian:+oci:$debian:bookworm}" TPL_APT=$apt_ok \
-    TPL_SCRATCH=$scratch E2B_BIN=$e2b \
+    TPL_SCRATCH=$scratch E2B_BIN=$e2b TPL_REGISTRY=$registry \
     timeout 600 node --test --test-concurrency=1 --test-reporter=tap ${TPL_TESTS:-template.test.mjs cli.test.mjs}
 rc=$?
 [ $rc = 0 ] || { echo "# serve log:"; sed 's/^/#   /' "$scratch/serve.log" | tail -n 30; }

@@ -162,10 +162,44 @@ test('fromTemplate host: copy, and setStartCmd with waitForPort up in every sand
   assert.equal(res.status, 200)
   assert.equal(await res.text(), '<p>served by the start command</p>\n')
   assert.equal(await sh(s, 'cat /srv/www/who.txt; whoami'), 'user on the host template\nuser\n')
-  // a rebuild takes its steps from the cache
+  // a rebuild takes its steps from the cache, unless told to skip it
   const again = []
   await Template.build(t, `tpl-host-${run}`, { onBuildLogs: (l) => again.push(l.message) })
   assert.ok(again.some((m) => /^CACHED \[builder 2\/2\] RUN/.test(m)), again.join('\n'))
+  const forced = []
+  await Template.build(t, `tpl-host-${run}`, { skipCache: true, onBuildLogs: (l) => forced.push(l.message) })
+  assert.ok(forced.some((m) => /^\[builder 2\/2\] RUN/.test(m)) && !forced.some((m) => m.startsWith('CACHED')),
+    forced.join('\n'))
+})
+
+test('fromImage with registry credentials: pulled with them, refused without', async (tc) => {
+  if (!process.env.TPL_REGISTRY) return tc.skip('no authenticated registry (docker-registry, htpasswd, skopeo)')
+  const image = `${process.env.TPL_REGISTRY}/private/busybox:1`
+  const t = (creds) => Template().fromImage(image, creds).runCmd('echo pulled > /tmp/pulled')
+  await Template.build(t({ username: 'builder', password: 'sesame' }), `tpl-private-${run}`)
+  const s = await sandbox(`tpl-private-${run}`)
+  assert.equal(await sh(s, 'cat /tmp/pulled'), 'pulled\n')
+  const bad = await Template.buildInBackground(t({ username: 'builder', password: 'wrong' }), `tpl-private-${run}`)
+  const st = await waitStatus(bad.templateId, bad.buildId)
+  assert.equal(st.status, 'error')
+  assert.match(st.reason.message, /refused the credentials of user 'builder'/)
+  assert.equal(st.reason.step, 'base')
+})
+
+test('the v1 flow: POST /templates with a Dockerfile, then start and status', async () => {
+  const r = await call('POST', '/templates', { alias: `tpl-v1-${run}`, cpuCount: 1, memoryMB: 512,
+    dockerfile: `FROM ${process.env.TPL_BUSYBOX}\nRUN echo from-v1 > /v1.txt\n` })
+  assert.equal(r.status, 202, JSON.stringify(r.body))
+  assert.equal(r.body.buildStatus, 'waiting')
+  assert.deepEqual(r.body.aliases, [`tpl-v1-${run}`])
+  const start = await call('POST', `/templates/${r.body.templateID}/builds/${r.body.buildID}`)
+  assert.equal(start.status, 202, JSON.stringify(start.body))
+  const st = await waitStatus(r.body.templateID, r.body.buildID)
+  assert.equal(st.status, 'ready', JSON.stringify(st.reason))
+  const s = await sandbox(`tpl-v1-${run}`)
+  assert.equal(await sh(s, 'cat /v1.txt', { user: 'root' }), 'from-v1\n')
+  const v2 = await call('POST', `/v2/templates/${r.body.templateID}/builds/${r.body.buildID}`, { fromImage: 'x' })
+  assert.equal(v2.status, 400)
 })
 
 test('aptInstall where the base has apt', async (tc) => {
