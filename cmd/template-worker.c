@@ -22,11 +22,11 @@ const struct e2b_opt opts_template_worker[] = {
 };
 
 struct worker {
-    json_t *labels;    /* per instruction: the step */
-    json_t *texts;     /* per instruction: what to show for it (null: nothing), or NULL */
-    long steps;        /* E2B steps */
-    size_t index;      /* the instruction running */
-    const char *step;  /* the current one */
+    json_t *labels;     /* per instruction: the step */
+    json_t *texts;      /* per instruction: what to show for it (null: nothing), or NULL */
+    long steps;         /* E2B steps */
+    size_t index;       /* the instruction running */
+    const char *step;   /* the current one */
     struct strbuf line; /* step output not ended by a line break yet */
 };
 
@@ -34,7 +34,8 @@ static void emit(const char *step, const char *level, const char *msg, size_t le
 {
     json_t *j = json_pack("{s:s, s:s, s:s%}", "step", step, "level", level, "message", msg, len);
     if (!j) /* not UTF-8: say so rather than lose the line */
-        j = json_pack("{s:s, s:s, s:s}", "step", step, "level", level, "message", "(output that is not UTF-8)");
+        j = json_pack("{s:s, s:s, s:s}", "step", step, "level", level, "message",
+                      "(output that is not UTF-8)");
     char *s = e2b_json_dump(j, JSON_COMPACT);
     printf("%s\n", s);
     fflush(stdout);
@@ -74,7 +75,8 @@ static char *step_line(struct worker *w, const char *line)
     bool cached = e2b_str_has_suffix(line, " (cached)");
     if (STREQ(w->step, "base"))
         return xasprintf("%s[base] %s", cached ? "CACHED " : "", json_string_value(t));
-    return xasprintf("%s[builder %s/%ld] %s", cached ? "CACHED " : "", w->step, w->steps, json_string_value(t));
+    return xasprintf("%s[builder %s/%ld] %s", cached ? "CACHED " : "", w->step, w->steps,
+                     json_string_value(t));
 }
 
 static void on_progress(void *data, const char *line)
@@ -107,7 +109,8 @@ static const char **strv_of(json_t *a)
     const char **v = xcalloc(json_array_size(a) + 1, sizeof(char *));
     size_t i;
     json_t *x;
-    json_array_foreach(a, i, x) v[i] = json_string_value(x);
+    json_array_foreach(a, i, x)
+        v[i] = json_string_value(x);
     return v;
 }
 
@@ -117,8 +120,10 @@ int cmd_template_worker(struct e2b_ctx *ctx, struct e2b_args *args)
     _cleanup_json_ json_t *spec = NULL;
     if (e2b_json_load_file(e2b_args_str(args, "spec"), &spec, &err) < 0)
         return e2b_fail(err);
-    struct worker w = {.labels = json_object_get(spec, "labels"), .step = "base", .line = STRBUF_INIT,
-                       .steps = (long)e2b_json_int(spec, "steps", 0)};
+    struct worker w = { .labels = json_object_get(spec, "labels"),
+                        .step = "base",
+                        .line = STRBUF_INIT,
+                        .steps = (long)e2b_json_int(spec, "steps", 0) };
     json_t *texts = json_object_get(spec, "texts");
     w.texts = json_is_array(texts) ? texts : NULL;
     _cleanup_free_ const char **tags = strv_of(json_object_get(spec, "tags"));
@@ -158,7 +163,8 @@ int cmd_template_worker(struct e2b_ctx *ctx, struct e2b_args *args)
      * wrote: E2B's steps are named instead */
     if (msg && w.texts && sscanf(msg, "Dockerfile:%*u: %n", &skip) == 0 && skip)
         msg = nice = xasprintf("step %s: %s", w.step, msg + skip);
-    json_t *last = r == 0 ? json_pack("{s:O}", "done", meta) : json_pack("{s:s, s:s}", "error", msg, "step", w.step);
+    json_t *last = r == 0 ? json_pack("{s:O}", "done", meta)
+                          : json_pack("{s:s, s:s}", "error", msg, "step", w.step);
     char *s = e2b_json_dump(last, JSON_COMPACT);
     printf("%s\n", s);
     fflush(stdout);

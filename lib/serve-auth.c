@@ -9,8 +9,8 @@
 #include <strings.h>
 
 #define ACCESS_TTL_S (30 * 24 * 3600)
-#define CLIENT_ID "e2b-serve"
-#define MAX_TOKENS 1024
+#define CLIENT_ID    "e2b-serve"
+#define MAX_TOKENS   1024
 
 struct token {
     char *access, *refresh, *key;
@@ -102,10 +102,11 @@ static void token_drop(const char *tok)
 static void html(struct e2b_serve_reply *out, int status, const char *title, const char *body_html)
 {
     out->status = status;
-    out->raw = xasprintf("<!doctype html><html><head><meta charset=\"utf-8\"><title>%s</title></head>"
-                         "<body style=\"font-family:sans-serif;max-width:40em;margin:3em auto\"><h1>%s</h1>%s"
-                         "</body></html>\n",
-                         title, title, body_html);
+    out->raw = xasprintf(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>%s</title></head>"
+        "<body style=\"font-family:sans-serif;max-width:40em;margin:3em auto\"><h1>%s</h1>%s"
+        "</body></html>\n",
+        title, title, body_html);
     out->raw_type = "text/html; charset=utf-8";
 }
 
@@ -114,12 +115,23 @@ static char *html_escape(const char *s)
     struct strbuf b = STRBUF_INIT;
     for (; s && *s; s++) {
         switch (*s) {
-        case '<': strbuf_addstr(&b, "&lt;"); break;
-        case '>': strbuf_addstr(&b, "&gt;"); break;
-        case '&': strbuf_addstr(&b, "&amp;"); break;
-        case '"': strbuf_addstr(&b, "&quot;"); break;
-        case '\'': strbuf_addstr(&b, "&#39;"); break;
-        default: strbuf_addch(&b, *s);
+        case '<':
+            strbuf_addstr(&b, "&lt;");
+            break;
+        case '>':
+            strbuf_addstr(&b, "&gt;");
+            break;
+        case '&':
+            strbuf_addstr(&b, "&amp;");
+            break;
+        case '"':
+            strbuf_addstr(&b, "&quot;");
+            break;
+        case '\'':
+            strbuf_addstr(&b, "&#39;");
+            break;
+        default:
+            strbuf_addch(&b, *s);
         }
     }
     return b.buf ? strbuf_detach(&b, NULL) : xstrdup("");
@@ -153,13 +165,14 @@ static char *base_url(const struct e2b_serve_opts *o, const struct e2b_http1_hea
     return xasprintf("http://%s", host && *host ? host : o->listen);
 }
 
-static void login_page(const struct e2b_serve_opts *o, const struct e2b_http1_head *r, struct e2b_serve_reply *out,
-                       const char *problem)
+static void login_page(const struct e2b_serve_opts *o, const struct e2b_http1_head *r,
+                       struct e2b_serve_reply *out, const char *problem)
 {
     _cleanup_free_ char *next = e2b_http1_query_param(r->query, "next");
     _cleanup_free_ char *state = e2b_http1_query_param(r->query, "state");
     if (state && STREQ(state, "success"))
-        return html(out, 200, "Logged in", "<p>E2B's CLI is logged in to this e2b serve. You can close this page.</p>");
+        return html(out, 200, "Logged in",
+                    "<p>E2B's CLI is logged in to this e2b serve. You can close this page.</p>");
     if (state) {
         _cleanup_free_ char *e = e2b_http1_query_param(r->query, "error");
         _cleanup_free_ char *ee = html_escape(e ? e : "unknown");
@@ -167,10 +180,11 @@ static void login_page(const struct e2b_serve_opts *o, const struct e2b_http1_he
         return html(out, 200, "Login failed", p);
     }
     if (!next || !next_ok(next))
-        return html(out, 400, "Not a CLI login",
-                    "<p>This page logs E2B's CLI in (<code>e2b auth login</code> with <code>E2B_DOCS_BASE</code> set "
-                    "to this server's <code>/docs</code>); it needs the CLI's <code>next</code> address on this "
-                    "machine.</p>");
+        return html(
+            out, 400, "Not a CLI login",
+            "<p>This page logs E2B's CLI in (<code>e2b auth login</code> with <code>E2B_DOCS_BASE</code> set "
+            "to this server's <code>/docs</code>); it needs the CLI's <code>next</code> address on this "
+            "machine.</p>");
     _cleanup_free_ char *en = html_escape(next), *ep = html_escape(problem ? problem : "");
     _cleanup_free_ char *page = xasprintf(
         "%s%s%s<p>Give an API key of this server (<code>e2b key create</code> prints one) to log E2B's CLI in "
@@ -182,30 +196,35 @@ static void login_page(const struct e2b_serve_opts *o, const struct e2b_http1_he
 }
 
 /* POST /docs/api/cli: the form. */
-static void login(const struct e2b_serve_opts *o, const struct e2b_http1_head *r, const struct strbuf *body,
-                  struct e2b_serve_reply *out)
+static void login(const struct e2b_serve_opts *o, const struct e2b_http1_head *r,
+                  const struct strbuf *body, struct e2b_serve_reply *out)
 {
     _cleanup_free_ char *form = xstrndup(body->buf ? body->buf : "", body->len);
     _cleanup_free_ char *next = e2b_http1_query_param(form, "next");
     _cleanup_free_ char *key = e2b_http1_query_param(form, "key");
     if (!next || !next_ok(next))
-        return html(out, 400, "Not a CLI login", "<p>The form names no CLI address on this machine.</p>");
+        return html(out, 400, "Not a CLI login",
+                    "<p>The form names no CLI address on this machine.</p>");
     if (!key || !e2b_serve_key_check(o->keys_path, key)) {
         /* the same page again, with the problem */
         struct e2b_http1_head again = *r;
         _cleanup_free_ char *en = e2b_url_escape(next, false);
         _cleanup_free_ char *q = xasprintf("next=%s", en);
         again.query = q;
-        return login_page(o, &again, out, key && *key ? "That is not a key of this server." : "Give a key.");
+        return login_page(o, &again, out,
+                          key && *key ? "That is not a key of this server." : "Give a key.");
     }
     struct token *t = token_new(key);
     _cleanup_free_ char *base = base_url(o, r);
-    _cleanup_free_ char *te = xasprintf("%s/oauth/token", base), *re = xasprintf("%s/oauth/revoke", base);
-    _cleanup_free_ char *a = e2b_url_escape(t->access, false), *f = e2b_url_escape(t->refresh, false);
+    _cleanup_free_ char *te = xasprintf("%s/oauth/token", base),
+                        *re = xasprintf("%s/oauth/revoke", base);
+    _cleanup_free_ char *a = e2b_url_escape(t->access, false),
+                        *f = e2b_url_escape(t->refresh, false);
     _cleanup_free_ char *tq = e2b_url_escape(te, false), *rq = e2b_url_escape(re, false);
-    _cleanup_free_ char *loc = xasprintf("%s/?email=%s&accessToken=%s&refreshToken=%s&tokenEndpoint=%s&revokeEndpoint=%s"
-                                         "&clientId=%s",
-                                         next, "local%40e2b-serve", a, f, tq, rq, CLIENT_ID);
+    _cleanup_free_ char *loc =
+        xasprintf("%s/?email=%s&accessToken=%s&refreshToken=%s&tokenEndpoint=%s&revokeEndpoint=%s"
+                  "&clientId=%s",
+                  next, "local%40e2b-serve", a, f, tq, rq, CLIENT_ID);
     out->status = 302;
     out->headers = xasprintf("Location: %s\r\nCache-Control: no-store\r\n", loc);
 }
@@ -228,36 +247,42 @@ static void oauth(const char *what, const struct strbuf *body, struct e2b_serve_
         return json_error(out, 400, "unsupported_grant_type", "only refresh_token grants");
     _cleanup_free_ char *key = token_key(rt, true);
     if (!key)
-        return json_error(out, 400, "invalid_grant",
-                          "unknown refresh token (e2b serve restarted?): run `e2b auth login` again");
+        return json_error(
+            out, 400, "invalid_grant",
+            "unknown refresh token (e2b serve restarted?): run `e2b auth login` again");
     token_drop(rt);
     struct token *t = token_new(key);
     out->status = 200;
-    out->body = json_pack("{s:s, s:s, s:s, s:i}", "access_token", t->access, "refresh_token", t->refresh, "token_type",
-                          "Bearer", "expires_in", ACCESS_TTL_S);
+    out->body = json_pack("{s:s, s:s, s:s, s:i}", "access_token", t->access, "refresh_token",
+                          t->refresh, "token_type", "Bearer", "expires_in", ACCESS_TTL_S);
 }
 
 /* GET /teams: the key the Bearer token stands for, as E2B's one team. */
-static void teams(const struct e2b_serve_opts *o, const struct e2b_http1_head *r, struct e2b_serve_reply *out)
+static void teams(const struct e2b_serve_opts *o, const struct e2b_http1_head *r,
+                  struct e2b_serve_reply *out)
 {
     const char *auth = e2b_http1_header(r, "Authorization");
-    _cleanup_free_ char *key = auth && !strncasecmp(auth, "Bearer ", 7) ? token_key(auth + 7, false) : NULL;
-    if (!key && e2b_http1_header(r, "X-API-Key") && e2b_serve_key_check(o->keys_path, e2b_http1_header(r, "X-API-Key")))
+    _cleanup_free_ char *key =
+        auth && !strncasecmp(auth, "Bearer ", 7) ? token_key(auth + 7, false) : NULL;
+    if (!key && e2b_http1_header(r, "X-API-Key") &&
+        e2b_serve_key_check(o->keys_path, e2b_http1_header(r, "X-API-Key")))
         key = xstrdup(e2b_http1_header(r, "X-API-Key"));
     if (!key || !e2b_serve_key_check(o->keys_path, key)) {
         out->status = 401;
-        out->body = e2b_serve_error_body(401, "%s", auth ? "the access token is unknown or its key was revoked: run "
-                                                           "`e2b auth login` again"
-                                                         : "missing Authorization: Bearer header");
+        out->body =
+            e2b_serve_error_body(401, "%s",
+                                 auth ? "the access token is unknown or its key was revoked: run "
+                                        "`e2b auth login` again"
+                                      : "missing Authorization: Bearer header");
         return;
     }
     out->status = 200;
-    out->body = json_pack("[{s:s, s:s, s:s, s:b}]", "teamID", "local", "name", "e2b serve", "apiKey", key, "isDefault",
-                          1);
+    out->body = json_pack("[{s:s, s:s, s:s, s:b}]", "teamID", "local", "name", "e2b serve",
+                          "apiKey", key, "isDefault", 1);
 }
 
-bool e2b_serve_auth(const struct e2b_serve_opts *o, const struct e2b_http1_head *r, const struct strbuf *body,
-                    struct e2b_serve_reply *out)
+bool e2b_serve_auth(const struct e2b_serve_opts *o, const struct e2b_http1_head *r,
+                    const struct strbuf *body, struct e2b_serve_reply *out)
 {
     const char *p = r->path, *m = r->method;
     if (STREQ(p, "/docs/api/cli")) {

@@ -25,7 +25,7 @@
 #include "serve-conn.h"
 
 /* One of the routes above (they take no X-API-Key): true when answered. */
-bool e2b_serve_auth(const struct e2b_serve_opts *o, const struct e2b_http1_head *r, const struct strbuf *body,
-                    struct e2b_serve_reply *out);
+bool e2b_serve_auth(const struct e2b_serve_opts *o, const struct e2b_http1_head *r,
+                    const struct strbuf *body, struct e2b_serve_reply *out);
 
 #endif

@@ -16,16 +16,16 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-#define DEFAULT_MAX_BUILDS 2
+#define DEFAULT_MAX_BUILDS      2
 #define DEFAULT_UPLOAD_LIMIT_MB 1024
-#define MAX_QUEUED 64            /* builds waiting for a thread; more: 429 */
-#define MAX_KEPT 500             /* finished builds remembered (their logs) */
-#define MAX_LOG_ENTRIES 20000    /* per build; the rest is dropped, and said so */
-#define STATUS_LIMIT 100
-#define UPLOAD_TTL_MS (3600 * 1000)
-#define UPLOAD_TIMEOUT_MS (3600 * 1000)
-#define READY_TIMEOUT_S 120
-#define REASON_LINES 20          /* log entries of the failed step in reason */
+#define MAX_QUEUED              64    /* builds waiting for a thread; more: 429 */
+#define MAX_KEPT                500   /* finished builds remembered (their logs) */
+#define MAX_LOG_ENTRIES         20000 /* per build; the rest is dropped, and said so */
+#define STATUS_LIMIT            100
+#define UPLOAD_TTL_MS           (3600 * 1000)
+#define UPLOAD_TIMEOUT_MS       (3600 * 1000)
+#define READY_TIMEOUT_S         120
+#define REASON_LINES            20 /* log entries of the failed step in reason */
 
 extern char **environ;
 
@@ -42,15 +42,15 @@ struct tbuild {
     char **tags;
     long cpu, mem, disk;
     enum bstate state;
-    json_t *start;          /* the steps (TemplateBuildStartV2), once started */
-    char *dockerfile;       /* v1: the Dockerfile text */
+    json_t *start;    /* the steps (TemplateBuildStartV2), once started */
+    char *dockerfile; /* v1: the Dockerfile text */
     char *reason, *reason_step;
     struct logent *logs;
     size_t n_logs;
     bool logs_cut;
     int64_t created_ms, finished_ms;
-    pid_t pid;              /* the worker while it runs */
-    char *cancel;           /* why it is being cancelled */
+    pid_t pid;    /* the worker while it runs */
+    char *cancel; /* why it is being cancelled */
     struct tbuild *next;
 };
 
@@ -66,7 +66,7 @@ struct e2b_serve_builds {
     const struct e2b_serve_opts *o;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    struct tbuild *all;     /* newest first */
+    struct tbuild *all; /* newest first */
     struct tbuild **queue;
     size_t n_queue;
     struct upload *uploads;
@@ -77,11 +77,12 @@ struct e2b_serve_builds {
     uint64_t upload_limit;
 };
 
-static const char *const state_names[] = {"waiting", "waiting", "building", "ready", "error"};
+static const char *const state_names[] = { "waiting", "waiting", "building", "ready", "error" };
 
 /* ---- replies ---- */
 
-static void reply_error(struct e2b_serve_reply *out, int status, const char *fmt, ...) _printf_(3, 4);
+static void reply_error(struct e2b_serve_reply *out, int status, const char *fmt, ...)
+    _printf_(3, 4);
 static void reply_error(struct e2b_serve_reply *out, int status, const char *fmt, ...)
 {
     va_list ap;
@@ -96,11 +97,18 @@ static void reply_error(struct e2b_serve_reply *out, int status, const char *fmt
 static int status_of(const struct e2b_error *e)
 {
     switch (e->code) {
-    case E2B_ERR_NOT_FOUND: return 404;
-    case E2B_ERR_INVALID: case E2B_ERR_USAGE: case E2B_ERR_UNSUPPORTED: return 400;
-    case E2B_ERR_EXISTS: return 409;
-    case E2B_ERR_PERMISSION: return 403;
-    default: return 500;
+    case E2B_ERR_NOT_FOUND:
+        return 404;
+    case E2B_ERR_INVALID:
+    case E2B_ERR_USAGE:
+    case E2B_ERR_UNSUPPORTED:
+        return 400;
+    case E2B_ERR_EXISTS:
+        return 409;
+    case E2B_ERR_PERMISSION:
+        return 403;
+    default:
+        return 500;
     }
 }
 
@@ -126,9 +134,11 @@ static bool json_body(const struct strbuf *body, struct e2b_serve_reply *out, js
     return true;
 }
 
-static void not_allowed(const struct e2b_http1_head *r, struct e2b_serve_reply *out, const char *allow)
+static void not_allowed(const struct e2b_http1_head *r, struct e2b_serve_reply *out,
+                        const char *allow)
 {
-    reply_error(out, 405, "method %s is not allowed on %s (allowed: %s)", r->method, r->path, allow);
+    reply_error(out, 405, "method %s is not allowed on %s (allowed: %s)", r->method, r->path,
+                allow);
     out->headers = xasprintf("Allow: %s\r\n", allow);
 }
 
@@ -141,8 +151,9 @@ static char *uuid4(void)
         abort();
     b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
     b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
-    return xasprintf("%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3],
-                     b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+    return xasprintf("%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+                     b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
+                     b[13], b[14], b[15]);
 }
 
 static void build_free(struct tbuild *t)
@@ -166,7 +177,8 @@ static void build_free(struct tbuild *t)
 }
 
 /* Under mu. */
-static struct tbuild *find_build(struct e2b_serve_builds *b, const char *template_id, const char *build_id)
+static struct tbuild *find_build(struct e2b_serve_builds *b, const char *template_id,
+                                 const char *build_id)
 {
     for (struct tbuild *t = b->all; t; t = t->next)
         if (STREQ(t->build_id, build_id) && (!template_id || STREQ(t->template_id, template_id)))
@@ -184,11 +196,15 @@ static void add_log(struct tbuild *t, const char *level, const char *step, const
     if (!(t->n_logs & (t->n_logs - 1)) || !t->n_logs) /* powers of two */
         t->logs = xrealloc(t->logs, (t->n_logs ? t->n_logs * 2 : 16) * sizeof(*t->logs));
     int64_t now = e2b_wall_ms();
-    t->logs[t->n_logs++] = (struct logent){.ms = now, .ts = e2b_rfc3339(now), .message = xstrdup(msg),
-                                           .step = step ? xstrdup(step) : NULL, .level = level};
+    t->logs[t->n_logs++] = (struct logent){ .ms = now,
+                                            .ts = e2b_rfc3339(now),
+                                            .message = xstrdup(msg),
+                                            .step = step ? xstrdup(step) : NULL,
+                                            .level = level };
 }
 
-static void add_logf(struct tbuild *t, const char *level, const char *step, const char *fmt, ...) _printf_(4, 5);
+static void add_logf(struct tbuild *t, const char *level, const char *step, const char *fmt, ...)
+    _printf_(4, 5);
 static void add_logf(struct tbuild *t, const char *level, const char *step, const char *fmt, ...)
 {
     va_list ap;
@@ -238,7 +254,8 @@ static void prune(struct e2b_serve_builds *b)
 
 static json_t *log_json(const struct logent *l)
 {
-    json_t *j = json_pack("{s:s, s:s, s:s}", "timestamp", l->ts, "level", l->level, "message", l->message);
+    json_t *j =
+        json_pack("{s:s, s:s, s:s}", "timestamp", l->ts, "level", l->level, "message", l->message);
     if (l->step)
         json_object_set_new(j, "step", json_string(l->step));
     return j;
@@ -246,7 +263,7 @@ static json_t *log_json(const struct logent *l)
 
 static int level_rank(const char *l)
 {
-    static const char *const names[] = {"debug", "info", "warn", "error", NULL};
+    static const char *const names[] = { "debug", "info", "warn", "error", NULL };
     for (int i = 0; l && names[i]; i++)
         if (!strcasecmp(l, names[i]))
             return i;
@@ -256,8 +273,8 @@ static int level_rank(const char *l)
 /* ---- the build threads ---- */
 
 /* What the worker needs: the Dockerfile, the spec it reads. */
-static int prepare(struct e2b_serve_builds *b, struct tbuild *t, char **ret_dir, char **ret_spec, json_t **ret_labels,
-                   struct e2b_error **err)
+static int prepare(struct e2b_serve_builds *b, struct tbuild *t, char **ret_dir, char **ret_spec,
+                   json_t **ret_labels, struct e2b_error **err)
 {
     _cleanup_free_ char *dir = xasprintf("%s/%s", b->work, t->build_id);
     e2b_rm_rf(dir, NULL);
@@ -265,10 +282,11 @@ static int prepare(struct e2b_serve_builds *b, struct tbuild *t, char **ret_dir,
         return -1;
     _cleanup_free_ char *df = e2b_path_join(dir, "Dockerfile");
     _cleanup_free_ char *empty = e2b_path_join(dir, "context");
-    json_t *spec = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:i}", "dockerfile", df, "name", t->name,
-                             "templateID", t->template_id, "buildID", t->build_id, "cpuCount", (json_int_t)t->cpu,
-                             "memoryMB", (json_int_t)t->mem, "network", b->o->deny_internet ? "none" : "host",
-                             "readyTimeout", READY_TIMEOUT_S);
+    json_t *spec =
+        json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:i}", "dockerfile", df, "name", t->name,
+                  "templateID", t->template_id, "buildID", t->build_id, "cpuCount",
+                  (json_int_t)t->cpu, "memoryMB", (json_int_t)t->mem, "network",
+                  b->o->deny_internet ? "none" : "host", "readyTimeout", READY_TIMEOUT_S);
     json_t *tags = json_array();
     for (char **g = t->tags; g && *g; g++)
         json_array_append_new(tags, json_string(*g));
@@ -296,7 +314,8 @@ static int prepare(struct e2b_serve_builds *b, struct tbuild *t, char **ret_dir,
         json_t *reg = json_object_get(t->start, "fromImageRegistry");
         if (json_is_object(reg))
             json_object_set_new(spec, "registry",
-                                json_pack("{s:O?, s:O?}", "username", json_object_get(reg, "username"), "password",
+                                json_pack("{s:O?, s:O?}", "username",
+                                          json_object_get(reg, "username"), "password",
                                           json_object_get(reg, "password")));
     } else {
         r = e2b_write_file_atomic(df, t->dockerfile, strlen(t->dockerfile), 0600, err);
@@ -304,7 +323,7 @@ static int prepare(struct e2b_serve_builds *b, struct tbuild *t, char **ret_dir,
             r = e2b_error_sys(err, errno, "mkdir %s", empty);
         json_object_set_new(spec, "context", json_string(empty));
     }
-    static const char *const keys[] = {"startCmd", "readyCmd"};
+    static const char *const keys[] = { "startCmd", "readyCmd" };
     for (size_t i = 0; i < 2; i++) {
         json_t *v = json_object_get(t->start, keys[i]);
         if (json_is_string(v) && *json_string_value(v))
@@ -327,7 +346,8 @@ static int prepare(struct e2b_serve_builds *b, struct tbuild *t, char **ret_dir,
 }
 
 /* One line of the worker: a log entry, or its last word. */
-static void worker_line(struct e2b_serve_builds *b, struct tbuild *t, const char *line, json_t **ret_done)
+static void worker_line(struct e2b_serve_builds *b, struct tbuild *t, const char *line,
+                        json_t **ret_done)
 {
     json_t *j = json_loads(line, 0, NULL);
     pthread_mutex_lock(&b->mu);
@@ -343,7 +363,10 @@ static void worker_line(struct e2b_serve_builds *b, struct tbuild *t, const char
         t->reason_step = e2b_json_str(j, "step") ? xstrdup(e2b_json_str(j, "step")) : NULL;
     } else {
         const char *lvl = e2b_json_str(j, "level");
-        add_log(t, level_rank(lvl) >= 0 ? (const char *[]){"debug", "info", "warn", "error"}[level_rank(lvl)] : "info",
+        add_log(t,
+                level_rank(lvl) >= 0
+                    ? (const char *[]){ "debug", "info", "warn", "error" }[level_rank(lvl)]
+                    : "info",
                 e2b_json_str(j, "step"), e2b_json_str(j, "message") ?: "");
     }
     pthread_mutex_unlock(&b->mu);
@@ -365,7 +388,7 @@ static void run_build(struct e2b_serve_builds *b, struct tbuild *t)
         pthread_mutex_unlock(&b->mu);
         return;
     }
-    int pfd[2] = {-1, -1};
+    int pfd[2] = { -1, -1 };
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t at;
     posix_spawn_file_actions_init(&fa);
@@ -385,8 +408,9 @@ static void run_build(struct e2b_serve_builds *b, struct tbuild *t)
         posix_spawnattr_setsigmask(&at, &none);
         posix_spawnattr_setsigdefault(&at, &def);
         posix_spawnattr_setpgroup(&at, 0);
-        posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-        char *argv[] = {"e2b", "__template-worker", spec, NULL};
+        posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+                                          POSIX_SPAWN_SETSIGDEF);
+        char *argv[] = { "e2b", "__template-worker", spec, NULL };
         pthread_mutex_lock(&b->mu);
         if (t->cancel) {
             sr = ECANCELED;
@@ -443,8 +467,9 @@ static void run_build(struct e2b_serve_builds *b, struct tbuild *t)
             t->reason = xstrdup(t->cancel);
         } else if (!t->reason) {
             t->reason = sr ? xasprintf("cannot start the builder: %s", strerror(sr))
-                           : WIFSIGNALED(ws) ? xasprintf("the builder was killed by signal %d", WTERMSIG(ws))
-                                             : xasprintf("the builder exited with status %d", WEXITSTATUS(ws));
+                        : WIFSIGNALED(ws)
+                            ? xasprintf("the builder was killed by signal %d", WTERMSIG(ws))
+                            : xasprintf("the builder exited with status %d", WEXITSTATUS(ws));
         }
         add_logf(t, "error", t->reason_step, "Build failed: %s", t->reason);
     }
@@ -474,7 +499,8 @@ static void *build_thread(void *ud)
     return NULL;
 }
 
-int e2b_serve_builds_start(const struct e2b_serve_opts *o, struct e2b_serve_builds **ret, struct e2b_error **err)
+int e2b_serve_builds_start(const struct e2b_serve_opts *o, struct e2b_serve_builds **ret,
+                           struct e2b_error **err)
 {
     struct e2b_serve_builds *b = xcalloc(1, sizeof(*b));
     b->o = o;
@@ -491,7 +517,8 @@ int e2b_serve_builds_start(const struct e2b_serve_opts *o, struct e2b_serve_buil
     _cleanup_free_ char *data = e2b_data_dir(), *run = e2b_runtime_dir();
     b->files = xasprintf("%s/cache/template-files", data);
     b->work = xasprintf("%s/serve-builds.%ld", run, (long)getpid());
-    b->upload_limit = (uint64_t)(o->upload_limit_mb > 0 ? o->upload_limit_mb : DEFAULT_UPLOAD_LIMIT_MB) << 20;
+    b->upload_limit =
+        (uint64_t)(o->upload_limit_mb > 0 ? o->upload_limit_mb : DEFAULT_UPLOAD_LIMIT_MB) << 20;
     if (e2b_mkdir_p(b->files, 0700, err) < 0 || e2b_mkdir_p(b->work, 0700, err) < 0) {
         free(b->exe);
         free(b->files);
@@ -625,12 +652,14 @@ static bool cpu_mem(struct call *c, json_t *body, long *cpu, long *mem, long *di
 }
 
 /* Register a build of `name` (waiting): the template's ID (found or new). */
-static struct tbuild *register_build(struct call *c, const char *name, char **tags, long cpu, long mem, long disk)
+static struct tbuild *register_build(struct call *c, const char *name, char **tags, long cpu,
+                                     long mem, long disk)
 {
     _cleanup_json_ json_t *meta = NULL;
     _cleanup_free_ char *id = NULL;
     if (store_find(name, &meta, NULL) == 0) {
-        if (STREQ(e2b_json_str(meta, "templateID") ?: "", name) && !json_array_size(json_object_get(meta, "aliases"))) {
+        if (STREQ(e2b_json_str(meta, "templateID") ?: "", name) &&
+            !json_array_size(json_object_get(meta, "aliases"))) {
             reply_error(c->out, 409, "Alias '%s' is already used", name);
             return NULL;
         }
@@ -647,9 +676,11 @@ static struct tbuild *register_build(struct call *c, const char *name, char **ta
             id = xstrdup(t->template_id);
     if (busy >= MAX_QUEUED) {
         pthread_mutex_unlock(&c->b->mu);
-        reply_error(c->out, 429,
-                    "you have reached the maximum number of concurrent template builds (%d). Please wait for "
-                    "existing builds to complete.", MAX_QUEUED);
+        reply_error(
+            c->out, 429,
+            "you have reached the maximum number of concurrent template builds (%d). Please wait for "
+            "existing builds to complete.",
+            MAX_QUEUED);
         return NULL;
     }
     struct tbuild *t = xcalloc(1, sizeof(*t));
@@ -663,7 +694,8 @@ static struct tbuild *register_build(struct call *c, const char *name, char **ta
     /* a newer request supersedes the template's builds never started */
     for (struct tbuild *o = c->b->all; o; o = o->next)
         if (STREQ(o->template_id, t->template_id) && o->state == B_WAITING)
-            cancel_build(c->b, o, "The build was canceled because it was superseded by a newer one.");
+            cancel_build(c->b, o,
+                         "The build was canceled because it was superseded by a newer one.");
     t->next = c->b->all;
     c->b->all = t;
     prune(c->b);
@@ -684,7 +716,8 @@ static bool name_tags(struct call *c, json_t *body, char **ret_name, char ***ret
     const char *full = json_string_value(n), *colon = strchr(full, ':');
     _cleanup_free_ char *name = colon ? xstrndup(full, (size_t)(colon - full)) : xstrdup(full);
     if (!e2b_template_name_valid(name)) {
-        reply_error(c->out, 400, "Invalid alias: '%s' must be lowercase letters, digits, - and _ (at most 128)",
+        reply_error(c->out, 400,
+                    "Invalid alias: '%s' must be lowercase letters, digits, - and _ (at most 128)",
                     name);
         return false;
     }
@@ -712,7 +745,8 @@ static bool name_tags(struct call *c, json_t *body, char **ret_name, char ***ret
     }
     for (char **g = tags; g && *g; g++)
         if (!e2b_template_tag_valid(*g)) {
-            reply_error(c->out, 400, "Invalid tag: '%s' must be letters, digits, ., - and _ (at most 128)", *g);
+            reply_error(c->out, 400,
+                        "Invalid tag: '%s' must be letters, digits, ., - and _ (at most 128)", *g);
             e2b_strv_free(tags);
             return false;
         }
@@ -747,10 +781,12 @@ static void api_request_v3(struct call *c)
         return;
     }
     _cleanup_json_ json_t *meta = NULL;
-    bool public = store_find(t->template_id, &meta, NULL) == 0 && json_is_true(json_object_get(meta, "public"));
+    bool public = store_find(t->template_id, &meta, NULL) == 0 &&
+                  json_is_true(json_object_get(meta, "public"));
     c->out->status = 202;
-    c->out->body = json_pack("{s:s, s:s, s:b, s:[s], s:o, s:[s]}", "templateID", t->template_id, "buildID",
-                             t->build_id, "public", public, "names", name, "tags", strv_json(t->tags), "aliases", name);
+    c->out->body = json_pack("{s:s, s:s, s:b, s:[s], s:o, s:[s]}", "templateID", t->template_id,
+                             "buildID", t->build_id, "public", public, "names", name, "tags",
+                             strv_json(t->tags), "aliases", name);
     free(name);
 }
 
@@ -777,7 +813,8 @@ static void api_request_v1(struct call *c, const char *id)
         name = xasprintf("template-%.8s", rnd);
     }
     if (!e2b_template_name_valid(name))
-        return reply_error(c->out, 400, "Invalid alias: '%s' must be lowercase letters, digits, - and _", name);
+        return reply_error(c->out, 400,
+                           "Invalid alias: '%s' must be lowercase letters, digits, - and _", name);
     if (id) {
         _cleanup_free_ char *known = NULL;
         if (!template_known(c, id, &known))
@@ -789,17 +826,18 @@ static void api_request_v1(struct call *c, const char *id)
     pthread_mutex_lock(&c->b->mu);
     t->dockerfile = xstrdup(df);
     t->start = json_object(); /* v1 takes the commands with the request */
-    static const char *const keys[] = {"startCmd", "readyCmd"};
+    static const char *const keys[] = { "startCmd", "readyCmd" };
     for (size_t i = 0; i < 2; i++)
         if (json_is_string(json_object_get(body, keys[i])))
             json_object_set(t->start, keys[i], json_object_get(body, keys[i]));
     _cleanup_free_ char *now = e2b_rfc3339(t->created_ms);
     c->out->status = 202;
-    c->out->body = json_pack("{s:s, s:s, s:I, s:I, s:i, s:b, s:[s], s:[s], s:s, s:s, s:n, s:n, s:i, s:i, s:s, s:s}",
-                             "templateID", t->template_id, "buildID", t->build_id, "cpuCount", (json_int_t)cpu,
-                             "memoryMB", (json_int_t)mem, "diskSizeMB", 0, "public", 0, "aliases", name, "names",
-                             name, "createdAt", now, "updatedAt", now, "createdBy", "lastSpawnedAt", "spawnCount", 0,
-                             "buildCount", 1, "envdVersion", E2B_VERSION, "buildStatus", "waiting");
+    c->out->body = json_pack(
+        "{s:s, s:s, s:I, s:I, s:i, s:b, s:[s], s:[s], s:s, s:s, s:n, s:n, s:i, s:i, s:s, s:s}",
+        "templateID", t->template_id, "buildID", t->build_id, "cpuCount", (json_int_t)cpu,
+        "memoryMB", (json_int_t)mem, "diskSizeMB", 0, "public", 0, "aliases", name, "names", name,
+        "createdAt", now, "updatedAt", now, "createdBy", "lastSpawnedAt", "spawnCount", 0,
+        "buildCount", 1, "envdVersion", E2B_VERSION, "buildStatus", "waiting");
     pthread_mutex_unlock(&c->b->mu);
 }
 
@@ -816,9 +854,11 @@ static int check_files(struct call *c, const char *copy, struct e2b_error **err)
     _cleanup_free_ char *dir = e2b_path_join(c->b->files, f[1]);
     struct stat st;
     if (stat(dir, &st) < 0)
-        return e2b_error_set(err, E2B_ERR_INVALID,
-                             "step %s (COPY): its files (%s) were not uploaded (GET /templates/{id}/files/%s for "
-                             "an upload URL)", f[0], f[1], f[1]);
+        return e2b_error_set(
+            err, E2B_ERR_INVALID,
+            "step %s (COPY): its files (%s) were not uploaded (GET /templates/{id}/files/%s for "
+            "an upload URL)",
+            f[0], f[1], f[1]);
     char h[65];
     bool dirs = false;
     _cleanup_error_ struct e2b_error *he = NULL;
@@ -828,9 +868,11 @@ static int check_files(struct call *c, const char *copy, struct e2b_error **err)
         _cleanup_free_ char *gone = xasprintf("%s/.bad-%s-%ld", c->b->files, f[1], (long)getpid());
         if (rename(dir, gone) == 0)
             e2b_rm_rf(gone, NULL);
-        return e2b_error_set(err, E2B_ERR_INVALID,
-                             "step %s (COPY): the files uploaded for %s do not match its filesHash %s (%s); upload "
-                             "them again", f[0], f[2], f[1], he ? he->msg : "different content");
+        return e2b_error_set(
+            err, E2B_ERR_INVALID,
+            "step %s (COPY): the files uploaded for %s do not match its filesHash %s (%s); upload "
+            "them again",
+            f[0], f[2], f[1], he ? he->msg : "different content");
     }
     return 0;
 }
@@ -843,7 +885,7 @@ static void api_start(struct call *c, const char *id, const char *bid, bool v1)
         return;
     if (v1 && c->body->len && !json_body(c->body, c->out, &body))
         return;
-    struct e2b_steps_plan plan = {0};
+    struct e2b_steps_plan plan = { 0 };
     _cleanup_error_ struct e2b_error *err = NULL;
     pthread_mutex_lock(&c->b->mu);
     struct tbuild *t = find_build(c->b, id, bid);
@@ -851,23 +893,30 @@ static void api_start(struct call *c, const char *id, const char *bid, bool v1)
     enum bstate st = t ? t->state : B_ERROR;
     pthread_mutex_unlock(&c->b->mu);
     if (!t)
-        return reply_error(c->out, 404, "Error when getting template: build '%s' of template '%s' not found", bid, id);
+        return reply_error(c->out, 404,
+                           "Error when getting template: build '%s' of template '%s' not found",
+                           bid, id);
     if (st != B_WAITING)
         return reply_error(c->out, 400, "build is not in waiting state");
     if (v1 != is_v1)
-        return reply_error(c->out, 400, "build '%s' was requested through the %s API; start it there", bid,
+        return reply_error(c->out, 400,
+                           "build '%s' was requested through the %s API; start it there", bid,
                            is_v1 ? "v1 (POST /templates/{id}/builds/{buildID})" : "v2");
     if (!v1) {
         json_t *reg = json_object_get(body, "fromImageRegistry");
         if (reg && !json_is_null(reg)) {
             const char *type = e2b_json_str(reg, "type");
             if (!type || !STREQ(type, "registry"))
-                return reply_error(c->out, 400, "fromImageRegistry type '%s' is not supported by e2b serve (only "
-                                                "registry: username and password)", type ? type : "");
+                return reply_error(
+                    c->out, 400,
+                    "fromImageRegistry type '%s' is not supported by e2b serve (only "
+                    "registry: username and password)",
+                    type ? type : "");
             if (!e2b_json_str(reg, "username") || !e2b_json_str(reg, "password"))
-                return reply_error(c->out, 400, "fromImageRegistry needs a username and a password");
+                return reply_error(c->out, 400,
+                                   "fromImageRegistry needs a username and a password");
         }
-        static const char *const cmds[] = {"startCmd", "readyCmd"};
+        static const char *const cmds[] = { "startCmd", "readyCmd" };
         for (size_t i = 0; i < 2; i++) {
             json_t *v = json_object_get(body, cmds[i]);
             if (v && !json_is_null(v) && !json_is_string(v))
@@ -877,9 +926,11 @@ static void api_start(struct call *c, const char *id, const char *bid, bool v1)
             return fail(c->out, err);
         if (plan.from_template) {
             _cleanup_free_ char *known = NULL;
-            if (!STREQ(plan.from_template, "host") && store_find(plan.from_template, NULL, &err) < 0) {
+            if (!STREQ(plan.from_template, "host") &&
+                store_find(plan.from_template, NULL, &err) < 0) {
                 e2b_steps_plan_free(&plan);
-                return reply_error(c->out, 400, "fromTemplate '%s': %s", plan.from_template, err->msg);
+                return reply_error(c->out, 400, "fromTemplate '%s': %s", plan.from_template,
+                                   err->msg);
             }
         }
         for (char **cp = plan.copies; cp && *cp; cp++)
@@ -897,14 +948,18 @@ static void api_start(struct call *c, const char *id, const char *bid, bool v1)
     }
     if (c->b->n_queue >= MAX_QUEUED) {
         pthread_mutex_unlock(&c->b->mu);
-        return reply_error(c->out, 429,
-                           "you have reached the maximum number of concurrent template builds (%d). Please wait "
-                           "for existing builds to complete.", MAX_QUEUED);
+        return reply_error(
+            c->out, 429,
+            "you have reached the maximum number of concurrent template builds (%d). Please wait "
+            "for existing builds to complete.",
+            MAX_QUEUED);
     }
     /* the newer build wins: the template's other builds stop */
     for (struct tbuild *o = c->b->all; o; o = o->next)
-        if (o != t && STREQ(o->template_id, t->template_id) && (o->state == B_QUEUED || o->state == B_BUILDING))
-            cancel_build(c->b, o, "The build was canceled because it was superseded by a newer one.");
+        if (o != t && STREQ(o->template_id, t->template_id) &&
+            (o->state == B_QUEUED || o->state == B_BUILDING))
+            cancel_build(c->b, o,
+                         "The build was canceled because it was superseded by a newer one.");
     if (!v1) {
         json_decref(t->start);
         t->start = json_incref(body);
@@ -923,7 +978,8 @@ static void api_start(struct call *c, const char *id, const char *bid, bool v1)
     c->out->status = 202;
 }
 
-static bool query_num(struct call *c, const char *name, long long def, long long lo, long long hi, long long *ret)
+static bool query_num(struct call *c, const char *name, long long def, long long lo, long long hi,
+                      long long *ret)
 {
     _cleanup_free_ char *v = e2b_http1_query_param(c->r->query, name);
     if (!v) {
@@ -961,7 +1017,8 @@ static void api_status(struct call *c, const char *id, const char *bid)
     int min = level ? level_rank(level) : 0;
     if (min < 0)
         return reply_error(c->out, 400, "level '%s' is not debug, info, warn or error", level);
-    if (!query_num(c, "logsOffset", 0, 0, INT32_MAX, &offset) || !query_num(c, "limit", STATUS_LIMIT, 0, STATUS_LIMIT, &limit))
+    if (!query_num(c, "logsOffset", 0, 0, INT32_MAX, &offset) ||
+        !query_num(c, "limit", STATUS_LIMIT, 0, STATUS_LIMIT, &limit))
         return;
     pthread_mutex_lock(&c->b->mu);
     struct tbuild *t = find_build(c->b, NULL, bid);
@@ -971,18 +1028,20 @@ static void api_status(struct call *c, const char *id, const char *bid)
         pthread_mutex_unlock(&c->b->mu);
         if (stored_build(id, bid)) {
             c->out->status = 200;
-            c->out->body = json_pack("{s:s, s:s, s:s, s:[], s:[]}", "templateID", id, "buildID", bid, "status",
-                                     "ready", "logs", "logEntries");
+            c->out->body = json_pack("{s:s, s:s, s:s, s:[], s:[]}", "templateID", id, "buildID",
+                                     bid, "status", "ready", "logs", "logEntries");
             return;
         }
         return reply_error(c->out, 404, "build '%s' of template '%s' not found", bid, id);
     }
     json_t *entries = json_array();
-    for (size_t i = (size_t)offset; i < t->n_logs && (long long)json_array_size(entries) < limit; i++)
+    for (size_t i = (size_t)offset; i < t->n_logs && (long long)json_array_size(entries) < limit;
+         i++)
         if (level_rank(t->logs[i].level) >= min)
             json_array_append_new(entries, log_json(&t->logs[i]));
-    json_t *j = json_pack("{s:s, s:s, s:s, s:[], s:o}", "templateID", t->template_id, "buildID", t->build_id,
-                          "status", state_names[t->state], "logs", "logEntries", entries);
+    json_t *j =
+        json_pack("{s:s, s:s, s:s, s:[], s:o}", "templateID", t->template_id, "buildID",
+                  t->build_id, "status", state_names[t->state], "logs", "logEntries", entries);
     if (t->state == B_ERROR) {
         json_t *last = json_array();
         size_t from = t->n_logs > REASON_LINES * 4 ? t->n_logs - REASON_LINES * 4 : 0;
@@ -991,8 +1050,8 @@ static void api_status(struct call *c, const char *id, const char *bid)
                 json_array_append_new(last, log_json(&t->logs[i]));
         while (json_array_size(last) > REASON_LINES)
             json_array_remove(last, 0);
-        json_t *reason = json_pack("{s:s, s:o}", "message", t->reason ? t->reason : "the build failed", "logEntries",
-                                   last);
+        json_t *reason = json_pack("{s:s, s:o}", "message",
+                                   t->reason ? t->reason : "the build failed", "logEntries", last);
         if (t->reason_step)
             json_object_set_new(reason, "step", json_string(t->reason_step));
         json_object_set_new(j, "reason", reason);
@@ -1086,8 +1145,8 @@ static void api_files(struct call *c, const char *id, const char *hash)
     c->b->uploads = u;
     pthread_mutex_unlock(&c->b->mu);
     const char *host = e2b_http1_header(c->r, "Host");
-    _cleanup_free_ char *url = xasprintf("http://%s/templates/files/upload/%s", host && *host ? host : c->o->listen,
-                                         u->token);
+    _cleanup_free_ char *url = xasprintf("http://%s/templates/files/upload/%s",
+                                         host && *host ? host : c->o->listen, u->token);
     c->out->status = 201;
     c->out->body = json_pack("{s:b, s:s}", "present", 0, "url", url);
 }
@@ -1189,7 +1248,8 @@ static void api_patch(struct call *c, const char *id, bool v2)
         return;
     _cleanup_error_ struct e2b_error *err = NULL;
     _cleanup_json_ json_t *meta = NULL;
-    int r = p ? e2b_store_set_public(&s, id, json_is_true(p), &meta, &err) : e2b_store_find(&s, id, &meta, NULL, &err);
+    int r = p ? e2b_store_set_public(&s, id, json_is_true(p), &meta, &err)
+              : e2b_store_find(&s, id, &meta, NULL, &err);
     e2b_store_close(&s);
     if (r < 0)
         return fail(c->out, err);
@@ -1224,7 +1284,7 @@ bool e2b_serve_templates(const struct e2b_serve_opts *o, const struct e2b_http1_
 {
     if (!o->builds)
         return false;
-    struct call c = {.o = o, .b = o->builds, .r = r, .body = body, .out = out};
+    struct call c = { .o = o, .b = o->builds, .r = r, .body = body, .out = out };
     const char *p = r->path, *m = r->method;
     int version = 1;
     if (e2b_str_has_prefix(p, "/v2/"))
@@ -1276,7 +1336,9 @@ bool e2b_serve_templates(const struct e2b_serve_opts *o, const struct e2b_http1_
         _cleanup_free_ char *bid = xstrndup(b, bl);
         const char *verb = b[bl] ? b + bl + 1 : "";
         if (!*verb)
-            return STREQ(m, "POST") ? api_start(&c, id, bid, version == 1) : not_allowed(r, out, "POST"), true;
+            return STREQ(m, "POST") ? api_start(&c, id, bid, version == 1)
+                                    : not_allowed(r, out, "POST"),
+                   true;
         if (version != 1)
             return false;
         if (STREQ(verb, "status"))
@@ -1329,7 +1391,8 @@ static void upload_done(struct e2b_serve_builds *b, struct upload *u, bool used)
 }
 
 /* Read the body into fd (bounded): 0, -1 (the peer left or stalled), or a status. */
-static int read_upload(struct e2b_serve_conn *c, const struct e2b_http1_head *r, int fd, uint64_t max)
+static int read_upload(struct e2b_serve_conn *c, const struct e2b_http1_head *r, int fd,
+                       uint64_t max)
 {
     struct e2b_http1_body b;
     int st = e2b_http1_body_request(&b, r, max);
@@ -1360,13 +1423,15 @@ static int read_upload(struct e2b_serve_conn *c, const struct e2b_http1_head *r,
     }
 }
 
-bool e2b_serve_templates_upload(struct e2b_serve_conn *c, const struct e2b_http1_head *r, bool close_after)
+bool e2b_serve_templates_upload(struct e2b_serve_conn *c, const struct e2b_http1_head *r,
+                                bool close_after)
 {
     struct e2b_serve_builds *b = c->o->builds;
     const char *token = r->path + strlen(UPLOAD_PREFIX);
     strbuf_consume(&c->in, r->len);
     if (!b) {
-        e2b_serve_fail_and_close(c, 404, e2b_serve_error_body(404, "no route %s %s", r->method, r->path));
+        e2b_serve_fail_and_close(c, 404,
+                                 e2b_serve_error_body(404, "no route %s %s", r->method, r->path));
         return false;
     }
     if (!STREQ(r->method, "PUT") && !STREQ(r->method, "POST")) {
@@ -1375,8 +1440,10 @@ bool e2b_serve_templates_upload(struct e2b_serve_conn *c, const struct e2b_http1
     }
     struct upload *u = upload_take(b, token);
     if (!u) {
-        e2b_serve_fail_and_close(c, 403, e2b_serve_error_body(403, "this upload URL is unknown, used or expired; "
-                                                                   "ask GET /templates/{id}/files/{hash} again"));
+        e2b_serve_fail_and_close(
+            c, 403,
+            e2b_serve_error_body(403, "this upload URL is unknown, used or expired; "
+                                      "ask GET /templates/{id}/files/{hash} again"));
         return false;
     }
     _cleanup_free_ char *raw = xasprintf("%s/.upload-%s", b->files, u->token);
@@ -1394,7 +1461,7 @@ bool e2b_serve_templates_upload(struct e2b_serve_conn *c, const struct e2b_http1
         st = read_upload(c, r, fd, b->upload_limit);
     _cleanup_error_ struct e2b_error *err = NULL;
     if (st == 0) {
-        struct e2b_layer_opts lo = {.name = "upload"};
+        struct e2b_layer_opts lo = { .name = "upload" };
         struct e2b_layer_result lr;
         e2b_rm_rf(tmp, NULL);
         if (mkdir(tmp, 0755) < 0 || e2b_layer_apply(raw, tmp, &lo, &lr, &err) < 0)
@@ -1408,11 +1475,12 @@ bool e2b_serve_templates_upload(struct e2b_serve_conn *c, const struct e2b_http1
     if (st < 0)
         return false;
     if (st) {
-        json_t *body = e2b_serve_error_body(st, "%s",
-                                            st == 413   ? "the upload is over the limit of e2b serve (--upload-limit)"
-                                            : st == 408 ? "the upload did not arrive in time"
-                                            : err       ? err->msg
-                                                        : "the upload failed");
+        json_t *body = e2b_serve_error_body(
+            st, "%s",
+            st == 413   ? "the upload is over the limit of e2b serve (--upload-limit)"
+            : st == 408 ? "the upload did not arrive in time"
+            : err       ? err->msg
+                        : "the upload failed");
         e2b_serve_fail_and_close(c, st, body);
         return false;
     }

@@ -53,6 +53,7 @@ bool e2b_serve_templates(const struct e2b_serve_opts *o, const struct e2b_http1_
  * own size, so the connection loop hands it over before reading the body.
  * Answers it; false when the connection must close. */
 bool e2b_serve_templates_is_upload(const struct e2b_http1_head *r);
-bool e2b_serve_templates_upload(struct e2b_serve_conn *c, const struct e2b_http1_head *r, bool close_after);
+bool e2b_serve_templates_upload(struct e2b_serve_conn *c, const struct e2b_http1_head *r,
+                                bool close_after);
 
 #endif

@@ -9,17 +9,24 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
-#define POLL_MS 200
+#define POLL_MS           200
 #define STATUS_TIMEOUT_MS 60000
 
-static int api(const char *base, const char *key, const char *method, const char *path, json_t *body, json_t **ret,
-               struct e2b_error **err)
+static int api(const char *base, const char *key, const char *method, const char *path,
+               json_t *body, json_t **ret, struct e2b_error **err)
 {
     _cleanup_free_ char *hk = xasprintf("X-API-Key: %s", key ? key : "");
-    const char *headers[] = {hk, "Content-Type: application/json", "Accept: application/json", NULL};
+    const char *headers[] = { hk, "Content-Type: application/json", "Accept: application/json",
+                              NULL };
     _cleanup_free_ char *data = body ? e2b_json_dump(body, 0) : NULL;
-    struct e2b_http_req req = {.method = method, .base = base, .path = path, .headers = headers, .body = data,
-                               .body_len = data ? strlen(data) : 0, .timeout_ms = STATUS_TIMEOUT_MS, .retries = 2};
+    struct e2b_http_req req = { .method = method,
+                                .base = base,
+                                .path = path,
+                                .headers = headers,
+                                .body = data,
+                                .body_len = data ? strlen(data) : 0,
+                                .timeout_ms = STATUS_TIMEOUT_MS,
+                                .retries = 2 };
     struct e2b_http_resp resp;
     int r = e2b_http_request(&req, &resp, err);
     if (r == 0 && ret) {
@@ -46,7 +53,8 @@ static int write_tar(const char *context, char **paths, int fd, struct e2b_error
     archive_write_set_filter_option(a, "gzip", "compression-level", "1");
     archive_write_set_format_pax_restricted(a);
     if (archive_write_open_fd(a, fd) != ARCHIVE_OK) {
-        int r = e2b_error_set(err, E2B_ERR_GENERIC, "cannot write a tar: %s", archive_error_string(a));
+        int r =
+            e2b_error_set(err, E2B_ERR_GENERIC, "cannot write a tar: %s", archive_error_string(a));
         archive_write_free(a);
         return r;
     }
@@ -71,7 +79,8 @@ static int write_tar(const char *context, char **paths, int fd, struct e2b_error
             archive_entry_set_symlink(e, target);
         }
         if (archive_write_header(a, e) != ARCHIVE_OK)
-            r = e2b_error_set(err, E2B_ERR_GENERIC, "tar entry %s: %s", *p, archive_error_string(a));
+            r = e2b_error_set(err, E2B_ERR_GENERIC, "tar entry %s: %s", *p,
+                              archive_error_string(a));
         if (r == 0 && S_ISREG(st.st_mode)) {
             _cleanup_close_ int in = open(full, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
             ssize_t n;
@@ -79,12 +88,14 @@ static int write_tar(const char *context, char **paths, int fd, struct e2b_error
                 r = e2b_error_sys(err, errno, "%s", full);
             while (r == 0 && (n = read(in, buf, sizeof(buf))) > 0)
                 if (archive_write_data(a, buf, (size_t)n) < 0)
-                    r = e2b_error_set(err, E2B_ERR_GENERIC, "tar %s: %s", *p, archive_error_string(a));
+                    r = e2b_error_set(err, E2B_ERR_GENERIC, "tar %s: %s", *p,
+                                      archive_error_string(a));
         }
         archive_entry_free(e);
     }
     if (archive_write_close(a) != ARCHIVE_OK && r == 0)
-        r = e2b_error_set(err, E2B_ERR_GENERIC, "cannot finish the tar: %s", archive_error_string(a));
+        r = e2b_error_set(err, E2B_ERR_GENERIC, "cannot finish the tar: %s",
+                          archive_error_string(a));
     archive_write_free(a);
     return r;
 }
@@ -101,8 +112,8 @@ static ssize_t read_fd(void *buf, size_t len, void *ud)
 }
 
 /* The COPY step's files, to the upload URL (unless the API has them). */
-static int upload(const struct e2b_remote_build_opts *o, const char *tid, json_t *step, char **paths,
-                  struct e2b_error **err)
+static int upload(const struct e2b_remote_build_opts *o, const char *tid, json_t *step,
+                  char **paths, struct e2b_error **err)
 {
     const char *hash = e2b_json_str(step, "filesHash");
     _cleanup_free_ char *eid = esc(tid), *path = xasprintf("/templates/%s/files/%s", eid, hash);
@@ -127,9 +138,14 @@ static int upload(const struct e2b_remote_build_opts *o, const char *tid, json_t
     off_t size = lseek(fd, 0, SEEK_END);
     lseek(fd, 0, SEEK_SET);
     /* a presigned URL: no API key goes with it */
-    const char *headers[] = {"Content-Type: application/octet-stream", NULL};
-    struct e2b_http_req req = {.method = "PUT", .base = url, .headers = headers, .read_body = read_fd,
-                               .body_size = (long long)size, .ud = &fd, .timeout_ms = 3600 * 1000};
+    const char *headers[] = { "Content-Type: application/octet-stream", NULL };
+    struct e2b_http_req req = { .method = "PUT",
+                                .base = url,
+                                .headers = headers,
+                                .read_body = read_fd,
+                                .body_size = (long long)size,
+                                .ud = &fd,
+                                .timeout_ms = 3600 * 1000 };
     struct e2b_http_resp resp;
     int r = e2b_http_request(&req, &resp, err);
     e2b_http_resp_release(&resp);
@@ -141,7 +157,7 @@ static int upload(const struct e2b_remote_build_opts *o, const char *tid, json_t
 int e2b_remote_build(const struct e2b_remote_build_opts *o, json_t **ret, struct e2b_error **err)
 {
     /* filesHash of every COPY step, as the SDK computes it */
-    struct e2b_ignore ig = {0};
+    struct e2b_ignore ig = { 0 };
     if (e2b_ignore_load(&ig, o->context, err) < 0)
         return -1;
     json_t *steps = json_object_get(o->start, "steps");
@@ -154,7 +170,8 @@ int e2b_remote_build(const struct e2b_remote_build_opts *o, json_t **ret, struct
         if (r < 0 || !STREQ(e2b_json_str(st, "type") ?: "", "COPY"))
             continue;
         json_t *args = json_object_get(st, "args");
-        const char *src = json_string_value(json_array_get(args, 0)), *dest = json_string_value(json_array_get(args, 1));
+        const char *src = json_string_value(json_array_get(args, 0)),
+                   *dest = json_string_value(json_array_get(args, 1));
         char hash[65];
         if (e2b_files_hash(o->context, src, dest, &ig, hash, &paths[i], NULL, err) < 0) {
             r = e2b_error_wrap(err, "COPY %s %s", src, dest);
@@ -186,9 +203,12 @@ int e2b_remote_build(const struct e2b_remote_build_opts *o, json_t **ret, struct
         tid = e2b_json_str(res, "templateID") ? xstrdup(e2b_json_str(res, "templateID")) : NULL;
         bid = e2b_json_str(res, "buildID") ? xstrdup(e2b_json_str(res, "buildID")) : NULL;
         if (!tid || !bid)
-            r = e2b_error_set(err, E2B_ERR_API, "%s answered a build request without IDs", o->api_url);
+            r = e2b_error_set(err, E2B_ERR_API, "%s answered a build request without IDs",
+                              o->api_url);
     }
-    json_array_foreach(steps, i, st) if (r == 0 && paths[i]) r = upload(o, tid, st, paths[i], err);
+    json_array_foreach(steps, i, st)
+        if (r == 0 && paths[i])
+            r = upload(o, tid, st, paths[i], err);
     for (i = 0; i < n; i++)
         e2b_strv_free(paths[i]);
     free(paths);
@@ -203,13 +223,16 @@ int e2b_remote_build(const struct e2b_remote_build_opts *o, json_t **ret, struct
     /* the log as it comes, until the build ends */
     size_t offset = 0;
     for (;;) {
-        _cleanup_free_ char *sp = xasprintf("/templates/%s/builds/%s/status?logsOffset=%zu", etid, ebid, offset);
+        _cleanup_free_ char *sp =
+            xasprintf("/templates/%s/builds/%s/status?logsOffset=%zu", etid, ebid, offset);
         _cleanup_json_ json_t *s = NULL;
         if (api(o->api_url, o->api_key, "GET", sp, NULL, &s, err) < 0)
             return -1;
         json_t *entries = json_object_get(s, "logEntries");
         json_t *e;
-        json_array_foreach(entries, i, e) if (o->log) o->log(o->ud, e);
+        json_array_foreach(entries, i, e)
+            if (o->log)
+                o->log(o->ud, e);
         offset += json_array_size(entries);
         const char *status = e2b_json_str(s, "status") ?: "";
         if (json_array_size(entries))
@@ -221,14 +244,16 @@ int e2b_remote_build(const struct e2b_remote_build_opts *o, json_t **ret, struct
             const char *msg = e2b_json_str(reason, "message") ?: "the build failed";
             const char *step = e2b_json_str(reason, "step");
             return step && !e2b_str_has_prefix(msg, "step ")
-                       ? e2b_error_set(err, E2B_ERR_GENERIC, "build %s failed at step %s: %s", bid, step, msg)
-                        : e2b_error_set(err, E2B_ERR_GENERIC, "build %s failed: %s", bid, msg);
+                       ? e2b_error_set(err, E2B_ERR_GENERIC, "build %s failed at step %s: %s", bid,
+                                       step, msg)
+                       : e2b_error_set(err, E2B_ERR_GENERIC, "build %s failed: %s", bid, msg);
         }
         if (o->phase)
             o->phase(o->ud, status);
         usleep(POLL_MS * 1000);
     }
-    *ret = json_pack("{s:s, s:s, s:O?}", "templateID", tid, "buildID", bid, "tags", json_object_get(res, "tags"));
+    *ret = json_pack("{s:s, s:s, s:O?}", "templateID", tid, "buildID", bid, "tags",
+                     json_object_get(res, "tags"));
     return 0;
 }
 
@@ -250,12 +275,13 @@ static json_t *tags_json(const char *const *tags)
 int e2b_remote_tags_assign(const char *api_url, const char *api_key, const char *target,
                            const char *const *tags, json_t **ret, struct e2b_error **err)
 {
-    _cleanup_json_ json_t *body = json_pack("{s:s, s:o}", "target", target, "tags", tags_json(tags));
+    _cleanup_json_ json_t *body =
+        json_pack("{s:s, s:o}", "target", target, "tags", tags_json(tags));
     return api(api_url, api_key, "POST", "/templates/tags", body, ret, err);
 }
 
-int e2b_remote_tags_remove(const char *api_url, const char *api_key, const char *name, const char *const *tags,
-                           struct e2b_error **err)
+int e2b_remote_tags_remove(const char *api_url, const char *api_key, const char *name,
+                           const char *const *tags, struct e2b_error **err)
 {
     _cleanup_json_ json_t *body = json_pack("{s:s, s:o}", "name", name, "tags", tags_json(tags));
     return api(api_url, api_key, "DELETE", "/templates/tags", body, NULL, err);

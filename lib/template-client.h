@@ -18,11 +18,11 @@
 
 struct e2b_remote_build_opts {
     const char *api_url, *api_key;
-    const char *name;              /* name[:tag] */
-    const char *const *tags;       /* more tags, NULL-ended, or NULL */
-    long cpu_count, memory_mb;     /* 0: the API's default */
-    const char *context;           /* where COPY sources are */
-    json_t *start;                 /* TemplateBuildStartV2 (the steps are given their filesHash) */
+    const char *name;          /* name[:tag] */
+    const char *const *tags;   /* more tags, NULL-ended, or NULL */
+    long cpu_count, memory_mb; /* 0: the API's default */
+    const char *context;       /* where COPY sources are */
+    json_t *start;             /* TemplateBuildStartV2 (the steps are given their filesHash) */
     /* each log entry of the build, as the API gives it; may be NULL */
     void (*log)(void *ud, const json_t *entry);
     /* what is going on: "requesting", "uploading <src>", "waiting", "building" ... ; may be NULL */
@@ -40,7 +40,7 @@ int e2b_remote_tags_list(const char *api_url, const char *api_key, const char *n
                          struct e2b_error **err);
 int e2b_remote_tags_assign(const char *api_url, const char *api_key, const char *target,
                            const char *const *tags, json_t **ret, struct e2b_error **err);
-int e2b_remote_tags_remove(const char *api_url, const char *api_key, const char *name, const char *const *tags,
-                           struct e2b_error **err);
+int e2b_remote_tags_remove(const char *api_url, const char *api_key, const char *name,
+                           const char *const *tags, struct e2b_error **err);
 
 #endif

@@ -45,11 +45,11 @@ static char *step_text(const char *type, json_t *args)
     strbuf_addstr(&b, type);
     size_t i;
     json_t *a;
-    json_array_foreach(args, i, a) if (json_is_string(a) && *json_string_value(a))
-    {
-        strbuf_addch(&b, ' ');
-        strbuf_addstr(&b, json_string_value(a));
-    }
+    json_array_foreach(args, i, a)
+        if (json_is_string(a) && *json_string_value(a)) {
+            strbuf_addch(&b, ' ');
+            strbuf_addstr(&b, json_string_value(a));
+        }
     return strbuf_detach(&b, NULL);
 }
 
@@ -126,7 +126,8 @@ void e2b_steps_plan_free(struct e2b_steps_plan *p)
     memset(p, 0, sizeof(*p));
 }
 
-static int step_error(struct e2b_error **err, size_t n, const char *type, const char *fmt, ...) _printf_(4, 5);
+static int step_error(struct e2b_error **err, size_t n, const char *type, const char *fmt, ...)
+    _printf_(4, 5);
 static int step_error(struct e2b_error **err, size_t n, const char *type, const char *fmt, ...)
 {
     va_list ap;
@@ -141,11 +142,13 @@ int e2b_steps_plan(const json_t *start, struct e2b_steps_plan *ret, struct e2b_e
     memset(ret, 0, sizeof(*ret));
     if (!json_is_object(start))
         return e2b_error_set(err, E2B_ERR_INVALID, "the build is not a JSON object");
-    json_t *img = json_object_get(start, "fromImage"), *tpl = json_object_get(start, "fromTemplate");
+    json_t *img = json_object_get(start, "fromImage"),
+           *tpl = json_object_get(start, "fromTemplate");
     bool has_img = json_is_string(img) && *json_string_value(img);
     bool has_tpl = json_is_string(tpl) && *json_string_value(tpl);
     if (has_img == has_tpl)
-        return e2b_error_set(err, E2B_ERR_INVALID, "exactly one of fromImage and fromTemplate must be given");
+        return e2b_error_set(err, E2B_ERR_INVALID,
+                             "exactly one of fromImage and fromTemplate must be given");
     const char *base = has_img ? json_string_value(img) : json_string_value(tpl);
     if (has_newline(base) || strchr(base, ' ') || strchr(base, '\t'))
         return e2b_error_set(err, E2B_ERR_INVALID, "invalid base '%s'", base);
@@ -162,7 +165,7 @@ int e2b_steps_plan(const json_t *start, struct e2b_steps_plan *ret, struct e2b_e
     if (force && !json_is_null(force) && !json_is_boolean(force))
         return e2b_error_set(err, E2B_ERR_INVALID, "force must be true or false");
 
-    struct gen g = {.df = STRBUF_INIT, .label = "base"};
+    struct gen g = { .df = STRBUF_INIT, .label = "base" };
     _cleanup_free_ char *cur_user = xstrdup("user");
     g.text = xasprintf("FROM %s%s", has_tpl ? "template " : "", base);
     if (has_tpl)
@@ -224,7 +227,8 @@ int e2b_steps_plan(const json_t *start, struct e2b_steps_plan *ret, struct e2b_e
             if (switch_user)
                 emit(&g, "USER %s", cur_user);
         } else if (!strcasecmp(type, "COPY") || !strcasecmp(type, "ADD")) {
-            const char *src = arg(args, 0), *dest = arg(args, 1), *owner = arg(args, 2), *mode = arg(args, 3);
+            const char *src = arg(args, 0), *dest = arg(args, 1), *owner = arg(args, 2),
+                       *mode = arg(args, 3);
             json_t *fh = json_object_get(st, "filesHash");
             const char *hash = json_is_string(fh) ? json_string_value(fh) : NULL;
             if (!src || !dest || na > 4) {
@@ -232,13 +236,15 @@ int e2b_steps_plan(const json_t *start, struct e2b_steps_plan *ret, struct e2b_e
                 break;
             }
             if (!hash || !hex64(hash)) {
-                r = step_error(err, n, type, "filesHash must be the 64 hex digits of the files' SHA-256");
+                r = step_error(err, n, type,
+                               "filesHash must be the 64 hex digits of the files' SHA-256");
                 break;
             }
             _cleanup_error_ struct e2b_error *ce = NULL;
             _cleanup_free_ char *clean = e2b_context_clean(src, &ce);
             if (!clean || src[0] == '/' || has_newline(src) || has_newline(dest) || !*dest) {
-                r = step_error(err, n, type, "source '%s' must be a path inside the build context", src);
+                r = step_error(err, n, type, "source '%s' must be a path inside the build context",
+                               src);
                 break;
             }
             if (owner && *owner && !word_ok(owner)) {
@@ -249,9 +255,10 @@ int e2b_steps_plan(const json_t *start, struct e2b_steps_plan *ret, struct e2b_e
                 r = step_error(err, n, type, "mode '%s' is not an octal mode", mode);
                 break;
             }
-            _cleanup_free_ char *own = owner && *owner ? (strchr(owner, ':') ? xstrdup(owner)
-                                                                             : xasprintf("%s:%s", owner, owner))
-                                                       : xasprintf("%s:%s", cur_user, cur_user);
+            _cleanup_free_ char *own =
+                owner && *owner
+                    ? (strchr(owner, ':') ? xstrdup(owner) : xasprintf("%s:%s", owner, owner))
+                    : xasprintf("%s:%s", cur_user, cur_user);
             _cleanup_free_ char *from = xasprintf("%s/%s", hash, clean);
             _cleanup_free_ char *js = copy_path(from), *jd = copy_path(dest);
             if (mode && *mode)
@@ -304,8 +311,9 @@ int e2b_steps_plan(const json_t *start, struct e2b_steps_plan *ret, struct e2b_e
             cur_user = xstrdup(user);
             emit(&g, "USER %s", user);
         } else {
-            r = e2b_error_set(err, E2B_ERR_INVALID,
-                              "step %zu: unknown step type '%s' (known: RUN, COPY, ENV, WORKDIR, USER)", n, type);
+            r = e2b_error_set(
+                err, E2B_ERR_INVALID,
+                "step %zu: unknown step type '%s' (known: RUN, COPY, ENV, WORKDIR, USER)", n, type);
             break;
         }
         ret->n_steps = n;
@@ -345,15 +353,17 @@ int e2b_steps_from_dockerfile(const char *path, const char *const *build_args, s
     size_t len;
     if (e2b_read_file(path, &text, &len, err) < 0)
         return -1;
-    struct e2b_build_args ba = {.args = build_args, .n_args = n_build_args};
+    struct e2b_build_args ba = { .args = build_args, .n_args = n_build_args };
     const char *slash = strrchr(path, '/');
     _cleanup_dockerfile_ struct e2b_dockerfile *df = NULL;
     if (e2b_dockerfile_parse(slash ? slash + 1 : path, text, len, &ba, &df, err) < 0)
         return -1;
     if (df->n_stages != 1)
-        return e2b_error_set(err, E2B_ERR_UNSUPPORTED,
-                             "%s has %zu stages: a build through an E2B API takes one FROM (build it here "
-                             "with --api-url \"\", or keep one stage)", df->name, df->n_stages);
+        return e2b_error_set(
+            err, E2B_ERR_UNSUPPORTED,
+            "%s has %zu stages: a build through an E2B API takes one FROM (build it here "
+            "with --api-url \"\", or keep one stage)",
+            df->name, df->n_stages);
     const struct e2b_df_stage *sg = &df->stages[0];
     json_t *steps = json_array();
     char **ignored = NULL;
@@ -372,9 +382,11 @@ int e2b_steps_from_dockerfile(const char *path, const char *const *build_args, s
                     !strchr(in->args[0], ' '))
                     strbuf_addstr(&cmd, in->heredocs[0].content);
                 else
-                    r = e2b_error_set(err, E2B_ERR_UNSUPPORTED,
-                                      "%s:%d: a RUN with heredocs cannot be sent to an E2B API (only `RUN <<EOF` "
-                                      "alone)", df->name, in->line);
+                    r = e2b_error_set(
+                        err, E2B_ERR_UNSUPPORTED,
+                        "%s:%d: a RUN with heredocs cannot be sent to an E2B API (only `RUN <<EOF` "
+                        "alone)",
+                        df->name, in->line);
             } else if (in->json) {
                 for (size_t k = 0; k < in->n_args; k++) {
                     if (k)
@@ -393,30 +405,36 @@ int e2b_steps_from_dockerfile(const char *path, const char *const *build_args, s
         case E2B_DF_ADD: {
             const char *from = e2b_df_flag(in, "from", NULL);
             if (from || in->n_heredocs) {
-                r = e2b_error_set(err, E2B_ERR_UNSUPPORTED,
-                                  "%s:%d: %s %s cannot be sent to an E2B API (only files of the context)",
-                                  df->name, in->line, kind, from ? "--from" : "with a heredoc");
+                r = e2b_error_set(
+                    err, E2B_ERR_UNSUPPORTED,
+                    "%s:%d: %s %s cannot be sent to an E2B API (only files of the context)",
+                    df->name, in->line, kind, from ? "--from" : "with a heredoc");
                 break;
             }
-            const char *chown = e2b_df_flag(in, "chown", NULL), *chmod = e2b_df_flag(in, "chmod", NULL);
+            const char *chown = e2b_df_flag(in, "chown", NULL),
+                       *chmod = e2b_df_flag(in, "chmod", NULL);
             if (chmod && strspn(chmod, "01234567") != strlen(chmod)) {
-                r = e2b_error_set(err, E2B_ERR_UNSUPPORTED, "%s:%d: %s --chmod=%s: an E2B API takes an octal mode",
-                                  df->name, in->line, kind, chmod);
+                r = e2b_error_set(err, E2B_ERR_UNSUPPORTED,
+                                  "%s:%d: %s --chmod=%s: an E2B API takes an octal mode", df->name,
+                                  in->line, kind, chmod);
                 break;
             }
             for (size_t k = 0; r == 0 && k + 1 < in->n_args; k++) {
                 const char *src = in->args[k];
                 if (strstr(src, "://")) {
-                    r = e2b_error_set(err, E2B_ERR_UNSUPPORTED, "%s:%d: ADD of a URL cannot be sent to an E2B API",
-                                      df->name, in->line);
+                    r = e2b_error_set(err, E2B_ERR_UNSUPPORTED,
+                                      "%s:%d: ADD of a URL cannot be sent to an E2B API", df->name,
+                                      in->line);
                     break;
                 }
                 while (src[0] == '.' && src[1] == '/')
                     src += 2;
-                _cleanup_free_ char *mode = chmod ? xasprintf("%04lo", strtoul(chmod, NULL, 8)) : NULL;
-                json_array_append_new(steps, step("COPY", json_pack("[s, s, s, s]", *src ? src : ".",
-                                                                    in->args[in->n_args - 1], chown ? chown : "",
-                                                                    mode ? mode : "")));
+                _cleanup_free_ char *mode =
+                    chmod ? xasprintf("%04lo", strtoul(chmod, NULL, 8)) : NULL;
+                json_array_append_new(
+                    steps, step("COPY", json_pack("[s, s, s, s]", *src ? src : ".",
+                                                  in->args[in->n_args - 1], chown ? chown : "",
+                                                  mode ? mode : "")));
             }
             break;
         }
@@ -435,11 +453,13 @@ int e2b_steps_from_dockerfile(const char *path, const char *const *build_args, s
         }
         case E2B_DF_WORKDIR:
             workdir_set = true;
-            json_array_append_new(steps, step("WORKDIR", json_pack("[s]", in->n_args ? in->args[0] : "/")));
+            json_array_append_new(
+                steps, step("WORKDIR", json_pack("[s]", in->n_args ? in->args[0] : "/")));
             break;
         case E2B_DF_USER:
             user_set = true;
-            json_array_append_new(steps, step("USER", json_pack("[s]", in->n_args ? in->args[0] : "root")));
+            json_array_append_new(
+                steps, step("USER", json_pack("[s]", in->n_args ? in->args[0] : "root")));
             break;
         default: {
             char *s = xasprintf("%s (line %d)", kind, in->line);
@@ -458,8 +478,8 @@ int e2b_steps_from_dockerfile(const char *path, const char *const *build_args, s
     if (!workdir_set)
         json_array_append_new(steps, step("WORKDIR", json_pack("[s]", "/home/user")));
     if (e2b_base_ref_is_template(sg->base)) /* a template of the API's own */
-        *ret = json_pack("{s:s, s:o, s:b}", "fromTemplate", sg->base + strlen(E2B_TEMPLATE_REF_PREFIX), "steps",
-                         steps, "force", 0);
+        *ret = json_pack("{s:s, s:o, s:b}", "fromTemplate",
+                         sg->base + strlen(E2B_TEMPLATE_REF_PREFIX), "steps", steps, "force", 0);
     else
         *ret = json_pack("{s:s, s:o, s:b}", "fromImage", sg->base, "steps", steps, "force", 0);
     if (ret_ignored)
@@ -481,7 +501,8 @@ static int cmp_str(const void *a, const void *b)
 }
 
 /* rel and everything below it (when a directory), unless ignored. */
-static void collect(const char *context, const char *rel, const struct e2b_ignore *ig, char ***out, void **seen)
+static void collect(const char *context, const char *rel, const struct e2b_ignore *ig, char ***out,
+                    void **seen)
 {
     if (ig && e2b_ignore_match(ig, rel))
         return;
@@ -499,14 +520,15 @@ static void collect(const char *context, const char *rel, const struct e2b_ignor
     while (d && (de = readdir(d))) {
         if (STREQ(de->d_name, ".") || STREQ(de->d_name, ".."))
             continue;
-        _cleanup_free_ char *sub = STREQ(rel, ".") ? xstrdup(de->d_name) : xasprintf("%s/%s", rel, de->d_name);
+        _cleanup_free_ char *sub =
+            STREQ(rel, ".") ? xstrdup(de->d_name) : xasprintf("%s/%s", rel, de->d_name);
         collect(context, sub, ig, out, seen);
     }
 }
 
 /* Paths of the context matching a glob (every depth the pattern has). */
-static void glob_walk(const char *context, const char *rel, const char *pattern, size_t depth, size_t max,
-                      char ***out)
+static void glob_walk(const char *context, const char *rel, const char *pattern, size_t depth,
+                      size_t max, char ***out)
 {
     _cleanup_free_ char *p = rel ? e2b_path_join(context, rel) : xstrdup(context);
     _cleanup_closedir_ DIR *d = opendir(p);
@@ -531,8 +553,9 @@ static void hash_num(struct e2b_sha256 *c, unsigned long long v)
     hash_str(c, b);
 }
 
-int e2b_files_hash(const char *context, const char *src, const char *dest, const struct e2b_ignore *ig,
-                   char out[65], char ***ret_paths, bool *has_dirs, struct e2b_error **err)
+int e2b_files_hash(const char *context, const char *src, const char *dest,
+                   const struct e2b_ignore *ig, char out[65], char ***ret_paths, bool *has_dirs,
+                   struct e2b_error **err)
 {
     _cleanup_free_ char *clean = e2b_context_clean(src, err);
     if (!clean)

@@ -34,9 +34,9 @@
 #include "json.h"
 
 struct e2b_steps_plan {
-    char *dockerfile;    /* the Dockerfile */
-    char **labels;       /* per instruction (0: FROM): the step it belongs to */
-    char **texts;        /* per instruction: what the log shows as it starts, or NULL */
+    char *dockerfile; /* the Dockerfile */
+    char **labels;    /* per instruction (0: FROM): the step it belongs to */
+    char **texts;     /* per instruction: what the log shows as it starts, or NULL */
     size_t n_labels;
     char **copies;       /* per COPY step: "<n>\t<filesHash>\t<src>\t<dest>", NULL-ended */
     size_t force_from;   /* 1-based instruction from which the cache is skipped; 0: none */
@@ -60,7 +60,8 @@ int e2b_steps_from_dockerfile(const char *path, const char *const *build_args, s
  * may be NULL). ig: .dockerignore patterns, or NULL. No match: E2B_ERR_NOT_FOUND.
  * has_dirs: whether a directory is among them (a tar does not carry a
  * directory's size, so a tree unpacked elsewhere may hash differently). */
-int e2b_files_hash(const char *context, const char *src, const char *dest, const struct e2b_ignore *ig,
-                   char out[65], char ***ret_paths, bool *has_dirs, struct e2b_error **err);
+int e2b_files_hash(const char *context, const char *src, const char *dest,
+                   const struct e2b_ignore *ig, char out[65], char ***ret_paths, bool *has_dirs,
+                   struct e2b_error **err);
 
 #endif

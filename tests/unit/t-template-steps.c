@@ -21,7 +21,8 @@ static void bad(const char *json, const char *want, const char *name)
 {
     struct e2b_steps_plan p;
     struct e2b_error *err = NULL;
-    ok(plan(json, &p, &err) < 0 && err && strstr(err->msg, want), "%s: %s", name, err ? err->msg : "accepted");
+    ok(plan(json, &p, &err) < 0 && err && strstr(err->msg, want), "%s: %s", name,
+       err ? err->msg : "accepted");
     e2b_error_free(err);
 }
 
@@ -30,16 +31,17 @@ int main(void)
     struct e2b_steps_plan p;
     struct e2b_error *err = NULL;
     char *body = NULL;
-    if (asprintf(&body,
-                 "{\"fromImage\": \"oci:/x:1\", \"startCmd\": \"s\", \"steps\": ["
-                 "{\"type\": \"RUN\", \"args\": [\"echo \\\"a\\\"\\nb $HOME\"]},"
-                 "{\"type\": \"RUN\", \"args\": [\"apt-get update\", \"root\"]},"
-                 "{\"type\": \"COPY\", \"args\": [\"app\", \"/app\", \"\", \"0750\"], \"filesHash\": \"%s\"},"
-                 "{\"type\": \"ENV\", \"args\": [\"A\", \"x \\\"y\\\" $B\", \"C\", \"\"], \"force\": true},"
-                 "{\"type\": \"WORKDIR\", \"args\": [\"/srv/app\"]},"
-                 "{\"type\": \"USER\", \"args\": [\"guest\"]},"
-                 "{\"type\": \"COPY\", \"args\": [\"a b$c\", \"rel\", \"bob\"], \"filesHash\": \"%s\"}]}",
-                 H, H) < 0)
+    if (asprintf(
+            &body,
+            "{\"fromImage\": \"oci:/x:1\", \"startCmd\": \"s\", \"steps\": ["
+            "{\"type\": \"RUN\", \"args\": [\"echo \\\"a\\\"\\nb $HOME\"]},"
+            "{\"type\": \"RUN\", \"args\": [\"apt-get update\", \"root\"]},"
+            "{\"type\": \"COPY\", \"args\": [\"app\", \"/app\", \"\", \"0750\"], \"filesHash\": \"%s\"},"
+            "{\"type\": \"ENV\", \"args\": [\"A\", \"x \\\"y\\\" $B\", \"C\", \"\"], \"force\": true},"
+            "{\"type\": \"WORKDIR\", \"args\": [\"/srv/app\"]},"
+            "{\"type\": \"USER\", \"args\": [\"guest\"]},"
+            "{\"type\": \"COPY\", \"args\": [\"a b$c\", \"rel\", \"bob\"], \"filesHash\": \"%s\"}]}",
+            H, H) < 0)
         return 1;
     ok(plan(body, &p, &err) == 0, "a plan: %s", err ? err->msg : "");
     free(body);
@@ -51,20 +53,23 @@ int main(void)
     is_str(p.labels[3], "2", "RUN as root: USER root");
     is_str(p.labels[5], "2", "and back");
     is_int(p.force_from, 8, "force from the ENV step's instruction");
-    ok(strstr(p.dockerfile, "USER root\nRUN [\"/bin/sh\", \"-c\", \"apt-get update\"]\nUSER user\n") != NULL,
+    ok(strstr(p.dockerfile,
+              "USER root\nRUN [\"/bin/sh\", \"-c\", \"apt-get update\"]\nUSER user\n") != NULL,
        "a RUN's user around it");
-    ok(strstr(p.dockerfile, "COPY --chown=user:user --chmod=0750 [\"") != NULL, "owner: the current user");
+    ok(strstr(p.dockerfile, "COPY --chown=user:user --chmod=0750 [\"") != NULL,
+       "owner: the current user");
     ok(strstr(p.dockerfile, "COPY --chown=bob:bob [\"") != NULL, "an owner without group");
     is_int(e2b_strv_len(p.copies), 2, "two COPY steps");
     /* the builder's own parser reads it back */
     struct e2b_dockerfile *df = NULL;
-    struct e2b_build_args ba = {0};
-    ok(e2b_dockerfile_parse("gen", p.dockerfile, strlen(p.dockerfile), &ba, &df, &err) == 0, "parses: %s",
-       err ? err->msg : "");
+    struct e2b_build_args ba = { 0 };
+    ok(e2b_dockerfile_parse("gen", p.dockerfile, strlen(p.dockerfile), &ba, &df, &err) == 0,
+       "parses: %s", err ? err->msg : "");
     if (df) {
         const struct e2b_df_stage *sg = &df->stages[0];
         is_int(sg->n_instrs, 11, "every instruction");
-        is_str(sg->instrs[2].args[2], "echo \"a\"\nb $HOME", "RUN kept as written, line break included");
+        is_str(sg->instrs[2].args[2], "echo \"a\"\nb $HOME",
+               "RUN kept as written, line break included");
         const struct e2b_df_instr *cp = &sg->instrs[6];
         is_str(cp->args[0], "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef/app",
                "COPY from <hash>/<src>");
@@ -73,7 +78,8 @@ int main(void)
         const struct e2b_df_instr *env = &sg->instrs[7];
         is_str(env->kvs[0].value, "x \"y\" ", "ENV value: quotes kept, $B expanded (unset)");
         const struct e2b_df_instr *cp2 = &sg->instrs[10];
-        ok(strstr(cp2->args[0], "/a b$c") != NULL, "COPY path: $ and blanks kept: %s", cp2->args[0]);
+        ok(strstr(cp2->args[0], "/a b$c") != NULL, "COPY path: $ and blanks kept: %s",
+           cp2->args[0]);
         e2b_dockerfile_free(df);
     }
     e2b_steps_plan_free(&p);
@@ -89,17 +95,20 @@ int main(void)
     bad("{\"fromImage\": \"a\", \"fromTemplate\": \"b\"}", "exactly one", "two bases");
     bad("{\"fromImage\": \"a\", \"steps\": [{\"type\": \"FROBNICATE\", \"args\": []}]}",
         "step 1: unknown step type 'FROBNICATE'", "unknown type");
-    bad("{\"fromImage\": \"a\", \"steps\": [{\"type\": \"COPY\", \"args\": [\"a\", \"/b\"]}]}", "filesHash",
-        "COPY without hash");
+    bad("{\"fromImage\": \"a\", \"steps\": [{\"type\": \"COPY\", \"args\": [\"a\", \"/b\"]}]}",
+        "filesHash", "COPY without hash");
     bad("{\"fromImage\": \"a\", \"steps\": [{\"type\": \"RUN\", \"args\": [\"a\"]}, {\"type\": \"COPY\", "
         "\"args\": [\"../etc\", \"/b\"], \"filesHash\": \"0123456789abcdef0123456789abcdef0123456789abcdef0123456789"
         "abcdef\"}]}",
         "step 2 (COPY): source '../etc'", "COPY out of the context");
-    bad("{\"fromImage\": \"a\", \"steps\": [{\"type\": \"ENV\", \"args\": [\"A\"]}]}", "step 1 (ENV)", "odd ENV");
-    bad("{\"fromImage\": \"a\", \"steps\": [{\"type\": \"ENV\", \"args\": [\"A B\", \"x\"]}]}", "invalid variable",
-        "bad ENV key");
-    bad("{\"fromImage\": \"a\", \"steps\": [{\"type\": \"USER\", \"args\": [\"a b\"]}]}", "step 1 (USER)", "bad user");
-    bad("{\"fromImage\": \"a\", \"steps\": [{\"type\": \"RUN\", \"args\": [1]}]}", "array of strings", "not strings");
+    bad("{\"fromImage\": \"a\", \"steps\": [{\"type\": \"ENV\", \"args\": [\"A\"]}]}",
+        "step 1 (ENV)", "odd ENV");
+    bad("{\"fromImage\": \"a\", \"steps\": [{\"type\": \"ENV\", \"args\": [\"A B\", \"x\"]}]}",
+        "invalid variable", "bad ENV key");
+    bad("{\"fromImage\": \"a\", \"steps\": [{\"type\": \"USER\", \"args\": [\"a b\"]}]}",
+        "step 1 (USER)", "bad user");
+    bad("{\"fromImage\": \"a\", \"steps\": [{\"type\": \"RUN\", \"args\": [1]}]}",
+        "array of strings", "not strings");
     bad("{\"fromImage\": \"a\\nRUN x\"}", "invalid base", "a line break in the base");
 
     /* filesHash: what the SDK computes (tests/sdk checks the same against the SDK itself) */
@@ -116,7 +125,8 @@ int main(void)
     char h1[65], h2[65];
     char **paths = NULL;
     bool dirs = false;
-    ok(e2b_files_hash(dir, "app", "/app", NULL, h1, &paths, &dirs, &err) == 0, "hash of a directory");
+    ok(e2b_files_hash(dir, "app", "/app", NULL, h1, &paths, &dirs, &err) == 0,
+       "hash of a directory");
     is_int(e2b_strv_len(paths), 4, "the directory and what is below it");
     is_str(paths[0], "app", "itself first");
     is_str(paths[1], "app/run.sh", "then in path order");
@@ -128,7 +138,8 @@ int main(void)
     is_int(e2b_strv_len(paths), 1, "one match");
     ok(!dirs, "no directory");
     e2b_strv_free(paths);
-    ok(e2b_files_hash(dir, "nothing", "/x", NULL, h2, NULL, NULL, &err) < 0 && err->code == E2B_ERR_NOT_FOUND,
+    ok(e2b_files_hash(dir, "nothing", "/x", NULL, h2, NULL, NULL, &err) < 0 &&
+           err->code == E2B_ERR_NOT_FOUND,
        "no match: not found");
     e2b_error_free(err);
     err = NULL;
