@@ -526,7 +526,17 @@ int e2b_serve_builds_start(const struct e2b_serve_opts *o, struct e2b_serve_buil
         free(b);
         return -1;
     }
-    /* what an earlier server left: unfinished uploads and work dirs */
+    /* what an earlier server left: its work dir (if it was killed), unfinished uploads */
+    _cleanup_closedir_ DIR *rd = opendir(run);
+    struct dirent *re;
+    while (rd && (re = readdir(rd))) {
+        long pid =
+            e2b_str_has_prefix(re->d_name, "serve-builds.") ? strtol(re->d_name + 13, NULL, 10) : 0;
+        if (pid > 0 && pid != (long)getpid() && kill((pid_t)pid, 0) < 0 && errno == ESRCH) {
+            _cleanup_free_ char *p = e2b_path_join(run, re->d_name);
+            e2b_rm_rf(p, NULL);
+        }
+    }
     _cleanup_closedir_ DIR *d = opendir(b->files);
     struct dirent *de;
     while (d && (de = readdir(d)))
