@@ -7,9 +7,10 @@
 #      same steps;
 #  (c) with `e2b template build` in remote mode against a server;
 # each from cold caches (a store of its own), same base image (busybox, an
-# oci: layout), for two templates: one whose step works for a while, one
-# whose context is most of it. Goal: (a) no more than 1.2 times (b). Exits
-# 1 when a build fails.
+# oci: layout), same limits (2 CPUs, 1 GiB, the SDK's), for two templates:
+# one whose step works for a while, one whose context is most of it; the
+# median of ROUNDS (3) rounds. Goal: (a) no more than 1.2 times (b). Exits 1
+# when a build fails.
 set -u
 SRC_DIR=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD_DIR=${E2B_BUILD_DIR:-$SRC_DIR/build}
@@ -91,36 +92,42 @@ serve() { # dir port: a server with a store of its own
 }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-n=0
-one() { # kind: the three builds of one template, each with a store of its own
-    local kind=$1 a b c pa pc key keyc t0 t1
-    n=$((n + 1))
-    pa=$(free_port)
-    serve "$T/$kind/a" "$pa"
-    key=$(E2B_DATA_DIR=$T/$kind/a/data HOME=$T/$kind/a/home "$E2B" key create -q)
-    a=$(cd "$SDK" && KIND=$kind CTX=$T/$kind/ctx IMG=$IMG NAME=bench-sdk APP_RUN=$APP_RUN FILES_RUN=$FILES_RUN \
-        E2B_API_URL=http://127.0.0.1:$pa E2B_API_KEY=$key node .bench-template-api.mjs 2> "$T/$kind/a.err") ||
-        { echo "SDK build failed:"; tail -5 "$T/$kind/a.err"; exit 1; }
-    mkdir -p "$T/$kind/b/home"
-    t0=$(now)
-    E2B_DATA_DIR=$T/$kind/b/data E2B_RUNTIME_DIR=$T/$kind/b/run HOME=$T/$kind/b/home E2B_API_URL= \
-        "$E2B" template build -q -n bench-local "$T/$kind/ctx" > /dev/null 2> "$T/$kind/b.err" ||
-        { echo "local build failed:"; tail -5 "$T/$kind/b.err"; exit 1; }
-    t1=$(now)
-    b=$(secs "$t0" "$t1")
-    pc=$(free_port)
-    serve "$T/$kind/c" "$pc"
-    keyc=$(E2B_DATA_DIR=$T/$kind/c/data HOME=$T/$kind/c/home "$E2B" key create -q)
-    t0=$(now)
-    E2B_API_URL=http://127.0.0.1:$pc E2B_API_KEY=$keyc HOME=$T/$kind/c/home \
-        "$E2B" template build -q -n bench-remote "$T/$kind/ctx" > /dev/null 2> "$T/$kind/c.err" ||
-        { echo "remote build failed:"; tail -5 "$T/$kind/c.err"; exit 1; }
-    t1=$(now)
-    c=$(secs "$t0" "$t1")
-    printf '  %-52s %8ss\n' "(a) official SDK Template.build -> e2b serve" "$a"
-    printf '  %-52s %8ss\n' "(b) e2b template build (this machine)" "$b"
-    printf '  %-52s %8ss\n' "(c) e2b template build --api-url (-> e2b serve)" "$c"
-    printf '  (a)/(b) = %s (goal <= 1.20), (c)/(b) = %s\n' "$(ratio "$a" "$b")" "$(ratio "$c" "$b")"
+ROUNDS=${ROUNDS:-3}
+median() { tr ' ' '\n' | grep . | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+one() { # kind: the three builds of one template, ROUNDS times, each with a store of its own
+    local kind=$1 r d pa pc key keyc t0 t1 as= bs= cs= a b c
+    for r in $(seq "$ROUNDS"); do
+        d=$T/$kind/$r
+        pa=$(free_port)
+        serve "$d/a" "$pa"
+        key=$(E2B_DATA_DIR=$d/a/data HOME=$d/a/home "$E2B" key create -q)
+        a=$(cd "$SDK" && KIND=$kind CTX=$T/$kind/ctx IMG=$IMG NAME=bench-sdk APP_RUN=$APP_RUN FILES_RUN=$FILES_RUN \
+            E2B_API_URL=http://127.0.0.1:$pa E2B_API_KEY=$key node .bench-template-api.mjs 2> "$d/a.err") ||
+            { echo "SDK build failed:"; tail -5 "$d/a.err"; exit 1; }
+        mkdir -p "$d/b/home"
+        t0=$(now)
+        E2B_DATA_DIR=$d/b/data E2B_RUNTIME_DIR=$d/b/run HOME=$d/b/home E2B_API_URL= \
+            "$E2B" template build -q -n bench-local --cpu-count 2 --memory-mb 1024 "$T/$kind/ctx" > /dev/null 2> "$d/b.err" ||
+            { echo "local build failed:"; tail -5 "$d/b.err"; exit 1; }
+        t1=$(now)
+        b=$(secs "$t0" "$t1")
+        pc=$(free_port)
+        serve "$d/c" "$pc"
+        keyc=$(E2B_DATA_DIR=$d/c/data HOME=$d/c/home "$E2B" key create -q)
+        t0=$(now)
+        E2B_API_URL=http://127.0.0.1:$pc E2B_API_KEY=$keyc HOME=$d/c/home \
+            "$E2B" template build -q -n bench-remote "$T/$kind/ctx" > /dev/null 2> "$d/c.err" ||
+            { echo "remote build failed:"; tail -5 "$d/c.err"; exit 1; }
+        t1=$(now)
+        c=$(secs "$t0" "$t1")
+        as="$as $a" bs="$bs $b" cs="$cs $c"
+    done
+    a=$(echo "$as" | median) b=$(echo "$bs" | median) c=$(echo "$cs" | median)
+    printf '  %-52s %8ss  (%s)\n' "(a) official SDK Template.build -> e2b serve" "$a" "${as# }"
+    printf '  %-52s %8ss  (%s)\n' "(b) e2b template build (this machine)" "$b" "${bs# }"
+    printf '  %-52s %8ss  (%s)\n' "(c) e2b template build --api-url (-> e2b serve)" "$c" "${cs# }"
+    printf '  medians of %s rounds: (a)/(b) = %s (goal <= 1.20), (c)/(b) = %s\n' "$ROUNDS" "$(ratio "$a" "$b")" \
+        "$(ratio "$c" "$b")"
 }
 echo "app: busybox, COPY 50 files, RUN (1.5 GB through md5sum), ENV/WORKDIR/USER; cold caches"
 one app
