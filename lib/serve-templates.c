@@ -934,14 +934,11 @@ static void api_start(struct call *c, const char *id, const char *bid, bool v1)
         }
         if (e2b_steps_plan(body, &plan, &err) < 0)
             return fail(c->out, err);
-        if (plan.from_template) {
-            _cleanup_free_ char *known = NULL;
-            if (!STREQ(plan.from_template, "host") &&
-                store_find(plan.from_template, NULL, &err) < 0) {
-                e2b_steps_plan_free(&plan);
-                return reply_error(c->out, 400, "fromTemplate '%s': %s", plan.from_template,
-                                   err->msg);
-            }
+        if (plan.from_template && !STREQ(plan.from_template, "host") &&
+            store_find(plan.from_template, NULL, &err) < 0) {
+            reply_error(c->out, 400, "fromTemplate '%s': %s", plan.from_template, err->msg);
+            e2b_steps_plan_free(&plan);
+            return;
         }
         for (char **cp = plan.copies; cp && *cp; cp++)
             if (check_files(c, *cp, &err) < 0) {

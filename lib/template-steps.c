@@ -336,7 +336,41 @@ int e2b_steps_plan(const json_t *start, struct e2b_steps_plan *ret, struct e2b_e
     ret->texts = g.texts;
     ret->n_labels = g.n;
     ret->from_template = has_tpl ? xstrdup(base) : NULL;
-    return 0;
+    /* What the builder will not read (a quote in an image name, `${` left
+     * open in a value it expands) is refused now, naming the step, rather
+     * than failing the build later: one line per instruction, so a line
+     * is an instruction is a step. */
+    struct e2b_dockerfile *df = NULL;
+    struct e2b_build_args ba = { 0 };
+    _cleanup_error_ struct e2b_error *pe = NULL;
+    if (e2b_dockerfile_parse("steps", ret->dockerfile, strlen(ret->dockerfile), &ba, &df, &pe) ==
+            0 &&
+        df->n_stages == 1 && df->stages[0].n_instrs == ret->n_labels) {
+        e2b_dockerfile_free(df);
+        return 0;
+    }
+    e2b_dockerfile_free(df);
+    unsigned line = 0;
+    int skip = 0;
+    const char *why = pe ? pe->msg : "it does not make one instruction per line";
+    if (pe && sscanf(pe->msg, "steps:%u:%n", &line, &skip) == 1 && skip) {
+        why = pe->msg + skip;
+        unsigned col;
+        int more = 0;
+        if (sscanf(why, "%u:%n", &col, &more) == 1 && more)
+            why += more;
+        why += strspn(why, " ");
+    }
+    const char *label = line >= 1 && line <= ret->n_labels ? ret->labels[line - 1] : NULL;
+    if (label && STREQ(label, "base"))
+        e2b_error_set(err, E2B_ERR_INVALID, "%s '%s': %s", has_tpl ? "fromTemplate" : "fromImage",
+                      base, why);
+    else if (label)
+        e2b_error_set(err, E2B_ERR_INVALID, "step %s: %s", label, why);
+    else
+        e2b_error_set(err, E2B_ERR_INVALID, "the steps cannot be built: %s", why);
+    e2b_steps_plan_free(ret);
+    return -1;
 }
 
 /* ---- Dockerfile -> steps ---- */

@@ -110,6 +110,11 @@ int main(void)
     bad("{\"fromImage\": \"a\", \"steps\": [{\"type\": \"RUN\", \"args\": [1]}]}",
         "array of strings", "not strings");
     bad("{\"fromImage\": \"a\\nRUN x\"}", "invalid base", "a line break in the base");
+    bad("{\"fromImage\": \"debia'n:12\"}", "fromImage 'debia'n:12': cannot expand",
+        "what FROM cannot read");
+    bad("{\"fromImage\": \"a\", \"steps\": [{\"type\": \"RUN\", \"args\": [\"true\"]}, {\"type\": \"ENV\", "
+        "\"args\": [\"A\", \"${B\"]}]}",
+        "step 2: ", "an ENV value the builder cannot expand, named by its step");
 
     /* filesHash: what the SDK computes (tests/sdk checks the same against the SDK itself) */
     char tmpl[] = "/tmp/t-template-steps.XXXXXX";
