@@ -111,6 +111,14 @@ static int resolve_template(const char *name, struct template_files *tf, struct 
                              name, dir);
     spec->rootfs_tree = tf->tree;
     spec->rootfs_image = tf->image;
+    /* built on `host`: its tree is a layer over the host's programs */
+    if (STREQ(e2b_json_str(meta, "baseTemplate") ?: "", "host")) {
+        if (!tf->tree)
+            return e2b_error_set(err, E2B_ERR_NOT_FOUND, "template '%s' is built on host and needs its rootfs/ tree",
+                                 name);
+        spec->host = true;
+        spec->rootfs_image = NULL;
+    }
     json_object_set_new(state, "templateID", json_string(e2b_json_str(meta, "templateID")));
     tf->template_id = xstrdup(e2b_json_str(meta, "templateID") ? e2b_json_str(meta, "templateID") : name);
     spec->template_id = tf->template_id;

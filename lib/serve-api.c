@@ -1,8 +1,10 @@
 /* serve-api.c - see serve-api.h */
 #include "serve-api.h"
+#include "serve-auth.h"
 #include "serve-conn.h"
 #include "serve-keys.h"
 #include "serve-spawn.h"
+#include "serve-templates.h"
 
 #include <ctype.h>
 #include <pthread.h>
@@ -32,6 +34,7 @@ void e2b_serve_reply_release(struct e2b_serve_reply *out)
 {
     json_decref(out->body);
     free(out->headers);
+    free(out->raw);
     memset(out, 0, sizeof(*out));
 }
 
@@ -746,8 +749,8 @@ static void api_templates(struct call *c, const char *rest)
         if (b->ops->templates.delete(b, rest, &err) < 0)
             return fail(out, err);
         out->status = 204;
-    } else {
-        not_allowed(c, "GET, DELETE");
+    } else { /* POST and PATCH are the template build API's (serve-templates.c) */
+        not_allowed(c, "GET, POST, PATCH, DELETE");
     }
 }
 
@@ -764,9 +767,15 @@ void e2b_serve_api(const struct e2b_serve_opts *o, const struct e2b_http1_head *
             not_allowed(&c, "GET, HEAD");
         return;
     }
+    /* E2B's CLI logs in with pages and tokens of its own (serve-auth.c) */
+    if (e2b_serve_auth(o, r, body, out))
+        return;
     const char *key = e2b_http1_header(r, "X-API-Key");
     if (!e2b_serve_key_check(o->keys_path, key))
         return reply_error(out, 401, key ? "Invalid API key" : "missing X-API-Key header");
+    /* the template build API: templates, builds, files, tags (serve-templates.c) */
+    if (e2b_serve_templates(o, r, body, out))
+        return;
     if (e2b_str_has_prefix(p, "/v2/"))
         p += 3, c.v2 = true; /* v2 routes differ in defaults and shapes, not in paths */
     if (STREQ(p, "/sandboxes")) {

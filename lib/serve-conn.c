@@ -48,6 +48,7 @@ static const char *reason(int status)
     case 200: return "OK";
     case 201: return "Created";
     case 204: return "No Content";
+    case 302: return "Found";
     case 400: return "Bad Request";
     case 401: return "Unauthorized";
     case 403: return "Forbidden";
@@ -85,6 +86,23 @@ bool e2b_serve_respond(int fd, int status, const json_t *body, const char *extra
     /* one write: head and body in one segment */
     if (len)
         strbuf_add(&h, data, len);
+    bool ok = e2b_send_all(fd, h.buf, h.len) == 0;
+    strbuf_release(&h);
+    return ok;
+}
+
+bool e2b_serve_respond_raw(int fd, int status, const char *type, const char *body, const char *extra_headers,
+                           bool close_conn)
+{
+    size_t len = body ? strlen(body) : 0;
+    struct strbuf h = STRBUF_INIT;
+    strbuf_addf(&h, "HTTP/1.1 %d %s\r\nContent-Length: %zu\r\nContent-Type: %s\r\n", status, reason(status), len,
+                type ? type : "text/plain");
+    if (extra_headers)
+        strbuf_addstr(&h, extra_headers);
+    strbuf_addf(&h, "Connection: %s\r\n\r\n", close_conn ? "close" : "keep-alive");
+    if (len)
+        strbuf_add(&h, body, len);
     bool ok = e2b_send_all(fd, h.buf, h.len) == 0;
     strbuf_release(&h);
     return ok;

@@ -7,6 +7,15 @@
 #include "serve-opts.h"
 #include "strbuf.h"
 
+/* An API answer, made before it is sent. */
+struct e2b_serve_reply {
+    int status;
+    json_t *body;  /* NULL: none */
+    char *headers; /* extra "Name: value\r\n" lines, or NULL */
+    char *raw;     /* a body that is not JSON (a page), or NULL */
+    const char *raw_type; /* its Content-Type */
+};
+
 struct e2b_serve_conn {
     const struct e2b_serve_opts *o;
     int fd;
@@ -22,6 +31,9 @@ int e2b_serve_conn_fill(struct e2b_serve_conn *c, int64_t deadline_ms);
  * Content-Length). extra_headers: "Name: value\r\n" lines or NULL. */
 bool e2b_serve_respond(int fd, int status, const json_t *body, const char *extra_headers,
                        bool close_conn);
+/* The same with a body that is not JSON (NUL-terminated). */
+bool e2b_serve_respond_raw(int fd, int status, const char *type, const char *body, const char *extra_headers,
+                           bool close_conn);
 /* E2B's error body {code, message}. */
 json_t *e2b_serve_error_body(int status, const char *fmt, ...) _printf_(2, 3);
 /* Answer an error and close: the answer first, then what the client still
