@@ -81,42 +81,6 @@ static const char *const state_names[] = { "waiting", "waiting", "building", "re
 
 /* ---- replies ---- */
 
-static void reply_error(struct e2b_serve_reply *out, int status, const char *fmt, ...)
-    _printf_(3, 4);
-static void reply_error(struct e2b_serve_reply *out, int status, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    _cleanup_free_ char *msg = xvasprintf(fmt, ap);
-    va_end(ap);
-    json_decref(out->body);
-    out->status = status;
-    out->body = e2b_serve_error_body(status, "%s", msg);
-}
-
-static int status_of(const struct e2b_error *e)
-{
-    switch (e->code) {
-    case E2B_ERR_NOT_FOUND:
-        return 404;
-    case E2B_ERR_INVALID:
-    case E2B_ERR_USAGE:
-    case E2B_ERR_UNSUPPORTED:
-        return 400;
-    case E2B_ERR_EXISTS:
-        return 409;
-    case E2B_ERR_PERMISSION:
-        return 403;
-    default:
-        return 500;
-    }
-}
-
-static void fail(struct e2b_serve_reply *out, const struct e2b_error *e)
-{
-    reply_error(out, status_of(e), "%s", e->msg);
-}
-
 static bool json_body(const struct strbuf *body, struct e2b_serve_reply *out, json_t **ret)
 {
     *ret = NULL;
@@ -124,9 +88,9 @@ static bool json_body(const struct strbuf *body, struct e2b_serve_reply *out, js
     json_t *j = body->len ? json_loadb(body->buf, body->len, 0, &je) : NULL;
     if (!j || !json_is_object(j)) {
         if (!body->len)
-            reply_error(out, 400, "Invalid request body: a JSON object is required");
+            e2b_serve_reply_error(out, 400, "Invalid request body: a JSON object is required");
         else
-            reply_error(out, 400, "Invalid request body: %s", j ? "not a JSON object" : je.text);
+            e2b_serve_reply_error(out, 400, "Invalid request body: %s", j ? "not a JSON object" : je.text);
         json_decref(j);
         return false;
     }
@@ -137,7 +101,7 @@ static bool json_body(const struct strbuf *body, struct e2b_serve_reply *out, js
 static void not_allowed(const struct e2b_http1_head *r, struct e2b_serve_reply *out,
                         const char *allow)
 {
-    reply_error(out, 405, "method %s is not allowed on %s (allowed: %s)", r->method, r->path,
+    e2b_serve_reply_error(out, 405, "method %s is not allowed on %s (allowed: %s)", r->method, r->path,
                 allow);
     out->headers = xasprintf("Allow: %s\r\n", allow);
 }
@@ -636,7 +600,7 @@ static bool cpu_mem(struct call *c, json_t *body, long *cpu, long *mem, long *di
     if (v && !json_is_null(v)) {
         if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 64 ||
             (json_integer_value(v) > 1 && json_integer_value(v) % 2)) {
-            reply_error(c->out, 400, "cpuCount must be 1 or an even number up to 64");
+            e2b_serve_reply_error(c->out, 400, "cpuCount must be 1 or an even number up to 64");
             return false;
         }
         *cpu = (long)json_integer_value(v);
@@ -645,7 +609,7 @@ static bool cpu_mem(struct call *c, json_t *body, long *cpu, long *mem, long *di
     if (v && !json_is_null(v)) {
         if (!json_is_integer(v) || json_integer_value(v) < 128 || json_integer_value(v) % 2 ||
             json_integer_value(v) > 1048576) {
-            reply_error(c->out, 400, "memoryMB must be an even number of at least 128");
+            e2b_serve_reply_error(c->out, 400, "memoryMB must be an even number of at least 128");
             return false;
         }
         *mem = (long)json_integer_value(v);
@@ -653,7 +617,7 @@ static bool cpu_mem(struct call *c, json_t *body, long *cpu, long *mem, long *di
     v = json_object_get(body, "minFreeDiskMb");
     if (v && !json_is_null(v)) {
         if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 1048576) {
-            reply_error(c->out, 400, "minFreeDiskMb must be between 0 and 1048576");
+            e2b_serve_reply_error(c->out, 400, "minFreeDiskMb must be between 0 and 1048576");
             return false;
         }
         *disk = (long)json_integer_value(v);
@@ -670,11 +634,11 @@ static struct tbuild *register_build(struct call *c, const char *name, char **ta
     if (store_find(name, &meta, NULL) == 0) {
         if (STREQ(e2b_json_str(meta, "templateID") ?: "", name) &&
             !json_array_size(json_object_get(meta, "aliases"))) {
-            reply_error(c->out, 409, "Alias '%s' is already used", name);
+            e2b_serve_reply_error(c->out, 409, "Alias '%s' is already used", name);
             return NULL;
         }
         if (STREQ(e2b_json_str(meta, "templateID") ?: "", name)) {
-            reply_error(c->out, 409, "Alias '%s' is already used (it is a template's ID)", name);
+            e2b_serve_reply_error(c->out, 409, "Alias '%s' is already used (it is a template's ID)", name);
             return NULL;
         }
         id = xstrdup(e2b_json_str(meta, "templateID"));
@@ -686,7 +650,7 @@ static struct tbuild *register_build(struct call *c, const char *name, char **ta
             id = xstrdup(t->template_id);
     if (busy >= MAX_QUEUED) {
         pthread_mutex_unlock(&c->b->mu);
-        reply_error(
+        e2b_serve_reply_error(
             c->out, 429,
             "you have reached the maximum number of concurrent template builds (%d). Please wait for "
             "existing builds to complete.",
@@ -720,13 +684,13 @@ static bool name_tags(struct call *c, json_t *body, char **ret_name, char ***ret
     if (!json_is_string(n) || !*json_string_value(n))
         n = alias;
     if (!json_is_string(n) || !*json_string_value(n)) {
-        reply_error(c->out, 400, "At least one name is required");
+        e2b_serve_reply_error(c->out, 400, "At least one name is required");
         return false;
     }
     const char *full = json_string_value(n), *colon = strchr(full, ':');
     _cleanup_free_ char *name = colon ? xstrndup(full, (size_t)(colon - full)) : xstrdup(full);
     if (!e2b_template_name_valid(name)) {
-        reply_error(c->out, 400,
+        e2b_serve_reply_error(c->out, 400,
                     "Invalid alias: '%s' must be lowercase letters, digits, - and _ (at most 128)",
                     name);
         return false;
@@ -736,7 +700,7 @@ static bool name_tags(struct call *c, json_t *body, char **ret_name, char ***ret
         tags = e2b_strv_push(tags, colon + 1);
     json_t *jt = json_object_get(body, "tags");
     if (jt && !json_is_null(jt) && !json_is_array(jt)) {
-        reply_error(c->out, 400, "tags must be an array of strings");
+        e2b_serve_reply_error(c->out, 400, "tags must be an array of strings");
         return false;
     }
     size_t i;
@@ -744,7 +708,7 @@ static bool name_tags(struct call *c, json_t *body, char **ret_name, char ***ret
     json_array_foreach(jt, i, v) {
         if (!json_is_string(v)) {
             e2b_strv_free(tags);
-            reply_error(c->out, 400, "tags must be an array of strings");
+            e2b_serve_reply_error(c->out, 400, "tags must be an array of strings");
             return false;
         }
         bool dup = false;
@@ -755,7 +719,7 @@ static bool name_tags(struct call *c, json_t *body, char **ret_name, char ***ret
     }
     for (char **g = tags; g && *g; g++)
         if (!e2b_template_tag_valid(*g)) {
-            reply_error(c->out, 400,
+            e2b_serve_reply_error(c->out, 400,
                         "Invalid tag: '%s' must be letters, digits, ., - and _ (at most 128)", *g);
             e2b_strv_free(tags);
             return false;
@@ -809,7 +773,7 @@ static void api_request_v1(struct call *c, const char *id)
         return;
     const char *df = e2b_json_str(body, "dockerfile");
     if (!df || !*df)
-        return reply_error(c->out, 400, "dockerfile is required");
+        return e2b_serve_reply_error(c->out, 400, "dockerfile is required");
     _cleanup_free_ char *name = NULL;
     if (e2b_json_str(body, "alias")) {
         name = xstrdup(e2b_json_str(body, "alias"));
@@ -823,12 +787,12 @@ static void api_request_v1(struct call *c, const char *id)
         name = xasprintf("template-%.8s", rnd);
     }
     if (!e2b_template_name_valid(name))
-        return reply_error(c->out, 400,
+        return e2b_serve_reply_error(c->out, 400,
                            "Invalid alias: '%s' must be lowercase letters, digits, - and _", name);
     if (id) {
         _cleanup_free_ char *known = NULL;
         if (!template_known(c, id, &known))
-            return reply_error(c->out, 404, "template '%s' not found", id);
+            return e2b_serve_reply_error(c->out, 404, "template '%s' not found", id);
     }
     struct tbuild *t = register_build(c, name, e2b_strv_push(NULL, "default"), cpu, mem, disk);
     if (!t)
@@ -903,13 +867,13 @@ static void api_start(struct call *c, const char *id, const char *bid, bool v1)
     enum bstate st = t ? t->state : B_ERROR;
     pthread_mutex_unlock(&c->b->mu);
     if (!t)
-        return reply_error(c->out, 404,
+        return e2b_serve_reply_error(c->out, 404,
                            "Error when getting template: build '%s' of template '%s' not found",
                            bid, id);
     if (st != B_WAITING)
-        return reply_error(c->out, 400, "build is not in waiting state");
+        return e2b_serve_reply_error(c->out, 400, "build is not in waiting state");
     if (v1 != is_v1)
-        return reply_error(c->out, 400,
+        return e2b_serve_reply_error(c->out, 400,
                            "build '%s' was requested through the %s API; start it there", bid,
                            is_v1 ? "v1 (POST /templates/{id}/builds/{buildID})" : "v2");
     if (!v1) {
@@ -917,33 +881,33 @@ static void api_start(struct call *c, const char *id, const char *bid, bool v1)
         if (reg && !json_is_null(reg)) {
             const char *type = e2b_json_str(reg, "type");
             if (!type || !STREQ(type, "registry"))
-                return reply_error(
+                return e2b_serve_reply_error(
                     c->out, 400,
                     "fromImageRegistry type '%s' is not supported by e2b serve (only "
                     "registry: username and password)",
                     type ? type : "");
             if (!e2b_json_str(reg, "username") || !e2b_json_str(reg, "password"))
-                return reply_error(c->out, 400,
+                return e2b_serve_reply_error(c->out, 400,
                                    "fromImageRegistry needs a username and a password");
         }
         static const char *const cmds[] = { "startCmd", "readyCmd" };
         for (size_t i = 0; i < 2; i++) {
             json_t *v = json_object_get(body, cmds[i]);
             if (v && !json_is_null(v) && !json_is_string(v))
-                return reply_error(c->out, 400, "%s must be a string", cmds[i]);
+                return e2b_serve_reply_error(c->out, 400, "%s must be a string", cmds[i]);
         }
         if (e2b_steps_plan(body, &plan, &err) < 0)
-            return fail(c->out, err);
+            return e2b_serve_reply_fail(c->out, err);
         if (plan.from_template && !STREQ(plan.from_template, "host") &&
             store_find(plan.from_template, NULL, &err) < 0) {
-            reply_error(c->out, 400, "fromTemplate '%s': %s", plan.from_template, err->msg);
+            e2b_serve_reply_error(c->out, 400, "fromTemplate '%s': %s", plan.from_template, err->msg);
             e2b_steps_plan_free(&plan);
             return;
         }
         for (char **cp = plan.copies; cp && *cp; cp++)
             if (check_files(c, *cp, &err) < 0) {
                 e2b_steps_plan_free(&plan);
-                return fail(c->out, err);
+                return e2b_serve_reply_fail(c->out, err);
             }
         e2b_steps_plan_free(&plan);
     }
@@ -951,11 +915,11 @@ static void api_start(struct call *c, const char *id, const char *bid, bool v1)
     t = find_build(c->b, id, bid);
     if (!t || t->state != B_WAITING) {
         pthread_mutex_unlock(&c->b->mu);
-        return reply_error(c->out, 400, "build is not in waiting state");
+        return e2b_serve_reply_error(c->out, 400, "build is not in waiting state");
     }
     if (c->b->n_queue >= MAX_QUEUED) {
         pthread_mutex_unlock(&c->b->mu);
-        return reply_error(
+        return e2b_serve_reply_error(
             c->out, 429,
             "you have reached the maximum number of concurrent template builds (%d). Please wait "
             "for existing builds to complete.",
@@ -985,22 +949,6 @@ static void api_start(struct call *c, const char *id, const char *bid, bool v1)
     c->out->status = 202;
 }
 
-static bool query_num(struct call *c, const char *name, long long def, long long lo, long long hi,
-                      long long *ret)
-{
-    _cleanup_free_ char *v = e2b_http1_query_param(c->r->query, name);
-    if (!v) {
-        *ret = def;
-        return true;
-    }
-    size_t n = strspn(v, "0123456789");
-    if (!n || v[n] || n > 15 || (*ret = strtoll(v, NULL, 10)) < lo || *ret > hi) {
-        reply_error(c->out, 400, "%s '%s' must be a number between %lld and %lld", name, v, lo, hi);
-        return false;
-    }
-    return true;
-}
-
 /* A build the store has but this server does not remember: ready, no logs. */
 static bool stored_build(const char *id, const char *bid)
 {
@@ -1023,9 +971,9 @@ static void api_status(struct call *c, const char *id, const char *bid)
     _cleanup_free_ char *level = e2b_http1_query_param(c->r->query, "level");
     int min = level ? level_rank(level) : 0;
     if (min < 0)
-        return reply_error(c->out, 400, "level '%s' is not debug, info, warn or error", level);
-    if (!query_num(c, "logsOffset", 0, 0, INT32_MAX, &offset) ||
-        !query_num(c, "limit", STATUS_LIMIT, 0, STATUS_LIMIT, &limit))
+        return e2b_serve_reply_error(c->out, 400, "level '%s' is not debug, info, warn or error", level);
+    if (!e2b_serve_query_num(c->r->query, c->out, "logsOffset", 0, 0, INT32_MAX, &offset) ||
+        !e2b_serve_query_num(c->r->query, c->out, "limit", STATUS_LIMIT, 0, STATUS_LIMIT, &limit))
         return;
     pthread_mutex_lock(&c->b->mu);
     struct tbuild *t = find_build(c->b, NULL, bid);
@@ -1039,7 +987,7 @@ static void api_status(struct call *c, const char *id, const char *bid)
                                      bid, "status", "ready", "logs", "logEntries");
             return;
         }
-        return reply_error(c->out, 404, "build '%s' of template '%s' not found", bid, id);
+        return e2b_serve_reply_error(c->out, 404, "build '%s' of template '%s' not found", bid, id);
     }
     json_t *entries = json_array();
     for (size_t i = (size_t)offset; i < t->n_logs && (long long)json_array_size(entries) < limit;
@@ -1072,19 +1020,19 @@ static void api_status(struct call *c, const char *id, const char *bid)
 static void api_logs(struct call *c, const char *id, const char *bid)
 {
     long long cursor, limit;
-    if (!query_num(c, "cursor", 0, 0, INT64_C(999999999999999), &cursor) ||
-        !query_num(c, "limit", 100, 1, 1000, &limit))
+    if (!e2b_serve_query_num(c->r->query, c->out, "cursor", 0, 0, INT64_C(999999999999999), &cursor) ||
+        !e2b_serve_query_num(c->r->query, c->out, "limit", 100, 1, 1000, &limit))
         return;
     _cleanup_free_ char *dir = e2b_http1_query_param(c->r->query, "direction");
     _cleanup_free_ char *level = e2b_http1_query_param(c->r->query, "level");
     _cleanup_free_ char *source = e2b_http1_query_param(c->r->query, "source");
     if (dir && !STREQ(dir, "forward") && !STREQ(dir, "backward"))
-        return reply_error(c->out, 400, "direction '%s' is not forward or backward", dir);
+        return e2b_serve_reply_error(c->out, 400, "direction '%s' is not forward or backward", dir);
     if (source && !STREQ(source, "temporary") && !STREQ(source, "persistent"))
-        return reply_error(c->out, 400, "source '%s' is not temporary or persistent", source);
+        return e2b_serve_reply_error(c->out, 400, "source '%s' is not temporary or persistent", source);
     int min = level ? level_rank(level) : 0;
     if (min < 0)
-        return reply_error(c->out, 400, "level '%s' is not debug, info, warn or error", level);
+        return e2b_serve_reply_error(c->out, 400, "level '%s' is not debug, info, warn or error", level);
     bool backward = dir && STREQ(dir, "backward");
     pthread_mutex_lock(&c->b->mu);
     struct tbuild *t = find_build(c->b, NULL, bid);
@@ -1097,7 +1045,7 @@ static void api_logs(struct call *c, const char *id, const char *bid)
             c->out->body = json_pack("{s:[]}", "logs");
             return;
         }
-        return reply_error(c->out, 404, "build '%s' of template '%s' not found", bid, id);
+        return e2b_serve_reply_error(c->out, 404, "build '%s' of template '%s' not found", bid, id);
     }
     bool has_cursor = c->r->query && strstr(c->r->query, "cursor=");
     json_t *logs = json_array();
@@ -1119,10 +1067,10 @@ static void api_files(struct call *c, const char *id, const char *hash)
 {
     size_t n = strspn(hash, "0123456789abcdef");
     if (n != 64 || hash[n])
-        return reply_error(c->out, 400, "hash '%s' is not the 64 hex digits of a SHA-256", hash);
+        return e2b_serve_reply_error(c->out, 400, "hash '%s' is not the 64 hex digits of a SHA-256", hash);
     _cleanup_free_ char *tid = NULL;
     if (!template_known(c, id, &tid))
-        return reply_error(c->out, 404, "template '%s' not found", id);
+        return e2b_serve_reply_error(c->out, 404, "template '%s' not found", id);
     _cleanup_free_ char *dir = e2b_path_join(c->b->files, hash);
     struct stat st;
     if (stat(dir, &st) == 0) {
@@ -1164,7 +1112,7 @@ static int with_store(struct e2b_store *s, struct e2b_serve_reply *out)
 {
     _cleanup_error_ struct e2b_error *err = NULL;
     if (e2b_store_open(s, &err) < 0) {
-        fail(out, err);
+        e2b_serve_reply_fail(out, err);
         return -1;
     }
     return 0;
@@ -1174,7 +1122,7 @@ static char **tags_of(struct call *c, json_t *body)
 {
     json_t *tags = json_object_get(body, "tags");
     if (!json_is_array(tags) || !json_array_size(tags)) {
-        reply_error(c->out, 400, "tags must be a non-empty array of strings");
+        e2b_serve_reply_error(c->out, 400, "tags must be a non-empty array of strings");
         return NULL;
     }
     char **v = NULL;
@@ -1183,7 +1131,7 @@ static char **tags_of(struct call *c, json_t *body)
     json_array_foreach(tags, i, t) {
         if (!json_is_string(t)) {
             e2b_strv_free(v);
-            reply_error(c->out, 400, "tags must be a non-empty array of strings");
+            e2b_serve_reply_error(c->out, 400, "tags must be a non-empty array of strings");
             return NULL;
         }
         v = e2b_strv_push(v, json_string_value(t));
@@ -1203,7 +1151,7 @@ static void api_tags(struct call *c)
     const char *key = post ? "target" : "name";
     const char *name = e2b_json_str(body, key);
     if (!name || !*name)
-        return reply_error(c->out, 400, "%s is required%s", key, post ? " (\"name:tag\")" : "");
+        return e2b_serve_reply_error(c->out, 400, "%s is required%s", key, post ? " (\"name:tag\")" : "");
     _cleanup_strv_ char **tags = tags_of(c, body);
     if (!tags)
         return;
@@ -1216,7 +1164,7 @@ static void api_tags(struct call *c)
                  : e2b_store_tag_remove(&s, name, (const char *const *)tags, &err);
     e2b_store_close(&s);
     if (r < 0)
-        return fail(c->out, err);
+        return e2b_serve_reply_fail(c->out, err);
     if (post) {
         c->out->status = 201;
         c->out->body = json_pack("{s:o, s:s}", "tags", strv_json(tags), "buildID", bid);
@@ -1236,7 +1184,7 @@ static void api_template_tags(struct call *c, const char *id)
     int r = e2b_store_tag_list(&s, id, &list, &err);
     e2b_store_close(&s);
     if (r < 0)
-        return fail(c->out, err);
+        return e2b_serve_reply_fail(c->out, err);
     c->out->status = 200;
     c->out->body = list;
 }
@@ -1249,7 +1197,7 @@ static void api_patch(struct call *c, const char *id, bool v2)
         return;
     json_t *p = json_object_get(body, "public");
     if (p && !json_is_boolean(p))
-        return reply_error(c->out, 400, "public must be true or false");
+        return e2b_serve_reply_error(c->out, 400, "public must be true or false");
     struct e2b_store s;
     if (with_store(&s, c->out) < 0)
         return;
@@ -1259,7 +1207,7 @@ static void api_patch(struct call *c, const char *id, bool v2)
               : e2b_store_find(&s, id, &meta, NULL, &err);
     e2b_store_close(&s);
     if (r < 0)
-        return fail(c->out, err);
+        return e2b_serve_reply_fail(c->out, err);
     c->out->status = 200;
     if (v2)
         c->out->body = json_pack("{s:O}", "names", json_object_get(meta, "names") ?: json_array());
