@@ -3,6 +3,7 @@
  * The applet is the first argument when it names one (`envd init ...`),
  * else basename(argv[0]) (`envd`, or `init` through a link of that name).
  */
+#include "envd-ci.h"
 #include "envd-init.h"
 #include "envd-server.h"
 
@@ -16,6 +17,7 @@ struct applet {
 static const struct applet applets[] = {
     {"envd", e2b_envd_main},
     {"init", e2b_init_main},
+    {"code-interpreter", e2b_ci_main},
 };
 
 static const struct applet *find(const char *name)

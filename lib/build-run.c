@@ -98,7 +98,8 @@ static int enter_build_root(const struct e2b_run_spec *rs)
                                CAP_AUDIT_WRITE, CAP_SETFCAP};
     const char *root = rs->root;
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
-        mount(root, root, NULL, MS_BIND, NULL) < 0) { /* pivot_root wants a mount point */
+        mount(root, root, NULL, MS_BIND | MS_REC, NULL) < 0) { /* pivot_root wants a mount point;
+                                                               * MS_REC: a host stage's overlays */
         dprintf(2, "e2b build: cannot set up the mounts of the build root: %m\n");
         return -1;
     }
@@ -450,6 +451,18 @@ static void mount_push(struct e2b_run_spec *rs, int mfd, const char *target, boo
     rs->mounts = xrealloc(rs->mounts, (rs->n_mounts + 1) * sizeof(*rs->mounts));
     rs->mounts[rs->n_mounts++] = (struct e2b_run_mount){.mfd = mfd, .target = xstrdup(target), .file = file,
                                                     .lock_fd = lock_fd};
+}
+
+int e2b_run_bind_file(struct e2b_run_spec *rs, const char *host_path, const char *target, struct e2b_error **err)
+{
+    _cleanup_close_ int fd = open(host_path, O_PATH | O_CLOEXEC);
+    if (fd < 0)
+        return e2b_error_sys(err, errno, "cannot open '%s'", host_path);
+    int m = bind_detached(fd, true, err);
+    if (m < 0)
+        return -1;
+    mount_push(rs, m, target, true, -1);
+    return 0;
 }
 
 /* RUN --mount: cache dirs kept per template, binds from the context or a

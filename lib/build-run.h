@@ -59,6 +59,8 @@ char **e2b_run_env(const struct e2b_df_instr *in);
 int e2b_run_mounts(struct e2b_run_spec *rs, const struct e2b_df_instr *in, const struct e2b_build_src *src,
                    const struct e2b_build_cache *cache, const char *template_name, const char *tmpdir,
                    struct e2b_sha256 *kc, struct e2b_error **err);
+/* Mount the host's file host_path read-only at target (a file) in the step. */
+int e2b_run_bind_file(struct e2b_run_spec *rs, const char *host_path, const char *target, struct e2b_error **err);
 /* Run the step to its end. what: put in front of the error ("ready command"), or NULL. */
 int e2b_run_step(const struct e2b_run_spec *rs, const char *what, struct e2b_error **err);
 void e2b_run_spec_free(struct e2b_run_spec *rs);

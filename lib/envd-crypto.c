@@ -231,6 +231,37 @@ void e2b_sha256_final_digest(struct e2b_sha256 *c, char out[E2B_SHA256_DIGEST_SI
 
 static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
+void e2b_hmac_sha256_init(struct e2b_hmac_sha256 *h, const void *key, size_t key_len)
+{
+    uint8_t k[64] = {0}, ipad[64];
+    if (key_len > sizeof(k))
+        e2b_sha256(key, key_len, k);
+    else if (key_len)
+        memcpy(k, key, key_len);
+    for (size_t i = 0; i < sizeof(k); i++) {
+        ipad[i] = k[i] ^ 0x36;
+        h->okey[i] = k[i] ^ 0x5c;
+    }
+    e2b_sha256_init(&h->inner);
+    e2b_sha256_update(&h->inner, ipad, sizeof(ipad));
+}
+
+void e2b_hmac_sha256_update(struct e2b_hmac_sha256 *h, const void *data, size_t len)
+{
+    e2b_sha256_update(&h->inner, data, len);
+}
+
+void e2b_hmac_sha256_final(struct e2b_hmac_sha256 *h, uint8_t out[E2B_SHA256_LEN])
+{
+    uint8_t in[E2B_SHA256_LEN];
+    e2b_sha256_final(&h->inner, in);
+    struct e2b_sha256 outer;
+    e2b_sha256_init(&outer);
+    e2b_sha256_update(&outer, h->okey, sizeof(h->okey));
+    e2b_sha256_update(&outer, in, sizeof(in));
+    e2b_sha256_final(&outer, out);
+}
+
 char *e2b_base64_encode(const void *data, size_t len, bool pad)
 {
     const uint8_t *p = data;

@@ -1,5 +1,5 @@
-/* envd-crypto.h - SHA-256 and its hex digests, base64 (standard alphabet),
- * constant-time compare.
+/* envd-crypto.h - SHA-256 and its hex digests, HMAC-SHA256, base64
+ * (standard alphabet), constant-time compare.
  *
  * Small enough to carry in the static envd; used for /files signatures and
  * for the bytes fields of Connect JSON messages (proto3 maps bytes to base64),
@@ -37,6 +37,17 @@ void e2b_sha256_final_digest(struct e2b_sha256 *c, char out[E2B_SHA256_DIGEST_SI
 void e2b_hex(const void *data, size_t len, char *out);
 /* How many lowercase hex digits s starts with. */
 size_t e2b_hex_span(const char *s);
+
+/* HMAC-SHA256 (RFC 2104), fed in pieces: Jupyter signs a message over its
+ * four JSON frames in turn. */
+struct e2b_hmac_sha256 {
+    struct e2b_sha256 inner;
+    uint8_t okey[64]; /* the key xor opad */
+};
+
+void e2b_hmac_sha256_init(struct e2b_hmac_sha256 *h, const void *key, size_t key_len);
+void e2b_hmac_sha256_update(struct e2b_hmac_sha256 *h, const void *data, size_t len);
+void e2b_hmac_sha256_final(struct e2b_hmac_sha256 *h, uint8_t out[E2B_SHA256_LEN]);
 
 /* Encode len bytes; pad selects '=' padding. Returns a malloc'd string. */
 char *e2b_base64_encode(const void *data, size_t len, bool pad);

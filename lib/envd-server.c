@@ -442,6 +442,36 @@ static void handle(struct e2b_http_req *req, void *arg)
     e2b_envd_http_error(req, 404, "not found");
 }
 
+/* The listener for the sandbox's own processes (--local-listen): E2B's
+ * envd answers them on localhost:49983 too (its code interpreter reads
+ * /envs there), but here only /health and /envs are served on it: the
+ * process and file services stay on the channel the host holds, so a
+ * process in the sandbox gets no more through envd than it has. */
+static void handle_local(struct e2b_http_req *req, void *arg)
+{
+    (void)arg;
+    const char *path = e2b_http_path(req), *method = e2b_http_method(req);
+    bool get = STREQ(method, "GET") || STREQ(method, "HEAD");
+    if (e2b_envd.verbose)
+        fprintf(stderr, "envd: local %s %s\n", method, path);
+    if (!STREQ(path, "/health") && !STREQ(path, "/envs")) {
+        e2b_envd_http_error(req, 404, "not found (only /health and /envs are served here)");
+        return;
+    }
+    if (!get) {
+        e2b_envd_http_error(req, 405, "method not allowed");
+        return;
+    }
+    if (STREQ(path, "/health")) {
+        e2b_http_add_header(req, "Cache-Control", "no-store");
+        e2b_http_reply(req, 204, NULL, NULL, 0);
+    } else if (!e2b_envd_token_ok(req)) {
+        e2b_envd_http_error(req, 401, "invalid access token");
+    } else {
+        handle_envs(req);
+    }
+}
+
 /* ---- main ---- */
 
 static void on_term(evutil_socket_t fd, short what, void *arg)
@@ -585,6 +615,11 @@ int e2b_envd_run(const struct e2b_args *args)
     }
     const char *unix_path = e2b_args_str(args, "unix"), *user = e2b_args_str(args, "user");
     const char *token = e2b_args_str(args, "access-token");
+    const char *local_listen = e2b_args_str(args, "local-listen");
+    if (local_listen && !strrchr(local_listen, ':')) {
+        fprintf(stderr, "envd: --local-listen wants ADDR:PORT, got '%s'\n", local_listen);
+        return 2;
+    }
     bool no_tcp = e2b_args_flag(args, "no-tcp");
     e2b_envd.sync_clock = e2b_args_flag(args, "sync-clock");
     e2b_envd.verbose = e2b_args_flag(args, "verbose");
@@ -636,6 +671,13 @@ int e2b_envd_run(const struct e2b_args *args)
         rc = e2b_http_listen_unix(e2b_envd.http, unix_path, &err);
     if (rc == 0 && listen_fd >= 0) /* close-on-exec from here: not into its processes */
         rc = e2b_http_listen_fd(e2b_envd.http, listen_fd, &err);
+    struct e2b_http_server *local = NULL;
+    if (rc == 0 && local_listen) {
+        local = e2b_http_server_new(e2b_envd.base, handle_local, NULL);
+        const char *colon = strrchr(local_listen, ':');
+        _cleanup_free_ char *host = xstrndup(local_listen, (size_t)(colon - local_listen));
+        rc = e2b_http_listen_tcp(local, host, atoi(colon + 1), &err);
+    }
     if (rc < 0) {
         fprintf(stderr, "envd: %s\n", err->msg);
         return 1;
@@ -654,6 +696,8 @@ int e2b_envd_run(const struct e2b_args *args)
     event_base_dispatch(e2b_envd.base);
 
     e2b_process_shutdown();
+    if (local)
+        e2b_http_server_free(local);
     e2b_http_server_free(e2b_envd.http);
     if (unix_path)
         unlink(unix_path);

@@ -34,6 +34,8 @@
         E2B_OPT_STRING(0, "ready-fd", "N",                                                         \
                        "write one byte to fd N once listening, then close it"),                    \
         E2B_OPT_STRING(0, "listen-fd", "N", "also accept on fd N, a socket already listening"),    \
+        E2B_OPT_STRING(0, "local-listen", "ADDR:PORT",                                             \
+                       "serve only /health and /envs there (for the sandbox's own processes)"),    \
         E2B_OPT_STRING(0, "init-fd", "N",                                                          \
                        "read a POST /init body from fd N (to EOF) before listening"),              \
         E2B_OPT_STRING(                                                                            \

@@ -172,6 +172,23 @@ char *e2b_http_error_message(long status, const char *body, size_t len)
     return xasprintf("%ld", status);
 }
 
+static curl_socket_t open_given(void *ud, curlsocktype purpose, struct curl_sockaddr *addr)
+{
+    (void)purpose;
+    (void)addr;
+    const struct e2b_http_req *req = ud;
+    int fd = req->connect(req->connect_ud);
+    return fd < 0 ? CURL_SOCKET_BAD : fd;
+}
+
+static int given_is_connected(void *ud, curl_socket_t fd, curlsocktype purpose)
+{
+    (void)ud;
+    (void)fd;
+    (void)purpose;
+    return CURL_SOCKOPT_ALREADY_CONNECTED;
+}
+
 static int do_once(const struct e2b_http_req *req, struct e2b_http_resp *resp, CURLcode *ret_code,
                    char *errbuf)
 {
@@ -191,6 +208,11 @@ static int do_once(const struct e2b_http_req *req, struct e2b_http_resp *resp, C
         url = xasprintf("%.*s%s", (int)bl, base, req->path ? req->path : "");
     }
     curl_easy_setopt(curl, CURLOPT_URL, url);
+    if (req->connect) {
+        curl_easy_setopt(curl, CURLOPT_OPENSOCKETFUNCTION, open_given);
+        curl_easy_setopt(curl, CURLOPT_OPENSOCKETDATA, (void *)req);
+        curl_easy_setopt(curl, CURLOPT_SOCKOPTFUNCTION, given_is_connected);
+    }
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(curl, CURLOPT_USERAGENT, "e2b-cli/" E2B_VERSION);

@@ -32,6 +32,11 @@ struct e2b_http_req {
     bool keep_error_status;        /* return 0 for >=400 answers; caller looks at status */
     bool follow_redirects;         /* follow 3xx Location (up to 10); headers then describe
                                     * the last answer. Authorization is not sent to other hosts. */
+    /* A connection made by the caller instead of libcurl's (a port inside a
+     * local sandbox, say): returns a connected socket (taken) or -1. base
+     * still gives the URL (http://localhost:PORT). */
+    int (*connect)(void *connect_ud);
+    void *connect_ud;
 };
 
 struct e2b_http_resp {

@@ -20,8 +20,7 @@
 
 /* ---- finding things ------------------------------------------------------- */
 
-/* The static guest agent: $E2B_ENVD, next to the running binary, or installed. */
-static char *find_envd(void)
+char *e2b_local_find_envd(void)
 {
     const char *env = getenv("E2B_ENVD");
     if (env && *env)
@@ -116,6 +115,14 @@ static int resolve_template(const char *name, struct template_files *tf, struct 
                              name, dir);
     spec->rootfs_tree = tf->tree;
     spec->rootfs_image = tf->image;
+    /* built on `host`: its tree is a layer over the host's programs */
+    if (STREQ(e2b_json_str(meta, "baseTemplate") ?: "", "host")) {
+        if (!tf->tree)
+            return e2b_error_set(err, E2B_ERR_NOT_FOUND, "template '%s' is built on host and needs its rootfs/ tree",
+                                 name);
+        spec->host = true;
+        spec->rootfs_image = NULL;
+    }
     tf->dir = xstrdup(dir);
     json_object_set_new(state, "templateID", json_string(e2b_json_str(meta, "templateID")));
     tf->template_id = xstrdup(e2b_json_str(meta, "templateID") ? e2b_json_str(meta, "templateID") : name);
@@ -161,7 +168,7 @@ static char *random_token(void)
 int e2b_local_create(const struct e2b_local_options *o, json_t **ret_state, struct e2b_error **err)
 {
     e2b_sandbox_reap();
-    _cleanup_free_ char *envd = o->envd_path ? xstrdup(o->envd_path) : find_envd();
+    _cleanup_free_ char *envd = o->envd_path ? xstrdup(o->envd_path) : e2b_local_find_envd();
     if (!envd || access(envd, X_OK) < 0)
         return e2b_error_set(err, E2B_ERR_NOT_FOUND,
                              "cannot find the guest agent 'envd' (build it, or set E2B_ENVD)");
@@ -526,7 +533,7 @@ static int resume_saved(const char *id, const char *sdir, const json_t *saved, i
     int claim = e2b_sandbox_saved_claim(id, sdir, err);
     if (claim < 0)
         return -1;
-    _cleanup_free_ char *envd = find_envd();
+    _cleanup_free_ char *envd = e2b_local_find_envd();
     _cleanup_free_ char *dir = e2b_sandbox_dir(id);
     _cleanup_json_ json_t *state = json_deep_copy(saved);
     const struct e2b_runtime_ops *rt = e2b_runtime_of(state, err);

@@ -46,6 +46,10 @@ struct e2b_local_options {
 };
 
 /* Start a sandbox; returns when envd answers. ret_state: the state JSON. */
+/* The static guest binary: $E2B_ENVD, next to the running e2b, or
+ * installed; NULL when there is none. Caller frees. */
+char *e2b_local_find_envd(void);
+
 int e2b_local_create(const struct e2b_local_options *opts, json_t **ret_state,
                      struct e2b_error **err);
 /* Boot the template (its current build) once, as a sandbox of the runtime

@@ -1004,16 +1004,7 @@ static int vm_stats(const struct e2b_runtime_sandbox *sb, struct e2b_runtime_sta
 }
 
 const struct e2b_runtime_ops e2b_runtime_vm = {
-    .name = "vm",
-    .prepare = vm_prepare,
-    .start = vm_start,
-    .ended = vm_ended,
-    .stop = vm_stop,
-    .pause = vm_pause,
-    .resume = vm_resume,
+    E2B_RUNTIME_OPS("vm", vm_),
     .snapshot = vm_snapshot,
     .restore = vm_restore,
-    .envd_channel = vm_envd_channel,
-    .port_connect = vm_port_connect,
-    .stats = vm_stats,
 };

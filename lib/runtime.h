@@ -123,6 +123,14 @@ struct e2b_runtime_ops {
                  struct e2b_error **err);
 };
 
+/* A runtime's table from its functions named <prefix><op> (ns_start ...):
+ * every op but snapshot and restore, which a runtime sets after it when it
+ * has them. A runtime that lacks one of these does not compile. */
+#define E2B_RUNTIME_OPS(name_, p)                                                              \
+    .name = name_, .prepare = p##prepare, .start = p##start, .ended = p##ended, .stop = p##stop, \
+    .pause = p##pause, .resume = p##resume, .envd_channel = p##envd_channel,                    \
+    .port_connect = p##port_connect, .stats = p##stats
+
 /* The runtimes, one module each. */
 extern const struct e2b_runtime_ops e2b_runtime_ns;
 extern const struct e2b_runtime_ops e2b_runtime_vm;

@@ -211,8 +211,11 @@ static void make_homes(const char *root)
         fclose(f);
 }
 
-/* The host's programs, read-only, secrets masked; everything else fresh. */
-static void build_host_root(const char *root)
+/* The host's programs, read-only, secrets masked; everything else fresh.
+ * A template built on `host` (delta: its tree, the sandbox's root is an
+ * overlay of it) puts its layer of each host directory over the host's
+ * (whiteouts in it hide the host's files), read-only as well. */
+static void build_host_root(const char *root, const char *delta)
 {
     static const char *const top[] = {"usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc"};
     for (size_t i = 0; i < ARRAY_SIZE(top); i++) {
@@ -221,10 +224,11 @@ static void build_host_root(const char *root)
         struct stat st;
         if (lstat(src, &st) < 0)
             continue;
+        struct stat dst_st;
         if (S_ISLNK(st.st_mode)) { /* merged /usr: keep the same links */
             char target[256];
             ssize_t n = readlink(src, target, sizeof(target) - 1);
-            if (n <= 0)
+            if (n <= 0 || (delta && lstat(dst, &dst_st) == 0))
                 continue;
             target[n] = '\0';
             if (symlink(target, dst) < 0)
@@ -234,7 +238,13 @@ static void build_host_root(const char *root)
         if (!S_ISDIR(st.st_mode))
             continue;
         mkdir_in(root, top[i], 0755);
-        bind_ro(src, dst);
+        _cleanup_free_ char *layer = delta ? e2b_path_join(delta, top[i]) : NULL;
+        if (layer && lstat(layer, &dst_st) == 0 && S_ISDIR(dst_st.st_mode)) {
+            _cleanup_free_ char *ov = xasprintf("lowerdir=%s:%s", layer, src);
+            must_mount("overlay", dst, "overlay", MS_RDONLY | MS_NODEV, ov);
+        } else {
+            bind_ro(src, dst);
+        }
     }
     /* Masks: empty files over secrets, empty dirs over key stores; first
      * everything others may not read, then what they may but should not. */
@@ -475,8 +485,11 @@ static _noreturn_ void run_envd(const char *user, int ready_w, int log_w, int li
         (in >= 0 && dup2(in, 5) < 0))
         _exit(127);
     setsid();
+    /* --local-listen: /health and /envs for the sandbox's own processes on
+     * its loopback, where E2B's envd is (the code interpreter reads them) */
     char *const argv[] = {"envd", "--listen-fd", "4", "--no-tcp", "--ready-fd", "3",
-                          "--user", (char *)user, in >= 0 ? "--init-fd" : NULL, "5", NULL};
+                          "--local-listen", "127.0.0.1:49983", "--user", (char *)user,
+                          in >= 0 ? "--init-fd" : NULL, "5", NULL};
     char *const envp[] = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
                           "HOME=/root", "E2B_SANDBOX=true", "LANG=C.UTF-8", NULL};
     execve("/run/e2b/envd", argv, envp);
@@ -581,9 +594,16 @@ static _noreturn_ void init_main(struct e2b_sandbox_root *r, const char *id, int
     must_mount("e2b-sandbox", scratch, "tmpfs", MS_NOSUID | MS_NODEV, opts);
     _cleanup_free_ char *root = e2b_path_join(scratch, "root");
     mkdir(root, 0755);
-    if (r->host) {
+    if (r->host && r->lower) { /* a template built on host: its tree over the host's */
+        mkdir_in(scratch, "upper", 0755);
+        mkdir_in(scratch, "work", 0755);
+        _cleanup_free_ char *ov = xasprintf("lowerdir=%s,upperdir=%s/upper,workdir=%s/work", r->lower,
+                                            scratch, scratch);
+        must_mount("overlay", root, "overlay", MS_NODEV, ov);
+        build_host_root(root, r->lower);
+    } else if (r->host) {
         must_mount(root, root, NULL, MS_BIND, NULL); /* pivot_root wants a mount point */
-        build_host_root(root);
+        build_host_root(root, NULL);
     } else {
         mkdir_in(scratch, "upper", 0755);
         mkdir_in(scratch, "work", 0755);

@@ -5,13 +5,8 @@
 #define E2B_SERVE_API_H
 
 #include "http1.h"
+#include "serve-conn.h"
 #include "serve-opts.h"
-
-struct e2b_serve_reply {
-    int status;
-    json_t *body;  /* NULL: none */
-    char *headers; /* extra "Name: value\r\n" lines, or NULL */
-};
 
 /* Answer one API request (its body already read whole). Authenticates. */
 void e2b_serve_api(const struct e2b_serve_opts *o, const struct e2b_http1_head *r,

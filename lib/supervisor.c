@@ -180,12 +180,20 @@ static int wait_ready_cmd(const struct e2b_envd_endpoint *ep, const json_t *stat
     int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
     struct e2b_run_opts o = {.argv = argv, .user = e2b_json_str(state, "defaultUser"),
                              .cwd = e2b_json_str(state, "defaultWorkdir"), .tag = "readyCmd",
-                             .out_fd = null, .err_fd = null, .timeout_ms = 10000};
+                             .out_fd = null, .err_fd = null};
     int64_t deadline = e2b_now_ms() + READY_CMD_TIMEOUT_S * 1000;
     int code = -1, pause_ms = 50, r;
     for (;;) {
         _cleanup_error_ struct e2b_error *e = NULL;
+        /* one try may take what is left (E2B's CLI makes `sleep 20` a ready command) */
+        int64_t left = deadline - e2b_now_ms();
+        o.timeout_ms = left > 1000 ? (int)left : 1000;
         r = e2b_process_run(ep, &o, &code, &e);
+        if (r < 0 && e->code == E2B_ERR_TIMEOUT) {
+            r = e2b_error_set(err, E2B_ERR_TIMEOUT, "the template's ready command did not finish within %d s",
+                              READY_CMD_TIMEOUT_S);
+            break;
+        }
         if (r < 0) {
             e2b_error_set(err, E2B_ERR_GENERIC, "cannot run the template's ready command: %s", e->msg);
             break;

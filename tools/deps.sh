@@ -9,10 +9,13 @@ build_pkgs="gcc make pkg-config libcurl4-openssl-dev libjansson-dev libarchive-d
 libgit2-dev libevent-dev libseccomp-dev scdoc"
 # Tests and benchmarks use real peers: a registry, skopeo, user-mode networking,
 # e2fsprogs for ext4, node/npm for the official SDK, and the shells whose
-# completions are checked.
+# completions are checked. The code interpreter's tests run real Jupyter
+# kernels on this machine (python3-ipykernel; jupyter_client for the
+# benchmark's peer) without building a template first.
 test_pkgs="perl curl python3 e2fsprogs man-db bash-completion zsh fish iproute2 procps
 util-linux slirp4netns docker-registry skopeo apache2-utils busybox-static debootstrap libcap2-bin git
-dpkg-dev systemd qemu-system-x86 linux-image-cloud-amd64"
+dpkg-dev systemd qemu-system-x86 linux-image-cloud-amd64
+python3-ipykernel python3-jupyter-client python3-matplotlib python3-pandas"
 # The vm runtime boots QEMU (qemu-system-x86) with Debian's cloud kernel and
 # its modules: the kernel package is only where e2b finds a guest kernel,
 # e2b never boots the host with it. Where the distribution has no such

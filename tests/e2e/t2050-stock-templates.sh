@@ -34,6 +34,13 @@ test_expect_success 'templates/base parses; its apt-get step asks for the networ
     grep -q "\"debian:12\"" base.json
 '
 
+test_expect_success 'templates/code-interpreter parses; its apt-get step asks for the network' '
+    e2b template build --dry-run --json --build-arg BASE=oci:/nonexistent:bookworm \
+        "$TPL/code-interpreter" > ci.json &&
+    apt_steps_networked ci.json && grep -q "python3-ipykernel" ci.json &&
+    grep -q "\"oci:/nonexistent:bookworm\"" ci.json
+'
+
 test_expect_success 'templates/busybox parses; BASE picks the image' '
     e2b template build --dry-run --json --build-arg BASE=example.invalid/bb:1 "$TPL/busybox" > bb.json &&
     grep -q "\"example.invalid/bb:1\"" bb.json

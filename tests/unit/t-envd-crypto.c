@@ -147,5 +147,32 @@ int main(void)
     free(sig);
     free(b);
     free(want);
+
+    /* HMAC-SHA256, RFC 4231 test cases 1, 2 and 6 (a key longer than a block) */
+    struct {
+        const char *key, *data, *mac;
+        size_t key_len;
+    } hm[] = {
+        {"\x0b\x0b\x0b\x0b\x0b\x0b\x0b\x0b\x0b\x0b\x0b\x0b\x0b\x0b\x0b\x0b\x0b\x0b\x0b\x0b", "Hi There",
+         "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7", 20},
+        {"Jefe", "what do ya want for nothing?", "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843", 4},
+        {NULL, "Test Using Larger Than Block-Size Key - Hash Key First",
+         "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54", 131},
+    };
+    uint8_t bigkey[131];
+    memset(bigkey, 0xaa, sizeof(bigkey));
+    for (size_t i = 0; i < ARRAY_SIZE(hm); i++) {
+        struct e2b_hmac_sha256 hc;
+        e2b_hmac_sha256_init(&hc, hm[i].key ? (const void *)hm[i].key : bigkey, hm[i].key_len);
+        size_t half = strlen(hm[i].data) / 2; /* fed in two pieces */
+        e2b_hmac_sha256_update(&hc, hm[i].data, half);
+        e2b_hmac_sha256_update(&hc, hm[i].data + half, strlen(hm[i].data) - half);
+        uint8_t mac[32];
+        e2b_hmac_sha256_final(&hc, mac);
+        char hexs[65];
+        for (int k = 0; k < 32; k++)
+            snprintf(hexs + 2 * k, 3, "%02x", mac[k]);
+        is_str(hexs, hm[i].mac, "HMAC-SHA256, RFC 4231 case %zu", i);
+    }
     return tap_done();
 }
