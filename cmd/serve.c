@@ -28,6 +28,8 @@ const struct e2b_opt opts_serve[] = {
     E2B_OPT_INT(0, "max-connections", "N", "most client connections at once (default 1024)"),
     E2B_OPT_INT(0, "head-timeout", "SECONDS", "a request head must arrive within this (default 30)"),
     E2B_OPT_INT(0, "idle-timeout", "SECONDS", "close a connection idle this long between requests (default 120)"),
+    E2B_OPT_INT(0, "max-builds", "N", "template builds of the API at once; more wait in a queue (default 2)"),
+    E2B_OPT_INT(0, "upload-limit", "MIB", "largest files upload of a template build (default 1024)"),
     E2B_OPT_END,
 };
 
@@ -44,10 +46,15 @@ int cmd_serve(struct e2b_ctx *ctx, struct e2b_args *args)
         e2b_backend_free(b);
         return e2b_usage_error("serve", "--runtime must be ns, vm or auto");
     }
+    long long builds = e2b_args_int(args, "max-builds", 2), upload = e2b_args_int(args, "upload-limit", 1024);
     if (maxc < 1 || maxc > 65536 || head < 1 || head > 3600 || idle < 1 || idle > 86400) {
         e2b_backend_free(b);
         return e2b_usage_error("serve", "--max-connections must be 1..65536, --head-timeout 1..3600 "
                                         "and --idle-timeout 1..86400");
+    }
+    if (builds < 1 || builds > 64 || upload < 1 || upload > 1048576) {
+        e2b_backend_free(b);
+        return e2b_usage_error("serve", "--max-builds must be 1..64 and --upload-limit 1..1048576 MiB");
     }
     _cleanup_free_ char *keys = e2b_serve_keys_path();
     struct sigaction sa = {.sa_handler = on_stop};
@@ -59,6 +66,7 @@ int cmd_serve(struct e2b_ctx *ctx, struct e2b_args *args)
         .deny_internet = e2b_args_flag(args, "deny-internet"), .max_connections = (int)maxc,
         .runtime = runtime, .kernel = e2b_args_str(args, "kernel"),
         .head_timeout_ms = (int)head * 1000, .idle_timeout_ms = (int)idle * 1000,
+        .max_builds = (int)builds, .upload_limit_mb = (long)upload,
         .stop = &stop_serving, .on_ready = ready, .ud = ctx,
     };
     int r = e2b_serve_run(&o, &err);

@@ -1,8 +1,11 @@
-/* template.c - `e2b template list|delete|init` (build is in template-build.c). */
+/* template.c - `e2b template list|delete|init` and `template tags
+ * list|add|remove` (build is in template-build.c). */
 #include "backend.h"
 #include "cmd.h"
+#include "config.h"
 #include "fsutil.h"
 #include "output.h"
+#include "template-client.h"
 #include "template-store.h"
 #include "usage.h"
 
@@ -121,5 +124,130 @@ int cmd_template_init(struct e2b_ctx *ctx, struct e2b_args *args)
         return e2b_fail(err);
     if (!ctx->quiet)
         fprintf(stderr, "Wrote %s and %s\n", df, toml);
+    return 0;
+}
+
+/* ---- template tags list|add|remove: the store here, or the API ---- */
+
+static const struct e2b_column tag_cols[] = {
+    {"tag", "TAG"}, {"buildID", "BUILD ID"}, {"createdAt", "ASSIGNED"}, {NULL, NULL},
+};
+
+/* The API in use, or none (ep->api_url NULL): the local store. */
+static int tags_endpoint(struct e2b_ctx *ctx, struct e2b_endpoint *ep, struct e2b_error **err)
+{
+    if (e2b_endpoint_resolve(ctx->api_url, ctx->api_key, ep, err) < 0)
+        return -1;
+    if (ep->api_url && !ep->api_key)
+        return e2b_error_set(err, E2B_ERR_AUTH, "no API key for %s: run 'e2b auth login' or set E2B_API_KEY",
+                             ep->api_url);
+    return 0;
+}
+
+const struct e2b_opt opts_template_tags_list[] = {
+    E2B_OPT_ARG_C("template", E2B_OPTF_REQUIRED, "template ID or name", E2B_COMPLETE_TEMPLATE),
+    E2B_OPT_END,
+};
+
+int cmd_template_tags_list(struct e2b_ctx *ctx, struct e2b_args *args)
+{
+    _cleanup_error_ struct e2b_error *err = NULL;
+    struct e2b_endpoint ep = {0};
+    _cleanup_json_ json_t *list = NULL;
+    const char *name = e2b_args_str(args, "template");
+    int r = tags_endpoint(ctx, &ep, &err);
+    if (r == 0 && ep.api_url) {
+        r = e2b_remote_tags_list(ep.api_url, ep.api_key, name, &list, &err);
+    } else if (r == 0) {
+        struct e2b_store store;
+        r = e2b_store_open(&store, &err);
+        if (r == 0) {
+            r = e2b_store_tag_list(&store, name, &list, &err);
+            e2b_store_close(&store);
+        }
+    }
+    e2b_endpoint_release(&ep);
+    if (r < 0)
+        return e2b_fail(err);
+    struct e2b_table *t = e2b_table_new(tag_cols);
+    size_t i;
+    json_t *tag;
+    json_array_foreach(list, i, tag) json_array_append(e2b_table_rows(t), tag);
+    e2b_table_print(t, stdout, ctx->json);
+    e2b_table_free(t);
+    return 0;
+}
+
+const struct e2b_opt opts_template_tags_add[] = {
+    E2B_OPT_ARG_C("target", E2B_OPTF_REQUIRED, "NAME or NAME:TAG: the build to tag", E2B_COMPLETE_TEMPLATE),
+    E2B_OPT_ARGS("tag", E2B_OPTF_REQUIRED, "tags to give it"),
+    E2B_OPT_END,
+};
+
+int cmd_template_tags_add(struct e2b_ctx *ctx, struct e2b_args *args)
+{
+    _cleanup_error_ struct e2b_error *err = NULL;
+    struct e2b_endpoint ep = {0};
+    size_t n;
+    const char *const *tags = e2b_args_list(args, "tag", &n);
+    _cleanup_free_ const char **tagv = xcalloc(n + 1, sizeof(char *));
+    for (size_t i = 0; i < n; i++)
+        tagv[i] = tags[i];
+    const char *target = e2b_args_str(args, "target");
+    _cleanup_free_ char *bid = NULL;
+    int r = tags_endpoint(ctx, &ep, &err);
+    if (r == 0 && ep.api_url) {
+        _cleanup_json_ json_t *res = NULL;
+        r = e2b_remote_tags_assign(ep.api_url, ep.api_key, target, tagv, &res, &err);
+        if (r == 0)
+            bid = xstrdup(e2b_json_str(res, "buildID") ?: "?");
+    } else if (r == 0) {
+        struct e2b_store store;
+        r = e2b_store_open(&store, &err);
+        if (r == 0) {
+            r = e2b_store_tag_assign(&store, target, tagv, &bid, &err);
+            e2b_store_close(&store);
+        }
+    }
+    e2b_endpoint_release(&ep);
+    if (r < 0)
+        return e2b_fail(err);
+    if (!ctx->quiet)
+        fprintf(stderr, "Tagged build %s of %s: %zu tag%s\n", bid, target, n, n == 1 ? "" : "s");
+    return 0;
+}
+
+const struct e2b_opt opts_template_tags_remove[] = {
+    E2B_OPT_ARG_C("template", E2B_OPTF_REQUIRED, "template ID or name", E2B_COMPLETE_TEMPLATE),
+    E2B_OPT_ARGS("tag", E2B_OPTF_REQUIRED, "tags to remove"),
+    E2B_OPT_END,
+};
+
+int cmd_template_tags_remove(struct e2b_ctx *ctx, struct e2b_args *args)
+{
+    _cleanup_error_ struct e2b_error *err = NULL;
+    struct e2b_endpoint ep = {0};
+    size_t n;
+    const char *const *tags = e2b_args_list(args, "tag", &n);
+    _cleanup_free_ const char **tagv = xcalloc(n + 1, sizeof(char *));
+    for (size_t i = 0; i < n; i++)
+        tagv[i] = tags[i];
+    const char *name = e2b_args_str(args, "template");
+    int r = tags_endpoint(ctx, &ep, &err);
+    if (r == 0 && ep.api_url) {
+        r = e2b_remote_tags_remove(ep.api_url, ep.api_key, name, tagv, &err);
+    } else if (r == 0) {
+        struct e2b_store store;
+        r = e2b_store_open(&store, &err);
+        if (r == 0) {
+            r = e2b_store_tag_remove(&store, name, tagv, &err);
+            e2b_store_close(&store);
+        }
+    }
+    e2b_endpoint_release(&ep);
+    if (r < 0)
+        return e2b_fail(err);
+    if (!ctx->quiet)
+        fprintf(stderr, "Removed %zu tag%s from %s\n", n, n == 1 ? "" : "s", name);
     return 0;
 }

@@ -27,7 +27,9 @@ static json_t *sandbox_json(const json_t *st, bool detail)
      * paused sandbox's time left does not shrink. */
     int64_t now_boot = e2b_boot_ms();
     int64_t at = e2b_json_int(st, "pausedAtBootMs", now_boot);
-    int64_t left = e2b_json_int(st, "deadlineBootMs", now_boot) - at;
+    int64_t left = json_object_get(st, "timeLeftMs") /* paused to disk */
+                       ? e2b_json_int(st, "timeLeftMs", 0)
+                       : e2b_json_int(st, "deadlineBootMs", now_boot) - at;
     _cleanup_free_ char *end = e2b_rfc3339(e2b_wall_ms() + (left > 0 ? left : 0));
     json_object_set_new(o, "endAt", json_string(end));
     json_object_set(o, "cpuCount", json_object_get(st, "cpuCount"));

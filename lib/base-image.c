@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "base-image.h"
+#include "template-store.h"
 #include "config.h"
 #include "fsutil.h"
 #include "util.h"
@@ -65,11 +66,73 @@ static void on_pull(const struct e2b_pull_progress *p, void *ud)
     }
 }
 
+bool e2b_base_ref_is_template(const char *ref)
+{
+    return e2b_str_has_prefix(ref, E2B_TEMPLATE_REF_PREFIX);
+}
+
+/* A template of the store as a base: its tree, and its config from template.json. */
+static int open_template(const char *ref, const struct e2b_base_opts *o, struct e2b_base_image *ret,
+                         struct e2b_error **err)
+{
+    const char *name = ref + strlen(E2B_TEMPLATE_REF_PREFIX);
+    ret->img.source = xstrdup(ref);
+    ret->ref = xstrdup(ref);
+    if (STREQ(name, "host")) {
+        say(o, true, "  the host's own programs (template host)");
+        ret->host = true;
+        ret->id = xstrdup("template:host");
+        ret->img.config.env = e2b_strv_push(NULL, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+        return 0;
+    }
+    struct e2b_store store;
+    _cleanup_json_ json_t *meta = NULL;
+    _cleanup_free_ char *dir = NULL;
+    if (e2b_store_open(&store, err) < 0)
+        return -1;
+    int r = e2b_store_find(&store, name, &meta, &dir, err);
+    e2b_store_close(&store);
+    if (r < 0)
+        return -1;
+    _cleanup_free_ char *tree = e2b_path_join(dir, "rootfs");
+    struct stat st;
+    if (stat(tree, &st) < 0 || !S_ISDIR(st.st_mode))
+        return e2b_error_set(err, E2B_ERR_NOT_FOUND,
+                             "template '%s' has no rootfs/ tree to build on (only its ext4 image)", name);
+    if (e2b_store_pin(tree, err) < 0)
+        return -1;
+    say(o, true, "  template %s (build %s)", name, e2b_json_str(meta, "buildID") ?: "?");
+    ret->root = TAKE_PTR(tree);
+    ret->host = STREQ(e2b_json_str(meta, "baseTemplate") ?: "", "host");
+    ret->id = xasprintf("template:%s/%s", e2b_json_str(meta, "templateID") ?: name,
+                        e2b_json_str(meta, "buildID") ?: "");
+    const char *k;
+    json_t *v;
+    json_object_foreach(json_object_get(meta, "env"), k, v) if (json_is_string(v))
+    {
+        char *kv = xasprintf("%s=%s", k, json_string_value(v));
+        ret->img.config.env = e2b_strv_push(ret->img.config.env, kv);
+        free(kv);
+    }
+    if (e2b_json_str(meta, "workdir"))
+        ret->img.config.working_dir = xstrdup(e2b_json_str(meta, "workdir"));
+    if (e2b_json_str(meta, "user"))
+        ret->img.config.user = xstrdup(e2b_json_str(meta, "user"));
+    return 0;
+}
+
 int e2b_base_image_open(const char *ref, const struct e2b_base_opts *o, struct e2b_base_image *ret,
                         struct e2b_error **err)
 {
     memset(ret, 0, sizeof(*ret));
     int r;
+    if (e2b_base_ref_is_template(ref)) {
+        if (open_template(ref, o, ret, err) < 0) {
+            e2b_base_image_release(ret);
+            return -1;
+        }
+        return 0;
+    }
     if (e2b_image_source_is_local(ref)) {
         struct e2b_image_opts io = {.platform = o->platform};
         say(o, true, "  reading %s", ref);
@@ -78,6 +141,8 @@ int e2b_base_image_open(const char *ref, const struct e2b_base_opts *o, struct e
         struct e2b_registry_opts ro = {
             .platform = o->platform,
             .insecure_registries = o->insecure_registries,
+            .username = o->username,
+            .password = o->password,
             .progress = on_pull,
             .ud = (void *)o,
         };
@@ -127,7 +192,7 @@ static void roots_clean_stale(const char *cache)
 
 int e2b_base_image_root(struct e2b_base_image *b, const struct e2b_base_opts *o, struct e2b_error **err)
 {
-    if (b->root)
+    if (b->root || b->host)
         return 0;
     _cleanup_free_ char *cache = roots_dir();
     _cleanup_free_ char *final = xasprintf("%s/%s", cache, b->id + strlen("sha256:"));

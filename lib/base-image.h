@@ -14,6 +14,13 @@
  * into a temporary directory beside it and renamed when complete, so a killed
  * build leaves no half root and a second build unpacks nothing. Callers must
  * not write into it (builds use it as an overlay lower layer).
+ *
+ * `e2b-template:NAME` is a template of the local store (E2B's fromTemplate):
+ * its current build's rootfs/ tree is the root (pinned for the life of the
+ * process), and its env, workdir and user are the image config. The
+ * built-in `host` template, and templates built on it, have `host` set:
+ * the host's /usr, /etc ... lie below the root (see build.c), which is NULL
+ * for `host` itself and the template's own files otherwise.
  */
 #ifndef E2B_BASE_IMAGE_H
 #define E2B_BASE_IMAGE_H
@@ -23,6 +30,7 @@
 struct e2b_base_opts {
     const char *platform;                   /* NULL: the host's */
     const char *const *insecure_registries; /* NULL-ended "host[:port]" list */
+    const char *username, *password;        /* registry credentials, before the auth files */
     /* Progress: final lines (one per layer), and on a TTY status updates
      * (final = false) meant to overwrite each other on one line. */
     void (*progress)(void *ud, const char *line, bool final);
@@ -35,7 +43,11 @@ struct e2b_base_image {
     char *id;              /* "sha256:<hex>" of the config */
     struct e2b_image img;
     char *root;            /* the cached unpacked root, after e2b_base_image_root() */
+    bool host;             /* on the host's own programs (see above) */
 };
+
+#define E2B_TEMPLATE_REF_PREFIX "e2b-template:"
+bool e2b_base_ref_is_template(const char *ref);
 
 int e2b_base_image_open(const char *ref, const struct e2b_base_opts *o, struct e2b_base_image *ret,
                         struct e2b_error **err);

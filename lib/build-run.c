@@ -98,7 +98,8 @@ static int enter_build_root(const struct e2b_run_spec *rs)
                                CAP_AUDIT_WRITE, CAP_SETFCAP};
     const char *root = rs->root;
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
-        mount(root, root, NULL, MS_BIND, NULL) < 0) { /* pivot_root wants a mount point */
+        mount(root, root, NULL, MS_BIND | MS_REC, NULL) < 0) { /* pivot_root wants a mount point;
+                                                               * MS_REC: a host stage's overlays */
         dprintf(2, "e2b build: cannot set up the mounts of the build root: %m\n");
         return -1;
     }

@@ -263,6 +263,28 @@ static int copy_skel(const char *root, int homefd, uid_t uid, gid_t gid)
 int e2b_root_add_user(const char *root, const char *name, struct e2b_user_info *ret,
                       struct e2b_error **err)
 {
+    return e2b_root_add_user_sudo(root, name, true, ret, err);
+}
+
+char *e2b_root_lookup_home(const char *root, const char *user)
+{
+    _cleanup_free_ char *db = NULL;
+    if (!user || !*user)
+        user = "root";
+    if (read_etc(root, "passwd", &db, NULL) < 0)
+        return NULL;
+    _cleanup_free_ char *line = find_entry(db, user, is_number(user) ? 2 : 0);
+    const char *f = line;
+    for (int i = 0; f && i < 5; i++)
+        f = strchr(f, ':') ? strchr(f, ':') + 1 : NULL;
+    if (!f || *f != '/')
+        return NULL;
+    return xstrndup(f, strcspn(f, ":"));
+}
+
+int e2b_root_add_user_sudo(const char *root, const char *name, bool sudo, struct e2b_user_info *ret,
+                           struct e2b_error **err)
+{
     _cleanup_free_ char *passwd = NULL, *group = NULL, *shadow = NULL;
     struct e2b_user_info info = {0};
     if (read_etc(root, "passwd", &passwd, err) < 0 || read_etc(root, "group", &group, err) < 0 ||
@@ -297,7 +319,7 @@ int e2b_root_add_user(const char *root, const char *name, struct e2b_user_info *
         info.created = true;
     }
     /* E2B adds the user to sudo (Debian) or wheel (RHEL) */
-    if (!add_member(&group, "sudo", name))
+    if (sudo && !add_member(&group, "sudo", name))
         add_member(&group, "wheel", name);
 
     if (write_etc(root, "passwd", passwd, 0644, err) < 0 || write_etc(root, "group", group, 0644, err) < 0 ||
@@ -315,7 +337,7 @@ int e2b_root_add_user(const char *root, const char *name, struct e2b_user_info *
     if (fchown(hfd, info.uid, info.gid) < 0 && errno != EPERM)
         return e2b_error_sys(err, errno, "chown %s", home);
 
-    _cleanup_close_ int sudoers = open_in_root(root, "/etc/sudoers.d", O_PATH | O_DIRECTORY, 0);
+    _cleanup_close_ int sudoers = sudo ? open_in_root(root, "/etc/sudoers.d", O_PATH | O_DIRECTORY, 0) : -1;
     if (sudoers >= 0) {
         _cleanup_free_ char *rule = xasprintf("%s ALL=(ALL:ALL) NOPASSWD: ALL\n", name);
         _cleanup_free_ char *fname = xasprintf("%s-nopasswd", name);

@@ -23,6 +23,13 @@ struct e2b_user_info {
 int e2b_root_add_user(const char *root, const char *name, struct e2b_user_info *ret,
                       struct e2b_error **err);
 
+/* The same, without sudo unless asked for (E2B's USER step). */
+int e2b_root_add_user_sudo(const char *root, const char *name, bool sudo, struct e2b_user_info *ret,
+                           struct e2b_error **err);
+/* The home directory /etc/passwd gives `user` (NULL or "": root); NULL
+ * when the tree does not know it. Caller frees. */
+char *e2b_root_lookup_home(const char *root, const char *user);
+
 /* Look up a user or group (name or number) in the tree's /etc/passwd or
  * /etc/group; -1 with E2B_ERR_NOT_FOUND when unknown. */
 int e2b_root_lookup_uid(const char *root, const char *user, uid_t *uid, gid_t *gid,

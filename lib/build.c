@@ -52,6 +52,7 @@ struct stage {
     bool workdir_set;       /* WORKDIR given, inherited or from the image */
     char *view;             /* read-only merged view once built */
     bool cmd_set;           /* CMD given in this stage */
+    bool host;              /* on the host's programs: layers[0] is the skeleton (see stack_mount) */
 };
 
 struct build {
@@ -269,13 +270,151 @@ static void stage_push(struct stage *s, const char *dir)
     s->layers[s->n_layers++] = xstrdup(dir);
 }
 
+/* ---- stages on the host's programs ----
+ *
+ * The `host` template (and templates built on it) keep the host's /usr,
+ * /etc ... below them instead of a copy: the stack's bottom is a skeleton
+ * (the host's top-level symlinks, empty directories for the rest), and
+ * each of the host's top directories gets an overlay of its own over the
+ * stack's overlay: the host's directory at the bottom, the layers' same
+ * directory above, and the step's upper/<dir> as its upper. So a step's
+ * changes to /usr land in its upper like any other, and a sandbox puts the
+ * template's layers over the host's directories the same way
+ * (sandbox-root.c). */
+static const char *const host_tops[] = {"usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc"};
+
+static bool host_top_dir(const char *name)
+{
+    struct stat st;
+    for (size_t i = 0; i < ARRAY_SIZE(host_tops); i++)
+        if (STREQ(name, host_tops[i])) {
+            _cleanup_free_ char *p = xasprintf("/%s", name);
+            return lstat(p, &st) == 0 && S_ISDIR(st.st_mode);
+        }
+    return false;
+}
+
+static int host_skeleton(struct build *b, char **ret, struct e2b_error **err)
+{
+    char *dir = e2b_path_join(b->work, "hostskel");
+    struct stat st;
+    if (stat(dir, &st) == 0) {
+        *ret = dir;
+        return 0;
+    }
+    int r = mkdir(dir, 0755) < 0 ? e2b_error_sys(err, errno, "mkdir %s", dir) : 0;
+    for (size_t i = 0; r == 0 && i < ARRAY_SIZE(host_tops); i++) {
+        _cleanup_free_ char *src = xasprintf("/%s", host_tops[i]), *dst = e2b_path_join(dir, host_tops[i]);
+        char target[256];
+        ssize_t n;
+        if (lstat(src, &st) < 0)
+            continue;
+        if (S_ISLNK(st.st_mode) && (n = readlink(src, target, sizeof(target) - 1)) > 0) {
+            target[n] = '\0';
+            if (symlink(target, dst) < 0)
+                r = e2b_error_sys(err, errno, "symlink %s", dst);
+        } else if (S_ISDIR(st.st_mode) && mkdir(dst, 0755) < 0) {
+            r = e2b_error_sys(err, errno, "mkdir %s", dst);
+        }
+    }
+    static const struct {
+        const char *path;
+        mode_t mode;
+    } dirs[] = {{"root", 0700}, {"home", 0755}, {"tmp", 01777}, {"var", 0755}, {"var/tmp", 01777},
+                {"var/lib", 0755}, {"var/cache", 0755}, {"opt", 0755}, {"run", 0755}};
+    for (size_t i = 0; r == 0 && i < ARRAY_SIZE(dirs); i++) {
+        _cleanup_free_ char *p = e2b_path_join(dir, dirs[i].path);
+        if (mkdir(p, dirs[i].mode) < 0 || chmod(p, dirs[i].mode) < 0)
+            r = e2b_error_sys(err, errno, "mkdir %s", p);
+    }
+    if (r < 0) {
+        free(dir);
+        return -1;
+    }
+    *ret = dir;
+    return 0;
+}
+
+/* Mount the stage's stack at target (with upper/work: read-write), and for
+ * a host stage the overlays of the host's directories over it. */
+static int stack_mount(const struct stage *s, const char *upper, const char *work, const char *target,
+                       struct e2b_error **err)
+{
+    _cleanup_free_ char *hostwork = work ? xasprintf("%s-host", work) : NULL;
+    for (size_t i = 0; s->host && upper && i < ARRAY_SIZE(host_tops); i++) {
+        if (!host_top_dir(host_tops[i]))
+            continue;
+        _cleanup_free_ char *u = e2b_path_join(upper, host_tops[i]), *w = e2b_path_join(hostwork, host_tops[i]);
+        if ((mkdir(u, 0755) < 0 && errno != EEXIST) || e2b_mkdir_p(w, 0700, err) < 0)
+            return e2b_error_sys(err, errno, "mkdir %s", u);
+    }
+    if (ovl_mount(s->layers, s->n_layers, upper, work, target, err) < 0)
+        return -1;
+    for (size_t i = 0; s->host && i < ARRAY_SIZE(host_tops); i++) {
+        if (!host_top_dir(host_tops[i]))
+            continue;
+        const char *top = host_tops[i];
+        char **lowers = e2b_strv_push(NULL, "");
+        free(lowers[0]);
+        lowers[0] = xasprintf("/%s", top);
+        size_t m = 1;
+        for (size_t j = 1; j < s->n_layers; j++) {
+            _cleanup_free_ char *p = e2b_path_join(s->layers[j], top);
+            struct stat st;
+            if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode)) {
+                lowers = e2b_strv_push(lowers, p);
+                m++;
+            }
+        }
+        _cleanup_free_ char *t = e2b_path_join(target, top);
+        _cleanup_free_ char *u = upper ? e2b_path_join(upper, top) : NULL;
+        _cleanup_free_ char *w = upper ? e2b_path_join(hostwork, top) : NULL;
+        int r;
+        if (!u && m == 1) /* one read-only layer: the host's own */
+            r = mount(lowers[0], t, NULL, MS_BIND, NULL) < 0 ||
+                        mount(NULL, t, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0
+                    ? e2b_error_sys(err, errno, "bind /%s", top)
+                    : 0;
+        else
+            r = ovl_mount(lowers, m, u, w, t, err);
+        e2b_strv_free(lowers);
+        if (r < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int stack_umount(const struct stage *s, const char *target, int flags)
+{
+    for (size_t i = 0; s->host && i < ARRAY_SIZE(host_tops); i++) {
+        _cleanup_free_ char *t = e2b_path_join(target, host_tops[i]);
+        if (host_top_dir(host_tops[i]) && umount2(t, flags) < 0 && umount2(t, MNT_DETACH) < 0)
+            return -1;
+    }
+    return umount2(target, flags);
+}
+
+/* After a step: the host directories' uppers it left empty go, and the
+ * work directories of their overlays. */
+static void host_upper_prune(const struct stage *s, const char *upper, const char *work)
+{
+    if (!s->host)
+        return;
+    for (size_t i = 0; i < ARRAY_SIZE(host_tops); i++) {
+        _cleanup_free_ char *u = e2b_path_join(upper, host_tops[i]);
+        rmdir(u);
+    }
+    _cleanup_free_ char *hostwork = xasprintf("%s-host", work);
+    e2b_rm_rf(hostwork, NULL);
+}
+
 /* The stage's stack as a read-only tree: one layer is itself, more are an
  * overlay (which wants two lowers at least, hence the empty bottom). */
 static int stage_view(struct build *b, struct stage *s, struct e2b_error **err)
 {
     if (s->view)
         return 0;
-    if (s->n_layers == 1) {
+    if (s->n_layers == 1 && !s->host) {
         s->view = xstrdup(s->layers[0]);
         return 0;
     }
@@ -284,7 +423,7 @@ static int stage_view(struct build *b, struct stage *s, struct e2b_error **err)
         free(mp);
         return e2b_error_sys(err, errno, "mkdir");
     }
-    if (ovl_mount(s->layers, s->n_layers, NULL, NULL, mp, err) < 0) {
+    if (stack_mount(s, NULL, NULL, mp, err) < 0) {
         free(mp);
         return -1;
     }
@@ -385,6 +524,7 @@ static void stage_inherit(struct stage *s, const struct stage *p)
     s->shell = json_deep_copy(p->shell);
     s->stopsignal = p->stopsignal ? xstrdup(p->stopsignal) : NULL;
     s->image = p->image;
+    s->host = p->host;
     for (size_t i = 0; i < p->n_layers; i++)
         stage_push(s, p->layers[i]);
 }
@@ -418,6 +558,26 @@ static const char *instr_text(const struct e2b_df_instr *in, char *buf, size_t n
         l = n - 4;
     snprintf(buf, n, "%.*s%s", (int)l, t, t[l] ? "..." : "");
     return buf;
+}
+
+/* A USER value that names an account (not "1000" or "user:group"). */
+static bool user_is_name(const char *u)
+{
+    return *u && !strchr(u, ':') && strspn(u, "0123456789") != strlen(u);
+}
+
+/* E2B's USER: the account is made when the root lacks it. */
+static int ensure_user(const char *root, const char *user, struct e2b_error **err)
+{
+    uid_t uid;
+    gid_t gid;
+    _cleanup_error_ struct e2b_error *e = NULL;
+    if (e2b_root_lookup_uid(root, user, &uid, &gid, &e) == 0)
+        return 0;
+    if (e->code != E2B_ERR_NOT_FOUND)
+        return e2b_error_set(err, e->code, "%s", e->msg);
+    struct e2b_user_info ui;
+    return e2b_root_add_user_sudo(root, user, STREQ(user, "user"), &ui, err);
 }
 
 /* One file-changing step: key, cache lookup, else an overlay with a fresh
@@ -468,7 +628,8 @@ static int fs_step(struct build *b, struct stage *s, const struct e2b_df_instr *
     }
     char key[E2B_SHA256_HEX_SIZE];
     e2b_sha256_final_hex(&kc, key);
-    _cleanup_free_ char *hit = r == 0 ? e2b_build_cache_lookup(&b->cache, key) : NULL;
+    bool forced = b->o->force_from && b->step >= b->o->force_from;
+    _cleanup_free_ char *hit = r == 0 && !forced ? e2b_build_cache_lookup(&b->cache, key) : NULL;
     if (r == 0 && hit) {
         progress(b->o, "[%zu/%zu] %s (cached)", b->step, b->n_steps, text);
         stage_push(s, hit);
@@ -487,16 +648,19 @@ static int fs_step(struct build *b, struct stage *s, const struct e2b_df_instr *
         _cleanup_free_ char *up = e2b_path_join(layer, "upper"), *wk = e2b_path_join(layer, "work");
         if (mkdir(mnt, 0755) < 0 && errno != EEXIST)
             r = e2b_error_sys(err, errno, "mkdir %s", mnt);
-        else if (ovl_mount(s->layers, s->n_layers, up, wk, mnt, err) < 0)
+        else if (stack_mount(s, up, wk, mnt, err) < 0)
             r = -1;
         else
             mounted = true;
     }
     if (r == 0) {
         b->run_steps++;
+        _cleanup_free_ char *home = NULL;
+        if (in->kind == E2B_DF_RUN && b->o->e2b_steps && !s->workdir_set)
+            home = e2b_root_lookup_home(mnt, s->user);
         if (in->kind == E2B_DF_RUN) {
             rs.root = mnt;
-            rs.workdir = s->workdir;
+            rs.workdir = home ? home : s->workdir;
             rs.user = s->user;
             rs.network_host = net_host;
             rs.memory_mb = b->o->memory_mb;
@@ -507,12 +671,18 @@ static int fs_step(struct build *b, struct stage *s, const struct e2b_df_instr *
             r = e2b_run_step(&rs, NULL, err);
         } else if (in->kind == E2B_DF_WORKDIR) {
             r = e2b_tree_mkdir_in(mnt, s->workdir, err);
+        } else if (in->kind == E2B_DF_USER) {
+            r = ensure_user(mnt, s->user, err);
         } else {
             r = e2b_build_add_apply(&b->src, in, s->workdir, mnt, &add, err);
         }
     }
-    if (mounted && umount2(mnt, 0) < 0 && umount2(mnt, MNT_DETACH) < 0 && r == 0)
+    if (mounted && stack_umount(s, mnt, 0) < 0 && umount2(mnt, MNT_DETACH) < 0 && r == 0)
         r = e2b_error_sys(err, errno, "umount %s", mnt);
+    if (layer) {
+        _cleanup_free_ char *up = e2b_path_join(layer, "upper"), *wk = e2b_path_join(layer, "work");
+        host_upper_prune(s, up, wk);
+    }
     if (r == 0) {
         char *up = e2b_build_cache_layer_commit(&b->cache, layer, key, err);
         if (!up) {
@@ -554,6 +724,8 @@ static int stage_build(struct build *b, struct stage *s, struct e2b_error **err)
     s->user = xstrdup("");
     char text[160];
     b->step++;
+    if (b->o->step)
+        b->o->step(b->o->data, b->step, b->n_steps);
     progress(b->o, "[%zu/%zu] %s", b->step, b->n_steps, instr_text(&sg->instrs[0], text, sizeof(text)));
     struct e2b_sha256 kc;
     e2b_sha256_init(&kc);
@@ -568,7 +740,15 @@ static int stage_build(struct build *b, struct stage *s, struct e2b_error **err)
         struct e2b_base_image *img = image_get(b, sg->base, sg->platform, err);
         if (!img || e2b_base_image_root(img, &b->bo, err) < 0)
             return -1;
-        stage_push(s, img->root);
+        if (img->host) {
+            _cleanup_free_ char *skel = NULL;
+            if (host_skeleton(b, &skel, err) < 0)
+                return -1;
+            stage_push(s, skel);
+            s->host = true;
+        }
+        if (img->root)
+            stage_push(s, img->root);
         stage_seed_image(s, &img->img.config);
         s->image = img;
         e2b_build_key_str(&kc, img->id);
@@ -578,6 +758,8 @@ static int stage_build(struct build *b, struct stage *s, struct e2b_error **err)
     for (size_t i = 1; i < sg->n_instrs; i++) {
         const struct e2b_df_instr *in = &sg->instrs[i];
         b->step++;
+        if (b->o->step)
+            b->o->step(b->o->data, b->step, b->n_steps);
         instr_text(in, text, sizeof(text));
         int r = 0;
         bool fs = false;
@@ -612,6 +794,8 @@ static int stage_build(struct build *b, struct stage *s, struct e2b_error **err)
         case E2B_DF_USER:
             free(s->user);
             s->user = xstrdup(in->n_args ? in->args[0] : "");
+            /* E2B's USER step makes the account it names */
+            fs = b->o->e2b_steps && sg->index == b->target && user_is_name(s->user);
             break;
         case E2B_DF_CMD:
             json_decref(s->cmd);
@@ -738,7 +922,7 @@ static int copy_data(const char *src, const char *dst, struct e2b_error **err)
  * Regular files are hard links to the layers' files (the template tree is
  * only read: sandboxes use it as a lower layer), copied when the link
  * cannot be made. */
-static int flatten(char **dirs, size_t n, const char *dst, struct e2b_error **err)
+static int flatten(char **dirs, size_t n, const char *dst, bool keep, bool host_top, struct e2b_error **err)
 {
     void *seen = NULL;
     int r = 0;
@@ -762,8 +946,12 @@ static int flatten(char **dirs, size_t n, const char *dst, struct e2b_error **er
                 r = e2b_error_sys(err, errno, "%s", src);
                 break;
             }
-            if (S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0))
-                continue; /* whiteout */
+            if (S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0)) {
+                /* a whiteout; below the host's directories it hides a host file */
+                if (keep && mknod(out, S_IFCHR, makedev(0, 0)) < 0)
+                    r = e2b_error_sys(err, errno, "whiteout %s", out);
+                continue;
+            }
             if (S_ISDIR(st.st_mode)) {
                 char **sub = e2b_strv_push(NULL, src);
                 size_t m = 1;
@@ -779,10 +967,14 @@ static int flatten(char **dirs, size_t n, const char *dst, struct e2b_error **er
                 }
                 if (mkdir(out, 0700) < 0)
                     r = e2b_error_sys(err, errno, "mkdir %s", out);
+                bool sub_keep = keep || (host_top && host_top_dir(de->d_name));
                 if (r == 0)
-                    r = flatten(sub, m, out, err);
+                    r = flatten(sub, m, out, sub_keep, false, err);
                 if (r == 0)
                     r = copy_meta(src, out, &st, err);
+                if (r == 0 && sub_keep && ovl_opaque(sub[m - 1]) &&
+                    lsetxattr(out, "trusted.overlay.opaque", "y", 1, 0) < 0)
+                    r = e2b_error_sys(err, errno, "mark %s opaque", out);
                 e2b_strv_free(sub);
             } else if (S_ISREG(st.st_mode)) {
                 if (link(src, out) < 0) {
@@ -850,6 +1042,8 @@ int e2b_build_run(const struct e2b_build_opts *o, json_t **ret_meta, struct e2b_
     b.bo = (struct e2b_base_opts){
         .platform = o->platform,
         .insecure_registries = o->insecure_registries,
+        .username = o->registry_username,
+        .password = o->registry_password,
         .progress = on_base_progress,
         .tty = o->status != NULL,
         .ud = (void *)o,
@@ -891,7 +1085,7 @@ int e2b_build_run(const struct e2b_build_opts *o, json_t **ret_meta, struct e2b_
     if (e2b_store_open(&store, err) < 0)
         goto out;
     e2b_store_clean_stale(&store);
-    if (e2b_store_begin(&store, o->name, &txn, err) < 0)
+    if (e2b_store_begin(&store, o->name, o->template_id, o->build_id, &txn, err) < 0)
         goto out;
     began = true;
     root = e2b_path_join(txn.dir, "rootfs");
@@ -913,7 +1107,7 @@ int e2b_build_run(const struct e2b_build_opts *o, json_t **ret_meta, struct e2b_
     fin_wk = e2b_path_join(fin, "work");
     fin_mnt = e2b_path_join(b.work, "f");
     if (e2b_mkdir_p(fin_up, 0755, err) < 0 || e2b_mkdir_p(fin_wk, 0700, err) < 0 ||
-        e2b_mkdir_p(fin_mnt, 0755, err) < 0 || ovl_mount(t->layers, t->n_layers, fin_up, fin_wk, fin_mnt, err) < 0)
+        e2b_mkdir_p(fin_mnt, 0755, err) < 0 || stack_mount(t, fin_up, fin_wk, fin_mnt, err) < 0)
         goto out;
     fin_mounted = fin_mnt;
 
@@ -972,17 +1166,19 @@ int e2b_build_run(const struct e2b_build_opts *o, json_t **ret_meta, struct e2b_
     uint64_t size_mb = 0;
     if (e2b_root_add_user(fin_mnt, "user", &ui, err) < 0 || e2b_root_write_marker(fin_mnt, marker, err) < 0)
         goto out;
-    if (umount2(fin_mnt, 0) < 0) {
+    if (stack_umount(t, fin_mnt, 0) < 0) {
         e2b_error_sys(err, errno, "umount %s", fin_mnt);
         goto out;
     }
     fin_mounted = NULL;
     stage_push(t, fin_up);
-    char **stack = xcalloc(t->n_layers + 1, sizeof(char *));
-    for (size_t i = 0; i < t->n_layers; i++)
+    /* a host stage keeps only its own layers: the skeleton below is the host's */
+    size_t bottom = t->host ? 1 : 0, nl = t->n_layers - bottom;
+    char **stack = xcalloc(nl + 1, sizeof(char *));
+    for (size_t i = 0; i < nl; i++)
         stack[i] = t->layers[t->n_layers - 1 - i];
     int fr = mkdir(root, 0755) < 0 && errno != EEXIST ? e2b_error_sys(err, errno, "mkdir %s", root)
-                                                       : flatten(stack, t->n_layers, root, err);
+                                                       : flatten(stack, nl, root, false, t->host, err);
     free(stack);
     if (fr < 0)
         goto out;
@@ -1013,6 +1209,8 @@ int e2b_build_run(const struct e2b_build_opts *o, json_t **ret_meta, struct e2b_
                         t->image ? e2b_image_config_to_json(&t->image->img.config) : json_null());
     json_object_set_new(meta, "baseImage", t->image ? json_string(t->image->ref) : json_null());
     json_object_set_new(meta, "baseImageID", t->image ? json_string(t->image->id) : json_null());
+    if (t->host) /* its tree is a layer over the host's directories */
+        json_object_set_new(meta, "baseTemplate", json_string("host"));
     if (e2b_store_commit(&txn, meta, err) < 0) {
         json_decref(meta);
         goto out;
@@ -1024,7 +1222,7 @@ int e2b_build_run(const struct e2b_build_opts *o, json_t **ret_meta, struct e2b_
     r = 0;
 out:
     if (fin_mounted)
-        umount2(fin_mounted, MNT_DETACH);
+        stack_umount(&b.stages[b.target], fin_mounted, MNT_DETACH);
     if (b.work) {
         unmount_views(&b);
         e2b_rm_rf(b.work, NULL);

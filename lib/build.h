@@ -42,6 +42,19 @@ struct e2b_build_opts {
     const char *const *insecure_registries; /* NULL-ended */
     bool network_host;
     bool no_cache;
+    /* Builds of `e2b serve`'s template API: */
+    const char *template_id, *build_id; /* IDs handed out already (NULL: found or made up) */
+    const char *registry_username, *registry_password; /* for the base image's registry */
+    /* E2B's template SDK semantics in the target stage: steps run as USER
+     * (the generated Dockerfile starts with `USER user`), a USER step makes
+     * a missing account (passwordless sudo for `user` only), and RUN without
+     * a WORKDIR starts in the user's home. */
+    bool e2b_steps;
+    size_t force_from;  /* >0: instructions from this index on (1-based, FROM lines
+                         * counted; see step) skip the cache */
+    /* step: called as instruction `index` of `total` starts (FROM lines
+     * included), before its progress line; may be NULL */
+    void (*step)(void *data, size_t index, size_t total);
     /* progress: one call per step and for step output; may be NULL */
     void (*progress)(void *data, const char *line);
     void (*output)(void *data, const char *buf, size_t len);

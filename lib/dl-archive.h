@@ -53,7 +53,19 @@
     X(archive_write_disk_set_options) \
     X(archive_write_disk_set_standard_lookup) \
     X(archive_write_finish_entry) \
-    X(archive_write_header)
+    X(archive_write_header) \
+    X(archive_entry_copy_stat) \
+    X(archive_entry_free) \
+    X(archive_entry_new) \
+    X(archive_entry_set_pathname) \
+    X(archive_entry_set_symlink) \
+    X(archive_write_add_filter_gzip) \
+    X(archive_write_data) \
+    X(archive_write_free) \
+    X(archive_write_new) \
+    X(archive_write_open_fd) \
+    X(archive_write_set_format_pax_restricted) \
+    X(archive_write_set_filter_option)
 
 E2B_DL_DECLARE(archive, E2B_ARCHIVE_FUNCS)
 
@@ -104,4 +116,16 @@ E2B_DL_DECLARE(archive, E2B_ARCHIVE_FUNCS)
 #define archive_write_disk_set_standard_lookup E2B_ARCHIVE_CALL(archive_write_disk_set_standard_lookup)
 #define archive_write_finish_entry E2B_ARCHIVE_CALL(archive_write_finish_entry)
 #define archive_write_header E2B_ARCHIVE_CALL(archive_write_header)
+#define archive_entry_copy_stat E2B_ARCHIVE_CALL(archive_entry_copy_stat)
+#define archive_entry_free E2B_ARCHIVE_CALL(archive_entry_free)
+#define archive_entry_new E2B_ARCHIVE_CALL(archive_entry_new)
+#define archive_entry_set_pathname E2B_ARCHIVE_CALL(archive_entry_set_pathname)
+#define archive_entry_set_symlink E2B_ARCHIVE_CALL(archive_entry_set_symlink)
+#define archive_write_add_filter_gzip E2B_ARCHIVE_CALL(archive_write_add_filter_gzip)
+#define archive_write_data E2B_ARCHIVE_CALL(archive_write_data)
+#define archive_write_free E2B_ARCHIVE_CALL(archive_write_free)
+#define archive_write_new E2B_ARCHIVE_CALL(archive_write_new)
+#define archive_write_open_fd E2B_ARCHIVE_CALL(archive_write_open_fd)
+#define archive_write_set_format_pax_restricted E2B_ARCHIVE_CALL(archive_write_set_format_pax_restricted)
+#define archive_write_set_filter_option E2B_ARCHIVE_CALL(archive_write_set_filter_option)
 #endif

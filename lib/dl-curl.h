@@ -20,6 +20,7 @@
     X(curl_easy_perform) \
     X(curl_easy_getinfo) \
     X(curl_easy_cleanup) \
+    X(curl_easy_reset) \
     X(curl_easy_strerror) \
     X(curl_slist_append) \
     X(curl_slist_free_all)
@@ -37,6 +38,7 @@ E2B_DL_DECLARE(curl, E2B_CURL_FUNCS)
 #define curl_easy_perform E2B_CURL_CALL(curl_easy_perform)
 #define curl_easy_getinfo E2B_CURL_CALL(curl_easy_getinfo)
 #define curl_easy_cleanup E2B_CURL_CALL(curl_easy_cleanup)
+#define curl_easy_reset E2B_CURL_CALL(curl_easy_reset)
 #define curl_easy_strerror E2B_CURL_CALL(curl_easy_strerror)
 #define curl_slist_append E2B_CURL_CALL(curl_slist_append)
 #define curl_slist_free_all E2B_CURL_CALL(curl_slist_free_all)

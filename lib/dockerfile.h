@@ -224,6 +224,8 @@ int e2b_dockerfile_parse(const char *name, const char *text, size_t len,
                          const struct e2b_build_args *build_args, struct e2b_dockerfile **ret,
                          struct e2b_error **err);
 void e2b_dockerfile_free(struct e2b_dockerfile *df);
+static inline void e2b_dockerfile_freep(struct e2b_dockerfile **df) { e2b_dockerfile_free(*df); }
+#define _cleanup_dockerfile_ _cleanup_(e2b_dockerfile_freep)
 
 /* Stage by AS name (case-insensitive) or index ("0"); NULL if none. */
 const struct e2b_df_stage *e2b_dockerfile_find_stage(const struct e2b_dockerfile *df, const char *name);

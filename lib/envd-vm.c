@@ -34,6 +34,7 @@
 struct vm {
     struct e2b_vmlink *link;
     bool configured, ready_sent;
+    bool suspended; /* SUSPENDED said: nothing goes to the host until RESUME */
     char *user, *envd_init;
     int listen_fd;    /* envd's socket, kept across its restarts */
     int log_r, log_w; /* envd's stdout and stderr */
@@ -54,7 +55,7 @@ static void say(const char *fmt, ...)
     _cleanup_free_ char *m = xvasprintf(fmt, ap);
     va_end(ap);
     _cleanup_free_ char *line = xasprintf("init: %s\n", m);
-    if (vm.link)
+    if (vm.link && !vm.suspended)
         e2b_vmlink_send(vm.link, E2B_VMLINK_LOG, line, strlen(line));
     (void)!write(2, line, strlen(line));
 }
@@ -172,12 +173,13 @@ static int copy_file(const char *src, const char *dst, mode_t mode, struct e2b_e
 
 /* /.e2b as E2B has it: the template's own lines (ENV_ID, BUILD_ID ...),
  * what they lack from the host's word, and this SANDBOX_ID. */
-static void write_marker(const json_t *cfg)
+static void write_marker(const char *root, const json_t *cfg)
 {
+    _cleanup_free_ char *path = xasprintf("%s/.e2b", root);
     _cleanup_free_ char *old = NULL;
     _cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
     bool env = false, tpl = false, build = false;
-    if (e2b_read_file_untrusted(NEWROOT "/.e2b", 64 << 10, &old, NULL, NULL) == 0) {
+    if (e2b_read_file_untrusted(path, 64 << 10, &old, NULL, NULL) == 0) {
         char *save = NULL;
         for (char *line = strtok_r(old, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
             if (e2b_str_has_prefix(line, "SANDBOX_ID="))
@@ -196,7 +198,7 @@ static void write_marker(const json_t *cfg)
     if (!build)
         strbuf_addf(&out, "BUILD_ID=%s\n", e2b_json_str(cfg, "buildID") ?: t);
     strbuf_addf(&out, "SANDBOX_ID=%s\n", e2b_json_str(cfg, "sandboxID") ?: "");
-    if (e2b_write_file_atomic(NEWROOT "/.e2b", out.buf, out.len, 0644, NULL) < 0)
+    if (e2b_write_file_atomic(path, out.buf, out.len, 0644, NULL) < 0)
         say("cannot write /.e2b");
 }
 
@@ -265,7 +267,7 @@ static int build_root(const json_t *cfg, struct e2b_error **err)
     if (mount(NULL, NEWROOT ENVD_DIR, NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) <
         0)
         return set_error(err, "cannot make %s read-only", ENVD_DIR);
-    write_marker(cfg);
+    write_marker(NEWROOT, cfg);
     unlink("/init"); /* copied; the initramfs is memory */
     if (chdir(NEWROOT) < 0 || mount(".", "/", NULL, MS_MOVE, NULL) < 0 || chroot(".") < 0 ||
         chdir("/") < 0)
@@ -418,8 +420,103 @@ static int configure(const json_t *cfg, struct e2b_error **err)
     return start_envd(err);
 }
 
+/* ---- suspend and resume -------------------------------------------------------- */
+
+/* POST body to envd's /init (its socket, the token as the body names it):
+ * the new sandbox's token, envs and clock after a restore. Blocking, and
+ * short: envd answers /init at once. */
+static int envd_post_init(const char *body, struct e2b_error **err)
+{
+    _cleanup_json_ json_t *j = NULL;
+    e2b_json_parse(body, strlen(body), "envdInit", &j, NULL);
+    const char *token = e2b_json_str(j, "accessToken");
+    _cleanup_free_ char *tok =
+        token && *token ? xasprintf("X-Access-Token: %s\r\n", token) : xstrdup("");
+    _cleanup_free_ char *req = xasprintf("POST /init HTTP/1.1\r\nHost: localhost\r\n"
+                                         "Content-Type: application/json\r\nContent-Length: %zu\r\n"
+                                         "Connection: close\r\n%s\r\n%s",
+                                         strlen(body), tok, body);
+    struct sockaddr_un un = { .sun_family = AF_UNIX };
+    snprintf(un.sun_path, sizeof(un.sun_path), "%s", ENVD_SOCK);
+    _cleanup_close_ int fd = -1;
+    /* envd may be restarting: a few tries */
+    for (int i = 0; i < 100; i++) {
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd >= 0 && connect(fd, (struct sockaddr *)&un, sizeof(un)) == 0)
+            break;
+        if (fd >= 0)
+            close(fd);
+        fd = -1;
+        sleep_ms(20);
+    }
+    if (fd < 0)
+        return set_error(err, "cannot reach envd for /init");
+    struct timeval tv = { 10, 0 };
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    if (e2b_write_fd(fd, req, strlen(req), "envd", err) < 0)
+        return -1;
+    char head[64] = "";
+    size_t n = 0;
+    while (n < sizeof(head) - 1 && !memchr(head, '\n', n)) {
+        ssize_t m = read(fd, head + n, sizeof(head) - 1 - n);
+        if (m < 0 && errno == EINTR)
+            continue;
+        if (m <= 0)
+            break;
+        n += (size_t)m;
+        head[n] = '\0';
+    }
+    errno = 0;
+    if (!e2b_str_has_prefix(head, "HTTP/1.1 2"))
+        return set_error(err, "envd refused /init: %.*s", (int)strcspn(head, "\r\n"), head);
+    return 0;
+}
+
+/* RESUME: the VM runs again (resumed, or restored as a new sandbox). */
+static int resume(const json_t *cfg, struct e2b_error **err)
+{
+    long long wall = e2b_json_int(cfg, "wallMs", 0);
+    if (wall > 0) {
+        struct timespec ts = { (time_t)(wall / 1000), (long)(wall % 1000) * 1000000L };
+        if (clock_settime(CLOCK_REALTIME, &ts) < 0)
+            say("cannot set the clock: %s", strerror(errno));
+    }
+    const char *host = e2b_json_str(cfg, "hostname");
+    if (host && *host && sethostname(host, strlen(host)) < 0)
+        say("cannot set the hostname: %s", strerror(errno));
+    if (e2b_json_str(cfg, "sandboxID"))
+        write_marker("", cfg);
+    const char *init = e2b_json_str(cfg, "envdInit");
+    if (!init)
+        return 0;
+    free(vm.envd_init); /* what a restarted envd starts with, from now on */
+    vm.envd_init = xstrdup(init);
+    return envd_post_init(init, err);
+}
+
 static int on_message(void *ud, int type, const char *p, size_t len, struct e2b_error **err)
 {
+    if (type == E2B_VMLINK_SUSPEND && vm.ready_sent && !vm.suspended) {
+        e2b_vmlink_reset(vm.link);
+        e2b_vmlink_send(vm.link, E2B_VMLINK_SUSPENDED, "", 0);
+        vm.suspended = true;
+        return 0;
+    }
+    if (type == E2B_VMLINK_RESUME && vm.suspended) {
+        vm.suspended = false;
+        _cleanup_json_ json_t *cfg = NULL;
+        _cleanup_error_ struct e2b_error *e = NULL;
+        const char *msg = "";
+        int64_t t0 = e2b_now_ms();
+        if (e2b_json_parse(p, len, "the link's RESUME", &cfg, &e) < 0 || resume(cfg, &e) < 0)
+            msg = e->msg;
+        else
+            say("resumed: clock, hostname and envd's /init in %lld ms",
+                (long long)(e2b_now_ms() - t0));
+        e2b_vmlink_send(vm.link, E2B_VMLINK_READY, msg, strlen(msg));
+        return 0;
+    }
     if (type != E2B_VMLINK_CONFIG || vm.configured)
         return 0;
     vm.configured = true;
@@ -558,7 +655,8 @@ int e2b_init_vm_main(void)
             { .fd = sfd, .events = POLLIN },
             { .fd = vm.ready_r, .events = POLLIN },
             /* envd's output only while the link keeps up: a chatty envd waits */
-            { .fd = vm.log_r, .events = e2b_vmlink_backlog(vm.link) < (256 << 10) ? POLLIN : 0 },
+            { .fd = vm.log_r,
+              .events = !vm.suspended && e2b_vmlink_backlog(vm.link) < (256 << 10) ? POLLIN : 0 },
         };
         int timeout = -1;
         if (vm.restart_at) {

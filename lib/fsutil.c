@@ -1,9 +1,11 @@
 /* fsutil.c - see fsutil.h */
 #include "fsutil.h"
 
+#include <dirent.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <libgen.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -133,14 +135,45 @@ int e2b_mkdir_p(const char *path, mode_t mode, struct e2b_error **err)
     return 0;
 }
 
-static int rm_one(const char *fpath, const struct stat *sb, int typeflag, struct FTW *ftwbuf)
+/* The entries of the directory fd (owned from here), then nothing: a
+ * directory of another file system (a mount point) is left, and so its
+ * parent too. Only directories say where a mount is: overlayfs gives its
+ * files the st_dev of the layer they come from. 0 or an errno. */
+static int rm_dir_entries(int fd, dev_t dev, int depth)
 {
-    (void)sb;
-    (void)ftwbuf;
-    int r = typeflag == FTW_DP ? rmdir(fpath) : unlink(fpath);
-    if (r < 0 && errno != ENOENT)
-        return errno;
-    return 0;
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        int e = errno;
+        close(fd);
+        return e;
+    }
+    int r = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+            continue;
+        struct stat st;
+        if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+            if (errno != ENOENT)
+                r = r ? r : errno;
+            continue;
+        }
+        if (S_ISDIR(st.st_mode)) {
+            if (st.st_dev != dev || depth > 256) { /* a mount, or too deep: left */
+                r = r ? r : (st.st_dev != dev ? EBUSY : ELOOP);
+                continue;
+            }
+            int sub = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            int e = sub < 0 ? errno : rm_dir_entries(sub, dev, depth + 1);
+            if (!e && unlinkat(dirfd(d), de->d_name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+                e = errno;
+            r = r ? r : e;
+        } else if (unlinkat(dirfd(d), de->d_name, 0) < 0 && errno != ENOENT) {
+            r = r ? r : errno;
+        }
+    }
+    closedir(d);
+    return r;
 }
 
 int e2b_rm_rf(const char *path, struct e2b_error **err)
@@ -148,11 +181,17 @@ int e2b_rm_rf(const char *path, struct e2b_error **err)
     struct stat st;
     if (lstat(path, &st) < 0)
         return errno == ENOENT ? 0 : e2b_error_sys(err, errno, "cannot remove '%s'", path);
-    int r = nftw(path, rm_one, 64, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
-    if (r > 0)
-        return e2b_error_sys(err, r, "cannot remove '%s'", path);
-    if (r < 0)
-        return e2b_error_sys(err, errno, "cannot remove '%s'", path);
+    if (!S_ISDIR(st.st_mode)) {
+        if (unlink(path) < 0 && errno != ENOENT)
+            return e2b_error_sys(err, errno, "cannot remove '%s'", path);
+        return 0;
+    }
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int e = fd < 0 ? errno : rm_dir_entries(fd, st.st_dev, 0);
+    if (!e && rmdir(path) < 0 && errno != ENOENT)
+        e = errno;
+    if (e)
+        return e2b_error_sys(err, e, "cannot remove '%s'", path);
     return 0;
 }
 
@@ -166,4 +205,62 @@ char *e2b_path_join(const char *a, const char *b)
     if (la == 1 && a[0] == '/')
         return xasprintf("/%s", b);
     return xasprintf("%.*s/%s", (int)la, a, b);
+}
+
+/* len bytes at off from in to out (at the same offset). */
+static int copy_range(int in, int out, off_t off, off_t len)
+{
+    char buf[1 << 16];
+    while (len > 0) {
+        loff_t ioff = off, ooff = off;
+        ssize_t n = copy_file_range(in, &ioff, out, &ooff, (size_t)len, 0);
+        if (n < 0 &&
+            (errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP)) {
+            n = pread(in, buf, (size_t)(len < (off_t)sizeof(buf) ? len : (off_t)sizeof(buf)), off);
+            if (n > 0 && e2b_pwrite_all(out, buf, (size_t)n, off) < 0)
+                return -1;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -1;
+        if (n == 0) {
+            errno = EIO; /* the file shrank under us */
+            return -1;
+        }
+        off += n;
+        len -= n;
+    }
+    return 0;
+}
+
+int e2b_copy_file_sparse(const char *src, const char *dst, mode_t mode, struct e2b_error **err)
+{
+    _cleanup_close_ int in = open(src, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (in < 0 || fstat(in, &st) < 0)
+        return e2b_error_sys(err, errno, "cannot read '%s'", src);
+    _cleanup_close_ int out =
+        open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+    if (out < 0)
+        return e2b_error_sys(err, errno, "cannot create '%s'", dst);
+    if (ioctl(out, FICLONE, in) == 0)
+        return 0;
+    if (ftruncate(out, st.st_size) < 0)
+        return e2b_error_sys(err, errno, "cannot write '%s'", dst);
+    off_t pos = 0;
+    while (pos < st.st_size) {
+        off_t data = lseek(in, pos, SEEK_DATA);
+        if (data < 0 && errno == ENXIO)
+            break;    /* a hole to the end */
+        if (data < 0) /* no SEEK_DATA here: all of it */
+            data = pos;
+        off_t hole = lseek(in, data, SEEK_HOLE);
+        if (hole < 0)
+            hole = st.st_size;
+        if (copy_range(in, out, data, hole - data) < 0)
+            return e2b_error_sys(err, errno, "cannot copy '%s' to '%s'", src, dst);
+        pos = hole;
+    }
+    return 0;
 }

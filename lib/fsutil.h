@@ -34,6 +34,11 @@ int e2b_read_file_untrusted(const char *path, size_t max, char **ret_data, size_
 int e2b_mkdir_p(const char *path, mode_t mode, struct e2b_error **err);
 /* rm -rf that does not cross mount points or follow symlinks. */
 int e2b_rm_rf(const char *path, struct e2b_error **err);
+/* Copy the file src to dst (made with mode, replaced if there), holes
+ * kept: a reflink where the file system has them, else only the data
+ * extents (SEEK_DATA), so a sparse disk image costs what it holds. Not
+ * atomic: copy to a temporary name and rename. */
+int e2b_copy_file_sparse(const char *src, const char *dst, mode_t mode, struct e2b_error **err);
 /* Join two path parts with exactly one '/'. */
 char *e2b_path_join(const char *a, const char *b);
 

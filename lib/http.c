@@ -4,7 +4,42 @@
 #include "json.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <strings.h>
+
+/* One curl handle per thread, kept between requests: curl keeps the
+ * connection it made open (HTTP/1.1 keep-alive), so a thread that sends
+ * many small requests to one endpoint (an exec's stdin, 32 KiB a
+ * SendInput) connects once, not every time. Freed when the thread ends. */
+static pthread_key_t handle_key;
+static pthread_once_t handle_once = PTHREAD_ONCE_INIT;
+
+static void handle_free(void *h) { curl_easy_cleanup(h); }
+
+/* A forked child must not use its parent's connections (nor close them:
+ * TLS would say goodbye on the parent's behalf): it forgets the handle. */
+static void handle_forget(void) { pthread_setspecific(handle_key, NULL); }
+
+static void handle_key_make(void)
+{
+    if (pthread_key_create(&handle_key, handle_free) != 0)
+        abort();
+    pthread_atfork(NULL, NULL, handle_forget);
+}
+
+static CURL *handle_get(void)
+{
+    pthread_once(&handle_once, handle_key_make);
+    CURL *curl = pthread_getspecific(handle_key);
+    if (curl) {
+        curl_easy_reset(curl); /* options back to defaults; connections stay */
+        return curl;
+    }
+    curl = curl_easy_init();
+    if (!curl || pthread_setspecific(handle_key, curl) != 0)
+        abort();
+    return curl;
+}
 
 struct transfer {
     const struct e2b_http_req *req;
@@ -50,6 +85,17 @@ static size_t on_read(char *buf, size_t size, size_t nmemb, void *ud)
     t->body_pos += len;
     t->body_left -= len;
     return len;
+}
+
+/* A reused connection that turned out closed: curl sends the body again. */
+static int on_seek(void *ud, curl_off_t offset, int origin)
+{
+    struct transfer *t = ud;
+    if (t->req->read_body || origin != SEEK_SET || offset < 0 || (size_t)offset > t->req->body_len)
+        return CURL_SEEKFUNC_CANTSEEK;
+    t->body_pos = (const char *)t->req->body + offset;
+    t->body_left = t->req->body_len - (size_t)offset;
+    return CURL_SEEKFUNC_OK;
 }
 
 static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
@@ -146,9 +192,7 @@ static int given_is_connected(void *ud, curl_socket_t fd, curlsocktype purpose)
 static int do_once(const struct e2b_http_req *req, struct e2b_http_resp *resp, CURLcode *ret_code,
                    char *errbuf)
 {
-    CURL *curl = curl_easy_init();
-    if (!curl)
-        abort();
+    CURL *curl = handle_get();
     struct transfer t = {.req = req, .resp = resp, .curl = curl, .body_pos = req->body,
                          .body_left = req->body_len};
     struct curl_slist *hdrs = NULL;
@@ -192,6 +236,8 @@ static int do_once(const struct e2b_http_req *req, struct e2b_http_resp *resp, C
         curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
         curl_easy_setopt(curl, CURLOPT_READFUNCTION, on_read);
         curl_easy_setopt(curl, CURLOPT_READDATA, &t);
+        curl_easy_setopt(curl, CURLOPT_SEEKFUNCTION, on_seek);
+        curl_easy_setopt(curl, CURLOPT_SEEKDATA, &t);
         long long size = req->read_body ? req->body_size : (long long)req->body_len;
         if (size >= 0)
             curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t)size);
@@ -209,8 +255,7 @@ static int do_once(const struct e2b_http_req *req, struct e2b_http_resp *resp, C
 
     CURLcode rc = curl_easy_perform(curl);
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &resp->status);
-    curl_slist_free_all(hdrs);
-    curl_easy_cleanup(curl);
+    curl_slist_free_all(hdrs); /* still named by the handle: reset before its next use */
     *ret_code = rc;
     if (t.aborted)
         return 1;

@@ -4,6 +4,7 @@
 #include "local-sandbox.h"
 #include "egress.h"
 #include "fsutil.h"
+#include "process-client.h"
 #include "runtime.h"
 #include "sandbox-state.h"
 #include "supervisor.h"
@@ -11,6 +12,7 @@
 #include "template-store.h"
 #include "volume-store.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -63,6 +65,7 @@ static bool root_has_user(const char *root, const char *user)
 
 /* The template's files and names: what the spec points at. */
 struct template_files {
+    char *dir; /* the build's directory */
     char *tree, *image, *template_id, *build_id;
     char *runtime; /* what the template asks for, or NULL */
 };
@@ -70,6 +73,7 @@ struct template_files {
 static void template_files_release(struct template_files *t)
 {
     free(t->runtime);
+    free(t->dir);
     free(t->tree);
     free(t->image);
     free(t->template_id);
@@ -115,6 +119,15 @@ static int resolve_template(const char *name, struct template_files *tf, struct 
                              name, dir);
     spec->rootfs_tree = tf->tree;
     spec->rootfs_image = tf->image;
+    /* built on `host`: its tree is a layer over the host's programs */
+    if (STREQ(e2b_json_str(meta, "baseTemplate") ?: "", "host")) {
+        if (!tf->tree)
+            return e2b_error_set(err, E2B_ERR_NOT_FOUND, "template '%s' is built on host and needs its rootfs/ tree",
+                                 name);
+        spec->host = true;
+        spec->rootfs_image = NULL;
+    }
+    tf->dir = xstrdup(dir);
     json_object_set_new(state, "templateID", json_string(e2b_json_str(meta, "templateID")));
     tf->template_id = xstrdup(e2b_json_str(meta, "templateID") ? e2b_json_str(meta, "templateID") : name);
     spec->template_id = tf->template_id;
@@ -258,7 +271,7 @@ int e2b_local_create(const struct e2b_local_options *o, json_t **ret_state, stru
     bool rules = o->network && has_rules(o->network);
     _cleanup_free_ char *id = e2b_random_id();
     _cleanup_free_ char *dir = e2b_sandbox_dir(id);
-    _cleanup_free_ char *started = NULL;
+    _cleanup_free_ char *started = NULL, *snap = NULL;
     _cleanup_json_ json_t *state = json_object();
     struct template_files tf = {0};
     struct e2b_runtime_spec spec = {
@@ -280,6 +293,18 @@ int e2b_local_create(const struct e2b_local_options *o, json_t **ret_state, stru
                           o->kernel, err);
     if (!rt || rt->prepare(&spec, state, err) < 0)
         goto out;
+    /* what it runs from, for a resume from disk */
+    if (spec.rootfs_image)
+        json_object_set_new(state, "rootfsImage", json_string(spec.rootfs_image));
+    if (spec.rootfs_tree)
+        json_object_set_new(state, "rootfsTree", json_string(spec.rootfs_tree));
+    spec.snapshot_dir = o->snapshot_dir;
+    if (rt->restore && tf.dir && !o->no_snapshot && !o->snapshot_dir) {
+        snap = xasprintf("%s/snapshot-%s", tf.dir, rt->name);
+        _cleanup_free_ char *sj = e2b_path_join(snap, "snapshot.json");
+        if (access(sj, F_OK) < 0)
+            free(TAKE_PTR(snap));
+    }
     int lock = e2b_sandbox_dir_create_held(id, dir, err);
     if (lock < 0)
         goto out;
@@ -326,8 +351,15 @@ int e2b_local_create(const struct e2b_local_options *o, json_t **ret_state, stru
         close(lock);
         goto out;
     }
-    struct e2b_supervisor_args sa = {.id = id, .dir = dir, .lock_fd = lock, .rt = rt, .spec = &spec,
-                                     .state = state, .egress = egress};
+    struct e2b_supervisor_args sa = { .id = id,
+                                      .dir = dir,
+                                      .lock_fd = lock,
+                                      .rt = rt,
+                                      .spec = &spec,
+                                      .state = state,
+                                      .restore_from = snap,
+                                      .egress = egress,
+                                      .restore_fallback = true };
     if (e2b_supervisor_start(&sa, err) < 0) {
         e2b_local_kill(id, NULL);
         goto out;
@@ -341,6 +373,97 @@ int e2b_local_create(const struct e2b_local_options *o, json_t **ret_state, stru
 out:
     for (size_t i = 0; i < n_vols; i++)
         e2b_volume_close(&vols[i]);
+    template_files_release(&tf);
+    return r;
+}
+
+/* ---- the template's snapshot ------------------------------------------------ */
+
+struct save_args {
+    const char *dir;
+};
+
+static int do_save_template(const char *id, const char *dir, json_t *st, void *ud,
+                            struct e2b_error **err)
+{
+    struct save_args *a = ud;
+    const struct e2b_runtime_ops *rt = e2b_runtime_of(st, err);
+    struct e2b_runtime_sandbox sb = { .id = id, .dir = dir, .state = st };
+    if (!rt || rt->pause(&sb, err) < 0 || rt->snapshot(&sb, a->dir, err) < 0)
+        return -1;
+    return 0;
+}
+
+int e2b_local_template_snapshot(const struct e2b_local_options *o, char **ret_dir,
+                                struct e2b_error **err)
+{
+    struct template_files tf = { 0 };
+    struct e2b_runtime_spec spec = { .template_name = o->template ? o->template : "base" };
+    _cleanup_json_ json_t *scratch = json_object();
+    _cleanup_free_ char *staging = NULL, *final = NULL;
+    _cleanup_json_ json_t *st = NULL;
+    const struct e2b_runtime_ops *rt = NULL;
+    int r = -1;
+    if (resolve_template(spec.template_name, &tf, &spec, scratch, err) < 0)
+        goto out;
+    rt = e2b_runtime_pick(o->runtime   ? o->runtime
+                          : tf.runtime ? tf.runtime
+                                       : o->runtime_default,
+                          spec.host, o->kernel, err);
+    if (!rt)
+        goto out;
+    if (!rt->snapshot || !rt->restore || !tf.dir) {
+        e2b_error_set(err, E2B_ERR_UNSUPPORTED,
+                      "the %s runtime cannot save a sandbox (a snapshot needs --runtime vm)",
+                      rt->name);
+        goto out;
+    }
+    final = xasprintf("%s/snapshot-%s", tf.dir, rt->name);
+    staging = xasprintf("%s.new", final);
+    e2b_rm_rf(staging, NULL);
+    if (mkdir(staging, 0700) < 0) {
+        e2b_error_sys(err, errno, "cannot create %s", staging);
+        goto out;
+    }
+    struct e2b_local_options co = *o;
+    co.runtime = rt->name;
+    co.snapshot_dir = staging;
+    co.secure = false; /* each sandbox restored from it gets its own token */
+    co.timeout_s = co.timeout_s > 0 ? co.timeout_s : 600;
+    if (e2b_local_create(&co, &st, err) < 0)
+        goto out;
+    const char *id = e2b_json_str(st, "sandboxID");
+    /* one command first, as a sandbox's first one: the guest's caches then
+     * hold the shell and what starting a process touches */
+    struct e2b_envd_endpoint ep;
+    if (e2b_local_envd_endpoint(id, &ep, NULL) == 0) {
+        const char *argv[] = { "/bin/sh", "-c", "true", NULL };
+        int null = open("/dev/null", O_WRONLY | O_CLOEXEC), code;
+        struct e2b_run_opts ro = {
+            .argv = argv, .out_fd = null, .err_fd = null, .timeout_ms = 30000
+        };
+        (void)e2b_process_run(&ep, &ro, &code, NULL);
+        if (null >= 0)
+            close(null);
+        e2b_envd_endpoint_release(&ep);
+    }
+    struct save_args sa = { .dir = staging };
+    r = e2b_sandbox_update(id, do_save_template, &sa, err);
+    e2b_local_kill(id, NULL);
+    if (r < 0)
+        goto out;
+    r = -1;
+    e2b_rm_rf(final, NULL);
+    if (rename(staging, final) < 0) {
+        e2b_error_sys(err, errno, "cannot make %s", final);
+        goto out;
+    }
+    if (ret_dir)
+        *ret_dir = xstrdup(final);
+    r = 0;
+out:
+    if (r < 0 && staging)
+        e2b_rm_rf(staging, NULL);
     template_files_release(&tf);
     return r;
 }
@@ -359,6 +482,7 @@ int e2b_local_list(json_t **ret_states, struct e2b_error **err)
     _cleanup_free_ char *root = e2b_sandboxes_dir();
     _cleanup_closedir_ DIR *d = opendir(root);
     struct dirent *de;
+    _cleanup_json_ json_t *seen = json_object();
     while (d && (de = readdir(d))) {
         if (!e2b_sandbox_id_valid(de->d_name))
             continue;
@@ -367,11 +491,47 @@ int e2b_local_list(json_t **ret_states, struct e2b_error **err)
             const char *s = e2b_json_str(st, "state");
             if (s && (STREQ(s, "running") || STREQ(s, "paused")))
                 json_array_append(list, st);
+            json_object_set_new(seen, de->d_name, json_true());
             json_decref(st);
         }
     }
+    /* paused to disk (and not being resumed right now) */
+    _cleanup_free_ char *saved = e2b_saved_sandboxes_dir();
+    _cleanup_closedir_ DIR *sd = opendir(saved);
+    while (sd && (de = readdir(sd))) {
+        if (!e2b_sandbox_id_valid(de->d_name) || json_object_get(seen, de->d_name))
+            continue;
+        _cleanup_free_ char *dir = e2b_path_join(saved, de->d_name);
+        json_t *st = NULL;
+        if (e2b_sandbox_state_read(dir, &st, NULL) == 0)
+            json_array_append_new(list, st);
+    }
     *ret_states = list;
     return 0;
+}
+
+/* Wait (bounded: 15 s) until the supervisor of the sandbox in dir has gone. */
+static bool wait_gone(const char *dir)
+{
+    for (int i = 0; i < 1500 && access(dir, F_OK) == 0 && e2b_sandbox_held(dir); i++)
+        usleep(10000);
+    return !e2b_sandbox_held(dir);
+}
+
+/* Forget a sandbox paused to disk: its save, and its hold on the template. */
+static int remove_saved(const char *id, const char *dir, const json_t *st, struct e2b_error **err)
+{
+    int claim = e2b_sandbox_saved_claim(id, dir, err);
+    if (claim < 0)
+        return -1;
+    const char *rootfs = e2b_json_str(st, "rootfsImage") ?: e2b_json_str(st, "rootfsTree");
+    if (rootfs)
+        e2b_store_release(rootfs, id);
+    int r = e2b_rm_rf(dir, err);
+    close(claim);
+    if (r == 0)
+        e2b_sandbox_note_end(id, "killed");
+    return r;
 }
 
 int e2b_local_kill(const char *id, struct e2b_error **err)
@@ -380,6 +540,8 @@ int e2b_local_kill(const char *id, struct e2b_error **err)
     _cleanup_json_ json_t *st = NULL;
     if (e2b_sandbox_load(id, &dir, &st, err) < 0)
         return -1;
+    if (e2b_sandbox_is_saved(dir))
+        return remove_saved(id, dir, st, err);
     pid_t sup = (pid_t)e2b_json_int(st, "supervisorPid", 0);
     e2b_sandbox_signal_supervisor(dir, sup, SIGTERM);
     /* The supervisor removes the state dir when all is gone; wait for that
@@ -412,6 +574,10 @@ static bool is_paused(const json_t *st)
 static int do_set_timeout(const char *id, const char *dir, json_t *st, void *ud, struct e2b_error **err)
 {
     int timeout = *(int *)ud;
+    if (e2b_sandbox_is_saved(dir)) { /* paused to disk: what it will have from the resume */
+        json_object_set_new(st, "timeLeftMs", json_integer((int64_t)timeout * 1000));
+        return 0;
+    }
     /* paused: the clock stands at the pause, so the time counts from the resume */
     int64_t from = is_paused(st) ? e2b_json_int(st, "pausedAtBootMs", e2b_boot_ms()) : e2b_boot_ms();
     json_object_set_new(st, "deadlineBootMs", json_integer(from + (int64_t)timeout * 1000));
@@ -427,7 +593,14 @@ int e2b_local_set_timeout(const char *id, int timeout_s, struct e2b_error **err)
 
 int e2b_local_pause(const char *id, struct e2b_error **err)
 {
-    return e2b_sandbox_pause(id, err);
+    bool saved = false;
+    if (e2b_sandbox_pause(id, &saved, err) < 0)
+        return -1;
+    _cleanup_free_ char *dir = e2b_sandbox_dir(id);
+    if (saved && !wait_gone(dir)) /* the save is whole: only what ran it is left */
+        return e2b_error_set(err, E2B_ERR_TIMEOUT,
+                             "sandbox '%s' is saved to disk, but its supervisor did not end", id);
+    return 0;
 }
 
 struct resume_args {
@@ -460,8 +633,110 @@ static int do_resume(const char *id, const char *dir, json_t *st, void *ud, stru
     return 0;
 }
 
+/* A sandbox paused to disk, restored by a new supervisor; its save goes
+ * once it runs, and stays if it cannot. */
+static int resume_saved(const char *id, const char *sdir, const json_t *saved, int timeout_s,
+                        struct e2b_error **err)
+{
+    int claim = e2b_sandbox_saved_claim(id, sdir, err);
+    if (claim < 0)
+        return -1;
+    _cleanup_free_ char *envd = e2b_local_find_envd();
+    _cleanup_free_ char *dir = e2b_sandbox_dir(id);
+    _cleanup_json_ json_t *state = json_deep_copy(saved);
+    const struct e2b_runtime_ops *rt = e2b_runtime_of(state, err);
+    int r = -1;
+    if (!rt)
+        goto out;
+    if (!envd || !rt->restore) {
+        e2b_error_set(err, !envd ? E2B_ERR_NOT_FOUND : E2B_ERR_UNSUPPORTED, "%s",
+                      !envd ? "cannot find the guest agent 'envd' (build it, or set E2B_ENVD)"
+                            : "this runtime cannot restore a save");
+        goto out;
+    }
+    struct e2b_runtime_spec spec = {
+        .template_name = e2b_json_str(state, "templateID") ?: "?",
+        .template_id = e2b_json_str(state, "templateID"),
+        .build_id = e2b_json_str(state, "buildID"),
+        .rootfs_tree = e2b_json_str(state, "rootfsTree"),
+        .rootfs_image = e2b_json_str(state, "rootfsImage"),
+        .envd = envd,
+        .user = e2b_json_str(state, "defaultUser"),
+        .cpu_count = (unsigned)e2b_json_int(state, "cpuCount", DEFAULT_CPUS),
+        .memory_mb = (int)e2b_json_int(state, "memoryMB", DEFAULT_MEMORY_MB),
+        .disk_mb = (int)e2b_json_int(state, "diskSizeMB", DEFAULT_DISK_MB),
+        .pids_max = DEFAULT_PIDS,
+        .internet = e2b_json_bool(state, "allowInternetAccess", false),
+        .unprivileged = geteuid() != 0,
+    };
+    int lock = e2b_sandbox_dir_create_held(id, dir, err);
+    if (lock < 0)
+        goto out;
+    /* the time it had left counts from now */
+    int64_t left =
+        timeout_s > 0 ? (int64_t)timeout_s * 1000 : e2b_json_int(state, "timeLeftMs", 1000);
+    json_object_set_new(state, "state", json_string("starting"));
+    json_object_set_new(state, "deadlineBootMs", json_integer(e2b_boot_ms() + left));
+    json_object_set_new(state, "supervisorPid", json_integer(0));
+    json_object_del(state, "timeLeftMs");
+    json_object_del(state, "pausedAt");
+    static const char *const logs[] = { "sandbox.log.1", "sandbox.log" };
+    for (size_t i = 0; i < ARRAY_SIZE(logs); i++) {
+        _cleanup_free_ char *a = e2b_path_join(sdir, logs[i]);
+        _cleanup_free_ char *b = e2b_path_join(dir, logs[i]);
+        if (access(a, F_OK) == 0)
+            e2b_copy_file_sparse(a, b, 0600, NULL);
+    }
+    if (e2b_sandbox_state_write(dir, state, err) < 0) {
+        e2b_rm_rf(dir, NULL);
+        close(lock);
+        goto out;
+    }
+    struct e2b_supervisor_args sa = { .id = id,
+                                      .dir = dir,
+                                      .lock_fd = lock,
+                                      .rt = rt,
+                                      .spec = &spec,
+                                      .state = state,
+                                      .restore_from = sdir };
+    if (e2b_supervisor_start(&sa, err) < 0) {
+        /* its supervisor is on the way out; the save stays */
+        _cleanup_json_ json_t *cur = NULL;
+        if (e2b_sandbox_state_read(dir, &cur, NULL) == 0)
+            e2b_sandbox_signal_supervisor(dir, (pid_t)e2b_json_int(cur, "supervisorPid", 0),
+                                          SIGTERM);
+        wait_gone(dir);
+        e2b_sandbox_reap();
+        e2b_error_wrap(err, "cannot resume sandbox '%s' (it stays paused)", id);
+        goto out;
+    }
+    if (spec.rootfs_image || spec.rootfs_tree)
+        e2b_store_release(spec.rootfs_image ? spec.rootfs_image : spec.rootfs_tree, id);
+    e2b_rm_rf(sdir, NULL);
+    r = 0;
+out:
+    close(claim);
+    return r;
+}
+
 int e2b_local_resume(const char *id, int timeout_s, bool *ret_was_paused, struct e2b_error **err)
 {
+    _cleanup_free_ char *dir = NULL;
+    _cleanup_json_ json_t *st = NULL;
+    if (e2b_sandbox_load(id, &dir, &st, err) < 0)
+        return -1;
+    if (json_object_get(st, "savedTo") && !e2b_sandbox_is_saved(dir)) { /* its save is finishing */
+        wait_gone(dir);
+        free(dir), json_decref(st);
+        dir = NULL, st = NULL;
+        if (e2b_sandbox_load(id, &dir, &st, err) < 0)
+            return -1;
+    }
+    if (e2b_sandbox_is_saved(dir)) {
+        if (ret_was_paused)
+            *ret_was_paused = true;
+        return resume_saved(id, dir, st, timeout_s, err);
+    }
     struct resume_args a = {.timeout_s = timeout_s};
     int r = e2b_sandbox_update(id, do_resume, &a, err);
     if (ret_was_paused)
@@ -475,6 +750,9 @@ int e2b_local_metrics(const char *id, json_t **ret, struct e2b_error **err)
     _cleanup_json_ json_t *st = NULL;
     if (e2b_sandbox_load(id, &dir, &st, err) < 0)
         return -1;
+    if (e2b_sandbox_is_saved(dir))
+        return e2b_error_set(err, E2B_ERR_UNSUPPORTED,
+                             "sandbox '%s' is paused to disk: it uses nothing", id);
     const struct e2b_runtime_ops *rt = e2b_runtime_of(st, err);
     if (!rt)
         return -1;

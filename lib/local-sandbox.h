@@ -9,6 +9,11 @@
  * create's choice, else the template's ("runtime" in template.json), else
  * the caller's default (e2b serve --runtime), else auto.
  *
+ * A template may have a snapshot of its runtime (e2b_local_template_snapshot):
+ * a create restores it unless told not to, and boots afresh when it does not
+ * fit (said in the sandbox's log). A pause saves the sandbox to disk where
+ * its runtime can (sandbox-state.h); resume restores it.
+ *
  * State: <runtime dir>/sandboxes/<id>/state.json, written atomically under a
  * lock; envd's socket is <runtime dir>/sandboxes/<id>/envd.sock; sandbox.log
  * (JSON lines of the supervisor and envd, rotated at 1 MiB). Nothing in that
@@ -40,6 +45,8 @@ struct e2b_local_options {
     const char *runtime;   /* "ns", "vm", "auto"; NULL: the template's, else runtime_default */
     const char *runtime_default; /* NULL: "auto" (runtime.h: e2b_runtime_pick) */
     const char *kernel;    /* the vm runtime's guest kernel; NULL: found (vm-kernel.h) */
+    bool no_snapshot;      /* boot afresh even where the template has a snapshot */
+    const char *snapshot_dir; /* (e2b_local_template_snapshot) the sandbox will be saved here */
 };
 
 /* Start a sandbox; returns when envd answers. ret_state: the state JSON. */
@@ -49,7 +56,17 @@ char *e2b_local_find_envd(void);
 
 int e2b_local_create(const struct e2b_local_options *opts, json_t **ret_state,
                      struct e2b_error **err);
-/* State of every sandbox (reaping dead ones first). */
+/* Boot the template (its current build) once, as a sandbox of the runtime
+ * opts names (else the template's, else auto), wait for envd and the
+ * template's ready command, and save it beside the build's files as the
+ * template's snapshot (<build>/snapshot-<runtime>/): creates of that
+ * runtime restore it (fresh ids, token, envs and clock) instead of booting.
+ * E2B_ERR_UNSUPPORTED for a runtime that cannot save a sandbox. *ret_dir
+ * (may be NULL): where it is. */
+int e2b_local_template_snapshot(const struct e2b_local_options *opts, char **ret_dir,
+                                struct e2b_error **err);
+/* State of every sandbox (reaping dead ones first), those paused to disk
+ * too. */
 int e2b_local_list(json_t **ret_states, struct e2b_error **err);
 int e2b_local_get(const char *id, json_t **ret_state, struct e2b_error **err);
 int e2b_local_kill(const char *id, struct e2b_error **err);

@@ -139,6 +139,8 @@ static int run_result(struct run *r, int rc, bool kill_on_write_error, const cha
 
 /* ---- commands with piped input ---- */
 
+#define INPUT_CHUNK (256 * 1024)
+
 /* Our stdin to the process until it runs out (then CloseStdin) or the
  * stream is over. */
 static void *pipe_input_main(void *ud)
@@ -152,7 +154,10 @@ static void *pipe_input_main(void *ud)
      * input (that is the backpressure), so no time limit on it. */
     struct e2b_envd_client input = r->c;
     input.unary_timeout_ms = -1;
-    char buf[32768];
+    /* A request's round trip costs more than its bytes (a VM's envd is a
+     * link and a slower CPU away): what stdin has ready goes in one, up to
+     * INPUT_CHUNK (envd holds 1 MiB a process). */
+    _cleanup_free_ char *buf = xmalloc(INPUT_CHUNK);
     for (;;) {
         struct pollfd p[2] = {{.fd = STDIN_FILENO, .events = POLLIN}, {.fd = r->wake[0], .events = POLLIN}};
         if (poll(p, 2, -1) < 0) {
@@ -164,9 +169,18 @@ static void *pipe_input_main(void *ud)
             break;
         if (!p[0].revents)
             continue;
-        ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
+        ssize_t n = read(STDIN_FILENO, buf, INPUT_CHUNK);
         if (n < 0 && (errno == EINTR || errno == EAGAIN))
             continue;
+        while (n > 0 && (size_t)n < INPUT_CHUNK) { /* more that is there already */
+            struct pollfd more = { .fd = STDIN_FILENO, .events = POLLIN };
+            if (poll(&more, 1, 0) != 1 || !(more.revents & POLLIN))
+                break;
+            ssize_t m = read(STDIN_FILENO, buf + n, INPUT_CHUNK - (size_t)n);
+            if (m <= 0)
+                break; /* EOF or an error: the next read says so */
+            n += m;
+        }
         _cleanup_error_ struct e2b_error *err = NULL;
         if (n <= 0) {
             (void)e2b_envd_process_close_stdin(&r->c, sel, &err);

@@ -1,5 +1,6 @@
 /* qmp.c - see qmp.h */
 #include "qmp.h"
+#include "fsutil.h"
 #include "strbuf.h"
 
 #include <poll.h>
@@ -59,8 +60,41 @@ int e2b_qmp_open(int fd, int timeout_ms, struct e2b_qmp **ret, struct e2b_error 
     return 0;
 }
 
+/* The line, with fd (if >= 0) riding on its first byte. */
+static int send_line(int fd, const char *line, size_t n, int pass)
+{
+    struct iovec iov = { .iov_base = (void *)line, .iov_len = n };
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } u;
+    struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+    if (pass >= 0) {
+        memset(&u, 0, sizeof(u));
+        mh.msg_control = u.buf;
+        mh.msg_controllen = sizeof(u.buf);
+        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &pass, sizeof(int));
+    }
+    ssize_t w;
+    while ((w = sendmsg(fd, &mh, MSG_NOSIGNAL)) < 0 && errno == EINTR)
+        ;
+    if (w < 0)
+        return -1;
+    return (size_t)w == n || e2b_send_all(fd, line + w, n - (size_t)w) == 0 ? 0 : -1;
+}
+
 int e2b_qmp_execute(struct e2b_qmp *q, const char *cmd, json_t *args, int timeout_ms, json_t **ret,
                     struct e2b_error **err)
+{
+    return e2b_qmp_execute_fd(q, cmd, args, -1, timeout_ms, ret, err);
+}
+
+int e2b_qmp_execute_fd(struct e2b_qmp *q, const char *cmd, json_t *args, int pass, int timeout_ms,
+                       json_t **ret, struct e2b_error **err)
 {
     json_t *req = json_pack("{s:s}", "execute", cmd);
     if (args)
@@ -70,7 +104,7 @@ int e2b_qmp_execute(struct e2b_qmp *q, const char *cmd, json_t *args, int timeou
     size_t n = strlen(line);
     line = xrealloc(line, n + 2);
     strcpy(line + n, "\n");
-    if (send(q->fd, line, n + 1, MSG_NOSIGNAL) != (ssize_t)(n + 1))
+    if (send_line(q->fd, line, n + 1, pass) < 0)
         return e2b_error_sys(err, errno, "cannot send '%s' to QEMU", cmd);
     int64_t deadline = e2b_now_ms() + timeout_ms;
     for (;;) {

@@ -17,6 +17,9 @@ int e2b_qmp_open(int fd, int timeout_ms, struct e2b_qmp **ret, struct e2b_error 
  * "return". An "error" answer is E2B_ERR_GENERIC with QEMU's description. */
 int e2b_qmp_execute(struct e2b_qmp *q, const char *cmd, json_t *args, int timeout_ms, json_t **ret,
                     struct e2b_error **err);
+/* The same, passing fd with it (SCM_RIGHTS): "getfd" and "add-fd". */
+int e2b_qmp_execute_fd(struct e2b_qmp *q, const char *cmd, json_t *args, int fd, int timeout_ms,
+                       json_t **ret, struct e2b_error **err);
 void e2b_qmp_close(struct e2b_qmp *q);
 
 #endif

@@ -289,16 +289,5 @@ static int ns_stats(const struct e2b_runtime_sandbox *sb, struct e2b_runtime_sta
     return 0;
 }
 
-const struct e2b_runtime_ops e2b_runtime_ns = {
-    .name = "ns",
-    .prepare = ns_prepare,
-    .start = ns_start,
-    .ended = ns_ended,
-    .stop = ns_stop,
-    .pause = ns_pause,
-    .resume = ns_resume,
-    /* no snapshot or restore: nothing here saves a process tree (CRIU would) */
-    .envd_channel = ns_envd_channel,
-    .port_connect = ns_port_connect,
-    .stats = ns_stats,
-};
+/* no snapshot or restore: nothing here saves a process tree (CRIU would) */
+const struct e2b_runtime_ops e2b_runtime_ns = { E2B_RUNTIME_OPS("ns", ns_) };

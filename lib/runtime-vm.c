@@ -52,6 +52,12 @@
 #define QMP_TIMEOUT_MS     5000
 #define MEMORY_OVERHEAD_MB 256 /* QEMU itself and TCG's translation cache (tb-size) */
 #define TB_SIZE_MB         64
+#define LINK_TIMEOUT_MS    10000
+/* What qemu_argv makes, in a number: a save made of another machine is not
+ * loaded (one more whenever the machine, its devices or its kernel command
+ * line change). */
+#define MACHINE_REV     1
+#define SAVE_TIMEOUT_MS 300000
 
 struct vm_run {
     struct e2b_vm_relay *relay;
@@ -77,6 +83,17 @@ static char *find_qemu(void)
             return TAKE_PTR(p);
     }
     return NULL;
+}
+
+/* "SIZE MTIME INODE" of a file: whether QEMU or a kernel is still the one
+ * a snapshot was made with. NULL if it is not there. */
+static char *file_identity(const char *path)
+{
+    struct stat st;
+    if (!path || stat(path, &st) < 0)
+        return NULL;
+    return xasprintf("%lld %lld.%09ld %llu", (long long)st.st_size, (long long)st.st_mtim.tv_sec,
+                     st.st_mtim.tv_nsec, (unsigned long long)st.st_ino);
 }
 
 static int vm_prepare(struct e2b_runtime_spec *spec, json_t *state, struct e2b_error **err)
@@ -114,8 +131,10 @@ static int vm_prepare(struct e2b_runtime_spec *spec, json_t *state, struct e2b_e
     if (r == 0) {
         e2b_vm_kernel_boot_image(&k, &image);
         json_object_set_new(state, "accelerator", json_string(accel));
-        json_t *vm = json_pack("{s:s, s:s, s:s, s:s, s:s}", "qemu", qemu, "kernel", k.path,
-                               "kernelVersion", k.version, "bootImage", image, "initramfs", initrd);
+        _cleanup_free_ char *qid = file_identity(qemu);
+        json_t *vm = json_pack("{s:s, s:s?, s:s, s:s, s:s, s:s, s:s}", "qemu", qemu, "qemuId", qid,
+                               "kernel", k.path, "kernelVersion", k.version, "bootImage", image,
+                               "initramfs", initrd, "rootfsImage", spec->rootfs_image);
         unsigned long khz = STREQ(accel, "tcg") ? e2b_vm_tsc_khz() : 0;
         if (khz)
             json_object_set_new(vm, "tscKhz", json_integer((json_int_t)khz));
@@ -244,27 +263,48 @@ static char **push_arg(char **v, const char *fmt, ...)
     return e2b_strv_push(v, a);
 }
 
-static char **qemu_argv(const struct e2b_runtime_sandbox *sb, const struct e2b_runtime_spec *spec,
-                        const char *qemu, const char *accel)
+/* The machine QEMU makes: the same for a cold boot and for every restore of
+ * a save of it (QEMU loads a save only into the machine it came from). */
+struct machine {
+    const json_t *vm;  /* kernel, initramfs, tscKhz: state.json's "vm" or the save's */
+    const char *accel; /* "kvm" or "tcg" */
+    const char *rootfs;
+    int memory_mb;
+    unsigned cpus;
+    bool internet;
+    const char *mem_file; /* the VM's memory in this file (a template snapshot's), or NULL */
+    bool mem_shared;      /* ... written through to it (the VM that is saved as one) */
+    int incoming_fd;      /* -1, or the save to load (QEMU's fd 5) */
+};
+
+static char **qemu_argv(const struct e2b_runtime_sandbox *sb, const char *qemu,
+                        const struct machine *m)
 {
-    const json_t *vm = json_object_get(sb->state, "vm");
+    const json_t *vm = m->vm;
     _cleanup_free_ char *kernel =
         qemu_escape(e2b_json_str(vm, "bootImage") ?: e2b_json_str(vm, "kernel"));
     _cleanup_free_ char *initrd = qemu_escape(e2b_json_str(vm, "initramfs"));
-    _cleanup_free_ char *root = qemu_escape(spec->rootfs_image);
+    _cleanup_free_ char *root = qemu_escape(m->rootfs);
     _cleanup_free_ char *disk_path = e2b_path_join(sb->dir, "disk.ext4");
     _cleanup_free_ char *disk = qemu_escape(disk_path);
+    _cleanup_free_ char *mem = m->mem_file ? qemu_escape(m->mem_file) : NULL;
     char **v = NULL;
 #define ARG(...) (v = push_arg(v, __VA_ARGS__))
     ARG("%s", qemu);
     ARG("-name"), ARG("e2b-%s", sb->id);
-    ARG("-M"), ARG("microvm,isa-serial=on");
-    if (STREQ(accel, "kvm"))
+    ARG("-M"), ARG("microvm,isa-serial=on,memory-backend=ram");
+    if (STREQ(m->accel, "kvm"))
         ARG("-accel"), ARG("kvm"), ARG("-cpu"), ARG("host");
     else
         ARG("-accel"), ARG("tcg,tb-size=%d", TB_SIZE_MB), ARG("-cpu"), ARG("max");
-    ARG("-m"), ARG("%d", spec->memory_mb > 0 ? spec->memory_mb : 512);
-    ARG("-smp"), ARG("%u", spec->cpu_count ? spec->cpu_count : 1);
+    ARG("-m"), ARG("%d", m->memory_mb);
+    /* the RAM block is "ram" whatever backs it, so a save loads into any of them */
+    if (mem)
+        ARG("-object"), ARG("memory-backend-file,id=ram,size=%dM,mem-path=%s,share=%s",
+                            m->memory_mb, mem, m->mem_shared ? "on" : "off");
+    else
+        ARG("-object"), ARG("memory-backend-ram,id=ram,size=%dM", m->memory_mb);
+    ARG("-smp"), ARG("%u", m->cpus);
     ARG("-nodefaults"), ARG("-no-user-config"), ARG("-nographic"), ARG("-no-reboot");
     ARG("-sandbox"), ARG("on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
     ARG("-kernel"), ARG("%s", kernel);
@@ -275,7 +315,7 @@ static char **qemu_argv(const struct e2b_runtime_sandbox *sb, const struct e2b_r
                                    ? xasprintf(" tsc_early_khz=%lld", e2b_json_int(vm, "tscKhz", 0))
                                    : xstrdup("");
     ARG("-append");
-    ARG("console=ttyS0 quiet panic=-1 reboot=t%s 8250.nr_uarts=1 pci=off i8042.noaux i8042.nokbd no_timer_check "
+    ARG("console=ttyS0 quiet panic=-1 reboot=t%s 8250.nr_uarts=1 pci=off i8042.noaux i8042.nokbd no_timer_check tsc=reliable nowatchdog "
         "cryptomgr.notests random.trust_cpu=on -- --vm",
         tsc);
     ARG("-chardev"), ARG("stdio,id=con,signal=off");
@@ -289,10 +329,13 @@ static char **qemu_argv(const struct e2b_runtime_sandbox *sb, const struct e2b_r
     ARG("-device"), ARG("virtserialport,chardev=link,name=%s", E2B_VM_PORT_NAME);
     ARG("-chardev"), ARG("socket,id=qmp,fd=4,server=on,wait=off");
     ARG("-mon"), ARG("chardev=qmp,mode=control");
-    if (spec->internet) {
+    if (m->internet) {
         ARG("-netdev"), ARG("user,id=net0,ipv6=off");
         ARG("-device"), ARG("virtio-net-device,netdev=net0");
     }
+    /* the save comes on fd 5, once QMP has said how (load_save) */
+    if (m->incoming_fd >= 0)
+        ARG("-incoming"), ARG("defer");
 #undef ARG
     return v;
 }
@@ -316,7 +359,7 @@ struct child_args {
     const char *uid_map, *gid_map; /* unprivileged: a user namespace with these */
     const char *resolv;
     int sync_w, go_r;
-    int fds[5]; /* become 0..4 */
+    int fds[6]; /* become 0..5 (-1: none) */
 };
 
 static _noreturn_ void qemu_child(const struct child_args *a)
@@ -343,14 +386,14 @@ static _noreturn_ void qemu_child(const struct child_args *a)
     char c = 'n', go = 0;
     if (write(a->sync_w, &c, 1) != 1 || read(a->go_r, &go, 1) != 1 || go != 'g')
         _exit(6);
-    int up[5];
-    for (int i = 0; i < 5; i++)
-        if ((up[i] = fcntl(a->fds[i], F_DUPFD_CLOEXEC, 10)) < 0)
+    int up[6];
+    for (int i = 0; i < 6; i++)
+        if ((up[i] = a->fds[i] >= 0 ? fcntl(a->fds[i], F_DUPFD_CLOEXEC, 10) : -1) < 0 && i < 5)
             _exit(7);
-    for (int i = 0; i < 5; i++)
-        if (dup2(up[i], i) < 0)
+    for (int i = 0; i < 6; i++)
+        if (up[i] >= 0 && dup2(up[i], i) < 0)
             _exit(7);
-    close_range(5, ~0U, 0);
+    close_range(up[5] >= 0 ? 6 : 5, ~0U, 0);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
@@ -431,17 +474,85 @@ static void explain_failure(const struct e2b_runtime_sandbox *sb, struct e2b_run
     }
 }
 
-static int vm_start(const struct e2b_runtime_sandbox *sb, const struct e2b_runtime_spec *spec,
-                    struct e2b_runtime_run *run, struct e2b_error **err)
+/* Tell a QEMU started with -incoming defer to load the save on its fd 5:
+ * its memory is the template snapshot's file (x-ignore-shared, as it was
+ * saved) or in the save. QEMU runs the VM once it has loaded it. */
+static int load_save(const char *dir, bool memory_in_file, struct e2b_error **err)
+{
+    int qfd = e2b_vm_unix_connect(dir, "qmp.sock", err);
+    struct e2b_qmp *q = NULL;
+    if (qfd < 0 || e2b_qmp_open(qfd, QMP_TIMEOUT_MS, &q, err) < 0)
+        return -1;
+    json_t *caps = json_pack("{s:[{s:s, s:b}]}", "capabilities", "capability", "x-ignore-shared",
+                             "state", memory_in_file);
+    json_t *uri = json_pack("{s:s}", "uri", "fd:5");
+    int r = e2b_qmp_execute(q, "migrate-set-capabilities", caps, QMP_TIMEOUT_MS, NULL, err) < 0 ||
+                    e2b_qmp_execute(q, "migrate-incoming", uri, QMP_TIMEOUT_MS, NULL, err) < 0
+                ? -1
+                : 0;
+    json_decref(caps), json_decref(uri);
+    /* loaded, the VM stays as it was saved (stopped): go on from there */
+    for (int64_t deadline = e2b_now_ms() + SAVE_TIMEOUT_MS; r == 0;) {
+        _cleanup_json_ json_t *st = NULL;
+        if (e2b_qmp_execute(q, "query-status", NULL, QMP_TIMEOUT_MS, &st, err) < 0) {
+            r = -1;
+            break;
+        }
+        const char *status = e2b_json_str(st, "status") ?: "";
+        if (STREQ(status, "running"))
+            break;
+        if (!STREQ(status, "inmigrate")) {
+            r = e2b_qmp_execute(q, "cont", NULL, QMP_TIMEOUT_MS, NULL, err);
+            break;
+        }
+        if (e2b_now_ms() > deadline) {
+            r = e2b_error_set(err, E2B_ERR_TIMEOUT, "QEMU did not load the save within %d s",
+                              SAVE_TIMEOUT_MS / 1000);
+            break;
+        }
+        usleep(2000);
+    }
+    e2b_qmp_close(q);
+    return r;
+}
+
+/* Start QEMU: a cold boot (from NULL), or the restore of the save in from
+ * (snap: its snapshot.json, checked by the caller). */
+static int boot(const struct e2b_runtime_sandbox *sb, const struct e2b_runtime_spec *spec,
+                struct e2b_runtime_run *run, const char *from, const json_t *snap,
+                struct e2b_error **err)
 {
     struct vm_run *vr = xcalloc(1, sizeof(*vr));
     *vr = (struct vm_run){ .pidfd = -1, .slirp_exit_w = -1 };
     *run = (struct e2b_runtime_run){ .pid = -1, .log_fd = -1, .priv = vr };
-    const json_t *vm = json_object_get(sb->state, "vm");
-    const char *qemu = e2b_json_str(vm, "qemu"), *accel = e2b_json_str(sb->state, "accelerator");
+    const json_t *vm = json_object_get(snap ? snap : sb->state, "vm");
+    const char *qemu = e2b_json_str(json_object_get(sb->state, "vm"), "qemu");
+    const char *accel = e2b_json_str(snap ? snap : sb->state, "accelerator");
     if (!qemu || !accel || !e2b_json_str(vm, "kernel") || !e2b_json_str(vm, "initramfs"))
         return e2b_error_set(err, E2B_ERR_INVALID,
                              "the sandbox's state lacks its VM (was it prepared?)");
+    _cleanup_free_ char *mem_file = NULL;
+    _cleanup_close_ int incoming = -1;
+    struct machine m = { .vm = vm,
+                         .accel = accel,
+                         .rootfs = spec->rootfs_image,
+                         .memory_mb = spec->memory_mb > 0 ? spec->memory_mb : 512,
+                         .cpus = spec->cpu_count ? spec->cpu_count : 1,
+                         .internet = spec->internet,
+                         .incoming_fd = -1 };
+    if (spec->snapshot_dir) { /* to be saved as the template's snapshot: its memory there */
+        mem_file = e2b_path_join(spec->snapshot_dir, "memory");
+        m.mem_shared = true;
+    } else if (from && e2b_json_bool(snap, "memoryFile", false)) {
+        mem_file = e2b_path_join(from, "memory");
+    }
+    m.mem_file = mem_file;
+    if (from) {
+        _cleanup_free_ char *vs = e2b_path_join(from, "vmstate");
+        if ((incoming = open(vs, O_RDONLY | O_CLOEXEC)) < 0)
+            return e2b_error_sys(err, errno, "cannot open the saved VM '%s'", vs);
+        m.incoming_fd = incoming;
+    }
     bool userns = spec->unprivileged;
     struct e2b_cgroup_limits lim = {
         .memory_bytes =
@@ -452,8 +563,14 @@ static int vm_start(const struct e2b_runtime_sandbox *sb, const struct e2b_runti
     if (!userns && e2b_cgroup_create(sb->id, &lim, err) < 0)
         return -1;
     _cleanup_free_ char *disk = e2b_path_join(sb->dir, "disk.ext4");
-    if (e2b_ext4_blank(disk, (uint64_t)(spec->disk_mb > 0 ? spec->disk_mb : 1024), err) < 0)
+    if (from) { /* the saved disk, as the guest's page cache in the save knows it */
+        _cleanup_free_ char *saved = e2b_path_join(from, "disk.ext4");
+        if (e2b_copy_file_sparse(saved, disk, 0600, err) < 0)
+            return e2b_error_wrap(err, "cannot copy the saved disk");
+    } else if (e2b_ext4_blank(disk, (uint64_t)(spec->disk_mb > 0 ? spec->disk_mb : 1024), err) <
+               0) {
         return e2b_error_wrap(err, "cannot make the sandbox's disk");
+    }
     _cleanup_free_ char *resolv = NULL;
     if (spec->internet) { /* for QEMU's user-mode network: slirp4netns's resolver */
         resolv = e2b_path_join(sb->dir, "resolv.conf");
@@ -473,7 +590,7 @@ static int vm_start(const struct e2b_runtime_sandbox *sb, const struct e2b_runti
 
     int link[2] = { -1, -1 }, con[2] = { -1, -1 }, syncp[2] = { -1, -1 }, gop[2] = { -1, -1 };
     int qmp = -1, null = -1, qlog = -1, r = -1;
-    _cleanup_strv_ char **argv = qemu_argv(sb, spec, qemu, accel);
+    _cleanup_strv_ char **argv = qemu_argv(sb, qemu, &m);
     _cleanup_free_ char *qlogp = e2b_path_join(sb->dir, "qemu.log");
     _cleanup_free_ char *uid_map = NULL, *gid_map = NULL, *ident = NULL, *pidp = NULL;
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, link) < 0 || pipe2(con, O_CLOEXEC) < 0 ||
@@ -485,9 +602,11 @@ static int vm_start(const struct e2b_runtime_sandbox *sb, const struct e2b_runti
     }
     if ((qmp = e2b_vm_unix_listen(sb->dir, "qmp.sock", err)) < 0)
         goto out;
-    struct e2b_vm_relay_opts ro = {
-        .dir = sb->dir, .link_fd = link[0], .console_fd = con[0], .config = config
-    };
+    struct e2b_vm_relay_opts ro = { .dir = sb->dir,
+                                    .link_fd = link[0],
+                                    .console_fd = con[0],
+                                    .config = config,
+                                    .resume = from != NULL };
     if (e2b_vm_relay_start(&ro, &vr->relay, &run->log_fd, err) < 0) {
         link[0] = con[0] = -1; /* the relay's, closed */
         goto out;
@@ -505,7 +624,7 @@ static int vm_start(const struct e2b_runtime_sandbox *sb, const struct e2b_runti
                              .resolv = resolv,
                              .sync_w = syncp[1],
                              .go_r = gop[0],
-                             .fds = { null, con[1], qlog, link[1], qmp } };
+                             .fds = { null, con[1], qlog, link[1], qmp, incoming } };
     pid_t pid = fork();
     if (pid < 0) {
         e2b_error_sys(err, errno, "cannot start QEMU");
@@ -547,6 +666,11 @@ static int vm_start(const struct e2b_runtime_sandbox *sb, const struct e2b_runti
         e2b_error_sys(err, errno, "cannot start QEMU");
         goto out;
     }
+    if (from && load_save(sb->dir, m.mem_file != NULL, err) < 0) {
+        e2b_error_wrap(err, "cannot restore the VM");
+        explain_failure(sb, run, false, err);
+        goto out;
+    }
     if (e2b_vm_relay_wait_ready(vr->relay, vr->pidfd, E2B_RUNTIME_READY_MS, err) < 0) {
         bool exited = (*err)->code == E2B_ERR_CANCELLED;
         if (!exited)
@@ -564,6 +688,12 @@ out : {
             close(fds_left[i]);
 }
     return r;
+}
+
+static int vm_start(const struct e2b_runtime_sandbox *sb, const struct e2b_runtime_spec *spec,
+                    struct e2b_runtime_run *run, struct e2b_error **err)
+{
+    return boot(sb, spec, run, NULL, NULL, err);
 }
 
 static char *vm_ended(const struct e2b_runtime_sandbox *sb, struct e2b_runtime_run *run, int status)
@@ -617,30 +747,206 @@ static void vm_stop(const struct e2b_runtime_sandbox *sb, struct e2b_runtime_run
     e2b_cgroup_destroy(sb->id);
 }
 
+/* A pause quiets the link first (vmlink.h: SUSPEND), so that a save made
+ * of the stopped VM has nothing of it in flight; a resume starts the VM and
+ * then the link, which sets the guest's clock. */
 static int vm_pause(const struct e2b_runtime_sandbox *sb, struct e2b_error **err)
 {
-    if (qmp_run(sb->dir, "stop", QMP_TIMEOUT_MS, err) < 0)
+    if (e2b_vm_link_control(sb->dir, "suspend", LINK_TIMEOUT_MS, err) < 0 ||
+        qmp_run(sb->dir, "stop", QMP_TIMEOUT_MS, err) < 0)
         return e2b_error_wrap(err, "cannot pause the VM of sandbox '%s'", sb->id);
     return 0;
 }
 
 static int vm_resume(const struct e2b_runtime_sandbox *sb, struct e2b_error **err)
 {
-    if (qmp_run(sb->dir, "cont", QMP_TIMEOUT_MS, err) < 0)
+    if (qmp_run(sb->dir, "cont", QMP_TIMEOUT_MS, err) < 0 ||
+        e2b_vm_link_control(sb->dir, "resume", LINK_TIMEOUT_MS, err) < 0)
         return e2b_error_wrap(err, "cannot resume the VM of sandbox '%s'", sb->id);
     return 0;
 }
 
+/* ---- saves ------------------------------------------------------------------- */
+
+static long long file_size(const char *dir, const char *name)
+{
+    _cleanup_free_ char *p = e2b_path_join(dir, name);
+    struct stat st;
+    return stat(p, &st) == 0 ? (long long)st.st_size : -1;
+}
+
+static int fsync_path(const char *path)
+{
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+    return fd >= 0 && fsync(fd) == 0 ? 0 : -1;
+}
+
+/* QEMU's migration of the stopped VM into fd: its devices, and its memory
+ * unless that is the template snapshot's file already (x-ignore-shared). */
+static int migrate_to(const char *dir, int fd, bool memory_in_file, struct e2b_error **err)
+{
+    int qfd = e2b_vm_unix_connect(dir, "qmp.sock", err);
+    struct e2b_qmp *q = NULL;
+    if (qfd < 0 || e2b_qmp_open(qfd, QMP_TIMEOUT_MS, &q, err) < 0)
+        return -1;
+    json_t *caps = json_pack("{s:[{s:s, s:b}]}", "capabilities", "capability", "x-ignore-shared",
+                             "state", memory_in_file);
+    /* QEMU's default is 32 MiB/s, for a network; this is a local file */
+    json_t *params = json_pack("{s:I}", "max-bandwidth", (json_int_t)1 << 40);
+    json_t *fdname = json_pack("{s:s}", "fdname", "e2b-save");
+    json_t *uri = json_pack("{s:s}", "uri", "fd:e2b-save");
+    int r = -1;
+    if (e2b_qmp_execute(q, "migrate-set-capabilities", caps, QMP_TIMEOUT_MS, NULL, err) < 0 ||
+        e2b_qmp_execute(q, "migrate-set-parameters", params, QMP_TIMEOUT_MS, NULL, err) < 0 ||
+        e2b_qmp_execute_fd(q, "getfd", fdname, fd, QMP_TIMEOUT_MS, NULL, err) < 0 ||
+        e2b_qmp_execute(q, "migrate", uri, QMP_TIMEOUT_MS, NULL, err) < 0)
+        goto out;
+    for (int64_t deadline = e2b_now_ms() + SAVE_TIMEOUT_MS;;) {
+        _cleanup_json_ json_t *st = NULL;
+        if (e2b_qmp_execute(q, "query-migrate", NULL, QMP_TIMEOUT_MS, &st, err) < 0)
+            goto out;
+        const char *status = e2b_json_str(st, "status") ?: "";
+        if (STREQ(status, "completed"))
+            break;
+        if (STREQ(status, "failed") || STREQ(status, "cancelled")) {
+            e2b_error_set(err, E2B_ERR_GENERIC, "QEMU could not save the VM: %s",
+                          e2b_json_str(st, "error-desc") ?: status);
+            goto out;
+        }
+        if (e2b_now_ms() > deadline) {
+            e2b_error_set(err, E2B_ERR_TIMEOUT, "QEMU did not save the VM within %d s",
+                          SAVE_TIMEOUT_MS / 1000);
+            goto out;
+        }
+        usleep(5000);
+    }
+    r = 0;
+out:
+    json_decref(caps), json_decref(params), json_decref(fdname), json_decref(uri);
+    e2b_qmp_close(q);
+    return r;
+}
+
+/* In dir: vmstate (QEMU's migration stream), disk.ext4 (the writable disk,
+ * sparse), memory when the VM was started to be a template's snapshot (its
+ * RAM, written through all along), and snapshot.json last: what the VM was
+ * made of, and the sizes that say a file is whole. */
 static int vm_snapshot(const struct e2b_runtime_sandbox *sb, const char *dir,
                        struct e2b_error **err)
 {
-    return e2b_error_set(err, E2B_ERR_UNSUPPORTED, "VM snapshots are not supported yet");
+    _cleanup_free_ char *mem = e2b_path_join(dir, "memory");
+    _cleanup_free_ char *tmp = e2b_path_join(dir, "vmstate.tmp");
+    _cleanup_free_ char *vs = e2b_path_join(dir, "vmstate");
+    _cleanup_free_ char *disk = e2b_path_join(sb->dir, "disk.ext4");
+    _cleanup_free_ char *saved_disk = e2b_path_join(dir, "disk.ext4");
+    bool memory_in_file = access(mem, F_OK) == 0;
+    int64_t t0 = e2b_now_ms();
+    _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return e2b_error_sys(err, errno, "cannot create '%s'", tmp);
+    if (migrate_to(sb->dir, fd, memory_in_file, err) < 0)
+        return e2b_error_wrap(err, "cannot save the VM of sandbox '%s'", sb->id);
+    if (fsync(fd) < 0 || rename(tmp, vs) < 0)
+        return e2b_error_sys(err, errno, "cannot write '%s'", vs);
+    if (e2b_copy_file_sparse(disk, saved_disk, 0600, err) < 0 || fsync_path(saved_disk) < 0 ||
+        (memory_in_file && fsync_path(mem) < 0))
+        return e2b_error_wrap(err, "cannot save the disk of sandbox '%s'", sb->id);
+    const json_t *st = sb->state;
+    json_t *snap =
+        json_pack("{s:i, s:O, s:s?, s:I, s:I, s:b, s:b, s:I, s:I, s:I}", "version", 1, "vm",
+                  json_object_get(st, "vm"), "accelerator", e2b_json_str(st, "accelerator"),
+                  "memoryMB", (json_int_t)e2b_json_int(st, "memoryMB", 512), "cpuCount",
+                  (json_int_t)e2b_json_int(st, "cpuCount", 1), "internet",
+                  e2b_json_bool(st, "allowInternetAccess", false), "memoryFile", memory_in_file,
+                  "vmstateBytes", (json_int_t)file_size(dir, "vmstate"), "diskBytes",
+                  (json_int_t)file_size(dir, "disk.ext4"), "memoryBytes",
+                  (json_int_t)(memory_in_file ? file_size(dir, "memory") : 0));
+    json_object_set_new(snap, "machine", json_integer(MACHINE_REV));
+    json_object_set_new(snap, "saveMs", json_integer(e2b_now_ms() - t0));
+    _cleanup_free_ char *p = e2b_path_join(dir, "snapshot.json");
+    _cleanup_free_ char *text = e2b_json_dump(snap, JSON_INDENT(2));
+    json_decref(snap);
+    return e2b_write_file_atomic(p, text, strlen(text), 0600, err);
+}
+
+/* Why the save in dir cannot be restored here, or NULL. *damaged: it is
+ * not whole (a file cut short), rather than made elsewhere. */
+static char *restore_refusal(const json_t *snap, const json_t *state,
+                             const struct e2b_runtime_spec *spec, const char *dir, bool *damaged)
+{
+    static const char *const files[][2] = { { "vmstate", "vmstateBytes" },
+                                            { "disk.ext4", "diskBytes" },
+                                            { "memory", "memoryBytes" } };
+    *damaged = true;
+    if (e2b_json_int(snap, "version", 0) != 1)
+        return xstrdup("snapshot.json is not a save this e2b made");
+    for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+        long long want = e2b_json_int(snap, files[i][1], -1), have = file_size(dir, files[i][0]);
+        if (i == 2 && !e2b_json_bool(snap, "memoryFile", false))
+            continue;
+        if (want < 0 || have != want)
+            return have < 0 ? xasprintf("%s is missing", files[i][0])
+                            : xasprintf("%s is %lld bytes, %lld when it was saved", files[i][0],
+                                        have, want);
+    }
+    *damaged = false;
+    if (e2b_json_int(snap, "machine", 0) != MACHINE_REV)
+        return xasprintf("it was made of another machine (revision %lld, this e2b makes %d)",
+                         e2b_json_int(snap, "machine", 0), MACHINE_REV);
+    const json_t *svm = json_object_get(snap, "vm"), *vm = json_object_get(state, "vm");
+    const char *sacc = e2b_json_str(snap, "accelerator") ?: "";
+    const char *acc = e2b_json_str(state, "accelerator") ?: "";
+    if (!STREQ(sacc, acc))
+        return xasprintf("it was made under %s, this VM runs under %s", sacc, acc);
+    _cleanup_free_ char *qid = file_identity(e2b_json_str(vm, "qemu"));
+    const char *sqid = e2b_json_str(svm, "qemuId");
+    if (!STREQ(e2b_json_str(svm, "qemu") ?: "", e2b_json_str(vm, "qemu") ?: "") || !qid || !sqid ||
+        !STREQ(qid, sqid))
+        return xasprintf("it was made with another QEMU (%s)", e2b_json_str(svm, "qemu") ?: "?");
+    if (!STREQ(e2b_json_str(svm, "kernelVersion") ?: "", e2b_json_str(vm, "kernelVersion") ?: ""))
+        return xasprintf("it was made with kernel %s, this VM boots %s",
+                         e2b_json_str(svm, "kernelVersion") ?: "?",
+                         e2b_json_str(vm, "kernelVersion") ?: "?");
+    if (!STREQ(e2b_json_str(svm, "initramfs") ?: "", e2b_json_str(vm, "initramfs") ?: "") ||
+        access(e2b_json_str(svm, "initramfs") ?: "", R_OK) < 0)
+        return xstrdup("it was made with another initramfs (another envd or kernel modules)");
+    const char *boot = e2b_json_str(svm, "bootImage") ?: e2b_json_str(svm, "kernel");
+    if (!boot || access(boot, R_OK) < 0)
+        return xasprintf("the kernel it was made with (%s) is gone", boot ?: "?");
+    if (!STREQ(e2b_json_str(svm, "rootfsImage") ?: "", spec->rootfs_image ?: ""))
+        return xstrdup("it was made from another build of the template");
+    int mem = spec->memory_mb > 0 ? spec->memory_mb : 512;
+    unsigned cpus = spec->cpu_count ? spec->cpu_count : 1;
+    if (e2b_json_int(snap, "memoryMB", 0) != mem || e2b_json_int(snap, "cpuCount", 0) != cpus)
+        return xasprintf("it has %lld MiB and %lld vCPUs, this sandbox asks for %d MiB and %u",
+                         e2b_json_int(snap, "memoryMB", 0), e2b_json_int(snap, "cpuCount", 0), mem,
+                         cpus);
+    long long disk = (long long)(spec->disk_mb > 0 ? spec->disk_mb : 1024) << 20;
+    if (e2b_json_int(snap, "diskBytes", 0) != disk)
+        return xasprintf("its disk is %lld MiB, this sandbox asks for %lld MiB",
+                         e2b_json_int(snap, "diskBytes", 0) >> 20, disk >> 20);
+    if (e2b_json_bool(snap, "internet", false) != spec->internet)
+        return xasprintf("it was made %s internet access, this sandbox asks %s it",
+                         spec->internet ? "without" : "with", spec->internet ? "for" : "against");
+    return NULL;
 }
 
 static int vm_restore(const struct e2b_runtime_sandbox *sb, const struct e2b_runtime_spec *spec,
                       const char *dir, struct e2b_runtime_run *run, struct e2b_error **err)
 {
-    return e2b_error_set(err, E2B_ERR_UNSUPPORTED, "VM snapshots are not supported yet");
+    *run = (struct e2b_runtime_run){ .pid = -1, .log_fd = -1 };
+    _cleanup_free_ char *p = e2b_path_join(dir, "snapshot.json");
+    _cleanup_json_ json_t *snap = NULL;
+    if (e2b_json_load_file(p, &snap, NULL) < 0)
+        return e2b_error_set(err, E2B_ERR_INVALID, "the save in %s is damaged: no snapshot.json",
+                             dir);
+    bool damaged;
+    _cleanup_free_ char *why = restore_refusal(snap, sb->state, spec, dir, &damaged);
+    if (why)
+        return e2b_error_set(err, damaged ? E2B_ERR_INVALID : E2B_ERR_UNSUPPORTED,
+                             "the save in %s %s: %s", dir,
+                             damaged ? "is damaged" : "does not fit this VM", why);
+    return boot(sb, spec, run, dir, snap, err);
 }
 
 static int vm_envd_channel(const struct e2b_runtime_sandbox *sb, char **ret, struct e2b_error **err)
@@ -704,16 +1010,7 @@ static int vm_stats(const struct e2b_runtime_sandbox *sb, struct e2b_runtime_sta
 }
 
 const struct e2b_runtime_ops e2b_runtime_vm = {
-    .name = "vm",
-    .prepare = vm_prepare,
-    .start = vm_start,
-    .ended = vm_ended,
-    .stop = vm_stop,
-    .pause = vm_pause,
-    .resume = vm_resume,
+    E2B_RUNTIME_OPS("vm", vm_),
     .snapshot = vm_snapshot,
     .restore = vm_restore,
-    .envd_channel = vm_envd_channel,
-    .port_connect = vm_port_connect,
-    .stats = vm_stats,
 };

@@ -55,6 +55,12 @@ struct e2b_runtime_spec {
     bool internet;             /* outbound network */
     json_t *volumes;           /* [{host, path}]: directories bound read-write at path, or NULL */
     bool unprivileged;         /* the caller is not root */
+    /* The sandbox will be saved as its template's snapshot into this
+     * directory once it is ready (NULL: it will not): a runtime may keep
+     * its memory there from the start (vm: a file QEMU maps shared), so
+     * that the save is only the rest and every sandbox restored from it
+     * maps the same pages. */
+    const char *snapshot_dir;
 };
 
 /* A started sandbox, in its supervisor. */
@@ -96,9 +102,15 @@ struct e2b_runtime_ops {
     /* Stop every process of the sandbox where it stands, and go on. */
     int (*pause)(const struct e2b_runtime_sandbox *sb, struct e2b_error **err);
     int (*resume)(const struct e2b_runtime_sandbox *sb, struct e2b_error **err);
-    /* Save a paused sandbox's processes and memory into dir, and start one
-     * from such a save (as start does). NULL where the runtime cannot: the
-     * caller says so (E2B_ERR_UNSUPPORTED). */
+    /* Save a paused sandbox's processes, memory and writable layer into
+     * dir (a new directory, on disk, that the caller makes and later
+     * removes), so that it holds no memory once stopped; and start one from
+     * such a save, as start does: the sandbox it was, resumed, or a new
+     * sandbox (sb, spec) from its template's snapshot. restore fails with
+     * E2B_ERR_UNSUPPORTED when the save does not fit this machine (another
+     * kernel or emulator: the caller may start the sandbox afresh) and
+     * E2B_ERR_INVALID when it is damaged. NULL where the runtime cannot:
+     * its pause keeps the sandbox in memory. */
     int (*snapshot)(const struct e2b_runtime_sandbox *sb, const char *dir, struct e2b_error **err);
     int (*restore)(const struct e2b_runtime_sandbox *sb, const struct e2b_runtime_spec *spec,
                    const char *dir, struct e2b_runtime_run *ret, struct e2b_error **err);
@@ -111,6 +123,14 @@ struct e2b_runtime_ops {
     int (*stats)(const struct e2b_runtime_sandbox *sb, struct e2b_runtime_stats *ret,
                  struct e2b_error **err);
 };
+
+/* A runtime's table from its functions named <prefix><op> (ns_start ...):
+ * every op but snapshot and restore, which a runtime sets after it when it
+ * has them. A runtime that lacks one of these does not compile. */
+#define E2B_RUNTIME_OPS(name_, p)                                                              \
+    .name = name_, .prepare = p##prepare, .start = p##start, .ended = p##ended, .stop = p##stop, \
+    .pause = p##pause, .resume = p##resume, .envd_channel = p##envd_channel,                    \
+    .port_connect = p##port_connect, .stats = p##stats
 
 /* The runtimes, one module each. */
 extern const struct e2b_runtime_ops e2b_runtime_ns;

@@ -3,6 +3,7 @@
 #include "config.h"
 #include "fsutil.h"
 #include "runtime.h"
+#include "template-store.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -21,6 +22,42 @@ char *e2b_sandbox_dir(const char *id)
 {
     _cleanup_free_ char *d = e2b_sandboxes_dir();
     return e2b_path_join(d, id);
+}
+
+char *e2b_saved_sandboxes_dir(void)
+{
+    _cleanup_free_ char *d = e2b_data_dir();
+    return e2b_path_join(d, "sandboxes");
+}
+
+static char *saved_sandbox_dir(const char *id)
+{
+    _cleanup_free_ char *d = e2b_saved_sandboxes_dir();
+    return e2b_path_join(d, id);
+}
+
+bool e2b_sandbox_is_saved(const char *dir)
+{
+    _cleanup_free_ char *root = e2b_saved_sandboxes_dir();
+    size_t n = strlen(root);
+    return strncmp(dir, root, n) == 0 && dir[n] == '/';
+}
+
+int e2b_sandbox_saved_claim(const char *id, const char *dir, struct e2b_error **err)
+{
+    _cleanup_free_ char *p = e2b_path_join(dir, ".lock");
+    int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return e2b_error_sys(err, errno, "cannot lock %s", p);
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        close(fd);
+        return e2b_error_set(err, E2B_ERR_EXISTS, "sandbox '%s' is being resumed or removed", id);
+    }
+    if (access(dir, F_OK) < 0) { /* resumed or removed meanwhile */
+        close(fd);
+        return e2b_error_set(err, E2B_ERR_NOT_FOUND, "sandbox '%s' not found", id);
+    }
+    return fd;
 }
 
 bool e2b_sandbox_id_valid(const char *id)
@@ -169,12 +206,18 @@ int e2b_sandbox_load(const char *id, char **ret_dir, json_t **ret_state, struct 
         return e2b_error_set(err, E2B_ERR_NOT_FOUND, "sandbox '%s' not found", id ? id : "");
     _cleanup_free_ char *dir = e2b_sandbox_dir(id);
     json_t *st = NULL;
-    if (access(dir, F_OK) < 0 || e2b_sandbox_state_read(dir, &st, NULL) < 0)
-        return not_found(id, err);
-    if (!e2b_sandbox_held(dir)) {
+    bool live = access(dir, F_OK) == 0 && e2b_sandbox_state_read(dir, &st, NULL) == 0;
+    if (live && !e2b_sandbox_held(dir)) {
         json_decref(st);
+        st = NULL;
         e2b_sandbox_reap();
-        return e2b_error_set(err, E2B_ERR_NOT_FOUND, "sandbox '%s' not found (it has ended)", id);
+        live = false;
+    }
+    if (!live) { /* paused to disk? */
+        free(dir);
+        dir = saved_sandbox_dir(id);
+        if (e2b_sandbox_state_read(dir, &st, NULL) < 0)
+            return not_found(id, err);
     }
     if (!json_object_get(st, "runtime")) { /* written before sandboxes recorded theirs */
         const struct e2b_runtime_ops *rt = e2b_runtime_of(st, NULL);
@@ -212,8 +255,76 @@ int e2b_sandbox_update(const char *id, int (*fn)(const char *id, const char *dir
     return r;
 }
 
+/* The sandbox's log so far goes with its save. */
+static void copy_logs(const char *from, const char *to)
+{
+    static const char *const logs[] = { "sandbox.log.1", "sandbox.log" };
+    for (size_t i = 0; i < ARRAY_SIZE(logs); i++) {
+        _cleanup_free_ char *a = e2b_path_join(from, logs[i]);
+        _cleanup_free_ char *b = e2b_path_join(to, logs[i]);
+        if (access(a, F_OK) == 0)
+            e2b_copy_file_sparse(a, b, 0600, NULL);
+    }
+}
+
+/* Save the paused sandbox to <data dir>/sandboxes/<id>: the runtime's save
+ * and the state it resumes with. */
+static int save_to_disk(const char *id, const char *dir, const struct e2b_runtime_ops *rt,
+                        json_t *st, struct e2b_error **err)
+{
+    _cleanup_free_ char *root = e2b_saved_sandboxes_dir();
+    _cleanup_free_ char *staging = xasprintf("%s/.new-%s", root, id);
+    _cleanup_free_ char *to = e2b_path_join(root, id);
+    if (e2b_mkdir_p(root, 0700, err) < 0)
+        return -1;
+    e2b_rm_rf(staging, NULL);
+    if (mkdir(staging, 0700) < 0)
+        return e2b_error_sys(err, errno, "cannot create %s", staging);
+    _cleanup_close_ int lk = hold_sandbox(staging, err); /* the reaper: not a stale one */
+    struct e2b_runtime_sandbox sb = { .id = id, .dir = dir, .state = st };
+    _cleanup_json_ json_t *saved = NULL;
+    _cleanup_free_ char *ts = NULL, *lkp = NULL;
+    int r = -1;
+    if (lk < 0 || rt->snapshot(&sb, staging, err) < 0)
+        goto out;
+    copy_logs(dir, staging);
+    saved = json_deep_copy(st);
+    int64_t now = e2b_boot_ms(), left = e2b_json_int(st, "deadlineBootMs", now) - now;
+    ts = e2b_rfc3339(e2b_wall_ms());
+    json_object_set_new(saved, "state", json_string("paused"));
+    json_object_set_new(saved, "pausedAt", json_string(ts));
+    json_object_set_new(saved, "timeLeftMs", json_integer(left > 1000 ? left : 1000));
+    static const char *const gone[] = { "deadlineBootMs", "pausedAtBootMs", "supervisorPid",
+                                        "initPid", "savedTo" };
+    for (size_t i = 0; i < ARRAY_SIZE(gone); i++)
+        json_object_del(saved, gone[i]);
+    if (e2b_sandbox_state_write(staging, saved, err) < 0)
+        goto out;
+    /* the template build stays while the save needs it (no process pins it now) */
+    const char *rootfs = e2b_json_str(st, "rootfsImage") ?: e2b_json_str(st, "rootfsTree");
+    if (rootfs && e2b_store_hold(rootfs, id, err) < 0)
+        goto out;
+    e2b_rm_rf(to, NULL); /* an older save of it: the live sandbox is newer */
+    lkp = e2b_path_join(staging, "supervisor.lock");
+    unlink(lkp); /* for the reaper only, while it was not whole */
+    if (rename(staging, to) < 0) {
+        e2b_error_sys(err, errno, "cannot save sandbox '%s' to %s", id, to);
+        if (rootfs)
+            e2b_store_release(rootfs, id);
+        goto out;
+    }
+    json_object_set_new(st, "savedTo", json_string(to));
+    r = 0;
+out:
+    if (r < 0)
+        e2b_rm_rf(staging, NULL);
+    return r;
+}
+
 static int do_pause(const char *id, const char *dir, json_t *st, void *ud, struct e2b_error **err)
 {
+    if (e2b_sandbox_is_saved(dir) || json_object_get(st, "savedTo"))
+        return e2b_error_set(err, E2B_ERR_EXISTS, "sandbox '%s' is not running (it is paused)", id);
     if (!STREQ(e2b_json_str(st, "state") ? e2b_json_str(st, "state") : "", "running"))
         return e2b_error_set(err, E2B_ERR_EXISTS, "sandbox '%s' is not running (it is %s)", id,
                              e2b_json_str(st, "state") ? e2b_json_str(st, "state") : "unknown");
@@ -221,14 +332,26 @@ static int do_pause(const char *id, const char *dir, json_t *st, void *ud, struc
     struct e2b_runtime_sandbox sb = {.id = id, .dir = dir, .state = st};
     if (!rt || rt->pause(&sb, err) < 0)
         return -1;
+    if (rt->snapshot && save_to_disk(id, dir, rt, st, err) < 0) {
+        _cleanup_error_ struct e2b_error *e = NULL;
+        (void)rt->resume(&sb, &e); /* as it was */
+        return e2b_error_wrap(err, "cannot pause sandbox '%s' to disk", id);
+    }
+    if (rt->snapshot)
+        *(bool *)ud = true;
     json_object_set_new(st, "state", json_string("paused"));
     json_object_set_new(st, "pausedAtBootMs", json_integer(e2b_boot_ms()));
     return 0;
 }
 
-int e2b_sandbox_pause(const char *id, struct e2b_error **err)
+int e2b_sandbox_pause(const char *id, bool *ret_saved, struct e2b_error **err)
 {
-    return e2b_sandbox_update(id, do_pause, NULL, err);
+    bool saved = false;
+    if (e2b_sandbox_update(id, do_pause, &saved, err) < 0)
+        return -1;
+    if (ret_saved)
+        *ret_saved = saved;
+    return 0;
 }
 
 /* A create that died between making its staging directory and renaming it
@@ -254,10 +377,23 @@ static void reap_end_notes(const char *root)
             unlinkat(dirfd(d), de->d_name, 0);
 }
 
+/* Saves that a pause did not finish (its process died): .new-<id> that
+ * nobody holds. Whole saves are never reaped. */
+static void reap_saves(void)
+{
+    _cleanup_free_ char *root = e2b_saved_sandboxes_dir();
+    _cleanup_closedir_ DIR *d = opendir(root);
+    struct dirent *de;
+    while (d && (de = readdir(d)))
+        if (strncmp(de->d_name, ".new-", 5) == 0 && e2b_sandbox_id_valid(de->d_name + 5))
+            reap_staging(root, de->d_name);
+}
+
 void e2b_sandbox_reap(void)
 {
     _cleanup_free_ char *root = e2b_sandboxes_dir();
     reap_end_notes(root);
+    reap_saves();
     _cleanup_closedir_ DIR *d = opendir(root);
     struct dirent *de;
     while (d && (de = readdir(d))) {

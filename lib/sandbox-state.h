@@ -12,6 +12,18 @@
  *   envd.sock ...    what the runtime keeps there
  * Nothing in it is visible to, or writable from, the sandbox.
  * <runtime dir>/sandboxes/.ended/<id>: why a sandbox ended, for an hour.
+ *
+ * A sandbox paused to disk (its runtime has `snapshot`: runtime.h) has no
+ * supervisor and no state directory: it is saved, on disk that outlives
+ * the machine's uptime, in
+ * <data dir>/sandboxes/<id>/
+ *   state.json       its state: "paused", the time it had left (timeLeftMs)
+ *   .lock            held by whoever resumes or removes it
+ *   sandbox.log(.1)  its log so far
+ *   ...              the runtime's save (vm: snapshot.json, vmstate, disk.ext4)
+ * made as .new-<id> (with supervisor.lock held) and renamed into place once
+ * whole. The verbs find it like a live one; resume restores it through a new
+ * supervisor and then removes it. The reaper leaves it alone.
  */
 #ifndef E2B_SANDBOX_STATE_H
 #define E2B_SANDBOX_STATE_H
@@ -27,6 +39,14 @@ char *e2b_sandbox_dir(const char *id);
 /* 20 lowercase letters and digits (what e2b_random_id makes). */
 bool e2b_sandbox_id_valid(const char *id);
 
+/* Where sandboxes paused to disk are saved: <data dir>/sandboxes. */
+char *e2b_saved_sandboxes_dir(void);
+/* Is dir (from e2b_sandbox_load) a saved sandbox's? */
+bool e2b_sandbox_is_saved(const char *dir);
+/* Take a saved sandbox for resuming or removing it: its .lock, exclusive
+ * and without waiting; -1 with E2B_ERR_EXISTS when another process has it. */
+int e2b_sandbox_saved_claim(const char *id, const char *dir, struct e2b_error **err);
+
 /* The state lock (.lock): an fd to close, or -1. */
 int e2b_sandbox_state_lock(const char *dir);
 int e2b_sandbox_state_read(const char *dir, json_t **ret, struct e2b_error **err);
@@ -40,8 +60,8 @@ bool e2b_sandbox_held(const char *dir);
 /* Signal the supervisor, only while it still holds the sandbox. */
 bool e2b_sandbox_signal_supervisor(const char *dir, pid_t sup, int sig);
 
-/* An alive sandbox's directory and state (either may be NULL);
- * E2B_ERR_NOT_FOUND for no such sandbox or one that has ended. */
+/* An alive sandbox's directory and state (either may be NULL), or a saved
+ * one's; E2B_ERR_NOT_FOUND for no such sandbox or one that has ended. */
 int e2b_sandbox_load(const char *id, char **ret_dir, json_t **ret_state, struct e2b_error **err);
 /* Change the state under its lock: fn edits st, which is then written, and
  * the supervisor told to read it again (SIGUSR1). */
@@ -50,8 +70,11 @@ int e2b_sandbox_update(const char *id, int (*fn)(const char *id, const char *dir
                        void *ud, struct e2b_error **err);
 
 /* running -> paused, through the sandbox's runtime: the verb, and the
- * supervisor at the timeout of an autoPause sandbox. */
-int e2b_sandbox_pause(const char *id, struct e2b_error **err);
+ * supervisor at the timeout of an autoPause sandbox. Where the runtime can
+ * save the sandbox (snapshot), it is saved to disk, its state gets
+ * "savedTo", and its supervisor ends it and goes (without noting an end):
+ * *ret_saved says so (may be NULL). */
+int e2b_sandbox_pause(const char *id, bool *ret_saved, struct e2b_error **err);
 
 /* Why a sandbox ended ("timeout", "the guest kernel panicked: ..."), kept
  * for an hour in <runtime dir>/sandboxes/.ended/<id>, so that what asks

@@ -1,10 +1,12 @@
 /* serve-api.c - see serve-api.h */
 #include "serve-api.h"
+#include "serve-auth.h"
 #include "serve-conn.h"
 #include "serve-keys.h"
 #include "serve-secrets.h"
 #include "serve-spawn.h"
 #include "serve-volumes.h"
+#include "serve-templates.h"
 
 #include <ctype.h>
 #include <pthread.h>
@@ -30,36 +32,9 @@ struct call {
     struct e2b_serve_reply *out;
 };
 
-static void reply_error(struct e2b_serve_reply *out, int status, const char *fmt, ...) _printf_(3, 4);
-static void reply_error(struct e2b_serve_reply *out, int status, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    _cleanup_free_ char *msg = xvasprintf(fmt, ap);
-    va_end(ap);
-    json_decref(out->body);
-    out->status = status;
-    out->body = e2b_serve_error_body(status, "%s", msg);
-}
-
-/* An e2b error as E2B's status and body. */
-static void fail(struct e2b_serve_reply *out, const struct e2b_error *e)
-{
-    int status;
-    switch (e->code) {
-    case E2B_ERR_NOT_FOUND: status = 404; break;
-    case E2B_ERR_INVALID: case E2B_ERR_USAGE: status = 400; break;
-    case E2B_ERR_EXISTS: status = 409; break;
-    case E2B_ERR_AUTH: status = 401; break;
-    case E2B_ERR_PERMISSION: status = 403; break;
-    default: status = 500;
-    }
-    reply_error(out, status, "%s", e->msg);
-}
-
 static void not_allowed(struct call *c, const char *allow)
 {
-    reply_error(c->out, 405, "method %s is not allowed on %s (allowed: %s)", c->r->method, c->r->path, allow);
+    e2b_serve_reply_error(c->out, 405, "method %s is not allowed on %s (allowed: %s)", c->r->method, c->r->path, allow);
     c->out->headers = xasprintf("Allow: %s\r\n", allow);
 }
 
@@ -75,7 +50,7 @@ static bool json_body(struct call *c, json_t **ret)
     json_error_t je;
     json_t *j = json_loadb(c->body->buf, c->body->len, 0, &je);
     if (!j || !json_is_object(j)) {
-        reply_error(c->out, 400, "request body is not a JSON object (line %d column %d: %s)", je.line,
+        e2b_serve_reply_error(c->out, 400, "request body is not a JSON object (line %d column %d: %s)", je.line,
                     je.column, j ? "not an object" : je.text);
         json_decref(j);
         return false;
@@ -94,17 +69,17 @@ static bool int_field(struct call *c, json_t *body, const char *key, long long d
         return true;
     }
     if (!json_is_integer(v)) {
-        reply_error(c->out, 400, "%s must be a whole number of seconds", key);
+        e2b_serve_reply_error(c->out, 400, "%s must be a whole number of seconds", key);
         return false;
     }
     *ret = json_integer_value(v);
     if (*ret < lo || *ret > hi) {
         if (STREQ(key, "timeout") && *ret < lo)
-            reply_error(c->out, 400, "Timeout must be greater than 0");
+            e2b_serve_reply_error(c->out, 400, "Timeout must be greater than 0");
         else if (STREQ(key, "timeout"))
-            reply_error(c->out, 400, "Timeout cannot be greater than %d hours", MAX_TIMEOUT_S / 3600);
+            e2b_serve_reply_error(c->out, 400, "Timeout cannot be greater than %d hours", MAX_TIMEOUT_S / 3600);
         else
-            reply_error(c->out, 400, "%s must be between %lld and %lld", key, lo, hi);
+            e2b_serve_reply_error(c->out, 400, "%s must be between %lld and %lld", key, lo, hi);
         return false;
     }
     return true;
@@ -118,7 +93,7 @@ static bool bool_field(struct call *c, json_t *body, const char *key, bool def, 
         return true;
     }
     if (!json_is_boolean(v)) {
-        reply_error(c->out, 400, "%s must be true or false", key);
+        e2b_serve_reply_error(c->out, 400, "%s must be true or false", key);
         return false;
     }
     *ret = json_is_true(v);
@@ -138,25 +113,8 @@ static bool string_map(struct call *c, json_t *body, const char *key)
         if (ok)
             return true;
     }
-    reply_error(c->out, 400, "%s must be an object of strings", key);
+    e2b_serve_reply_error(c->out, 400, "%s must be an object of strings", key);
     return false;
-}
-
-/* A query parameter of plain digits as a number; absent: def. */
-static bool query_num(struct call *c, const char *name, long long def, long long lo, long long hi,
-                      long long *ret)
-{
-    _cleanup_free_ char *v = e2b_http1_query_param(c->r->query, name);
-    if (!v) {
-        *ret = def;
-        return true;
-    }
-    size_t n = strspn(v, "0123456789");
-    if (!n || v[n] || n > 15 || (*ret = strtoll(v, NULL, 10)) < lo || *ret > hi) {
-        reply_error(c->out, 400, "%s '%s' must be a number between %lld and %lld", name, v, lo, hi);
-        return false;
-    }
-    return true;
 }
 
 /* RFC 3339 to Unix ms; -1 when it is not one. */
@@ -195,13 +153,13 @@ static int64_t rfc3339_ms(const char *s)
 static bool page(struct call *c, json_t *all, long long def_limit, json_t **ret)
 {
     long long limit, offset = 0;
-    if (!query_num(c, "limit", def_limit, 1, PAGE_MAX, &limit))
+    if (!e2b_serve_query_num(c->r->query, c->out, "limit", def_limit, 1, PAGE_MAX, &limit))
         return false;
     _cleanup_free_ char *tok = e2b_http1_query_param(c->r->query, "nextToken");
     if (tok) {
         size_t n = strspn(tok, "0123456789");
         if (!n || tok[n] || n > 9) {
-            reply_error(c->out, 400, "nextToken '%s' is not one this server gave", tok);
+            e2b_serve_reply_error(c->out, 400, "nextToken '%s' is not one this server gave", tok);
             return false;
         }
         offset = strtoll(tok, NULL, 10);
@@ -236,14 +194,14 @@ static bool unsupported_fields(struct call *c, json_t *body)
         json_t *v = json_object_get(body, *k);
         if (v && !json_is_null(v) && !(json_is_object(v) && !json_object_size(v)) &&
             !(json_is_array(v) && !json_array_size(v))) {
-            reply_error(c->out, 400, "%s is not supported by e2b serve", *k);
+            e2b_serve_reply_error(c->out, 400, "%s is not supported by e2b serve", *k);
             return true;
         }
     }
     json_t *net = json_object_get(body, "network");
     if (net && !json_is_null(net)) {
         if (!json_is_object(net)) {
-            reply_error(c->out, 400, "network must be an object");
+            e2b_serve_reply_error(c->out, 400, "network must be an object");
             return true;
         }
         const char *k;
@@ -256,7 +214,7 @@ static bool unsupported_fields(struct call *c, json_t *body)
                 continue;
             if (json_is_null(v) || (json_is_array(v) && !json_array_size(v)))
                 continue;
-            reply_error(c->out, 400, "network.%s is not supported by e2b serve", k);
+            e2b_serve_reply_error(c->out, 400, "network.%s is not supported by e2b serve", k);
             return true;
         }
     }
@@ -268,18 +226,18 @@ static bool unsupported_fields(struct call *c, json_t *body)
         json_array_foreach(vm, i, m) ok &= json_is_string(json_object_get(m, "name")) &&
                                            json_is_string(json_object_get(m, "path"));
         if (!ok) {
-            reply_error(c->out, 400, "volumeMounts must be an array of {name, path}");
+            e2b_serve_reply_error(c->out, 400, "volumeMounts must be an array of {name, path}");
             return true;
         }
     }
     json_t *ar = json_object_get(body, "autoResume");
     if (ar && !json_is_null(ar) && (!json_is_object(ar) || (json_object_get(ar, "enabled") &&
                                                             !json_is_boolean(json_object_get(ar, "enabled"))))) {
-        reply_error(c->out, 400, "autoResume must be {enabled: true|false}");
+        e2b_serve_reply_error(c->out, 400, "autoResume must be {enabled: true|false}");
         return true;
     }
     if (ar && json_is_true(json_object_get(ar, "enabled")) && !json_is_true(json_object_get(body, "autoPause"))) {
-        reply_error(c->out, 400, "autoResume needs autoPause (lifecycle onTimeout: pause)");
+        e2b_serve_reply_error(c->out, 400, "autoResume needs autoPause (lifecycle onTimeout: pause)");
         return true;
     }
     return false;
@@ -292,7 +250,7 @@ static void api_create(struct call *c)
         return;
     json_t *tpl = json_object_get(body, "templateID");
     if (!json_is_string(tpl) || !*json_string_value(tpl)) {
-        reply_error(c->out, 400, "templateID is required");
+        e2b_serve_reply_error(c->out, 400, "templateID is required");
         return;
     }
     long long timeout;
@@ -325,7 +283,7 @@ static void api_create(struct call *c)
     int r = c->o->spawner ? e2b_serve_spawner_create(c->o->spawner, &spec, &sbx, &err)
                           : c->o->backend->ops->sandboxes.create(c->o->backend, &spec, &sbx, &err);
     if (r < 0)
-        return fail(c->out, err);
+        return e2b_serve_reply_fail(c->out, err);
     c->out->status = 201;
     c->out->body = with_domain(c->o, sbx);
 }
@@ -355,21 +313,21 @@ static void api_list(struct call *c)
         _cleanup_free_ char *copy = xstrdup(state);
         for (char *save = NULL, *s = strtok_r(copy, ",", &save); s; s = strtok_r(NULL, ",", &save))
             if (!STREQ(s, "running") && !STREQ(s, "paused")) {
-                reply_error(c->out, 400, "state '%s' is not running or paused", s);
+                e2b_serve_reply_error(c->out, 400, "state '%s' is not running or paused", s);
                 return;
             }
         if (!*state) {
-            reply_error(c->out, 400, "state is empty (running, paused or both)");
+            e2b_serve_reply_error(c->out, 400, "state is empty (running, paused or both)");
             return;
         }
     }
     if (order && !STREQ(order, "asc") && !STREQ(order, "desc")) {
-        reply_error(c->out, 400, "order '%s' is not asc or desc", order);
+        e2b_serve_reply_error(c->out, 400, "order '%s' is not asc or desc", order);
         return;
     }
     int64_t after_ms = after ? rfc3339_ms(after) : -1;
     if (after && after_ms < 0) {
-        reply_error(c->out, 400, "startedAfter '%s' is not an RFC 3339 date-time", after);
+        e2b_serve_reply_error(c->out, 400, "startedAfter '%s' is not an RFC 3339 date-time", after);
         return;
     }
     _cleanup_json_ json_t *filter_meta = json_object();
@@ -377,14 +335,14 @@ static void api_list(struct call *c)
         for (char *save = NULL, *kv = strtok_r(meta, "&", &save); kv; kv = strtok_r(NULL, "&", &save)) {
             char *eq = strchr(kv, '=');
             if (!eq || eq == kv) {
-                reply_error(c->out, 400, "metadata '%s' is not key=value", kv);
+                e2b_serve_reply_error(c->out, 400, "metadata '%s' is not key=value", kv);
                 return;
             }
             *eq = '\0';
             _cleanup_free_ char *k = e2b_http1_unescape(kv, strlen(kv), true);
             _cleanup_free_ char *v = e2b_http1_unescape(eq + 1, strlen(eq + 1), true);
             if (!k || !v) {
-                reply_error(c->out, 400, "metadata '%s=%s' is not URL-encoded", kv, eq + 1);
+                e2b_serve_reply_error(c->out, 400, "metadata '%s=%s' is not URL-encoded", kv, eq + 1);
                 return;
             }
             json_object_set_new(filter_meta, k, json_string(v));
@@ -399,7 +357,7 @@ static void api_list(struct call *c)
     _cleanup_json_ json_t *all = NULL;
     char *next = NULL;
     if (b->ops->sandboxes.list(b, &f, &all, &next, &err) < 0)
-        return fail(c->out, err);
+        return e2b_serve_reply_fail(c->out, err);
     free(next);
     /* filter by start, order, then page here: one meaning for every backend */
     size_t n = json_array_size(all), kept = 0;
@@ -457,7 +415,7 @@ static void api_metrics_many(struct call *c)
 {
     _cleanup_free_ char *ids = e2b_http1_query_param(c->r->query, "sandbox_ids");
     if (!ids || !*ids) {
-        reply_error(c->out, 400, "sandbox_ids is required (comma-separated sandbox IDs)");
+        e2b_serve_reply_error(c->out, 400, "sandbox_ids is required (comma-separated sandbox IDs)");
         return;
     }
     struct metric_job jobs[METRICS_IDS_MAX];
@@ -466,7 +424,7 @@ static void api_metrics_many(struct call *c)
     size_t n = 0;
     for (char *save = NULL, *id = strtok_r(ids, ",", &save); id; id = strtok_r(NULL, ",", &save)) {
         if (n == METRICS_IDS_MAX) {
-            reply_error(c->out, 400, "sandbox_ids lists more than %d sandboxes", METRICS_IDS_MAX);
+            e2b_serve_reply_error(c->out, 400, "sandbox_ids lists more than %d sandboxes", METRICS_IDS_MAX);
             return;
         }
         jobs[n++] = (struct metric_job){.b = c->o->backend, .id = id};
@@ -505,26 +463,26 @@ static int level_rank(const char *l)
 static void api_logs(struct call *c, const char *id)
 {
     long long cursor, limit;
-    if (!query_num(c, c->v2 ? "cursor" : "start", -1, 0, INT64_C(999999999999999), &cursor) ||
-        !query_num(c, "limit", LOG_LIMIT, c->v2 ? 1 : 0, LOG_LIMIT, &limit))
+    if (!e2b_serve_query_num(c->r->query, c->out, c->v2 ? "cursor" : "start", -1, 0, INT64_C(999999999999999), &cursor) ||
+        !e2b_serve_query_num(c->r->query, c->out, "limit", LOG_LIMIT, c->v2 ? 1 : 0, LOG_LIMIT, &limit))
         return;
     _cleanup_free_ char *dir = c->v2 ? e2b_http1_query_param(c->r->query, "direction") : NULL;
     _cleanup_free_ char *level = c->v2 ? e2b_http1_query_param(c->r->query, "level") : NULL;
     _cleanup_free_ char *search = c->v2 ? e2b_http1_query_param(c->r->query, "search") : NULL;
     if (dir && !STREQ(dir, "forward") && !STREQ(dir, "backward")) {
-        reply_error(c->out, 400, "direction '%s' is not forward or backward", dir);
+        e2b_serve_reply_error(c->out, 400, "direction '%s' is not forward or backward", dir);
         return;
     }
     int min = level ? level_rank(level) : 0;
     if (min < 0) {
-        reply_error(c->out, 400, "level '%s' is not debug, info, warn or error", level);
+        e2b_serve_reply_error(c->out, 400, "level '%s' is not debug, info, warn or error", level);
         return;
     }
     bool backward = dir && STREQ(dir, "backward");
     _cleanup_error_ struct e2b_error *err = NULL;
     _cleanup_json_ json_t *entries = NULL;
     if (c->o->backend->ops->sandboxes.logs(c->o->backend, id, &entries, &err) < 0)
-        return fail(c->out, err);
+        return e2b_serve_reply_fail(c->out, err);
     json_t *kept = json_array(), *lines = json_array();
     size_t n = json_array_size(entries);
     for (size_t k = 0; k < n && (long long)json_array_size(kept) < limit; k++) {
@@ -562,13 +520,13 @@ static void api_logs(struct call *c, const char *id)
 static void api_metrics(struct call *c, const char *id)
 {
     long long start, end;
-    if (!query_num(c, "start", 0, 0, INT64_C(99999999999), &start) ||
-        !query_num(c, "end", INT64_C(99999999999), 0, INT64_C(99999999999), &end))
+    if (!e2b_serve_query_num(c->r->query, c->out, "start", 0, 0, INT64_C(99999999999), &start) ||
+        !e2b_serve_query_num(c->r->query, c->out, "end", INT64_C(99999999999), 0, INT64_C(99999999999), &end))
         return;
     _cleanup_error_ struct e2b_error *err = NULL;
     _cleanup_json_ json_t *m = NULL;
     if (c->o->backend->ops->sandboxes.metrics(c->o->backend, id, &m, &err) < 0)
-        return fail(c->out, err);
+        return e2b_serve_reply_fail(c->out, err);
     json_t *kept = json_array();
     size_t i;
     json_t *s;
@@ -589,8 +547,8 @@ static void fail_verb(struct call *c, const char *id, const char *verb, const st
     _cleanup_json_ json_t *s = NULL;
     if (e->code == E2B_ERR_NOT_FOUND &&
         c->o->backend->ops->sandboxes.get(c->o->backend, id, &s, NULL) == 0)
-        return reply_error(c->out, 500, "cannot %s sandbox '%s': %s", verb, id, e->msg);
-    fail(c->out, e);
+        return e2b_serve_reply_error(c->out, 500, "cannot %s sandbox '%s': %s", verb, id, e->msg);
+    e2b_serve_reply_fail(c->out, e);
 }
 
 static bool sandbox_state(struct call *c, const char *id, char **ret_state)
@@ -598,7 +556,7 @@ static bool sandbox_state(struct call *c, const char *id, char **ret_state)
     _cleanup_error_ struct e2b_error *err = NULL;
     _cleanup_json_ json_t *s = NULL;
     if (c->o->backend->ops->sandboxes.get(c->o->backend, id, &s, &err) < 0) {
-        fail(c->out, err);
+        e2b_serve_reply_fail(c->out, err);
         return false;
     }
     *ret_state = xstrdup(e2b_json_str(s, "state") ? e2b_json_str(s, "state") : "");
@@ -618,13 +576,13 @@ static void api_sandbox(struct call *c, const char *id, const char *verb)
         if (get) {
             json_t *s = NULL;
             if (b->ops->sandboxes.get(b, id, &s, &err) < 0)
-                return fail(out, err);
+                return e2b_serve_reply_fail(out, err);
             if (!json_object_get(s, "network"))
                 json_object_set_new(s, "network", json_pack("{s:b}", "allowPublicTraffic", 1));
             out->status = 200, out->body = with_domain(c->o, s);
         } else if (STREQ(m, "DELETE")) {
             if (b->ops->sandboxes.kill(b, id, &err) < 0)
-                return fail(out, err);
+                return e2b_serve_reply_fail(out, err);
             out->status = 204;
         } else {
             not_allowed(c, "GET, DELETE");
@@ -638,12 +596,14 @@ static void api_sandbox(struct call *c, const char *id, const char *verb)
             return;
         json_t *ai = json_object_get(body, "allow_internet_access");
         if (ai && !json_is_null(ai) && !json_is_boolean(ai))
-            return reply_error(out, 400, "allow_internet_access must be true or false");
+            return e2b_serve_reply_error(out, 400, "allow_internet_access must be true or false");
         json_t *ep = json_object_get(body, "egressProxy");
         if (ep && !json_is_null(ep))
-            return reply_error(out, 400, "egressProxy is not supported by e2b serve");
+            return e2b_serve_reply_error(out, 400, "egressProxy is not supported by e2b serve");
         if (b->ops->sandboxes.update_network(b, id, body, &err) < 0)
-            return reply_error(out, e2b_serve_status_of(err), "%s", err->msg);
+            /* a sandbox with no network to give rules to: a conflict with its state */
+            return err->code == E2B_ERR_UNSUPPORTED ? e2b_serve_reply_error(out, 409, "%s", err->msg)
+                                                    : e2b_serve_reply_fail(out, err);
         out->status = 204;
         return;
     }
@@ -651,7 +611,7 @@ static void api_sandbox(struct call *c, const char *id, const char *verb)
                         STREQ(verb, "resume") || STREQ(verb, "connect");
     bool is_get_verb = STREQ(verb, "metrics") || STREQ(verb, "logs");
     if (!is_post_verb && !is_get_verb) {
-        reply_error(out, 404, "no route %s %s", m, c->r->path);
+        e2b_serve_reply_error(out, 404, "no route %s %s", m, c->r->path);
         return;
     }
     if (is_post_verb && !post)
@@ -663,7 +623,7 @@ static void api_sandbox(struct call *c, const char *id, const char *verb)
     long long t;
     if (STREQ(verb, "timeout")) { /* overwrites the time left, shorter or longer */
         if (!json_object_get(body, "timeout"))
-            return reply_error(out, 400, "timeout is required");
+            return e2b_serve_reply_error(out, 400, "timeout is required");
         if (!int_field(c, body, "timeout", 0, 1, MAX_TIMEOUT_S, &t))
             return;
         if (b->ops->sandboxes.set_timeout(b, id, (int)t, &err) < 0)
@@ -675,7 +635,7 @@ static void api_sandbox(struct call *c, const char *id, const char *verb)
             !sandbox_state(c, id, &state))
             return;
         if (!STREQ(state, "running"))
-            return reply_error(out, 404, "sandbox '%s' is not running (it is %s)", id, state);
+            return e2b_serve_reply_error(out, 404, "sandbox '%s' is not running (it is %s)", id, state);
         bool resumed = false;
         json_t *s = NULL;
         if (b->ops->sandboxes.connect(b, id, (int)(t < MIN_REFRESH_S ? MIN_REFRESH_S : t), &s,
@@ -691,16 +651,19 @@ static void api_sandbox(struct call *c, const char *id, const char *verb)
         bool resume = STREQ(verb, "resume");
         if (!int_field(c, body, "timeout", resume ? V1_TIMEOUT_S : V2_TIMEOUT_S, 1, MAX_TIMEOUT_S, &t))
             return;
-        if (resume) { /* resume insists on a paused sandbox */
-            _cleanup_free_ char *state = NULL;
-            if (!sandbox_state(c, id, &state))
-                return;
-            if (!STREQ(state, "paused"))
-                return reply_error(out, 409, "sandbox '%s' cannot be resumed: it is %s, not paused", id, state);
-        }
+        _cleanup_free_ char *state = NULL;
+        if (!sandbox_state(c, id, &state))
+            return;
+        if (resume && !STREQ(state, "paused")) /* resume insists on a paused sandbox */
+            return e2b_serve_reply_error(out, 409, "sandbox '%s' cannot be resumed: it is %s, not paused", id,
+                               state);
         bool resumed = false;
         json_t *s = NULL;
-        if (b->ops->sandboxes.connect(b, id, (int)t, &s, &resumed, &err) < 0)
+        /* a resume may start a supervisor: forked from the helper, not from here */
+        int r = STREQ(state, "paused") && c->o->spawner
+                    ? e2b_serve_spawner_connect(c->o->spawner, id, (int)t, &s, &resumed, &err)
+                    : b->ops->sandboxes.connect(b, id, (int)t, &s, &resumed, &err);
+        if (r < 0)
             return fail_verb(c, id, verb, err);
         out->status = resume || resumed ? 201 : 200;
         out->body = with_domain(c->o, s);
@@ -754,7 +717,7 @@ static void api_templates(struct call *c, const char *rest)
         if (!STREQ(m, "GET"))
             return not_allowed(c, "GET");
         if (b->ops->templates.list(b, &t, &err) < 0)
-            return fail(out, err);
+            return e2b_serve_reply_fail(out, err);
         json_t *pg = NULL;
         bool ok = page(c, t, c->v2 ? PAGE_DEFAULT : 0, &pg);
         json_decref(t);
@@ -765,14 +728,14 @@ static void api_templates(struct call *c, const char *rest)
     if (e2b_str_has_prefix(rest, "aliases/")) {
         const char *alias = rest + 8;
         if (!*alias || strchr(alias, '/'))
-            return reply_error(out, 404, "no route %s %s", m, c->r->path);
+            return e2b_serve_reply_error(out, 404, "no route %s %s", m, c->r->path);
         if (!STREQ(m, "GET"))
             return not_allowed(c, "GET");
         if (b->ops->templates.get(b, alias, &t, &err) < 0 && err->code != E2B_ERR_NOT_FOUND)
-            return fail(out, err);
+            return e2b_serve_reply_fail(out, err);
         if (!t || !names_alias(t, alias)) { /* an ID is not an alias */
             json_decref(t);
-            return reply_error(out, 404, "template alias '%s' not found", alias);
+            return e2b_serve_reply_error(out, 404, "template alias '%s' not found", alias);
         }
         out->status = 200;
         out->body = json_pack("{s:O, s:O?}", "templateID", json_object_get(t, "templateID"), "public",
@@ -781,17 +744,17 @@ static void api_templates(struct call *c, const char *rest)
         return;
     }
     if (strchr(rest, '/'))
-        return reply_error(out, 404, "no route %s %s", m, c->r->path);
+        return e2b_serve_reply_error(out, 404, "no route %s %s", m, c->r->path);
     if (STREQ(m, "GET")) {
         if (b->ops->templates.get(b, rest, &t, &err) < 0)
-            return fail(out, err);
+            return e2b_serve_reply_fail(out, err);
         out->status = 200, out->body = with_builds(t);
     } else if (STREQ(m, "DELETE")) {
         if (b->ops->templates.delete(b, rest, &err) < 0)
-            return fail(out, err);
+            return e2b_serve_reply_fail(out, err);
         out->status = 204;
-    } else {
-        not_allowed(c, "GET, DELETE");
+    } else { /* POST and PATCH are the template build API's (serve-templates.c) */
+        not_allowed(c, "GET, POST, PATCH, DELETE");
     }
 }
 
@@ -808,9 +771,15 @@ void e2b_serve_api(const struct e2b_serve_opts *o, const struct e2b_http1_head *
             not_allowed(&c, "GET, HEAD");
         return;
     }
+    /* E2B's CLI logs in with pages and tokens of its own (serve-auth.c) */
+    if (e2b_serve_auth(o, r, body, out))
+        return;
     const char *key = e2b_http1_header(r, "X-API-Key");
     if (!e2b_serve_key_check(o->keys_path, key))
-        return reply_error(out, 401, key ? "Invalid API key" : "missing X-API-Key header");
+        return e2b_serve_reply_error(out, 401, key ? "Invalid API key" : "missing X-API-Key header");
+    /* the template build API: templates, builds, files, tags (serve-templates.c) */
+    if (e2b_serve_templates(o, r, body, out))
+        return;
     if (e2b_str_has_prefix(p, "/v2/"))
         p += 3, c.v2 = true; /* v2 routes differ in defaults and shapes, not in paths */
     if (STREQ(p, "/sandboxes")) {
@@ -826,7 +795,7 @@ void e2b_serve_api(const struct e2b_serve_opts *o, const struct e2b_http1_head *
         const char *id = p + 11;
         size_t idlen = strcspn(id, "/");
         if (!idlen)
-            return reply_error(out, 404, "no route %s %s", r->method, r->path);
+            return e2b_serve_reply_error(out, 404, "no route %s %s", r->method, r->path);
         _cleanup_free_ char *sid = xstrndup(id, idlen);
         return api_sandbox(&c, sid, id[idlen] ? id + idlen + 1 : "");
     }
@@ -836,5 +805,5 @@ void e2b_serve_api(const struct e2b_serve_opts *o, const struct e2b_http1_head *
         return e2b_serve_volumes(o, r, body, out);
     if (!c.v2 && (STREQ(p, "/secrets") || e2b_str_has_prefix(p, "/secrets/")))
         return e2b_serve_secrets(o, r, body, out);
-    reply_error(out, 404, "no route %s %s", r->method, r->path);
+    e2b_serve_reply_error(out, 404, "no route %s %s", r->method, r->path);
 }

@@ -1,6 +1,7 @@
 /* serve-conn.c - see serve-conn.h */
 #include "serve-conn.h"
 #include "fsutil.h"
+#include "http1.h"
 
 #include <poll.h>
 #include <stdarg.h>
@@ -48,6 +49,7 @@ static const char *reason(int status)
     case 200: return "OK";
     case 201: return "Created";
     case 204: return "No Content";
+    case 302: return "Found";
     case 400: return "Bad Request";
     case 401: return "Unauthorized";
     case 403: return "Forbidden";
@@ -95,21 +97,25 @@ void e2b_serve_reply_release(struct e2b_serve_reply *out)
 {
     json_decref(out->body);
     free(out->headers);
+    free(out->raw);
     memset(out, 0, sizeof(*out));
 }
 
-int e2b_serve_status_of(const struct e2b_error *e)
+bool e2b_serve_respond_raw(int fd, int status, const char *type, const char *body, const char *extra_headers,
+                           bool close_conn)
 {
-    switch (e->code) {
-    case E2B_ERR_NOT_FOUND: return 404;
-    case E2B_ERR_INVALID: case E2B_ERR_USAGE: return 400;
-    case E2B_ERR_EXISTS: return 409;
-    case E2B_ERR_AUTH: return 401;
-    case E2B_ERR_PERMISSION: return 403;
-    case E2B_ERR_NOSPACE: return 507;
-    case E2B_ERR_UNSUPPORTED: return 409;
-    default: return 500;
-    }
+    size_t len = body ? strlen(body) : 0;
+    struct strbuf h = STRBUF_INIT;
+    strbuf_addf(&h, "HTTP/1.1 %d %s\r\nContent-Length: %zu\r\nContent-Type: %s\r\n", status, reason(status), len,
+                type ? type : "text/plain");
+    if (extra_headers)
+        strbuf_addstr(&h, extra_headers);
+    strbuf_addf(&h, "Connection: %s\r\n\r\n", close_conn ? "close" : "keep-alive");
+    if (len)
+        strbuf_add(&h, body, len);
+    bool ok = e2b_send_all(fd, h.buf, h.len) == 0;
+    strbuf_release(&h);
+    return ok;
 }
 
 json_t *e2b_serve_error_body(int status, const char *fmt, ...)
@@ -137,4 +143,58 @@ void e2b_serve_fail_and_close(struct e2b_serve_conn *c, int status, json_t *body
         drained += c->in.len;
     }
     strbuf_reset(&c->in);
+}
+
+void e2b_serve_reply_error(struct e2b_serve_reply *out, int status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    _cleanup_free_ char *msg = xvasprintf(fmt, ap);
+    va_end(ap);
+    json_decref(out->body);
+    out->status = status;
+    out->body = e2b_serve_error_body(status, "%s", msg);
+}
+
+int e2b_serve_status_of(const struct e2b_error *e)
+{
+    switch (e->code) {
+    case E2B_ERR_NOT_FOUND:
+        return 404;
+    case E2B_ERR_INVALID:
+    case E2B_ERR_USAGE:
+    case E2B_ERR_UNSUPPORTED:
+        return 400;
+    case E2B_ERR_EXISTS:
+        return 409;
+    case E2B_ERR_AUTH:
+        return 401;
+    case E2B_ERR_PERMISSION:
+        return 403;
+    case E2B_ERR_NOSPACE:
+        return 507;
+    default:
+        return 500;
+    }
+}
+
+void e2b_serve_reply_fail(struct e2b_serve_reply *out, const struct e2b_error *e)
+{
+    e2b_serve_reply_error(out, e2b_serve_status_of(e), "%s", e->msg);
+}
+
+bool e2b_serve_query_num(const char *query, struct e2b_serve_reply *out, const char *name, long long def,
+                         long long lo, long long hi, long long *ret)
+{
+    _cleanup_free_ char *v = e2b_http1_query_param(query, name);
+    if (!v) {
+        *ret = def;
+        return true;
+    }
+    size_t n = strspn(v, "0123456789");
+    if (!n || v[n] || n > 15 || (*ret = strtoll(v, NULL, 10)) < lo || *ret > hi) {
+        e2b_serve_reply_error(out, 400, "%s '%s' must be a number between %lld and %lld", name, v, lo, hi);
+        return false;
+    }
+    return true;
 }

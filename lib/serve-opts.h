@@ -19,6 +19,9 @@ struct e2b_serve_opts {
     int idle_timeout_ms;         /* a kept-alive connection may idle for; 0: 120 s */
     volatile int *stop;          /* set non-zero to stop (signal handler) */
     struct e2b_serve_spawner *spawner; /* set by e2b_serve_run (serve-spawn.h) */
+    struct e2b_serve_builds *builds;   /* set by e2b_serve_run (serve-templates.h) */
+    int max_builds;              /* template builds at once; 0: 2 */
+    long upload_limit_mb;        /* largest template files upload; 0: 1024 MiB */
     void (*on_ready)(const char *addr, void *ud); /* called once listening */
     void *ud;
 };

@@ -2,7 +2,6 @@
 #include "serve-secrets.h"
 #include "serve-conn.h"
 
-#include <stdarg.h>
 
 #define PAGE_MAX 100
 
@@ -12,27 +11,12 @@ static void reply(struct e2b_serve_reply *out, int status, json_t *body)
     out->body = body;
 }
 
-static void reply_error(struct e2b_serve_reply *out, int status, const char *fmt, ...) _printf_(3, 4);
-static void reply_error(struct e2b_serve_reply *out, int status, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    _cleanup_free_ char *msg = xvasprintf(fmt, ap);
-    va_end(ap);
-    reply(out, status, e2b_serve_error_body(status, "%s", msg));
-}
-
-static void fail(struct e2b_serve_reply *out, const struct e2b_error *e)
-{
-    reply_error(out, e2b_serve_status_of(e), "%s", e->msg);
-}
-
 static json_t *body_object(const struct strbuf *body, struct e2b_serve_reply *out)
 {
     json_t *j = body->len ? json_loadb(body->buf, body->len, 0, NULL) : NULL;
     if (!json_is_object(j)) {
         json_decref(j);
-        reply_error(out, 400, "request body is not a JSON object");
+        e2b_serve_reply_error(out, 400, "request body is not a JSON object");
         return NULL;
     }
     return j;
@@ -45,7 +29,7 @@ static void page(const struct e2b_http1_head *r, json_t *all, struct e2b_serve_r
     _cleanup_free_ char *t = e2b_http1_query_param(r->query, "nextToken");
     long limit = l ? strtol(l, NULL, 10) : PAGE_MAX, off = t ? strtol(t, NULL, 10) : 0;
     if (limit < 1 || limit > PAGE_MAX || off < 0 || (t && !*t))
-        return reply_error(out, 400, "limit is 1 to %d, nextToken one this server gave", PAGE_MAX);
+        return e2b_serve_reply_error(out, 400, "limit is 1 to %d, nextToken one this server gave", PAGE_MAX);
     json_t *p = json_array();
     size_t n = json_array_size(all);
     for (size_t i = (size_t)off; i < n && json_array_size(p) < (size_t)limit; i++)
@@ -63,11 +47,11 @@ void e2b_serve_secrets(const struct e2b_serve_opts *o, const struct e2b_http1_he
     _cleanup_json_ json_t *req = NULL, *res = NULL;
     const char *m = r->method, *id = r->path[8] ? r->path + 9 : "";
     if (*id && strchr(id, '/'))
-        return reply_error(out, 404, "no route %s %s", m, r->path);
+        return e2b_serve_reply_error(out, 404, "no route %s %s", m, r->path);
     _cleanup_free_ char *sid = *id ? e2b_http1_unescape(id, strlen(id), false) : NULL;
     if (!*id && STREQ(m, "GET")) {
         if (b->ops->secrets.list(b, &res, &err) < 0)
-            return fail(out, err);
+            return e2b_serve_reply_fail(out, err);
         return page(r, res, out);
     }
     if (!*id && STREQ(m, "POST")) {
@@ -75,21 +59,21 @@ void e2b_serve_secrets(const struct e2b_serve_opts *o, const struct e2b_http1_he
             return;
         json_t *name = json_object_get(req, "name"), *value = json_object_get(req, "value");
         if (!json_is_string(name) || !json_is_string(value))
-            return reply_error(out, 400, "name and value are required strings");
+            return e2b_serve_reply_error(out, 400, "name and value are required strings");
         if (b->ops->secrets.create(b, json_string_value(name), json_string_value(value),
                                    json_object_get(req, "metadata"), &res, &err) < 0)
-            return fail(out, err);
+            return e2b_serve_reply_fail(out, err);
         return reply(out, 201, json_incref(res));
     }
     if (!*id) {
         out->headers = xstrdup("Allow: GET, POST\r\n");
-        return reply_error(out, 405, "method %s is not allowed on %s (allowed: GET, POST)", m, r->path);
+        return e2b_serve_reply_error(out, 405, "method %s is not allowed on %s (allowed: GET, POST)", m, r->path);
     }
     if (!sid)
-        return reply_error(out, 400, "'%s' is not URL-encoded", id);
+        return e2b_serve_reply_error(out, 400, "'%s' is not URL-encoded", id);
     if (STREQ(m, "GET")) {
         if (b->ops->secrets.get(b, sid, &res, &err) < 0)
-            return fail(out, err);
+            return e2b_serve_reply_fail(out, err);
         return reply(out, 200, json_incref(res));
     }
     if (STREQ(m, "POST")) {
@@ -97,17 +81,17 @@ void e2b_serve_secrets(const struct e2b_serve_opts *o, const struct e2b_http1_he
             return;
         json_t *value = json_object_get(req, "value");
         if (!json_is_string(value))
-            return reply_error(out, 400, "value is a required string");
+            return e2b_serve_reply_error(out, 400, "value is a required string");
         if (b->ops->secrets.update(b, sid, json_string_value(value), json_object_get(req, "metadata"), &res,
                                    &err) < 0)
-            return fail(out, err);
+            return e2b_serve_reply_fail(out, err);
         return reply(out, 200, json_incref(res));
     }
     if (STREQ(m, "DELETE")) {
         if (b->ops->secrets.delete(b, sid, &err) < 0)
-            return fail(out, err);
+            return e2b_serve_reply_fail(out, err);
         return reply(out, 204, NULL);
     }
     out->headers = xstrdup("Allow: GET, POST, DELETE\r\n");
-    reply_error(out, 405, "method %s is not allowed on %s (allowed: GET, POST, DELETE)", m, r->path);
+    e2b_serve_reply_error(out, 405, "method %s is not allowed on %s (allowed: GET, POST, DELETE)", m, r->path);
 }

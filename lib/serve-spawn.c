@@ -78,6 +78,14 @@ static _noreturn_ void worker(struct e2b_backend *b, int fd)
     if (!read_all(fd, &in) || !(req = json_loadb(in.buf, in.len, 0, NULL))) {
         reply = json_pack("{s:{s:i, s:s}}", "error", "code", E2B_ERR_GENERIC, "message",
                           "the create request did not reach the helper whole");
+    } else if (e2b_json_str(req, "connect")) { /* a resume: a paused sandbox's supervisor starts */
+        bool resumed = false;
+        if (b->ops->sandboxes.connect(b, e2b_json_str(req, "connect"),
+                                      (int)e2b_json_int(req, "timeout", 0), &sbx, &resumed,
+                                      &err) == 0)
+            reply = json_pack("{s:o, s:b}", "sandbox", sbx, "resumed", resumed);
+        else
+            reply = json_pack("{s:{s:i, s:s}}", "error", "code", err->code, "message", err->msg);
     } else {
         struct e2b_sandbox_spec spec = {
             .template = e2b_json_str(req, "template"),
@@ -163,8 +171,9 @@ int e2b_serve_spawner_start(struct e2b_backend *b, struct e2b_serve_spawner **re
     return 0;
 }
 
-int e2b_serve_spawner_create(struct e2b_serve_spawner *s, const struct e2b_sandbox_spec *spec,
-                             json_t **ret_sandbox, struct e2b_error **err)
+/* Send req to a new worker and read its reply. */
+static int ask_worker(struct e2b_serve_spawner *s, const json_t *req, json_t **ret_reply,
+                      struct e2b_error **err)
 {
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
@@ -186,7 +195,6 @@ int e2b_serve_spawner_create(struct e2b_serve_spawner *s, const struct e2b_sandb
     _cleanup_close_ int fd = sv[0];
     if (n < 0)
         return e2b_error_sys(err, errno, "cannot start sandbox: the create helper is gone");
-    _cleanup_json_ json_t *req = spec_json(spec);
     _cleanup_free_ char *data = e2b_json_dump(req, 0);
     struct strbuf out = STRBUF_INIT;
     bool ok = e2b_send_all(fd, data, strlen(data)) == 0 && shutdown(fd, SHUT_WR) == 0 &&
@@ -195,6 +203,38 @@ int e2b_serve_spawner_create(struct e2b_serve_spawner *s, const struct e2b_sandb
     strbuf_release(&out);
     if (!reply)
         return e2b_error_set(err, E2B_ERR_GENERIC, "cannot start sandbox: the create helper did not answer");
+    *ret_reply = reply;
+    return 0;
+}
+
+int e2b_serve_spawner_connect(struct e2b_serve_spawner *s, const char *id, int timeout_s,
+                              json_t **ret_sandbox, bool *ret_resumed, struct e2b_error **err)
+{
+    _cleanup_json_ json_t *req = json_pack("{s:s, s:i}", "connect", id, "timeout", timeout_s);
+    json_t *reply = NULL;
+    if (ask_worker(s, req, &reply, err) < 0)
+        return -1;
+    int r = 0;
+    json_t *sbx = json_object_get(reply, "sandbox"), *e = json_object_get(reply, "error");
+    if (json_is_object(sbx)) {
+        *ret_sandbox = json_incref(sbx);
+        *ret_resumed = e2b_json_bool(reply, "resumed", false);
+    } else {
+        r = e2b_error_set(err, (int)e2b_json_int(e, "code", E2B_ERR_GENERIC), "%s",
+                          e2b_json_str(e, "message") ? e2b_json_str(e, "message")
+                                                     : "cannot resume sandbox");
+    }
+    json_decref(reply);
+    return r;
+}
+
+int e2b_serve_spawner_create(struct e2b_serve_spawner *s, const struct e2b_sandbox_spec *spec,
+                             json_t **ret_sandbox, struct e2b_error **err)
+{
+    _cleanup_json_ json_t *req = spec_json(spec);
+    json_t *reply = NULL;
+    if (ask_worker(s, req, &reply, err) < 0)
+        return -1;
     int r = 0;
     json_t *sbx = json_object_get(reply, "sandbox"), *e = json_object_get(reply, "error");
     if (json_is_object(sbx))

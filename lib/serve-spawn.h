@@ -1,4 +1,4 @@
-/* serve-spawn.h - sandbox creates of `e2b serve` run in a small helper.
+/* serve-spawn.h - sandbox creates (and resumes) of `e2b serve` run in a small helper.
  *
  * Creating a local sandbox forks three times (the CLI side, the supervisor,
  * the sandbox's init). Forked from the server, each copy takes the server's
@@ -22,6 +22,10 @@ int e2b_serve_spawner_start(struct e2b_backend *b, struct e2b_serve_spawner **re
 /* The backend's create, run by a child of the helper. */
 int e2b_serve_spawner_create(struct e2b_serve_spawner *s, const struct e2b_sandbox_spec *spec,
                              json_t **ret_sandbox, struct e2b_error **err);
+/* The backend's connect (a resume of a paused sandbox starts its
+ * supervisor again, where the runtime saved it to disk), the same way. */
+int e2b_serve_spawner_connect(struct e2b_serve_spawner *s, const char *id, int timeout_s,
+                              json_t **ret_sandbox, bool *ret_resumed, struct e2b_error **err);
 /* Close the control socket (the helper then exits) and reap it. */
 void e2b_serve_spawner_stop(struct e2b_serve_spawner *s);
 

@@ -13,17 +13,6 @@
 #define BODY_TIMEOUT_MS 60000
 #define IO_BUF 262144
 
-static void reply_error(struct e2b_serve_reply *out, int status, const char *fmt, ...) _printf_(3, 4);
-static void reply_error(struct e2b_serve_reply *out, int status, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    _cleanup_free_ char *msg = xvasprintf(fmt, ap);
-    va_end(ap);
-    out->status = status;
-    out->body = e2b_serve_error_body(status, "%s", msg);
-}
-
 /* E2B's VolumeAndToken (with_token) or Volume, and ours: quotaMB, createdAt. */
 static json_t *volume_json(const json_t *v, bool with_token)
 {
@@ -46,13 +35,13 @@ void e2b_serve_volumes(const struct e2b_serve_opts *o, const struct e2b_http1_he
     _cleanup_json_ json_t *res = NULL;
     const char *m = r->method, *id = r->path[8] ? r->path + 9 : "";
     if (*id && strchr(id, '/'))
-        return reply_error(out, 404, "no route %s %s", m, r->path);
+        return e2b_serve_reply_error(out, 404, "no route %s %s", m, r->path);
     _cleanup_free_ char *vid = *id ? e2b_http1_unescape(id, strlen(id), false) : NULL;
     if (*id && !vid)
-        return reply_error(out, 400, "'%s' is not URL-encoded", id);
+        return e2b_serve_reply_error(out, 400, "'%s' is not URL-encoded", id);
     if (!*id && STREQ(m, "GET")) {
         if (b->ops->volumes.list(b, &res, &err) < 0)
-            return reply_error(out, e2b_serve_status_of(err), "%s", err->msg);
+            return e2b_serve_reply_fail(out, err);
         json_t *list = json_array();
         size_t i;
         json_t *v;
@@ -65,33 +54,33 @@ void e2b_serve_volumes(const struct e2b_serve_opts *o, const struct e2b_http1_he
         _cleanup_json_ json_t *req = body->len ? json_loadb(body->buf, body->len, 0, NULL) : NULL;
         json_t *name = json_object_get(req, "name"), *quota = json_object_get(req, "quotaMB");
         if (!json_is_object(req) || !json_is_string(name))
-            return reply_error(out, 400, "the body must be {name} (a JSON object)");
+            return e2b_serve_reply_error(out, 400, "the body must be {name} (a JSON object)");
         if (quota && !json_is_null(quota) && !json_is_integer(quota))
-            return reply_error(out, 400, "quotaMB must be a whole number of MiB");
+            return e2b_serve_reply_error(out, 400, "quotaMB must be a whole number of MiB");
         if (b->ops->volumes.create(b, json_string_value(name), quota ? json_integer_value(quota) : 0, &res,
                                    &err) < 0)
-            return reply_error(out, e2b_serve_status_of(err), "%s", err->msg);
+            return e2b_serve_reply_fail(out, err);
         out->status = 201, out->body = volume_json(res, true);
         return;
     }
     if (!*id) {
         out->headers = xstrdup("Allow: GET, POST\r\n");
-        return reply_error(out, 405, "method %s is not allowed on %s (allowed: GET, POST)", m, r->path);
+        return e2b_serve_reply_error(out, 405, "method %s is not allowed on %s (allowed: GET, POST)", m, r->path);
     }
     if (STREQ(m, "GET")) {
         if (b->ops->volumes.get(b, vid, &res, &err) < 0)
-            return reply_error(out, e2b_serve_status_of(err), "%s", err->msg);
+            return e2b_serve_reply_fail(out, err);
         out->status = 200, out->body = volume_json(res, true);
         return;
     }
     if (STREQ(m, "DELETE")) {
         if (b->ops->volumes.delete(b, vid, &err) < 0)
-            return reply_error(out, e2b_serve_status_of(err), "%s", err->msg);
+            return e2b_serve_reply_fail(out, err);
         out->status = 204;
         return;
     }
     out->headers = xstrdup("Allow: GET, DELETE\r\n");
-    reply_error(out, 405, "method %s is not allowed on %s (allowed: GET, DELETE)", m, r->path);
+    e2b_serve_reply_error(out, 405, "method %s is not allowed on %s (allowed: GET, DELETE)", m, r->path);
 }
 
 /* ---- /volumecontent ------------------------------------------------------------ */

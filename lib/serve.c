@@ -5,6 +5,7 @@
 #include "http1.h"
 #include "serve-router.h"
 #include "serve-spawn.h"
+#include "serve-templates.h"
 #include "serve-volumes.h"
 
 #include <netdb.h>
@@ -112,6 +113,13 @@ static void serve_connection(struct e2b_serve_conn *c)
         }
         bool close_after = r.minor == 0 ? !e2b_http1_header_has_token(&r, "Connection", "keep-alive")
                                         : e2b_http1_header_has_token(&r, "Connection", "close");
+        if (e2b_serve_templates_is_upload(&r)) { /* its own body, its own limit */
+            bool again = e2b_serve_templates_upload(c, &r, close_after);
+            e2b_http1_head_release(&r);
+            if (!again)
+                return;
+            continue;
+        }
         strbuf_consume(&c->in, r.len);
         struct strbuf body = STRBUF_INIT;
         int bst = read_body(c, &r, &body);
@@ -124,7 +132,8 @@ static void serve_connection(struct e2b_serve_conn *c)
         }
         struct e2b_serve_reply out;
         e2b_serve_api(c->o, &r, &body, &out);
-        bool ok = e2b_serve_respond(c->fd, out.status, out.body, out.headers, close_after);
+        bool ok = out.raw ? e2b_serve_respond_raw(c->fd, out.status, out.raw_type, out.raw, out.headers, close_after)
+                          : e2b_serve_respond(c->fd, out.status, out.body, out.headers, close_after);
         e2b_serve_reply_release(&out);
         strbuf_release(&body);
         e2b_http1_head_release(&r);
@@ -208,6 +217,11 @@ int e2b_serve_run(const struct e2b_serve_opts *opts, struct e2b_error **err)
         e2b_serve_spawner_stop(run.spawner);
         return -1;
     }
+    if (STREQ(opts->backend->ops->name, "local") && e2b_serve_builds_start(o, &run.builds, err) < 0) {
+        close(lfd);
+        e2b_serve_spawner_stop(run.spawner);
+        return -1;
+    }
     signal(SIGPIPE, SIG_IGN);
     if (o->on_ready)
         o->on_ready(o->listen, o->ud);
@@ -244,6 +258,7 @@ int e2b_serve_run(const struct e2b_serve_opts *opts, struct e2b_error **err)
     }
     pthread_attr_destroy(&attr);
     close(lfd);
+    e2b_serve_builds_stop(run.builds);
     e2b_serve_spawner_stop(run.spawner);
     return 0;
 }

@@ -181,12 +181,20 @@ static int wait_ready_cmd(const struct e2b_envd_endpoint *ep, const json_t *stat
     int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
     struct e2b_run_opts o = {.argv = argv, .user = e2b_json_str(state, "defaultUser"),
                              .cwd = e2b_json_str(state, "defaultWorkdir"), .tag = "readyCmd",
-                             .out_fd = null, .err_fd = null, .timeout_ms = 10000};
+                             .out_fd = null, .err_fd = null};
     int64_t deadline = e2b_now_ms() + READY_CMD_TIMEOUT_S * 1000;
     int code = -1, pause_ms = 50, r;
     for (;;) {
         _cleanup_error_ struct e2b_error *e = NULL;
+        /* one try may take what is left (E2B's CLI makes `sleep 20` a ready command) */
+        int64_t left = deadline - e2b_now_ms();
+        o.timeout_ms = left > 1000 ? (int)left : 1000;
         r = e2b_process_run(ep, &o, &code, &e);
+        if (r < 0 && e->code == E2B_ERR_TIMEOUT) {
+            r = e2b_error_set(err, E2B_ERR_TIMEOUT, "the template's ready command did not finish within %d s",
+                              READY_CMD_TIMEOUT_S);
+            break;
+        }
         if (r < 0) {
             e2b_error_set(err, E2B_ERR_GENERIC, "cannot run the template's ready command: %s", e->msg);
             break;
@@ -283,12 +291,15 @@ struct supervisor {
     const struct e2b_runtime_ops *rt;
     const json_t *egress; /* its outbound rules, or NULL */
     struct e2b_runtime_run run;
+    const char *restore_from;
+    bool restore_fallback;
 };
 
 static void supervisor_cleanup(struct supervisor *s, const json_t *state, const char *why)
 {
     sbx_log(s->dir, "info", "sandbox ends: %s", why);
-    e2b_sandbox_note_end(s->id, why);
+    if (!json_object_get(state, "savedTo")) /* paused to disk: it goes on there */
+        e2b_sandbox_note_end(s->id, why);
     struct e2b_runtime_sandbox sb = {.id = s->id, .dir = s->dir, .state = state};
     s->rt->stop(&sb, &s->run);
     e2b_rm_rf(s->dir, NULL);
@@ -351,7 +362,27 @@ static _noreturn_ void supervise(struct supervisor *s, struct e2b_runtime_spec *
         goto fail;
     /* From here the sandbox exists; it is fully set up once envd listens
      * (with its /init applied). */
-    if (s->rt->start(&sb, spec, &s->run, &err) < 0 || s->rt->envd_channel(&sb, &envd_base, &err) < 0)
+    bool restored = false;
+    if (s->restore_from && s->rt->restore) {
+        int64_t t0 = e2b_now_ms();
+        restored = s->rt->restore(&sb, spec, s->restore_from, &s->run, &err) == 0;
+        if (restored) {
+            sbx_log(s->dir, "info", "restored from %s in %lld ms", s->restore_from,
+                    (long long)(e2b_now_ms() - t0));
+        } else if (s->restore_fallback) {
+            sbx_log(s->dir, "warn",
+                    "cannot start from the template's snapshot, so it boots afresh: %s",
+                    err ? err->msg : "unknown error");
+            s->rt->stop(&sb, &s->run);
+            s->run = (struct e2b_runtime_run){ .pid = -1, .log_fd = -1 };
+            e2b_error_free(err);
+            err = NULL;
+        } else {
+            goto fail;
+        }
+    }
+    if ((!restored && s->rt->start(&sb, spec, &s->run, &err) < 0) ||
+        s->rt->envd_channel(&sb, &envd_base, &err) < 0)
         goto fail;
     {
         /* on what is there now: a set-timeout may have come while it started */
@@ -379,14 +410,15 @@ static _noreturn_ void supervise(struct supervisor *s, struct e2b_runtime_spec *
     logs[0] = (struct line_buf){.fd = s->run.log_fd, .logger = "envd"};
     logs[1] = (struct line_buf){.fd = -1, .logger = "startCmd", .stream = "stdout"};
     logs[2] = (struct line_buf){.fd = -1, .logger = "startCmd", .stream = "stderr"};
-    if (e2b_json_str(state, "startCmd") && *e2b_json_str(state, "startCmd")) {
+    /* restored: they ran before the save, and the start command runs on in it */
+    if (!restored && e2b_json_str(state, "startCmd") && *e2b_json_str(state, "startCmd")) {
         sbx_log(s->dir, "info", "start command: %s", e2b_json_str(state, "startCmd"));
         if (start_cmd_begin(envd_base, s->id, state, &logs[1].fd, &logs[2].fd, &err) < 0)
             goto fail;
     }
     /* "ok" to the CLI now, or once the ready command succeeds */
     int ready_result = -1;
-    if (e2b_json_str(state, "readyCmd") && *e2b_json_str(state, "readyCmd")) {
+    if (!restored && e2b_json_str(state, "readyCmd") && *e2b_json_str(state, "readyCmd")) {
         if (ready_cmd_begin(envd_base, s->id, state, &ready_result, &err) < 0)
             goto fail;
     } else {
@@ -411,6 +443,10 @@ static _noreturn_ void supervise(struct supervisor *s, struct e2b_runtime_spec *
             if (lk >= 0)
                 close(lk);
             reload = false;
+            if (json_object_get(state, "savedTo")) { /* paused to disk: what ran here goes */
+                supervisor_cleanup(s, state, "paused to disk");
+                _exit(0);
+            }
         }
         bool paused = STREQ(e2b_json_str(state, "state") ? e2b_json_str(state, "state") : "", "paused");
         int64_t left = e2b_json_int(state, "deadlineBootMs", 0) - e2b_boot_ms();
@@ -425,7 +461,7 @@ static _noreturn_ void supervise(struct supervisor *s, struct e2b_runtime_spec *
                 _exit(0);
             }
             _cleanup_error_ struct e2b_error *perr = NULL;
-            if (e2b_sandbox_pause(s->id, &perr) < 0) {
+            if (e2b_sandbox_pause(s->id, NULL, &perr) < 0) {
                 sbx_log(s->dir, "error", "cannot pause at the timeout: %s", perr->msg);
                 supervisor_cleanup(s, state, "timeout");
                 _exit(0);
@@ -524,7 +560,12 @@ static _noreturn_ void supervisor_main(const struct e2b_supervisor_args *a, int 
     e2b_sandbox_state_write(a->dir, a->state, NULL);
     if (lk >= 0)
         close(lk);
-    struct supervisor s = {.id = a->id, .dir = a->dir, .rt = a->rt, .egress = a->egress};
+    struct supervisor s = { .id = a->id,
+                            .dir = a->dir,
+                            .rt = a->rt,
+                            .egress = a->egress,
+                            .restore_from = a->restore_from,
+                            .restore_fallback = a->restore_fallback };
     supervise(&s, a->spec, json_incref(a->state), 3);
 }
 

@@ -7,8 +7,9 @@
  * through envd, writes the sandbox's log (envd's output, the start
  * command's, its own), and waits for the end: the deadline (kill, or pause
  * for a sandbox whose lifecycle says onTimeout: pause), SIGTERM (kill), or
- * the runtime's process gone. Then it stops the runtime and removes the
- * state directory. SIGUSR1 tells it the state changed (a new deadline, a
+ * the runtime's process gone, or a pause that saved the sandbox to disk
+ * (sandbox-state.h: the state names where). Then it stops the runtime and
+ * removes the state directory. SIGUSR1 tells it the state changed (a new deadline, a
  * pause, a resume). If the supervisor itself dies, the runtime takes the
  * sandbox down and the next e2b run reaps what is left (sandbox-state.h).
  */
@@ -25,6 +26,13 @@ struct e2b_supervisor_args {
     struct e2b_runtime_spec *spec;
     json_t *state;                    /* as written; the supervisor adds its pid */
     const json_t *egress;             /* the egress filter's config (egress.h), or NULL: none */
+    /* Restore the sandbox from the runtime's save there (runtime.h) instead
+     * of starting it: a sandbox paused to disk, or a template's snapshot.
+     * The template's start and ready commands ran before the save. With
+     * restore_fallback, a save that cannot be restored here is said in the
+     * sandbox's log and the sandbox starts afresh. */
+    const char *restore_from;
+    bool restore_fallback;
 };
 
 /* Start the supervisor and wait for its word. 0: the sandbox runs (envd

@@ -131,13 +131,55 @@ int e2b_store_pin(const char *path, struct e2b_error **err)
     return 0; /* fd stays open: the pin lasts as long as this process */
 }
 
+static char *build_dir_of(const char *path)
+{
+    char *dir = xstrdup(path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = '\0';
+    return dir;
+}
+
+int e2b_store_hold(const char *path, const char *id, struct e2b_error **err)
+{
+    _cleanup_free_ char *dir = build_dir_of(path);
+    _cleanup_free_ char *held = e2b_path_join(dir, ".held");
+    _cleanup_free_ char *lk = e2b_path_join(dir, IN_USE);
+    _cleanup_close_ int fd = open(lk, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0 || flock(fd, LOCK_SH) < 0)
+        return e2b_error_sys(err, errno, "cannot hold the template build '%s'", dir);
+    _cleanup_free_ char *p = e2b_path_join(held, id);
+    if ((mkdir(held, 0755) < 0 && errno != EEXIST) ||
+        e2b_write_file_atomic(p, "", 0, 0644, NULL) < 0)
+        return e2b_error_sys(err, errno, "cannot hold the template build '%s'", dir);
+    return 0;
+}
+
+void e2b_store_release(const char *path, const char *id)
+{
+    _cleanup_free_ char *dir = build_dir_of(path);
+    _cleanup_free_ char *p = xasprintf("%s/.held/%s", dir, id);
+    unlink(p);
+}
+
+static bool held(const char *dir)
+{
+    _cleanup_free_ char *p = e2b_path_join(dir, ".held");
+    _cleanup_closedir_ DIR *d = opendir(p);
+    struct dirent *de;
+    while (d && (de = readdir(d)))
+        if (de->d_name[0] != '.')
+            return true;
+    return false;
+}
+
 /* Move a build no sandbox uses out of the store into .staging/gc-*; the
  * caller removes it there. NULL when it is in use (or already gone). */
 static char *gc_take(struct e2b_store *store, const char *dir)
 {
     _cleanup_free_ char *lk = e2b_path_join(dir, IN_USE);
     _cleanup_close_ int fd = open(lk, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-    if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0)
+    if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0 || held(dir))
         return NULL;
     _cleanup_free_ char *id = e2b_random_id();
     char *to = xasprintf("%s/.staging/gc-%s.%ld", store->root, id, (long)getpid());
@@ -148,14 +190,24 @@ static char *gc_take(struct e2b_store *store, const char *dir)
     return to; /* unlocked on return: a pin that waited finds it gone */
 }
 
-/* Builds of a template (or of a deleted template's tree) other than keep. */
-static void gc_builds(struct e2b_store *store, const char *tdir, const char *keep, char ***victims)
+static bool tags_name_build(json_t *tags, const char *build_id)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(tags, k, v) if (STREQ(e2b_json_str(v, "buildID") ?: "", build_id)) return true;
+    return false;
+}
+
+/* Builds of a template (or of a deleted template's tree) other than keep
+ * and those a tag names. */
+static void gc_builds(struct e2b_store *store, const char *tdir, const char *keep, json_t *tags,
+                      char ***victims)
 {
     _cleanup_free_ char *builds = e2b_path_join(tdir, "builds");
     _cleanup_closedir_ DIR *d = opendir(builds);
     struct dirent *de;
     while (d && (de = readdir(d))) {
-        if (de->d_name[0] == '.' || (keep && STREQ(de->d_name, keep)))
+        if (de->d_name[0] == '.' || (keep && STREQ(de->d_name, keep)) || tags_name_build(tags, de->d_name))
             continue;
         _cleanup_free_ char *b = e2b_path_join(builds, de->d_name);
         char *v = gc_take(store, b);
@@ -165,6 +217,8 @@ static void gc_builds(struct e2b_store *store, const char *tdir, const char *kee
         }
     }
 }
+
+static json_t *tags_load(struct e2b_store *store, const char *id);
 
 static bool dir_empty(const char *path)
 {
@@ -195,8 +249,9 @@ static void collect_garbage(struct e2b_store *store)
             continue; /* no current build: a template being made, leave it */
         target[n] = '\0';
         const char *keep = e2b_str_has_prefix(target, "builds/") ? target + 7 : NULL;
+        _cleanup_json_ json_t *tags = tags_load(store, de->d_name);
         if (keep)
-            gc_builds(store, tdir, keep, &victims);
+            gc_builds(store, tdir, keep, tags, &victims);
     }
     /* deleted templates: their builds as sandboxes let go of them */
     _cleanup_free_ char *staging = e2b_path_join(store->root, ".staging");
@@ -205,7 +260,7 @@ static void collect_garbage(struct e2b_store *store)
         if (!e2b_str_has_prefix(de->d_name, "deleted-"))
             continue;
         _cleanup_free_ char *tdir = e2b_path_join(staging, de->d_name);
-        gc_builds(store, tdir, NULL, &victims);
+        gc_builds(store, tdir, NULL, NULL, &victims);
         _cleanup_free_ char *builds = e2b_path_join(tdir, "builds");
         if (dir_empty(builds)) {
             _cleanup_free_ char *id = e2b_random_id();
@@ -270,39 +325,89 @@ static char *current_dir(struct e2b_store *store, const char *id)
     return xasprintf("%s/%s/%s", store->root, id, target);
 }
 
+/* <templateID>/tags.json: {"<tag>": {"buildID": ..., "createdAt": ...}}.
+ * NULL when the template has none (built before tags were kept there). */
+static json_t *tags_load(struct e2b_store *store, const char *id)
+{
+    _cleanup_free_ char *p = xasprintf("%s/%s/tags.json", store->root, id);
+    json_t *t = NULL;
+    if (access(p, F_OK) < 0 || e2b_json_load_file(p, &t, NULL) < 0 || !json_is_object(t)) {
+        json_decref(t);
+        return NULL;
+    }
+    return t;
+}
+
+static int tags_save(struct e2b_store *store, const char *id, json_t *tags, struct e2b_error **err)
+{
+    _cleanup_free_ char *p = xasprintf("%s/%s/tags.json", store->root, id);
+    return e2b_json_save_file(p, tags, 0644, err);
+}
+
+/* The template ID a name, an alias or an ID (without a tag) stands for. */
+static char *resolve_id(struct e2b_store *store, const char *name)
+{
+    _cleanup_free_ char *dir = current_dir(store, name);
+    if (dir)
+        return xstrdup(name);
+    _cleanup_closedir_ DIR *d = opendir(store->root);
+    struct dirent *de;
+    while (d && (de = readdir(d))) {
+        if (de->d_name[0] == '.')
+            continue;
+        _cleanup_free_ char *cand = current_dir(store, de->d_name);
+        _cleanup_json_ json_t *m = NULL;
+        if (cand && load_meta(cand, &m, NULL) == 0 && meta_has_name(m, name))
+            return xstrdup(de->d_name);
+    }
+    return NULL;
+}
+
+/* The build directory `tag` names in template `id`, or NULL. */
+static char *tagged_dir(struct e2b_store *store, const char *id, const char *tag)
+{
+    _cleanup_json_ json_t *tags = tags_load(store, id);
+    if (!tags) { /* the tags its current build was made with */
+        _cleanup_free_ char *cur = current_dir(store, id);
+        _cleanup_json_ json_t *m = NULL;
+        if (cur && load_meta(cur, &m, NULL) == 0 && meta_has_tag(m, tag))
+            return TAKE_PTR(cur);
+        return NULL;
+    }
+    const char *bid = e2b_json_str(json_object_get(tags, tag), "buildID");
+    if (!bid)
+        return NULL;
+    char *dir = xasprintf("%s/%s/builds/%s", store->root, id, bid);
+    if (access(dir, F_OK) < 0) {
+        free(dir);
+        return NULL;
+    }
+    return dir;
+}
+
 int e2b_store_find(struct e2b_store *store, const char *id_or_alias, json_t **ret_meta,
                    char **ret_dir, struct e2b_error **err)
 {
     if (!id_or_alias || !*id_or_alias || strchr(id_or_alias, '/') || id_or_alias[0] == '.')
         return e2b_error_set(err, E2B_ERR_INVALID, "invalid template name '%s'",
                              id_or_alias ? id_or_alias : "");
-    _cleanup_free_ char *dir = current_dir(store, id_or_alias);
+    const char *colon = strchr(id_or_alias, ':');
+    _cleanup_free_ char *name = colon ? xstrndup(id_or_alias, (size_t)(colon - id_or_alias))
+                                      : xstrdup(id_or_alias);
+    _cleanup_free_ char *id = *name ? resolve_id(store, name) : NULL;
+    _cleanup_free_ char *dir = NULL;
+    if (id)
+        dir = colon ? tagged_dir(store, id, colon + 1) : current_dir(store, id);
     json_t *meta = NULL;
     if (dir && load_meta(dir, &meta, err) < 0)
         return -1;
-    if (!dir) {
-        _cleanup_closedir_ DIR *d = opendir(store->root);
-        struct dirent *de;
-        while (d && (de = readdir(d))) {
-            if (de->d_name[0] == '.')
-                continue;
-            _cleanup_free_ char *cand = current_dir(store, de->d_name);
-            json_t *m = NULL;
-            if (!cand || load_meta(cand, &m, NULL) < 0)
-                continue;
-            if (meta_has_name(m, id_or_alias)) {
-                meta = m;
-                dir = TAKE_PTR(cand);
-                break;
-            }
-            json_decref(m);
-        }
-    }
     if (!dir && (STREQ(id_or_alias, "base") || e2b_str_has_prefix(id_or_alias, "base:")))
         return e2b_error_set(err, E2B_ERR_NOT_FOUND,
                              "template '%s' not found (it is the default template: build it from e2b's "
                              "sources with 'e2b template build -n base templates/base'; its apt-get step "
                              "needs network)", id_or_alias);
+    if (!dir && id && colon)
+        return e2b_error_set(err, E2B_ERR_NOT_FOUND, "template '%s' has no tag '%s'", name, colon + 1);
     if (!dir)
         return e2b_error_set(err, E2B_ERR_NOT_FOUND, "template '%s' not found", id_or_alias);
     if (ret_meta)
@@ -371,20 +476,38 @@ int e2b_store_delete(struct e2b_store *store, const char *id_or_alias, struct e2
     return 0;
 }
 
-int e2b_store_begin(struct e2b_store *store, const char *name, struct e2b_store_txn *txn,
-                    struct e2b_error **err)
+static bool id_valid(const char *id, bool dash)
+{
+    size_t n = strlen(id);
+    if (n == 0 || n > 64)
+        return false;
+    for (const char *p = id; *p; p++)
+        if (!(islower((unsigned char)*p) || isdigit((unsigned char)*p) || (dash && *p == '-')))
+            return false;
+    return true;
+}
+
+int e2b_store_begin(struct e2b_store *store, const char *name, const char *template_id,
+                         const char *build_id, struct e2b_store_txn *txn, struct e2b_error **err)
 {
     memset(txn, 0, sizeof(*txn));
     txn->store = store;
+    if ((template_id && !id_valid(template_id, false)) || (build_id && !id_valid(build_id, true)))
+        return e2b_error_set(err, E2B_ERR_INVALID, "invalid template or build ID '%s'",
+                             template_id && !id_valid(template_id, false) ? template_id : build_id);
     _cleanup_json_ json_t *meta = NULL;
     _cleanup_error_ struct e2b_error *find_err = NULL;
-    if (name && e2b_store_find(store, name, &meta, NULL, &find_err) == 0) {
+    if (template_id) {
+        _cleanup_free_ char *cur = current_dir(store, template_id);
+        txn->template_id = xstrdup(template_id);
+        txn->existing = cur != NULL;
+    } else if (name && e2b_store_find(store, name, &meta, NULL, &find_err) == 0) {
         txn->template_id = xstrdup(e2b_json_str(meta, "templateID"));
         txn->existing = true;
     } else {
         txn->template_id = e2b_random_id();
     }
-    txn->build_id = e2b_random_id();
+    txn->build_id = build_id ? xstrdup(build_id) : e2b_random_id();
     /* The owner's pid in the name lets a later run clean up after a kill -9. */
     txn->dir = xasprintf("%s/.staging/%s.%ld", store->root, txn->build_id, (long)getpid());
     if (e2b_mkdir_p(txn->dir, 0755, err) < 0) {
@@ -394,10 +517,42 @@ int e2b_store_begin(struct e2b_store *store, const char *name, struct e2b_store_
     return 0;
 }
 
+/* Point each tag of meta (its "tags") at its build; under the store lock. */
+static void tags_commit(struct e2b_store *store, const char *id, json_t *meta)
+{
+    json_t *tags = tags_load(store, id);
+    if (!tags) { /* the first build with tags.json: keep what the current build carried */
+        tags = json_object();
+        _cleanup_free_ char *cur = current_dir(store, id);
+        _cleanup_json_ json_t *old = NULL;
+        if (cur && load_meta(cur, &old, NULL) == 0) {
+            size_t i;
+            json_t *t;
+            json_t *list = json_object_get(old, "tags");
+            json_array_foreach(list, i, t) if (json_is_string(t)) json_object_set_new(
+                tags, json_string_value(t),
+                json_pack("{s:O?, s:O?}", "buildID", json_object_get(old, "buildID"), "createdAt",
+                          json_object_get(old, "createdAt")));
+        }
+    }
+    size_t i;
+    json_t *t;
+    _cleanup_free_ char *now = e2b_rfc3339(e2b_wall_ms());
+    json_array_foreach(json_object_get(meta, "tags"), i, t) if (json_is_string(t)) json_object_set_new(
+        tags, json_string_value(t),
+        json_pack("{s:O?, s:s}", "buildID", json_object_get(meta, "buildID"), "createdAt", now));
+    tags_save(store, id, tags, NULL);
+    json_decref(tags);
+}
+
 int e2b_store_commit(struct e2b_store_txn *txn, json_t *meta, struct e2b_error **err)
 {
     struct e2b_store *store = txn->store;
     _cleanup_free_ char *meta_path = e2b_path_join(txn->dir, "template.json");
+    _cleanup_free_ char *old_dir = current_dir(store, txn->template_id);
+    _cleanup_json_ json_t *old = NULL;
+    if (old_dir && load_meta(old_dir, &old, NULL) == 0 && json_is_true(json_object_get(old, "public")))
+        json_object_set_new(meta, "public", json_true()); /* publishing is the template's, not a build's */
     if (e2b_json_save_file(meta_path, meta, 0644, err) < 0)
         return -1;
     _cleanup_free_ char *tdir = e2b_path_join(store->root, txn->template_id);
@@ -411,6 +566,7 @@ int e2b_store_commit(struct e2b_store_txn *txn, json_t *meta, struct e2b_error *
         store_unlock(lk);
         return e2b_error_sys(err, e, "cannot store build '%s'", txn->build_id);
     }
+    tags_commit(store, txn->template_id, meta); /* before the switch: it reads the old current */
     _cleanup_free_ char *target = xasprintf("builds/%s", txn->build_id);
     _cleanup_free_ char *tmplink = xasprintf("%s/current.tmp.%ld", tdir, (long)getpid());
     _cleanup_free_ char *link = e2b_path_join(tdir, "current");
@@ -527,4 +683,131 @@ json_t *e2b_store_counts(struct e2b_store *store, const char *template_id)
         c = json_object();
     }
     return c;
+}
+
+/* ---- tags and publishing ---- */
+
+/* tags.json of a template, made from its current build's tags when it has
+ * none yet (new reference). */
+static json_t *tags_get(struct e2b_store *store, const char *id)
+{
+    json_t *tags = tags_load(store, id);
+    if (tags)
+        return tags;
+    tags = json_object();
+    _cleanup_free_ char *cur = current_dir(store, id);
+    _cleanup_json_ json_t *m = NULL;
+    if (cur && load_meta(cur, &m, NULL) == 0) {
+        json_t *list = json_object_get(m, "tags"), *t;
+        size_t i;
+        if (!json_is_array(list))
+            json_object_set_new(tags, "default",
+                                json_pack("{s:O?, s:O?}", "buildID", json_object_get(m, "buildID"),
+                                          "createdAt", json_object_get(m, "createdAt")));
+        json_array_foreach(list, i, t) if (json_is_string(t)) json_object_set_new(
+            tags, json_string_value(t),
+            json_pack("{s:O?, s:O?}", "buildID", json_object_get(m, "buildID"), "createdAt",
+                      json_object_get(m, "createdAt")));
+    }
+    return tags;
+}
+
+static int find_id(struct e2b_store *store, const char *name, char **ret_id, struct e2b_error **err)
+{
+    _cleanup_json_ json_t *meta = NULL;
+    if (e2b_store_find(store, name, &meta, NULL, err) < 0)
+        return -1;
+    *ret_id = xstrdup(e2b_json_str(meta, "templateID") ?: name);
+    return 0;
+}
+
+int e2b_store_tag_list(struct e2b_store *store, const char *id_or_name, json_t **ret,
+                       struct e2b_error **err)
+{
+    _cleanup_free_ char *id = NULL;
+    if (strchr(id_or_name, ':'))
+        return e2b_error_set(err, E2B_ERR_INVALID, "'%s': name the template without a tag", id_or_name);
+    if (find_id(store, id_or_name, &id, err) < 0)
+        return -1;
+    int lk = store_lock(store);
+    _cleanup_json_ json_t *tags = tags_get(store, id);
+    store_unlock(lk);
+    json_t *list = json_array();
+    const char *k;
+    json_t *v;
+    json_object_foreach(tags, k, v) json_array_append_new(
+        list, json_pack("{s:s, s:O?, s:O?}", "tag", k, "buildID", json_object_get(v, "buildID"), "createdAt",
+                        json_object_get(v, "createdAt")));
+    *ret = list;
+    return 0;
+}
+
+int e2b_store_tag_assign(struct e2b_store *store, const char *target, const char *const *tags,
+                         char **ret_build_id, struct e2b_error **err)
+{
+    for (const char *const *t = tags; t && *t; t++)
+        if (!e2b_template_tag_valid(*t))
+            return e2b_error_set(err, E2B_ERR_INVALID,
+                                 "invalid tag '%s': use letters, digits, ., - and _ (at most 128)", *t);
+    if (!tags || !*tags)
+        return e2b_error_set(err, E2B_ERR_INVALID, "no tags to assign");
+    _cleanup_json_ json_t *meta = NULL;
+    if (e2b_store_find(store, target, &meta, NULL, err) < 0)
+        return -1;
+    const char *id = e2b_json_str(meta, "templateID"), *bid = e2b_json_str(meta, "buildID");
+    if (!id || !bid)
+        return e2b_error_set(err, E2B_ERR_INVALID, "template '%s' has no ID or build ID", target);
+    int lk = store_lock(store);
+    _cleanup_json_ json_t *all = tags_get(store, id);
+    _cleanup_free_ char *now = e2b_rfc3339(e2b_wall_ms());
+    for (const char *const *t = tags; *t; t++)
+        json_object_set_new(all, *t, json_pack("{s:s, s:s}", "buildID", bid, "createdAt", now));
+    int r = tags_save(store, id, all, err);
+    store_unlock(lk);
+    if (r == 0 && ret_build_id)
+        *ret_build_id = xstrdup(bid);
+    return r;
+}
+
+int e2b_store_tag_remove(struct e2b_store *store, const char *id_or_name, const char *const *tags,
+                         struct e2b_error **err)
+{
+    _cleanup_free_ char *id = NULL;
+    if (strchr(id_or_name, ':'))
+        return e2b_error_set(err, E2B_ERR_INVALID, "'%s': name the template without a tag", id_or_name);
+    if (find_id(store, id_or_name, &id, err) < 0)
+        return -1;
+    int lk = store_lock(store);
+    _cleanup_json_ json_t *all = tags_get(store, id);
+    int r = 0;
+    for (const char *const *t = tags; r == 0 && t && *t; t++)
+        if (!json_object_get(all, *t))
+            r = e2b_error_set(err, E2B_ERR_NOT_FOUND, "template '%s' has no tag '%s'", id_or_name, *t);
+    for (const char *const *t = tags; r == 0 && t && *t; t++)
+        json_object_del(all, *t);
+    if (r == 0)
+        r = tags_save(store, id, all, err);
+    store_unlock(lk);
+    if (r == 0)
+        collect_garbage(store); /* a build only a removed tag kept */
+    return r;
+}
+
+int e2b_store_set_public(struct e2b_store *store, const char *id_or_name, bool public, json_t **ret_meta,
+                         struct e2b_error **err)
+{
+    _cleanup_json_ json_t *meta = NULL;
+    _cleanup_free_ char *dir = NULL;
+    if (e2b_store_find(store, id_or_name, &meta, &dir, err) < 0)
+        return -1;
+    json_object_set_new(meta, "public", json_boolean(public));
+    _cleanup_free_ char *now = e2b_rfc3339(e2b_wall_ms());
+    json_object_set_new(meta, "updatedAt", json_string(now));
+    _cleanup_free_ char *p = e2b_path_join(dir, "template.json");
+    int lk = store_lock(store);
+    int r = e2b_json_save_file(p, meta, 0644, err);
+    store_unlock(lk);
+    if (r == 0 && ret_meta)
+        *ret_meta = TAKE_PTR(meta);
+    return r;
 }

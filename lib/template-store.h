@@ -5,10 +5,14 @@
  *   <templateID>/builds/<buildID>/template.json  (E2B Template schema + ours)
  *   <templateID>/builds/<buildID>/rootfs/        (the root tree, overlay lower dir)
  *   <templateID>/builds/<buildID>/rootfs.ext4    (the same tree as an ext4 image)
+ *   <templateID>/tags.json                       (tag -> build, see e2b_store_tag_list)
  * Local sandboxes use rootfs/ when it is there and rootfs.ext4 (on a loop
  * device) when only the image is, e.g. after rootfs/ was removed to save space.
  *   <templateID>/builds/<buildID>/.in-use        (lock file: a running sandbox holds
  *                                                 a shared flock on it, see e2b_store_pin)
+ *   <templateID>/builds/<buildID>/.held/<id>     (a sandbox paused to disk needs it)
+ *   <templateID>/builds/<buildID>/snapshot-<runtime>/  (the template's snapshot, made by
+ *                                                 e2b_local_template_snapshot)
  *   .staging/<buildID>.<pid>/                    (a build in progress)
  *   .staging/deleted-<templateID>-<pid>/         (a deleted template whose builds
  *                                                 sandboxes still use)
@@ -51,13 +55,32 @@ int e2b_store_list(struct e2b_store *store, json_t **ret_list, struct e2b_error 
 int e2b_store_delete(struct e2b_store *store, const char *id_or_alias, struct e2b_error **err);
 
 /* Start a build for `name` (an alias; a new template when no template has
- * it, a new build of that template otherwise). */
-int e2b_store_begin(struct e2b_store *store, const char *name, struct e2b_store_txn *txn,
-                    struct e2b_error **err);
+ * it, a new build of that template otherwise), with the IDs given or NULL
+ * (found or made up): `e2b serve` hands out a template's and a build's IDs
+ * before the build runs. IDs are [a-z0-9] (build IDs also '-'), at most 64. */
+int e2b_store_begin(struct e2b_store *store, const char *name, const char *template_id,
+                         const char *build_id, struct e2b_store_txn *txn, struct e2b_error **err);
 /* Write meta as template.json and make the staged build current. */
 int e2b_store_commit(struct e2b_store_txn *txn, json_t *meta, struct e2b_error **err);
 /* Throw the staged build away (safe after commit: does nothing). */
 void e2b_store_abort(struct e2b_store_txn *txn);
+
+/* Tags: <templateID>/tags.json maps each tag to a build ("name:tag" finds
+ * that build, which the collector keeps while a tag names it); a commit
+ * points the build's tags (default: "default") at it. Templates built
+ * before tags.json existed have the tags their current build carries.
+ * List: [{tag, buildID, createdAt}]. Assign: the tags name the build that
+ * `target` ("name" or "name:tag") finds. Remove: every tag must exist. */
+int e2b_store_tag_list(struct e2b_store *store, const char *id_or_name, json_t **ret_list,
+                       struct e2b_error **err);
+int e2b_store_tag_assign(struct e2b_store *store, const char *target, const char *const *tags,
+                         char **ret_build_id, struct e2b_error **err);
+int e2b_store_tag_remove(struct e2b_store *store, const char *id_or_name, const char *const *tags,
+                         struct e2b_error **err);
+/* Publish or unpublish (E2B's `public`; kept across builds). ret_meta: the
+ * current build's template.json as written (may be NULL). */
+int e2b_store_set_public(struct e2b_store *store, const char *id_or_name, bool public, json_t **ret_meta,
+                         struct e2b_error **err);
 
 /* Remove staging directories of builds whose process is gone, then
  * collect garbage (what no current build or sandbox uses). */
@@ -77,6 +100,11 @@ int e2b_store_pin(const char *path, struct e2b_error **err);
 void e2b_store_count(struct e2b_store *store, const char *template_id, bool spawn);
 /* Its counters ({} when it has none). */
 json_t *e2b_store_counts(struct e2b_store *store, const char *template_id);
+/* Keep the build holding `path` for a sandbox that no process holds (one
+ * paused to disk), until e2b_store_release: a file .held/<id> in the build,
+ * made under a pin so the collector cannot be moving it meanwhile. */
+int e2b_store_hold(const char *path, const char *id, struct e2b_error **err);
+void e2b_store_release(const char *path, const char *id);
 
 /* What template.json says about a build, but for the image config the
  * builder adds (env, workdir, user, cmd, ...). */

@@ -1,5 +1,7 @@
 /* vm-accel.c - see vm-accel.h */
 #include "vm-accel.h"
+#include "config.h"
+#include "fsutil.h"
 
 #include <fcntl.h>
 #include <linux/kvm.h>
@@ -78,7 +80,7 @@ static unsigned long cpuinfo_khz(void)
     return constant && mhz > 0 ? (unsigned long)(mhz * 1000 + 0.5) : 0;
 }
 
-unsigned long e2b_vm_tsc_khz(void)
+static unsigned long measure_khz(void)
 {
     for (int attempt = 0; attempt < 3; attempt++) {
         uint64_t t0, t1;
@@ -92,6 +94,28 @@ unsigned long e2b_vm_tsc_khz(void)
             return (unsigned long)((double)(t1 - t0) * 1e6 / (double)(n1 - n0) + 0.5);
     }
     return cpuinfo_khz(); /* a host too busy to measure */
+}
+
+/* Measured once a boot of the host (it takes 20 ms a create), kept in
+ * <data dir>/cache/vm/tsc-khz as "BOOT_ID KHZ". */
+unsigned long e2b_vm_tsc_khz(void)
+{
+    _cleanup_free_ char *boot = NULL, *data = e2b_data_dir(), *have = NULL;
+    _cleanup_free_ char *dir = xasprintf("%s/cache/vm", data);
+    _cleanup_free_ char *p = e2b_path_join(dir, "tsc-khz");
+    if (e2b_read_file("/proc/sys/kernel/random/boot_id", &boot, NULL, NULL) < 0)
+        return measure_khz();
+    boot[strcspn(boot, "\n")] = '\0';
+    unsigned long khz = 0;
+    char id[64] = "";
+    if (e2b_read_file_untrusted(p, 128, &have, NULL, NULL) == 0 &&
+        sscanf(have, "%63s %lu", id, &khz) == 2 && STREQ(id, boot) && khz)
+        return khz;
+    khz = measure_khz();
+    _cleanup_free_ char *line = xasprintf("%s %lu\n", boot, khz);
+    if (khz && e2b_mkdir_p(dir, 0755, NULL) == 0)
+        e2b_write_file_atomic(p, line, strlen(line), 0644, NULL);
+    return khz;
 }
 #else
 unsigned long e2b_vm_tsc_khz(void) { return 0; }

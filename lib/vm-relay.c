@@ -1,6 +1,7 @@
 /* vm-relay.c - see vm-relay.h */
 #include "vm-relay.h"
 #include "fsutil.h"
+#include "json.h"
 #include "strbuf.h"
 #include "vmlink.h"
 
@@ -24,6 +25,9 @@ struct e2b_vm_relay {
     char *dir;
     char *config;
     bool config_sent;
+    bool suspended; /* SUSPEND sent: no stream until RESUME */
+    int ctl_fd;     /* a ports.sock client waiting for SUSPENDED or READY */
+    int ctl_wait;   /* which */
     pthread_t thread;
     bool started;
     int stop_efd;
@@ -136,16 +140,53 @@ static void ready_done(struct e2b_vm_relay *r, const char *msg, size_t len)
     r->ready_w = -1;
 }
 
+/* Tell the control client how it went ("ok", or "error <why>"). */
+static void ctl_done(struct e2b_vm_relay *r, const char *why)
+{
+    if (r->ctl_fd < 0)
+        return;
+    if (why)
+        dprintf(r->ctl_fd, "error %d %s\n", EIO, why);
+    else
+        dprintf(r->ctl_fd, "ok\n");
+    close(r->ctl_fd);
+    r->ctl_fd = -1;
+    r->ctl_wait = 0;
+}
+
+/* RESUME: the CONFIG's settings and the host's clock now. */
+static void send_resume(struct e2b_vm_relay *r)
+{
+    json_t *cfg = NULL;
+    if (e2b_json_parse(r->config, strlen(r->config), "CONFIG", &cfg, NULL) < 0)
+        cfg = json_object();
+    json_object_set_new(cfg, "wallMs", json_integer(e2b_wall_ms()));
+    _cleanup_free_ char *m = e2b_json_dump(cfg, 0);
+    json_decref(cfg);
+    e2b_vmlink_send(r->link, E2B_VMLINK_RESUME, m, strlen(m));
+    r->config_sent = true;
+}
+
 static int on_message(void *ud, int type, const char *p, size_t len, struct e2b_error **err)
 {
     struct e2b_vm_relay *r = ud;
     switch (type) {
+    case E2B_VMLINK_SUSPENDED:
+        if (r->ctl_wait == E2B_VMLINK_SUSPENDED)
+            ctl_done(r, NULL);
+        break;
     case E2B_VMLINK_HELLO: /* once: a guest saying it again gets nothing to pile up */
         if (!r->config_sent)
             e2b_vmlink_send(r->link, E2B_VMLINK_CONFIG, r->config, strlen(r->config));
         r->config_sent = true;
         break;
     case E2B_VMLINK_READY:
+        if (r->ctl_wait == E2B_VMLINK_READY) {
+            _cleanup_free_ char *why = len ? xstrndup(p, len) : NULL;
+            if (!why)
+                r->suspended = false;
+            ctl_done(r, why);
+        }
         ready_done(r, len ? p : "", len);
         break;
     case E2B_VMLINK_LOG:
@@ -180,6 +221,7 @@ static void link_down(struct e2b_vm_relay *r, const char *why)
     r->link = NULL;
     _cleanup_free_ char *m = xasprintf("the link to the VM ended: %s", why);
     ready_done(r, m, strlen(m));
+    ctl_done(r, m);
     for (size_t i = 0; i < r->npend; i++)
         close(r->pend[i].fd);
     r->npend = 0;
@@ -218,6 +260,34 @@ static bool pending_read(struct e2b_vm_relay *r, struct pending *pd)
     char *nl = strchr(pd->buf, '\n');
     if (!nl)
         return pd->len < sizeof(pd->buf) - 1;
+    *nl = '\0';
+    if (STREQ(pd->buf, "suspend") || STREQ(pd->buf, "resume")) {
+        bool suspend = STREQ(pd->buf, "suspend");
+        if (r->ctl_fd >= 0) {
+            dprintf(pd->fd, "error %d the VM is being paused or resumed\n", EBUSY);
+            return false;
+        }
+        if (suspend == r->suspended) { /* already so */
+            dprintf(pd->fd, "ok\n");
+            return false;
+        }
+        r->ctl_fd = TAKE_FD(pd->fd);
+        if (suspend) { /* nothing more from here: the streams go now */
+            e2b_vmlink_send(r->link, E2B_VMLINK_SUSPEND, "", 0);
+            e2b_vmlink_reset(r->link);
+            r->suspended = true;
+            r->ctl_wait = E2B_VMLINK_SUSPENDED;
+        } else {
+            send_resume(r);
+            r->ctl_wait = E2B_VMLINK_READY;
+        }
+        return false;
+    }
+    *nl = '\n';
+    if (r->suspended) {
+        dprintf(pd->fd, "error %d the VM is paused\n", EAGAIN);
+        return false;
+    }
     char *end;
     long port = strtol(pd->buf, &end, 10);
     if (end != nl || port < 1 || port > 65535 || nl[1]) {
@@ -237,7 +307,7 @@ static void *relay_main(void *ud)
         struct pollfd ex[4 + MAX_PENDING];
         size_t n = 0;
         ex[n++] = (struct pollfd){ .fd = stop_at ? -1 : r->stop_efd, .events = POLLIN };
-        ex[n++] = (struct pollfd){ .fd = r->envd_listen, .events = POLLIN };
+        ex[n++] = (struct pollfd){ .fd = r->suspended ? -1 : r->envd_listen, .events = POLLIN };
         ex[n++] = (struct pollfd){ .fd = r->ports_listen, .events = POLLIN };
         ex[n++] = (struct pollfd){ .fd = r->console_fd, .events = POLLIN };
         for (size_t i = 0; i < r->npend; i++)
@@ -278,7 +348,7 @@ static void *relay_main(void *ud)
             r->pend[w++] = *pd;
         }
         r->npend = w;
-        if (r->link && (ex[1].revents & POLLIN))
+        if (r->link && !r->suspended && (ex[1].revents & POLLIN))
             accept_all(r, r->envd_listen, true);
         if (r->link && (ex[2].revents & POLLIN))
             accept_all(r, r->ports_listen, false);
@@ -294,7 +364,10 @@ int e2b_vm_relay_start(const struct e2b_vm_relay_opts *o, struct e2b_vm_relay **
     r->config = xstrdup(o->config);
     r->console_fd = o->console_fd;
     r->stop_efd = r->log_w = r->ready_w = r->ready_r = r->ports_listen = r->console_out = -1;
+    r->ctl_fd = -1;
     r->link = e2b_vmlink_new(o->link_fd, &link_ops, r);
+    if (o->resume) /* a guest restored from a save: it said HELLO long ago */
+        send_resume(r);
     console_open(r);
     int lp[2] = { -1, -1 }, rp[2] = { -1, -1 };
     r->envd_listen = e2b_vm_unix_listen(o->dir, "envd.sock", err);
@@ -381,6 +454,8 @@ void e2b_vm_relay_stop(struct e2b_vm_relay *r)
     e2b_vmlink_free(r->link);
     for (size_t i = 0; i < r->npend; i++)
         close(r->pend[i].fd);
+    if (r->ctl_fd >= 0)
+        close(r->ctl_fd);
     int fds[] = { r->stop_efd,    r->envd_listen, r->ports_listen, r->console_fd,
                   r->console_out, r->log_w,       r->ready_w,      r->ready_r };
     for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
@@ -392,34 +467,62 @@ void e2b_vm_relay_stop(struct e2b_vm_relay *r)
     free(r);
 }
 
-int e2b_vm_port_connect(const char *dir, int port, int *ret_fd, struct e2b_error **err)
+/* Ask ports.sock: write req, read the answer's line (a byte at a time: what
+ * follows it is the connection's) into line. */
+static int ports_ask(const char *dir, const char *req, const char *what, int timeout_ms,
+                     int *ret_fd, char *line, size_t size, struct e2b_error **err)
 {
     _cleanup_close_ int fd = e2b_vm_unix_connect(dir, "ports.sock", err);
     if (fd < 0)
         return -1;
-    char line[300];
-    int n = snprintf(line, sizeof(line), "%d\n", port);
-    if (write(fd, line, (size_t)n) != n)
-        return e2b_error_sys(err, errno, "cannot reach port %d of the VM", port);
-    /* the answer, a byte at a time: what follows it is the connection's */
+    size_t n = strlen(req);
+    if (write(fd, req, n) != (ssize_t)n)
+        return e2b_error_sys(err, errno, "cannot reach %s of the VM", what);
     size_t len = 0;
-    int64_t deadline = e2b_now_ms() + 10000;
-    while (len < sizeof(line) - 1) {
+    int64_t deadline = e2b_now_ms() + timeout_ms;
+    while (len < size - 1) {
         struct pollfd p = { .fd = fd, .events = POLLIN };
         int64_t left = deadline - e2b_now_ms();
         if (left <= 0 || poll(&p, 1, (int)left) == 0)
-            return e2b_error_set(err, E2B_ERR_TIMEOUT, "the VM did not answer for port %d", port);
+            return e2b_error_set(err, E2B_ERR_TIMEOUT, "the VM did not answer for %s", what);
         ssize_t m = read(fd, line + len, 1);
         if (m < 0 && errno == EINTR)
             continue;
         if (m <= 0)
-            return e2b_error_set(err, E2B_ERR_NETWORK, "the VM closed the connection to port %d",
-                                 port);
+            return e2b_error_set(err, E2B_ERR_NETWORK, "the VM closed the connection for %s", what);
         if (line[len++] == '\n')
             break;
     }
     line[len] = '\0';
     line[strcspn(line, "\n")] = '\0';
+    *ret_fd = TAKE_FD(fd);
+    return 0;
+}
+
+int e2b_vm_link_control(const char *dir, const char *what, int timeout_ms, struct e2b_error **err)
+{
+    char line[1024];
+    _cleanup_free_ char *req = xasprintf("%s\n", what);
+    _cleanup_close_ int fd = -1;
+    if (ports_ask(dir, req, "the link", timeout_ms, &fd, line, sizeof(line), err) < 0)
+        return -1;
+    if (STREQ(line, "ok"))
+        return 0;
+    const char *reason = line;
+    int e = 0, off = 0;
+    if (sscanf(line, "error %d %n", &e, &off) == 1 && off > 0)
+        reason = line + off;
+    return e2b_error_set(err, E2B_ERR_GENERIC, "cannot %s the VM's link: %s", what, reason);
+}
+
+int e2b_vm_port_connect(const char *dir, int port, int *ret_fd, struct e2b_error **err)
+{
+    char line[300], req[32], what[32];
+    snprintf(req, sizeof(req), "%d\n", port);
+    snprintf(what, sizeof(what), "port %d", port);
+    _cleanup_close_ int fd = -1;
+    if (ports_ask(dir, req, what, 10000, &fd, line, sizeof(line), err) < 0)
+        return -1;
     if (STREQ(line, "ok")) {
         *ret_fd = TAKE_FD(fd);
         return 0;

@@ -5,8 +5,10 @@
  * a stream to envd in the guest, so the envd client, serve's router and
  * the SDKs reach a VM as they reach an ns sandbox) and on ports.sock (a
  * client writes "<port>\n" and reads "ok\n", then the stream, or
- * "error <errno> <reason>\n": e2b_vm_port_connect). It answers the guest's
- * HELLO with the CONFIG it was given, reports READY to the starting
+ * "error <errno> <reason>\n": e2b_vm_port_connect; or writes "suspend\n"
+ * or "resume\n" and reads "ok\n" or the error: e2b_vm_link_control). It
+ * answers the guest's HELLO with the CONFIG it was given (a guest restored
+ * from a save gets RESUME with it instead), reports READY to the starting
  * supervisor, passes envd's output (LOG) to the supervisor's log pipe, and
  * copies QEMU's serial console to console.log (rotated to console.log.1 at
  * 1 MiB, so a guest cannot fill the host's disk). The thread knows nothing
@@ -27,6 +29,8 @@ struct e2b_vm_relay_opts {
     int link_fd;        /* our end of QEMU's chardev socket (owned from here) */
     int console_fd;     /* QEMU's serial output, read end (owned from here), or -1 */
     const char *config; /* the CONFIG message for the guest (JSON) */
+    bool resume;        /* the guest was restored from a save: RESUME it with
+                         * config at once (it says no HELLO) */
 };
 
 /* Bind envd.sock and ports.sock and start the thread. *ret_log_fd: the
@@ -46,6 +50,12 @@ void e2b_vm_relay_stop(struct e2b_vm_relay *r);
  * relay of the sandbox in dir (a blocking socket). E2B_ERR_NETWORK when
  * nothing listens there. */
 int e2b_vm_port_connect(const char *dir, int port, int *ret_fd, struct e2b_error **err);
+
+/* Before the VM is stopped to be saved ("suspend": the link quiet, every
+ * relayed connection closed, envd.sock taking none) and after it runs again
+ * ("resume": the guest told the clock and its settings, READY back), through
+ * the relay of the sandbox in dir. */
+int e2b_vm_link_control(const char *dir, const char *what, int timeout_ms, struct e2b_error **err);
 
 /* Unix sockets named name in dir, whatever the length of dir's path. */
 int e2b_vm_unix_listen(const char *dir, const char *name, struct e2b_error **err);

@@ -350,7 +350,8 @@ static int on_frame(struct e2b_vmlink *l, int type, int flags, uint32_t id, cons
                     uint32_t len, struct e2b_error **err)
 {
     if (id == 0) {
-        if (type < E2B_VMLINK_HELLO || type > E2B_VMLINK_LOG)
+        if ((type < E2B_VMLINK_HELLO || type > E2B_VMLINK_LOG) &&
+            (type < E2B_VMLINK_SUSPEND || type > E2B_VMLINK_RESUME))
             return protocol_error(err, "not a message of stream 0", type, id);
         if (l->msg.len && l->msg_type != type)
             return protocol_error(err, "a message's pieces of different types", type, id);
@@ -560,6 +561,13 @@ int e2b_vmlink_flush(struct e2b_vmlink *l, int timeout_ms)
         poll(&p, 1, (int)left);
     }
     return 0;
+}
+
+void e2b_vmlink_reset(struct e2b_vmlink *l)
+{
+    for (size_t i = 0; i < l->nst; i++)
+        reset(l, l->st[i], false);
+    l->next_id = 0;
 }
 
 size_t e2b_vmlink_backlog(const struct e2b_vmlink *l) { return l->out.len; }

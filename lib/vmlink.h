@@ -15,6 +15,18 @@
  *                           line, which any process in the guest can read
  *   READY   guest -> host   envd listens ("") or why the guest cannot start
  *   LOG     guest -> host   what envd and init write (the sandbox's log)
+ *   SUSPEND    host -> guest  the VM is about to be stopped and saved: drop
+ *                             every stream, then SUSPENDED and silence
+ *   SUSPENDED  guest -> host  nothing more comes from the guest until RESUME
+ *   RESUME     host -> guest  the VM runs again, maybe as another sandbox
+ *                             restored from a snapshot (JSON: CONFIG's keys
+ *                             that can change, and the host's clock);
+ *                             READY answers it
+ * SUSPEND and SUSPENDED leave the channel without half a frame either way
+ * (each side stops writing after its word and reads up to the other's), so
+ * a VM saved then has nothing of the link in flight and its restore talks
+ * to a new host end from a clean start: both ends drop their streams, and
+ * ids count from 1 again.
  * Every other stream is one connection, opened by the host (ids counted up
  * from 1, never reused, so a late frame of an ended stream is dropped):
  *   OPEN         host -> guest  payload: the guest's TCP port (u32);
@@ -60,6 +72,9 @@ enum e2b_vmlink_type {
     E2B_VMLINK_FIN,
     E2B_VMLINK_RST,
     E2B_VMLINK_CREDIT,
+    E2B_VMLINK_SUSPEND, /* stream-0 messages, like HELLO .. LOG */
+    E2B_VMLINK_SUSPENDED,
+    E2B_VMLINK_RESUME,
 };
 
 struct e2b_vmlink;
@@ -100,6 +115,10 @@ int e2b_vmlink_poll(struct e2b_vmlink *l, struct pollfd *extra, size_t n_extra, 
 /* Write what is queued for the channel, waiting at most timeout_ms for it
  * to take it (a last message before the end). 0 once all is out. */
 int e2b_vmlink_flush(struct e2b_vmlink *l, int timeout_ms);
+
+/* Drop every stream (their sockets closed, the peer not told) and count
+ * stream ids from 1 again: SUSPEND and SUSPENDED, on both ends. */
+void e2b_vmlink_reset(struct e2b_vmlink *l);
 
 /* Bytes queued for the channel: the owner reads its own sources (logs)
  * only while this is small. */

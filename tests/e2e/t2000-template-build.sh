@@ -206,7 +206,7 @@ test_expect_success 'the ready command: its output in the error; a hanging one i
     ls -A "$E2B_DATA_DIR/templates/.staging" > staged && test_cmp /dev/null staged
 '
 
-test_expect_success '--start-cmd is --cmd; tags: NAME:TAG and --tag, found by NAME:TAG' '
+test_expect_success '--start-cmd is --cmd; tags: NAME:TAG and --tag, found by NAME:TAG, kept on their build' '
     e2b template build -n ttag:v2 --tag stable --start-cmd "echo started" ctx > idt 2>/dev/null &&
     python3 - "$(tpl_dir idt)/template.json" <<-PY &&
 	import json, sys
@@ -215,10 +215,12 @@ test_expect_success '--start-cmd is --cmd; tags: NAME:TAG and --tag, found by NA
 	assert m["aliases"] == ["ttag"] and sorted(m["tags"]) == ["stable", "v2"], m
 	PY
     sid=$(e2b sandbox create -d ttag:stable) && e2b sandbox kill $sid &&
-    test_must_fail e2b sandbox create -d ttag:nosuch 2>err && test_grep "ttag:nosuch. not found" err &&
+    test_must_fail e2b sandbox create -d ttag:nosuch 2>err && test_grep "template .ttag. has no tag .nosuch." err &&
     e2b template build -n ttag ctx > /dev/null 2>&1 &&
     grep -q "\"default\"" "$(tpl_dir idt)/template.json" &&
-    test_must_fail e2b sandbox create -d ttag:v2 2>err
+    sid=$(e2b sandbox create -d ttag:v2) && e2b sandbox kill $sid &&
+    e2b template tags list ttag --json > tags.json &&
+    python3 -c "import json; t = {x[\"tag\"] for x in json.load(open(\"tags.json\"))}; assert t == {\"v2\", \"stable\", \"default\"}, t"
 '
 
 test_expect_success 'template names: E2B'"'"'s rule, checked before anything is written' '

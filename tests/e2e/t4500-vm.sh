@@ -1,11 +1,15 @@
 #!/bin/sh
 # The vm runtime: sandboxes as QEMU microVMs booting the template's ext4
 # image with the host's guest kernel. Create (from the template's setting,
-# the flag and serve's default), exec, files, pty, concurrent streams,
-# pause/resume, ports through serve's router, kill; faults: kill -9 of QEMU
-# and of the supervisor, a guest kernel panic; clear errors for what cannot
-# run. Under TCG here (E2B_VM_ACCEL=tcg), so the VMs are few: one busybox
-# template shared by all, five boots in all.
+# the flag and serve's default), restored from the template's snapshot
+# (made by its build: fresh id, token, envs, clock), exec, files, pty,
+# concurrent streams, pause to disk and resume (files and a running
+# process kept, after the runtime dir is wiped as a reboot does), ports
+# through serve's router and its resume on connect, kill; faults: kill -9
+# of QEMU and of the supervisor, a guest kernel panic, a damaged or
+# unfitting snapshot or save; clear errors for what cannot run. Under TCG
+# here (E2B_VM_ACCEL=tcg), so cold boots are few: the busybox template is
+# booted once by its build, and most sandboxes restore its snapshot.
 . "$(dirname "$0")/test-lib.sh"
 . "$TEST_DIR/lib-sandbox.sh"
 
@@ -62,6 +66,22 @@ test_expect_success 'the template records its runtime; a create follows it and s
 '
 ID=$(cat main-id 2>/dev/null)
 [ -n "$ID" ] || { echo "Bail out! no VM sandbox: $(tail -5 "$TRASH/.test-output")"; exit 1; }
+
+test_expect_success 'the build saved the template as a VM; a create restores it with its own id, token, envs and clock' '
+    snap=$(readlink -f "$E2B_DATA_DIR/templates/$(cat tid)/current")/snapshot-vm &&
+    test -s "$snap/vmstate" && test -s "$snap/snapshot.json" && test -f "$snap/memory" && test -f "$snap/disk.ext4" &&
+    e2b sandbox logs "$ID" > log && test_grep "restored from $snap" log &&
+    sbx_create vmbb --secure -e WHO=second && id2=$SBX && test "$id2" != "$ID" &&
+    e2b sandbox info --json "$id2" > i2.json &&
+    tok=$(python3 -c "import json; print(json.load(open(\"i2.json\"))[\"envdAccessToken\"])") && test -n "$tok" &&
+    sock=$E2B_RUNTIME_DIR/sandboxes/$id2/envd.sock &&
+    test "$(curl -s -o /dev/null -w "%{http_code}" --unix-socket "$sock" -X POST http://sandbox/init -d "{}")" = 401 &&
+    test "$(e2b sandbox exec "$id2" "echo \$WHO \$E2B_SANDBOX_ID; grep SANDBOX_ID /.e2b")" = "second $id2
+SANDBOX_ID=$id2" &&
+    guest=$(e2b sandbox exec "$id2" "date +%s") && host=$(date +%s) &&
+    test $((host - guest)) -lt 5 && test $((guest - host)) -lt 5 &&
+    e2b sandbox kill "$id2" && vm_wait_gone "$id2"
+'
 
 test_expect_success 'exec: output, exit status, stdin, env; it is a VM of its own' '
     t0=$(date +%s%N) && test "$(e2b sandbox exec "$ID" echo hi)" = hi && t1=$(date +%s%N) &&
@@ -124,13 +144,34 @@ test_expect_success 'pty: a scripted session passes its exit status' '
     test_grep "hi-from-pty" pty.out && test_grep "/dev/pts/" pty.out
 '
 
-test_expect_success 'pause stops the VM (QMP), resume goes on' '
-    e2b sandbox pause "$ID" && test "$(st "$ID" state)" = paused &&
+test_expect_success 'pause saves the VM to disk and ends QEMU; it outlives the runtime dir; resume keeps files and a running process' '
+    e2b sandbox exec "$ID" "echo kept > /tmp/kept; (i=0; while :; do i=\$((i+1)); echo \$i > /tmp/count; sleep 0.2; done) >/dev/null 2>&1 &" &&
+    wait_for 100 e2b sandbox exec "$ID" "test -s /tmp/count" &&
+    qemu=$(st "$ID" initPid) && e2b sandbox set-timeout "$ID" 120 &&
+    e2b sandbox pause "$ID" &&
+    sd=$E2B_DATA_DIR/sandboxes/$ID &&
+    test -s "$sd/vmstate" && test -f "$sd/disk.ext4" && test -s "$sd/snapshot.json" && test -s "$sd/sandbox.log" &&
+    test ! -e "$E2B_RUNTIME_DIR/sandboxes/$ID" && ! kill -0 "$qemu" 2>/dev/null &&
+    ! pgrep -f "qemu-system-x86_64 -name e2b-$ID" > /dev/null &&
+    e2b sandbox list --state paused > paused && test_grep "$ID.*paused" paused &&
     test_expect_code 125 e2b sandbox exec "$ID" true 2>err && test_grep "is paused" err &&
-    e2b sandbox resume "$ID" && test "$(e2b sandbox exec "$ID" echo back)" = back &&
+    left=$(python3 -c "import json; print(json.load(open(\"$sd/state.json\"))[\"timeLeftMs\"])") &&
+    test "$left" -gt 100000 && test "$left" -le 120000 &&
+    rm -rf "$E2B_RUNTIME_DIR/sandboxes" &&
+    e2b sandbox list --state paused > paused && test_grep "$ID" paused &&
+    e2b sandbox resume --timeout 100 "$ID" && test ! -e "$sd" &&
+    python3 - "$E2B_RUNTIME_DIR/sandboxes/$ID/state.json" <<-\EOF &&
+	import json, sys, time
+	st = json.load(open(sys.argv[1]))
+	left = st["deadlineBootMs"] - time.clock_gettime(time.CLOCK_BOOTTIME) * 1000
+	assert 90000 < left <= 100000, left  # counted from the resume
+	EOF
+    test "$(e2b sandbox exec "$ID" "cat /tmp/kept")" = kept &&
+    c1=$(e2b sandbox exec "$ID" "cat /tmp/count") &&
+    wait_for 100 sh -c "test \$(e2b sandbox exec $ID \"cat /tmp/count\") -gt $c1" &&
     e2b sandbox metrics "$ID" --json > m.json &&
     python3 -c "import json; m=json.load(open(\"m.json\"))[0]; assert m[\"memUsed\"] > 0 and m[\"diskTotal\"] > 0, m" &&
-    e2b sandbox logs "$ID" > logs && test_grep "sandbox started" logs
+    e2b sandbox logs "$ID" > logs && test_grep "sandbox started" logs && test_grep "restored from $sd" logs
 '
 
 test_expect_success 'the create flag beats the template; auto picks ns without usable KVM' '
@@ -149,7 +190,7 @@ test_expect_success 'kill: no QEMU, socket, disk or cgroup is left' '
     test_must_fail e2b sandbox info "$ID" 2>err && test_grep "not found (it ended: killed)" err
 '
 
-test_expect_success 'serve --runtime vm: a REST create of a template that names none is a VM; envd and a port route to it' '
+test_expect_success 'serve --runtime vm: a REST create of a template that names none is a VM (booted); envd and a port route to it; pause, and connect resumes it' '
     printf "FROM scratch\nCOPY root/ /\n" > bb/e2b.Dockerfile &&
     e2b template build -n plainbb -p bb > /dev/null 2>&1 &&
     key=$(e2b key create -q --name t4500) && port=$(free_port) && url=http://127.0.0.1:$port &&
@@ -168,6 +209,13 @@ test_expect_success 'serve --runtime vm: a REST create of a template that names 
     test "$code" = 204 &&
     code=$(curl -s -o closed.out -w "%{http_code}" -m 30 -H "E2b-Sandbox-Id: $id" -H "E2b-Sandbox-Port: 8081" "$url/") &&
     test "$code" = 502 &&
+    curl -sf -X POST -H "X-API-Key: $key" "$url/sandboxes/$id/pause" &&
+    test -s "$E2B_DATA_DIR/sandboxes/$id/vmstate" && test ! -e "$E2B_RUNTIME_DIR/sandboxes/$id" &&
+    code=$(curl -s -o conn.json -w "%{http_code}" -X POST -H "X-API-Key: $key" -H "Content-Type: application/json" \
+        -d "{\"timeout\": 300}" "$url/sandboxes/$id/connect") &&
+    test "$code" = 201 && test ! -e "$E2B_DATA_DIR/sandboxes/$id" &&
+    st "$id" initPid > "$TRASH/.qemu-$id" &&
+    test "$(curl -s -m 30 -H "E2b-Sandbox-Id: $id" -H "E2b-Sandbox-Port: 8080" "$url/index.html")" = served-from-the-vm &&
     curl -sf -X DELETE -H "X-API-Key: $key" "$url/sandboxes/$id" &&
     vm_wait_gone "$id"
 '
@@ -219,6 +267,29 @@ test_expect_success TESTNET '--internet reaches out, not to the host loopback; a
     vm_wait_gone "$id" &&
     test_must_fail e2b sandbox info "$id" 2>err &&
     test_grep "the guest kernel panicked: sysrq triggered crash" err
+'
+
+test_expect_success 'a damaged or unfitting snapshot: creates boot afresh and say why; a damaged save fails its resume, which leaves nothing and keeps it paused' '
+    snap=$(readlink -f "$E2B_DATA_DIR/templates/$(cat tid)/current")/snapshot-vm &&
+    cp "$snap/vmstate" vmstate.bak && cp "$snap/snapshot.json" snapshot.bak &&
+    test_when_finished "cp $TRASH/vmstate.bak $snap/vmstate; cp $TRASH/snapshot.bak $snap/snapshot.json" &&
+    truncate -s 1000 "$snap/vmstate" &&
+    vm_create vmbb && id=$SBX &&
+    e2b sandbox logs "$id" > log && test_grep "boots afresh: the save in $snap is damaged: vmstate is 1000 bytes" log &&
+    test "$(e2b sandbox exec "$id" "echo cold")" = cold &&
+    cp vmstate.bak "$snap/vmstate" &&
+    sed "s/\"qemuId\": \"[^\"]*\"/\"qemuId\": \"another\"/" snapshot.bak > "$snap/snapshot.json" &&
+    vm_create vmbb && id2=$SBX &&
+    e2b sandbox logs "$id2" > log2 && test_grep "does not fit this VM: it was made with another QEMU" log2 &&
+    e2b sandbox kill "$id2" && vm_wait_gone "$id2" &&
+    e2b sandbox pause "$id" && vm_wait_gone "$id" &&
+    truncate -s 4096 "$E2B_DATA_DIR/sandboxes/$id/vmstate" &&
+    test_must_fail e2b sandbox resume "$id" 2>err &&
+    test_grep "cannot resume sandbox .$id. (it stays paused)" err && test_grep "vmstate is 4096 bytes" err &&
+    vm_wait_gone "$id" &&
+    e2b sandbox list --state paused > paused && test_grep "$id" paused &&
+    e2b sandbox kill "$id" && test ! -e "$E2B_DATA_DIR/sandboxes/$id" &&
+    test_must_fail e2b sandbox info "$id"
 '
 
 test_expect_success 'what cannot run as a VM is a clear error and leaves nothing' '

@@ -179,8 +179,8 @@ test_expect_success 'hosts that only look like sandbox hosts stay API requests' 
 test_expect_success 'wrong methods are 405 with Allow; 204 carries no Content-Length' '
     test "$(curl -s -D hdr -o out -w "%{http_code}" -X PUT -H "X-API-Key: $KEY" "http://127.0.0.1:$PORT/sandboxes")" = 405 &&
     grep -qi "^Allow: GET, POST" hdr && test_grep "not allowed" out &&
-    test "$(curl -s -D hdr -o out -w "%{http_code}" -X POST -H "X-API-Key: $KEY" "http://127.0.0.1:$PORT/templates/host")" = 405 &&
-    grep -qi "^Allow: GET, DELETE" hdr &&
+    test "$(curl -s -D hdr -o out -w "%{http_code}" -X PUT -H "X-API-Key: $KEY" "http://127.0.0.1:$PORT/templates/host")" = 405 &&
+    grep -qi "^Allow: GET, POST, PATCH, DELETE" hdr &&
     curl -s -D hdr -o /dev/null "http://127.0.0.1:$PORT/health" && ! grep -qi "^Content-Length" hdr
 '
 

@@ -1,13 +1,15 @@
 // The official JS SDK (npm `e2b`, pinned in package.json), unmodified,
 // against `e2b serve`: run-serve.sh sets E2B_API_URL, E2B_SANDBOX_URL and
 // E2B_API_KEY (a key from `e2b key create`). Sandboxes are local ones from
-// the built-in `host` template; envd traffic goes through the server's router.
+// the built-in `host` template (SDK_TEMPLATE names another: run-vm.sh's,
+// booted as VMs); envd traffic goes through the server's router.
 import { test, after } from 'node:test'
 import http from 'node:http'
 import assert from 'node:assert/strict'
 import { Sandbox, CommandExitError, FilesystemEventType, NotFoundError, SandboxNotFoundError } from 'e2b'
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+const TEMPLATE = process.env.SDK_TEMPLATE || 'host'
 const made = []
 let sbx
 
@@ -16,7 +18,7 @@ after(async () => {
 })
 
 test('Sandbox.create with template, metadata, envs and timeout', async () => {
-  sbx = await Sandbox.create('host', { metadata: { suite: 'serve', run: String(process.pid) },
+  sbx = await Sandbox.create(TEMPLATE, { metadata: { suite: 'serve', run: String(process.pid) },
     envs: { GREETING: 'hello from the SDK' }, timeoutMs: 120_000 })
   made.push(sbx.sandboxId)
   assert.match(sbx.sandboxId, /^[a-z0-9]{20}$/)
@@ -37,7 +39,7 @@ test('every sandbox gets an envd access token (as from E2B v2 create), and envd 
 test('list and getInfo', async () => {
   const info = await sbx.getInfo()
   assert.equal(info.sandboxId, sbx.sandboxId)
-  assert.equal(info.templateId, 'host')
+  assert.equal(info.templateId, process.env.SDK_TEMPLATE_ID || 'host')
   assert.deepEqual(info.metadata, { suite: 'serve', run: String(process.pid) })
   assert.equal(info.state, 'running')
   const page = Sandbox.list({ query: { metadata: { run: String(process.pid) } } })

@@ -52,6 +52,27 @@ int main(void)
     e2b_error_free(err), err = NULL;
     _cleanup_free_ char *join = e2b_path_join("/", "/x");
     is_str(join, "/x", "join at root");
+    /* a sparse copy keeps the holes and the bytes */
+    _cleanup_free_ char *sparse = e2b_path_join(dir, "sparse"),
+                        *sp2 = e2b_path_join(dir, "sparse.copy");
+    int sfd = open(sparse, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    ok(sfd >= 0 && ftruncate(sfd, 64 << 20) == 0 && pwrite(sfd, "head", 4, 0) == 4 &&
+           pwrite(sfd, "tail", 4, (64 << 20) - 4) == 4 && close(sfd) == 0,
+       "a 64 MiB file of two pieces");
+    struct stat a, b;
+    char tail[5] = "";
+    int cfd = -1;
+    ok(e2b_copy_file_sparse(sparse, sp2, 0600, &err) == 0 && stat(sparse, &a) == 0 &&
+           stat(sp2, &b) == 0 && a.st_size == b.st_size && b.st_blocks <= a.st_blocks + 64 &&
+           (cfd = open(sp2, O_RDONLY | O_CLOEXEC)) >= 0 &&
+           pread(cfd, tail, 4, (64 << 20) - 4) == 4 && STREQ(tail, "tail"),
+       "a sparse copy: same size and bytes, no more blocks");
+    if (cfd >= 0)
+        close(cfd);
+    ok(e2b_copy_file_sparse("/nonexistent", sp2, 0600, &err) < 0 &&
+           strstr(err->msg, "/nonexistent"),
+       "a copy of nothing names it");
+    e2b_error_free(err), err = NULL;
     ok(e2b_rm_rf(dir, &err) == 0 && access(dir, F_OK) < 0, "rm -rf");
 
     int full = open("/dev/full", O_WRONLY | O_CLOEXEC);

@@ -202,6 +202,37 @@ static void test_stream(void)
     links_free();
 }
 
+/* SUSPEND, SUSPENDED and RESUME are stream-0 messages; a reset drops the
+ * streams on that end and counts ids from 1 again. */
+static void test_suspend(void)
+{
+    links();
+    int cli[2];
+    pair(cli);
+    e2b_vmlink_open(host.l, E2B_VMLINK_PORT_ENVD, cli[0], NULL);
+    ok(pump(10) && guest.n_server == 1, "a stream is open");
+    e2b_vmlink_send(host.l, E2B_VMLINK_SUSPEND, "", 0);
+    e2b_vmlink_reset(host.l);
+    ok(pump(10) && guest.last_type == E2B_VMLINK_SUSPEND, "SUSPEND reaches the guest");
+    e2b_vmlink_reset(guest.l);
+    e2b_vmlink_send(guest.l, E2B_VMLINK_SUSPENDED, "", 0);
+    ok(pump(10) && host.last_type == E2B_VMLINK_SUSPENDED, "SUSPENDED reaches the host");
+    is_int(e2b_vmlink_streams(host.l) + e2b_vmlink_streams(guest.l), 0,
+           "both ends dropped the stream");
+    char buf[8];
+    ok(drain(cli[1], buf, sizeof(buf)) == -1, "its client sees the end");
+    e2b_vmlink_send(host.l, E2B_VMLINK_RESUME, "{}", 2);
+    ok(pump(10) && guest.last_type == E2B_VMLINK_RESUME && guest.last_len == 2,
+       "RESUME reaches the guest");
+    int c2[2];
+    pair(c2);
+    ok(e2b_vmlink_open(host.l, E2B_VMLINK_PORT_ENVD, c2[0], NULL) == 1 && pump(10) &&
+           guest.n_server == 2,
+       "ids count from 1 again, and the guest takes them");
+    close(cli[1]), close(c2[1]);
+    links_free();
+}
+
 static void test_open_failed(void)
 {
     links();
@@ -401,6 +432,7 @@ int main(void)
     test_frame_layout();
     test_messages();
     test_stream();
+    test_suspend();
     test_open_failed();
     test_flow_control();
     test_client_gone();
