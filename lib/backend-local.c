@@ -219,7 +219,11 @@ static int l_pause(struct e2b_backend *b, const char *id, struct e2b_error **err
 static int l_connect(struct e2b_backend *b, const char *id, int t, json_t **ret, bool *ret_resumed,
                      struct e2b_error **err)
 {
-    if (e2b_local_resume(id, t, ret_resumed, err) < 0)
+    /* its rules' secrets filled again, for a filter that starts anew */
+    _cleanup_json_ json_t *st = NULL, *rules = NULL;
+    if (e2b_local_get(id, &st, err) < 0 ||
+        fill_rules(json_object_get(st, "network"), &rules, err) < 0 ||
+        e2b_local_resume(id, t, rules, ret_resumed, err) < 0)
         return -1;
     return l_get(b, id, ret, err);
 }

@@ -184,9 +184,11 @@ static int check_mount_path(const char *p, struct e2b_error **err)
 }
 
 /* Open each volume of mounts (they stay open, so not deletable, until the
- * create is done); *ret_binds: [{host, path}] for the runtime. */
-static int open_volumes(const json_t *mounts, struct e2b_volume *vols, size_t *n, json_t *state,
-                        json_t **ret_binds, struct e2b_error **err)
+ * create is done); *ret_binds for the runtime: [{host, path}], or with
+ * images (a runtime with a kernel of its own) [{image, path}], each volume
+ * claimed for the sandbox id (e2b_volume_claim: one VM at a time). */
+static int open_volumes(const json_t *mounts, bool images, const char *id, struct e2b_volume *vols,
+                        size_t *n, json_t *state, json_t **ret_binds, struct e2b_error **err)
 {
     if (!mounts || json_is_null(mounts))
         return 0;
@@ -196,23 +198,38 @@ static int open_volumes(const json_t *mounts, struct e2b_volume *vols, size_t *n
     json_t *binds = json_array(), *recorded = json_array();
     *ret_binds = binds;
     json_object_set_new(state, "volumeMounts", recorded);
-    size_t i;
-    json_t *m;
+    size_t i, j;
+    json_t *m, *r;
     json_array_foreach(mounts, i, m) {
         const char *name = e2b_json_str(m, "name"), *path = e2b_json_str(m, "path");
         if (!name || !*name)
             return e2b_error_set(err, E2B_ERR_INVALID, "volumeMounts[%zu] has no name", i);
         if (check_mount_path(path, err) < 0)
             return -1;
-        for (size_t j = 0; j < i; j++)
+        for (j = 0; j < i; j++)
             if (STREQ(e2b_json_str(json_array_get(mounts, j), "path"), path))
                 return e2b_error_set(err, E2B_ERR_INVALID, "two volumes are mounted at '%s'", path);
-        if (e2b_volume_open(name, &vols[*n], err) < 0)
+        if (images) { /* a block device: once per VM */
+            _cleanup_json_ json_t *meta = NULL;
+            if (e2b_volume_get(name, &meta, err) < 0)
+                return e2b_error_wrap(err, "cannot mount volume '%s'", name);
+            json_array_foreach(recorded, j, r)
+                if (STREQ(e2b_json_str(r, "volumeID"), e2b_json_str(meta, "volumeID")))
+                    return e2b_error_set(err, E2B_ERR_INVALID,
+                                         "volume '%s' is mounted twice: a VM takes a volume once",
+                                         name);
+        }
+        if ((images ? e2b_volume_claim(name, id, e2b_local_volume_in_use, NULL, &vols[*n], err)
+                    : e2b_volume_open(name, &vols[*n], err)) < 0)
             return e2b_error_wrap(err, "cannot mount volume '%s'", name);
         struct e2b_volume *v = &vols[(*n)++];
-        json_array_append_new(binds, json_pack("{s:s, s:s}", "host", v->root, "path", path));
-        json_array_append_new(recorded, json_pack("{s:s, s:s, s:s}", "name", e2b_json_str(v->meta, "name"),
-                                                  "path", path, "volumeID", e2b_json_str(v->meta, "volumeID")));
+        json_array_append_new(binds, json_pack("{s:s, s:s}", images ? "image" : "host",
+                                               images ? v->image : v->root, "path", path));
+        json_t *rec = json_pack("{s:s, s:s, s:s}", "name", e2b_json_str(v->meta, "name"), "path",
+                                path, "volumeID", e2b_json_str(v->meta, "volumeID"));
+        if (images) /* what a resume from disk claims again */
+            json_object_set_new(rec, "image", json_true());
+        json_array_append_new(recorded, rec);
     }
     return 0;
 }
@@ -284,15 +301,16 @@ int e2b_local_create(const struct e2b_local_options *o, json_t **ret_state, stru
         .kernel = o->kernel,
     };
     int r = -1;
-    if (resolve_template(spec.template_name, &tf, &spec, state, err) < 0 ||
-        open_volumes(o->volume_mounts, vols, &n_vols, state, &binds, err) < 0)
+    if (resolve_template(spec.template_name, &tf, &spec, state, err) < 0)
         goto out;
-    spec.volumes = binds;
     /* the create's word, the template's, the caller's default, auto */
     rt = e2b_runtime_pick(o->runtime ? o->runtime : tf.runtime ? tf.runtime : o->runtime_default, spec.host,
                           o->kernel, err);
-    if (!rt || rt->prepare(&spec, state, err) < 0)
+    if (!rt || rt->prepare(&spec, state, err) < 0 ||
+        open_volumes(o->volume_mounts, spec.volume_images, id, vols, &n_vols, state, &binds, err) <
+            0)
         goto out;
+    spec.volumes = binds;
     /* what it runs from, for a resume from disk */
     if (spec.rootfs_image)
         json_object_set_new(state, "rootfsImage", json_string(spec.rootfs_image));
@@ -371,8 +389,11 @@ int e2b_local_create(const struct e2b_local_options *o, json_t **ret_state, stru
         e2b_store_close(&store);
     }
 out:
-    for (size_t i = 0; i < n_vols; i++)
+    for (size_t i = 0; i < n_vols; i++) {
+        if (r < 0 && vols[i].image)
+            e2b_volume_unclaim(&vols[i], id);
         e2b_volume_close(&vols[i]);
+    }
     template_files_release(&tf);
     return r;
 }
@@ -636,7 +657,7 @@ static int do_resume(const char *id, const char *dir, json_t *st, void *ud, stru
 /* A sandbox paused to disk, restored by a new supervisor; its save goes
  * once it runs, and stays if it cannot. */
 static int resume_saved(const char *id, const char *sdir, const json_t *saved, int timeout_s,
-                        struct e2b_error **err)
+                        const json_t *rules, struct e2b_error **err)
 {
     int claim = e2b_sandbox_saved_claim(id, sdir, err);
     if (claim < 0)
@@ -645,6 +666,9 @@ static int resume_saved(const char *id, const char *sdir, const json_t *saved, i
     _cleanup_free_ char *dir = e2b_sandbox_dir(id);
     _cleanup_json_ json_t *state = json_deep_copy(saved);
     const struct e2b_runtime_ops *rt = e2b_runtime_of(state, err);
+    struct e2b_volume vols[MAX_VOLUME_MOUNTS];
+    size_t n_vols = 0;
+    json_t *drives = json_array(), *egress = NULL;
     int r = -1;
     if (!rt)
         goto out;
@@ -666,9 +690,26 @@ static int resume_saved(const char *id, const char *sdir, const json_t *saved, i
         .memory_mb = (int)e2b_json_int(state, "memoryMB", DEFAULT_MEMORY_MB),
         .disk_mb = (int)e2b_json_int(state, "diskSizeMB", DEFAULT_DISK_MB),
         .pids_max = DEFAULT_PIDS,
-        .internet = e2b_json_bool(state, "allowInternetAccess", false),
+        .internet =
+            e2b_json_bool(state, "netDevice", e2b_json_bool(state, "allowInternetAccess", false)),
         .unprivileged = geteuid() != 0,
     };
+    /* its VM's volumes: its own still (claimed while it is saved), the same drives again */
+    size_t vi;
+    json_t *m;
+    json_array_foreach(json_object_get(state, "volumeMounts"), vi, m) {
+        if (!e2b_json_bool(m, "image", false))
+            continue;
+        if (n_vols == MAX_VOLUME_MOUNTS ||
+            e2b_volume_claim(e2b_json_str(m, "volumeID") ?: "?", id, e2b_local_volume_in_use, NULL,
+                             &vols[n_vols], err) < 0)
+            goto out;
+        struct e2b_volume *v = &vols[n_vols++];
+        json_array_append_new(
+            drives, json_pack("{s:s, s:s?}", "image", v->image, "path", e2b_json_str(m, "path")));
+    }
+    spec.volumes = json_array_size(drives) ? drives : NULL;
+    spec.volume_images = spec.volumes != NULL;
     int lock = e2b_sandbox_dir_create_held(id, dir, err);
     if (lock < 0)
         goto out;
@@ -692,12 +733,17 @@ static int resume_saved(const char *id, const char *sdir, const json_t *saved, i
         close(lock);
         goto out;
     }
+    /* its outbound rules, in the new network namespace of its new process */
+    const json_t *net = json_object_get(state, "network");
+    if (net && has_rules(net))
+        egress = egress_config(net, rules, e2b_json_bool(state, "allowInternetAccess", false));
     struct e2b_supervisor_args sa = { .id = id,
                                       .dir = dir,
                                       .lock_fd = lock,
                                       .rt = rt,
                                       .spec = &spec,
                                       .state = state,
+                                      .egress = egress,
                                       .restore_from = sdir };
     if (e2b_supervisor_start(&sa, err) < 0) {
         /* its supervisor is on the way out; the save stays */
@@ -715,11 +761,16 @@ static int resume_saved(const char *id, const char *sdir, const json_t *saved, i
     e2b_rm_rf(sdir, NULL);
     r = 0;
 out:
+    for (size_t k = 0; k < n_vols; k++)
+        e2b_volume_close(&vols[k]); /* a failed resume keeps them: it stays paused */
+    json_decref(drives);
+    json_decref(egress);
     close(claim);
     return r;
 }
 
-int e2b_local_resume(const char *id, int timeout_s, bool *ret_was_paused, struct e2b_error **err)
+int e2b_local_resume(const char *id, int timeout_s, const json_t *rules, bool *ret_was_paused,
+                     struct e2b_error **err)
 {
     _cleanup_free_ char *dir = NULL;
     _cleanup_json_ json_t *st = NULL;
@@ -735,7 +786,7 @@ int e2b_local_resume(const char *id, int timeout_s, bool *ret_was_paused, struct
     if (e2b_sandbox_is_saved(dir)) {
         if (ret_was_paused)
             *ret_was_paused = true;
-        return resume_saved(id, dir, st, timeout_s, err);
+        return resume_saved(id, dir, st, timeout_s, rules, err);
     }
     struct resume_args a = {.timeout_s = timeout_s};
     int r = e2b_sandbox_update(id, do_resume, &a, err);

@@ -74,8 +74,11 @@ int e2b_local_kill(const char *id, struct e2b_error **err);
  * a paused one they count from its resume. */
 int e2b_local_set_timeout(const char *id, int timeout_s, struct e2b_error **err);
 int e2b_local_pause(const char *id, struct e2b_error **err);
-/* Thaw (if paused) and set the time left to timeout_s (0: keep what was left). */
-int e2b_local_resume(const char *id, int timeout_s, bool *ret_was_paused, struct e2b_error **err);
+/* Thaw (if paused) and set the time left to timeout_s (0: keep what was left).
+ * rules: its network's rules with their secrets filled (as for the create),
+ * or NULL: a sandbox restored from disk gets its egress filter anew. */
+int e2b_local_resume(const char *id, int timeout_s, const json_t *rules, bool *ret_was_paused,
+                     struct e2b_error **err);
 /* {timestampUnix, cpuCount, cpuUsedPct, memUsed, memTotal, diskUsed, diskTotal} */
 int e2b_local_metrics(const char *id, json_t **ret_metric, struct e2b_error **err);
 /* The sandbox's log: JSON lines the supervisor and envd wrote. */

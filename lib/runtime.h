@@ -53,7 +53,12 @@ struct e2b_runtime_spec {
     int disk_mb;               /* size of the writable layer */
     int pids_max;
     bool internet;             /* outbound network */
-    json_t *volumes;           /* [{host, path}]: directories bound read-write at path, or NULL */
+    /* Set by prepare: the runtime takes volumes as their ext4 images
+     * (block devices for a kernel of its own), not as directories of
+     * this machine. */
+    bool volume_images;
+    json_t *volumes;           /* [{host, path}]: directories bound read-write at path, or
+                                * with volume_images [{image, path}]; or NULL */
     bool unprivileged;         /* the caller is not root */
     /* The sandbox will be saved as its template's snapshot into this
      * directory once it is ready (NULL: it will not): a runtime may keep

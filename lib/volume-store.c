@@ -4,6 +4,7 @@
 #include "envd-crypto.h"
 #include "ext4.h"
 #include "fsutil.h"
+#include "sandbox-state.h"
 #include "strbuf.h"
 #include "template-store.h"
 
@@ -20,6 +21,7 @@
 
 #define QUOTA_MAX_MB (1024LL * 1024)
 #define NAME_MAX_LEN 64
+#define RELEASE_WAIT_MS 3000 /* for a kernel to let go of an image (a loop device, a QEMU) */
 
 /* ---- the store --------------------------------------------------------------- */
 
@@ -194,6 +196,48 @@ static int mount_image(const char *image, const char *fs, struct e2b_error **err
     }
 }
 
+/* Does any loop device of this machine have the image as its backing file? */
+static bool on_a_loop_device(const char *image)
+{
+    _cleanup_free_ char *want = realpath(image, NULL);
+    _cleanup_closedir_ DIR *d = opendir("/sys/block");
+    struct dirent *de;
+    while (want && d && (de = readdir(d))) {
+        if (!e2b_str_has_prefix(de->d_name, "loop"))
+            continue;
+        _cleanup_free_ char *p = xasprintf("/sys/block/%s/loop/backing_file", de->d_name);
+        _cleanup_free_ char *v = NULL;
+        if (e2b_read_file(p, &v, NULL, NULL) < 0)
+            continue;
+        v[strcspn(v, "\n")] = '\0';
+        if (STREQ(v, want))
+            return true;
+    }
+    return false;
+}
+
+/* Does a process hold a lock on the image (QEMU locks the images it has
+ * open, with OFD locks)? */
+static bool locked_by_qemu(const char *image)
+{
+    _cleanup_close_ int fd = open(image, O_RDONLY | O_CLOEXEC);
+    struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+    return fd >= 0 && fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
+}
+
+/* Wait (bounded) until no QEMU has the image open, and with loop too no
+ * loop device backs it: 0, or -1 when something still does. */
+static int wait_released(const char *image, bool loop)
+{
+    for (int waited = 0;; waited += 20) {
+        if (!locked_by_qemu(image) && !(loop && on_a_loop_device(image)))
+            return 0;
+        if (waited >= RELEASE_WAIT_MS)
+            return -1;
+        usleep(20000);
+    }
+}
+
 /* fs/ holds the volume's files: mounted if its storage is an image. */
 static int attach(const char *dir, const json_t *meta, struct e2b_error **err)
 {
@@ -208,6 +252,10 @@ static int attach(const char *dir, const json_t *meta, struct e2b_error **err)
     if (is_mounted(dir, fs)) /* another process did meanwhile */
         return 0;
     _cleanup_free_ char *img = e2b_path_join(dir, "volume.img");
+    /* a VM that had it may be on its way out: its QEMU lets go first */
+    if (wait_released(img, false) < 0)
+        return e2b_error_set(err, E2B_ERR_EXISTS, "volume '%s' is still open in a VM's QEMU",
+                             e2b_json_str(meta, "name"));
     if (mount_image(img, fs, err) < 0)
         return -1;
     /* a new file system: open to every user of a sandbox, no lost+found */
@@ -302,6 +350,98 @@ int e2b_volume_delete(const char *id_or_name,
     return e2b_rm_rf(gone, err);
 }
 
+/* ---- a VM's claim ------------------------------------------------------------ */
+
+/* The sandbox whose VM has the volume's image (its "holder" file), while
+ * that sandbox exists (running, paused, or saved to disk), else NULL. */
+static char *vm_holder(const char *dir)
+{
+    _cleanup_free_ char *p = e2b_path_join(dir, "holder");
+    _cleanup_free_ char *id = NULL;
+    if (e2b_read_file_untrusted(p, 64, &id, NULL, NULL) < 0)
+        return NULL;
+    id[strcspn(id, "\n")] = '\0';
+    if (!e2b_sandbox_id_valid(id) || e2b_sandbox_load(id, NULL, NULL, NULL) < 0)
+        return NULL;
+    return TAKE_PTR(id);
+}
+
+int e2b_volume_claim(const char *id_or_name, const char *holder,
+                     int (*in_use)(const char *volume_id, void *ud, struct e2b_error **err),
+                     void *ud, struct e2b_volume *v, struct e2b_error **err)
+{
+    *v = (struct e2b_volume){ .root_fd = -1, .lock_fd = -1 };
+    _cleanup_free_ char *vlp = NULL, *who = NULL, *fs = NULL, *hp = NULL;
+    if (find(id_or_name, &v->dir, &v->meta, err) < 0)
+        return -1;
+    const char *name = e2b_json_str(v->meta, "name") ?: id_or_name;
+    const char *storage = e2b_json_str(v->meta, "storage");
+    if (!storage || !STREQ(storage, "ext4")) {
+        e2b_volume_close(v);
+        return e2b_error_set(
+            err, E2B_ERR_UNSUPPORTED,
+            "volume '%s' is a directory of this machine (made without root, no image of its "
+            "own): a VM cannot mount it; use --runtime ns",
+            name);
+    }
+    vlp = e2b_path_join(v->dir, "lock");
+    v->lock_fd = lock_file(vlp, LOCK_EX, err);
+    if (v->lock_fd >= 0 && access(v->dir, F_OK) < 0) {
+        e2b_volume_close(v);
+        return e2b_error_set(err, E2B_ERR_NOT_FOUND, "volume '%s' not found", id_or_name);
+    }
+    if (v->lock_fd < 0)
+        goto fail;
+    v->image = e2b_path_join(v->dir, "volume.img");
+    who = vm_holder(v->dir);
+    if (who && STREQ(who, holder))
+        return 0; /* its own again: a resume */
+    if (who) {
+        e2b_error_set(
+            err, E2B_ERR_EXISTS,
+            "volume '%s' is in use by sandbox %s, a VM (a volume is one kernel's at a time: kill "
+            "that sandbox first)",
+            name, who);
+        goto fail;
+    }
+    if (in_use && in_use(e2b_json_str(v->meta, "volumeID"), ud, err) < 0) {
+        e2b_error_wrap(err, "a VM needs volume '%s' alone", name);
+        goto fail;
+    }
+    /* made ready once on this machine (its root open to the sandbox's
+     * users), then let go of: from here only the VM's kernel mounts it */
+    fs = e2b_path_join(v->dir, "fs");
+    if (attach(v->dir, v->meta, err) < 0)
+        goto fail;
+    if (is_mounted(v->dir, fs) && umount2(fs, UMOUNT_NOFOLLOW) < 0) {
+        e2b_error_sys(err, errno, "volume '%s' is busy on this machine", name);
+        if (errno == EBUSY)
+            (*err)->code = E2B_ERR_EXISTS;
+        goto fail;
+    }
+    if (wait_released(v->image, true) < 0) {
+        e2b_error_set(err, E2B_ERR_EXISTS,
+                      "volume '%s' is still mounted on this machine (a sandbox that just ended?)",
+                      name);
+        goto fail;
+    }
+    hp = e2b_path_join(v->dir, "holder");
+    if (e2b_write_file_atomic(hp, holder, strlen(holder), 0600, err) < 0)
+        goto fail;
+    return 0;
+fail:
+    e2b_volume_close(v);
+    return -1;
+}
+
+void e2b_volume_unclaim(struct e2b_volume *v, const char *holder)
+{
+    _cleanup_free_ char *hp = v->dir ? e2b_path_join(v->dir, "holder") : NULL;
+    _cleanup_free_ char *who = NULL;
+    if (hp && e2b_read_file_untrusted(hp, 64, &who, NULL, NULL) == 0 && STREQ(who, holder))
+        unlink(hp);
+}
+
 int e2b_volume_open(const char *id_or_name, struct e2b_volume *v, struct e2b_error **err)
 {
     *v = (struct e2b_volume){.root_fd = -1, .lock_fd = -1};
@@ -313,6 +453,16 @@ int e2b_volume_open(const char *id_or_name, struct e2b_volume *v, struct e2b_err
     if (v->lock_fd >= 0 && access(v->dir, F_OK) < 0) {
         e2b_volume_close(v);
         return e2b_error_set(err, E2B_ERR_NOT_FOUND, "volume '%s' not found", id_or_name);
+    }
+    _cleanup_free_ char *who = v->lock_fd >= 0 ? vm_holder(v->dir) : NULL;
+    if (who) {
+        e2b_error_set(
+            err, E2B_ERR_EXISTS,
+            "volume '%s' is in use by sandbox %s, a VM: its files are that VM's until the "
+            "sandbox ends (a volume is one kernel's at a time)",
+            e2b_json_str(v->meta, "name") ?: id_or_name, who);
+        e2b_volume_close(v);
+        return -1;
     }
     if (v->lock_fd < 0 || attach(v->dir, v->meta, err) < 0) {
         e2b_volume_close(v);
@@ -338,7 +488,7 @@ void e2b_volume_close(struct e2b_volume *v)
         close(v->root_fd);
     if (v->lock_fd >= 0)
         close(v->lock_fd);
-    e2b_free_many(&v->dir, &v->root);
+    e2b_free_many(&v->dir, &v->root, &v->image);
     *v = (struct e2b_volume){.root_fd = -1, .lock_fd = -1};
 }
 

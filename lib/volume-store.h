@@ -11,7 +11,10 @@
  *                           in this machine's mount namespace, on first use
  *                           after a boot; sandboxes get a bind mount of it
  *   <volumeID>/lock         shared while a sandbox is being created on the
- *                           volume, exclusive while it is deleted
+ *                           volume, exclusive while it is deleted or a VM
+ *                           claims it
+ *   <volumeID>/holder       the sandbox whose VM has the image (a claim),
+ *                           valid while that sandbox exists
  *   .lock                   serialises creates and deletes (unique names)
  * Without root there are no loop devices: fs/ is a plain directory
  * ("storage": "dir") and only the content API enforces the quota (said in
@@ -33,11 +36,13 @@
 
 #define E2B_VOLUME_QUOTA_MB 1024
 
-/* An open volume: mounted, its root held, a shared lock kept until closed. */
+/* An open volume: mounted, its root held, a shared lock kept until closed.
+ * (A claimed one: its image for a VM, the lock exclusive.) */
 struct e2b_volume {
     json_t *meta;    /* volume.json */
     char *dir;       /* <data dir>/volumes/<id> */
-    char *root;      /* <dir>/fs: the volume's files */
+    char *root;      /* <dir>/fs: the volume's files (NULL when claimed) */
+    char *image;     /* <dir>/volume.img when claimed, else NULL */
     int root_fd;     /* O_PATH of root */
     int lock_fd;
     uint64_t quota;  /* bytes */
@@ -54,8 +59,26 @@ int e2b_volume_get(const char *id_or_name, json_t **ret, struct e2b_error **err)
 int e2b_volume_delete(const char *id_or_name,
                       int (*in_use)(const char *volume_id, void *ud, struct e2b_error **err), void *ud,
                       struct e2b_error **err);
+/* For this machine's use (the content API, bind mounts): E2B_ERR_EXISTS
+ * while a VM has it (e2b_volume_claim). */
 int e2b_volume_open(const char *id_or_name, struct e2b_volume *v, struct e2b_error **err);
 void e2b_volume_close(struct e2b_volume *v);
+/* A kernel of its own (a VM sandbox, holder its ID) takes the volume's
+ * ext4 image whole, as a block device: the only way two kernels never
+ * write one file system at once. Refused with E2B_ERR_EXISTS while another
+ * sandbox has it (in_use: those binding its directory; or the VM of
+ * another holder, as long as that sandbox exists, paused to disk too) or
+ * this machine's kernel still mounts it; E2B_ERR_UNSUPPORTED for "dir"
+ * storage, which has no image. This machine's mount of it is undone, and
+ * every e2b_volume_open is refused while the claim lasts: as long as the
+ * holder exists. Claiming again for the same holder (its resume) is no
+ * error. v->image: the image's path; the volume lock is held exclusive
+ * until e2b_volume_close (close it once the holder's state exists). */
+int e2b_volume_claim(const char *id_or_name, const char *holder,
+                     int (*in_use)(const char *volume_id, void *ud, struct e2b_error **err),
+                     void *ud, struct e2b_volume *v, struct e2b_error **err);
+/* Drop the claim of holder (a create that failed), before closing v. */
+void e2b_volume_unclaim(struct e2b_volume *v, const char *holder);
 /* Is token this volume's (constant time)? */
 bool e2b_volume_token_ok(const struct e2b_volume *v, const char *token);
 
