@@ -32,7 +32,8 @@ LINK_PKGS := $(filter-out $(DL_PKGS),$(HOST_PKGS))
 soname = $(shell objdump -p $$($(PKG_CONFIG) --variable=libdir $(1))/$(1).so 2>/dev/null | awk '/SONAME/ {print $$2}')
 DL_SONAMES := -DE2B_ARCHIVE_SONAME='"$(call soname,libarchive)"' \
 	-DE2B_GIT_SONAME='"$(call soname,libgit2)"' -DE2B_CURL_SONAME='"$(call soname,libcurl)"' \
-	-DE2B_NFT_SONAME='"$(call soname,libnftables)"' -DE2B_CRYPTO_SONAME='"$(call soname,libcrypto)"'
+	-DE2B_NFT_SONAME='"$(call soname,libnftables)"' -DE2B_CRYPTO_SONAME='"$(call soname,libcrypto)"' \
+	-DE2B_SSL_SONAME='"$(call soname,libssl)"'
 GUEST_PKGS := jansson libevent zlib
 
 WFLAGS := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -65,7 +66,7 @@ $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(HOST_CFLAGS) -MMD -MP -c -o $@ $<
 
-$(B)/lib/dl-archive.o $(B)/lib/dl-git.o $(B)/lib/dl-curl.o $(B)/lib/dl-nft.o $(B)/lib/dl-crypto.o: HOST_CFLAGS += $(DL_SONAMES)
+$(B)/lib/dl-archive.o $(B)/lib/dl-git.o $(B)/lib/dl-curl.o $(B)/lib/dl-nft.o $(B)/lib/dl-crypto.o $(B)/lib/dl-ssl.o: HOST_CFLAGS += $(DL_SONAMES)
 
 # Guest objects are compiled separately, with the guest libraries' flags.
 $(B)/guest/%.o: %.c

@@ -373,6 +373,45 @@ const json_t *e2b_egress_headers_for(const struct e2b_egress *e, const char *hos
     return NULL;
 }
 
+/* The request head with the transform headers in place of any of the same
+ * name (and the connection closed after it, so each request gets them). */
+char *e2b_egress_transform_head(const char *head, size_t len, const json_t *hdrs)
+{
+    struct strbuf out = STRBUF_INIT;
+    const char *end = head + len - 2; /* before the final CRLF */
+    const char *line = head;
+    bool first = true;
+    while (line < end) {
+        const char *nl = memmem(line, (size_t)(end - line), "\r\n", 2);
+        if (!nl)
+            break;
+        size_t n = (size_t)(nl - line);
+        bool drop = false;
+        if (!first) {
+            const char *k;
+            json_t *v;
+            json_object_foreach((json_t *)hdrs, k, v) {
+                size_t kl = strlen(k);
+                if (n > kl && line[kl] == ':' && strncasecmp(line, k, kl) == 0)
+                    drop = true;
+            }
+            drop |= n > 11 && strncasecmp(line, "connection:", 11) == 0;
+        }
+        if (!drop) {
+            strbuf_add(&out, line, n);
+            strbuf_addstr(&out, "\r\n");
+        }
+        first = false;
+        line = nl + 2;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)hdrs, k, v)
+        strbuf_addf(&out, "%s: %s\r\n", k, json_string_value(v) ? json_string_value(v) : "");
+    strbuf_addstr(&out, "Connection: close\r\n\r\n");
+    return strbuf_detach(&out, NULL);
+}
+
 /* ---- nftables ----------------------------------------------------------------- */
 
 static void add_v4(struct strbuf *sb, const uint8_t *a, int prefix)

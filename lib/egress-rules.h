@@ -73,6 +73,10 @@ bool e2b_egress_name_allowed(const struct e2b_egress *e, const char *host, uint1
 /* The transform headers for host ({name: value}, resolved) or NULL:
  * exact names first, then the longest matching wildcard. */
 const json_t *e2b_egress_headers_for(const struct e2b_egress *e, const char *host);
+/* An HTTP request head (len bytes, up to its blank line) with hdrs in place
+ * of any headers of the same names and Connection: close (so each request
+ * on a connection gets them: the next comes on a new one). malloc'd. */
+char *e2b_egress_transform_head(const char *head, size_t len, const json_t *hdrs);
 
 /* The nftables ruleset (`nft -f` text) for table inet <table>: the address
  * rules in sets, packets of the helper (mark) let through, DNS redirected

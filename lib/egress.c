@@ -9,6 +9,7 @@
 #include "egress.h"
 #include "dl-nft.h"
 #include "egress-rules.h"
+#include "egress-tls.h"
 #include "fsutil.h"
 #include "strbuf.h"
 
@@ -45,6 +46,8 @@
 struct snapshot {
     int refs;
     struct e2b_egress rules;
+    char *ca_dir;                /* the egress CA (egress-tls.h), or NULL: no HTTPS transforms */
+    char *upstream_ca;           /* roots trusted upstream besides the system's, or NULL */
     struct sockaddr_storage dns; /* the resolver asked */
     socklen_t dns_len;
 };
@@ -85,6 +88,8 @@ static void snap_put(struct snapshot *s)
     pthread_mutex_unlock(&snap_lock);
     if (last) {
         e2b_egress_release(&s->rules);
+        free(s->ca_dir);
+        free(s->upstream_ca);
         free(s);
     }
 }
@@ -135,6 +140,10 @@ static int snapshot_new(const json_t *config, struct snapshot **ret, struct e2b_
         free(s);
         return e2b_error_set(err, E2B_ERR_INVALID, "the egress resolver '%s' is not IP:PORT", dns);
     }
+    if (e2b_json_str(config, "ca"))
+        s->ca_dir = xstrdup(e2b_json_str(config, "ca"));
+    if (e2b_json_str(config, "upstreamCA"))
+        s->upstream_ca = xstrdup(e2b_json_str(config, "upstreamCA"));
     *ret = s;
     return 0;
 }
@@ -489,45 +498,6 @@ static int http_host(const char *b, size_t n, char *out, size_t outlen, size_t *
     return 1;
 }
 
-/* The request head with the transform headers in place of any of the same
- * name (and the connection closed after it, so each request gets them). */
-static char *transform_head(const char *head, size_t len, const json_t *hdrs)
-{
-    struct strbuf out = STRBUF_INIT;
-    const char *end = head + len - 2; /* before the final CRLF */
-    const char *line = head;
-    bool first = true;
-    while (line < end) {
-        const char *nl = memmem(line, (size_t)(end - line), "\r\n", 2);
-        if (!nl)
-            break;
-        size_t n = (size_t)(nl - line);
-        bool drop = false;
-        if (!first) {
-            const char *k;
-            json_t *v;
-            json_object_foreach((json_t *)hdrs, k, v) {
-                size_t kl = strlen(k);
-                if (n > kl && line[kl] == ':' && strncasecmp(line, k, kl) == 0)
-                    drop = true;
-            }
-            drop |= n > 11 && strncasecmp(line, "connection:", 11) == 0;
-        }
-        if (!drop) {
-            strbuf_add(&out, line, n);
-            strbuf_addstr(&out, "\r\n");
-        }
-        first = false;
-        line = nl + 2;
-    }
-    const char *k;
-    json_t *v;
-    json_object_foreach((json_t *)hdrs, k, v)
-        strbuf_addf(&out, "%s: %s\r\n", k, json_string_value(v) ? json_string_value(v) : "");
-    strbuf_addstr(&out, "Connection: close\r\n\r\n");
-    return strbuf_detach(&out, NULL);
-}
-
 static int connect_upstream(int family, const struct sockaddr_storage *dst, socklen_t len)
 {
     int fd = marked_socket(family, SOCK_STREAM | SOCK_NONBLOCK);
@@ -586,6 +556,26 @@ static void refuse(int fd)
     setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
 }
 
+/* The TLS interception, made at its first use (from the CA in the rules'
+ * config); NULL, said in the log, when it cannot be. */
+static pthread_mutex_t tls_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct e2b_egress_tls *tls_state;
+static bool tls_failed;
+
+static struct e2b_egress_tls *tls_of(const struct snapshot *s)
+{
+    pthread_mutex_lock(&tls_lock);
+    if (!tls_state && !tls_failed && s->ca_dir) {
+        _cleanup_error_ struct e2b_error *err = NULL;
+        if (e2b_egress_tls_new(s->ca_dir, s->upstream_ca, &tls_state, &err) < 0) {
+            elog("no HTTPS transforms: %s", err->msg);
+            tls_failed = true;
+        }
+    }
+    pthread_mutex_unlock(&tls_lock);
+    return tls_state;
+}
+
 static void *proxy_main(void *ud)
 {
     int cfd = (int)(intptr_t)ud;
@@ -614,7 +604,8 @@ static void *proxy_main(void *ud)
     socklen_t sl = sizeof(self);
     if (getsockname(cfd, (struct sockaddr *)&self, &sl) == 0 && sl == dl && memcmp(&self, &dst, dl) == 0)
         goto out; /* someone connected to the helper itself */
-    /* the name: TLS SNI or HTTP Host, from the first bytes */
+    /* the name: TLS SNI or HTTP Host, from the first bytes, peeked (an
+     * intercepted TLS starts from its ClientHello) */
     char name[256] = "";
     int found = 0;
     int64_t deadline = e2b_now_ms() + PEEK_TIMEOUT_MS;
@@ -622,10 +613,14 @@ static void *proxy_main(void *ud)
         int64_t left = deadline - e2b_now_ms();
         if (left <= 0 || wait_fd(cfd, POLLIN, (int)left) <= 0)
             break;
-        ssize_t n = recv(cfd, buf + have, PEEK_MAX - have, 0);
+        ssize_t n = recv(cfd, buf, PEEK_MAX, MSG_PEEK);
         if (n <= 0)
             break;
-        have += (size_t)n;
+        if ((size_t)n == have) { /* nothing new yet: readable stays true while bytes wait */
+            usleep(2000);
+            continue;
+        }
+        have = (size_t)n;
         found = tls_sni((uint8_t *)buf, have, name, sizeof(name));
         if (found < 0)
             found = http_host(buf, have, name, sizeof(name), &head_len);
@@ -658,10 +653,28 @@ static void *proxy_main(void *ud)
         refuse(cfd);
         goto out;
     }
+    /* TLS to a host with transform rules: ended here, its requests given the headers */
+    const json_t *tls_hdrs =
+        found == 1 && !head_len && *name ? e2b_egress_headers_for(&s->rules, name) : NULL;
+    struct e2b_egress_tls *tls = tls_hdrs ? tls_of(s) : NULL;
+    if (tls) {
+        _cleanup_json_ json_t *hdrs = json_deep_copy(tls_hdrs);
+        snap_put(s);
+        s = NULL;
+        _cleanup_error_ struct e2b_error *terr = NULL;
+        if (e2b_egress_tls_relay(tls, cfd, up, name, hdrs, &terr) < 0)
+            elog("https %s:%u name '%s': %s", as, port, name, terr->msg);
+        close(up);
+        goto out;
+    }
+    if (recv(cfd, buf, have, MSG_WAITALL) != (ssize_t)have) { /* what was peeked, taken now */
+        close(up);
+        goto out;
+    }
     const json_t *hdrs = *name && head_len ? e2b_egress_headers_for(&s->rules, name) : NULL;
     bool sent;
     if (hdrs && head_len) {
-        _cleanup_free_ char *h = transform_head(buf, head_len, hdrs);
+        _cleanup_free_ char *h = e2b_egress_transform_head(buf, head_len, hdrs);
         sent = e2b_send_all(up, h, strlen(h)) == 0 && e2b_send_all(up, buf + head_len, have - head_len) == 0;
     } else {
         sent = e2b_send_all(up, buf, have) == 0;

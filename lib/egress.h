@@ -11,8 +11,10 @@
  *     passes the answer back, learning which addresses each name was given;
  *   - ports 80 and 443: redirected to the helper, which reads the HTTP Host
  *     or the TLS SNI of the connection, decides (egress-rules.h), and relays
- *     to the address the sandbox connected to, or closes; HTTP requests to
- *     a host with transform rules get their headers (secrets filled).
+ *     to the address the sandbox connected to, or closes; requests to a
+ *     host with transform rules get their headers (secrets filled): HTTP
+ *     ones as they pass, HTTPS ones inside a TLS the helper ends with a
+ *     certificate of the egress CA, which the sandbox trusts (egress-tls.h).
  * The helper's own sockets carry a mark the ruleset lets through. It lives
  * beside the sandbox, outside its pid namespace, cgroups and seccomp
  * filter, and exits when the namespace holder does. Later calls hand it new
@@ -29,7 +31,9 @@
 #define E2B_EGRESS_DNS_DEFAULT "10.0.2.3:53" /* slirp4netns's resolver */
 
 /* config: {allowOut, denyOut, rules (header values resolved), internet
- * (bool), dns ("ip:port" of the resolver to ask)}. net_pid: a process in
+ * (bool), dns ("ip:port" of the resolver to ask), ca (the egress CA's
+ * directory; absent: no HTTPS transforms), upstreamCA (a PEM file of roots
+ * trusted upstream besides the system's, or absent)}. net_pid: a process in
  * the sandbox's network namespace; userns: it has a user namespace of its
  * own that the caller owns. */
 int e2b_egress_apply(const char *dir, pid_t net_pid, bool userns, const json_t *config,

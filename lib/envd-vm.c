@@ -260,6 +260,30 @@ static void sync_volumes(void)
     }
 }
 
+/* CONFIG's "trust" (the egress CA) among what the guest's TLS clients
+ * trust: in /run/e2b (before it turns read-only) and at the end of the
+ * root's system bundle where it has one (the guest's own files). */
+static void trust_ca(const char *pem)
+{
+    if (e2b_write_file_atomic(NEWROOT ENVD_DIR "/egress-ca.pem", pem, strlen(pem), 0644, NULL) < 0)
+        say("cannot write the egress CA");
+    static const char bundle[] = NEWROOT "/etc/ssl/certs/ca-certificates.crt";
+    struct stat st;
+    _cleanup_free_ char *old = NULL;
+    size_t len = 0;
+    if (lstat(bundle, &st) < 0 || !S_ISREG(st.st_mode) ||
+        e2b_read_file(bundle, &old, &len, NULL) < 0)
+        return;
+    _cleanup_free_ char *all =
+        xasprintf("%s%s%s", old, len && old[len - 1] != '\n' ? "\n" : "", pem);
+    if (e2b_write_file_atomic(bundle, all, strlen(all), 0644, NULL) < 0)
+        say("cannot add the egress CA to the system bundle");
+    if (access(NEWROOT "/usr/local/share/ca-certificates", F_OK) ==
+        0) /* for update-ca-certificates */
+        e2b_write_file_atomic(NEWROOT "/usr/local/share/ca-certificates/e2b-egress-ca.crt", pem,
+                              strlen(pem), 0644, NULL);
+}
+
 /* The template read-only under the sandbox's disk, as the new root. */
 static int build_root(const json_t *cfg, struct e2b_error **err)
 {
@@ -308,6 +332,8 @@ static int build_root(const json_t *cfg, struct e2b_error **err)
         unlink(NEWROOT "/etc/resolv.conf"); /* a link into /run in many images */
         e2b_write_file_atomic(NEWROOT "/etc/resolv.conf", resolv, sizeof(resolv) - 1, 0644, NULL);
     }
+    if (e2b_json_str(cfg, "trust"))
+        trust_ca(e2b_json_str(cfg, "trust"));
     /* the agent cannot be replaced from inside (short of root remounting) */
     if (mount(NULL, NEWROOT ENVD_DIR, NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) <
         0)

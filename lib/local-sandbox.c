@@ -3,6 +3,7 @@
  * The runtime of a sandbox is whatever its state names (runtime.h). */
 #include "local-sandbox.h"
 #include "egress.h"
+#include "egress-tls.h"
 #include "fsutil.h"
 #include "process-client.h"
 #include "runtime.h"
@@ -260,6 +261,11 @@ static json_t *egress_config(const json_t *net, const json_t *rules, bool intern
     json_object_set_new(c, "internet", json_boolean(internet));
     const char *dns = getenv("E2B_EGRESS_DNS");
     json_object_set_new(c, "dns", json_string(dns && *dns ? dns : E2B_EGRESS_DNS_DEFAULT));
+    _cleanup_free_ char *ca = e2b_egress_ca_dir();
+    json_object_set_new(c, "ca", json_string(ca));
+    const char *up = getenv("E2B_EGRESS_CA_FILE"); /* roots trusted upstream besides the system's */
+    if (up && *up)
+        json_object_set_new(c, "upstreamCA", json_string(up));
     return c;
 }
 
@@ -288,7 +294,7 @@ int e2b_local_create(const struct e2b_local_options *o, json_t **ret_state, stru
     bool rules = o->network && has_rules(o->network);
     _cleanup_free_ char *id = e2b_random_id();
     _cleanup_free_ char *dir = e2b_sandbox_dir(id);
-    _cleanup_free_ char *started = NULL, *snap = NULL;
+    _cleanup_free_ char *started = NULL, *snap = NULL, *ca = NULL;
     _cleanup_json_ json_t *state = json_object();
     struct template_files tf = {0};
     struct e2b_runtime_spec spec = {
@@ -311,6 +317,14 @@ int e2b_local_create(const struct e2b_local_options *o, json_t **ret_state, stru
             0)
         goto out;
     spec.volumes = binds;
+    /* a sandbox with a network trusts the egress CA: its filter may end the
+     * TLS of a host with transform rules (now or after an update) */
+    if (spec.internet) {
+        if (e2b_egress_ca_pem(&ca, err) < 0)
+            goto out;
+        spec.trust_pem = ca;
+        json_object_set_new(state, "egressCA", json_string(E2B_EGRESS_CA_PATH));
+    }
     /* what it runs from, for a resume from disk */
     if (spec.rootfs_image)
         json_object_set_new(state, "rootfsImage", json_string(spec.rootfs_image));

@@ -593,6 +593,8 @@ static int boot(const struct e2b_runtime_sandbox *sb, const struct e2b_runtime_s
                   "sandboxID", sb->id, "templateID", spec->template_id, "buildID", spec->build_id);
     if (spec->envd_init)
         json_object_set_new(cfg, "envdInit", json_string(spec->envd_init));
+    if (spec->trust_pem) /* the egress CA, for the guest's TLS clients */
+        json_object_set_new(cfg, "trust", json_string(spec->trust_pem));
     if (json_array_size(spec->volumes)) { /* the guest mounts disk <serial><i> at path */
         json_t *vols = json_array(), *vol;
         size_t i;

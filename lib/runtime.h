@@ -53,6 +53,9 @@ struct e2b_runtime_spec {
     int disk_mb;               /* size of the writable layer */
     int pids_max;
     bool internet;             /* outbound network */
+    const char *trust_pem;     /* a CA its TLS clients trust besides the root's own (the
+                                * egress CA, egress-tls.h; at /run/e2b/egress-ca.pem and
+                                * in the system bundle), or NULL */
     /* Set by prepare: the runtime takes volumes as their ext4 images
      * (block devices for a kernel of its own), not as directories of
      * this machine. */

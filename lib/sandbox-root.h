@@ -35,6 +35,7 @@ struct e2b_sandbox_root {
     int pids_max;       /* unprivileged: RLIMIT_NPROC inside (no pids cgroup) */
     bool internet;      /* outbound network through slirp4netns */
     json_t *volumes;    /* [{host, path}]: bound read-write at path (a reference, owned) */
+    char *trust_pem;    /* a CA the sandbox's TLS clients trust (the egress CA), or NULL */
     bool userns;        /* unprivileged: a user namespace maps the caller to root
                          * (and its /etc/subuid range, via newuidmap, when it has one) */
     int ready_fd;       /* set by spawn: envd writes a byte here once it listens;

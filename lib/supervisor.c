@@ -326,6 +326,9 @@ static char *envd_init_body(const char *id, const json_t *state)
     json_object_set_new(env, "E2B_SANDBOX", json_string("true"));
     json_object_set_new(env, "E2B_SANDBOX_ID", json_string(id));
     json_object_set_new(env, "E2B_TEMPLATE_ID", json_string(e2b_json_str(state, "templateID")));
+    /* Node.js reads its own roots, not the system's: the egress CA for it too */
+    if (e2b_json_str(state, "egressCA") && !json_object_get(env, "NODE_EXTRA_CA_CERTS"))
+        json_object_set(env, "NODE_EXTRA_CA_CERTS", json_object_get(state, "egressCA"));
     json_object_set_new(init, "envVars", env);
     json_object_set(init, "defaultUser", json_object_get(state, "defaultUser"));
     if (e2b_json_str(state, "defaultWorkdir"))

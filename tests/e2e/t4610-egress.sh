@@ -87,6 +87,29 @@ test_expect_success ROOT 'a sandbox with no network has no rules to change' '
     test_expect_code 1 e2b sandbox network "$id" --allow-out 1.1.1.1 2> err && test_grep "without internet access" err
 '
 
+test_expect_success ROOT 'a sandbox with a network trusts the egress CA (its key stays out); a template'"'"'s bundle gets it, a symlinked one is left alone' '
+    ca=$E2B_DATA_DIR/egress && mkdir -p t1/root/bin t1/root/etc/ssl/certs t1/root/usr/local/share/ca-certificates t2/root/bin t2/root/etc/ssl/certs &&
+    cp "$(command -v busybox)" t1/root/bin/ && ln -s busybox t1/root/bin/sh && cp -a t1/root/bin t2/root/ &&
+    printf "root:x:0:0:root:/root:/bin/sh\n" > t1/root/etc/passwd && printf "root:x:0:\n" > t1/root/etc/group &&
+    cp t1/root/etc/passwd t1/root/etc/group t2/root/etc/ &&
+    printf "FIRST\n" > t1/root/etc/ssl/certs/ca-certificates.crt && ln -s /etc/shadow t2/root/etc/ssl/certs/ca-certificates.crt &&
+    printf "FROM scratch\nCOPY root/ /\n" > t1/e2b.Dockerfile && cp t1/e2b.Dockerfile t2/ &&
+    e2b template build -q -n cabundle -p t1 --runtime ns > /dev/null && e2b template build -q -n calink -p t2 --runtime ns > /dev/null &&
+    sbx_create cabundle --internet && a=$SBX &&
+    test "$(stat -c %a "$ca/ca.key")" = 600 && test "$(stat -c %a "$ca")" = 700 &&
+    e2b sandbox exec "$a" "head -1 /etc/ssl/certs/ca-certificates.crt; grep -c \"BEGIN CERT\" /etc/ssl/certs/ca-certificates.crt; cmp /run/e2b/egress-ca.pem /usr/local/share/ca-certificates/e2b-egress-ca.crt && echo \$NODE_EXTRA_CA_CERTS" > out &&
+    printf "FIRST\n1\n/run/e2b/egress-ca.pem\n" > want && test_cmp want out &&
+    e2b sandbox exec "$a" "cat /run/e2b/egress-ca.pem" > in.pem && test_cmp "$ca/ca.pem" in.pem &&
+    ! e2b sandbox exec -u root "$a" "grep -rl \"PRIVATE KEY\" / --exclude-dir=proc --exclude-dir=sys 2>/dev/null" &&
+    sbx_create calink --internet && b=$SBX &&
+    test "$(e2b sandbox exec -u root "$b" "readlink /etc/ssl/certs/ca-certificates.crt; cat /etc/ssl/certs/ca-certificates.crt 2>&1 | grep -c root: ; true")" = "/etc/shadow
+0" &&
+    sbx_create cabundle && c=$SBX &&
+    test "$(e2b sandbox exec "$c" "cat /etc/ssl/certs/ca-certificates.crt; ls /run/e2b")" = "FIRST
+envd" &&
+    e2b sandbox kill "$a" "$b" "$c"
+'
+
 test_expect_success 'bad rules are usage errors or refused before anything starts' '
     test_expect_code 1 e2b sandbox create -d host --deny-out example.com 2> err && test_grep "domain" err &&
     test_expect_code 1 e2b sandbox create -d host --allow-out 1.2.3.4:0 2> err && test_grep "port" err

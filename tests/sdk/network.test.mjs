@@ -1,7 +1,8 @@
 // Outbound network rules through the official SDK against `e2b serve`
 // (run-network.sh: the far side is a network namespace of the test's own, a
 // veth pair away; HOST and OTHER are its two addresses, good.test and
-// bad.test both name HOST, rebind.test names HOST and then OTHER).
+// bad.test both name HOST, rebind.test names HOST and then OTHER,
+// mismatch.test names HOST, whose certificate is good.test's).
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
@@ -134,11 +135,37 @@ test('a secret fills the header of a network rule at egress; the sandbox never s
   })
   assert.equal(await curl(s, `-H 'X-Token: from-the-sandbox' http://good.test/`), `host=good.test token=${value} port=80`)
   assert.match(await curl(s, 'http://bad.test/'), /^refused/)
+  // HTTPS too, as E2B's egress proxy does it: the filter ends the TLS with a
+  // certificate of its CA, which the sandbox trusts (the system bundle, and
+  // NODE_EXTRA_CA_CERTS), and opens its own to the host, verified
+  for (let i = 0; i < 2; i++) // a second request: a new connection, the header again
+    assert.equal(await curl(s, `-H 'X-Token: from-the-sandbox' https://good.test/`), `host=good.test token=${value} port=443`)
+  assert.match(await curl(s, 'https://bad.test/'), /^refused/)
+  assert.match((await s.commands.run('curl -sS -v -o /dev/null https://good.test/ 2>&1 | grep -i "issuer:"')).stdout, /e2b egress CA/)
+  assert.equal((await s.commands.run('echo $NODE_EXTRA_CA_CERTS; grep -c "BEGIN CERT" $NODE_EXTRA_CA_CERTS')).stdout, '/run/e2b/egress-ca.pem\n1\n')
+  // the CA's key never reaches the sandbox; a host without rules keeps its own TLS end to end
+  assert.equal((await s.commands.run(`grep -rl "PRIVATE KEY" /run/e2b /etc/ssl/certs 2>/dev/null; true`)).stdout, '')
   assert.equal((await s.commands.run(`env; cat /proc/*/environ 2>/dev/null | tr '\\0' '\\n'; true`)).stdout.includes(value), false)
   const info = await s.getInfo()
   assert.equal(info.network.rules['good.test'][0].transform.headers['X-Token'], Secret.fill(name))
   await assert.rejects(create({ network: { rules: { 'good.test': [{ transform: { headers: { 'X-A': Secret.fill('no-such-secret') } } }] } } }),
     /no-such-secret/)
+})
+
+test('HTTPS to a host with a rule whose certificate this machine does not trust is refused, never passed on', async () => {
+  // mismatch.test is the test host, whose certificate names good.test only
+  const s = await create({
+    network: {
+      denyOut: [ALL_TRAFFIC], allowOut: ['mismatch.test', 'good.test'],
+      rules: { 'mismatch.test': [{ transform: { headers: { 'X-Token': 'static-value' } } }] },
+    },
+  })
+  assert.match(await curl(s, 'https://mismatch.test/'), /^refused/)
+  const log = readFileSync(`${process.env.E2B_RUNTIME_DIR}/sandboxes/${s.sandboxId}/egress.log`, 'utf8')
+  assert.match(log, /the certificate of 'mismatch.test' is not trusted/)
+  // no rule for good.test here: its TLS passes whole, the host's own certificate (not trusted in the sandbox)
+  assert.match(await curl(s, 'https://good.test/'), /^refused \(60\)/)
+  assert.equal(await curl(s, `-k https://good.test/`), `host=good.test token=None port=443`)
 })
 
 test('bad rules are refused before anything starts', async () => {

@@ -2,8 +2,9 @@
 # run-network.sh BUILD_DIR - outbound network rules through the official SDK
 # against `e2b serve` (network.test.mjs). Needs root: the test's own network
 # namespace holds the far side, a veth pair away (two addresses, as E2B's
-# egress sees hosts: HTTP on 80 and 8080, HTTPS on 443, a DNS server whose
-# names the tests choose); nothing leaves the machine. Exit status: the tests'.
+# egress sees hosts: HTTP on 80 and 8080, HTTPS on 443 with a certificate
+# for good.test the egress filter trusts, a DNS server whose names the
+# tests choose); nothing leaves the machine. Exit status: the tests'.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
@@ -49,13 +50,13 @@ ip link add "${veth}a" type veth peer name "${veth}b" && ip link set "${veth}b" 
     in_far ip addr add "$net.2/24" dev "${veth}b" && in_far ip addr add "$net.3/24" dev "${veth}b" &&
     in_far ip link set "${veth}b" up && in_far ip link set lo up ||
     { echo "run-network.sh: cannot set up the test network" >&2; exit 1; }
-openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=good.test -keyout "$scratch/key.pem" \
-    -out "$scratch/cert.pem" -days 1 >/dev/null 2>&1 || { echo "run-network.sh: no certificate (openssl)" >&2; exit 1; }
+openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=good.test -addext subjectAltName=DNS:good.test \
+    -keyout "$scratch/key.pem" -out "$scratch/cert.pem" -days 1 >/dev/null 2>&1 || { echo "run-network.sh: no certificate (openssl)" >&2; exit 1; }
 in_far python3 "$here/egress-host.py" "$scratch/cert.pem" "$scratch/key.pem" >"$scratch/host.log" 2>&1 &
 far="$far $!"
-# good.test and bad.test: the same host; rebind.test: the host, then the other address
+# good.test, bad.test and mismatch.test: the same host; rebind.test: the host, then the other address
 in_far python3 "$top/tests/e2e/dns-server.py" "$net.2" 53 good.test=$net.2 bad.test=$net.2 \
-    rebind.test=$net.2,$net.3 >"$scratch/dns.log" 2>&1 &
+    rebind.test=$net.2,$net.3 mismatch.test=$net.2 >"$scratch/dns.log" 2>&1 &
 far="$far $!"
 i=0
 until grep -q ready "$scratch/host.log" 2>/dev/null && grep -q ready "$scratch/dns.log" 2>/dev/null &&
@@ -65,7 +66,9 @@ until grep -q ready "$scratch/host.log" 2>/dev/null && grep -q ready "$scratch/d
 done
 key=$("$e2b" key create --name sdk-network) || exit 1
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-E2B_EGRESS_DNS=$net.2:53 "$e2b" serve --listen 127.0.0.1:$port >"$scratch/serve.log" 2>&1 &
+# the test host's certificate: trusted upstream by the egress filter (as a public one would be)
+E2B_EGRESS_DNS=$net.2:53 E2B_EGRESS_CA_FILE=$scratch/cert.pem "$e2b" serve --listen 127.0.0.1:$port \
+    >"$scratch/serve.log" 2>&1 &
 pid=$!
 i=0
 until curl -sf -o /dev/null http://127.0.0.1:$port/health; do
