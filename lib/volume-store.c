@@ -184,9 +184,18 @@ static int mount_image(const char *image, const char *fs, struct e2b_error **err
         _cleanup_close_ int lfd = open(dev, O_RDWR | O_CLOEXEC);
         if (lfd < 0)
             return e2b_error_sys(err, errno, "cannot open %s", dev);
-        struct loop_config cfg = {.fd = (uint32_t)img, .info.lo_flags = LO_FLAGS_AUTOCLEAR};
+        /* direct I/O to the image: its pages are cached once (the volume's
+         * file system's), not twice, and a write is as fast as one to the
+         * disk's own file system; a backing file system without it (tmpfs)
+         * goes through the cache */
+        struct loop_config cfg = {.fd = (uint32_t)img, .info.lo_flags = LO_FLAGS_AUTOCLEAR | LO_FLAGS_DIRECT_IO};
         snprintf((char *)cfg.info.lo_file_name, LO_NAME_SIZE, "%s", image);
-        if (ioctl(lfd, LOOP_CONFIGURE, &cfg) == 0) {
+        int c = ioctl(lfd, LOOP_CONFIGURE, &cfg);
+        if (c < 0 && errno == EINVAL) {
+            cfg.info.lo_flags &= ~(uint32_t)LO_FLAGS_DIRECT_IO;
+            c = ioctl(lfd, LOOP_CONFIGURE, &cfg);
+        }
+        if (c == 0) {
             if (mount(dev, fs, "ext4", MS_NOSUID | MS_NODEV, NULL) < 0)
                 return e2b_error_sys(err, errno, "cannot mount the volume image '%s'", image);
             return 0;
