@@ -41,7 +41,7 @@ const struct e2b_opt opts_sandbox_create[] = {
                                          "optionally :PORT[-PORT] (repeatable; implies --internet)"),
     E2B_OPT_LIST(0, "deny-out", "DEST", "deny outbound traffic to an IP or CIDR, or ALL_TRAFFIC "
                                         "(repeatable; implies --internet; an allowed one wins)"),
-    E2B_OPT_LIST(0, "volume", "NAME:PATH", "mount a volume read-write at PATH (repeatable)"),
+    E2B_OPT_LIST(0, "volume", "NAME:PATH", "mount a volume read-write at PATH (repeatable; a VM has it alone)"),
     E2B_OPT_CHOICE(0, "lifecycle.ontimeout", "ACTION", "at the timeout: kill (default) or pause",
                    "kill,pause"),
     E2B_OPT_FLAG(0, "secure", "require an access token for envd (sandbox info shows it)"),
