@@ -278,8 +278,8 @@ static int do_create(struct store *s, const char *name, const char *value, const
     json_t *sealed = NULL;
     if (seal(s->dir, id, 1, value, &sealed, err) < 0)
         return -1;
-    json_t *e = json_pack("{s:s, s:s, s:O, s:i, s:s, s:s}", "secretID", id, "name", lower, "metadata",
-                          metadata && json_is_object(metadata) ? metadata : json_object(),
+    json_t *e = json_pack("{s:s, s:s, s:o, s:i, s:s, s:s}", "secretID", id, "name", lower, "metadata",
+                          metadata && json_is_object(metadata) ? json_deep_copy(metadata) : json_object(),
                           "currentVersion", 1, "createdAt", now, "updatedAt", now);
     json_object_update(e, sealed);
     json_decref(sealed);
