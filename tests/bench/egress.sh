@@ -12,7 +12,8 @@
 # nftables table, slirp4netns (user-mode TCP) and the host's routing. The
 # three sandboxes run side by side, their runs interleaved, BENCH_ROUNDS (9)
 # rounds of BENCH_CONNECTS (500), each figure the median (and the best
-# round, which a busy machine disturbs least). Needs root.
+# round, which a busy machine disturbs least; BENCH_VERBOSE=1 prints every
+# round). Needs root.
 set -eu
 B=${E2B_BUILD_DIR:-$(cd "$(dirname "$0")/../.." && pwd)/build}
 E2B=$B/e2b
@@ -84,10 +85,12 @@ for r in $(seq "$ROUNDS"); do # every other round the other way round
         esac
     done
 done
+show() { tr "\n" " " < "$1"; echo; }
 median() { sort -n "$1" | sed -n "$(((ROUNDS + 1) / 2))p"; }
 best() { sort -n "$1" | head -1; }
 r() { echo "scale=2; $1 / $2" | bc; }
 none=$(median "$scratch/a") hundred=$(median "$scratch/b") named=$(median "$scratch/c")
+[ -n "${BENCH_VERBOSE:-}" ] && { show "$scratch/a"; show "$scratch/b"; show "$scratch/c"; }
 n0=$(best "$scratch/a") h0=$(best "$scratch/b") m0=$(best "$scratch/c")
 echo "connect + request head + answer + close, from a sandbox to a host a veth away, $CONNECTS per run, $ROUNDS rounds: median (best) ($(nproc) CPUs, load $(cut -d' ' -f1 /proc/loadavg))"
 echo "no rules:                        $none us ($n0)"
