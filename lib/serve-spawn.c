@@ -247,3 +247,117 @@ void e2b_serve_spawner_stop(struct e2b_serve_spawner *s)
         ;
     free(s);
 }
+
+/* ---- the backend that spawns -------------------------------------------------------- */
+
+struct spawning {
+    struct e2b_serve_spawner *s;
+    struct e2b_backend *local;
+};
+
+#define LOCAL(b) (((struct spawning *)(b)->impl)->local)
+
+static int sp_create(struct e2b_backend *b, const struct e2b_sandbox_spec *spec, json_t **ret, struct e2b_error **err)
+{
+    return e2b_serve_spawner_create(((struct spawning *)b->impl)->s, spec, ret, err);
+}
+
+static int sp_list(struct e2b_backend *b, const struct e2b_sandbox_filter *f, json_t **ret, char **next,
+                   struct e2b_error **err)
+{
+    return LOCAL(b)->ops->sandboxes.list(LOCAL(b), f, ret, next, err);
+}
+
+static int sp_get(struct e2b_backend *b, const char *id, json_t **ret, struct e2b_error **err)
+{
+    return LOCAL(b)->ops->sandboxes.get(LOCAL(b), id, ret, err);
+}
+
+static int sp_kill(struct e2b_backend *b, const char *id, struct e2b_error **err)
+{
+    return LOCAL(b)->ops->sandboxes.kill(LOCAL(b), id, err);
+}
+
+static int sp_set_timeout(struct e2b_backend *b, const char *id, int t, struct e2b_error **err)
+{
+    return LOCAL(b)->ops->sandboxes.set_timeout(LOCAL(b), id, t, err);
+}
+
+static int sp_pause(struct e2b_backend *b, const char *id, struct e2b_error **err)
+{
+    return LOCAL(b)->ops->sandboxes.pause(LOCAL(b), id, err);
+}
+
+/* a resume may start a supervisor: forked from the helper, not from the server */
+static int sp_connect(struct e2b_backend *b, const char *id, int t, json_t **ret, bool *resumed,
+                      struct e2b_error **err)
+{
+    _cleanup_json_ json_t *s = NULL;
+    if (sp_get(b, id, &s, err) < 0)
+        return -1;
+    const char *state = e2b_json_str(s, "state");
+    if (state && STREQ(state, "paused"))
+        return e2b_serve_spawner_connect(((struct spawning *)b->impl)->s, id, t, ret, resumed, err);
+    return LOCAL(b)->ops->sandboxes.connect(LOCAL(b), id, t, ret, resumed, err);
+}
+
+static int sp_metrics(struct e2b_backend *b, const char *id, json_t **ret, struct e2b_error **err)
+{
+    return LOCAL(b)->ops->sandboxes.metrics(LOCAL(b), id, ret, err);
+}
+
+static int sp_logs(struct e2b_backend *b, const char *id, json_t **ret, struct e2b_error **err)
+{
+    return LOCAL(b)->ops->sandboxes.logs(LOCAL(b), id, ret, err);
+}
+
+static int sp_envd_endpoint(struct e2b_backend *b, const char *id, struct e2b_envd_endpoint *ep,
+                            struct e2b_error **err)
+{
+    return LOCAL(b)->ops->edge.envd_endpoint(LOCAL(b), id, ep, err);
+}
+
+static int sp_port_connect(struct e2b_backend *b, const char *id, int port, int *fd, struct e2b_error **err)
+{
+    return LOCAL(b)->ops->edge.port_connect(LOCAL(b), id, port, fd, err);
+}
+
+static int sp_template_list(struct e2b_backend *b, json_t **ret, struct e2b_error **err)
+{
+    return LOCAL(b)->ops->templates.list(LOCAL(b), ret, err);
+}
+
+static int sp_template_get(struct e2b_backend *b, const char *name, json_t **ret, struct e2b_error **err)
+{
+    return LOCAL(b)->ops->templates.get(LOCAL(b), name, ret, err);
+}
+
+static int sp_template_delete(struct e2b_backend *b, const char *name, struct e2b_error **err)
+{
+    return LOCAL(b)->ops->templates.delete(LOCAL(b), name, err);
+}
+
+static void sp_free(struct e2b_backend *b)
+{
+    free(b->impl);
+    free(b);
+}
+
+static const struct e2b_backend_ops spawning_ops = {
+    .name = "local",
+    .sandboxes = E2B_SANDBOX_OPS(sp_),
+    .edge = {.envd_endpoint = sp_envd_endpoint, .port_connect = sp_port_connect},
+    .templates = E2B_TEMPLATE_OPS(sp_template_),
+    .free = sp_free,
+};
+
+struct e2b_backend *e2b_serve_spawner_backend(struct e2b_serve_spawner *s, struct e2b_backend *local)
+{
+    struct spawning *sp = xcalloc(1, sizeof(*sp));
+    sp->s = s;
+    sp->local = local;
+    struct e2b_backend *b = xcalloc(1, sizeof(*b));
+    b->ops = &spawning_ops;
+    b->impl = sp;
+    return b;
+}
