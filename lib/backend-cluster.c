@@ -170,7 +170,7 @@ static int c_list(struct e2b_backend *b, const struct e2b_sandbox_filter *f, jso
     mine.limit = 0;
     mine.next_token = NULL;
     char *next = NULL;
-    int r = x->local->ops->sandboxes.list(x->local, &mine, ret, &next, err);
+    int r = x->here->ops->sandboxes.list(x->here, &mine, ret, &next, err);
     free(next);
     for (size_t j = 0; j < k; j++) {
         pthread_join(g[j].t, NULL);
@@ -429,6 +429,14 @@ static int ensure_template(struct cl *x, const char *tid, const char *bid, const
     return r;
 }
 
+/* E2B's clientID names the node a sandbox runs on (its orchestrator node). */
+static json_t *stamp(struct cl *x, json_t *sbx)
+{
+    if (json_is_object(sbx))
+        json_object_set_new(sbx, "clientID", json_string(e2b_cluster_node_id(x->cat)));
+    return sbx;
+}
+
 static int h_create(struct e2b_backend *b, const struct e2b_sandbox_spec *spec, json_t **ret,
                     struct e2b_error **err)
 {
@@ -459,18 +467,28 @@ static int h_create(struct e2b_backend *b, const struct e2b_sandbox_spec *spec, 
             *err = TAKE_PTR(rerr);
         return -1;
     }
+    stamp(x, *ret);
     return 0; /* not recorded (the catalog unreachable): the next reconcile records it */
 }
 
 static int h_list(struct e2b_backend *b, const struct e2b_sandbox_filter *f, json_t **ret,
                   char **next, struct e2b_error **err)
 {
-    return LOCAL(b)->ops->sandboxes.list(LOCAL(b), f, ret, next, err);
+    if (LOCAL(b)->ops->sandboxes.list(LOCAL(b), f, ret, next, err) < 0)
+        return -1;
+    size_t i;
+    json_t *s;
+    json_array_foreach(*ret, i, s)
+        stamp(CL(b), s);
+    return 0;
 }
 
 static int h_get(struct e2b_backend *b, const char *id, json_t **ret, struct e2b_error **err)
 {
-    return LOCAL(b)->ops->sandboxes.get(LOCAL(b), id, ret, err);
+    if (LOCAL(b)->ops->sandboxes.get(LOCAL(b), id, ret, err) < 0)
+        return -1;
+    stamp(CL(b), *ret);
+    return 0;
 }
 
 static int h_kill(struct e2b_backend *b, const char *id, struct e2b_error **err)
@@ -494,7 +512,10 @@ static int h_pause(struct e2b_backend *b, const char *id, struct e2b_error **err
 static int h_connect(struct e2b_backend *b, const char *id, int t, json_t **ret, bool *resumed,
                      struct e2b_error **err)
 {
-    return LOCAL(b)->ops->sandboxes.connect(LOCAL(b), id, t, ret, resumed, err);
+    if (LOCAL(b)->ops->sandboxes.connect(LOCAL(b), id, t, ret, resumed, err) < 0)
+        return -1;
+    stamp(CL(b), *ret);
+    return 0;
 }
 
 static int h_metrics(struct e2b_backend *b, const char *id, json_t **ret, struct e2b_error **err)
