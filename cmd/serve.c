@@ -59,6 +59,8 @@ const struct e2b_opt opts_serve[] = {
     E2B_OPT_INT(0, "idle-timeout", "SECONDS", "close a connection idle this long between requests (default 120)"),
     E2B_OPT_INT(0, "max-builds", "N", "template builds of the API at once; more wait in a queue (default 2)"),
     E2B_OPT_INT(0, "upload-limit", "MIB", "largest files upload of a template build (default 1024)"),
+    E2B_OPT_STRING_C(0, "keys", "PATH", "the API keys file (default: serve/keys.json in the data directory)",
+                     E2B_COMPLETE_FILE),
     E2B_OPT_STRING(0, "cluster", "URL", "join the cluster whose catalog is this Redis (redis://[:PASSWORD@]HOST[:PORT][/DB])"),
     E2B_OPT_STRING(0, "node-address", "HOST:PORT", "where the other cluster nodes reach this server"),
     E2B_OPT_STRING(0, "node-id", "NAME", "this node's name in the cluster, kept across restarts (default: its address)"),
@@ -108,7 +110,7 @@ int cmd_serve(struct e2b_ctx *ctx, struct e2b_args *args)
         e2b_backend_free(b);
         return e2b_fail(err);
     }
-    _cleanup_free_ char *keys = e2b_serve_keys_path();
+    _cleanup_free_ char *keys = e2b_args_str(args, "keys") ? xstrdup(e2b_args_str(args, "keys")) : e2b_serve_keys_path();
     struct sigaction sa = {.sa_handler = on_stop};
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);

@@ -199,8 +199,8 @@ static int ask_worker(struct e2b_serve_spawner *s, const json_t *req, json_t **r
     return 0;
 }
 
-int e2b_serve_spawner_connect(struct e2b_serve_spawner *s, const char *id, int timeout_s,
-                              json_t **ret_sandbox, bool *ret_resumed, struct e2b_error **err)
+static int spawner_connect(struct e2b_serve_spawner *s, const char *id, int timeout_s,
+                           json_t **ret_sandbox, bool *ret_resumed, struct e2b_error **err)
 {
     _cleanup_json_ json_t *req = json_pack("{s:s, s:i}", "connect", id, "timeout", timeout_s);
     json_t *reply = NULL;
@@ -220,8 +220,8 @@ int e2b_serve_spawner_connect(struct e2b_serve_spawner *s, const char *id, int t
     return r;
 }
 
-int e2b_serve_spawner_create(struct e2b_serve_spawner *s, const struct e2b_sandbox_spec *spec,
-                             json_t **ret_sandbox, struct e2b_error **err)
+static int spawner_create(struct e2b_serve_spawner *s, const struct e2b_sandbox_spec *spec,
+                          json_t **ret_sandbox, struct e2b_error **err)
 {
     _cleanup_json_ json_t *req = spec_json(spec);
     json_t *reply = NULL;
@@ -259,7 +259,7 @@ struct spawning {
 
 static int sp_create(struct e2b_backend *b, const struct e2b_sandbox_spec *spec, json_t **ret, struct e2b_error **err)
 {
-    return e2b_serve_spawner_create(((struct spawning *)b->impl)->s, spec, ret, err);
+    return spawner_create(((struct spawning *)b->impl)->s, spec, ret, err);
 }
 
 static int sp_list(struct e2b_backend *b, const struct e2b_sandbox_filter *f, json_t **ret, char **next,
@@ -297,7 +297,7 @@ static int sp_connect(struct e2b_backend *b, const char *id, int t, json_t **ret
         return -1;
     const char *state = e2b_json_str(s, "state");
     if (state && STREQ(state, "paused"))
-        return e2b_serve_spawner_connect(((struct spawning *)b->impl)->s, id, t, ret, resumed, err);
+        return spawner_connect(((struct spawning *)b->impl)->s, id, t, ret, resumed, err);
     return LOCAL(b)->ops->sandboxes.connect(LOCAL(b), id, t, ret, resumed, err);
 }
 

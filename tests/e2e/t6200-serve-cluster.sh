@@ -52,7 +52,7 @@ start_node() { # N [secret file]
         --cluster redis://$NET.1:6379 --node-address $NET.1$1:3000 --node-id node$1 --lease $LEASE \
         --cluster-secret-file "${2:-$SECRET}" >> "$TRASH/n$1/serve.log" 2>&1 &
       echo $! > "$TRASH/n$1/pid"; } &&
-    test_atexit "kill \$(cat $TRASH/n$1/pid) 2>/dev/null; env $(node_env $1) e2b sandbox kill --all -q"
+    test_atexit "kill $! 2>/dev/null; env $(node_env $1) e2b sandbox kill --all -q"
 }
 up() { netns_exec hub curl -sf -o /dev/null http://$NET.1$1:3000/health; }
 api() { # node method path [body] -> status; body in $TRASH/out
