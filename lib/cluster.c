@@ -18,6 +18,7 @@
 #define LOCALITY_BONUS    0.1
 #define DEFAULT_CPUS      2
 #define DEFAULT_MEMORY_MB 512
+#define OWNERS_MAX        65536 /* cached owners; all forgotten when there are more */
 
 struct e2b_cluster {
     struct e2b_redis *redis;
@@ -35,6 +36,7 @@ struct e2b_cluster {
     pthread_cond_t wake;
     char *epoch;
     json_t *view;        /* e2b_cluster_nodes */
+    json_t *owners;      /* sandbox ID -> [node, epoch, address]: a sandbox never moves */
     char *published_tpl; /* what e2b:node:<me>:tpl was last set to */
     bool leaving;
     pthread_mutex_t place_lock; /* one placement at a time from this node */
@@ -503,8 +505,9 @@ static void refresh(struct e2b_cluster *c)
                 json_decref(v);
         }
         json_array_append_new(
-            view, json_pack("{s:s, s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "nodeID", id,
-                            "address", field(h, "address") ? field(h, "address") : "", "status",
+            view, json_pack("{s:s, s:s, s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:o}",
+                            "nodeID", id, "epoch", epoch ? epoch : "", "address",
+                            field(h, "address") ? field(h, "address") : "", "status",
                             alive ? "ready" : "dead", "self", STREQ(id, c->node_id), "cpuCount",
                             (json_int_t)num(field(h, "cpus")), "memoryMB",
                             (json_int_t)num(field(h, "memoryMB")), "sandboxCount",
@@ -571,6 +574,7 @@ int e2b_cluster_join(const struct e2b_cluster_opts *o, struct e2b_cluster **ret,
     c->ud = o->ud;
     c->stop = o->stop;
     c->view = json_array();
+    c->owners = json_object();
     if (e2b_redis_open(o->url, &c->redis, err) < 0 || check_secret(c, err) < 0)
         goto fail;
     /* a restart within the lease keeps the epoch and the sandboxes */
@@ -618,6 +622,7 @@ void e2b_cluster_leave(struct e2b_cluster *c)
     }
     e2b_redis_close(c->redis);
     json_decref(c->view);
+    json_decref(c->owners);
     if (c->secret)
         explicit_bzero(c->secret, c->secret_len);
     e2b_free_many(&c->node_id, &c->address, &c->secret, &c->epoch, &c->published_tpl);
@@ -635,12 +640,34 @@ json_t *e2b_cluster_nodes(struct e2b_cluster *c)
     return v;
 }
 
+/* A cached owner, while the view says its node is alive in the same epoch. */
+static char *cached_owner(struct e2b_cluster *c, const char *id)
+{
+    char *addr = NULL;
+    pthread_mutex_lock(&c->lock);
+    json_t *o = json_object_get(c->owners, id);
+    const char *node = json_string_value(json_array_get(o, 0)),
+               *epoch = json_string_value(json_array_get(o, 1));
+    size_t i;
+    json_t *n;
+    json_array_foreach(c->view, i, n)
+        if (node && epoch && STREQ(e2b_json_str(n, "nodeID"), node)) {
+            if (STREQ(e2b_json_str(n, "status"), "ready") && STREQ(e2b_json_str(n, "epoch"), epoch))
+                addr = xstrdup(json_string_value(json_array_get(o, 2)));
+            break;
+        }
+    pthread_mutex_unlock(&c->lock);
+    return addr;
+}
+
 int e2b_cluster_owner(struct e2b_cluster *c, const char *id, char **ret_address,
                       struct e2b_error **err)
 {
     *ret_address = NULL;
     if (!e2b_sandbox_id_valid(id))
         return e2b_error_set(err, E2B_ERR_NOT_FOUND, "sandbox '%s' not found", id);
+    if ((*ret_address = cached_owner(c, id)))
+        return 0;
     _cleanup_free_ char *k = key("sbx:", id, NULL);
     const char *keys[] = { k };
     _cleanup_resp_ struct e2b_resp *r = NULL;
@@ -661,6 +688,11 @@ int e2b_cluster_owner(struct e2b_cluster *c, const char *id, char **ret_address,
     }
     if (STREQ(node, c->node_id))
         return 0;
+    pthread_mutex_lock(&c->lock);
+    if (json_object_size(c->owners) >= OWNERS_MAX)
+        json_object_clear(c->owners);
+    json_object_set_new(c->owners, id, json_pack("[s, s, s]", node, epoch, addr));
+    pthread_mutex_unlock(&c->lock);
     *ret_address = xstrdup(addr);
     return 0;
 }
@@ -701,8 +733,11 @@ struct tpl_choice {
 };
 
 /* The newest build of `name` (an ID or a name) among the nodes' templates. */
-static void newest(json_t *templates, const char *name, struct tpl_choice *best)
+static void newest(json_t *templates, const char *ref, struct tpl_choice *best)
 {
+    /* name:tag: the template is the name's (tags are the store's to resolve) */
+    char name[256];
+    snprintf(name, sizeof(name), "%.*s", (int)strcspn(ref, ":"), ref);
     const char *tid;
     json_t *v;
     json_object_foreach(templates, tid, v) {
@@ -756,14 +791,36 @@ int e2b_cluster_place(struct e2b_cluster *c, const char *template, char *const *
 {
     memset(ret, 0, sizeof(*ret));
     _cleanup_json_ json_t *view = e2b_cluster_nodes(c);
-    /* this node's own templates fresh from its store, not as last published */
-    _cleanup_json_ json_t *mine = local_templates();
+    bool host = !template || STREQ(template, "host");
+    /* this node's own build of the template fresh from its store, not as last published */
     size_t i;
     json_t *n;
-    json_array_foreach(view, i, n)
-        if (json_is_true(json_object_get(n, "self")))
-            json_object_set(n, "templates", mine);
-    bool host = !template || STREQ(template, "host");
+    if (!host) {
+        _cleanup_json_ json_t *mine = json_object();
+        struct e2b_store store;
+        json_t *meta = NULL;
+        if (e2b_store_open(&store, NULL) == 0) {
+            if (e2b_store_find(&store, template, &meta, NULL, NULL) == 0 &&
+                e2b_json_str(meta, "templateID") && e2b_json_str(meta, "buildID")) {
+                json_t *names = json_array();
+                json_array_extend(names, json_object_get(meta, "aliases"));
+                json_object_set_new(
+                    mine, e2b_json_str(meta, "templateID"),
+                    json_pack("{s:s, s:s?, s:o, s:I, s:I}", "b", e2b_json_str(meta, "buildID"), "u",
+                              e2b_json_str(meta, "updatedAt"), "n", names, "c",
+                              (json_int_t)e2b_json_int(meta, "cpuCount", DEFAULT_CPUS), "m",
+                              (json_int_t)e2b_json_int(meta, "memoryMB", DEFAULT_MEMORY_MB)));
+            }
+            json_decref(meta);
+            e2b_store_close(&store);
+        }
+        json_array_foreach(view, i, n)
+            if (json_is_true(json_object_get(n, "self"))) {
+                json_t *t = json_object_get(n, "templates");
+                if (json_is_object(t))
+                    json_object_update(t, mine);
+            }
+    }
     struct tpl_choice t = { .cpus = DEFAULT_CPUS, .mem = DEFAULT_MEMORY_MB };
     if (!host) {
         json_array_foreach(view, i, n)

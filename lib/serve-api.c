@@ -730,6 +730,7 @@ static void api_nodes(struct call *c)
         json_t *v;
         json_object_foreach(json_object_get(n, "templates"), k, v) json_array_append_new(ids, json_string(k));
         json_object_set_new(n, "templates", ids);
+        json_object_del(n, "epoch");
     }
     c->out->status = 200;
     c->out->body = nodes;
