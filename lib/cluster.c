@@ -652,8 +652,12 @@ static char *cached_owner(struct e2b_cluster *c, const char *id)
     json_t *n;
     json_array_foreach(c->view, i, n)
         if (node && epoch && STREQ(e2b_json_str(n, "nodeID"), node)) {
-            if (STREQ(e2b_json_str(n, "status"), "ready") && STREQ(e2b_json_str(n, "epoch"), epoch))
-                addr = xstrdup(json_string_value(json_array_get(o, 2)));
+            const char *at = json_string_value(json_array_get(o, 2));
+            /* the same run of the node, at the same address (a restart within the lease may move it) */
+            if (STREQ(e2b_json_str(n, "status"), "ready") &&
+                STREQ(e2b_json_str(n, "epoch"), epoch) && at &&
+                STREQ(e2b_json_str(n, "address"), at))
+                addr = xstrdup(at);
             break;
         }
     pthread_mutex_unlock(&c->lock);
