@@ -136,6 +136,17 @@ test('list from each node shows all 30; info and timeouts from any node', async 
   assert.ok(left > 480_000 && left <= 501_000, `time left ${left}`)
 })
 
+test('pause from one node, resume from another, neither running the sandbox', async () => {
+  const { sbx } = sandboxes.find((s) => s.node === NODES[1].id)
+  await sbx.commands.run('echo kept > /tmp/state.txt')
+  assert.equal(await Sandbox.pause(sbx.sandboxId, { apiUrl: NODES[2].url }), true)
+  assert.equal((await sbx.getInfo()).state, 'paused')
+  assert.equal(await Sandbox.pause(sbx.sandboxId, { apiUrl: NODES[0].url }), false, 'pausing twice is a no-op')
+  const again = await Sandbox.connect(sbx.sandboxId) // through node 1
+  assert.equal((await again.getInfo()).state, 'running')
+  assert.equal((await again.commands.run('cat /tmp/state.txt')).stdout, 'kept\n')
+})
+
 test('kill from a node that does not run the sandbox', async () => {
   const i = sandboxes.findIndex((s) => s.node === NODES[1].id)
   const { sbx } = sandboxes[i]
