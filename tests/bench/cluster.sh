@@ -13,7 +13,7 @@
 #     envd requests (GET /envs), SDK commands (commands.run) and API calls
 #     (GET /sandboxes/<id>); p50 and p99 of each, and forwarded/direct.
 #
-#   CLIENTS=10 SECONDS_RUN=10 ROUNDS=300 sh tests/bench/cluster.sh   (as root, after make)
+#   CLIENTS=10 SECONDS_RUN=10 ROUNDS=500 sh tests/bench/cluster.sh   (as root, after make)
 set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
 B=${E2B_BUILD_DIR:-$top/build}
@@ -21,7 +21,7 @@ E2B=$B/e2b
 export E2B_ENVD=$B/envd
 CLIENTS=${CLIENTS:-10}
 SECONDS_RUN=${SECONDS_RUN:-10}
-ROUNDS=${ROUNDS:-300}
+ROUNDS=${ROUNDS:-500}
 NET=10.207.74
 scratch=$(mktemp -d /tmp/e2b-bench-cluster.XXXXXX)
 unset E2B_API_URL E2B_API_KEY E2B_SANDBOX_URL E2B_DOMAIN
