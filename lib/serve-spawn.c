@@ -207,8 +207,8 @@ static int ask_worker(struct e2b_serve_spawner *s, const json_t *req, json_t **r
     return 0;
 }
 
-int e2b_serve_spawner_connect(struct e2b_serve_spawner *s, const char *id, int timeout_s,
-                              json_t **ret_sandbox, bool *ret_resumed, struct e2b_error **err)
+static int spawner_connect(struct e2b_serve_spawner *s, const char *id, int timeout_s,
+                           json_t **ret_sandbox, bool *ret_resumed, struct e2b_error **err)
 {
     _cleanup_json_ json_t *req = json_pack("{s:s, s:i}", "connect", id, "timeout", timeout_s);
     json_t *reply = NULL;
@@ -228,8 +228,8 @@ int e2b_serve_spawner_connect(struct e2b_serve_spawner *s, const char *id, int t
     return r;
 }
 
-int e2b_serve_spawner_create(struct e2b_serve_spawner *s, const struct e2b_sandbox_spec *spec,
-                             json_t **ret_sandbox, struct e2b_error **err)
+static int spawner_create(struct e2b_serve_spawner *s, const struct e2b_sandbox_spec *spec,
+                          json_t **ret_sandbox, struct e2b_error **err)
 {
     _cleanup_json_ json_t *req = spec_json(spec);
     json_t *reply = NULL;
@@ -254,4 +254,205 @@ void e2b_serve_spawner_stop(struct e2b_serve_spawner *s)
     while (waitpid(s->pid, NULL, 0) < 0 && errno == EINTR)
         ;
     free(s);
+}
+
+/* ---- the backend that spawns -------------------------------------------------------- */
+
+struct spawning {
+    struct e2b_serve_spawner *s;
+    struct e2b_backend *local;
+};
+
+#define LOCAL(b) (((struct spawning *)(b)->impl)->local)
+
+static int sp_create(struct e2b_backend *b, const struct e2b_sandbox_spec *spec, json_t **ret,
+                     struct e2b_error **err)
+{
+    return spawner_create(((struct spawning *)b->impl)->s, spec, ret, err);
+}
+
+static int sp_list(struct e2b_backend *b, const struct e2b_sandbox_filter *f, json_t **ret,
+                   char **next, struct e2b_error **err)
+{
+    return LOCAL(b)->ops->sandboxes.list(LOCAL(b), f, ret, next, err);
+}
+
+static int sp_get(struct e2b_backend *b, const char *id, json_t **ret, struct e2b_error **err)
+{
+    return LOCAL(b)->ops->sandboxes.get(LOCAL(b), id, ret, err);
+}
+
+static int sp_kill(struct e2b_backend *b, const char *id, struct e2b_error **err)
+{
+    return LOCAL(b)->ops->sandboxes.kill(LOCAL(b), id, err);
+}
+
+static int sp_set_timeout(struct e2b_backend *b, const char *id, int t, struct e2b_error **err)
+{
+    return LOCAL(b)->ops->sandboxes.set_timeout(LOCAL(b), id, t, err);
+}
+
+static int sp_pause(struct e2b_backend *b, const char *id, struct e2b_error **err)
+{
+    return LOCAL(b)->ops->sandboxes.pause(LOCAL(b), id, err);
+}
+
+/* a resume may start a supervisor: forked from the helper, not from the server */
+static int sp_connect(struct e2b_backend *b, const char *id, int t, json_t **ret, bool *resumed,
+                      struct e2b_error **err)
+{
+    _cleanup_json_ json_t *s = NULL;
+    if (sp_get(b, id, &s, err) < 0)
+        return -1;
+    const char *state = e2b_json_str(s, "state");
+    if (state && STREQ(state, "paused"))
+        return spawner_connect(((struct spawning *)b->impl)->s, id, t, ret, resumed, err);
+    return LOCAL(b)->ops->sandboxes.connect(LOCAL(b), id, t, ret, resumed, err);
+}
+
+static int sp_metrics(struct e2b_backend *b, const char *id, json_t **ret, struct e2b_error **err)
+{
+    return LOCAL(b)->ops->sandboxes.metrics(LOCAL(b), id, ret, err);
+}
+
+static int sp_logs(struct e2b_backend *b, const char *id, json_t **ret, struct e2b_error **err)
+{
+    return LOCAL(b)->ops->sandboxes.logs(LOCAL(b), id, ret, err);
+}
+
+static int sp_update_network(struct e2b_backend *b, const char *id, const json_t *network,
+                             struct e2b_error **err)
+{
+    return LOCAL(b)->ops->sandboxes.update_network(LOCAL(b), id, network, err);
+}
+
+static int sp_envd_endpoint(struct e2b_backend *b, const char *id, struct e2b_envd_endpoint *ep,
+                            struct e2b_error **err)
+{
+    return LOCAL(b)->ops->edge.envd_endpoint(LOCAL(b), id, ep, err);
+}
+
+static int sp_port_connect(struct e2b_backend *b, const char *id, int port, int *fd,
+                           struct e2b_error **err)
+{
+    return LOCAL(b)->ops->edge.port_connect(LOCAL(b), id, port, fd, err);
+}
+
+static int sp_template_list(struct e2b_backend *b, json_t **ret, struct e2b_error **err)
+{
+    return LOCAL(b)->ops->templates.list(LOCAL(b), ret, err);
+}
+
+static int sp_template_get(struct e2b_backend *b, const char *name, json_t **ret,
+                           struct e2b_error **err)
+{
+    return LOCAL(b)->ops->templates.get(LOCAL(b), name, ret, err);
+}
+
+static int sp_template_delete(struct e2b_backend *b, const char *name, struct e2b_error **err)
+{
+    return LOCAL(b)->ops->templates.delete(LOCAL(b), name, err);
+}
+
+/* volumes and secrets: this machine's, as the local backend has them */
+static int sp_volume_create(struct e2b_backend *b, const char *name, long long quota_mb,
+                            json_t **ret, struct e2b_error **err)
+{
+    return LOCAL(b)->ops->volumes.create(LOCAL(b), name, quota_mb, ret, err);
+}
+
+static int sp_volume_list(struct e2b_backend *b, json_t **ret, struct e2b_error **err)
+{
+    return LOCAL(b)->ops->volumes.list(LOCAL(b), ret, err);
+}
+
+static int sp_volume_get(struct e2b_backend *b, const char *id, json_t **ret,
+                         struct e2b_error **err)
+{
+    return LOCAL(b)->ops->volumes.get(LOCAL(b), id, ret, err);
+}
+
+static int sp_volume_delete(struct e2b_backend *b, const char *id, struct e2b_error **err)
+{
+    return LOCAL(b)->ops->volumes.delete(LOCAL(b), id, err);
+}
+
+static int sp_volume_ls(struct e2b_backend *b, const char *volume, const char *path, int depth,
+                        json_t **ret, struct e2b_error **err)
+{
+    return LOCAL(b)->ops->volumes.ls(LOCAL(b), volume, path, depth, ret, err);
+}
+
+static int sp_volume_read(struct e2b_backend *b, const char *volume, const char *path, int out_fd,
+                          struct e2b_error **err)
+{
+    return LOCAL(b)->ops->volumes.read(LOCAL(b), volume, path, out_fd, err);
+}
+
+static int sp_volume_write(struct e2b_backend *b, const char *volume, const char *path, int in_fd,
+                           json_t **ret, struct e2b_error **err)
+{
+    return LOCAL(b)->ops->volumes.write(LOCAL(b), volume, path, in_fd, ret, err);
+}
+
+static int sp_volume_open(struct e2b_backend *b, const char *id, struct e2b_volume *ret,
+                          struct e2b_error **err)
+{
+    return LOCAL(b)->ops->volumes.open(LOCAL(b), id, ret, err);
+}
+
+static int sp_secret_create(struct e2b_backend *b, const char *name, const char *value,
+                            const json_t *meta, json_t **ret, struct e2b_error **err)
+{
+    return LOCAL(b)->ops->secrets.create(LOCAL(b), name, value, meta, ret, err);
+}
+
+static int sp_secret_list(struct e2b_backend *b, json_t **ret, struct e2b_error **err)
+{
+    return LOCAL(b)->ops->secrets.list(LOCAL(b), ret, err);
+}
+
+static int sp_secret_get(struct e2b_backend *b, const char *id, json_t **ret,
+                         struct e2b_error **err)
+{
+    return LOCAL(b)->ops->secrets.get(LOCAL(b), id, ret, err);
+}
+
+static int sp_secret_update(struct e2b_backend *b, const char *id, const char *value,
+                            const json_t *meta, json_t **ret, struct e2b_error **err)
+{
+    return LOCAL(b)->ops->secrets.update(LOCAL(b), id, value, meta, ret, err);
+}
+
+static int sp_secret_delete(struct e2b_backend *b, const char *id, struct e2b_error **err)
+{
+    return LOCAL(b)->ops->secrets.delete(LOCAL(b), id, err);
+}
+
+static void sp_free(struct e2b_backend *b)
+{
+    free(b->impl);
+    free(b);
+}
+
+static const struct e2b_backend_ops spawning_ops = {
+    .name = "local",
+    .sandboxes = E2B_SANDBOX_OPS(sp_),
+    .edge = { .envd_endpoint = sp_envd_endpoint, .port_connect = sp_port_connect },
+    .templates = E2B_TEMPLATE_OPS(sp_template_),
+    .volumes = E2B_VOLUME_OPS(sp_volume_, sp_volume_open),
+    .secrets = E2B_SECRET_OPS(sp_secret_),
+    .free = sp_free,
+};
+
+struct e2b_backend *e2b_serve_spawner_backend(struct e2b_serve_spawner *s,
+                                              struct e2b_backend *local)
+{
+    struct spawning *sp = xcalloc(1, sizeof(*sp));
+    sp->s = s;
+    sp->local = local;
+    struct e2b_backend *b = xcalloc(1, sizeof(*b));
+    b->ops = &spawning_ops;
+    b->impl = sp;
+    return b;
 }
