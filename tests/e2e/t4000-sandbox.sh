@@ -7,7 +7,7 @@
 st() { python3 -c "import json,sys; print(json.load(open(sys.argv[1])).get(sys.argv[2]))" \
     "$E2B_RUNTIME_DIR/sandboxes/$1/state.json" "$2"; }
 
-sbx_create host --timeout 120 -e GREETING=hello -m owner=tests -m team=e2b 2>"$TRASH/create.err" ||
+sbx_create host --timeout 900 -e GREETING=hello -m owner=tests -m team=e2b 2>"$TRASH/create.err" ||
     { echo "Bail out! cannot create a sandbox: $(cat "$TRASH/create.err")"; exit 1; }
 ID=$SBX
 

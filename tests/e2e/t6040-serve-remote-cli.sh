@@ -29,7 +29,7 @@ test_expect_success 'logged in: remote backend, envd traffic to the API URL' '
 '
 
 test_expect_success 'create, list (with filters), info' '
-    id=$(e2b sandbox create -d host --timeout 120 -e FROM=remote -m t=cli) && echo "$id" > id &&
+    id=$(e2b sandbox create -d host --timeout 600 -e FROM=remote -m t=cli) && echo "$id" > id &&
     e2b sandbox list > list && test_grep "$id" list &&
     e2b sandbox list -m t=cli --json > list.json && test_grep "$id" list.json &&
     e2b sandbox list -m t=other --json > none.json && test_grep -v "$id" none.json &&
