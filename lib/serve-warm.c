@@ -2,8 +2,9 @@
  *
  * One manager thread per pool sleeps on the warm condition variable and,
  * while the pool has fewer than it wants (ready plus being made), starts a
- * maker thread per missing sandbox, at most MAKERS at once; a maker runs one
- * create through the spawner and puts the sandbox on the pool's ready list.
+ * maker thread per missing sandbox, at most MAKERS at once, once takes
+ * paused for QUIET_MS (or the pool is empty); a maker runs one create
+ * through the spawner and puts the sandbox on the pool's ready list.
  * A create that fails makes the pool wait (1 s, doubling up to a minute)
  * before it tries again. take pops the oldest ready sandbox and adopts it
  * (in the calling thread: a state update and envd's /init, no fork).
@@ -14,7 +15,8 @@
 #include <pthread.h>
 #include <time.h>
 
-#define MAKERS         4           /* creates of one pool at once */
+#define MAKERS         2   /* creates of one pool at once */
+#define QUIET_MS       150 /* refills wait for takes to pause this long (or the pool to empty) */
 #define WARM_TIMEOUT_S (24 * 3600) /* a warm sandbox's own deadline (E2B's longest) */
 #define BACKOFF_MIN_MS 1000
 #define BACKOFF_MAX_MS 60000
@@ -27,7 +29,8 @@ struct pool {
     char **ready; /* oldest first */
     size_t n_ready;
     int making;
-    int64_t retry_at; /* after a failed create: no new one before (boot ms) */
+    int64_t retry_at;  /* after a failed create: no new one before (boot ms) */
+    int64_t last_take; /* boot ms */
     int backoff_ms;
     pthread_t manager;
     bool started;
@@ -117,7 +120,12 @@ static void *manager_main(void *ud)
     pthread_mutex_lock(&w->mu);
     while (!w->stop) {
         int64_t now = e2b_boot_ms();
-        if ((int)p->n_ready + p->making < p->want && p->making < MAKERS && now >= p->retry_at) {
+        /* a burst of takes is served first: refills wait for a pause in it
+         * (their creates would take the CPU the hand-outs need) unless the
+         * pool ran dry, when every create is an ordinary one anyway */
+        int64_t quiet_at = p->n_ready ? p->last_take + QUIET_MS : 0;
+        if ((int)p->n_ready + p->making < p->want && p->making < MAKERS && now >= p->retry_at &&
+            now >= quiet_at) {
             pthread_t t;
             pthread_attr_t attr;
             pthread_attr_init(&attr);
@@ -132,7 +140,9 @@ static void *manager_main(void *ud)
         /* wake for a take, a made sandbox, the end of a back-off, or the stop */
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
-        int64_t wait_ms = p->retry_at > now ? p->retry_at - now : 1000;
+        int64_t wait_ms = p->retry_at > now ? p->retry_at - now
+                          : quiet_at > now  ? quiet_at - now
+                                            : 1000;
         until.tv_sec += (time_t)(wait_ms / 1000);
         until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
         if (until.tv_nsec >= 1000000000L)
@@ -238,6 +248,7 @@ int e2b_serve_warm_take(struct e2b_serve_warm *w, const struct e2b_sandbox_spec 
         if (p->n_ready) {
             id = p->ready[0];
             memmove(p->ready, p->ready + 1, --p->n_ready * sizeof(*p->ready));
+            p->last_take = e2b_boot_ms();
             pthread_cond_broadcast(&w->cv); /* make another */
         }
         pthread_mutex_unlock(&w->mu);
