@@ -10,7 +10,6 @@
  * (in the calling thread: a state update and envd's /init, no fork).
  */
 #include "serve-warm.h"
-#include "serve-spawn.h"
 
 #include <pthread.h>
 #include <time.h>
@@ -38,6 +37,7 @@ struct pool {
 
 struct e2b_serve_warm {
     const struct e2b_serve_opts *o;
+    struct e2b_backend *b; /* this machine's, creates forked from the helper (serve-spawn.h) */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     bool stop;
@@ -90,7 +90,7 @@ static void *maker_main(void *ud)
     struct e2b_sandbox_spec spec = warm_spec(p);
     _cleanup_error_ struct e2b_error *err = NULL;
     json_t *sbx = NULL;
-    int r = e2b_serve_spawner_create(w->o->spawner, &spec, &sbx, &err);
+    int r = w->b->ops->sandboxes.create(w->b, &spec, &sbx, &err);
     const char *id = r == 0 ? e2b_json_str(sbx, "sandboxID") : NULL;
     pthread_mutex_lock(&w->mu);
     p->making--;
@@ -108,7 +108,7 @@ static void *maker_main(void *ud)
     pthread_cond_broadcast(&w->cv);
     pthread_mutex_unlock(&w->mu);
     if (id) /* made as the server stops */
-        w->o->backend->ops->sandboxes.kill(w->o->backend, id, NULL);
+        w->b->ops->sandboxes.kill(w->b, id, NULL);
     json_decref(sbx);
     return NULL;
 }
@@ -157,7 +157,7 @@ static void *manager_main(void *ud)
  * in (up to what it wants), the rest killed. */
 static void take_leftovers(struct e2b_serve_warm *w)
 {
-    struct e2b_backend *b = w->o->backend;
+    struct e2b_backend *b = w->b;
     struct e2b_sandbox_filter f = { .states = "running" };
     _cleanup_json_ json_t *all = NULL;
     char *next = NULL;
@@ -183,13 +183,13 @@ static void take_leftovers(struct e2b_serve_warm *w)
     }
 }
 
-int e2b_serve_warm_start(const struct e2b_serve_opts *o, const json_t *pools,
+int e2b_serve_warm_start(const struct e2b_serve_opts *o, struct e2b_backend *b, const json_t *pools,
                          struct e2b_serve_warm **ret, struct e2b_error **err)
 {
     *ret = NULL;
     if (!json_is_object(pools))
         return e2b_error_set(err, E2B_ERR_USAGE, "warm pools must be an object {TEMPLATE: N}");
-    if (!o->spawner)
+    if (!b)
         return e2b_error_set(err, E2B_ERR_UNSUPPORTED,
                              "warm sandboxes need sandboxes on this machine (a local backend)");
     const char *k;
@@ -203,6 +203,7 @@ int e2b_serve_warm_start(const struct e2b_serve_opts *o, const json_t *pools,
     }
     struct e2b_serve_warm *w = xcalloc(1, sizeof(*w));
     w->o = o;
+    w->b = b;
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
     w->n = json_object_size(pools);
@@ -215,7 +216,7 @@ int e2b_serve_warm_start(const struct e2b_serve_opts *o, const json_t *pools,
         };
         /* what else names the template: a create may use its ID or a name */
         json_t *t = NULL;
-        if (o->backend->ops->templates.get(o->backend, k, &t, NULL) == 0) {
+        if (b->ops->templates.get(b, k, &t, NULL) == 0) {
             if (e2b_json_str(t, "templateID"))
                 json_array_append(p->names, json_object_get(t, "templateID"));
             json_array_extend(p->names, json_object_get(t, "aliases") ?: json_array());
@@ -254,7 +255,7 @@ int e2b_serve_warm_take(struct e2b_serve_warm *w, const struct e2b_sandbox_spec 
         pthread_mutex_unlock(&w->mu);
         if (!id)
             return 0;
-        struct e2b_backend *b = w->o->backend;
+        struct e2b_backend *b = w->b;
         int r = b->ops->sandboxes.adopt(b, id, spec, ret, NULL);
         free(id);
         if (r == 0)
@@ -288,7 +289,7 @@ void e2b_serve_warm_stop(struct e2b_serve_warm *w)
         if (busy)
             nanosleep(&ts, NULL);
     }
-    struct e2b_backend *b = w->o->backend;
+    struct e2b_backend *b = w->b;
     for (size_t i = 0; i < w->n; i++) {
         struct pool *p = &w->pools[i];
         for (size_t k = 0; k < p->n_ready; k++) {
