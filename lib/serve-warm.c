@@ -277,7 +277,7 @@ void e2b_serve_warm_stop(struct e2b_serve_warm *w)
             pthread_join(w->pools[i].manager, NULL);
     /* creates under way end (a maker kills what it made now), bounded: a
      * create gives up within E2B_RUNTIME_READY_MS and its ready command's
-     * minute; makers still running then keep w (the process is ending) */
+     * minute */
     bool busy = true;
     for (int t = 0; t < 1200 && busy; t++) {
         busy = false;
@@ -292,21 +292,17 @@ void e2b_serve_warm_stop(struct e2b_serve_warm *w)
     struct e2b_backend *b = w->b;
     for (size_t i = 0; i < w->n; i++) {
         struct pool *p = &w->pools[i];
-        for (size_t k = 0; k < p->n_ready; k++) {
-            b->ops->sandboxes.kill(b, p->ready[k], NULL);
-            free(p->ready[k]);
+        pthread_mutex_lock(&w->mu); /* what no take has now */
+        char **ready = p->ready;
+        size_t n = p->n_ready;
+        p->ready = NULL, p->n_ready = 0;
+        pthread_mutex_unlock(&w->mu);
+        for (size_t k = 0; k < n; k++) {
+            b->ops->sandboxes.kill(b, ready[k], NULL);
+            free(ready[k]);
         }
-        p->n_ready = 0;
-        if (busy)
-            continue;
-        free(p->ready);
-        free(p->key);
-        json_decref(p->names);
+        free(ready);
     }
-    if (busy)
-        return;
-    free(w->pools);
-    pthread_cond_destroy(&w->cv);
-    pthread_mutex_destroy(&w->mu);
-    free(w);
+    /* w itself stays: a connection thread may still be in take as the
+     * server stops (it finds nothing ready); the process is ending */
 }

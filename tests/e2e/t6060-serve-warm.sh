@@ -84,10 +84,12 @@ test_expect_success 'a warm sandbox that ended is passed over' '
 '
 
 test_expect_success 'a server that dies leaves its warm sandboxes, and the next takes them; a clean stop kills them' '
-    wait_for 100 warm_count host 2 && warm_ids host | sort > before &&
-    kill -9 $(cat serve.pid) && start_serve --warm host=2 &&
-    wait_for 100 warm_count host 2 && test "$(warm_ids host | sort)" = "$(cat before)" &&
-    kill $(cat serve.pid) && wait_for 100 warm_count host 0 &&
+    wait_for 300 warm_count host 2 && warm_ids host | sort > before &&
+    pid=$(cat serve.pid) && kill -9 $pid && wait_for 300 sh -c "! kill -0 $pid" &&
+    test "$(warm_ids host | sort)" = "$(cat before)" &&
+    start_serve --warm host=2 &&
+    test "$(warm_ids host | sort)" = "$(cat before)" &&
+    pid=$(cat serve.pid) && kill $pid && { wait $pid; :; } &&
     test "$(e2b sandbox list --json)" = "[]"
 '
 
