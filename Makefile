@@ -24,14 +24,16 @@ DESTDIR ?=
 B ?= build
 CC ?= cc
 PKG_CONFIG ?= pkg-config
-HOST_PKGS := libcurl jansson libarchive libgit2 libevent libseccomp zlib
+HOST_PKGS := libcurl jansson libarchive libgit2 libevent libseccomp zlib libnftables libcrypto
 # Opened with dlopen on first use, not linked (lib/dl.h says why): their
 # sonames are compiled in.
-DL_PKGS := libarchive libgit2 libcurl
+DL_PKGS := libarchive libgit2 libcurl libnftables libcrypto
 LINK_PKGS := $(filter-out $(DL_PKGS),$(HOST_PKGS))
 soname = $(shell objdump -p $$($(PKG_CONFIG) --variable=libdir $(1))/$(1).so 2>/dev/null | awk '/SONAME/ {print $$2}')
 DL_SONAMES := -DE2B_ARCHIVE_SONAME='"$(call soname,libarchive)"' \
-	-DE2B_GIT_SONAME='"$(call soname,libgit2)"' -DE2B_CURL_SONAME='"$(call soname,libcurl)"'
+	-DE2B_GIT_SONAME='"$(call soname,libgit2)"' -DE2B_CURL_SONAME='"$(call soname,libcurl)"' \
+	-DE2B_NFT_SONAME='"$(call soname,libnftables)"' -DE2B_CRYPTO_SONAME='"$(call soname,libcrypto)"' \
+	-DE2B_SSL_SONAME='"$(call soname,libssl)"'
 GUEST_PKGS := jansson libevent zlib
 
 WFLAGS := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -64,7 +66,7 @@ $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(HOST_CFLAGS) -MMD -MP -c -o $@ $<
 
-$(B)/lib/dl-archive.o $(B)/lib/dl-git.o $(B)/lib/dl-curl.o: HOST_CFLAGS += $(DL_SONAMES)
+$(B)/lib/dl-archive.o $(B)/lib/dl-git.o $(B)/lib/dl-curl.o $(B)/lib/dl-nft.o $(B)/lib/dl-crypto.o $(B)/lib/dl-ssl.o: HOST_CFLAGS += $(DL_SONAMES)
 
 # Guest objects are compiled separately, with the guest libraries' flags.
 $(B)/guest/%.o: %.c
@@ -184,7 +186,8 @@ deb: all
 	rm -rf $(B)/deb && $(MAKE) install DESTDIR=$(abspath $(B)/deb) PREFIX=/usr
 	install -D -m 0644 packaging/e2b-serve.service $(B)/deb/lib/systemd/system/e2b-serve.service
 	packaging/debian/make-deb.sh $(abspath $(B)/deb) $(VERSION) $(B)/e2b_$(VERSION)_$$(dpkg --print-architecture).deb \
-		$(call soname,libarchive) $(call soname,libgit2) $(call soname,libcurl)
+		$(call soname,libarchive) $(call soname,libgit2) $(call soname,libcurl) \
+		$(call soname,libnftables) $(call soname,libcrypto)
 
 # The sources through clang as well (syntax and warnings only): clang
 # refuses what gcc lets through, such as a goto that jumps over a

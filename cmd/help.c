@@ -174,6 +174,9 @@ static void complete_value(const struct e2b_opt *o, const char *cur)
     case E2B_COMPLETE_TEMPLATE:
         e2b_cli_complete_templates(cur);
         break;
+    case E2B_COMPLETE_VOLUME:
+        e2b_cli_complete_volumes(cur);
+        break;
     case E2B_COMPLETE_CHOICES: {
         _cleanup_free_ char *copy = xstrdup(o->choices);
         char *save = NULL;

@@ -2,6 +2,7 @@
 #include "sandbox-cli.h"
 #include "process-client.h"
 #include "template-store.h"
+#include "volume-store.h"
 #include "usage.h"
 
 int e2b_cli_open_backend(struct e2b_ctx *ctx, struct e2b_backend **ret)
@@ -117,4 +118,19 @@ void e2b_cli_complete_templates(const char *prefix)
         json_decref(list);
     }
     e2b_store_close(&store);
+}
+
+void e2b_cli_complete_volumes(const char *prefix)
+{
+    json_t *list = NULL;
+    if (e2b_volume_list(&list, NULL) < 0)
+        return;
+    size_t i;
+    json_t *v;
+    json_array_foreach(list, i, v) {
+        const char *name = e2b_json_str(v, "name");
+        if (name && e2b_str_has_prefix(name, prefix))
+            printf("%s\n", name);
+    }
+    json_decref(list);
 }

@@ -24,5 +24,6 @@ int e2b_cli_terminal(struct e2b_ctx *ctx, struct e2b_backend *b, const char *san
  * starting with prefix, one a line. Local state only: fast, no network. */
 void e2b_cli_complete_sandboxes(const char *prefix);
 void e2b_cli_complete_templates(const char *prefix);
+void e2b_cli_complete_volumes(const char *prefix);
 
 #endif

@@ -37,6 +37,11 @@ const struct e2b_opt opts_sandbox_create[] = {
     E2B_OPT_INT(0, "disk", "MIB", "size of the writable layer in MiB (default 1024)"),
     E2B_OPT_INT(0, "pids", "N", "most processes the sandbox may have (default 4096)"),
     E2B_OPT_FLAG(0, "internet", "give the sandbox outbound internet access"),
+    E2B_OPT_LIST(0, "allow-out", "DEST", "allow outbound traffic to an IP, CIDR, domain or *.domain, "
+                                         "optionally :PORT[-PORT] (repeatable; implies --internet)"),
+    E2B_OPT_LIST(0, "deny-out", "DEST", "deny outbound traffic to an IP or CIDR, or ALL_TRAFFIC "
+                                        "(repeatable; implies --internet; an allowed one wins)"),
+    E2B_OPT_LIST(0, "volume", "NAME:PATH", "mount a volume read-write at PATH (repeatable; a VM has it alone)"),
     E2B_OPT_CHOICE(0, "lifecycle.ontimeout", "ACTION", "at the timeout: kill (default) or pause",
                    "kill,pause"),
     E2B_OPT_FLAG(0, "secure", "require an access token for envd (sandbox info shows it)"),
@@ -51,6 +56,22 @@ const struct e2b_opt opts_sandbox_create[] = {
     E2B_OPT_ARG_C("template", 0, "template ID or name (default: base)", E2B_COMPLETE_TEMPLATE),
     E2B_OPT_END,
 };
+
+/* --allow-out and --deny-out as E2B's {allowOut, denyOut}, or NULL for none. */
+static json_t *network_rules(struct e2b_args *args)
+{
+    size_t na, nd;
+    const char *const *allow = e2b_args_list(args, "allow-out", &na);
+    const char *const *deny = e2b_args_list(args, "deny-out", &nd);
+    if (!na && !nd)
+        return NULL;
+    json_t *a = json_array(), *d = json_array();
+    for (size_t i = 0; i < na; i++)
+        json_array_append_new(a, json_string(allow[i]));
+    for (size_t i = 0; i < nd; i++)
+        json_array_append_new(d, json_string(deny[i]));
+    return json_pack("{s:o, s:o}", "allowOut", a, "denyOut", d);
+}
 
 int cmd_sandbox_create(struct e2b_ctx *ctx, struct e2b_args *args)
 {
@@ -73,6 +94,18 @@ int cmd_sandbox_create(struct e2b_ctx *ctx, struct e2b_args *args)
     const char *runtime = e2b_args_str(args, "runtime");
     if (runtime && !STREQ(runtime, "ns") && !STREQ(runtime, "vm") && !STREQ(runtime, "auto"))
         return e2b_usage_error("sandbox create", "--runtime must be ns, vm or auto");
+    _cleanup_json_ json_t *mounts = NULL, *net = network_rules(args);
+    size_t nvol;
+    const char *const *vols = e2b_args_list(args, "volume", &nvol);
+    for (size_t i = 0; i < nvol; i++) {
+        const char *colon = strchr(vols[i], ':');
+        if (!colon || colon == vols[i] || colon[1] != '/')
+            return e2b_usage_error("sandbox create", "--volume '%s' is not NAME:/PATH", vols[i]);
+        if (!mounts)
+            mounts = json_array();
+        json_array_append_new(mounts, json_pack("{s:s%, s:s}", "name", vols[i], (size_t)(colon - vols[i]), "path",
+                                                colon + 1));
+    }
     if (e2b_cli_open_backend(ctx, &b))
         return 1;
     struct e2b_sandbox_spec spec = {
@@ -83,7 +116,9 @@ int cmd_sandbox_create(struct e2b_ctx *ctx, struct e2b_args *args)
         .metadata = meta,
         .env_vars = env,
         .secure = e2b_args_flag(args, "secure"),
-        .allow_internet = e2b_args_flag(args, "internet"),
+        .allow_internet = e2b_args_flag(args, "internet") || net,
+        .network = net,
+        .volume_mounts = mounts,
         .auto_pause = STREQ(e2b_args_str(args, "lifecycle.ontimeout") ?: "kill", "pause"),
         .cpu_count = (int)cpu,
         .memory_mb = (int)mem,
@@ -425,5 +460,32 @@ int cmd_sandbox_logs(struct e2b_ctx *ctx, struct e2b_args *args)
         for (int i = 0; follow && i < 10 && !interrupted; i++)
             usleep(100000);
     } while (follow && !interrupted);
+    return 0;
+}
+
+const struct e2b_opt opts_sandbox_network[] = {
+    E2B_OPT_LIST(0, "allow-out", "DEST", "allow outbound traffic to an IP, CIDR, domain or *.domain, "
+                                         "optionally :PORT[-PORT] (repeatable)"),
+    E2B_OPT_LIST(0, "deny-out", "DEST", "deny outbound traffic to an IP or CIDR, or ALL_TRAFFIC (repeatable)"),
+    E2B_OPT_FLAG(0, "no-internet", "deny everything not allowed (as --deny-out ALL_TRAFFIC)"),
+    E2B_OPT_ARG_C("sandbox", E2B_OPTF_REQUIRED, "sandbox ID", E2B_COMPLETE_SANDBOX),
+    E2B_OPT_END,
+};
+
+int cmd_sandbox_network(struct e2b_ctx *ctx, struct e2b_args *args)
+{
+    _cleanup_error_ struct e2b_error *err = NULL;
+    _cleanup_backend_ struct e2b_backend *b = NULL;
+    _cleanup_json_ json_t *net = network_rules(args);
+    if (!net) /* no rule: every rule cleared (E2B: what is left out is cleared) */
+        net = json_object();
+    json_object_set_new(net, "allow_internet_access", json_boolean(!e2b_args_flag(args, "no-internet")));
+    if (e2b_cli_open_backend(ctx, &b))
+        return 1;
+    const char *id = e2b_args_str(args, "sandbox");
+    if (b->ops->sandboxes.update_network(b, id, net, &err) < 0)
+        return e2b_fail(err);
+    if (!ctx->quiet)
+        fprintf(stderr, "Updated the network rules of sandbox %s\n", id);
     return 0;
 }

@@ -214,6 +214,12 @@ static int c_metrics(struct e2b_backend *b, const char *id, json_t **ret, struct
     ROUTED(metrics, id, ret, err);
 }
 
+static int c_update_network(struct e2b_backend *b, const char *id, const json_t *network,
+                            struct e2b_error **err)
+{
+    ROUTED(update_network, id, network, err);
+}
+
 static int c_logs(struct e2b_backend *b, const char *id, json_t **ret, struct e2b_error **err)
 {
     ROUTED(logs, id, ret, err);
@@ -394,6 +400,84 @@ static void c_free(struct e2b_backend *b)
     free(b);
 }
 
+/* ---- volumes and secrets: each node's own -------------------------------------------- */
+
+/* A volume lives on the node that made it, a secret in the store of the
+ * node that took it: both tables pass these to this node's backend. */
+static int n_volume_create(struct e2b_backend *b, const char *name, long long quota_mb,
+                           json_t **ret, struct e2b_error **err)
+{
+    return LOCAL(b)->ops->volumes.create(LOCAL(b), name, quota_mb, ret, err);
+}
+
+static int n_volume_list(struct e2b_backend *b, json_t **ret, struct e2b_error **err)
+{
+    return LOCAL(b)->ops->volumes.list(LOCAL(b), ret, err);
+}
+
+static int n_volume_get(struct e2b_backend *b, const char *id, json_t **ret, struct e2b_error **err)
+{
+    return LOCAL(b)->ops->volumes.get(LOCAL(b), id, ret, err);
+}
+
+static int n_volume_delete(struct e2b_backend *b, const char *id, struct e2b_error **err)
+{
+    return LOCAL(b)->ops->volumes.delete(LOCAL(b), id, err);
+}
+
+static int n_volume_ls(struct e2b_backend *b, const char *volume, const char *path, int depth,
+                       json_t **ret, struct e2b_error **err)
+{
+    return LOCAL(b)->ops->volumes.ls(LOCAL(b), volume, path, depth, ret, err);
+}
+
+static int n_volume_read(struct e2b_backend *b, const char *volume, const char *path, int out_fd,
+                         struct e2b_error **err)
+{
+    return LOCAL(b)->ops->volumes.read(LOCAL(b), volume, path, out_fd, err);
+}
+
+static int n_volume_write(struct e2b_backend *b, const char *volume, const char *path, int in_fd,
+                          json_t **ret, struct e2b_error **err)
+{
+    return LOCAL(b)->ops->volumes.write(LOCAL(b), volume, path, in_fd, ret, err);
+}
+
+static int n_volume_open(struct e2b_backend *b, const char *id, struct e2b_volume *ret,
+                         struct e2b_error **err)
+{
+    if (!LOCAL(b)->ops->volumes.open)
+        return e2b_error_set(err, E2B_ERR_UNSUPPORTED, "volumes are not on this machine");
+    return LOCAL(b)->ops->volumes.open(LOCAL(b), id, ret, err);
+}
+
+static int n_secret_create(struct e2b_backend *b, const char *name, const char *value,
+                           const json_t *meta, json_t **ret, struct e2b_error **err)
+{
+    return LOCAL(b)->ops->secrets.create(LOCAL(b), name, value, meta, ret, err);
+}
+
+static int n_secret_list(struct e2b_backend *b, json_t **ret, struct e2b_error **err)
+{
+    return LOCAL(b)->ops->secrets.list(LOCAL(b), ret, err);
+}
+
+static int n_secret_get(struct e2b_backend *b, const char *id, json_t **ret, struct e2b_error **err)
+{
+    return LOCAL(b)->ops->secrets.get(LOCAL(b), id, ret, err);
+}
+
+static int n_secret_update(struct e2b_backend *b, const char *id, const char *value,
+                           const json_t *meta, json_t **ret, struct e2b_error **err)
+{
+    return LOCAL(b)->ops->secrets.update(LOCAL(b), id, value, meta, ret, err);
+}
+
+static int n_secret_delete(struct e2b_backend *b, const char *id, struct e2b_error **err)
+{
+    return LOCAL(b)->ops->secrets.delete(LOCAL(b), id, err);
+}
+
 static const struct e2b_backend_ops routed_ops = {
     .name = "cluster",
     .sandboxes = E2B_SANDBOX_OPS(c_),
@@ -402,6 +486,8 @@ static const struct e2b_backend_ops routed_ops = {
               .forward = c_forward },
     .templates = E2B_TEMPLATE_OPS(c_template_),
     .snapshots = E2B_SNAPSHOT_OPS(c_snapshot_),
+    .volumes = E2B_VOLUME_OPS(n_volume_, n_volume_open),
+    .secrets = E2B_SECRET_OPS(n_secret_),
     .free = c_free,
 };
 
@@ -561,6 +647,12 @@ static int h_metrics(struct e2b_backend *b, const char *id, json_t **ret, struct
     return LOCAL(b)->ops->sandboxes.metrics(LOCAL(b), id, ret, err);
 }
 
+static int h_update_network(struct e2b_backend *b, const char *id, const json_t *network,
+                            struct e2b_error **err)
+{
+    return LOCAL(b)->ops->sandboxes.update_network(LOCAL(b), id, network, err);
+}
+
 static int h_logs(struct e2b_backend *b, const char *id, json_t **ret, struct e2b_error **err)
 {
     return LOCAL(b)->ops->sandboxes.logs(LOCAL(b), id, ret, err);
@@ -608,6 +700,8 @@ static const struct e2b_backend_ops here_ops = {
     .edge = { .envd_endpoint = h_envd_endpoint, .port_connect = h_port_connect },
     .templates = E2B_TEMPLATE_OPS(h_template_),
     .snapshots = E2B_SNAPSHOT_OPS(h_snapshot_),
+    .volumes = E2B_VOLUME_OPS(n_volume_, n_volume_open),
+    .secrets = E2B_SECRET_OPS(n_secret_),
     .free = h_free,
 };
 

@@ -1,6 +1,7 @@
 /* backend-remote.c - the backend for an E2B-compatible REST API (E2B cloud
  * or `e2b serve`): every op is one or two API calls with X-API-Key. */
 #include "backend.h"
+#include "fsutil.h"
 #include "http.h"
 #include "strbuf.h"
 
@@ -16,12 +17,12 @@ static int call(struct remote *r, const char *method, const char *path, json_t *
                 json_t **ret, struct e2b_http_resp *ret_resp, struct e2b_error **err)
 {
     _cleanup_free_ char *data = body ? e2b_json_dump(body, 0) : NULL;
-    char *signed_by[2] = {NULL, NULL};
+    char *signed_by[2] = { NULL, NULL };
     if (r->sign)
         r->sign(r->sign_ud, method, path, data, data ? strlen(data) : 0, signed_by);
     _cleanup_free_ char *key = r->sign ? NULL : xasprintf("X-API-Key: %s", r->api_key);
-    const char *headers[] = {r->sign ? signed_by[0] : key, "Content-Type: application/json",
-                             "Accept: application/json", signed_by[1], NULL};
+    const char *headers[] = { r->sign ? signed_by[0] : key, "Content-Type: application/json",
+                              "Accept: application/json", signed_by[1], NULL };
     struct e2b_http_req req = {.method = method, .base = r->api_url, .path = path, .headers = headers,
                                .body = data, .body_len = data ? strlen(data) : 0,
                                .timeout_ms = 120000, .retries = 2};
@@ -71,6 +72,12 @@ static int r_create(struct e2b_backend *b, const struct e2b_sandbox_spec *s, jso
         json_object_set(body, "metadata", s->metadata);
     if (s->env_vars)
         json_object_set(body, "envVars", s->env_vars);
+    if (s->network)
+        json_object_set(body, "network", s->network);
+    if (s->volume_mounts)
+        json_object_set(body, "volumeMounts", s->volume_mounts);
+    if (s->auto_resume)
+        json_object_set_new(body, "autoResume", json_pack("{s:b}", "enabled", 1));
     if (s->cluster_template) /* heeded only from a node of the same cluster */
         json_object_set_new(body, "clusterTemplate", json_string(s->cluster_template));
     return call(b->impl, "POST", "/sandboxes", body, ret, NULL, err);
@@ -193,6 +200,13 @@ static int r_adopt(struct e2b_backend *b, const char *id, const struct e2b_sandb
         ((struct remote *)b->impl)->api_url);
 }
 
+static int r_update_network(struct e2b_backend *b, const char *id, const json_t *net, struct e2b_error **err)
+{
+    _cleanup_free_ char *e = enc(id);
+    _cleanup_free_ char *p = xasprintf("/sandboxes/%s/network", e);
+    return call(b->impl, "PUT", p, (json_t *)net, NULL, NULL, err);
+}
+
 static int r_envd_endpoint(struct e2b_backend *b, const char *id, struct e2b_envd_endpoint *ep,
                            struct e2b_error **err)
 {
@@ -312,6 +326,185 @@ static int r_snapshot_fork(struct e2b_backend *b, const char *id, int count, int
     return 0;
 }
 
+/* ---- volumes: /volumes with the API key, their files with each volume's token ---- */
+
+static int r_volume_create(struct e2b_backend *b, const char *name, long long quota_mb, json_t **ret,
+                           struct e2b_error **err)
+{
+    _cleanup_json_ json_t *body = json_pack("{s:s}", "name", name);
+    if (quota_mb) /* ours; E2B's API sizes volumes itself */
+        json_object_set_new(body, "quotaMB", json_integer(quota_mb));
+    return call(b->impl, "POST", "/volumes", body, ret, NULL, err);
+}
+
+static int r_volume_list(struct e2b_backend *b, json_t **ret, struct e2b_error **err)
+{
+    return call(b->impl, "GET", "/volumes", NULL, ret, NULL, err);
+}
+
+static int r_volume_get(struct e2b_backend *b, const char *id, json_t **ret, struct e2b_error **err)
+{
+    _cleanup_free_ char *e = enc(id);
+    _cleanup_free_ char *p = xasprintf("/volumes/%s", e);
+    return call(b->impl, "GET", p, NULL, ret, NULL, err);
+}
+
+/* A volume by ID or name (the API takes IDs): its ID and token. */
+static int volume_token(struct e2b_backend *b, const char *volume, char **ret_id, char **ret_token,
+                        struct e2b_error **err)
+{
+    _cleanup_json_ json_t *v = NULL;
+    if (r_volume_get(b, volume, &v, NULL) < 0) {
+        _cleanup_json_ json_t *all = NULL;
+        if (r_volume_list(b, &all, err) < 0)
+            return -1;
+        size_t i;
+        json_t *x;
+        const char *id = NULL;
+        json_array_foreach(all, i, x)
+            if (e2b_json_str(x, "name") && STREQ(e2b_json_str(x, "name"), volume))
+                id = e2b_json_str(x, "volumeID");
+        if (!id || r_volume_get(b, id, &v, err) < 0)
+            return id ? -1 : e2b_error_set(err, E2B_ERR_NOT_FOUND, "volume '%s' not found", volume);
+    }
+    if (!e2b_json_str(v, "volumeID") || !e2b_json_str(v, "token"))
+        return e2b_error_set(err, E2B_ERR_API, "the API gave volume '%s' without its token", volume);
+    *ret_id = xstrdup(e2b_json_str(v, "volumeID"));
+    *ret_token = xstrdup(e2b_json_str(v, "token"));
+    return 0;
+}
+
+static int r_volume_delete(struct e2b_backend *b, const char *volume, struct e2b_error **err)
+{
+    _cleanup_free_ char *id = NULL, *token = NULL;
+    if (volume_token(b, volume, &id, &token, err) < 0)
+        return -1;
+    _cleanup_free_ char *e = enc(id);
+    _cleanup_free_ char *p = xasprintf("/volumes/%s", e);
+    return call(b->impl, "DELETE", p, NULL, NULL, NULL, err);
+}
+
+struct content {
+    struct e2b_backend *b;
+    const char *method, *what, *path;
+    int fd;                    /* streamed in (PUT) or out (GET), or -1 */
+    json_t **ret;
+};
+
+static ssize_t read_fd(void *buf, size_t len, void *ud)
+{
+    ssize_t n;
+    while ((n = read(*(int *)ud, buf, len)) < 0 && errno == EINTR)
+        ;
+    return n;
+}
+
+static int write_fd(const void *data, size_t len, void *ud)
+{
+    return e2b_write_all(*(int *)ud, data, len);
+}
+
+/* One call to /volumecontent/{id}/{what}?path=...[&depth=] */
+static int content_call(struct content *c, const char *volume, const char *query_extra, struct e2b_error **err)
+{
+    struct remote *r = c->b->impl;
+    _cleanup_free_ char *id = NULL, *token = NULL;
+    if (volume_token(c->b, volume, &id, &token, err) < 0)
+        return -1;
+    _cleanup_free_ char *eid = enc(id);
+    _cleanup_free_ char *epath = enc(c->path);
+    _cleanup_free_ char *p = xasprintf("/volumecontent/%s/%s?path=%s%s", eid, c->what, epath, query_extra);
+    _cleanup_free_ char *auth = xasprintf("Authorization: Bearer %s", token);
+    const char *headers[] = {auth, "Content-Type: application/octet-stream", NULL};
+    bool put = STREQ(c->method, "PUT");
+    struct e2b_http_req req = {.method = c->method, .base = r->api_url, .path = p, .headers = headers,
+                               .timeout_ms = 0, .retries = 0};
+    if (put) {
+        req.read_body = read_fd;
+        req.body_size = -1;
+        req.ud = &c->fd;
+    } else if (c->fd >= 0) {
+        req.on_data = write_fd;
+        req.ud = &c->fd;
+    }
+    struct e2b_http_resp resp;
+    int rc = e2b_http_request(&req, &resp, err);
+    if (rc == 0 && c->ret)
+        rc = e2b_json_parse(resp.body.buf, resp.body.len, "API response", c->ret, err);
+    e2b_http_resp_release(&resp);
+    return rc;
+}
+
+static int r_volume_ls(struct e2b_backend *b, const char *volume, const char *path, int depth, json_t **ret,
+                       struct e2b_error **err)
+{
+    json_t *e = NULL;
+    struct content st = {.b = b, .method = "GET", .what = "path", .path = path, .fd = -1, .ret = &e};
+    if (content_call(&st, volume, "", NULL) == 0 && !STREQ(e2b_json_str(e, "type") ?: "", "directory")) {
+        *ret = json_pack("[o]", e);
+        return 0;
+    }
+    json_decref(e);
+    _cleanup_free_ char *q = xasprintf("&depth=%d", depth);
+    struct content c = {.b = b, .method = "GET", .what = "dir", .path = path, .fd = -1, .ret = ret};
+    return content_call(&c, volume, q, err);
+}
+
+static int r_volume_read(struct e2b_backend *b, const char *volume, const char *path, int out_fd,
+                         struct e2b_error **err)
+{
+    struct content c = {.b = b, .method = "GET", .what = "file", .path = path, .fd = out_fd};
+    return content_call(&c, volume, "", err);
+}
+
+static int r_volume_write(struct e2b_backend *b, const char *volume, const char *path, int in_fd, json_t **ret,
+                          struct e2b_error **err)
+{
+    struct content c = {.b = b, .method = "PUT", .what = "file", .path = path, .fd = in_fd, .ret = ret};
+    return content_call(&c, volume, "", err);
+}
+
+/* ---- secrets ---- */
+
+static int r_secret_create(struct e2b_backend *b, const char *name, const char *value, const json_t *meta,
+                           json_t **ret, struct e2b_error **err)
+{
+    _cleanup_json_ json_t *body = json_pack("{s:s, s:s}", "name", name, "value", value);
+    if (meta)
+        json_object_set(body, "metadata", (json_t *)meta);
+    return call(b->impl, "POST", "/secrets", body, ret, NULL, err);
+}
+
+static int r_secret_list(struct e2b_backend *b, json_t **ret, struct e2b_error **err)
+{
+    return call(b->impl, "GET", "/secrets", NULL, ret, NULL, err);
+}
+
+static int r_secret_get(struct e2b_backend *b, const char *id, json_t **ret, struct e2b_error **err)
+{
+    _cleanup_free_ char *e = enc(id);
+    _cleanup_free_ char *p = xasprintf("/secrets/%s", e);
+    return call(b->impl, "GET", p, NULL, ret, NULL, err);
+}
+
+static int r_secret_update(struct e2b_backend *b, const char *id, const char *value, const json_t *meta,
+                           json_t **ret, struct e2b_error **err)
+{
+    _cleanup_json_ json_t *body = json_pack("{s:s}", "value", value);
+    if (meta)
+        json_object_set(body, "metadata", (json_t *)meta);
+    _cleanup_free_ char *e = enc(id);
+    _cleanup_free_ char *p = xasprintf("/secrets/%s", e);
+    return call(b->impl, "POST", p, body, ret, NULL, err);
+}
+
+static int r_secret_delete(struct e2b_backend *b, const char *id, struct e2b_error **err)
+{
+    _cleanup_free_ char *e = enc(id);
+    _cleanup_free_ char *p = xasprintf("/secrets/%s", e);
+    return call(b->impl, "DELETE", p, NULL, NULL, NULL, err);
+}
+
 static void r_free(struct e2b_backend *b)
 {
     struct remote *r = b->impl;
@@ -331,6 +524,8 @@ static const struct e2b_backend_ops remote_ops = {
     },
     .templates = E2B_TEMPLATE_OPS(r_template_),
     .snapshots = E2B_SNAPSHOT_OPS(r_snapshot_),
+    .volumes = E2B_VOLUME_OPS(r_volume_, NULL), /* no open: the volumes are not on this machine */
+    .secrets = E2B_SECRET_OPS(r_secret_),
     .free = r_free,
 };
 

@@ -12,7 +12,12 @@
  *     metadata {}, state "running"|"paused", envdVersion, envdAccessToken?,
  *     allowInternetAccess, domain
  *   template: templateID, buildID, cpuCount, memoryMB, diskSizeMB, public,
- *     aliases [], names [], createdAt, updatedAt, envdVersion, buildStatus
+ *     aliases [], names [], createdAt, updatedAt, envdVersion, buildStatus,
+ *     buildCount, spawnCount, lastSpawnedAt, createdBy
+ *   volume (VolumeAndToken): volumeID, name, token, and ours: quotaMB,
+ *     createdAt, storage
+ *   secret (Secret, never its value): secretID, name, metadata {},
+ *     currentVersion, createdAt, updatedAt
  */
 #ifndef E2B_BACKEND_H
 #define E2B_BACKEND_H
@@ -28,6 +33,9 @@ struct e2b_sandbox_spec {
     bool secure;             /* envd requires an access token */
     bool allow_internet;
     bool auto_pause;
+    bool auto_resume;        /* a paused sandbox resumes on the next request to it */
+    json_t *volume_mounts;   /* [{name, path}] or NULL */
+    json_t *network;         /* E2B's SandboxNetworkConfig {allowOut, denyOut, rules, ...} or NULL */
     int cpu_count;           /* 0: the template's */
     int memory_mb;           /* 0: the template's */
     int disk_mb;             /* writable layer size; 0: the default */
@@ -42,6 +50,8 @@ struct e2b_sandbox_spec {
      * has that build, or ->". Sent only between nodes, signed. */
     const char *cluster_template;
 };
+
+struct e2b_volume;
 
 struct e2b_sandbox_filter {
     const char *states;      /* "running", "paused", "running,paused"; NULL: running */
@@ -81,6 +91,10 @@ struct e2b_sandbox_ops {
      * waiting; E2B_ERR_UNSUPPORTED where sandboxes are not on this machine. */
     int (*adopt)(struct e2b_backend *b, const char *id, const struct e2b_sandbox_spec *spec,
                  json_t **ret_sandbox, struct e2b_error **err);
+    /* Replace the outbound rules of a running sandbox: E2B's
+     * SandboxNetworkUpdateConfig {allowOut, denyOut, rules, allow_internet_access}. */
+    int (*update_network)(struct e2b_backend *b, const char *id, const json_t *network,
+                          struct e2b_error **err);
 };
 
 /* Traffic into a sandbox, what E2B's edge carries: to its envd, to its ports. */
@@ -135,6 +149,39 @@ struct e2b_snapshot_ops {
                 json_t **ret_results, struct e2b_error **err);
 };
 
+/* Volumes: E2B's /volumes, and the files in them (/volumecontent). */
+struct e2b_volume_ops {
+    int (*create)(struct e2b_backend *b, const char *name, long long quota_mb, json_t **ret_volume,
+                  struct e2b_error **err);
+    int (*list)(struct e2b_backend *b, json_t **ret_list, struct e2b_error **err);
+    int (*get)(struct e2b_backend *b, const char *id_or_name, json_t **ret_volume, struct e2b_error **err);
+    /* E2B_ERR_EXISTS while a sandbox has it mounted. */
+    int (*delete)(struct e2b_backend *b, const char *id_or_name, struct e2b_error **err);
+    /* Entries (VolumeEntryStat) below path, depth levels down. */
+    int (*ls)(struct e2b_backend *b, const char *volume, const char *path, int depth, json_t **ret_list,
+              struct e2b_error **err);
+    /* A file's bytes to out_fd; in_fd's bytes into a file (its entry in *ret). */
+    int (*read)(struct e2b_backend *b, const char *volume, const char *path, int out_fd,
+                struct e2b_error **err);
+    int (*write)(struct e2b_backend *b, const char *volume, const char *path, int in_fd, json_t **ret_entry,
+                 struct e2b_error **err);
+    /* The volume on this machine, open (volume-store.h), for serving its
+     * files; NULL where volumes are not here (remote). */
+    int (*open)(struct e2b_backend *b, const char *id_or_name, struct e2b_volume *ret,
+                struct e2b_error **err);
+};
+
+/* Secrets: E2B's /secrets. No op returns a value. */
+struct e2b_secret_ops {
+    int (*create)(struct e2b_backend *b, const char *name, const char *value, const json_t *metadata,
+                  json_t **ret_secret, struct e2b_error **err);
+    int (*list)(struct e2b_backend *b, json_t **ret_list, struct e2b_error **err);
+    int (*get)(struct e2b_backend *b, const char *id_or_name, json_t **ret_secret, struct e2b_error **err);
+    int (*update)(struct e2b_backend *b, const char *id_or_name, const char *value, const json_t *metadata,
+                  json_t **ret_secret, struct e2b_error **err);
+    int (*delete)(struct e2b_backend *b, const char *id_or_name, struct e2b_error **err);
+};
+
 /* An area filled from a backend's functions named <prefix><op> (l_create,
  * l_list ... r_template_delete): a backend that lacks one does not compile,
  * where a NULL op would crash the CLI only when called. */
@@ -143,10 +190,21 @@ struct e2b_snapshot_ops {
         .create = p##create, .list = p##list, .get = p##get, .kill = p##kill,    \
         .set_timeout = p##set_timeout, .pause = p##pause, .connect = p##connect, \
         .metrics = p##metrics, .logs = p##logs, .adopt = p##adopt,               \
+        .update_network = p##update_network,                                     \
     }
 #define E2B_TEMPLATE_OPS(p)                                 \
     {                                                       \
         .list = p##list, .get = p##get, .delete = p##delete \
+    }
+#define E2B_VOLUME_OPS(p, open_op)                                                          \
+    {                                                                                       \
+        .create = p##create, .list = p##list, .get = p##get, .delete = p##delete,           \
+        .ls = p##ls, .read = p##read, .write = p##write, .open = open_op,                   \
+    }
+#define E2B_SECRET_OPS(p)                                                                   \
+    {                                                                                       \
+        .create = p##create, .list = p##list, .get = p##get, .update = p##update,           \
+        .delete = p##delete,                                                                \
     }
 
 #define E2B_SNAPSHOT_OPS(p)                                                         \
@@ -160,6 +218,8 @@ struct e2b_backend_ops {
     struct e2b_edge_ops edge;
     struct e2b_template_ops templates;
     struct e2b_snapshot_ops snapshots;
+    struct e2b_volume_ops volumes;
+    struct e2b_secret_ops secrets;
     void (*free)(struct e2b_backend *b);
 };
 
@@ -182,8 +242,8 @@ int e2b_backend_remote_new(const char *api_url, const char *api_key, const char 
                            struct e2b_backend **ret, struct e2b_error **err);
 /* The same for a call between cluster nodes: each request signed by
  * sign(ud, method, target, body, len, headers) instead of an API key. */
-typedef void e2b_backend_signer(void *ud, const char *method, const char *target, const void *body, size_t len,
-                                char *headers[2]);
+typedef void e2b_backend_signer(void *ud, const char *method, const char *target, const void *body,
+                                size_t len, char *headers[2]);
 int e2b_backend_remote_new_signed(const char *api_url, e2b_backend_signer *sign, void *ud,
                                   struct e2b_backend **ret, struct e2b_error **err);
 

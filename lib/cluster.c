@@ -322,7 +322,8 @@ static void *lease_main(void *ud)
             c->node_id);
         _cleanup_error_ struct e2b_error *jerr = NULL;
         /* the catalog may have been emptied (a restart of Redis): the secret's check first */
-        if (check_secret(c, &jerr) < 0 || join_afresh(c, &jerr) < 0 || register_node(c, true, &jerr) < 0)
+        if (check_secret(c, &jerr) < 0 || join_afresh(c, &jerr) < 0 ||
+            register_node(c, true, &jerr) < 0)
             event(c, "cannot join anew: %s", jerr->msg);
     }
     return NULL;

@@ -41,6 +41,7 @@ struct vm {
     int ready_r;      /* envd's ready byte */
     pid_t envd;
     int64_t restart_at; /* ms on the monotonic clock; 0: none due */
+    char **volumes;     /* where the volumes are mounted (in the root) */
 };
 
 static struct vm vm = { .listen_fd = -1, .log_r = -1, .log_w = -1, .ready_r = -1 };
@@ -217,6 +218,72 @@ static int listen_envd(struct e2b_error **err)
     return fd;
 }
 
+/* Each volume's disk (its own ext4, CONFIG's "volumes") at its path in the
+ * new root: made if missing, a real directory of the root (no symlink on
+ * the way), no devices or setuid from it. */
+static int mount_volumes(const json_t *cfg, struct e2b_error **err)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(cfg, "volumes"), i, v) {
+        const char *serial = e2b_json_str(v, "serial"), *path = e2b_json_str(v, "path");
+        errno = 0;
+        if (!serial || !path || path[0] != '/')
+            return set_error(err, "CONFIG has a volume without a serial or an absolute path");
+        _cleanup_free_ char *dev = wait_device("/sys/block", "serial", serial);
+        if (!dev)
+            return set_error(err, "the VM has no disk %s for the volume at %s", serial, path);
+        _cleanup_free_ char *at = xasprintf("%s%s", NEWROOT, path);
+        if (e2b_mkdir_p(at, 0755, NULL) < 0)
+            return set_error(err, "cannot make the mount point %s of a volume", path);
+        _cleanup_free_ char *real = realpath(at, NULL);
+        errno = 0;
+        if (!real || !STREQ(real, at))
+            return set_error(
+                err, "the mount point %s of a volume leads elsewhere (a symlink?) in the template",
+                path);
+        if (do_mount(dev, at, "ext4", MS_NOSUID | MS_NODEV, NULL, err) < 0)
+            return -1;
+        vm.volumes = e2b_strv_push(vm.volumes, path);
+    }
+    return 0;
+}
+
+/* What the guest wrote to its volumes, down to their disks: before the VM
+ * is saved or ended (the host reads the volume next, not this memory). */
+static void sync_volumes(void)
+{
+    for (char **p = vm.volumes; p && *p; p++) {
+        _cleanup_close_ int fd = open(*p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0 || syncfs(fd) < 0)
+            say("cannot sync the volume at %s: %s", *p, strerror(errno));
+    }
+}
+
+/* CONFIG's "trust" (the egress CA) among what the guest's TLS clients
+ * trust: in /run/e2b (before it turns read-only) and at the end of the
+ * root's system bundle where it has one (the guest's own files). */
+static void trust_ca(const char *pem)
+{
+    if (e2b_write_file_atomic(NEWROOT ENVD_DIR "/egress-ca.pem", pem, strlen(pem), 0644, NULL) < 0)
+        say("cannot write the egress CA");
+    static const char bundle[] = NEWROOT "/etc/ssl/certs/ca-certificates.crt";
+    struct stat st;
+    _cleanup_free_ char *old = NULL;
+    size_t len = 0;
+    if (lstat(bundle, &st) < 0 || !S_ISREG(st.st_mode) ||
+        e2b_read_file(bundle, &old, &len, NULL) < 0)
+        return;
+    _cleanup_free_ char *all =
+        xasprintf("%s%s%s", old, len && old[len - 1] != '\n' ? "\n" : "", pem);
+    if (e2b_write_file_atomic(bundle, all, strlen(all), 0644, NULL) < 0)
+        say("cannot add the egress CA to the system bundle");
+    if (access(NEWROOT "/usr/local/share/ca-certificates", F_OK) ==
+        0) /* for update-ca-certificates */
+        e2b_write_file_atomic(NEWROOT "/usr/local/share/ca-certificates/e2b-egress-ca.crt", pem,
+                              strlen(pem), 0644, NULL);
+}
+
 /* The template read-only under the sandbox's disk, as the new root. */
 static int build_root(const json_t *cfg, struct e2b_error **err)
 {
@@ -239,6 +306,8 @@ static int build_root(const json_t *cfg, struct e2b_error **err)
     for (size_t i = 0; i < ARRAY_SIZE(dirs); i++)
         mkdir(dirs[i], 0755);
     chmod(NEWROOT "/tmp", 01777); /* as the ns runtime has it, whatever the template says */
+    if (mount_volumes(cfg, err) < 0)
+        return -1;
     if (mount("/dev", NEWROOT "/dev", NULL, MS_MOVE, NULL) < 0 ||
         mount("/proc", NEWROOT "/proc", NULL, MS_MOVE, NULL) < 0 ||
         mount("/sys", NEWROOT "/sys", NULL, MS_MOVE, NULL) < 0)
@@ -263,6 +332,8 @@ static int build_root(const json_t *cfg, struct e2b_error **err)
         unlink(NEWROOT "/etc/resolv.conf"); /* a link into /run in many images */
         e2b_write_file_atomic(NEWROOT "/etc/resolv.conf", resolv, sizeof(resolv) - 1, 0644, NULL);
     }
+    if (e2b_json_str(cfg, "trust"))
+        trust_ca(e2b_json_str(cfg, "trust"));
     /* the agent cannot be replaced from inside (short of root remounting) */
     if (mount(NULL, NEWROOT ENVD_DIR, NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) <
         0)
@@ -504,6 +575,7 @@ static int resume(const json_t *cfg, struct e2b_error **err)
 static int on_message(void *ud, int type, const char *p, size_t len, struct e2b_error **err)
 {
     if (type == E2B_VMLINK_SUSPEND && vm.ready_sent && !vm.suspended) {
+        sync_volumes();
         e2b_vmlink_reset(vm.link);
         e2b_vmlink_send(vm.link, E2B_VMLINK_SUSPENDED, "", 0);
         vm.suspended = true;

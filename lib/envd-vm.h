@@ -7,7 +7,8 @@
  * to the host (a virtio-serial port named E2B_VM_PORT_NAME, vmlink.h),
  * says HELLO and takes its CONFIG: the template's ext4 image read-only
  * (the disk with serial E2B_VM_ROOT_SERIAL) under the sandbox's writable
- * disk (E2B_VM_DISK_SERIAL) as an overlay, which becomes the root; /dev,
+ * disk (E2B_VM_DISK_SERIAL) as an overlay, which becomes the root, and
+ * each volume's disk (its own ext4) mounted at the path CONFIG names; /dev,
  * /proc, /sys moved into it; envd at /run/e2b/envd with the same
  * arguments and /init body as under the ns runtime, listening on
  * /run/e2b/envd.sock. Then READY, and from there the link's OPENs become
@@ -23,6 +24,8 @@
 #define E2B_VM_PORT_NAME   "org.e2b.link"
 #define E2B_VM_ROOT_SERIAL "e2b-root"
 #define E2B_VM_DISK_SERIAL "e2b-disk"
+/* A volume's disk: this and its index (CONFIG's "volumes": [{serial, path}]). */
+#define E2B_VM_VOLUME_SERIAL "e2b-vol-"
 /* In the initramfs: the modules to load, one file name a line, in order. */
 #define E2B_VM_MODULES_BOOT "/lib/modules/boot.list"
 #define E2B_VM_MODULES_NET  "/lib/modules/net.list"

@@ -159,6 +159,8 @@ int e2b_errcode_http_status(int code)
         return 401;
     case E2B_ERR_PERMISSION:
         return 403;
+    case E2B_ERR_NOSPACE:
+        return 507;
     default:
         return 500;
     }

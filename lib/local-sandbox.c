@@ -2,6 +2,8 @@
  * kill, timeouts, pause, resume, metrics, logs, and the ways in (envd, ports).
  * The runtime of a sandbox is whatever its state names (runtime.h). */
 #include "local-sandbox.h"
+#include "egress.h"
+#include "egress-tls.h"
 #include "fsutil.h"
 #include "process-client.h"
 #include "sandbox-client.h"
@@ -9,7 +11,9 @@
 #include "sandbox-state.h"
 #include "snapshot-store.h"
 #include "supervisor.h"
+#include "strbuf.h"
 #include "template-store.h"
+#include "volume-store.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -19,6 +23,7 @@
 #define DEFAULT_MEMORY_MB 1024
 #define DEFAULT_DISK_MB 1024
 #define DEFAULT_PIDS 4096
+#define MAX_VOLUME_MOUNTS 16
 
 /* ---- finding things ------------------------------------------------------- */
 
@@ -192,11 +197,120 @@ static int resolve_snapshot(const json_t *meta, struct template_files *tf,
     if (json_is_object(json_object_get(ss, "envVars")))
         json_object_set(state, "templateEnv", json_object_get(ss, "envVars"));
     spec->disk_mb = (int)e2b_json_int(ss, "diskSizeMB", spec->disk_mb);
-    spec->internet = e2b_json_bool(ss, "allowInternetAccess", spec->internet);
+    /* the VM's network device as it was saved (with outbound rules, a
+     * sandbox has one even without internet access) */
+    spec->internet = e2b_json_bool(ss, "netDevice", e2b_json_bool(ss, "allowInternetAccess", false));
     if (!tf->tree && !tf->image)
         return e2b_error_set(err, E2B_ERR_INVALID, "snapshot '%s' names no root file system",
                              e2b_json_str(meta, "snapshotID") ?: "?");
     return 0;
+}
+
+/* ---- volumes and network ------------------------------------------------------ */
+
+/* A mount point: absolute, canonical, not / and not where the sandbox's
+ * own file systems are. */
+static int check_mount_path(const char *p, struct e2b_error **err)
+{
+    static const char *const reserved[] = {"/proc", "/dev", "/sys", "/run/e2b", NULL};
+    bool ok = p && p[0] == '/' && p[1] && strlen(p) < 1024 && !strstr(p, "//") && p[strlen(p) - 1] != '/';
+    for (const char *c = p; ok && c && *c; c = strchr(c + 1, '/')) {
+        size_t n = strcspn(c + 1, "/");
+        ok = !(n == 1 && c[1] == '.') && !(n == 2 && c[1] == '.' && c[2] == '.');
+    }
+    for (const char *const *r = reserved; ok && *r; r++)
+        ok = !STREQ(p, *r) && !(e2b_str_has_prefix(p, *r) && p[strlen(*r)] == '/');
+    if (!ok)
+        return e2b_error_set(err, E2B_ERR_INVALID,
+                             "volume mount path '%s' must be an absolute path without '.' or '..', "
+                             "not / and not below /proc, /dev, /sys or /run/e2b",
+                             p ? p : "");
+    return 0;
+}
+
+/* Open each volume of mounts (they stay open, so not deletable, until the
+ * create is done); *ret_binds for the runtime: [{host, path}], or with
+ * images (a runtime with a kernel of its own) [{image, path}], each volume
+ * claimed for the sandbox id (e2b_volume_claim: one VM at a time). */
+static int open_volumes(const json_t *mounts, bool images, const char *id, struct e2b_volume *vols,
+                        size_t *n, json_t *state, json_t **ret_binds, struct e2b_error **err)
+{
+    if (!mounts || json_is_null(mounts))
+        return 0;
+    if (!json_is_array(mounts) || json_array_size(mounts) > MAX_VOLUME_MOUNTS)
+        return e2b_error_set(err, E2B_ERR_INVALID, "volumeMounts must be an array of at most %d {name, path}",
+                             MAX_VOLUME_MOUNTS);
+    json_t *binds = json_array(), *recorded = json_array();
+    *ret_binds = binds;
+    json_object_set_new(state, "volumeMounts", recorded);
+    size_t i, j;
+    json_t *m, *r;
+    json_array_foreach(mounts, i, m) {
+        const char *name = e2b_json_str(m, "name"), *path = e2b_json_str(m, "path");
+        if (!name || !*name)
+            return e2b_error_set(err, E2B_ERR_INVALID, "volumeMounts[%zu] has no name", i);
+        if (check_mount_path(path, err) < 0)
+            return -1;
+        for (j = 0; j < i; j++)
+            if (STREQ(e2b_json_str(json_array_get(mounts, j), "path"), path))
+                return e2b_error_set(err, E2B_ERR_INVALID, "two volumes are mounted at '%s'", path);
+        if (images) { /* a block device: once per VM */
+            _cleanup_json_ json_t *meta = NULL;
+            if (e2b_volume_get(name, &meta, err) < 0)
+                return e2b_error_wrap(err, "cannot mount volume '%s'", name);
+            json_array_foreach(recorded, j, r)
+                if (STREQ(e2b_json_str(r, "volumeID"), e2b_json_str(meta, "volumeID")))
+                    return e2b_error_set(err, E2B_ERR_INVALID,
+                                         "volume '%s' is mounted twice: a VM takes a volume once",
+                                         name);
+        }
+        if ((images ? e2b_volume_claim(name, id, e2b_local_volume_in_use, NULL, &vols[*n], err)
+                    : e2b_volume_open(name, &vols[*n], err)) < 0)
+            return e2b_error_wrap(err, "cannot mount volume '%s'", name);
+        struct e2b_volume *v = &vols[(*n)++];
+        json_array_append_new(binds, json_pack("{s:s, s:s}", images ? "image" : "host",
+                                               images ? v->image : v->root, "path", path));
+        json_t *rec = json_pack("{s:s, s:s, s:s}", "name", e2b_json_str(v->meta, "name"), "path",
+                                path, "volumeID", e2b_json_str(v->meta, "volumeID"));
+        if (images) /* what a resume from disk claims again */
+            json_object_set_new(rec, "image", json_true());
+        json_array_append_new(recorded, rec);
+    }
+    return 0;
+}
+
+static bool has_rules(const json_t *net)
+{
+    return json_array_size(json_object_get(net, "allowOut")) || json_array_size(json_object_get(net, "denyOut")) ||
+           json_object_size(json_object_get(net, "rules"));
+}
+
+/* What the sandbox's state keeps of its network: the rules as given. */
+static json_t *recorded_network(const json_t *net)
+{
+    json_t *r = json_object();
+    static const char *const keys[] = {"allowOut", "denyOut", "rules", NULL};
+    for (const char *const *k = keys; *k; k++)
+        if (json_object_get(net, *k) && !json_is_null(json_object_get(net, *k)))
+            json_object_set(r, *k, json_object_get(net, *k));
+    return r;
+}
+
+/* The egress filter's config (egress.h). */
+static json_t *egress_config(const json_t *net, const json_t *rules, bool internet)
+{
+    json_t *c = recorded_network(net);
+    if (rules)
+        json_object_set(c, "rules", (json_t *)rules);
+    json_object_set_new(c, "internet", json_boolean(internet));
+    const char *dns = getenv("E2B_EGRESS_DNS");
+    json_object_set_new(c, "dns", json_string(dns && *dns ? dns : E2B_EGRESS_DNS_DEFAULT));
+    _cleanup_free_ char *ca = e2b_egress_ca_dir();
+    json_object_set_new(c, "ca", json_string(ca));
+    const char *up = getenv("E2B_EGRESS_CA_FILE"); /* roots trusted upstream besides the system's */
+    if (up && *up)
+        json_object_set_new(c, "upstreamCA", json_string(up));
+    return c;
 }
 
 static char *random_token(void)
@@ -218,9 +332,16 @@ int e2b_local_create(const struct e2b_local_options *o, json_t **ret_state, stru
         return e2b_error_set(err, E2B_ERR_INVALID, "timeout must be greater than 0");
 
     const struct e2b_runtime_ops *rt = NULL;
+    struct e2b_volume vols[MAX_VOLUME_MOUNTS];
+    size_t n_vols = 0;
+    _cleanup_json_ json_t *binds = NULL, *egress = NULL;
+    /* the network: the create's, or the one of the snapshot it starts from */
+    const json_t *net = o->network;
+    bool internet = o->internet;
+    bool rules = net && has_rules(net);
     _cleanup_free_ char *id = e2b_random_id();
     _cleanup_free_ char *dir = e2b_sandbox_dir(id);
-    _cleanup_free_ char *started = NULL, *snap = NULL, *snap_dir = NULL;
+    _cleanup_free_ char *started = NULL, *snap = NULL, *snap_dir = NULL, *ca = NULL;
     _cleanup_json_ json_t *state = json_object(), *snap_meta = NULL;
     _cleanup_close_ int snap_pin = -1;
     struct template_files tf = {0};
@@ -229,7 +350,7 @@ int e2b_local_create(const struct e2b_local_options *o, json_t **ret_state, stru
         .envd = envd,
         .disk_mb = o->disk_mb ? o->disk_mb : DEFAULT_DISK_MB,
         .pids_max = o->pids_max ? o->pids_max : DEFAULT_PIDS,
-        .internet = o->internet,
+        .internet = o->internet || rules, /* rules: a network to filter */
         .unprivileged = geteuid() != 0,
         .kernel = o->kernel,
     };
@@ -240,14 +361,19 @@ int e2b_local_create(const struct e2b_local_options *o, json_t **ret_state, stru
         if ((snap_pin = e2b_snapshot_pin(snap_dir, err)) < 0 ||
             resolve_snapshot(snap_meta, &tf, &spec, state, err) < 0)
             goto out;
-        if (o->cpu_count || o->memory_mb || o->disk_mb) {
+        if (o->cpu_count || o->memory_mb || o->disk_mb || (net && !json_is_null(net)) ||
+            json_array_size(o->volume_mounts)) {
             e2b_error_set(
                 err, E2B_ERR_INVALID,
-                "a sandbox from snapshot '%s' has the CPUs, memory and disk of the sandbox "
-                "it was taken of; they cannot be set",
+                "a sandbox from snapshot '%s' has the CPUs, memory, disk, network and volumes "
+                "of the sandbox it was taken of; they cannot be set",
                 spec.template_name);
             goto out;
         }
+        const json_t *ss = json_object_get(snap_meta, "sandbox");
+        net = json_object_get(ss, "network");
+        internet = e2b_json_bool(ss, "allowInternetAccess", false);
+        rules = net && has_rules(net);
         if (o->runtime && !STREQ(o->runtime, "auto") && !STREQ(o->runtime, tf.runtime)) {
             e2b_error_set(err, E2B_ERR_INVALID,
                           "snapshot '%s' is of a sandbox of the %s runtime; it cannot start on %s",
@@ -263,7 +389,9 @@ int e2b_local_create(const struct e2b_local_options *o, json_t **ret_state, stru
                           : tf.runtime ? tf.runtime
                                        : o->runtime_default,
                           spec.host, o->kernel, err);
-    if (!rt || rt->prepare(&spec, state, err) < 0)
+    if (!rt || rt->prepare(&spec, state, err) < 0 ||
+        open_volumes(o->volume_mounts, spec.volume_images, id, vols, &n_vols, state, &binds, err) <
+            0)
         goto out;
     if (snap_dir && !rt->restore) {
         e2b_error_set(
@@ -274,6 +402,15 @@ int e2b_local_create(const struct e2b_local_options *o, json_t **ret_state, stru
     }
     if (spec.host)
         json_object_set_new(state, "hostBased", json_true());
+    spec.volumes = binds;
+    /* a sandbox with a network trusts the egress CA: its filter may end the
+     * TLS of a host with transform rules (now or after an update) */
+    if (spec.internet) {
+        if (e2b_egress_ca_pem(&ca, err) < 0)
+            goto out;
+        spec.trust_pem = ca;
+        json_object_set_new(state, "egressCA", json_string(E2B_EGRESS_CA_PATH));
+    }
     /* what it runs from, for a resume from disk */
     if (spec.rootfs_image)
         json_object_set_new(state, "rootfsImage", json_string(spec.rootfs_image));
@@ -316,9 +453,14 @@ int e2b_local_create(const struct e2b_local_options *o, json_t **ret_state, stru
         json_object_update(env, o->env_vars);
     json_object_set_new(state, "envVars", env);
     json_object_del(state, "templateEnv");
-    json_object_set_new(state, "allowInternetAccess", json_boolean(spec.internet));
-    json_object_set_new(state, "lifecycle", json_pack("{s:b, s:s}", "autoResume", 0, "onTimeout",
-                                                      o->auto_pause ? "pause" : "kill"));
+    json_object_set_new(state, "allowInternetAccess", json_boolean(internet));
+    json_object_set_new(state, "netDevice", json_boolean(spec.internet));
+    if (net && !json_is_null(net))
+        json_object_set_new(state, "network", recorded_network(net));
+    if (rules) /* a snapshot's transforms are not resolved again: its secrets are not here */
+        egress = egress_config(net, snap_dir ? NULL : o->network_rules, internet);
+    json_object_set_new(state, "lifecycle", json_pack("{s:b, s:s}", "autoResume", o->auto_pause && o->auto_resume,
+                                                      "onTimeout", o->auto_pause ? "pause" : "kill"));
     if (o->secure) {
         _cleanup_free_ char *tok = random_token();
         json_object_set_new(state, "envdAccessToken", json_string(tok));
@@ -341,13 +483,24 @@ int e2b_local_create(const struct e2b_local_options *o, json_t **ret_state, stru
                                       .spec = &spec,
                                       .state = state,
                                       .restore_from = snap,
+                                      .egress = egress,
                                       .restore_fallback = !snap_dir };
     if (e2b_supervisor_start(&sa, err) < 0) {
         e2b_local_kill(id, NULL);
         goto out;
     }
     r = e2b_sandbox_state_read(dir, ret_state, err);
+    struct e2b_store store;
+    if (r == 0 && e2b_store_open(&store, NULL) == 0) { /* the template's spawnCount */
+        e2b_store_count(&store, spec.template_id, true);
+        e2b_store_close(&store);
+    }
 out:
+    for (size_t i = 0; i < n_vols; i++) {
+        if (r < 0 && vols[i].image)
+            e2b_volume_unclaim(&vols[i], id);
+        e2b_volume_close(&vols[i]);
+    }
     template_files_release(&tf);
     return r;
 }
@@ -472,7 +625,8 @@ static int do_adopt(const char *id, const char *dir, json_t *st, void *ud, struc
     json_object_set_new(st, "envVars", env);
     json_object_set_new(
         st, "lifecycle",
-        json_pack("{s:b, s:s}", "autoResume", 0, "onTimeout", o->auto_pause ? "pause" : "kill"));
+        json_pack("{s:b, s:s}", "autoResume", o->auto_pause && o->auto_resume, "onTimeout",
+                  o->auto_pause ? "pause" : "kill"));
     if (o->secure) {
         _cleanup_free_ char *tok = random_token();
         json_object_set_new(st, "envdAccessToken", json_string(tok));
@@ -493,11 +647,6 @@ int e2b_local_adopt(const char *id, const struct e2b_local_options *o, json_t **
     if (e2b_sandbox_update(id, do_adopt, &a, err) < 0)
         return -1;
     _cleanup_free_ char *init = a.init;
-    /* its log starts with its new life, as a new sandbox's does */
-    _cleanup_free_ char *dir = e2b_sandbox_dir(id);
-    _cleanup_free_ char *log = e2b_path_join(dir, "sandbox.log");
-    _cleanup_free_ char *log1 = e2b_path_join(dir, "sandbox.log.1");
-    unlink(log1), unlink(log);
     /* envd takes its envs, token and clock (it has no token yet) */
     struct e2b_envd_endpoint ep;
     _cleanup_json_ json_t *body = NULL;
@@ -689,7 +838,7 @@ static int do_resume(const char *id, const char *dir, json_t *st, void *ud, stru
 /* A sandbox paused to disk, restored by a new supervisor; its save goes
  * once it runs, and stays if it cannot. */
 static int resume_saved(const char *id, const char *sdir, const json_t *saved, int timeout_s,
-                        struct e2b_error **err)
+                        const json_t *rules, struct e2b_error **err)
 {
     int claim = e2b_sandbox_saved_claim(id, sdir, err);
     if (claim < 0)
@@ -698,6 +847,9 @@ static int resume_saved(const char *id, const char *sdir, const json_t *saved, i
     _cleanup_free_ char *dir = e2b_sandbox_dir(id);
     _cleanup_json_ json_t *state = json_deep_copy(saved);
     const struct e2b_runtime_ops *rt = e2b_runtime_of(state, err);
+    struct e2b_volume vols[MAX_VOLUME_MOUNTS];
+    size_t n_vols = 0;
+    json_t *drives = json_array(), *egress = NULL;
     int r = -1;
     if (!rt)
         goto out;
@@ -719,9 +871,26 @@ static int resume_saved(const char *id, const char *sdir, const json_t *saved, i
         .memory_mb = (int)e2b_json_int(state, "memoryMB", DEFAULT_MEMORY_MB),
         .disk_mb = (int)e2b_json_int(state, "diskSizeMB", DEFAULT_DISK_MB),
         .pids_max = DEFAULT_PIDS,
-        .internet = e2b_json_bool(state, "allowInternetAccess", false),
+        .internet =
+            e2b_json_bool(state, "netDevice", e2b_json_bool(state, "allowInternetAccess", false)),
         .unprivileged = geteuid() != 0,
     };
+    /* its VM's volumes: its own still (claimed while it is saved), the same drives again */
+    size_t vi;
+    json_t *m;
+    json_array_foreach(json_object_get(state, "volumeMounts"), vi, m) {
+        if (!e2b_json_bool(m, "image", false))
+            continue;
+        if (n_vols == MAX_VOLUME_MOUNTS ||
+            e2b_volume_claim(e2b_json_str(m, "volumeID") ?: "?", id, e2b_local_volume_in_use, NULL,
+                             &vols[n_vols], err) < 0)
+            goto out;
+        struct e2b_volume *v = &vols[n_vols++];
+        json_array_append_new(
+            drives, json_pack("{s:s, s:s?}", "image", v->image, "path", e2b_json_str(m, "path")));
+    }
+    spec.volumes = json_array_size(drives) ? drives : NULL;
+    spec.volume_images = spec.volumes != NULL;
     int lock = e2b_sandbox_dir_create_held(id, dir, err);
     if (lock < 0)
         goto out;
@@ -745,12 +914,17 @@ static int resume_saved(const char *id, const char *sdir, const json_t *saved, i
         close(lock);
         goto out;
     }
+    /* its outbound rules, in the new network namespace of its new process */
+    const json_t *net = json_object_get(state, "network");
+    if (net && has_rules(net))
+        egress = egress_config(net, rules, e2b_json_bool(state, "allowInternetAccess", false));
     struct e2b_supervisor_args sa = { .id = id,
                                       .dir = dir,
                                       .lock_fd = lock,
                                       .rt = rt,
                                       .spec = &spec,
                                       .state = state,
+                                      .egress = egress,
                                       .restore_from = sdir };
     if (e2b_supervisor_start(&sa, err) < 0) {
         /* its supervisor is on the way out; the save stays */
@@ -770,11 +944,16 @@ static int resume_saved(const char *id, const char *sdir, const json_t *saved, i
     e2b_rm_rf(sdir, NULL);
     r = 0;
 out:
+    for (size_t k = 0; k < n_vols; k++)
+        e2b_volume_close(&vols[k]); /* a failed resume keeps them: it stays paused */
+    json_decref(drives);
+    json_decref(egress);
     close(claim);
     return r;
 }
 
-int e2b_local_resume(const char *id, int timeout_s, bool *ret_was_paused, struct e2b_error **err)
+int e2b_local_resume(const char *id, int timeout_s, const json_t *rules, bool *ret_was_paused,
+                     struct e2b_error **err)
 {
     _cleanup_free_ char *dir = NULL;
     _cleanup_json_ json_t *st = NULL;
@@ -790,7 +969,7 @@ int e2b_local_resume(const char *id, int timeout_s, bool *ret_was_paused, struct
     if (e2b_sandbox_is_saved(dir)) {
         if (ret_was_paused)
             *ret_was_paused = true;
-        return resume_saved(id, dir, st, timeout_s, err);
+        return resume_saved(id, dir, st, timeout_s, rules, err);
     }
     struct resume_args a = {.timeout_s = timeout_s};
     int r = e2b_sandbox_update(id, do_resume, &a, err);
@@ -885,6 +1064,59 @@ int e2b_local_envd_endpoint(const char *id, struct e2b_envd_endpoint *ep, struct
     if (e2b_json_str(st, "envdAccessToken"))
         ep->access_token = xstrdup(e2b_json_str(st, "envdAccessToken"));
     return 0;
+}
+
+struct set_network {
+    const json_t *network, *rules;
+    bool internet;
+};
+
+static int do_set_network(const char *id, const char *dir, json_t *st, void *ud, struct e2b_error **err)
+{
+    struct set_network *a = ud;
+    if (!e2b_json_bool(st, "netDevice", e2b_json_bool(st, "allowInternetAccess", false)))
+        return e2b_error_set(err, E2B_ERR_UNSUPPORTED,
+                             "sandbox '%s' was created without internet access and without network rules: "
+                             "it has no network to give rules to",
+                             id);
+    pid_t pid = (pid_t)e2b_json_int(st, "initPid", 0);
+    _cleanup_json_ json_t *config = egress_config(a->network, a->rules, a->internet);
+    if (e2b_egress_apply(dir, pid, geteuid() != 0, config, err) < 0)
+        return -1;
+    json_object_set_new(st, "network", recorded_network(a->network));
+    json_object_set_new(st, "allowInternetAccess", json_boolean(a->internet));
+    return 0;
+}
+
+int e2b_local_set_network(const char *id, const json_t *network, const json_t *rules, bool internet,
+                          struct e2b_error **err)
+{
+    struct set_network a = {.network = network, .rules = rules, .internet = internet};
+    return e2b_sandbox_update(id, do_set_network, &a, err);
+}
+
+int e2b_local_volume_in_use(const char *volume_id, void *ud, struct e2b_error **err)
+{
+    _cleanup_json_ json_t *all = NULL;
+    if (e2b_local_list(&all, err) < 0)
+        return -1;
+    struct strbuf users = STRBUF_INIT;
+    size_t i, j;
+    json_t *st, *m;
+    json_array_foreach(all, i, st) {
+        json_array_foreach(json_object_get(st, "volumeMounts"), j, m) {
+            const char *vid = e2b_json_str(m, "volumeID");
+            if (vid && STREQ(vid, volume_id)) {
+                strbuf_addf(&users, "%s%s", users.len ? ", " : "", e2b_json_str(st, "sandboxID"));
+                break;
+            }
+        }
+    }
+    int r = 0;
+    if (users.len)
+        r = e2b_error_set(err, E2B_ERR_EXISTS, "the volume is in use by sandbox %s (kill it first)", users.buf);
+    strbuf_release(&users);
+    return r;
 }
 
 int e2b_local_port_connect(const char *id, int port, int *ret_fd, struct e2b_error **err)

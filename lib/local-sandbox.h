@@ -37,6 +37,10 @@ struct e2b_local_options {
     int disk_mb;           /* writable layer size; 0: 1024 */
     int pids_max;          /* 0: 4096 */
     bool auto_pause;       /* at the timeout pause (E2B lifecycle onTimeout: pause), not kill */
+    bool auto_resume;      /* paused, resumed by the next request through e2b serve */
+    json_t *volume_mounts; /* [{name, path}]: volumes (volume-store.h) bound read-write at path */
+    json_t *network;       /* {allowOut, denyOut, rules} as given (recorded), or NULL */
+    json_t *network_rules; /* its rules with secrets filled (egress.h; never recorded), or NULL */
     const char *envd_path; /* NULL: found next to the e2b binary or installed */
     const char *runtime;   /* "ns", "vm", "auto"; NULL: the template's, else runtime_default */
     const char *runtime_default; /* NULL: "auto" (runtime.h: e2b_runtime_pick) */
@@ -66,7 +70,8 @@ int e2b_local_template_snapshot(const struct e2b_local_options *opts, char **ret
 /* Hand out a warm sandbox (made with warm_pool, waiting, never seen by a
  * client) as if it were created now with o: its start time, timeout,
  * lifecycle, metadata, envs and access token become o's (envd takes the
- * envs and token through /init), its log starts afresh. Its ID was made
+ * envs and token through /init). Its log goes on (its start is in it, as
+ * a new sandbox's). Its ID was made
  * with it and shown to nobody. E2B_ERR_NOT_FOUND when it is no warm
  * sandbox waiting (taken, or ended); a sandbox that cannot be handed out is
  * killed. */
@@ -81,8 +86,11 @@ int e2b_local_kill(const char *id, struct e2b_error **err);
  * a paused one they count from its resume. */
 int e2b_local_set_timeout(const char *id, int timeout_s, struct e2b_error **err);
 int e2b_local_pause(const char *id, struct e2b_error **err);
-/* Thaw (if paused) and set the time left to timeout_s (0: keep what was left). */
-int e2b_local_resume(const char *id, int timeout_s, bool *ret_was_paused, struct e2b_error **err);
+/* Thaw (if paused) and set the time left to timeout_s (0: keep what was left).
+ * rules: its network's rules with their secrets filled (as for the create),
+ * or NULL: a sandbox restored from disk gets its egress filter anew. */
+int e2b_local_resume(const char *id, int timeout_s, const json_t *rules, bool *ret_was_paused,
+                     struct e2b_error **err);
 /* {timestampUnix, cpuCount, cpuUsedPct, memUsed, memTotal, diskUsed, diskTotal} */
 int e2b_local_metrics(const char *id, json_t **ret_metric, struct e2b_error **err);
 /* The sandbox's log: JSON lines the supervisor and envd wrote. */
@@ -90,6 +98,14 @@ int e2b_local_logs(const char *id, json_t **ret_entries, struct e2b_error **err)
 /* How to reach its envd (E2B_ERR_UNSUPPORTED while it is paused: a frozen
  * envd would take the request and never answer). */
 int e2b_local_envd_endpoint(const char *id, struct e2b_envd_endpoint *ret, struct e2b_error **err);
+/* Replace the outbound rules (network: {allowOut, denyOut, rules} as given;
+ * rules: the same rules with their secrets filled, or NULL) of a sandbox
+ * made with a network (internet or rules). */
+int e2b_local_set_network(const char *id, const json_t *network, const json_t *rules, bool internet,
+                          struct e2b_error **err);
+/* The sandboxes that have the volume mounted: an E2B_ERR_EXISTS error
+ * naming them, or 0. */
+int e2b_local_volume_in_use(const char *volume_id, void *ud, struct e2b_error **err);
 /* A TCP connection to port on the sandbox's own loopback. */
 int e2b_local_port_connect(const char *id, int port, int *ret_fd, struct e2b_error **err);
 

@@ -67,7 +67,8 @@ static json_t *restore_state(const json_t *st)
                                         "rootfsImage", "rootfsTree",     "cpuCount",
                                         "memoryMB",    "diskSizeMB",     "allowInternetAccess",
                                         "defaultUser", "defaultWorkdir", "envVars",
-                                        "hostBased",   "runtime",        "metadata" };
+                                        "hostBased",   "runtime",        "metadata",
+                                        "netDevice",   "network" };
     json_t *o = json_object();
     for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
         if (json_object_get(st, keys[i]))
@@ -87,6 +88,11 @@ static int snapshot(const char *id, const char *name, bool internal, json_t **re
     const struct e2b_runtime_ops *rt = e2b_runtime_of(st, err);
     if (!rt)
         return -1;
+    if (json_array_size(json_object_get(st, "volumeMounts")))
+        return e2b_error_set(err, E2B_ERR_UNSUPPORTED,
+                             "sandbox '%s' has volumes mounted: a snapshot of it would hold their "
+                             "disks, which one sandbox at a time may have; not supported yet",
+                             id);
     if (!rt->snapshot || !rt->restore)
         return e2b_error_set(err, E2B_ERR_UNSUPPORTED,
                              "sandbox '%s' runs on the %s runtime, which cannot save a running "

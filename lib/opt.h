@@ -42,6 +42,7 @@ enum e2b_complete {
     E2B_COMPLETE_SANDBOX,
     E2B_COMPLETE_TEMPLATE,
     E2B_COMPLETE_CHOICES, /* from `choices`, comma separated */
+    E2B_COMPLETE_VOLUME,
 };
 
 struct e2b_opt {

@@ -124,6 +124,8 @@ static int ns_start(const struct e2b_runtime_sandbox *sb, const struct e2b_runti
     r->disk_mb = spec->disk_mb;
     r->pids_max = spec->pids_max;
     r->internet = spec->internet;
+    r->volumes = json_incref(spec->volumes);
+    r->trust_pem = strdup_or_null(spec->trust_pem);
     r->userns = spec->unprivileged;
     struct e2b_cgroup_limits lim = {
         .memory_bytes = (uint64_t)spec->memory_mb << 20,

@@ -107,6 +107,9 @@ static int vm_prepare(struct e2b_runtime_spec *spec, json_t *state, struct e2b_e
             err, E2B_ERR_UNSUPPORTED,
             "the 'host' template cannot run as a VM (it is this machine's own programs); "
             "use --runtime ns, or a template built with 'e2b template build'");
+    /* a volume is its ext4 image as a disk of the VM, which the guest's
+     * kernel mounts: one kernel at a time (e2b_volume_claim) */
+    spec->volume_images = true;
     if (!spec->rootfs_image)
         return e2b_error_set(
             err, E2B_ERR_NOT_FOUND,
@@ -270,6 +273,7 @@ struct machine {
     int memory_mb;
     unsigned cpus;
     bool internet;
+    const json_t *volumes; /* [{image, path}]: a disk each, after every other device */
     const char *mem_file; /* the VM's memory in this file (a template snapshot's), or NULL */
     bool mem_shared;      /* ... written through to it (the VM that is saved as one) */
     int incoming_fd;      /* -1, or the save to load (QEMU's fd 5) */
@@ -344,6 +348,15 @@ static char **qemu_argv(const struct e2b_runtime_sandbox *sb, const char *qemu,
     if (m->internet) {
         ARG("-netdev"), ARG("user,id=net0,ipv6=off");
         ARG("-device"), ARG("virtio-net-device,netdev=net0");
+    }
+    /* the volumes last, so the devices before them keep their places */
+    size_t i;
+    json_t *vol;
+    json_array_foreach(m->volumes, i, vol) {
+        _cleanup_free_ char *img = qemu_escape(e2b_json_str(vol, "image") ?: "");
+        ARG("-drive"), ARG("id=vol%zu,file=%s,format=raw,if=none,file.locking=on", i, img);
+        ARG("-device"),
+            ARG("virtio-blk-device,drive=vol%zu,serial=%s%zu", i, E2B_VM_VOLUME_SERIAL, i);
     }
     /* the save comes on fd 5, once QMP has said how (load_save) */
     if (m->incoming_fd >= 0)
@@ -551,6 +564,7 @@ static int boot(const struct e2b_runtime_sandbox *sb, const struct e2b_runtime_s
                          .memory_mb = spec->memory_mb > 0 ? spec->memory_mb : 512,
                          .cpus = spec->cpu_count ? spec->cpu_count : 1,
                          .internet = spec->internet,
+                         .volumes = spec->volumes,
                          .incoming_fd = -1,
                          .disk = "disk.ext4",
                          .disk_format = "raw" };
@@ -610,6 +624,20 @@ static int boot(const struct e2b_runtime_sandbox *sb, const struct e2b_runtime_s
                   "sandboxID", sb->id, "templateID", spec->template_id, "buildID", spec->build_id);
     if (spec->envd_init)
         json_object_set_new(cfg, "envdInit", json_string(spec->envd_init));
+    if (spec->trust_pem) /* the egress CA, for the guest's TLS clients */
+        json_object_set_new(cfg, "trust", json_string(spec->trust_pem));
+    if (json_array_size(spec->volumes)) { /* the guest mounts disk <serial><i> at path */
+        json_t *vols = json_array(), *vol;
+        size_t i;
+        json_array_foreach(spec->volumes, i, vol)
+            json_array_append_new(
+                vols, json_pack("{s:s, s:s?}", "serial", "", "path", e2b_json_str(vol, "path")));
+        json_array_foreach(vols, i, vol) {
+            _cleanup_free_ char *serial = xasprintf("%s%zu", E2B_VM_VOLUME_SERIAL, i);
+            json_object_set_new(vol, "serial", json_string(serial));
+        }
+        json_object_set_new(cfg, "volumes", vols);
+    }
     _cleanup_free_ char *config = e2b_json_dump(cfg, 0);
     json_decref(cfg);
 
@@ -754,6 +782,10 @@ static void vm_stop(const struct e2b_runtime_sandbox *sb, struct e2b_runtime_run
 {
     if (run && run->priv) {
         struct vm_run *vr = run->priv;
+        /* the guest writes its volumes' pages out when the link is
+         * suspended: what it wrote outlives the VM, as on any disk */
+        if (vr->ready && vr->relay && json_array_size(json_object_get(sb->state, "volumeMounts")))
+            e2b_vm_link_control(sb->dir, "suspend", LINK_TIMEOUT_MS, NULL);
         end_qemu(sb, run, true);
         e2b_vm_relay_stop(vr->relay);
         if (vr->slirp_exit_w >= 0)
@@ -877,8 +909,9 @@ static int vm_snapshot(const struct e2b_runtime_sandbox *sb, const char *dir,
         json_pack("{s:i, s:O, s:s?, s:I, s:I, s:b, s:b, s:I, s:I, s:I}", "version", 1, "vm",
                   json_object_get(st, "vm"), "accelerator", e2b_json_str(st, "accelerator"),
                   "memoryMB", (json_int_t)e2b_json_int(st, "memoryMB", 512), "cpuCount",
-                  (json_int_t)e2b_json_int(st, "cpuCount", 1), "internet",
-                  e2b_json_bool(st, "allowInternetAccess", false), "memoryFile", memory_in_file,
+                  (json_int_t)e2b_json_int(st, "cpuCount", 1), "internet", /* its network device */
+                  e2b_json_bool(st, "netDevice", e2b_json_bool(st, "allowInternetAccess", false)),
+                  "memoryFile", memory_in_file,
                   "vmstateBytes", (json_int_t)file_size(dir, "vmstate"), "diskBytes",
                   (json_int_t)file_size(dir, dname), "memoryBytes",
                   (json_int_t)(memory_in_file ? file_size(dir, "memory") : 0));
@@ -894,6 +927,9 @@ static int vm_snapshot(const struct e2b_runtime_sandbox *sb, const char *dir,
     json_object_set_new(snap, "diskSize", json_integer((json_int_t)vsize));
     if (backing)
         json_object_set_new(snap, "diskBacking", json_string(backing));
+    json_object_set_new(
+        snap, "volumes",
+        json_integer((json_int_t)json_array_size(json_object_get(st, "volumeMounts"))));
     json_object_set_new(snap, "saveMs", json_integer(e2b_now_ms() - t0));
     _cleanup_free_ char *p = e2b_path_join(dir, "snapshot.json");
     _cleanup_free_ char *text = e2b_json_dump(snap, JSON_INDENT(2));
@@ -961,6 +997,12 @@ static char *restore_refusal(const json_t *snap, const json_t *state,
     if (sdisk != disk)
         return xasprintf("its disk is %lld MiB, this sandbox asks for %lld MiB", sdisk >> 20,
                          disk >> 20);
+    /* the guest found its disks at boot: a save holds as many as it had */
+    long long vols = e2b_json_int(snap, "volumes", 0),
+              want = (long long)json_array_size(spec->volumes);
+    if (vols != want)
+        return xasprintf("it was made with %lld volume disk%s, this sandbox mounts %lld", vols,
+                         vols == 1 ? "" : "s", want);
     if (e2b_json_bool(snap, "internet", false) != spec->internet)
         return xasprintf("it was made %s internet access, this sandbox asks %s it",
                          spec->internet ? "without" : "with", spec->internet ? "for" : "against");

@@ -53,6 +53,15 @@ struct e2b_runtime_spec {
     int disk_mb;               /* size of the writable layer */
     int pids_max;
     bool internet;             /* outbound network */
+    const char *trust_pem;     /* a CA its TLS clients trust besides the root's own (the
+                                * egress CA, egress-tls.h; at /run/e2b/egress-ca.pem and
+                                * in the system bundle), or NULL */
+    /* Set by prepare: the runtime takes volumes as their ext4 images
+     * (block devices for a kernel of its own), not as directories of
+     * this machine. */
+    bool volume_images;
+    json_t *volumes;           /* [{host, path}]: directories bound read-write at path, or
+                                * with volume_images [{image, path}]; or NULL */
     bool unprivileged;         /* the caller is not root */
     /* The sandbox will be saved as its template's snapshot into this
      * directory once it is ready (NULL: it will not): a runtime may keep

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <linux/loop.h>
+#include <linux/openat2.h>
 #include <net/if.h>
 #include <pwd.h>
 #include <sched.h>
@@ -37,6 +38,8 @@ void e2b_sandbox_root_release(struct e2b_sandbox_root *r)
     free(r->template_id);
     free(r->build_id);
     free(r->envd_init);
+    free(r->trust_pem);
+    json_decref(r->volumes);
     memset(r, 0, sizeof(*r));
 }
 
@@ -377,6 +380,98 @@ static void make_dev(const char *root, bool userns)
     }
 }
 
+/* A path of the root opened as the root would resolve it (symlinks stay
+ * inside it): a template's link cannot lead to the host's files. */
+static int open_in_root(const char *root, const char *path, int flags)
+{
+    _cleanup_close_ int rfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    struct open_how how = { .flags = (uint64_t)(flags | O_CLOEXEC),
+                            .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
+    return rfd < 0 ? -1 : (int)syscall(SYS_openat2, rfd, path, &how, sizeof(how));
+}
+
+/* The egress CA (egress-tls.h) among what the sandbox's TLS clients trust:
+ * as /run/e2b/egress-ca.pem, and at the end of the root's system bundle
+ * (etc/ssl/certs/ca-certificates.crt, where it has one): bound over the
+ * host's copy, written into a template's (and kept for its
+ * update-ca-certificates in usr/local/share/ca-certificates). */
+static void trust_ca(const char *root, const char *run, bool host, const char *pem)
+{
+    _cleanup_free_ char *own = e2b_path_join(run, "egress-ca.pem");
+    if (e2b_write_file_atomic(own, pem, strlen(pem), 0644, NULL) < 0)
+        die("cannot write %s", own);
+    static const char bundle[] = "etc/ssl/certs/ca-certificates.crt";
+    _cleanup_close_ int fd = open_in_root(root, bundle, O_RDONLY | O_NOFOLLOW);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > (8 << 20))
+        return; /* no bundle: nothing there does TLS with the system's roots */
+    struct strbuf all = STRBUF_INIT;
+    char buf[65536];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof(buf))) > 0)
+        strbuf_add(&all, buf, (size_t)n);
+    if (all.len && all.buf[all.len - 1] != '\n')
+        strbuf_addch(&all, '\n');
+    strbuf_addstr(&all, pem);
+    if (host) { /* /etc is a read-only copy: the bundle bound over its file */
+        _cleanup_free_ char *copy = e2b_path_join(run, "ca-certificates.crt");
+        _cleanup_free_ char *target = xasprintf("/proc/self/fd/%d", fd);
+        if (e2b_write_file_atomic(copy, all.buf, all.len, 0644, NULL) < 0)
+            die("cannot write %s", copy);
+        must_mount(copy, target, NULL, MS_BIND, NULL);
+    } else {
+        static const char tmp[] = ".ca-certificates.crt.e2b";
+        _cleanup_close_ int dir = open_in_root(root, "etc/ssl/certs", O_PATH | O_DIRECTORY);
+        if (dir >= 0)
+            unlinkat(dir, tmp, 0);
+        _cleanup_close_ int out =
+            dir < 0 ? -1
+                    : openat(dir, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (out < 0 || e2b_write_fd(out, all.buf, all.len, bundle, NULL) < 0 ||
+            renameat(dir, tmp, dir, "ca-certificates.crt") < 0)
+            die("cannot add the egress CA to %s", bundle);
+        _cleanup_close_ int local =
+            open_in_root(root, "usr/local/share/ca-certificates", O_PATH | O_DIRECTORY);
+        _cleanup_close_ int keep =
+            local < 0 ? -1
+                      : openat(local, "e2b-egress-ca.crt",
+                               O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (keep >= 0)
+            e2b_write_fd(keep, pem, strlen(pem), "e2b-egress-ca.crt", NULL);
+    }
+    strbuf_release(&all);
+}
+
+/* The volumes: each host directory bound read-write (no devices, no
+ * setuid) at its path in the root. The mount point is made and opened one
+ * component at a time, never following a symlink of the template's, so a
+ * link in the template cannot send the mount elsewhere. */
+static void bind_volumes(const char *root, const json_t *volumes)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(volumes, i, v) {
+        const char *host = e2b_json_str(v, "host"), *path = e2b_json_str(v, "path");
+        int dfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        _cleanup_free_ char *copy = xstrdup(path);
+        char *save = NULL;
+        for (char *c = strtok_r(copy, "/", &save); c && dfd >= 0; c = strtok_r(NULL, "/", &save)) {
+            if (mkdirat(dfd, c, 0755) < 0 && errno != EEXIST)
+                die("cannot make the mount point %s of a volume", path);
+            int next = openat(dfd, c, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            close(dfd);
+            dfd = next;
+        }
+        if (dfd < 0)
+            die("the mount point %s of a volume is not a directory (a symlink?) in the template", path);
+        _cleanup_free_ char *at = xasprintf("/proc/self/fd/%d", dfd);
+        must_mount(host, at, NULL, MS_BIND, NULL);
+        close(dfd);
+        _cleanup_free_ char *dst = xasprintf("%s%s", root, path);
+        must_mount(NULL, dst, NULL, MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV, NULL);
+    }
+}
+
 /* Attach the image read-only to a free loop device and mount it on dst. The
  * device is autoclear and only this mount namespace holds it: it is detached
  * when the sandbox's processes are gone, whoever kills them. */
@@ -669,7 +764,7 @@ static _noreturn_ void init_main(struct e2b_sandbox_root *r, const char *id, int
     must_mount("proc", proc, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
     /* /run/e2b: the sandbox's own small tmpfs; it cannot fill the host's /run */
     _cleanup_free_ char *run = e2b_path_join(root, "run/e2b");
-    must_mount("e2b-run", run, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=1m,mode=755");
+    must_mount("e2b-run", run, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4m,mode=755");
     /* The agent: the host's static binary, read-only, never copied into the template. */
     _cleanup_free_ char *slot = e2b_path_join(run, "envd");
     int fd = open(slot, O_WRONLY | O_CREAT | O_CLOEXEC, 0755);
@@ -689,6 +784,9 @@ static _noreturn_ void init_main(struct e2b_sandbox_root *r, const char *id, int
             e2b_write_file_atomic(etc_resolv, "nameserver 10.0.2.3\n", 20, 0644, NULL);
     }
 
+    if (r->trust_pem)
+        trust_ca(root, run, r->host, r->trust_pem);
+    bind_volumes(root, r->volumes);
     if (sethostname("e2b", 3) < 0)
         die("cannot set the hostname");
     loopback_up();

@@ -15,7 +15,7 @@
 #ifndef E2B_SANDBOX_ROOT_H
 #define E2B_SANDBOX_ROOT_H
 
-#include "error.h"
+#include "json.h"
 #include <sys/types.h>
 
 struct e2b_sandbox_root {
@@ -34,6 +34,8 @@ struct e2b_sandbox_root {
     int disk_mb;        /* size of the writable layer */
     int pids_max;       /* unprivileged: RLIMIT_NPROC inside (no pids cgroup) */
     bool internet;      /* outbound network through slirp4netns */
+    json_t *volumes;    /* [{host, path}]: bound read-write at path (a reference, owned) */
+    char *trust_pem;    /* a CA the sandbox's TLS clients trust (the egress CA), or NULL */
     bool userns;        /* unprivileged: a user namespace maps the caller to root
                          * (and its /etc/subuid range, via newuidmap, when it has one) */
     int ready_fd;       /* set by spawn: envd writes a byte here once it listens;

@@ -4,6 +4,8 @@
 #include "cluster.h"
 #include "serve-conn.h"
 #include "serve-keys.h"
+#include "serve-secrets.h"
+#include "serve-volumes.h"
 #include "serve-templates.h"
 #include "serve-warm.h"
 
@@ -27,21 +29,13 @@
 
 struct call {
     const struct e2b_serve_opts *o;
-    struct e2b_backend *b;      /* o->backend, or o->here for a call of another cluster node */
-    bool from_node;             /* signed by a node of this server's cluster */
+    struct e2b_backend *b; /* o->backend, or o->here for a call of another cluster node */
+    bool from_node;        /* signed by a node of this server's cluster */
     const struct e2b_http1_head *r;
     const struct strbuf *body;
     bool v2;                    /* reached through /v2/... */
     struct e2b_serve_reply *out;
 };
-
-void e2b_serve_reply_release(struct e2b_serve_reply *out)
-{
-    json_decref(out->body);
-    free(out->headers);
-    free(out->raw);
-    memset(out, 0, sizeof(*out));
-}
 
 static void not_allowed(struct call *c, const char *allow)
 {
@@ -200,7 +194,7 @@ static json_t *with_domain(const struct e2b_serve_opts *o, json_t *sbx)
  * name rather than ignored, since most of them are promises about access. */
 static bool unsupported_fields(struct call *c, json_t *body)
 {
-    static const char *const keys[] = {"mcp", "volumeMounts", "iam", NULL};
+    static const char *const keys[] = {"mcp", "iam", NULL};
     for (const char *const *k = keys; *k; k++) {
         json_t *v = json_object_get(body, *k);
         if (v && !json_is_null(v) && !(json_is_object(v) && !json_object_size(v)) &&
@@ -220,18 +214,35 @@ static bool unsupported_fields(struct call *c, json_t *body)
         json_object_foreach(net, k, v) {
             if (STREQ(k, "allowPublicTraffic") && json_is_true(v))
                 continue;
-            if ((STREQ(k, "allowOut") || STREQ(k, "denyOut")) && json_is_array(v) && !json_array_size(v))
+            /* the outbound rules: the egress filter's (checked by the backend) */
+            if (STREQ(k, "allowOut") || STREQ(k, "denyOut") || STREQ(k, "rules"))
                 continue;
-            if (json_is_null(v))
+            if (json_is_null(v) || (json_is_array(v) && !json_array_size(v)))
                 continue;
-            e2b_serve_reply_error(c->out, 400, "network.%s is not supported by e2b serve (it does not filter "
-                                     "sandbox traffic; use allow_internet_access)", k);
+            e2b_serve_reply_error(c->out, 400, "network.%s is not supported by e2b serve", k);
+            return true;
+        }
+    }
+    json_t *vm = json_object_get(body, "volumeMounts");
+    if (vm && !json_is_null(vm)) {
+        bool ok = json_is_array(vm);
+        size_t i;
+        json_t *m;
+        json_array_foreach(vm, i, m) ok &= json_is_string(json_object_get(m, "name")) &&
+                                           json_is_string(json_object_get(m, "path"));
+        if (!ok) {
+            e2b_serve_reply_error(c->out, 400, "volumeMounts must be an array of {name, path}");
             return true;
         }
     }
     json_t *ar = json_object_get(body, "autoResume");
-    if (ar && json_is_true(json_object_get(ar, "enabled"))) {
-        e2b_serve_reply_error(c->out, 400, "autoResume is not supported by e2b serve (resume with connect)");
+    if (ar && !json_is_null(ar) && (!json_is_object(ar) || (json_object_get(ar, "enabled") &&
+                                                            !json_is_boolean(json_object_get(ar, "enabled"))))) {
+        e2b_serve_reply_error(c->out, 400, "autoResume must be {enabled: true|false}");
+        return true;
+    }
+    if (ar && json_is_true(json_object_get(ar, "enabled")) && !json_is_true(json_object_get(body, "autoPause"))) {
+        e2b_serve_reply_error(c->out, 400, "autoResume needs autoPause (lifecycle onTimeout: pause)");
         return true;
     }
     return false;
@@ -260,8 +271,14 @@ static void api_create(struct call *c)
         .metadata = json_object_get(body, "metadata"), .env_vars = json_object_get(body, "envVars"),
         /* v2 (NewSandboxV2) has no `secure`: every sandbox gets a token */
         .secure = c->v2 || secure, .allow_internet = internet, .auto_pause = auto_pause,
+        .auto_resume = json_is_true(json_object_get(json_object_get(body, "autoResume"), "enabled")),
+        .volume_mounts = json_object_get(body, "volumeMounts"), .network = json_object_get(body, "network"),
         .runtime_default = c->o->runtime, .kernel = c->o->kernel,
     };
+    if (json_is_null(spec.volume_mounts))
+        spec.volume_mounts = NULL;
+    if (json_is_null(spec.network))
+        spec.network = NULL;
     if (json_is_null(spec.metadata))
         spec.metadata = NULL;
     if (json_is_null(spec.env_vars))
@@ -342,7 +359,8 @@ static void api_list(struct call *c)
         }
     }
     struct e2b_backend *b = c->b;
-    struct e2b_sandbox_filter f = {.states = state ? state : (c->v2 ? "running" : "running,paused"),
+    /* no state: running and paused (E2B's), newest first for v2 */
+    struct e2b_sandbox_filter f = {.states = state ? state : "running,paused",
                                    .metadata = json_object_size(filter_meta) ? filter_meta : NULL,
                                    .template = tpl};
     _cleanup_error_ struct e2b_error *err = NULL;
@@ -357,7 +375,7 @@ static void api_list(struct call *c)
     for (size_t i = 0; i < n; i++) {
         json_t *s = json_array_get(all, i);
         int64_t t = rfc3339_ms(e2b_json_str(s, "startedAt"));
-        if (after_ms >= 0 && t <= after_ms)
+        if (after_ms >= 0 && t < after_ms) /* "started at or after" */
             continue;
         if (json_object_get(s, "warmPool")) /* not handed out: nobody's yet */
             continue;
@@ -365,7 +383,7 @@ static void api_list(struct call *c)
     }
     qsort(d, kept, sizeof(*d), by_start);
     _cleanup_json_ json_t *sorted = json_array();
-    bool desc = order && STREQ(order, "desc");
+    bool desc = order ? STREQ(order, "desc") : c->v2;
     for (size_t i = 0; i < kept; i++)
         json_array_append(sorted, d[desc ? kept - 1 - i : i].sbx);
     free(d);
@@ -425,7 +443,7 @@ static void api_metrics_many(struct call *c)
             e2b_serve_reply_error(c->out, 400, "sandbox_ids lists more than %d sandboxes", METRICS_IDS_MAX);
             return;
         }
-        jobs[n++] = (struct metric_job){.b = c->b, .id = id};
+        jobs[n++] = (struct metric_job){ .b = c->b, .id = id };
     }
     for (size_t i = 0; i < n; i++)
         started[i] = pthread_create(&threads[i], NULL, metric_main, &jobs[i]) == 0;
@@ -494,8 +512,16 @@ static void api_logs(struct call *c, const char *id)
         if (search && !strstr(msg, search))
             continue;
         json_array_append(kept, e);
+        /* E2B's line is a JSON object of the entry: level, logger, message and its fields */
+        json_t *obj = json_pack("{s:s, s:s}", "level", e2b_json_str(e, "level") ? e2b_json_str(e, "level") : "info",
+                                "message", msg);
+        json_object_update_missing(obj, json_object_get(e, "fields"));
+        if (!json_object_get(obj, "logger"))
+            json_object_set_new(obj, "logger", json_string("envd"));
+        _cleanup_free_ char *line = e2b_json_dump(obj, 0);
+        json_decref(obj);
         json_array_append_new(lines, json_pack("{s:O?, s:s}", "timestamp", json_object_get(e, "timestamp"),
-                                               "line", msg));
+                                               "line", line));
     }
     c->out->status = 200;
     if (c->v2) {
@@ -535,8 +561,7 @@ static void api_metrics(struct call *c, const char *id)
 static void fail_verb(struct call *c, const char *id, const char *verb, const struct e2b_error *e)
 {
     _cleanup_json_ json_t *s = NULL;
-    if (e->code == E2B_ERR_NOT_FOUND &&
-        c->b->ops->sandboxes.get(c->b, id, &s, NULL) == 0)
+    if (e->code == E2B_ERR_NOT_FOUND && c->b->ops->sandboxes.get(c->b, id, &s, NULL) == 0)
         return e2b_serve_reply_error(c->out, 500, "cannot %s sandbox '%s': %s", verb, id, e->msg);
     e2b_serve_reply_fail(c->out, e);
 }
@@ -644,7 +669,8 @@ static void api_sandbox(struct call *c, const char *id, const char *verb)
                 json_decref(s);
                 return e2b_serve_reply_error(out, 404, "sandbox '%s' not found", id);
             }
-            json_object_set_new(s, "network", json_pack("{s:b}", "allowPublicTraffic", 1));
+            if (!json_object_get(s, "network"))
+                json_object_set_new(s, "network", json_pack("{s:b}", "allowPublicTraffic", 1));
             out->status = 200, out->body = with_domain(c->o, s);
         } else if (STREQ(m, "DELETE")) {
             if (b->ops->sandboxes.kill(b, id, &err) < 0)
@@ -655,9 +681,27 @@ static void api_sandbox(struct call *c, const char *id, const char *verb)
         }
         return;
     }
-    bool is_post_verb = STREQ(verb, "timeout") || STREQ(verb, "refreshes") ||
-                        STREQ(verb, "pause") || STREQ(verb, "resume") || STREQ(verb, "connect") ||
-                        STREQ(verb, "snapshots") || STREQ(verb, "fork");
+    if (STREQ(verb, "network")) { /* PUT: the outbound rules, replaced live */
+        if (!STREQ(m, "PUT"))
+            return not_allowed(c, "PUT");
+        if (!json_body(c, &body))
+            return;
+        json_t *ai = json_object_get(body, "allow_internet_access");
+        if (ai && !json_is_null(ai) && !json_is_boolean(ai))
+            return e2b_serve_reply_error(out, 400, "allow_internet_access must be true or false");
+        json_t *ep = json_object_get(body, "egressProxy");
+        if (ep && !json_is_null(ep))
+            return e2b_serve_reply_error(out, 400, "egressProxy is not supported by e2b serve");
+        if (b->ops->sandboxes.update_network(b, id, body, &err) < 0)
+            /* a sandbox with no network to give rules to: a conflict with its state */
+            return err->code == E2B_ERR_UNSUPPORTED ? e2b_serve_reply_error(out, 409, "%s", err->msg)
+                                                    : e2b_serve_reply_fail(out, err);
+        out->status = 204;
+        return;
+    }
+    bool is_post_verb = STREQ(verb, "timeout") || STREQ(verb, "refreshes") || STREQ(verb, "pause") ||
+                        STREQ(verb, "resume") || STREQ(verb, "connect") || STREQ(verb, "snapshots") ||
+                        STREQ(verb, "fork");
     bool is_get_verb = STREQ(verb, "metrics") || STREQ(verb, "logs");
     if (!is_post_verb && !is_get_verb) {
         e2b_serve_reply_error(out, 404, "no route %s %s", m, c->r->path);
@@ -820,7 +864,8 @@ static void api_templates(struct call *c, const char *rest)
 static void api_nodes(struct call *c)
 {
     if (!c->o->cluster)
-        return e2b_serve_reply_error(c->out, 404, "this server runs in no cluster (e2b serve --cluster)");
+        return e2b_serve_reply_error(c->out, 404,
+                                     "this server runs in no cluster (e2b serve --cluster)");
     json_t *nodes = e2b_cluster_nodes(c->o->cluster);
     size_t i;
     json_t *n;
@@ -828,7 +873,8 @@ static void api_nodes(struct call *c)
         json_t *ids = json_array();
         const char *k;
         json_t *v;
-        json_object_foreach(json_object_get(n, "templates"), k, v) json_array_append_new(ids, json_string(k));
+        json_object_foreach(json_object_get(n, "templates"), k, v)
+            json_array_append_new(ids, json_string(k));
         json_object_set_new(n, "templates", ids);
         json_object_del(n, "epoch");
     }
@@ -850,12 +896,15 @@ void e2b_serve_api(const struct e2b_serve_opts *o, const struct e2b_http1_head *
         return;
     }
     c.b = o->backend;
-    const char *node = e2b_http1_header(r, "E2b-Cluster-Node"), *auth = e2b_http1_header(r, "E2b-Cluster-Auth");
+    const char *node = e2b_http1_header(r, "E2b-Cluster-Node"),
+               *auth = e2b_http1_header(r, "E2b-Cluster-Auth");
     if (node || auth) { /* another node of the cluster: its calls are signed, not keyed */
         _cleanup_error_ struct e2b_error *err = NULL;
         if (!o->cluster)
-            return e2b_serve_reply_error(out, 401, "this server is in no cluster: it takes no calls of cluster nodes");
-        if (e2b_cluster_verify(o->cluster, node, auth, r->method, r->target, body->buf, body->len, &err) < 0)
+            return e2b_serve_reply_error(
+                out, 401, "this server is in no cluster: it takes no calls of cluster nodes");
+        if (e2b_cluster_verify(o->cluster, node, auth, r->method, r->target, body->buf, body->len,
+                               &err) < 0)
             return e2b_serve_reply_error(out, 401, "%s", err->msg);
         c.from_node = true;
         c.b = o->here; /* this node's own sandboxes, never routed on */
@@ -865,7 +914,8 @@ void e2b_serve_api(const struct e2b_serve_opts *o, const struct e2b_http1_head *
             return;
         const char *key = e2b_http1_header(r, "X-API-Key");
         if (!e2b_serve_key_check(o->keys_path, key))
-            return e2b_serve_reply_error(out, 401, key ? "Invalid API key" : "missing X-API-Key header");
+            return e2b_serve_reply_error(out, 401,
+                                         key ? "Invalid API key" : "missing X-API-Key header");
         /* the template build API: templates, builds, files, tags (serve-templates.c) */
         if (e2b_serve_templates(o, r, body, out))
             return;
@@ -895,5 +945,9 @@ void e2b_serve_api(const struct e2b_serve_opts *o, const struct e2b_http1_head *
         return api_templates(&c, p[10] ? p + 11 : "");
     if (STREQ(p, "/snapshots"))
         return api_snapshots(&c);
+    if (!c.v2 && (STREQ(p, "/volumes") || e2b_str_has_prefix(p, "/volumes/")))
+        return e2b_serve_volumes(o, r, body, out);
+    if (!c.v2 && (STREQ(p, "/secrets") || e2b_str_has_prefix(p, "/secrets/")))
+        return e2b_serve_secrets(o, r, body, out);
     e2b_serve_reply_error(out, 404, "no route %s %s", r->method, r->path);
 }

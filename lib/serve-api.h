@@ -11,6 +11,5 @@
 /* Answer one API request (its body already read whole). Authenticates. */
 void e2b_serve_api(const struct e2b_serve_opts *o, const struct e2b_http1_head *r,
                    const struct strbuf *body, struct e2b_serve_reply *out);
-void e2b_serve_reply_release(struct e2b_serve_reply *out);
 
 #endif

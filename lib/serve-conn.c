@@ -66,6 +66,7 @@ static const char *reason(int status)
     case 501: return "Not Implemented";
     case 502: return "Bad Gateway";
     case 503: return "Service Unavailable";
+    case 507: return "Insufficient Storage";
     default: return "Status";
     }
 }
@@ -91,6 +92,14 @@ bool e2b_serve_respond(int fd, int status, const json_t *body, const char *extra
     bool ok = e2b_send_all(fd, h.buf, h.len) == 0;
     strbuf_release(&h);
     return ok;
+}
+
+void e2b_serve_reply_release(struct e2b_serve_reply *out)
+{
+    json_decref(out->body);
+    free(out->headers);
+    free(out->raw);
+    memset(out, 0, sizeof(*out));
 }
 
 bool e2b_serve_respond_raw(int fd, int status, const char *type, const char *body, const char *extra_headers,
@@ -148,9 +157,14 @@ void e2b_serve_reply_error(struct e2b_serve_reply *out, int status, const char *
     out->body = e2b_serve_error_body(status, "%s", msg);
 }
 
+int e2b_serve_status_of(const struct e2b_error *e)
+{
+    return e2b_errcode_http_status(e->code);
+}
+
 void e2b_serve_reply_fail(struct e2b_serve_reply *out, const struct e2b_error *e)
 {
-    e2b_serve_reply_error(out, e2b_errcode_http_status(e->code), "%s", e->msg);
+    e2b_serve_reply_error(out, e2b_serve_status_of(e), "%s", e->msg);
 }
 
 bool e2b_serve_query_num(const char *query, struct e2b_serve_reply *out, const char *name, long long def,

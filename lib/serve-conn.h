@@ -15,6 +15,7 @@ struct e2b_serve_reply {
     char *raw;     /* a body that is not JSON (a page), or NULL */
     const char *raw_type; /* its Content-Type */
 };
+void e2b_serve_reply_release(struct e2b_serve_reply *out);
 
 struct e2b_serve_conn {
     const struct e2b_serve_opts *o;
@@ -36,9 +37,11 @@ bool e2b_serve_respond_raw(int fd, int status, const char *type, const char *bod
                            bool close_conn);
 /* E2B's error body {code, message}. */
 json_t *e2b_serve_error_body(int status, const char *fmt, ...) _printf_(2, 3);
+/* The status E2B gives an e2b error: 404 not found, 400 invalid or
+ * unsupported, 409 exists (or in use), 401, 403, 507 no space, else 500. */
+int e2b_serve_status_of(const struct e2b_error *e);
 /* What every API area answers with: E2B's error body and status in out
- * (replacing what was there); an e2b error as the status E2B gives it
- * (404 not found, 400 invalid or unsupported, 409 exists, 401, 403, 500). */
+ * (replacing what was there); an e2b error with e2b_serve_status_of's. */
 void e2b_serve_reply_error(struct e2b_serve_reply *out, int status, const char *fmt, ...) _printf_(3, 4);
 void e2b_serve_reply_fail(struct e2b_serve_reply *out, const struct e2b_error *e);
 /* A query parameter of plain digits within lo..hi (absent: def); false,

@@ -1,6 +1,7 @@
 /* serve-router.c - see serve-router.h */
 #include "serve-router.h"
 #include "cluster.h"
+#include "envd-crypto.h"
 #include "fsutil.h"
 
 #include <ctype.h>
@@ -14,6 +15,7 @@
 
 #define ENVD_PORT 49983
 #define RELAY_BUF 65536
+#define AUTO_RESUME_TIMEOUT_S 300 /* E2B's: what a sandbox resumed by traffic gets */
 
 /* ---- which sandbox -------------------------------------------------------- */
 
@@ -33,11 +35,77 @@ static int port_of(const char *s, size_t n)
     return p >= 1 && p <= 65535 ? p : 0;
 }
 
+/* envd's signature of a /files URL (shared/reference/e2b-protocol.md 3.3):
+ * "v1_" + base64(sha256(path:op:user:token[:expiration])) without padding. */
+static char *file_signature(const char *path, const char *op, const char *user, const char *token,
+                            const char *expiration)
+{
+    _cleanup_free_ char *raw = expiration ? xasprintf("%s:%s:%s:%s:%s", path, op, user, token, expiration)
+                                          : xasprintf("%s:%s:%s:%s", path, op, user, token);
+    uint8_t d[E2B_SHA256_LEN];
+    e2b_sha256(raw, strlen(raw), d);
+    explicit_bzero(raw, strlen(raw));
+    _cleanup_free_ char *b64 = e2b_base64_encode(d, sizeof(d), false);
+    return xasprintf("v1_%s", b64);
+}
+
+/* A signed /files URL as the SDK's uploadUrl and downloadUrl make them
+ * (against one sandbox URL, no header saying which sandbox: a browser or
+ * curl sends none): the sandbox whose token signed it, or NULL. */
+static char *signed_files_target(const struct e2b_serve_opts *o, const struct e2b_http1_head *r)
+{
+    const char *op = STREQ(r->method, "GET") || STREQ(r->method, "HEAD") ? "read"
+                     : STREQ(r->method, "POST")                          ? "write"
+                                                                         : NULL;
+    if (!op || !STREQ(r->path, "/files"))
+        return NULL;
+    _cleanup_free_ char *sig = e2b_http1_query_param(r->query, "signature");
+    if (!sig || !e2b_str_has_prefix(sig, "v1_"))
+        return NULL;
+    _cleanup_free_ char *path = e2b_http1_query_param(r->query, "path");
+    _cleanup_free_ char *user = e2b_http1_query_param(r->query, "username");
+    _cleanup_free_ char *exp = e2b_http1_query_param(r->query, "signature_expiration");
+    struct e2b_backend *b = o->backend;
+    struct e2b_sandbox_filter f = {.states = "running,paused"};
+    _cleanup_json_ json_t *all = NULL;
+    char *next = NULL;
+    if (b->ops->sandboxes.list(b, &f, &all, &next, NULL) < 0)
+        return NULL;
+    free(next);
+    size_t i;
+    json_t *s;
+    char *found = NULL;
+    json_array_foreach(all, i, s) {
+        const char *id = e2b_json_str(s, "sandboxID");
+        _cleanup_json_ json_t *d = NULL;
+        if (!id || b->ops->sandboxes.get(b, id, &d, NULL) < 0 || !e2b_json_str(d, "envdAccessToken"))
+            continue;
+        _cleanup_free_ char *want =
+            file_signature(path ? path : "", op, user ? user : "", e2b_json_str(d, "envdAccessToken"), exp);
+        if (e2b_consttime_streq(want, sig) && !found)
+            found = xstrdup(id);
+    }
+    return found;
+}
+
 int e2b_serve_route(const struct e2b_serve_opts *o, const struct e2b_http1_head *r, char **ret_id,
                     int *ret_port, char **ret_msg)
 {
     *ret_id = NULL;
     *ret_msg = NULL;
+    if (!e2b_http1_header(r, "E2b-Sandbox-Id") && !e2b_http1_header(r, "X-API-Key")) {
+        char *signed_id = signed_files_target(o, r);
+        if (signed_id) { /* to that sandbox's envd, which checks the signature again */
+            *ret_id = signed_id;
+            *ret_port = ENVD_PORT;
+            return 1;
+        }
+        _cleanup_free_ char *sig = e2b_http1_query_param(r->query, "signature");
+        if (sig && STREQ(r->path, "/files")) {
+            *ret_msg = xstrdup("the signature of this URL matches no sandbox's");
+            return -401;
+        }
+    }
     const char *id = e2b_http1_header(r, "E2b-Sandbox-Id");
     if (id && *id) {
         const char *port = e2b_http1_header(r, "E2b-Sandbox-Port");
@@ -137,6 +205,18 @@ static void guest_error(struct e2b_serve_conn *c, int status, const char *msg, c
 static int open_upstream(struct e2b_serve_conn *c, struct e2b_backend *b, const char *id, int port)
 {
     _cleanup_error_ struct e2b_error *err = NULL;
+    /* paused: resumed by this request when its lifecycle says autoResume */
+    _cleanup_json_ json_t *st = NULL;
+    if (b->ops->sandboxes.get(b, id, &st, NULL) == 0 && STREQ(e2b_json_str(st, "state") ?: "", "paused") &&
+        e2b_json_bool(json_object_get(st, "lifecycle"), "autoResume", false)) {
+        bool resumed = false;
+        json_t *res = NULL;
+        if (b->ops->sandboxes.connect(b, id, AUTO_RESUME_TIMEOUT_S, &res, &resumed, &err) < 0) {
+            guest_error(c, 502, err->msg, id, 0);
+            return -1;
+        }
+        json_decref(res);
+    }
     if (port != ENVD_PORT) {
         int fd = -1;
         if (!b->ops->edge.port_connect) {
@@ -325,15 +405,16 @@ static void request_head(const struct relay *x, struct strbuf *out)
         }
         if (e2b_http1_hop_by_hop(r, *h))
             continue;
-        bool routing = strncasecmp(*h, "E2b-Sandbox-Id:", 15) == 0 || strncasecmp(*h, "E2b-Sandbox-Port:", 17) == 0 ||
+        bool routing = strncasecmp(*h, "E2b-Sandbox-Id:", 15) == 0 ||
+                       strncasecmp(*h, "E2b-Sandbox-Port:", 17) == 0 ||
                        strncasecmp(*h, "E2b-Cluster-", 12) == 0;
         if (routing && (x->hop || x->port != ENVD_PORT))
             continue; /* routing for us, not for the program behind the port */
         strbuf_addf(out, "%s\r\n", *h);
     }
     if (x->hop) /* to the node that runs it: where it goes, said by us, once */
-        strbuf_addf(out, "E2b-Sandbox-Id: %s\r\nE2b-Sandbox-Port: %d\r\nE2b-Cluster-Hop: %s\r\n", x->id, x->port,
-                    x->hop);
+        strbuf_addf(out, "E2b-Sandbox-Id: %s\r\nE2b-Sandbox-Port: %d\r\nE2b-Cluster-Hop: %s\r\n",
+                    x->id, x->port, x->hop);
     strbuf_addf(out, "Connection: %s\r\n\r\n", x->upgrade ? "Upgrade" : "close");
 }
 
@@ -359,14 +440,18 @@ void e2b_serve_proxy(struct e2b_serve_conn *c, const struct e2b_http1_head *r, c
     if (b->ops->edge.forward) {
         _cleanup_error_ struct e2b_error *err = NULL;
         if (b->ops->edge.forward(b, id, &owner, &err) < 0)
-            return guest_error(c, 502, err->code == E2B_ERR_NOT_FOUND && !strstr(err->msg, "lost")
-                                           ? "The sandbox was not found" : err->msg, id, 0);
+            return guest_error(c, 502,
+                               err->code == E2B_ERR_NOT_FOUND && !strstr(err->msg, "lost")
+                                   ? "The sandbox was not found"
+                                   : err->msg,
+                               id, 0);
     }
     if (owner) {
         x.hop = e2b_cluster_node_id(c->o->cluster);
         x.up = connect_upstream(owner);
         if (x.up < 0)
-            return guest_error(c, 502, "the cluster node that runs the sandbox cannot be reached", id, 0);
+            return guest_error(c, 502, "the cluster node that runs the sandbox cannot be reached",
+                               id, 0);
     } else {
         x.up = open_upstream(c, b, id, port);
         if (x.up < 0)

@@ -54,6 +54,12 @@ static json_t *spec_json(const struct e2b_sandbox_spec *s)
         json_object_set(j, "metadata", s->metadata);
     if (s->env_vars)
         json_object_set(j, "envVars", s->env_vars);
+    if (s->auto_resume)
+        json_object_set_new(j, "autoResume", json_true());
+    if (s->volume_mounts)
+        json_object_set(j, "volumeMounts", s->volume_mounts);
+    if (s->network)
+        json_object_set(j, "network", s->network);
     return j;
 }
 
@@ -111,6 +117,8 @@ static _noreturn_ void worker(struct e2b_backend *b, int fd)
             .runtime_default = e2b_json_str(req, "runtimeDefault"),
             .kernel = e2b_json_str(req, "kernel"),
             .warm_pool = e2b_json_str(req, "warmPool"),
+            .auto_resume = e2b_json_bool(req, "autoResume", false),
+            .volume_mounts = json_object_get(req, "volumeMounts"), .network = json_object_get(req, "network"),
         };
         if (b->ops->sandboxes.create(b, &spec, &sbx, &err) == 0)
             reply = json_pack("{s:o}", "sandbox", sbx);
@@ -310,13 +318,14 @@ struct spawning {
 
 #define LOCAL(b) (((struct spawning *)(b)->impl)->local)
 
-static int sp_create(struct e2b_backend *b, const struct e2b_sandbox_spec *spec, json_t **ret, struct e2b_error **err)
+static int sp_create(struct e2b_backend *b, const struct e2b_sandbox_spec *spec, json_t **ret,
+                     struct e2b_error **err)
 {
     return spawner_create(((struct spawning *)b->impl)->s, spec, ret, err);
 }
 
-static int sp_list(struct e2b_backend *b, const struct e2b_sandbox_filter *f, json_t **ret, char **next,
-                   struct e2b_error **err)
+static int sp_list(struct e2b_backend *b, const struct e2b_sandbox_filter *f, json_t **ret,
+                   char **next, struct e2b_error **err)
 {
     return LOCAL(b)->ops->sandboxes.list(LOCAL(b), f, ret, next, err);
 }
@@ -394,13 +403,20 @@ static int sp_snapshot_fork(struct e2b_backend *b, const char *id, int count, in
     return spawner_fork(((struct spawning *)b->impl)->s, id, count, timeout_s, ret, err);
 }
 
+static int sp_update_network(struct e2b_backend *b, const char *id, const json_t *network,
+                             struct e2b_error **err)
+{
+    return LOCAL(b)->ops->sandboxes.update_network(LOCAL(b), id, network, err);
+}
+
 static int sp_envd_endpoint(struct e2b_backend *b, const char *id, struct e2b_envd_endpoint *ep,
                             struct e2b_error **err)
 {
     return LOCAL(b)->ops->edge.envd_endpoint(LOCAL(b), id, ep, err);
 }
 
-static int sp_port_connect(struct e2b_backend *b, const char *id, int port, int *fd, struct e2b_error **err)
+static int sp_port_connect(struct e2b_backend *b, const char *id, int port, int *fd,
+                           struct e2b_error **err)
 {
     return LOCAL(b)->ops->edge.port_connect(LOCAL(b), id, port, fd, err);
 }
@@ -410,7 +426,8 @@ static int sp_template_list(struct e2b_backend *b, json_t **ret, struct e2b_erro
     return LOCAL(b)->ops->templates.list(LOCAL(b), ret, err);
 }
 
-static int sp_template_get(struct e2b_backend *b, const char *name, json_t **ret, struct e2b_error **err)
+static int sp_template_get(struct e2b_backend *b, const char *name, json_t **ret,
+                           struct e2b_error **err)
 {
     return LOCAL(b)->ops->templates.get(LOCAL(b), name, ret, err);
 }
@@ -418,6 +435,81 @@ static int sp_template_get(struct e2b_backend *b, const char *name, json_t **ret
 static int sp_template_delete(struct e2b_backend *b, const char *name, struct e2b_error **err)
 {
     return LOCAL(b)->ops->templates.delete(LOCAL(b), name, err);
+}
+
+/* volumes and secrets: this machine's, as the local backend has them */
+static int sp_volume_create(struct e2b_backend *b, const char *name, long long quota_mb,
+                            json_t **ret, struct e2b_error **err)
+{
+    return LOCAL(b)->ops->volumes.create(LOCAL(b), name, quota_mb, ret, err);
+}
+
+static int sp_volume_list(struct e2b_backend *b, json_t **ret, struct e2b_error **err)
+{
+    return LOCAL(b)->ops->volumes.list(LOCAL(b), ret, err);
+}
+
+static int sp_volume_get(struct e2b_backend *b, const char *id, json_t **ret,
+                         struct e2b_error **err)
+{
+    return LOCAL(b)->ops->volumes.get(LOCAL(b), id, ret, err);
+}
+
+static int sp_volume_delete(struct e2b_backend *b, const char *id, struct e2b_error **err)
+{
+    return LOCAL(b)->ops->volumes.delete(LOCAL(b), id, err);
+}
+
+static int sp_volume_ls(struct e2b_backend *b, const char *volume, const char *path, int depth,
+                        json_t **ret, struct e2b_error **err)
+{
+    return LOCAL(b)->ops->volumes.ls(LOCAL(b), volume, path, depth, ret, err);
+}
+
+static int sp_volume_read(struct e2b_backend *b, const char *volume, const char *path, int out_fd,
+                          struct e2b_error **err)
+{
+    return LOCAL(b)->ops->volumes.read(LOCAL(b), volume, path, out_fd, err);
+}
+
+static int sp_volume_write(struct e2b_backend *b, const char *volume, const char *path, int in_fd,
+                           json_t **ret, struct e2b_error **err)
+{
+    return LOCAL(b)->ops->volumes.write(LOCAL(b), volume, path, in_fd, ret, err);
+}
+
+static int sp_volume_open(struct e2b_backend *b, const char *id, struct e2b_volume *ret,
+                          struct e2b_error **err)
+{
+    return LOCAL(b)->ops->volumes.open(LOCAL(b), id, ret, err);
+}
+
+static int sp_secret_create(struct e2b_backend *b, const char *name, const char *value,
+                            const json_t *meta, json_t **ret, struct e2b_error **err)
+{
+    return LOCAL(b)->ops->secrets.create(LOCAL(b), name, value, meta, ret, err);
+}
+
+static int sp_secret_list(struct e2b_backend *b, json_t **ret, struct e2b_error **err)
+{
+    return LOCAL(b)->ops->secrets.list(LOCAL(b), ret, err);
+}
+
+static int sp_secret_get(struct e2b_backend *b, const char *id, json_t **ret,
+                         struct e2b_error **err)
+{
+    return LOCAL(b)->ops->secrets.get(LOCAL(b), id, ret, err);
+}
+
+static int sp_secret_update(struct e2b_backend *b, const char *id, const char *value,
+                            const json_t *meta, json_t **ret, struct e2b_error **err)
+{
+    return LOCAL(b)->ops->secrets.update(LOCAL(b), id, value, meta, ret, err);
+}
+
+static int sp_secret_delete(struct e2b_backend *b, const char *id, struct e2b_error **err)
+{
+    return LOCAL(b)->ops->secrets.delete(LOCAL(b), id, err);
 }
 
 static void sp_free(struct e2b_backend *b)
@@ -429,13 +521,16 @@ static void sp_free(struct e2b_backend *b)
 static const struct e2b_backend_ops spawning_ops = {
     .name = "local",
     .sandboxes = E2B_SANDBOX_OPS(sp_),
-    .edge = {.envd_endpoint = sp_envd_endpoint, .port_connect = sp_port_connect},
+    .edge = { .envd_endpoint = sp_envd_endpoint, .port_connect = sp_port_connect },
     .templates = E2B_TEMPLATE_OPS(sp_template_),
     .snapshots = E2B_SNAPSHOT_OPS(sp_snapshot_),
+    .volumes = E2B_VOLUME_OPS(sp_volume_, sp_volume_open),
+    .secrets = E2B_SECRET_OPS(sp_secret_),
     .free = sp_free,
 };
 
-struct e2b_backend *e2b_serve_spawner_backend(struct e2b_serve_spawner *s, struct e2b_backend *local)
+struct e2b_backend *e2b_serve_spawner_backend(struct e2b_serve_spawner *s,
+                                              struct e2b_backend *local)
 {
     struct spawning *sp = xcalloc(1, sizeof(*sp));
     sp->s = s;

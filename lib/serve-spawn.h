@@ -25,7 +25,8 @@ int e2b_serve_spawner_start(struct e2b_backend *b, struct e2b_serve_spawner **re
  * to save a sandbox) and a fork (snapshot and creates) run in a child of
  * the helper (s). Owns neither;
  * free it with e2b_backend_free before them. */
-struct e2b_backend *e2b_serve_spawner_backend(struct e2b_serve_spawner *s, struct e2b_backend *local);
+struct e2b_backend *e2b_serve_spawner_backend(struct e2b_serve_spawner *s,
+                                              struct e2b_backend *local);
 /* Close the control socket (the helper then exits) and reap it. */
 void e2b_serve_spawner_stop(struct e2b_serve_spawner *s);
 

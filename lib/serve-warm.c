@@ -234,8 +234,15 @@ int e2b_serve_warm_start(const struct e2b_serve_opts *o, struct e2b_backend *b, 
 
 int e2b_serve_warm_take(struct e2b_serve_warm *w, const struct e2b_sandbox_spec *spec, json_t **ret)
 {
+    /* what a sandbox is made with (its network's rules, its volumes) cannot be given later */
+    json_t *net = spec->network;
+    bool network = net && !json_is_null(net) &&
+                   (json_array_size(json_object_get(net, "allowOut")) ||
+                    json_array_size(json_object_get(net, "denyOut")) ||
+                    json_object_size(json_object_get(net, "rules")));
     if (!w || spec->runtime || spec->cpu_count || spec->memory_mb || spec->disk_mb ||
-        spec->pids_max || !spec->template || spec->allow_internet != !w->o->deny_internet)
+        spec->pids_max || !spec->template || spec->allow_internet != !w->o->deny_internet ||
+        network || json_array_size(spec->volume_mounts) || spec->cluster_template)
         return 0;
     struct pool *p = NULL;
     for (size_t i = 0; i < w->n && !p; i++)

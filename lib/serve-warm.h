@@ -9,8 +9,8 @@
  * of that template takes one and hands it out (the backend's adopt): the
  * create's timeout, lifecycle, metadata, envs and access token are applied
  * then (envd takes the envs and token through /init, as a restored
- * snapshot's does), its start time is the hand-out's and its log starts
- * there. Its ID was made with it: an ID names the sandbox's state
+ * snapshot's does) and its start time is the hand-out's (its log keeps
+ * its start, as a restored snapshot's does). Its ID was made with it: an ID names the sandbox's state
  * directory, cgroups, sockets and QEMU, so it cannot change, but it is
  * random and no client saw it before, so a warm sandbox cannot be told
  * from a new one. The pool then makes another in the background.

@@ -8,6 +8,7 @@
 #include "serve-spawn.h"
 #include "serve-templates.h"
 #include "serve-warm.h"
+#include "serve-volumes.h"
 
 #include <netdb.h>
 #include <netinet/in.h>
@@ -106,6 +107,11 @@ static void serve_connection(struct e2b_serve_conn *c)
                 e2b_serve_fail_and_close(c, -rt, e2b_serve_error_body(-rt, "%s", why));
             e2b_http1_head_release(&r);
             return; /* a relayed connection is never reused */
+        }
+        if (e2b_serve_volume_content_route(&r)) { /* files: streamed, not read whole */
+            e2b_serve_volume_content(c, &r);
+            e2b_http1_head_release(&r);
+            return;
         }
         bool close_after = r.minor == 0 ? !e2b_http1_header_has_token(&r, "Connection", "keep-alive")
                                         : e2b_http1_header_has_token(&r, "Connection", "close");
@@ -217,7 +223,8 @@ int e2b_serve_run(const struct e2b_serve_opts *opts, struct e2b_error **err)
      * have one thread (and before the listening socket exists). */
     if (local && e2b_serve_spawner_start(opts->backend, &run.spawner, err) < 0)
         return -1;
-    struct e2b_backend *spawning = run.spawner ? e2b_serve_spawner_backend(run.spawner, opts->backend) : NULL;
+    struct e2b_backend *spawning =
+        run.spawner ? e2b_serve_spawner_backend(run.spawner, opts->backend) : NULL;
     if (spawning)
         run.backend = spawning;
     int lfd = listen_on(o->listen, err);

@@ -7,6 +7,7 @@
  * The supervisor knows its runtime only through runtime.h.
  */
 #include "supervisor.h"
+#include "egress.h"
 #include "fsutil.h"
 #include "process-client.h"
 #include "sandbox-state.h"
@@ -289,6 +290,7 @@ struct supervisor {
     const char *id;
     const char *dir;
     const struct e2b_runtime_ops *rt;
+    const json_t *egress; /* its outbound rules, or NULL */
     struct e2b_runtime_run run;
     const char *restore_from;
     bool restore_fallback;
@@ -323,6 +325,9 @@ char *e2b_envd_init_body(const char *id, const json_t *state)
     json_object_set_new(env, "E2B_SANDBOX", json_string("true"));
     json_object_set_new(env, "E2B_SANDBOX_ID", json_string(id));
     json_object_set_new(env, "E2B_TEMPLATE_ID", json_string(e2b_json_str(state, "templateID")));
+    /* Node.js reads its own roots, not the system's: the egress CA for it too */
+    if (e2b_json_str(state, "egressCA") && !json_object_get(env, "NODE_EXTRA_CA_CERTS"))
+        json_object_set(env, "NODE_EXTRA_CA_CERTS", json_object_get(state, "egressCA"));
     json_object_set_new(init, "envVars", env);
     json_object_set(init, "defaultUser", json_object_get(state, "defaultUser"));
     if (e2b_json_str(state, "defaultWorkdir"))
@@ -403,6 +408,9 @@ static _noreturn_ void supervise(struct supervisor *s, struct e2b_runtime_spec *
         if (r < 0)
             goto fail;
     }
+    /* the rules hold before anyone but us has the sandbox */
+    if (s->egress && e2b_egress_apply(s->dir, s->run.pid, spec->unprivileged, s->egress, &err) < 0)
+        goto fail;
     sbx_log(s->dir, "info", "sandbox started from template '%s'", e2b_json_str(state, "templateID"));
     /* Output to the log: envd's, and the start command's when the template has one. */
     struct line_buf *logs = xcalloc(3, sizeof(*logs));
@@ -562,6 +570,7 @@ static _noreturn_ void supervisor_main(const struct e2b_supervisor_args *a, int 
     struct supervisor s = { .id = a->id,
                             .dir = a->dir,
                             .rt = a->rt,
+                            .egress = a->egress,
                             .restore_from = a->restore_from,
                             .restore_fallback = a->restore_fallback };
     supervise(&s, a->spec, json_incref(a->state), 3);

@@ -25,6 +25,7 @@ struct e2b_supervisor_args {
     const struct e2b_runtime_ops *rt;
     struct e2b_runtime_spec *spec;
     json_t *state;                    /* as written; the supervisor adds its pid */
+    const json_t *egress;             /* the egress filter's config (egress.h), or NULL: none */
     /* Restore the sandbox from the runtime's save there (runtime.h) instead
      * of starting it: a sandbox paused to disk, or a template's snapshot.
      * The template's start and ready commands ran before the save. With

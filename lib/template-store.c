@@ -582,6 +582,7 @@ int e2b_store_commit(struct e2b_store_txn *txn, json_t *meta, struct e2b_error *
     store_unlock(lk);
     free(txn->dir);
     txn->dir = NULL;
+    e2b_store_count(store, txn->template_id, false);
     /* The old build may be the lower tree of running sandboxes: the
      * collector leaves it until they end. */
     collect_garbage(store);
@@ -636,6 +637,52 @@ json_t *e2b_template_meta_new(const struct e2b_template_info *t)
     if (t->runtime)
         json_object_set_new(meta, "runtime", json_string(t->runtime));
     return meta;
+}
+
+/* ---- counters ------------------------------------------------------------------- */
+
+static char *counts_path(struct e2b_store *store, const char *template_id)
+{
+    return xasprintf("%s/.stats/%s.json", store->root, template_id);
+}
+
+void e2b_store_count(struct e2b_store *store, const char *template_id, bool spawn)
+{
+    if (!template_id || strchr(template_id, '/') || template_id[0] == '.')
+        return;
+    _cleanup_free_ char *dir = e2b_path_join(store->root, ".stats");
+    if (e2b_mkdir_p(dir, 0755, NULL) < 0)
+        return;
+    _cleanup_free_ char *lp = e2b_path_join(dir, ".lock");
+    _cleanup_close_ int lk = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (lk < 0 || flock(lk, LOCK_EX) < 0)
+        return;
+    _cleanup_free_ char *p = counts_path(store, template_id);
+    json_t *c = NULL;
+    if (e2b_json_load_file(p, &c, NULL) < 0 || !json_is_object(c)) {
+        json_decref(c);
+        c = json_object();
+    }
+    if (spawn) {
+        json_object_set_new(c, "spawnCount", json_integer(e2b_json_int(c, "spawnCount", 0) + 1));
+        _cleanup_free_ char *now = e2b_rfc3339(e2b_wall_ms());
+        json_object_set_new(c, "lastSpawnedAt", json_string(now));
+    } else {
+        json_object_set_new(c, "buildCount", json_integer(e2b_json_int(c, "buildCount", 0) + 1));
+    }
+    e2b_json_save_file(p, c, 0644, NULL);
+    json_decref(c);
+}
+
+json_t *e2b_store_counts(struct e2b_store *store, const char *template_id)
+{
+    _cleanup_free_ char *p = template_id && !strchr(template_id, '/') ? counts_path(store, template_id) : NULL;
+    json_t *c = NULL;
+    if (!p || e2b_json_load_file(p, &c, NULL) < 0 || !json_is_object(c)) {
+        json_decref(c);
+        c = json_object();
+    }
+    return c;
 }
 
 /* ---- tags and publishing ---- */

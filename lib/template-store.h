@@ -94,6 +94,12 @@ void e2b_store_clean_stale(struct e2b_store *store);
  * or deleted between finding it and pinning it: try again). */
 int e2b_store_pin(const char *path, struct e2b_error **err);
 
+/* A template's counters (<store>/.stats/<templateID>.json: buildCount,
+ * spawnCount, lastSpawnedAt; E2B's Template has them): one more build, or
+ * one more sandbox started from it. */
+void e2b_store_count(struct e2b_store *store, const char *template_id, bool spawn);
+/* Its counters ({} when it has none). */
+json_t *e2b_store_counts(struct e2b_store *store, const char *template_id);
 /* Keep the build holding `path` for a sandbox that no process holds (one
  * paused to disk), until e2b_store_release: a file .held/<id> in the build,
  * made under a pin so the collector cannot be moving it meanwhile. */

@@ -6,15 +6,16 @@ set -eu
 what=${1:-all}
 
 build_pkgs="gcc make pkg-config libcurl4-openssl-dev libjansson-dev libarchive-dev
-libgit2-dev libevent-dev libseccomp-dev scdoc"
-# Tests and benchmarks use real peers: a registry, skopeo, user-mode networking,
+libgit2-dev libevent-dev libseccomp-dev scdoc libnftables-dev libssl-dev"
+# Tests and benchmarks use real peers: a registry, skopeo, user-mode networking
+# (nftables: its nft command reads the rules a sandbox's egress filter loads),
 # Redis as the cluster's catalog (and Kubernetes' Python models to check its manifests),
 # e2fsprogs for ext4, node/npm for the official SDK, and the shells whose
 # completions are checked. The code interpreter's tests run real Jupyter
 # kernels on this machine (python3-ipykernel; jupyter_client for the
 # benchmark's peer) without building a template first.
 test_pkgs="perl curl python3 e2fsprogs man-db bash-completion zsh fish iproute2 procps
-util-linux slirp4netns docker-registry skopeo apache2-utils busybox-static debootstrap libcap2-bin git
+util-linux slirp4netns nftables openssl docker-registry skopeo apache2-utils busybox-static debootstrap libcap2-bin git
 dpkg-dev systemd qemu-system-x86 linux-image-cloud-amd64
 python3-ipykernel python3-jupyter-client python3-matplotlib python3-pandas
 redis-server python3-kubernetes"

@@ -190,6 +190,42 @@ test_expect_success 'kill: no QEMU, socket, disk or cgroup is left' '
     test_must_fail e2b sandbox info "$ID" 2>err && test_grep "not found (it ended: killed)" err
 '
 
+test_expect_success ROOT 'volumes: the image a disk of the VM, mounted by its kernel; one kernel at a time; kept after a kill unsynced, a pause to disk and resume' '
+    vid=$(e2b volume create vmdata) && img=$E2B_DATA_DIR/volumes/$vid/volume.img &&
+    echo from-the-host > in.txt && e2b volume cp in.txt vmdata:/in.txt &&
+    vm_create vmbb --volume vmdata:/mnt/v && id=$SBX &&
+    test "$(e2b sandbox exec "$id" "cat /mnt/v/in.txt")" = from-the-host &&
+    e2b sandbox exec "$id" "grep \" /mnt/v \" /proc/mounts" > m && test_grep "^/dev/vd[a-z] /mnt/v ext4 rw,nosuid,nodev" m &&
+    test "$(e2b sandbox exec "$id" "ls /sys/block | grep -c ^vd")" = 3 &&
+    e2b sandbox logs "$id" > log &&
+    test_grep "boots afresh: .*it was made with 0 volume disks, this sandbox mounts 1" log &&
+    e2b sandbox exec "$id" "echo from-the-vm > /mnt/v/vm.txt" &&
+    ! grep -q " $E2B_DATA_DIR/volumes/$vid/fs " /proc/self/mountinfo && ! losetup -j "$img" | grep -q . &&
+    test_expect_code 1 e2b volume cp vmdata:/in.txt - 2>err && test_grep "in use by sandbox $id, a VM" err &&
+    test_must_fail e2b sandbox create -d host --volume vmdata:/x 2>err && test_grep "in use by sandbox $id, a VM" err &&
+    test_must_fail e2b sandbox create -d vmbb --volume vmdata:/y 2>err && test_grep "in use by sandbox $id, a VM" err &&
+    test_expect_code 1 e2b volume rm vmdata 2>err && test_grep "in use by sandbox $id" err &&
+    e2b sandbox pause "$id" && vm_wait_gone "$id" &&
+    test_expect_code 1 e2b volume cp vmdata:/in.txt - 2>err && test_grep "in use by sandbox $id, a VM" err &&
+    e2b sandbox resume "$id" && st "$id" initPid > "$TRASH/.qemu-$id" &&
+    test "$(e2b sandbox exec "$id" "cat /mnt/v/vm.txt")" = from-the-vm &&
+    e2b sandbox exec "$id" "echo unsynced > /mnt/v/last.txt" &&
+    e2b sandbox kill "$id" && vm_wait_gone "$id" &&
+    test "$(e2b volume cp vmdata:/vm.txt -)" = from-the-vm && test "$(e2b volume cp vmdata:/last.txt -)" = unsynced
+'
+
+test_expect_success ROOT 'volumes: a VM is refused a volume an ns sandbox has, gets it once that one ended, and takes a volume once' '
+    sbx_create host --volume vmdata:/mnt/v && ns=$SBX &&
+    test_must_fail e2b sandbox create -d vmbb --volume vmdata:/v 2>err &&
+    test_grep "a VM needs volume .vmdata. alone: the volume is in use by sandbox $ns" err &&
+    e2b sandbox exec "$ns" "echo from-ns > /mnt/v/ns.txt" && e2b sandbox kill "$ns" && sbx_wait_gone "$ns" &&
+    test_must_fail e2b sandbox create -d vmbb --volume vmdata:/a --volume vmdata:/b 2>err && test_grep "mounted twice" err &&
+    vm_create vmbb --volume vmdata:/data && id=$SBX &&
+    test "$(e2b sandbox exec "$id" "cat /data/ns.txt /data/last.txt")" = "from-ns
+unsynced" &&
+    e2b sandbox kill "$id" && vm_wait_gone "$id" && e2b volume rm vmdata
+'
+
 test_expect_success 'serve --runtime vm: a REST create of a template that names none is a VM (booted); envd and a port route to it; pause, and connect resumes it' '
     printf "FROM scratch\nCOPY root/ /\n" > bb/e2b.Dockerfile &&
     e2b template build -n plainbb -p bb > /dev/null 2>&1 &&
@@ -267,6 +303,23 @@ test_expect_success TESTNET '--internet reaches out, not to the host loopback; a
     vm_wait_gone "$id" &&
     test_must_fail e2b sandbox info "$id" 2>err &&
     test_grep "the guest kernel panicked: sysrq triggered crash" err
+'
+
+test_expect_success TESTNET 'outbound rules hold in a VM, and again after a pause to disk and resume (a new QEMU, the filter made anew)' '
+    good=$(free_port) && bad=$(free_port) &&
+    { nsenter -t "$(netns_pid "$NS")" -n -- python3 -m http.server --bind 10.254.253.2 "$good" > good.log 2>&1 & } && gp=$! &&
+    test_when_finished "kill $gp" &&
+    { nsenter -t "$(netns_pid "$NS")" -n -- python3 -m http.server --bind 10.254.253.2 "$bad" > bad.log 2>&1 & } && bp=$! &&
+    test_when_finished "kill $bp" &&
+    wait_for 100 curl -sf -o /dev/null "http://10.254.253.2:$good/" && wait_for 100 curl -sf -o /dev/null "http://10.254.253.2:$bad/" &&
+    get="printf \"GET / HTTP/1.0\r\n\r\n\" | nc -w 5 10.254.253.2" &&
+    vm_create vmbb --deny-out ALL_TRAFFIC --allow-out "10.254.253.2:$good" && id=$SBX &&
+    e2b sandbox exec "$id" "$get $good" > r && test_grep "200 OK" r &&
+    test_must_fail e2b sandbox exec "$id" "$get $bad | grep -q 200" &&
+    e2b sandbox pause "$id" && vm_wait_gone "$id" && e2b sandbox resume "$id" && st "$id" initPid > "$TRASH/.qemu-$id" &&
+    e2b sandbox exec "$id" "$get $good" > r && test_grep "200 OK" r &&
+    test_must_fail e2b sandbox exec "$id" "$get $bad | grep -q 200" &&
+    e2b sandbox kill "$id" && vm_wait_gone "$id"
 '
 
 test_expect_success 'a damaged or unfitting snapshot: creates boot afresh and say why; a damaged save fails its resume, which leaves nothing and keeps it paused' '

@@ -66,11 +66,17 @@ test_expect_success 'v1 create: a token only with secure, 15 s by default; --den
 
 test_expect_success 'create: bad types and fields this server cannot honour are 400, named' '
     test "$(api POST /v2/sandboxes "{\"templateID\":\"host\",\"secure\":\"yes\"}")" = 400 && test_grep "secure" out &&
-    test "$(api POST /v2/sandboxes "{\"templateID\":\"host\",\"network\":{\"denyOut\":[\"0.0.0.0/0\"]}}")" = 400 &&
-    test_grep "network.denyOut" out &&
-    test "$(api POST /v2/sandboxes "{\"templateID\":\"host\",\"volumeMounts\":[{\"name\":\"v\",\"path\":\"/v\"}]}")" = 400 &&
+    test "$(api POST /v2/sandboxes "{\"templateID\":\"host\",\"network\":{\"egressProxy\":{\"address\":\"p:1080\"}}}")" = 400 &&
+    test_grep "network.egressProxy" out &&
+    test "$(api POST /v2/sandboxes "{\"templateID\":\"host\",\"network\":{\"denyOut\":[\"example.com\"]}}")" = 400 &&
+    test_grep "denyOut entry .example.com. is a domain" out &&
+    test "$(api POST /v2/sandboxes "{\"templateID\":\"host\",\"network\":{\"allowOut\":[\"10.0.0.0/33\"]}}")" = 400 &&
+    test "$(api POST /v2/sandboxes "{\"templateID\":\"host\",\"volumeMounts\":[{\"name\":\"v\"}]}")" = 400 &&
     test_grep "volumeMounts" out &&
-    test "$(api POST /v2/sandboxes "{\"templateID\":\"host\",\"autoPause\":true,\"autoResume\":{\"enabled\":true}}")" = 400 &&
+    test "$(api POST /v2/sandboxes "{\"templateID\":\"host\",\"volumeMounts\":[{\"name\":\"nope\",\"path\":\"/v\"}]}")" = 404 &&
+    test_grep "volume .nope. not found" out &&
+    test "$(api POST /v2/sandboxes "{\"templateID\":\"host\",\"autoResume\":{\"enabled\":true}}")" = 400 &&
+    test_grep "autoResume needs autoPause" out &&
     test "$(api POST /v2/sandboxes "{\"templateID\":\"host\",\"metadata\":{\"a\":1}}")" = 400 &&
     test "$(api POST /v2/sandboxes "[1]")" = 400 &&
     test "$(api GET /v2/sandboxes)" = 200 && test "$(field "len(d)")" = 0
@@ -154,6 +160,7 @@ test_expect_success 'logs: v1 {logs:[{timestamp,line}], logEntries}, v2 filters'
     test "$(api GET /sandboxes/$id/logs)" = 200 &&
     test "$(field "sorted(d)")" = "[\"logEntries\", \"logs\"]" &&
     test "$(field "all(set(x)=={\"timestamp\",\"line\"} for x in d[\"logs\"]) and len(d[\"logs\"])==len(d[\"logEntries\"])>0")" = true &&
+    test "$(field "all({\"level\",\"logger\",\"message\"} <= set(json.loads(x[\"line\"])) for x in d[\"logs\"])")" = true &&
     test "$(api GET "/v2/sandboxes/$id/logs?search=started")" = 200 &&
     test "$(field "len(d[\"logs\"])>0 and all(\"started\" in x[\"message\"] for x in d[\"logs\"])")" = true &&
     test "$(api GET "/v2/sandboxes/$id/logs?level=error")" = 200 &&
@@ -172,12 +179,15 @@ test_expect_success 'list: validated parameters, order, startedAfter, paging, X-
     test "$(api GET "/v2/sandboxes?order=asc")" = 200 && test "$(field "[s[\"sandboxID\"] for s in d]")" = "[\"$id\", \"$id2\"]" &&
     grep -qi "^X-Total-Running: 2" hdr &&
     test "$(api GET "/v2/sandboxes?order=desc")" = 200 && test "$(field "[s[\"sandboxID\"] for s in d]")" = "[\"$id2\", \"$id\"]" &&
-    test "$(api GET "/v2/sandboxes?limit=1")" = 200 && test "$(field "len(d)")" = 1 &&
+    test "$(api GET "/v2/sandboxes")" = 200 && test "$(field "[s[\"sandboxID\"] for s in d]")" = "[\"$id2\", \"$id\"]" &&
+    test "$(api GET "/v2/sandboxes?limit=1")" = 200 && test "$(field "d[0][\"sandboxID\"]")" = $id2 &&
     tok=$(sed -n "s/^[Xx]-[Nn]ext-[Tt]oken: *\([^\r]*\).*/\1/p" hdr) && test -n "$tok" &&
-    test "$(api GET "/v2/sandboxes?limit=1&nextToken=$tok")" = 200 && test "$(field "d[0][\"sandboxID\"]")" = $id2 &&
+    test "$(api GET "/v2/sandboxes?limit=1&nextToken=$tok")" = 200 && test "$(field "d[0][\"sandboxID\"]")" = $id &&
     ! grep -qi "^X-Next-Token" hdr &&
     test "$(api GET "/v2/sandboxes?startedAfter=2999-01-01T00:00:00Z")" = 200 && test "$(field "len(d)")" = 0 &&
     test "$(api GET "/v2/sandboxes?startedAfter=2000-01-01T00:00:00%2B02:00")" = 200 && test "$(field "len(d)")" = 2 &&
+    at=$(api GET /sandboxes/$id2 >/dev/null && field "d[\"startedAt\"]") &&
+    test "$(api GET "/v2/sandboxes?startedAfter=$at")" = 200 && test "$(field "[s[\"sandboxID\"] for s in d]")" = "[\"$id2\"]" &&
     test "$(api GET "/v2/sandboxes?startedAfter=yesterday")" = 400 &&
     test "$(api GET "/v2/sandboxes?state=bogus")" = 400 &&
     test "$(api GET "/v2/sandboxes?limit=abc")" = 400 &&

@@ -59,9 +59,11 @@ until [ "$(E2B_API_URL= "$e2b" sandbox list --json | grep -c '"warmPool"')" = 2 
     [ $i -le 100 ] || { echo "run-serve.sh: the warm pool did not fill" >&2; cat "$scratch/serve.log" >&2; exit 1; }
     sleep 0.1
 done
+# serve.test.mjs: the SDK's sandbox surface; api-compat.test.mjs: where serve
+# differed from E2B's cloud (with @e2b/cli too); secrets.test.mjs: /secrets.
 cd "$here" && E2B_API_URL=http://127.0.0.1:$port E2B_SANDBOX_URL=http://127.0.0.1:$port E2B_API_KEY=$key \
-    SDK_TINY_TEMPLATE_ID=$tiny_id \
-    timeout 300 node --test --test-concurrency=1 --test-reporter=tap serve.test.mjs
+    SDK_TINY_TEMPLATE_ID=$tiny_id NO_UPDATE_NOTIFIER=1 \
+    timeout 400 node --test --test-concurrency=1 --test-reporter=tap serve.test.mjs api-compat.test.mjs secrets.test.mjs
 rc=$?
 [ $rc = 0 ] || { echo "# serve log:"; sed 's/^/#   /' "$scratch/serve.log" | tail -n 30; }
 exit $rc

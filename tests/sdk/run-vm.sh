@@ -4,7 +4,8 @@
 # else TCG). One template, built once with --runtime vm (so saved once as
 # a snapshot, which every sandbox here restores): the host's bash and
 # python3 with busybox for the rest. The serve suite runs against
-# `e2b serve --runtime vm` with SDK_TEMPLATE naming it; the envd suite
+# `e2b serve --runtime vm` with SDK_TEMPLATE naming it, and then
+# volumes-vm.test.mjs (a volume as a VM's disk) on the same server; the envd suite
 # (E2B_DEBUG: the SDK talks to 127.0.0.1:49983) against one sandbox of it,
 # its envd.sock forwarded to that port in a network namespace of the run's
 # own. Skipped (exit 0, said) without root, QEMU, a guest kernel or busybox.
@@ -75,6 +76,11 @@ echo "# run-vm.sh: the serve suite, sandboxes as VMs"
 (cd "$here" && E2B_API_URL=http://127.0.0.1:$port E2B_SANDBOX_URL=http://127.0.0.1:$port E2B_API_KEY=$key \
     SDK_TEMPLATE=sdk-vm SDK_TEMPLATE_ID=$tpl SDK_TINY_TEMPLATE_ID=$tiny_id \
     timeout 600 node --test --test-concurrency=1 --test-reporter=tap serve.test.mjs) || {
+    rc=1; echo "# serve log:"; sed 's/^/#   /' "$scratch/serve.log" | tail -n 30; }
+echo "# run-vm.sh: volumes in VM sandboxes"
+(cd "$here" && E2B_API_URL=http://127.0.0.1:$port E2B_SANDBOX_URL=http://127.0.0.1:$port \
+    E2B_VOLUME_API_URL=http://127.0.0.1:$port E2B_API_KEY=$key SDK_TEMPLATE=sdk-vm \
+    timeout 300 node --test --test-concurrency=1 --test-reporter=tap volumes-vm.test.mjs) || {
     rc=1; echo "# serve log:"; sed 's/^/#   /' "$scratch/serve.log" | tail -n 30; }
 kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
 pid=
