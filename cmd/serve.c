@@ -3,6 +3,7 @@
 #include "fsutil.h"
 #include "output.h"
 #include "serve-keys.h"
+#include "serve-warm.h"
 #include "serve.h"
 #include "usage.h"
 
@@ -82,8 +83,45 @@ const struct e2b_opt opts_serve[] = {
                      E2B_COMPLETE_FILE),
     E2B_OPT_INT(0, "lease", "SECONDS",
                 "a node that has not renewed its lease for this long is dead (default 10)"),
+    E2B_OPT_LIST(0, "warm", "TEMPLATE=N", "keep N sandboxes of TEMPLATE started ahead for creates (repeatable)"),
+    E2B_OPT_STRING_C(0, "config", "FILE", "settings from a JSON file: {\"warm\": {TEMPLATE: N}}",
+                     E2B_COMPLETE_FILE),
     E2B_OPT_END,
 };
+
+/* --config FILE's "warm", then each --warm over it. */
+static int warm_pools(struct e2b_args *args, json_t **ret, struct e2b_error **err)
+{
+    json_t *pools = json_object();
+    const char *file = e2b_args_str(args, "config");
+    if (file) {
+        _cleanup_json_ json_t *cfg = NULL;
+        if (e2b_json_load_file(file, &cfg, err) < 0) {
+            json_decref(pools);
+            return -1;
+        }
+        const char *k;
+        json_t *v;
+        json_object_foreach(cfg, k, v) {
+            if (!STREQ(k, "warm") || !json_is_object(v)) {
+                json_decref(pools);
+                return e2b_error_set(err, E2B_ERR_USAGE,
+                                     "%s: '%s' is not a setting (the file has \"warm\": {TEMPLATE: N})",
+                                     file, k);
+            }
+            json_object_update(pools, v);
+        }
+    }
+    size_t n;
+    const char *const *warm = e2b_args_list(args, "warm", &n);
+    for (size_t i = 0; i < n; i++)
+        if (e2b_serve_warm_parse(warm[i], pools, err) < 0) {
+            json_decref(pools);
+            return -1;
+        }
+    *ret = pools;
+    return 0;
+}
 
 int cmd_serve(struct e2b_ctx *ctx, struct e2b_args *args)
 {
@@ -127,6 +165,15 @@ int cmd_serve(struct e2b_ctx *ctx, struct e2b_args *args)
         e2b_backend_free(b);
         return e2b_fail(err);
     }
+    _cleanup_json_ json_t *pools = NULL;
+    if (warm_pools(args, &pools, &err) < 0) {
+        e2b_backend_free(b);
+        return err->code == E2B_ERR_USAGE ? e2b_usage_error("serve", "%s", err->msg) : e2b_fail(err);
+    }
+    if (cluster && json_object_size(pools)) { /* a node's placement does not know them */
+        e2b_backend_free(b);
+        return e2b_usage_error("serve", "--warm is not for a cluster's nodes (yet)");
+    }
     _cleanup_free_ char *keys =
         e2b_args_str(args, "keys") ? xstrdup(e2b_args_str(args, "keys")) : e2b_serve_keys_path();
     struct sigaction sa = {.sa_handler = on_stop};
@@ -155,6 +202,7 @@ int cmd_serve(struct e2b_ctx *ctx, struct e2b_args *args)
         .cluster_secret_len = secret_len,
         .lease_ms = (int)lease * 1000,
         .on_event = cluster_event,
+        .warm_pools = pools,
     };
     int r = e2b_serve_run(&o, &err);
     if (secret)

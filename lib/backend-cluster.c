@@ -225,6 +225,43 @@ static int c_logs(struct e2b_backend *b, const char *id, json_t **ret, struct e2
     ROUTED(logs, id, ret, err);
 }
 
+/* Warm sandboxes and snapshots are not a cluster's yet: a snapshot's files
+ * are one node's, and the catalog records only sandboxes a placement made. */
+static int not_in_cluster(const char *what, struct e2b_error **err)
+{
+    return e2b_error_set(err, E2B_ERR_UNSUPPORTED, "%s: not supported by a cluster's nodes yet", what);
+}
+
+static int c_adopt(struct e2b_backend *b, const char *id, const struct e2b_sandbox_spec *spec,
+                   json_t **ret, struct e2b_error **err)
+{
+    return not_in_cluster("warm sandboxes", err);
+}
+
+static int c_snapshot_create(struct e2b_backend *b, const char *id, const char *name, json_t **ret,
+                             struct e2b_error **err)
+{
+    return not_in_cluster("snapshots", err);
+}
+
+static int c_snapshot_list(struct e2b_backend *b, const struct e2b_snapshot_filter *f, json_t **ret,
+                           char **next, struct e2b_error **err)
+{
+    return not_in_cluster("snapshots", err);
+}
+
+/* not a snapshot here: the template of that ID is (the caller tries it next) */
+static int c_snapshot_delete(struct e2b_backend *b, const char *id, struct e2b_error **err)
+{
+    return e2b_error_set(err, E2B_ERR_NOT_FOUND, "snapshot '%s' not found", id);
+}
+
+static int c_snapshot_fork(struct e2b_backend *b, const char *id, int count, int timeout_s,
+                           json_t **ret, struct e2b_error **err)
+{
+    return not_in_cluster("fork", err);
+}
+
 /* ---- routed: the edge ------------------------------------------------------------- */
 
 static int c_envd_endpoint(struct e2b_backend *b, const char *id, struct e2b_envd_endpoint *ep,
@@ -448,6 +485,7 @@ static const struct e2b_backend_ops routed_ops = {
               .port_connect = c_port_connect,
               .forward = c_forward },
     .templates = E2B_TEMPLATE_OPS(c_template_),
+    .snapshots = E2B_SNAPSHOT_OPS(c_snapshot_),
     .volumes = E2B_VOLUME_OPS(n_volume_, n_volume_open),
     .secrets = E2B_SECRET_OPS(n_secret_),
     .free = c_free,
@@ -650,11 +688,18 @@ static int h_template_delete(struct e2b_backend *b, const char *name, struct e2b
 
 static void h_free(struct e2b_backend *b) { (void)b; /* freed with the routed one */ }
 
+#define h_adopt c_adopt
+#define h_snapshot_create c_snapshot_create
+#define h_snapshot_list c_snapshot_list
+#define h_snapshot_delete c_snapshot_delete
+#define h_snapshot_fork c_snapshot_fork
+
 static const struct e2b_backend_ops here_ops = {
     .name = "local",
     .sandboxes = E2B_SANDBOX_OPS(h_),
     .edge = { .envd_endpoint = h_envd_endpoint, .port_connect = h_port_connect },
     .templates = E2B_TEMPLATE_OPS(h_template_),
+    .snapshots = E2B_SNAPSHOT_OPS(h_snapshot_),
     .volumes = E2B_VOLUME_OPS(n_volume_, n_volume_open),
     .secrets = E2B_SECRET_OPS(n_secret_),
     .free = h_free,

@@ -44,6 +44,7 @@ struct e2b_sandbox_spec {
     const char *runtime;     /* "ns", "vm", "auto"; NULL: the template's, else runtime_default */
     const char *runtime_default; /* e2b serve --runtime; NULL: auto */
     const char *kernel;      /* the vm runtime's guest kernel; NULL: found */
+    const char *warm_pool;   /* e2b serve --warm: a warm sandbox of this pool, for adopt */
     /* Cluster (backend-cluster.c): what the node placing a create tells the
      * node it places it on: "<templateID> <buildID> <address of a node that
      * has that build, or ->". Sent only between nodes, signed. */
@@ -84,6 +85,12 @@ struct e2b_sandbox_ops {
     int (*metrics)(struct e2b_backend *b, const char *id, json_t **ret_list, struct e2b_error **err);
     /* JSON array of log entries {timestamp, level, message, fields{}}. */
     int (*logs)(struct e2b_backend *b, const char *id, json_t **ret_list, struct e2b_error **err);
+    /* Hand out a warm sandbox (created with spec->warm_pool; its sandbox
+     * JSON says "warmPool") as if it were created now with spec: its
+     * timeout, metadata, envs, token. E2B_ERR_NOT_FOUND when it is not one
+     * waiting; E2B_ERR_UNSUPPORTED where sandboxes are not on this machine. */
+    int (*adopt)(struct e2b_backend *b, const char *id, const struct e2b_sandbox_spec *spec,
+                 json_t **ret_sandbox, struct e2b_error **err);
     /* Replace the outbound rules of a running sandbox: E2B's
      * SandboxNetworkUpdateConfig {allowOut, denyOut, rules, allow_internet_access}. */
     int (*update_network)(struct e2b_backend *b, const char *id, const json_t *network,
@@ -112,6 +119,34 @@ struct e2b_template_ops {
     int (*get)(struct e2b_backend *b, const char *id_or_alias, json_t **ret_template,
                struct e2b_error **err);
     int (*delete)(struct e2b_backend *b, const char *id_or_alias, struct e2b_error **err);
+};
+
+struct e2b_snapshot_filter {
+    const char *sandbox_id; /* taken of this sandbox, or NULL */
+    const char *name;       /* its ID or name, optionally ":tag", or NULL */
+    int limit;              /* 0: the API's default */
+    const char *next_token; /* from a previous page, or NULL */
+};
+
+/* Snapshots of running sandboxes: E2B's POST /sandboxes/{id}/snapshots,
+ * GET /snapshots, DELETE /templates/{snapshotID}, POST /sandboxes/{id}/fork.
+ * A snapshot's ID starts sandboxes as a template name does
+ * (sandboxes.create). snapshot: SnapshotInfo {snapshotID, names} (the local
+ * backend adds sandboxID, runtime, createdAt). */
+struct e2b_snapshot_ops {
+    /* name: NULL, or E2B's "name[:tag]". */
+    int (*create)(struct e2b_backend *b, const char *sandbox_id, const char *name,
+                  json_t **ret_snapshot, struct e2b_error **err);
+    /* Newest first; ret_next_token: NULL on the last page. */
+    int (*list)(struct e2b_backend *b, const struct e2b_snapshot_filter *filter, json_t **ret_list,
+                char **ret_next_token, struct e2b_error **err);
+    int (*delete)(struct e2b_backend *b, const char *snapshot_id, struct e2b_error **err);
+    /* count new sandboxes from one snapshot of the running sandbox, each
+     * ending timeout_s from now. ret_results: E2B's SandboxForkResult, one
+     * a fork: {"sandbox": sandbox} or {"error": {"code": HTTP status,
+     * "message"}}. */
+    int (*fork)(struct e2b_backend *b, const char *sandbox_id, int count, int timeout_s,
+                json_t **ret_results, struct e2b_error **err);
 };
 
 /* Volumes: E2B's /volumes, and the files in them (/volumecontent). */
@@ -154,7 +189,8 @@ struct e2b_secret_ops {
     {                                                                            \
         .create = p##create, .list = p##list, .get = p##get, .kill = p##kill,    \
         .set_timeout = p##set_timeout, .pause = p##pause, .connect = p##connect, \
-        .metrics = p##metrics, .logs = p##logs, .update_network = p##update_network, \
+        .metrics = p##metrics, .logs = p##logs, .adopt = p##adopt,               \
+        .update_network = p##update_network,                                     \
     }
 #define E2B_TEMPLATE_OPS(p)                                 \
     {                                                       \
@@ -171,11 +207,17 @@ struct e2b_secret_ops {
         .delete = p##delete,                                                                \
     }
 
+#define E2B_SNAPSHOT_OPS(p)                                                         \
+    {                                                                               \
+        .create = p##create, .list = p##list, .delete = p##delete, .fork = p##fork, \
+    }
+
 struct e2b_backend_ops {
     const char *name; /* "local", "remote" or "cluster" */
     struct e2b_sandbox_ops sandboxes;
     struct e2b_edge_ops edge;
     struct e2b_template_ops templates;
+    struct e2b_snapshot_ops snapshots;
     struct e2b_volume_ops volumes;
     struct e2b_secret_ops secrets;
     void (*free)(struct e2b_backend *b);

@@ -6,8 +6,10 @@
 #include "egress-tls.h"
 #include "fsutil.h"
 #include "process-client.h"
+#include "sandbox-client.h"
 #include "runtime.h"
 #include "sandbox-state.h"
+#include "snapshot-store.h"
 #include "supervisor.h"
 #include "strbuf.h"
 #include "template-store.h"
@@ -162,6 +164,48 @@ static int resolve_template(const char *name, struct template_files *tf, struct 
     return 0;
 }
 
+/* A create from a snapshot (snapshot-store.h): the sandbox it was taken of,
+ * as its snapshot.json recorded it, is what the new one starts from; the
+ * create gives its own id, token, timeout, metadata, and envs on top. */
+static int resolve_snapshot(const json_t *meta, struct template_files *tf,
+                            struct e2b_runtime_spec *spec, json_t *state, struct e2b_error **err)
+{
+    const json_t *ss = json_object_get(meta, "sandbox");
+    bool internal = e2b_json_bool(meta, "internal", false); /* a fork's: the original's template */
+    const char *tid = internal ? e2b_json_str(ss, "templateID") : e2b_json_str(meta, "templateID");
+    tf->template_id = xstrdup(tid ?: "");
+    spec->template_id = tf->template_id;
+    if (e2b_json_str(ss, "buildID"))
+        spec->build_id = tf->build_id = xstrdup(e2b_json_str(ss, "buildID"));
+    if (e2b_json_str(ss, "rootfsTree"))
+        spec->rootfs_tree = tf->tree = xstrdup(e2b_json_str(ss, "rootfsTree"));
+    if (e2b_json_str(ss, "rootfsImage"))
+        spec->rootfs_image = tf->image = xstrdup(e2b_json_str(ss, "rootfsImage"));
+    spec->host = e2b_json_bool(ss, "hostBased", false) || STREQ(tid ?: "", "host");
+    tf->runtime = xstrdup(e2b_json_str(meta, "runtime") ?: "");
+    json_object_set_new(state, "templateID", json_string(tf->template_id));
+    if (tf->build_id)
+        json_object_set_new(state, "buildID", json_string(tf->build_id));
+    json_t *alias = internal ? json_object_get(ss, "alias") : json_object_get(meta, "name");
+    if (json_is_string(alias))
+        json_object_set(state, "alias", alias);
+    static const char *const keys[] = { "defaultUser", "defaultWorkdir", "cpuCount", "memoryMB",
+                                        "hostBased" };
+    for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
+        if (json_object_get(ss, keys[i]))
+            json_object_set(state, keys[i], json_object_get(ss, keys[i]));
+    if (json_is_object(json_object_get(ss, "envVars")))
+        json_object_set(state, "templateEnv", json_object_get(ss, "envVars"));
+    spec->disk_mb = (int)e2b_json_int(ss, "diskSizeMB", spec->disk_mb);
+    /* the VM's network device as it was saved (with outbound rules, a
+     * sandbox has one even without internet access) */
+    spec->internet = e2b_json_bool(ss, "netDevice", e2b_json_bool(ss, "allowInternetAccess", false));
+    if (!tf->tree && !tf->image)
+        return e2b_error_set(err, E2B_ERR_INVALID, "snapshot '%s' names no root file system",
+                             e2b_json_str(meta, "snapshotID") ?: "?");
+    return 0;
+}
+
 /* ---- volumes and network ------------------------------------------------------ */
 
 /* A mount point: absolute, canonical, not / and not where the sandbox's
@@ -291,11 +335,15 @@ int e2b_local_create(const struct e2b_local_options *o, json_t **ret_state, stru
     struct e2b_volume vols[MAX_VOLUME_MOUNTS];
     size_t n_vols = 0;
     _cleanup_json_ json_t *binds = NULL, *egress = NULL;
-    bool rules = o->network && has_rules(o->network);
+    /* the network: the create's, or the one of the snapshot it starts from */
+    const json_t *net = o->network;
+    bool internet = o->internet;
+    bool rules = net && has_rules(net);
     _cleanup_free_ char *id = e2b_random_id();
     _cleanup_free_ char *dir = e2b_sandbox_dir(id);
-    _cleanup_free_ char *started = NULL, *snap = NULL, *ca = NULL;
-    _cleanup_json_ json_t *state = json_object();
+    _cleanup_free_ char *started = NULL, *snap = NULL, *snap_dir = NULL, *ca = NULL;
+    _cleanup_json_ json_t *state = json_object(), *snap_meta = NULL;
+    _cleanup_close_ int snap_pin = -1;
     struct template_files tf = {0};
     struct e2b_runtime_spec spec = {
         .template_name = o->template ? o->template : "base",
@@ -307,15 +355,53 @@ int e2b_local_create(const struct e2b_local_options *o, json_t **ret_state, stru
         .kernel = o->kernel,
     };
     int r = -1;
-    if (resolve_template(spec.template_name, &tf, &spec, state, err) < 0)
+    /* a snapshot's ID or name first: E2B's API starts sandboxes from one as from a template */
+    if (!o->snapshot_dir &&
+        e2b_snapshot_find(spec.template_name, &snap_meta, &snap_dir, NULL) == 0) {
+        if ((snap_pin = e2b_snapshot_pin(snap_dir, err)) < 0 ||
+            resolve_snapshot(snap_meta, &tf, &spec, state, err) < 0)
+            goto out;
+        if (o->cpu_count || o->memory_mb || o->disk_mb || (net && !json_is_null(net)) ||
+            json_array_size(o->volume_mounts)) {
+            e2b_error_set(
+                err, E2B_ERR_INVALID,
+                "a sandbox from snapshot '%s' has the CPUs, memory, disk, network and volumes "
+                "of the sandbox it was taken of; they cannot be set",
+                spec.template_name);
+            goto out;
+        }
+        const json_t *ss = json_object_get(snap_meta, "sandbox");
+        net = json_object_get(ss, "network");
+        internet = e2b_json_bool(ss, "allowInternetAccess", false);
+        rules = net && has_rules(net);
+        if (o->runtime && !STREQ(o->runtime, "auto") && !STREQ(o->runtime, tf.runtime)) {
+            e2b_error_set(err, E2B_ERR_INVALID,
+                          "snapshot '%s' is of a sandbox of the %s runtime; it cannot start on %s",
+                          spec.template_name, tf.runtime, o->runtime);
+            goto out;
+        }
+    } else if (resolve_template(spec.template_name, &tf, &spec, state, err) < 0) {
         goto out;
+    }
     /* the create's word, the template's, the caller's default, auto */
-    rt = e2b_runtime_pick(o->runtime ? o->runtime : tf.runtime ? tf.runtime : o->runtime_default, spec.host,
-                          o->kernel, err);
+    rt = e2b_runtime_pick(snap_dir     ? tf.runtime
+                          : o->runtime ? o->runtime
+                          : tf.runtime ? tf.runtime
+                                       : o->runtime_default,
+                          spec.host, o->kernel, err);
     if (!rt || rt->prepare(&spec, state, err) < 0 ||
         open_volumes(o->volume_mounts, spec.volume_images, id, vols, &n_vols, state, &binds, err) <
             0)
         goto out;
+    if (snap_dir && !rt->restore) {
+        e2b_error_set(
+            err, E2B_ERR_UNSUPPORTED,
+            "snapshot '%s' cannot be restored: this e2b's %s runtime cannot restore a save",
+            spec.template_name, rt->name);
+        goto out;
+    }
+    if (spec.host)
+        json_object_set_new(state, "hostBased", json_true());
     spec.volumes = binds;
     /* a sandbox with a network trusts the egress CA: its filter may end the
      * TLS of a host with transform rules (now or after an update) */
@@ -331,7 +417,12 @@ int e2b_local_create(const struct e2b_local_options *o, json_t **ret_state, stru
     if (spec.rootfs_tree)
         json_object_set_new(state, "rootfsTree", json_string(spec.rootfs_tree));
     spec.snapshot_dir = o->snapshot_dir;
-    if (rt->restore && tf.dir && !o->no_snapshot && !o->snapshot_dir) {
+    if (snap_dir) { /* restored, never booted afresh: that would lose what it holds */
+        snap = e2b_path_join(snap_dir, "save");
+        spec.restore_shared = true;
+        json_object_set_new(state, "fromSnapshot", json_string(snap_dir));
+        json_object_set(state, "snapshotID", json_object_get(snap_meta, "snapshotID"));
+    } else if (rt->restore && tf.dir && !o->no_snapshot && !o->snapshot_dir) {
         snap = xasprintf("%s/snapshot-%s", tf.dir, rt->name);
         _cleanup_free_ char *sj = e2b_path_join(snap, "snapshot.json");
         if (access(sj, F_OK) < 0)
@@ -362,18 +453,20 @@ int e2b_local_create(const struct e2b_local_options *o, json_t **ret_state, stru
         json_object_update(env, o->env_vars);
     json_object_set_new(state, "envVars", env);
     json_object_del(state, "templateEnv");
-    json_object_set_new(state, "allowInternetAccess", json_boolean(o->internet));
+    json_object_set_new(state, "allowInternetAccess", json_boolean(internet));
     json_object_set_new(state, "netDevice", json_boolean(spec.internet));
-    if (o->network && !json_is_null(o->network))
-        json_object_set_new(state, "network", recorded_network(o->network));
-    if (rules)
-        egress = egress_config(o->network, o->network_rules, o->internet);
+    if (net && !json_is_null(net))
+        json_object_set_new(state, "network", recorded_network(net));
+    if (rules) /* a snapshot's transforms are not resolved again: its secrets are not here */
+        egress = egress_config(net, snap_dir ? NULL : o->network_rules, internet);
     json_object_set_new(state, "lifecycle", json_pack("{s:b, s:s}", "autoResume", o->auto_pause && o->auto_resume,
                                                       "onTimeout", o->auto_pause ? "pause" : "kill"));
     if (o->secure) {
         _cleanup_free_ char *tok = random_token();
         json_object_set_new(state, "envdAccessToken", json_string(tok));
     }
+    if (o->warm_pool)
+        json_object_set_new(state, "warmPool", json_string(o->warm_pool));
     spec.user = e2b_json_str(state, "defaultUser");
     spec.cpu_count = (unsigned)e2b_json_int(state, "cpuCount", 0);
     spec.memory_mb = (int)e2b_json_int(state, "memoryMB", 0);
@@ -391,7 +484,7 @@ int e2b_local_create(const struct e2b_local_options *o, json_t **ret_state, stru
                                       .state = state,
                                       .restore_from = snap,
                                       .egress = egress,
-                                      .restore_fallback = true };
+                                      .restore_fallback = !snap_dir };
     if (e2b_supervisor_start(&sa, err) < 0) {
         e2b_local_kill(id, NULL);
         goto out;
@@ -424,7 +517,8 @@ static int do_save_template(const char *id, const char *dir, json_t *st, void *u
     struct save_args *a = ud;
     const struct e2b_runtime_ops *rt = e2b_runtime_of(st, err);
     struct e2b_runtime_sandbox sb = { .id = id, .dir = dir, .state = st };
-    if (!rt || rt->pause(&sb, err) < 0 || rt->snapshot(&sb, a->dir, err) < 0)
+    if (!rt || rt->pause(&sb, err) < 0 || rt->snapshot(&sb, a->dir, err) < 0 ||
+        e2b_fsync_dir(a->dir, err) < 0)
         return -1;
     return 0;
 }
@@ -503,6 +597,77 @@ out:
     return r;
 }
 
+/* ---- warm sandboxes ----------------------------------------------------------- */
+
+struct adopt_args {
+    const struct e2b_local_options *o;
+    char *init; /* envd's /init body for its new life */
+};
+
+static int do_adopt(const char *id, const char *dir, json_t *st, void *ud, struct e2b_error **err)
+{
+    struct adopt_args *a = ud;
+    const struct e2b_local_options *o = a->o;
+    if (!json_object_get(st, "warmPool") || e2b_sandbox_is_saved(dir) ||
+        !STREQ(e2b_json_str(st, "state") ?: "", "running"))
+        return e2b_error_set(err, E2B_ERR_NOT_FOUND, "sandbox '%s' is no warm sandbox waiting", id);
+    int64_t now = e2b_wall_ms();
+    _cleanup_free_ char *ts = e2b_rfc3339(now);
+    json_object_set_new(st, "startedAt", json_string(ts));
+    json_object_set_new(st, "startedAtMs", json_integer(now));
+    json_object_set_new(st, "deadlineBootMs",
+                        json_integer(e2b_boot_ms() + (int64_t)o->timeout_s * 1000));
+    json_object_set(st, "metadata", o->metadata ? o->metadata : json_object());
+    json_t *env = json_object();
+    json_object_update(env, json_object_get(st, "envVars"));
+    if (o->env_vars)
+        json_object_update(env, o->env_vars);
+    json_object_set_new(st, "envVars", env);
+    json_object_set_new(
+        st, "lifecycle",
+        json_pack("{s:b, s:s}", "autoResume", o->auto_pause && o->auto_resume, "onTimeout",
+                  o->auto_pause ? "pause" : "kill"));
+    if (o->secure) {
+        _cleanup_free_ char *tok = random_token();
+        json_object_set_new(st, "envdAccessToken", json_string(tok));
+    } else {
+        json_object_del(st, "envdAccessToken");
+    }
+    json_object_del(st, "warmPool");
+    a->init = e2b_envd_init_body(id, st);
+    return 0;
+}
+
+int e2b_local_adopt(const char *id, const struct e2b_local_options *o, json_t **ret_state,
+                    struct e2b_error **err)
+{
+    if (o->timeout_s <= 0)
+        return e2b_error_set(err, E2B_ERR_INVALID, "timeout must be greater than 0");
+    struct adopt_args a = { .o = o };
+    if (e2b_sandbox_update(id, do_adopt, &a, err) < 0)
+        return -1;
+    _cleanup_free_ char *init = a.init;
+    /* envd takes its envs, token and clock (it has no token yet) */
+    struct e2b_envd_endpoint ep;
+    _cleanup_json_ json_t *body = NULL;
+    int r = e2b_local_envd_endpoint(id, &ep, err);
+    if (r == 0) {
+        free(ep.access_token);
+        ep.access_token = NULL;
+        struct e2b_envd_client c = { .ep = &ep, .unary_timeout_ms = 10000 };
+        r = e2b_json_parse(init, strlen(init), "envd's /init", &body, err) < 0
+                ? -1
+                : e2b_envd_unary(&c, "init", body, NULL, err);
+        e2b_envd_endpoint_release(&ep);
+    }
+    if (r < 0) {
+        e2b_error_wrap(err, "cannot hand out warm sandbox '%s'", id);
+        e2b_local_kill(id, NULL);
+        return -1;
+    }
+    return ret_state ? e2b_sandbox_load(id, NULL, ret_state, err) : 0;
+}
+
 /* ---- the other verbs ------------------------------------------------------ */
 
 int e2b_local_get(const char *id, json_t **ret_state, struct e2b_error **err)
@@ -562,6 +727,8 @@ static int remove_saved(const char *id, const char *dir, const json_t *st, struc
     const char *rootfs = e2b_json_str(st, "rootfsImage") ?: e2b_json_str(st, "rootfsTree");
     if (rootfs)
         e2b_store_release(rootfs, id);
+    if (e2b_json_str(st, "fromSnapshot"))
+        e2b_snapshot_release(e2b_json_str(st, "fromSnapshot"), id);
     int r = e2b_rm_rf(dir, err);
     close(claim);
     if (r == 0)
@@ -772,6 +939,8 @@ static int resume_saved(const char *id, const char *sdir, const json_t *saved, i
     }
     if (spec.rootfs_image || spec.rootfs_tree)
         e2b_store_release(spec.rootfs_image ? spec.rootfs_image : spec.rootfs_tree, id);
+    if (e2b_json_str(state, "fromSnapshot")) /* its supervisor pins it now */
+        e2b_snapshot_release(e2b_json_str(state, "fromSnapshot"), id);
     e2b_rm_rf(sdir, NULL);
     r = 0;
 out:

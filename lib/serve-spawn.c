@@ -48,6 +48,8 @@ static json_t *spec_json(const struct e2b_sandbox_spec *s)
         json_object_set_new(j, "runtimeDefault", json_string(s->runtime_default));
     if (s->kernel)
         json_object_set_new(j, "kernel", json_string(s->kernel));
+    if (s->warm_pool)
+        json_object_set_new(j, "warmPool", json_string(s->warm_pool));
     if (s->metadata)
         json_object_set(j, "metadata", s->metadata);
     if (s->env_vars)
@@ -78,6 +80,18 @@ static _noreturn_ void worker(struct e2b_backend *b, int fd)
     if (!read_all(fd, &in) || !(req = json_loadb(in.buf, in.len, 0, NULL))) {
         reply = json_pack("{s:{s:i, s:s}}", "error", "code", E2B_ERR_GENERIC, "message",
                           "the create request did not reach the helper whole");
+    } else if (e2b_json_str(req, "snapshot")) { /* a runtime may run helpers to save it */
+        if (b->ops->snapshots.create(b, e2b_json_str(req, "snapshot"), e2b_json_str(req, "name"),
+                                     &sbx, &err) == 0)
+            reply = json_pack("{s:o}", "result", sbx);
+        else
+            reply = json_pack("{s:{s:i, s:s}}", "error", "code", err->code, "message", err->msg);
+    } else if (e2b_json_str(req, "fork")) { /* a snapshot, then supervisors */
+        if (b->ops->snapshots.fork(b, e2b_json_str(req, "fork"), (int)e2b_json_int(req, "count", 1),
+                                   (int)e2b_json_int(req, "timeout", 15), &sbx, &err) == 0)
+            reply = json_pack("{s:o}", "result", sbx);
+        else
+            reply = json_pack("{s:{s:i, s:s}}", "error", "code", err->code, "message", err->msg);
     } else if (e2b_json_str(req, "connect")) { /* a resume: a paused sandbox's supervisor starts */
         bool resumed = false;
         if (b->ops->sandboxes.connect(b, e2b_json_str(req, "connect"),
@@ -90,13 +104,19 @@ static _noreturn_ void worker(struct e2b_backend *b, int fd)
         struct e2b_sandbox_spec spec = {
             .template = e2b_json_str(req, "template"),
             .timeout_s = (int)e2b_json_int(req, "timeout", 0),
-            .metadata = json_object_get(req, "metadata"), .env_vars = json_object_get(req, "envVars"),
-            .secure = e2b_json_bool(req, "secure", false), .allow_internet = e2b_json_bool(req, "internet", false),
+            .metadata = json_object_get(req, "metadata"),
+            .env_vars = json_object_get(req, "envVars"),
+            .secure = e2b_json_bool(req, "secure", false),
+            .allow_internet = e2b_json_bool(req, "internet", false),
             .auto_pause = e2b_json_bool(req, "autoPause", false),
-            .cpu_count = (int)e2b_json_int(req, "cpu", 0), .memory_mb = (int)e2b_json_int(req, "memory", 0),
-            .disk_mb = (int)e2b_json_int(req, "disk", 0), .pids_max = (int)e2b_json_int(req, "pids", 0),
-            .runtime = e2b_json_str(req, "runtime"), .runtime_default = e2b_json_str(req, "runtimeDefault"),
+            .cpu_count = (int)e2b_json_int(req, "cpu", 0),
+            .memory_mb = (int)e2b_json_int(req, "memory", 0),
+            .disk_mb = (int)e2b_json_int(req, "disk", 0),
+            .pids_max = (int)e2b_json_int(req, "pids", 0),
+            .runtime = e2b_json_str(req, "runtime"),
+            .runtime_default = e2b_json_str(req, "runtimeDefault"),
             .kernel = e2b_json_str(req, "kernel"),
+            .warm_pool = e2b_json_str(req, "warmPool"),
             .auto_resume = e2b_json_bool(req, "autoResume", false),
             .volume_mounts = json_object_get(req, "volumeMounts"), .network = json_object_get(req, "network"),
         };
@@ -228,6 +248,39 @@ static int spawner_connect(struct e2b_serve_spawner *s, const char *id, int time
     return r;
 }
 
+/* A request whose reply is {"result": ...} or {"error": ...}. */
+static int ask_result(struct e2b_serve_spawner *s, const json_t *req, json_t **ret,
+                      struct e2b_error **err)
+{
+    json_t *reply = NULL;
+    if (ask_worker(s, req, &reply, err) < 0)
+        return -1;
+    int r = 0;
+    json_t *res = json_object_get(reply, "result"), *e = json_object_get(reply, "error");
+    if (res)
+        *ret = json_incref(res);
+    else
+        r = e2b_error_set(err, (int)e2b_json_int(e, "code", E2B_ERR_GENERIC), "%s",
+                          e2b_json_str(e, "message") ?: "the helper did not say why it failed");
+    json_decref(reply);
+    return r;
+}
+
+static int spawner_snapshot(struct e2b_serve_spawner *s, const char *id, const char *name,
+                            json_t **ret_snapshot, struct e2b_error **err)
+{
+    _cleanup_json_ json_t *req = json_pack("{s:s, s:s?}", "snapshot", id, "name", name);
+    return ask_result(s, req, ret_snapshot, err);
+}
+
+static int spawner_fork(struct e2b_serve_spawner *s, const char *id, int count, int timeout_s,
+                        json_t **ret_results, struct e2b_error **err)
+{
+    _cleanup_json_ json_t *req =
+        json_pack("{s:s, s:i, s:i}", "fork", id, "count", count, "timeout", timeout_s);
+    return ask_result(s, req, ret_results, err);
+}
+
 static int spawner_create(struct e2b_serve_spawner *s, const struct e2b_sandbox_spec *spec,
                           json_t **ret_sandbox, struct e2b_error **err)
 {
@@ -318,6 +371,36 @@ static int sp_metrics(struct e2b_backend *b, const char *id, json_t **ret, struc
 static int sp_logs(struct e2b_backend *b, const char *id, json_t **ret, struct e2b_error **err)
 {
     return LOCAL(b)->ops->sandboxes.logs(LOCAL(b), id, ret, err);
+}
+
+/* a hand-out of a warm sandbox forks nothing: here, at once */
+static int sp_adopt(struct e2b_backend *b, const char *id, const struct e2b_sandbox_spec *spec,
+                    json_t **ret, struct e2b_error **err)
+{
+    return LOCAL(b)->ops->sandboxes.adopt(LOCAL(b), id, spec, ret, err);
+}
+
+static int sp_snapshot_create(struct e2b_backend *b, const char *id, const char *name, json_t **ret,
+                              struct e2b_error **err)
+{
+    return spawner_snapshot(((struct spawning *)b->impl)->s, id, name, ret, err);
+}
+
+static int sp_snapshot_list(struct e2b_backend *b, const struct e2b_snapshot_filter *f,
+                            json_t **ret, char **next, struct e2b_error **err)
+{
+    return LOCAL(b)->ops->snapshots.list(LOCAL(b), f, ret, next, err);
+}
+
+static int sp_snapshot_delete(struct e2b_backend *b, const char *id, struct e2b_error **err)
+{
+    return LOCAL(b)->ops->snapshots.delete(LOCAL(b), id, err);
+}
+
+static int sp_snapshot_fork(struct e2b_backend *b, const char *id, int count, int timeout_s,
+                            json_t **ret, struct e2b_error **err)
+{
+    return spawner_fork(((struct spawning *)b->impl)->s, id, count, timeout_s, ret, err);
 }
 
 static int sp_update_network(struct e2b_backend *b, const char *id, const json_t *network,
@@ -440,6 +523,7 @@ static const struct e2b_backend_ops spawning_ops = {
     .sandboxes = E2B_SANDBOX_OPS(sp_),
     .edge = { .envd_endpoint = sp_envd_endpoint, .port_connect = sp_port_connect },
     .templates = E2B_TEMPLATE_OPS(sp_template_),
+    .snapshots = E2B_SNAPSHOT_OPS(sp_snapshot_),
     .volumes = E2B_VOLUME_OPS(sp_volume_, sp_volume_open),
     .secrets = E2B_SECRET_OPS(sp_secret_),
     .free = sp_free,

@@ -1,4 +1,4 @@
-/* serve-spawn.h - sandbox creates (and resumes) of `e2b serve` run in a small helper.
+/* serve-spawn.h - sandbox creates (and resumes, snapshots, forks) of `e2b serve` run in a small helper.
  *
  * Creating a local sandbox forks three times (the CLI side, the supervisor,
  * the sandbox's init). Forked from the server, each copy takes the server's
@@ -19,9 +19,11 @@ struct e2b_serve_spawner;
 /* Fork the helper; call before starting threads. It ends when the server
  * does (its end of the control socket closes). */
 int e2b_serve_spawner_start(struct e2b_backend *b, struct e2b_serve_spawner **ret, struct e2b_error **err);
-/* The backend `e2b serve` answers with: `local`'s ops, but a create, and
- * a resume of a paused sandbox (which starts its supervisor again, where
- * the runtime saved it to disk), run in a child of the helper (s). Owns neither;
+/* The backend `e2b serve` answers with: `local`'s ops, but a create, a
+ * resume of a paused sandbox (which starts its supervisor again, where the
+ * runtime saved it to disk), a snapshot (a runtime may run helper programs
+ * to save a sandbox) and a fork (snapshot and creates) run in a child of
+ * the helper (s). Owns neither;
  * free it with e2b_backend_free before them. */
 struct e2b_backend *e2b_serve_spawner_backend(struct e2b_serve_spawner *s,
                                               struct e2b_backend *local);

@@ -7,6 +7,7 @@
 #include "serve-router.h"
 #include "serve-spawn.h"
 #include "serve-templates.h"
+#include "serve-warm.h"
 #include "serve-volumes.h"
 
 #include <netdb.h>
@@ -214,6 +215,7 @@ int e2b_serve_run(const struct e2b_serve_opts *opts, struct e2b_error **err)
     struct e2b_serve_opts run = *opts;
     const struct e2b_serve_opts *o = &run;
     run.spawner = NULL;
+    run.warm = NULL;
     run.cluster = NULL;
     run.here = NULL;
     bool local = STREQ(opts->backend->ops->name, "local");
@@ -233,6 +235,17 @@ int e2b_serve_run(const struct e2b_serve_opts *opts, struct e2b_error **err)
     }
     if ((local && e2b_serve_builds_start(o, &run.builds, err) < 0) ||
         (run.cluster_url && e2b_serve_cluster_start(&run, err) < 0)) {
+        e2b_serve_builds_stop(run.builds);
+        close(lfd);
+        e2b_backend_free(spawning);
+        e2b_serve_spawner_stop(run.spawner);
+        return -1;
+    }
+    /* warm sandboxes are this machine's: made and handed out through the
+     * spawning backend (a cluster's placement does not know them) */
+    if (o->warm_pools && json_object_size(o->warm_pools) &&
+        e2b_serve_warm_start(o, spawning, o->warm_pools, &run.warm, err) < 0) {
+        e2b_serve_cluster_stop(&run);
         e2b_serve_builds_stop(run.builds);
         close(lfd);
         e2b_backend_free(spawning);
@@ -275,6 +288,7 @@ int e2b_serve_run(const struct e2b_serve_opts *opts, struct e2b_error **err)
     }
     pthread_attr_destroy(&attr);
     close(lfd);
+    e2b_serve_warm_stop(run.warm);
     e2b_serve_cluster_stop(&run);
     e2b_serve_builds_stop(run.builds);
     e2b_backend_free(spawning);
