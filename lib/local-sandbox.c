@@ -483,10 +483,10 @@ int e2b_local_set_timeout(const char *id, int timeout_s, struct e2b_error **err)
     return e2b_sandbox_update(id, do_set_timeout, &timeout_s, err);
 }
 
-int e2b_local_pause(const char *id, struct e2b_error **err)
+int e2b_local_pause(const char *id, bool to_disk, struct e2b_error **err)
 {
     bool saved = false;
-    if (e2b_sandbox_pause(id, &saved, err) < 0)
+    if (e2b_sandbox_pause(id, to_disk, &saved, err) < 0)
         return -1;
     _cleanup_free_ char *dir = e2b_sandbox_dir(id);
     if (saved && !wait_gone(dir)) /* the save is whole: only what ran it is left */
