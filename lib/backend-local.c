@@ -2,7 +2,10 @@
  * local-sandbox.c, templates from the template store. Turns our state files
  * into E2B's REST schema so every consumer sees one shape. */
 #include "backend.h"
+#include "http.h"
 #include "local-sandbox.h"
+#include "local-snapshot.h"
+#include "snapshot-store.h"
 #include "template-store.h"
 
 #define ENVD_VERSION "0.6.13"
@@ -229,6 +232,92 @@ static int l_template_delete(struct e2b_backend *b, const char *name, struct e2b
     return r;
 }
 
+/* E2B's SnapshotInfo, and what is known here about where it came from. */
+static json_t *snapshot_json(const json_t *meta)
+{
+    return json_pack(
+        "{s:O, s:o, s:O?, s:O?, s:O?}", "snapshotID", json_object_get(meta, "snapshotID"), "names",
+        json_object_get(meta, "names") ? json_incref(json_object_get(meta, "names")) : json_array(),
+        "sandboxID", json_object_get(meta, "sandboxID"), "runtime",
+        json_object_get(meta, "runtime"), "createdAt", json_object_get(meta, "createdAt"));
+}
+
+static int l_snapshot_create(struct e2b_backend *b, const char *id, const char *name, json_t **ret,
+                             struct e2b_error **err)
+{
+    _cleanup_json_ json_t *meta = NULL;
+    if (e2b_local_snapshot(id, name, &meta, err) < 0)
+        return -1;
+    *ret = snapshot_json(meta);
+    return 0;
+}
+
+/* By ID or name (any tag), or exactly "name:tag". */
+static bool snapshot_named(const json_t *meta, const char *want)
+{
+    const char *tid = e2b_json_str(meta, "templateID") ?: "", *name = e2b_json_str(meta, "name");
+    if (STREQ(e2b_json_str(meta, "snapshotID") ?: "", want))
+        return true;
+    size_t n = strcspn(want, ":");
+    if (want[n] && !STREQ(want + n + 1, e2b_json_str(meta, "tag") ?: ""))
+        return false;
+    return (strlen(tid) == n && !strncmp(tid, want, n)) ||
+           (name && strlen(name) == n && !strncmp(name, want, n));
+}
+
+static int l_snapshot_list(struct e2b_backend *b, const struct e2b_snapshot_filter *f, json_t **ret,
+                           char **ret_next, struct e2b_error **err)
+{
+    _cleanup_json_ json_t *all = NULL;
+    if (e2b_snapshot_list(&all, err) < 0)
+        return -1;
+    size_t skip = f->next_token ? strtoul(f->next_token, NULL, 10) : 0, seen = 0, i;
+    json_t *page = json_array(), *m;
+    *ret_next = NULL;
+    json_array_foreach(all, i, m) {
+        if (f->sandbox_id && !STREQ(e2b_json_str(m, "sandboxID") ?: "", f->sandbox_id))
+            continue;
+        if (f->name && !snapshot_named(m, f->name))
+            continue;
+        if (seen++ < skip)
+            continue;
+        if (f->limit > 0 && json_array_size(page) >= (size_t)f->limit) {
+            *ret_next = xasprintf("%zu", seen - 1);
+            break;
+        }
+        json_array_append_new(page, snapshot_json(m));
+    }
+    *ret = page;
+    return 0;
+}
+
+static int l_snapshot_delete(struct e2b_backend *b, const char *id, struct e2b_error **err)
+{
+    return e2b_snapshot_delete(id, err);
+}
+
+static int l_snapshot_fork(struct e2b_backend *b, const char *id, int count, int timeout_s,
+                           json_t **ret, struct e2b_error **err)
+{
+    _cleanup_json_ json_t *res = NULL;
+    if (e2b_local_fork(id, count, timeout_s, &res, err) < 0)
+        return -1;
+    json_t *out = json_array(), *r;
+    size_t i;
+    json_array_foreach(res, i, r) {
+        json_t *st = json_object_get(r, "sandbox"), *e = json_object_get(r, "error");
+        if (st)
+            json_array_append_new(out, json_pack("{s:o}", "sandbox", sandbox_json(st, true)));
+        else
+            json_array_append_new(out, json_pack("{s:{s:i, s:s}}", "error", "code",
+                                                 e2b_errcode_http_status(
+                                                     (int)e2b_json_int(e, "code", E2B_ERR_GENERIC)),
+                                                 "message", e2b_json_str(e, "message") ?: ""));
+    }
+    *ret = out;
+    return 0;
+}
+
 static void l_free(struct e2b_backend *b) { free(b); }
 
 static const struct e2b_backend_ops local_ops = {
@@ -239,6 +328,7 @@ static const struct e2b_backend_ops local_ops = {
         .port_connect = l_port_connect,
     },
     .templates = E2B_TEMPLATE_OPS(l_template_),
+    .snapshots = E2B_SNAPSHOT_OPS(l_snapshot_),
     .free = l_free,
 };
 

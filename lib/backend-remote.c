@@ -227,6 +227,68 @@ static int r_template_delete(struct e2b_backend *b, const char *name, struct e2b
     return call(b->impl, "DELETE", p, NULL, NULL, NULL, err);
 }
 
+static int r_snapshot_create(struct e2b_backend *b, const char *id, const char *name, json_t **ret,
+                             struct e2b_error **err)
+{
+    _cleanup_free_ char *e = enc(id);
+    _cleanup_free_ char *p = xasprintf("/sandboxes/%s/snapshots", e);
+    _cleanup_json_ json_t *body = name ? json_pack("{s:s}", "name", name) : json_object();
+    return call(b->impl, "POST", p, body, ret, NULL, err);
+}
+
+static int r_snapshot_list(struct e2b_backend *b, const struct e2b_snapshot_filter *f, json_t **ret,
+                           char **ret_next, struct e2b_error **err)
+{
+    struct strbuf q = STRBUF_INIT;
+    strbuf_addstr(&q, "/snapshots");
+    const char *keys[] = { "sandboxID", "name", "nextToken" };
+    const char *vals[] = { f->sandbox_id, f->name, f->next_token };
+    for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
+        if (vals[i]) {
+            _cleanup_free_ char *v = enc(vals[i]);
+            strbuf_addf(&q, "%c%s=%s", strchr(q.buf, '?') ? '&' : '?', keys[i], v);
+        }
+    if (f->limit > 0)
+        strbuf_addf(&q, "%climit=%d", strchr(q.buf, '?') ? '&' : '?', f->limit);
+    struct e2b_http_resp resp;
+    int r = call(b->impl, "GET", q.buf, NULL, ret, &resp, err);
+    strbuf_release(&q);
+    if (r == 0) {
+        const char *next = e2b_http_resp_header(&resp, "X-Next-Token");
+        *ret_next = next && *next ? xstrdup(next) : NULL;
+        if (!json_is_array(*ret)) {
+            json_decref(*ret);
+            r = e2b_error_set(err, E2B_ERR_API,
+                              "API returned something other than a list of snapshots");
+        }
+    }
+    e2b_http_resp_release(&resp);
+    return r;
+}
+
+/* E2B deletes a snapshot as the template it is. */
+static int r_snapshot_delete(struct e2b_backend *b, const char *id, struct e2b_error **err)
+{
+    _cleanup_free_ char *e = enc(id);
+    _cleanup_free_ char *p = xasprintf("/templates/%s", e);
+    return call(b->impl, "DELETE", p, NULL, NULL, NULL, err);
+}
+
+static int r_snapshot_fork(struct e2b_backend *b, const char *id, int count, int timeout_s,
+                           json_t **ret, struct e2b_error **err)
+{
+    _cleanup_free_ char *e = enc(id);
+    _cleanup_free_ char *p = xasprintf("/sandboxes/%s/fork", e);
+    _cleanup_json_ json_t *body = json_pack("{s:i, s:i}", "count", count, "timeout", timeout_s);
+    if (call(b->impl, "POST", p, body, ret, NULL, err) < 0)
+        return -1;
+    if (!json_is_array(*ret)) {
+        json_decref(*ret);
+        return e2b_error_set(err, E2B_ERR_API, "API returned something other than a list of forks");
+    }
+    return 0;
+}
+
 static void r_free(struct e2b_backend *b)
 {
     struct remote *r = b->impl;
@@ -245,6 +307,7 @@ static const struct e2b_backend_ops remote_ops = {
         /* no port_connect: the sandboxes are not on this machine */
     },
     .templates = E2B_TEMPLATE_OPS(r_template_),
+    .snapshots = E2B_SNAPSHOT_OPS(r_snapshot_),
     .free = r_free,
 };
 

@@ -94,6 +94,34 @@ struct e2b_template_ops {
     int (*delete)(struct e2b_backend *b, const char *id_or_alias, struct e2b_error **err);
 };
 
+struct e2b_snapshot_filter {
+    const char *sandbox_id; /* taken of this sandbox, or NULL */
+    const char *name;       /* its ID or name, optionally ":tag", or NULL */
+    int limit;              /* 0: the API's default */
+    const char *next_token; /* from a previous page, or NULL */
+};
+
+/* Snapshots of running sandboxes: E2B's POST /sandboxes/{id}/snapshots,
+ * GET /snapshots, DELETE /templates/{snapshotID}, POST /sandboxes/{id}/fork.
+ * A snapshot's ID starts sandboxes as a template name does
+ * (sandboxes.create). snapshot: SnapshotInfo {snapshotID, names} (the local
+ * backend adds sandboxID, runtime, createdAt). */
+struct e2b_snapshot_ops {
+    /* name: NULL, or E2B's "name[:tag]". */
+    int (*create)(struct e2b_backend *b, const char *sandbox_id, const char *name,
+                  json_t **ret_snapshot, struct e2b_error **err);
+    /* Newest first; ret_next_token: NULL on the last page. */
+    int (*list)(struct e2b_backend *b, const struct e2b_snapshot_filter *filter, json_t **ret_list,
+                char **ret_next_token, struct e2b_error **err);
+    int (*delete)(struct e2b_backend *b, const char *snapshot_id, struct e2b_error **err);
+    /* count new sandboxes from one snapshot of the running sandbox, each
+     * ending timeout_s from now. ret_results: E2B's SandboxForkResult, one
+     * a fork: {"sandbox": sandbox} or {"error": {"code": HTTP status,
+     * "message"}}. */
+    int (*fork)(struct e2b_backend *b, const char *sandbox_id, int count, int timeout_s,
+                json_t **ret_results, struct e2b_error **err);
+};
+
 /* An area filled from a backend's functions named <prefix><op> (l_create,
  * l_list ... r_template_delete): a backend that lacks one does not compile,
  * where a NULL op would crash the CLI only when called. */
@@ -108,11 +136,17 @@ struct e2b_template_ops {
         .list = p##list, .get = p##get, .delete = p##delete \
     }
 
+#define E2B_SNAPSHOT_OPS(p)                                                         \
+    {                                                                               \
+        .create = p##create, .list = p##list, .delete = p##delete, .fork = p##fork, \
+    }
+
 struct e2b_backend_ops {
     const char *name; /* "local" or "remote" */
     struct e2b_sandbox_ops sandboxes;
     struct e2b_edge_ops edge;
     struct e2b_template_ops templates;
+    struct e2b_snapshot_ops snapshots;
     void (*free)(struct e2b_backend *b);
 };
 

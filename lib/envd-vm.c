@@ -422,14 +422,20 @@ static int configure(const json_t *cfg, struct e2b_error **err)
 
 /* ---- suspend and resume -------------------------------------------------------- */
 
-/* POST body to envd's /init (its socket, the token as the body names it):
- * the new sandbox's token, envs and clock after a restore. Blocking, and
- * short: envd answers /init at once. */
-static int envd_post_init(const char *body, struct e2b_error **err)
+/* POST body to envd's /init (its socket): the new sandbox's token, envs
+ * and clock after a restore. envd takes it with the token it has now: the
+ * one of the /init body it was given before (prev; a snapshot of a secured
+ * sandbox restored as another sandbox), else the one the body names.
+ * Blocking, and short: envd answers /init at once. */
+static int envd_post_init(const char *prev, const char *body, struct e2b_error **err)
 {
-    _cleanup_json_ json_t *j = NULL;
+    _cleanup_json_ json_t *j = NULL, *pj = NULL;
     e2b_json_parse(body, strlen(body), "envdInit", &j, NULL);
-    const char *token = e2b_json_str(j, "accessToken");
+    if (prev)
+        e2b_json_parse(prev, strlen(prev), "envdInit", &pj, NULL);
+    const char *token = e2b_json_str(pj, "accessToken");
+    if (!token || !*token)
+        token = e2b_json_str(j, "accessToken");
     _cleanup_free_ char *tok =
         token && *token ? xasprintf("X-Access-Token: %s\r\n", token) : xstrdup("");
     _cleanup_free_ char *req = xasprintf("POST /init HTTP/1.1\r\nHost: localhost\r\n"
@@ -490,9 +496,9 @@ static int resume(const json_t *cfg, struct e2b_error **err)
     const char *init = e2b_json_str(cfg, "envdInit");
     if (!init)
         return 0;
-    free(vm.envd_init); /* what a restarted envd starts with, from now on */
-    vm.envd_init = xstrdup(init);
-    return envd_post_init(init, err);
+    _cleanup_free_ char *prev = vm.envd_init;
+    vm.envd_init = xstrdup(init); /* what a restarted envd starts with, from now on */
+    return envd_post_init(prev, init, err);
 }
 
 static int on_message(void *ud, int type, const char *p, size_t len, struct e2b_error **err)

@@ -144,6 +144,26 @@ int e2b_http_status_errcode(long status)
     }
 }
 
+int e2b_errcode_http_status(int code)
+{
+    switch (code) {
+    case E2B_ERR_NOT_FOUND:
+        return 404;
+    case E2B_ERR_INVALID:
+    case E2B_ERR_USAGE:
+    case E2B_ERR_UNSUPPORTED:
+        return 400;
+    case E2B_ERR_EXISTS:
+        return 409;
+    case E2B_ERR_AUTH:
+        return 401;
+    case E2B_ERR_PERMISSION:
+        return 403;
+    default:
+        return 500;
+    }
+}
+
 char *e2b_http_error_message(long status, const char *body, size_t len)
 {
     json_t *j = NULL;

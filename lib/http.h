@@ -54,6 +54,9 @@ const char *e2b_http_resp_header(const struct e2b_http_resp *resp, const char *n
 char *e2b_http_error_message(long status, const char *body, size_t len);
 /* The e2b error code for an HTTP status (401 -> AUTH, 404 -> NOT_FOUND ...). */
 int e2b_http_status_errcode(long status);
+/* And back: the HTTP status an E2B API answers an error of this code with
+ * (404, 400, 409, 401, 403; 500 for the rest). */
+int e2b_errcode_http_status(int code);
 /* Percent-encode for a URL; keep_slash for whole paths, not query values. */
 char *e2b_url_escape(const char *s, bool keep_slash);
 

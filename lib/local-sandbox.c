@@ -6,6 +6,7 @@
 #include "process-client.h"
 #include "runtime.h"
 #include "sandbox-state.h"
+#include "snapshot-store.h"
 #include "supervisor.h"
 #include "template-store.h"
 
@@ -157,6 +158,46 @@ static int resolve_template(const char *name, struct template_files *tf, struct 
     return 0;
 }
 
+/* A create from a snapshot (snapshot-store.h): the sandbox it was taken of,
+ * as its snapshot.json recorded it, is what the new one starts from; the
+ * create gives its own id, token, timeout, metadata, and envs on top. */
+static int resolve_snapshot(const json_t *meta, struct template_files *tf,
+                            struct e2b_runtime_spec *spec, json_t *state, struct e2b_error **err)
+{
+    const json_t *ss = json_object_get(meta, "sandbox");
+    bool internal = e2b_json_bool(meta, "internal", false); /* a fork's: the original's template */
+    const char *tid = internal ? e2b_json_str(ss, "templateID") : e2b_json_str(meta, "templateID");
+    tf->template_id = xstrdup(tid ?: "");
+    spec->template_id = tf->template_id;
+    if (e2b_json_str(ss, "buildID"))
+        spec->build_id = tf->build_id = xstrdup(e2b_json_str(ss, "buildID"));
+    if (e2b_json_str(ss, "rootfsTree"))
+        spec->rootfs_tree = tf->tree = xstrdup(e2b_json_str(ss, "rootfsTree"));
+    if (e2b_json_str(ss, "rootfsImage"))
+        spec->rootfs_image = tf->image = xstrdup(e2b_json_str(ss, "rootfsImage"));
+    spec->host = e2b_json_bool(ss, "hostBased", false) || STREQ(tid ?: "", "host");
+    tf->runtime = xstrdup(e2b_json_str(meta, "runtime") ?: "");
+    json_object_set_new(state, "templateID", json_string(tf->template_id));
+    if (tf->build_id)
+        json_object_set_new(state, "buildID", json_string(tf->build_id));
+    json_t *alias = internal ? json_object_get(ss, "alias") : json_object_get(meta, "name");
+    if (json_is_string(alias))
+        json_object_set(state, "alias", alias);
+    static const char *const keys[] = { "defaultUser", "defaultWorkdir", "cpuCount", "memoryMB",
+                                        "hostBased" };
+    for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
+        if (json_object_get(ss, keys[i]))
+            json_object_set(state, keys[i], json_object_get(ss, keys[i]));
+    if (json_is_object(json_object_get(ss, "envVars")))
+        json_object_set(state, "templateEnv", json_object_get(ss, "envVars"));
+    spec->disk_mb = (int)e2b_json_int(ss, "diskSizeMB", spec->disk_mb);
+    spec->internet = e2b_json_bool(ss, "allowInternetAccess", spec->internet);
+    if (!tf->tree && !tf->image)
+        return e2b_error_set(err, E2B_ERR_INVALID, "snapshot '%s' names no root file system",
+                             e2b_json_str(meta, "snapshotID") ?: "?");
+    return 0;
+}
+
 static char *random_token(void)
 {
     _cleanup_free_ char *a = e2b_random_id();
@@ -178,8 +219,9 @@ int e2b_local_create(const struct e2b_local_options *o, json_t **ret_state, stru
     const struct e2b_runtime_ops *rt = NULL;
     _cleanup_free_ char *id = e2b_random_id();
     _cleanup_free_ char *dir = e2b_sandbox_dir(id);
-    _cleanup_free_ char *started = NULL, *snap = NULL;
-    _cleanup_json_ json_t *state = json_object();
+    _cleanup_free_ char *started = NULL, *snap = NULL, *snap_dir = NULL;
+    _cleanup_json_ json_t *state = json_object(), *snap_meta = NULL;
+    _cleanup_close_ int snap_pin = -1;
     struct template_files tf = {0};
     struct e2b_runtime_spec spec = {
         .template_name = o->template ? o->template : "base",
@@ -191,20 +233,58 @@ int e2b_local_create(const struct e2b_local_options *o, json_t **ret_state, stru
         .kernel = o->kernel,
     };
     int r = -1;
-    if (resolve_template(spec.template_name, &tf, &spec, state, err) < 0)
+    /* a snapshot's ID or name first: E2B's API starts sandboxes from one as from a template */
+    if (!o->snapshot_dir &&
+        e2b_snapshot_find(spec.template_name, &snap_meta, &snap_dir, NULL) == 0) {
+        if ((snap_pin = e2b_snapshot_pin(snap_dir, err)) < 0 ||
+            resolve_snapshot(snap_meta, &tf, &spec, state, err) < 0)
+            goto out;
+        if (o->cpu_count || o->memory_mb || o->disk_mb) {
+            e2b_error_set(
+                err, E2B_ERR_INVALID,
+                "a sandbox from snapshot '%s' has the CPUs, memory and disk of the sandbox "
+                "it was taken of; they cannot be set",
+                spec.template_name);
+            goto out;
+        }
+        if (o->runtime && !STREQ(o->runtime, "auto") && !STREQ(o->runtime, tf.runtime)) {
+            e2b_error_set(err, E2B_ERR_INVALID,
+                          "snapshot '%s' is of a sandbox of the %s runtime; it cannot start on %s",
+                          spec.template_name, tf.runtime, o->runtime);
+            goto out;
+        }
+    } else if (resolve_template(spec.template_name, &tf, &spec, state, err) < 0) {
         goto out;
+    }
     /* the create's word, the template's, the caller's default, auto */
-    rt = e2b_runtime_pick(o->runtime ? o->runtime : tf.runtime ? tf.runtime : o->runtime_default, spec.host,
-                          o->kernel, err);
+    rt = e2b_runtime_pick(snap_dir     ? tf.runtime
+                          : o->runtime ? o->runtime
+                          : tf.runtime ? tf.runtime
+                                       : o->runtime_default,
+                          spec.host, o->kernel, err);
     if (!rt || rt->prepare(&spec, state, err) < 0)
         goto out;
+    if (snap_dir && !rt->restore) {
+        e2b_error_set(
+            err, E2B_ERR_UNSUPPORTED,
+            "snapshot '%s' cannot be restored: this e2b's %s runtime cannot restore a save",
+            spec.template_name, rt->name);
+        goto out;
+    }
+    if (spec.host)
+        json_object_set_new(state, "hostBased", json_true());
     /* what it runs from, for a resume from disk */
     if (spec.rootfs_image)
         json_object_set_new(state, "rootfsImage", json_string(spec.rootfs_image));
     if (spec.rootfs_tree)
         json_object_set_new(state, "rootfsTree", json_string(spec.rootfs_tree));
     spec.snapshot_dir = o->snapshot_dir;
-    if (rt->restore && tf.dir && !o->no_snapshot && !o->snapshot_dir) {
+    if (snap_dir) { /* restored, never booted afresh: that would lose what it holds */
+        snap = e2b_path_join(snap_dir, "save");
+        spec.restore_shared = true;
+        json_object_set_new(state, "fromSnapshot", json_string(snap_dir));
+        json_object_set(state, "snapshotID", json_object_get(snap_meta, "snapshotID"));
+    } else if (rt->restore && tf.dir && !o->no_snapshot && !o->snapshot_dir) {
         snap = xasprintf("%s/snapshot-%s", tf.dir, rt->name);
         _cleanup_free_ char *sj = e2b_path_join(snap, "snapshot.json");
         if (access(sj, F_OK) < 0)
@@ -235,7 +315,7 @@ int e2b_local_create(const struct e2b_local_options *o, json_t **ret_state, stru
         json_object_update(env, o->env_vars);
     json_object_set_new(state, "envVars", env);
     json_object_del(state, "templateEnv");
-    json_object_set_new(state, "allowInternetAccess", json_boolean(o->internet));
+    json_object_set_new(state, "allowInternetAccess", json_boolean(spec.internet));
     json_object_set_new(state, "lifecycle", json_pack("{s:b, s:s}", "autoResume", 0, "onTimeout",
                                                       o->auto_pause ? "pause" : "kill"));
     if (o->secure) {
@@ -258,7 +338,7 @@ int e2b_local_create(const struct e2b_local_options *o, json_t **ret_state, stru
                                       .spec = &spec,
                                       .state = state,
                                       .restore_from = snap,
-                                      .restore_fallback = true };
+                                      .restore_fallback = !snap_dir };
     if (e2b_supervisor_start(&sa, err) < 0) {
         e2b_local_kill(id, NULL);
         goto out;
@@ -419,6 +499,8 @@ static int remove_saved(const char *id, const char *dir, const json_t *st, struc
     const char *rootfs = e2b_json_str(st, "rootfsImage") ?: e2b_json_str(st, "rootfsTree");
     if (rootfs)
         e2b_store_release(rootfs, id);
+    if (e2b_json_str(st, "fromSnapshot"))
+        e2b_snapshot_release(e2b_json_str(st, "fromSnapshot"), id);
     int r = e2b_rm_rf(dir, err);
     close(claim);
     if (r == 0)
@@ -604,6 +686,8 @@ static int resume_saved(const char *id, const char *sdir, const json_t *saved, i
     }
     if (spec.rootfs_image || spec.rootfs_tree)
         e2b_store_release(spec.rootfs_image ? spec.rootfs_image : spec.rootfs_tree, id);
+    if (e2b_json_str(state, "fromSnapshot")) /* its supervisor pins it now */
+        e2b_snapshot_release(e2b_json_str(state, "fromSnapshot"), id);
     e2b_rm_rf(sdir, NULL);
     r = 0;
 out:

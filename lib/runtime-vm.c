@@ -7,6 +7,9 @@
  * In the state directory:
  *   disk.ext4          the writable layer: an empty ext4 of --disk MiB,
  *                      sparse (a few hundred KiB until the guest writes)
+ *   disk.qcow2         instead, for a sandbox restored from a snapshot it
+ *                      shares: a copy-on-write overlay (qcow2.h) over the
+ *                      snapshot's disk, which holds only what it wrote
  *   qmp.sock           QEMU's machine protocol (qmp.h): pause, resume, quit
  *   envd.sock          envd, through the supervisor's relay (vm-relay.h)
  *   ports.sock         TCP ports in the guest, the same way (port_connect)
@@ -28,6 +31,7 @@
 #include "cgroup.h"
 #include "ext4.h"
 #include "fsutil.h"
+#include "qcow2.h"
 #include "qmp.h"
 #include "slirp.h"
 #include "strbuf.h"
@@ -269,7 +273,21 @@ struct machine {
     const char *mem_file; /* the VM's memory in this file (a template snapshot's), or NULL */
     bool mem_shared;      /* ... written through to it (the VM that is saved as one) */
     int incoming_fd;      /* -1, or the save to load (QEMU's fd 5) */
+    const char *disk;     /* the writable disk's file name in the state directory */
+    const char *disk_format; /* "raw" or "qcow2" */
 };
+
+/* The writable disk of the sandbox in dir: the overlay where it has one. */
+static const char *disk_name(const char *dir)
+{
+    _cleanup_free_ char *q = e2b_path_join(dir, "disk.qcow2");
+    return access(q, F_OK) == 0 ? "disk.qcow2" : "disk.ext4";
+}
+
+static const char *disk_format(const char *name)
+{
+    return e2b_str_has_suffix(name, ".qcow2") ? "qcow2" : "raw";
+}
 
 static char **qemu_argv(const struct e2b_runtime_sandbox *sb, const char *qemu,
                         const struct machine *m)
@@ -279,7 +297,7 @@ static char **qemu_argv(const struct e2b_runtime_sandbox *sb, const char *qemu,
         qemu_escape(e2b_json_str(vm, "bootImage") ?: e2b_json_str(vm, "kernel"));
     _cleanup_free_ char *initrd = qemu_escape(e2b_json_str(vm, "initramfs"));
     _cleanup_free_ char *root = qemu_escape(m->rootfs);
-    _cleanup_free_ char *disk_path = e2b_path_join(sb->dir, "disk.ext4");
+    _cleanup_free_ char *disk_path = e2b_path_join(sb->dir, m->disk);
     _cleanup_free_ char *disk = qemu_escape(disk_path);
     _cleanup_free_ char *mem = m->mem_file ? qemu_escape(m->mem_file) : NULL;
     char **v = NULL;
@@ -316,7 +334,7 @@ static char **qemu_argv(const struct e2b_runtime_sandbox *sb, const char *qemu,
     ARG("-serial"), ARG("chardev:con");
     ARG("-drive"), ARG("id=root,file=%s,format=raw,if=none,readonly=on", root);
     ARG("-device"), ARG("virtio-blk-device,drive=root,serial=%s", E2B_VM_ROOT_SERIAL);
-    ARG("-drive"), ARG("id=disk,file=%s,format=raw,if=none,cache=unsafe", disk);
+    ARG("-drive"), ARG("id=disk,file=%s,format=%s,if=none,cache=unsafe", disk, m->disk_format);
     ARG("-device"), ARG("virtio-blk-device,drive=disk,serial=%s", E2B_VM_DISK_SERIAL);
     ARG("-device"), ARG("virtio-serial-device");
     ARG("-chardev"), ARG("socket,id=link,fd=3");
@@ -533,7 +551,9 @@ static int boot(const struct e2b_runtime_sandbox *sb, const struct e2b_runtime_s
                          .memory_mb = spec->memory_mb > 0 ? spec->memory_mb : 512,
                          .cpus = spec->cpu_count ? spec->cpu_count : 1,
                          .internet = spec->internet,
-                         .incoming_fd = -1 };
+                         .incoming_fd = -1,
+                         .disk = "disk.ext4",
+                         .disk_format = "raw" };
     if (spec->snapshot_dir) { /* to be saved as the template's snapshot: its memory there */
         mem_file = e2b_path_join(spec->snapshot_dir, "memory");
         m.mem_shared = true;
@@ -556,14 +576,25 @@ static int boot(const struct e2b_runtime_sandbox *sb, const struct e2b_runtime_s
     };
     if (!userns && e2b_cgroup_create(sb->id, &lim, err) < 0)
         return -1;
-    _cleanup_free_ char *disk = e2b_path_join(sb->dir, "disk.ext4");
-    if (from) { /* the saved disk, as the guest's page cache in the save knows it */
-        _cleanup_free_ char *saved = e2b_path_join(from, "disk.ext4");
+    const char *saved_name = from ? e2b_json_str(snap, "disk") ?: "disk.ext4" : NULL;
+    if (from && spec->restore_shared) { /* an overlay over the saved disk, which stays */
+        m.disk = "disk.qcow2", m.disk_format = "qcow2";
+        _cleanup_free_ char *overlay = e2b_path_join(sb->dir, m.disk);
+        _cleanup_free_ char *saved = e2b_path_join(from, saved_name);
+        long long size = e2b_json_int(snap, "diskSize", e2b_json_int(snap, "diskBytes", 0));
+        if (e2b_qcow2_create_overlay(overlay, saved, disk_format(saved_name), (uint64_t)size, err) <
+            0)
+            return e2b_error_wrap(err, "cannot make the sandbox's disk");
+    } else if (from) { /* the saved disk, as the guest's page cache in the save knows it */
+        m.disk = saved_name, m.disk_format = disk_format(saved_name);
+        _cleanup_free_ char *disk = e2b_path_join(sb->dir, m.disk);
+        _cleanup_free_ char *saved = e2b_path_join(from, saved_name);
         if (e2b_copy_file_sparse(saved, disk, 0600, err) < 0)
             return e2b_error_wrap(err, "cannot copy the saved disk");
-    } else if (e2b_ext4_blank(disk, (uint64_t)(spec->disk_mb > 0 ? spec->disk_mb : 1024), err) <
-               0) {
-        return e2b_error_wrap(err, "cannot make the sandbox's disk");
+    } else {
+        _cleanup_free_ char *disk = e2b_path_join(sb->dir, m.disk);
+        if (e2b_ext4_blank(disk, (uint64_t)(spec->disk_mb > 0 ? spec->disk_mb : 1024), err) < 0)
+            return e2b_error_wrap(err, "cannot make the sandbox's disk");
     }
     _cleanup_free_ char *resolv = NULL;
     if (spec->internet) { /* for QEMU's user-mode network: slirp4netns's resolver */
@@ -821,18 +852,20 @@ out:
     return r;
 }
 
-/* In dir: vmstate (QEMU's migration stream), disk.ext4 (the writable disk,
- * sparse), memory when the VM was started to be a template's snapshot (its
- * RAM, written through all along), and snapshot.json last: what the VM was
- * made of, and the sizes that say a file is whole. */
+/* In dir: vmstate (QEMU's migration stream), the writable disk (sparse:
+ * disk.ext4, or the overlay disk.qcow2 whose backing file the save then
+ * needs, diskBacking), memory when the VM was started to be a template's
+ * snapshot (its RAM, written through all along), and snapshot.json last:
+ * what the VM was made of, and the sizes that say a file is whole. */
 static int vm_snapshot(const struct e2b_runtime_sandbox *sb, const char *dir,
                        struct e2b_error **err)
 {
     _cleanup_free_ char *mem = e2b_path_join(dir, "memory");
     _cleanup_free_ char *tmp = e2b_path_join(dir, "vmstate.tmp");
     _cleanup_free_ char *vs = e2b_path_join(dir, "vmstate");
-    _cleanup_free_ char *disk = e2b_path_join(sb->dir, "disk.ext4");
-    _cleanup_free_ char *saved_disk = e2b_path_join(dir, "disk.ext4");
+    const char *dname = disk_name(sb->dir);
+    _cleanup_free_ char *disk = e2b_path_join(sb->dir, dname);
+    _cleanup_free_ char *saved_disk = e2b_path_join(dir, dname);
     bool memory_in_file = access(mem, F_OK) == 0;
     int64_t t0 = e2b_now_ms();
     _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -853,9 +886,20 @@ static int vm_snapshot(const struct e2b_runtime_sandbox *sb, const char *dir,
                   (json_int_t)e2b_json_int(st, "cpuCount", 1), "internet",
                   e2b_json_bool(st, "allowInternetAccess", false), "memoryFile", memory_in_file,
                   "vmstateBytes", (json_int_t)file_size(dir, "vmstate"), "diskBytes",
-                  (json_int_t)file_size(dir, "disk.ext4"), "memoryBytes",
+                  (json_int_t)file_size(dir, dname), "memoryBytes",
                   (json_int_t)(memory_in_file ? file_size(dir, "memory") : 0));
     json_object_set_new(snap, "machine", json_integer(MACHINE_REV));
+    json_object_set_new(snap, "disk", json_string(dname));
+    uint64_t vsize = (uint64_t)file_size(dir, dname);
+    _cleanup_free_ char *backing = NULL;
+    if (STREQ(disk_format(dname), "qcow2") &&
+        e2b_qcow2_info(saved_disk, &vsize, &backing, NULL, err) < 0) {
+        json_decref(snap);
+        return e2b_error_wrap(err, "cannot save the disk of sandbox '%s'", sb->id);
+    }
+    json_object_set_new(snap, "diskSize", json_integer((json_int_t)vsize));
+    if (backing)
+        json_object_set_new(snap, "diskBacking", json_string(backing));
     json_object_set_new(snap, "saveMs", json_integer(e2b_now_ms() - t0));
     _cleanup_free_ char *p = e2b_path_join(dir, "snapshot.json");
     _cleanup_free_ char *text = e2b_json_dump(snap, JSON_INDENT(2));
@@ -868,9 +912,9 @@ static int vm_snapshot(const struct e2b_runtime_sandbox *sb, const char *dir,
 static char *restore_refusal(const json_t *snap, const json_t *state,
                              const struct e2b_runtime_spec *spec, const char *dir, bool *damaged)
 {
-    static const char *const files[][2] = { { "vmstate", "vmstateBytes" },
-                                            { "disk.ext4", "diskBytes" },
-                                            { "memory", "memoryBytes" } };
+    const char *files[][2] = { { "vmstate", "vmstateBytes" },
+                               { e2b_json_str(snap, "disk") ?: "disk.ext4", "diskBytes" },
+                               { "memory", "memoryBytes" } };
     *damaged = true;
     if (e2b_json_int(snap, "version", 0) != 1)
         return xstrdup("snapshot.json is not a save this e2b made");
@@ -883,6 +927,9 @@ static char *restore_refusal(const json_t *snap, const json_t *state,
                             : xasprintf("%s is %lld bytes, %lld when it was saved", files[i][0],
                                         have, want);
     }
+    const char *backing = e2b_json_str(snap, "diskBacking");
+    if (backing && access(backing, R_OK) < 0)
+        return xasprintf("the file its disk is an overlay of (%s) is gone", backing);
     *damaged = false;
     if (e2b_json_int(snap, "machine", 0) != MACHINE_REV)
         return xasprintf("it was made of another machine (revision %lld, this e2b makes %d)",
@@ -916,9 +963,10 @@ static char *restore_refusal(const json_t *snap, const json_t *state,
                          e2b_json_int(snap, "memoryMB", 0), e2b_json_int(snap, "cpuCount", 0), mem,
                          cpus);
     long long disk = (long long)(spec->disk_mb > 0 ? spec->disk_mb : 1024) << 20;
-    if (e2b_json_int(snap, "diskBytes", 0) != disk)
-        return xasprintf("its disk is %lld MiB, this sandbox asks for %lld MiB",
-                         e2b_json_int(snap, "diskBytes", 0) >> 20, disk >> 20);
+    long long sdisk = e2b_json_int(snap, "diskSize", e2b_json_int(snap, "diskBytes", 0));
+    if (sdisk != disk)
+        return xasprintf("its disk is %lld MiB, this sandbox asks for %lld MiB", sdisk >> 20,
+                         disk >> 20);
     if (e2b_json_bool(snap, "internet", false) != spec->internet)
         return xasprintf("it was made %s internet access, this sandbox asks %s it",
                          spec->internet ? "without" : "with", spec->internet ? "for" : "against");
@@ -992,13 +1040,27 @@ static int vm_stats(const struct e2b_runtime_sandbox *sb, struct e2b_runtime_sta
     } else if (proc_stats((pid_t)e2b_json_int(sb->state, "initPid", 0), ret, err) < 0) {
         return -1;
     }
-    /* the writable disk as the host sees it: what the guest has written */
-    _cleanup_free_ char *disk = e2b_path_join(sb->dir, "disk.ext4");
+    /* the writable disk as the host sees it: what the guest has written,
+     * in the overlay and in the files below it (a snapshot's disk) */
+    _cleanup_free_ char *disk = e2b_path_join(sb->dir, disk_name(sb->dir));
     struct stat st;
     if (stat(disk, &st) == 0) {
         ret->has_disk = true;
         ret->disk_used = (uint64_t)st.st_blocks * 512;
         ret->disk_total = (uint64_t)st.st_size;
+        _cleanup_free_ char *layer = xstrdup(disk);
+        uint64_t size;
+        for (int depth = 0; depth < 16 && layer && e2b_qcow2_is(layer); depth++) {
+            char *below = NULL;
+            if (e2b_qcow2_info(layer, &size, &below, NULL, NULL) < 0)
+                break;
+            if (depth == 0)
+                ret->disk_total = size;
+            free(layer);
+            layer = below;
+            if (layer && stat(layer, &st) == 0)
+                ret->disk_used += (uint64_t)st.st_blocks * 512;
+        }
     }
     return 0;
 }

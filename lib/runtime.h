@@ -60,6 +60,13 @@ struct e2b_runtime_spec {
      * that the save is only the rest and every sandbox restored from it
      * maps the same pages. */
     const char *snapshot_dir;
+    /* restore only: the save it restores stays while the sandbox runs (a
+     * template's snapshot or a snapshot of the snapshot store, pinned by
+     * the supervisor), so the sandbox may share its files instead of
+     * copying them (vm: its disk becomes the backing file of a
+     * copy-on-write overlay). false: the save goes once the sandbox runs
+     * (a resume from disk): take what it needs. */
+    bool restore_shared;
 };
 
 /* A started sandbox, in its supervisor. */
@@ -106,7 +113,13 @@ struct e2b_runtime_ops {
      * removes), so that it holds no memory once stopped (a sandbox saved
      * runs on when resumed: ns keeps no hold on it); and start one from
      * such a save, as start does: the sandbox it was, resumed, or a new
-     * sandbox (sb, spec) from its template's snapshot. restore fails with
+     * sandbox (sb, spec) from its template's snapshot or from a snapshot of
+     * another sandbox (fresh id, token and envs: spec->envd_init). After
+     * snapshot the sandbox is still paused and can be resumed (a snapshot
+     * of a running sandbox: pause, snapshot, resume; it runs on as it was)
+     * or stopped (pause to disk). A save may name files outside dir that
+     * it needs (vm: the backing file of a sandbox's disk overlay); the
+     * caller keeps those (snapshot-store.h: holds). restore fails with
      * E2B_ERR_UNSUPPORTED when the save does not fit this machine (another
      * kernel or emulator: the caller may start the sandbox afresh) and
      * E2B_ERR_INVALID when it is damaged. NULL where the runtime cannot:

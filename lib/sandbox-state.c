@@ -3,6 +3,7 @@
 #include "config.h"
 #include "fsutil.h"
 #include "runtime.h"
+#include "snapshot-store.h"
 #include "template-store.h"
 
 #include <fcntl.h>
@@ -304,6 +305,13 @@ static int save_to_disk(const char *id, const char *dir, const struct e2b_runtim
     const char *rootfs = e2b_json_str(st, "rootfsImage") ?: e2b_json_str(st, "rootfsTree");
     if (rootfs && e2b_store_hold(rootfs, id, err) < 0)
         goto out;
+    /* and the snapshot it was restored from, whose files the save may name */
+    const char *from = e2b_json_str(st, "fromSnapshot");
+    if (from && e2b_snapshot_hold(from, id, err) < 0) {
+        if (rootfs)
+            e2b_store_release(rootfs, id);
+        goto out;
+    }
     e2b_rm_rf(to, NULL); /* an older save of it: the live sandbox is newer */
     lkp = e2b_path_join(staging, "supervisor.lock");
     unlink(lkp); /* for the reaper only, while it was not whole */
@@ -311,6 +319,8 @@ static int save_to_disk(const char *id, const char *dir, const struct e2b_runtim
         e2b_error_sys(err, errno, "cannot save sandbox '%s' to %s", id, to);
         if (rootfs)
             e2b_store_release(rootfs, id);
+        if (from)
+            e2b_snapshot_release(from, id);
         goto out;
     }
     json_object_set_new(st, "savedTo", json_string(to));

@@ -21,6 +21,8 @@
 #define PAGE_MAX 100
 #define LOG_LIMIT 1000
 #define METRICS_IDS_MAX 100
+#define FORK_TIMEOUT_S  15  /* POST /sandboxes/{id}/fork without a timeout (E2B's API) */
+#define FORK_MAX        100 /* forks in one request (E2B's API) */
 
 struct call {
     const struct e2b_serve_opts *o;
@@ -537,6 +539,82 @@ static bool sandbox_state(struct call *c, const char *id, char **ret_state)
     return true;
 }
 
+/* ---- snapshots and forks --------------------------------------------------------- */
+
+/* POST /sandboxes/{id}/snapshots {name?}: 201 SnapshotInfo. */
+static void api_snapshot_create(struct call *c, const char *id, json_t *body)
+{
+    json_t *name = json_object_get(body, "name");
+    if (name && !json_is_null(name) && (!json_is_string(name) || !*json_string_value(name)))
+        return e2b_serve_reply_error(c->out, 400, "name must be a non-empty string");
+    struct e2b_backend *b = c->o->backend;
+    _cleanup_error_ struct e2b_error *err = NULL;
+    json_t *snap = NULL;
+    const char *n = json_is_string(name) ? json_string_value(name) : NULL;
+    int r = c->o->spawner ? e2b_serve_spawner_snapshot(c->o->spawner, id, n, &snap, &err)
+                          : b->ops->snapshots.create(b, id, n, &snap, &err);
+    if (r < 0)
+        return e2b_serve_reply_fail(c->out, err);
+    c->out->status = 201;
+    c->out->body = snap;
+}
+
+/* POST /sandboxes/{id}/fork {count?, timeout?}: 201 and one SandboxForkResult a fork. */
+static void api_fork(struct call *c, const char *id, json_t *body)
+{
+    json_t *cv = json_object_get(body, "count");
+    long long count = 1, timeout;
+    if (cv && !json_is_null(cv)) {
+        if (!json_is_integer(cv))
+            return e2b_serve_reply_error(c->out, 400, "count must be a whole number");
+        count = json_integer_value(cv);
+    }
+    if (count < 1)
+        return e2b_serve_reply_error(c->out, 400, "Count must be at least 1");
+    if (count > FORK_MAX)
+        return e2b_serve_reply_error(c->out, 400, "Count cannot be greater than %d", FORK_MAX);
+    if (!int_field(c, body, "timeout", FORK_TIMEOUT_S, 1, MAX_TIMEOUT_S, &timeout))
+        return;
+    struct e2b_backend *b = c->o->backend;
+    _cleanup_error_ struct e2b_error *err = NULL;
+    json_t *res = NULL;
+    int r = c->o->spawner
+                ? e2b_serve_spawner_fork(c->o->spawner, id, (int)count, (int)timeout, &res, &err)
+                : b->ops->snapshots.fork(b, id, (int)count, (int)timeout, &res, &err);
+    if (r < 0)
+        return e2b_serve_reply_fail(c->out, err);
+    size_t i;
+    json_t *f;
+    json_array_foreach(res, i, f) {
+        json_t *s = json_object_get(f, "sandbox");
+        if (s)
+            with_domain(c->o, s);
+    }
+    c->out->status = 201;
+    c->out->body = res;
+}
+
+/* GET /snapshots?sandboxID&name&limit&nextToken: newest first. */
+static void api_snapshots(struct call *c)
+{
+    if (!STREQ(c->r->method, "GET"))
+        return not_allowed(c, "GET");
+    _cleanup_free_ char *sid = e2b_http1_query_param(c->r->query, "sandboxID");
+    _cleanup_free_ char *name = e2b_http1_query_param(c->r->query, "name");
+    struct e2b_snapshot_filter f = { .sandbox_id = sid && *sid ? sid : NULL,
+                                     .name = name && *name ? name : NULL };
+    struct e2b_backend *b = c->o->backend;
+    _cleanup_error_ struct e2b_error *err = NULL;
+    _cleanup_json_ json_t *all = NULL;
+    char *next = NULL;
+    if (b->ops->snapshots.list(b, &f, &all, &next, &err) < 0)
+        return e2b_serve_reply_fail(c->out, err);
+    free(next);
+    json_t *pg = NULL;
+    if (page(c, all, PAGE_DEFAULT, &pg))
+        c->out->status = 200, c->out->body = pg;
+}
+
 /* /sandboxes/{id}[/verb] */
 static void api_sandbox(struct call *c, const char *id, const char *verb)
 {
@@ -562,8 +640,9 @@ static void api_sandbox(struct call *c, const char *id, const char *verb)
         }
         return;
     }
-    bool is_post_verb = STREQ(verb, "timeout") || STREQ(verb, "refreshes") || STREQ(verb, "pause") ||
-                        STREQ(verb, "resume") || STREQ(verb, "connect");
+    bool is_post_verb = STREQ(verb, "timeout") || STREQ(verb, "refreshes") ||
+                        STREQ(verb, "pause") || STREQ(verb, "resume") || STREQ(verb, "connect") ||
+                        STREQ(verb, "snapshots") || STREQ(verb, "fork");
     bool is_get_verb = STREQ(verb, "metrics") || STREQ(verb, "logs");
     if (!is_post_verb && !is_get_verb) {
         e2b_serve_reply_error(out, 404, "no route %s %s", m, c->r->path);
@@ -622,6 +701,10 @@ static void api_sandbox(struct call *c, const char *id, const char *verb)
             return fail_verb(c, id, verb, err);
         out->status = resume || resumed ? 201 : 200;
         out->body = with_domain(c->o, s);
+    } else if (STREQ(verb, "snapshots")) {
+        api_snapshot_create(c, id, body);
+    } else if (STREQ(verb, "fork")) {
+        api_fork(c, id, body);
     } else if (STREQ(verb, "metrics")) {
         api_metrics(c, id);
     } else {
@@ -704,9 +787,15 @@ static void api_templates(struct call *c, const char *rest)
         if (b->ops->templates.get(b, rest, &t, &err) < 0)
             return e2b_serve_reply_fail(out, err);
         out->status = 200, out->body = with_builds(t);
-    } else if (STREQ(m, "DELETE")) {
-        if (b->ops->templates.delete(b, rest, &err) < 0)
+    } else if (STREQ(m, "DELETE")) { /* a snapshot is deleted as the template it is */
+        if (b->ops->snapshots.delete(b, rest, &err) < 0 && err->code != E2B_ERR_NOT_FOUND)
             return e2b_serve_reply_fail(out, err);
+        if (err) {
+            e2b_error_free(err);
+            err = NULL;
+            if (b->ops->templates.delete(b, rest, &err) < 0)
+                return e2b_serve_reply_fail(out, err);
+        }
         out->status = 204;
     } else { /* POST and PATCH are the template build API's (serve-templates.c) */
         not_allowed(c, "GET, POST, PATCH, DELETE");
@@ -756,5 +845,7 @@ void e2b_serve_api(const struct e2b_serve_opts *o, const struct e2b_http1_head *
     }
     if (STREQ(p, "/templates") || e2b_str_has_prefix(p, "/templates/"))
         return api_templates(&c, p[10] ? p + 11 : "");
+    if (STREQ(p, "/snapshots"))
+        return api_snapshots(&c);
     e2b_serve_reply_error(out, 404, "no route %s %s", r->method, r->path);
 }

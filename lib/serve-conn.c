@@ -1,6 +1,7 @@
 /* serve-conn.c - see serve-conn.h */
 #include "serve-conn.h"
 #include "fsutil.h"
+#include "http.h"
 #include "http1.h"
 
 #include <poll.h>
@@ -147,29 +148,9 @@ void e2b_serve_reply_error(struct e2b_serve_reply *out, int status, const char *
     out->body = e2b_serve_error_body(status, "%s", msg);
 }
 
-static int status_of(const struct e2b_error *e)
-{
-    switch (e->code) {
-    case E2B_ERR_NOT_FOUND:
-        return 404;
-    case E2B_ERR_INVALID:
-    case E2B_ERR_USAGE:
-    case E2B_ERR_UNSUPPORTED:
-        return 400;
-    case E2B_ERR_EXISTS:
-        return 409;
-    case E2B_ERR_AUTH:
-        return 401;
-    case E2B_ERR_PERMISSION:
-        return 403;
-    default:
-        return 500;
-    }
-}
-
 void e2b_serve_reply_fail(struct e2b_serve_reply *out, const struct e2b_error *e)
 {
-    e2b_serve_reply_error(out, status_of(e), "%s", e->msg);
+    e2b_serve_reply_error(out, e2b_errcode_http_status(e->code), "%s", e->msg);
 }
 
 bool e2b_serve_query_num(const char *query, struct e2b_serve_reply *out, const char *name, long long def,

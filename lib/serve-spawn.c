@@ -72,6 +72,18 @@ static _noreturn_ void worker(struct e2b_backend *b, int fd)
     if (!read_all(fd, &in) || !(req = json_loadb(in.buf, in.len, 0, NULL))) {
         reply = json_pack("{s:{s:i, s:s}}", "error", "code", E2B_ERR_GENERIC, "message",
                           "the create request did not reach the helper whole");
+    } else if (e2b_json_str(req, "snapshot")) { /* a runtime may run helpers to save it */
+        if (b->ops->snapshots.create(b, e2b_json_str(req, "snapshot"), e2b_json_str(req, "name"),
+                                     &sbx, &err) == 0)
+            reply = json_pack("{s:o}", "result", sbx);
+        else
+            reply = json_pack("{s:{s:i, s:s}}", "error", "code", err->code, "message", err->msg);
+    } else if (e2b_json_str(req, "fork")) { /* a snapshot, then supervisors */
+        if (b->ops->snapshots.fork(b, e2b_json_str(req, "fork"), (int)e2b_json_int(req, "count", 1),
+                                   (int)e2b_json_int(req, "timeout", 15), &sbx, &err) == 0)
+            reply = json_pack("{s:o}", "result", sbx);
+        else
+            reply = json_pack("{s:{s:i, s:s}}", "error", "code", err->code, "message", err->msg);
     } else if (e2b_json_str(req, "connect")) { /* a resume: a paused sandbox's supervisor starts */
         bool resumed = false;
         if (b->ops->sandboxes.connect(b, e2b_json_str(req, "connect"),
@@ -218,6 +230,39 @@ int e2b_serve_spawner_connect(struct e2b_serve_spawner *s, const char *id, int t
     }
     json_decref(reply);
     return r;
+}
+
+/* A request whose reply is {"result": ...} or {"error": ...}. */
+static int ask_result(struct e2b_serve_spawner *s, const json_t *req, json_t **ret,
+                      struct e2b_error **err)
+{
+    json_t *reply = NULL;
+    if (ask_worker(s, req, &reply, err) < 0)
+        return -1;
+    int r = 0;
+    json_t *res = json_object_get(reply, "result"), *e = json_object_get(reply, "error");
+    if (res)
+        *ret = json_incref(res);
+    else
+        r = e2b_error_set(err, (int)e2b_json_int(e, "code", E2B_ERR_GENERIC), "%s",
+                          e2b_json_str(e, "message") ?: "the helper did not say why it failed");
+    json_decref(reply);
+    return r;
+}
+
+int e2b_serve_spawner_snapshot(struct e2b_serve_spawner *s, const char *id, const char *name,
+                               json_t **ret_snapshot, struct e2b_error **err)
+{
+    _cleanup_json_ json_t *req = json_pack("{s:s, s:s?}", "snapshot", id, "name", name);
+    return ask_result(s, req, ret_snapshot, err);
+}
+
+int e2b_serve_spawner_fork(struct e2b_serve_spawner *s, const char *id, int count, int timeout_s,
+                           json_t **ret_results, struct e2b_error **err)
+{
+    _cleanup_json_ json_t *req =
+        json_pack("{s:s, s:i, s:i}", "fork", id, "count", count, "timeout", timeout_s);
+    return ask_result(s, req, ret_results, err);
 }
 
 int e2b_serve_spawner_create(struct e2b_serve_spawner *s, const struct e2b_sandbox_spec *spec,

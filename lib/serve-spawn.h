@@ -1,4 +1,4 @@
-/* serve-spawn.h - sandbox creates (and resumes) of `e2b serve` run in a small helper.
+/* serve-spawn.h - sandbox creates (and resumes, snapshots, forks) of `e2b serve` run in a small helper.
  *
  * Creating a local sandbox forks three times (the CLI side, the supervisor,
  * the sandbox's init). Forked from the server, each copy takes the server's
@@ -26,6 +26,13 @@ int e2b_serve_spawner_create(struct e2b_serve_spawner *s, const struct e2b_sandb
  * supervisor again, where the runtime saved it to disk), the same way. */
 int e2b_serve_spawner_connect(struct e2b_serve_spawner *s, const char *id, int timeout_s,
                               json_t **ret_sandbox, bool *ret_resumed, struct e2b_error **err);
+/* The backend's snapshots.create and snapshots.fork (a runtime may run
+ * helper programs to save a sandbox; a fork starts supervisors), the same
+ * way. */
+int e2b_serve_spawner_snapshot(struct e2b_serve_spawner *s, const char *id, const char *name,
+                               json_t **ret_snapshot, struct e2b_error **err);
+int e2b_serve_spawner_fork(struct e2b_serve_spawner *s, const char *id, int count, int timeout_s,
+                           json_t **ret_results, struct e2b_error **err);
 /* Close the control socket (the helper then exits) and reap it. */
 void e2b_serve_spawner_stop(struct e2b_serve_spawner *s);
 

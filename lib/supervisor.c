@@ -10,6 +10,7 @@
 #include "fsutil.h"
 #include "process-client.h"
 #include "sandbox-state.h"
+#include "snapshot-store.h"
 #include "strbuf.h"
 #include "template-store.h"
 
@@ -328,8 +329,9 @@ static char *envd_init_body(const char *id, const json_t *state)
     json_object_set(init, "defaultUser", json_object_get(state, "defaultUser"));
     if (e2b_json_str(state, "defaultWorkdir"))
         json_object_set(init, "defaultWorkdir", json_object_get(state, "defaultWorkdir"));
-    if (e2b_json_str(state, "envdAccessToken"))
-        json_object_set(init, "accessToken", json_object_get(state, "envdAccessToken"));
+    /* always said: "" clears the token of a restored envd whose sandbox had one */
+    json_object_set_new(init, "accessToken",
+                        json_string(e2b_json_str(state, "envdAccessToken") ?: ""));
     _cleanup_free_ char *ts = e2b_rfc3339(e2b_wall_ms());
     json_object_set_new(init, "timestamp", json_string(ts));
     char *body = e2b_json_dump(init, 0);
@@ -357,6 +359,10 @@ static _noreturn_ void supervise(struct supervisor *s, struct e2b_runtime_spec *
     spec->envd_init = init_body;
     /* the template build stays in the store while this sandbox runs from it */
     if (e2b_store_pin(spec->rootfs_tree ? spec->rootfs_tree : spec->rootfs_image, &err) < 0)
+        goto fail;
+    /* and the snapshot it was restored from (its disk may be this one's backing) */
+    if (e2b_json_str(state, "fromSnapshot") &&
+        e2b_snapshot_pin(e2b_json_str(state, "fromSnapshot"), &err) < 0)
         goto fail;
     /* From here the sandbox exists; it is fully set up once envd listens
      * (with its /init applied). */

@@ -40,24 +40,9 @@ if [ ! -d "$here/node_modules/e2b" ]; then
     (cd "$here" && npm install --no-audit --no-fund >/dev/null) || { echo "run-vm.sh: npm install failed" >&2; exit 2; }
 fi
 
-# The template: bash, python3 and its standard library, busybox's applets
-# for everything else, and the libraries they load.
-root=$scratch/vm/root
-pyver=$($py -c 'import sys; print("python%d.%d" % sys.version_info[:2])')
-mkdir -p "$root/bin" "$root/usr/bin" "$root/usr/lib" "$root/etc" "$root/tmp" &&
-    cp "$(command -v busybox)" "$root/bin/busybox" &&
-    for a in $("$root/bin/busybox" --list); do
-        [ -e "$root/bin/$a" ] || ln -s busybox "$root/bin/$a"
-    done &&
-    rm -f "$root/bin/bash" && cp /bin/bash "$root/bin/bash" &&
-    cp "$(readlink -f $py)" "$root/usr/bin/$pyver" && ln -s "$pyver" "$root/usr/bin/python3" &&
-    cp -a "/usr/lib/$pyver" "$root/usr/lib/" && rm -rf "$root/usr/lib/$pyver/test" &&
-    for l in $( { ldd /bin/bash; ldd $py; for so in /usr/lib/$pyver/lib-dynload/*.so; do ldd "$so"; done; } 2>/dev/null |
-        grep -o '/[^ ]*' | sort -u); do
-        [ -e "$root$l" ] || { mkdir -p "$root$(dirname "$l")" && cp -L "$l" "$root$l"; }
-    done &&
-    printf 'root:x:0:0:root:/root:/bin/bash\n' > "$root/etc/passwd" && printf 'root:x:0:\n' > "$root/etc/group" &&
-    printf 'FROM scratch\nCOPY root/ /\n' > "$scratch/vm/e2b.Dockerfile" ||
+# The template: bash, python3, busybox (lib-vm-template.sh)
+. "$here/lib-vm-template.sh"
+vm_template_context "$scratch/vm" ||
     { echo "run-vm.sh: cannot make the template's files" >&2; exit 1; }
 t0=$(date +%s)
 tpl=$("$e2b" template build -q -n sdk-vm -p "$scratch/vm" --runtime vm 2>"$scratch/build.err") && [ -n "$tpl" ] ||
