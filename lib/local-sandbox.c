@@ -175,7 +175,7 @@ static int resolve_snapshot(const json_t *meta, struct template_files *tf,
         spec->rootfs_tree = tf->tree = xstrdup(e2b_json_str(ss, "rootfsTree"));
     if (e2b_json_str(ss, "rootfsImage"))
         spec->rootfs_image = tf->image = xstrdup(e2b_json_str(ss, "rootfsImage"));
-    spec->host = e2b_json_bool(ss, "hostBased", false) || STREQ(tid ?: "", "host");
+    spec->host = e2b_json_bool(ss, "hostBased", false) || STREQ(e2b_json_str(ss, "templateID") ?: "", "host");
     tf->runtime = xstrdup(e2b_json_str(meta, "runtime") ?: "");
     json_object_set_new(state, "templateID", json_string(tf->template_id));
     if (tf->build_id)
@@ -192,7 +192,7 @@ static int resolve_snapshot(const json_t *meta, struct template_files *tf,
         json_object_set(state, "templateEnv", json_object_get(ss, "envVars"));
     spec->disk_mb = (int)e2b_json_int(ss, "diskSizeMB", spec->disk_mb);
     spec->internet = e2b_json_bool(ss, "allowInternetAccess", spec->internet);
-    if (!tf->tree && !tf->image)
+    if (!tf->tree && !tf->image && !spec->host) /* `host`: the host's own programs */
         return e2b_error_set(err, E2B_ERR_INVALID, "snapshot '%s' names no root file system",
                              e2b_json_str(meta, "snapshotID") ?: "?");
     return 0;
