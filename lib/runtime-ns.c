@@ -319,9 +319,11 @@ static int ns_stats(const struct e2b_runtime_sandbox *sb, struct e2b_runtime_sta
  * Outside the tree, so external to CRIU and made anew by a restore: the
  * network namespace (with slirp4netns when the sandbox has internet),
  * envd's listening socket in the state directory, envd's log pipe to the
- * supervisor, init's fds of its writable layer and of the freezer, and the
- * connections host clients have open to envd at the time (in a restored
- * copy they are closed: envd sees them end). Bind mounts of host paths
+ * supervisor, and init's fds of its writable layer and of the freezer.
+ * Connections of host clients to envd (a command's output stream, a
+ * watch) are the host's network namespace's, where CRIU does not look:
+ * envd drops them first, so a snapshot ends such streams, as the vm
+ * runtime's does; the commands run on. Bind mounts of host paths
  * (the host's programs, device nodes) are bound again from the same paths,
  * envd's binary from the one this e2b runs. */
 
@@ -383,36 +385,64 @@ static char *file_key(pid_t pid, int fd)
     return xasprintf("file[%lx:%llx]", strtoul(m + 7, NULL, 10), (unsigned long long)st.st_ino);
 }
 
-/* The connections host clients have open to envd: the sockets of the
- * sandbox's network namespace that carry the listener's name, connected
- * (/proc/net/unix: "Num RefCount Protocol Flags Type St Inode Path"). */
-static char **host_connections(pid_t init, unsigned long listener)
+/* Does envd hold a connection of a host client (a command's stream, a
+ * watch, a transfer)? Those sockets are the host's network namespace's,
+ * where CRIU does not look; every socket of the sandbox's own is listed
+ * in its /proc/net. */
+static bool has_host_conns(pid_t init, pid_t envd)
 {
-    _cleanup_free_ char *p = xasprintf("/proc/%d/net/unix", (int)init), *text = NULL;
-    char **conns = NULL;
-    if (e2b_read_file(p, &text, NULL, NULL) < 0)
-        return NULL;
-    char name[512] = "";
-    for (int pass = 0; pass < 2; pass++) {
-        char *save = NULL;
-        _cleanup_free_ char *copy = xstrdup(text);
-        for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-            unsigned st;
-            unsigned long ino;
-            int off = 0;
-            if (sscanf(line, "%*s %*x %*x %*x %*x %x %lu %n", &st, &ino, &off) < 2 || !off)
-                continue;
-            const char *path = line + off;
-            if (pass == 0 && ino == listener)
-                snprintf(name, sizeof(name), "%s", path);
-            else if (pass == 1 && *name && st == 3 && ino != listener && STREQ(path, name)) {
-                char key[40];
-                snprintf(key, sizeof(key), "socket:[%lu]", ino);
-                conns = e2b_strv_push(conns, key);
-            }
-        }
+    static const char *const tables[] = {"unix", "tcp", "tcp6", "udp", "udp6", "netlink", "raw", "raw6"};
+    _cleanup_strbuf_ struct strbuf all = STRBUF_INIT;
+    for (size_t i = 0; i < ARRAY_SIZE(tables); i++) {
+        _cleanup_free_ char *p = xasprintf("/proc/%d/net/%s", (int)init, tables[i]), *t = NULL;
+        if (e2b_read_file(p, &t, NULL, NULL) == 0)
+            strbuf_addstr(&all, t);
     }
-    return conns;
+    strbuf_addch(&all, '\n');
+    _cleanup_free_ char *fds = xasprintf("/proc/%d/fd", (int)envd);
+    _cleanup_closedir_ DIR *d = opendir(fds);
+    struct dirent *de;
+    while (d && (de = readdir(d))) {
+        _cleanup_free_ char *link = fd_link(envd, atoi(de->d_name));
+        if (!link || !e2b_str_has_prefix(link, "socket:["))
+            continue;
+        unsigned long ino = strtoul(link + 8, NULL, 10);
+        char a[32], b[32];
+        snprintf(a, sizeof(a), " %lu ", ino);
+        snprintf(b, sizeof(b), " %lu\n", ino);
+        if (!strstr(all.buf, a) && !strstr(all.buf, b))
+            return true;
+    }
+    return false;
+}
+
+/* The paused sandbox frozen as a whole (init too: CRIU seizes a frozen
+ * tree only through a frozen cgroup that holds all of it), with no host
+ * client connected to envd: envd is asked to drop them (SIGUSR2), the
+ * sandbox running a moment for it, and the freeze taken again, until none
+ * came back in between (bounded). */
+static int freeze_for_dump(const char *id, pid_t init, pid_t envd, struct e2b_error **err)
+{
+    for (int attempt = 0;; attempt++) {
+        if (e2b_cgroup_freeze_whole(id, true, err) < 0)
+            return -1;
+        if (!has_host_conns(init, envd))
+            return 0;
+        if (attempt == 5)
+            break;
+        if (e2b_cgroup_freeze_whole(id, false, err) < 0 || e2b_cgroup_freeze(id, false, err) < 0)
+            return -1;
+        kill(envd, SIGUSR2);
+        for (int i = 0; i < 200 && has_host_conns(init, envd); i++)
+            usleep(5000);
+        if (e2b_cgroup_freeze(id, true, err) < 0)
+            return -1;
+    }
+    e2b_cgroup_freeze_whole(id, false, NULL);
+    return e2b_error_set(err, E2B_ERR_UNSUPPORTED,
+                         "clients keep connecting to the envd of sandbox '%s' while it is checkpointed, and "
+                         "CRIU can save only connections inside the sandbox",
+                         id);
 }
 
 static long long file_size(const char *dir, const char *name)
@@ -454,9 +484,6 @@ static int ns_snapshot(const struct e2b_runtime_sandbox *sb, const char *dir, st
     _cleanup_free_ char *images = e2b_path_join(dir, CKPT_IMAGES), *layer = e2b_path_join(dir, CKPT_LAYER);
     if (mkdir(images, 0700) < 0)
         return e2b_error_sys(err, errno, "cannot create %s", images);
-    /* the files first, while it is frozen: the same instant as the memory */
-    if (e2b_sandbox_root_save_layer(init, layer, err) < 0)
-        return -1;
     _cleanup_free_ char *listen = fd_link(envd, 4), *log = fd_link(envd, 1);
     _cleanup_free_ char *scratch = file_key(init, E2B_SANDBOX_SCRATCH_FD), *thaw = file_key(init, 4);
     _cleanup_free_ char *netns = xasprintf("/proc/%d/ns/net", (int)init);
@@ -465,7 +492,6 @@ static int ns_snapshot(const struct e2b_runtime_sandbox *sb, const char *dir, st
         !scratch || stat(netns, &nst) < 0)
         return e2b_error_set(err, E2B_ERR_UNSUPPORTED,
                              "sandbox '%s' was not started as checkpoints need (started by an older e2b?)", sb->id);
-    _cleanup_strv_ char **conns = host_connections(init, strtoul(listen + 8, NULL, 10));
     _cleanup_strv_ char **ext = NULL;
     ext = e2b_strv_push(ext, "mnt[]");                        /* host paths bound in: the same again */
     ext = e2b_strv_push(ext, "mnt[/run/e2b/envd]:envd");      /* envd: the one the restore runs */
@@ -473,17 +499,16 @@ static int ns_snapshot(const struct e2b_runtime_sandbox *sb, const char *dir, st
     ext = e2b_strv_push(ext, net);
     _cleanup_free_ char *lsk = xasprintf("unix[%s", listen + 8); /* "unix[N]" from "socket:[N]" */
     ext = e2b_strv_push(ext, lsk);
-    for (size_t i = 0; conns && conns[i]; i++) {
-        _cleanup_free_ char *c = xasprintf("unix[%s", conns[i] + 8);
-        ext = e2b_strv_push(ext, c);
-    }
     ext = e2b_strv_push(ext, scratch);
     if (thaw)
         ext = e2b_strv_push(ext, thaw);
     _cleanup_free_ char *cg = e2b_cgroup_freezer_dir(sb->id), *dlog = e2b_path_join(sb->dir, "checkpoint.log");
     struct e2b_criu_dump d = {.pid = init, .images_dir = images, .log = dlog, .freeze_cgroup = cg,
                               .externals = ext, .leave_running = true};
-    int r = e2b_cgroup_freeze_whole(sb->id, true, err);
+    int r = freeze_for_dump(sb->id, init, envd, err);
+    /* the files while it is frozen: the same instant as the memory */
+    if (r == 0)
+        r = e2b_sandbox_root_save_layer(init, layer, err);
     if (r == 0)
         r = e2b_criu_dump(&d, err);
     if (e2b_cgroup_freeze_whole(sb->id, false, r < 0 ? NULL : err) < 0)
@@ -492,9 +517,8 @@ static int ns_snapshot(const struct e2b_runtime_sandbox *sb, const char *dir, st
         return e2b_error_wrap(err, "cannot checkpoint sandbox '%s'", sb->id);
     struct utsname u;
     uname(&u);
-    json_t *keys = json_pack("{s:s, s:i, s:s, s:i, s:s, s:s?, s:o}", "listen", listen, "listenFlags",
-                             fd_flags(envd, 4), "log", log, "logFlags", fd_flags(envd, 1), "scratch", scratch,
-                             "thaw", thaw, "connections", e2b_json_strv(conns));
+    json_t *keys = json_pack("{s:s, s:i, s:s, s:i, s:s, s:s?}", "listen", listen, "listenFlags", fd_flags(envd, 4),
+                             "log", log, "logFlags", fd_flags(envd, 1), "scratch", scratch, "thaw", thaw);
     _cleanup_json_ json_t *snap = json_pack(
         "{s:i, s:s, s:s, s:s, s:s?, s:s?, s:b, s:o, s:o, s:I}", "version", CKPT_VERSION, "runtime", "ns",
         "kernel", u.release, "sandboxID", sb->id, "templateID", e2b_json_str(st, "templateID"),
@@ -671,16 +695,6 @@ static int ns_restore(const struct e2b_runtime_sandbox *sb, const struct e2b_run
             goto out;
         }
         hand(&h, thaw, e2b_json_str(keys, "thaw"), 0);
-    }
-    /* host clients' connections: closed ends, so envd sees them go */
-    const json_t *conns = json_object_get(keys, "connections");
-    for (size_t i = 0; i < json_array_size(conns); i++) {
-        int sp2[2];
-        if (!json_is_string(json_array_get(conns, i)) ||
-            socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp2) < 0)
-            continue;
-        close(sp2[1]);
-        hand(&h, sp2[0], json_string_value(json_array_get(conns, i)), O_NONBLOCK); /* envd's are */
     }
     pid_t child = fork();
     if (child < 0) {
