@@ -153,6 +153,29 @@ static char **common_opts(char **v)
     return v;
 }
 
+/* CRIU's words for what a sandbox commonly runs into, said plainly too. */
+static const char *hint_for(const char *reason)
+{
+    static const struct {
+        const char *said, *hint;
+    } hints[] = {
+        { "Can't dump ghost file",
+          "a process holds a deleted file larger than the " E2B_CRIU_GHOST_LIMIT
+          "B a checkpoint keeps" },
+        { "Can't get 1:16 opt",
+          "CRIU before 4.2 cannot save sockets on Linux 6.16 and later: tools/criu.sh installs one that can" },
+        { "Can't get rlimit",
+          "CRIU reads the limits of a process of another user than root only with CAP_SYS_RESOURCE, "
+          "which this machine withholds from root (its bounding set)" },
+        { "External socket is used",
+          "a process is connected to a unix socket outside the sandbox" },
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(hints); i++)
+        if (strstr(reason, hints[i].said))
+            return hints[i].hint;
+    return NULL;
+}
+
 /* Why criu failed: its reason, and where its log is; or, where criu
  * cannot run here at all, that. */
 static int criu_failed(const char *what, const char *log, int status, struct e2b_error **err)
@@ -161,9 +184,10 @@ static int criu_failed(const char *what, const char *log, int status, struct e2b
     if (e2b_criu_check(NULL, &why_not) < 0)
         return e2b_error_set(err, E2B_ERR_UNSUPPORTED, "%s", why_not->msg);
     _cleanup_free_ char *reason = e2b_criu_log_reason(log);
+    const char *hint = reason ? hint_for(reason) : NULL;
     if (reason)
-        return e2b_error_set(err, E2B_ERR_UNSUPPORTED, "CRIU cannot %s: %s (its log: %s)", what,
-                             reason, log);
+        return e2b_error_set(err, E2B_ERR_UNSUPPORTED, "CRIU cannot %s: %s%s%s (its log: %s)", what,
+                             reason, hint ? ": " : "", hint ? hint : "", log);
     if (WIFSIGNALED(status))
         return e2b_error_set(err, E2B_ERR_GENERIC,
                              "CRIU was killed by signal %d while it tried to %s (its log: %s)",
@@ -187,6 +211,9 @@ int e2b_criu_dump(const struct e2b_criu_dump *d, struct e2b_error **err)
     argv = push(argv, d->images_dir);
     if (d->leave_running)
         argv = push(argv, "--leave-running");
+    argv = push(
+        argv,
+        "--ghost-limit=" E2B_CRIU_GHOST_LIMIT); /* deleted files still open, kept in the images */
     if (d->freeze_cgroup) {
         argv = push(argv, "--freeze-cgroup");
         argv = push(argv, d->freeze_cgroup);

@@ -19,6 +19,10 @@
 
 #include <sys/types.h>
 
+/* What a dump keeps of files deleted while a process still has them open
+ * (CRIU's ghost files); a larger one fails the dump, saying so. */
+#define E2B_CRIU_GHOST_LIMIT "16M"
+
 /* Is criu usable here (`criu check`)? 0 with its version ("4.2.1",
  * malloc'd, may be NULL), or -1 with E2B_ERR_UNSUPPORTED saying why not. */
 int e2b_criu_check(char **ret_version, struct e2b_error **err);

@@ -554,22 +554,6 @@ static char *restore_refusal(const json_t *snap, const char *dir, bool *damaged)
     return NULL;
 }
 
-/* A listening socket at <dir>/envd.sock (through an fd of dir: no limit
- * on its length). */
-static int listen_envd(const char *dir, struct e2b_error **err)
-{
-    _cleanup_close_ int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    struct sockaddr_un un = {.sun_family = AF_UNIX};
-    snprintf(un.sun_path, sizeof(un.sun_path), "/proc/self/fd/%d/envd.sock", dfd);
-    _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (dfd < 0 || fd < 0)
-        return e2b_error_sys(err, errno, "cannot make envd's socket in %s", dir);
-    unlinkat(dfd, "envd.sock", 0);
-    if (bind(fd, (struct sockaddr *)&un, sizeof(un)) < 0 || listen(fd, 128) < 0)
-        return e2b_error_sys(err, errno, "cannot listen on %s/envd.sock", dir);
-    return TAKE_FD(fd);
-}
-
 /* The descriptors a restore hands CRIU, and what each stands for. */
 struct handed {
     int fd[64];
@@ -649,14 +633,18 @@ static int ns_restore(const struct e2b_runtime_sandbox *sb, const struct e2b_run
     _cleanup_free_ char *sp = e2b_path_join(dir, "snapshot.json");
     _cleanup_json_ json_t *snap = NULL;
     if (e2b_json_load_file(sp, &snap, NULL) < 0)
-        return e2b_error_set(err, E2B_ERR_INVALID, "the checkpoint in %s is damaged: no snapshot.json", dir);
+        return e2b_error_set(err, E2B_ERR_INVALID,
+                             "cannot restore sandbox '%s': the checkpoint in %s is damaged: no snapshot.json", sb->id,
+                             dir);
     bool damaged;
     _cleanup_free_ char *why = restore_refusal(snap, dir, &damaged);
     if (why)
-        return e2b_error_set(err, damaged ? E2B_ERR_INVALID : E2B_ERR_UNSUPPORTED, "the checkpoint in %s %s: %s",
-                             dir, damaged ? "is damaged" : "cannot be restored here", why);
+        return e2b_error_set(err, damaged ? E2B_ERR_INVALID : E2B_ERR_UNSUPPORTED,
+                             "cannot restore sandbox '%s': the checkpoint in %s %s: %s", sb->id, dir,
+                             damaged ? "is damaged" : "cannot be restored here", why);
     if (spec->unprivileged)
-        return e2b_error_set(err, E2B_ERR_UNSUPPORTED, "restoring a checkpoint needs root (CRIU)");
+        return e2b_error_set(err, E2B_ERR_UNSUPPORTED, "cannot restore sandbox '%s': a checkpoint needs root (CRIU)",
+                             sb->id);
     const json_t *keys = json_object_get(snap, "keys");
     struct e2b_cgroup_limits lim = limits_of(spec);
     if (e2b_cgroup_create(sb->id, &lim, err) < 0)
@@ -665,10 +653,11 @@ static int ns_restore(const struct e2b_runtime_sandbox *sb, const struct e2b_run
     int logp[2] = {-1, -1}, r = -1;
     _cleanup_free_ char *scratch_key = xstrdup(e2b_json_str(keys, "scratch"));
     _cleanup_free_ char *bootp = e2b_path_join(sb->dir, "init.log"), *boot = NULL;
-    int netfd = e2b_sandbox_netns_new(err);
+    int lfd = -1, netfd = e2b_sandbox_netns_new(sb->dir, &lfd, err);
     if (netfd < 0)
         goto out;
     hand(&h, netfd, "net", 0);
+    hand(&h, lfd, e2b_json_str(keys, "listen"), (int)e2b_json_int(keys, "listenFlags", O_NONBLOCK));
     if (spec->internet) {
         _cleanup_free_ char *path = xasprintf("/proc/%d/fd/%d", (int)getpid(), netfd);
         int exit_w = -1;
@@ -677,10 +666,6 @@ static int ns_restore(const struct e2b_runtime_sandbox *sb, const struct e2b_run
             goto out;
         (void)exit_w; /* stays open: slirp4netns lives until the supervisor exits */
     }
-    int lfd = listen_envd(sb->dir, err);
-    if (lfd < 0)
-        goto out;
-    hand(&h, lfd, e2b_json_str(keys, "listen"), (int)e2b_json_int(keys, "listenFlags", O_NONBLOCK));
     if (pipe2(logp, O_CLOEXEC) < 0) {
         e2b_error_sys(err, errno, "cannot make envd's log pipe");
         goto out;

@@ -458,7 +458,8 @@ static void loopback_up(void)
 /* A new network namespace is made by a short-lived thread, which enters
  * it, opens it and ends: no thread of ours stays in it. */
 struct netns_new {
-    int fd;
+    const char *listen_dir;
+    int fd, listen_fd;
     int err;
 };
 
@@ -472,12 +473,23 @@ static void *netns_new_main(void *ud)
     n->err = lo_up();
     if (!n->err && (n->fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)) < 0)
         n->err = errno;
+    /* envd's socket, made in here as init makes it: in the sandbox's namespace */
+    _cleanup_close_ int dfd = n->err ? -1 : open(n->listen_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    struct sockaddr_un un = {.sun_family = AF_UNIX};
+    snprintf(un.sun_path, sizeof(un.sun_path), "/proc/self/fd/%d/envd.sock", dfd);
+    if (!n->err && (dfd < 0 || (n->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0))
+        n->err = errno;
+    if (!n->err) {
+        unlinkat(dfd, "envd.sock", 0);
+        if (bind(n->listen_fd, (struct sockaddr *)&un, sizeof(un)) < 0 || listen(n->listen_fd, 128) < 0)
+            n->err = errno;
+    }
     return NULL;
 }
 
-int e2b_sandbox_netns_new(struct e2b_error **err)
+int e2b_sandbox_netns_new(const char *listen_dir, int *ret_listen_fd, struct e2b_error **err)
 {
-    struct netns_new n = {.fd = -1};
+    struct netns_new n = {.listen_dir = listen_dir, .fd = -1, .listen_fd = -1};
     pthread_t t;
     int e = pthread_create(&t, NULL, netns_new_main, &n);
     if (e == 0) {
@@ -487,8 +499,11 @@ int e2b_sandbox_netns_new(struct e2b_error **err)
     if (e) {
         if (n.fd >= 0)
             close(n.fd);
-        return e2b_error_sys(err, e, "cannot make a network namespace");
+        if (n.listen_fd >= 0)
+            close(n.listen_fd);
+        return e2b_error_sys(err, e, "cannot make a network namespace with envd's socket in %s", listen_dir);
     }
+    *ret_listen_fd = n.listen_fd;
     return n.fd;
 }
 

@@ -56,9 +56,10 @@ int e2b_sandbox_root_spawn(struct e2b_sandbox_root *r, const char *id, pid_t *re
 bool e2b_sandbox_userns_ranges(void);
 void e2b_sandbox_root_release(struct e2b_sandbox_root *r);
 
-/* A new network namespace with loopback up, as init makes its own: an fd
- * of it (a restore's, which CRIU puts the restored sandbox into). */
-int e2b_sandbox_netns_new(struct e2b_error **err);
+/* A new network namespace with loopback up, as init makes its own, and in
+ * it envd's listening socket at <listen_dir>/envd.sock: an fd of each (a
+ * restore's, which CRIU puts the restored sandbox into and hands envd). */
+int e2b_sandbox_netns_new(const char *listen_dir, int *ret_listen_fd, struct e2b_error **err);
 
 /* Checkpoints (runtime-ns.c, with CRIU): the writable layer of the running
  * sandbox whose init is init_pid (frozen: a consistent copy) into a tar
