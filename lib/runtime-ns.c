@@ -188,6 +188,11 @@ static void ns_stop(const struct e2b_runtime_sandbox *sb, struct e2b_runtime_run
 
 static int ns_pause(const struct e2b_runtime_sandbox *sb, struct e2b_error **err)
 {
+    if (e2b_json_bool(sb->state, "unprivileged", false))
+        return e2b_error_set(err, E2B_ERR_UNSUPPORTED,
+                             "sandbox '%s' runs without root, with no cgroup of its own: it cannot be paused, "
+                             "nor checkpointed (CRIU checkpoints need root)",
+                             sb->id);
     return e2b_cgroup_freeze(sb->id, true, err);
 }
 
