@@ -604,7 +604,8 @@ static _noreturn_ void restore_child(const struct e2b_runtime_sandbox *sb, const
         inherit = e2b_strv_push(inherit, v);
     }
     ext = e2b_strv_push(ext, "mnt[]");
-    _cleanup_free_ char *envd = xasprintf("mnt[envd]:%s", spec->envd);
+    _cleanup_free_ char *envd_path = realpath(spec->envd, NULL); /* CRIU binds it from its own cwd */
+    _cleanup_free_ char *envd = xasprintf("mnt[envd]:%s", envd_path ? envd_path : spec->envd);
     ext = e2b_strv_push(ext, envd);
     struct e2b_criu_restore cr = {.images_dir = images, .work_dir = sb->dir, .root = root,
                                   .externals = ext, .inherit = inherit, .cgroup_roots = cg};
