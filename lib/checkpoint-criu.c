@@ -22,7 +22,9 @@ static bool benign(const char *msg)
            strstr(msg, "Restoring FAILED") || e2b_str_has_prefix(msg, "exited, status=");
 }
 
-char *e2b_criu_log_reason(const char *log)
+/* What CRIU said went wrong, from its log: its first error lines, one
+ * line (malloc'd), or NULL when the log has none. */
+static char *log_reason(const char *log)
 {
     _cleanup_free_ char *text = NULL;
     if (e2b_read_file(log, &text, NULL, NULL) < 0)
@@ -87,7 +89,9 @@ static char *first_line(const char *path)
     return xstrdup(text);
 }
 
-int e2b_criu_check(char **ret_version, struct e2b_error **err)
+/* Is criu usable here (`criu check`)? 0 with its version ("4.2.1",
+ * malloc'd, may be NULL), or -1 with E2B_ERR_UNSUPPORTED saying why not. */
+static int criu_check(char **ret_version, struct e2b_error **err)
 {
     char tmpl[] = "/tmp/e2b-criu-check-XXXXXX";
     int fd = mkstemp(tmpl);
@@ -115,7 +119,7 @@ int e2b_criu_check(char **ret_version, struct e2b_error **err)
     if (run_logged(check_argv, tmpl, &status, err) < 0)
         goto out;
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        said = e2b_criu_log_reason(tmpl);
+        said = log_reason(tmpl);
         e2b_error_set(err, E2B_ERR_UNSUPPORTED,
                       "criu %s cannot checkpoint on this kernel (Linux %s): %s (tools/deps.sh "
                       "installs a CRIU that can)",
@@ -181,9 +185,9 @@ static const char *hint_for(const char *reason)
 static int criu_failed(const char *what, const char *log, int status, struct e2b_error **err)
 {
     _cleanup_error_ struct e2b_error *why_not = NULL;
-    if (e2b_criu_check(NULL, &why_not) < 0)
+    if (criu_check(NULL, &why_not) < 0)
         return e2b_error_set(err, E2B_ERR_UNSUPPORTED, "%s", why_not->msg);
-    _cleanup_free_ char *reason = e2b_criu_log_reason(log);
+    _cleanup_free_ char *reason = log_reason(log);
     const char *hint = reason ? hint_for(reason) : NULL;
     if (reason)
         return e2b_error_set(err, E2B_ERR_UNSUPPORTED, "CRIU cannot %s: %s%s%s (its log: %s)", what,

@@ -23,10 +23,6 @@
  * (CRIU's ghost files); a larger one fails the dump, saying so. */
 #define E2B_CRIU_GHOST_LIMIT "16M"
 
-/* Is criu usable here (`criu check`)? 0 with its version ("4.2.1",
- * malloc'd, may be NULL), or -1 with E2B_ERR_UNSUPPORTED saying why not. */
-int e2b_criu_check(char **ret_version, struct e2b_error **err);
-
 struct e2b_criu_dump {
     pid_t pid;                 /* the tree's root (a host pid) */
     const char *images_dir;    /* made by the caller, empty */
@@ -59,9 +55,5 @@ _noreturn_ void e2b_criu_restore_exec(const struct e2b_criu_restore *r);
  * or why the restore failed (CRIU's reason). */
 int e2b_criu_restore_finish(const struct e2b_criu_restore *r, int status, pid_t *ret_pid,
                             struct e2b_error **err);
-
-/* What CRIU said went wrong, from its log: its first error lines, one
- * line (malloc'd), or NULL when the log has none. */
-char *e2b_criu_log_reason(const char *log);
 
 #endif
