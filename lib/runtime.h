@@ -110,8 +110,7 @@ struct e2b_runtime_ops {
     int (*resume)(const struct e2b_runtime_sandbox *sb, struct e2b_error **err);
     /* Save a paused sandbox's processes, memory and writable layer into
      * dir (a new directory, on disk, that the caller makes and later
-     * removes), so that it holds no memory once stopped (a sandbox saved
-     * runs on when resumed: ns keeps no hold on it); and start one from
+     * removes), so that it holds no memory once stopped; and start one from
      * such a save, as start does: the sandbox it was, resumed, or a new
      * sandbox (sb, spec) from its template's snapshot or from a snapshot of
      * another sandbox (fresh id, token and envs: spec->envd_init). After
@@ -122,8 +121,10 @@ struct e2b_runtime_ops {
      * caller keeps those (snapshot-store.h: holds). restore fails with
      * E2B_ERR_UNSUPPORTED when the save does not fit this machine (another
      * kernel or emulator: the caller may start the sandbox afresh) and
-     * E2B_ERR_INVALID when it is damaged. NULL where the runtime cannot:
-     * its pause keeps the sandbox in memory. */
+     * E2B_ERR_INVALID when it is damaged; snapshot fails with
+     * E2B_ERR_UNSUPPORTED, saying why, for a sandbox it cannot save (ns:
+     * CRIU's reason). NULL where the runtime cannot: its pause keeps the
+     * sandbox in memory. */
     int (*snapshot)(const struct e2b_runtime_sandbox *sb, const char *dir, struct e2b_error **err);
     /* With snapshot: every pause saves to disk (vm); else only one asked
      * to (`pause --to-disk`), and a plain pause stops it in memory. */
