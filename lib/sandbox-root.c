@@ -141,43 +141,82 @@ static void bind_ro(const char *src, const char *dst)
     make_ro_tree(dst);
 }
 
-/* Without a user namespace the sandbox's root has CAP_DAC_OVERRIDE, so what
- * the host keeps from others under /etc (shadow, keytabs, credentials,
- * NetworkManager and wireguard secrets, old passwords ...) is masked: an
- * empty file over each file others may not read, an empty read-only tmpfs
- * over each directory they may not enter or list. */
-/* A mask over something the host removed since we listed it (useradd
- * renames shadow- and friends while it works) has nothing left to hide. */
-static void mask_mount(const char *src, const char *dst, const char *type, unsigned long flags, const char *data)
+/* The sandbox's /etc is a copy of the host's taken at create, on a small
+ * tmpfs, not a view of it: a mask over a live /etc is lost when the host
+ * renames a new file over the masked one (passwd, useradd and package
+ * upgrades rewrite shadow and friends that way), and a secret the host adds
+ * later would never be masked at all. Without a user namespace the
+ * sandbox's root has CAP_DAC_OVERRIDE, so what the host keeps from others
+ * (shadow, keytabs, credentials, NetworkManager and wireguard secrets, old
+ * passwords ...) is not copied: an empty file stands for each file others
+ * may not read, an empty directory for each directory they may not enter
+ * or list. Sockets, fifos and device nodes are left out. */
+#define ETC_COPY_DEPTH 16
+
+static void copy_etc_file(int from_dir, const char *name, const char *to, const struct stat *st)
 {
-    if (mount(src, dst, type, flags, data) < 0 && errno != ENOENT)
-        die("cannot mount %s on %s", type ? type : src, dst);
+    int out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (out < 0)
+        die("cannot create %s", to);
+    int in = (st->st_mode & S_IROTH) ? openat(from_dir, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) : -1;
+    char buf[65536];
+    ssize_t n = 0;
+    while (in >= 0 && (n = read(in, buf, sizeof(buf))) > 0)
+        if (e2b_write_all(out, buf, (size_t)n) < 0)
+            die("cannot copy /etc into the sandbox (%s)", to);
+    if (in >= 0)
+        close(in);
+    /* an id a user namespace does not map (EINVAL) keeps ours */
+    if ((fchown(out, st->st_uid, st->st_gid) < 0 && errno != EINVAL) || fchmod(out, st->st_mode & 07777) < 0)
+        die("cannot set the owner and mode of %s", to);
+    struct timespec times[2] = {st->st_atim, st->st_mtim};
+    futimens(out, times);
+    close(out);
 }
 
-static void mask_private(const char *host, const char *dst, int depth)
+static void copy_etc(const char *host, const char *dst, int depth)
 {
     _cleanup_closedir_ DIR *d = opendir(host);
     if (!d)
-        return; /* only when it is masked already (unreadable to an unprivileged caller) */
+        return; /* unreadable to an unprivileged caller: stays empty */
     struct dirent *de;
     while ((de = readdir(d))) {
         if (STREQ(de->d_name, ".") || STREQ(de->d_name, ".."))
             continue;
         struct stat st;
         if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-            continue;
-        _cleanup_free_ char *in = e2b_path_join(dst, de->d_name);
+            continue; /* removed since it was listed */
+        _cleanup_free_ char *to = e2b_path_join(dst, de->d_name);
         if (S_ISDIR(st.st_mode)) {
-            if ((st.st_mode & (S_IROTH | S_IXOTH)) != (S_IROTH | S_IXOTH))
-                mask_mount("tmpfs", in, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=755");
-            else if (depth < 16) {
+            if (mkdir(to, 0755) < 0)
+                die("cannot create %s", to);
+            bool open_to_others = (st.st_mode & (S_IROTH | S_IXOTH)) == (S_IROTH | S_IXOTH);
+            if (open_to_others && depth < ETC_COPY_DEPTH) {
                 _cleanup_free_ char *sub = e2b_path_join(host, de->d_name);
-                mask_private(sub, in, depth + 1);
+                copy_etc(sub, to, depth + 1);
+                if ((lchown(to, st.st_uid, st.st_gid) < 0 && errno != EINVAL) || chmod(to, st.st_mode & 07777) < 0)
+                    die("cannot set the owner and mode of %s", to);
             }
-        } else if (S_ISREG(st.st_mode) && !(st.st_mode & S_IROTH)) {
-            mask_mount("/dev/null", in, NULL, MS_BIND, NULL);
+        } else if (S_ISREG(st.st_mode)) {
+            copy_etc_file(dirfd(d), de->d_name, to, &st);
+        } else if (S_ISLNK(st.st_mode)) {
+            char target[PATH_MAX];
+            ssize_t n = readlinkat(dirfd(d), de->d_name, target, sizeof(target) - 1);
+            if (n <= 0)
+                continue;
+            target[n] = '\0';
+            if (symlink(target, to) < 0)
+                die("cannot link %s", to);
         }
     }
+}
+
+/* /etc of the host, copied onto a tmpfs at dst and made read-only. */
+static void snapshot_etc(const char *dst)
+{
+    must_mount("tmpfs", dst, "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=755");
+    copy_etc("/etc", dst, 0);
+    remount_ro(dst, MS_NOSUID | MS_NODEV);
 }
 
 static void mkdir_in(const char *root, const char *rel, mode_t mode)
@@ -239,18 +278,18 @@ static void build_host_root(const char *root, const char *delta)
         if (!S_ISDIR(st.st_mode))
             continue;
         mkdir_in(root, top[i], 0755);
+        bool etc = STREQ(top[i], "etc");
+        if (etc) /* the overlay below, if any, reads the copy: its path is dst until then */
+            snapshot_etc(dst);
         _cleanup_free_ char *layer = delta ? e2b_path_join(delta, top[i]) : NULL;
         if (layer && lstat(layer, &dst_st) == 0 && S_ISDIR(dst_st.st_mode)) {
-            _cleanup_free_ char *ov = xasprintf("lowerdir=%s:%s", layer, src);
+            _cleanup_free_ char *ov = xasprintf("lowerdir=%s:%s", layer, etc ? dst : src);
             must_mount("overlay", dst, "overlay", MS_RDONLY | MS_NODEV, ov);
-        } else {
+        } else if (!etc) {
             bind_ro(src, dst);
         }
     }
-    /* Masks: empty files over secrets, empty dirs over key stores; first
-     * everything others may not read, then what they may but should not. */
-    _cleanup_free_ char *etc = e2b_path_join(root, "etc");
-    mask_private("/etc", etc, 0);
+    /* Masks: what others may read in the host's /etc but should not see. */
     static const char *const files[] = {"etc/machine-id"};
     for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
         _cleanup_free_ char *p = e2b_path_join(root, files[i]);

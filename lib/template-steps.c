@@ -62,13 +62,14 @@ static char *json_str(const char *s)
     return out;
 }
 
-/* A path for COPY's JSON form: the builder expands $VAR in it, so \ and $
- * are escaped to stay what they are. */
+/* A path for COPY's JSON form: the builder expands $VAR in it and removes
+ * quotes, so \, $ and quotes are escaped to stay what they are (''.. was
+ * .. once the builder read it). */
 static char *copy_path(const char *s)
 {
     struct strbuf b = STRBUF_INIT;
     for (; *s; s++) {
-        if (*s == '\\' || *s == '$')
+        if (strchr("\\$'\"", *s))
             strbuf_addch(&b, '\\');
         strbuf_addch(&b, *s);
     }

@@ -20,6 +20,10 @@ sbx_create() {
 # What identifies a sandbox's processes once its state is gone: its init's
 # pid and the inodes of its pid and mount namespaces, kept in $TRASH/.sbx-ID
 # (recorded by sbx_create, or by the first sbx_gone while it still runs).
+# The kernel gives a freed namespace's inode number to the next new one (a
+# sandbox another job starts meanwhile), so a sleeper holds the pid
+# namespace open until the script ends: its number stays the sandbox's.
+# (The mount namespace is not held: that would keep the sandbox's mounts.)
 sbx_track() {
     local f=$TRASH/.sbx-$1 init pidns mntns
     [ -s "$f" ] && return 0
@@ -27,6 +31,9 @@ sbx_track() {
     [ -n "$init" ] && [ "$init" != 0 ] || return 0
     pidns=$(readlink /proc/$init/ns/pid 2>/dev/null) && mntns=$(readlink /proc/$init/ns/mnt 2>/dev/null) &&
         [ "$pidns" != "$(readlink /proc/self/ns/pid)" ] || return 0
+    sleep 7200 < /proc/$init/ns/pid > /dev/null 2>&1 &
+    test_atexit "kill $!"
+    [ "$(readlink /proc/$!/fd/0)" = "$pidns" ] || return 0 # it had ended: nothing to hold
     echo "$init $pidns $mntns" > "$f"
 }
 
@@ -41,8 +48,8 @@ sbx_gone() {
     [ -s "$TRASH/.sbx-$id" ] || return 0
     read -r init pidns mntns < "$TRASH/.sbx-$id"
     for p in /proc/[0-9]*; do
-        case "$(readlink $p/ns/pid 2>/dev/null) $(readlink $p/ns/mnt 2>/dev/null)" in
-        "$pidns "*|*" $mntns") echo "process ${p#/proc/} of $id left (its namespaces)"; return 1 ;;
+        case "$(readlink $p/ns/pid 2>/dev/null)" in
+        "$pidns") echo "process ${p#/proc/} of $id left (its namespaces)"; return 1 ;;
         esac
         case "$(tr "\0" " " < $p/cmdline 2>/dev/null)" in
         "slirp4netns "*" $init tap0 ") echo "slirp4netns ${p#/proc/} of $id left"; return 1 ;;
