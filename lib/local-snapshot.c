@@ -105,8 +105,11 @@ static int snapshot(const char *id, const char *name, bool internal, json_t **re
     struct e2b_snapshot_txn txn;
     if (e2b_snapshot_begin(name, &txn, err) < 0)
         return -1;
-    const char *rootfs = e2b_json_str(st, "rootfsImage") ?: e2b_json_str(st, "rootfsTree");
-    const char *parent = e2b_json_str(st, "fromSnapshot");
+    /* copies: st is read again below */
+    const char *r0 = e2b_json_str(st, "rootfsImage") ?: e2b_json_str(st, "rootfsTree");
+    _cleanup_free_ char *rootfs = r0 ? xstrdup(r0) : NULL;
+    _cleanup_free_ char *parent =
+        e2b_json_str(st, "fromSnapshot") ? xstrdup(e2b_json_str(st, "fromSnapshot")) : NULL;
     bool held_rootfs = false, held_parent = false;
     struct live_args la = { .save_dir = txn.save_dir };
     _cleanup_free_ char *ts = NULL;
