@@ -141,8 +141,8 @@ static void bind_ro(const char *src, const char *dst)
     make_ro_tree(dst);
 }
 
-/* The sandbox's /etc is a copy of the host's taken at create, on a small
- * tmpfs, not a view of it: a mask over a live /etc is lost when the host
+/* The sandbox's /etc is a copy of the host's taken at create, in its
+ * writable layer (read-only), not a view of it: a mask over a live /etc is lost when the host
  * renames a new file over the masked one (passwd, useradd and package
  * upgrades rewrite shadow and friends that way), and a secret the host adds
  * later would never be masked at all. Without a user namespace the
@@ -211,11 +211,13 @@ static void copy_etc(const char *host, const char *dst, int depth)
     }
 }
 
-/* /etc of the host, copied onto a tmpfs at dst and made read-only. */
+/* /etc of the host, copied into dst (in the sandbox's writable layer: a
+ * checkpoint saves it with the layer, no file system of its own to save)
+ * and made read-only by a bind of it over itself. */
 static void snapshot_etc(const char *dst)
 {
-    must_mount("tmpfs", dst, "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=755");
     copy_etc("/etc", dst, 0);
+    must_mount(dst, dst, NULL, MS_BIND, NULL);
     remount_ro(dst, MS_NOSUID | MS_NODEV);
 }
 
