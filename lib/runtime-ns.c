@@ -14,9 +14,9 @@
 #include "cgroup.h"
 #include "checkpoint-criu.h"
 #include "fsutil.h"
-#include "sandbox-client.h"
 #include "sandbox-root.h"
 #include "slirp.h"
+#include "strbuf.h"
 
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -613,23 +613,47 @@ static _noreturn_ void restore_child(const struct e2b_runtime_sandbox *sb, const
 }
 
 /* envd's /init as a new sandbox's: its token (none: "" clears the one it
- * had), envs and user, asked with the token it was saved with. */
+ * had), envs and user, asked with the token it was saved with. One short
+ * request on envd's socket (starting libcurl would be most of the
+ * restore's tail); envd answers it at once. */
 static int post_init(const struct e2b_runtime_sandbox *sb, const struct e2b_runtime_spec *spec,
                      const json_t *snap, struct e2b_error **err)
 {
+    const char *init = spec->envd_init ? spec->envd_init : "{}";
     _cleanup_json_ json_t *body = NULL;
-    if (e2b_json_parse(spec->envd_init ? spec->envd_init : "{}", strlen(spec->envd_init ? spec->envd_init : "{}"),
-                       "envd's /init", &body, err) < 0)
+    if (e2b_json_parse(init, strlen(init), "envd's /init", &body, err) < 0)
         return -1;
     if (!json_object_get(body, "accessToken"))
         json_object_set_new(body, "accessToken", json_string(""));
-    struct e2b_envd_endpoint ep = {.base = xasprintf("unix:%s/envd.sock", sb->dir)};
-    if (e2b_json_str(snap, "envdAccessToken"))
-        ep.access_token = xstrdup(e2b_json_str(snap, "envdAccessToken"));
-    struct e2b_envd_client c = {.ep = &ep, .unary_timeout_ms = 10000};
-    int r = e2b_envd_unary(&c, "init", body, NULL, err);
-    e2b_envd_endpoint_release(&ep);
-    return r < 0 ? e2b_error_wrap(err, "the restored envd did not take the new sandbox's settings") : 0;
+    _cleanup_free_ char *text = e2b_json_dump(body, JSON_COMPACT);
+    const char *old = e2b_json_str(snap, "envdAccessToken");
+    _cleanup_free_ char *auth = old ? xasprintf("X-Access-Token: %s\r\n", old) : xstrdup("");
+    _cleanup_free_ char *req = xasprintf("POST /init HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                                         "Content-Length: %zu\r\nConnection: close\r\n%s\r\n%s",
+                                         strlen(text), auth, text);
+    _cleanup_close_ int dfd = open(sb->dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un un = {.sun_family = AF_UNIX};
+    snprintf(un.sun_path, sizeof(un.sun_path), "/proc/self/fd/%d/envd.sock", dfd);
+    struct timeval tv = {10, 0};
+    if (dfd < 0 || fd < 0 || setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
+        connect(fd, (struct sockaddr *)&un, sizeof(un)) < 0 || e2b_send_all(fd, req, strlen(req)) < 0)
+        return e2b_error_sys(err, errno, "cannot reach the restored envd of sandbox '%s'", sb->id);
+    char head[128] = "";
+    size_t n = 0;
+    while (n < sizeof(head) - 1 && !memchr(head, '\n', n)) {
+        ssize_t m = read(fd, head + n, sizeof(head) - 1 - n);
+        if (m < 0 && errno == EINTR)
+            continue;
+        if (m <= 0)
+            break;
+        n += (size_t)m;
+        head[n] = '\0';
+    }
+    if (!e2b_str_has_prefix(head, "HTTP/1.1 2"))
+        return e2b_error_set(err, E2B_ERR_GENERIC, "the restored envd of sandbox '%s' did not take its settings: %.*s",
+                             sb->id, (int)strcspn(head, "\r\n"), *head ? head : "no answer");
+    return 0;
 }
 
 static int ns_restore(const struct e2b_runtime_sandbox *sb, const struct e2b_runtime_spec *spec, const char *dir,
