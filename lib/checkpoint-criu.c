@@ -171,6 +171,9 @@ static const char *hint_for(const char *reason)
         { "Can't get rlimit",
           "CRIU reads the limits of a process of another user than root only with CAP_SYS_RESOURCE, "
           "which this machine withholds from root (its bounding set)" },
+        { "Can't dump that handle",
+          "an inotify watch (envd's directory watchers among them) on the template's overlay, "
+          "which gives CRIU no file handles: remove the watcher first" },
         { "External socket is used",
           "a process is connected to a unix socket outside the sandbox" },
     };
