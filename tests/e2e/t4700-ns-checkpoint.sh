@@ -4,7 +4,7 @@
 # two sandboxes restored from it at once that go on from its memory, pause
 # --to-disk and resume across what a reboot clears, an overlay template's
 # layer with a whiteout, and the failures: a truncated or corrupt
-# checkpoint, a tree CRIU cannot save, no usable criu. Unprivileged
+# checkpoint, a tree CRIU cannot save, no usable criu; --internet. Unprivileged
 # sandboxes are refused in t4300.
 . "$(dirname "$0")/test-lib.sh"
 . "$TEST_DIR/lib-sandbox.sh"
@@ -137,6 +137,17 @@ test_expect_success ROOT,CRIU,BUSYBOX 'an overlay template: snapshot and restore
     test "$(e2b sandbox exec "$E" cat /tmp/made)" = made &&
     test_must_fail e2b sandbox exec "$E" "cat /etc/gone" &&
     for p in $(sbx_pids "$E"); do cat /proc/$p/comm; done > comms && grep -qx sleep comms
+'
+
+test_expect_success ROOT,CRIU 'with --internet: the copy gets a slirp4netns of its own, which goes with it' '
+    sbx_create host --internet && G=$SBX &&
+    e2b sandbox snapshot create "$G" > snap4.id &&
+    sbx_create "$(cat snap4.id)" && H=$SBX &&
+    e2b sandbox exec "$H" "cat /proc/net/route" > route && test_grep "^tap0" route &&
+    e2b sandbox exec "$G" "cat /proc/net/route" > route && test_grep "^tap0" route &&
+    sup=$(state "$H" supervisorPid) && pgrep -f "slirp4netns .*--netns-type=path /proc/$sup/fd/" &&
+    e2b sandbox kill "$H" && sbx_wait_gone "$H" &&
+    wait_for 100 sh -c "! pgrep -f \"[s]lirp4netns .*/proc/$sup/fd/\""
 '
 
 test_expect_success ROOT,CRIU 'a truncated checkpoint: a clear error, and nothing is left of the create' '
