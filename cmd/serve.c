@@ -2,6 +2,7 @@
 #include "cmd.h"
 #include "output.h"
 #include "serve-keys.h"
+#include "serve-warm.h"
 #include "serve.h"
 #include "usage.h"
 
@@ -20,18 +21,62 @@ static void ready(const char *addr, void *ud)
 const struct e2b_opt opts_serve[] = {
     E2B_OPT_STRING(0, "listen", "ADDR:PORT", "address to serve on (default 127.0.0.1:3000)"),
     E2B_OPT_STRING(0, "domain", "DOMAIN", "route <port>-<sandboxID>.DOMAIN hosts to sandboxes"),
-    E2B_OPT_FLAG(0, "deny-internet", "sandboxes get internet access only when a create asks for it"),
+    E2B_OPT_FLAG(0, "deny-internet",
+                 "sandboxes get internet access only when a create asks for it"),
     E2B_OPT_CHOICE(0, "runtime", "RUNTIME",
-                   "runtime of sandboxes whose template names none: ns, vm or auto (default auto)", "ns,vm,auto"),
-    E2B_OPT_STRING_C(0, "kernel", "PATH", "guest kernel of the vm runtime (default: found in /boot)",
-                     E2B_COMPLETE_FILE),
+                   "runtime of sandboxes whose template names none: ns, vm or auto (default auto)",
+                   "ns,vm,auto"),
+    E2B_OPT_STRING_C(0, "kernel", "PATH",
+                     "guest kernel of the vm runtime (default: found in /boot)", E2B_COMPLETE_FILE),
     E2B_OPT_INT(0, "max-connections", "N", "most client connections at once (default 1024)"),
-    E2B_OPT_INT(0, "head-timeout", "SECONDS", "a request head must arrive within this (default 30)"),
-    E2B_OPT_INT(0, "idle-timeout", "SECONDS", "close a connection idle this long between requests (default 120)"),
-    E2B_OPT_INT(0, "max-builds", "N", "template builds of the API at once; more wait in a queue (default 2)"),
-    E2B_OPT_INT(0, "upload-limit", "MIB", "largest files upload of a template build (default 1024)"),
+    E2B_OPT_INT(0, "head-timeout", "SECONDS",
+                "a request head must arrive within this (default 30)"),
+    E2B_OPT_INT(0, "idle-timeout", "SECONDS",
+                "close a connection idle this long between requests (default 120)"),
+    E2B_OPT_INT(0, "max-builds", "N",
+                "template builds of the API at once; more wait in a queue (default 2)"),
+    E2B_OPT_INT(0, "upload-limit", "MIB",
+                "largest files upload of a template build (default 1024)"),
+    E2B_OPT_LIST(0, "warm", "TEMPLATE=N",
+                 "keep N sandboxes of TEMPLATE started ahead for creates (repeatable)"),
+    E2B_OPT_STRING_C(0, "config", "FILE", "settings from a JSON file: {\"warm\": {TEMPLATE: N}}",
+                     E2B_COMPLETE_FILE),
     E2B_OPT_END,
 };
+
+/* --config FILE's "warm", then each --warm over it. */
+static int warm_pools(struct e2b_args *args, json_t **ret, struct e2b_error **err)
+{
+    json_t *pools = json_object();
+    const char *file = e2b_args_str(args, "config");
+    if (file) {
+        _cleanup_json_ json_t *cfg = NULL;
+        if (e2b_json_load_file(file, &cfg, err) < 0) {
+            json_decref(pools);
+            return -1;
+        }
+        const char *k;
+        json_t *v;
+        json_object_foreach(cfg, k, v) {
+            if (!STREQ(k, "warm") || !json_is_object(v)) {
+                json_decref(pools);
+                return e2b_error_set(
+                    err, E2B_ERR_USAGE,
+                    "%s: '%s' is not a setting (the file has \"warm\": {TEMPLATE: N})", file, k);
+            }
+            json_object_update(pools, v);
+        }
+    }
+    size_t n;
+    const char *const *warm = e2b_args_list(args, "warm", &n);
+    for (size_t i = 0; i < n; i++)
+        if (e2b_serve_warm_parse(warm[i], pools, err) < 0) {
+            json_decref(pools);
+            return -1;
+        }
+    *ret = pools;
+    return 0;
+}
 
 int cmd_serve(struct e2b_ctx *ctx, struct e2b_args *args)
 {
@@ -56,18 +101,33 @@ int cmd_serve(struct e2b_ctx *ctx, struct e2b_args *args)
         e2b_backend_free(b);
         return e2b_usage_error("serve", "--max-builds must be 1..64 and --upload-limit 1..1048576 MiB");
     }
+    _cleanup_json_ json_t *pools = NULL;
+    if (warm_pools(args, &pools, &err) < 0) {
+        e2b_backend_free(b);
+        return err->code == E2B_ERR_USAGE ? e2b_usage_error("serve", "%s", err->msg)
+                                          : e2b_fail(err);
+    }
     _cleanup_free_ char *keys = e2b_serve_keys_path();
     struct sigaction sa = {.sa_handler = on_stop};
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     struct e2b_serve_opts o = {
         .listen = e2b_args_str(args, "listen") ? e2b_args_str(args, "listen") : "127.0.0.1:3000",
-        .domain = e2b_args_str(args, "domain"), .backend = b, .keys_path = keys,
-        .deny_internet = e2b_args_flag(args, "deny-internet"), .max_connections = (int)maxc,
-        .runtime = runtime, .kernel = e2b_args_str(args, "kernel"),
-        .head_timeout_ms = (int)head * 1000, .idle_timeout_ms = (int)idle * 1000,
-        .max_builds = (int)builds, .upload_limit_mb = (long)upload,
-        .stop = &stop_serving, .on_ready = ready, .ud = ctx,
+        .domain = e2b_args_str(args, "domain"),
+        .backend = b,
+        .keys_path = keys,
+        .deny_internet = e2b_args_flag(args, "deny-internet"),
+        .max_connections = (int)maxc,
+        .runtime = runtime,
+        .kernel = e2b_args_str(args, "kernel"),
+        .head_timeout_ms = (int)head * 1000,
+        .idle_timeout_ms = (int)idle * 1000,
+        .max_builds = (int)builds,
+        .upload_limit_mb = (long)upload,
+        .warm_pools = pools,
+        .stop = &stop_serving,
+        .on_ready = ready,
+        .ud = ctx,
     };
     int r = e2b_serve_run(&o, &err);
     e2b_backend_free(b);

@@ -35,6 +35,8 @@ static json_t *sandbox_json(const json_t *st, bool detail)
     json_object_set(o, "state", json_object_get(st, "state"));
     json_object_set_new(o, "envdVersion", json_string(ENVD_VERSION));
     json_object_set(o, "runtime", json_object_get(st, "runtime")); /* what runs it here */
+    if (json_object_get(st, "warmPool")) /* e2b serve's, not handed out yet */
+        json_object_set(o, "warmPool", json_object_get(st, "warmPool"));
     if (json_object_get(st, "accelerator")) /* vm: kvm or tcg */
         json_object_set(o, "accelerator", json_object_get(st, "accelerator"));
     if (detail) {
@@ -56,14 +58,41 @@ static int l_create(struct e2b_backend *b, const struct e2b_sandbox_spec *spec, 
                     struct e2b_error **err)
 {
     struct e2b_local_options o = {
-        .template = spec->template, .timeout_s = spec->timeout_s, .metadata = spec->metadata,
-        .env_vars = spec->env_vars, .secure = spec->secure, .internet = spec->allow_internet,
-        .cpu_count = spec->cpu_count, .memory_mb = spec->memory_mb, .disk_mb = spec->disk_mb,
-        .pids_max = spec->pids_max, .auto_pause = spec->auto_pause, .runtime = spec->runtime,
-        .runtime_default = spec->runtime_default, .kernel = spec->kernel,
+        .template = spec->template,
+        .timeout_s = spec->timeout_s,
+        .metadata = spec->metadata,
+        .env_vars = spec->env_vars,
+        .secure = spec->secure,
+        .internet = spec->allow_internet,
+        .cpu_count = spec->cpu_count,
+        .memory_mb = spec->memory_mb,
+        .disk_mb = spec->disk_mb,
+        .pids_max = spec->pids_max,
+        .auto_pause = spec->auto_pause,
+        .runtime = spec->runtime,
+        .runtime_default = spec->runtime_default,
+        .kernel = spec->kernel,
+        .warm_pool = spec->warm_pool,
     };
     _cleanup_json_ json_t *st = NULL;
     if (e2b_local_create(&o, &st, err) < 0)
+        return -1;
+    *ret = sandbox_json(st, true);
+    return 0;
+}
+
+static int l_adopt(struct e2b_backend *b, const char *id, const struct e2b_sandbox_spec *spec,
+                   json_t **ret, struct e2b_error **err)
+{
+    struct e2b_local_options o = {
+        .timeout_s = spec->timeout_s,
+        .metadata = spec->metadata,
+        .env_vars = spec->env_vars,
+        .secure = spec->secure,
+        .auto_pause = spec->auto_pause,
+    };
+    _cleanup_json_ json_t *st = NULL;
+    if (e2b_local_adopt(id, &o, &st, err) < 0)
         return -1;
     *ret = sandbox_json(st, true);
     return 0;

@@ -170,6 +170,15 @@ static int r_logs(struct e2b_backend *b, const char *id, json_t **ret, struct e2
     return 0;
 }
 
+static int r_adopt(struct e2b_backend *b, const char *id, const struct e2b_sandbox_spec *spec,
+                   json_t **ret, struct e2b_error **err)
+{
+    return e2b_error_set(
+        err, E2B_ERR_UNSUPPORTED,
+        "warm sandboxes are handed out by the server that keeps them, not through %s",
+        ((struct remote *)b->impl)->api_url);
+}
+
 static int r_envd_endpoint(struct e2b_backend *b, const char *id, struct e2b_envd_endpoint *ep,
                            struct e2b_error **err)
 {

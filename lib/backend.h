@@ -36,6 +36,7 @@ struct e2b_sandbox_spec {
     const char *runtime;     /* "ns", "vm", "auto"; NULL: the template's, else runtime_default */
     const char *runtime_default; /* e2b serve --runtime; NULL: auto */
     const char *kernel;      /* the vm runtime's guest kernel; NULL: found */
+    const char *warm_pool;   /* e2b serve --warm: a warm sandbox of this pool, for adopt */
 };
 
 struct e2b_sandbox_filter {
@@ -72,6 +73,12 @@ struct e2b_sandbox_ops {
     int (*metrics)(struct e2b_backend *b, const char *id, json_t **ret_list, struct e2b_error **err);
     /* JSON array of log entries {timestamp, level, message, fields{}}. */
     int (*logs)(struct e2b_backend *b, const char *id, json_t **ret_list, struct e2b_error **err);
+    /* Hand out a warm sandbox (created with spec->warm_pool; its sandbox
+     * JSON says "warmPool") as if it were created now with spec: its
+     * timeout, metadata, envs, token. E2B_ERR_NOT_FOUND when it is not one
+     * waiting; E2B_ERR_UNSUPPORTED where sandboxes are not on this machine. */
+    int (*adopt)(struct e2b_backend *b, const char *id, const struct e2b_sandbox_spec *spec,
+                 json_t **ret_sandbox, struct e2b_error **err);
 };
 
 /* Traffic into a sandbox, what E2B's edge carries: to its envd, to its ports. */
@@ -129,7 +136,7 @@ struct e2b_snapshot_ops {
     {                                                                            \
         .create = p##create, .list = p##list, .get = p##get, .kill = p##kill,    \
         .set_timeout = p##set_timeout, .pause = p##pause, .connect = p##connect, \
-        .metrics = p##metrics, .logs = p##logs,                                  \
+        .metrics = p##metrics, .logs = p##logs, .adopt = p##adopt,               \
     }
 #define E2B_TEMPLATE_OPS(p)                                 \
     {                                                       \

@@ -234,6 +234,32 @@ static int copy_range(int in, int out, off_t off, off_t len)
     return 0;
 }
 
+int e2b_fsync_dir(const char *dir, struct e2b_error **err)
+{
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return e2b_error_sys(err, errno, "cannot open '%s'", dir);
+    DIR *d = fdopendir(dup(dfd));
+    struct dirent *de;
+    int r = d ? 0 : e2b_error_sys(err, errno, "cannot read '%s'", dir);
+    while (r == 0 && (de = readdir(d))) {
+        struct stat st;
+        if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+            continue;
+        int fd = openat(dfd, de->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0 || fsync(fd) < 0)
+            r = e2b_error_sys(err, errno, "cannot sync '%s/%s'", dir, de->d_name);
+        if (fd >= 0)
+            close(fd);
+    }
+    if (d)
+        closedir(d);
+    if (r == 0 && fsync(dfd) < 0)
+        r = e2b_error_sys(err, errno, "cannot sync '%s'", dir);
+    close(dfd);
+    return r;
+}
+
 int e2b_copy_file_sparse(const char *src, const char *dst, mode_t mode, struct e2b_error **err)
 {
     _cleanup_close_ int in = open(src, O_RDONLY | O_CLOEXEC);

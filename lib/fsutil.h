@@ -39,6 +39,9 @@ int e2b_rm_rf(const char *path, struct e2b_error **err);
  * extents (SEEK_DATA), so a sparse disk image costs what it holds. Not
  * atomic: copy to a temporary name and rename. */
 int e2b_copy_file_sparse(const char *src, const char *dst, mode_t mode, struct e2b_error **err);
+/* fsync every regular file directly in dir, then dir itself: what was
+ * written there is on disk, whole (a save that must outlive a crash). */
+int e2b_fsync_dir(const char *dir, struct e2b_error **err);
 /* Join two path parts with exactly one '/'. */
 char *e2b_path_join(const char *a, const char *b);
 

@@ -4,6 +4,7 @@
 #include "local-sandbox.h"
 #include "fsutil.h"
 #include "process-client.h"
+#include "sandbox-client.h"
 #include "runtime.h"
 #include "sandbox-state.h"
 #include "snapshot-store.h"
@@ -322,6 +323,8 @@ int e2b_local_create(const struct e2b_local_options *o, json_t **ret_state, stru
         _cleanup_free_ char *tok = random_token();
         json_object_set_new(state, "envdAccessToken", json_string(tok));
     }
+    if (o->warm_pool)
+        json_object_set_new(state, "warmPool", json_string(o->warm_pool));
     spec.user = e2b_json_str(state, "defaultUser");
     spec.cpu_count = (unsigned)e2b_json_int(state, "cpuCount", 0);
     spec.memory_mb = (int)e2b_json_int(state, "memoryMB", 0);
@@ -361,7 +364,8 @@ static int do_save_template(const char *id, const char *dir, json_t *st, void *u
     struct save_args *a = ud;
     const struct e2b_runtime_ops *rt = e2b_runtime_of(st, err);
     struct e2b_runtime_sandbox sb = { .id = id, .dir = dir, .state = st };
-    if (!rt || rt->pause(&sb, err) < 0 || rt->snapshot(&sb, a->dir, err) < 0)
+    if (!rt || rt->pause(&sb, err) < 0 || rt->snapshot(&sb, a->dir, err) < 0 ||
+        e2b_fsync_dir(a->dir, err) < 0)
         return -1;
     return 0;
 }
@@ -438,6 +442,81 @@ out:
         e2b_rm_rf(staging, NULL);
     template_files_release(&tf);
     return r;
+}
+
+/* ---- warm sandboxes ----------------------------------------------------------- */
+
+struct adopt_args {
+    const struct e2b_local_options *o;
+    char *init; /* envd's /init body for its new life */
+};
+
+static int do_adopt(const char *id, const char *dir, json_t *st, void *ud, struct e2b_error **err)
+{
+    struct adopt_args *a = ud;
+    const struct e2b_local_options *o = a->o;
+    if (!json_object_get(st, "warmPool") || e2b_sandbox_is_saved(dir) ||
+        !STREQ(e2b_json_str(st, "state") ?: "", "running"))
+        return e2b_error_set(err, E2B_ERR_NOT_FOUND, "sandbox '%s' is no warm sandbox waiting", id);
+    int64_t now = e2b_wall_ms();
+    _cleanup_free_ char *ts = e2b_rfc3339(now);
+    json_object_set_new(st, "startedAt", json_string(ts));
+    json_object_set_new(st, "startedAtMs", json_integer(now));
+    json_object_set_new(st, "deadlineBootMs",
+                        json_integer(e2b_boot_ms() + (int64_t)o->timeout_s * 1000));
+    json_object_set(st, "metadata", o->metadata ? o->metadata : json_object());
+    json_t *env = json_object();
+    json_object_update(env, json_object_get(st, "envVars"));
+    if (o->env_vars)
+        json_object_update(env, o->env_vars);
+    json_object_set_new(st, "envVars", env);
+    json_object_set_new(
+        st, "lifecycle",
+        json_pack("{s:b, s:s}", "autoResume", 0, "onTimeout", o->auto_pause ? "pause" : "kill"));
+    if (o->secure) {
+        _cleanup_free_ char *tok = random_token();
+        json_object_set_new(st, "envdAccessToken", json_string(tok));
+    } else {
+        json_object_del(st, "envdAccessToken");
+    }
+    json_object_del(st, "warmPool");
+    a->init = e2b_envd_init_body(id, st);
+    return 0;
+}
+
+int e2b_local_adopt(const char *id, const struct e2b_local_options *o, json_t **ret_state,
+                    struct e2b_error **err)
+{
+    if (o->timeout_s <= 0)
+        return e2b_error_set(err, E2B_ERR_INVALID, "timeout must be greater than 0");
+    struct adopt_args a = { .o = o };
+    if (e2b_sandbox_update(id, do_adopt, &a, err) < 0)
+        return -1;
+    _cleanup_free_ char *init = a.init;
+    /* its log starts with its new life, as a new sandbox's does */
+    _cleanup_free_ char *dir = e2b_sandbox_dir(id);
+    _cleanup_free_ char *log = e2b_path_join(dir, "sandbox.log");
+    _cleanup_free_ char *log1 = e2b_path_join(dir, "sandbox.log.1");
+    unlink(log1), unlink(log);
+    /* envd takes its envs, token and clock (it has no token yet) */
+    struct e2b_envd_endpoint ep;
+    _cleanup_json_ json_t *body = NULL;
+    int r = e2b_local_envd_endpoint(id, &ep, err);
+    if (r == 0) {
+        free(ep.access_token);
+        ep.access_token = NULL;
+        struct e2b_envd_client c = { .ep = &ep, .unary_timeout_ms = 10000 };
+        r = e2b_json_parse(init, strlen(init), "envd's /init", &body, err) < 0
+                ? -1
+                : e2b_envd_unary(&c, "init", body, NULL, err);
+        e2b_envd_endpoint_release(&ep);
+    }
+    if (r < 0) {
+        e2b_error_wrap(err, "cannot hand out warm sandbox '%s'", id);
+        e2b_local_kill(id, NULL);
+        return -1;
+    }
+    return ret_state ? e2b_sandbox_load(id, NULL, ret_state, err) : 0;
 }
 
 /* ---- the other verbs ------------------------------------------------------ */

@@ -43,6 +43,8 @@ struct e2b_local_options {
     const char *kernel;    /* the vm runtime's guest kernel; NULL: found (vm-kernel.h) */
     bool no_snapshot;      /* boot afresh even where the template has a snapshot */
     const char *snapshot_dir; /* (e2b_local_template_snapshot) the sandbox will be saved here */
+    const char
+        *warm_pool; /* a warm sandbox of this pool (e2b serve --warm): waits for e2b_local_adopt */
 };
 
 /* Start a sandbox; returns when envd answers. ret_state: the state JSON. */
@@ -61,6 +63,15 @@ int e2b_local_create(const struct e2b_local_options *opts, json_t **ret_state,
  * (may be NULL): where it is. */
 int e2b_local_template_snapshot(const struct e2b_local_options *opts, char **ret_dir,
                                 struct e2b_error **err);
+/* Hand out a warm sandbox (made with warm_pool, waiting, never seen by a
+ * client) as if it were created now with o: its start time, timeout,
+ * lifecycle, metadata, envs and access token become o's (envd takes the
+ * envs and token through /init), its log starts afresh. Its ID was made
+ * with it and shown to nobody. E2B_ERR_NOT_FOUND when it is no warm
+ * sandbox waiting (taken, or ended); a sandbox that cannot be handed out is
+ * killed. */
+int e2b_local_adopt(const char *id, const struct e2b_local_options *o, json_t **ret_state,
+                    struct e2b_error **err);
 /* State of every sandbox (reaping dead ones first), those paused to disk
  * too. */
 int e2b_local_list(json_t **ret_states, struct e2b_error **err);

@@ -17,7 +17,8 @@
 
 struct live_args {
     const char *save_dir;
-    int64_t pause_ms, save_ms;
+    int64_t pause_ms; /* pause to resumed */
+    int64_t save_ms;  /* the runtime's save alone: the sandbox stands still */
 };
 
 /* Under the state's lock: the sandbox is running; pause it, save it, and
@@ -39,8 +40,9 @@ static int do_live_snapshot(const char *id, const char *dir, json_t *st, void *u
     int64_t t0 = e2b_now_ms();
     if (rt->pause(&sb, err) < 0)
         return e2b_error_wrap(err, "cannot snapshot sandbox '%s'", id);
+    int64_t t1 = e2b_now_ms(); /* stopped (vm: QMP stop) */
     int r = rt->snapshot(&sb, a->save_dir, err);
-    a->save_ms = e2b_now_ms() - t0;
+    a->save_ms = e2b_now_ms() - t1;
     _cleanup_error_ struct e2b_error *rerr = NULL;
     if (rt->resume(&sb, &rerr) < 0) { /* it stays paused: say so, whatever the save did */
         e2b_error_free(*err);
@@ -121,7 +123,8 @@ static int snapshot(const char *id, const char *name, bool internal, json_t **re
     if (parent && e2b_snapshot_hold(parent, txn.key, err) < 0)
         goto out;
     held_parent = parent != NULL;
-    if (e2b_sandbox_update(id, do_live_snapshot, &la, err) < 0)
+    if (e2b_sandbox_update(id, do_live_snapshot, &la, err) < 0 ||
+        e2b_fsync_dir(txn.save_dir, err) < 0) /* once it runs again */
         goto out;
     /* the state as it was snapshotted (its metadata and envs now) */
     json_decref(st);

@@ -13,7 +13,8 @@
  * the backing format as a header extension and the backing file's name),
  * cluster 1 the refcount table, cluster 2 its first refcount block, then the
  * L1 table, all zero but for the refcounts of those clusters. Written to a
- * temporary name and renamed, so a crash never leaves half an image.
+ * temporary name and renamed, so no reader sees half an image; not synced
+ * (an overlay lives as long as its sandbox; a save of it syncs the copy).
  */
 #ifndef E2B_QCOW2_H
 #define E2B_QCOW2_H

@@ -800,12 +800,6 @@ static long long file_size(const char *dir, const char *name)
     return stat(p, &st) == 0 ? (long long)st.st_size : -1;
 }
 
-static int fsync_path(const char *path)
-{
-    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-    return fd >= 0 && fsync(fd) == 0 ? 0 : -1;
-}
-
 /* QEMU's migration of the stopped VM into fd: its devices, and its memory
  * unless that is the template snapshot's file already (x-ignore-shared). */
 static int migrate_to(const char *dir, int fd, bool memory_in_file, struct e2b_error **err)
@@ -873,10 +867,10 @@ static int vm_snapshot(const struct e2b_runtime_sandbox *sb, const char *dir,
         return e2b_error_sys(err, errno, "cannot create '%s'", tmp);
     if (migrate_to(sb->dir, fd, memory_in_file, err) < 0)
         return e2b_error_wrap(err, "cannot save the VM of sandbox '%s'", sb->id);
-    if (fsync(fd) < 0 || rename(tmp, vs) < 0)
+    /* not synced here: the caller does, once the VM runs again (runtime.h) */
+    if (rename(tmp, vs) < 0)
         return e2b_error_sys(err, errno, "cannot write '%s'", vs);
-    if (e2b_copy_file_sparse(disk, saved_disk, 0600, err) < 0 || fsync_path(saved_disk) < 0 ||
-        (memory_in_file && fsync_path(mem) < 0))
+    if (e2b_copy_file_sparse(disk, saved_disk, 0600, err) < 0)
         return e2b_error_wrap(err, "cannot save the disk of sandbox '%s'", sb->id);
     const json_t *st = sb->state;
     json_t *snap =

@@ -116,7 +116,10 @@ struct e2b_runtime_ops {
      * another sandbox (fresh id, token and envs: spec->envd_init). After
      * snapshot the sandbox is still paused and can be resumed (a snapshot
      * of a running sandbox: pause, snapshot, resume; it runs on as it was)
-     * or stopped (pause to disk). A save may name files outside dir that
+     * or stopped (pause to disk). snapshot need not sync what it wrote:
+     * the caller does (e2b_fsync_dir), after the sandbox runs again where
+     * it goes on, so the sandbox stands still only for the save itself. A
+     * save may name files outside dir that
      * it needs (vm: the backing file of a sandbox's disk overlay); the
      * caller keeps those (snapshot-store.h: holds). restore fails with
      * E2B_ERR_UNSUPPORTED when the save does not fit this machine (another

@@ -286,7 +286,7 @@ static int save_to_disk(const char *id, const char *dir, const struct e2b_runtim
     _cleanup_json_ json_t *saved = NULL;
     _cleanup_free_ char *ts = NULL, *lkp = NULL;
     int r = -1;
-    if (lk < 0 || rt->snapshot(&sb, staging, err) < 0)
+    if (lk < 0 || rt->snapshot(&sb, staging, err) < 0 || e2b_fsync_dir(staging, err) < 0)
         goto out;
     copy_logs(dir, staging);
     saved = json_deep_copy(st);

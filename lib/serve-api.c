@@ -5,6 +5,7 @@
 #include "serve-keys.h"
 #include "serve-spawn.h"
 #include "serve-templates.h"
+#include "serve-warm.h"
 
 #include <ctype.h>
 #include <pthread.h>
@@ -265,8 +266,11 @@ static void api_create(struct call *c)
         spec.env_vars = NULL;
     _cleanup_error_ struct e2b_error *err = NULL;
     json_t *sbx = NULL;
-    int r = c->o->spawner ? e2b_serve_spawner_create(c->o->spawner, &spec, &sbx, &err)
-                          : c->o->backend->ops->sandboxes.create(c->o->backend, &spec, &sbx, &err);
+    /* a warm sandbox where one fits, else a create */
+    int r = e2b_serve_warm_take(c->o->warm, &spec, &sbx) == 1 ? 0
+            : c->o->spawner
+                ? e2b_serve_spawner_create(c->o->spawner, &spec, &sbx, &err)
+                : c->o->backend->ops->sandboxes.create(c->o->backend, &spec, &sbx, &err);
     if (r < 0)
         return e2b_serve_reply_fail(c->out, err);
     c->out->status = 201;
@@ -351,6 +355,8 @@ static void api_list(struct call *c)
         int64_t t = rfc3339_ms(e2b_json_str(s, "startedAt"));
         if (after_ms >= 0 && t <= after_ms)
             continue;
+        if (json_object_get(s, "warmPool")) /* not handed out: nobody's yet */
+            continue;
         d[kept++] = (struct dated){with_domain(c->o, s), t};
     }
     qsort(d, kept, sizeof(*d), by_start);
@@ -367,8 +373,12 @@ static void api_list(struct call *c)
         _cleanup_json_ json_t *running = NULL;
         if (b->ops->sandboxes.list(b, &run, &running, &next, NULL) == 0) {
             free(next);
-            char *h = xasprintf("%sX-Total-Running: %zu\r\n", c->out->headers ? c->out->headers : "",
-                                json_array_size(running));
+            size_t total = 0, i;
+            json_t *s;
+            json_array_foreach(running, i, s)
+                total += !json_object_get(s, "warmPool");
+            char *h = xasprintf("%sX-Total-Running: %zu\r\n",
+                                c->out->headers ? c->out->headers : "", total);
             free(c->out->headers);
             c->out->headers = h;
         }
@@ -629,6 +639,10 @@ static void api_sandbox(struct call *c, const char *id, const char *verb)
             json_t *s = NULL;
             if (b->ops->sandboxes.get(b, id, &s, &err) < 0)
                 return e2b_serve_reply_fail(out, err);
+            if (json_object_get(s, "warmPool")) { /* waiting in a pool: not a client's */
+                json_decref(s);
+                return e2b_serve_reply_error(out, 404, "sandbox '%s' not found", id);
+            }
             json_object_set_new(s, "network", json_pack("{s:b}", "allowPublicTraffic", 1));
             out->status = 200, out->body = with_domain(c->o, s);
         } else if (STREQ(m, "DELETE")) {

@@ -20,6 +20,8 @@ struct e2b_serve_opts {
     volatile int *stop;          /* set non-zero to stop (signal handler) */
     struct e2b_serve_spawner *spawner; /* set by e2b_serve_run (serve-spawn.h) */
     struct e2b_serve_builds *builds;   /* set by e2b_serve_run (serve-templates.h) */
+    const json_t *warm_pools;    /* {template: N}: sandboxes kept ready (serve-warm.h), or NULL */
+    struct e2b_serve_warm *warm; /* set by e2b_serve_run */
     int max_builds;              /* template builds at once; 0: 2 */
     long upload_limit_mb;        /* largest template files upload; 0: 1024 MiB */
     void (*on_ready)(const char *addr, void *ud); /* called once listening */

@@ -48,6 +48,8 @@ static json_t *spec_json(const struct e2b_sandbox_spec *s)
         json_object_set_new(j, "runtimeDefault", json_string(s->runtime_default));
     if (s->kernel)
         json_object_set_new(j, "kernel", json_string(s->kernel));
+    if (s->warm_pool)
+        json_object_set_new(j, "warmPool", json_string(s->warm_pool));
     if (s->metadata)
         json_object_set(j, "metadata", s->metadata);
     if (s->env_vars)
@@ -96,13 +98,19 @@ static _noreturn_ void worker(struct e2b_backend *b, int fd)
         struct e2b_sandbox_spec spec = {
             .template = e2b_json_str(req, "template"),
             .timeout_s = (int)e2b_json_int(req, "timeout", 0),
-            .metadata = json_object_get(req, "metadata"), .env_vars = json_object_get(req, "envVars"),
-            .secure = e2b_json_bool(req, "secure", false), .allow_internet = e2b_json_bool(req, "internet", false),
+            .metadata = json_object_get(req, "metadata"),
+            .env_vars = json_object_get(req, "envVars"),
+            .secure = e2b_json_bool(req, "secure", false),
+            .allow_internet = e2b_json_bool(req, "internet", false),
             .auto_pause = e2b_json_bool(req, "autoPause", false),
-            .cpu_count = (int)e2b_json_int(req, "cpu", 0), .memory_mb = (int)e2b_json_int(req, "memory", 0),
-            .disk_mb = (int)e2b_json_int(req, "disk", 0), .pids_max = (int)e2b_json_int(req, "pids", 0),
-            .runtime = e2b_json_str(req, "runtime"), .runtime_default = e2b_json_str(req, "runtimeDefault"),
+            .cpu_count = (int)e2b_json_int(req, "cpu", 0),
+            .memory_mb = (int)e2b_json_int(req, "memory", 0),
+            .disk_mb = (int)e2b_json_int(req, "disk", 0),
+            .pids_max = (int)e2b_json_int(req, "pids", 0),
+            .runtime = e2b_json_str(req, "runtime"),
+            .runtime_default = e2b_json_str(req, "runtimeDefault"),
             .kernel = e2b_json_str(req, "kernel"),
+            .warm_pool = e2b_json_str(req, "warmPool"),
         };
         if (b->ops->sandboxes.create(b, &spec, &sbx, &err) == 0)
             reply = json_pack("{s:o}", "sandbox", sbx);

@@ -6,6 +6,7 @@
 #include "serve-router.h"
 #include "serve-spawn.h"
 #include "serve-templates.h"
+#include "serve-warm.h"
 
 #include <netdb.h>
 #include <netinet/in.h>
@@ -201,6 +202,7 @@ int e2b_serve_run(const struct e2b_serve_opts *opts, struct e2b_error **err)
     struct e2b_serve_opts run = *opts;
     const struct e2b_serve_opts *o = &run;
     run.spawner = NULL;
+    run.warm = NULL;
     /* Local creates fork: from a helper forked now, while we are small and
      * have one thread (and before the listening socket exists). */
     if (STREQ(opts->backend->ops->name, "local") &&
@@ -213,6 +215,13 @@ int e2b_serve_run(const struct e2b_serve_opts *opts, struct e2b_error **err)
     }
     if (STREQ(opts->backend->ops->name, "local") && e2b_serve_builds_start(o, &run.builds, err) < 0) {
         close(lfd);
+        e2b_serve_spawner_stop(run.spawner);
+        return -1;
+    }
+    if (o->warm_pools && json_object_size(o->warm_pools) &&
+        e2b_serve_warm_start(o, o->warm_pools, &run.warm, err) < 0) {
+        close(lfd);
+        e2b_serve_builds_stop(run.builds);
         e2b_serve_spawner_stop(run.spawner);
         return -1;
     }
@@ -252,6 +261,7 @@ int e2b_serve_run(const struct e2b_serve_opts *opts, struct e2b_error **err)
     }
     pthread_attr_destroy(&attr);
     close(lfd);
+    e2b_serve_warm_stop(run.warm);
     e2b_serve_builds_stop(run.builds);
     e2b_serve_spawner_stop(run.spawner);
     return 0;

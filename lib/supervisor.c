@@ -315,9 +315,7 @@ static void report(int fd, const char *msg)
     close(fd);
 }
 
-/* envd's /init body: the global env, default user and, for secure
- * sandboxes, the token. envd reads it before it listens (--init-fd). */
-static char *envd_init_body(const char *id, const json_t *state)
+char *e2b_envd_init_body(const char *id, const json_t *state)
 {
     json_t *init = json_object();
     json_t *env = json_object();
@@ -355,7 +353,7 @@ static _noreturn_ void supervise(struct supervisor *s, struct e2b_runtime_spec *
     s->run = (struct e2b_runtime_run){.pid = -1, .log_fd = -1};
     struct e2b_runtime_sandbox sb = {.id = s->id, .dir = s->dir, .state = state};
     _cleanup_free_ char *envd_base = NULL;
-    _cleanup_free_ char *init_body = envd_init_body(s->id, state);
+    _cleanup_free_ char *init_body = e2b_envd_init_body(s->id, state);
     spec->envd_init = init_body;
     /* the template build stays in the store while this sandbox runs from it */
     if (e2b_store_pin(spec->rootfs_tree ? spec->rootfs_tree : spec->rootfs_image, &err) < 0)

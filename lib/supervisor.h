@@ -34,6 +34,12 @@ struct e2b_supervisor_args {
     bool restore_fallback;
 };
 
+/* envd's /init body for the sandbox id with this state (JSON): its envs
+ * (with E2B_SANDBOX_ID ...), default user and workdir, token ("" for none),
+ * the clock now. envd reads it before it listens; a restore or a warm
+ * sandbox's hand-out posts it. Caller frees. */
+char *e2b_envd_init_body(const char *id, const json_t *state);
+
 /* Start the supervisor and wait for its word. 0: the sandbox runs (envd
  * answers, the template's ready command succeeded). Else the reason: the
  * directory is gone if nothing was started; if the supervisor started, the

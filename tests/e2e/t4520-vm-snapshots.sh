@@ -172,6 +172,24 @@ test_expect_success 'a snapshot cut short on disk: a create fails with 500 namin
     e2b sandbox snapshot rm cut
 '
 
+test_expect_success 'serve --warm of a VM template: the warm VM (its snapshot restored) is handed out with the envs and token of the create' '
+    P2=$(free_port) &&
+    { e2b serve --listen 127.0.0.1:$P2 --deny-internet --warm snapbb=1 > warm.log 2>&1 & } &&
+    echo $! > warm.pid && test_when_finished "kill \$(cat warm.pid)" &&
+    wait_for 300 sh -c "e2b sandbox list --json | grep -q warmPool" &&
+    w=$(e2b sandbox list --json | python3 -c "import json,sys; print([s[\"sandboxID\"] for s in json.load(sys.stdin) if s.get(\"warmPool\")][0])") &&
+    test "$(curl -s -o out -w "%{http_code}" -H "X-API-Key: $KEY" -H "Content-Type: application/json" \
+        -d "{\"templateID\":\"snapbb\",\"envVars\":{\"WHO\":\"warm\"}}" http://127.0.0.1:$P2/v2/sandboxes)" = 201 &&
+    test "$(field "d[\"sandboxID\"]")" = "$w" && tok=$(field "d[\"envdAccessToken\"]") &&
+    test "$(field "d[\"runtime\"]")" = vm &&
+    test "$(curl -s -o /dev/null -w "%{http_code}" -H "E2b-Sandbox-Id: $w" http://127.0.0.1:$P2/envs)" = 401 &&
+    curl -sf -H "E2b-Sandbox-Id: $w" -H "X-Access-Token: $tok" http://127.0.0.1:$P2/envs > env.json &&
+    python3 -c "import json,sys; e=json.load(open(\"env.json\")); assert e[\"WHO\"]==\"warm\" and e[\"E2B_SANDBOX_ID\"]==sys.argv[1], e" "$w" &&
+    test "$(e2b sandbox exec "$w" "echo \$WHO; grep SANDBOX_ID /.e2b")" = "warm
+SANDBOX_ID=$w" &&
+    e2b sandbox kill "$w"
+'
+
 test_expect_success 'a killed sandbox: 404 for snapshot and fork; killing everything and deleting the snapshots leaves nothing' '
     e2b sandbox kill "$ORIG" &&
     test "$(api POST /sandboxes/$ORIG/snapshots "{}")" = 404 && error_is 404 "it ended: killed" &&

@@ -41,7 +41,9 @@ if [ "$(id -u)" = 0 ]; then
 fi
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 # No sandbox of the tests needs the internet (E2B's default would give it).
-"$e2b" serve --listen 127.0.0.1:$port --deny-internet >"$scratch/serve.log" 2>&1 &
+# Two `host` sandboxes kept warm: the suite's creates of host are hand-outs
+# of those (serve-warm.h), which it must not be able to tell from new ones.
+"$e2b" serve --listen 127.0.0.1:$port --deny-internet --warm host=2 >"$scratch/serve.log" 2>&1 &
 pid=$!
 i=0
 until curl -sf -o /dev/null http://127.0.0.1:$port/health; do
@@ -49,6 +51,12 @@ until curl -sf -o /dev/null http://127.0.0.1:$port/health; do
     if [ $i -gt 50 ] || ! kill -0 "$pid" 2>/dev/null; then
         echo "run-serve.sh: e2b serve did not come up" >&2; cat "$scratch/serve.log" >&2; exit 1
     fi
+    sleep 0.1
+done
+i=0
+until [ "$(E2B_API_URL= "$e2b" sandbox list --json | grep -c '"warmPool"')" = 2 ]; do
+    i=$((i+1))
+    [ $i -le 100 ] || { echo "run-serve.sh: the warm pool did not fill" >&2; cat "$scratch/serve.log" >&2; exit 1; }
     sleep 0.1
 done
 cd "$here" && E2B_API_URL=http://127.0.0.1:$port E2B_SANDBOX_URL=http://127.0.0.1:$port E2B_API_KEY=$key \
