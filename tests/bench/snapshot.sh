@@ -13,8 +13,8 @@
 #      the link what the supervisor tells a restored guest (RESUME) until
 #      the guest's READY (goal: at most 1.2x);
 #   3. fork -n 3 of the sandbox.
-# The ns runtime against criu dump/restore: bench/checkpoint.sh, run at
-# the end. Needs root, qemu-system-x86_64, busybox
+# The ns runtime against criu dump/restore: bench/checkpoint.sh (make
+# bench runs both). Needs root, qemu-system-x86_64, busybox
 # and a guest kernel. BENCH_N runs per measure (5), medians.
 set -eu
 B=${E2B_BUILD_DIR:-$(cd "$(dirname "$0")/../.." && pwd)/build}
@@ -219,5 +219,4 @@ for i in $(seq "$N"); do
 done
 echo "fork -n 3 (one snapshot, three restores at once): $(ms2 "$(median $f)") ms"
 
-# ns: against criu dump/restore by hand, in its own bench
-E2B_BUILD_DIR=$B sh "$(dirname "$0")/checkpoint.sh"
+echo "ns runtime: measured against criu dump/restore by tests/bench/checkpoint.sh"
