@@ -211,13 +211,18 @@ static void copy_etc(const char *host, const char *dst, int depth)
     }
 }
 
-/* /etc of the host, copied into dst (in the sandbox's writable layer: a
- * checkpoint saves it with the layer, no file system of its own to save)
- * and made read-only by a bind of it over itself. */
-static void snapshot_etc(const char *dst)
+/* /etc of the host, copied into dst and made read-only: into the empty
+ * directory of the sandbox's writable layer (a checkpoint saves it with
+ * the layer, no file system of its own to save) made read-only by a bind
+ * over itself; or, where a template's layer has an /etc there already
+ * (own_fs: a template built on host), onto a tmpfs of its own. */
+static void snapshot_etc(const char *dst, bool own_fs)
 {
+    if (own_fs)
+        must_mount("tmpfs", dst, "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=755");
     copy_etc("/etc", dst, 0);
-    must_mount(dst, dst, NULL, MS_BIND, NULL);
+    if (!own_fs)
+        must_mount(dst, dst, NULL, MS_BIND, NULL);
     remount_ro(dst, MS_NOSUID | MS_NODEV);
 }
 
@@ -281,10 +286,11 @@ static void build_host_root(const char *root, const char *delta)
             continue;
         mkdir_in(root, top[i], 0755);
         bool etc = STREQ(top[i], "etc");
-        if (etc) /* the overlay below, if any, reads the copy: its path is dst until then */
-            snapshot_etc(dst);
         _cleanup_free_ char *layer = delta ? e2b_path_join(delta, top[i]) : NULL;
-        if (layer && lstat(layer, &dst_st) == 0 && S_ISDIR(dst_st.st_mode)) {
+        bool layered = layer && lstat(layer, &dst_st) == 0 && S_ISDIR(dst_st.st_mode);
+        if (etc) /* the overlay below, if any, reads the copy: its path is dst until then */
+            snapshot_etc(dst, delta != NULL);
+        if (layered) {
             _cleanup_free_ char *ov = xasprintf("lowerdir=%s:%s", layer, etc ? dst : src);
             must_mount("overlay", dst, "overlay", MS_RDONLY | MS_NODEV, ov);
         } else if (!etc) {
