@@ -450,6 +450,26 @@ static int freeze_for_dump(const char *id, pid_t init, pid_t envd, struct e2b_er
                          id);
 }
 
+/* A template built on host with an /etc of its own has that /etc as an
+ * overlay over a copy of the host's on a tmpfs the sandbox made: CRIU
+ * would mount it again from the old sandbox's paths, so such a save could
+ * never be restored. Is there one (mountinfo: "... /etc ... - overlay")? */
+static bool has_etc_overlay(pid_t init)
+{
+    _cleanup_free_ char *p = xasprintf("/proc/%d/mountinfo", (int)init), *text = NULL;
+    if (e2b_read_file(p, &text, NULL, NULL) < 0)
+        return false;
+    char *save = NULL;
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char mp[256] = "", type[64] = "";
+        char *sep = strstr(line, " - ");
+        if (sep && sscanf(line, "%*s %*s %*s %*s %255s", mp) == 1 && sscanf(sep + 3, "%63s", type) == 1 &&
+            STREQ(mp, "/etc") && STREQ(type, "overlay"))
+            return true;
+    }
+    return false;
+}
+
 static long long file_size(const char *dir, const char *name)
 {
     _cleanup_free_ char *p = e2b_path_join(dir, name);
@@ -486,6 +506,11 @@ static int ns_snapshot(const struct e2b_runtime_sandbox *sb, const char *dir, st
     pid_t init = (pid_t)e2b_json_int(st, "initPid", 0), envd = envd_of(init);
     if (envd <= 0)
         return e2b_error_set(err, E2B_ERR_NOT_FOUND, "sandbox '%s' has no running envd", sb->id);
+    if (has_etc_overlay(init))
+        return e2b_error_set(err, E2B_ERR_UNSUPPORTED,
+                             "sandbox '%s' runs a template built on host with an /etc of its own, an overlay "
+                             "over a copy of the host's that CRIU cannot mount again in a restore",
+                             sb->id);
     _cleanup_free_ char *images = e2b_path_join(dir, CKPT_IMAGES), *layer = e2b_path_join(dir, CKPT_LAYER);
     if (mkdir(images, 0700) < 0)
         return e2b_error_sys(err, errno, "cannot create %s", images);

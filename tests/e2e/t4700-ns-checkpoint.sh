@@ -182,6 +182,15 @@ f = open(\\\"/tmp/big\\\", \\\"w\\\"); f.write(\\\"x\\\" * (20 << 20)); f.flush(
     tick "$A" 7
 '
 
+test_expect_success ROOT,CRIU 'a template built on host with an /etc of its own: refused at the snapshot, not at a restore' '
+    mkdir hl && echo x > hl/x && printf "FROM e2b-template:host\nCOPY x /etc/x\n" > hl/e2b.Dockerfile &&
+    e2b template build -q -n ckpt-hostlayer -p hl > /dev/null 2>hl.err &&
+    sbx_create ckpt-hostlayer && L=$SBX &&
+    test_must_fail e2b sandbox snapshot create "$L" 2>hl.snap.err &&
+    test_grep "built on host with an /etc of its own" hl.snap.err &&
+    e2b sandbox exec "$L" "cat /etc/x"
+'
+
 test_expect_success ROOT 'without a criu that works, a snapshot says so and the sandbox runs on' '
     sbx_create host && F=$SBX &&
     E2B_CRIU=/nonexistent/criu test_must_fail e2b sandbox snapshot create "$F" 2>nocriu.err &&
