@@ -32,10 +32,7 @@ static char *frozen_part(const char *id)
     return xasprintf(CG_ROOT "/freezer/e2b/%s/sandbox", id);
 }
 
-char *e2b_cgroup_freezer_dir(const char *id)
-{
-    return dir_for(is_v2() ? NULL : "freezer", id);
-}
+char *e2b_cgroup_freezer_dir(const char *id) { return dir_for(is_v2() ? NULL : "freezer", id); }
 
 char **e2b_cgroup_roots(const char *id)
 {

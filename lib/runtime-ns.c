@@ -114,7 +114,8 @@ static char *strdup_or_null(const char *s)
 }
 
 /* The init to make for sb, from spec. */
-static struct e2b_sandbox_root *root_of(const struct e2b_runtime_sandbox *sb, const struct e2b_runtime_spec *spec)
+static struct e2b_sandbox_root *root_of(const struct e2b_runtime_sandbox *sb,
+                                        const struct e2b_runtime_spec *spec)
 {
     struct e2b_sandbox_root *r = xcalloc(1, sizeof(*r));
     r->host = spec->host;
@@ -148,7 +149,7 @@ static int ns_start(const struct e2b_runtime_sandbox *sb, const struct e2b_runti
                     struct e2b_runtime_run *run, struct e2b_error **err)
 {
     struct e2b_sandbox_root *r = root_of(sb, spec);
-    *run = (struct e2b_runtime_run){.pid = -1, .log_fd = -1, .priv = r};
+    *run = (struct e2b_runtime_run){ .pid = -1, .log_fd = -1, .priv = r };
     struct e2b_cgroup_limits lim = limits_of(spec);
     lim.loop_devices = r->image != NULL;
     if (!r->userns && e2b_cgroup_create(sb->id, &lim, err) < 0)
@@ -189,10 +190,11 @@ static void ns_stop(const struct e2b_runtime_sandbox *sb, struct e2b_runtime_run
 static int ns_pause(const struct e2b_runtime_sandbox *sb, struct e2b_error **err)
 {
     if (e2b_json_bool(sb->state, "unprivileged", false))
-        return e2b_error_set(err, E2B_ERR_UNSUPPORTED,
-                             "sandbox '%s' runs without root, with no cgroup of its own: it cannot be paused, "
-                             "nor checkpointed (CRIU checkpoints need root)",
-                             sb->id);
+        return e2b_error_set(
+            err, E2B_ERR_UNSUPPORTED,
+            "sandbox '%s' runs without root, with no cgroup of its own: it cannot be paused, "
+            "nor checkpointed (CRIU checkpoints need root)",
+            sb->id);
     return e2b_cgroup_freeze(sb->id, true, err);
 }
 
@@ -333,8 +335,8 @@ static int ns_stats(const struct e2b_runtime_sandbox *sb, struct e2b_runtime_sta
  * envd's binary from the one this e2b runs. */
 
 #define CKPT_VERSION 1
-#define CKPT_LAYER "layer.tar"
-#define CKPT_IMAGES "criu"
+#define CKPT_LAYER   "layer.tar"
+#define CKPT_IMAGES  "criu"
 
 /* envd's host pid: the child of init named envd. */
 static pid_t envd_of(pid_t init)
@@ -396,7 +398,8 @@ static char *file_key(pid_t pid, int fd)
  * in its /proc/net. */
 static bool has_host_conns(pid_t init, pid_t envd)
 {
-    static const char *const tables[] = {"unix", "tcp", "tcp6", "udp", "udp6", "netlink", "raw", "raw6"};
+    static const char *const tables[] = { "unix", "tcp",     "tcp6", "udp",
+                                          "udp6", "netlink", "raw",  "raw6" };
     _cleanup_strbuf_ struct strbuf all = STRBUF_INIT;
     for (size_t i = 0; i < ARRAY_SIZE(tables); i++) {
         _cleanup_free_ char *p = xasprintf("/proc/%d/net/%s", (int)init, tables[i]), *t = NULL;
@@ -444,10 +447,11 @@ static int freeze_for_dump(const char *id, pid_t init, pid_t envd, struct e2b_er
             return -1;
     }
     e2b_cgroup_freeze_whole(id, false, NULL);
-    return e2b_error_set(err, E2B_ERR_UNSUPPORTED,
-                         "clients keep connecting to the envd of sandbox '%s' while it is checkpointed, and "
-                         "CRIU can save only connections inside the sandbox",
-                         id);
+    return e2b_error_set(
+        err, E2B_ERR_UNSUPPORTED,
+        "clients keep connecting to the envd of sandbox '%s' while it is checkpointed, and "
+        "CRIU can save only connections inside the sandbox",
+        id);
 }
 
 /* A template built on host with an /etc of its own has that /etc as an
@@ -463,8 +467,8 @@ static bool has_etc_overlay(pid_t init)
     for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         char mp[256] = "", type[64] = "";
         char *sep = strstr(line, " - ");
-        if (sep && sscanf(line, "%*s %*s %*s %*s %255s", mp) == 1 && sscanf(sep + 3, "%63s", type) == 1 &&
-            STREQ(mp, "/etc") && STREQ(type, "overlay"))
+        if (sep && sscanf(line, "%*s %*s %*s %*s %255s", mp) == 1 &&
+            sscanf(sep + 3, "%63s", type) == 1 && STREQ(mp, "/etc") && STREQ(type, "overlay"))
             return true;
     }
     return false;
@@ -495,36 +499,42 @@ static json_t *files_of(const char *dir)
     return files;
 }
 
-static int ns_snapshot(const struct e2b_runtime_sandbox *sb, const char *dir, struct e2b_error **err)
+static int ns_snapshot(const struct e2b_runtime_sandbox *sb, const char *dir,
+                       struct e2b_error **err)
 {
     const json_t *st = sb->state;
     int64_t t0 = e2b_now_ms();
     if (e2b_json_bool(st, "unprivileged", false))
-        return e2b_error_set(err, E2B_ERR_UNSUPPORTED,
-                             "sandbox '%s' runs without root, in a user namespace: CRIU checkpoints need root",
-                             sb->id);
+        return e2b_error_set(
+            err, E2B_ERR_UNSUPPORTED,
+            "sandbox '%s' runs without root, in a user namespace: CRIU checkpoints need root",
+            sb->id);
     pid_t init = (pid_t)e2b_json_int(st, "initPid", 0), envd = envd_of(init);
     if (envd <= 0)
         return e2b_error_set(err, E2B_ERR_NOT_FOUND, "sandbox '%s' has no running envd", sb->id);
     if (has_etc_overlay(init))
-        return e2b_error_set(err, E2B_ERR_UNSUPPORTED,
-                             "sandbox '%s' runs a template built on host with an /etc of its own, an overlay "
-                             "over a copy of the host's that CRIU cannot mount again in a restore",
-                             sb->id);
-    _cleanup_free_ char *images = e2b_path_join(dir, CKPT_IMAGES), *layer = e2b_path_join(dir, CKPT_LAYER);
+        return e2b_error_set(
+            err, E2B_ERR_UNSUPPORTED,
+            "sandbox '%s' runs a template built on host with an /etc of its own, an overlay "
+            "over a copy of the host's that CRIU cannot mount again in a restore",
+            sb->id);
+    _cleanup_free_ char *images = e2b_path_join(dir, CKPT_IMAGES),
+                        *layer = e2b_path_join(dir, CKPT_LAYER);
     if (mkdir(images, 0700) < 0)
         return e2b_error_sys(err, errno, "cannot create %s", images);
     _cleanup_free_ char *listen = fd_link(envd, 4), *log = fd_link(envd, 1);
-    _cleanup_free_ char *scratch = file_key(init, E2B_SANDBOX_SCRATCH_FD), *thaw = file_key(init, 4);
+    _cleanup_free_ char *scratch = file_key(init, E2B_SANDBOX_SCRATCH_FD),
+                        *thaw = file_key(init, 4);
     _cleanup_free_ char *netns = xasprintf("/proc/%d/ns/net", (int)init);
     struct stat nst;
-    if (!listen || !e2b_str_has_prefix(listen, "socket:[") || !log || !e2b_str_has_prefix(log, "pipe:[") ||
-        !scratch || stat(netns, &nst) < 0)
-        return e2b_error_set(err, E2B_ERR_UNSUPPORTED,
-                             "sandbox '%s' was not started as checkpoints need (started by an older e2b?)", sb->id);
+    if (!listen || !e2b_str_has_prefix(listen, "socket:[") || !log ||
+        !e2b_str_has_prefix(log, "pipe:[") || !scratch || stat(netns, &nst) < 0)
+        return e2b_error_set(
+            err, E2B_ERR_UNSUPPORTED,
+            "sandbox '%s' was not started as checkpoints need (started by an older e2b?)", sb->id);
     _cleanup_strv_ char **ext = NULL;
-    ext = e2b_strv_push(ext, "mnt[]");                        /* host paths bound in: the same again */
-    ext = e2b_strv_push(ext, "mnt[/run/e2b/envd]:envd");      /* envd: the one the restore runs */
+    ext = e2b_strv_push(ext, "mnt[]");                   /* host paths bound in: the same again */
+    ext = e2b_strv_push(ext, "mnt[/run/e2b/envd]:envd"); /* envd: the one the restore runs */
     _cleanup_free_ char *net = xasprintf("net[%llu]:net", (unsigned long long)nst.st_ino);
     ext = e2b_strv_push(ext, net);
     _cleanup_free_ char *lsk = xasprintf("unix[%s", listen + 8); /* "unix[N]" from "socket:[N]" */
@@ -532,9 +542,14 @@ static int ns_snapshot(const struct e2b_runtime_sandbox *sb, const char *dir, st
     ext = e2b_strv_push(ext, scratch);
     if (thaw)
         ext = e2b_strv_push(ext, thaw);
-    _cleanup_free_ char *cg = e2b_cgroup_freezer_dir(sb->id), *dlog = e2b_path_join(sb->dir, "checkpoint.log");
-    struct e2b_criu_dump d = {.pid = init, .images_dir = images, .log = dlog, .freeze_cgroup = cg,
-                              .externals = ext, .leave_running = true};
+    _cleanup_free_ char *cg = e2b_cgroup_freezer_dir(sb->id),
+                        *dlog = e2b_path_join(sb->dir, "checkpoint.log");
+    struct e2b_criu_dump d = { .pid = init,
+                               .images_dir = images,
+                               .log = dlog,
+                               .freeze_cgroup = cg,
+                               .externals = ext,
+                               .leave_running = true };
     int r = freeze_for_dump(sb->id, init, envd, err);
     /* the files while it is frozen: the same instant as the memory */
     if (r == 0)
@@ -547,14 +562,15 @@ static int ns_snapshot(const struct e2b_runtime_sandbox *sb, const char *dir, st
         return e2b_error_wrap(err, "cannot checkpoint sandbox '%s'", sb->id);
     struct utsname u;
     uname(&u);
-    json_t *keys = json_pack("{s:s, s:i, s:s, s:i, s:s, s:s?}", "listen", listen, "listenFlags", fd_flags(envd, 4),
-                             "log", log, "logFlags", fd_flags(envd, 1), "scratch", scratch, "thaw", thaw);
+    json_t *keys = json_pack("{s:s, s:i, s:s, s:i, s:s, s:s?}", "listen", listen, "listenFlags",
+                             fd_flags(envd, 4), "log", log, "logFlags", fd_flags(envd, 1),
+                             "scratch", scratch, "thaw", thaw);
     _cleanup_json_ json_t *snap = json_pack(
-        "{s:i, s:s, s:s, s:s, s:s?, s:s?, s:b, s:o, s:o, s:I}", "version", CKPT_VERSION, "runtime", "ns",
-        "kernel", u.release, "sandboxID", sb->id, "templateID", e2b_json_str(st, "templateID"),
-        "envdAccessToken", e2b_json_str(st, "envdAccessToken"), "internet",
-        e2b_json_bool(st, "allowInternetAccess", false), "keys", keys, "files", files_of(dir), "saveMs",
-        (json_int_t)(e2b_now_ms() - t0));
+        "{s:i, s:s, s:s, s:s, s:s?, s:s?, s:b, s:o, s:o, s:I}", "version", CKPT_VERSION, "runtime",
+        "ns", "kernel", u.release, "sandboxID", sb->id, "templateID",
+        e2b_json_str(st, "templateID"), "envdAccessToken", e2b_json_str(st, "envdAccessToken"),
+        "internet", e2b_json_bool(st, "allowInternetAccess", false), "keys", keys, "files",
+        files_of(dir), "saveMs", (json_int_t)(e2b_now_ms() - t0));
     _cleanup_free_ char *p = e2b_path_join(dir, "snapshot.json");
     _cleanup_free_ char *text = e2b_json_dump(snap, JSON_INDENT(2));
     return e2b_write_file_atomic(p, text, strlen(text), 0600, err);
@@ -565,20 +581,23 @@ static int ns_snapshot(const struct e2b_runtime_sandbox *sb, const char *dir, st
 static char *restore_refusal(const json_t *snap, const char *dir, bool *damaged)
 {
     *damaged = false;
-    if (e2b_json_int(snap, "version", 0) != CKPT_VERSION || !STREQ(e2b_json_str(snap, "runtime") ?: "", "ns"))
+    if (e2b_json_int(snap, "version", 0) != CKPT_VERSION ||
+        !STREQ(e2b_json_str(snap, "runtime") ?: "", "ns"))
         return xstrdup("it is not a checkpoint this e2b's ns runtime made");
     *damaged = true;
     const json_t *files = json_object_get(snap, "files"), *keys = json_object_get(snap, "keys");
     if (!json_is_object(files) || !json_object_get(files, CKPT_LAYER) || !json_is_object(keys) ||
-        !e2b_json_str(keys, "listen") || !e2b_json_str(keys, "log") || !e2b_json_str(keys, "scratch"))
+        !e2b_json_str(keys, "listen") || !e2b_json_str(keys, "log") ||
+        !e2b_json_str(keys, "scratch"))
         return xstrdup("snapshot.json lacks what a restore needs");
     const char *name;
     json_t *v;
     json_object_foreach((json_t *)files, name, v) {
         long long want = json_integer_value(v), have = file_size(dir, name);
         if (strstr(name, "..") || have != want)
-            return have < 0 ? xasprintf("%s is missing", name)
-                            : xasprintf("%s is %lld bytes, %lld when it was saved", name, have, want);
+            return have < 0
+                       ? xasprintf("%s is missing", name)
+                       : xasprintf("%s is %lld bytes, %lld when it was saved", name, have, want);
     }
     *damaged = false;
     return NULL;
@@ -611,10 +630,12 @@ static void handed_close(struct handed *h)
 
 /* The child that remakes the root and runs criu restore in its mount
  * namespace. */
-static _noreturn_ void restore_child(const struct e2b_runtime_sandbox *sb, const struct e2b_runtime_spec *spec,
-                                     const char *dir, struct handed *h, char *scratch_key)
+static _noreturn_ void restore_child(const struct e2b_runtime_sandbox *sb,
+                                     const struct e2b_runtime_spec *spec, const char *dir,
+                                     struct handed *h, char *scratch_key)
 {
-    _cleanup_free_ char *bootp = e2b_path_join(sb->dir, "init.log"), *layer = e2b_path_join(dir, CKPT_LAYER);
+    _cleanup_free_ char *bootp = e2b_path_join(sb->dir, "init.log"),
+                        *layer = e2b_path_join(dir, CKPT_LAYER);
     _cleanup_free_ char *images = e2b_path_join(dir, CKPT_IMAGES), *root = NULL;
     int boot = open(bootp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     struct e2b_sandbox_root *r = root_of(sb, spec);
@@ -629,11 +650,16 @@ static _noreturn_ void restore_child(const struct e2b_runtime_sandbox *sb, const
         inherit = e2b_strv_push(inherit, v);
     }
     ext = e2b_strv_push(ext, "mnt[]");
-    _cleanup_free_ char *envd_path = realpath(spec->envd, NULL); /* CRIU binds it from its own cwd */
+    _cleanup_free_ char *envd_path =
+        realpath(spec->envd, NULL); /* CRIU binds it from its own cwd */
     _cleanup_free_ char *envd = xasprintf("mnt[envd]:%s", envd_path ? envd_path : spec->envd);
     ext = e2b_strv_push(ext, envd);
-    struct e2b_criu_restore cr = {.images_dir = images, .work_dir = sb->dir, .root = root,
-                                  .externals = ext, .inherit = inherit, .cgroup_roots = cg};
+    struct e2b_criu_restore cr = { .images_dir = images,
+                                   .work_dir = sb->dir,
+                                   .root = root,
+                                   .externals = ext,
+                                   .inherit = inherit,
+                                   .cgroup_roots = cg };
     e2b_criu_restore_exec(&cr);
 }
 
@@ -653,16 +679,18 @@ static int post_init(const struct e2b_runtime_sandbox *sb, const struct e2b_runt
     _cleanup_free_ char *text = e2b_json_dump(body, JSON_COMPACT);
     const char *old = e2b_json_str(snap, "envdAccessToken");
     _cleanup_free_ char *auth = old ? xasprintf("X-Access-Token: %s\r\n", old) : xstrdup("");
-    _cleanup_free_ char *req = xasprintf("POST /init HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
-                                         "Content-Length: %zu\r\nConnection: close\r\n%s\r\n%s",
-                                         strlen(text), auth, text);
+    _cleanup_free_ char *req =
+        xasprintf("POST /init HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                  "Content-Length: %zu\r\nConnection: close\r\n%s\r\n%s",
+                  strlen(text), auth, text);
     _cleanup_close_ int dfd = open(sb->dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
     _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_un un = {.sun_family = AF_UNIX};
+    struct sockaddr_un un = { .sun_family = AF_UNIX };
     snprintf(un.sun_path, sizeof(un.sun_path), "/proc/self/fd/%d/envd.sock", dfd);
-    struct timeval tv = {10, 0};
+    struct timeval tv = { 10, 0 };
     if (dfd < 0 || fd < 0 || setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
-        connect(fd, (struct sockaddr *)&un, sizeof(un)) < 0 || e2b_send_all(fd, req, strlen(req)) < 0)
+        connect(fd, (struct sockaddr *)&un, sizeof(un)) < 0 ||
+        e2b_send_all(fd, req, strlen(req)) < 0)
         return e2b_error_sys(err, errno, "cannot reach the restored envd of sandbox '%s'", sb->id);
     char head[128] = "";
     size_t n = 0;
@@ -676,36 +704,38 @@ static int post_init(const struct e2b_runtime_sandbox *sb, const struct e2b_runt
         head[n] = '\0';
     }
     if (!e2b_str_has_prefix(head, "HTTP/1.1 2"))
-        return e2b_error_set(err, E2B_ERR_GENERIC, "the restored envd of sandbox '%s' did not take its settings: %.*s",
+        return e2b_error_set(err, E2B_ERR_GENERIC,
+                             "the restored envd of sandbox '%s' did not take its settings: %.*s",
                              sb->id, (int)strcspn(head, "\r\n"), *head ? head : "no answer");
     return 0;
 }
 
-static int ns_restore(const struct e2b_runtime_sandbox *sb, const struct e2b_runtime_spec *spec, const char *dir,
-                      struct e2b_runtime_run *run, struct e2b_error **err)
+static int ns_restore(const struct e2b_runtime_sandbox *sb, const struct e2b_runtime_spec *spec,
+                      const char *dir, struct e2b_runtime_run *run, struct e2b_error **err)
 {
-    *run = (struct e2b_runtime_run){.pid = -1, .log_fd = -1};
+    *run = (struct e2b_runtime_run){ .pid = -1, .log_fd = -1 };
     _cleanup_free_ char *sp = e2b_path_join(dir, "snapshot.json");
     _cleanup_json_ json_t *snap = NULL;
     if (e2b_json_load_file(sp, &snap, NULL) < 0)
-        return e2b_error_set(err, E2B_ERR_INVALID,
-                             "cannot restore sandbox '%s': the checkpoint in %s is damaged: no snapshot.json", sb->id,
-                             dir);
+        return e2b_error_set(
+            err, E2B_ERR_INVALID,
+            "cannot restore sandbox '%s': the checkpoint in %s is damaged: no snapshot.json",
+            sb->id, dir);
     bool damaged;
     _cleanup_free_ char *why = restore_refusal(snap, dir, &damaged);
     if (why)
         return e2b_error_set(err, damaged ? E2B_ERR_INVALID : E2B_ERR_UNSUPPORTED,
-                             "cannot restore sandbox '%s': the checkpoint in %s %s: %s", sb->id, dir,
-                             damaged ? "is damaged" : "cannot be restored here", why);
+                             "cannot restore sandbox '%s': the checkpoint in %s %s: %s", sb->id,
+                             dir, damaged ? "is damaged" : "cannot be restored here", why);
     if (spec->unprivileged)
-        return e2b_error_set(err, E2B_ERR_UNSUPPORTED, "cannot restore sandbox '%s': a checkpoint needs root (CRIU)",
-                             sb->id);
+        return e2b_error_set(err, E2B_ERR_UNSUPPORTED,
+                             "cannot restore sandbox '%s': a checkpoint needs root (CRIU)", sb->id);
     const json_t *keys = json_object_get(snap, "keys");
     struct e2b_cgroup_limits lim = limits_of(spec);
     if (e2b_cgroup_create(sb->id, &lim, err) < 0)
         return -1;
-    struct handed h = {.n = 0};
-    int logp[2] = {-1, -1}, r = -1;
+    struct handed h = { .n = 0 };
+    int logp[2] = { -1, -1 }, r = -1;
     _cleanup_free_ char *scratch_key = xstrdup(e2b_json_str(keys, "scratch"));
     _cleanup_free_ char *bootp = e2b_path_join(sb->dir, "init.log"), *boot = NULL;
     int lfd = -1, netfd = e2b_sandbox_netns_new(sb->dir, &lfd, err);
@@ -730,8 +760,9 @@ static int ns_restore(const struct e2b_runtime_sandbox *sb, const struct e2b_run
     if (e2b_json_str(keys, "thaw")) {
         int thaw = e2b_cgroup_open_frozen_part(sb->id, "freezer.state", O_WRONLY);
         if (thaw < 0) {
-            e2b_error_set(err, E2B_ERR_UNSUPPORTED,
-                          "the checkpoint was made with cgroup v1's freezer, which this host does not have");
+            e2b_error_set(
+                err, E2B_ERR_UNSUPPORTED,
+                "the checkpoint was made with cgroup v1's freezer, which this host does not have");
             goto out;
         }
         hand(&h, thaw, e2b_json_str(keys, "thaw"), 0);
@@ -752,7 +783,8 @@ static int ns_restore(const struct e2b_runtime_sandbox *sb, const struct e2b_run
         goto out;
     }
     pid_t init;
-    if (e2b_criu_restore_finish(&(struct e2b_criu_restore){.work_dir = sb->dir}, status, &init, err) < 0) {
+    if (e2b_criu_restore_finish(&(struct e2b_criu_restore){ .work_dir = sb->dir }, status, &init,
+                                err) < 0) {
         e2b_error_wrap(err, "cannot restore sandbox '%s'", sb->id);
         goto out;
     }
@@ -760,7 +792,8 @@ static int ns_restore(const struct e2b_runtime_sandbox *sb, const struct e2b_run
     run->log_fd = logp[0];
     logp[0] = -1;
     /* CRIU leaves the freezer as the dump found it: frozen, as a whole */
-    if (e2b_cgroup_freeze_whole(sb->id, false, err) < 0 || e2b_cgroup_freeze(sb->id, false, err) < 0)
+    if (e2b_cgroup_freeze_whole(sb->id, false, err) < 0 ||
+        e2b_cgroup_freeze(sb->id, false, err) < 0)
         goto out;
     r = post_init(sb, spec, snap, err);
 out:
@@ -772,5 +805,5 @@ out:
     return r;
 }
 
-const struct e2b_runtime_ops e2b_runtime_ns = {E2B_RUNTIME_OPS("ns", ns_), .snapshot = ns_snapshot,
-                                               .restore = ns_restore};
+const struct e2b_runtime_ops e2b_runtime_ns = { E2B_RUNTIME_OPS("ns", ns_), .snapshot = ns_snapshot,
+                                                .restore = ns_restore };

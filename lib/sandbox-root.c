@@ -440,7 +440,8 @@ static void mount_scratch(const struct e2b_sandbox_root *r, const char *scratch)
  * writable layer (upper/ and work/ in scratch), or for `host` a directory
  * of the layer itself. fresh: a new sandbox, whose host directories are
  * bound in here; a restore's come back with CRIU, as every other mount. */
-static void mount_root(const struct e2b_sandbox_root *r, const char *id, const char *scratch, bool fresh)
+static void mount_root(const struct e2b_sandbox_root *r, const char *id, const char *scratch,
+                       bool fresh)
 {
     _cleanup_free_ char *root = e2b_path_join(scratch, "root");
     _cleanup_free_ char *upper = e2b_path_join(scratch, "upper");
@@ -453,8 +454,8 @@ static void mount_root(const struct e2b_sandbox_root *r, const char *id, const c
     } else if (r->host && r->lower) { /* a template built on host: its tree over the host's */
         mkdir_in(scratch, "upper", 0755);
         mkdir_in(scratch, "work", 0755);
-        _cleanup_free_ char *ov = xasprintf("lowerdir=%s,upperdir=%s/upper,workdir=%s/work", r->lower,
-                                            scratch, scratch);
+        _cleanup_free_ char *ov =
+            xasprintf("lowerdir=%s,upperdir=%s/upper,workdir=%s/work", r->lower, scratch, scratch);
         must_mount("overlay", root, "overlay", MS_NODEV, ov);
         if (fresh)
             build_host_root(root, r->lower);
@@ -475,8 +476,8 @@ static void mount_root(const struct e2b_sandbox_root *r, const char *id, const c
                 die("%s", e->msg);
             }
         }
-        _cleanup_free_ char *ov = xasprintf("lowerdir=%s,upperdir=%s/upper,workdir=%s/work", lower,
-                                            scratch, scratch);
+        _cleanup_free_ char *ov =
+            xasprintf("lowerdir=%s,upperdir=%s/upper,workdir=%s/work", lower, scratch, scratch);
         must_mount("overlay", root, "overlay", MS_NODEV, ov); /* device nodes only in /dev */
     }
 }
@@ -522,13 +523,14 @@ static void *netns_new_main(void *ud)
         n->err = errno;
     /* envd's socket, made in here as init makes it: in the sandbox's namespace */
     _cleanup_close_ int dfd = n->err ? -1 : open(n->listen_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    struct sockaddr_un un = {.sun_family = AF_UNIX};
+    struct sockaddr_un un = { .sun_family = AF_UNIX };
     snprintf(un.sun_path, sizeof(un.sun_path), "/proc/self/fd/%d/envd.sock", dfd);
     if (!n->err && (dfd < 0 || (n->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0))
         n->err = errno;
     if (!n->err) {
         unlinkat(dfd, "envd.sock", 0);
-        if (bind(n->listen_fd, (struct sockaddr *)&un, sizeof(un)) < 0 || listen(n->listen_fd, 128) < 0)
+        if (bind(n->listen_fd, (struct sockaddr *)&un, sizeof(un)) < 0 ||
+            listen(n->listen_fd, 128) < 0)
             n->err = errno;
     }
     return NULL;
@@ -536,7 +538,7 @@ static void *netns_new_main(void *ud)
 
 int e2b_sandbox_netns_new(const char *listen_dir, int *ret_listen_fd, struct e2b_error **err)
 {
-    struct netns_new n = {.listen_dir = listen_dir, .fd = -1, .listen_fd = -1};
+    struct netns_new n = { .listen_dir = listen_dir, .fd = -1, .listen_fd = -1 };
     pthread_t t;
     int e = pthread_create(&t, NULL, netns_new_main, &n);
     if (e == 0) {
@@ -548,7 +550,8 @@ int e2b_sandbox_netns_new(const char *listen_dir, int *ret_listen_fd, struct e2b
             close(n.fd);
         if (n.listen_fd >= 0)
             close(n.listen_fd);
-        return e2b_error_sys(err, e, "cannot make a network namespace with envd's socket in %s", listen_dir);
+        return e2b_error_sys(err, e, "cannot make a network namespace with envd's socket in %s",
+                             listen_dir);
     }
     *ret_listen_fd = n.listen_fd;
     return n.fd;
@@ -719,8 +722,10 @@ static _noreturn_ void exec_reaper(pid_t envd, int scratch_fd, int thaw_fd)
     close_range(thaw_fd >= 0 ? 5 : 4, ~0U, CLOSE_RANGE_CLOEXEC); /* the boot log stays for die() */
     char pid[16];
     snprintf(pid, sizeof(pid), "%d", (int)envd);
-    char *const argv[] = {"init", "--ns", "--envd-pid", pid, thaw_fd >= 0 ? "--thaw-fd" : NULL, "4", NULL};
-    char *const envp[] = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", NULL};
+    char *const argv[] = { "init", "--ns", "--envd-pid", pid, thaw_fd >= 0 ? "--thaw-fd" : NULL,
+                           "4",    NULL };
+    char *const envp[] = { "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                           NULL };
     execve("/run/e2b/envd", argv, envp);
     die("cannot run init");
 }
@@ -903,7 +908,8 @@ static int run_tar(char **argv, struct e2b_error **err)
 
 int e2b_sandbox_root_save_layer(pid_t init_pid, const char *tar_path, struct e2b_error **err)
 {
-    _cleanup_free_ char *scratch = xasprintf("/proc/%d/fd/%d", (int)init_pid, E2B_SANDBOX_SCRATCH_FD);
+    _cleanup_free_ char *scratch =
+        xasprintf("/proc/%d/fd/%d", (int)init_pid, E2B_SANDBOX_SCRATCH_FD);
     _cleanup_free_ char *upper = e2b_path_join(scratch, "upper");
     struct stat st;
     if (stat(scratch, &st) < 0 || !S_ISDIR(st.st_mode))
@@ -911,9 +917,19 @@ int e2b_sandbox_root_save_layer(pid_t init_pid, const char *tar_path, struct e2b
                              "the sandbox's init holds no writable layer (a sandbox started before "
                              "checkpoints existed: start it again)");
     const char *what = access(upper, F_OK) == 0 ? "upper" : "root";
-    char *argv[] = {"tar", "--create", "--file", (char *)tar_path, "--directory", scratch, "--xattrs",
-                    "--xattrs-include=*", "--numeric-owner", "--sparse", "--one-file-system",
-                    (char *)what, NULL};
+    char *argv[] = { "tar",
+                     "--create",
+                     "--file",
+                     (char *)tar_path,
+                     "--directory",
+                     scratch,
+                     "--xattrs",
+                     "--xattrs-include=*",
+                     "--numeric-owner",
+                     "--sparse",
+                     "--one-file-system",
+                     (char *)what,
+                     NULL };
     if (run_tar(argv, err) < 0)
         return e2b_error_wrap(err, "cannot save the sandbox's files");
     return 0;
@@ -928,8 +944,18 @@ int e2b_sandbox_root_remake(const struct e2b_sandbox_root *r, const char *id, co
     must_mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
     _cleanup_free_ char *scratch = e2b_path_join(r->state_dir, "mnt");
     mount_scratch(r, scratch);
-    char *argv[] = {"tar", "--extract", "--file", (char *)layer_tar, "--directory", scratch, "--xattrs",
-                    "--xattrs-include=*", "--numeric-owner", "--same-owner", "--same-permissions", NULL};
+    char *argv[] = { "tar",
+                     "--extract",
+                     "--file",
+                     (char *)layer_tar,
+                     "--directory",
+                     scratch,
+                     "--xattrs",
+                     "--xattrs-include=*",
+                     "--numeric-owner",
+                     "--same-owner",
+                     "--same-permissions",
+                     NULL };
     _cleanup_error_ struct e2b_error *e = NULL;
     if (run_tar(argv, &e) < 0) {
         errno = 0;

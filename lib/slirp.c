@@ -8,8 +8,8 @@
  * (--exit-fd), cannot reach the host's loopback (--disable-host-loopback),
  * and runs sandboxed itself (--enable-sandbox, --enable-seccomp): it parses
  * what the sandbox sends. */
-static int start(const char *id, pid_t init_pid, const char *netns_path, bool userns, int *ret_exit_w,
-                 pid_t *ret_pid, struct e2b_error **err);
+static int start(const char *id, pid_t init_pid, const char *netns_path, bool userns,
+                 int *ret_exit_w, pid_t *ret_pid, struct e2b_error **err);
 
 int e2b_slirp_start(const char *id, pid_t init_pid, bool userns, int *ret_exit_w, pid_t *ret_pid,
                     struct e2b_error **err)
@@ -23,8 +23,8 @@ int e2b_slirp_start_netns(const char *id, const char *netns_path, int *ret_exit_
     return start(id, 0, netns_path, false, ret_exit_w, ret_pid, err);
 }
 
-static int start(const char *id, pid_t init_pid, const char *netns_path, bool userns, int *ret_exit_w,
-                 pid_t *ret_pid, struct e2b_error **err)
+static int start(const char *id, pid_t init_pid, const char *netns_path, bool userns,
+                 int *ret_exit_w, pid_t *ret_pid, struct e2b_error **err)
 {
     /* slirp4netns opens /dev/net/tun as this user once inside the sandbox */
     if (userns && access("/dev/net/tun", R_OK | W_OK) < 0)
