@@ -8,20 +8,30 @@ struct remote {
     char *api_url;
     char *api_key;
     char *sandbox_url; /* E2B_SANDBOX_URL, or NULL */
+    e2b_backend_signer *sign; /* a cluster node's calls: signed, no key */
+    void *sign_ud;
 };
 
 static int call(struct remote *r, const char *method, const char *path, json_t *body,
                 json_t **ret, struct e2b_http_resp *ret_resp, struct e2b_error **err)
 {
-    _cleanup_free_ char *key = xasprintf("X-API-Key: %s", r->api_key);
-    const char *headers[] = {key, "Content-Type: application/json", "Accept: application/json", NULL};
     _cleanup_free_ char *data = body ? e2b_json_dump(body, 0) : NULL;
+    char *signed_by[2] = {NULL, NULL};
+    if (r->sign)
+        r->sign(r->sign_ud, method, path, data, data ? strlen(data) : 0, signed_by);
+    _cleanup_free_ char *key = r->sign ? NULL : xasprintf("X-API-Key: %s", r->api_key);
+    const char *headers[] = {r->sign ? signed_by[0] : key, "Content-Type: application/json",
+                             "Accept: application/json", signed_by[1], NULL};
     struct e2b_http_req req = {.method = method, .base = r->api_url, .path = path, .headers = headers,
                                .body = data, .body_len = data ? strlen(data) : 0,
                                .timeout_ms = 120000, .retries = 2};
     struct e2b_http_resp resp;
+    if (ret_resp) /* released by callers whatever happens */
+        memset(ret_resp, 0, sizeof(*ret_resp));
     if (e2b_http_request(&req, &resp, err) < 0) {
         e2b_http_resp_release(&resp);
+        free(signed_by[0]);
+        free(signed_by[1]);
         return -1;
     }
     int rc = 0;
@@ -36,6 +46,8 @@ static int call(struct remote *r, const char *method, const char *path, json_t *
         *ret_resp = resp;
     else
         e2b_http_resp_release(&resp);
+    free(signed_by[0]);
+    free(signed_by[1]);
     return rc;
 }
 
@@ -59,6 +71,8 @@ static int r_create(struct e2b_backend *b, const struct e2b_sandbox_spec *s, jso
         json_object_set(body, "metadata", s->metadata);
     if (s->env_vars)
         json_object_set(body, "envVars", s->env_vars);
+    if (s->cluster_template) /* heeded only from a node of the same cluster */
+        json_object_set_new(body, "clusterTemplate", json_string(s->cluster_template));
     return call(b->impl, "POST", "/sandboxes", body, ret, NULL, err);
 }
 
@@ -331,5 +345,16 @@ int e2b_backend_remote_new(const char *api_url, const char *api_key, const char 
     b->ops = &remote_ops;
     b->impl = r;
     *ret = b;
+    return 0;
+}
+
+int e2b_backend_remote_new_signed(const char *api_url, e2b_backend_signer *sign, void *ud,
+                                  struct e2b_backend **ret, struct e2b_error **err)
+{
+    if (e2b_backend_remote_new(api_url, "", NULL, ret, err) < 0)
+        return -1;
+    struct remote *r = (*ret)->impl;
+    r->sign = sign;
+    r->sign_ud = ud;
     return 0;
 }

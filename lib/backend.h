@@ -37,6 +37,10 @@ struct e2b_sandbox_spec {
     const char *runtime_default; /* e2b serve --runtime; NULL: auto */
     const char *kernel;      /* the vm runtime's guest kernel; NULL: found */
     const char *warm_pool;   /* e2b serve --warm: a warm sandbox of this pool, for adopt */
+    /* Cluster (backend-cluster.c): what the node placing a create tells the
+     * node it places it on: "<templateID> <buildID> <address of a node that
+     * has that build, or ->". Sent only between nodes, signed. */
+    const char *cluster_template;
 };
 
 struct e2b_sandbox_filter {
@@ -91,6 +95,10 @@ struct e2b_edge_ops {
      * NULL where sandboxes are not on this machine (remote). */
     int (*port_connect)(struct e2b_backend *b, const char *id, int port, int *ret_fd,
                         struct e2b_error **err);
+    /* Where the sandbox's traffic is served: 0 and *ret_base NULL here (then
+     * envd_endpoint and port_connect reach it), or the base URL of the node
+     * to relay it to (caller frees). NULL where it is always here. */
+    int (*forward)(struct e2b_backend *b, const char *id, char **ret_base, struct e2b_error **err);
 };
 
 /* Templates: E2B's /templates. */
@@ -149,7 +157,7 @@ struct e2b_snapshot_ops {
     }
 
 struct e2b_backend_ops {
-    const char *name; /* "local" or "remote" */
+    const char *name; /* "local", "remote" or "cluster" */
     struct e2b_sandbox_ops sandboxes;
     struct e2b_edge_ops edge;
     struct e2b_template_ops templates;
@@ -174,5 +182,11 @@ static inline void e2b_backend_freep(struct e2b_backend **b) { e2b_backend_free(
 int e2b_backend_local_new(struct e2b_backend **ret, struct e2b_error **err);
 int e2b_backend_remote_new(const char *api_url, const char *api_key, const char *sandbox_url,
                            struct e2b_backend **ret, struct e2b_error **err);
+/* The same for a call between cluster nodes: each request signed by
+ * sign(ud, method, target, body, len, headers) instead of an API key. */
+typedef void e2b_backend_signer(void *ud, const char *method, const char *target, const void *body, size_t len,
+                                char *headers[2]);
+int e2b_backend_remote_new_signed(const char *api_url, e2b_backend_signer *sign, void *ud,
+                                  struct e2b_backend **ret, struct e2b_error **err);
 
 #endif

@@ -65,7 +65,10 @@
     X(archive_write_new) \
     X(archive_write_open_fd) \
     X(archive_write_set_format_pax_restricted) \
-    X(archive_write_set_filter_option)
+    X(archive_write_set_filter_option) \
+    X(archive_entry_set_hardlink) \
+    X(archive_entry_set_size) \
+    X(archive_entry_xattr_add_entry)
 
 E2B_DL_DECLARE(archive, E2B_ARCHIVE_FUNCS)
 
@@ -128,4 +131,7 @@ E2B_DL_DECLARE(archive, E2B_ARCHIVE_FUNCS)
 #define archive_write_open_fd E2B_ARCHIVE_CALL(archive_write_open_fd)
 #define archive_write_set_format_pax_restricted E2B_ARCHIVE_CALL(archive_write_set_format_pax_restricted)
 #define archive_write_set_filter_option E2B_ARCHIVE_CALL(archive_write_set_filter_option)
+#define archive_entry_set_hardlink E2B_ARCHIVE_CALL(archive_entry_set_hardlink)
+#define archive_entry_set_size E2B_ARCHIVE_CALL(archive_entry_set_size)
+#define archive_entry_xattr_add_entry E2B_ARCHIVE_CALL(archive_entry_xattr_add_entry)
 #endif

@@ -1,9 +1,9 @@
 /* serve-api.c - see serve-api.h */
 #include "serve-api.h"
 #include "serve-auth.h"
+#include "cluster.h"
 #include "serve-conn.h"
 #include "serve-keys.h"
-#include "serve-spawn.h"
 #include "serve-templates.h"
 #include "serve-warm.h"
 
@@ -27,6 +27,8 @@
 
 struct call {
     const struct e2b_serve_opts *o;
+    struct e2b_backend *b;      /* o->backend, or o->here for a call of another cluster node */
+    bool from_node;             /* signed by a node of this server's cluster */
     const struct e2b_http1_head *r;
     const struct strbuf *body;
     bool v2;                    /* reached through /v2/... */
@@ -266,11 +268,13 @@ static void api_create(struct call *c)
         spec.env_vars = NULL;
     _cleanup_error_ struct e2b_error *err = NULL;
     json_t *sbx = NULL;
-    /* a warm sandbox where one fits, else a create */
-    int r = e2b_serve_warm_take(c->o->warm, &spec, &sbx) == 1 ? 0
-            : c->o->spawner
-                ? e2b_serve_spawner_create(c->o->spawner, &spec, &sbx, &err)
-                : c->o->backend->ops->sandboxes.create(c->o->backend, &spec, &sbx, &err);
+    /* where the placing node says the template's build is (cluster.h) */
+    if (c->from_node && json_is_string(json_object_get(body, "clusterTemplate")))
+        spec.cluster_template = json_string_value(json_object_get(body, "clusterTemplate"));
+    /* a warm sandbox where one fits (never for another node's call), else a create */
+    int r = !c->from_node && e2b_serve_warm_take(c->o->warm, &spec, &sbx) == 1
+                ? 0
+                : c->b->ops->sandboxes.create(c->b, &spec, &sbx, &err);
     if (r < 0)
         return e2b_serve_reply_fail(c->out, err);
     c->out->status = 201;
@@ -337,7 +341,7 @@ static void api_list(struct call *c)
             json_object_set_new(filter_meta, k, json_string(v));
         }
     }
-    struct e2b_backend *b = c->o->backend;
+    struct e2b_backend *b = c->b;
     struct e2b_sandbox_filter f = {.states = state ? state : (c->v2 ? "running" : "running,paused"),
                                    .metadata = json_object_size(filter_meta) ? filter_meta : NULL,
                                    .template = tpl};
@@ -421,7 +425,7 @@ static void api_metrics_many(struct call *c)
             e2b_serve_reply_error(c->out, 400, "sandbox_ids lists more than %d sandboxes", METRICS_IDS_MAX);
             return;
         }
-        jobs[n++] = (struct metric_job){.b = c->o->backend, .id = id};
+        jobs[n++] = (struct metric_job){.b = c->b, .id = id};
     }
     for (size_t i = 0; i < n; i++)
         started[i] = pthread_create(&threads[i], NULL, metric_main, &jobs[i]) == 0;
@@ -475,7 +479,7 @@ static void api_logs(struct call *c, const char *id)
     bool backward = dir && STREQ(dir, "backward");
     _cleanup_error_ struct e2b_error *err = NULL;
     _cleanup_json_ json_t *entries = NULL;
-    if (c->o->backend->ops->sandboxes.logs(c->o->backend, id, &entries, &err) < 0)
+    if (c->b->ops->sandboxes.logs(c->b, id, &entries, &err) < 0)
         return e2b_serve_reply_fail(c->out, err);
     json_t *kept = json_array(), *lines = json_array();
     size_t n = json_array_size(entries);
@@ -511,7 +515,7 @@ static void api_metrics(struct call *c, const char *id)
         return;
     _cleanup_error_ struct e2b_error *err = NULL;
     _cleanup_json_ json_t *m = NULL;
-    if (c->o->backend->ops->sandboxes.metrics(c->o->backend, id, &m, &err) < 0)
+    if (c->b->ops->sandboxes.metrics(c->b, id, &m, &err) < 0)
         return e2b_serve_reply_fail(c->out, err);
     json_t *kept = json_array();
     size_t i;
@@ -532,7 +536,7 @@ static void fail_verb(struct call *c, const char *id, const char *verb, const st
 {
     _cleanup_json_ json_t *s = NULL;
     if (e->code == E2B_ERR_NOT_FOUND &&
-        c->o->backend->ops->sandboxes.get(c->o->backend, id, &s, NULL) == 0)
+        c->b->ops->sandboxes.get(c->b, id, &s, NULL) == 0)
         return e2b_serve_reply_error(c->out, 500, "cannot %s sandbox '%s': %s", verb, id, e->msg);
     e2b_serve_reply_fail(c->out, e);
 }
@@ -541,7 +545,7 @@ static bool sandbox_state(struct call *c, const char *id, char **ret_state)
 {
     _cleanup_error_ struct e2b_error *err = NULL;
     _cleanup_json_ json_t *s = NULL;
-    if (c->o->backend->ops->sandboxes.get(c->o->backend, id, &s, &err) < 0) {
+    if (c->b->ops->sandboxes.get(c->b, id, &s, &err) < 0) {
         e2b_serve_reply_fail(c->out, err);
         return false;
     }
@@ -557,12 +561,11 @@ static void api_snapshot_create(struct call *c, const char *id, json_t *body)
     json_t *name = json_object_get(body, "name");
     if (name && !json_is_null(name) && (!json_is_string(name) || !*json_string_value(name)))
         return e2b_serve_reply_error(c->out, 400, "name must be a non-empty string");
-    struct e2b_backend *b = c->o->backend;
+    struct e2b_backend *b = c->b;
     _cleanup_error_ struct e2b_error *err = NULL;
     json_t *snap = NULL;
     const char *n = json_is_string(name) ? json_string_value(name) : NULL;
-    int r = c->o->spawner ? e2b_serve_spawner_snapshot(c->o->spawner, id, n, &snap, &err)
-                          : b->ops->snapshots.create(b, id, n, &snap, &err);
+    int r = b->ops->snapshots.create(b, id, n, &snap, &err);
     if (r < 0)
         return e2b_serve_reply_fail(c->out, err);
     c->out->status = 201;
@@ -585,12 +588,10 @@ static void api_fork(struct call *c, const char *id, json_t *body)
         return e2b_serve_reply_error(c->out, 400, "Count cannot be greater than %d", FORK_MAX);
     if (!int_field(c, body, "timeout", FORK_TIMEOUT_S, 1, MAX_TIMEOUT_S, &timeout))
         return;
-    struct e2b_backend *b = c->o->backend;
+    struct e2b_backend *b = c->b;
     _cleanup_error_ struct e2b_error *err = NULL;
     json_t *res = NULL;
-    int r = c->o->spawner
-                ? e2b_serve_spawner_fork(c->o->spawner, id, (int)count, (int)timeout, &res, &err)
-                : b->ops->snapshots.fork(b, id, (int)count, (int)timeout, &res, &err);
+    int r = b->ops->snapshots.fork(b, id, (int)count, (int)timeout, &res, &err);
     if (r < 0)
         return e2b_serve_reply_fail(c->out, err);
     size_t i;
@@ -613,7 +614,7 @@ static void api_snapshots(struct call *c)
     _cleanup_free_ char *name = e2b_http1_query_param(c->r->query, "name");
     struct e2b_snapshot_filter f = { .sandbox_id = sid && *sid ? sid : NULL,
                                      .name = name && *name ? name : NULL };
-    struct e2b_backend *b = c->o->backend;
+    struct e2b_backend *b = c->b;
     _cleanup_error_ struct e2b_error *err = NULL;
     _cleanup_json_ json_t *all = NULL;
     char *next = NULL;
@@ -628,7 +629,7 @@ static void api_snapshots(struct call *c)
 /* /sandboxes/{id}[/verb] */
 static void api_sandbox(struct call *c, const char *id, const char *verb)
 {
-    struct e2b_backend *b = c->o->backend;
+    struct e2b_backend *b = c->b;
     struct e2b_serve_reply *out = c->out;
     _cleanup_error_ struct e2b_error *err = NULL;
     _cleanup_json_ json_t *body = NULL;
@@ -708,9 +709,7 @@ static void api_sandbox(struct call *c, const char *id, const char *verb)
         bool resumed = false;
         json_t *s = NULL;
         /* a resume may start a supervisor: forked from the helper, not from here */
-        int r = STREQ(state, "paused") && c->o->spawner
-                    ? e2b_serve_spawner_connect(c->o->spawner, id, (int)t, &s, &resumed, &err)
-                    : b->ops->sandboxes.connect(b, id, (int)t, &s, &resumed, &err);
+        int r = b->ops->sandboxes.connect(b, id, (int)t, &s, &resumed, &err);
         if (r < 0)
             return fail_verb(c, id, verb, err);
         out->status = resume || resumed ? 201 : 200;
@@ -760,7 +759,7 @@ static bool names_alias(const json_t *t, const char *alias)
 
 static void api_templates(struct call *c, const char *rest)
 {
-    struct e2b_backend *b = c->o->backend;
+    struct e2b_backend *b = c->b;
     struct e2b_serve_reply *out = c->out;
     _cleanup_error_ struct e2b_error *err = NULL;
     const char *m = c->r->method;
@@ -816,6 +815,27 @@ static void api_templates(struct call *c, const char *rest)
     }
 }
 
+/* GET /nodes: [{nodeID, address, status, sandboxCount, cpuCount, memoryMB,
+ * allocatedCPU, allocatedMemoryMB, templates: [IDs]}] */
+static void api_nodes(struct call *c)
+{
+    if (!c->o->cluster)
+        return e2b_serve_reply_error(c->out, 404, "this server runs in no cluster (e2b serve --cluster)");
+    json_t *nodes = e2b_cluster_nodes(c->o->cluster);
+    size_t i;
+    json_t *n;
+    json_array_foreach(nodes, i, n) {
+        json_t *ids = json_array();
+        const char *k;
+        json_t *v;
+        json_object_foreach(json_object_get(n, "templates"), k, v) json_array_append_new(ids, json_string(k));
+        json_object_set_new(n, "templates", ids);
+        json_object_del(n, "epoch");
+    }
+    c->out->status = 200;
+    c->out->body = nodes;
+}
+
 void e2b_serve_api(const struct e2b_serve_opts *o, const struct e2b_http1_head *r,
                    const struct strbuf *body, struct e2b_serve_reply *out)
 {
@@ -829,15 +849,29 @@ void e2b_serve_api(const struct e2b_serve_opts *o, const struct e2b_http1_head *
             not_allowed(&c, "GET, HEAD");
         return;
     }
-    /* E2B's CLI logs in with pages and tokens of its own (serve-auth.c) */
-    if (e2b_serve_auth(o, r, body, out))
-        return;
-    const char *key = e2b_http1_header(r, "X-API-Key");
-    if (!e2b_serve_key_check(o->keys_path, key))
-        return e2b_serve_reply_error(out, 401, key ? "Invalid API key" : "missing X-API-Key header");
-    /* the template build API: templates, builds, files, tags (serve-templates.c) */
-    if (e2b_serve_templates(o, r, body, out))
-        return;
+    c.b = o->backend;
+    const char *node = e2b_http1_header(r, "E2b-Cluster-Node"), *auth = e2b_http1_header(r, "E2b-Cluster-Auth");
+    if (node || auth) { /* another node of the cluster: its calls are signed, not keyed */
+        _cleanup_error_ struct e2b_error *err = NULL;
+        if (!o->cluster)
+            return e2b_serve_reply_error(out, 401, "this server is in no cluster: it takes no calls of cluster nodes");
+        if (e2b_cluster_verify(o->cluster, node, auth, r->method, r->target, body->buf, body->len, &err) < 0)
+            return e2b_serve_reply_error(out, 401, "%s", err->msg);
+        c.from_node = true;
+        c.b = o->here; /* this node's own sandboxes, never routed on */
+    } else {
+        /* E2B's CLI logs in with pages and tokens of its own (serve-auth.c) */
+        if (e2b_serve_auth(o, r, body, out))
+            return;
+        const char *key = e2b_http1_header(r, "X-API-Key");
+        if (!e2b_serve_key_check(o->keys_path, key))
+            return e2b_serve_reply_error(out, 401, key ? "Invalid API key" : "missing X-API-Key header");
+        /* the template build API: templates, builds, files, tags (serve-templates.c) */
+        if (e2b_serve_templates(o, r, body, out))
+            return;
+        if (STREQ(p, "/nodes")) /* the cluster's nodes, as E2B's API lists its orchestrator nodes */
+            return STREQ(r->method, "GET") ? api_nodes(&c) : not_allowed(&c, "GET");
+    }
     if (e2b_str_has_prefix(p, "/v2/"))
         p += 3, c.v2 = true; /* v2 routes differ in defaults and shapes, not in paths */
     if (STREQ(p, "/sandboxes")) {

@@ -6,6 +6,8 @@
 
 #include "backend.h"
 
+struct e2b_cluster;
+
 struct e2b_serve_opts {
     const char *listen;          /* "127.0.0.1:3000" */
     const char *domain;          /* for <port>-<id>.<domain> hosts; NULL: any, 20-char IDs */
@@ -24,6 +26,16 @@ struct e2b_serve_opts {
     struct e2b_serve_warm *warm; /* set by e2b_serve_run */
     int max_builds;              /* template builds at once; 0: 2 */
     long upload_limit_mb;        /* largest template files upload; 0: 1024 MiB */
+    /* Cluster (cluster.h): none without a catalog URL. */
+    const char *cluster_url;     /* redis://... */
+    const char *node_address;    /* HOST:PORT the other nodes reach this one at */
+    const char *node_id;         /* NULL: the address */
+    const char *cluster_secret;  /* at least 16 bytes */
+    size_t cluster_secret_len;
+    int lease_ms;                /* 0: 10 s */
+    void (*on_event)(const char *msg, void *ud); /* what the cluster says as it goes */
+    struct e2b_cluster *cluster; /* set by e2b_serve_run */
+    struct e2b_backend *here;    /* set by e2b_serve_run: this node's sandboxes, for signed calls */
     void (*on_ready)(const char *addr, void *ud); /* called once listening */
     void *ud;
 };

@@ -1,9 +1,12 @@
 /* serve-router.c - see serve-router.h */
 #include "serve-router.h"
+#include "cluster.h"
 #include "fsutil.h"
 
 #include <ctype.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <strings.h>
 #include <sys/socket.h>
@@ -111,6 +114,9 @@ static int connect_upstream(const char *base)
         fd = -1;
     }
     freeaddrinfo(ai);
+    int one = 1;
+    if (fd >= 0) /* a relay to another node: small writes go at once */
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     return fd;
 }
 
@@ -128,10 +134,9 @@ static void guest_error(struct e2b_serve_conn *c, int status, const char *msg, c
 
 /* A connection to envd or to another port of the sandbox; -1 when the
  * answer to the client has been sent. */
-static int open_upstream(struct e2b_serve_conn *c, const char *id, int port)
+static int open_upstream(struct e2b_serve_conn *c, struct e2b_backend *b, const char *id, int port)
 {
     _cleanup_error_ struct e2b_error *err = NULL;
-    struct e2b_backend *b = c->o->backend;
     if (port != ENVD_PORT) {
         int fd = -1;
         if (!b->ops->edge.port_connect) {
@@ -184,6 +189,7 @@ struct relay {
     int port;
     int up;
     bool upgrade;          /* the client asked for one */
+    const char *hop;       /* relayed to the cluster node that runs the sandbox: this node's ID */
     bool raw;              /* upgraded: bytes both ways as they come */
     bool req_done;         /* the request body has ended */
     bool client_eof;
@@ -319,11 +325,15 @@ static void request_head(const struct relay *x, struct strbuf *out)
         }
         if (e2b_http1_hop_by_hop(r, *h))
             continue;
-        if (x->port != ENVD_PORT && (strncasecmp(*h, "E2b-Sandbox-Id:", 15) == 0 ||
-                                     strncasecmp(*h, "E2b-Sandbox-Port:", 17) == 0))
+        bool routing = strncasecmp(*h, "E2b-Sandbox-Id:", 15) == 0 || strncasecmp(*h, "E2b-Sandbox-Port:", 17) == 0 ||
+                       strncasecmp(*h, "E2b-Cluster-", 12) == 0;
+        if (routing && (x->hop || x->port != ENVD_PORT))
             continue; /* routing for us, not for the program behind the port */
         strbuf_addf(out, "%s\r\n", *h);
     }
+    if (x->hop) /* to the node that runs it: where it goes, said by us, once */
+        strbuf_addf(out, "E2b-Sandbox-Id: %s\r\nE2b-Sandbox-Port: %d\r\nE2b-Cluster-Hop: %s\r\n", x->id, x->port,
+                    x->hop);
     strbuf_addf(out, "Connection: %s\r\n\r\n", x->upgrade ? "Upgrade" : "close");
 }
 
@@ -339,9 +349,29 @@ void e2b_serve_proxy(struct e2b_serve_conn *c, const struct e2b_http1_head *r, c
         return;
     }
     x.req_done = x.reqb.done;
-    x.up = open_upstream(c, id, port);
-    if (x.up < 0)
-        return;
+    /* A cluster node relays a sandbox another node runs to that node, once:
+     * a request relayed already (E2b-Cluster-Hop) is served here or not at all. */
+    struct e2b_backend *b = c->o->backend;
+    bool hopped = e2b_http1_header(r, "E2b-Cluster-Hop") != NULL;
+    if (hopped && c->o->here)
+        b = c->o->here;
+    _cleanup_free_ char *owner = NULL;
+    if (b->ops->edge.forward) {
+        _cleanup_error_ struct e2b_error *err = NULL;
+        if (b->ops->edge.forward(b, id, &owner, &err) < 0)
+            return guest_error(c, 502, err->code == E2B_ERR_NOT_FOUND && !strstr(err->msg, "lost")
+                                           ? "The sandbox was not found" : err->msg, id, 0);
+    }
+    if (owner) {
+        x.hop = e2b_cluster_node_id(c->o->cluster);
+        x.up = connect_upstream(owner);
+        if (x.up < 0)
+            return guest_error(c, 502, "the cluster node that runs the sandbox cannot be reached", id, 0);
+    } else {
+        x.up = open_upstream(c, b, id, port);
+        if (x.up < 0)
+            return;
+    }
     struct strbuf head = STRBUF_INIT;
     request_head(&x, &head);
     bool ok = e2b_send_all(x.up, head.buf, head.len) == 0 && relay_request(&x);

@@ -219,8 +219,8 @@ static int ask_worker(struct e2b_serve_spawner *s, const json_t *req, json_t **r
     return 0;
 }
 
-int e2b_serve_spawner_connect(struct e2b_serve_spawner *s, const char *id, int timeout_s,
-                              json_t **ret_sandbox, bool *ret_resumed, struct e2b_error **err)
+static int spawner_connect(struct e2b_serve_spawner *s, const char *id, int timeout_s,
+                           json_t **ret_sandbox, bool *ret_resumed, struct e2b_error **err)
 {
     _cleanup_json_ json_t *req = json_pack("{s:s, s:i}", "connect", id, "timeout", timeout_s);
     json_t *reply = NULL;
@@ -258,23 +258,23 @@ static int ask_result(struct e2b_serve_spawner *s, const json_t *req, json_t **r
     return r;
 }
 
-int e2b_serve_spawner_snapshot(struct e2b_serve_spawner *s, const char *id, const char *name,
-                               json_t **ret_snapshot, struct e2b_error **err)
+static int spawner_snapshot(struct e2b_serve_spawner *s, const char *id, const char *name,
+                            json_t **ret_snapshot, struct e2b_error **err)
 {
     _cleanup_json_ json_t *req = json_pack("{s:s, s:s?}", "snapshot", id, "name", name);
     return ask_result(s, req, ret_snapshot, err);
 }
 
-int e2b_serve_spawner_fork(struct e2b_serve_spawner *s, const char *id, int count, int timeout_s,
-                           json_t **ret_results, struct e2b_error **err)
+static int spawner_fork(struct e2b_serve_spawner *s, const char *id, int count, int timeout_s,
+                        json_t **ret_results, struct e2b_error **err)
 {
     _cleanup_json_ json_t *req =
         json_pack("{s:s, s:i, s:i}", "fork", id, "count", count, "timeout", timeout_s);
     return ask_result(s, req, ret_results, err);
 }
 
-int e2b_serve_spawner_create(struct e2b_serve_spawner *s, const struct e2b_sandbox_spec *spec,
-                             json_t **ret_sandbox, struct e2b_error **err)
+static int spawner_create(struct e2b_serve_spawner *s, const struct e2b_sandbox_spec *spec,
+                          json_t **ret_sandbox, struct e2b_error **err)
 {
     _cleanup_json_ json_t *req = spec_json(spec);
     json_t *reply = NULL;
@@ -299,4 +299,149 @@ void e2b_serve_spawner_stop(struct e2b_serve_spawner *s)
     while (waitpid(s->pid, NULL, 0) < 0 && errno == EINTR)
         ;
     free(s);
+}
+
+/* ---- the backend that spawns -------------------------------------------------------- */
+
+struct spawning {
+    struct e2b_serve_spawner *s;
+    struct e2b_backend *local;
+};
+
+#define LOCAL(b) (((struct spawning *)(b)->impl)->local)
+
+static int sp_create(struct e2b_backend *b, const struct e2b_sandbox_spec *spec, json_t **ret, struct e2b_error **err)
+{
+    return spawner_create(((struct spawning *)b->impl)->s, spec, ret, err);
+}
+
+static int sp_list(struct e2b_backend *b, const struct e2b_sandbox_filter *f, json_t **ret, char **next,
+                   struct e2b_error **err)
+{
+    return LOCAL(b)->ops->sandboxes.list(LOCAL(b), f, ret, next, err);
+}
+
+static int sp_get(struct e2b_backend *b, const char *id, json_t **ret, struct e2b_error **err)
+{
+    return LOCAL(b)->ops->sandboxes.get(LOCAL(b), id, ret, err);
+}
+
+static int sp_kill(struct e2b_backend *b, const char *id, struct e2b_error **err)
+{
+    return LOCAL(b)->ops->sandboxes.kill(LOCAL(b), id, err);
+}
+
+static int sp_set_timeout(struct e2b_backend *b, const char *id, int t, struct e2b_error **err)
+{
+    return LOCAL(b)->ops->sandboxes.set_timeout(LOCAL(b), id, t, err);
+}
+
+static int sp_pause(struct e2b_backend *b, const char *id, bool to_disk, struct e2b_error **err)
+{
+    return LOCAL(b)->ops->sandboxes.pause(LOCAL(b), id, to_disk, err);
+}
+
+/* a resume may start a supervisor: forked from the helper, not from the server */
+static int sp_connect(struct e2b_backend *b, const char *id, int t, json_t **ret, bool *resumed,
+                      struct e2b_error **err)
+{
+    _cleanup_json_ json_t *s = NULL;
+    if (sp_get(b, id, &s, err) < 0)
+        return -1;
+    const char *state = e2b_json_str(s, "state");
+    if (state && STREQ(state, "paused"))
+        return spawner_connect(((struct spawning *)b->impl)->s, id, t, ret, resumed, err);
+    return LOCAL(b)->ops->sandboxes.connect(LOCAL(b), id, t, ret, resumed, err);
+}
+
+static int sp_metrics(struct e2b_backend *b, const char *id, json_t **ret, struct e2b_error **err)
+{
+    return LOCAL(b)->ops->sandboxes.metrics(LOCAL(b), id, ret, err);
+}
+
+static int sp_logs(struct e2b_backend *b, const char *id, json_t **ret, struct e2b_error **err)
+{
+    return LOCAL(b)->ops->sandboxes.logs(LOCAL(b), id, ret, err);
+}
+
+/* a hand-out of a warm sandbox forks nothing: here, at once */
+static int sp_adopt(struct e2b_backend *b, const char *id, const struct e2b_sandbox_spec *spec,
+                    json_t **ret, struct e2b_error **err)
+{
+    return LOCAL(b)->ops->sandboxes.adopt(LOCAL(b), id, spec, ret, err);
+}
+
+static int sp_snapshot_create(struct e2b_backend *b, const char *id, const char *name, json_t **ret,
+                              struct e2b_error **err)
+{
+    return spawner_snapshot(((struct spawning *)b->impl)->s, id, name, ret, err);
+}
+
+static int sp_snapshot_list(struct e2b_backend *b, const struct e2b_snapshot_filter *f,
+                            json_t **ret, char **next, struct e2b_error **err)
+{
+    return LOCAL(b)->ops->snapshots.list(LOCAL(b), f, ret, next, err);
+}
+
+static int sp_snapshot_delete(struct e2b_backend *b, const char *id, struct e2b_error **err)
+{
+    return LOCAL(b)->ops->snapshots.delete(LOCAL(b), id, err);
+}
+
+static int sp_snapshot_fork(struct e2b_backend *b, const char *id, int count, int timeout_s,
+                            json_t **ret, struct e2b_error **err)
+{
+    return spawner_fork(((struct spawning *)b->impl)->s, id, count, timeout_s, ret, err);
+}
+
+static int sp_envd_endpoint(struct e2b_backend *b, const char *id, struct e2b_envd_endpoint *ep,
+                            struct e2b_error **err)
+{
+    return LOCAL(b)->ops->edge.envd_endpoint(LOCAL(b), id, ep, err);
+}
+
+static int sp_port_connect(struct e2b_backend *b, const char *id, int port, int *fd, struct e2b_error **err)
+{
+    return LOCAL(b)->ops->edge.port_connect(LOCAL(b), id, port, fd, err);
+}
+
+static int sp_template_list(struct e2b_backend *b, json_t **ret, struct e2b_error **err)
+{
+    return LOCAL(b)->ops->templates.list(LOCAL(b), ret, err);
+}
+
+static int sp_template_get(struct e2b_backend *b, const char *name, json_t **ret, struct e2b_error **err)
+{
+    return LOCAL(b)->ops->templates.get(LOCAL(b), name, ret, err);
+}
+
+static int sp_template_delete(struct e2b_backend *b, const char *name, struct e2b_error **err)
+{
+    return LOCAL(b)->ops->templates.delete(LOCAL(b), name, err);
+}
+
+static void sp_free(struct e2b_backend *b)
+{
+    free(b->impl);
+    free(b);
+}
+
+static const struct e2b_backend_ops spawning_ops = {
+    .name = "local",
+    .sandboxes = E2B_SANDBOX_OPS(sp_),
+    .edge = {.envd_endpoint = sp_envd_endpoint, .port_connect = sp_port_connect},
+    .templates = E2B_TEMPLATE_OPS(sp_template_),
+    .snapshots = E2B_SNAPSHOT_OPS(sp_snapshot_),
+    .free = sp_free,
+};
+
+struct e2b_backend *e2b_serve_spawner_backend(struct e2b_serve_spawner *s, struct e2b_backend *local)
+{
+    struct spawning *sp = xcalloc(1, sizeof(*sp));
+    sp->s = s;
+    sp->local = local;
+    struct e2b_backend *b = xcalloc(1, sizeof(*b));
+    b->ops = &spawning_ops;
+    b->impl = sp;
+    return b;
 }

@@ -19,20 +19,13 @@ struct e2b_serve_spawner;
 /* Fork the helper; call before starting threads. It ends when the server
  * does (its end of the control socket closes). */
 int e2b_serve_spawner_start(struct e2b_backend *b, struct e2b_serve_spawner **ret, struct e2b_error **err);
-/* The backend's create, run by a child of the helper. */
-int e2b_serve_spawner_create(struct e2b_serve_spawner *s, const struct e2b_sandbox_spec *spec,
-                             json_t **ret_sandbox, struct e2b_error **err);
-/* The backend's connect (a resume of a paused sandbox starts its
- * supervisor again, where the runtime saved it to disk), the same way. */
-int e2b_serve_spawner_connect(struct e2b_serve_spawner *s, const char *id, int timeout_s,
-                              json_t **ret_sandbox, bool *ret_resumed, struct e2b_error **err);
-/* The backend's snapshots.create and snapshots.fork (a runtime may run
- * helper programs to save a sandbox; a fork starts supervisors), the same
- * way. */
-int e2b_serve_spawner_snapshot(struct e2b_serve_spawner *s, const char *id, const char *name,
-                               json_t **ret_snapshot, struct e2b_error **err);
-int e2b_serve_spawner_fork(struct e2b_serve_spawner *s, const char *id, int count, int timeout_s,
-                           json_t **ret_results, struct e2b_error **err);
+/* The backend `e2b serve` answers with: `local`'s ops, but a create, a
+ * resume of a paused sandbox (which starts its supervisor again, where the
+ * runtime saved it to disk), a snapshot (a runtime may run helper programs
+ * to save a sandbox) and a fork (snapshot and creates) run in a child of
+ * the helper (s). Owns neither;
+ * free it with e2b_backend_free before them. */
+struct e2b_backend *e2b_serve_spawner_backend(struct e2b_serve_spawner *s, struct e2b_backend *local);
 /* Close the control socket (the helper then exits) and reap it. */
 void e2b_serve_spawner_stop(struct e2b_serve_spawner *s);
 

@@ -2,19 +2,20 @@
  *
  * One manager thread per pool sleeps on the warm condition variable and,
  * while the pool has fewer than it wants (ready plus being made), starts a
- * maker thread per missing sandbox, at most MAKERS at once; a maker runs one
- * create through the spawner and puts the sandbox on the pool's ready list.
+ * maker thread per missing sandbox, at most MAKERS at once, once takes
+ * paused for QUIET_MS (or the pool is empty); a maker runs one create
+ * through the spawner and puts the sandbox on the pool's ready list.
  * A create that fails makes the pool wait (1 s, doubling up to a minute)
  * before it tries again. take pops the oldest ready sandbox and adopts it
  * (in the calling thread: a state update and envd's /init, no fork).
  */
 #include "serve-warm.h"
-#include "serve-spawn.h"
 
 #include <pthread.h>
 #include <time.h>
 
-#define MAKERS         4           /* creates of one pool at once */
+#define MAKERS         2   /* creates of one pool at once */
+#define QUIET_MS       150 /* refills wait for takes to pause this long (or the pool to empty) */
 #define WARM_TIMEOUT_S (24 * 3600) /* a warm sandbox's own deadline (E2B's longest) */
 #define BACKOFF_MIN_MS 1000
 #define BACKOFF_MAX_MS 60000
@@ -27,7 +28,8 @@ struct pool {
     char **ready; /* oldest first */
     size_t n_ready;
     int making;
-    int64_t retry_at; /* after a failed create: no new one before (boot ms) */
+    int64_t retry_at;  /* after a failed create: no new one before (boot ms) */
+    int64_t last_take; /* boot ms */
     int backoff_ms;
     pthread_t manager;
     bool started;
@@ -35,6 +37,7 @@ struct pool {
 
 struct e2b_serve_warm {
     const struct e2b_serve_opts *o;
+    struct e2b_backend *b; /* this machine's, creates forked from the helper (serve-spawn.h) */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     bool stop;
@@ -87,7 +90,7 @@ static void *maker_main(void *ud)
     struct e2b_sandbox_spec spec = warm_spec(p);
     _cleanup_error_ struct e2b_error *err = NULL;
     json_t *sbx = NULL;
-    int r = e2b_serve_spawner_create(w->o->spawner, &spec, &sbx, &err);
+    int r = w->b->ops->sandboxes.create(w->b, &spec, &sbx, &err);
     const char *id = r == 0 ? e2b_json_str(sbx, "sandboxID") : NULL;
     pthread_mutex_lock(&w->mu);
     p->making--;
@@ -105,7 +108,7 @@ static void *maker_main(void *ud)
     pthread_cond_broadcast(&w->cv);
     pthread_mutex_unlock(&w->mu);
     if (id) /* made as the server stops */
-        w->o->backend->ops->sandboxes.kill(w->o->backend, id, NULL);
+        w->b->ops->sandboxes.kill(w->b, id, NULL);
     json_decref(sbx);
     return NULL;
 }
@@ -117,7 +120,12 @@ static void *manager_main(void *ud)
     pthread_mutex_lock(&w->mu);
     while (!w->stop) {
         int64_t now = e2b_boot_ms();
-        if ((int)p->n_ready + p->making < p->want && p->making < MAKERS && now >= p->retry_at) {
+        /* a burst of takes is served first: refills wait for a pause in it
+         * (their creates would take the CPU the hand-outs need) unless the
+         * pool ran dry, when every create is an ordinary one anyway */
+        int64_t quiet_at = p->n_ready ? p->last_take + QUIET_MS : 0;
+        if ((int)p->n_ready + p->making < p->want && p->making < MAKERS && now >= p->retry_at &&
+            now >= quiet_at) {
             pthread_t t;
             pthread_attr_t attr;
             pthread_attr_init(&attr);
@@ -132,7 +140,9 @@ static void *manager_main(void *ud)
         /* wake for a take, a made sandbox, the end of a back-off, or the stop */
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
-        int64_t wait_ms = p->retry_at > now ? p->retry_at - now : 1000;
+        int64_t wait_ms = p->retry_at > now ? p->retry_at - now
+                          : quiet_at > now  ? quiet_at - now
+                                            : 1000;
         until.tv_sec += (time_t)(wait_ms / 1000);
         until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
         if (until.tv_nsec >= 1000000000L)
@@ -147,7 +157,7 @@ static void *manager_main(void *ud)
  * in (up to what it wants), the rest killed. */
 static void take_leftovers(struct e2b_serve_warm *w)
 {
-    struct e2b_backend *b = w->o->backend;
+    struct e2b_backend *b = w->b;
     struct e2b_sandbox_filter f = { .states = "running" };
     _cleanup_json_ json_t *all = NULL;
     char *next = NULL;
@@ -173,13 +183,13 @@ static void take_leftovers(struct e2b_serve_warm *w)
     }
 }
 
-int e2b_serve_warm_start(const struct e2b_serve_opts *o, const json_t *pools,
+int e2b_serve_warm_start(const struct e2b_serve_opts *o, struct e2b_backend *b, const json_t *pools,
                          struct e2b_serve_warm **ret, struct e2b_error **err)
 {
     *ret = NULL;
     if (!json_is_object(pools))
         return e2b_error_set(err, E2B_ERR_USAGE, "warm pools must be an object {TEMPLATE: N}");
-    if (!o->spawner)
+    if (!b)
         return e2b_error_set(err, E2B_ERR_UNSUPPORTED,
                              "warm sandboxes need sandboxes on this machine (a local backend)");
     const char *k;
@@ -193,6 +203,7 @@ int e2b_serve_warm_start(const struct e2b_serve_opts *o, const json_t *pools,
     }
     struct e2b_serve_warm *w = xcalloc(1, sizeof(*w));
     w->o = o;
+    w->b = b;
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
     w->n = json_object_size(pools);
@@ -205,7 +216,7 @@ int e2b_serve_warm_start(const struct e2b_serve_opts *o, const json_t *pools,
         };
         /* what else names the template: a create may use its ID or a name */
         json_t *t = NULL;
-        if (o->backend->ops->templates.get(o->backend, k, &t, NULL) == 0) {
+        if (b->ops->templates.get(b, k, &t, NULL) == 0) {
             if (e2b_json_str(t, "templateID"))
                 json_array_append(p->names, json_object_get(t, "templateID"));
             json_array_extend(p->names, json_object_get(t, "aliases") ?: json_array());
@@ -238,12 +249,13 @@ int e2b_serve_warm_take(struct e2b_serve_warm *w, const struct e2b_sandbox_spec 
         if (p->n_ready) {
             id = p->ready[0];
             memmove(p->ready, p->ready + 1, --p->n_ready * sizeof(*p->ready));
+            p->last_take = e2b_boot_ms();
             pthread_cond_broadcast(&w->cv); /* make another */
         }
         pthread_mutex_unlock(&w->mu);
         if (!id)
             return 0;
-        struct e2b_backend *b = w->o->backend;
+        struct e2b_backend *b = w->b;
         int r = b->ops->sandboxes.adopt(b, id, spec, ret, NULL);
         free(id);
         if (r == 0)
@@ -277,7 +289,7 @@ void e2b_serve_warm_stop(struct e2b_serve_warm *w)
         if (busy)
             nanosleep(&ts, NULL);
     }
-    struct e2b_backend *b = w->o->backend;
+    struct e2b_backend *b = w->b;
     for (size_t i = 0; i < w->n; i++) {
         struct pool *p = &w->pools[i];
         for (size_t k = 0; k < p->n_ready; k++) {

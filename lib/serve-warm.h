@@ -34,9 +34,11 @@ struct e2b_serve_warm;
 #define E2B_WARM_MAX 256
 int e2b_serve_warm_parse(const char *arg, json_t *pools, struct e2b_error **err);
 /* pools: {template: N} (a config file's "warm" object; checked here).
- * Starts keeping them filled (through o->spawner). */
-int e2b_serve_warm_start(const struct e2b_serve_opts *o, const json_t *pools,
-                         struct e2b_serve_warm **ret, struct e2b_error **err);
+ * Starts keeping them filled with creates of b, this machine's backend
+ * (serve-spawn.h's: its creates fork from the helper), which also hands
+ * them out; o for the server's defaults. */
+int e2b_serve_warm_start(const struct e2b_serve_opts *o, struct e2b_backend *b,
+                         const json_t *pools, struct e2b_serve_warm **ret, struct e2b_error **err);
 /* A warm sandbox for this create, handed out: 1 and *ret_sandbox (E2B's
  * sandbox JSON), or 0 when no pool fits the create or none is ready. */
 int e2b_serve_warm_take(struct e2b_serve_warm *w, const struct e2b_sandbox_spec *spec,

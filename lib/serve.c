@@ -1,6 +1,7 @@
 /* serve.c - see serve.h: the listener and the connections. */
 #include "serve.h"
 #include "serve-api.h"
+#include "serve-cluster.h"
 #include "serve-conn.h"
 #include "http1.h"
 #include "serve-router.h"
@@ -125,6 +126,12 @@ static void serve_connection(struct e2b_serve_conn *c)
                 e2b_serve_fail_and_close(c, bst, e2b_serve_error_body(bst, "%s", malformed(bst)));
             return;
         }
+        if (e2b_serve_cluster_is_export(&r)) { /* a template's build, streamed to another node */
+            e2b_serve_cluster_export(c, &r, &body);
+            strbuf_release(&body);
+            e2b_http1_head_release(&r);
+            return;
+        }
         struct e2b_serve_reply out;
         e2b_serve_api(c->o, &r, &body, &out);
         bool ok = out.raw ? e2b_serve_respond_raw(c->fd, out.status, out.raw_type, out.raw, out.headers, close_after)
@@ -203,25 +210,38 @@ int e2b_serve_run(const struct e2b_serve_opts *opts, struct e2b_error **err)
     const struct e2b_serve_opts *o = &run;
     run.spawner = NULL;
     run.warm = NULL;
+    run.cluster = NULL;
+    run.here = NULL;
+    bool local = STREQ(opts->backend->ops->name, "local");
     /* Local creates fork: from a helper forked now, while we are small and
      * have one thread (and before the listening socket exists). */
-    if (STREQ(opts->backend->ops->name, "local") &&
-        e2b_serve_spawner_start(opts->backend, &run.spawner, err) < 0)
+    if (local && e2b_serve_spawner_start(opts->backend, &run.spawner, err) < 0)
         return -1;
+    struct e2b_backend *spawning = run.spawner ? e2b_serve_spawner_backend(run.spawner, opts->backend) : NULL;
+    if (spawning)
+        run.backend = spawning;
     int lfd = listen_on(o->listen, err);
     if (lfd < 0) {
+        e2b_backend_free(spawning);
         e2b_serve_spawner_stop(run.spawner);
         return -1;
     }
-    if (STREQ(opts->backend->ops->name, "local") && e2b_serve_builds_start(o, &run.builds, err) < 0) {
-        close(lfd);
-        e2b_serve_spawner_stop(run.spawner);
-        return -1;
-    }
-    if (o->warm_pools && json_object_size(o->warm_pools) &&
-        e2b_serve_warm_start(o, o->warm_pools, &run.warm, err) < 0) {
-        close(lfd);
+    if ((local && e2b_serve_builds_start(o, &run.builds, err) < 0) ||
+        (run.cluster_url && e2b_serve_cluster_start(&run, err) < 0)) {
         e2b_serve_builds_stop(run.builds);
+        close(lfd);
+        e2b_backend_free(spawning);
+        e2b_serve_spawner_stop(run.spawner);
+        return -1;
+    }
+    /* warm sandboxes are this machine's: made and handed out through the
+     * spawning backend (a cluster's placement does not know them) */
+    if (o->warm_pools && json_object_size(o->warm_pools) &&
+        e2b_serve_warm_start(o, spawning, o->warm_pools, &run.warm, err) < 0) {
+        e2b_serve_cluster_stop(&run);
+        e2b_serve_builds_stop(run.builds);
+        close(lfd);
+        e2b_backend_free(spawning);
         e2b_serve_spawner_stop(run.spawner);
         return -1;
     }
@@ -262,7 +282,9 @@ int e2b_serve_run(const struct e2b_serve_opts *opts, struct e2b_error **err)
     pthread_attr_destroy(&attr);
     close(lfd);
     e2b_serve_warm_stop(run.warm);
+    e2b_serve_cluster_stop(&run);
     e2b_serve_builds_stop(run.builds);
+    e2b_backend_free(spawning);
     e2b_serve_spawner_stop(run.spawner);
     return 0;
 }

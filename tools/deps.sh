@@ -8,6 +8,7 @@ what=${1:-all}
 build_pkgs="gcc make pkg-config libcurl4-openssl-dev libjansson-dev libarchive-dev
 libgit2-dev libevent-dev libseccomp-dev scdoc"
 # Tests and benchmarks use real peers: a registry, skopeo, user-mode networking,
+# Redis as the cluster's catalog (and Kubernetes' Python models to check its manifests),
 # e2fsprogs for ext4, node/npm for the official SDK, and the shells whose
 # completions are checked. The code interpreter's tests run real Jupyter
 # kernels on this machine (python3-ipykernel; jupyter_client for the
@@ -15,7 +16,8 @@ libgit2-dev libevent-dev libseccomp-dev scdoc"
 test_pkgs="perl curl python3 e2fsprogs man-db bash-completion zsh fish iproute2 procps
 util-linux slirp4netns docker-registry skopeo apache2-utils busybox-static debootstrap libcap2-bin git
 dpkg-dev systemd qemu-system-x86 linux-image-cloud-amd64
-python3-ipykernel python3-jupyter-client python3-matplotlib python3-pandas criu"
+python3-ipykernel python3-jupyter-client python3-matplotlib python3-pandas criu
+redis-server python3-kubernetes"
 # The vm runtime boots QEMU (qemu-system-x86) with Debian's cloud kernel and
 # its modules: the kernel package is only where e2b finds a guest kernel,
 # e2b never boots the host with it. Where the distribution has no such
@@ -36,6 +38,9 @@ fuzz) pkgs="$build_pkgs $fuzz_pkgs" ;;
 *) pkgs="$build_pkgs $test_pkgs" ;;
 esac
 command -v node >/dev/null 2>&1 || pkgs="$pkgs nodejs"
+# The cluster's packaging test renders its manifests with kubectl (Debian's
+# kubernetes-client where no kubectl is installed already).
+case $what in build|fuzz) ;; *) command -v kubectl >/dev/null 2>&1 || pkgs="$pkgs kubernetes-client" ;; esac
 command -v npm >/dev/null 2>&1 || pkgs="$pkgs npm"
 
 # The ns runtime's checkpoints run CRIU: Debian's, or where this kernel needs
