@@ -49,7 +49,7 @@ test_expect_success 'StreamInput to an unknown process is not_found' '
 
 # gate NAME: shell that waits (bounded) until $TRASH/NAME exists, so a test
 # decides when a process goes on instead of racing a sleep.
-gate() { echo "i=0; while ! test -e $TRASH/$1 && test \$i -lt 1200; do sleep 0.1; i=\$((i+1)); done"; }
+gate() { echo "i=0; while ! test -e $TRASH/$1 && test \$i -lt 6000; do sleep 0.1; i=\$((i+1)); done"; }
 
 test_expect_success 'two clients connected to one process both get its output' '
     bg_start "$TRASH/one.out" "{\"process\":{\"cmd\":\"/bin/sh\",\"args\":[\"-c\",\"$(gate go-shared); echo shared\"]},\"tag\":\"shared\"}" &&
@@ -163,11 +163,11 @@ def fr(o): b=json.dumps(o).encode(); sys.stdout.buffer.write(bytes([0])+struct.p
 fr({\"start\":{\"process\":{\"tag\":\"sin\"}}})
 for i in range(512): fr({\"data\":{\"input\":{\"stdin\":base64.b64encode(os.urandom(65536)).decode()}}})" >"$TRASH/sin.bin" &&
     lport=$(free_port) && hwm_reset &&
-    { curl -s -m 120 --local-port "$lport" -o "$TRASH/sin.raw" -w "%{http_code}" -X POST \
+    { curl -s -m 900 --local-port "$lport" -o "$TRASH/sin.raw" -w "%{http_code}" -X POST \
         -H "Content-Type: application/connect+json" --data-binary @"$TRASH/sin.bin" \
         "$ENVD_URL/process.Process/StreamInput" >"$TRASH/sin.st" & cpid=$!; } &&
     : >"$TRASH/stall" && wait_for 600 stalled "$lport" $cpid &&
-    kill -0 $cpid &&
+    { kill -0 $cpid 2>/dev/null || { echo "the client ended before envd stopped reading: $(cat "$TRASH/sin.st")"; false; }; } &&
     if [ -z "${E2B_TEST_ASAN:-}" ]; then echo "VmHWM $(hwm) kB" && test "$(hwm)" -lt 16384; fi &&
     touch "$TRASH/go-sin" && wait $cpid && test "$(cat "$TRASH/sin.st")" = 200 &&
     unframe <"$TRASH/sin.raw" | grep -qx "END {}" &&
