@@ -21,9 +21,10 @@ N=${BENCH_N:-5}
 criu check >/dev/null 2>&1 || { echo "checkpoint bench: no criu that works here (tools/criu.sh)"; exit 0; }
 scratch=$(mktemp -d /tmp/e2b-bench-ckpt.XXXXXX)
 export E2B_RUNTIME_DIR=$scratch/run E2B_DATA_DIR=$scratch/data
-peer=
+peer= p=
 cleanup() {
     "$E2B" --api-url "" sandbox kill --all -q 2>/dev/null || :
+    [ -z "$p" ] || kill -9 "$p" 2>/dev/null || : # the counter: pid 1 of its namespace
     [ -z "$peer" ] || kill -9 "$peer" 2>/dev/null || :
     for f in "$scratch"/restored.*; do [ -s "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null; done
     rm -rf "$scratch"
@@ -63,7 +64,7 @@ for i in $(seq "$N"); do
 done
 
 # The peer: the same counter in namespaces of its own, CRIU by hand.
-unshare --pid --net --ipc --uts --fork setsid python3 "$scratch/counter.py" </dev/null >/dev/null 2>&1 &
+unshare --pid --net --ipc --uts --fork --kill-child setsid python3 "$scratch/counter.py" </dev/null >/dev/null 2>&1 &
 peer=$!
 for _ in $(seq 100); do
     p=$(pgrep -P "$peer" python3 || :)
