@@ -307,17 +307,23 @@ int cmd_sandbox_set_timeout(struct e2b_ctx *ctx, struct e2b_args *args)
     return 0;
 }
 
-SANDBOX_ID_ONLY_OPTS(sandbox_pause);
+const struct e2b_opt opts_sandbox_pause[] = {
+    E2B_OPT_FLAG(0, "to-disk", "save it to disk and free its memory: its processes end, and resume restores them"),
+    E2B_OPT_ARG_C("sandbox", E2B_OPTF_REQUIRED, "sandbox ID", E2B_COMPLETE_SANDBOX),
+    E2B_OPT_END,
+};
+
 int cmd_sandbox_pause(struct e2b_ctx *ctx, struct e2b_args *args)
 {
     _cleanup_error_ struct e2b_error *err = NULL;
     _cleanup_backend_ struct e2b_backend *b = NULL;
+    bool to_disk = e2b_args_flag(args, "to-disk");
     if (e2b_cli_open_backend(ctx, &b))
         return 1;
-    if (b->ops->sandboxes.pause(b, e2b_args_str(args, "sandbox"), &err) < 0)
+    if (b->ops->sandboxes.pause(b, e2b_args_str(args, "sandbox"), to_disk, &err) < 0)
         return e2b_fail(err);
     if (!ctx->quiet)
-        fprintf(stderr, "Paused sandbox %s\n", e2b_args_str(args, "sandbox"));
+        fprintf(stderr, "Paused sandbox %s%s\n", e2b_args_str(args, "sandbox"), to_disk ? " to disk" : "");
     return 0;
 }
 

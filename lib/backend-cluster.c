@@ -198,9 +198,9 @@ static int c_set_timeout(struct e2b_backend *b, const char *id, int t, struct e2
     ROUTED(set_timeout, id, t, err);
 }
 
-static int c_pause(struct e2b_backend *b, const char *id, struct e2b_error **err)
+static int c_pause(struct e2b_backend *b, const char *id, bool to_disk, struct e2b_error **err)
 {
-    ROUTED(pause, id, err);
+    ROUTED(pause, id, to_disk, err);
 }
 
 static int c_connect(struct e2b_backend *b, const char *id, int t, json_t **ret, bool *resumed,
@@ -628,9 +628,9 @@ static int h_set_timeout(struct e2b_backend *b, const char *id, int t, struct e2
     return LOCAL(b)->ops->sandboxes.set_timeout(LOCAL(b), id, t, err);
 }
 
-static int h_pause(struct e2b_backend *b, const char *id, struct e2b_error **err)
+static int h_pause(struct e2b_backend *b, const char *id, bool to_disk, struct e2b_error **err)
 {
-    return LOCAL(b)->ops->sandboxes.pause(LOCAL(b), id, err);
+    return LOCAL(b)->ops->sandboxes.pause(LOCAL(b), id, to_disk, err);
 }
 
 static int h_connect(struct e2b_backend *b, const char *id, int t, json_t **ret, bool *resumed,

@@ -235,9 +235,9 @@ static int l_set_timeout(struct e2b_backend *b, const char *id, int t, struct e2
     return e2b_local_set_timeout(id, t, err);
 }
 
-static int l_pause(struct e2b_backend *b, const char *id, struct e2b_error **err)
+static int l_pause(struct e2b_backend *b, const char *id, bool to_disk, struct e2b_error **err)
 {
-    return e2b_local_pause(id, err);
+    return e2b_local_pause(id, to_disk, err);
 }
 
 static int l_connect(struct e2b_backend *b, const char *id, int t, json_t **ret, bool *ret_resumed,

@@ -152,7 +152,7 @@ static int r_set_timeout(struct e2b_backend *b, const char *id, int t, struct e2
     return simple(b, "POST", id, "/timeout", body, err);
 }
 
-static int r_pause(struct e2b_backend *b, const char *id, struct e2b_error **err)
+static int r_pause(struct e2b_backend *b, const char *id, bool to_disk, struct e2b_error **err)
 {
     return simple(b, "POST", id, "/pause", NULL, err);
 }

@@ -77,7 +77,9 @@ struct e2b_sandbox_ops {
     int (*kill)(struct e2b_backend *b, const char *id, struct e2b_error **err);
     /* Overwrite the time left: the sandbox ends timeout_s from now. */
     int (*set_timeout)(struct e2b_backend *b, const char *id, int timeout_s, struct e2b_error **err);
-    int (*pause)(struct e2b_backend *b, const char *id, struct e2b_error **err);
+    /* to_disk: save it and free its memory (locally where the runtime can:
+     * `ns` with CRIU; a `vm` always is); E2B's cloud always pauses so. */
+    int (*pause)(struct e2b_backend *b, const char *id, bool to_disk, struct e2b_error **err);
     /* Resume (or extend when running) with a new timeout; *ret_resumed tells which. */
     int (*connect)(struct e2b_backend *b, const char *id, int timeout_s, json_t **ret_sandbox,
                    bool *ret_resumed, struct e2b_error **err);

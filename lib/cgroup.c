@@ -32,6 +32,24 @@ static char *frozen_part(const char *id)
     return xasprintf(CG_ROOT "/freezer/e2b/%s/sandbox", id);
 }
 
+char *e2b_cgroup_freezer_dir(const char *id) { return dir_for(is_v2() ? NULL : "freezer", id); }
+
+char **e2b_cgroup_roots(const char *id)
+{
+    char **v = NULL;
+    if (is_v2()) {
+        _cleanup_free_ char *r = xasprintf("/e2b/%s", id);
+        return e2b_strv_push(v, r);
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(v1_ctrls); i++) {
+        _cleanup_free_ char *root = xasprintf(CG_ROOT "/%s", v1_ctrls[i]);
+        _cleanup_free_ char *r = xasprintf("%s:/e2b/%s", v1_ctrls[i], id);
+        if (access(root, F_OK) == 0)
+            v = e2b_strv_push(v, r);
+    }
+    return v;
+}
+
 int e2b_cgroup_open_frozen_part(const char *id, const char *file, int flags)
 {
     if (is_v2())
@@ -212,6 +230,32 @@ int e2b_cgroup_add_helper(const char *id, pid_t pid, struct e2b_error **err)
     return add(id, pid, false, err);
 }
 
+/* v1: write the freezer state of d, waiting (bounded) for FROZEN. */
+static int freeze_v1(const char *d, bool frozen, struct e2b_error **err)
+{
+    if (write_str(d, "freezer.state", frozen ? "FROZEN" : "THAWED", err) < 0)
+        return -1;
+    /* FREEZING is transient; wait (bounded) until the kernel reports FROZEN. */
+    for (int i = 0; frozen && i < 200; i++) {
+        _cleanup_free_ char *p = e2b_path_join(d, "freezer.state");
+        _cleanup_free_ char *s = NULL;
+        if (e2b_read_file(p, &s, NULL, NULL) == 0 && strncmp(s, "FROZEN", 6) == 0)
+            return 0;
+        usleep(5000);
+    }
+    return 0;
+}
+
+int e2b_cgroup_freeze_whole(const char *id, bool whole, struct e2b_error **err)
+{
+    _cleanup_free_ char *part = frozen_part(id), *all = dir_for("freezer", id);
+    if (is_v2() || access(part, F_OK) < 0)
+        return 0; /* one freezer for all already */
+    if (whole)
+        return freeze_v1(all, true, err) < 0 || freeze_v1(part, false, err) < 0 ? -1 : 0;
+    return freeze_v1(part, true, err) < 0 || freeze_v1(all, false, err) < 0 ? -1 : 0;
+}
+
 int e2b_cgroup_freeze(const char *id, bool frozen, struct e2b_error **err)
 {
     if (is_v2()) {
@@ -231,17 +275,7 @@ int e2b_cgroup_freeze(const char *id, bool frozen, struct e2b_error **err)
         free(d);
         d = dir_for("freezer", id);
     }
-    if (write_str(d, "freezer.state", frozen ? "FROZEN" : "THAWED", err) < 0)
-        return -1;
-    /* FREEZING is transient; wait (bounded) until the kernel reports FROZEN. */
-    for (int i = 0; frozen && i < 200; i++) {
-        _cleanup_free_ char *p = e2b_path_join(d, "freezer.state");
-        _cleanup_free_ char *s = NULL;
-        if (e2b_read_file(p, &s, NULL, NULL) == 0 && strncmp(s, "FROZEN", 6) == 0)
-            return 0;
-        usleep(5000);
-    }
-    return 0;
+    return freeze_v1(d, frozen, err);
 }
 
 int e2b_cgroup_stats(const char *id, struct e2b_cgroup_stats *st, struct e2b_error **err)

@@ -40,12 +40,23 @@ void e2b_cgroup_leave_creator(pid_t pid, bool all);
 /* Open a file of the frozen part (v1: freezer/e2b/<id>/sandbox/FILE), or -1
  * where there is none (v2, or no freezer hierarchy). */
 int e2b_cgroup_open_frozen_part(const char *id, const char *file, int flags);
+/* For a checkpoint (CRIU): the cgroup directory whose freezer holds all of
+ * the sandbox, init too (v1: freezer/e2b/<id>; v2: e2b/<id>), and where the
+ * sandbox is in each hierarchy, as CRIU's --cgroup-root wants it
+ * ("memory:/e2b/<id>" per v1 controller; v2: "/e2b/<id>"). malloc'd. */
+char *e2b_cgroup_freezer_dir(const char *id);
+char **e2b_cgroup_roots(const char *id);
 /* Take back loop-control and the loop devices (init, once the image is mounted). */
 int e2b_cgroup_drop_loop(const char *id, struct e2b_error **err);
 /* On v1 the freezer freezes <id>/sandbox, where envd and everything below
  * it live, not init at <id>: frozen v1 tasks ignore SIGKILL, so init stays
  * free to thaw and kill them if the supervisor dies while it is paused. */
 int e2b_cgroup_freeze(const char *id, bool frozen, struct e2b_error **err);
+/* A checkpoint of a paused sandbox (CRIU seizes a frozen tree only through
+ * a frozen cgroup that holds all of it): whole, the freeze moves from the
+ * part below init to all of the sandbox, init too; !whole, back. Nothing
+ * to do on v2, where one freezer holds all. */
+int e2b_cgroup_freeze_whole(const char *id, bool whole, struct e2b_error **err);
 int e2b_cgroup_stats(const char *id, struct e2b_cgroup_stats *ret, struct e2b_error **err);
 /* Kill what is left in it and remove it; quiet, safe to repeat. */
 void e2b_cgroup_destroy(const char *id);

@@ -736,6 +736,18 @@ void e2b_http_server_free(struct e2b_http_server *s)
 
 size_t e2b_http_nconns(const struct e2b_http_server *s) { return s->nconns; }
 
+void e2b_http_drop_unix_conns(struct e2b_http_server *s)
+{
+    for (struct conn *c = s->conns, *next; c; c = next) {
+        next = c->next;
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof(ss);
+        if (getsockname(bufferevent_getfd(c->bev), (struct sockaddr *)&ss, &len) == 0 &&
+            ss.ss_family == AF_UNIX && !c->dead)
+            conn_eventcb(c->bev, BEV_EVENT_EOF, c); /* as if the client went */
+    }
+}
+
 struct event_base *e2b_http_event_base(const struct e2b_http_req *r) { return r->c->srv->base; }
 
 int e2b_http_server_add_header(struct e2b_http_server *s, const char *name, const char *value)

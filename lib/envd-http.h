@@ -44,6 +44,9 @@ int e2b_http_listen_unix(struct e2b_http_server *srv, const char *path, struct e
 int e2b_http_listen_fd(struct e2b_http_server *srv, int fd, struct e2b_error **err);
 /* Number of open connections. */
 size_t e2b_http_nconns(const struct e2b_http_server *srv);
+/* Drop every connection that came over a unix socket, as if its client
+ * went: what they were doing ends (a command's stream; the command runs on). */
+void e2b_http_drop_unix_conns(struct e2b_http_server *srv);
 /* The loop a request is served on (for the timers of a long reply). */
 struct event_base *e2b_http_event_base(const struct e2b_http_req *req);
 /* A header every response carries (CORS, say), even the server's own 400s.

@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/reboot.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -66,8 +67,51 @@ static pid_t start_envd(const char *envd, char **envd_args)
     _exit(127);
 }
 
+/* init --ns: pid 1 of an e2b `ns` sandbox, exec'd by the host's setup
+ * (sandbox-root.c) once envd runs: reap, end with envd, and when asked to
+ * stop (SIGTERM: the supervisor died, PDEATHSIG) thaw what a pause froze
+ * (thaw_fd: cgroup v1's freezer.state; frozen tasks ignore SIGKILL), kill
+ * everything and go, so the namespaces go with it. Everything else it had
+ * was set before the exec: the signal mask (all blocked), the capabilities,
+ * no_new_privs and the seccomp filter. Being a file inside the sandbox, it
+ * is what a checkpoint (CRIU) saves and restores as the sandbox's pid 1. */
+static int ns_main(pid_t envd, int thaw_fd)
+{
+    /* /proc/1 stays closed to the sandbox's root (no CAP_SYS_PTRACE) */
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    /* a session of its own: none of the sandbox's refers to one outside */
+    setsid();
+    sigset_t all;
+    sigfillset(&all);
+    sigprocmask(SIG_BLOCK, &all, NULL);
+    for (;;) {
+        /* envd (or anything) may have ended before the exec: its SIGCHLD
+         * is pending still, but reap first anyway */
+        pid_t p;
+        int status;
+        while ((p = waitpid(-1, &status, WNOHANG)) > 0)
+            if (p == envd)
+                return 0; /* no agent, no sandbox: the kernel kills the rest with us */
+        if (p < 0 && errno == ECHILD)
+            return 0;
+        siginfo_t si;
+        int sig = sigwaitinfo(&all, &si);
+        if (sig == SIGTERM || sig == SIGINT) {
+            if (thaw_fd >= 0)
+                (void)!write(thaw_fd, "THAWED", 6);
+            kill(-1, SIGKILL);
+            return 0;
+        }
+    }
+}
+
 int e2b_init_main(int argc, char **argv)
 {
+    if (argc >= 4 && STREQ(argv[1], "--ns") && STREQ(argv[2], "--envd-pid")) {
+        int thaw_fd = argc >= 6 && STREQ(argv[4], "--thaw-fd") ? atoi(argv[5]) : -1;
+        return ns_main((pid_t)atoi(argv[3]), thaw_fd);
+    }
+
     struct sigaction sa = {.sa_handler = on_stop};
     sigfillset(&sa.sa_mask);
     for (size_t i = 0; i < ARRAY_SIZE(stop_signals); i++)

@@ -7,7 +7,9 @@
 #define E2B_ENVD_INIT_H
 
 /* init [--hostname NAME] [--envd PATH] [-- ENVD-ARGS...], or
- * init --vm: pid 1 of an e2b microVM (envd-vm.h) */
+ * init --vm: pid 1 of an e2b microVM (envd-vm.h), or
+ * init --ns --envd-pid PID [--thaw-fd FD]: pid 1 of an e2b `ns` sandbox,
+ * exec'd by the host's setup once envd runs (reaps; ends with envd) */
 int e2b_init_main(int argc, char **argv);
 
 #endif

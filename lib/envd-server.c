@@ -482,6 +482,17 @@ static void on_term(evutil_socket_t fd, short what, void *arg)
     event_base_loopexit(e2b_envd.base, NULL);
 }
 
+/* SIGUSR2: a checkpoint of the sandbox comes (the ns runtime's, with
+ * CRIU), which cannot take connections from outside the sandbox along:
+ * the host's clients' connections (unix sockets) end here first. */
+static void on_checkpoint(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    e2b_http_drop_unix_conns(e2b_envd.http);
+}
+
 static const struct e2b_opt envd_options[] = { E2B_ENVD_OPTIONS, E2B_OPT_END };
 
 static void usage(FILE *f)
@@ -684,8 +695,10 @@ int e2b_envd_run(const struct e2b_args *args)
     }
     struct event *sigterm = evsignal_new(e2b_envd.base, SIGTERM, on_term, NULL);
     struct event *sigint = evsignal_new(e2b_envd.base, SIGINT, on_term, NULL);
+    struct event *sigusr2 = evsignal_new(e2b_envd.base, SIGUSR2, on_checkpoint, NULL);
     event_add(sigterm, NULL);
     event_add(sigint, NULL);
+    event_add(sigusr2, NULL);
     if (ready_fd >= 0) { /* the sandbox's supervisor waits on this, not by polling */
         (void)!write(ready_fd, "r", 1);
         close(ready_fd);
@@ -703,6 +716,7 @@ int e2b_envd_run(const struct e2b_args *args)
         unlink(unix_path);
     event_free(sigterm);
     event_free(sigint);
+    event_free(sigusr2);
     event_free(trim_ev);
     trim_ev = NULL;
     return 0;

@@ -181,7 +181,7 @@ static int resolve_snapshot(const json_t *meta, struct template_files *tf,
         spec->rootfs_tree = tf->tree = xstrdup(e2b_json_str(ss, "rootfsTree"));
     if (e2b_json_str(ss, "rootfsImage"))
         spec->rootfs_image = tf->image = xstrdup(e2b_json_str(ss, "rootfsImage"));
-    spec->host = e2b_json_bool(ss, "hostBased", false) || STREQ(tid ?: "", "host");
+    spec->host = e2b_json_bool(ss, "hostBased", false) || STREQ(e2b_json_str(ss, "templateID") ?: "", "host");
     tf->runtime = xstrdup(e2b_json_str(meta, "runtime") ?: "");
     json_object_set_new(state, "templateID", json_string(tf->template_id));
     if (tf->build_id)
@@ -199,8 +199,8 @@ static int resolve_snapshot(const json_t *meta, struct template_files *tf,
     spec->disk_mb = (int)e2b_json_int(ss, "diskSizeMB", spec->disk_mb);
     /* the VM's network device as it was saved (with outbound rules, a
      * sandbox has one even without internet access) */
-    spec->internet = e2b_json_bool(ss, "netDevice", e2b_json_bool(ss, "allowInternetAccess", false));
-    if (!tf->tree && !tf->image)
+    spec->internet = e2b_json_bool(ss, "netDevice", e2b_json_bool(ss, "allowInternetAccess", spec->internet));
+    if (!tf->tree && !tf->image && !spec->host) /* `host`: the host's own programs */
         return e2b_error_set(err, E2B_ERR_INVALID, "snapshot '%s' names no root file system",
                              e2b_json_str(meta, "snapshotID") ?: "?");
     return 0;
@@ -793,10 +793,10 @@ int e2b_local_set_timeout(const char *id, int timeout_s, struct e2b_error **err)
     return e2b_sandbox_update(id, do_set_timeout, &timeout_s, err);
 }
 
-int e2b_local_pause(const char *id, struct e2b_error **err)
+int e2b_local_pause(const char *id, bool to_disk, struct e2b_error **err)
 {
     bool saved = false;
-    if (e2b_sandbox_pause(id, &saved, err) < 0)
+    if (e2b_sandbox_pause(id, to_disk, &saved, err) < 0)
         return -1;
     _cleanup_free_ char *dir = e2b_sandbox_dir(id);
     if (saved && !wait_gone(dir)) /* the save is whole: only what ran it is left */

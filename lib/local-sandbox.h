@@ -85,7 +85,9 @@ int e2b_local_kill(const char *id, struct e2b_error **err);
 /* The sandbox ends (or pauses) after timeout_s more seconds of running: for
  * a paused one they count from its resume. */
 int e2b_local_set_timeout(const char *id, int timeout_s, struct e2b_error **err);
-int e2b_local_pause(const char *id, struct e2b_error **err);
+/* Freeze it, or with to_disk (or on a runtime whose pause always saves)
+ * save it to disk: its processes end and it lives on there. */
+int e2b_local_pause(const char *id, bool to_disk, struct e2b_error **err);
 /* Thaw (if paused) and set the time left to timeout_s (0: keep what was left).
  * rules: its network's rules with their secrets filled (as for the create),
  * or NULL: a sandbox restored from disk gets its egress filter anew. */

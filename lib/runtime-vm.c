@@ -1105,4 +1105,5 @@ const struct e2b_runtime_ops e2b_runtime_vm = {
     E2B_RUNTIME_OPS("vm", vm_),
     .snapshot = vm_snapshot,
     .restore = vm_restore,
+    .pause_saves = true,
 };

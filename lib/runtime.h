@@ -133,9 +133,14 @@ struct e2b_runtime_ops {
      * caller keeps those (snapshot-store.h: holds). restore fails with
      * E2B_ERR_UNSUPPORTED when the save does not fit this machine (another
      * kernel or emulator: the caller may start the sandbox afresh) and
-     * E2B_ERR_INVALID when it is damaged. NULL where the runtime cannot:
-     * its pause keeps the sandbox in memory. */
+     * E2B_ERR_INVALID when it is damaged; snapshot fails with
+     * E2B_ERR_UNSUPPORTED, saying why, for a sandbox it cannot save (ns:
+     * CRIU's reason). NULL where the runtime cannot: its pause keeps the
+     * sandbox in memory. */
     int (*snapshot)(const struct e2b_runtime_sandbox *sb, const char *dir, struct e2b_error **err);
+    /* With snapshot: every pause saves to disk (vm); else only one asked
+     * to (`pause --to-disk`), and a plain pause stops it in memory. */
+    bool pause_saves;
     int (*restore)(const struct e2b_runtime_sandbox *sb, const struct e2b_runtime_spec *spec,
                    const char *dir, struct e2b_runtime_run *ret, struct e2b_error **err);
     /* Where envd listens: "unix:<state dir>/envd.sock". */

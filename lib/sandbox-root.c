@@ -11,6 +11,7 @@
 #include <linux/loop.h>
 #include <linux/openat2.h>
 #include <net/if.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <sched.h>
 #include <signal.h>
@@ -143,8 +144,8 @@ static void bind_ro(const char *src, const char *dst)
     make_ro_tree(dst);
 }
 
-/* The sandbox's /etc is a copy of the host's taken at create, on a small
- * tmpfs, not a view of it: a mask over a live /etc is lost when the host
+/* The sandbox's /etc is a copy of the host's taken at create, in its
+ * writable layer (read-only), not a view of it: a mask over a live /etc is lost when the host
  * renames a new file over the masked one (passwd, useradd and package
  * upgrades rewrite shadow and friends that way), and a secret the host adds
  * later would never be masked at all. Without a user namespace the
@@ -213,11 +214,18 @@ static void copy_etc(const char *host, const char *dst, int depth)
     }
 }
 
-/* /etc of the host, copied onto a tmpfs at dst and made read-only. */
-static void snapshot_etc(const char *dst)
+/* /etc of the host, copied into dst and made read-only: into the empty
+ * directory of the sandbox's writable layer (a checkpoint saves it with
+ * the layer, no file system of its own to save) made read-only by a bind
+ * over itself; or, where a template's layer has an /etc there already
+ * (own_fs: a template built on host), onto a tmpfs of its own. */
+static void snapshot_etc(const char *dst, bool own_fs)
 {
-    must_mount("tmpfs", dst, "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=755");
+    if (own_fs)
+        must_mount("tmpfs", dst, "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=755");
     copy_etc("/etc", dst, 0);
+    if (!own_fs)
+        must_mount(dst, dst, NULL, MS_BIND, NULL);
     remount_ro(dst, MS_NOSUID | MS_NODEV);
 }
 
@@ -281,10 +289,11 @@ static void build_host_root(const char *root, const char *delta)
             continue;
         mkdir_in(root, top[i], 0755);
         bool etc = STREQ(top[i], "etc");
-        if (etc) /* the overlay below, if any, reads the copy: its path is dst until then */
-            snapshot_etc(dst);
         _cleanup_free_ char *layer = delta ? e2b_path_join(delta, top[i]) : NULL;
-        if (layer && lstat(layer, &dst_st) == 0 && S_ISDIR(dst_st.st_mode)) {
+        bool layered = layer && lstat(layer, &dst_st) == 0 && S_ISDIR(dst_st.st_mode);
+        if (etc) /* the overlay below, if any, reads the copy: its path is dst until then */
+            snapshot_etc(dst, delta != NULL);
+        if (layered) {
             _cleanup_free_ char *ov = xasprintf("lowerdir=%s:%s", layer, etc ? dst : src);
             must_mount("overlay", dst, "overlay", MS_RDONLY | MS_NODEV, ov);
         } else if (!etc) {
@@ -514,17 +523,133 @@ static void mount_image(const char *image, const char *dst)
     }
 }
 
-static void loopback_up(void)
+/* The writable layer: a tmpfs of r->disk_mb at scratch. */
+static void mount_scratch(const struct e2b_sandbox_root *r, const char *scratch)
 {
-    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    mkdir(scratch, 0700);
+    _cleanup_free_ char *opts = xasprintf("size=%dm,mode=755", r->disk_mb);
+    must_mount("e2b-sandbox", scratch, "tmpfs", MS_NOSUID | MS_NODEV, opts);
+}
+
+/* The root at <scratch>/root: the template's tree or image under the
+ * writable layer (upper/ and work/ in scratch), or for `host` a directory
+ * of the layer itself. fresh: a new sandbox, whose host directories are
+ * bound in here; a restore's come back with CRIU, as every other mount. */
+static void mount_root(const struct e2b_sandbox_root *r, const char *id, const char *scratch,
+                       bool fresh)
+{
+    _cleanup_free_ char *root = e2b_path_join(scratch, "root");
+    _cleanup_free_ char *upper = e2b_path_join(scratch, "upper");
+    mkdir(root, 0755);
+    if (!fresh && access(upper, F_OK) < 0) { /* the layer saved is the root itself: `host` */
+        must_mount(root, root, NULL, MS_BIND, NULL);
+    } else if (!fresh && r->host && !r->lower) {
+        errno = 0;
+        die("the checkpoint has an overlay's layer, and the `host` template has nothing under it");
+    } else if (r->host && r->lower) { /* a template built on host: its tree over the host's */
+        mkdir_in(scratch, "upper", 0755);
+        mkdir_in(scratch, "work", 0755);
+        _cleanup_free_ char *ov =
+            xasprintf("lowerdir=%s,upperdir=%s/upper,workdir=%s/work", r->lower, scratch, scratch);
+        must_mount("overlay", root, "overlay", MS_NODEV, ov);
+        if (fresh)
+            build_host_root(root, r->lower);
+    } else if (r->host) {
+        must_mount(root, root, NULL, MS_BIND, NULL); /* pivot_root wants a mount point */
+        if (fresh)
+            build_host_root(root, NULL);
+    } else {
+        mkdir_in(scratch, "upper", 0755);
+        mkdir_in(scratch, "work", 0755);
+        _cleanup_free_ char *lower = r->lower ? xstrdup(r->lower) : e2b_path_join(scratch, "lower");
+        if (r->image) {
+            mkdir_in(scratch, "lower", 0755);
+            mount_image(r->image, lower);
+            _cleanup_error_ struct e2b_error *e = NULL;
+            if (fresh && !r->userns && e2b_cgroup_drop_loop(id, &e) < 0) {
+                errno = 0;
+                die("%s", e->msg);
+            }
+        }
+        _cleanup_free_ char *ov =
+            xasprintf("lowerdir=%s,upperdir=%s/upper,workdir=%s/work", lower, scratch, scratch);
+        must_mount("overlay", root, "overlay", MS_NODEV, ov); /* device nodes only in /dev */
+    }
+}
+
+/* lo up in this thread's network namespace: 0 or an errno. */
+static int lo_up(void)
+{
+    _cleanup_close_ int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     struct ifreq ifr = {0};
     strcpy(ifr.ifr_name, "lo");
     if (s < 0 || ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
-        die("cannot read loopback flags");
+        return errno;
     ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
-    if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
+    return ioctl(s, SIOCSIFFLAGS, &ifr) < 0 ? errno : 0;
+}
+
+static void loopback_up(void)
+{
+    int e = lo_up();
+    if (e) {
+        errno = e;
         die("cannot bring loopback up");
-    close(s);
+    }
+}
+
+/* A new network namespace is made by a short-lived thread, which enters
+ * it, opens it and ends: no thread of ours stays in it. */
+struct netns_new {
+    const char *listen_dir;
+    int fd, listen_fd;
+    int err;
+};
+
+static void *netns_new_main(void *ud)
+{
+    struct netns_new *n = ud;
+    if (unshare(CLONE_NEWNET) < 0) {
+        n->err = errno;
+        return NULL;
+    }
+    n->err = lo_up();
+    if (!n->err && (n->fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)) < 0)
+        n->err = errno;
+    /* envd's socket, made in here as init makes it: in the sandbox's namespace */
+    _cleanup_close_ int dfd = n->err ? -1 : open(n->listen_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    struct sockaddr_un un = { .sun_family = AF_UNIX };
+    snprintf(un.sun_path, sizeof(un.sun_path), "/proc/self/fd/%d/envd.sock", dfd);
+    if (!n->err && (dfd < 0 || (n->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0))
+        n->err = errno;
+    if (!n->err) {
+        unlinkat(dfd, "envd.sock", 0);
+        if (bind(n->listen_fd, (struct sockaddr *)&un, sizeof(un)) < 0 ||
+            listen(n->listen_fd, 128) < 0)
+            n->err = errno;
+    }
+    return NULL;
+}
+
+int e2b_sandbox_netns_new(const char *listen_dir, int *ret_listen_fd, struct e2b_error **err)
+{
+    struct netns_new n = { .listen_dir = listen_dir, .fd = -1, .listen_fd = -1 };
+    pthread_t t;
+    int e = pthread_create(&t, NULL, netns_new_main, &n);
+    if (e == 0) {
+        pthread_join(t, NULL);
+        e = n.err;
+    }
+    if (e) {
+        if (n.fd >= 0)
+            close(n.fd);
+        if (n.listen_fd >= 0)
+            close(n.listen_fd);
+        return e2b_error_sys(err, e, "cannot make a network namespace with envd's socket in %s",
+                             listen_dir);
+    }
+    *ret_listen_fd = n.listen_fd;
+    return n.fd;
 }
 
 /* /proc entries that reveal or change the host: hidden or read-only. */
@@ -675,7 +800,32 @@ static void close_others(const int *keep, size_t n)
     close_range(lo, ~0U, 0);
 }
 
-/* pid 1 of the sandbox: set up, start envd, reap orphans until envd dies. */
+/* init becomes the guest binary's `init --ns` (envd-init.h): the reaper
+ * runs from a file inside the sandbox, so that nothing of the host's e2b is
+ * mapped in its pid 1 and CRIU can checkpoint the whole tree. It keeps the
+ * sandbox's writable layer open as fd 3 (E2B_SANDBOX_SCRATCH_FD) and, on
+ * cgroup v1, the freezer's state as fd 4, to thaw before it kills. */
+static _noreturn_ void exec_reaper(pid_t envd, int scratch_fd, int thaw_fd)
+{
+    int s = fcntl(scratch_fd, F_DUPFD_CLOEXEC, 10);
+    int t = thaw_fd >= 0 ? fcntl(thaw_fd, F_DUPFD_CLOEXEC, 10) : -1;
+    /* and 0-2 the sandbox's own /dev/null, not the host's */
+    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (s < 0 || null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0 ||
+        dup2(s, E2B_SANDBOX_SCRATCH_FD) < 0 || (thaw_fd >= 0 && (t < 0 || dup2(t, 4) < 0)))
+        die("cannot hand init its files");
+    close_range(thaw_fd >= 0 ? 5 : 4, ~0U, CLOSE_RANGE_CLOEXEC); /* the boot log stays for die() */
+    char pid[16];
+    snprintf(pid, sizeof(pid), "%d", (int)envd);
+    char *const argv[] = { "init", "--ns", "--envd-pid", pid, thaw_fd >= 0 ? "--thaw-fd" : NULL,
+                           "4",    NULL };
+    char *const envp[] = { "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                           NULL };
+    execve("/run/e2b/envd", argv, envp);
+    die("cannot run init");
+}
+
+/* pid 1 of the sandbox: set up, start envd, then become the reaper. */
 static _noreturn_ void init_main(struct e2b_sandbox_root *r, const char *id, int go_fd, int net_fd,
                                  int ready_w, int log_w, const char *logp)
 {
@@ -723,38 +873,14 @@ static _noreturn_ void init_main(struct e2b_sandbox_root *r, const char *id, int
     int frozen_state = r->userns ? -1 : e2b_cgroup_open_frozen_part(id, "freezer.state", O_WRONLY);
 
     _cleanup_free_ char *scratch = e2b_path_join(r->state_dir, "mnt");
-    mkdir(scratch, 0700);
-    _cleanup_free_ char *opts = xasprintf("size=%dm,mode=755", r->disk_mb);
-    must_mount("e2b-sandbox", scratch, "tmpfs", MS_NOSUID | MS_NODEV, opts);
+    mount_scratch(r, scratch);
+    /* init keeps it (E2B_SANDBOX_SCRATCH_FD): past the pivot nothing else
+     * reaches the writable layer, which a checkpoint copies */
+    int scratch_fd = open(scratch, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (scratch_fd < 0)
+        die("cannot open %s", scratch);
     _cleanup_free_ char *root = e2b_path_join(scratch, "root");
-    mkdir(root, 0755);
-    if (r->host && r->lower) { /* a template built on host: its tree over the host's */
-        mkdir_in(scratch, "upper", 0755);
-        mkdir_in(scratch, "work", 0755);
-        _cleanup_free_ char *ov = xasprintf("lowerdir=%s,upperdir=%s/upper,workdir=%s/work", r->lower,
-                                            scratch, scratch);
-        must_mount("overlay", root, "overlay", MS_NODEV, ov);
-        build_host_root(root, r->lower);
-    } else if (r->host) {
-        must_mount(root, root, NULL, MS_BIND, NULL); /* pivot_root wants a mount point */
-        build_host_root(root, NULL);
-    } else {
-        mkdir_in(scratch, "upper", 0755);
-        mkdir_in(scratch, "work", 0755);
-        _cleanup_free_ char *lower = r->lower ? xstrdup(r->lower) : e2b_path_join(scratch, "lower");
-        if (r->image) {
-            mkdir_in(scratch, "lower", 0755);
-            mount_image(r->image, lower);
-            _cleanup_error_ struct e2b_error *e = NULL;
-            if (!r->userns && e2b_cgroup_drop_loop(id, &e) < 0) {
-                errno = 0;
-                die("%s", e->msg);
-            }
-        }
-        _cleanup_free_ char *ov = xasprintf("lowerdir=%s,upperdir=%s/upper,workdir=%s/work", lower,
-                                            scratch, scratch);
-        must_mount("overlay", root, "overlay", MS_NODEV, ov); /* device nodes only in /dev */
-    }
+    mount_root(r, id, scratch, true);
     mkdir_in(root, "proc", 0555);
     mkdir_in(root, "dev", 0755);
     mkdir_in(root, "tmp", 01777);
@@ -816,65 +942,131 @@ static _noreturn_ void init_main(struct e2b_sandbox_root *r, const char *id, int
     /* rooted where init is now: the sandbox sees its own cgroup as / */
     if (unshare(CLONE_NEWCGROUP) < 0)
         die("cannot create the cgroup namespace");
-    int gate[2];
-    if (pipe2(gate, O_CLOEXEC) < 0)
-        die("cannot start envd");
     int init_fd = init_body_fd(r->envd_init);
     pid_t envd = fork();
     if (envd < 0)
         die("cannot start envd");
     if (envd == 0) {
-        char c;
-        close(gate[1]);
-        if (read(gate[0], &c, 1) != 1)
-            _exit(1); /* init could not hide our memory */
-        close(gate[0]);
         if (frozen_procs >= 0 && write(frozen_procs, "0", 1) != 1) /* 0: the writer */
             die("cannot move envd into the sandbox's freezer cgroup");
         lock_down(&prog);
         sigprocmask(SIG_UNBLOCK, &all, NULL);
         run_envd(r->user, ready_w, log_w, listen_fd, init_fd);
     }
-    close(gate[0]);
     if (init_fd >= 0)
         close(init_fd);
-    /* envd is exec'd by root and so dumpable, and the sandbox's root has its
-     * uid and capabilities: /proc/<envd>/mem would let it write envd's
-     * memory, round the ptrace denial. Hidden before envd runs. */
-    _cleanup_free_ char *mem = xasprintf("/proc/%d/mem", (int)envd);
-    _cleanup_free_ char *tmem = xasprintf("/proc/%d/task/%d/mem", (int)envd, (int)envd);
-    must_mount("/dev/null", mem, NULL, MS_BIND, NULL);
-    must_mount("/dev/null", tmem, NULL, MS_BIND, NULL);
-    if (write(gate[1], "g", 1) != 1)
-        die("cannot start envd");
-    close(gate[1]);
     lock_down(&prog);
     e2b_seccomp_prog_release(&prog);
     /* envd holds these now: its death before listening is EOF on ready_w */
     close(ready_w);
     close(log_w);
     close(listen_fd);
-    close(boot_log);
     if (frozen_procs >= 0)
         close(frozen_procs);
-    for (;;) {
-        siginfo_t si;
-        int sig = sigwaitinfo(&all, &si);
-        if (sig == SIGTERM || sig == SIGINT) {
-            /* the supervisor died (or asks): thaw, or frozen v1 tasks would outlive us */
-            if (frozen_state >= 0)
-                (void)!write(frozen_state, "THAWED", 6);
-            kill(-1, SIGKILL);
-            _exit(0);
-        }
-        if (sig != SIGCHLD)
-            continue;
-        pid_t p;
-        int status;
-        while ((p = waitpid(-1, &status, WNOHANG)) > 0)
-            if (p == envd)
-                _exit(0); /* no agent, no sandbox: the kernel kills the rest with us */
+    exec_reaper(envd, scratch_fd, frozen_state);
+}
+
+/* ---- checkpoints: the writable layer out and in --------------------------- */
+
+/* Run tar with argv; its complaint (the first line of its stderr) in the
+ * error when it fails. */
+static int run_tar(char **argv, struct e2b_error **err)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0)
+        return e2b_error_sys(err, errno, "cannot run tar");
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(p[0]), close(p[1]);
+        return e2b_error_sys(err, errno, "cannot run tar");
     }
+    if (pid == 0) {
+        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(p[1], 2) < 0)
+            _exit(127);
+        execvp("tar", argv);
+        dprintf(2, "cannot run tar: %s\n", strerror(errno));
+        _exit(127);
+    }
+    close(p[1]);
+    _cleanup_free_ char *said = NULL;
+    size_t n = 0;
+    e2b_read_fd(p[0], "tar", 4096, &said, &n, NULL);
+    close(p[0]);
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            return e2b_error_sys(err, errno, "cannot wait for tar");
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        return 0;
+    if (said)
+        said[strcspn(said, "\n")] = '\0';
+    return e2b_error_set(err, E2B_ERR_GENERIC, "%s", said && *said ? said : "tar failed");
+}
+
+int e2b_sandbox_root_save_layer(pid_t init_pid, const char *tar_path, struct e2b_error **err)
+{
+    _cleanup_free_ char *scratch =
+        xasprintf("/proc/%d/fd/%d", (int)init_pid, E2B_SANDBOX_SCRATCH_FD);
+    _cleanup_free_ char *upper = e2b_path_join(scratch, "upper");
+    struct stat st;
+    if (stat(scratch, &st) < 0 || !S_ISDIR(st.st_mode))
+        return e2b_error_set(err, E2B_ERR_UNSUPPORTED,
+                             "the sandbox's init holds no writable layer (a sandbox started before "
+                             "checkpoints existed: start it again)");
+    const char *what = access(upper, F_OK) == 0 ? "upper" : "root";
+    char *argv[] = { "tar",
+                     "--create",
+                     "--file",
+                     (char *)tar_path,
+                     "--directory",
+                     scratch,
+                     "--xattrs",
+                     "--xattrs-include=*",
+                     "--numeric-owner",
+                     "--sparse",
+                     "--one-file-system",
+                     (char *)what,
+                     NULL };
+    if (run_tar(argv, err) < 0)
+        return e2b_error_wrap(err, "cannot save the sandbox's files");
+    return 0;
+}
+
+int e2b_sandbox_root_remake(const struct e2b_sandbox_root *r, const char *id, const char *layer_tar,
+                            int log_fd, char **ret_root)
+{
+    boot_log = log_fd;
+    if (unshare(CLONE_NEWNS) < 0)
+        die("cannot create a mount namespace");
+    must_mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
+    _cleanup_free_ char *scratch = e2b_path_join(r->state_dir, "mnt");
+    mount_scratch(r, scratch);
+    char *argv[] = { "tar",
+                     "--extract",
+                     "--file",
+                     (char *)layer_tar,
+                     "--directory",
+                     scratch,
+                     "--xattrs",
+                     "--xattrs-include=*",
+                     "--numeric-owner",
+                     "--same-owner",
+                     "--same-permissions",
+                     NULL };
+    _cleanup_error_ struct e2b_error *e = NULL;
+    if (run_tar(argv, &e) < 0) {
+        errno = 0;
+        die("cannot restore the sandbox's files from %s: %s", layer_tar, e->msg);
+    }
+    mount_root(r, id, scratch, false);
+    _cleanup_free_ char *root = e2b_path_join(scratch, "root");
+    write_marker(root, r, id);
+    int fd = open(scratch, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        die("cannot open %s", scratch);
+    *ret_root = TAKE_PTR(root);
+    return fd;
 }
 
 /* This user's range in /etc/subuid or /etc/subgid ("name-or-id:start:count"). */

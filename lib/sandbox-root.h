@@ -44,6 +44,11 @@ struct e2b_sandbox_root {
     pid_t helper_pid;   /* set by spawn: slirp4netns, or 0 */
 };
 
+/* init's fd of the directory holding the sandbox's writable layer (a
+ * tmpfs: upper/ and work/ of the overlay, or the root itself for `host`):
+ * /proc/<init>/fd/3 from the host. */
+#define E2B_SANDBOX_SCRATCH_FD 3
+
 /* Fork init (in the caller's cgroup for this id), return its pid. Failures
  * inside init are written to <state_dir>/init.log. */
 int e2b_sandbox_root_spawn(struct e2b_sandbox_root *r, const char *id, pid_t *ret_init_pid,
@@ -52,5 +57,24 @@ int e2b_sandbox_root_spawn(struct e2b_sandbox_root *r, const char *id, pid_t *re
  * mapped in the sandbox)? */
 bool e2b_sandbox_userns_ranges(void);
 void e2b_sandbox_root_release(struct e2b_sandbox_root *r);
+
+/* A new network namespace with loopback up, as init makes its own, and in
+ * it envd's listening socket at <listen_dir>/envd.sock: an fd of each (a
+ * restore's, which CRIU puts the restored sandbox into and hands envd). */
+int e2b_sandbox_netns_new(const char *listen_dir, int *ret_listen_fd, struct e2b_error **err);
+
+/* Checkpoints (runtime-ns.c, with CRIU): the writable layer of the running
+ * sandbox whose init is init_pid (frozen: a consistent copy) into a tar
+ * file, through init's fd of it; xattrs, whiteouts and holes kept. */
+int e2b_sandbox_root_save_layer(pid_t init_pid, const char *tar_path, struct e2b_error **err);
+/* In a child made for a restore, which runs CRIU next: a mount namespace
+ * of its own with the sandbox's root remade as init made it, the writable
+ * layer (a tmpfs of r->disk_mb at <state_dir>/mnt) filled from layer_tar,
+ * the template under it, /.e2b naming id. Every other mount comes back
+ * with CRIU. Returns the fd of the layer's directory (what init holds as
+ * E2B_SANDBOX_SCRATCH_FD) and sets *ret_root; on failure it writes why to
+ * log_fd and exits 1. */
+int e2b_sandbox_root_remake(const struct e2b_sandbox_root *r, const char *id, const char *layer_tar,
+                            int log_fd, char **ret_root);
 
 #endif

@@ -331,8 +331,13 @@ out:
     return r;
 }
 
+struct pause_args {
+    bool to_disk, saved;
+};
+
 static int do_pause(const char *id, const char *dir, json_t *st, void *ud, struct e2b_error **err)
 {
+    struct pause_args *a = ud;
     if (e2b_sandbox_is_saved(dir) || json_object_get(st, "savedTo"))
         return e2b_error_set(err, E2B_ERR_EXISTS, "sandbox '%s' is not running (it is paused)", id);
     if (!STREQ(e2b_json_str(st, "state") ? e2b_json_str(st, "state") : "", "running"))
@@ -340,27 +345,32 @@ static int do_pause(const char *id, const char *dir, json_t *st, void *ud, struc
                              e2b_json_str(st, "state") ? e2b_json_str(st, "state") : "unknown");
     const struct e2b_runtime_ops *rt = e2b_runtime_of(st, err);
     struct e2b_runtime_sandbox sb = {.id = id, .dir = dir, .state = st};
-    if (!rt || rt->pause(&sb, err) < 0)
+    if (!rt)
         return -1;
-    if (rt->snapshot && save_to_disk(id, dir, rt, st, err) < 0) {
+    if (a->to_disk && !rt->snapshot)
+        return e2b_error_set(err, E2B_ERR_UNSUPPORTED, "the %s runtime cannot save sandbox '%s' to disk",
+                             rt->name, id);
+    bool save = rt->snapshot && (a->to_disk || rt->pause_saves);
+    if (rt->pause(&sb, err) < 0)
+        return -1;
+    if (save && save_to_disk(id, dir, rt, st, err) < 0) {
         _cleanup_error_ struct e2b_error *e = NULL;
         (void)rt->resume(&sb, &e); /* as it was */
         return e2b_error_wrap(err, "cannot pause sandbox '%s' to disk", id);
     }
-    if (rt->snapshot)
-        *(bool *)ud = true;
+    a->saved = save;
     json_object_set_new(st, "state", json_string("paused"));
     json_object_set_new(st, "pausedAtBootMs", json_integer(e2b_boot_ms()));
     return 0;
 }
 
-int e2b_sandbox_pause(const char *id, bool *ret_saved, struct e2b_error **err)
+int e2b_sandbox_pause(const char *id, bool to_disk, bool *ret_saved, struct e2b_error **err)
 {
-    bool saved = false;
-    if (e2b_sandbox_update(id, do_pause, &saved, err) < 0)
+    struct pause_args a = {.to_disk = to_disk};
+    if (e2b_sandbox_update(id, do_pause, &a, err) < 0)
         return -1;
     if (ret_saved)
-        *ret_saved = saved;
+        *ret_saved = a.saved;
     return 0;
 }
 

@@ -70,11 +70,12 @@ int e2b_sandbox_update(const char *id, int (*fn)(const char *id, const char *dir
                        void *ud, struct e2b_error **err);
 
 /* running -> paused, through the sandbox's runtime: the verb, and the
- * supervisor at the timeout of an autoPause sandbox. Where the runtime can
- * save the sandbox (snapshot), it is saved to disk, its state gets
- * "savedTo", and its supervisor ends it and goes (without noting an end):
- * *ret_saved says so (may be NULL). */
-int e2b_sandbox_pause(const char *id, bool *ret_saved, struct e2b_error **err);
+ * supervisor at the timeout of an autoPause sandbox. Where the runtime
+ * saves the sandbox (snapshot, and pause_saves or to_disk), it is saved to
+ * disk, its state gets "savedTo", and its supervisor ends it and goes
+ * (without noting an end): *ret_saved says so (may be NULL). to_disk on a
+ * runtime that cannot save: E2B_ERR_UNSUPPORTED. */
+int e2b_sandbox_pause(const char *id, bool to_disk, bool *ret_saved, struct e2b_error **err);
 
 /* Why a sandbox ended ("timeout", "the guest kernel panicked: ..."), kept
  * for an hour in <runtime dir>/sandboxes/.ended/<id>, so that what asks

@@ -737,7 +737,7 @@ static void api_sandbox(struct call *c, const char *id, const char *verb)
         json_decref(s);
         out->status = 204;
     } else if (STREQ(verb, "pause")) {
-        if (b->ops->sandboxes.pause(b, id, &err) < 0)
+        if (b->ops->sandboxes.pause(b, id, false, &err) < 0)
             return fail_verb(c, id, "pause", err);
         out->status = 204;
     } else if (STREQ(verb, "resume") || STREQ(verb, "connect")) {

@@ -345,9 +345,9 @@ static int sp_set_timeout(struct e2b_backend *b, const char *id, int t, struct e
     return LOCAL(b)->ops->sandboxes.set_timeout(LOCAL(b), id, t, err);
 }
 
-static int sp_pause(struct e2b_backend *b, const char *id, struct e2b_error **err)
+static int sp_pause(struct e2b_backend *b, const char *id, bool to_disk, struct e2b_error **err)
 {
-    return LOCAL(b)->ops->sandboxes.pause(LOCAL(b), id, err);
+    return LOCAL(b)->ops->sandboxes.pause(LOCAL(b), id, to_disk, err);
 }
 
 /* a resume may start a supervisor: forked from the helper, not from the server */

@@ -8,8 +8,23 @@
  * (--exit-fd), cannot reach the host's loopback (--disable-host-loopback),
  * and runs sandboxed itself (--enable-sandbox, --enable-seccomp): it parses
  * what the sandbox sends. */
+static int start(const char *id, pid_t init_pid, const char *netns_path, bool userns,
+                 int *ret_exit_w, pid_t *ret_pid, struct e2b_error **err);
+
 int e2b_slirp_start(const char *id, pid_t init_pid, bool userns, int *ret_exit_w, pid_t *ret_pid,
                     struct e2b_error **err)
+{
+    return start(id, init_pid, NULL, userns, ret_exit_w, ret_pid, err);
+}
+
+int e2b_slirp_start_netns(const char *id, const char *netns_path, int *ret_exit_w, pid_t *ret_pid,
+                          struct e2b_error **err)
+{
+    return start(id, 0, netns_path, false, ret_exit_w, ret_pid, err);
+}
+
+static int start(const char *id, pid_t init_pid, const char *netns_path, bool userns,
+                 int *ret_exit_w, pid_t *ret_pid, struct e2b_error **err)
 {
     /* slirp4netns opens /dev/net/tun as this user once inside the sandbox */
     if (userns && access("/dev/net/tun", R_OK | W_OK) < 0)
@@ -46,6 +61,10 @@ int e2b_slirp_start(const char *id, pid_t init_pid, bool userns, int *ret_exit_w
         if (userns) { /* the option goes before the PID */
             memmove(&argv[9], &argv[8], 3 * sizeof(argv[0]));
             argv[8] = userns_opt;
+        } else if (netns_path) { /* a network namespace with no process in it yet */
+            memmove(&argv[9], &argv[8], 3 * sizeof(argv[0]));
+            argv[8] = "--netns-type=path";
+            argv[9] = (char *)netns_path;
         }
         execvp("slirp4netns", (char **)argv);
         _exit(127);

@@ -18,4 +18,9 @@
 int e2b_slirp_start(const char *id, pid_t pid, bool userns, int *ret_exit_w, pid_t *ret_pid,
                     struct e2b_error **err);
 
+/* The same for a network namespace named by a path (/proc/<pid>/fd/<fd>
+ * of a namespace fd): a restore's, before any process is in it. Root only. */
+int e2b_slirp_start_netns(const char *id, const char *netns_path, int *ret_exit_w, pid_t *ret_pid,
+                          struct e2b_error **err);
+
 #endif

@@ -468,7 +468,7 @@ static _noreturn_ void supervise(struct supervisor *s, struct e2b_runtime_spec *
                 _exit(0);
             }
             _cleanup_error_ struct e2b_error *perr = NULL;
-            if (e2b_sandbox_pause(s->id, NULL, &perr) < 0) {
+            if (e2b_sandbox_pause(s->id, false, NULL, &perr) < 0) {
                 sbx_log(s->dir, "error", "cannot pause at the timeout: %s", perr->msg);
                 supervisor_cleanup(s, state, "timeout");
                 _exit(0);

@@ -17,7 +17,7 @@ libgit2-dev libevent-dev libseccomp-dev scdoc libnftables-dev libssl-dev"
 test_pkgs="perl curl python3 e2fsprogs man-db bash-completion zsh fish iproute2 procps
 util-linux slirp4netns nftables openssl docker-registry skopeo apache2-utils busybox-static debootstrap libcap2-bin git
 dpkg-dev systemd qemu-system-x86 linux-image-cloud-amd64
-python3-ipykernel python3-jupyter-client python3-matplotlib python3-pandas
+python3-ipykernel python3-jupyter-client python3-matplotlib python3-pandas criu
 redis-server python3-kubernetes"
 # The vm runtime boots QEMU (qemu-system-x86) with Debian's cloud kernel and
 # its modules: the kernel package is only where e2b finds a guest kernel,
@@ -44,11 +44,20 @@ command -v node >/dev/null 2>&1 || pkgs="$pkgs nodejs"
 case $what in build|fuzz) ;; *) command -v kubectl >/dev/null 2>&1 || pkgs="$pkgs kubernetes-client" ;; esac
 command -v npm >/dev/null 2>&1 || pkgs="$pkgs npm"
 
+# The ns runtime's checkpoints run CRIU: Debian's, or where this kernel needs
+# a newer one, Debian testing's beside it (tools/criu.sh says why).
+criu_ok() {
+    case $what in build | fuzz) return 0 ;; esac
+    [ "$(id -u)" = 0 ] || return 0
+    sh "$(dirname "$0")/criu.sh" ||
+        echo "deps.sh: no CRIU that works on this kernel (ns snapshots and pause --to-disk fail, their tests skip)" >&2
+}
+
 missing=""
 for p in $pkgs; do
     dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
 done
-[ -z "$missing" ] && exit 0
+[ -z "$missing" ] && { criu_ok; exit 0; }
 if [ "$(id -u)" != 0 ]; then
     echo "deps.sh: missing packages:$missing (run as root, or install them)" >&2
     exit 1
@@ -67,3 +76,4 @@ for p in $optional; do
     apt-get install -y -qq --no-install-recommends "$p" >/dev/null 2>&1 ||
         echo "deps.sh: cannot install $p here (the tests that need it are skipped)" >&2
 done
+criu_ok

@@ -13,8 +13,8 @@
 #      the link what the supervisor tells a restored guest (RESUME) until
 #      the guest's READY (goal: at most 1.2x);
 #   3. fork -n 3 of the sandbox.
-# The ns runtime is measured against criu dump/restore once it can
-# snapshot (said when it cannot). Needs root, qemu-system-x86_64, busybox
+# The ns runtime against criu dump/restore: bench/checkpoint.sh (make
+# bench runs both). Needs root, qemu-system-x86_64, busybox
 # and a guest kernel. BENCH_N runs per measure (5), medians.
 set -eu
 B=${E2B_BUILD_DIR:-$(cd "$(dirname "$0")/../.." && pwd)/build}
@@ -219,12 +219,4 @@ for i in $(seq "$N"); do
 done
 echo "fork -n 3 (one snapshot, three restores at once): $(ms2 "$(median $f)") ms"
 
-# ns: criu dump/restore, once that runtime can snapshot
-ns=$("$E2B" sandbox create -d host --runtime ns --timeout 120)
-if out=$("$E2B" sandbox snapshot create "$ns" 2>&1); then
-    echo "ns runtime: it can snapshot now; its measure against criu is not in this bench yet"
-    "$E2B" sandbox snapshot rm -q "$out"
-else
-    echo "ns runtime: not measured: ${out#e2b: }"
-fi
-"$E2B" sandbox kill -q "$ns"
+echo "ns runtime: measured against criu dump/restore by tests/bench/checkpoint.sh"

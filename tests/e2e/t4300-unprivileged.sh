@@ -104,6 +104,15 @@ while True:
     ue2b sandbox kill "$B" && wait_for 100 sh -c "! kill -0 $init 2>/dev/null"
 '
 
+test_expect_success 'a snapshot or pause --to-disk (CRIU) is refused, saying why; the sandbox runs on' '
+    test_must_fail ue2b sandbox snapshot create "$ID" 2>snap.err && cat snap.err &&
+    test_grep "runs without root.*CRIU checkpoints need root" snap.err &&
+    test_must_fail ue2b sandbox pause --to-disk "$ID" 2>pause.err &&
+    test_grep "CRIU checkpoints need root" pause.err &&
+    test "$(ue2b sandbox exec "$ID" "echo up")" = up &&
+    ue2b sandbox list > list && test_grep "$ID.*running" list
+'
+
 test_expect_success 'kill ends it and leaves nothing' '
     init=$(init_of "$ID") &&
     ue2b sandbox kill "$ID" &&
