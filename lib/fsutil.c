@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <linux/fs.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -289,4 +290,25 @@ int e2b_copy_file_sparse(const char *src, const char *dst, mode_t mode, struct e
         pos = hole;
     }
     return 0;
+}
+
+int e2b_pin_shared(const char *path, mode_t mode)
+{
+    int fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, mode);
+    if (fd < 0)
+        return -1;
+    while (flock(fd, LOCK_SH) < 0)
+        if (errno != EINTR) {
+            int e = errno;
+            close(fd);
+            errno = e;
+            return -1;
+        }
+    struct stat a, b;
+    if (fstat(fd, &a) < 0 || stat(path, &b) < 0 || a.st_ino != b.st_ino || a.st_dev != b.st_dev) {
+        close(fd);
+        errno = ESTALE;
+        return -1;
+    }
+    return fd;
 }

@@ -34,6 +34,11 @@ int e2b_read_file_untrusted(const char *path, size_t max, char **ret_data, size_
 int e2b_mkdir_p(const char *path, mode_t mode, struct e2b_error **err);
 /* rm -rf that does not cross mount points or follow symlinks. */
 int e2b_rm_rf(const char *path, struct e2b_error **err);
+/* Open (creating with mode) the lock file at path and hold it shared: a pin
+ * that lasts while the fd is open. Returns the fd, or -1 with errno set;
+ * ESTALE when the file was replaced or removed while we waited for the lock
+ * (its owner holds it exclusively only while it moves the whole away). */
+int e2b_pin_shared(const char *path, mode_t mode);
 /* Copy the file src to dst (made with mode, replaced if there), holes
  * kept: a reflink where the file system has them, else only the data
  * extents (SEEK_DATA), so a sparse disk image costs what it holds. Not

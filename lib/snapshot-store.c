@@ -322,22 +322,13 @@ void e2b_snapshot_delete_dir(const char *dir)
 int e2b_snapshot_pin(const char *dir, struct e2b_error **err)
 {
     _cleanup_free_ char *lk = e2b_path_join(dir, IN_USE);
-    int fd = open(lk, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0)
-        return e2b_error_sys(err, errno, "cannot pin the snapshot in '%s'", dir);
     /* the collector holds it exclusively only while it moves the snapshot away */
-    while (flock(fd, LOCK_SH) < 0)
-        if (errno != EINTR) {
-            int e = errno;
-            close(fd);
-            return e2b_error_sys(err, e, "cannot lock '%s'", lk);
-        }
-    struct stat a, b;
-    if (fstat(fd, &a) < 0 || stat(lk, &b) < 0 || a.st_ino != b.st_ino || a.st_dev != b.st_dev) {
-        close(fd);
+    int fd = e2b_pin_shared(lk, 0600);
+    if (fd < 0 && errno == ESTALE)
         return e2b_error_set(err, E2B_ERR_NOT_FOUND,
                              "the snapshot in '%s' was deleted while the sandbox started", dir);
-    }
+    if (fd < 0)
+        return e2b_error_sys(err, errno, "cannot pin the snapshot in '%s'", dir);
     return fd;
 }
 

@@ -111,23 +111,14 @@ int e2b_store_pin(const char *path, struct e2b_error **err)
         return e2b_error_set(err, E2B_ERR_INVALID, "'%s' is not in a template build", path);
     *slash = '\0';
     _cleanup_free_ char *lk = e2b_path_join(dir, IN_USE);
-    int fd = open(lk, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-    if (fd < 0)
-        return e2b_error_sys(err, errno, "cannot pin the template build '%s'", dir);
     /* the collector holds it exclusively only while it moves a build away */
-    while (flock(fd, LOCK_SH) < 0)
-        if (errno != EINTR) {
-            int e = errno;
-            close(fd);
-            return e2b_error_sys(err, e, "cannot lock '%s'", lk);
-        }
-    struct stat a, b;
-    if (fstat(fd, &a) < 0 || stat(lk, &b) < 0 || a.st_ino != b.st_ino || a.st_dev != b.st_dev) {
-        close(fd);
+    int fd = e2b_pin_shared(lk, 0644);
+    if (fd < 0 && errno == ESTALE)
         return e2b_error_set(err, E2B_ERR_NOT_FOUND,
                              "the template build '%s' was removed while the sandbox started (the template "
                              "was rebuilt or deleted); try again", dir);
-    }
+    if (fd < 0)
+        return e2b_error_sys(err, errno, "cannot pin the template build '%s'", dir);
     return 0; /* fd stays open: the pin lasts as long as this process */
 }
 
